@@ -1,0 +1,119 @@
+// Package node is the boundary between Sluice's deterministic node code (name server, broker,
+// client core) and the runtimes that drive it: the production runtime (real sockets, timers,
+// files) and the simulator (virtual time, simulated network and disk, one seeded PRNG).
+//
+// Node code is a state machine. It never starts goroutines, never reads the wall clock, never
+// uses global randomness, never opens files or sockets and never lets map order leak into
+// behaviour. Everything it needs arrives as a call on Handler; everything it wants done goes
+// through Env. This package holds only interfaces and small value types.
+package node
+
+import (
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+)
+
+// ConnID names one connection, inbound or outbound, for the lifetime of a node.
+type ConnID uint64
+
+// TimerID names one timer set through Env.SetTimer.
+type TimerID uint64
+
+// Env is everything a node may ask of the outside world. All methods return at once; results
+// that take time come back as Handler events.
+type Env interface {
+	// Now is the node's current time: virtual in the simulator, the wall clock in production.
+	Now() time.Time
+	// SetTimer asks for OnTimer(id, tag) after d.
+	SetTimer(d time.Duration, tag any) TimerID
+	// CancelTimer cancels a timer; cancelling a fired or unknown timer is a no-op.
+	CancelTimer(id TimerID)
+	// Dial opens an outbound connection. Frames sent before it is established are queued;
+	// if it cannot be established OnConnClosed is delivered.
+	Dial(addr string) ConnID
+	// Send queues cmd on c. Sending on a closed connection is dropped silently (the node
+	// learns of the close through OnConnClosed).
+	Send(c ConnID, cmd *codec.Command)
+	// Close closes c; OnConnClosed follows.
+	Close(c ConnID)
+	// Disk is the node's storage.
+	Disk() Disk
+	// Sync asks for every entry of l up to index upTo to be made durable; OnSynced follows.
+	// The runtime may cover several requests with one fsync (group commit).
+	Sync(l Log, upTo uint64)
+	// Rand is the node's seeded random source.
+	Rand() *rand.Rand
+	// Logger is the node's structured logger.
+	Logger() *slog.Logger
+}
+
+// Handler is a node as its runtime sees it. The runtime calls these methods from one goroutine
+// at a time, never concurrently.
+type Handler interface {
+	// Start is called once, before any other event.
+	Start()
+	// OnAccepted reports a new inbound connection.
+	OnAccepted(c ConnID, remoteAddr string)
+	// OnConnClosed reports that c closed (by either side, or a failed dial).
+	OnConnClosed(c ConnID)
+	// OnFrame delivers one decoded command received on c.
+	OnFrame(c ConnID, cmd *codec.Command)
+	// OnTimer delivers a timer set with Env.SetTimer.
+	OnTimer(id TimerID, tag any)
+	// OnSynced reports that the log named logName is durable up to index upTo, or that the sync failed.
+	OnSynced(logName string, upTo uint64, err error)
+}
+
+// Disk is the storage a node sees: named append-only logs plus small metadata files that are
+// replaced atomically. Names are slash-separated relative paths without "..".
+type Disk interface {
+	// OpenLog opens or creates a log, repairing a torn last entry.
+	OpenLog(name string) (Log, error)
+	// ListLogs lists existing logs whose names start with prefix, sorted.
+	ListLogs(prefix string) ([]string, error)
+	// RemoveLog deletes a log (which must not be open).
+	RemoveLog(name string) error
+	// ReadFile returns a metadata file's content, or an error wrapping ErrNotFound.
+	ReadFile(name string) ([]byte, error)
+	// WriteFile atomically and durably replaces a metadata file.
+	WriteFile(name string, data []byte) error
+}
+
+// Log is an append-only sequence of entries with indexes FirstIndex..LastIndex (1-based;
+// an empty log has LastIndex() == FirstIndex()-1). Every entry carries a checksum that is
+// verified on every read: a corrupt entry is reported with ErrCorrupt and never returned.
+//
+// Appends are written to the operating system at once but are durable only after a sync,
+// which nodes request through Env.Sync; Sync is called by runtimes only, possibly from another
+// goroutine than the other methods.
+type Log interface {
+	Name() string
+	// Append adds an entry and returns its index.
+	Append(data []byte) (uint64, error)
+	// Read returns entry index. The slice must not be modified.
+	Read(index uint64) ([]byte, error)
+	FirstIndex() uint64
+	LastIndex() uint64
+	// TruncateBack removes every entry after index (keeps ..index).
+	TruncateBack(index uint64) error
+	// TruncateFront removes every entry before index (keeps index..).
+	TruncateFront(index uint64) error
+	// Sync makes every appended entry durable. Runtimes only.
+	Sync() error
+	Close() error
+}
+
+var (
+	// ErrNotFound: no such file or entry.
+	ErrNotFound = errors.New("not found")
+	// ErrCorrupt: a stored entry failed its checksum.
+	ErrCorrupt = errors.New("corrupt entry")
+	// ErrNoSpace: the disk is full.
+	ErrNoSpace = errors.New("no space left on device")
+	// ErrIO: an I/O error.
+	ErrIO = errors.New("i/o error")
+)
