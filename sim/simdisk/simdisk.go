@@ -1,0 +1,421 @@
+// Package simdisk is the simulator's in-memory node.Disk. It owns the simulated storage of one
+// node: named append-only logs with per-entry durability tracking, and atomically replaced
+// metadata files. It reproduces the production disk's semantics (1-based indexes, torn-tail
+// repair on open, checksum failures reported as node.ErrCorrupt) and adds the faults the
+// simulator injects: power loss that drops all, none or a prefix of each log's unsynced suffix
+// (optionally tearing the last surviving entry), and bit flips in stored entries.
+//
+// It is simulator code used by node code, so it follows the node rule: it never starts
+// goroutines, never reads the clock, never touches real files, and every random choice comes
+// from the *rand.Rand its caller passes in, consumed in sorted log-name order.
+package simdisk
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/sluicemq/sluice/broker/node"
+)
+
+// ErrClosed is returned by a Log handle that was closed or invalidated by a crash.
+var ErrClosed = errors.New("simdisk: log handle closed")
+
+// Stats counts what the disk did, for run reports.
+type Stats struct {
+	Crashes         int    // calls to Crash
+	UnsyncedAtCrash uint64 // unsynced entries present when the crashes happened
+	EntriesLost     uint64 // unsynced entries dropped by crashes (torn entries included)
+	TornEntries     uint64 // entries torn by crashes (then dropped by the next open)
+	Flips           uint64 // bit flips injected by FlipByte
+	TornRepaired    uint64 // bad last entries dropped by OpenLog's tail repair
+}
+
+// Disk is an in-memory node.Disk. All methods are safe for concurrent use, though the simulator
+// drives it from one goroutine.
+type Disk struct {
+	mu    sync.Mutex
+	logs  map[string]*logData
+	files map[string][]byte
+	stats Stats
+}
+
+type entry struct {
+	data []byte
+	// bad marks a stored entry that fails its checksum (a flipped bit or a torn write).
+	bad bool
+}
+
+type logData struct {
+	name    string
+	first   uint64 // index of entries[0]
+	entries []entry
+	// durable is the highest index that survives a crash; entries above it are unsynced.
+	// Always first-1 <= durable <= last.
+	durable uint64
+	// handle is the open handle, nil when closed.
+	handle *Log
+}
+
+func (l *logData) last() uint64 { return l.first + uint64(len(l.entries)) - 1 }
+
+// New returns an empty disk.
+func New() *Disk {
+	return &Disk{logs: map[string]*logData{}, files: map[string][]byte{}}
+}
+
+var _ node.Disk = (*Disk)(nil)
+var _ node.Log = (*Log)(nil)
+
+func checkName(name string) error {
+	if name == "" || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") {
+		return fmt.Errorf("simdisk: bad name %q", name)
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == "" || part == "." || part == ".." {
+			return fmt.Errorf("simdisk: bad name %q", name)
+		}
+	}
+	return nil
+}
+
+// OpenLog opens or creates a log. A last entry that fails its checksum (torn by a crash) is
+// dropped, as the production disk repairs a torn tail. A log can have one open handle at a time.
+func (d *Disk) OpenLog(name string) (node.Log, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ld, ok := d.logs[name]
+	if !ok {
+		ld = &logData{name: name, first: 1}
+		d.logs[name] = ld
+	}
+	if ld.handle != nil {
+		return nil, fmt.Errorf("simdisk: log %q is already open", name)
+	}
+	if n := len(ld.entries); n > 0 && ld.entries[n-1].bad {
+		ld.entries = ld.entries[:n-1]
+		ld.durable = min(ld.durable, ld.last())
+		d.stats.TornRepaired++
+	}
+	ld.handle = &Log{d: d, ld: ld}
+	return ld.handle, nil
+}
+
+// ListLogs lists existing logs whose names start with prefix, sorted.
+func (d *Disk) ListLogs(prefix string) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for name := range d.logs {
+		if strings.HasPrefix(name, prefix) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// RemoveLog deletes a log, durably at once. The log must not be open.
+func (d *Disk) RemoveLog(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ld, ok := d.logs[name]
+	if !ok {
+		return fmt.Errorf("simdisk: remove log %q: %w", name, node.ErrNotFound)
+	}
+	if ld.handle != nil {
+		return fmt.Errorf("simdisk: remove log %q: log is open", name)
+	}
+	delete(d.logs, name)
+	return nil
+}
+
+// ReadFile returns a copy of a metadata file, or an error wrapping node.ErrNotFound.
+func (d *Disk) ReadFile(name string) ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b, ok := d.files[name]
+	if !ok {
+		return nil, fmt.Errorf("simdisk: read file %q: %w", name, node.ErrNotFound)
+	}
+	return append([]byte(nil), b...), nil
+}
+
+// WriteFile replaces a metadata file atomically and durably (a crash never loses it).
+func (d *Disk) WriteFile(name string, data []byte) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.files[name] = append([]byte{}, data...)
+	return nil
+}
+
+// SyncLog marks the entries of log name up to index upTo durable (clamped to its last index).
+// The simulator calls it when a simulated fsync completes. It does not check handles: a
+// simulator must discard fsync completions still pending when the disk crashes (or use
+// Log.SyncTo on the handle, which fails once the handle is stale).
+func (d *Disk) SyncLog(name string, upTo uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ld, ok := d.logs[name]
+	if !ok {
+		return fmt.Errorf("simdisk: sync log %q: %w", name, node.ErrNotFound)
+	}
+	ld.syncTo(upTo)
+	return nil
+}
+
+func (l *logData) syncTo(upTo uint64) {
+	if upTo > l.last() {
+		upTo = l.last()
+	}
+	if upTo > l.durable {
+		l.durable = upTo
+	}
+}
+
+// Durable reports the highest durable index of log name (FirstIndex-1 when nothing is
+// durable) and whether the log exists.
+func (d *Disk) Durable(name string) (uint64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ld, ok := d.logs[name]
+	if !ok {
+		return 0, false
+	}
+	return ld.durable, true
+}
+
+// Crash simulates power loss. Every open handle becomes invalid. For each log, in sorted name
+// order, r chooses whether its unsynced suffix is lost entirely, kept entirely, or kept up to
+// a random prefix; when at least one unsynced entry survives, r may tear the last survivor
+// (it then fails its checksum and the next OpenLog drops it). What survives is on the medium
+// and so durable afterwards. Metadata files, removals and truncations are already durable.
+func (d *Disk) Crash(r *rand.Rand) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stats.Crashes++
+	names := make([]string, 0, len(d.logs))
+	for name := range d.logs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ld := d.logs[name]
+		if ld.handle != nil {
+			ld.handle.ld = nil
+			ld.handle = nil
+		}
+		unsynced := ld.last() - ld.durable
+		if unsynced == 0 {
+			continue
+		}
+		d.stats.UnsyncedAtCrash += unsynced
+		var keep uint64
+		switch r.IntN(3) {
+		case 0: // lose everything unsynced
+		case 1:
+			keep = unsynced
+		default:
+			keep = r.Uint64N(unsynced + 1)
+		}
+		newLast := ld.durable + keep
+		d.stats.EntriesLost += unsynced - keep
+		ld.entries = ld.entries[:newLast+1-ld.first]
+		if keep > 0 && r.IntN(4) == 0 {
+			torn := &ld.entries[len(ld.entries)-1]
+			torn.data = append([]byte(nil), torn.data[:r.IntN(len(torn.data)+1)]...)
+			torn.bad = true
+			d.stats.TornEntries++
+			d.stats.EntriesLost++
+		}
+		ld.durable = ld.last()
+	}
+}
+
+// FlipByte flips a bit in entry index of log name. Later reads of that entry fail with an
+// error wrapping node.ErrCorrupt; if it is the last entry when the log is next opened, the
+// tail repair drops it, as the production disk cannot tell it from a torn write.
+func (d *Disk) FlipByte(name string, index uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ld, ok := d.logs[name]
+	if !ok {
+		return fmt.Errorf("simdisk: flip %q: %w", name, node.ErrNotFound)
+	}
+	if index < ld.first || index > ld.last() {
+		return fmt.Errorf("simdisk: flip %q index %d outside %d..%d: %w", name, index, ld.first, ld.last(), node.ErrNotFound)
+	}
+	e := &ld.entries[index-ld.first]
+	data := append([]byte(nil), e.data...)
+	if len(data) > 0 {
+		data[len(data)/2] ^= 0x10
+	}
+	e.data = data
+	e.bad = true
+	d.stats.Flips++
+	return nil
+}
+
+// Stats returns the disk's counters.
+func (d *Disk) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
+}
+
+// Log is an open handle on a simulated log.
+type Log struct {
+	d  *Disk
+	ld *logData // nil once closed or invalidated by a crash
+}
+
+func (l *Log) data() (*logData, error) {
+	if l.ld == nil {
+		return nil, ErrClosed
+	}
+	return l.ld, nil
+}
+
+// Name returns the log's name.
+func (l *Log) Name() string {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	if l.ld == nil {
+		return ""
+	}
+	return l.ld.name
+}
+
+// Append adds an entry (copied) and returns its index. It is not durable until synced.
+func (l *Log) Append(data []byte) (uint64, error) {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	ld, err := l.data()
+	if err != nil {
+		return 0, err
+	}
+	ld.entries = append(ld.entries, entry{data: append([]byte{}, data...)})
+	return ld.last(), nil
+}
+
+// Read returns entry index; an entry that fails its checksum yields an error wrapping
+// node.ErrCorrupt, an index outside the log one wrapping node.ErrNotFound.
+func (l *Log) Read(index uint64) ([]byte, error) {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	ld, err := l.data()
+	if err != nil {
+		return nil, err
+	}
+	if index < ld.first || index > ld.last() {
+		return nil, fmt.Errorf("simdisk: read %q index %d outside %d..%d: %w", ld.name, index, ld.first, ld.last(), node.ErrNotFound)
+	}
+	e := ld.entries[index-ld.first]
+	if e.bad {
+		return nil, fmt.Errorf("simdisk: read %q index %d: %w", ld.name, index, node.ErrCorrupt)
+	}
+	return e.data, nil
+}
+
+// FirstIndex returns the first index (0 on a closed handle).
+func (l *Log) FirstIndex() uint64 {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	if l.ld == nil {
+		return 0
+	}
+	return l.ld.first
+}
+
+// LastIndex returns the last index, FirstIndex()-1 when empty (0 on a closed handle).
+func (l *Log) LastIndex() uint64 {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	if l.ld == nil {
+		return 0
+	}
+	return l.ld.last()
+}
+
+// TruncateBack keeps entries ..index, durably at once. index must be in FirstIndex()-1..LastIndex().
+func (l *Log) TruncateBack(index uint64) error {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	ld, err := l.data()
+	if err != nil {
+		return err
+	}
+	if index+1 < ld.first || index > ld.last() {
+		return fmt.Errorf("simdisk: truncate back %q to %d outside %d..%d: %w", ld.name, index, ld.first-1, ld.last(), node.ErrNotFound)
+	}
+	clear(ld.entries[index+1-ld.first:])
+	ld.entries = ld.entries[:index+1-ld.first]
+	ld.durable = min(ld.durable, index)
+	return nil
+}
+
+// TruncateFront keeps entries index.., durably at once. index must be in
+// FirstIndex()..LastIndex()+1 (LastIndex()+1 empties the log and keeps its position).
+func (l *Log) TruncateFront(index uint64) error {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	ld, err := l.data()
+	if err != nil {
+		return err
+	}
+	if index < ld.first || index > ld.last()+1 {
+		return fmt.Errorf("simdisk: truncate front %q to %d outside %d..%d: %w", ld.name, index, ld.first, ld.last()+1, node.ErrNotFound)
+	}
+	drop := index - ld.first
+	ld.entries = append([]entry(nil), ld.entries[drop:]...)
+	ld.first = index
+	ld.durable = max(ld.durable, index-1)
+	return nil
+}
+
+// Sync makes every entry appended so far durable.
+func (l *Log) Sync() error {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	ld, err := l.data()
+	if err != nil {
+		return err
+	}
+	ld.durable = ld.last()
+	return nil
+}
+
+// SyncTo makes entries up to upTo durable (clamped to LastIndex). Unlike Disk.SyncLog it fails
+// on a handle a crash invalidated, so a simulated fsync that completes after a crash is harmless.
+func (l *Log) SyncTo(upTo uint64) error {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	ld, err := l.data()
+	if err != nil {
+		return err
+	}
+	ld.syncTo(upTo)
+	return nil
+}
+
+// Close releases the handle; further use returns ErrClosed.
+func (l *Log) Close() error {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	ld, err := l.data()
+	if err != nil {
+		return err
+	}
+	ld.handle = nil
+	l.ld = nil
+	return nil
+}
