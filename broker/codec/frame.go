@@ -120,6 +120,9 @@ func ReadFrame(r io.Reader, maxBytes int) ([]byte, error) {
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the stream ended inside a frame: not a clean close
+		}
 		return nil, fmt.Errorf("read frame body of %d bytes: %w", n, err)
 	}
 	return buf, nil

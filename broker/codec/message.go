@@ -78,6 +78,8 @@ func appendHost(dst []byte, ap netip.AddrPort) []byte {
 	if a.Is6() && !a.Is4In6() {
 		b := a.As16()
 		dst = append(dst, b[:]...)
+	} else if !a.IsValid() {
+		dst = append(dst, 0, 0, 0, 0) // an unset host is written as 0.0.0.0, never a panic
 	} else {
 		b := a.Unmap().As4()
 		dst = append(dst, b[:]...)
@@ -164,6 +166,9 @@ func (r *recordReader) host(v6 bool, what string) netip.AddrPort {
 	}
 	ip := r.take(n, what)
 	port := r.u32(what + " port")
+	if r.err == nil && port > 0xFFFF {
+		r.err = fmt.Errorf("%w: %s port %d exceeds 65535", ErrBadFrame, what, port)
+	}
 	if r.err != nil {
 		return netip.AddrPort{}
 	}
@@ -176,7 +181,10 @@ func (r *recordReader) host(v6 bool, what string) netip.AddrPort {
 func DecodeRecord(b []byte) (*Message, int, error) {
 	r := &recordReader{b: b}
 	total := int(int32(r.u32("total size")))
-	if r.err == nil && (total < 4 || total > len(b)) {
+	if r.err != nil {
+		return nil, 0, r.err
+	}
+	if total < 4 || total > len(b) {
 		return nil, 0, fmt.Errorf("%w: record total size %d with %d bytes available", ErrBadFrame, total, len(b))
 	}
 	r.b = b[4:total]
@@ -246,16 +254,18 @@ func EncodeProperties(props map[string]string) string {
 	return sb.String()
 }
 
-// Property returns one property from an encoded block without building a map.
+// Property returns one property from an encoded block without building a map. It agrees with
+// ParseProperties: malformed entries are skipped and the last of duplicate keys wins.
 func Property(s, key string) string {
+	var val string
 	for len(s) > 0 {
 		var kv string
 		kv, s, _ = strings.Cut(s, "\x02")
-		if k, v, ok := strings.Cut(kv, "\x01"); ok && k == key {
-			return v
+		if k, v, ok := strings.Cut(kv, "\x01"); ok && k == key && !strings.Contains(v, "\x01") {
+			val = v
 		}
 	}
-	return ""
+	return val
 }
 
 // TagsHash is the consume-queue tag code: Java's String.hashCode of the TAGS property (0 when empty).
