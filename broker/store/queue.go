@@ -1,0 +1,262 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/sluicemq/sluice/broker/node"
+)
+
+type queueKey struct {
+	topic   string
+	queueID int32
+}
+
+// consumeQueue is one topic queue's index: queue offset q is at log index q+1.
+type consumeQueue struct {
+	key queueKey
+	log node.Log
+	// confirmedEnd is one past the highest queue offset readers may see.
+	confirmedEnd int64
+	// dirty: appended since the last BeginCheckpoint.
+	dirty bool
+	buf   []byte
+}
+
+func queueLogName(topic string, queueID int32) string {
+	return fmt.Sprintf("%s%s/%d", cqPrefix, topic, queueID)
+}
+
+// openQueue returns the consume queue, opening (or creating) its log on first use.
+func (s *Store) openQueue(topic string, queueID int32) (*consumeQueue, error) {
+	k := queueKey{topic, queueID}
+	if q, ok := s.queues[k]; ok {
+		return q, nil
+	}
+	l, err := s.disk.OpenLog(queueLogName(topic, queueID))
+	if err != nil {
+		return nil, fmt.Errorf("store: open consume queue %s/%d: %w", topic, queueID, err)
+	}
+	q := &consumeQueue{key: k, log: l}
+	s.queues[k] = q
+	return q, nil
+}
+
+func (s *Store) sortedQueues() []*consumeQueue {
+	out := make([]*consumeQueue, 0, len(s.queues))
+	for _, q := range s.queues {
+		out = append(out, q)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].key, out[j].key
+		if a.topic != b.topic {
+			return a.topic < b.topic
+		}
+		return a.queueID < b.queueID
+	})
+	return out
+}
+
+// start is the lowest queue offset held; end is one past the highest.
+func (q *consumeQueue) start() int64 { return int64(q.log.FirstIndex()) - 1 }
+func (q *consumeQueue) end() int64   { return int64(q.log.LastIndex()) }
+
+func (q *consumeQueue) append(index uint64, size int, tagsHash int64) error {
+	want := q.log.LastIndex() + 1
+	q.buf = encodeCQEntry(q.buf[:0], index, size, tagsHash)
+	got, err := q.log.Append(q.buf)
+	if err != nil {
+		return fmt.Errorf("store: append to consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
+	}
+	if got != want {
+		panic(fmt.Sprintf("store: consume queue %s/%d appended at %d, expected %d (offsets must be dense)", q.key.topic, q.key.queueID, got, want))
+	}
+	q.dirty = true
+	return nil
+}
+
+// entry reads queue offset off.
+func (q *consumeQueue) entry(off int64) (index uint64, size int, tagsHash int64, err error) {
+	b, err := q.log.Read(uint64(off) + 1)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	index, size, tagsHash, ok := decodeCQEntry(b)
+	if !ok {
+		return 0, 0, 0, fmt.Errorf("%w: consume queue %s/%d offset %d has a %d-byte entry", ErrCorrupt, q.key.topic, q.key.queueID, off, len(b))
+	}
+	return index, size, tagsHash, nil
+}
+
+// dropAbove removes tail entries pointing above commit-log index cp, and tail entries that
+// fail their checksum (recovery replays whatever they held, or reports the gap).
+func (q *consumeQueue) dropAbove(cp uint64) error {
+	keep := q.log.LastIndex()
+	for keep >= q.log.FirstIndex() {
+		b, err := q.log.Read(keep)
+		if err != nil && !errors.Is(err, node.ErrCorrupt) {
+			return fmt.Errorf("store: recover consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
+		}
+		if err == nil {
+			if index, _, _, ok := decodeCQEntry(b); ok && index <= cp {
+				break
+			}
+		}
+		keep--
+	}
+	if keep == q.log.LastIndex() {
+		return nil
+	}
+	if err := q.log.TruncateBack(keep); err != nil {
+		return fmt.Errorf("store: recover consume queue %s/%d: truncate to %d: %w", q.key.topic, q.key.queueID, keep, err)
+	}
+	return nil
+}
+
+// assertInside panics if the queue's last entry points beyond the commit log.
+func (q *consumeQueue) assertInside(clLast uint64) {
+	if q.log.LastIndex() < q.log.FirstIndex() {
+		return
+	}
+	index, _, _, err := q.entry(q.end() - 1)
+	if err != nil {
+		return // a corrupt entry is reported when read
+	}
+	if index > clLast {
+		panic(fmt.Sprintf("store: consume queue %s/%d offset %d points at commit log index %d beyond its last index %d",
+			q.key.topic, q.key.queueID, q.end()-1, index, clLast))
+	}
+}
+
+// GetStatus mirrors RocketMQ's GetMessageStatus.
+type GetStatus int
+
+const (
+	Found               GetStatus = iota // at least one message returned
+	NoMatchedMessage                     // messages scanned, none matched the filter
+	MessageWasRemoving                   // the commit log no longer holds the messages
+	OffsetFoundNull                      // the consume-queue entry at offset is gone
+	OffsetOverflowBadly                  // offset > max
+	OffsetOverflowOne                    // offset == max (nothing new yet: long-poll)
+	OffsetTooSmall                       // offset < min
+	NoMessageInQueue                     // the queue is empty (max == 0)
+)
+
+var statusNames = [...]string{"FOUND", "NO_MATCHED_MESSAGE", "MESSAGE_WAS_REMOVING", "OFFSET_FOUND_NULL",
+	"OFFSET_OVERFLOW_BADLY", "OFFSET_OVERFLOW_ONE", "OFFSET_TOO_SMALL", "NO_MESSAGE_IN_QUEUE"}
+
+func (s GetStatus) String() string {
+	if s >= 0 && int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("GetStatus(%d)", int(s))
+}
+
+// GetResult is the outcome of Get. Records are raw stored records, concatenable into a pull
+// response body; they alias stored data and must not be modified.
+type GetResult struct {
+	Status     GetStatus
+	Records    [][]byte
+	NextOffset int64 // where the consumer should pull next
+	MinOffset  int64
+	MaxOffset  int64 // one past the highest confirmed offset
+}
+
+// MinOffset returns the lowest queue offset still held (0 for an unknown queue).
+func (s *Store) MinOffset(topic string, queueID int32) int64 {
+	if q, ok := s.queues[queueKey{topic, queueID}]; ok {
+		return q.start()
+	}
+	return 0
+}
+
+// MaxOffset returns one past the highest confirmed queue offset (0 for an unknown queue).
+func (s *Store) MaxOffset(topic string, queueID int32) int64 {
+	if q, ok := s.queues[queueKey{topic, queueID}]; ok {
+		return q.confirmedEnd
+	}
+	return 0
+}
+
+// Get reads up to maxMsgs confirmed messages of a queue from offset, skipping those whose tags
+// hash match rejects (match nil accepts all), as RocketMQ's DefaultMessageStore.getMessage does:
+// it scans at most max(MinGetScan, 20*maxMsgs) entries, stops before a record that would take
+// the result past MaxGetBytes (a first record is always returned), and NextOffset is offset
+// plus the entries scanned. An unknown queue reads as empty. Errors are reserved for unreadable
+// or corrupt data.
+func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, match func(tagsHash int64) bool) (GetResult, error) {
+	if err := s.usable(); err != nil {
+		return GetResult{}, err
+	}
+	maxMsgs = max(maxMsgs, 1)
+	q, ok := s.queues[queueKey{topic, queueID}]
+	if !ok {
+		return GetResult{Status: NoMessageInQueue}, nil
+	}
+	r := GetResult{MinOffset: q.start(), MaxOffset: q.confirmedEnd}
+	switch {
+	case r.MaxOffset == 0:
+		r.Status, r.NextOffset = NoMessageInQueue, 0
+		return r, nil
+	case offset < r.MinOffset:
+		r.Status, r.NextOffset = OffsetTooSmall, r.MinOffset
+		return r, nil
+	case offset == r.MaxOffset:
+		r.Status, r.NextOffset = OffsetOverflowOne, offset
+		return r, nil
+	case offset > r.MaxOffset:
+		r.Status = OffsetOverflowBadly
+		if r.MinOffset == 0 {
+			r.NextOffset = r.MinOffset
+		} else {
+			r.NextOffset = r.MaxOffset
+		}
+		return r, nil
+	}
+	clLast := s.commitLog.LastIndex()
+	scanLimit := int64(max(s.opts.MinGetScan, 20*maxMsgs))
+	r.Status = NoMatchedMessage
+	bytes := 0
+	scanned := int64(0)
+	for off := offset; off < r.MaxOffset && scanned < scanLimit; off++ {
+		index, size, tagsHash, err := q.entry(off)
+		if errors.Is(err, node.ErrNotFound) && len(r.Records) == 0 && scanned == 0 {
+			r.Status, r.NextOffset = OffsetFoundNull, off+1
+			return r, nil
+		}
+		if err != nil {
+			return GetResult{}, fmt.Errorf("store: read consume queue %s/%d offset %d: %w", topic, queueID, off, err)
+		}
+		if index > clLast || index > s.confirmed {
+			panic(fmt.Sprintf("store: consume queue %s/%d offset %d points at commit log index %d (last %d, confirmed %d)",
+				topic, queueID, off, index, clLast, s.confirmed))
+		}
+		if len(r.Records) > 0 && (len(r.Records) >= maxMsgs || bytes+size > s.opts.MaxGetBytes) {
+			break
+		}
+		scanned++
+		if match != nil && !match(tagsHash) {
+			continue
+		}
+		rec, err := s.commitLog.Read(index)
+		if errors.Is(err, node.ErrNotFound) {
+			if len(r.Records) == 0 {
+				r.Status = MessageWasRemoving
+			}
+			continue
+		}
+		if err != nil {
+			return GetResult{}, fmt.Errorf("store: read commit log index %d for %s/%d offset %d: %w", index, topic, queueID, off, err)
+		}
+		if len(rec) != size {
+			return GetResult{}, fmt.Errorf("%w: %s/%d offset %d: consume queue says %d bytes at commit log index %d, record has %d",
+				ErrCorrupt, topic, queueID, off, size, index, len(rec))
+		}
+		r.Records = append(r.Records, rec)
+		bytes += size
+		r.Status = Found
+	}
+	r.NextOffset = offset + scanned
+	return r, nil
+}
