@@ -14,9 +14,16 @@ import (
 	"github.com/sluicemq/sluice/sim/simdisk"
 )
 
+// tb is what the helpers need of a *testing.T or a *rapid.T.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 var host = netip.MustParseAddrPort("10.0.0.1:10911")
 
-func open(t testing.TB, d node.Disk, opts Options) *Store {
+func open(t tb, d node.Disk, opts Options) *Store {
 	t.Helper()
 	s, err := Open(d, opts)
 	if err != nil {
@@ -34,7 +41,7 @@ func msg(topic string, q int32, body, tags string) *codec.Message {
 		BornHost: host, StoreHost: host, BornTimestamp: 1, StoreTimestamp: 2}
 }
 
-func mustAppend(t testing.TB, s *Store, m *codec.Message) AppendResult {
+func mustAppend(t tb, s *Store, m *codec.Message) AppendResult {
 	t.Helper()
 	r, err := s.Append(m)
 	if err != nil {
@@ -43,7 +50,7 @@ func mustAppend(t testing.TB, s *Store, m *codec.Message) AppendResult {
 	return r
 }
 
-func mustCreate(t testing.TB, s *Store, name string, queues int32) {
+func mustCreate(t tb, s *Store, name string, queues int32) {
 	t.Helper()
 	if err := s.CreateTopic(TopicConfig{Name: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: PermReadWrite}); err != nil {
 		t.Fatal(err)
@@ -51,7 +58,7 @@ func mustCreate(t testing.TB, s *Store, name string, queues int32) {
 }
 
 // bodiesOf decodes records and checks each carries the queue offset it was returned at.
-func bodiesOf(t testing.TB, recs [][]byte) []string {
+func bodiesOf(t tb, recs [][]byte) []string {
 	t.Helper()
 	var out []string
 	for _, rec := range recs {
@@ -65,7 +72,7 @@ func bodiesOf(t testing.TB, recs [][]byte) []string {
 }
 
 // queueBodies reads a whole queue through Get, checking queue offsets are dense from 0.
-func queueBodies(t testing.TB, s *Store, topic string, q int32) []string {
+func queueBodies(t tb, s *Store, topic string, q int32) []string {
 	t.Helper()
 	var out []string
 	for off := int64(0); ; {
