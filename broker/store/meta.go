@@ -36,9 +36,6 @@ type TopicConfig struct {
 	Perm           int32  `json:"perm"`
 }
 
-// queueCount is how many consume queues the topic spans (reads and writes).
-func (tc TopicConfig) queueCount() int32 { return max(tc.ReadQueueNums, tc.WriteQueueNums) }
-
 // ValidTopicName reports whether name is a legal topic: 1..127 characters from RocketMQ's set
 // [%|a-zA-Z0-9_-]. The set keeps topic names safe as path components of consume-queue logs.
 func ValidTopicName(name string) bool {

@@ -184,7 +184,8 @@ func (s *Store) MaxOffset(topic string, queueID int32) int64 {
 // it scans at most max(MinGetScan, 20*maxMsgs) entries, stops before a record that would take
 // the result past MaxGetBytes (a first record is always returned), and NextOffset is offset
 // plus the entries scanned. An unknown queue reads as empty. Errors are reserved for unreadable
-// or corrupt data.
+// or corrupt data (wrapping node.ErrCorrupt for a failed checksum), and are returned only when
+// the unreadable record is the first one: records before it are served first.
 func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, match func(tagsHash int64) bool) (GetResult, error) {
 	if err := s.usable(); err != nil {
 		return GetResult{}, err
@@ -226,6 +227,9 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, matc
 			return r, nil
 		}
 		if err != nil {
+			if len(r.Records) > 0 {
+				break
+			}
 			return GetResult{}, fmt.Errorf("store: read consume queue %s/%d offset %d: %w", topic, queueID, off, err)
 		}
 		if index > clLast || index > s.confirmed {
@@ -247,6 +251,11 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, matc
 			continue
 		}
 		if err != nil {
+			if len(r.Records) > 0 {
+				// Serve what precedes the unreadable record; the next Get reports it.
+				scanned--
+				break
+			}
 			return GetResult{}, fmt.Errorf("store: read commit log index %d for %s/%d offset %d: %w", index, topic, queueID, off, err)
 		}
 		if len(rec) != size {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -245,7 +246,13 @@ func (s *Store) recreateMissingTopics() error {
 	if len(need) == 0 {
 		return nil
 	}
-	for name, n := range need {
+	names := make([]string, 0, len(need))
+	for name := range need {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		n := need[name]
 		s.topics[name] = TopicConfig{Name: name, ReadQueueNums: n, WriteQueueNums: n, Perm: PermReadWrite}
 		s.logger.Warn("store: re-created topic missing from topics.json", "topic", name, "queues", n)
 	}
@@ -337,6 +344,9 @@ func (s *Store) Append(m *codec.Message) (AppendResult, error) {
 // once the fsync covering upTo completed (sync flush) or right after Append (async flush).
 // upTo must not be below Confirmed() nor above the commit log's last index.
 func (s *Store) Confirm(upTo uint64) {
+	if s.commitLog == nil {
+		panic("store: Confirm on a closed store")
+	}
 	if upTo < s.confirmed {
 		panic(fmt.Sprintf("store: Confirm(%d) moves confirmed index backwards from %d", upTo, s.confirmed))
 	}

@@ -502,3 +502,29 @@ func TestCheckpointAbandonedIsRetried(t *testing.T) {
 		t.Fatalf("clean store checkpoint returned %d logs", len(logs))
 	}
 }
+
+// TestBitFlipNeverServed: a flipped commit-log entry is reported as corrupt, never returned.
+func TestBitFlipNeverServed(t *testing.T) {
+	d := simdisk.New()
+	s := open(t, d, Options{})
+	mustCreate(t, s, "T", 1)
+	for i := 0; i < 3; i++ {
+		mustAppend(t, s, msg("T", 0, fmt.Sprintf("m%d", i), ""))
+	}
+	s.Confirm(3)
+	if err := d.FlipByte(commitLogName, 2); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Get("T", 0, 0, 32, nil); err != nil || r.Status != Found || len(r.Records) != 1 || r.NextOffset != 1 {
+		t.Fatalf("Get up to a flipped entry: %v, %d records, next %d, %v", r.Status, len(r.Records), r.NextOffset, err)
+	}
+	if r, err := s.Get("T", 0, 1, 32, nil); !errors.Is(err, node.ErrCorrupt) || len(r.Records) != 0 {
+		t.Fatalf("Get at a flipped entry: %d records, %v", len(r.Records), err)
+	}
+	if r, err := s.Get("T", 0, 2, 32, nil); err != nil || r.Status != Found || len(r.Records) != 1 {
+		t.Fatalf("Get past the flipped entry: %v %v", r.Status, err)
+	}
+	if _, err := s.ReadIndex(2); !errors.Is(err, node.ErrCorrupt) {
+		t.Fatalf("ReadIndex of a flipped entry: %v", err)
+	}
+}

@@ -41,6 +41,9 @@ type Disk struct {
 	logs  map[string]*logData
 	files map[string][]byte
 	stats Stats
+	// writeErr and syncErr, when set, fail every write (Append, WriteFile, truncations) or
+	// every sync (Log.Sync, Log.SyncTo, SyncLog) until cleared.
+	writeErr, syncErr error
 }
 
 type entry struct {
@@ -154,6 +157,9 @@ func (d *Disk) WriteFile(name string, data []byte) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.writeErr != nil {
+		return fmt.Errorf("simdisk: write file %q: %w", name, d.writeErr)
+	}
 	d.files[name] = append([]byte{}, data...)
 	return nil
 }
@@ -168,6 +174,9 @@ func (d *Disk) SyncLog(name string, upTo uint64) error {
 	ld, ok := d.logs[name]
 	if !ok {
 		return fmt.Errorf("simdisk: sync log %q: %w", name, node.ErrNotFound)
+	}
+	if d.syncErr != nil {
+		return fmt.Errorf("simdisk: sync log %q: %w", name, d.syncErr)
 	}
 	ld.syncTo(upTo)
 	return nil
@@ -265,6 +274,22 @@ func (d *Disk) FlipByte(name string, index uint64) error {
 	return nil
 }
 
+// SetWriteError makes every later Append, TruncateBack, TruncateFront and WriteFile fail with
+// err (wrap node.ErrIO or node.ErrNoSpace) without changing anything; nil clears the fault.
+func (d *Disk) SetWriteError(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.writeErr = err
+}
+
+// SetSyncError makes every later Log.Sync, Log.SyncTo and SyncLog fail with err without making
+// anything durable; nil clears the fault.
+func (d *Disk) SetSyncError(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.syncErr = err
+}
+
 // Stats returns the disk's counters.
 func (d *Disk) Stats() Stats {
 	d.mu.Lock()
@@ -285,6 +310,30 @@ func (l *Log) data() (*logData, error) {
 	return l.ld, nil
 }
 
+// writable is data() for operations that change the log.
+func (l *Log) writable(op string) (*logData, error) {
+	ld, err := l.data()
+	if err != nil {
+		return nil, err
+	}
+	if l.d.writeErr != nil {
+		return nil, fmt.Errorf("simdisk: %s %q: %w", op, ld.name, l.d.writeErr)
+	}
+	return ld, nil
+}
+
+// syncable is data() for sync operations.
+func (l *Log) syncable() (*logData, error) {
+	ld, err := l.data()
+	if err != nil {
+		return nil, err
+	}
+	if l.d.syncErr != nil {
+		return nil, fmt.Errorf("simdisk: sync %q: %w", ld.name, l.d.syncErr)
+	}
+	return ld, nil
+}
+
 // Name returns the log's name.
 func (l *Log) Name() string {
 	l.d.mu.Lock()
@@ -299,7 +348,7 @@ func (l *Log) Name() string {
 func (l *Log) Append(data []byte) (uint64, error) {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
-	ld, err := l.data()
+	ld, err := l.writable("append")
 	if err != nil {
 		return 0, err
 	}
@@ -346,16 +395,20 @@ func (l *Log) LastIndex() uint64 {
 	return l.ld.last()
 }
 
-// TruncateBack keeps entries ..index, durably at once. index must be in FirstIndex()-1..LastIndex().
+// TruncateBack keeps entries ..index, durably at once. index >= LastIndex() is a no-op (as in
+// the production disk); index below FirstIndex()-1 is an error.
 func (l *Log) TruncateBack(index uint64) error {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
-	ld, err := l.data()
+	ld, err := l.writable("truncate back")
 	if err != nil {
 		return err
 	}
-	if index+1 < ld.first || index > ld.last() {
-		return fmt.Errorf("simdisk: truncate back %q to %d outside %d..%d: %w", ld.name, index, ld.first-1, ld.last(), node.ErrNotFound)
+	if index >= ld.last() {
+		return nil
+	}
+	if index+1 < ld.first {
+		return fmt.Errorf("simdisk: truncate back %q to %d: below first index %d minus one", ld.name, index, ld.first)
 	}
 	clear(ld.entries[index+1-ld.first:])
 	ld.entries = ld.entries[:index+1-ld.first]
@@ -363,17 +416,20 @@ func (l *Log) TruncateBack(index uint64) error {
 	return nil
 }
 
-// TruncateFront keeps entries index.., durably at once. index must be in
-// FirstIndex()..LastIndex()+1 (LastIndex()+1 empties the log and keeps its position).
+// TruncateFront keeps entries index.., durably at once. index <= FirstIndex() is a no-op (as in
+// the production disk); LastIndex()+1 empties the log and keeps its position; beyond is an error.
 func (l *Log) TruncateFront(index uint64) error {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
-	ld, err := l.data()
+	ld, err := l.writable("truncate front")
 	if err != nil {
 		return err
 	}
-	if index < ld.first || index > ld.last()+1 {
-		return fmt.Errorf("simdisk: truncate front %q to %d outside %d..%d: %w", ld.name, index, ld.first, ld.last()+1, node.ErrNotFound)
+	if index <= ld.first {
+		return nil
+	}
+	if index > ld.last()+1 {
+		return fmt.Errorf("simdisk: truncate front %q to %d: beyond last index %d plus one", ld.name, index, ld.last())
 	}
 	drop := index - ld.first
 	ld.entries = append([]entry(nil), ld.entries[drop:]...)
@@ -386,7 +442,7 @@ func (l *Log) TruncateFront(index uint64) error {
 func (l *Log) Sync() error {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
-	ld, err := l.data()
+	ld, err := l.syncable()
 	if err != nil {
 		return err
 	}
@@ -399,7 +455,7 @@ func (l *Log) Sync() error {
 func (l *Log) SyncTo(upTo uint64) error {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
-	ld, err := l.data()
+	ld, err := l.syncable()
 	if err != nil {
 		return err
 	}

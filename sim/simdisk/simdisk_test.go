@@ -55,6 +55,15 @@ func TestLogBasics(t *testing.T) {
 	if err := l.TruncateBack(1); err == nil {
 		t.Fatal("truncate back below first-1 accepted")
 	}
+	if err := l.TruncateBack(9); err != nil || l.LastIndex() != 6 {
+		t.Fatalf("truncate back past the end: %v, last %d", err, l.LastIndex())
+	}
+	if err := l.TruncateFront(1); err != nil || l.FirstIndex() != 3 {
+		t.Fatalf("truncate front before the start: %v, first %d", err, l.FirstIndex())
+	}
+	if err := l.TruncateFront(8); err == nil {
+		t.Fatal("truncate front beyond last+1 accepted")
+	}
 	if _, err := d.OpenLog("cq/t/0"); err == nil {
 		t.Fatal("second open accepted")
 	}
@@ -216,5 +225,39 @@ func TestCrashDeterministic(t *testing.T) {
 	a, b := run(), run()
 	if !slices.Equal(a, b) {
 		t.Fatalf("same seed, different survivors: %v vs %v", a, b)
+	}
+}
+
+func TestInjectedErrors(t *testing.T) {
+	d := New()
+	l, _ := d.OpenLog("commitlog")
+	appendN(t, l, 1, 2)
+	d.SetSyncError(node.ErrIO)
+	if err := l.Sync(); !errors.Is(err, node.ErrIO) {
+		t.Fatalf("Sync with a sync fault: %v", err)
+	}
+	if err := d.SyncLog("commitlog", 2); !errors.Is(err, node.ErrIO) {
+		t.Fatalf("SyncLog with a sync fault: %v", err)
+	}
+	if got, _ := d.Durable("commitlog"); got != 0 {
+		t.Fatalf("failed sync made %d entries durable", got)
+	}
+	d.SetSyncError(nil)
+	d.SetWriteError(node.ErrNoSpace)
+	if _, err := l.Append([]byte("x")); !errors.Is(err, node.ErrNoSpace) {
+		t.Fatalf("Append with a write fault: %v", err)
+	}
+	if err := d.WriteFile("f", nil); !errors.Is(err, node.ErrNoSpace) {
+		t.Fatalf("WriteFile with a write fault: %v", err)
+	}
+	if l.LastIndex() != 2 {
+		t.Fatalf("failed append changed the log: last %d", l.LastIndex())
+	}
+	d.SetWriteError(nil)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.Durable("commitlog"); got != 2 {
+		t.Fatalf("durable %d after sync, want 2", got)
 	}
 }
