@@ -1,0 +1,167 @@
+// Package linearizability owns the histories the simulator records (every send and pull a
+// client made, with its invocation and return in virtual time and its outcome) and the checks
+// run over them: a Porcupine model of each queue as an append-only log, and direct invariant
+// checks (no acknowledged message lost, no message at two offsets, no failed send observed).
+//
+// It never touches a node: the simulator fills a History through its client calls and hands it
+// here after the run. Nothing here is deterministic-simulation code; Check uses wall-clock
+// timeouts and goroutines, which only bound how long checking takes, never what a run does.
+package linearizability
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// Outcome is how a client call ended, as the client saw it.
+type Outcome int
+
+const (
+	// OK: the call returned success; its result (offset, messages) is meaningful.
+	OK Outcome = iota + 1
+	// Failed: the call definitely did not take effect (an error response that guarantees it,
+	// e.g. a rejected send).
+	Failed
+	// Unknown: the call timed out or its connection broke; it may or may not have taken
+	// effect, possibly after the client stopped waiting.
+	Unknown
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OK:
+		return "ok"
+	case Failed:
+		return "failed"
+	case Unknown:
+		return "unknown"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// QueueKey names one message queue: a broker group's queue of a topic.
+type QueueKey struct {
+	Broker  string
+	Topic   string
+	QueueID int32
+}
+
+// Compare orders queue keys by broker, topic, then queue id.
+func (q QueueKey) Compare(o QueueKey) int {
+	if c := cmp.Compare(q.Broker, o.Broker); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(q.Topic, o.Topic); c != 0 {
+		return c
+	}
+	return cmp.Compare(q.QueueID, o.QueueID)
+}
+
+func (q QueueKey) String() string { return fmt.Sprintf("%s/%s/%d", q.Broker, q.Topic, q.QueueID) }
+
+// SendOp is one send call. MsgID identifies the message and must be unique per send call: a
+// client that retries must record each attempt as its own SendOp with its own id, or a retry
+// that lands twice is reported as a message at two offsets.
+type SendOp struct {
+	Client int
+	Queue  QueueKey
+	MsgID  string
+	// Call and Return are virtual nanoseconds. Return is ignored when Outcome is Unknown: the
+	// send may take effect at any time after Call.
+	Call, Return int64
+	Outcome      Outcome
+	// Offset is the queue offset the broker acknowledged; meaningful only when Outcome is OK.
+	Offset int64
+}
+
+// PulledMsg is one message a pull returned.
+type PulledMsg struct {
+	Offset int64
+	MsgID  string
+}
+
+// PullOp is one pull call at a requested queue offset. Only OK pulls are checked: a pull that
+// failed or timed out says nothing about the queue. An OK pull with no messages means the broker
+// had nothing at or after Offset.
+type PullOp struct {
+	Client       int
+	Queue        QueueKey
+	Offset       int64
+	Call, Return int64
+	Outcome      Outcome
+	Msgs         []PulledMsg
+}
+
+// History is everything the clients of one run did, in the order the simulator recorded it.
+type History struct {
+	Sends []SendOp
+	Pulls []PullOp
+}
+
+// AddSend records a send and returns its index in h.Sends, so a caller that records the
+// invocation first can fill in the return later through h.Sends[i].
+func (h *History) AddSend(op SendOp) int {
+	h.Sends = append(h.Sends, op)
+	return len(h.Sends) - 1
+}
+
+// AddPull records a pull and returns its index in h.Pulls.
+func (h *History) AddPull(op PullOp) int {
+	h.Pulls = append(h.Pulls, op)
+	return len(h.Pulls) - 1
+}
+
+// Queues returns every queue the history touches, sorted.
+func (h *History) Queues() []QueueKey {
+	seen := map[QueueKey]bool{}
+	var out []QueueKey
+	add := func(q QueueKey) {
+		if !seen[q] {
+			seen[q] = true
+			out = append(out, q)
+		}
+	}
+	for i := range h.Sends {
+		add(h.Sends[i].Queue)
+	}
+	for i := range h.Pulls {
+		add(h.Pulls[i].Queue)
+	}
+	slices.SortFunc(out, QueueKey.Compare)
+	return out
+}
+
+// Validate reports the first malformed operation: an unset outcome, a missing message id, a
+// return before its call on a completed operation, or a negative offset.
+func (h *History) Validate() error {
+	for i, s := range h.Sends {
+		switch {
+		case s.Outcome < OK || s.Outcome > Unknown:
+			return fmt.Errorf("send #%d: outcome %v not set", i, s.Outcome)
+		case s.MsgID == "":
+			return fmt.Errorf("send #%d: empty message id", i)
+		case s.Outcome != Unknown && s.Return < s.Call:
+			return fmt.Errorf("send #%d: returned at %d before its call at %d", i, s.Return, s.Call)
+		case s.Outcome == OK && s.Offset < 0:
+			return fmt.Errorf("send #%d: acknowledged at negative offset %d", i, s.Offset)
+		}
+	}
+	for i, p := range h.Pulls {
+		switch {
+		case p.Outcome < OK || p.Outcome > Unknown:
+			return fmt.Errorf("pull #%d: outcome %v not set", i, p.Outcome)
+		case p.Outcome != Unknown && p.Return < p.Call:
+			return fmt.Errorf("pull #%d: returned at %d before its call at %d", i, p.Return, p.Call)
+		}
+		if p.Outcome != OK {
+			continue
+		}
+		for _, m := range p.Msgs {
+			if m.Offset < 0 || m.MsgID == "" {
+				return fmt.Errorf("pull #%d: returned message %q at offset %d", i, m.MsgID, m.Offset)
+			}
+		}
+	}
+	return nil
+}

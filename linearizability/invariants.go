@@ -1,0 +1,225 @@
+package linearizability
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Kinds of invariant violation.
+const (
+	// KindLostAcked: an acknowledged send's message is not in the final drain of its queue.
+	KindLostAcked = "lost acknowledged message"
+	// KindLostObserved: a message some pull returned is not in the final drain of its queue.
+	KindLostObserved = "lost observed message"
+	// KindTwoOffsets: one message id was acknowledged or observed at two positions.
+	KindTwoOffsets = "message at two offsets"
+	// KindOffsetConflict: two message ids were acknowledged or observed at one position.
+	KindOffsetConflict = "two messages at one offset"
+	// KindFailedObserved: a message whose every send failed definitely was pulled or drained.
+	KindFailedObserved = "failed send observed"
+	// KindPhantom: a pulled or drained message id that no send in the history carried.
+	KindPhantom = "message never sent"
+	// KindDrainOrder: the final drain of a queue is not offsets 0, 1, 2, ... in order.
+	KindDrainOrder = "drain not contiguous"
+)
+
+// Violation is one broken invariant.
+type Violation struct {
+	Kind    string
+	Queue   QueueKey
+	MsgID   string // "" when the violation is not about one message
+	Message string // for a person: what was seen, and where
+}
+
+func (v Violation) String() string { return fmt.Sprintf("%s: %v: %s", v.Kind, v.Queue, v.Message) }
+
+// CheckInvariants checks h and the final drain of every queue directly, without Porcupine.
+// finalDrain[q][i] is the message id at offset i of queue q, read from offset 0 after faults
+// healed; "" marks an offset the drain found nothing at (reported as a drain out of order). A queue of the history missing from finalDrain counts as drained empty, so every
+// acknowledged message in it is reported lost. Violations come sorted by queue, kind, message
+// id and text.
+func CheckInvariants(h History, finalDrain map[QueueKey][]string) []Violation {
+	drain := make(map[QueueKey][]PulledMsg, len(finalDrain))
+	for q, ids := range finalDrain {
+		msgs := make([]PulledMsg, 0, len(ids))
+		for i, id := range ids {
+			if id != "" { // a hole: the drain found nothing at offset i
+				msgs = append(msgs, PulledMsg{Offset: int64(i), MsgID: id})
+			}
+		}
+		drain[q] = msgs
+	}
+	return CheckDrainInvariants(h, drain)
+}
+
+// position is a place in a queue.
+type position struct {
+	queue  QueueKey
+	offset int64
+}
+
+func (p position) compare(o position) int {
+	if c := p.queue.Compare(o.queue); c != 0 {
+		return c
+	}
+	return cmp.Compare(p.offset, o.offset)
+}
+
+func (p position) String() string { return fmt.Sprintf("%v@%d", p.queue, p.offset) }
+
+// sighting is where a message id was seen, and by what.
+type sighting struct {
+	pos    position
+	msgID  string
+	source string
+}
+
+// CheckDrainInvariants is CheckInvariants for a drain that carries its offsets, as read by
+// pulls; it also checks that each queue's drained offsets run 0, 1, 2, ... in order.
+func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Violation {
+	var out []Violation
+	report := func(kind string, q QueueKey, id, format string, args ...any) {
+		out = append(out, Violation{Kind: kind, Queue: q, MsgID: id, Message: fmt.Sprintf(format, args...)})
+	}
+
+	// What the sends say about each id: whether any send may have taken effect.
+	mayExist := map[string]bool{}
+	sent := map[string]bool{}
+	for _, s := range h.Sends {
+		sent[s.MsgID] = true
+		if s.Outcome != Failed {
+			mayExist[s.MsgID] = true
+		}
+	}
+
+	// Every sighting, in a deterministic order: acknowledgements, pulls, then drains by queue.
+	var seen []sighting
+	for i, s := range h.Sends {
+		if s.Outcome == OK {
+			seen = append(seen, sighting{position{s.Queue, s.Offset}, s.MsgID, fmt.Sprintf("acknowledged to send #%d (client %d)", i, s.Client)})
+		}
+	}
+	for i, p := range h.Pulls {
+		if p.Outcome != OK {
+			continue
+		}
+		for _, m := range p.Msgs {
+			seen = append(seen, sighting{position{p.Queue, m.Offset}, m.MsgID, fmt.Sprintf("pulled by pull #%d (client %d)", i, p.Client)})
+		}
+	}
+	drainQueues := make([]QueueKey, 0, len(finalDrain))
+	for q := range finalDrain {
+		drainQueues = append(drainQueues, q)
+	}
+	slices.SortFunc(drainQueues, QueueKey.Compare)
+	drained := map[QueueKey]map[string]bool{}
+	for _, q := range drainQueues {
+		ids := map[string]bool{}
+		for i, m := range finalDrain[q] {
+			if m.Offset != int64(i) {
+				report(KindDrainOrder, q, m.MsgID, "drain entry %d is at offset %d, want %d", i, m.Offset, i)
+			}
+			ids[m.MsgID] = true
+			seen = append(seen, sighting{position{q, m.Offset}, m.MsgID, "in the final drain"})
+		}
+		drained[q] = ids
+	}
+
+	// One id, one position; one position, one id. Remember the first source of each pair.
+	positionsOf := map[string]map[position]string{}
+	idsAt := map[position]map[string]string{}
+	for _, s := range seen {
+		if positionsOf[s.msgID] == nil {
+			positionsOf[s.msgID] = map[position]string{}
+		}
+		if _, ok := positionsOf[s.msgID][s.pos]; !ok {
+			positionsOf[s.msgID][s.pos] = s.source
+		}
+		if idsAt[s.pos] == nil {
+			idsAt[s.pos] = map[string]string{}
+		}
+		if _, ok := idsAt[s.pos][s.msgID]; !ok {
+			idsAt[s.pos][s.msgID] = s.source
+		}
+	}
+	for _, id := range sortedKeys(positionsOf, strings.Compare) {
+		if len(positionsOf[id]) < 2 {
+			continue
+		}
+		poss := sortedKeys(positionsOf[id], position.compare)
+		parts := make([]string, len(poss))
+		for i, p := range poss {
+			parts[i] = fmt.Sprintf("%v (%s)", p, positionsOf[id][p])
+		}
+		report(KindTwoOffsets, poss[0].queue, id, "%s seen at %s", id, strings.Join(parts, ", "))
+	}
+	for _, pos := range sortedKeys(idsAt, position.compare) {
+		if len(idsAt[pos]) < 2 {
+			continue
+		}
+		ids := sortedKeys(idsAt[pos], strings.Compare)
+		parts := make([]string, len(ids))
+		for i, id := range ids {
+			parts[i] = fmt.Sprintf("%s (%s)", id, idsAt[pos][id])
+		}
+		report(KindOffsetConflict, pos.queue, "", "offset %d holds %s", pos.offset, strings.Join(parts, ", "))
+	}
+
+	// Acknowledged and observed messages must survive into the drain of their queue.
+	for i, s := range h.Sends {
+		if s.Outcome == OK && !drained[s.Queue][s.MsgID] {
+			report(KindLostAcked, s.Queue, s.MsgID, "%s acknowledged at offset %d to send #%d (client %d) is not in the final drain", s.MsgID, s.Offset, i, s.Client)
+		}
+	}
+	type queueMsg struct {
+		queue QueueKey
+		msgID string
+	}
+	lostObserved := map[queueMsg]bool{} // report each lost message once
+	for i, p := range h.Pulls {
+		if p.Outcome != OK {
+			continue
+		}
+		for _, m := range p.Msgs {
+			key := queueMsg{p.Queue, m.MsgID}
+			if drained[p.Queue][m.MsgID] || lostObserved[key] {
+				continue
+			}
+			lostObserved[key] = true
+			report(KindLostObserved, p.Queue, m.MsgID, "%s pulled at offset %d by pull #%d (client %d) is not in the final drain", m.MsgID, m.Offset, i, p.Client)
+		}
+	}
+
+	// Observed ids must come from a send that may have taken effect.
+	reported := map[string]bool{}
+	for _, s := range seen {
+		if strings.HasPrefix(s.source, "acknowledged") || reported[s.msgID] || mayExist[s.msgID] {
+			continue
+		}
+		reported[s.msgID] = true
+		if sent[s.msgID] {
+			report(KindFailedObserved, s.pos.queue, s.msgID, "%s, whose every send failed, was %s at %v", s.msgID, s.source, s.pos)
+		} else {
+			report(KindPhantom, s.pos.queue, s.msgID, "%s was %s at %v but no send carried it", s.msgID, s.source, s.pos)
+		}
+	}
+
+	slices.SortFunc(out, func(a, b Violation) int {
+		if c := a.Queue.Compare(b.Queue); c != 0 {
+			return c
+		}
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.MsgID, b.MsgID), strings.Compare(a.Message, b.Message))
+	})
+	return out
+}
+
+func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compare)
+	return keys
+}

@@ -1,0 +1,369 @@
+package linearizability
+
+import (
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// The model: each queue is an append-only log of message ids.
+//
+//   - An OK send acknowledged at offset o is legal iff o == len(log); it appends its id.
+//   - An Unknown send either never happened or appended its id, at any time after its call (the
+//     request may land after the client gave up). Written directly, that is a nondeterministic
+//     step in an operation open until the end of the history, and every such open operation
+//     doubles the search when a history is illegal: eight of them made a 400-operation queue
+//     undecidable in 5 s. queueOperations therefore rewrites Unknown sends exactly:
+//       - seen by a pull at offset o: it happened, at o, before that pull returned, so it is
+//         checked as a send acknowledged at o whose window ends when the pull returned;
+//       - seen by nobody: no pull can tell its id apart from any other unseen message, so all
+//         that matters is that it may fill a gap. It becomes a "filler" operation at its call
+//         instant that adds one spare slot to the state; an acknowledged send at offset o > len
+//         consumes o-len spare slots, filling them with anonymous entries. Filling lazily, just
+//         before the first send that needs the gap, is never less permissive than filling
+//         earlier (an earlier append only makes empty pulls stricter), so this is equivalent.
+//       - seen, but its id is shared with another send or was seen before the send began: it
+//         stays the nondeterministic open operation (porcupine.NondeterministicModel), and the
+//         pull that saw it decides.
+//   - An OK pull that returned messages is legal iff every returned offset is inside the log and
+//     holds the returned id. An OK pull that returned nothing at offset o is legal iff
+//     len(log) <= o: the broker serves only confirmed messages, so an empty answer at o means
+//     nothing was confirmed at o at the pull's linearization point.
+//   - Failed sends are left out (they never took effect; CheckInvariants makes sure their ids
+//     are never observed) and so are pulls that did not return OK.
+
+type opKind uint8
+
+const (
+	opSend         opKind = iota
+	opSendUnknown         // an Unknown send that stays nondeterministic
+	opSendObserved        // an Unknown send a pull saw: checked like an OK send at the offset seen
+	opFiller              // an Unknown send nobody saw: one spare slot that may fill a gap
+	opPull
+)
+
+// fillerID marks a log entry written by a spare slot. Real message ids are never empty.
+const fillerID = ""
+
+// opInput is a porcupine operation's input.
+type opInput struct {
+	kind   opKind
+	queue  QueueKey
+	client int    // the history's client number (porcupine's ClientId is renumbered densely)
+	index  int    // index in History.Sends or History.Pulls
+	msgID  string // sends
+	offset int64  // pulls: the requested offset
+}
+
+// opOutput is a porcupine operation's output.
+type opOutput struct {
+	offset int64       // OK sends: the acknowledged offset
+	msgs   []PulledMsg // pulls
+}
+
+// sharedLog backs many states: entries below len(ids) are never rewritten, so a state that is a
+// prefix of the log can share it. hashes[i] is the hash of ids[:i+1].
+type sharedLog struct {
+	ids    []string
+	hashes []uint64
+}
+
+// logState is one possible content of a queue: the first n ids of log, plus the number of
+// spare slots (unseen Unknown sends that may still append). It is immutable.
+type logState struct {
+	log   *sharedLog
+	n     int
+	spare int
+}
+
+func (s logState) at(i int64) string { return s.log.ids[i] }
+
+// prefixHash is the hash of the first n ids.
+func (s logState) prefixHash() uint64 {
+	if s.n == 0 {
+		return 0
+	}
+	return s.log.hashes[s.n-1]
+}
+
+func (s logState) hash() uint64 { return s.prefixHash() ^ uint64(s.spare)*0x9E3779B97F4A7C15 }
+
+// appended returns s with id appended, sharing the backing log when it can.
+func (s logState) appended(id string) logState {
+	l := s.log
+	switch {
+	case s.n < len(l.ids) && l.ids[s.n] == id:
+		return logState{l, s.n + 1, s.spare}
+	case s.n < len(l.ids):
+		// Another branch appended something else here: fork a copy of our prefix.
+		l = &sharedLog{
+			ids:    slices.Clone(l.ids[:s.n]),
+			hashes: slices.Clone(l.hashes[:s.n]),
+		}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	next := s.prefixHash()*1099511628211 ^ h.Sum64()
+	l.ids = append(l.ids, id)
+	l.hashes = append(l.hashes, next)
+	return logState{l, s.n + 1, s.spare}
+}
+
+func equalStates(a, b logState) bool {
+	if a.n != b.n || a.spare != b.spare || a.prefixHash() != b.prefixHash() {
+		return false
+	}
+	if a.log == b.log {
+		return true
+	}
+	return slices.Equal(a.log.ids[:a.n], b.log.ids[:b.n])
+}
+
+func stepLog(state, input, output interface{}) []interface{} {
+	s := state.(logState)
+	in := input.(opInput)
+	out := output.(opOutput)
+	switch in.kind {
+	case opSend, opSendObserved:
+		gap := out.offset - int64(s.n)
+		if gap < 0 || gap > int64(s.spare) {
+			return nil
+		}
+		for ; gap > 0; gap-- {
+			s = s.appended(fillerID)
+			s.spare--
+		}
+		return []interface{}{s.appended(in.msgID)}
+	case opFiller:
+		s.spare++
+		return []interface{}{s}
+	case opSendUnknown:
+		return []interface{}{s, s.appended(in.msgID)}
+	case opPull:
+		if len(out.msgs) == 0 {
+			if in.offset >= int64(s.n) {
+				return []interface{}{s}
+			}
+			return nil
+		}
+		for _, m := range out.msgs {
+			if m.Offset >= int64(s.n) || s.at(m.Offset) != m.MsgID {
+				return nil
+			}
+		}
+		return []interface{}{s}
+	}
+	panic(fmt.Sprintf("linearizability: unknown operation kind %d", in.kind))
+}
+
+func describeOperation(input, output interface{}) string {
+	in := input.(opInput)
+	out := output.(opOutput)
+	switch in.kind {
+	case opSend:
+		return fmt.Sprintf("c%d send %s -> ok @%d", in.client, in.msgID, out.offset)
+	case opSendUnknown:
+		return fmt.Sprintf("c%d send %s -> unknown", in.client, in.msgID)
+	case opSendObserved:
+		return fmt.Sprintf("c%d send %s -> unknown, seen @%d", in.client, in.msgID, out.offset)
+	case opFiller:
+		return fmt.Sprintf("c%d send %s -> unknown, never seen", in.client, in.msgID)
+	default:
+		if len(out.msgs) == 0 {
+			return fmt.Sprintf("c%d pull @%d -> none", in.client, in.offset)
+		}
+		parts := make([]string, len(out.msgs))
+		for i, m := range out.msgs {
+			parts[i] = fmt.Sprintf("%d:%s", m.Offset, m.MsgID)
+		}
+		return fmt.Sprintf("c%d pull @%d -> [%s]", in.client, in.offset, strings.Join(parts, " "))
+	}
+}
+
+// describeState shows short logs whole and long ones by their length and tail; "?" is an entry
+// an unseen Unknown send filled.
+func describeState(state interface{}) string {
+	s := state.(logState)
+	const tail = 6
+	ids := slices.Clone(s.log.ids[max(0, s.n-tail):s.n])
+	for i, id := range ids {
+		if id == fillerID {
+			ids[i] = "?"
+		}
+	}
+	d := "[" + strings.Join(ids, " ") + "]"
+	if s.n > tail {
+		d = fmt.Sprintf("len %d [... %s", s.n, d[1:])
+	}
+	if s.spare > 0 {
+		d += fmt.Sprintf(" +%d spare", s.spare)
+	}
+	return d
+}
+
+func queueOf(input interface{}) QueueKey { return input.(opInput).queue }
+
+// partitionOps splits a history by queue, in queue order.
+func partitionOps(history []porcupine.Operation) [][]porcupine.Operation {
+	byQueue := map[QueueKey][]porcupine.Operation{}
+	var keys []QueueKey
+	for _, op := range history {
+		q := queueOf(op.Input)
+		if _, ok := byQueue[q]; !ok {
+			keys = append(keys, q)
+		}
+		byQueue[q] = append(byQueue[q], op)
+	}
+	slices.SortFunc(keys, QueueKey.Compare)
+	out := make([][]porcupine.Operation, len(keys))
+	for i, q := range keys {
+		out[i] = byQueue[q]
+	}
+	return out
+}
+
+// partitionEvents splits an event history by queue; a return event follows its call's queue.
+func partitionEvents(history []porcupine.Event) [][]porcupine.Event {
+	queueOfID := map[int]QueueKey{}
+	byQueue := map[QueueKey][]porcupine.Event{}
+	var keys []QueueKey
+	for _, ev := range history {
+		q, ok := queueOfID[ev.Id]
+		if !ok {
+			q = queueOf(ev.Value)
+			queueOfID[ev.Id] = q
+		}
+		if _, ok := byQueue[q]; !ok {
+			keys = append(keys, q)
+		}
+		byQueue[q] = append(byQueue[q], ev)
+	}
+	slices.SortFunc(keys, QueueKey.Compare)
+	out := make([][]porcupine.Event, len(keys))
+	for i, q := range keys {
+		out[i] = byQueue[q]
+	}
+	return out
+}
+
+// LogModel is the nondeterministic Porcupine model of queues as append-only logs, partitioned
+// by queue. Convert it with its ToModel method and check the operations from Operations.
+func LogModel() porcupine.NondeterministicModel {
+	return porcupine.NondeterministicModel{
+		Partition:      partitionOps,
+		PartitionEvent: partitionEvents,
+		Init: func() []interface{} {
+			return []interface{}{logState{log: &sharedLog{}}}
+		},
+		Step:              stepLog,
+		Equal:             func(a, b interface{}) bool { return equalStates(a.(logState), b.(logState)) },
+		Hash:              func(s interface{}) uint64 { return s.(logState).hash() },
+		DescribeOperation: describeOperation,
+		DescribeState:     describeState,
+	}
+}
+
+// Operations converts a history to Porcupine operations, queue by queue in queue order, then in
+// history order. Failed sends and pulls that did not return OK are left out; Unknown sends are
+// rewritten as the model's description explains. Client ids are renumbered
+// densely per queue (0, 1, ...) in the order of the history's client numbers, which keeps the
+// visualisation compact; descriptions show the history's numbers.
+func Operations(h *History) ([]porcupine.Operation, error) {
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	var ops []porcupine.Operation
+	for _, q := range h.Queues() {
+		ops = append(ops, queueOperations(h, q)...)
+	}
+	return ops, nil
+}
+
+// queueOperations converts the operations of one queue of a validated history.
+func queueOperations(h *History, q QueueKey) []porcupine.Operation {
+	var end int64
+	var clients []int
+	for _, s := range h.Sends {
+		if s.Queue != q || s.Outcome == Failed {
+			continue
+		}
+		end = max(end, s.Call)
+		if s.Outcome == OK {
+			end = max(end, s.Return)
+		}
+		clients = append(clients, s.Client)
+	}
+	for _, p := range h.Pulls {
+		if p.Queue != q || p.Outcome != OK {
+			continue
+		}
+		end = max(end, p.Return)
+		clients = append(clients, p.Client)
+	}
+	slices.Sort(clients)
+	clients = slices.Compact(clients)
+	dense := func(c int) int { i, _ := slices.BinarySearch(clients, c); return i }
+
+	// Rewrite Unknown sends as the model comment at the top of this file explains.
+	type sighting struct {
+		offset int64
+		by     int64 // return of the earliest pull that saw it
+	}
+	sendsWithID := map[string]int{}
+	for _, s := range h.Sends {
+		sendsWithID[s.MsgID]++
+	}
+	observed := map[string]sighting{}
+	for _, p := range h.Pulls {
+		if p.Queue != q || p.Outcome != OK {
+			continue
+		}
+		for _, m := range p.Msgs {
+			if o, ok := observed[m.MsgID]; !ok || p.Return < o.by {
+				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return}
+			}
+		}
+	}
+
+	var ops []porcupine.Operation
+	for i, s := range h.Sends {
+		if s.Queue != q || s.Outcome == Failed {
+			continue
+		}
+		in := opInput{kind: opSend, queue: q, client: s.Client, index: i, msgID: s.MsgID}
+		out := opOutput{offset: s.Offset}
+		ret := s.Return
+		if s.Outcome == Unknown {
+			seen, ok := observed[s.MsgID]
+			switch {
+			case !ok:
+				in.kind = opFiller
+				ret = s.Call
+			case sendsWithID[s.MsgID] == 1 && seen.by >= s.Call:
+				in.kind = opSendObserved
+				out.offset = seen.offset
+				ret = seen.by
+			default:
+				in.kind = opSendUnknown
+				ret = end + 1
+			}
+		}
+		ops = append(ops, porcupine.Operation{
+			ClientId: dense(s.Client), Input: in, Call: s.Call, Output: out, Return: ret,
+		})
+	}
+	for i, p := range h.Pulls {
+		if p.Queue != q || p.Outcome != OK {
+			continue
+		}
+		ops = append(ops, porcupine.Operation{
+			ClientId: dense(p.Client),
+			Input:    opInput{kind: opPull, queue: q, client: p.Client, index: i, offset: p.Offset},
+			Call:     p.Call, Output: opOutput{msgs: p.Msgs}, Return: p.Return,
+		})
+	}
+	return ops
+}
