@@ -1,0 +1,295 @@
+package runtime
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+)
+
+const (
+	readBufferBytes = 64 << 10
+	// maxIdleWriteBufferBytes: a writer keeps its spare buffer between batches unless a burst
+	// grew it past this.
+	maxIdleWriteBufferBytes = 1 << 20
+	// closeFlushTimeout bounds how long Env.Close waits for queued frames to reach the peer.
+	closeFlushTimeout = 5 * time.Second
+	// frameEventOverheadBytes is what a queued frame costs beyond its bytes, for backpressure.
+	frameEventOverheadBytes = 256
+)
+
+// conn is one TCP connection. The loop owns its place in Runtime.live; mu guards what the
+// loop shares with the connection's dial, reader and writer goroutines.
+type conn struct {
+	r      *Runtime
+	id     node.ConnID
+	remote string
+
+	mu      sync.Mutex
+	nc      net.Conn // nil until a dial completes
+	out     []byte   // encoded frames not yet handed to the writer
+	closing bool     // flush out, then close (Env.Close)
+	closed  bool
+	wake    chan struct{} // cap 1: out became non-empty, closing or closed
+}
+
+func (r *Runtime) newConn(remote string) *conn {
+	return &conn{r: r, id: node.ConnID(r.nextID.Add(1)), remote: remote, wake: make(chan struct{}, 1)}
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue encodes cmd onto the outbound buffer and returns how many bytes are queued.
+func (c *conn) enqueue(cmd *codec.Command) (int, error) {
+	c.mu.Lock()
+	if c.closed || c.closing {
+		c.mu.Unlock()
+		return 0, nil
+	}
+	first := len(c.out) == 0
+	out, err := codec.AppendFrame(c.out, cmd)
+	if err != nil {
+		c.mu.Unlock()
+		return 0, err
+	}
+	c.out = out
+	n := len(out)
+	c.mu.Unlock()
+	if first {
+		c.signal()
+	}
+	return n, nil
+}
+
+// closeAfterFlush lets the writer send what is queued, then close the socket.
+func (c *conn) closeAfterFlush() {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+// shutdown closes the connection at once, discarding unsent frames. Idempotent.
+func (c *conn) shutdown() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	nc := c.nc
+	c.out = nil
+	c.mu.Unlock()
+	if nc != nil {
+		_ = nc.Close()
+	}
+	c.signal()
+	c.r.conns.remove(c)
+}
+
+// start runs the connection's reader and writer on nc. It reports false (and closes nc) if
+// the connection was closed meanwhile.
+func (c *conn) start(nc net.Conn) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		_ = nc.Close()
+		return false
+	}
+	c.nc = nc
+	c.mu.Unlock()
+	c.r.wg.Add(2)
+	go c.writeLoop(nc)
+	go c.readLoop(nc)
+	return true
+}
+
+// writeLoop hands everything queued since its last write to the socket in one Write call,
+// so a busy connection sends many frames per syscall.
+func (c *conn) writeLoop(nc net.Conn) {
+	defer c.r.wg.Done()
+	var spare []byte
+	for range c.wake {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return
+		}
+		buf := c.out
+		c.out = spare[:0]
+		closing := c.closing
+		c.mu.Unlock()
+		if closing {
+			_ = nc.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+		}
+		if len(buf) > 0 {
+			if _, err := nc.Write(buf); err != nil {
+				c.lost(err)
+				return
+			}
+		}
+		if closing {
+			c.shutdown()
+			return
+		}
+		if cap(buf) > maxIdleWriteBufferBytes {
+			buf = nil
+		}
+		spare = buf[:0]
+	}
+}
+
+// readLoop decodes frames and posts them to the loop in order. A malformed or oversized frame
+// closes the connection (the stream cannot be resynchronised) and is logged.
+func (c *conn) readLoop(nc net.Conn) {
+	defer c.r.wg.Done()
+	br := bufio.NewReaderSize(nc, readBufferBytes)
+	maxBytes := c.r.cfg.MaxFrameBytes
+	for {
+		frame, err := codec.ReadFrame(br, maxBytes)
+		if err != nil {
+			c.lost(err)
+			return
+		}
+		cmd, err := codec.Decode(frame)
+		if err != nil {
+			c.lost(err)
+			return
+		}
+		if !c.r.q.postFrame(event{kind: evFrame, c: c, cmd: cmd}, len(frame)+frameEventOverheadBytes) {
+			c.shutdown()
+			return
+		}
+	}
+}
+
+// lost reports that the connection ended on its own (peer close, I/O or protocol error).
+func (c *conn) lost(err error) {
+	c.mu.Lock()
+	closedByUs := c.closed
+	c.mu.Unlock()
+	if closedByUs {
+		return
+	}
+	log := c.r.log
+	switch {
+	case errors.Is(err, codec.ErrBadFrame) || errors.Is(err, codec.ErrFrameTooLarge):
+		log.Warn("closing connection: bad frame", "conn", uint64(c.id), "remote", c.remote, "err", err)
+	case errors.Is(err, io.EOF):
+		log.Debug("connection closed by peer", "conn", uint64(c.id), "remote", c.remote)
+	default:
+		log.Info("connection lost", "conn", uint64(c.id), "remote", c.remote, "err", err)
+	}
+	c.r.q.post(event{kind: evClosed, c: c})
+	c.shutdown()
+}
+
+// acceptLoop accepts inbound connections until the listener closes.
+func (r *Runtime) acceptLoop(ln net.Listener) {
+	defer r.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait, then try again.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			r.log.Warn("accept failed; retrying", "addr", ln.Addr().String(), "err", err, "backoff", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-r.quit:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		backoff = 0
+		c := r.newConn(nc.RemoteAddr().String())
+		if !r.conns.add(c) {
+			_ = nc.Close() // stopping
+			return
+		}
+		if !r.q.post(event{kind: evAccepted, c: c}) {
+			_ = nc.Close()
+			c.shutdown()
+			return
+		}
+		c.start(nc)
+	}
+}
+
+// dial implements Env.Dial: the ConnID is returned at once, frames sent meanwhile queue in
+// c.out, and a failed dial ends in OnConnClosed.
+func (r *Runtime) dial(addr string) node.ConnID {
+	c := r.newConn(addr)
+	r.live[c.id] = c
+	if !r.conns.add(c) {
+		// Cannot happen while the loop runs (only teardown stops the registry); be safe.
+		r.forget(c)
+		return c.id
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		nc, err := r.dialer.DialContext(r.ctx, "tcp", addr)
+		if err != nil {
+			r.log.Info("dial failed", "conn", uint64(c.id), "addr", addr, "err", err)
+			r.q.post(event{kind: evClosed, c: c})
+			c.shutdown()
+			return
+		}
+		c.start(nc)
+	}()
+	return c.id
+}
+
+// connRegistry holds every connection whose socket may still be open, so teardown can close
+// them all, including ones the node no longer knows about (flushing after Env.Close).
+type connRegistry struct {
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	stopped bool
+}
+
+func (g *connRegistry) init() { g.conns = make(map[*conn]struct{}) }
+
+func (g *connRegistry) add(c *conn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return false
+	}
+	g.conns[c] = struct{}{}
+	return true
+}
+
+func (g *connRegistry) remove(c *conn) {
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+}
+
+// stop refuses later additions and returns every registered connection.
+func (g *connRegistry) stop() []*conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stopped = true
+	all := make([]*conn, 0, len(g.conns))
+	for c := range g.conns {
+		all = append(all, c)
+	}
+	return all
+}

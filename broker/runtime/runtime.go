@@ -1,0 +1,342 @@
+// Package runtime is Sluice's production runtime: it drives one node.Handler on real I/O.
+//
+// It owns everything a node must never touch: goroutines, sockets, wall-clock timers, fsync
+// and crypto-seeded randomness. One event-loop goroutine per node calls the handler, strictly
+// one event at a time; reader goroutines decode frames and post them to the loop, writer
+// goroutines batch encoded frames into few write calls, timers and group-commit syncs post
+// their completions back. The loop never blocks on the network or the disk, and no goroutine
+// but the loop ever calls the handler. A panic in the handler stops the node: a node whose
+// invariant broke must not keep serving.
+package runtime
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultMaxOutboundBytes = 64 << 20
+	DefaultDialTimeout      = 15 * time.Second
+)
+
+// maxQueuedFrameBytes bounds the inbound frames waiting for the loop: past it, reader
+// goroutines stop reading, so a slow node pushes back on its peers through TCP.
+const maxQueuedFrameBytes = 64 << 20
+
+var (
+	// ErrStopped is returned by Do and Start once the node has stopped.
+	ErrStopped = errors.New("runtime stopped")
+	// ErrPanic wraps the value of a handler panic; Err reports it.
+	ErrPanic = errors.New("node handler panicked")
+)
+
+// Config configures a Runtime. The zero value is a client-only node with defaults.
+type Config struct {
+	// ListenAddr is the TCP address to accept connections on ("127.0.0.1:0" picks a port);
+	// "" for a node that only dials.
+	ListenAddr string
+	// Logger receives the runtime's logs and is the node's Env.Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxFrameBytes bounds an inbound frame; 0 means codec.DefaultMaxFrameBytes.
+	MaxFrameBytes int
+	// MaxOutboundBytes bounds one connection's encoded but unwritten frames; a connection
+	// over it is closed. 0 means DefaultMaxOutboundBytes.
+	MaxOutboundBytes int
+	// DialTimeout bounds Env.Dial's connection attempt; 0 means DefaultDialTimeout.
+	DialTimeout time.Duration
+	// Rand is the node's Env.Rand; nil means a PCG seeded from crypto/rand.
+	Rand *rand.Rand
+}
+
+// Runtime drives one node.Handler on real sockets, timers and disk.
+type Runtime struct {
+	cfg        Config
+	log        *slog.Logger
+	disk       node.Disk
+	newHandler func(env node.Env) node.Handler
+	q          queue
+	wg         sync.WaitGroup // every goroutine the runtime started
+	quit       chan struct{}  // closed by Stop or by a handler panic
+	quitOnce   sync.Once
+	done       chan struct{} // closed when the loop has exited and torn down
+
+	lifeMu  sync.Mutex
+	started bool
+	stopped bool
+	ln      net.Listener
+	addr    net.Addr
+
+	errMu sync.Mutex
+	err   error
+
+	dialer net.Dialer
+	ctx    context.Context // cancelled at teardown: aborts pending dials
+	cancel context.CancelFunc
+
+	conns  connRegistry // every connection whose socket may still be open
+	nextID atomic.Uint64
+
+	// Owned by the loop goroutine.
+	handler node.Handler
+	live    map[node.ConnID]*conn // connections the node knows about
+	timers  map[node.TimerID]liveTimer
+	timerID node.TimerID
+	rng     *rand.Rand
+	syncer  syncer
+}
+
+// New returns a Runtime for the handler newHandler builds. newHandler is called on the loop
+// goroutine when the runtime starts, with the Env the handler must use; disk may be nil for a
+// node without storage.
+func New(cfg Config, disk node.Disk, newHandler func(env node.Env) node.Handler) *Runtime {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxFrameBytes <= 0 {
+		cfg.MaxFrameBytes = codec.DefaultMaxFrameBytes
+	}
+	if cfg.MaxOutboundBytes <= 0 {
+		cfg.MaxOutboundBytes = DefaultMaxOutboundBytes
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	rng := cfg.Rand
+	if rng == nil {
+		var seed [16]byte
+		_, _ = crand.Read(seed[:]) // crypto/rand.Read never fails on supported platforms
+		rng = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	}
+	r := &Runtime{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		disk:       disk,
+		newHandler: newHandler,
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
+		live:       make(map[node.ConnID]*conn),
+		timers:     make(map[node.TimerID]liveTimer),
+		rng:        rng,
+	}
+	r.q.init(maxQueuedFrameBytes)
+	r.conns.init()
+	r.dialer.Timeout = cfg.DialTimeout
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r
+}
+
+// Start listens on Config.ListenAddr (if set) and starts the event loop, whose first act is to
+// build the handler and call its Start. Start returns an error if listening fails, if the
+// runtime was already started, or (ErrStopped) if it was stopped.
+func (r *Runtime) Start() error {
+	r.lifeMu.Lock()
+	defer r.lifeMu.Unlock()
+	if r.stopped {
+		return ErrStopped
+	}
+	if r.started {
+		return errors.New("runtime already started")
+	}
+	if r.cfg.ListenAddr != "" {
+		ln, err := net.Listen("tcp", r.cfg.ListenAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", r.cfg.ListenAddr, err)
+		}
+		r.ln, r.addr = ln, ln.Addr()
+	}
+	r.syncer = newSyncer()
+	r.started = true
+	r.wg.Add(1)
+	go r.loop()
+	if r.ln != nil {
+		r.wg.Add(1)
+		go r.acceptLoop(r.ln)
+	}
+	return nil
+}
+
+// Addr is the address the runtime listens on, nil for a client-only or unstarted node.
+func (r *Runtime) Addr() net.Addr {
+	r.lifeMu.Lock()
+	defer r.lifeMu.Unlock()
+	return r.addr
+}
+
+// Stop closes the listener and every connection, stops the loop and waits for every goroutine
+// the runtime started. The handler is not called again once Stop returns. Safe to call more
+// than once and from any goroutine but the loop.
+func (r *Runtime) Stop() {
+	r.lifeMu.Lock()
+	r.stopped = true
+	started := r.started
+	r.lifeMu.Unlock()
+	r.quitOnce.Do(func() { close(r.quit) })
+	if started {
+		r.wg.Wait()
+	}
+}
+
+// Done is closed once the loop has exited, by Stop or because the handler panicked.
+func (r *Runtime) Done() <-chan struct{} { return r.done }
+
+// Err reports why the node stopped abnormally (an error wrapping ErrPanic), or nil.
+func (r *Runtime) Err() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
+}
+
+// Post queues fn to run on the loop, in order with other events, and returns at once. fn runs
+// node code: it may call the handler and use the node's Env. fn is dropped if the node stops
+// first.
+func (r *Runtime) Post(fn func()) { r.q.post(event{kind: evFunc, fn: fn}) }
+
+// Do runs fn on the loop and returns once it has run, or ErrStopped if the node stopped before
+// it could. Do must not be called from the loop itself (it would wait for itself). Before
+// Start, Do waits for Start.
+func (r *Runtime) Do(fn func()) error {
+	ran := make(chan struct{})
+	r.q.post(event{kind: evFunc, fn: func() { fn(); close(ran) }})
+	select {
+	case <-ran:
+		return nil
+	case <-r.done:
+		select {
+		case <-ran:
+			return nil
+		default:
+			return ErrStopped
+		}
+	}
+}
+
+// loop is the event loop: the only goroutine that calls the handler.
+func (r *Runtime) loop() {
+	defer r.wg.Done()
+	defer r.teardown()
+	if !r.guard(func() {
+		r.handler = r.newHandler(envOf(r))
+		r.handler.Start()
+	}) {
+		return
+	}
+	var spare []event
+	for {
+		select {
+		case <-r.quit:
+			return
+		case <-r.q.wake:
+		}
+		batch := r.q.take(spare)
+		if !r.runBatch(batch) {
+			return
+		}
+		clear(batch) // drop references to frames and closures
+		spare = batch[:0]
+	}
+}
+
+// runBatch delivers a batch of events; it returns false if the handler panicked.
+func (r *Runtime) runBatch(batch []event) bool {
+	return r.guard(func() {
+		for i := range batch {
+			r.dispatch(&batch[i])
+		}
+	})
+}
+
+// guard runs fn and reports whether it returned normally. A panic is logged with its stack,
+// recorded for Err and stops the node.
+func (r *Runtime) guard(fn func()) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			err := fmt.Errorf("%w: %v", ErrPanic, v)
+			r.log.Error("node handler panicked; stopping the node", "panic", fmt.Sprint(v), "stack", string(stack))
+			r.errMu.Lock()
+			r.err = err
+			r.errMu.Unlock()
+			r.quitOnce.Do(func() { close(r.quit) })
+			ok = false
+		}
+	}()
+	fn()
+	return true
+}
+
+func (r *Runtime) dispatch(e *event) {
+	h := r.handler
+	switch e.kind {
+	case evFunc:
+		e.fn()
+	case evAccepted:
+		r.live[e.c.id] = e.c
+		h.OnAccepted(e.c.id, e.c.remote)
+	case evFrame:
+		if r.live[e.c.id] == e.c {
+			h.OnFrame(e.c.id, e.cmd)
+		}
+	case evClosed:
+		// A reader, writer or dial reported the end of a connection; the node hears of it
+		// only if it still thinks the connection is open.
+		if r.live[e.c.id] == e.c {
+			delete(r.live, e.c.id)
+			e.c.shutdown()
+			h.OnConnClosed(e.c.id)
+		}
+	case evDeliverClosed:
+		// The runtime already removed the connection while the node was running (Env.Close,
+		// an outbound overflow); this is the OnConnClosed that follows.
+		h.OnConnClosed(e.c.id)
+	case evTimer:
+		t, ok := r.timers[e.timer]
+		if !ok {
+			return // cancelled after time.AfterFunc had already fired
+		}
+		delete(r.timers, e.timer)
+		h.OnTimer(e.timer, t.tag)
+	case evSynced:
+		h.OnSynced(e.logName, e.upTo, e.err)
+	default:
+		panic(fmt.Sprintf("runtime: unknown event kind %d", e.kind))
+	}
+}
+
+// teardown runs on the loop goroutine after the loop exits: nothing calls the handler again.
+func (r *Runtime) teardown() {
+	r.quitOnce.Do(func() { close(r.quit) })
+	r.q.close()
+	r.lifeMu.Lock()
+	ln := r.ln
+	r.lifeMu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+	r.cancel()
+	for id, t := range r.timers {
+		t.t.Stop()
+		delete(r.timers, id)
+	}
+	for _, c := range r.conns.stop() {
+		c.shutdown()
+	}
+	clear(r.live)
+	if r.syncer != nil {
+		r.syncer.Close()
+	}
+	close(r.done)
+}
