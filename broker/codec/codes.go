@@ -32,11 +32,13 @@ const (
 	FlushDiskTimeout        int16 = 10
 	MessageIllegal          int16 = 13
 	ServiceNotAvailable     int16 = 14
+	NoPermission            int16 = 16
 	TopicNotExist           int16 = 17
 	PullNotFound            int16 = 19
 	PullRetryImmediately    int16 = 20
 	PullOffsetMoved         int16 = 21
 	QueryNotFound           int16 = 22
+	SubscriptionNotExist    int16 = 24
 )
 
 func sortedKeys(m map[string]string) []string {

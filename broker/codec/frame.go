@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // Serialize types carried in the top byte of the header-length word.
@@ -260,4 +261,17 @@ func AppendBinaryFrame(dst []byte, c *Command) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(SerializeRocketMQ)<<24|uint32(len(h)))
 	dst = append(dst, h...)
 	return append(dst, c.Body...)
+}
+
+// ExtInt parses an integer ext field; a missing or malformed value is an error naming the key.
+func (c *Command) ExtInt(key string) (int64, error) {
+	v, ok := c.ExtFields[key]
+	if !ok {
+		return 0, fmt.Errorf("missing header field %q", key)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("header field %q: %q is not an integer", key, v)
+	}
+	return n, nil
 }

@@ -1,0 +1,478 @@
+// Package brokernode is the broker node: it serves producers (send), consumers (pull with long
+// polling, offsets, heartbeats, consumer lists) and admins (create topic) over the RocketMQ
+// remoting protocol, stores messages through package store, and registers its topics with the
+// name servers. It is a deterministic state machine (see package node): it does no I/O of its
+// own beyond the node.Env it is handed, and never lets map order leak into behaviour.
+//
+// Durability: in sync-flush mode a send is acknowledged only after the fsync that covers it
+// (group commit: one fsync in flight, every send that arrived meanwhile covered by the next),
+// and consumers see a message only once it is durable, so nothing a client has seen can
+// disappear in a crash. In async-flush mode sends are acknowledged and visible at once and the
+// commit log is synced on a timer.
+package brokernode
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/route"
+	"github.com/sluicemq/sluice/broker/store"
+)
+
+// FlushMode says when a send is acknowledged.
+type FlushMode int
+
+const (
+	// SyncFlush acknowledges a send after the fsync that covers it.
+	SyncFlush FlushMode = iota
+	// AsyncFlush acknowledges a send once it is written; a timer syncs the log.
+	AsyncFlush
+)
+
+func (m FlushMode) String() string {
+	if m == AsyncFlush {
+		return "async"
+	}
+	return "sync"
+}
+
+// ParseFlushMode parses "sync" or "async".
+func ParseFlushMode(s string) (FlushMode, error) {
+	switch s {
+	case "sync", "SYNC_FLUSH":
+		return SyncFlush, nil
+	case "async", "ASYNC_FLUSH":
+		return AsyncFlush, nil
+	}
+	return 0, fmt.Errorf("flush mode %q: want sync or async", s)
+}
+
+// Config tunes a broker.
+type Config struct {
+	ClusterName string
+	BrokerName  string
+	BrokerID    int64
+	// Addr is the address clients reach this broker at (host:port, a literal IP).
+	Addr        string
+	NameServers []string
+	FlushMode   FlushMode
+	// AutoCreateTopic creates unknown topics on first send (and advertises TBW102).
+	AutoCreateTopic  bool
+	DefaultQueueNums int32
+	MaxMessageBytes  int
+
+	RegisterInterval    time.Duration
+	OffsetFlushInterval time.Duration
+	CheckpointInterval  time.Duration
+	AsyncFlushInterval  time.Duration
+	ClientExpiry        time.Duration
+	// MaxLongPoll caps how long a pull is parked, whatever the client asks, so the answer
+	// always beats the client's 30 s pull timeout.
+	MaxLongPoll time.Duration
+	// MaxParkedPulls bounds parked pulls; beyond it pulls are answered at once.
+	MaxParkedPulls int
+
+	// UnsafeAckBeforeSync is a planted bug for tests of the simulator only: in sync-flush mode
+	// it acknowledges sends before the fsync that covers them. Never set it in production.
+	UnsafeAckBeforeSync bool
+}
+
+// DefaultConfig is a single master with RocketMQ's timings.
+func DefaultConfig() Config {
+	return Config{
+		ClusterName:         "DefaultCluster",
+		BrokerName:          "broker-a",
+		BrokerID:            route.MasterID,
+		Addr:                "127.0.0.1:10911",
+		NameServers:         []string{"127.0.0.1:9876"},
+		FlushMode:           SyncFlush,
+		AutoCreateTopic:     true,
+		DefaultQueueNums:    4,
+		MaxMessageBytes:     4 << 20,
+		RegisterInterval:    30 * time.Second,
+		OffsetFlushInterval: 5 * time.Second,
+		CheckpointInterval:  10 * time.Second,
+		AsyncFlushInterval:  500 * time.Millisecond,
+		ClientExpiry:        120 * time.Second,
+		MaxLongPoll:         15 * time.Second,
+		MaxParkedPulls:      100000,
+	}
+}
+
+type (
+	registerTimer    struct{}
+	offsetFlushTimer struct{}
+	checkpointTimer  struct{}
+	asyncFlushTimer  struct{}
+	clientScanTimer  struct{}
+)
+
+// pendingAck is a send waiting for the fsync that covers it.
+type pendingAck struct {
+	index uint64
+	conn  node.ConnID
+	resp  *codec.Command
+	queue queueKey
+}
+
+type queueKey struct {
+	topic string
+	queue int32
+}
+
+// Broker is the broker node.
+type Broker struct {
+	env       node.Env
+	cfg       Config
+	log       *slog.Logger
+	store     *store.Store
+	storeHost netip.AddrPort
+
+	// ready is false until the recovered commit log has been synced once.
+	ready bool
+
+	// Group commit state for the commit log.
+	syncInFlight bool
+	syncWanted   bool
+	synced       uint64 // the commit log is durable up to here
+	pending      []pendingAck
+
+	// Checkpoint state: consume-queue logs still being synced.
+	ckptPending map[string]bool
+	ckptUpTo    uint64
+
+	// Name-server connections by address.
+	nsConns map[string]node.ConnID
+	opaque  int32
+
+	parked *parkedPulls
+	groups *consumerGroups
+	// remotes holds the remote address of inbound connections (the born host of their sends).
+	remotes map[node.ConnID]netip.AddrPort
+}
+
+// New opens the broker's store (recovering it after a crash) and returns the node.
+func New(env node.Env, cfg Config) (*Broker, error) {
+	host, err := netip.ParseAddrPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("broker address %q must be a literal ip:port: %w", cfg.Addr, err)
+	}
+	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger()})
+	if err != nil {
+		return nil, fmt.Errorf("open store of broker %s: %w", cfg.BrokerName, err)
+	}
+	b := &Broker{
+		env: env, cfg: cfg, log: env.Logger(), store: st, storeHost: host,
+		nsConns: map[string]node.ConnID{},
+		parked:  newParkedPulls(),
+		groups:  newConsumerGroups(),
+		remotes: map[node.ConnID]netip.AddrPort{},
+	}
+	if cfg.AutoCreateTopic {
+		if _, ok := st.Topic(route.DefaultTopic); !ok {
+			err := st.CreateTopic(store.TopicConfig{Name: route.DefaultTopic, ReadQueueNums: 8, WriteQueueNums: 8,
+				Perm: route.PermRead | route.PermWrite | route.PermInherit})
+			if err != nil {
+				return nil, fmt.Errorf("create %s: %w", route.DefaultTopic, err)
+			}
+		}
+	}
+	return b, nil
+}
+
+// Store exposes the broker's store to tools and tests.
+func (b *Broker) Store() *store.Store { return b.store }
+
+// Ready reports whether the broker serves sends and pulls.
+func (b *Broker) Ready() bool { return b.ready }
+
+// Start implements node.Handler: sync what recovery found, then start the timers.
+func (b *Broker) Start() {
+	cl := b.store.CommitLog()
+	b.syncInFlight = true
+	b.env.Sync(cl, cl.LastIndex())
+	b.env.SetTimer(b.cfg.OffsetFlushInterval, offsetFlushTimer{})
+	b.env.SetTimer(b.cfg.CheckpointInterval, checkpointTimer{})
+	b.env.SetTimer(b.cfg.ClientExpiry/4, clientScanTimer{})
+	if b.cfg.FlushMode == AsyncFlush {
+		b.env.SetTimer(b.cfg.AsyncFlushInterval, asyncFlushTimer{})
+	}
+}
+
+// OnAccepted implements node.Handler.
+func (b *Broker) OnAccepted(c node.ConnID, remote string) {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		b.remotes[c] = ap
+	}
+}
+
+// OnConnClosed forgets everything tied to the connection: parked pulls, consumer clients,
+// and name-server connections (redialled at the next registration).
+func (b *Broker) OnConnClosed(c node.ConnID) {
+	delete(b.remotes, c)
+	b.parked.dropConn(b.env, c)
+	for _, group := range b.groups.dropConn(c) {
+		b.notifyGroupChanged(group)
+	}
+	for _, addr := range sortedKeys(b.nsConns) {
+		if b.nsConns[addr] == c {
+			delete(b.nsConns, addr)
+		}
+	}
+	// Acks owed on c are dropped when their fsync completes (Send on a closed conn is a no-op).
+}
+
+// OnTimer implements node.Handler.
+func (b *Broker) OnTimer(_ node.TimerID, tag any) {
+	switch t := tag.(type) {
+	case registerTimer:
+		b.registerAll()
+		b.env.SetTimer(b.cfg.RegisterInterval, registerTimer{})
+	case offsetFlushTimer:
+		if err := b.store.FlushOffsets(); err != nil {
+			b.log.Error("flush consumer offsets", "err", err)
+		}
+		b.env.SetTimer(b.cfg.OffsetFlushInterval, offsetFlushTimer{})
+	case checkpointTimer:
+		b.beginCheckpoint()
+		b.env.SetTimer(b.cfg.CheckpointInterval, checkpointTimer{})
+	case asyncFlushTimer:
+		b.requestSync()
+		b.env.SetTimer(b.cfg.AsyncFlushInterval, asyncFlushTimer{})
+	case clientScanTimer:
+		for _, group := range b.groups.expire(b.env.Now().Add(-b.cfg.ClientExpiry)) {
+			b.notifyGroupChanged(group)
+		}
+		b.env.SetTimer(b.cfg.ClientExpiry/4, clientScanTimer{})
+	case *parkedPull:
+		if !t.done {
+			b.parked.expire(t)
+			b.retryPull(t)
+		}
+	}
+}
+
+// OnSynced implements node.Handler.
+func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
+	cl := b.store.CommitLog()
+	if logName != cl.Name() {
+		b.checkpointSynced(logName, err)
+		return
+	}
+	b.syncInFlight = false
+	if err != nil {
+		// An fsync error leaves the state of the written pages unknown: fail the sends that were
+		// waiting (their outcome is unknown to the client, not a definite failure, so say so)
+		// and keep trying; nothing unsynced is ever confirmed.
+		b.log.Error("commit log fsync failed", "upTo", upTo, "err", err)
+		for _, p := range b.pending {
+			if p.index <= upTo {
+				b.env.Send(p.conn, &codec.Command{Code: codec.FlushDiskTimeout, Opaque: p.resp.Opaque,
+					Flag: codec.FlagResponse, Language: "GO", Version: 317, Remark: "fsync failed: " + err.Error()})
+			}
+		}
+		b.dropAcked(upTo)
+		b.env.SetTimer(100*time.Millisecond, asyncFlushTimer{})
+		return
+	}
+	if upTo > b.synced {
+		b.synced = upTo
+	}
+	// In async mode appends are confirmed at once; what recovery found is confirmed after
+	// its first sync in both modes.
+	if (b.cfg.FlushMode == SyncFlush || !b.ready) && upTo > b.store.Confirmed() {
+		b.store.Confirm(upTo)
+	}
+	if !b.ready {
+		b.ready = true
+		b.log.Info("broker ready", "addr", b.cfg.Addr, "commitLogLast", cl.LastIndex(), "flush", b.cfg.FlushMode.String())
+		b.registerAll()
+		b.env.SetTimer(b.cfg.RegisterInterval, registerTimer{})
+	}
+	woken := map[queueKey]bool{}
+	n := 0
+	for _, p := range b.pending {
+		if p.index > upTo {
+			break
+		}
+		if !b.cfg.UnsafeAckBeforeSync {
+			b.env.Send(p.conn, p.resp)
+		}
+		woken[p.queue] = true
+		n++
+	}
+	b.pending = b.pending[n:]
+	for _, k := range sortedQueueKeys(woken) {
+		b.wakePulls(k)
+	}
+	if b.syncWanted || len(b.pending) > 0 {
+		b.syncWanted = false
+		b.requestSync()
+	}
+}
+
+func (b *Broker) dropAcked(upTo uint64) {
+	n := 0
+	for n < len(b.pending) && b.pending[n].index <= upTo {
+		n++
+	}
+	b.pending = b.pending[n:]
+}
+
+// requestSync asks for an fsync of the commit log, or notes that another is wanted once the
+// one in flight completes (group commit).
+func (b *Broker) requestSync() {
+	if b.syncInFlight {
+		b.syncWanted = true
+		return
+	}
+	cl := b.store.CommitLog()
+	if cl.LastIndex() <= b.synced {
+		return
+	}
+	b.syncInFlight = true
+	b.env.Sync(cl, cl.LastIndex())
+}
+
+func (b *Broker) beginCheckpoint() {
+	if b.ckptPending != nil {
+		return // one at a time
+	}
+	logs, upTo := b.store.BeginCheckpoint()
+	if len(logs) == 0 {
+		return
+	}
+	b.ckptPending = map[string]bool{}
+	b.ckptUpTo = upTo
+	for _, l := range logs {
+		b.ckptPending[l.Name()] = true
+		b.env.Sync(l, l.LastIndex())
+	}
+}
+
+func (b *Broker) checkpointSynced(logName string, err error) {
+	if b.ckptPending == nil || !b.ckptPending[logName] {
+		return
+	}
+	if err != nil {
+		b.log.Error("consume queue fsync failed; checkpoint abandoned", "log", logName, "err", err)
+		b.ckptPending = nil
+		return
+	}
+	delete(b.ckptPending, logName)
+	if len(b.ckptPending) == 0 {
+		b.ckptPending = nil
+		if err := b.store.FinishCheckpoint(b.ckptUpTo); err != nil {
+			b.log.Error("write checkpoint", "err", err)
+		}
+	}
+}
+
+// OnFrame dispatches one request.
+func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
+	if req.IsResponse() {
+		if req.Code != codec.Success {
+			b.log.Warn("request answered with an error", "code", req.Code, "remark", req.Remark)
+		}
+		return
+	}
+	var resp *codec.Command
+	switch req.Code {
+	case codec.ReqSendMessage:
+		resp = b.handleSend(c, req)
+	case codec.ReqPullMessage:
+		resp = b.handlePull(c, req, true)
+	case codec.ReqQueryConsumerOffset:
+		resp = b.handleQueryOffset(req)
+	case codec.ReqUpdateConsumerOffset:
+		resp = b.handleUpdateOffset(req)
+	case codec.ReqGetMaxOffset, codec.ReqGetMinOffset:
+		resp = b.handleMinMaxOffset(req)
+	case codec.ReqHeartBeat:
+		resp = b.handleHeartbeat(c, req)
+	case codec.ReqUnregisterClient:
+		for _, g := range b.groups.unregister(req.Ext("clientID")) {
+			b.notifyGroupChanged(g)
+		}
+		resp = codec.NewResponse(req, codec.Success, "")
+	case codec.ReqGetConsumerListByGroup:
+		resp = b.handleConsumerList(req)
+	case codec.ReqUpdateAndCreateTopic:
+		resp = b.handleCreateTopic(req)
+	default:
+		resp = codec.NewResponse(req, codec.RequestCodeNotSupported,
+			"request code "+strconv.Itoa(int(req.Code))+" is not supported by this broker")
+	}
+	if resp != nil {
+		b.env.Send(c, resp)
+	}
+}
+
+func (b *Broker) nextOpaque() int32 {
+	b.opaque++
+	return b.opaque
+}
+
+// registerAll registers every topic with every name server.
+func (b *Broker) registerAll() {
+	body := route.RegisterBody{TopicConfigTable: map[string]route.TopicConfig{}}
+	for _, tc := range b.store.Topics() {
+		body.TopicConfigTable[tc.Name] = route.TopicConfig{TopicName: tc.Name, ReadQueueNums: tc.ReadQueueNums,
+			WriteQueueNums: tc.WriteQueueNums, Perm: tc.Perm}
+	}
+	payload := mustJSON(body)
+	for _, addr := range b.cfg.NameServers {
+		c, ok := b.nsConns[addr]
+		if !ok {
+			c = b.env.Dial(addr)
+			b.nsConns[addr] = c
+		}
+		req := codec.NewRequest(codec.ReqRegisterBroker, map[string]string{
+			"brokerName": b.cfg.BrokerName, "brokerAddr": b.cfg.Addr, "clusterName": b.cfg.ClusterName,
+			"brokerId": strconv.FormatInt(b.cfg.BrokerID, 10), "haServerAddr": b.cfg.Addr,
+		}, payload)
+		req.Opaque = b.nextOpaque()
+		b.env.Send(c, req)
+	}
+}
+
+func (b *Broker) handleCreateTopic(req *codec.Command) *codec.Command {
+	topic := req.Ext("topic")
+	if err := validTopic(topic); err != nil {
+		return codec.NewResponse(req, codec.SystemError, err.Error())
+	}
+	r, errR := req.ExtInt("readQueueNums")
+	w, errW := req.ExtInt("writeQueueNums")
+	perm, errP := req.ExtInt("perm")
+	if errR != nil || errW != nil || r < 1 || w < 1 || r > 1024 || w > 1024 {
+		return codec.NewResponse(req, codec.SystemError, "readQueueNums and writeQueueNums must be 1..1024")
+	}
+	if errP != nil {
+		perm = route.PermRead | route.PermWrite
+	}
+	if err := b.store.CreateTopic(store.TopicConfig{Name: topic, ReadQueueNums: int32(r), WriteQueueNums: int32(w), Perm: int32(perm)}); err != nil {
+		return codec.NewResponse(req, codec.SystemError, "create topic "+topic+": "+err.Error())
+	}
+	b.registerAll()
+	return codec.NewResponse(req, codec.Success, "")
+}
+
+func validTopic(t string) error {
+	if t == "" {
+		return fmt.Errorf("topic is empty")
+	}
+	if len(t) > codec.MaxTopicBytes {
+		return fmt.Errorf("topic %q is longer than %d bytes", t, codec.MaxTopicBytes)
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '%' || r == '-' || r == '_' || r == '|') {
+			return fmt.Errorf("topic %q has an illegal character %q", t, r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package brokernode
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/route"
+	"github.com/sluicemq/sluice/broker/store"
+)
+
+// heartbeatData is the HEART_BEAT body as RocketMQ clients send it.
+type heartbeatData struct {
+	ClientID        string `json:"clientID"`
+	ConsumerDataSet []struct {
+		GroupName           string `json:"groupName"`
+		MessageModel        string `json:"messageModel"`
+		SubscriptionDataSet []struct {
+			Topic     string `json:"topic"`
+			SubString string `json:"subString"`
+		} `json:"subscriptionDataSet"`
+	} `json:"consumerDataSet"`
+	ProducerDataSet []struct {
+		GroupName string `json:"groupName"`
+	} `json:"producerDataSet"`
+}
+
+type clientInfo struct {
+	conn     node.ConnID
+	lastSeen time.Time
+}
+
+type consumerGroup struct {
+	clients map[string]*clientInfo
+	// subs is the group's subscription expression by topic (from the latest heartbeat).
+	subs map[string]string
+}
+
+// consumerGroups tracks the live clients of every consumer group.
+type consumerGroups struct {
+	byName map[string]*consumerGroup
+}
+
+func newConsumerGroups() *consumerGroups { return &consumerGroups{byName: map[string]*consumerGroup{}} }
+
+// heartbeat records a client in a group and reports whether membership changed.
+func (g *consumerGroups) heartbeat(group, clientID string, c node.ConnID, now time.Time, subs map[string]string) bool {
+	cg := g.byName[group]
+	if cg == nil {
+		cg = &consumerGroup{clients: map[string]*clientInfo{}}
+		g.byName[group] = cg
+	}
+	cg.subs = subs
+	ci, known := cg.clients[clientID]
+	if !known {
+		ci = &clientInfo{}
+		cg.clients[clientID] = ci
+	}
+	ci.conn = c
+	ci.lastSeen = now
+	return !known
+}
+
+func (g *consumerGroups) subscription(group, topic string) (string, bool) {
+	cg := g.byName[group]
+	if cg == nil {
+		return "", false
+	}
+	s, ok := cg.subs[topic]
+	return s, ok
+}
+
+func (g *consumerGroups) members(group string) []string {
+	cg := g.byName[group]
+	if cg == nil {
+		return []string{}
+	}
+	return sortedKeys(cg.clients)
+}
+
+// remove drops clients matching pred and returns the groups whose membership changed, sorted.
+func (g *consumerGroups) remove(pred func(id string, ci *clientInfo) bool) []string {
+	var changed []string
+	for _, name := range sortedKeys(g.byName) {
+		cg := g.byName[name]
+		for _, id := range sortedKeys(cg.clients) {
+			if pred(id, cg.clients[id]) {
+				delete(cg.clients, id)
+				if len(changed) == 0 || changed[len(changed)-1] != name {
+					changed = append(changed, name)
+				}
+			}
+		}
+		if len(cg.clients) == 0 {
+			delete(g.byName, name)
+		}
+	}
+	return changed
+}
+
+func (g *consumerGroups) dropConn(c node.ConnID) []string {
+	return g.remove(func(_ string, ci *clientInfo) bool { return ci.conn == c })
+}
+
+func (g *consumerGroups) unregister(clientID string) []string {
+	return g.remove(func(id string, _ *clientInfo) bool { return id == clientID })
+}
+
+func (g *consumerGroups) expire(before time.Time) []string {
+	return g.remove(func(_ string, ci *clientInfo) bool { return ci.lastSeen.Before(before) })
+}
+
+func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Command {
+	var hb heartbeatData
+	if err := json.Unmarshal(req.Body, &hb); err != nil {
+		return codec.NewResponse(req, codec.SystemError, "heartbeat: bad body: "+err.Error())
+	}
+	if hb.ClientID == "" {
+		return codec.NewResponse(req, codec.SystemError, "heartbeat: clientID is required")
+	}
+	for _, cd := range hb.ConsumerDataSet {
+		if cd.GroupName == "" {
+			continue
+		}
+		subs := map[string]string{}
+		for _, sd := range cd.SubscriptionDataSet {
+			subs[sd.Topic] = sd.SubString
+		}
+		if cd.MessageModel != "BROADCASTING" {
+			b.ensureRetryTopic(cd.GroupName)
+		}
+		if b.groups.heartbeat(cd.GroupName, hb.ClientID, c, b.env.Now(), subs) {
+			b.log.Info("consumer joined", "group", cd.GroupName, "client", hb.ClientID)
+			b.notifyGroupChanged(cd.GroupName)
+		}
+	}
+	return codec.NewResponse(req, codec.Success, "")
+}
+
+// ensureRetryTopic creates %RETRY%<group> (1 queue), as the Java broker does on heartbeat.
+func (b *Broker) ensureRetryTopic(group string) {
+	name := "%RETRY%" + group
+	if _, ok := b.store.Topic(name); ok || validTopic(name) != nil {
+		return
+	}
+	if err := b.store.CreateTopic(store.TopicConfig{Name: name, ReadQueueNums: 1, WriteQueueNums: 1,
+		Perm: route.PermRead | route.PermWrite}); err != nil {
+		b.log.Error("create retry topic", "topic", name, "err", err)
+		return
+	}
+	b.registerAll()
+}
+
+// notifyGroupChanged tells every member of a group to rebalance (NOTIFY_CONSUMER_IDS_CHANGED).
+func (b *Broker) notifyGroupChanged(group string) {
+	cg := b.groups.byName[group]
+	if cg == nil {
+		return
+	}
+	for _, id := range sortedKeys(cg.clients) {
+		req := codec.NewRequest(40, map[string]string{"consumerGroup": group}, nil)
+		req.Opaque = b.nextOpaque()
+		b.env.Send(cg.clients[id].conn, req)
+	}
+}
+
+func (b *Broker) handleConsumerList(req *codec.Command) *codec.Command {
+	resp := codec.NewResponse(req, codec.Success, "")
+	resp.Body = mustJSON(struct {
+		ConsumerIDList []string `json:"consumerIdList"`
+	}{b.groups.members(req.Ext("consumerGroup"))})
+	return resp
+}
+
+func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
+	q, err := req.ExtInt("queueId")
+	if err != nil {
+		return codec.NewResponse(req, codec.SystemError, err.Error())
+	}
+	off, ok := b.store.QueryOffset(req.Ext("consumerGroup"), req.Ext("topic"), int32(q))
+	if !ok {
+		return codec.NewResponse(req, codec.QueryNotFound, "no offset stored for this group and queue")
+	}
+	resp := codec.NewResponse(req, codec.Success, "")
+	resp.SetExt("offset", strconv.FormatInt(off, 10))
+	return resp
+}
+
+func (b *Broker) handleUpdateOffset(req *codec.Command) *codec.Command {
+	q, errQ := req.ExtInt("queueId")
+	off, errO := req.ExtInt("commitOffset")
+	group, topic := req.Ext("consumerGroup"), req.Ext("topic")
+	if errQ != nil || errO != nil || group == "" || topic == "" {
+		return codec.NewResponse(req, codec.SystemError, "update offset: consumerGroup, topic, queueId and commitOffset are required")
+	}
+	if off < 0 {
+		return codec.NewResponse(req, codec.SystemError, "update offset: negative commitOffset")
+	}
+	b.store.CommitOffset(group, topic, int32(q), off)
+	return codec.NewResponse(req, codec.Success, "")
+}
+
+func (b *Broker) handleMinMaxOffset(req *codec.Command) *codec.Command {
+	q, err := req.ExtInt("queueId")
+	topic := req.Ext("topic")
+	resp := codec.NewResponse(req, codec.Success, "")
+	if err != nil {
+		resp.Code, resp.Remark = codec.SystemError, err.Error()
+		return resp
+	}
+	var off int64
+	if _, ok := b.store.Topic(topic); ok {
+		if req.Code == codec.ReqGetMinOffset {
+			off = b.store.MinOffset(topic, int32(q))
+		} else {
+			off = b.store.MaxOffset(topic, int32(q))
+		}
+	}
+	resp.SetExt("offset", strconv.FormatInt(off, 10))
+	return resp
+}
+
+func mustJSON(v any) []byte {
+	out, err := json.Marshal(v)
+	if err != nil {
+		panic("brokernode: marshal of plain data failed: " + err.Error())
+	}
+	return out
+}

@@ -1,0 +1,255 @@
+package brokernode
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/store"
+)
+
+// Pull sysFlag bits.
+const (
+	pullCommitOffset = 1 << 0
+	pullSuspend      = 1 << 1
+	pullSubscription = 1 << 2
+)
+
+// maxPullMsgs bounds maxMsgNums whatever the client asks.
+const maxPullMsgs = 1024
+
+// parkedPull is a long-polling pull waiting for a message on its queue.
+type parkedPull struct {
+	conn  node.ConnID
+	req   *codec.Command
+	key   queueKey
+	timer node.TimerID
+	done  bool
+}
+
+// parkedPulls indexes parked pulls by queue, in arrival order.
+type parkedPulls struct {
+	byQueue map[queueKey][]*parkedPull
+	count   int
+}
+
+func newParkedPulls() *parkedPulls { return &parkedPulls{byQueue: map[queueKey][]*parkedPull{}} }
+
+func (p *parkedPulls) add(pp *parkedPull) {
+	p.byQueue[pp.key] = append(p.byQueue[pp.key], pp)
+	p.count++
+}
+
+// take removes and returns every pull parked on k.
+func (p *parkedPulls) take(k queueKey) []*parkedPull {
+	list := p.byQueue[k]
+	delete(p.byQueue, k)
+	out := list[:0]
+	for _, pp := range list {
+		if !pp.done {
+			pp.done = true
+			p.count--
+			out = append(out, pp)
+		}
+	}
+	return out
+}
+
+// expire marks pp answered (its timer fired) and unlinks it.
+func (p *parkedPulls) expire(pp *parkedPull) {
+	if pp.done {
+		return
+	}
+	pp.done = true
+	p.count--
+	p.unlink(pp)
+}
+
+func (p *parkedPulls) unlink(pp *parkedPull) {
+	list := p.byQueue[pp.key]
+	for i, x := range list {
+		if x == pp {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(p.byQueue, pp.key)
+	} else {
+		p.byQueue[pp.key] = list
+	}
+}
+
+// dropConn forgets the pulls parked by a closed connection. Removal emits nothing, so map
+// order cannot leak.
+func (p *parkedPulls) dropConn(env node.Env, c node.ConnID) {
+	for k, list := range p.byQueue {
+		kept := list[:0]
+		for _, pp := range list {
+			if pp.conn == c && !pp.done {
+				pp.done = true
+				p.count--
+				env.CancelTimer(pp.timer)
+				continue
+			}
+			kept = append(kept, pp)
+		}
+		if len(kept) == 0 {
+			delete(p.byQueue, k)
+		} else {
+			p.byQueue[k] = kept
+		}
+	}
+}
+
+// wakePulls answers the pulls parked on k now that it has new messages.
+func (b *Broker) wakePulls(k queueKey) {
+	for _, pp := range b.parked.take(k) {
+		b.env.CancelTimer(pp.timer)
+		b.retryPull(pp)
+	}
+}
+
+// retryPull answers a parked pull without parking it again.
+func (b *Broker) retryPull(pp *parkedPull) {
+	if resp := b.handlePull(pp.conn, pp.req, false); resp != nil {
+		b.env.Send(pp.conn, resp)
+	}
+}
+
+// handlePull serves PULL_MESSAGE. With allowPark and the suspend bit, a pull that finds nothing
+// is parked (nil is returned) until a message arrives or its long-polling time runs out.
+func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *codec.Command {
+	topic := req.Ext("topic")
+	group := req.Ext("consumerGroup")
+	queueID, errQ := req.ExtInt("queueId")
+	offset, errO := req.ExtInt("queueOffset")
+	resp := codec.NewResponse(req, codec.Success, "")
+	setOffsets := func(next, min, max int64) {
+		resp.ExtFields = map[string]string{
+			"nextBeginOffset":      strconv.FormatInt(next, 10),
+			"minOffset":            strconv.FormatInt(min, 10),
+			"maxOffset":            strconv.FormatInt(max, 10),
+			"suggestWhichBrokerId": "0",
+		}
+	}
+	setOffsets(offset, 0, 0)
+	fail := func(code int16, remark string) *codec.Command {
+		resp.Code = code
+		resp.Remark = remark
+		return resp
+	}
+	if errQ != nil || errO != nil {
+		return fail(codec.SystemError, "pull: queueId and queueOffset are required integers")
+	}
+	if !b.ready {
+		return fail(codec.SystemBusy, "broker is recovering its store")
+	}
+	tc, ok := b.store.Topic(topic)
+	if !ok {
+		return fail(codec.TopicNotExist, "topic "+topic+" does not exist")
+	}
+	if queueID < 0 || queueID >= int64(tc.ReadQueueNums) {
+		return fail(codec.SystemError, "queueId "+strconv.FormatInt(queueID, 10)+" is out of range for topic "+topic)
+	}
+	sysFlag := extInt(req, "sysFlag", 0)
+	if sysFlag&pullCommitOffset != 0 && allowPark {
+		if co := extInt(req, "commitOffset", -1); co >= 0 && group != "" {
+			b.store.CommitOffset(group, topic, int32(queueID), co)
+		}
+	}
+	var match func(int64) bool
+	if sysFlag&pullSubscription != 0 {
+		match = tagMatcher(req.Ext("subscription"))
+	} else if sub, ok := b.groups.subscription(group, topic); ok {
+		match = tagMatcher(sub)
+	}
+	maxMsgs := int(extInt(req, "maxMsgNums", 32))
+	if maxMsgs < 1 {
+		maxMsgs = 1
+	} else if maxMsgs > maxPullMsgs {
+		maxMsgs = maxPullMsgs
+	}
+	res, err := b.store.Get(topic, int32(queueID), offset, maxMsgs, match)
+	if err != nil {
+		b.log.Error("read messages", "topic", topic, "queue", queueID, "offset", offset, "err", err)
+		return fail(codec.SystemError, "read messages: "+err.Error())
+	}
+	setOffsets(res.NextOffset, res.MinOffset, res.MaxOffset)
+	switch res.Status {
+	case store.Found:
+		size := 0
+		for _, r := range res.Records {
+			size += len(r)
+		}
+		body := make([]byte, 0, size)
+		for _, r := range res.Records {
+			body = append(body, r...)
+		}
+		resp.Body = body
+		return resp
+	case store.NoMatchedMessage:
+		return fail(codec.PullRetryImmediately, "no matched message")
+	case store.NoMessageInQueue:
+		if offset != 0 {
+			setOffsets(0, res.MinOffset, res.MaxOffset)
+			return fail(codec.PullOffsetMoved, "queue is empty; offset moved to 0")
+		}
+	case store.OffsetOverflowBadly, store.OffsetTooSmall:
+		return fail(codec.PullOffsetMoved, "offset is out of the queue's range")
+	}
+	// Nothing new (offset at the end of the queue): park it if the client allows.
+	timeout := time.Duration(extInt(req, "suspendTimeoutMillis", 0)) * time.Millisecond
+	if timeout > b.cfg.MaxLongPoll {
+		timeout = b.cfg.MaxLongPoll
+	}
+	if allowPark && sysFlag&pullSuspend != 0 && timeout > 0 && b.parked.count < b.cfg.MaxParkedPulls {
+		pp := &parkedPull{conn: c, req: req, key: queueKey{topic: topic, queue: int32(queueID)}}
+		pp.timer = b.env.SetTimer(timeout, pp)
+		b.parked.add(pp)
+		return nil
+	}
+	return fail(codec.PullNotFound, "no new message")
+}
+
+// tagMatcher builds a tag-hash filter from a subscription expression ("*", "" or "A || B").
+// nil means everything matches.
+func tagMatcher(expr string) func(int64) bool {
+	expr = strings.TrimSpace(expr)
+	if expr == "" || expr == "*" {
+		return nil
+	}
+	want := map[int64]bool{}
+	for _, t := range strings.Split(expr, "||") {
+		if t = strings.TrimSpace(t); t != "" {
+			want[codec.TagsHash(t)] = true
+		}
+	}
+	return func(h int64) bool { return want[h] }
+}
+
+func sortedQueueKeys(m map[queueKey]bool) []queueKey {
+	out := make([]queueKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].topic != out[j].topic {
+			return out[i].topic < out[j].topic
+		}
+		return out[i].queue < out[j].queue
+	})
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

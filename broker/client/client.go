@@ -1,0 +1,295 @@
+// Package client is Sluice's own client core: route lookup, queue choice, send with retry,
+// pull, and consumer offsets, speaking the RocketMQ remoting protocol. Like the nodes it is
+// sans-I/O (see package node): it runs on a node.Env, so the simulator drives it in virtual
+// time and the production runtime drives it on real sockets. Calls take a callback that is
+// invoked exactly once, from the node's event loop.
+//
+// Outcomes are reported precisely because the simulator's checkers depend on it: an error for
+// which Definite(err) is true means the broker did not store the message; any other error
+// (timeout, connection lost) means the outcome is unknown. A send is retried only after a
+// definite failure, so a retry never duplicates a message.
+package client
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/route"
+)
+
+// Config tunes a client.
+type Config struct {
+	NameServers    []string
+	ClientID       string
+	ProducerGroup  string
+	RequestTimeout time.Duration
+	// RouteTTL is how long a looked-up route is reused (RocketMQ refreshes every 30 s).
+	RouteTTL        time.Duration
+	MaxSendAttempts int
+}
+
+// DefaultConfig returns RocketMQ's defaults for the given name servers.
+func DefaultConfig(nameServers ...string) Config {
+	return Config{
+		NameServers:     nameServers,
+		ClientID:        "sluice-client",
+		ProducerGroup:   "DEFAULT_PRODUCER",
+		RequestTimeout:  3 * time.Second,
+		RouteTTL:        30 * time.Second,
+		MaxSendAttempts: 3,
+	}
+}
+
+// ErrTimeout and ErrConnClosed leave a request's outcome unknown.
+var (
+	ErrTimeout    = errors.New("request timed out")
+	ErrConnClosed = errors.New("connection closed before the response")
+)
+
+// BrokerError is a response with a non-success code: a definite answer.
+type BrokerError struct {
+	Code   int16
+	Remark string
+}
+
+func (e *BrokerError) Error() string { return fmt.Sprintf("CODE: %d, DESC: %s", e.Code, e.Remark) }
+
+// Definite reports whether err is a definite failure: the request had no effect.
+func Definite(err error) bool {
+	var be *BrokerError
+	if errors.As(err, &be) {
+		// A flush timeout is an acknowledgement whose durability is unknown.
+		return be.Code != codec.FlushDiskTimeout
+	}
+	return errors.Is(err, errNoRoute)
+}
+
+var errNoRoute = errors.New("no route")
+
+// MessageQueue names one queue of a topic on one broker group.
+type MessageQueue struct {
+	Topic      string
+	BrokerName string
+	QueueID    int32
+}
+
+func (q MessageQueue) String() string {
+	return fmt.Sprintf("%s@%s#%d", q.Topic, q.BrokerName, q.QueueID)
+}
+
+type call struct {
+	conn  node.ConnID
+	timer node.TimerID
+	done  func(*codec.Command, error)
+}
+
+type cachedRoute struct {
+	data    *route.TopicRouteData
+	fetched time.Time
+}
+
+// Client is the client core. It implements node.Handler.
+type Client struct {
+	env    node.Env
+	cfg    Config
+	log    *slog.Logger
+	conns  map[string]node.ConnID
+	addrOf map[node.ConnID]string
+	calls  map[int32]*call
+	opaque int32
+	routes map[string]*cachedRoute
+	nsNext int
+	rr     int
+}
+
+// New creates a client core on env.
+func New(env node.Env, cfg Config) *Client {
+	return &Client{
+		env: env, cfg: cfg, log: env.Logger(),
+		conns:  map[string]node.ConnID{},
+		addrOf: map[node.ConnID]string{},
+		calls:  map[int32]*call{},
+		routes: map[string]*cachedRoute{},
+	}
+}
+
+// Start implements node.Handler.
+func (c *Client) Start() {}
+
+// OnAccepted implements node.Handler; a client accepts nothing.
+func (c *Client) OnAccepted(conn node.ConnID, _ string) { c.env.Close(conn) }
+
+// OnSynced implements node.Handler; a client has no disk.
+func (c *Client) OnSynced(string, uint64, error) {}
+
+// OnConnClosed fails every call waiting on conn with ErrConnClosed, in opaque order.
+func (c *Client) OnConnClosed(conn node.ConnID) {
+	if addr, ok := c.addrOf[conn]; ok {
+		delete(c.addrOf, conn)
+		if c.conns[addr] == conn {
+			delete(c.conns, addr)
+		}
+	}
+	var lost []int32
+	for op, cl := range c.calls {
+		if cl.conn == conn {
+			lost = append(lost, op)
+		}
+	}
+	sort.Slice(lost, func(i, j int) bool { return lost[i] < lost[j] })
+	for _, op := range lost {
+		cl := c.calls[op]
+		delete(c.calls, op)
+		c.env.CancelTimer(cl.timer)
+		cl.done(nil, ErrConnClosed)
+	}
+}
+
+// OnFrame completes the call a response answers; broker-initiated requests are ignored.
+func (c *Client) OnFrame(_ node.ConnID, cmd *codec.Command) {
+	if !cmd.IsResponse() {
+		return
+	}
+	cl, ok := c.calls[cmd.Opaque]
+	if !ok {
+		return // a late response to a call that timed out, or to a oneway request
+	}
+	delete(c.calls, cmd.Opaque)
+	c.env.CancelTimer(cl.timer)
+	cl.done(cmd, nil)
+}
+
+type callTimeout struct{ opaque int32 }
+
+// OnTimer times out a call.
+func (c *Client) OnTimer(_ node.TimerID, tag any) {
+	t, ok := tag.(callTimeout)
+	if !ok {
+		return
+	}
+	if cl, ok := c.calls[t.opaque]; ok {
+		delete(c.calls, t.opaque)
+		cl.done(nil, ErrTimeout)
+	}
+}
+
+func (c *Client) connTo(addr string) node.ConnID {
+	if conn, ok := c.conns[addr]; ok {
+		return conn
+	}
+	conn := c.env.Dial(addr)
+	c.conns[addr] = conn
+	c.addrOf[conn] = addr
+	return conn
+}
+
+// invoke sends req to addr and calls done with the response or an error.
+func (c *Client) invoke(addr string, req *codec.Command, done func(*codec.Command, error)) {
+	c.opaque++
+	req.Opaque = c.opaque
+	conn := c.connTo(addr)
+	cl := &call{conn: conn, done: done}
+	cl.timer = c.env.SetTimer(c.cfg.RequestTimeout, callTimeout{opaque: req.Opaque})
+	c.calls[req.Opaque] = cl
+	c.env.Send(conn, req)
+}
+
+// oneway sends req without waiting for an answer.
+func (c *Client) oneway(addr string, req *codec.Command) {
+	c.opaque++
+	req.Opaque = c.opaque
+	c.env.Send(c.connTo(addr), req)
+}
+
+// Route returns topic's route, from the cache while it is fresh.
+func (c *Client) Route(topic string, done func(*route.TopicRouteData, error)) {
+	if r, ok := c.routes[topic]; ok && c.env.Now().Sub(r.fetched) < c.cfg.RouteTTL {
+		done(r.data, nil)
+		return
+	}
+	if len(c.cfg.NameServers) == 0 {
+		done(nil, fmt.Errorf("route %s: no name servers configured: %w", topic, errNoRoute))
+		return
+	}
+	ns := c.cfg.NameServers[c.nsNext%len(c.cfg.NameServers)]
+	c.nsNext++
+	req := codec.NewRequest(codec.ReqGetRouteInfoByTopic, map[string]string{"topic": topic}, nil)
+	c.invoke(ns, req, func(resp *codec.Command, err error) {
+		if err != nil {
+			done(nil, fmt.Errorf("route %s from %s: %w", topic, ns, err))
+			return
+		}
+		if resp.Code != codec.Success {
+			done(nil, fmt.Errorf("route %s: %w: %w", topic, errNoRoute, &BrokerError{resp.Code, resp.Remark}))
+			return
+		}
+		rd, err := route.DecodeTopicRouteData(resp.Body)
+		if err != nil {
+			done(nil, err)
+			return
+		}
+		c.routes[topic] = &cachedRoute{data: rd, fetched: c.env.Now()}
+		done(rd, nil)
+	})
+}
+
+// InvalidateRoute drops a cached route so the next call looks it up again.
+func (c *Client) InvalidateRoute(topic string) { delete(c.routes, topic) }
+
+// writeQueues lists the queues of masters that accept writes, sorted.
+func writeQueues(topic string, rd *route.TopicRouteData) []MessageQueue {
+	var out []MessageQueue
+	for _, qd := range rd.QueueDatas {
+		if qd.Perm&route.PermWrite == 0 {
+			continue
+		}
+		if _, ok := rd.MasterAddr(qd.BrokerName); !ok {
+			continue
+		}
+		for i := int32(0); i < qd.WriteQueueNums; i++ {
+			out = append(out, MessageQueue{Topic: topic, BrokerName: qd.BrokerName, QueueID: i})
+		}
+	}
+	sortQueues(out)
+	return out
+}
+
+// ReadQueues lists the readable queues of a route, sorted.
+func ReadQueues(topic string, rd *route.TopicRouteData) []MessageQueue {
+	var out []MessageQueue
+	for _, qd := range rd.QueueDatas {
+		if qd.Perm&route.PermRead == 0 {
+			continue
+		}
+		for i := int32(0); i < qd.ReadQueueNums; i++ {
+			out = append(out, MessageQueue{Topic: topic, BrokerName: qd.BrokerName, QueueID: i})
+		}
+	}
+	sortQueues(out)
+	return out
+}
+
+func sortQueues(qs []MessageQueue) {
+	sort.Slice(qs, func(i, j int) bool {
+		if qs[i].BrokerName != qs[j].BrokerName {
+			return qs[i].BrokerName < qs[j].BrokerName
+		}
+		return qs[i].QueueID < qs[j].QueueID
+	})
+}
+
+func brokerAddr(rd *route.TopicRouteData, brokerName string) (string, error) {
+	addr, ok := rd.MasterAddr(brokerName)
+	if !ok {
+		return "", fmt.Errorf("broker group %s has no master in the route: %w", brokerName, errNoRoute)
+	}
+	return addr, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

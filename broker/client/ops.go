@@ -1,0 +1,314 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/route"
+)
+
+// Message is what a producer sends.
+type Message struct {
+	Topic      string
+	Body       []byte
+	Tags       string
+	Keys       string
+	Properties map[string]string
+}
+
+// SendResult is a send's outcome. Queue is the queue of the last attempt, also on error.
+type SendResult struct {
+	Queue       MessageQueue
+	QueueOffset int64
+	OffsetMsgID string
+	Attempts    int
+}
+
+// retriable reports whether a definite send failure may be retried on another queue
+// (the codes the official client retries on).
+func retriable(err error) bool {
+	var be *BrokerError
+	if !errors.As(err, &be) {
+		return errors.Is(err, errNoRoute)
+	}
+	switch be.Code {
+	case codec.SystemError, codec.ServiceNotAvailable, codec.NoPermission, codec.TopicNotExist:
+		return true
+	}
+	return false
+}
+
+// Send sends m to a queue chosen round robin, retrying on another queue (preferring another
+// broker group) after a definite, retriable failure.
+func (c *Client) Send(m Message, done func(SendResult, error)) {
+	props := map[string]string{}
+	for k, v := range m.Properties {
+		props[k] = v
+	}
+	if m.Tags != "" {
+		props[codec.PropTags] = m.Tags
+	}
+	if m.Keys != "" {
+		props[codec.PropKeys] = m.Keys
+	}
+	encoded := codec.EncodeProperties(props)
+	var res SendResult
+	var lastBroker string
+	var attempt func()
+	attempt = func() {
+		res.Attempts++
+		c.sendRoute(m.Topic, func(rd *route.TopicRouteData, err error) {
+			if err != nil {
+				// Nothing reached a broker: a definite failure, whatever the lookup's error.
+				c.finishSend(&res, fmt.Errorf("send to %s: %w: %w", m.Topic, errNoRoute, err), attempt, done)
+				return
+			}
+			qs := writeQueues(m.Topic, rd)
+			if len(qs) == 0 {
+				c.finishSend(&res, fmt.Errorf("send to %s: no writable queue: %w", m.Topic, errNoRoute), attempt, done)
+				return
+			}
+			q := c.pickQueue(qs, lastBroker)
+			lastBroker = q.BrokerName
+			res.Queue = q
+			addr, err := brokerAddr(rd, q.BrokerName)
+			if err != nil {
+				c.finishSend(&res, err, attempt, done)
+				return
+			}
+			req := codec.NewRequest(codec.ReqSendMessage, map[string]string{
+				"producerGroup":         c.cfg.ProducerGroup,
+				"topic":                 m.Topic,
+				"defaultTopic":          route.DefaultTopic,
+				"defaultTopicQueueNums": "4",
+				"queueId":               strconv.Itoa(int(q.QueueID)),
+				"sysFlag":               "0",
+				"bornTimestamp":         itoa(c.env.Now().UnixMilli()),
+				"flag":                  "0",
+				"properties":            encoded,
+				"reconsumeTimes":        "0",
+				"unitMode":              "false",
+				"maxReconsumeTimes":     "0",
+				"batch":                 "false",
+				"bname":                 q.BrokerName,
+			}, m.Body)
+			c.invoke(addr, req, func(resp *codec.Command, err error) {
+				if err == nil && resp.Code != codec.Success {
+					err = &BrokerError{resp.Code, resp.Remark}
+				}
+				if err != nil {
+					if Definite(err) {
+						c.InvalidateRoute(m.Topic)
+					}
+					c.finishSend(&res, fmt.Errorf("send to %s at %s: %w", q, addr, err), attempt, done)
+					return
+				}
+				off, perr := resp.ExtInt("queueOffset")
+				if perr != nil {
+					// The message is stored but the answer is malformed: unknown, not failed.
+					done(res, fmt.Errorf("send to %s: %w (%v)", q, ErrTimeout, perr))
+					return
+				}
+				res.QueueOffset = off
+				res.OffsetMsgID = resp.Ext("msgId")
+				done(res, nil)
+			})
+		})
+	}
+	attempt()
+}
+
+func (c *Client) finishSend(res *SendResult, err error, retry func(), done func(SendResult, error)) {
+	if Definite(err) && retriable(err) && res.Attempts < c.cfg.MaxSendAttempts {
+		retry()
+		return
+	}
+	done(*res, err)
+}
+
+// sendRoute is the topic's route, or TBW102's while the topic does not exist yet (the broker
+// auto-creates it on first send), as the official client does.
+func (c *Client) sendRoute(topic string, done func(*route.TopicRouteData, error)) {
+	c.Route(topic, func(rd *route.TopicRouteData, err error) {
+		if err == nil || !errors.Is(err, errNoRoute) {
+			done(rd, err)
+			return
+		}
+		c.Route(route.DefaultTopic, func(def *route.TopicRouteData, derr error) {
+			if derr != nil {
+				done(nil, err)
+				return
+			}
+			capped := *def
+			capped.QueueDatas = nil
+			for _, qd := range def.QueueDatas {
+				qd.ReadQueueNums = min(qd.ReadQueueNums, 4)
+				qd.WriteQueueNums = min(qd.WriteQueueNums, 4)
+				capped.QueueDatas = append(capped.QueueDatas, qd)
+			}
+			done(&capped, nil)
+		})
+	})
+}
+
+func (c *Client) pickQueue(qs []MessageQueue, avoidBroker string) MessageQueue {
+	for i := 0; i < len(qs); i++ {
+		c.rr++
+		q := qs[c.rr%len(qs)]
+		if q.BrokerName != avoidBroker {
+			return q
+		}
+	}
+	c.rr++
+	return qs[c.rr%len(qs)]
+}
+
+// PullRequest is one PULL_MESSAGE.
+type PullRequest struct {
+	Queue   MessageQueue
+	Group   string
+	Offset  int64
+	MaxMsgs int32
+	// Suspend, in milliseconds, lets the broker hold the pull until a message arrives.
+	SuspendMillis int64
+	// Subscription is the tag expression ("*" for all).
+	Subscription string
+}
+
+// PullResult is a pull's answer. Status is the response code (0 found, 19 no new message,
+// 20 no matched message, 21 offset moved); every status carries the offsets.
+type PullResult struct {
+	Status          int16
+	Msgs            []*codec.Message
+	NextBeginOffset int64
+	MinOffset       int64
+	MaxOffset       int64
+}
+
+// Pull pulls from a queue's master.
+func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
+	c.Route(p.Queue.Topic, func(rd *route.TopicRouteData, err error) {
+		if err != nil {
+			done(PullResult{}, err)
+			return
+		}
+		addr, err := brokerAddr(rd, p.Queue.BrokerName)
+		if err != nil {
+			done(PullResult{}, err)
+			return
+		}
+		sysFlag := 4 // subscription carried in the request
+		if p.SuspendMillis > 0 {
+			sysFlag |= 2
+		}
+		sub := p.Subscription
+		if sub == "" {
+			sub = "*"
+		}
+		req := codec.NewRequest(codec.ReqPullMessage, map[string]string{
+			"consumerGroup":        p.Group,
+			"topic":                p.Queue.Topic,
+			"queueId":              strconv.Itoa(int(p.Queue.QueueID)),
+			"queueOffset":          itoa(p.Offset),
+			"maxMsgNums":           strconv.Itoa(int(p.MaxMsgs)),
+			"sysFlag":              strconv.Itoa(sysFlag),
+			"commitOffset":         "0",
+			"suspendTimeoutMillis": itoa(p.SuspendMillis),
+			"subscription":         sub,
+			"subVersion":           "0",
+			"expressionType":       "TAG",
+			"bname":                p.Queue.BrokerName,
+		}, nil)
+		c.invoke(addr, req, func(resp *codec.Command, err error) {
+			if err != nil {
+				done(PullResult{}, fmt.Errorf("pull %s at %d: %w", p.Queue, p.Offset, err))
+				return
+			}
+			res := PullResult{Status: resp.Code}
+			res.NextBeginOffset, _ = resp.ExtInt("nextBeginOffset")
+			res.MinOffset, _ = resp.ExtInt("minOffset")
+			res.MaxOffset, _ = resp.ExtInt("maxOffset")
+			switch resp.Code {
+			case codec.Success:
+				body := resp.Body
+				for len(body) > 0 {
+					m, n, derr := codec.DecodeRecord(body)
+					if derr != nil {
+						done(PullResult{}, fmt.Errorf("pull %s at %d: decode message: %w", p.Queue, p.Offset, derr))
+						return
+					}
+					res.Msgs = append(res.Msgs, m)
+					body = body[n:]
+				}
+			case codec.PullNotFound, codec.PullRetryImmediately, codec.PullOffsetMoved:
+			default:
+				done(PullResult{}, fmt.Errorf("pull %s at %d: %w", p.Queue, p.Offset, &BrokerError{resp.Code, resp.Remark}))
+				return
+			}
+			done(res, nil)
+		})
+	})
+}
+
+// QueryOffset asks a queue's master for a group's committed offset; found is false when none
+// is stored.
+func (c *Client) QueryOffset(group string, q MessageQueue, done func(offset int64, found bool, err error)) {
+	c.Route(q.Topic, func(rd *route.TopicRouteData, err error) {
+		if err != nil {
+			done(0, false, err)
+			return
+		}
+		addr, err := brokerAddr(rd, q.BrokerName)
+		if err != nil {
+			done(0, false, err)
+			return
+		}
+		req := codec.NewRequest(codec.ReqQueryConsumerOffset, map[string]string{
+			"consumerGroup": group, "topic": q.Topic, "queueId": strconv.Itoa(int(q.QueueID)), "bname": q.BrokerName,
+		}, nil)
+		c.invoke(addr, req, func(resp *codec.Command, err error) {
+			switch {
+			case err != nil:
+				done(0, false, err)
+			case resp.Code == codec.QueryNotFound:
+				done(0, false, nil)
+			case resp.Code != codec.Success:
+				done(0, false, &BrokerError{resp.Code, resp.Remark})
+			default:
+				off, perr := resp.ExtInt("offset")
+				done(off, perr == nil, perr)
+			}
+		})
+	})
+}
+
+// CommitOffset records a group's next offset on a queue's master without waiting, as the
+// official client does.
+func (c *Client) CommitOffset(group string, q MessageQueue, offset int64) {
+	c.Route(q.Topic, func(rd *route.TopicRouteData, err error) {
+		if err != nil {
+			return
+		}
+		addr, err := brokerAddr(rd, q.BrokerName)
+		if err != nil {
+			return
+		}
+		c.oneway(addr, codec.NewRequest(codec.ReqUpdateConsumerOffset, map[string]string{
+			"consumerGroup": group, "topic": q.Topic, "queueId": strconv.Itoa(int(q.QueueID)),
+			"commitOffset": itoa(offset), "bname": q.BrokerName,
+		}, nil))
+	})
+}
+
+// Queues lists a topic's readable queues.
+func (c *Client) Queues(topic string, done func([]MessageQueue, error)) {
+	c.Route(topic, func(rd *route.TopicRouteData, err error) {
+		if err != nil {
+			done(nil, err)
+			return
+		}
+		done(ReadQueues(topic, rd), nil)
+	})
+}

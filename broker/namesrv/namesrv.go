@@ -1,0 +1,207 @@
+// Package namesrv is the name server node: brokers register their topics and heartbeat, clients
+// look up topic routes. It is a deterministic state machine (see package node): it keeps no
+// state on disk, and it never iterates a map where order could leak into behaviour.
+package namesrv
+
+import (
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/route"
+)
+
+// Config tunes a name server.
+type Config struct {
+	// BrokerExpiry drops a broker that has not re-registered for this long (Java: 120 s).
+	BrokerExpiry time.Duration
+	// ScanInterval is how often expired brokers are looked for (Java: 10 s).
+	ScanInterval time.Duration
+}
+
+// DefaultConfig is RocketMQ's timing.
+func DefaultConfig() Config {
+	return Config{BrokerExpiry: 120 * time.Second, ScanInterval: 10 * time.Second}
+}
+
+type liveBroker struct {
+	addr       string
+	cluster    string
+	brokerName string
+	brokerID   int64
+	lastUpdate time.Time
+	conn       node.ConnID
+	// topics this broker registered, by name.
+	topics map[string]route.TopicConfig
+}
+
+// Server is the name server node.
+type Server struct {
+	env node.Env
+	cfg Config
+	log *slog.Logger
+	// brokers by address.
+	brokers map[string]*liveBroker
+}
+
+// New creates a name server on env.
+func New(env node.Env, cfg Config) *Server {
+	return &Server{env: env, cfg: cfg, log: env.Logger(), brokers: map[string]*liveBroker{}}
+}
+
+type scanTimer struct{}
+
+// Start implements node.Handler.
+func (s *Server) Start() { s.env.SetTimer(s.cfg.ScanInterval, scanTimer{}) }
+
+// OnAccepted implements node.Handler.
+func (s *Server) OnAccepted(node.ConnID, string) {}
+
+// OnConnClosed drops every broker registered over c: a broker whose connection is gone is
+// treated as gone, as the Java name server does on channel close.
+func (s *Server) OnConnClosed(c node.ConnID) {
+	for _, addr := range s.sortedAddrs() {
+		if b := s.brokers[addr]; b.conn == c {
+			s.log.Info("broker connection closed, dropping it from routes", "broker", addr)
+			delete(s.brokers, addr)
+		}
+	}
+}
+
+// OnTimer implements node.Handler.
+func (s *Server) OnTimer(_ node.TimerID, tag any) {
+	if _, ok := tag.(scanTimer); !ok {
+		return
+	}
+	now := s.env.Now()
+	for _, addr := range s.sortedAddrs() {
+		if b := s.brokers[addr]; now.Sub(b.lastUpdate) > s.cfg.BrokerExpiry {
+			s.log.Warn("broker expired, dropping it from routes", "broker", addr, "silentFor", now.Sub(b.lastUpdate))
+			delete(s.brokers, addr)
+		}
+	}
+	s.env.SetTimer(s.cfg.ScanInterval, scanTimer{})
+}
+
+// OnSynced implements node.Handler; a name server keeps nothing on disk.
+func (s *Server) OnSynced(string, uint64, error) {}
+
+// OnFrame answers one request.
+func (s *Server) OnFrame(c node.ConnID, req *codec.Command) {
+	if req.IsResponse() {
+		return
+	}
+	var resp *codec.Command
+	switch req.Code {
+	case codec.ReqRegisterBroker:
+		resp = s.register(c, req)
+	case codec.ReqUnregisterBroker:
+		delete(s.brokers, req.Ext("brokerAddr"))
+		resp = codec.NewResponse(req, codec.Success, "")
+	case codec.ReqGetRouteInfoByTopic:
+		resp = s.routeInfo(req)
+	case codec.ReqGetAllTopicListFromNS:
+		resp = codec.NewResponse(req, codec.Success, "")
+		body, _ := json.Marshal(route.TopicList{TopicList: s.topicNames()})
+		resp.Body = body
+	default:
+		resp = codec.NewResponse(req, codec.RequestCodeNotSupported, "request code "+strconv.Itoa(int(req.Code))+" not supported by the name server")
+	}
+	s.env.Send(c, resp)
+}
+
+func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
+	addr := req.Ext("brokerAddr")
+	name := req.Ext("brokerName")
+	id, err := req.ExtInt("brokerId")
+	if addr == "" || name == "" || err != nil {
+		return codec.NewResponse(req, codec.SystemError, "register broker: brokerAddr, brokerName and brokerId are required")
+	}
+	var body route.RegisterBody
+	if len(req.Body) > 0 {
+		if err := json.Unmarshal(req.Body, &body); err != nil {
+			return codec.NewResponse(req, codec.SystemError, "register broker: bad body: "+err.Error())
+		}
+	}
+	b := s.brokers[addr]
+	if b == nil {
+		s.log.Info("broker registered", "broker", addr, "group", name, "id", id)
+		b = &liveBroker{addr: addr}
+		s.brokers[addr] = b
+	}
+	b.cluster = req.Ext("clusterName")
+	b.brokerName = name
+	b.brokerID = id
+	b.conn = c
+	b.lastUpdate = s.env.Now()
+	b.topics = body.TopicConfigTable
+	return codec.NewResponse(req, codec.Success, "")
+}
+
+func (s *Server) routeInfo(req *codec.Command) *codec.Command {
+	topic := req.Ext("topic")
+	rd := route.TopicRouteData{}
+	groups := map[string]*route.BrokerData{}
+	queues := map[string]route.QueueData{}
+	for _, addr := range s.sortedAddrs() {
+		b := s.brokers[addr]
+		tc, ok := b.topics[topic]
+		if !ok {
+			continue
+		}
+		bd := groups[b.brokerName]
+		if bd == nil {
+			bd = &route.BrokerData{Cluster: b.cluster, BrokerName: b.brokerName, BrokerAddrs: map[string]string{}}
+			groups[b.brokerName] = bd
+		}
+		bd.BrokerAddrs[strconv.FormatInt(b.brokerID, 10)] = addr
+		// The master's view of the queues wins; a slave's is used only while no master is known.
+		if _, seen := queues[b.brokerName]; !seen || b.brokerID == route.MasterID {
+			queues[b.brokerName] = route.QueueData{BrokerName: b.brokerName, ReadQueueNums: tc.ReadQueueNums,
+				WriteQueueNums: tc.WriteQueueNums, Perm: tc.Perm}
+		}
+	}
+	if len(groups) == 0 {
+		return codec.NewResponse(req, codec.TopicNotExist, "no topic route info in name server for the topic: "+topic)
+	}
+	names := make([]string, 0, len(groups))
+	for n := range groups {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		rd.BrokerDatas = append(rd.BrokerDatas, *groups[n])
+		rd.QueueDatas = append(rd.QueueDatas, queues[n])
+	}
+	resp := codec.NewResponse(req, codec.Success, "")
+	resp.Body = rd.Encode()
+	return resp
+}
+
+func (s *Server) topicNames() []string {
+	set := map[string]bool{}
+	for _, b := range s.brokers {
+		for t := range b.topics {
+			set[t] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) sortedAddrs() []string {
+	out := make([]string, 0, len(s.brokers))
+	for a := range s.brokers {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}

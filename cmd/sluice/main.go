@@ -1,0 +1,44 @@
+// Command sluice is Sluice's one binary: a local cluster for development (dev), a name server
+// (namesrv), a broker (broker), and the deterministic simulator (sim).
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage: sluice <command> [flags]
+
+commands:
+  dev       a name server and a broker in one process (what 'make run' starts)
+  namesrv   a name server
+  broker    a broker
+  sim       run seeded simulations of a cluster under faults and check them
+
+'sluice <command> -h' lists a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var code int
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "dev":
+		code = runDev(args)
+	case "namesrv":
+		code = runNamesrv(args)
+	case "broker":
+		code = runBroker(args)
+	case "sim":
+		code = runSim(args)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "sluice: unknown command %q\n\n%s", os.Args[1], usage)
+		code = 2
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/sluicemq/sluice/broker/brokernode"
+	"github.com/sluicemq/sluice/broker/diskfile"
+	"github.com/sluicemq/sluice/broker/namesrv"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/runtime"
+)
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// startNamesrv starts a name server runtime listening on addr.
+func startNamesrv(addr string, logger *slog.Logger) (*runtime.Runtime, error) {
+	rt := runtime.New(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv")}, nil,
+		func(env node.Env) node.Handler { return namesrv.New(env, namesrv.DefaultConfig()) })
+	if err := rt.Start(); err != nil {
+		return nil, fmt.Errorf("start name server: %w", err)
+	}
+	return rt, nil
+}
+
+// startBroker opens the broker's disk under dir and starts its runtime listening on cfg.Addr.
+func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger) (*runtime.Runtime, error) {
+	logger = logger.With("node", cfg.BrokerName)
+	disk, err := diskfile.Open(dir, diskfile.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("open broker data directory %s: %w", dir, err)
+	}
+	var rt *runtime.Runtime
+	rt = runtime.New(runtime.Config{ListenAddr: cfg.Addr, Logger: logger}, disk, func(env node.Env) node.Handler {
+		c := cfg
+		if strings.HasSuffix(c.Addr, ":0") {
+			c.Addr = rt.Addr().String()
+		}
+		b, err := brokernode.New(env, c)
+		if err != nil {
+			panic(fmt.Sprintf("start broker: %v", err))
+		}
+		return b
+	})
+	if err := rt.Start(); err != nil {
+		return nil, fmt.Errorf("start broker %s: %w", cfg.BrokerName, err)
+	}
+	return rt, nil
+}
+
+// waitForStop blocks until SIGINT/SIGTERM or until one runtime stops by itself, then stops all.
+func waitForStop(logger *slog.Logger, rts ...*runtime.Runtime) int {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	failed := make(chan *runtime.Runtime, len(rts))
+	for _, rt := range rts {
+		go func() { <-rt.Done(); failed <- rt }()
+	}
+	code := 0
+	select {
+	case s := <-sig:
+		logger.Info("stopping", "signal", s.String())
+	case rt := <-failed:
+		logger.Error("a node stopped unexpectedly", "err", rt.Err())
+		code = 1
+	}
+	for _, rt := range rts {
+		rt.Stop()
+	}
+	fmt.Println("sluice: stopped")
+	return code
+}
+
+func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush *string) {
+	fs.StringVar(&cfg.BrokerName, "name", cfg.BrokerName, "broker group name")
+	fs.StringVar(&cfg.ClusterName, "cluster", cfg.ClusterName, "cluster name")
+	fs.StringVar(flush, "flush", "sync", "flush mode: sync (acknowledge after fsync) or async")
+	fs.BoolVar(&cfg.AutoCreateTopic, "auto-create-topics", cfg.AutoCreateTopic, "create unknown topics on first send")
+}
+
+func runDev(args []string) int {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	data := fs.String("data", "./data", "data directory")
+	nsAddr := fs.String("namesrv-addr", "127.0.0.1:9876", "name server listen address")
+	cfg := brokernode.DefaultConfig()
+	fs.StringVar(&cfg.Addr, "broker-addr", cfg.Addr, "broker listen address (a literal IP:port)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	var flush string
+	brokerFlags(fs, &cfg, &flush)
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	logger, err := newLogger(*level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+		return 2
+	}
+	if cfg.FlushMode, err = brokernode.ParseFlushMode(flush); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+		return 2
+	}
+	ns, err := startNamesrv(*nsAddr, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+		return 1
+	}
+	cfg.NameServers = []string{ns.Addr().String()}
+	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger)
+	if err != nil {
+		ns.Stop()
+		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+		return 1
+	}
+	fmt.Printf("sluice dev: name server listening on %s\n", ns.Addr())
+	fmt.Printf("sluice dev: broker %s listening on %s (data %s, %s flush)\n", cfg.BrokerName, br.Addr(),
+		filepath.Join(*data, cfg.BrokerName), cfg.FlushMode)
+	fmt.Println("sluice dev: press Ctrl-C to stop")
+	return waitForStop(logger, ns, br)
+}
+
+func runNamesrv(args []string) int {
+	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:9876", "listen address")
+	level := fs.String("log-level", "info", "log level")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	logger, err := newLogger(*level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
+		return 2
+	}
+	ns, err := startNamesrv(*addr, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
+		return 1
+	}
+	fmt.Printf("sluice namesrv: listening on %s\n", ns.Addr())
+	return waitForStop(logger, ns)
+}
+
+func runBroker(args []string) int {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	cfg := brokernode.DefaultConfig()
+	data := fs.String("data", "./data", "data directory (the broker uses DIR/<name>)")
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (a literal IP:port)")
+	ns := fs.String("namesrv", "127.0.0.1:9876", "name server addresses, ';'-separated")
+	level := fs.String("log-level", "info", "log level")
+	var flush string
+	brokerFlags(fs, &cfg, &flush)
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	logger, err := newLogger(*level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 2
+	}
+	if cfg.FlushMode, err = brokernode.ParseFlushMode(flush); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 2
+	}
+	cfg.NameServers = strings.Split(*ns, ";")
+	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 1
+	}
+	fmt.Printf("sluice broker: %s listening on %s\n", cfg.BrokerName, br.Addr())
+	return waitForStop(logger, br)
+}

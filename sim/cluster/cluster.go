@@ -1,0 +1,431 @@
+// Package cluster builds a simulated Sluice cluster (name server, broker, producer and consumer
+// clients), runs a seeded workload against it under a seeded fault plan, drains every queue once
+// the faults have healed, and checks the recorded history: Porcupine's per-queue log model and
+// the direct invariants of package linearizability. One seed is one reproducible run.
+package cluster
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/brokernode"
+	"github.com/sluicemq/sluice/broker/client"
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/namesrv"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/faults"
+	"github.com/sluicemq/sluice/linearizability"
+	"github.com/sluicemq/sluice/sim"
+)
+
+// Node addresses of the simulated cluster (literal loopback IPs, as clients need).
+const (
+	NameServerAddr = "127.0.0.1:9876"
+	BrokerAddr     = "127.0.0.1:10911"
+	BrokerName     = "broker-a"
+)
+
+// Config describes one run.
+type Config struct {
+	Seed      uint64
+	Duration  time.Duration
+	Producers int
+	Consumers int
+	Topic     string
+	FlushMode brokernode.FlushMode
+	// PlantAckBeforeSync turns on the broker's planted bug (acknowledge before fsync).
+	PlantAckBeforeSync bool
+	// Faults, if nil, is drawn from the seed (swarm testing).
+	Faults *faults.Config
+	// VizDir receives Porcupine's visualisation of a violation ("" for the temp directory).
+	VizDir string
+	// CheckTimeout bounds Porcupine per run.
+	CheckTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// DefaultConfig is issue 2's cluster: one name server, one broker, two producers, two consumers.
+func DefaultConfig(seed uint64) Config {
+	return Config{Seed: seed, Duration: 60 * time.Second, Producers: 2, Consumers: 2, Topic: "SimTopic",
+		FlushMode: brokernode.SyncFlush, CheckTimeout: 20 * time.Second}
+}
+
+// Violation is one failed check.
+type Violation struct {
+	Kind   string
+	Detail string
+}
+
+// Report is a run's outcome.
+type Report struct {
+	Seed       uint64
+	Simulated  time.Duration
+	Wall       time.Duration
+	Events     uint64
+	TraceHash  uint64
+	Sends      map[linearizability.Outcome]int
+	Pulls      int
+	Consumed   int
+	Drained    int
+	Faults     map[faults.Kind]int
+	Crashes    int
+	Violations []Violation
+	VizPath    string
+}
+
+// Summary is the one-line report the sim command prints; it ends with trace=<hex>.
+func (r *Report) Summary() string {
+	var fk []string
+	for _, k := range faults.Kinds {
+		fk = append(fk, fmt.Sprintf("%s:%d", k, r.Faults[k]))
+	}
+	status := "ok"
+	if len(r.Violations) > 0 {
+		status = "VIOLATION"
+	}
+	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s violations=%d %s trace=%016x",
+		r.Seed, r.Simulated, r.Wall.Round(time.Millisecond), r.Events,
+		r.Sends[linearizability.OK], r.Sends[linearizability.Failed], r.Sends[linearizability.Unknown],
+		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), len(r.Violations), status, r.TraceHash)
+}
+
+type run struct {
+	cfg      Config
+	w        *sim.World
+	h        linearizability.History
+	stopAt   time.Duration
+	stopped  bool
+	consumed int
+	report   *Report
+}
+
+func (r *run) violate(kind, format string, args ...any) {
+	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...)})
+}
+
+// Run executes one seeded run and checks it. The error is for harness failures only;
+// violations are in the report.
+func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
+	start := wallNow()
+	w := sim.NewWorld(cfg.Seed,
+		sim.NetConfig{MinLatency: 50 * time.Microsecond, MaxLatency: 2 * time.Millisecond},
+		sim.DiskConfig{MinFsync: 100 * time.Microsecond, MaxFsync: 3 * time.Millisecond},
+		cfg.Logger)
+	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration, report: &Report{Seed: cfg.Seed, Sends: map[linearizability.Outcome]int{}}}
+
+	w.AddNode(NameServerAddr, func(env node.Env) node.Handler { return namesrv.New(env, namesrv.DefaultConfig()) })
+	bcfg := brokernode.DefaultConfig()
+	bcfg.BrokerName = BrokerName
+	bcfg.Addr = BrokerAddr
+	bcfg.NameServers = []string{NameServerAddr}
+	bcfg.FlushMode = cfg.FlushMode
+	bcfg.UnsafeAckBeforeSync = cfg.PlantAckBeforeSync
+	bcfg.RegisterInterval = 5 * time.Second
+	broker := w.AddNode(BrokerAddr, func(env node.Env) node.Handler {
+		b, err := brokernode.New(env, bcfg)
+		if err != nil {
+			// The simulated disk only loses what was never durable; a store that cannot
+			// recover from that is a bug.
+			panic(fmt.Sprintf("broker recovery failed: %v", err))
+		}
+		return b
+	})
+
+	fcfg := cfg.Faults
+	if fcfg == nil {
+		c := faults.Swarm(w.Rand(), []string{BrokerAddr})
+		fcfg = &c
+	}
+	plan := faults.Plan(w.Rand(), *fcfg, cfg.Duration)
+	faults.Schedule(w, plan)
+	r.report.Faults = faults.Count(plan)
+
+	for i := 0; i < cfg.Producers; i++ {
+		r.startProducer(i)
+	}
+	for i := 0; i < cfg.Consumers; i++ {
+		r.startConsumer(i)
+	}
+	w.RunUntil(cfg.Duration)
+	r.stopped = true
+
+	// Heal: let every planned fault run its course, then make sure of it.
+	w.RunFor(10 * time.Second)
+	w.HealAll()
+	broker.Restart()
+	drain := r.drain(broker)
+	r.report.Crashes = broker.Crashes
+	r.report.Simulated = w.Now()
+	r.report.Events = w.Delivered()
+	r.report.TraceHash = w.TraceHash()
+	r.report.Consumed = r.consumed
+
+	r.check(drain)
+	r.report.Wall = wallNow().Sub(start)
+	return r.report, nil
+}
+
+func (r *run) addClient(addr string, id string) *client.Client {
+	ccfg := client.DefaultConfig(NameServerAddr)
+	ccfg.ClientID = id
+	n := r.w.AddNode(addr, func(env node.Env) node.Handler { return client.New(env, ccfg) })
+	return n.Handler().(*client.Client)
+}
+
+func queueKey(q client.MessageQueue) linearizability.QueueKey {
+	return linearizability.QueueKey{Broker: q.BrokerName, Topic: q.Topic, QueueID: q.QueueID}
+}
+
+// body is the payload of message id: the id, a separator, then deterministic filler.
+func body(id string, n int) []byte {
+	b := make([]byte, 0, len(id)+1+n)
+	b = append(b, id...)
+	b = append(b, '|')
+	for i := 0; i < n; i++ {
+		b = append(b, byte('a'+(i+len(id))%26))
+	}
+	return b
+}
+
+func (r *run) startProducer(i int) {
+	cli := r.addClient(fmt.Sprintf("127.0.2.%d:1", i+1), fmt.Sprintf("producer-%d", i))
+	const maxInflight = 8
+	inflight, seq := 0, 0
+	var tick func()
+	tick = func() {
+		if r.w.Now() >= r.stopAt {
+			return
+		}
+		if inflight < maxInflight {
+			inflight++
+			id := fmt.Sprintf("p%d-%d", i, seq)
+			seq++
+			call := int64(r.w.Now())
+			b := body(id, 32+r.w.Rand().IntN(480))
+			cli.Send(client.Message{Topic: r.cfg.Topic, Body: b, Properties: map[string]string{codec.PropUniqKey: id}},
+				func(res client.SendResult, err error) {
+					inflight--
+					op := linearizability.SendOp{Client: i, Queue: queueKey(res.Queue), MsgID: id, Call: call,
+						Return: int64(r.w.Now()), Offset: res.QueueOffset, Outcome: linearizability.OK}
+					if err != nil {
+						op.Outcome = linearizability.Unknown
+						if client.Definite(err) {
+							op.Outcome = linearizability.Failed
+						}
+					}
+					r.report.Sends[op.Outcome]++
+					r.h.AddSend(op)
+				})
+		}
+		r.w.After(time.Duration(2+r.w.Rand().IntN(20))*time.Millisecond, tick)
+	}
+	r.w.After(100*time.Millisecond, tick)
+}
+
+// verify checks a pulled message against what its producer sent.
+func (r *run) verify(m *codec.Message) (string, bool) {
+	id := codec.Property(m.Properties, codec.PropUniqKey)
+	if id == "" {
+		r.violate("corrupt message", "message at %s/%d offset %d has no UNIQ_KEY", m.Topic, m.QueueID, m.QueueOffset)
+		return "", false
+	}
+	want := body(id, len(m.Body)-len(id)-1)
+	if len(m.Body) < len(id)+1 || !bytes.Equal(m.Body, want) {
+		r.violate("corrupt message", "message %s at %s/%d offset %d: body does not match what was sent (crc %08x)",
+			id, m.Topic, m.QueueID, m.QueueOffset, crc32.ChecksumIEEE(m.Body))
+		return id, false
+	}
+	return id, true
+}
+
+// pullRecorded pulls once and records the call in the history.
+func (r *run) pullRecorded(cli *client.Client, clientIdx int, req client.PullRequest, done func(client.PullResult, error)) {
+	call := int64(r.w.Now())
+	cli.Pull(req, func(res client.PullResult, err error) {
+		op := linearizability.PullOp{Client: clientIdx, Queue: queueKey(req.Queue), Offset: req.Offset, Call: call,
+			Return: int64(r.w.Now()), Outcome: linearizability.OK}
+		if err != nil {
+			op.Outcome = linearizability.Unknown
+			if client.Definite(err) {
+				op.Outcome = linearizability.Failed
+			}
+		}
+		if err == nil && res.Status == codec.Success {
+			for _, m := range res.Msgs {
+				if id, ok := r.verify(m); ok {
+					op.Msgs = append(op.Msgs, linearizability.PulledMsg{Offset: m.QueueOffset, MsgID: id})
+				}
+			}
+		}
+		if err == nil && res.Status == codec.PullRetryImmediately {
+			op.Outcome = linearizability.Unknown // filtered pulls say nothing about the log
+		}
+		r.report.Pulls++
+		r.h.AddPull(op)
+		done(res, err)
+	})
+}
+
+func (r *run) startConsumer(i int) {
+	const group = "SimConsumers"
+	idx := 100 + i
+	cli := r.addClient(fmt.Sprintf("127.0.3.%d:1", i+1), fmt.Sprintf("consumer-%d", i))
+	var discover func()
+	discover = func() {
+		if r.stopped {
+			return
+		}
+		cli.Queues(r.cfg.Topic, func(qs []client.MessageQueue, err error) {
+			if err != nil || len(qs) == 0 {
+				r.w.After(500*time.Millisecond, discover)
+				return
+			}
+			for j, q := range qs {
+				if j%r.cfg.Consumers == i {
+					r.consumeQueue(cli, idx, group, q)
+				}
+			}
+		})
+	}
+	r.w.After(200*time.Millisecond, discover)
+}
+
+func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.MessageQueue) {
+	var offset int64
+	var lastCommit time.Duration
+	var pull, begin func()
+	backoff := func(f func()) { r.w.After(time.Duration(100+r.w.Rand().IntN(900))*time.Millisecond, f) }
+	begin = func() {
+		if r.stopped {
+			return
+		}
+		cli.QueryOffset(group, q, func(off int64, found bool, err error) {
+			if err != nil {
+				backoff(begin)
+				return
+			}
+			if found {
+				offset = off
+			}
+			pull()
+		})
+	}
+	pull = func() {
+		if r.stopped {
+			return
+		}
+		req := client.PullRequest{Queue: q, Group: group, Offset: offset, MaxMsgs: 32, SuspendMillis: 1000}
+		r.pullRecorded(cli, idx, req, func(res client.PullResult, err error) {
+			if err != nil {
+				backoff(pull)
+				return
+			}
+			if res.Status == codec.Success {
+				r.consumed += len(res.Msgs)
+			}
+			offset = res.NextBeginOffset
+			if r.w.Now()-lastCommit > time.Second {
+				lastCommit = r.w.Now()
+				cli.CommitOffset(group, q, offset)
+			}
+			r.w.After(0, pull)
+		})
+	}
+	begin()
+}
+
+// drain reads every queue from offset 0 to its end with a fresh client once faults have
+// healed. Liveness: it must finish within a bound of virtual time.
+func (r *run) drain(broker *sim.Node) map[linearizability.QueueKey][]string {
+	cli := r.addClient("127.0.4.1:1", "drainer")
+	out := map[linearizability.QueueKey][]string{}
+	const bound = 60 * time.Second
+	deadline := r.w.Now() + bound
+	pending := -1
+	var discover func()
+	discover = func() {
+		cli.Queues(r.cfg.Topic, func(qs []client.MessageQueue, err error) {
+			if err != nil {
+				if r.report.Sends[linearizability.OK] == 0 && strings.Contains(err.Error(), "no route") {
+					pending = 0 // nothing was ever created; nothing to drain
+					return
+				}
+				r.w.After(500*time.Millisecond, discover)
+				return
+			}
+			pending = len(qs)
+			for _, q := range qs {
+				r.drainQueue(cli, q, out, func() { pending-- })
+			}
+		})
+	}
+	discover()
+	for pending != 0 && r.w.Now() < deadline {
+		r.w.RunFor(100 * time.Millisecond)
+	}
+	if pending != 0 {
+		r.violate("liveness", "the final drain did not finish within %v of healing (broker up: %v)", bound, broker.Up())
+	}
+	for _, ids := range out {
+		r.report.Drained += len(ids)
+	}
+	return out
+}
+
+func (r *run) drainQueue(cli *client.Client, q client.MessageQueue, out map[linearizability.QueueKey][]string, done func()) {
+	key := queueKey(q)
+	out[key] = []string{}
+	var offset int64
+	var pull func()
+	pull = func() {
+		req := client.PullRequest{Queue: q, Group: "SimDrain", Offset: offset, MaxMsgs: 256}
+		r.pullRecorded(cli, 999, req, func(res client.PullResult, err error) {
+			if err != nil {
+				r.w.After(200*time.Millisecond, pull)
+				return
+			}
+			switch res.Status {
+			case codec.Success:
+				for _, m := range res.Msgs {
+					if m.QueueOffset != offset {
+						r.violate("order", "drain of %s expected offset %d, got %d", key, offset, m.QueueOffset)
+					}
+					id, _ := r.verify(m)
+					out[key] = append(out[key], id)
+					offset = m.QueueOffset + 1
+				}
+				r.w.After(0, pull)
+			default:
+				done()
+			}
+		})
+	}
+	pull()
+}
+
+func (r *run) check(drain map[linearizability.QueueKey][]string) {
+	if err := r.h.Validate(); err != nil {
+		r.violate("history", "malformed history: %v", err)
+		return
+	}
+	for _, v := range linearizability.CheckInvariants(r.h, drain) {
+		r.violate(v.Kind, "%s", v.Message)
+	}
+	res, err := linearizability.Check(r.h, r.cfg.CheckTimeout, r.cfg.VizDir)
+	if err != nil {
+		r.violate("checker", "porcupine: %v", err)
+		return
+	}
+	for _, q := range res.Failed() {
+		r.violate("linearizability", "queue %s: history is not linearizable as an append-only log", q)
+	}
+	if paths := res.VizPaths(); len(paths) > 0 {
+		r.report.VizPath = paths[0]
+	}
+	sort.SliceStable(r.report.Violations, func(i, j int) bool { return r.report.Violations[i].Kind < r.report.Violations[j].Kind })
+}
