@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/diskfile"
 	"github.com/sluicemq/sluice/broker/node"
 )
 
@@ -506,6 +507,58 @@ func TestSyncDeliversOnSynced(t *testing.T) {
 	defer ok.mu.Unlock()
 	if ok.syncs < 1 || ok.syncs > 10 {
 		t.Errorf("%d fsyncs for 10 requests", ok.syncs)
+	}
+}
+
+// A node appends to a real diskfile log and asks for a sync: OnSynced covers every append and
+// Env.Disk is the disk passed to New.
+func TestSyncOnRealDisk(t *testing.T) {
+	disk, err := diskfile.Open(t.TempDir(), diskfile.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	synced := make(chan uint64, 100)
+	n := &testNode{onSynced: func(name string, upTo uint64, err error) {
+		if name != "commitlog" || err != nil {
+			t.Errorf("OnSynced(%q, %d, %v)", name, upTo, err)
+		}
+		synced <- upTo
+	}}
+	r := New(Config{Logger: slog.New(slog.DiscardHandler)}, disk, func(env node.Env) node.Handler { n.env = env; return n })
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	var l node.Log
+	r.Do(func() {
+		if n.env.Disk() != node.Disk(disk) {
+			t.Error("Env.Disk is not the disk passed to New")
+		}
+		if l, err = n.env.Disk().OpenLog("commitlog"); err != nil {
+			return
+		}
+		for i := range 100 {
+			idx, err := l.Append(fmt.Appendf(nil, "entry %d", i))
+			if err != nil {
+				t.Errorf("append: %v", err)
+				return
+			}
+			n.env.Sync(l, idx)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for want := uint64(1); want <= 100; want++ {
+		select {
+		case got := <-synced:
+			if got != want {
+				t.Fatalf("OnSynced up to %d, want %d", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no OnSynced for %d", want)
+		}
 	}
 }
 
