@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/broker/brokernode"
+	"github.com/sluicemq/sluice/scenarios"
 	"github.com/sluicemq/sluice/sim/cluster"
 )
 
@@ -22,6 +23,7 @@ func runSim(args []string) int {
 	plant := fs.String("plant", "", "planted bug to switch on (test only): ack-before-sync")
 	vizDir := fs.String("viz-dir", os.TempDir(), "where Porcupine's visualisation of a violation is written")
 	verbose := fs.Bool("v", false, "log node events to stderr")
+	scenario := fs.String("scenario", "", "run a named scenario instead of a swarm-drawn fault mix ('list' lists them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	if fs.Parse(args) != nil {
 		return 2
@@ -34,6 +36,21 @@ func runSim(args []string) int {
 	if *plant != "" && *plant != "ack-before-sync" {
 		fmt.Fprintf(os.Stderr, "sluice sim: unknown planted bug %q (known: ack-before-sync)\n", *plant)
 		return 2
+	}
+	var sc *scenarios.Scenario
+	if *scenario == "list" {
+		for _, s := range scenarios.All() {
+			fmt.Printf("%-20s %s\n", s.Name, s.Covers)
+		}
+		return 0
+	}
+	if *scenario != "" {
+		s, ok := scenarios.Lookup(*scenario)
+		if !ok {
+			fmt.Fprintf(os.Stderr, "sluice sim: unknown scenario %q ('--scenario list' lists them)\n", *scenario)
+			return 2
+		}
+		sc = &s
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
@@ -56,6 +73,9 @@ func runSim(args []string) int {
 	start := time.Now()
 	for i := 0; i < *seeds; i++ {
 		cfg := cluster.DefaultConfig(*seed + uint64(i))
+		if sc != nil {
+			cfg = sc.Config(*seed + uint64(i))
+		}
 		cfg.Duration = *duration
 		cfg.FlushMode = mode
 		cfg.PlantAckBeforeSync = *plant == "ack-before-sync"
@@ -75,8 +95,14 @@ func runSim(args []string) int {
 			if rep.VizPath != "" {
 				fmt.Printf("  visualisation: %s\n", rep.VizPath)
 			}
-			fmt.Printf("  replay: sluice sim --seed %d --duration %v --flush %s%s\n", cfg.Seed, cfg.Duration, mode,
-				map[bool]string{true: " --plant " + *plant, false: ""}[*plant != ""])
+			replay := fmt.Sprintf("sluice sim --seed %d --duration %v --flush %s", cfg.Seed, cfg.Duration, mode)
+			if *plant != "" {
+				replay += " --plant " + *plant
+			}
+			if sc != nil {
+				replay += " --scenario " + sc.Name
+			}
+			fmt.Println("  replay:", replay)
 		}
 	}
 	if *seeds > 1 {

@@ -1,0 +1,48 @@
+# Sluice: a RocketMQ-compatible message broker with a deterministic simulator.
+GO      ?= go
+BIN     := bin/sluice
+SEED    ?= 1
+SEEDS   ?= 500
+FUZZTIME ?= 30s
+
+.PHONY: all build run test test-short sim sim-swarm bench fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/sluice
+
+# A local cluster on the default ports: name server 127.0.0.1:9876, broker 127.0.0.1:10911, data in ./data.
+run: build
+	./$(BIN) dev --data ./data
+
+# Everything CI runs: vet, unit and property tests, the simulator checks, real-process tests.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 14m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+# One simulated run; replay a failing seed with: make sim SEED=N
+sim:
+	$(GO) run ./cmd/sluice sim --seed $(SEED)
+
+# A long sweep over many seeds (not part of make test).
+sim-swarm:
+	$(GO) run ./cmd/sluice sim --seed 1 --seeds $(SEEDS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./broker/diskfile/ ./broker/runtime/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME) ./broker/codec/
+	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./broker/codec/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./broker/codec/
+	$(GO) test -run '^$$' -fuzz FuzzParseProperties -fuzztime $(FUZZTIME) ./broker/codec/
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
