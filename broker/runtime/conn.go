@@ -218,6 +218,7 @@ func (r *Runtime) acceptLoop(ln net.Listener) {
 		}
 		backoff = 0
 		c := r.newConn(nc.RemoteAddr().String())
+		r.log.Debug("accepted connection", "conn", uint64(c.id), "remote", c.remote)
 		if !r.conns.add(c) {
 			_ = nc.Close() // stopping
 			return

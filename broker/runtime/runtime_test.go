@@ -580,3 +580,62 @@ func TestEnvRandAndDisk(t *testing.T) {
 		}
 	})
 }
+
+// Closing a dialled connection before it is established still flushes what was sent, and
+// reports OnConnClosed exactly once.
+func TestCloseBeforeConnected(t *testing.T) {
+	got := make(chan int32, 10)
+	serverClosed := make(chan struct{}, 10)
+	sn := &testNode{
+		onFrame:  func(c node.ConnID, cmd *codec.Command) { got <- cmd.Opaque },
+		onClosed: func(node.ConnID) { serverClosed <- struct{}{} },
+	}
+	server := startNode(t, Config{ListenAddr: "127.0.0.1:0"}, sn)
+	var mu sync.Mutex
+	closes := 0
+	cn := &testNode{onClosed: func(node.ConnID) { mu.Lock(); closes++; mu.Unlock() }}
+	client := startNode(t, Config{}, cn)
+	client.Do(func() {
+		id := cn.env.Dial(server.Addr().String())
+		req := codec.NewRequest(1, nil, nil)
+		req.Opaque = 77
+		cn.env.Send(id, req)
+		cn.env.Close(id)
+	})
+	select {
+	case o := <-got:
+		if o != 77 {
+			t.Errorf("server got opaque %d, want 77", o)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("frame sent before connect and Close never arrived")
+	}
+	select {
+	case <-serverClosed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("server never saw the close")
+	}
+	client.Do(func() {})
+	mu.Lock()
+	defer mu.Unlock()
+	if closes != 1 {
+		t.Errorf("client OnConnClosed %d times, want 1", closes)
+	}
+}
+
+// Java clients may send the binary ROCKETMQ header; the runtime decodes it like JSON.
+func TestBinaryHeaderRequest(t *testing.T) {
+	r := startNode(t, Config{ListenAddr: "127.0.0.1:0"}, &testNode{})
+	c := dialRaw(t, r.Addr().String())
+	req := &codec.Command{Code: 10, Language: "JAVA", Version: 317, Opaque: 5, ExtFields: map[string]string{"topic": "t"}, Body: []byte("java")}
+	if err := c.writeRaw(codec.AppendBinaryFrame(nil, req)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Opaque != 5 || string(resp.Body) != "java" {
+		t.Errorf("response opaque %d body %q", resp.Opaque, resp.Body)
+	}
+}
