@@ -54,14 +54,20 @@ type Log struct {
 
 	first, last atomic.Uint64
 
-	// syncMu is held for the whole of Sync (including the fsync) and by the event loop only
-	// when the tail segment changes (a new segment, a truncation) or on Close.
-	syncMu    sync.Mutex
-	tailStart uint64   // first index of the tail segment: its file name
-	tailFile  *os.File // opened by Sync on first use, closed when the tail changes
-	dirDirty  bool     // segment files were created, renamed or removed since the last Sync
-	syncErr   error    // sticky
-	syncOff   bool     // set by Close
+	// syncMu serialises Syncs and is held for the whole of one (including the fsync). The
+	// event loop takes it only to truncate (the wal then renames and removes segment files
+	// that Sync could be opening) and to close; starting a new segment does not wait for an
+	// fsync in flight.
+	syncMu  sync.Mutex
+	syncErr error // sticky; guarded by syncMu
+
+	// mu guards the tail's identity; held briefly by both goroutines.
+	mu        sync.Mutex
+	tailStart uint64     // first index of the tail segment: its file name
+	tailFile  *os.File   // opened by Sync on first use
+	retired   []*os.File // former tail descriptors, closed by the next Sync (never in use then)
+	dirDirty  bool       // segment files were created, renamed or removed since the last Sync
+	syncOff   bool       // set by Close
 }
 
 var _ node.Log = (*Log)(nil)
@@ -254,7 +260,9 @@ func (l *Log) TruncateFront(index uint64) error {
 	tailChanged := segIdx == len(l.segStarts)-1
 	l.segStarts = append(l.segStarts[:0], l.segStarts[segIdx:]...)
 	l.segStarts[0] = index
+	l.mu.Lock()
 	l.dirDirty = true
+	l.mu.Unlock()
 	if tailChanged {
 		// The wal rewrote the tail segment as a new file named after index.
 		if err := l.replaceTailLocked(index); err != nil {
@@ -270,30 +278,41 @@ func (l *Log) TruncateFront(index uint64) error {
 func (l *Log) Sync() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
-	if l.syncOff {
-		return fmt.Errorf("sync log %s: log is closed", l.name)
-	}
 	if l.syncErr != nil {
 		return l.syncErr
 	}
+	l.mu.Lock()
+	if l.syncOff {
+		l.mu.Unlock()
+		return fmt.Errorf("sync log %s: log is closed", l.name)
+	}
+	retired := l.retired
+	l.retired = nil
 	if l.tailFile == nil {
 		f, err := os.OpenFile(l.segmentPath(l.tailStart), os.O_RDWR, 0)
 		if err != nil {
+			l.mu.Unlock()
 			l.syncErr = ioError(err, "sync log %s", l.name)
 			return l.syncErr
 		}
 		l.tailFile = f
 	}
-	if err := l.tailFile.Sync(); err != nil {
+	f, dirDirty := l.tailFile, l.dirDirty
+	l.dirDirty = false
+	l.mu.Unlock()
+
+	for _, r := range retired {
+		r.Close() // the wal fsynced these segments when it started the next one
+	}
+	if err := f.Sync(); err != nil {
 		l.syncErr = ioError(err, "sync log %s", l.name)
 		return l.syncErr
 	}
-	if l.dirDirty {
+	if dirDirty {
 		if err := syncDir(l.dir); err != nil {
 			l.syncErr = ioError(err, "sync log %s: sync directory", l.name)
 			return l.syncErr
 		}
-		l.dirDirty = false
 	}
 	return nil
 }
@@ -306,15 +325,19 @@ func (l *Log) Close() error {
 	l.closed = true
 	defer l.disk.release(l.name)
 	l.syncMu.Lock()
+	l.mu.Lock()
 	l.syncOff = true
 	var errs []error
-	if l.tailFile != nil {
-		if err := l.tailFile.Close(); err != nil {
-			errs = append(errs, err)
+	for _, f := range append(l.retired, l.tailFile) {
+		if f != nil {
+			if err := f.Close(); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		l.tailFile = nil
 	}
+	l.tailFile, l.retired = nil, nil
 	dirDirty := l.dirDirty
+	l.mu.Unlock()
 	l.syncMu.Unlock()
 	if err := l.w.Close(); err != nil && !errors.Is(err, wal.ErrCorrupt) {
 		errs = append(errs, err)
@@ -340,27 +363,32 @@ func (l *Log) usable() error {
 
 // newTail records that the wal started a new, empty tail segment at index start.
 func (l *Log) newTail(start uint64, size int64) {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
 	l.segStarts = append(l.segStarts, start)
-	l.tailStart = start
 	l.tailBytes = size
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tailStart = start
 	l.dirDirty = true
 	if l.tailFile != nil {
-		l.tailFile.Close() // the wal fsynced the old tail before starting the new one
+		// A Sync may be fsyncing it right now; the next Sync closes it.
+		l.retired = append(l.retired, l.tailFile)
 		l.tailFile = nil
 	}
 }
 
 // replaceTailLocked records that the tail segment file was rewritten (as the file named after
-// start). syncMu must be held.
+// start). syncMu must be held, so no Sync is using a descriptor.
 func (l *Log) replaceTailLocked(start uint64) error {
+	l.mu.Lock()
 	l.tailStart = start
 	l.dirDirty = true
-	if l.tailFile != nil {
-		l.tailFile.Close()
-		l.tailFile = nil
+	for _, f := range append(l.retired, l.tailFile) {
+		if f != nil {
+			f.Close()
+		}
 	}
+	l.tailFile, l.retired = nil, nil
+	l.mu.Unlock()
 	size, err := fileSize(l.segmentPath(start))
 	if err != nil {
 		return err
