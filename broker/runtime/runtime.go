@@ -181,16 +181,22 @@ func (r *Runtime) Addr() net.Addr {
 // than once and from any goroutine but the loop.
 func (r *Runtime) Stop() {
 	r.lifeMu.Lock()
+	first := !r.stopped
 	r.stopped = true
 	started := r.started
 	r.lifeMu.Unlock()
 	r.quitOnce.Do(func() { close(r.quit) })
 	if started {
 		r.wg.Wait()
+		return
+	}
+	if first { // never started: release anyone waiting in Do
+		r.q.close()
+		close(r.done)
 	}
 }
 
-// Done is closed once the loop has exited, by Stop or because the handler panicked.
+// Done is closed once the node has stopped: by Stop, or because the handler panicked.
 func (r *Runtime) Done() <-chan struct{} { return r.done }
 
 // Err reports why the node stopped abnormally (an error wrapping ErrPanic), or nil.

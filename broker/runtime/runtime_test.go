@@ -434,7 +434,13 @@ func TestStopIsCleanAndIdempotent(t *testing.T) {
 // Stop before Start, and Stop of a node that never started, return at once.
 func TestStopWithoutStart(t *testing.T) {
 	r := New(Config{}, nil, func(env node.Env) node.Handler { return &testNode{env: env} })
+	waiting := make(chan error)
+	go func() { waiting <- r.Do(func() { t.Error("ran on a node that never started") }) }()
+	time.Sleep(10 * time.Millisecond)
 	r.Stop()
+	if err := <-waiting; !errors.Is(err, ErrStopped) {
+		t.Errorf("Do on a node stopped before starting = %v, want ErrStopped", err)
+	}
 	r.Stop()
 	if err := r.Start(); !errors.Is(err, ErrStopped) {
 		t.Errorf("Start after Stop = %v, want ErrStopped", err)
