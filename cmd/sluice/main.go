@@ -14,6 +14,7 @@ commands:
   namesrv   a name server
   broker    a broker
   sim       run seeded simulations of a cluster under faults and check them
+  bench     measure send and consume rates against a running cluster
 
 'sluice <command> -h' lists a command's flags.
 `
@@ -34,6 +35,8 @@ func main() {
 		code = runBroker(args)
 	case "sim":
 		code = runSim(args)
+	case "bench":
+		code = runBench(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

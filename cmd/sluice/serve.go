@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -97,10 +98,19 @@ func runDev(args []string) int {
 	cfg := brokernode.DefaultConfig()
 	fs.StringVar(&cfg.Addr, "broker-addr", cfg.Addr, "broker listen address (a literal IP:port)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until stopped")
 	var flush string
 	brokerFlags(fs, &cfg, &flush)
 	if fs.Parse(args) != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sluice dev:", err)
+			return 1
+		}
+		defer stop()
 	}
 	logger, err := newLogger(*level)
 	if err != nil {
@@ -128,6 +138,19 @@ func runDev(args []string) int {
 		filepath.Join(*data, cfg.BrokerName), cfg.FlushMode)
 	fmt.Println("sluice dev: press Ctrl-C to stop")
 	return waitForStop(logger, ns, br)
+}
+
+// startCPUProfile profiles the process into path; the returned func stops and closes it.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func runNamesrv(args []string) int {
