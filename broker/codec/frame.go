@@ -5,7 +5,6 @@ package codec
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -83,21 +82,16 @@ type jsonHeader struct {
 
 // AppendFrame appends the whole frame for c (length word included) to dst, with a JSON header.
 func AppendFrame(dst []byte, c *Command) ([]byte, error) {
-	hdr, err := json.Marshal(jsonHeader{
-		Code: c.Code, Language: c.Language, Version: c.Version, Opaque: c.Opaque,
-		Flag: c.Flag, Remark: c.Remark, ExtFields: c.ExtFields,
-	})
-	if err != nil {
-		return dst, fmt.Errorf("encode header of code %d: %w", c.Code, err)
+	base := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
+	dst = appendJSONHeader(dst, c)
+	hlen := len(dst) - base - 8
+	if hlen > 0xFFFFFF {
+		return dst[:base], fmt.Errorf("encode header of code %d: header is %d bytes: %w", c.Code, hlen, ErrFrameTooLarge)
 	}
-	if len(hdr) > 0xFFFFFF {
-		return dst, fmt.Errorf("encode header of code %d: header is %d bytes: %w", c.Code, len(hdr), ErrFrameTooLarge)
-	}
-	frameLen := 4 + len(hdr) + len(c.Body)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(frameLen))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(SerializeJSON)<<24|uint32(len(hdr)))
-	dst = append(dst, hdr...)
 	dst = append(dst, c.Body...)
+	binary.BigEndian.PutUint32(dst[base:], uint32(4+hlen+len(c.Body)))
+	binary.BigEndian.PutUint32(dst[base+4:], uint32(SerializeJSON)<<24|uint32(hlen))
 	return dst, nil
 }
 
@@ -158,15 +152,6 @@ func Decode(frame []byte) (*Command, error) {
 		c.Body = body
 	}
 	return c, nil
-}
-
-func decodeJSONHeader(hdr []byte) (*Command, error) {
-	var h jsonHeader
-	if err := json.Unmarshal(hdr, &h); err != nil {
-		return nil, fmt.Errorf("%w: json header: %v", ErrBadFrame, err)
-	}
-	return &Command{Code: h.Code, Language: h.Language, Version: h.Version, Opaque: h.Opaque,
-		Flag: h.Flag, Remark: h.Remark, ExtFields: h.ExtFields}, nil
 }
 
 var languageNames = []string{"JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO", "PHP", "OMS"}
