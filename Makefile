@@ -40,6 +40,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzParseProperties -fuzztime $(FUZZTIME) ./broker/codec/
+	$(GO) test -run '^$$' -fuzz FuzzJSONHeaderFastPath -fuzztime $(FUZZTIME) ./broker/codec/
 
 vet:
 	$(GO) vet ./...
