@@ -33,7 +33,7 @@ sim-swarm:
 	$(GO) run ./cmd/sluice sim --seed 1 --seeds $(SEEDS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./broker/diskfile/ ./broker/runtime/
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./broker/store/ ./broker/diskfile/ ./broker/runtime/ ./broker/codec/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME) ./broker/codec/
