@@ -5,7 +5,7 @@ SEED    ?= 1
 SEEDS   ?= 500
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-short sim sim-swarm bench fuzz vet clean
+.PHONY: all build run test test-short sim sim-swarm bench bench-broker fuzz vet clean
 
 all: build
 
@@ -32,8 +32,20 @@ sim:
 sim-swarm:
 	$(GO) run ./cmd/sluice sim --seed 1 --seeds $(SEEDS)
 
-bench:
+bench: bench-broker
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./broker/store/ ./broker/diskfile/ ./broker/runtime/ ./broker/codec/
+
+# End to end: a broker in its own process, 1 KiB messages from 'sluice bench' in another;
+# sync flush (every acknowledgement after its fsync) beside async flush as the baseline.
+bench-broker: build
+	@for flush in sync async; do \
+	  d=$$(mktemp -d); \
+	  ./$(BIN) dev --data $$d --log-level warn --flush $$flush --namesrv-addr 127.0.0.1:19876 --broker-addr 127.0.0.1:20911 >/dev/null & pid=$$!; \
+	  sleep 1; echo "== broker with $$flush flush"; \
+	  ./$(BIN) bench --namesrv 127.0.0.1:19876 --messages 200000; \
+	  echo "broker peak RSS: $$(grep VmHWM /proc/$$pid/status | tr -s " ")"; \
+	  kill -INT $$pid; wait $$pid; rm -rf $$d; \
+	done
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME) ./broker/codec/
