@@ -5,6 +5,7 @@
 package faults
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -153,4 +154,30 @@ func Count(plan []Fault) map[Kind]int {
 		out[f.Kind]++
 	}
 	return out
+}
+
+// EncodePlan renders a plan as JSON (times in nanoseconds), for replaying it later.
+func EncodePlan(plan []Fault) ([]byte, error) {
+	if plan == nil {
+		plan = []Fault{}
+	}
+	return json.MarshalIndent(plan, "", "  ")
+}
+
+// DecodePlan parses EncodePlan's output and checks every fault names a known kind.
+func DecodePlan(b []byte) ([]Fault, error) {
+	var plan []Fault
+	if err := json.Unmarshal(b, &plan); err != nil {
+		return nil, fmt.Errorf("decode fault plan: %w", err)
+	}
+	for i, f := range plan {
+		known := false
+		for _, k := range Kinds {
+			known = known || f.Kind == k
+		}
+		if !known || f.At < 0 || f.Duration < 0 {
+			return nil, fmt.Errorf("decode fault plan: fault %d (%v) is not valid", i, f)
+		}
+	}
+	return plan, nil
 }

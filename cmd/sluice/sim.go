@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/brokernode"
+	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/scenarios"
 	"github.com/sluicemq/sluice/sim/cluster"
 )
@@ -24,6 +26,8 @@ func runSim(args []string) int {
 	verbose := fs.Bool("v", false, "log node events to stderr")
 	scenario := fs.String("scenario", "", "run a named scenario instead of a swarm-drawn fault mix ('list' lists them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan that fails the same way")
+	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one")
 	if fs.Parse(args) != nil {
 		return 2
 	}
@@ -51,6 +55,17 @@ func runSim(args []string) int {
 		}
 		sc = &s
 	}
+	var plan []faults.Fault
+	if *planFile != "" {
+		b, err := os.ReadFile(*planFile)
+		if err == nil {
+			plan, err = faults.DecodePlan(b)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sluice sim:", err)
+			return 2
+		}
+	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -75,6 +90,9 @@ func runSim(args []string) int {
 		cfg.PlantAckBeforeSync = *plant == "ack-before-sync"
 		cfg.VizDir = *vizDir
 		cfg.Logger = logger
+		if *planFile != "" {
+			cfg.Plan, cfg.ExplicitPlan = plan, true
+		}
 		rep, err := cluster.Run(cfg, time.Now)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "sluice sim: seed %d: %v\n", cfg.Seed, err)
@@ -89,7 +107,33 @@ func runSim(args []string) int {
 			if rep.VizPath != "" {
 				fmt.Printf("  visualisation: %s\n", rep.VizPath)
 			}
+			if *shrink {
+				small, srep, err := cluster.Shrink(cfg, rep, time.Now, 200)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "sluice sim: shrink:", err)
+					return 1
+				}
+				path := filepath.Join(*vizDir, fmt.Sprintf("sluice-plan-seed%d.json", cfg.Seed))
+				b, err := faults.EncodePlan(small.Plan)
+				if err == nil {
+					err = os.WriteFile(path, b, 0o644)
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "sluice sim: write shrunk plan:", err)
+					return 1
+				}
+				fmt.Printf("  shrunk: %d of %d faults, %v of workload, still failing with %q\n",
+					len(small.Plan), len(rep.Plan), small.Duration, srep.Violations[0].Kind)
+				for _, f := range small.Plan {
+					fmt.Printf("    fault: %v\n", f)
+				}
+				cfg.Duration = small.Duration
+				*planFile = path
+			}
 			replay := fmt.Sprintf("sluice sim --seed %d --duration %v --flush %s", cfg.Seed, cfg.Duration, mode)
+			if *planFile != "" {
+				replay += " --plan " + *planFile
+			}
 			if *plant != "" {
 				replay += " --plant " + *plant
 			}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type Config struct {
 	PlantAckBeforeSync bool
 	// Faults, if nil, is drawn from the seed (swarm testing).
 	Faults *faults.Config
+	// Plan, with ExplicitPlan, replaces the plan drawn from Faults (replaying a shrunk run).
+	Plan         []faults.Fault
+	ExplicitPlan bool
 	// VizDir receives Porcupine's visualisation of a violation ("" for the temp directory).
 	VizDir string
 	// CheckTimeout bounds Porcupine per run.
@@ -73,6 +77,7 @@ type Report struct {
 	Consumed   int
 	Drained    int
 	Faults     map[faults.Kind]int
+	Plan       []faults.Fault
 	Crashes    int
 	Violations []Violation
 	VizPath    string
@@ -136,13 +141,20 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		return b
 	})
 
-	fcfg := cfg.Faults
-	if fcfg == nil {
-		c := faults.Swarm(w.Rand(), []string{BrokerAddr})
-		fcfg = &c
+	// The fault plan has its own PRNG, derived from the seed, so that replacing the plan (as
+	// the shrinker does) leaves every other random choice of the run where it was.
+	plan := cfg.Plan
+	if !cfg.ExplicitPlan {
+		frng := rand.New(rand.NewPCG(cfg.Seed, 0x5eedfa17))
+		fcfg := cfg.Faults
+		if fcfg == nil {
+			c := faults.Swarm(frng, []string{BrokerAddr})
+			fcfg = &c
+		}
+		plan = faults.Plan(frng, *fcfg, cfg.Duration)
 	}
-	plan := faults.Plan(w.Rand(), *fcfg, cfg.Duration)
 	faults.Schedule(w, plan)
+	r.report.Plan = plan
 	r.report.Faults = faults.Count(plan)
 
 	for i := 0; i < cfg.Producers; i++ {

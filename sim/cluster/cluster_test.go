@@ -81,3 +81,46 @@ func TestPlantedAckBeforeSyncIsCaught(t *testing.T) {
 	}
 	t.Fatal("acknowledging before fsync went unnoticed for 50 seeds")
 }
+
+// A failing seed shrinks to a smaller fault plan that still fails the same way, and the shrunk
+// configuration replays byte for byte.
+func TestShrinkKeepsTheFailure(t *testing.T) {
+	var cfg Config
+	var rep *Report
+	for s := uint64(1); s <= 50; s++ {
+		cfg = DefaultConfig(s)
+		cfg.Duration = 30 * time.Second
+		cfg.PlantAckBeforeSync = true
+		cfg.VizDir = t.TempDir()
+		if rep = runSeed(t, cfg); len(rep.Violations) > 0 && len(rep.Plan) > 1 {
+			break
+		}
+	}
+	if len(rep.Violations) == 0 {
+		t.Fatal("no failing seed to shrink")
+	}
+	small, srep, err := Shrink(cfg, rep, time.Now, 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasKind(srep, rep.Violations[0].Kind) {
+		t.Fatalf("shrunk run lost the failure %q: %s", rep.Violations[0].Kind, srep.Summary())
+	}
+	if len(small.Plan) > len(rep.Plan) || small.Duration > cfg.Duration {
+		t.Fatalf("shrinking grew the run: %d faults over %v, was %d over %v", len(small.Plan), small.Duration, len(rep.Plan), cfg.Duration)
+	}
+	t.Logf("shrunk seed %d from %d faults over %v to %d over %v", cfg.Seed, len(rep.Plan), cfg.Duration, len(small.Plan), small.Duration)
+	again := runSeed(t, small)
+	if again.TraceHash != srep.TraceHash || !hasKind(again, rep.Violations[0].Kind) {
+		t.Fatalf("shrunk plan does not replay: trace %016x then %016x", srep.TraceHash, again.TraceHash)
+	}
+}
+
+func hasKind(r *Report, kind string) bool {
+	for _, v := range r.Violations {
+		if v.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
