@@ -204,6 +204,26 @@ func body(id string, n int) []byte {
 	return b
 }
 
+// sendRecorded sends one uniquely identified message and records the call in the history.
+func (r *run) sendRecorded(cli *client.Client, clientIdx int, id string, done func(error)) {
+	call := int64(r.w.Now())
+	b := body(id, 32+r.w.Rand().IntN(480))
+	cli.Send(client.Message{Topic: r.cfg.Topic, Body: b, Properties: map[string]string{codec.PropUniqKey: id}},
+		func(res client.SendResult, err error) {
+			op := linearizability.SendOp{Client: clientIdx, Queue: queueKey(res.Queue), MsgID: id, Call: call,
+				Return: int64(r.w.Now()), Offset: res.QueueOffset, Outcome: linearizability.OK}
+			if err != nil {
+				op.Outcome = linearizability.Unknown
+				if client.Definite(err) {
+					op.Outcome = linearizability.Failed
+				}
+			}
+			r.report.Sends[op.Outcome]++
+			r.h.AddSend(op)
+			done(err)
+		})
+}
+
 func (r *run) startProducer(i int) {
 	cli := r.addClient(fmt.Sprintf("127.0.2.%d:1", i+1), fmt.Sprintf("producer-%d", i))
 	const maxInflight = 8
@@ -215,28 +235,30 @@ func (r *run) startProducer(i int) {
 		}
 		if inflight < maxInflight {
 			inflight++
-			id := fmt.Sprintf("p%d-%d", i, seq)
+			r.sendRecorded(cli, i, fmt.Sprintf("p%d-%d", i, seq), func(error) { inflight-- })
 			seq++
-			call := int64(r.w.Now())
-			b := body(id, 32+r.w.Rand().IntN(480))
-			cli.Send(client.Message{Topic: r.cfg.Topic, Body: b, Properties: map[string]string{codec.PropUniqKey: id}},
-				func(res client.SendResult, err error) {
-					inflight--
-					op := linearizability.SendOp{Client: i, Queue: queueKey(res.Queue), MsgID: id, Call: call,
-						Return: int64(r.w.Now()), Offset: res.QueueOffset, Outcome: linearizability.OK}
-					if err != nil {
-						op.Outcome = linearizability.Unknown
-						if client.Definite(err) {
-							op.Outcome = linearizability.Failed
-						}
-					}
-					r.report.Sends[op.Outcome]++
-					r.h.AddSend(op)
-				})
 		}
 		r.w.After(time.Duration(2+r.w.Rand().IntN(20))*time.Millisecond, tick)
 	}
 	r.w.After(100*time.Millisecond, tick)
+}
+
+// probe checks liveness after healing: a send must succeed within a bound.
+func (r *run) probe(cli *client.Client) {
+	const bound = 30 * time.Second
+	deadline := r.w.Now() + bound
+	ok, inflight, n := false, false, 0
+	for !ok && r.w.Now() < deadline {
+		if !inflight {
+			inflight = true
+			r.sendRecorded(cli, 998, fmt.Sprintf("probe-%d", n), func(err error) { ok, inflight = err == nil, false })
+			n++
+		}
+		r.w.RunFor(100 * time.Millisecond)
+	}
+	if !ok {
+		r.violate("liveness", "no send succeeded within %v of healing (%d attempts)", bound, n)
+	}
 }
 
 // verify checks a pulled message against what its producer sent.
@@ -355,6 +377,7 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 // healed. Liveness: it must finish within a bound of virtual time.
 func (r *run) drain(broker *sim.Node) map[linearizability.QueueKey][]string {
 	cli := r.addClient("127.0.4.1:1", "drainer")
+	r.probe(cli)
 	out := map[linearizability.QueueKey][]string{}
 	const bound = 60 * time.Second
 	deadline := r.w.Now() + bound
@@ -363,10 +386,6 @@ func (r *run) drain(broker *sim.Node) map[linearizability.QueueKey][]string {
 	discover = func() {
 		cli.Queues(r.cfg.Topic, func(qs []client.MessageQueue, err error) {
 			if err != nil {
-				if r.report.Sends[linearizability.OK] == 0 && strings.Contains(err.Error(), "no route") {
-					pending = 0 // nothing was ever created; nothing to drain
-					return
-				}
 				r.w.After(500*time.Millisecond, discover)
 				return
 			}
