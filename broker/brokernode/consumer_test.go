@@ -1,0 +1,135 @@
+package brokernode
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+)
+
+func offsetExt(group string, queue string) map[string]string {
+	return map[string]string{"consumerGroup": group, "topic": "Orders", "queueId": queue, "bname": "broker-a"}
+}
+
+// A consumer group commits its offset and reads it back; a group that never committed gets
+// 22 QUERY_NOT_FOUND, which the client turns into "use consumeFromWhere".
+func TestConsumerOffsetRoundTrip(t *testing.T) {
+	h, _ := brokerWithMessages(t, testConfig(), 1)
+	c := h.env.accept(h.b, "10.0.0.8:50001")
+
+	if resp := h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset, offsetExt("cg", "0"), nil)); resp.Code != codec.QueryNotFound {
+		t.Fatalf("query before any commit: code %d, want 22", resp.Code)
+	}
+	upd := offsetExt("cg", "0")
+	upd["commitOffset"] = "42"
+	if resp := h.mustAnswer(c, h.request(c, codec.ReqUpdateConsumerOffset, upd, nil)); resp.Code != codec.Success {
+		t.Fatalf("update: code %d (%s)", resp.Code, resp.Remark)
+	}
+	resp := h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset, offsetExt("cg", "0"), nil))
+	if resp.Code != codec.Success || resp.Ext("offset") != "42" {
+		t.Fatalf("query after committing 42: code %d offset %q", resp.Code, resp.Ext("offset"))
+	}
+	for _, other := range []map[string]string{offsetExt("other-group", "0"), offsetExt("cg", "1")} {
+		if resp := h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset, other, nil)); resp.Code != codec.QueryNotFound {
+			t.Errorf("query %v: code %d, want 22 (offsets are per group and queue)", other, resp.Code)
+		}
+	}
+	// GET_MAX_OFFSET reports the next offset to be written.
+	if resp := h.mustAnswer(c, h.request(c, codec.ReqGetMaxOffset, offsetExt("", "0"), nil)); resp.Ext("offset") != "1" {
+		t.Errorf("max offset of queue 0: %q, want 1", resp.Ext("offset"))
+	}
+}
+
+func heartbeat(clientID, group string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"clientID":        clientID,
+		"producerDataSet": []any{},
+		"consumerDataSet": []any{map[string]any{
+			"groupName": group, "consumeType": "CONSUME_PASSIVELY", "messageModel": "CLUSTERING",
+			"consumeFromWhere": "CONSUME_FROM_FIRST_OFFSET", "unitMode": false,
+			"subscriptionDataSet": []any{
+				map[string]any{"topic": "Orders", "subString": "*", "tagsSet": []string{}, "codeSet": []string{}},
+				map[string]any{"topic": "%RETRY%" + group, "subString": "*", "tagsSet": []string{}, "codeSet": []string{}},
+			},
+		}},
+	})
+	return b
+}
+
+func consumerList(t *testing.T, h *brokerHarness, c node.ConnID, group string) []string {
+	t.Helper()
+	resp := h.mustAnswer(c, h.request(c, codec.ReqGetConsumerListByGroup, map[string]string{"consumerGroup": group}, nil))
+	var body struct {
+		ConsumerIDList []string `json:"consumerIdList"`
+	}
+	if resp.Code != codec.Success || json.Unmarshal(resp.Body, &body) != nil || body.ConsumerIDList == nil {
+		t.Fatalf("consumer list of %s: code %d body %q", group, resp.Code, resp.Body)
+	}
+	return body.ConsumerIDList
+}
+
+// A consumer's heartbeat makes it a member of its group (GET_CONSUMER_LIST_BY_GROUP returns
+// it), creates %RETRY%<group> and registers that with the name server; a second member makes
+// the broker tell the first to rebalance; a closed connection removes its member.
+func TestHeartbeatRecordsTheConsumer(t *testing.T) {
+	h, _ := brokerWithMessages(t, testConfig(), 1)
+	ns := h.nameServerConn()
+	c1 := h.env.accept(h.b, "10.0.0.8:50001")
+	c2 := h.env.accept(h.b, "10.0.0.9:50002")
+
+	if got := consumerList(t, h, c1, "cg"); len(got) != 0 {
+		t.Fatalf("consumers before any heartbeat: %v", got)
+	}
+	registered := len(h.framesTo(ns))
+	if resp := h.mustAnswer(c1, h.request(c1, codec.ReqHeartBeat, nil, heartbeat("10.0.0.8@1", "cg"))); resp.Code != codec.Success {
+		t.Fatalf("heartbeat: code %d (%s)", resp.Code, resp.Remark)
+	}
+	if got := consumerList(t, h, c1, "cg"); len(got) != 1 || got[0] != "10.0.0.8@1" {
+		t.Fatalf("consumers after one heartbeat: %v", got)
+	}
+	if tc, ok := h.b.Store().Topic("%RETRY%cg"); !ok || tc.ReadQueueNums != 1 || tc.WriteQueueNums != 1 {
+		t.Fatalf("%%RETRY%%cg after the heartbeat: %+v (exists %v), want 1 queue", tc, ok)
+	}
+	frames := h.framesTo(ns)
+	if len(frames) != registered+1 || !json.Valid(frames[len(frames)-1].Body) ||
+		!strings.Contains(string(frames[len(frames)-1].Body), `"%RETRY%cg"`) {
+		t.Fatalf("the retry topic was not registered with the name server (%d frames, had %d)", len(frames), registered)
+	}
+
+	// Joining is a membership change the member itself is told of, as Java does; a repeated
+	// heartbeat changes nothing; a second client joins and the first is told again.
+	if n := len(notifications(h, c1)); n != 1 {
+		t.Fatalf("joining sent %d NOTIFY_CONSUMER_IDS_CHANGED, want 1", n)
+	}
+	h.request(c1, codec.ReqHeartBeat, nil, heartbeat("10.0.0.8@1", "cg"))
+	if n := len(notifications(h, c1)); n != 1 {
+		t.Fatalf("a repeated heartbeat sent another NOTIFY_CONSUMER_IDS_CHANGED (%d in all)", n)
+	}
+	h.request(c2, codec.ReqHeartBeat, nil, heartbeat("10.0.0.9@2", "cg"))
+	if got := consumerList(t, h, c1, "cg"); len(got) != 2 || got[0] != "10.0.0.8@1" || got[1] != "10.0.0.9@2" {
+		t.Fatalf("consumers after two heartbeats: %v (want sorted)", got)
+	}
+	if n := notifications(h, c1); len(n) != 2 || n[1].Ext("consumerGroup") != "cg" {
+		t.Fatalf("the first member got %d NOTIFY_CONSUMER_IDS_CHANGED, want 2 for cg", len(n))
+	}
+
+	h.b.OnConnClosed(c2)
+	if got := consumerList(t, h, c1, "cg"); len(got) != 1 || got[0] != "10.0.0.8@1" {
+		t.Fatalf("consumers after the second one's connection closed: %v", got)
+	}
+	if n := len(notifications(h, c1)); n != 3 {
+		t.Fatalf("the remaining member got %d notifications in all, want 3 (its join, the other's join and leave)", n)
+	}
+}
+
+func notifications(h *brokerHarness, c node.ConnID) []*codec.Command {
+	var out []*codec.Command
+	for _, f := range h.framesTo(c) {
+		if f.Code == 40 {
+			out = append(out, f)
+		}
+	}
+	return out
+}

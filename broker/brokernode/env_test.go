@@ -1,0 +1,337 @@
+package brokernode
+
+import (
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/sim/simdisk"
+)
+
+// fakeEnv is a node.Env a test drives by hand: time moves only when the test advances it,
+// fsyncs complete only when the test completes them, and every frame the broker sends is
+// recorded after a round trip through the real codec (so an unencodable response fails here,
+// as it would on the wire).
+type fakeEnv struct {
+	t     *testing.T
+	now   time.Time
+	disk  *simdisk.Disk
+	rng   *rand.Rand
+	log   *slog.Logger
+	dials map[node.ConnID]string
+	// closed lists connections the node closed itself.
+	closed    map[node.ConnID]bool
+	nextConn  node.ConnID
+	nextTimer node.TimerID
+	timers    []*fakeTimer
+	sent      []sentFrame
+	syncs     []syncReq
+}
+
+type sentFrame struct {
+	conn node.ConnID
+	cmd  *codec.Command
+}
+
+type fakeTimer struct {
+	id        node.TimerID
+	d         time.Duration
+	at        time.Time
+	tag       any
+	fired     bool
+	cancelled bool
+}
+
+type syncReq struct {
+	log  node.Log
+	upTo uint64
+}
+
+func newFakeEnv(t *testing.T, disk *simdisk.Disk) *fakeEnv {
+	return &fakeEnv{
+		t:      t,
+		now:    time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		disk:   disk,
+		rng:    rand.New(rand.NewPCG(1, 2)),
+		log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		dials:  map[node.ConnID]string{},
+		closed: map[node.ConnID]bool{},
+	}
+}
+
+func (e *fakeEnv) Now() time.Time { return e.now }
+
+func (e *fakeEnv) SetTimer(d time.Duration, tag any) node.TimerID {
+	e.nextTimer++
+	e.timers = append(e.timers, &fakeTimer{id: e.nextTimer, d: d, at: e.now.Add(d), tag: tag})
+	return e.nextTimer
+}
+
+func (e *fakeEnv) CancelTimer(id node.TimerID) {
+	for _, t := range e.timers {
+		if t.id == id && !t.fired {
+			t.cancelled = true
+		}
+	}
+}
+
+func (e *fakeEnv) Dial(addr string) node.ConnID {
+	e.nextConn++
+	e.dials[e.nextConn] = addr
+	return e.nextConn
+}
+
+func (e *fakeEnv) Send(c node.ConnID, cmd *codec.Command) {
+	frame, err := codec.Encode(cmd)
+	if err != nil {
+		e.t.Fatalf("node sent an unencodable command %+v: %v", cmd, err)
+	}
+	got, err := codec.Decode(frame[4:])
+	if err != nil {
+		e.t.Fatalf("node sent a frame that does not decode: %v", err)
+	}
+	e.sent = append(e.sent, sentFrame{conn: c, cmd: got})
+}
+
+func (e *fakeEnv) Close(c node.ConnID)          { e.closed[c] = true }
+func (e *fakeEnv) Disk() node.Disk              { return e.disk }
+func (e *fakeEnv) Rand() *rand.Rand             { return e.rng }
+func (e *fakeEnv) Logger() *slog.Logger         { return e.log }
+func (e *fakeEnv) Sync(l node.Log, upTo uint64) { e.syncs = append(e.syncs, syncReq{l, upTo}) }
+
+// accept opens an inbound connection from remote.
+func (e *fakeEnv) accept(h node.Handler, remote string) node.ConnID {
+	e.nextConn++
+	h.OnAccepted(e.nextConn, remote)
+	return e.nextConn
+}
+
+// advance moves time forward by d, firing due timers in time order (then in the order set).
+func (e *fakeEnv) advance(h node.Handler, d time.Duration) {
+	end := e.now.Add(d)
+	for {
+		var next *fakeTimer
+		for _, t := range e.timers {
+			if t.fired || t.cancelled || t.at.After(end) {
+				continue
+			}
+			if next == nil || t.at.Before(next.at) {
+				next = t
+			}
+		}
+		if next == nil {
+			break
+		}
+		next.fired = true
+		e.now = next.at
+		h.OnTimer(next.id, next.tag)
+	}
+	e.now = end
+}
+
+// liveTimers lists the timers neither fired nor cancelled whose tag satisfies match.
+func (e *fakeEnv) liveTimers(match func(tag any) bool) []*fakeTimer {
+	var out []*fakeTimer
+	for _, t := range e.timers {
+		if !t.fired && !t.cancelled && match(t.tag) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// commitLogSyncs counts the fsyncs requested for the commit log so far.
+func (e *fakeEnv) commitLogSyncs() int {
+	n := 0
+	for _, s := range e.syncs {
+		if s.log.Name() == "commitlog" {
+			n++
+		}
+	}
+	return n
+}
+
+// brokerHarness is one broker on a fakeEnv, with helpers to speak to it.
+type brokerHarness struct {
+	t   *testing.T
+	env *fakeEnv
+	b   *Broker
+	cfg Config
+	// syncsDone is how many of env.syncs have been completed.
+	syncsDone int
+	opaque    int32
+}
+
+// testConfig is the default broker with the name server at a known address.
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.NameServers = []string{"127.0.0.1:9876"}
+	return cfg
+}
+
+// startBroker opens a broker on disk (a fresh one if nil), starts it and completes the
+// recovery fsync, so it is ready to serve.
+func startBroker(t *testing.T, cfg Config, disk *simdisk.Disk) *brokerHarness {
+	t.Helper()
+	if disk == nil {
+		disk = simdisk.New()
+	}
+	env := newFakeEnv(t, disk)
+	b, err := New(env, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	h := &brokerHarness{t: t, env: env, b: b, cfg: cfg}
+	b.Start()
+	if b.Ready() {
+		t.Fatal("broker is ready before its recovery fsync completed")
+	}
+	h.completeSyncs()
+	if !b.Ready() {
+		t.Fatal("broker is not ready after its recovery fsync")
+	}
+	return h
+}
+
+// completeSyncs completes, in order, every fsync requested so far and not yet completed;
+// fsyncs the broker requests meanwhile stay pending. It returns how many it completed.
+func (h *brokerHarness) completeSyncs() int {
+	h.t.Helper()
+	pending := h.env.syncs[h.syncsDone:]
+	h.syncsDone = len(h.env.syncs)
+	for _, s := range pending {
+		if err := h.env.disk.SyncLog(s.log.Name(), s.upTo); err != nil {
+			h.t.Fatalf("sync %s: %v", s.log.Name(), err)
+		}
+		h.b.OnSynced(s.log.Name(), s.upTo, nil)
+	}
+	return len(pending)
+}
+
+// syncAll completes fsyncs until the broker asks for no more.
+func (h *brokerHarness) syncAll() {
+	for i := 0; h.completeSyncs() > 0; i++ {
+		if i > 100 {
+			h.t.Fatal("the broker keeps asking for fsyncs")
+		}
+	}
+}
+
+// request delivers a request on c and returns its opaque.
+func (h *brokerHarness) request(c node.ConnID, code int16, ext map[string]string, body []byte) int32 {
+	h.opaque++
+	req := codec.NewRequest(code, ext, body)
+	req.Opaque = h.opaque
+	h.b.OnFrame(c, req)
+	return h.opaque
+}
+
+// answer is the response sent on c to the request with opaque op, or nil if none was sent.
+// It fails the test if more than one was sent.
+func (h *brokerHarness) answer(c node.ConnID, op int32) *codec.Command {
+	h.t.Helper()
+	var got *codec.Command
+	for _, f := range h.env.sent {
+		if f.conn == c && f.cmd.IsResponse() && f.cmd.Opaque == op {
+			if got != nil {
+				h.t.Fatalf("request %d on conn %d was answered twice: %+v then %+v", op, c, got, f.cmd)
+			}
+			got = f.cmd
+		}
+	}
+	return got
+}
+
+func (h *brokerHarness) mustAnswer(c node.ConnID, op int32) *codec.Command {
+	h.t.Helper()
+	resp := h.answer(c, op)
+	if resp == nil {
+		h.t.Fatalf("request %d on conn %d has no answer", op, c)
+	}
+	return resp
+}
+
+// send is SEND_MESSAGE as the Go client writes it.
+func (h *brokerHarness) send(c node.ConnID, topic string, queueID int, body string, props map[string]string) int32 {
+	return h.request(c, codec.ReqSendMessage, sendExt(topic, strconv.Itoa(queueID), props), []byte(body))
+}
+
+func sendExt(topic, queueID string, props map[string]string) map[string]string {
+	ext := map[string]string{
+		"producerGroup": "pg", "topic": topic, "defaultTopic": "TBW102", "defaultTopicQueueNums": "4",
+		"sysFlag": "0", "bornTimestamp": "1767225600000", "flag": "0",
+		"properties": codec.EncodeProperties(props), "reconsumeTimes": "0", "unitMode": "false",
+		"maxReconsumeTimes": "0", "batch": "false", "bname": "broker-a",
+	}
+	if queueID != "" {
+		ext["queueId"] = queueID
+	}
+	return ext
+}
+
+// pull is PULL_MESSAGE as a pull consumer writes it, without long polling unless the caller
+// adds sysFlag and suspendTimeoutMillis.
+func pullExt(topic string, queueID int, offset int64, extra ...string) map[string]string {
+	ext := map[string]string{
+		"consumerGroup": "cg", "topic": topic, "queueId": strconv.Itoa(queueID),
+		"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": "32", "sysFlag": "0",
+		"commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0",
+		"expressionType": "TAG", "bname": "broker-a",
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		ext[extra[i]] = extra[i+1]
+	}
+	return ext
+}
+
+func (h *brokerHarness) pull(c node.ConnID, topic string, queueID int, offset int64, extra ...string) int32 {
+	return h.request(c, codec.ReqPullMessage, pullExt(topic, queueID, offset, extra...), nil)
+}
+
+// framesTo lists the requests the broker sent on c (not its responses), in order.
+func (h *brokerHarness) framesTo(c node.ConnID) []*codec.Command {
+	var out []*codec.Command
+	for _, f := range h.env.sent {
+		if f.conn == c && !f.cmd.IsResponse() {
+			out = append(out, f.cmd)
+		}
+	}
+	return out
+}
+
+// nameServerConn is the connection the broker dialled to the name server.
+func (h *brokerHarness) nameServerConn() node.ConnID {
+	h.t.Helper()
+	var ids []node.ConnID
+	for id, addr := range h.env.dials {
+		if addr == h.cfg.NameServers[0] {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	if len(ids) == 0 {
+		h.t.Fatal("the broker never dialled its name server")
+	}
+	return ids[len(ids)-1]
+}
+
+// decodeBody splits a pull body into its records.
+func decodeBody(t *testing.T, body []byte) []*codec.Message {
+	t.Helper()
+	var out []*codec.Message
+	for len(body) > 0 {
+		m, n, err := codec.DecodeRecord(body)
+		if err != nil {
+			t.Fatalf("pull body does not decode as 4.x records: %v", err)
+		}
+		out = append(out, m)
+		body = body[n:]
+	}
+	return out
+}
