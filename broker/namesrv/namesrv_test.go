@@ -1,0 +1,308 @@
+package namesrv
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/route"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// fakeEnv is a node.Env driven by hand: time moves when the test advances it, and every frame
+// the name server sends is recorded after a round trip through the real codec.
+type fakeEnv struct {
+	t      *testing.T
+	now    time.Time
+	timers []*fakeTimer
+	sent   []sentFrame
+	nextID node.TimerID
+}
+
+type fakeTimer struct {
+	id   node.TimerID
+	at   time.Time
+	tag  any
+	done bool
+}
+
+type sentFrame struct {
+	conn node.ConnID
+	cmd  *codec.Command
+}
+
+func (e *fakeEnv) Now() time.Time { return e.now }
+func (e *fakeEnv) SetTimer(d time.Duration, tag any) node.TimerID {
+	e.nextID++
+	e.timers = append(e.timers, &fakeTimer{id: e.nextID, at: e.now.Add(d), tag: tag})
+	return e.nextID
+}
+func (e *fakeEnv) CancelTimer(id node.TimerID) {
+	for _, t := range e.timers {
+		if t.id == id {
+			t.done = true
+		}
+	}
+}
+func (e *fakeEnv) Dial(string) node.ConnID { e.t.Fatal("a name server dials nobody"); return 0 }
+func (e *fakeEnv) Send(c node.ConnID, cmd *codec.Command) {
+	frame, err := codec.Encode(cmd)
+	if err != nil {
+		e.t.Fatalf("unencodable response: %v", err)
+	}
+	got, err := codec.Decode(frame[4:])
+	if err != nil {
+		e.t.Fatalf("response does not decode: %v", err)
+	}
+	e.sent = append(e.sent, sentFrame{c, got})
+}
+func (e *fakeEnv) Close(node.ConnID)     {}
+func (e *fakeEnv) Disk() node.Disk       { e.t.Fatal("a name server keeps nothing on disk"); return nil }
+func (e *fakeEnv) Sync(node.Log, uint64) { e.t.Fatal("a name server syncs nothing") }
+func (e *fakeEnv) Rand() *rand.Rand      { return rand.New(rand.NewPCG(1, 1)) }
+func (e *fakeEnv) Logger() *slog.Logger  { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// advance moves time forward by d, firing due timers in order.
+func (e *fakeEnv) advance(h node.Handler, d time.Duration) {
+	end := e.now.Add(d)
+	for {
+		var next *fakeTimer
+		for _, t := range e.timers {
+			if !t.done && !t.at.After(end) && (next == nil || t.at.Before(next.at)) {
+				next = t
+			}
+		}
+		if next == nil {
+			break
+		}
+		next.done = true
+		e.now = next.at
+		h.OnTimer(next.id, next.tag)
+	}
+	e.now = end
+}
+
+// nameServer is a started name server on a fakeEnv with helpers to speak to it.
+type nameServer struct {
+	t      *testing.T
+	env    *fakeEnv
+	s      *Server
+	opaque int32
+}
+
+func startNameServer(t *testing.T) *nameServer {
+	env := &fakeEnv{t: t, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := New(env, DefaultConfig())
+	s.Start()
+	return &nameServer{t: t, env: env, s: s}
+}
+
+// call delivers a request on c and returns the one response it got.
+func (n *nameServer) call(c node.ConnID, code int16, ext map[string]string, body []byte) *codec.Command {
+	n.t.Helper()
+	n.opaque++
+	req := codec.NewRequest(code, ext, body)
+	req.Opaque = n.opaque
+	before := len(n.env.sent)
+	n.s.OnFrame(c, req)
+	if len(n.env.sent) != before+1 {
+		n.t.Fatalf("request code %d got %d responses, want 1", code, len(n.env.sent)-before)
+	}
+	resp := n.env.sent[before]
+	if resp.conn != c || !resp.cmd.IsResponse() || resp.cmd.Opaque != req.Opaque {
+		n.t.Fatalf("response %+v on conn %d does not answer request %d on conn %d", resp.cmd, resp.conn, req.Opaque, c)
+	}
+	return resp.cmd
+}
+
+// register is REGISTER_BROKER for one broker with topics given as name -> queue count.
+func (n *nameServer) register(c node.ConnID, name, addr string, id string, topics map[string]int32) *codec.Command {
+	body := route.RegisterBody{TopicConfigTable: map[string]route.TopicConfig{}}
+	for t, q := range topics {
+		body.TopicConfigTable[t] = route.TopicConfig{TopicName: t, ReadQueueNums: q, WriteQueueNums: q, Perm: route.PermRead | route.PermWrite}
+	}
+	b, _ := json.Marshal(body)
+	return n.call(c, codec.ReqRegisterBroker, map[string]string{
+		"brokerName": name, "brokerAddr": addr, "clusterName": "DefaultCluster", "brokerId": id, "haServerAddr": addr,
+	}, b)
+}
+
+func (n *nameServer) route(topic string) *codec.Command {
+	return n.call(99, codec.ReqGetRouteInfoByTopic, map[string]string{"topic": topic}, nil)
+}
+
+// Two broker groups (one with a slave) register a topic; the route a client gets back is the
+// TopicRouteData JSON the Go client parses: queueDatas present, brokerAddrs keyed by broker id
+// with no whitespace anywhere, groups sorted by name. The whole body is a golden file.
+func TestRouteInfoHasTheShapeClientsParse(t *testing.T) {
+	n := startNameServer(t)
+	n.register(1, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Orders": 8})
+	n.register(2, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 4, "Payments": 2})
+	n.register(3, "broker-a", "127.0.0.3:10911", "1", map[string]int32{"Orders": 4})
+
+	resp := n.route("Orders")
+	if resp.Code != codec.Success {
+		t.Fatalf("route of Orders: code %d (%s)", resp.Code, resp.Remark)
+	}
+	golden(t, "route_orders.json", resp.Body)
+
+	body := string(resp.Body)
+	for _, want := range []string{
+		`"queueDatas":[{"brokerName":"broker-a","readQueueNums":4,"writeQueueNums":4,"perm":6,"topicSysFlag":0}`,
+		`"brokerAddrs":{"0":"127.0.0.1:10911","1":"127.0.0.3:10911"}`,
+		`"brokerAddrs":{"0":"127.0.0.2:10911"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("route body lacks %s:\n%s", want, body)
+		}
+	}
+	if strings.ContainsAny(body, " \n\t") {
+		t.Errorf("route body has whitespace, which the Go client's hand parser of brokerAddrs turns into bad addresses:\n%s", body)
+	}
+	rd, err := route.DecodeTopicRouteData(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr, ok := rd.MasterAddr("broker-a"); !ok || addr != "127.0.0.1:10911" {
+		t.Errorf("broker-a master %q (%v)", addr, ok)
+	}
+}
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(append([]byte(nil), got...), '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(bytes.TrimSuffix(want, []byte("\n")), got) {
+		t.Errorf("%s differs from the golden file (run go test -update and review the diff):\ngot  %s\nwant %s", name, got, want)
+	}
+}
+
+// A topic nobody registered is 17 TOPIC_NOT_EXIST, which sends producers to TBW102.
+func TestUnknownTopicIsTopicNotExist(t *testing.T) {
+	n := startNameServer(t)
+	n.register(1, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 4})
+	resp := n.route("Nope")
+	if resp.Code != codec.TopicNotExist || len(resp.Body) != 0 || !strings.Contains(resp.Remark, "Nope") {
+		t.Fatalf("route of an unknown topic: code %d remark %q body %q, want 17 naming the topic", resp.Code, resp.Remark, resp.Body)
+	}
+}
+
+// A broker whose connection closes drops out of routes at once; other brokers stay.
+func TestClosedBrokerConnectionDropsItFromRoutes(t *testing.T) {
+	n := startNameServer(t)
+	n.register(1, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 4})
+	n.register(2, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Orders": 4, "OnlyB": 1})
+
+	n.s.OnConnClosed(2)
+	if resp := n.route("OnlyB"); resp.Code != codec.TopicNotExist {
+		t.Fatalf("route of a topic only the closed broker had: code %d, want 17", resp.Code)
+	}
+	resp := n.route("Orders")
+	rd, err := route.DecodeTopicRouteData(resp.Body)
+	if resp.Code != codec.Success || err != nil || len(rd.BrokerDatas) != 1 || rd.BrokerDatas[0].BrokerName != "broker-a" {
+		t.Fatalf("route of Orders after broker-b's close: code %d %s", resp.Code, resp.Body)
+	}
+	// broker-a re-registers over a new connection; the close of its old one must not drop it.
+	n.register(7, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 4})
+	n.s.OnConnClosed(1)
+	if resp := n.route("Orders"); resp.Code != codec.Success {
+		t.Fatalf("the close of a broker's previous connection dropped it: code %d", resp.Code)
+	}
+	// Closing a connection no broker registered on changes nothing.
+	n.s.OnConnClosed(42)
+	if resp := n.route("Orders"); resp.Code != codec.Success {
+		t.Fatalf("an unrelated close dropped broker-a: code %d", resp.Code)
+	}
+}
+
+// A broker that stops re-registering is dropped by the first scan after BrokerExpiry has
+// passed; one that keeps re-registering stays forever.
+func TestSilentBrokerExpires(t *testing.T) {
+	n := startNameServer(t)
+	cfg := DefaultConfig()
+	n.register(1, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Silent": 4})
+	n.register(2, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Chatty": 4})
+
+	for elapsed := time.Duration(0); elapsed < cfg.BrokerExpiry; elapsed += 30 * time.Second {
+		n.env.advance(n.s, 30*time.Second)
+		n.register(2, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Chatty": 4})
+	}
+	// Exactly BrokerExpiry has passed: the scan at that instant keeps it (silence must exceed it).
+	if resp := n.route("Silent"); resp.Code != codec.Success {
+		t.Fatalf("broker-a dropped after exactly BrokerExpiry: code %d", resp.Code)
+	}
+	n.env.advance(n.s, cfg.ScanInterval)
+	if resp := n.route("Silent"); resp.Code != codec.TopicNotExist {
+		t.Fatalf("broker-a still routed %v after its last registration: code %d", cfg.BrokerExpiry+cfg.ScanInterval, resp.Code)
+	}
+	if resp := n.route("Chatty"); resp.Code != codec.Success {
+		t.Fatalf("a broker that kept re-registering expired: code %d", resp.Code)
+	}
+}
+
+// GET_ALL_TOPIC_LIST_FROM_NAMESERVER lists every registered topic once, sorted, in the body
+// shape the admin client decodes.
+func TestAllTopicList(t *testing.T) {
+	n := startNameServer(t)
+	n.register(1, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Orders": 4, "TBW102": 8})
+	n.register(2, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 4, "Audit": 1})
+	resp := n.call(99, codec.ReqGetAllTopicListFromNS, nil, nil)
+	if resp.Code != codec.Success {
+		t.Fatalf("code %d", resp.Code)
+	}
+	if got, want := string(resp.Body), `{"topicList":["Audit","Orders","TBW102"],"brokerAddr":null}`; got != want {
+		t.Fatalf("topic list %s, want %s", got, want)
+	}
+}
+
+// Requests the name server does not serve get 3 REQUEST_CODE_NOT_SUPPORTED; malformed
+// registrations get 1; responses sent to it are ignored.
+func TestRequestsItDoesNotServe(t *testing.T) {
+	n := startNameServer(t)
+	for _, code := range []int16{codec.ReqSendMessage, codec.ReqPullMessage, 999} {
+		if resp := n.call(5, code, nil, nil); resp.Code != codec.RequestCodeNotSupported || resp.Remark == "" {
+			t.Errorf("code %d: answered %d %q, want 3 with a remark", code, resp.Code, resp.Remark)
+		}
+	}
+	for _, ext := range []map[string]string{
+		{"brokerName": "broker-a", "brokerId": "0"},
+		{"brokerAddr": "127.0.0.1:10911", "brokerId": "0"},
+		{"brokerAddr": "127.0.0.1:10911", "brokerName": "broker-a", "brokerId": "master"},
+	} {
+		if resp := n.call(5, codec.ReqRegisterBroker, ext, nil); resp.Code != codec.SystemError {
+			t.Errorf("register %v: code %d, want 1", ext, resp.Code)
+		}
+	}
+	if resp := n.call(5, codec.ReqRegisterBroker, map[string]string{"brokerAddr": "127.0.0.1:10911", "brokerName": "a", "brokerId": "0"}, []byte("{")); resp.Code != codec.SystemError {
+		t.Errorf("register with a broken body: code %d, want 1", resp.Code)
+	}
+	before := len(n.env.sent)
+	n.s.OnFrame(5, &codec.Command{Code: codec.Success, Flag: codec.FlagResponse, Opaque: 7})
+	if len(n.env.sent) != before {
+		t.Fatal("the name server answered a response")
+	}
+}
