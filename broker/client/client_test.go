@@ -1,0 +1,501 @@
+package client
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/route"
+)
+
+const (
+	nsAddr      = "127.0.0.1:9876"
+	brokerAAddr = "127.0.0.1:10911"
+	brokerBAddr = "127.0.0.2:10911"
+)
+
+// fakeEnv is a node.Env driven by hand. The test plays the name server and the brokers: it
+// reads the requests the client sent and answers them (or lets them time out, or closes the
+// connection) by calling the client's handler methods.
+type fakeEnv struct {
+	t         *testing.T
+	now       time.Time
+	nextConn  node.ConnID
+	nextTimer node.TimerID
+	dials     map[node.ConnID]string
+	timers    []*fakeTimer
+	sent      []*sentFrame
+}
+
+type fakeTimer struct {
+	id   node.TimerID
+	at   time.Time
+	tag  any
+	done bool
+}
+
+type sentFrame struct {
+	conn     node.ConnID
+	addr     string
+	cmd      *codec.Command
+	answered bool
+}
+
+func (e *fakeEnv) Now() time.Time { return e.now }
+func (e *fakeEnv) SetTimer(d time.Duration, tag any) node.TimerID {
+	e.nextTimer++
+	e.timers = append(e.timers, &fakeTimer{id: e.nextTimer, at: e.now.Add(d), tag: tag})
+	return e.nextTimer
+}
+func (e *fakeEnv) CancelTimer(id node.TimerID) {
+	for _, t := range e.timers {
+		if t.id == id {
+			t.done = true
+		}
+	}
+}
+func (e *fakeEnv) Dial(addr string) node.ConnID {
+	e.nextConn++
+	e.dials[e.nextConn] = addr
+	return e.nextConn
+}
+func (e *fakeEnv) Send(c node.ConnID, cmd *codec.Command) {
+	frame, err := codec.Encode(cmd)
+	if err != nil {
+		e.t.Fatalf("unencodable request: %v", err)
+	}
+	got, err := codec.Decode(frame[4:])
+	if err != nil {
+		e.t.Fatalf("request does not decode: %v", err)
+	}
+	e.sent = append(e.sent, &sentFrame{conn: c, addr: e.dials[c], cmd: got})
+}
+func (e *fakeEnv) Close(node.ConnID)     {}
+func (e *fakeEnv) Disk() node.Disk       { e.t.Fatal("a client has no disk"); return nil }
+func (e *fakeEnv) Sync(node.Log, uint64) { e.t.Fatal("a client syncs nothing") }
+func (e *fakeEnv) Rand() *rand.Rand      { return rand.New(rand.NewPCG(1, 1)) }
+func (e *fakeEnv) Logger() *slog.Logger  { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func (e *fakeEnv) liveTimers() int {
+	n := 0
+	for _, t := range e.timers {
+		if !t.done {
+			n++
+		}
+	}
+	return n
+}
+
+// advance moves time forward by d, firing due timers in order.
+func (e *fakeEnv) advance(h node.Handler, d time.Duration) {
+	end := e.now.Add(d)
+	for {
+		var next *fakeTimer
+		for _, t := range e.timers {
+			if !t.done && !t.at.After(end) && (next == nil || t.at.Before(next.at)) {
+				next = t
+			}
+		}
+		if next == nil {
+			break
+		}
+		next.done = true
+		e.now = next.at
+		h.OnTimer(next.id, next.tag)
+	}
+	e.now = end
+}
+
+type harness struct {
+	t   *testing.T
+	env *fakeEnv
+	c   *Client
+}
+
+func newHarness(t *testing.T) *harness {
+	env := &fakeEnv{t: t, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), dials: map[node.ConnID]string{}}
+	c := New(env, DefaultConfig(nsAddr))
+	c.Start()
+	return &harness{t: t, env: env, c: c}
+}
+
+// pending lists the requests not yet answered, in the order sent.
+func (h *harness) pending() []*sentFrame {
+	var out []*sentFrame
+	for _, f := range h.env.sent {
+		if !f.answered {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// next is the one unanswered request; it must have the given code.
+func (h *harness) next(code int16) *sentFrame {
+	h.t.Helper()
+	p := h.pending()
+	if len(p) != 1 {
+		h.t.Fatalf("%d unanswered requests, want 1 with code %d", len(p), code)
+	}
+	if p[0].cmd.Code != code {
+		h.t.Fatalf("the client sent code %d to %s, want %d", p[0].cmd.Code, p[0].addr, code)
+	}
+	return p[0]
+}
+
+// reply answers f with code, ext and body.
+func (h *harness) reply(f *sentFrame, code int16, ext map[string]string, body []byte) {
+	f.answered = true
+	resp := codec.NewResponse(f.cmd, code, "remark for code")
+	resp.ExtFields = ext
+	resp.Body = body
+	h.c.OnFrame(f.conn, resp)
+}
+
+// drop marks f as one the test will never answer.
+func (h *harness) drop(f *sentFrame) { f.answered = true }
+
+// routeBody is a route with four queues on each named broker group (broker-a, broker-b).
+func routeBody(groups ...string) []byte {
+	addrs := map[string]string{"broker-a": brokerAAddr, "broker-b": brokerBAddr}
+	rd := route.TopicRouteData{}
+	for _, g := range groups {
+		rd.QueueDatas = append(rd.QueueDatas, route.QueueData{BrokerName: g, ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6})
+		rd.BrokerDatas = append(rd.BrokerDatas, route.BrokerData{Cluster: "c", BrokerName: g, BrokerAddrs: map[string]string{"0": addrs[g]}})
+	}
+	return rd.Encode()
+}
+
+// answerRoute answers the pending route lookup for topic.
+func (h *harness) answerRoute(topic string, body []byte) {
+	h.t.Helper()
+	f := h.next(codec.ReqGetRouteInfoByTopic)
+	if f.addr != nsAddr || f.cmd.Ext("topic") != topic {
+		h.t.Fatalf("route lookup to %s for %q, want %s for %q", f.addr, f.cmd.Ext("topic"), nsAddr, topic)
+	}
+	if body == nil {
+		h.reply(f, codec.TopicNotExist, nil, nil)
+		return
+	}
+	h.reply(f, codec.Success, nil, body)
+}
+
+func sendOK(offset string) map[string]string {
+	return map[string]string{"msgId": "7F00000100002A9F0000000000000001", "queueId": "0", "queueOffset": offset}
+}
+
+type sendOutcome struct {
+	calls int
+	res   SendResult
+	err   error
+}
+
+func (h *harness) send(topic string) *sendOutcome {
+	out := &sendOutcome{}
+	h.c.Send(Message{Topic: topic, Body: []byte("hello"), Tags: "TagA"}, func(r SendResult, err error) {
+		out.calls++
+		out.res, out.err = r, err
+	})
+	return out
+}
+
+// A send is retried on another queue, preferring another broker group, only after a definite
+// failure the official client also retries (14, 17); any other answer, and any unknown
+// outcome (a timeout, a lost connection), ends the send so a retry never duplicates a message.
+func TestSendRetriesOnlyAfterADefiniteFailure(t *testing.T) {
+	cases := []struct {
+		name         string
+		fail         func(h *harness, f *sentFrame)
+		wantRetry    bool
+		wantDefinite bool
+		wantErr      error
+	}{
+		{name: "SERVICE_NOT_AVAILABLE", fail: func(h *harness, f *sentFrame) { h.reply(f, codec.ServiceNotAvailable, nil, nil) }, wantRetry: true},
+		{name: "TOPIC_NOT_EXIST", fail: func(h *harness, f *sentFrame) { h.reply(f, codec.TopicNotExist, nil, nil) }, wantRetry: true},
+		{name: "MESSAGE_ILLEGAL", fail: func(h *harness, f *sentFrame) { h.reply(f, codec.MessageIllegal, nil, nil) }, wantDefinite: true},
+		{name: "SYSTEM_BUSY", fail: func(h *harness, f *sentFrame) { h.reply(f, codec.SystemBusy, nil, nil) }, wantDefinite: true},
+		{name: "FLUSH_DISK_TIMEOUT", fail: func(h *harness, f *sentFrame) { h.reply(f, codec.FlushDiskTimeout, nil, nil) }},
+		{name: "timeout", fail: func(h *harness, f *sentFrame) {
+			h.drop(f)
+			h.env.advance(h.c, DefaultConfig().RequestTimeout)
+		}, wantErr: ErrTimeout},
+		{name: "connection closed", fail: func(h *harness, f *sentFrame) {
+			h.drop(f)
+			h.c.OnConnClosed(f.conn)
+		}, wantErr: ErrConnClosed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			out := h.send("Orders")
+			h.answerRoute("Orders", routeBody("broker-a", "broker-b"))
+			first := h.next(codec.ReqSendMessage)
+			firstBroker := first.cmd.Ext("bname")
+			tc.fail(h, first)
+
+			if !tc.wantRetry {
+				if out.calls != 1 || out.err == nil {
+					t.Fatalf("send finished %d times, err %v; want once with an error", out.calls, out.err)
+				}
+				if p := h.pending(); len(p) != 0 {
+					t.Fatalf("after a non-retriable outcome the client sent code %d to %s", p[0].cmd.Code, p[0].addr)
+				}
+				if Definite(out.err) != tc.wantDefinite {
+					t.Errorf("Definite(%v) = %v, want %v", out.err, Definite(out.err), tc.wantDefinite)
+				}
+				if tc.wantErr != nil && !errors.Is(out.err, tc.wantErr) {
+					t.Errorf("err %v, want %v", out.err, tc.wantErr)
+				}
+				if out.res.Attempts != 1 {
+					t.Errorf("%d attempts, want 1", out.res.Attempts)
+				}
+				return
+			}
+			if out.calls != 0 {
+				t.Fatalf("send finished after a retriable failure: %v", out.err)
+			}
+			// The definite failure invalidated the route: it is looked up again.
+			h.answerRoute("Orders", routeBody("broker-a", "broker-b"))
+			second := h.next(codec.ReqSendMessage)
+			if second.cmd.Ext("bname") == firstBroker {
+				t.Errorf("the retry went to %s again; it should prefer the other broker group", firstBroker)
+			}
+			h.reply(second, codec.Success, sendOK("7"), nil)
+			if out.calls != 1 || out.err != nil || out.res.Attempts != 2 || out.res.QueueOffset != 7 ||
+				out.res.Queue.BrokerName == firstBroker || out.res.OffsetMsgID == "" {
+				t.Fatalf("after the retry: %d calls, %+v, err %v", out.calls, out.res, out.err)
+			}
+		})
+	}
+}
+
+// A broker that keeps failing definitely is tried MaxSendAttempts times, then the send fails
+// definitely (the message was stored nowhere).
+func TestSendGivesUpAfterMaxAttempts(t *testing.T) {
+	h := newHarness(t)
+	out := h.send("Orders")
+	for i := 0; i < DefaultConfig().MaxSendAttempts; i++ {
+		h.answerRoute("Orders", routeBody("broker-a", "broker-b"))
+		h.reply(h.next(codec.ReqSendMessage), codec.ServiceNotAvailable, nil, nil)
+	}
+	if out.calls != 1 || !Definite(out.err) || out.res.Attempts != 3 || len(h.pending()) != 0 {
+		t.Fatalf("after 3 failures: %d calls, attempts %d, err %v, %d more requests", out.calls, out.res.Attempts, out.err, len(h.pending()))
+	}
+}
+
+// A request that times out reports ErrTimeout, not a definite failure; its response, arriving
+// late, is dropped: the callback is not called twice and nothing is retried.
+func TestTimedOutRequestIgnoresItsLateResponse(t *testing.T) {
+	h := newHarness(t)
+	out := h.send("Orders")
+	h.answerRoute("Orders", routeBody("broker-a"))
+	f := h.next(codec.ReqSendMessage)
+	h.drop(f)
+	h.env.advance(h.c, DefaultConfig().RequestTimeout-time.Millisecond)
+	if out.calls != 0 {
+		t.Fatal("the send finished before its timeout")
+	}
+	h.env.advance(h.c, time.Millisecond)
+	if out.calls != 1 || !errors.Is(out.err, ErrTimeout) || Definite(out.err) {
+		t.Fatalf("at the timeout: %d calls, err %v (definite %v)", out.calls, out.err, Definite(out.err))
+	}
+	h.reply(f, codec.Success, sendOK("0"), nil)
+	if out.calls != 1 || !errors.Is(out.err, ErrTimeout) || len(h.pending()) != 0 {
+		t.Fatalf("the late response changed the outcome: %d calls, err %v", out.calls, out.err)
+	}
+}
+
+// A topic with no route is sent to through TBW102's route (queue counts capped at 4), with
+// the real topic name, so the broker auto-creates it.
+func TestSendFallsBackToTBW102(t *testing.T) {
+	h := newHarness(t)
+	out := h.send("NewTopic")
+	h.answerRoute("NewTopic", nil) // 17
+	tbw := route.TopicRouteData{
+		QueueDatas:  []route.QueueData{{BrokerName: "broker-a", ReadQueueNums: 8, WriteQueueNums: 8, Perm: 7}},
+		BrokerDatas: []route.BrokerData{{Cluster: "c", BrokerName: "broker-a", BrokerAddrs: map[string]string{"0": brokerAAddr}}},
+	}
+	h.answerRoute(route.DefaultTopic, tbw.Encode())
+	f := h.next(codec.ReqSendMessage)
+	q, err := f.cmd.ExtInt("queueId")
+	if f.addr != brokerAAddr || f.cmd.Ext("topic") != "NewTopic" || f.cmd.Ext("defaultTopic") != route.DefaultTopic || err != nil || q < 0 || q >= 4 {
+		t.Fatalf("fallback send to %s: topic %q defaultTopic %q queueId %q", f.addr, f.cmd.Ext("topic"), f.cmd.Ext("defaultTopic"), f.cmd.Ext("queueId"))
+	}
+	h.reply(f, codec.Success, sendOK("0"), nil)
+	if out.err != nil {
+		t.Fatal(out.err)
+	}
+	// With neither route the send fails definitely, having reached no broker.
+	h = newHarness(t)
+	out = h.send("Other")
+	for len(h.pending()) > 0 { // each attempt looks up Other, then TBW102
+		h.answerRoute(h.pending()[0].cmd.Ext("topic"), nil)
+	}
+	if out.calls != 1 || !Definite(out.err) || out.res.Attempts != DefaultConfig().MaxSendAttempts {
+		t.Fatalf("send with no route at all: %d calls, %d attempts, err %v (definite %v)", out.calls, out.res.Attempts, out.err, Definite(out.err))
+	}
+	for _, f := range h.env.sent {
+		if f.cmd.Code == codec.ReqSendMessage {
+			t.Fatal("a send without any route reached a broker")
+		}
+	}
+}
+
+// A route is looked up once and reused until RouteTTL has passed.
+func TestRouteIsCachedForItsTTL(t *testing.T) {
+	h := newHarness(t)
+	lookups := 0
+	get := func() {
+		h.c.Route("Orders", func(rd *route.TopicRouteData, err error) {
+			if err != nil || len(rd.QueueDatas) != 1 {
+				t.Fatalf("route: %v", err)
+			}
+		})
+		if len(h.pending()) > 0 {
+			lookups++
+			h.answerRoute("Orders", routeBody("broker-a"))
+		}
+	}
+	get()
+	h.env.advance(h.c, DefaultConfig().RouteTTL-time.Second)
+	get()
+	if lookups != 1 {
+		t.Fatalf("%d lookups within the TTL, want 1", lookups)
+	}
+	h.env.advance(h.c, time.Second)
+	get()
+	if lookups != 2 {
+		t.Fatalf("%d lookups once the TTL passed, want 2", lookups)
+	}
+	h.c.InvalidateRoute("Orders")
+	get()
+	if lookups != 3 {
+		t.Fatalf("%d lookups after InvalidateRoute, want 3", lookups)
+	}
+}
+
+// Pull asks for long polling when told to, and decodes a body of several stored records.
+func TestPullDecodesAMultiMessageBody(t *testing.T) {
+	h := newHarness(t)
+	var got PullResult
+	var gotErr error
+	calls := 0
+	q := MessageQueue{Topic: "Orders", BrokerName: "broker-a", QueueID: 2}
+	h.c.Pull(PullRequest{Queue: q, Group: "cg", Offset: 5, MaxMsgs: 32, SuspendMillis: 15000}, func(r PullResult, err error) {
+		calls++
+		got, gotErr = r, err
+	})
+	h.answerRoute("Orders", routeBody("broker-a"))
+	f := h.next(codec.ReqPullMessage)
+	if f.addr != brokerAAddr || f.cmd.Ext("sysFlag") != "6" || f.cmd.Ext("queueOffset") != "5" || f.cmd.Ext("queueId") != "2" || f.cmd.Ext("suspendTimeoutMillis") != "15000" {
+		t.Fatalf("pull request to %s: %v", f.addr, f.cmd.ExtFields)
+	}
+	var body []byte
+	for i := 0; i < 3; i++ {
+		var err error
+		body, err = codec.AppendRecord(body, &codec.Message{
+			Topic: "Orders", QueueID: 2, QueueOffset: int64(5 + i), PhysicalOffset: int64(40 + i),
+			BornHost: netip.MustParseAddrPort("10.0.0.7:5"), StoreHost: netip.MustParseAddrPort(brokerAAddr),
+			Body: []byte{'m', byte('0' + i)}, Properties: codec.EncodeProperties(map[string]string{"TAGS": "A"}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.reply(f, codec.Success, map[string]string{"nextBeginOffset": "8", "minOffset": "0", "maxOffset": "8"}, body)
+	if calls != 1 || gotErr != nil || got.Status != codec.Success || len(got.Msgs) != 3 || got.NextBeginOffset != 8 || got.MaxOffset != 8 {
+		t.Fatalf("pull: %d calls, err %v, status %d, %d messages, next %d max %d", calls, gotErr, got.Status, len(got.Msgs), got.NextBeginOffset, got.MaxOffset)
+	}
+	for i, m := range got.Msgs {
+		if string(m.Body) != "m"+string(rune('0'+i)) || m.QueueOffset != int64(5+i) {
+			t.Errorf("message %d: body %q offset %d", i, m.Body, m.QueueOffset)
+		}
+	}
+}
+
+// Pull statuses other than success carry their offsets without an error; other codes are
+// errors; a body that is not stored records is an error, not a panic.
+func TestPullStatuses(t *testing.T) {
+	cases := []struct {
+		code    int16
+		body    []byte
+		wantErr bool
+	}{
+		{codec.PullNotFound, nil, false},
+		{codec.PullRetryImmediately, nil, false},
+		{codec.PullOffsetMoved, nil, false},
+		{codec.TopicNotExist, nil, true},
+		{codec.Success, []byte{0, 0, 0, 9, 1, 2}, true},
+	}
+	for _, tc := range cases {
+		h := newHarness(t)
+		var got PullResult
+		var gotErr error
+		h.c.Pull(PullRequest{Queue: MessageQueue{Topic: "Orders", BrokerName: "broker-a"}, Offset: 3}, func(r PullResult, err error) { got, gotErr = r, err })
+		h.answerRoute("Orders", routeBody("broker-a"))
+		h.reply(h.next(codec.ReqPullMessage), tc.code, map[string]string{"nextBeginOffset": "3", "minOffset": "0", "maxOffset": "3"}, tc.body)
+		if (gotErr != nil) != tc.wantErr {
+			t.Errorf("code %d: err %v, want error %v", tc.code, gotErr, tc.wantErr)
+		}
+		if !tc.wantErr && (got.Status != tc.code || got.NextBeginOffset != 3 || got.MaxOffset != 3) {
+			t.Errorf("code %d: %+v", tc.code, got)
+		}
+	}
+}
+
+// CommitOffset is fire-and-forget, as in the official client: one UPDATE_CONSUMER_OFFSET to
+// the queue's master, no timer, and an answer (brokers may send one) is dropped.
+func TestCommitOffsetIsFireAndForget(t *testing.T) {
+	h := newHarness(t)
+	q := MessageQueue{Topic: "Orders", BrokerName: "broker-a", QueueID: 1}
+	h.c.CommitOffset("cg", q, 12)
+	h.answerRoute("Orders", routeBody("broker-a"))
+	timers := h.env.liveTimers()
+	f := h.next(codec.ReqUpdateConsumerOffset)
+	if f.addr != brokerAAddr || f.cmd.Ext("commitOffset") != "12" || f.cmd.Ext("consumerGroup") != "cg" || f.cmd.Ext("queueId") != "1" {
+		t.Fatalf("commit to %s: %v", f.addr, f.cmd.ExtFields)
+	}
+	if f.cmd.Flag != 0 {
+		t.Errorf("flag %d: the Go client never sets the oneway bit", f.cmd.Flag)
+	}
+	if timers != 0 {
+		t.Errorf("%d timers running for a fire-and-forget commit", timers)
+	}
+	h.reply(f, codec.Success, nil, nil) // dropped without effect
+	if len(h.c.calls) != 0 {
+		t.Fatalf("%d calls outstanding", len(h.c.calls))
+	}
+}
+
+// QueryOffset distinguishes "no offset yet" (22) from an error and from a found offset.
+func TestQueryOffset(t *testing.T) {
+	cases := []struct {
+		code      int16
+		ext       map[string]string
+		wantOff   int64
+		wantFound bool
+		wantErr   bool
+	}{
+		{codec.Success, map[string]string{"offset": "9"}, 9, true, false},
+		{codec.QueryNotFound, nil, 0, false, false},
+		{codec.SystemError, nil, 0, false, true},
+	}
+	for _, tc := range cases {
+		h := newHarness(t)
+		var off int64
+		var found bool
+		var err error
+		h.c.QueryOffset("cg", MessageQueue{Topic: "Orders", BrokerName: "broker-a"}, func(o int64, f bool, e error) { off, found, err = o, f, e })
+		h.answerRoute("Orders", routeBody("broker-a"))
+		h.reply(h.next(codec.ReqQueryConsumerOffset), tc.code, tc.ext, nil)
+		if off != tc.wantOff || found != tc.wantFound || (err != nil) != tc.wantErr {
+			t.Errorf("code %d: offset %d found %v err %v", tc.code, off, found, err)
+		}
+	}
+}
