@@ -80,6 +80,9 @@ type Config struct {
 	// UnsafeAckBeforeSync is a planted bug for tests of the simulator only: in sync-flush mode
 	// it acknowledges sends before the fsync that covers them. Never set it in production.
 	UnsafeAckBeforeSync bool
+	// UnsafeQueryUnflushedOffsets is a planted bug for simulator tests only: it answers offset
+	// queries from memory without persisting first, so a crash can move a read offset back.
+	UnsafeQueryUnflushedOffsets bool
 }
 
 // DefaultConfig is a single master with RocketMQ's timings.

@@ -179,6 +179,12 @@ func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
 	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
+	// An offset is made durable before anyone reads it, so a crash can never move an offset a
+	// consumer has seen backwards (updates nobody has read yet may still be lost).
+	if err := b.flushOffsetsBeforeQuery(); err != nil {
+		b.log.Error("flush consumer offsets before a query", "err", err)
+		return codec.NewResponse(req, codec.SystemError, "persist consumer offsets: "+err.Error())
+	}
 	off, ok := b.store.QueryOffset(req.Ext("consumerGroup"), req.Ext("topic"), int32(q))
 	if !ok {
 		return codec.NewResponse(req, codec.QueryNotFound, "no offset stored for this group and queue")
@@ -228,4 +234,11 @@ func mustJSON(v any) []byte {
 		panic("brokernode: marshal of plain data failed: " + err.Error())
 	}
 	return out
+}
+
+func (b *Broker) flushOffsetsBeforeQuery() error {
+	if b.cfg.UnsafeQueryUnflushedOffsets {
+		return nil // the planted bug: answer from memory, lost by a crash
+	}
+	return b.store.FlushOffsets()
 }

@@ -21,7 +21,7 @@ func runSim(args []string) int {
 	seeds := fs.Int("seeds", 1, "number of consecutive seeds to run, starting at --seed")
 	duration := fs.Duration("duration", 60*time.Second, "simulated duration of the workload")
 	flush := fs.String("flush", "sync", "broker flush mode: sync or async")
-	plant := fs.String("plant", "", "planted bug to switch on (test only): ack-before-sync")
+	plant := fs.String("plant", "", "planted bug to switch on (test only): ack-before-sync or unflushed-offsets")
 	vizDir := fs.String("viz-dir", os.TempDir(), "where Porcupine's visualisation of a violation is written")
 	verbose := fs.Bool("v", false, "log node events to stderr")
 	scenario := fs.String("scenario", "", "run a named scenario instead of a swarm-drawn fault mix ('list' lists them)")
@@ -36,8 +36,8 @@ func runSim(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice sim:", err)
 		return 2
 	}
-	if *plant != "" && *plant != "ack-before-sync" {
-		fmt.Fprintf(os.Stderr, "sluice sim: unknown planted bug %q (known: ack-before-sync)\n", *plant)
+	if *plant != "" && *plant != "ack-before-sync" && *plant != "unflushed-offsets" {
+		fmt.Fprintf(os.Stderr, "sluice sim: unknown planted bug %q (known: ack-before-sync, unflushed-offsets)\n", *plant)
 		return 2
 	}
 	var sc *scenarios.Scenario
@@ -88,6 +88,7 @@ func runSim(args []string) int {
 		cfg.Duration = *duration
 		cfg.FlushMode = mode
 		cfg.PlantAckBeforeSync = *plant == "ack-before-sync"
+		cfg.PlantUnflushedOffsets = *plant == "unflushed-offsets"
 		cfg.VizDir = *vizDir
 		cfg.Logger = logger
 		if *planFile != "" {

@@ -41,6 +41,8 @@ type Config struct {
 	FlushMode brokernode.FlushMode
 	// PlantAckBeforeSync turns on the broker's planted bug (acknowledge before fsync).
 	PlantAckBeforeSync bool
+	// PlantUnflushedOffsets turns on the broker's planted bug (offsets read before persisted).
+	PlantUnflushedOffsets bool
 	// Faults, if nil, is drawn from the seed (swarm testing).
 	Faults *faults.Config
 	// Plan, with ExplicitPlan, replaces the plan drawn from Faults (replaying a shrunk run).
@@ -99,14 +101,23 @@ func (r *Report) Summary() string {
 		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), len(r.Violations), status, r.TraceHash)
 }
 
+// offsetRead is one QUERY_CONSUMER_OFFSET answer.
+type offsetRead struct {
+	at     time.Duration
+	offset int64
+	found  bool
+}
+
 type run struct {
-	cfg      Config
-	w        *sim.World
-	h        linearizability.History
-	stopAt   time.Duration
-	stopped  bool
-	consumed int
-	report   *Report
+	cfg Config
+	// offsetReads lists the offsets consumers read back, by queue, in the order answered.
+	offsetReads map[linearizability.QueueKey][]offsetRead
+	w           *sim.World
+	h           linearizability.History
+	stopAt      time.Duration
+	stopped     bool
+	consumed    int
+	report      *Report
 }
 
 func (r *run) violate(kind, format string, args ...any) {
@@ -121,7 +132,8 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		sim.NetConfig{MinLatency: 50 * time.Microsecond, MaxLatency: 2 * time.Millisecond},
 		sim.DiskConfig{MinFsync: 100 * time.Microsecond, MaxFsync: 3 * time.Millisecond},
 		cfg.Logger)
-	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration, report: &Report{Seed: cfg.Seed, Sends: map[linearizability.Outcome]int{}}}
+	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration, report: &Report{Seed: cfg.Seed, Sends: map[linearizability.Outcome]int{}},
+		offsetReads: map[linearizability.QueueKey][]offsetRead{}}
 
 	w.AddNode(NameServerAddr, func(env node.Env) node.Handler { return namesrv.New(env, namesrv.DefaultConfig()) })
 	bcfg := brokernode.DefaultConfig()
@@ -130,6 +142,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	bcfg.NameServers = []string{NameServerAddr}
 	bcfg.FlushMode = cfg.FlushMode
 	bcfg.UnsafeAckBeforeSync = cfg.PlantAckBeforeSync
+	bcfg.UnsafeQueryUnflushedOffsets = cfg.PlantUnflushedOffsets
 	bcfg.RegisterInterval = 5 * time.Second
 	broker := w.AddNode(BrokerAddr, func(env node.Env) node.Handler {
 		b, err := brokernode.New(env, bcfg)
@@ -343,6 +356,9 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 				backoff(begin)
 				return
 			}
+			k := queueKey(q)
+			r.offsetReads[k] = append(r.offsetReads[k], offsetRead{at: r.w.Now(), offset: off, found: found})
+			offset = 0
 			if found {
 				offset = off
 			}
@@ -356,7 +372,8 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 		req := client.PullRequest{Queue: q, Group: group, Offset: offset, MaxMsgs: 32, SuspendMillis: 1000}
 		r.pullRecorded(cli, idx, req, func(res client.PullResult, err error) {
 			if err != nil {
-				backoff(pull)
+				// As after a rebalance, resume from the offset the broker has committed.
+				backoff(begin)
 				return
 			}
 			if res.Status == codec.Success {
@@ -447,6 +464,7 @@ func (r *run) check(drain map[linearizability.QueueKey][]string) {
 	for _, v := range linearizability.CheckInvariants(r.h, drain) {
 		r.violate(v.Kind, "%s", v.Message)
 	}
+	r.checkOffsets()
 	res, err := linearizability.Check(r.h, r.cfg.CheckTimeout, r.cfg.VizDir)
 	if err != nil {
 		r.violate("checker", "porcupine: %v", err)
@@ -459,4 +477,25 @@ func (r *run) check(drain map[linearizability.QueueKey][]string) {
 		r.report.VizPath = paths[0]
 	}
 	sort.SliceStable(r.report.Violations, func(i, j int) bool { return r.report.Violations[i].Kind < r.report.Violations[j].Kind })
+}
+
+// checkOffsets: a committed offset a consumer has read back never moves backwards, crashes
+// included (nothing here resets offsets), and once found it is never lost.
+func (r *run) checkOffsets() {
+	keys := make([]linearizability.QueueKey, 0, len(r.offsetReads))
+	for k := range r.offsetReads {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Compare(keys[j]) < 0 })
+	for _, k := range keys {
+		var prev *offsetRead
+		for i := range r.offsetReads[k] {
+			cur := &r.offsetReads[k][i]
+			if prev != nil && prev.found && (!cur.found || cur.offset < prev.offset) {
+				r.violate("offset went backwards", "queue %s: consumer offset read as %d at %v, then as %d (found=%v) at %v",
+					k, prev.offset, prev.at, cur.offset, cur.found, cur.at)
+			}
+			prev = cur
+		}
+	}
 }

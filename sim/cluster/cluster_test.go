@@ -82,6 +82,20 @@ func TestPlantedAckBeforeSyncIsCaught(t *testing.T) {
 	t.Fatal("acknowledging before fsync went unnoticed for 50 seeds")
 }
 
+// The planted bug "offsets answered before they are persisted" must be caught within 50 seeds.
+func TestPlantedUnflushedOffsetsIsCaught(t *testing.T) {
+	for s := uint64(1); s <= 50; s++ {
+		cfg := DefaultConfig(s)
+		cfg.Duration = 30 * time.Second
+		cfg.PlantUnflushedOffsets = true
+		if rep := runSeed(t, cfg); hasKind(rep, "offset went backwards") {
+			t.Logf("caught at seed %d", s)
+			return
+		}
+	}
+	t.Fatal("offsets read before being persisted went unnoticed for 50 seeds")
+}
+
 // A failing seed shrinks to a smaller fault plan that still fails the same way, and the shrunk
 // configuration replays byte for byte.
 func TestShrinkKeepsTheFailure(t *testing.T) {
