@@ -17,7 +17,7 @@ func offsetExt(group string, queue string) map[string]string {
 // 22 QUERY_NOT_FOUND, which the client turns into "use consumeFromWhere".
 func TestConsumerOffsetRoundTrip(t *testing.T) {
 	h, _ := brokerWithMessages(t, testConfig(), 1)
-	c := h.env.accept(h.b, "10.0.0.8:50001")
+	c := h.env.accept(h.b, "127.0.9.8:50001")
 
 	if resp := h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset, offsetExt("cg", "0"), nil)); resp.Code != codec.QueryNotFound {
 		t.Fatalf("query before any commit: code %d, want 22", resp.Code)
@@ -76,17 +76,17 @@ func consumerList(t *testing.T, h *brokerHarness, c node.ConnID, group string) [
 func TestHeartbeatRecordsTheConsumer(t *testing.T) {
 	h, _ := brokerWithMessages(t, testConfig(), 1)
 	ns := h.nameServerConn()
-	c1 := h.env.accept(h.b, "10.0.0.8:50001")
-	c2 := h.env.accept(h.b, "10.0.0.9:50002")
+	c1 := h.env.accept(h.b, "127.0.9.8:50001")
+	c2 := h.env.accept(h.b, "127.0.9.9:50002")
 
 	if got := consumerList(t, h, c1, "cg"); len(got) != 0 {
 		t.Fatalf("consumers before any heartbeat: %v", got)
 	}
 	registered := len(h.framesTo(ns))
-	if resp := h.mustAnswer(c1, h.request(c1, codec.ReqHeartBeat, nil, heartbeat("10.0.0.8@1", "cg"))); resp.Code != codec.Success {
+	if resp := h.mustAnswer(c1, h.request(c1, codec.ReqHeartBeat, nil, heartbeat("127.0.9.8@1", "cg"))); resp.Code != codec.Success {
 		t.Fatalf("heartbeat: code %d (%s)", resp.Code, resp.Remark)
 	}
-	if got := consumerList(t, h, c1, "cg"); len(got) != 1 || got[0] != "10.0.0.8@1" {
+	if got := consumerList(t, h, c1, "cg"); len(got) != 1 || got[0] != "127.0.9.8@1" {
 		t.Fatalf("consumers after one heartbeat: %v", got)
 	}
 	if tc, ok := h.b.Store().Topic("%RETRY%cg"); !ok || tc.ReadQueueNums != 1 || tc.WriteQueueNums != 1 {
@@ -103,12 +103,12 @@ func TestHeartbeatRecordsTheConsumer(t *testing.T) {
 	if n := len(notifications(h, c1)); n != 1 {
 		t.Fatalf("joining sent %d NOTIFY_CONSUMER_IDS_CHANGED, want 1", n)
 	}
-	h.request(c1, codec.ReqHeartBeat, nil, heartbeat("10.0.0.8@1", "cg"))
+	h.request(c1, codec.ReqHeartBeat, nil, heartbeat("127.0.9.8@1", "cg"))
 	if n := len(notifications(h, c1)); n != 1 {
 		t.Fatalf("a repeated heartbeat sent another NOTIFY_CONSUMER_IDS_CHANGED (%d in all)", n)
 	}
-	h.request(c2, codec.ReqHeartBeat, nil, heartbeat("10.0.0.9@2", "cg"))
-	if got := consumerList(t, h, c1, "cg"); len(got) != 2 || got[0] != "10.0.0.8@1" || got[1] != "10.0.0.9@2" {
+	h.request(c2, codec.ReqHeartBeat, nil, heartbeat("127.0.9.9@2", "cg"))
+	if got := consumerList(t, h, c1, "cg"); len(got) != 2 || got[0] != "127.0.9.8@1" || got[1] != "127.0.9.9@2" {
 		t.Fatalf("consumers after two heartbeats: %v (want sorted)", got)
 	}
 	if n := notifications(h, c1); len(n) != 2 || n[1].Ext("consumerGroup") != "cg" {
@@ -116,7 +116,7 @@ func TestHeartbeatRecordsTheConsumer(t *testing.T) {
 	}
 
 	h.b.OnConnClosed(c2)
-	if got := consumerList(t, h, c1, "cg"); len(got) != 1 || got[0] != "10.0.0.8@1" {
+	if got := consumerList(t, h, c1, "cg"); len(got) != 1 || got[0] != "127.0.9.8@1" {
 		t.Fatalf("consumers after the second one's connection closed: %v", got)
 	}
 	if n := len(notifications(h, c1)); n != 3 {

@@ -18,8 +18,8 @@ import (
 // offset the send reported, with an offset msgId that names this broker and the record.
 func TestSendThenPullReturnsTheStoredRecord(t *testing.T) {
 	h := startBroker(t, testConfig(), nil)
-	producer := h.env.accept(h.b, "10.0.0.7:50000")
-	consumer := h.env.accept(h.b, "10.0.0.8:50001")
+	producer := h.env.accept(h.b, "127.0.9.7:50000")
+	consumer := h.env.accept(h.b, "127.0.9.8:50001")
 
 	props := map[string]string{codec.PropTags: "TagA", codec.PropUniqKey: "C0A8000100002A9F0000000000000001"}
 	var ops []int32
@@ -56,7 +56,7 @@ func TestSendThenPullReturnsTheStoredRecord(t *testing.T) {
 	if m.Properties != codec.EncodeProperties(props) {
 		t.Errorf("properties %q, want them byte for byte as sent: %q", m.Properties, codec.EncodeProperties(props))
 	}
-	if want := netip.MustParseAddrPort("10.0.0.7:50000"); m.BornHost != want {
+	if want := netip.MustParseAddrPort("127.0.9.7:50000"); m.BornHost != want {
 		t.Errorf("born host %v, want the producer's connection %v", m.BornHost, want)
 	}
 	if want := netip.MustParseAddrPort(h.cfg.Addr); m.StoreHost != want {
@@ -87,7 +87,7 @@ func TestSendThenPullReturnsTheStoredRecord(t *testing.T) {
 // covers every send that arrived while one fsync was in flight with the next single fsync.
 func TestSyncFlushAcksAfterTheCoveringFsyncWithGroupCommit(t *testing.T) {
 	h := startBroker(t, testConfig(), nil)
-	p := h.env.accept(h.b, "10.0.0.7:50000")
+	p := h.env.accept(h.b, "127.0.9.7:50000")
 	before := h.env.commitLogSyncs()
 
 	first := h.send(p, "Orders", 0, "m1", nil)
@@ -133,8 +133,8 @@ func TestSyncFlushAcksAfterTheCoveringFsyncWithGroupCommit(t *testing.T) {
 // A consumer never sees a message before its fsync: the queue looks empty until then.
 func TestPullDoesNotSeeAMessageBeforeItsFsync(t *testing.T) {
 	h := startBroker(t, testConfig(), nil)
-	p := h.env.accept(h.b, "10.0.0.7:50000")
-	c := h.env.accept(h.b, "10.0.0.8:50001")
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	c := h.env.accept(h.b, "127.0.9.8:50001")
 
 	h.send(p, "Orders", 0, "m1", nil)
 	resp := h.mustAnswer(c, h.pull(c, "Orders", 0, 0))
@@ -153,7 +153,7 @@ func TestPullDoesNotSeeAMessageBeforeItsFsync(t *testing.T) {
 // outcome is unknown), and the message stays invisible.
 func TestFailedFsyncAnswersFlushDiskTimeout(t *testing.T) {
 	h := startBroker(t, testConfig(), nil)
-	p := h.env.accept(h.b, "10.0.0.7:50000")
+	p := h.env.accept(h.b, "127.0.9.7:50000")
 	op := h.send(p, "Orders", 0, "m1", nil)
 	s := h.env.syncs[len(h.env.syncs)-1]
 	h.syncsDone = len(h.env.syncs)
@@ -178,7 +178,7 @@ func TestAsyncFlushAcksAtOnce(t *testing.T) {
 	cfg := testConfig()
 	cfg.FlushMode = AsyncFlush
 	h := startBroker(t, cfg, nil)
-	p := h.env.accept(h.b, "10.0.0.7:50000")
+	p := h.env.accept(h.b, "127.0.9.7:50000")
 	op := h.send(p, "Orders", 0, "m1", nil)
 	if resp := h.answer(p, op); resp == nil || resp.Code != codec.Success {
 		t.Fatalf("async send not acknowledged at once: %+v", resp)
@@ -194,7 +194,7 @@ func TestPlantedUnsafeAckBeforeSyncAcksBeforeTheFsync(t *testing.T) {
 	cfg := testConfig()
 	cfg.UnsafeAckBeforeSync = true
 	h := startBroker(t, cfg, nil)
-	p := h.env.accept(h.b, "10.0.0.7:50000")
+	p := h.env.accept(h.b, "127.0.9.7:50000")
 	op := h.send(p, "Orders", 0, "m1", nil)
 	if resp := h.answer(p, op); resp == nil || resp.Code != codec.Success {
 		t.Fatalf("with the planted bug the send is not acknowledged before its fsync: %+v", resp)
@@ -209,7 +209,7 @@ func TestAutoCreateOnFirstSendRegistersWithTheNameServer(t *testing.T) {
 	h := startBroker(t, testConfig(), nil)
 	ns := h.nameServerConn()
 	registered := len(h.framesTo(ns))
-	p := h.env.accept(h.b, "10.0.0.7:50000")
+	p := h.env.accept(h.b, "127.0.9.7:50000")
 
 	op := h.send(p, "NewTopic", 2, "hello", nil)
 	frames := h.framesTo(ns)
@@ -242,13 +242,13 @@ func TestSendToUnknownTopicWithoutAutoCreate(t *testing.T) {
 	cfg := testConfig()
 	cfg.AutoCreateTopic = false
 	h := startBroker(t, cfg, nil)
-	p := h.env.accept(h.b, "10.0.0.7:50000")
+	p := h.env.accept(h.b, "127.0.9.7:50000")
 	resp := h.mustAnswer(p, h.send(p, "NewTopic", 0, "x", nil))
 	if resp.Code != codec.TopicNotExist {
 		t.Fatalf("send to an unknown topic with auto-create off: code %d, want 17", resp.Code)
 	}
 	h2 := startBroker(t, testConfig(), nil)
-	p2 := h2.env.accept(h2.b, "10.0.0.7:50000")
+	p2 := h2.env.accept(h2.b, "127.0.9.7:50000")
 	resp = h2.mustAnswer(p2, h2.send(p2, "%RETRY%nobody", 0, "x", nil))
 	if resp.Code != codec.TopicNotExist {
 		t.Fatalf("send to an unknown %%RETRY%% topic: code %d, want 17 (never auto-created)", resp.Code)
@@ -264,7 +264,7 @@ func TestSendBeforeReadyIsServiceNotAvailable(t *testing.T) {
 	}
 	b.Start()
 	h := &brokerHarness{t: t, env: env, b: b}
-	p := env.accept(b, "10.0.0.7:50000")
+	p := env.accept(b, "127.0.9.7:50000")
 	if resp := h.mustAnswer(p, h.send(p, "Orders", 0, "x", nil)); resp.Code != codec.ServiceNotAvailable {
 		t.Fatalf("send before ready: code %d, want 14", resp.Code)
 	}
@@ -310,7 +310,7 @@ func TestBadInputGetsAClearError(t *testing.T) {
 			cfg := testConfig()
 			cfg.MaxMessageBytes = 1024
 			h := startBroker(t, cfg, nil)
-			p := h.env.accept(h.b, "10.0.0.7:50000")
+			p := h.env.accept(h.b, "127.0.9.7:50000")
 			// Orders exists with 4 queues.
 			h.send(p, "Orders", 0, "seed", nil)
 			h.syncAll()

@@ -401,7 +401,7 @@ func TestPullDecodesAMultiMessageBody(t *testing.T) {
 		var err error
 		body, err = codec.AppendRecord(body, &codec.Message{
 			Topic: "Orders", QueueID: 2, QueueOffset: int64(5 + i), PhysicalOffset: int64(40 + i),
-			BornHost: netip.MustParseAddrPort("10.0.0.7:5"), StoreHost: netip.MustParseAddrPort(brokerAAddr),
+			BornHost: netip.MustParseAddrPort("127.0.9.7:5"), StoreHost: netip.MustParseAddrPort(brokerAAddr),
 			Body: []byte{'m', byte('0' + i)}, Properties: codec.EncodeProperties(map[string]string{"TAGS": "A"}),
 		})
 		if err != nil {

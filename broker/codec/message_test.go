@@ -28,7 +28,7 @@ func helloMessage() *Message {
 		QueueOffset:    0,
 		PhysicalOffset: 0,
 		BornTimestamp:  1700000000000,
-		BornHost:       netip.MustParseAddrPort("192.168.0.2:53412"),
+		BornHost:       netip.MustParseAddrPort("127.0.8.2:53412"),
 		StoreTimestamp: 1700000000007,
 		StoreHost:      netip.MustParseAddrPort("127.0.0.1:20911"),
 		Body:           []byte("hello"),

@@ -140,7 +140,7 @@ func (m *storeMachine) Get(t *rapid.T) {
 	case offset == max:
 		want.Status, want.NextOffset = OffsetOverflowOne, max
 	case offset > max:
-		want.Status = OffsetOverflowBadly
+		want.Status, want.NextOffset = OffsetOverflowBadly, max
 	default:
 		want.Status, want.NextOffset = NoMatchedMessage, max
 		for i := offset; i < max; i++ {

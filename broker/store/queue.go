@@ -207,12 +207,10 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, matc
 		r.Status, r.NextOffset = OffsetOverflowOne, offset
 		return r, nil
 	case offset > r.MaxOffset:
-		r.Status = OffsetOverflowBadly
-		if r.MinOffset == 0 {
-			r.NextOffset = r.MinOffset
-		} else {
-			r.NextOffset = r.MaxOffset
-		}
+		// Back to the end of the queue, not to 0 as Java 4.x does when minOffset is 0: a
+		// consumer ahead of the queue (after an async-flush broker lost its tail) should not
+		// re-read the whole queue (PROTOCOL.md section 2.3).
+		r.Status, r.NextOffset = OffsetOverflowBadly, r.MaxOffset
 		return r, nil
 	}
 	clLast := s.commitLog.LastIndex()

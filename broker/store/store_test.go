@@ -21,7 +21,7 @@ type tb interface {
 	Fatalf(format string, args ...any)
 }
 
-var host = netip.MustParseAddrPort("10.0.0.1:10911")
+var host = netip.MustParseAddrPort("127.0.9.1:10911")
 
 func open(t tb, d node.Disk, opts Options) *Store {
 	t.Helper()
@@ -134,7 +134,7 @@ func TestGetStatuses(t *testing.T) {
 		{"filtered, to the end", "T", 0, 1, 32, onlyA, Found, []string{"m2", "m4"}, 5, 0, 5},
 		{"nothing matches", "T", 0, 1, 32, none, NoMatchedMessage, nil, 5, 0, 5},
 		{"at max", "T", 0, 5, 32, nil, OffsetOverflowOne, nil, 5, 0, 5},
-		{"past max, min 0", "T", 0, 9, 32, nil, OffsetOverflowBadly, nil, 0, 0, 5},
+		{"past max goes back to max, not to 0", "T", 0, 9, 32, nil, OffsetOverflowBadly, nil, 5, 0, 5},
 		{"unconfirmed only", "T", 1, 0, 32, nil, NoMessageInQueue, nil, 0, 0, 0},
 		{"unknown queue", "nope", 0, 3, 32, nil, NoMessageInQueue, nil, 0, 0, 0},
 		{"below min", "T", 2, 0, 32, nil, OffsetTooSmall, nil, 2, 2, 4},

@@ -27,8 +27,17 @@ func runBench(args []string) int {
 	clients := fs.Int("clients", 4, "client connections (each its own event loop)")
 	inflight := fs.Int("inflight", 512, "sends in flight per client")
 	consume := fs.Bool("consume", true, "read every message back after sending")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process to this file")
 	if fs.Parse(args) != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sluice bench:", err)
+			return 1
+		}
+		defer stop()
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var cls []*clientrt.Client
