@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -232,7 +234,7 @@ func (e *simEnv) Dial(addr string) node.ConnID {
 		remote.open = true
 		target.conns[remote.id] = remote
 		w.record("accept", target.Addr, uint64(remote.id), 0, nil)
-		target.h.OnAccepted(remote.id, fmt.Sprintf("%s#%d", n.Addr, id))
+		target.h.OnAccepted(remote.id, ephemeralAddr(n.Addr, id))
 	})
 	return id
 }
@@ -307,3 +309,13 @@ func (e *simEnv) Sync(l node.Log, upTo uint64) {
 func (e *simEnv) Rand() *rand.Rand { return e.n.rng }
 
 func (e *simEnv) Logger() *slog.Logger { return e.logger }
+
+// ephemeralAddr is the remote address an acceptor sees for a dialer's connection: the dialer's
+// host and an ephemeral port derived from the connection id, as a real socket would show.
+func ephemeralAddr(dialer string, id node.ConnID) string {
+	host, _, err := net.SplitHostPort(dialer)
+	if err != nil {
+		host = dialer
+	}
+	return net.JoinHostPort(host, strconv.Itoa(32768+int(id%28000)))
+}
