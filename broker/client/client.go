@@ -92,6 +92,8 @@ type call struct {
 type cachedRoute struct {
 	data    *route.TopicRouteData
 	fetched time.Time
+	// writeQs caches writeQueues(data), computed on first use.
+	writeQs []MessageQueue
 }
 
 // Client is the client core. It implements node.Handler.
@@ -241,6 +243,18 @@ func (c *Client) Route(topic string, done func(*route.TopicRouteData, error)) {
 
 // InvalidateRoute drops a cached route so the next call looks it up again.
 func (c *Client) InvalidateRoute(topic string) { delete(c.routes, topic) }
+
+// writableQueues is writeQueues(topic, rd), cached with the route when rd is the cached one.
+func (c *Client) writableQueues(topic string, rd *route.TopicRouteData) []MessageQueue {
+	cr, ok := c.routes[topic]
+	if !ok || cr.data != rd {
+		return writeQueues(topic, rd)
+	}
+	if cr.writeQs == nil {
+		cr.writeQs = writeQueues(topic, rd)
+	}
+	return cr.writeQs
+}
 
 // writeQueues lists the queues of masters that accept writes, sorted.
 func writeQueues(topic string, rd *route.TopicRouteData) []MessageQueue {

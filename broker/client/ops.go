@@ -65,7 +65,7 @@ func (c *Client) Send(m Message, done func(SendResult, error)) {
 				c.finishSend(&res, fmt.Errorf("send to %s: %w: %w", m.Topic, errNoRoute, err), attempt, done)
 				return
 			}
-			qs := writeQueues(m.Topic, rd)
+			qs := c.writableQueues(m.Topic, rd)
 			if len(qs) == 0 {
 				c.finishSend(&res, fmt.Errorf("send to %s: no writable queue: %w", m.Topic, errNoRoute), attempt, done)
 				return

@@ -3,7 +3,6 @@ package codec
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -39,7 +38,12 @@ func appendJSONHeader(dst []byte, c *Command) []byte {
 		for k := range c.ExtFields {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		// Insertion sort: headers have a dozen keys at most, and sort.Strings costs more.
+		for i := 1; i < len(keys); i++ {
+			for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+				keys[j], keys[j-1] = keys[j-1], keys[j]
+			}
+		}
 		for i, k := range keys {
 			if i > 0 {
 				dst = append(dst, ',')
