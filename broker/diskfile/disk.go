@@ -55,6 +55,9 @@ const DefaultSegmentBytes = 4 << 20
 type Options struct {
 	// SegmentBytes is the target size of one wal segment file; 0 means DefaultSegmentBytes.
 	SegmentBytes int
+	// MaxPendingBytes bounds the entries a Log holds in memory before writing them to the
+	// wal; 0 means DefaultMaxPendingBytes. See Log.
+	MaxPendingBytes int
 	// Logger receives repairs and other notable events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -65,6 +68,7 @@ type Disk struct {
 	logsDir      string
 	metaDir      string
 	segmentBytes int
+	maxPending   int
 	logger       *slog.Logger
 
 	mu   sync.Mutex
@@ -84,6 +88,12 @@ func Open(dir string, opts Options) (*Disk, error) {
 	if opts.SegmentBytes == 0 {
 		opts.SegmentBytes = DefaultSegmentBytes
 	}
+	if opts.MaxPendingBytes < 0 {
+		return nil, fmt.Errorf("open disk %s: negative MaxPendingBytes %d", dir, opts.MaxPendingBytes)
+	}
+	if opts.MaxPendingBytes == 0 {
+		opts.MaxPendingBytes = DefaultMaxPendingBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -92,6 +102,7 @@ func Open(dir string, opts Options) (*Disk, error) {
 		logsDir:      filepath.Join(dir, "logs"),
 		metaDir:      filepath.Join(dir, "meta"),
 		segmentBytes: opts.SegmentBytes,
+		maxPending:   opts.MaxPendingBytes,
 		logger:       opts.Logger,
 		open:         make(map[string]bool),
 	}
