@@ -31,12 +31,15 @@ import (
 // DefaultSegmentBytes is the wal segment size used when Options.SegmentBytes is zero.
 //
 // tidwall/wal keeps the tail segment in memory and grows it by copying, and when a segment
-// fills it fsyncs it and starts a new file, all inside the appending call; a larger segment
-// means rarer but longer stalls of the event loop, a smaller one more segment fsyncs on the
-// loop and more files. Measured with BenchmarkSegmentSize (bench_test.go: 5,000 batches of
-// 100 appends of 1 KiB while another goroutine fsyncs in a loop, as the disk worker does),
-// -benchtime=5000x, on the 2-core build VM, whose disk is slower than DESIGN section 6's
-// (a 1 KiB fsync: p50 235 µs, p99 2 ms; 100 KiB: p50 0.5 ms, p99 8 ms):
+// fills it fsyncs it and starts a new file, all inside the writing call. Since Log.Append
+// became a memory operation that cost is paid by the disk worker's Sync (one WriteBatch per
+// group commit), not by the event loop, except when Append's back-pressure writes or a Read
+// of an entry already written waits for the wal's lock.
+//
+// Measured before that change with BenchmarkSegmentSize (5,000 batches of 100 appends of
+// 1 KiB while another goroutine fsyncs in a loop), on the 2-core build VM, whose disk is
+// slower than DESIGN section 6's (a 1 KiB fsync: p50 235 µs, p99 2 ms; 100 KiB: p50 0.5 ms,
+// p99 8 ms), when every Append wrote to the wal on the loop:
 //
 //	segment   p50/batch   p99/batch   max/batch   entries/s
 //	 1 MiB      512 µs     20.2 ms       72 ms      53,300
@@ -44,11 +47,14 @@ import (
 //	 8 MiB      429 µs     20.2 ms      223 ms      72,500
 //	20 MiB      426 µs     17.5 ms      351 ms      68,600
 //
-// The p99 is set by the disk here (write-back throttling at ~75 MB/s), not by the segment
-// size; the worst stall grows with the segment (the copy of the in-memory tail and the
-// segment's final fsync), and 1 MiB loses throughput to four times as many segment fsyncs.
-// 4 MiB had the best throughput with a worst stall under 100 ms. An earlier run
-// (-benchtime=10000x) agreed: p99 15.5 ms at 4 MiB, 9.8 ms at 20 MiB but a 239 ms max.
+// After it (same VM, -benchtime=3000x; the loop now appends faster than the disk writes, so
+// p99 and max are back-pressure waits on a disk-bound run, and entries/s is the disk's
+// sustained rate): p50 9-10 µs per batch of 100 at every size; 1 MiB 209,000 entries/s,
+// 4 MiB 155,000, 8 MiB 200,000, 20 MiB 106,000 (max stall 95, 214, 135, 392 ms). The
+// group-commit rate (BenchmarkGroupCommit/GroupCommit, 3 s each) was 47,200 entries/s at
+// 1 MiB, 42,200 at 4 MiB and 46,400 at 20 MiB, within this VM's run-to-run noise (another
+// 4 MiB run: 62,000). No size wins clearly, so the default stays 4 MiB, which bounds the
+// in-memory tail and the worst segment-fsync stall.
 const DefaultSegmentBytes = 4 << 20
 
 // Options configures a Disk.
