@@ -112,6 +112,7 @@ type (
 	offsetFlushTimer struct{}
 	checkpointTimer  struct{}
 	asyncFlushTimer  struct{}
+	retrySyncTimer   struct{}
 	clientScanTimer  struct{}
 )
 
@@ -247,6 +248,8 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 	case asyncFlushTimer:
 		b.requestSync()
 		b.env.SetTimer(b.cfg.AsyncFlushInterval, asyncFlushTimer{})
+	case retrySyncTimer:
+		b.requestSync()
 	case clientScanTimer:
 		for _, group := range b.groups.expire(b.env.Now().Add(-b.cfg.ClientExpiry)) {
 			b.notifyGroupChanged(group)
@@ -280,7 +283,7 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 			}
 		}
 		b.dropAcked(upTo)
-		b.env.SetTimer(100*time.Millisecond, asyncFlushTimer{})
+		b.env.SetTimer(100*time.Millisecond, retrySyncTimer{})
 		return
 	}
 	if upTo > b.synced {

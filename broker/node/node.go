@@ -87,9 +87,12 @@ type Disk interface {
 // an empty log has LastIndex() == FirstIndex()-1). Every entry carries a checksum that is
 // verified on every read: a corrupt entry is reported with ErrCorrupt and never returned.
 //
-// Appends are written to the operating system at once but are durable only after a sync,
-// which nodes request through Env.Sync; Sync is called by runtimes only, possibly from another
-// goroutine than the other methods.
+// Appends are readable at once but durable only after a sync, which nodes request through
+// Env.Sync; a crash loses any suffix of the unsynced entries. An implementation may hold
+// appends in memory until the sync (the production disk does: the write and the fsync both
+// happen on the runtime's disk worker), so a write error may surface from Sync rather than
+// Append. Sync is called by runtimes only, possibly from another goroutine than the other
+// methods.
 type Log interface {
 	Name() string
 	// Append adds an entry and returns its index.
