@@ -235,6 +235,15 @@ func (e *simEnv) Dial(addr string) node.ConnID {
 		target.conns[remote.id] = remote
 		w.record("accept", target.Addr, uint64(remote.id), 0, nil)
 		target.h.OnAccepted(remote.id, ephemeralAddr(n.Addr, id))
+		// The dialer learns the connection is up one latency later (the SYN-ACK).
+		dinc := n.inc
+		w.At(time.Duration(local.lastAt), func() {
+			if n.inc != dinc || !n.up || !local.open || n.conns[id] != local {
+				return
+			}
+			w.record("dialed", n.Addr, uint64(id), 0, nil)
+			n.h.OnDialed(id)
+		})
 	})
 	return id
 }

@@ -215,6 +215,9 @@ func (b *Broker) OnAccepted(c node.ConnID, remote string) {
 	}
 }
 
+// OnDialed implements node.Handler.
+func (b *Broker) OnDialed(node.ConnID) {}
+
 // OnConnClosed forgets everything tied to the connection: parked pulls, consumer clients,
 // and name-server connections (redialled at the next registration).
 func (b *Broker) OnConnClosed(c node.ConnID) {

@@ -25,6 +25,7 @@ func newWire(env node.Env) *wire {
 
 func (w *wire) Start()                                  {}
 func (w *wire) OnAccepted(node.ConnID, string)          {}
+func (w *wire) OnDialed(node.ConnID)                    {}
 func (w *wire) OnTimer(node.TimerID, any)               {}
 func (w *wire) OnSynced(string, uint64, error)          {}
 func (w *wire) OnFrame(_ node.ConnID, c *codec.Command) { w.got[c.Opaque] = c }

@@ -46,10 +46,12 @@ func DefaultConfig(nameServers ...string) Config {
 	}
 }
 
-// ErrTimeout and ErrConnClosed leave a request's outcome unknown.
+// ErrTimeout and ErrConnClosed leave a request's outcome unknown; ErrConnRefused is definite:
+// the connection never came up, so the request never left.
 var (
-	ErrTimeout    = errors.New("request timed out")
-	ErrConnClosed = errors.New("connection closed before the response")
+	ErrTimeout     = errors.New("request timed out")
+	ErrConnClosed  = errors.New("connection closed before the response")
+	ErrConnRefused = errors.New("connection could not be established")
 )
 
 // BrokerError is a response with a non-success code: a definite answer.
@@ -67,7 +69,7 @@ func Definite(err error) bool {
 		// A flush timeout is an acknowledgement whose durability is unknown.
 		return be.Code != codec.FlushDiskTimeout
 	}
-	return errors.Is(err, errNoRoute)
+	return errors.Is(err, errNoRoute) || errors.Is(err, ErrConnRefused)
 }
 
 var errNoRoute = errors.New("no route")
@@ -103,6 +105,8 @@ type Client struct {
 	log    *slog.Logger
 	conns  map[string]node.ConnID
 	addrOf map[node.ConnID]string
+	// dialed holds the connections known to be established.
+	dialed map[node.ConnID]bool
 	calls  map[int32]*call
 	opaque int32
 	routes map[string]*cachedRoute
@@ -116,6 +120,7 @@ func New(env node.Env, cfg Config) *Client {
 		env: env, cfg: cfg, log: env.Logger(),
 		conns:  map[string]node.ConnID{},
 		addrOf: map[node.ConnID]string{},
+		dialed: map[node.ConnID]bool{},
 		calls:  map[int32]*call{},
 		routes: map[string]*cachedRoute{},
 	}
@@ -130,8 +135,17 @@ func (c *Client) OnAccepted(conn node.ConnID, _ string) { c.env.Close(conn) }
 // OnSynced implements node.Handler; a client has no disk.
 func (c *Client) OnSynced(string, uint64, error) {}
 
-// OnConnClosed fails every call waiting on conn with ErrConnClosed, in opaque order.
+// OnDialed records that conn is up: from now on a call lost with it has an unknown outcome.
+func (c *Client) OnDialed(conn node.ConnID) { c.dialed[conn] = true }
+
+// OnConnClosed fails every call waiting on conn, in opaque order: with ErrConnClosed if the
+// connection had come up (the request may have been delivered), else ErrConnRefused.
 func (c *Client) OnConnClosed(conn node.ConnID) {
+	lostErr := ErrConnRefused
+	if c.dialed[conn] {
+		lostErr = ErrConnClosed
+	}
+	delete(c.dialed, conn)
 	if addr, ok := c.addrOf[conn]; ok {
 		delete(c.addrOf, conn)
 		if c.conns[addr] == conn {
@@ -149,7 +163,7 @@ func (c *Client) OnConnClosed(conn node.ConnID) {
 		cl := c.calls[op]
 		delete(c.calls, op)
 		c.env.CancelTimer(cl.timer)
-		cl.done(nil, ErrConnClosed)
+		cl.done(nil, lostErr)
 	}
 }
 

@@ -206,8 +206,9 @@ func (h *harness) send(topic string) *sendOutcome {
 }
 
 // A send is retried on another queue, preferring another broker group, only after a definite
-// failure the official client also retries (14, 17); any other answer, and any unknown
-// outcome (a timeout, a lost connection), ends the send so a retry never duplicates a message.
+// failure the official client also retries (14, 17, a connection that never came up); any other
+// answer, and any unknown outcome (a timeout, a connection lost after it came up), ends the send
+// so a retry never duplicates a message.
 func TestSendRetriesOnlyAfterADefiniteFailure(t *testing.T) {
 	cases := []struct {
 		name         string
@@ -225,10 +226,15 @@ func TestSendRetriesOnlyAfterADefiniteFailure(t *testing.T) {
 			h.drop(f)
 			h.env.advance(h.c, DefaultConfig().RequestTimeout)
 		}, wantErr: ErrTimeout},
-		{name: "connection closed", fail: func(h *harness, f *sentFrame) {
+		{name: "connection lost after it came up", fail: func(h *harness, f *sentFrame) {
 			h.drop(f)
+			h.c.OnDialed(f.conn)
 			h.c.OnConnClosed(f.conn)
 		}, wantErr: ErrConnClosed},
+		{name: "connection never came up", fail: func(h *harness, f *sentFrame) {
+			h.drop(f)
+			h.c.OnConnClosed(f.conn)
+		}, wantRetry: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

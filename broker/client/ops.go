@@ -31,7 +31,7 @@ type SendResult struct {
 func retriable(err error) bool {
 	var be *BrokerError
 	if !errors.As(err, &be) {
-		return errors.Is(err, errNoRoute)
+		return errors.Is(err, errNoRoute) || errors.Is(err, ErrConnRefused)
 	}
 	switch be.Code {
 	case codec.SystemError, codec.ServiceNotAvailable, codec.NoPermission, codec.TopicNotExist:

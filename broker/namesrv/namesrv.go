@@ -61,6 +61,9 @@ func (s *Server) Start() { s.env.SetTimer(s.cfg.ScanInterval, scanTimer{}) }
 // OnAccepted implements node.Handler.
 func (s *Server) OnAccepted(node.ConnID, string) {}
 
+// OnDialed implements node.Handler; a name server dials nobody.
+func (s *Server) OnDialed(node.ConnID) {}
+
 // OnConnClosed drops every broker registered over c: a broker whose connection is gone is
 // treated as gone, as the Java name server does on channel close.
 func (s *Server) OnConnClosed(c node.ConnID) {

@@ -23,6 +23,7 @@ type asker struct {
 
 func (a *asker) Start()                                  {}
 func (a *asker) OnAccepted(node.ConnID, string)          {}
+func (a *asker) OnDialed(node.ConnID)                    {}
 func (a *asker) OnConnClosed(node.ConnID)                { a.dialed = false }
 func (a *asker) OnTimer(node.TimerID, any)               {}
 func (a *asker) OnSynced(string, uint64, error)          {}

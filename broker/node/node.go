@@ -58,6 +58,9 @@ type Handler interface {
 	Start()
 	// OnAccepted reports a new inbound connection.
 	OnAccepted(c ConnID, remoteAddr string)
+	// OnDialed reports that an outbound connection from Env.Dial is established. A connection
+	// that closes without it never reached its peer: nothing sent on it was delivered.
+	OnDialed(c ConnID)
 	// OnConnClosed reports that c closed (by either side, or a failed dial).
 	OnConnClosed(c ConnID)
 	// OnFrame delivers one decoded command received on c.

@@ -252,6 +252,8 @@ func (r *Runtime) dial(addr string) node.ConnID {
 			c.shutdown()
 			return
 		}
+		// Posted before the reader starts, so OnDialed precedes every frame from the peer.
+		r.q.post(event{kind: evDialed, c: c})
 		c.start(nc)
 	}()
 	return c.id

@@ -22,6 +22,7 @@ type testNode struct {
 	env        node.Env
 	onStart    func()
 	onAccepted func(c node.ConnID, remote string)
+	onDialed   func(c node.ConnID)
 	onFrame    func(c node.ConnID, cmd *codec.Command)
 	onClosed   func(c node.ConnID)
 	onTimer    func(id node.TimerID, tag any)
@@ -37,6 +38,12 @@ func (n *testNode) Start() {
 func (n *testNode) OnAccepted(c node.ConnID, remote string) {
 	if n.onAccepted != nil {
 		n.onAccepted(c, remote)
+	}
+}
+
+func (n *testNode) OnDialed(c node.ConnID) {
+	if n.onDialed != nil {
+		n.onDialed(c)
 	}
 }
 

@@ -12,6 +12,7 @@ type eventKind uint8
 const (
 	evFunc          eventKind = iota + 1 // run fn (Post, Do)
 	evAccepted                           // c was accepted by the listener
+	evDialed                             // outbound c is connected
 	evFrame                              // cmd arrived on c
 	evClosed                             // c ended (peer, error, failed dial)
 	evDeliverClosed                      // deliver OnConnClosed for c, already removed

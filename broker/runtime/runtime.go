@@ -292,6 +292,10 @@ func (r *Runtime) dispatch(e *event) {
 	case evAccepted:
 		r.live[e.c.id] = e.c
 		h.OnAccepted(e.c.id, e.c.remote)
+	case evDialed:
+		if r.live[e.c.id] == e.c {
+			h.OnDialed(e.c.id)
+		}
 	case evFrame:
 		if r.live[e.c.id] == e.c {
 			h.OnFrame(e.c.id, e.cmd)

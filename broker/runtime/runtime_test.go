@@ -211,7 +211,8 @@ func TestDialClosedPortDeliversConnClosed(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	closed := make(chan node.ConnID, 1)
-	n := &testNode{onClosed: func(c node.ConnID) { closed <- c }}
+	dialed := make(chan node.ConnID, 1)
+	n := &testNode{onClosed: func(c node.ConnID) { closed <- c }, onDialed: func(c node.ConnID) { dialed <- c }}
 	r := startNode(t, Config{}, n)
 	var id node.ConnID
 	r.Do(func() {
@@ -226,7 +227,36 @@ func TestDialClosedPortDeliversConnClosed(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no OnConnClosed after a failed dial")
 	}
+	select {
+	case c := <-dialed:
+		t.Fatalf("OnDialed(%d) for a connection that never came up", c)
+	default:
+	}
 	r.Do(func() { n.env.Send(id, codec.NewRequest(1, nil, nil)) }) // closed: dropped
+}
+
+// A dial that connects delivers OnDialed before any frame from the peer.
+func TestDialedComesBeforeFrames(t *testing.T) {
+	events := make(chan string, 4)
+	n := &testNode{
+		onDialed: func(node.ConnID) { events <- "dialed" },
+		onFrame:  func(node.ConnID, *codec.Command) { events <- "frame" },
+	}
+	client := startNode(t, Config{}, n)
+	echo := &testNode{}
+	echo.onAccepted = func(c node.ConnID, _ string) { echo.env.Send(c, codec.NewRequest(2, nil, nil)) }
+	greeter := startNode(t, Config{ListenAddr: "127.0.0.1:0"}, echo)
+	client.Do(func() { n.env.Dial(greeter.Addr().String()) })
+	for _, want := range []string{"dialed", "frame"} {
+		select {
+		case got := <-events:
+			if got != want {
+				t.Fatalf("got %s, want %s first", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s event", want)
+		}
+	}
 }
 
 // A client node dials a server node; frames sent before the connection is up are queued and
