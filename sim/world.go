@@ -15,8 +15,9 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/node"
@@ -179,12 +180,7 @@ func (w *World) Node(addr string) *Node { return w.nodes[addr] }
 
 // Addrs lists node addresses, sorted.
 func (w *World) Addrs() []string {
-	out := make([]string, 0, len(w.nodes))
-	for a := range w.nodes {
-		out = append(out, a)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(w.nodes))
 }
 
 // Block drops every frame from one node to another until Unblock (one direction).

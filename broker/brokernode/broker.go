@@ -14,7 +14,9 @@ package brokernode
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -226,7 +228,7 @@ func (b *Broker) OnConnClosed(c node.ConnID) {
 	for _, group := range b.groups.dropConn(c) {
 		b.notifyGroupChanged(group)
 	}
-	for _, addr := range sortedKeys(b.nsConns) {
+	for _, addr := range slices.Sorted(maps.Keys(b.nsConns)) {
 		if b.nsConns[addr] == c {
 			delete(b.nsConns, addr)
 		}

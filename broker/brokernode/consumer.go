@@ -2,6 +2,8 @@ package brokernode
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -77,15 +79,15 @@ func (g *consumerGroups) members(group string) []string {
 	if cg == nil {
 		return []string{}
 	}
-	return sortedKeys(cg.clients)
+	return slices.Sorted(maps.Keys(cg.clients))
 }
 
 // remove drops clients matching pred and returns the groups whose membership changed, sorted.
 func (g *consumerGroups) remove(pred func(id string, ci *clientInfo) bool) []string {
 	var changed []string
-	for _, name := range sortedKeys(g.byName) {
+	for _, name := range slices.Sorted(maps.Keys(g.byName)) {
 		cg := g.byName[name]
-		for _, id := range sortedKeys(cg.clients) {
+		for _, id := range slices.Sorted(maps.Keys(cg.clients)) {
 			if pred(id, cg.clients[id]) {
 				delete(cg.clients, id)
 				if len(changed) == 0 || changed[len(changed)-1] != name {
@@ -159,7 +161,7 @@ func (b *Broker) notifyGroupChanged(group string) {
 	if cg == nil {
 		return
 	}
-	for _, id := range sortedKeys(cg.clients) {
+	for _, id := range slices.Sorted(maps.Keys(cg.clients)) {
 		req := codec.NewRequest(40, map[string]string{"consumerGroup": group}, nil)
 		req.Opaque = b.nextOpaque()
 		b.env.Send(cg.clients[id].conn, req)

@@ -244,12 +244,3 @@ func sortedQueueKeys(m map[queueKey]bool) []queueKey {
 	})
 	return out
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

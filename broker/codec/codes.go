@@ -1,7 +1,5 @@
 package codec
 
-import "sort"
-
 // Request codes (RocketMQ 4.x RequestCode) that Sluice serves or sends.
 const (
 	ReqSendMessage             int16 = 10
@@ -40,12 +38,3 @@ const (
 	QueryNotFound           int16 = 22
 	SubscriptionNotExist    int16 = 24
 )
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

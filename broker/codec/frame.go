@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 )
 
@@ -234,7 +236,7 @@ func AppendBinaryFrame(dst []byte, c *Command) []byte {
 	h = binary.BigEndian.AppendUint32(h, uint32(len(c.Remark)))
 	h = append(h, c.Remark...)
 	var ext []byte
-	for _, k := range sortedKeys(c.ExtFields) {
+	for _, k := range slices.Sorted(maps.Keys(c.ExtFields)) {
 		ext = binary.BigEndian.AppendUint16(ext, uint16(len(k)))
 		ext = append(ext, k...)
 		ext = binary.BigEndian.AppendUint32(ext, uint32(len(c.ExtFields[k])))

@@ -6,6 +6,8 @@ package namesrv
 import (
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -67,7 +69,7 @@ func (s *Server) OnDialed(node.ConnID) {}
 // OnConnClosed drops every broker registered over c: a broker whose connection is gone is
 // treated as gone, as the Java name server does on channel close.
 func (s *Server) OnConnClosed(c node.ConnID) {
-	for _, addr := range s.sortedAddrs() {
+	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
 		if b := s.brokers[addr]; b.conn == c {
 			s.log.Info("broker connection closed, dropping it from routes", "broker", addr)
 			delete(s.brokers, addr)
@@ -81,7 +83,7 @@ func (s *Server) OnTimer(_ node.TimerID, tag any) {
 		return
 	}
 	now := s.env.Now()
-	for _, addr := range s.sortedAddrs() {
+	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
 		if b := s.brokers[addr]; now.Sub(b.lastUpdate) > s.cfg.BrokerExpiry {
 			s.log.Warn("broker expired, dropping it from routes", "broker", addr, "silentFor", now.Sub(b.lastUpdate))
 			delete(s.brokers, addr)
@@ -150,7 +152,7 @@ func (s *Server) routeInfo(req *codec.Command) *codec.Command {
 	rd := route.TopicRouteData{}
 	groups := map[string]*route.BrokerData{}
 	queues := map[string]route.QueueData{}
-	for _, addr := range s.sortedAddrs() {
+	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
 		b := s.brokers[addr]
 		tc, ok := b.topics[topic]
 		if !ok {
@@ -195,15 +197,6 @@ func (s *Server) topicNames() []string {
 	out := make([]string, 0, len(set))
 	for t := range set {
 		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (s *Server) sortedAddrs() []string {
-	out := make([]string, 0, len(s.brokers))
-	for a := range s.brokers {
-		out = append(out, a)
 	}
 	sort.Strings(out)
 	return out
