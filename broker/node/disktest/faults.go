@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/sluicemq/sluice/broker/node"
@@ -44,11 +45,36 @@ type FaultDisk interface {
 	InterruptWriteFile(t *testing.T, name string, data []byte)
 }
 
+// Disagreer is implemented by a FaultDisk that is known to fail some cases of the catalogue.
+// Disagrees returns why the disk fails the named case ("" when it does not); RunFaults then
+// skips the case (SkipDisagreement). Each is a finding to fix, not a feature.
+type Disagreer interface {
+	Disagrees(testCase string) string
+}
+
+// SkipDisagreement skips a test that fails because of a known disagreement between the
+// disks, with "DISAGREE: " and the reason, unless the environment variable
+// DISKTEST_DISAGREE is set (then the test runs, to show the failure).
+func SkipDisagreement(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("DISKTEST_DISAGREE") == "" {
+		t.Skip("DISAGREE: " + why)
+	}
+}
+
 // RunFaults runs the fault catalogue. newFaultDisk returns a new, empty disk for each
 // subtest; it must clean up after itself (t.Cleanup).
 func RunFaults(t *testing.T, newFaultDisk func(t *testing.T) FaultDisk) {
 	for _, c := range faultCases {
-		t.Run(c.name, func(t *testing.T) { c.run(t, newFaultDisk(t)) })
+		t.Run(c.name, func(t *testing.T) {
+			fd := newFaultDisk(t)
+			if d, ok := fd.(Disagreer); ok {
+				if why := d.Disagrees(c.name); why != "" {
+					SkipDisagreement(t, why)
+				}
+			}
+			c.run(t, fd)
+		})
 	}
 }
 
@@ -64,7 +90,8 @@ var faultCases = []struct {
 	{"FlipMiddle", testFlipMiddle},
 	{"FlipFirst", testFlipFirst},
 	{"FlipAfterTruncateFront", testFlipAfterTruncateFront},
-	{"FlipLast", testFlipLast},
+	{"FlipLastNeverServed", testFlipLastNeverServed},
+	{"FlipLastDropped", testFlipLastDropped},
 	{"FlipCutAway", testFlipCutAway},
 	{"PowerLoss", testPowerLoss},
 	{"PowerLossIsolated", testPowerLossIsolated},
@@ -238,24 +265,49 @@ func testFlipFirst(t *testing.T, fd FaultDisk) { flipAndCheck(t, fd, 1, 40, 1) }
 
 func testFlipAfterTruncateFront(t *testing.T, fd FaultDisk) { flipAndCheck(t, fd, 11, 40, 11) }
 
-// testFlipLast: a flipped bit in the last entry cannot be told from a torn write, so opening
-// drops it as a torn tail (simdisk's FlipByte documents this; the production disk's repair
-// checks the last entry's checksum). Whatever the log holds, the flipped data is never served.
-func testFlipLast(t *testing.T, fd FaultDisk) {
-	// Several lengths, so that the last entry falls at different places of the production
-	// disk's segment files.
+// flipLast writes logs of 1..40 entries (so that, on the production disk, the last entry
+// falls at different places of the segment files), flips the last entry of each while it is
+// closed, reopens it and calls check.
+func flipLast(t *testing.T, fd FaultDisk, check func(l node.Log, n uint64)) {
 	for n := uint64(1); n <= 40; n++ {
 		name := fmt.Sprintf("cl%d", n)
 		l := prepare(t, fd.Disk(), name, int(n), 0)
 		closeLog(t, l)
 		fd.Flip(t, name, n)
 		l = openLog(t, fd.Disk(), name)
-		if got, err := l.Read(n); err == nil {
-			t.Fatalf("log %q: Read(%d) of the flipped last entry = %q, nil", name, n, got)
-		}
-		checkEntries(t, l, 1, n-1)
+		check(l, n)
 		closeLog(t, l)
 	}
+}
+
+// testFlipLastNeverServed: whatever opening makes of a flipped last entry, its data is never
+// served, every earlier entry is intact, and the log carries on after it.
+func testFlipLastNeverServed(t *testing.T, fd FaultDisk) {
+	flipLast(t, fd, func(l node.Log, n uint64) {
+		switch l.LastIndex() {
+		case n - 1: // dropped as a torn tail
+		case n:
+			checkCorrupt(t, l, n)
+		default:
+			t.Fatalf("log %q: LastIndex after flipping entry %d = %d; want %d (dropped) or %d (kept, corrupt)",
+				l.Name(), n, l.LastIndex(), n-1, n)
+		}
+		for i := uint64(1); i < n; i++ {
+			mustRead(t, l, i)
+		}
+		last := l.LastIndex()
+		appendN(t, l, 1)
+		mustRead(t, l, last+1)
+	})
+}
+
+// testFlipLastDropped: a flipped bit in the last entry cannot be told from a torn write, so
+// opening drops it as a torn tail. simdisk's FlipByte documents this as what the production
+// disk does, so the simulator never shows a node a corrupt last entry after a restart.
+func testFlipLastDropped(t *testing.T, fd FaultDisk) {
+	flipLast(t, fd, func(l node.Log, n uint64) {
+		checkEntries(t, l, 1, n-1)
+	})
 }
 
 // testFlipCutAway: truncating a corrupt entry away (from either end) leaves a clean log.
