@@ -318,6 +318,7 @@ func testFlipCutAway(t *testing.T, fd FaultDisk) {
 		fd.Flip(t, name, 20)
 	}
 	l := openLog(t, fd.Disk(), "back")
+	checkAllBut(t, l, 1, 40, 20)
 	if err := l.TruncateBack(19); err != nil {
 		t.Fatalf("TruncateBack over a corrupt entry: %v", err)
 	}
@@ -325,6 +326,7 @@ func testFlipCutAway(t *testing.T, fd FaultDisk) {
 	syncLog(t, l)
 	closeLog(t, l)
 	l = openLog(t, fd.Disk(), "front")
+	checkAllBut(t, l, 1, 40, 20)
 	if err := l.TruncateFront(21); err != nil {
 		t.Fatalf("TruncateFront over a corrupt entry: %v", err)
 	}
