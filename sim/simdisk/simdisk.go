@@ -209,6 +209,23 @@ func (d *Disk) Durable(name string) (uint64, bool) {
 // (it then fails its checksum and the next OpenLog drops it). What survives is on the medium
 // and so durable afterwards. Metadata files, removals and truncations are already durable.
 func (d *Disk) Crash(r *rand.Rand) {
+	d.crash(func(_ string, unsynced uint64) (uint64, bool) {
+		var keep uint64
+		switch r.IntN(3) {
+		case 0: // lose everything unsynced
+		case 1:
+			keep = unsynced
+		default:
+			keep = r.Uint64N(unsynced + 1)
+		}
+		return keep, keep > 0 && r.IntN(4) == 0
+	}, func(n int) int { return r.IntN(n + 1) })
+}
+
+// crash is Crash and CrashWith: choose picks, per log with unsynced entries in sorted name
+// order, how many survive and whether the last survivor is torn; tornLen picks how much of a
+// torn entry of n bytes remains.
+func (d *Disk) crash(choose func(name string, unsynced uint64) (keep uint64, tear bool), tornLen func(n int) int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stats.Crashes++
@@ -228,20 +245,14 @@ func (d *Disk) Crash(r *rand.Rand) {
 			continue
 		}
 		d.stats.UnsyncedAtCrash += unsynced
-		var keep uint64
-		switch r.IntN(3) {
-		case 0: // lose everything unsynced
-		case 1:
-			keep = unsynced
-		default:
-			keep = r.Uint64N(unsynced + 1)
-		}
+		keep, tear := choose(name, unsynced)
+		keep = min(keep, unsynced)
 		newLast := ld.durable + keep
 		d.stats.EntriesLost += unsynced - keep
 		ld.entries = ld.entries[:newLast+1-ld.first]
-		if keep > 0 && r.IntN(4) == 0 {
+		if keep > 0 && tear {
 			torn := &ld.entries[len(ld.entries)-1]
-			torn.data = append([]byte(nil), torn.data[:r.IntN(len(torn.data)+1)]...)
+			torn.data = append([]byte(nil), torn.data[:tornLen(len(torn.data))]...)
 			torn.bad = true
 			d.stats.TornEntries++
 			d.stats.EntriesLost++
