@@ -263,7 +263,9 @@ func (d *Disk) crash(choose func(name string, unsynced uint64) (keep uint64, tea
 
 // FlipByte flips a bit in entry index of log name. Later reads of that entry fail with an
 // error wrapping node.ErrCorrupt; if it is the last entry when the log is next opened, the
-// tail repair drops it, as the production disk cannot tell it from a torn write.
+// tail repair drops it as a torn write. (The production disk does the same for an entry in
+// its tail segment file, but keeps and reports one that ends a full segment; either way it
+// is never served.)
 func (d *Disk) FlipByte(name string, index uint64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/sluicemq/sluice/broker/node"
@@ -45,35 +44,12 @@ type FaultDisk interface {
 	InterruptWriteFile(t *testing.T, name string, data []byte)
 }
 
-// Disagreer is implemented by a FaultDisk that is known to fail some cases of the catalogue.
-// Disagrees returns why the disk fails the named case ("" when it does not); RunFaults then
-// skips the case (SkipDisagreement). Each is a finding to fix, not a feature.
-type Disagreer interface {
-	Disagrees(testCase string) string
-}
-
-// SkipDisagreement skips a test that fails because of a known disagreement between the
-// disks, with "DISAGREE: " and the reason, unless the environment variable
-// DISKTEST_DISAGREE is set (then the test runs, to show the failure).
-func SkipDisagreement(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("DISKTEST_DISAGREE") == "" {
-		t.Skip("DISAGREE: " + why)
-	}
-}
-
 // RunFaults runs the fault catalogue. newFaultDisk returns a new, empty disk for each
 // subtest; it must clean up after itself (t.Cleanup).
 func RunFaults(t *testing.T, newFaultDisk func(t *testing.T) FaultDisk) {
 	for _, c := range faultCases {
 		t.Run(c.name, func(t *testing.T) {
-			fd := newFaultDisk(t)
-			if d, ok := fd.(Disagreer); ok {
-				if why := d.Disagrees(c.name); why != "" {
-					SkipDisagreement(t, why)
-				}
-			}
-			c.run(t, fd)
+			c.run(t, newFaultDisk(t))
 		})
 	}
 }
@@ -91,7 +67,6 @@ var faultCases = []struct {
 	{"FlipFirst", testFlipFirst},
 	{"FlipAfterTruncateFront", testFlipAfterTruncateFront},
 	{"FlipLastNeverServed", testFlipLastNeverServed},
-	{"FlipLastDropped", testFlipLastDropped},
 	{"FlipCutAway", testFlipCutAway},
 	{"PowerLoss", testPowerLoss},
 	{"PowerLossIsolated", testPowerLossIsolated},
@@ -298,15 +273,6 @@ func testFlipLastNeverServed(t *testing.T, fd FaultDisk) {
 		last := l.LastIndex()
 		appendN(t, l, 1)
 		mustRead(t, l, last+1)
-	})
-}
-
-// testFlipLastDropped: a flipped bit in the last entry cannot be told from a torn write, so
-// opening drops it as a torn tail. simdisk's FlipByte documents this as what the production
-// disk does, so the simulator never shows a node a corrupt last entry after a restart.
-func testFlipLastDropped(t *testing.T, fd FaultDisk) {
-	flipLast(t, fd, func(l node.Log, n uint64) {
-		checkEntries(t, l, 1, n-1)
 	})
 }
 
