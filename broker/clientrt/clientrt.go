@@ -21,9 +21,9 @@ type Client struct {
 // Start starts a client core with cfg on its own event loop.
 func Start(cfg client.Config, logger *slog.Logger) (*Client, error) {
 	c := &Client{}
-	c.rt = runtime.New(runtime.Config{Logger: logger}, nil, func(env node.Env) node.Handler {
+	c.rt = runtime.New(runtime.Config{Logger: logger}, nil, func(env node.Env) (node.Handler, error) {
 		c.core = client.New(env, cfg)
-		return c.core
+		return c.core, nil
 	})
 	if err := c.rt.Start(); err != nil {
 		return nil, fmt.Errorf("start client: %w", err)

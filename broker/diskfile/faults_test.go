@@ -2,8 +2,8 @@ package diskfile
 
 import (
 	"bytes"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"

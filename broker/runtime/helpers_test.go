@@ -83,7 +83,7 @@ func startNode(t testing.TB, cfg Config, n *testNode) *Runtime {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	r := New(cfg, nil, func(env node.Env) node.Handler { n.env = env; return n })
+	r := New(cfg, nil, func(env node.Env) (node.Handler, error) { n.env = env; return n, nil })
 	if err := r.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}

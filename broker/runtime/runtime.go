@@ -67,7 +67,8 @@ type Runtime struct {
 	cfg        Config
 	log        *slog.Logger
 	disk       node.Disk
-	newHandler func(env node.Env) node.Handler
+	newHandler func(env node.Env) (node.Handler, error)
+	built      chan error // receives newHandler's result
 	q          queue
 	wg         sync.WaitGroup // every goroutine the runtime started
 	quit       chan struct{}  // closed by Stop or by a handler panic
@@ -100,9 +101,9 @@ type Runtime struct {
 }
 
 // New returns a Runtime for the handler newHandler builds. newHandler is called on the loop
-// goroutine when the runtime starts, with the Env the handler must use; disk may be nil for a
-// node without storage.
-func New(cfg Config, disk node.Disk, newHandler func(env node.Env) node.Handler) *Runtime {
+// goroutine when the runtime starts, with the Env the handler must use; if it fails, Start
+// returns its error. disk may be nil for a node without storage.
+func New(cfg Config, disk node.Disk, newHandler func(env node.Env) (node.Handler, error)) *Runtime {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -126,6 +127,7 @@ func New(cfg Config, disk node.Disk, newHandler func(env node.Env) node.Handler)
 		log:        cfg.Logger,
 		disk:       disk,
 		newHandler: newHandler,
+		built:      make(chan error, 1),
 		quit:       make(chan struct{}),
 		done:       make(chan struct{}),
 		live:       make(map[node.ConnID]*conn),
@@ -140,9 +142,21 @@ func New(cfg Config, disk node.Disk, newHandler func(env node.Env) node.Handler)
 }
 
 // Start listens on Config.ListenAddr (if set) and starts the event loop, whose first act is to
-// build the handler and call its Start. Start returns an error if listening fails, if the
-// runtime was already started, or (ErrStopped) if it was stopped.
+// build the handler and call its Start. Start returns an error if listening fails, if building
+// the handler fails (the runtime is then stopped), if the runtime was already started, or
+// (ErrStopped) if it was stopped.
 func (r *Runtime) Start() error {
+	if err := r.start(); err != nil {
+		return err
+	}
+	if err := <-r.built; err != nil {
+		r.Stop()
+		return err
+	}
+	return nil
+}
+
+func (r *Runtime) start() error {
 	r.lifeMu.Lock()
 	defer r.lifeMu.Unlock()
 	if r.stopped {
@@ -234,12 +248,22 @@ func (r *Runtime) Do(fn func()) error {
 func (r *Runtime) loop() {
 	defer r.wg.Done()
 	defer r.teardown()
-	if !r.guard(func() {
-		r.handler = r.newHandler(envOf(r))
-		r.handler.Start()
-	}) {
+	var buildErr error
+	ok := r.guard(func() {
+		r.handler, buildErr = r.newHandler(envOf(r))
+		if buildErr == nil {
+			r.handler.Start()
+		}
+	})
+	switch {
+	case !ok:
+		r.built <- r.Err()
+		return
+	case buildErr != nil:
+		r.built <- fmt.Errorf("build node: %w", buildErr)
 		return
 	}
+	r.built <- nil
 	var spare []event
 	for {
 		select {

@@ -62,7 +62,7 @@ func TestEchoManyClientsInOrder(t *testing.T) {
 func TestStartRunsBeforeEvents(t *testing.T) {
 	var order []string
 	n := &testNode{onStart: func() { order = append(order, "start") }}
-	r := New(Config{Logger: slog.New(slog.DiscardHandler)}, nil, func(env node.Env) node.Handler { n.env = env; return n })
+	r := New(Config{Logger: slog.New(slog.DiscardHandler)}, nil, func(env node.Env) (node.Handler, error) { n.env = env; return n, nil })
 	r.Post(func() { order = append(order, "post") })
 	if err := r.Start(); err != nil {
 		t.Fatal(err)
@@ -418,12 +418,12 @@ func TestStopIsCleanAndIdempotent(t *testing.T) {
 	before := goruntime.NumGoroutine()
 	func() {
 		server := New(Config{ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}, nil,
-			func(env node.Env) node.Handler { return &testNode{env: env} })
+			func(env node.Env) (node.Handler, error) { return &testNode{env: env}, nil })
 		if err := server.Start(); err != nil {
 			t.Fatal(err)
 		}
 		n := &testNode{}
-		client := New(Config{Logger: slog.New(slog.DiscardHandler)}, nil, func(env node.Env) node.Handler { n.env = env; return n })
+		client := New(Config{Logger: slog.New(slog.DiscardHandler)}, nil, func(env node.Env) (node.Handler, error) { n.env = env; return n, nil })
 		if err := client.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -463,7 +463,7 @@ func TestStopIsCleanAndIdempotent(t *testing.T) {
 
 // Stop before Start, and Stop of a node that never started, return at once.
 func TestStopWithoutStart(t *testing.T) {
-	r := New(Config{}, nil, func(env node.Env) node.Handler { return &testNode{env: env} })
+	r := New(Config{}, nil, func(env node.Env) (node.Handler, error) { return &testNode{env: env}, nil })
 	waiting := make(chan error)
 	go func() { waiting <- r.Do(func() { t.Error("ran on a node that never started") }) }()
 	time.Sleep(10 * time.Millisecond)
@@ -478,7 +478,7 @@ func TestStopWithoutStart(t *testing.T) {
 }
 
 func TestListenErrorIsReturned(t *testing.T) {
-	r := New(Config{ListenAddr: "256.0.0.1:1"}, nil, func(env node.Env) node.Handler { return &testNode{env: env} })
+	r := New(Config{ListenAddr: "256.0.0.1:1"}, nil, func(env node.Env) (node.Handler, error) { return &testNode{env: env}, nil })
 	if err := r.Start(); err == nil {
 		r.Stop()
 		t.Fatal("Start on a bad address succeeded")
@@ -560,7 +560,7 @@ func TestSyncOnRealDisk(t *testing.T) {
 		}
 		synced <- upTo
 	}}
-	r := New(Config{Logger: slog.New(slog.DiscardHandler)}, disk, func(env node.Env) node.Handler { n.env = env; return n })
+	r := New(Config{Logger: slog.New(slog.DiscardHandler)}, disk, func(env node.Env) (node.Handler, error) { n.env = env; return n, nil })
 	if err := r.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -673,5 +673,21 @@ func TestBinaryHeaderRequest(t *testing.T) {
 	}
 	if resp.Opaque != 5 || string(resp.Body) != "java" {
 		t.Errorf("response opaque %d body %q", resp.Opaque, resp.Body)
+	}
+}
+
+// A handler that cannot be built (a broker whose store does not open) makes Start fail with
+// its error, and the runtime is stopped.
+func TestStartReturnsBuildError(t *testing.T) {
+	r := New(Config{ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}, nil,
+		func(node.Env) (node.Handler, error) { return nil, errors.New("store is corrupt") })
+	err := r.Start()
+	if err == nil || !strings.Contains(err.Error(), "store is corrupt") {
+		t.Fatalf("Start: %v, want the build error", err)
+	}
+	select {
+	case <-r.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("runtime still running after a failed build")
 	}
 }

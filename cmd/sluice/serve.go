@@ -29,7 +29,7 @@ func newLogger(level string) (*slog.Logger, error) {
 // startNamesrv starts a name server runtime listening on addr.
 func startNamesrv(addr string, logger *slog.Logger) (*runtime.Runtime, error) {
 	rt := runtime.New(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv")}, nil,
-		func(env node.Env) node.Handler { return namesrv.New(env, namesrv.DefaultConfig()) })
+		func(env node.Env) (node.Handler, error) { return namesrv.New(env, namesrv.DefaultConfig()), nil })
 	if err := rt.Start(); err != nil {
 		return nil, fmt.Errorf("start name server: %w", err)
 	}
@@ -44,16 +44,12 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger) (*runti
 		return nil, fmt.Errorf("open broker data directory %s: %w", dir, err)
 	}
 	var rt *runtime.Runtime
-	rt = runtime.New(runtime.Config{ListenAddr: cfg.Addr, Logger: logger}, disk, func(env node.Env) node.Handler {
+	rt = runtime.New(runtime.Config{ListenAddr: cfg.Addr, Logger: logger}, disk, func(env node.Env) (node.Handler, error) {
 		c := cfg
 		if strings.HasSuffix(c.Addr, ":0") {
 			c.Addr = rt.Addr().String()
 		}
-		b, err := brokernode.New(env, c)
-		if err != nil {
-			panic(fmt.Sprintf("start broker: %v", err))
-		}
-		return b
+		return brokernode.New(env, c)
 	})
 	if err := rt.Start(); err != nil {
 		return nil, fmt.Errorf("start broker %s: %w", cfg.BrokerName, err)
