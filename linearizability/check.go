@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -75,8 +76,9 @@ func (r Result) VizPaths() []string {
 // is Unknown. For each Illegal queue, when vizDir is not empty, Porcupine's HTML visualisation
 // is written to vizDir/linearizability-<broker>-<topic>-<queue>.html. An error means a malformed
 // history or a visualisation that could not be written; the Result is still filled in the
-// latter case.
-func Check(h History, timeout time.Duration, vizDir string) (Result, error) {
+// latter case. Queues named in alsoShow get a visualisation whatever their verdict (for a
+// violation found by another check, the queue's history as Porcupine linearized it).
+func Check(h History, timeout time.Duration, vizDir string, alsoShow ...QueueKey) (Result, error) {
 	if err := h.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -131,7 +133,7 @@ func Check(h History, timeout time.Duration, vizDir string) (Result, error) {
 				res.Verdict = VerdictUnknown
 			}
 		}
-		if qr.Verdict != VerdictIllegal || vizDir == "" {
+		if vizDir == "" || qr.Verdict != VerdictIllegal && !slices.Contains(alsoShow, qr.Queue) {
 			continue
 		}
 		path, err := writeViz(model, infos[i], vizDir, qr.Queue, used)

@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -461,11 +462,22 @@ func (r *run) check(drain map[linearizability.QueueKey][]string) {
 		r.violate("history", "malformed history: %v", err)
 		return
 	}
+	// Every violation gets a visualisation: of its queue, or of every queue when it names none.
+	var show []linearizability.QueueKey
 	for _, v := range linearizability.CheckInvariants(r.h, drain) {
 		r.violate(v.Kind, "%s", v.Message)
+		show = append(show, v.Queue)
 	}
-	r.checkOffsets()
-	res, err := linearizability.Check(r.h, r.cfg.CheckTimeout, r.cfg.VizDir)
+	show = append(show, r.checkOffsets()...)
+	if len(r.report.Violations) > 0 && len(show) == 0 {
+		show = r.h.Queues()
+	}
+	vizDir := r.cfg.VizDir
+	if vizDir != "" {
+		// One directory per seed, so a sweep keeps every failing seed's pictures.
+		vizDir = filepath.Join(vizDir, fmt.Sprintf("sluice-seed-%d", r.cfg.Seed))
+	}
+	res, err := linearizability.Check(r.h, r.cfg.CheckTimeout, vizDir, show...)
 	if err != nil {
 		r.violate("checker", "porcupine: %v", err)
 		return
@@ -481,7 +493,7 @@ func (r *run) check(drain map[linearizability.QueueKey][]string) {
 
 // checkOffsets: a committed offset a consumer has read back never moves backwards, crashes
 // included (nothing here resets offsets), and once found it is never lost.
-func (r *run) checkOffsets() {
+func (r *run) checkOffsets() (bad []linearizability.QueueKey) {
 	keys := make([]linearizability.QueueKey, 0, len(r.offsetReads))
 	for k := range r.offsetReads {
 		keys = append(keys, k)
@@ -494,8 +506,10 @@ func (r *run) checkOffsets() {
 			if prev != nil && prev.found && (!cur.found || cur.offset < prev.offset) {
 				r.violate("offset went backwards", "queue %s: consumer offset read as %d at %v, then as %d (found=%v) at %v",
 					k, prev.offset, prev.at, cur.offset, cur.found, cur.at)
+				bad = append(bad, k)
 			}
 			prev = cur
 		}
 	}
+	return bad
 }
