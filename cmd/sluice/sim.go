@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/brokernode"
@@ -79,6 +80,7 @@ func runSim(args []string) int {
 		defer stop()
 	}
 	failed := 0
+	totals := map[faults.Kind]int{}
 	start := time.Now()
 	for i := 0; i < *seeds; i++ {
 		cfg := cluster.DefaultConfig(*seed + uint64(i))
@@ -100,6 +102,9 @@ func runSim(args []string) int {
 			return 1
 		}
 		fmt.Println(rep.Summary())
+		for k, n := range rep.Faults {
+			totals[k] += n
+		}
 		if len(rep.Violations) > 0 {
 			failed++
 			for _, v := range rep.Violations {
@@ -146,8 +151,12 @@ func runSim(args []string) int {
 	}
 	if *seeds > 1 {
 		el := time.Since(start)
-		fmt.Printf("seeds=%d failed=%d wall=%v seeds/min=%.1f\n", *seeds, failed, el.Round(time.Millisecond),
-			float64(*seeds)/el.Minutes())
+		var fk []string
+		for _, k := range faults.Kinds {
+			fk = append(fk, fmt.Sprintf("%s:%d", k, totals[k]))
+		}
+		fmt.Printf("seeds=%d failed=%d faults=%s wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","),
+			el.Round(time.Millisecond), float64(*seeds)/el.Minutes())
 	}
 	if failed > 0 {
 		return 1
