@@ -343,8 +343,8 @@ func (b *Broker) requestSync() {
 		return
 	}
 	cl := b.store.CommitLog()
-	if cl.LastIndex() <= b.synced {
-		return
+	if b.ready && cl.LastIndex() <= b.synced {
+		return // nothing new; before ready, the startup sync must complete even on an empty log
 	}
 	b.syncInFlight = true
 	b.env.Sync(cl, cl.LastIndex())
