@@ -99,22 +99,7 @@ func (c *countingLog) Sync() error {
 //
 //	go test -run='^$' -bench=GroupCommit -benchtime=3s ./broker/diskfile/
 func BenchmarkGroupCommit(b *testing.B) {
-	payload := make([]byte, 1024)
-	for i := range payload {
-		payload[i] = byte(i * 3)
-	}
-	openBenchLog := func(b *testing.B) node.Log {
-		d, err := Open(b.TempDir(), Options{Logger: quietLogger})
-		if err != nil {
-			b.Fatal(err)
-		}
-		l, err := d.OpenLog("commitlog")
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { l.Close() })
-		return l
-	}
+	payload := benchPayload(3)
 
 	b.Run("GroupCommit", func(b *testing.B) {
 		const appenders = 64
@@ -186,24 +171,9 @@ func BenchmarkGroupCommit(b *testing.B) {
 //
 //	go test -run='^$' -bench='^BenchmarkAppend$' -benchtime=3s ./broker/diskfile/
 func BenchmarkAppend(b *testing.B) {
-	payload := make([]byte, 1024)
-	for i := range payload {
-		payload[i] = byte(i * 7)
-	}
-	open := func(b *testing.B) node.Log {
-		d, err := Open(b.TempDir(), Options{Logger: quietLogger})
-		if err != nil {
-			b.Fatal(err)
-		}
-		l, err := d.OpenLog("commitlog")
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { l.Close() })
-		return l
-	}
+	payload := benchPayload(7)
 	b.Run("Loop", func(b *testing.B) {
-		l := open(b)
+		l := openBenchLog(b)
 		b.SetBytes(int64(len(payload)))
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -221,7 +191,7 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	})
 	b.Run("Sustained", func(b *testing.B) {
-		l := open(b)
+		l := openBenchLog(b)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -249,4 +219,27 @@ func BenchmarkAppend(b *testing.B) {
 		close(stop)
 		wg.Wait()
 	})
+}
+
+// benchPayload is a 1 KiB entry with a byte pattern set by step.
+func benchPayload(step int) []byte {
+	payload := make([]byte, 1024)
+	for i := range payload {
+		payload[i] = byte(i * step)
+	}
+	return payload
+}
+
+// openBenchLog opens a commit log on a fresh directory, closed when the benchmark ends.
+func openBenchLog(b *testing.B) node.Log {
+	d, err := Open(b.TempDir(), Options{Logger: quietLogger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := d.OpenLog("commitlog")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
 }
