@@ -208,41 +208,35 @@ func queueOf(input interface{}) QueueKey { return input.(opInput).queue }
 
 // partitionOps splits a history by queue, in queue order.
 func partitionOps(history []porcupine.Operation) [][]porcupine.Operation {
-	byQueue := map[QueueKey][]porcupine.Operation{}
-	var keys []QueueKey
-	for _, op := range history {
-		q := queueOf(op.Input)
-		if _, ok := byQueue[q]; !ok {
-			keys = append(keys, q)
-		}
-		byQueue[q] = append(byQueue[q], op)
-	}
-	slices.SortFunc(keys, QueueKey.Compare)
-	out := make([][]porcupine.Operation, len(keys))
-	for i, q := range keys {
-		out[i] = byQueue[q]
-	}
-	return out
+	return partitionBy(history, func(op porcupine.Operation) QueueKey { return queueOf(op.Input) })
 }
 
 // partitionEvents splits an event history by queue; a return event follows its call's queue.
 func partitionEvents(history []porcupine.Event) [][]porcupine.Event {
 	queueOfID := map[int]QueueKey{}
-	byQueue := map[QueueKey][]porcupine.Event{}
-	var keys []QueueKey
-	for _, ev := range history {
+	return partitionBy(history, func(ev porcupine.Event) QueueKey {
 		q, ok := queueOfID[ev.Id]
 		if !ok {
 			q = queueOf(ev.Value)
 			queueOfID[ev.Id] = q
 		}
+		return q
+	})
+}
+
+// partitionBy groups items by queue, keeping their order within a queue, in queue order.
+func partitionBy[T any](items []T, queue func(T) QueueKey) [][]T {
+	byQueue := map[QueueKey][]T{}
+	var keys []QueueKey
+	for _, it := range items {
+		q := queue(it)
 		if _, ok := byQueue[q]; !ok {
 			keys = append(keys, q)
 		}
-		byQueue[q] = append(byQueue[q], ev)
+		byQueue[q] = append(byQueue[q], it)
 	}
 	slices.SortFunc(keys, QueueKey.Compare)
-	out := make([][]porcupine.Event, len(keys))
+	out := make([][]T, len(keys))
 	for i, q := range keys {
 		out[i] = byQueue[q]
 	}
