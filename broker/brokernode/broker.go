@@ -473,17 +473,15 @@ func (b *Broker) handleCreateTopic(req *codec.Command) *codec.Command {
 	return codec.NewResponse(req, codec.Success, "")
 }
 
+// validTopic applies the store's topic rule and says what is wrong with a name it refuses.
 func validTopic(t string) error {
-	if t == "" {
+	switch {
+	case store.ValidTopicName(t):
+		return nil
+	case t == "":
 		return fmt.Errorf("topic is empty")
-	}
-	if len(t) > codec.MaxTopicBytes {
+	case len(t) > codec.MaxTopicBytes:
 		return fmt.Errorf("topic %q is longer than %d bytes", t, codec.MaxTopicBytes)
 	}
-	for _, r := range t {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '%' || r == '-' || r == '_' || r == '|') {
-			return fmt.Errorf("topic %q has an illegal character %q", t, r)
-		}
-	}
-	return nil
+	return fmt.Errorf("topic %q has an illegal character (allowed: letters, digits, %%, |, _ and -)", t)
 }
