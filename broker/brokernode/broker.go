@@ -460,8 +460,9 @@ func (b *Broker) handleCreateTopic(req *codec.Command) *codec.Command {
 	r, errR := req.ExtInt("readQueueNums")
 	w, errW := req.ExtInt("writeQueueNums")
 	perm, errP := req.ExtInt("perm")
-	if errR != nil || errW != nil || r < 1 || w < 1 || r > 1024 || w > 1024 {
-		return codec.NewResponse(req, codec.SystemError, "readQueueNums and writeQueueNums must be 1..1024")
+	if errR != nil || errW != nil || r < 1 || w < 1 || r > store.MaxQueueNums || w > store.MaxQueueNums {
+		return codec.NewResponse(req, codec.SystemError,
+			fmt.Sprintf("readQueueNums and writeQueueNums must be 1..%d", store.MaxQueueNums))
 	}
 	if errP != nil {
 		perm = route.PermRead | route.PermWrite
