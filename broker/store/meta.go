@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/route"
 )
 
 // Metadata file names on the node's disk.
@@ -18,10 +19,11 @@ const (
 	checkpointFile = "checkpoint.json"
 )
 
-// PermRead and PermWrite are RocketMQ's topic permission bits; PermReadWrite is both.
+// PermRead and PermWrite are RocketMQ's topic permission bits (package route's); PermReadWrite
+// is both.
 const (
-	PermWrite     int32 = 1 << 1
-	PermRead      int32 = 1 << 2
+	PermWrite     int32 = route.PermWrite
+	PermRead      int32 = route.PermRead
 	PermReadWrite       = PermRead | PermWrite
 )
 
