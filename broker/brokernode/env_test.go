@@ -1,9 +1,6 @@
 package brokernode
 
 import (
-	"io"
-	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"strconv"
 	"testing"
@@ -11,135 +8,28 @@ import (
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/node/nodetest"
 	"github.com/sluicemq/sluice/sim/simdisk"
 )
 
-// fakeEnv is a node.Env a test drives by hand: time moves only when the test advances it,
-// fsyncs complete only when the test completes them, and every frame the broker sends is
-// recorded after a round trip through the real codec (so an unencodable response fails here,
-// as it would on the wire).
-type fakeEnv struct {
-	t     *testing.T
-	now   time.Time
-	disk  *simdisk.Disk
-	rng   *rand.Rand
-	log   *slog.Logger
-	dials map[node.ConnID]string
-	// closed lists connections the node closed itself.
-	closed    map[node.ConnID]bool
-	nextConn  node.ConnID
-	nextTimer node.TimerID
-	timers    []*fakeTimer
-	sent      []sentFrame
-	syncs     []syncReq
+// brokerEnv is the nodetest.Env a broker test drives, with the shorthands the tests use.
+type brokerEnv struct{ *nodetest.Env }
+
+func newBrokerEnv(t *testing.T, disk *simdisk.Disk) brokerEnv {
+	return brokerEnv{nodetest.New(t, disk)}
 }
-
-type sentFrame struct {
-	conn node.ConnID
-	cmd  *codec.Command
-}
-
-type fakeTimer struct {
-	id        node.TimerID
-	d         time.Duration
-	at        time.Time
-	tag       any
-	fired     bool
-	cancelled bool
-}
-
-type syncReq struct {
-	log  node.Log
-	upTo uint64
-}
-
-func newFakeEnv(t *testing.T, disk *simdisk.Disk) *fakeEnv {
-	return &fakeEnv{
-		t:      t,
-		now:    time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-		disk:   disk,
-		rng:    rand.New(rand.NewPCG(1, 2)),
-		log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		dials:  map[node.ConnID]string{},
-		closed: map[node.ConnID]bool{},
-	}
-}
-
-func (e *fakeEnv) Now() time.Time { return e.now }
-
-func (e *fakeEnv) SetTimer(d time.Duration, tag any) node.TimerID {
-	e.nextTimer++
-	e.timers = append(e.timers, &fakeTimer{id: e.nextTimer, d: d, at: e.now.Add(d), tag: tag})
-	return e.nextTimer
-}
-
-func (e *fakeEnv) CancelTimer(id node.TimerID) {
-	for _, t := range e.timers {
-		if t.id == id && !t.fired {
-			t.cancelled = true
-		}
-	}
-}
-
-func (e *fakeEnv) Dial(addr string) node.ConnID {
-	e.nextConn++
-	e.dials[e.nextConn] = addr
-	return e.nextConn
-}
-
-func (e *fakeEnv) Send(c node.ConnID, cmd *codec.Command) {
-	frame, err := codec.Encode(cmd)
-	if err != nil {
-		e.t.Fatalf("node sent an unencodable command %+v: %v", cmd, err)
-	}
-	got, err := codec.Decode(frame[4:])
-	if err != nil {
-		e.t.Fatalf("node sent a frame that does not decode: %v", err)
-	}
-	e.sent = append(e.sent, sentFrame{conn: c, cmd: got})
-}
-
-func (e *fakeEnv) Close(c node.ConnID)          { e.closed[c] = true }
-func (e *fakeEnv) Disk() node.Disk              { return e.disk }
-func (e *fakeEnv) Rand() *rand.Rand             { return e.rng }
-func (e *fakeEnv) Logger() *slog.Logger         { return e.log }
-func (e *fakeEnv) Sync(l node.Log, upTo uint64) { e.syncs = append(e.syncs, syncReq{l, upTo}) }
 
 // accept opens an inbound connection from remote.
-func (e *fakeEnv) accept(h node.Handler, remote string) node.ConnID {
-	e.nextConn++
-	h.OnAccepted(e.nextConn, remote)
-	return e.nextConn
-}
+func (e brokerEnv) accept(h node.Handler, remote string) node.ConnID { return e.Accept(h, remote) }
 
 // advance moves time forward by d, firing due timers in time order (then in the order set).
-func (e *fakeEnv) advance(h node.Handler, d time.Duration) {
-	end := e.now.Add(d)
-	for {
-		var next *fakeTimer
-		for _, t := range e.timers {
-			if t.fired || t.cancelled || t.at.After(end) {
-				continue
-			}
-			if next == nil || t.at.Before(next.at) {
-				next = t
-			}
-		}
-		if next == nil {
-			break
-		}
-		next.fired = true
-		e.now = next.at
-		h.OnTimer(next.id, next.tag)
-	}
-	e.now = end
-}
+func (e brokerEnv) advance(h node.Handler, d time.Duration) { e.Advance(h, d) }
 
 // liveTimers lists the timers neither fired nor cancelled whose tag satisfies match.
-func (e *fakeEnv) liveTimers(match func(tag any) bool) []*fakeTimer {
-	var out []*fakeTimer
-	for _, t := range e.timers {
-		if !t.fired && !t.cancelled && match(t.tag) {
+func (e brokerEnv) liveTimers(match func(tag any) bool) []*nodetest.Timer {
+	var out []*nodetest.Timer
+	for _, t := range e.LiveTimers() {
+		if match(t.Tag) {
 			out = append(out, t)
 		}
 	}
@@ -147,25 +37,23 @@ func (e *fakeEnv) liveTimers(match func(tag any) bool) []*fakeTimer {
 }
 
 // commitLogSyncs counts the fsyncs requested for the commit log so far.
-func (e *fakeEnv) commitLogSyncs() int {
+func (e brokerEnv) commitLogSyncs() int {
 	n := 0
-	for _, s := range e.syncs {
-		if s.log.Name() == "commitlog" {
+	for _, s := range e.Syncs() {
+		if s.Log.Name() == "commitlog" {
 			n++
 		}
 	}
 	return n
 }
 
-// brokerHarness is one broker on a fakeEnv, with helpers to speak to it.
+// brokerHarness is one broker on a brokerEnv, with helpers to speak to it.
 type brokerHarness struct {
-	t   *testing.T
-	env *fakeEnv
-	b   *Broker
-	cfg Config
-	// syncsDone is how many of env.syncs have been completed.
-	syncsDone int
-	opaque    int32
+	t      *testing.T
+	env    brokerEnv
+	b      *Broker
+	cfg    Config
+	opaque int32
 }
 
 // testConfig is the default broker with the name server at a known address.
@@ -182,7 +70,7 @@ func startBroker(t *testing.T, cfg Config, disk *simdisk.Disk) *brokerHarness {
 	if disk == nil {
 		disk = simdisk.New()
 	}
-	env := newFakeEnv(t, disk)
+	env := newBrokerEnv(t, disk)
 	b, err := New(env, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -203,15 +91,7 @@ func startBroker(t *testing.T, cfg Config, disk *simdisk.Disk) *brokerHarness {
 // fsyncs the broker requests meanwhile stay pending. It returns how many it completed.
 func (h *brokerHarness) completeSyncs() int {
 	h.t.Helper()
-	pending := h.env.syncs[h.syncsDone:]
-	h.syncsDone = len(h.env.syncs)
-	for _, s := range pending {
-		if err := h.env.disk.SyncLog(s.log.Name(), s.upTo); err != nil {
-			h.t.Fatalf("sync %s: %v", s.log.Name(), err)
-		}
-		h.b.OnSynced(s.log.Name(), s.upTo, nil)
-	}
-	return len(pending)
+	return h.env.CompleteSyncs(h.b, nil)
 }
 
 // syncAll completes fsyncs until the broker asks for no more.
@@ -237,12 +117,12 @@ func (h *brokerHarness) request(c node.ConnID, code int16, ext map[string]string
 func (h *brokerHarness) answer(c node.ConnID, op int32) *codec.Command {
 	h.t.Helper()
 	var got *codec.Command
-	for _, f := range h.env.sent {
-		if f.conn == c && f.cmd.IsResponse() && f.cmd.Opaque == op {
+	for _, f := range h.env.Sent() {
+		if f.Conn == c && f.Cmd.IsResponse() && f.Cmd.Opaque == op {
 			if got != nil {
-				h.t.Fatalf("request %d on conn %d was answered twice: %+v then %+v", op, c, got, f.cmd)
+				h.t.Fatalf("request %d on conn %d was answered twice: %+v then %+v", op, c, got, f.Cmd)
 			}
-			got = f.cmd
+			got = f.Cmd
 		}
 	}
 	return got
@@ -297,9 +177,9 @@ func (h *brokerHarness) pull(c node.ConnID, topic string, queueID int, offset in
 // framesTo lists the requests the broker sent on c (not its responses), in order.
 func (h *brokerHarness) framesTo(c node.ConnID) []*codec.Command {
 	var out []*codec.Command
-	for _, f := range h.env.sent {
-		if f.conn == c && !f.cmd.IsResponse() {
-			out = append(out, f.cmd)
+	for _, f := range h.env.Sent() {
+		if f.Conn == c && !f.Cmd.IsResponse() {
+			out = append(out, f.Cmd)
 		}
 	}
 	return out
@@ -309,7 +189,7 @@ func (h *brokerHarness) framesTo(c node.ConnID) []*codec.Command {
 func (h *brokerHarness) nameServerConn() node.ConnID {
 	h.t.Helper()
 	var ids []node.ConnID
-	for id, addr := range h.env.dials {
+	for id, addr := range h.env.Dials() {
 		if addr == h.cfg.NameServers[0] {
 			ids = append(ids, id)
 		}

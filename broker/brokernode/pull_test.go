@@ -126,7 +126,7 @@ func TestLongPollTimesOutWithNotFound(t *testing.T) {
 			c := h.env.accept(h.b, "127.0.9.8:50001")
 			op := h.pull(c, "Orders", 0, 1, "sysFlag", "2", "suspendTimeoutMillis", tc.suspendMs)
 			timers := h.env.liveTimers(isParkedPull)
-			if len(timers) != 1 || timers[0].d != tc.want {
+			if len(timers) != 1 || timers[0].D != tc.want {
 				t.Fatalf("long-poll timers %v, want one of %v", timers, tc.want)
 			}
 			h.env.advance(h.b, tc.want-time.Millisecond)
@@ -172,9 +172,9 @@ func TestClosingTheConnectionDropsAParkedPull(t *testing.T) {
 	h.send(p, "Orders", 0, "m1", nil)
 	h.syncAll()
 	h.env.advance(h.b, time.Minute)
-	for _, f := range h.env.sent {
-		if f.conn == c && f.cmd.Opaque == gone {
-			t.Fatalf("the broker answered a pull on a closed connection: code %d", f.cmd.Code)
+	for _, f := range h.env.Sent() {
+		if f.Conn == c && f.Cmd.Opaque == gone {
+			t.Fatalf("the broker answered a pull on a closed connection: code %d", f.Cmd.Code)
 		}
 	}
 	if resp := h.answer(stays, kept); resp == nil || resp.Code != codec.Success {

@@ -62,8 +62,8 @@ func TestSendThenPullReturnsTheStoredRecord(t *testing.T) {
 	if want := netip.MustParseAddrPort(h.cfg.Addr); m.StoreHost != want {
 		t.Errorf("store host %v, want %v", m.StoreHost, want)
 	}
-	if m.BornTimestamp != 1767225600000 || m.StoreTimestamp != h.env.now.UnixMilli() {
-		t.Errorf("born %d store %d, want 1767225600000 and %d", m.BornTimestamp, m.StoreTimestamp, h.env.now.UnixMilli())
+	if m.BornTimestamp != 1767225600000 || m.StoreTimestamp != h.env.Now().UnixMilli() {
+		t.Errorf("born %d store %d, want 1767225600000 and %d", m.BornTimestamp, m.StoreTimestamp, h.env.Now().UnixMilli())
 	}
 	// The layout itself: PROTOCOL.md 4.1, IPv4 total = 91 + body + topic + properties.
 	rec := resp.Body
@@ -116,8 +116,8 @@ func TestSyncFlushAcksAfterTheCoveringFsyncWithGroupCommit(t *testing.T) {
 	if got := h.env.commitLogSyncs() - before; got != 2 {
 		t.Fatalf("after the first fsync: %d fsyncs in all, want 2 (one for m2 and m3 together)", got)
 	}
-	if s := h.env.syncs[len(h.env.syncs)-1]; s.upTo != 3 {
-		t.Fatalf("the group fsync covers up to %d, want 3", s.upTo)
+	if s := h.env.Syncs()[len(h.env.Syncs())-1]; s.UpTo != 3 {
+		t.Fatalf("the group fsync covers up to %d, want 3", s.UpTo)
 	}
 	h.completeSyncs()
 	for _, op := range []int32{second, third} {
@@ -155,9 +155,7 @@ func TestFailedFsyncAnswersFlushDiskTimeout(t *testing.T) {
 	h := startBroker(t, testConfig(), nil)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
 	op := h.send(p, "Orders", 0, "m1", nil)
-	s := h.env.syncs[len(h.env.syncs)-1]
-	h.syncsDone = len(h.env.syncs)
-	h.b.OnSynced(s.log.Name(), s.upTo, errIO)
+	h.env.CompleteSyncs(h.b, errIO)
 	resp := h.mustAnswer(p, op)
 	if resp.Code != codec.FlushDiskTimeout || resp.Remark == "" {
 		t.Fatalf("send after a failed fsync: code %d remark %q, want 10 with a reason", resp.Code, resp.Remark)
@@ -257,7 +255,7 @@ func TestSendToUnknownTopicWithoutAutoCreate(t *testing.T) {
 
 // A broker still recovering answers sends with 14, which the client may retry elsewhere.
 func TestSendBeforeReadyIsServiceNotAvailable(t *testing.T) {
-	env := newFakeEnv(t, simdisk.New())
+	env := newBrokerEnv(t, simdisk.New())
 	b, err := New(env, testConfig())
 	if err != nil {
 		t.Fatal(err)

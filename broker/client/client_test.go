@@ -2,15 +2,12 @@ package client
 
 import (
 	"errors"
-	"io"
-	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
-	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/node/nodetest"
 	"github.com/sluicemq/sluice/broker/route"
 )
 
@@ -20,116 +17,29 @@ const (
 	brokerBAddr = "127.0.0.2:10911"
 )
 
-// fakeEnv is a node.Env driven by hand. The test plays the name server and the brokers: it
+// harness is one client on a nodetest.Env. The test plays the name server and the brokers: it
 // reads the requests the client sent and answers them (or lets them time out, or closes the
 // connection) by calling the client's handler methods.
-type fakeEnv struct {
-	t         *testing.T
-	now       time.Time
-	nextConn  node.ConnID
-	nextTimer node.TimerID
-	dials     map[node.ConnID]string
-	timers    []*fakeTimer
-	sent      []*sentFrame
-}
-
-type fakeTimer struct {
-	id   node.TimerID
-	at   time.Time
-	tag  any
-	done bool
-}
-
-type sentFrame struct {
-	conn     node.ConnID
-	addr     string
-	cmd      *codec.Command
-	answered bool
-}
-
-func (e *fakeEnv) Now() time.Time { return e.now }
-func (e *fakeEnv) SetTimer(d time.Duration, tag any) node.TimerID {
-	e.nextTimer++
-	e.timers = append(e.timers, &fakeTimer{id: e.nextTimer, at: e.now.Add(d), tag: tag})
-	return e.nextTimer
-}
-func (e *fakeEnv) CancelTimer(id node.TimerID) {
-	for _, t := range e.timers {
-		if t.id == id {
-			t.done = true
-		}
-	}
-}
-func (e *fakeEnv) Dial(addr string) node.ConnID {
-	e.nextConn++
-	e.dials[e.nextConn] = addr
-	return e.nextConn
-}
-func (e *fakeEnv) Send(c node.ConnID, cmd *codec.Command) {
-	frame, err := codec.Encode(cmd)
-	if err != nil {
-		e.t.Fatalf("unencodable request: %v", err)
-	}
-	got, err := codec.Decode(frame[4:])
-	if err != nil {
-		e.t.Fatalf("request does not decode: %v", err)
-	}
-	e.sent = append(e.sent, &sentFrame{conn: c, addr: e.dials[c], cmd: got})
-}
-func (e *fakeEnv) Close(node.ConnID)     {}
-func (e *fakeEnv) Disk() node.Disk       { e.t.Fatal("a client has no disk"); return nil }
-func (e *fakeEnv) Sync(node.Log, uint64) { e.t.Fatal("a client syncs nothing") }
-func (e *fakeEnv) Rand() *rand.Rand      { return rand.New(rand.NewPCG(1, 1)) }
-func (e *fakeEnv) Logger() *slog.Logger  { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func (e *fakeEnv) liveTimers() int {
-	n := 0
-	for _, t := range e.timers {
-		if !t.done {
-			n++
-		}
-	}
-	return n
-}
-
-// advance moves time forward by d, firing due timers in order.
-func (e *fakeEnv) advance(h node.Handler, d time.Duration) {
-	end := e.now.Add(d)
-	for {
-		var next *fakeTimer
-		for _, t := range e.timers {
-			if !t.done && !t.at.After(end) && (next == nil || t.at.Before(next.at)) {
-				next = t
-			}
-		}
-		if next == nil {
-			break
-		}
-		next.done = true
-		e.now = next.at
-		h.OnTimer(next.id, next.tag)
-	}
-	e.now = end
-}
-
 type harness struct {
 	t   *testing.T
-	env *fakeEnv
+	env *nodetest.Env
 	c   *Client
+	// answered holds the requests the test has answered or dropped.
+	answered map[*nodetest.Sent]bool
 }
 
 func newHarness(t *testing.T) *harness {
-	env := &fakeEnv{t: t, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), dials: map[node.ConnID]string{}}
+	env := nodetest.New(t, nil)
 	c := New(env, DefaultConfig(nsAddr))
 	c.Start()
-	return &harness{t: t, env: env, c: c}
+	return &harness{t: t, env: env, c: c, answered: map[*nodetest.Sent]bool{}}
 }
 
 // pending lists the requests not yet answered, in the order sent.
-func (h *harness) pending() []*sentFrame {
-	var out []*sentFrame
-	for _, f := range h.env.sent {
-		if !f.answered {
+func (h *harness) pending() []*nodetest.Sent {
+	var out []*nodetest.Sent
+	for _, f := range h.env.Sent() {
+		if !h.answered[f] {
 			out = append(out, f)
 		}
 	}
@@ -137,29 +47,29 @@ func (h *harness) pending() []*sentFrame {
 }
 
 // next is the one unanswered request; it must have the given code.
-func (h *harness) next(code int16) *sentFrame {
+func (h *harness) next(code int16) *nodetest.Sent {
 	h.t.Helper()
 	p := h.pending()
 	if len(p) != 1 {
 		h.t.Fatalf("%d unanswered requests, want 1 with code %d", len(p), code)
 	}
-	if p[0].cmd.Code != code {
-		h.t.Fatalf("the client sent code %d to %s, want %d", p[0].cmd.Code, p[0].addr, code)
+	if p[0].Cmd.Code != code {
+		h.t.Fatalf("the client sent code %d to %s, want %d", p[0].Cmd.Code, p[0].Addr, code)
 	}
 	return p[0]
 }
 
 // reply answers f with code, ext and body.
-func (h *harness) reply(f *sentFrame, code int16, ext map[string]string, body []byte) {
-	f.answered = true
-	resp := codec.NewResponse(f.cmd, code, "remark for code")
+func (h *harness) reply(f *nodetest.Sent, code int16, ext map[string]string, body []byte) {
+	h.answered[f] = true
+	resp := codec.NewResponse(f.Cmd, code, "remark for code")
 	resp.ExtFields = ext
 	resp.Body = body
-	h.c.OnFrame(f.conn, resp)
+	h.c.OnFrame(f.Conn, resp)
 }
 
 // drop marks f as one the test will never answer.
-func (h *harness) drop(f *sentFrame) { f.answered = true }
+func (h *harness) drop(f *nodetest.Sent) { h.answered[f] = true }
 
 // routeBody is a route with four queues on each named broker group (broker-a, broker-b).
 func routeBody(groups ...string) []byte {
@@ -176,8 +86,8 @@ func routeBody(groups ...string) []byte {
 func (h *harness) answerRoute(topic string, body []byte) {
 	h.t.Helper()
 	f := h.next(codec.ReqGetRouteInfoByTopic)
-	if f.addr != nsAddr || f.cmd.Ext("topic") != topic {
-		h.t.Fatalf("route lookup to %s for %q, want %s for %q", f.addr, f.cmd.Ext("topic"), nsAddr, topic)
+	if f.Addr != nsAddr || f.Cmd.Ext("topic") != topic {
+		h.t.Fatalf("route lookup to %s for %q, want %s for %q", f.Addr, f.Cmd.Ext("topic"), nsAddr, topic)
 	}
 	if body == nil {
 		h.reply(f, codec.TopicNotExist, nil, nil)
@@ -212,28 +122,28 @@ func (h *harness) send(topic string) *sendOutcome {
 func TestSendRetriesOnlyAfterADefiniteFailure(t *testing.T) {
 	cases := []struct {
 		name         string
-		fail         func(h *harness, f *sentFrame)
+		fail         func(h *harness, f *nodetest.Sent)
 		wantRetry    bool
 		wantDefinite bool
 		wantErr      error
 	}{
-		{name: "SERVICE_NOT_AVAILABLE", fail: func(h *harness, f *sentFrame) { h.reply(f, codec.ServiceNotAvailable, nil, nil) }, wantRetry: true},
-		{name: "TOPIC_NOT_EXIST", fail: func(h *harness, f *sentFrame) { h.reply(f, codec.TopicNotExist, nil, nil) }, wantRetry: true},
-		{name: "MESSAGE_ILLEGAL", fail: func(h *harness, f *sentFrame) { h.reply(f, codec.MessageIllegal, nil, nil) }, wantDefinite: true},
-		{name: "SYSTEM_BUSY", fail: func(h *harness, f *sentFrame) { h.reply(f, codec.SystemBusy, nil, nil) }, wantDefinite: true},
-		{name: "FLUSH_DISK_TIMEOUT", fail: func(h *harness, f *sentFrame) { h.reply(f, codec.FlushDiskTimeout, nil, nil) }},
-		{name: "timeout", fail: func(h *harness, f *sentFrame) {
+		{name: "SERVICE_NOT_AVAILABLE", fail: func(h *harness, f *nodetest.Sent) { h.reply(f, codec.ServiceNotAvailable, nil, nil) }, wantRetry: true},
+		{name: "TOPIC_NOT_EXIST", fail: func(h *harness, f *nodetest.Sent) { h.reply(f, codec.TopicNotExist, nil, nil) }, wantRetry: true},
+		{name: "MESSAGE_ILLEGAL", fail: func(h *harness, f *nodetest.Sent) { h.reply(f, codec.MessageIllegal, nil, nil) }, wantDefinite: true},
+		{name: "SYSTEM_BUSY", fail: func(h *harness, f *nodetest.Sent) { h.reply(f, codec.SystemBusy, nil, nil) }, wantDefinite: true},
+		{name: "FLUSH_DISK_TIMEOUT", fail: func(h *harness, f *nodetest.Sent) { h.reply(f, codec.FlushDiskTimeout, nil, nil) }},
+		{name: "timeout", fail: func(h *harness, f *nodetest.Sent) {
 			h.drop(f)
-			h.env.advance(h.c, DefaultConfig().RequestTimeout)
+			h.env.Advance(h.c, DefaultConfig().RequestTimeout)
 		}, wantErr: ErrTimeout},
-		{name: "connection lost after it came up", fail: func(h *harness, f *sentFrame) {
+		{name: "connection lost after it came up", fail: func(h *harness, f *nodetest.Sent) {
 			h.drop(f)
-			h.c.OnDialed(f.conn)
-			h.c.OnConnClosed(f.conn)
+			h.c.OnDialed(f.Conn)
+			h.c.OnConnClosed(f.Conn)
 		}, wantErr: ErrConnClosed},
-		{name: "connection never came up", fail: func(h *harness, f *sentFrame) {
+		{name: "connection never came up", fail: func(h *harness, f *nodetest.Sent) {
 			h.drop(f)
-			h.c.OnConnClosed(f.conn)
+			h.c.OnConnClosed(f.Conn)
 		}, wantRetry: true},
 	}
 	for _, tc := range cases {
@@ -242,7 +152,7 @@ func TestSendRetriesOnlyAfterADefiniteFailure(t *testing.T) {
 			out := h.send("Orders")
 			h.answerRoute("Orders", routeBody("broker-a", "broker-b"))
 			first := h.next(codec.ReqSendMessage)
-			firstBroker := first.cmd.Ext("bname")
+			firstBroker := first.Cmd.Ext("bname")
 			tc.fail(h, first)
 
 			if !tc.wantRetry {
@@ -250,7 +160,7 @@ func TestSendRetriesOnlyAfterADefiniteFailure(t *testing.T) {
 					t.Fatalf("send finished %d times, err %v; want once with an error", out.calls, out.err)
 				}
 				if p := h.pending(); len(p) != 0 {
-					t.Fatalf("after a non-retriable outcome the client sent code %d to %s", p[0].cmd.Code, p[0].addr)
+					t.Fatalf("after a non-retriable outcome the client sent code %d to %s", p[0].Cmd.Code, p[0].Addr)
 				}
 				if Definite(out.err) != tc.wantDefinite {
 					t.Errorf("Definite(%v) = %v, want %v", out.err, Definite(out.err), tc.wantDefinite)
@@ -269,7 +179,7 @@ func TestSendRetriesOnlyAfterADefiniteFailure(t *testing.T) {
 			// The definite failure invalidated the route: it is looked up again.
 			h.answerRoute("Orders", routeBody("broker-a", "broker-b"))
 			second := h.next(codec.ReqSendMessage)
-			if second.cmd.Ext("bname") == firstBroker {
+			if second.Cmd.Ext("bname") == firstBroker {
 				t.Errorf("the retry went to %s again; it should prefer the other broker group", firstBroker)
 			}
 			h.reply(second, codec.Success, sendOK("7"), nil)
@@ -303,11 +213,11 @@ func TestTimedOutRequestIgnoresItsLateResponse(t *testing.T) {
 	h.answerRoute("Orders", routeBody("broker-a"))
 	f := h.next(codec.ReqSendMessage)
 	h.drop(f)
-	h.env.advance(h.c, DefaultConfig().RequestTimeout-time.Millisecond)
+	h.env.Advance(h.c, DefaultConfig().RequestTimeout-time.Millisecond)
 	if out.calls != 0 {
 		t.Fatal("the send finished before its timeout")
 	}
-	h.env.advance(h.c, time.Millisecond)
+	h.env.Advance(h.c, time.Millisecond)
 	if out.calls != 1 || !errors.Is(out.err, ErrTimeout) || Definite(out.err) {
 		t.Fatalf("at the timeout: %d calls, err %v (definite %v)", out.calls, out.err, Definite(out.err))
 	}
@@ -329,9 +239,9 @@ func TestSendFallsBackToTBW102(t *testing.T) {
 	}
 	h.answerRoute(route.DefaultTopic, tbw.Encode())
 	f := h.next(codec.ReqSendMessage)
-	q, err := f.cmd.ExtInt("queueId")
-	if f.addr != brokerAAddr || f.cmd.Ext("topic") != "NewTopic" || f.cmd.Ext("defaultTopic") != route.DefaultTopic || err != nil || q < 0 || q >= 4 {
-		t.Fatalf("fallback send to %s: topic %q defaultTopic %q queueId %q", f.addr, f.cmd.Ext("topic"), f.cmd.Ext("defaultTopic"), f.cmd.Ext("queueId"))
+	q, err := f.Cmd.ExtInt("queueId")
+	if f.Addr != brokerAAddr || f.Cmd.Ext("topic") != "NewTopic" || f.Cmd.Ext("defaultTopic") != route.DefaultTopic || err != nil || q < 0 || q >= 4 {
+		t.Fatalf("fallback send to %s: topic %q defaultTopic %q queueId %q", f.Addr, f.Cmd.Ext("topic"), f.Cmd.Ext("defaultTopic"), f.Cmd.Ext("queueId"))
 	}
 	h.reply(f, codec.Success, sendOK("0"), nil)
 	if out.err != nil {
@@ -341,13 +251,13 @@ func TestSendFallsBackToTBW102(t *testing.T) {
 	h = newHarness(t)
 	out = h.send("Other")
 	for len(h.pending()) > 0 { // each attempt looks up Other, then TBW102
-		h.answerRoute(h.pending()[0].cmd.Ext("topic"), nil)
+		h.answerRoute(h.pending()[0].Cmd.Ext("topic"), nil)
 	}
 	if out.calls != 1 || !Definite(out.err) || out.res.Attempts != DefaultConfig().MaxSendAttempts {
 		t.Fatalf("send with no route at all: %d calls, %d attempts, err %v (definite %v)", out.calls, out.res.Attempts, out.err, Definite(out.err))
 	}
-	for _, f := range h.env.sent {
-		if f.cmd.Code == codec.ReqSendMessage {
+	for _, f := range h.env.Sent() {
+		if f.Cmd.Code == codec.ReqSendMessage {
 			t.Fatal("a send without any route reached a broker")
 		}
 	}
@@ -369,12 +279,12 @@ func TestRouteIsCachedForItsTTL(t *testing.T) {
 		}
 	}
 	get()
-	h.env.advance(h.c, DefaultConfig().RouteTTL-time.Second)
+	h.env.Advance(h.c, DefaultConfig().RouteTTL-time.Second)
 	get()
 	if lookups != 1 {
 		t.Fatalf("%d lookups within the TTL, want 1", lookups)
 	}
-	h.env.advance(h.c, time.Second)
+	h.env.Advance(h.c, time.Second)
 	get()
 	if lookups != 2 {
 		t.Fatalf("%d lookups once the TTL passed, want 2", lookups)
@@ -399,8 +309,8 @@ func TestPullDecodesAMultiMessageBody(t *testing.T) {
 	})
 	h.answerRoute("Orders", routeBody("broker-a"))
 	f := h.next(codec.ReqPullMessage)
-	if f.addr != brokerAAddr || f.cmd.Ext("sysFlag") != "6" || f.cmd.Ext("queueOffset") != "5" || f.cmd.Ext("queueId") != "2" || f.cmd.Ext("suspendTimeoutMillis") != "15000" {
-		t.Fatalf("pull request to %s: %v", f.addr, f.cmd.ExtFields)
+	if f.Addr != brokerAAddr || f.Cmd.Ext("sysFlag") != "6" || f.Cmd.Ext("queueOffset") != "5" || f.Cmd.Ext("queueId") != "2" || f.Cmd.Ext("suspendTimeoutMillis") != "15000" {
+		t.Fatalf("pull request to %s: %v", f.Addr, f.Cmd.ExtFields)
 	}
 	var body []byte
 	for i := 0; i < 3; i++ {
@@ -462,13 +372,13 @@ func TestCommitOffsetIsFireAndForget(t *testing.T) {
 	q := MessageQueue{Topic: "Orders", BrokerName: "broker-a", QueueID: 1}
 	h.c.CommitOffset("cg", q, 12)
 	h.answerRoute("Orders", routeBody("broker-a"))
-	timers := h.env.liveTimers()
+	timers := len(h.env.LiveTimers())
 	f := h.next(codec.ReqUpdateConsumerOffset)
-	if f.addr != brokerAAddr || f.cmd.Ext("commitOffset") != "12" || f.cmd.Ext("consumerGroup") != "cg" || f.cmd.Ext("queueId") != "1" {
-		t.Fatalf("commit to %s: %v", f.addr, f.cmd.ExtFields)
+	if f.Addr != brokerAAddr || f.Cmd.Ext("commitOffset") != "12" || f.Cmd.Ext("consumerGroup") != "cg" || f.Cmd.Ext("queueId") != "1" {
+		t.Fatalf("commit to %s: %v", f.Addr, f.Cmd.ExtFields)
 	}
-	if f.cmd.Flag != 0 {
-		t.Errorf("flag %d: the Go client never sets the oneway bit", f.cmd.Flag)
+	if f.Cmd.Flag != 0 {
+		t.Errorf("flag %d: the Go client never sets the oneway bit", f.Cmd.Flag)
 	}
 	if timers != 0 {
 		t.Errorf("%d timers running for a fire-and-forget commit", timers)

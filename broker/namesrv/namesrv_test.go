@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"io"
-	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,94 +12,27 @@ import (
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/node/nodetest"
 	"github.com/sluicemq/sluice/broker/route"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// fakeEnv is a node.Env driven by hand: time moves when the test advances it, and every frame
-// the name server sends is recorded after a round trip through the real codec.
-type fakeEnv struct {
-	t      *testing.T
-	now    time.Time
-	timers []*fakeTimer
-	sent   []sentFrame
-	nextID node.TimerID
-}
-
-type fakeTimer struct {
-	id   node.TimerID
-	at   time.Time
-	tag  any
-	done bool
-}
-
-type sentFrame struct {
-	conn node.ConnID
-	cmd  *codec.Command
-}
-
-func (e *fakeEnv) Now() time.Time { return e.now }
-func (e *fakeEnv) SetTimer(d time.Duration, tag any) node.TimerID {
-	e.nextID++
-	e.timers = append(e.timers, &fakeTimer{id: e.nextID, at: e.now.Add(d), tag: tag})
-	return e.nextID
-}
-func (e *fakeEnv) CancelTimer(id node.TimerID) {
-	for _, t := range e.timers {
-		if t.id == id {
-			t.done = true
-		}
-	}
-}
-func (e *fakeEnv) Dial(string) node.ConnID { e.t.Fatal("a name server dials nobody"); return 0 }
-func (e *fakeEnv) Send(c node.ConnID, cmd *codec.Command) {
-	frame, err := codec.Encode(cmd)
-	if err != nil {
-		e.t.Fatalf("unencodable response: %v", err)
-	}
-	got, err := codec.Decode(frame[4:])
-	if err != nil {
-		e.t.Fatalf("response does not decode: %v", err)
-	}
-	e.sent = append(e.sent, sentFrame{c, got})
-}
-func (e *fakeEnv) Close(node.ConnID)     {}
-func (e *fakeEnv) Disk() node.Disk       { e.t.Fatal("a name server keeps nothing on disk"); return nil }
-func (e *fakeEnv) Sync(node.Log, uint64) { e.t.Fatal("a name server syncs nothing") }
-func (e *fakeEnv) Rand() *rand.Rand      { return rand.New(rand.NewPCG(1, 1)) }
-func (e *fakeEnv) Logger() *slog.Logger  { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// advance moves time forward by d, firing due timers in order.
-func (e *fakeEnv) advance(h node.Handler, d time.Duration) {
-	end := e.now.Add(d)
-	for {
-		var next *fakeTimer
-		for _, t := range e.timers {
-			if !t.done && !t.at.After(end) && (next == nil || t.at.Before(next.at)) {
-				next = t
-			}
-		}
-		if next == nil {
-			break
-		}
-		next.done = true
-		e.now = next.at
-		h.OnTimer(next.id, next.tag)
-	}
-	e.now = end
-}
-
-// nameServer is a started name server on a fakeEnv with helpers to speak to it.
+// nameServer is a started name server on a nodetest.Env with helpers to speak to it.
 type nameServer struct {
 	t      *testing.T
-	env    *fakeEnv
+	env    *nodetest.Env
 	s      *Server
 	opaque int32
 }
 
 func startNameServer(t *testing.T) *nameServer {
-	env := &fakeEnv{t: t, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	env := nodetest.New(t, nil)
+	t.Cleanup(func() {
+		if d := env.Dials(); len(d) != 0 {
+			t.Errorf("a name server dials nobody; it dialled %v", d)
+		}
+	})
 	s := New(env, DefaultConfig())
 	s.Start()
 	return &nameServer{t: t, env: env, s: s}
@@ -114,16 +44,16 @@ func (n *nameServer) call(c node.ConnID, code int16, ext map[string]string, body
 	n.opaque++
 	req := codec.NewRequest(code, ext, body)
 	req.Opaque = n.opaque
-	before := len(n.env.sent)
+	before := len(n.env.Sent())
 	n.s.OnFrame(c, req)
-	if len(n.env.sent) != before+1 {
-		n.t.Fatalf("request code %d got %d responses, want 1", code, len(n.env.sent)-before)
+	if len(n.env.Sent()) != before+1 {
+		n.t.Fatalf("request code %d got %d responses, want 1", code, len(n.env.Sent())-before)
 	}
-	resp := n.env.sent[before]
-	if resp.conn != c || !resp.cmd.IsResponse() || resp.cmd.Opaque != req.Opaque {
-		n.t.Fatalf("response %+v on conn %d does not answer request %d on conn %d", resp.cmd, resp.conn, req.Opaque, c)
+	resp := n.env.Sent()[before]
+	if resp.Conn != c || !resp.Cmd.IsResponse() || resp.Cmd.Opaque != req.Opaque {
+		n.t.Fatalf("response %+v on conn %d does not answer request %d on conn %d", resp.Cmd, resp.Conn, req.Opaque, c)
 	}
-	return resp.cmd
+	return resp.Cmd
 }
 
 // register is REGISTER_BROKER for one broker with topics given as name -> queue count.
@@ -248,14 +178,14 @@ func TestSilentBrokerExpires(t *testing.T) {
 	n.register(2, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Chatty": 4})
 
 	for elapsed := time.Duration(0); elapsed < cfg.BrokerExpiry; elapsed += 30 * time.Second {
-		n.env.advance(n.s, 30*time.Second)
+		n.env.Advance(n.s, 30*time.Second)
 		n.register(2, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Chatty": 4})
 	}
 	// Exactly BrokerExpiry has passed: the scan at that instant keeps it (silence must exceed it).
 	if resp := n.route("Silent"); resp.Code != codec.Success {
 		t.Fatalf("broker-a dropped after exactly BrokerExpiry: code %d", resp.Code)
 	}
-	n.env.advance(n.s, cfg.ScanInterval)
+	n.env.Advance(n.s, cfg.ScanInterval)
 	if resp := n.route("Silent"); resp.Code != codec.TopicNotExist {
 		t.Fatalf("broker-a still routed %v after its last registration: code %d", cfg.BrokerExpiry+cfg.ScanInterval, resp.Code)
 	}
@@ -300,9 +230,9 @@ func TestRequestsItDoesNotServe(t *testing.T) {
 	if resp := n.call(5, codec.ReqRegisterBroker, map[string]string{"brokerAddr": "127.0.0.1:10911", "brokerName": "a", "brokerId": "0"}, []byte("{")); resp.Code != codec.SystemError {
 		t.Errorf("register with a broken body: code %d, want 1", resp.Code)
 	}
-	before := len(n.env.sent)
+	before := len(n.env.Sent())
 	n.s.OnFrame(5, &codec.Command{Code: codec.Success, Flag: codec.FlagResponse, Opaque: 7})
-	if len(n.env.sent) != before {
+	if len(n.env.Sent()) != before {
 		t.Fatal("the name server answered a response")
 	}
 }
