@@ -67,9 +67,11 @@ type devProcess struct {
 	exited chan error
 }
 
-func startDev(t *testing.T, data, nsAddr, brokerAddr string) *devProcess {
+// startDev starts 'sluice dev' and waits until it says it listens; extra flags are appended.
+func startDev(t *testing.T, data, nsAddr, brokerAddr string, extra ...string) *devProcess {
 	t.Helper()
-	cmd := exec.Command(sluiceBinary(t), "dev", "--data", data, "--namesrv-addr", nsAddr, "--broker-addr", brokerAddr, "--log-level", "warn")
+	args := append([]string{"dev", "--data", data, "--namesrv-addr", nsAddr, "--broker-addr", brokerAddr, "--log-level", "warn"}, extra...)
+	cmd := exec.Command(sluiceBinary(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
