@@ -118,7 +118,8 @@ type (
 	clientScanTimer  struct{}
 )
 
-// pendingAck is a send waiting for the fsync that covers it.
+// pendingAck is a write waiting for the fsync that covers it: a send to answer (resp) or an
+// internal write (resp nil) whose queue is woken.
 type pendingAck struct {
 	index uint64
 	conn  node.ConnID
@@ -282,7 +283,7 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		// and keep trying; nothing unsynced is ever confirmed.
 		b.log.Error("commit log fsync failed", "upTo", upTo, "err", err)
 		for _, p := range b.pending {
-			if p.index <= upTo {
+			if p.index <= upTo && p.resp != nil {
 				b.env.Send(p.conn, &codec.Command{Code: codec.FlushDiskTimeout, Opaque: p.resp.Opaque,
 					Flag: codec.FlagResponse, Language: "GO", Version: 317, Remark: "fsync failed: " + err.Error()})
 			}
@@ -311,7 +312,7 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		if p.index > upTo {
 			break
 		}
-		if !b.cfg.UnsafeAckBeforeSync {
+		if p.resp != nil && !b.cfg.UnsafeAckBeforeSync {
 			b.env.Send(p.conn, p.resp)
 		}
 		woken[p.queue] = true

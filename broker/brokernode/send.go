@@ -63,12 +63,12 @@ func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
 		Body:           req.Body,
 		Properties:     props,
 	}
-	res, err := b.store.Append(m)
+	resp := codec.NewResponse(req, codec.Success, "")
+	res, err := b.putMessage(m, c, resp)
 	if err != nil {
 		b.log.Error("append to commit log", "topic", topic, "queue", queueID, "err", err)
 		return codec.NewResponse(req, codec.SystemError, "store message: "+err.Error())
 	}
-	resp := codec.NewResponse(req, codec.Success, "")
 	resp.ExtFields = map[string]string{
 		"msgId":       codec.OffsetMsgID(b.storeHost, int64(res.Index)),
 		"queueId":     strconv.FormatInt(queueID, 10),
@@ -76,18 +76,31 @@ func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
 		"MSG_REGION":  "DefaultRegion",
 		"TRACE_ON":    "true",
 	}
-	key := queueKey{topic: topic, queue: int32(queueID)}
+	if b.cfg.FlushMode == AsyncFlush || b.cfg.UnsafeAckBeforeSync {
+		return resp // in sync mode with UnsafeAckBeforeSync: the planted bug, acknowledged before its fsync
+	}
+	return nil
+}
+
+// putMessage appends m to the commit log and makes it visible to consumers once the flush
+// policy holds: at once in async-flush mode, after the covering fsync in sync-flush mode. resp,
+// if not nil, is sent on c at that moment in sync-flush mode (the caller answers at once in
+// async mode); internal writes (delayed, retried, committed messages) pass a nil resp.
+// The caller fills resp's fields after the call: it is sent later, never by putMessage itself.
+func (b *Broker) putMessage(m *codec.Message, c node.ConnID, resp *codec.Command) (store.AppendResult, error) {
+	res, err := b.store.Append(m)
+	if err != nil {
+		return res, err
+	}
+	key := queueKey{topic: m.Topic, queue: m.QueueID}
 	if b.cfg.FlushMode == AsyncFlush {
 		b.store.Confirm(res.Index)
 		b.wakePulls(key)
-		return resp
+		return res, nil
 	}
 	b.pending = append(b.pending, pendingAck{index: res.Index, conn: c, resp: resp, queue: key})
 	b.requestSync()
-	if b.cfg.UnsafeAckBeforeSync {
-		return resp // the planted bug: acknowledged before its fsync
-	}
-	return nil
+	return res, nil
 }
 
 // autoCreate creates an unknown topic on first send when allowed.
