@@ -73,6 +73,9 @@ type Config struct {
 	CheckpointInterval  time.Duration
 	AsyncFlushInterval  time.Duration
 	ClientExpiry        time.Duration
+	// LockLease is how long a queue lock for orderly consumption lasts without renewal before
+	// another client of the group may take the queue (Java: rocketmq.broker.rebalance.lockMaxLiveTime).
+	LockLease time.Duration
 	// MaxLongPoll caps how long a pull is parked, whatever the client asks, so the answer
 	// always beats the client's 30 s pull timeout.
 	MaxLongPoll time.Duration
@@ -104,6 +107,7 @@ func DefaultConfig() Config {
 		CheckpointInterval:  10 * time.Second,
 		AsyncFlushInterval:  500 * time.Millisecond,
 		ClientExpiry:        120 * time.Second,
+		LockLease:           60 * time.Second,
 		MaxLongPoll:         15 * time.Second,
 		MaxParkedPulls:      100000,
 	}
@@ -159,12 +163,16 @@ type Broker struct {
 
 	parked *parkedPulls
 	groups *consumerGroups
+	locks  *queueLocks
 	// remotes holds the remote address of inbound connections (the born host of their sends).
 	remotes map[node.ConnID]netip.AddrPort
 }
 
 // New opens the broker's store (recovering it after a crash) and returns the node.
 func New(env node.Env, cfg Config) (*Broker, error) {
+	if cfg.LockLease <= 0 {
+		return nil, fmt.Errorf("queue lock lease %v must be positive", cfg.LockLease)
+	}
 	host, err := netip.ParseAddrPort(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("broker address %q must be a literal ip:port: %w", cfg.Addr, err)
@@ -178,6 +186,7 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		nsConns: map[string]node.ConnID{},
 		parked:  newParkedPulls(),
 		groups:  newConsumerGroups(),
+		locks:   newQueueLocks(cfg.LockLease),
 		remotes: map[node.ConnID]netip.AddrPort{},
 	}
 	if cfg.AutoCreateTopic {
@@ -260,6 +269,7 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 		for _, group := range b.groups.expire(b.env.Now().Add(-b.cfg.ClientExpiry)) {
 			b.notifyGroupChanged(group)
 		}
+		b.locks.expire(b.env.Now())
 		b.env.SetTimer(b.cfg.ClientExpiry/4, clientScanTimer{})
 	case *parkedPull:
 		if !t.done {
@@ -416,6 +426,10 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleConsumerList(req)
 	case codec.ReqUpdateAndCreateTopic:
 		resp = b.handleCreateTopic(req)
+	case codec.ReqLockBatchMQ:
+		resp = b.handleLockBatch(req)
+	case codec.ReqUnlockBatchMQ:
+		resp = b.handleUnlockBatch(req)
 	default:
 		resp = codec.NewResponse(req, codec.RequestCodeNotSupported,
 			"request code "+strconv.Itoa(int(req.Code))+" is not supported by this broker")

@@ -14,6 +14,8 @@ const (
 	ReqUnregisterClient        int16 = 35
 	ReqConsumerSendMsgBack     int16 = 36
 	ReqGetConsumerListByGroup  int16 = 38
+	ReqLockBatchMQ             int16 = 41
+	ReqUnlockBatchMQ           int16 = 42
 	ReqRegisterBroker          int16 = 103
 	ReqUnregisterBroker        int16 = 104
 	ReqGetRouteInfoByTopic     int16 = 105

@@ -85,6 +85,8 @@ func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush *string) {
 	fs.StringVar(&cfg.ClusterName, "cluster", cfg.ClusterName, "cluster name")
 	fs.StringVar(flush, "flush", "sync", "flush mode: sync (acknowledge after fsync) or async")
 	fs.BoolVar(&cfg.AutoCreateTopic, "auto-create-topics", cfg.AutoCreateTopic, "create unknown topics on first send")
+	fs.DurationVar(&cfg.LockLease, "lock-lease", cfg.LockLease,
+		"how long an orderly consumer's queue lock lasts without renewal before another client may take the queue")
 }
 
 func runDev(args []string) int {
