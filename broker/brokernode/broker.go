@@ -415,6 +415,8 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleUpdateOffset(req)
 	case codec.ReqGetMaxOffset, codec.ReqGetMinOffset:
 		resp = b.handleMinMaxOffset(req)
+	case codec.ReqSearchOffsetByTimestamp:
+		resp = b.handleSearchOffset(req)
 	case codec.ReqHeartBeat:
 		resp = b.handleHeartbeat(c, req)
 	case codec.ReqUnregisterClient:

@@ -1,7 +1,9 @@
 package brokernode
 
 import (
+	"cmp"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -176,8 +178,20 @@ func (b *Broker) handleConsumerList(req *codec.Command) *codec.Command {
 	return resp
 }
 
-func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
+// extQueueID reads ext queueId and checks it is a queue id a topic can have.
+func extQueueID(req *codec.Command) (int32, error) {
 	q, err := req.ExtInt("queueId")
+	if err != nil {
+		return 0, err
+	}
+	if q < 0 || q >= store.MaxQueueNums {
+		return 0, fmt.Errorf("queueId %d is out of range 0..%d", q, store.MaxQueueNums-1)
+	}
+	return int32(q), nil
+}
+
+func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
+	q, err := extQueueID(req)
 	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
@@ -187,7 +201,7 @@ func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
 		b.log.Error("flush consumer offsets before a query", "err", err)
 		return codec.NewResponse(req, codec.SystemError, "persist consumer offsets: "+err.Error())
 	}
-	off, ok := b.store.QueryOffset(req.Ext("consumerGroup"), req.Ext("topic"), int32(q))
+	off, ok := b.store.QueryOffset(req.Ext("consumerGroup"), req.Ext("topic"), q)
 	if !ok {
 		return codec.NewResponse(req, codec.QueryNotFound, "no offset stored for this group and queue")
 	}
@@ -197,35 +211,59 @@ func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
 }
 
 func (b *Broker) handleUpdateOffset(req *codec.Command) *codec.Command {
-	q, errQ := req.ExtInt("queueId")
+	q, errQ := extQueueID(req)
 	off, errO := req.ExtInt("commitOffset")
 	group, topic := req.Ext("consumerGroup"), req.Ext("topic")
-	if errQ != nil || errO != nil || group == "" || topic == "" {
-		return codec.NewResponse(req, codec.SystemError, "update offset: consumerGroup, topic, queueId and commitOffset are required")
+	if err := cmp.Or(errQ, errO); err != nil || group == "" || topic == "" {
+		return codec.NewResponse(req, codec.SystemError,
+			fmt.Sprintf("update offset: consumerGroup, topic, queueId and commitOffset are required (%v)", err))
 	}
 	if off < 0 {
 		return codec.NewResponse(req, codec.SystemError, "update offset: negative commitOffset")
 	}
-	b.store.CommitOffset(group, topic, int32(q), off)
+	b.store.CommitOffset(group, topic, q, off)
 	return codec.NewResponse(req, codec.Success, "")
 }
 
 func (b *Broker) handleMinMaxOffset(req *codec.Command) *codec.Command {
-	q, err := req.ExtInt("queueId")
+	q, err := extQueueID(req)
 	topic := req.Ext("topic")
 	resp := codec.NewResponse(req, codec.Success, "")
 	if err != nil {
-		resp.Code, resp.Remark = codec.SystemError, err.Error()
+		resp.Code, resp.Remark = codec.SystemError, "min/max offset: "+err.Error()
 		return resp
 	}
 	var off int64
 	if _, ok := b.store.Topic(topic); ok {
 		if req.Code == codec.ReqGetMinOffset {
-			off = b.store.MinOffset(topic, int32(q))
+			off = b.store.MinOffset(topic, q)
 		} else {
-			off = b.store.MaxOffset(topic, int32(q))
+			off = b.store.MaxOffset(topic, q)
 		}
 	}
+	resp.SetExt("offset", strconv.FormatInt(off, 10))
+	return resp
+}
+
+// handleSearchOffset serves SEARCH_OFFSET_BY_TIMESTAMP: ext offset is the first queue offset
+// stored at or after ext timestamp (ms), or the queue's max offset if all are older. The Go
+// client reads ext offset whatever the code, so errors leave it out.
+func (b *Broker) handleSearchOffset(req *codec.Command) *codec.Command {
+	q, errQ := extQueueID(req)
+	ts, errT := req.ExtInt("timestamp")
+	if err := cmp.Or(errQ, errT); err != nil {
+		return codec.NewResponse(req, codec.SystemError, "search offset: "+err.Error())
+	}
+	topic := req.Ext("topic")
+	var off int64
+	if _, ok := b.store.Topic(topic); ok {
+		var err error
+		if off, err = b.store.OffsetByTime(topic, q, ts); err != nil {
+			b.log.Error("search offset by time", "topic", topic, "queue", q, "timestamp", ts, "err", err)
+			return codec.NewResponse(req, codec.SystemError, "search offset: "+err.Error())
+		}
+	}
+	resp := codec.NewResponse(req, codec.Success, "")
 	resp.SetExt("offset", strconv.FormatInt(off, 10))
 	return resp
 }

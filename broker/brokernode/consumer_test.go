@@ -2,8 +2,10 @@ package brokernode
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
@@ -132,4 +134,57 @@ func notifications(h *brokerHarness, c node.ConnID) []*codec.Command {
 		}
 	}
 	return out
+}
+
+// SEARCH_OFFSET_BY_TIMESTAMP (CONSUME_FROM_TIMESTAMP) answers the first offset stored at or
+// after the time, or the end of the queue; GET_MIN_OFFSET and GET_MAX_OFFSET bound the queue.
+// Every answer the client can use carries ext offset; a malformed request is refused.
+func TestSearchOffsetByTimestamp(t *testing.T) {
+	h := startBroker(t, testConfig(), nil)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	t0 := h.env.Now().UnixMilli()
+	h.send(p, "Orders", 0, "m0", nil)
+	h.env.advance(h.b, 10*time.Second)
+	h.send(p, "Orders", 0, "m1", nil)
+	h.send(p, "Orders", 0, "m2", nil)
+	h.syncAll()
+	c := h.env.accept(h.b, "127.0.9.8:50001")
+	ask := func(code int16, topic, queue, ts string) *codec.Command {
+		ext := map[string]string{"topic": topic, "queueId": queue, "bname": "broker-a"}
+		if ts != "" {
+			ext["timestamp"] = ts
+		}
+		return h.mustAnswer(c, h.request(c, code, ext, nil))
+	}
+	ms := func(d time.Duration) string { return strconv.FormatInt(t0+d.Milliseconds(), 10) }
+	cases := []struct {
+		name             string
+		code             int16
+		topic, queue, ts string
+		wantCode         int16
+		wantOffset       string
+	}{
+		{"before everything", codec.ReqSearchOffsetByTimestamp, "Orders", "0", "0", codec.Success, "0"},
+		{"exactly the first store time", codec.ReqSearchOffsetByTimestamp, "Orders", "0", ms(0), codec.Success, "0"},
+		{"between the two sends", codec.ReqSearchOffsetByTimestamp, "Orders", "0", ms(5 * time.Second), codec.Success, "1"},
+		{"exactly the second store time", codec.ReqSearchOffsetByTimestamp, "Orders", "0", ms(10 * time.Second), codec.Success, "1"},
+		{"after everything: the end", codec.ReqSearchOffsetByTimestamp, "Orders", "0", ms(time.Hour), codec.Success, "3"},
+		{"empty queue", codec.ReqSearchOffsetByTimestamp, "Orders", "1", "0", codec.Success, "0"},
+		{"unknown topic", codec.ReqSearchOffsetByTimestamp, "Nope", "0", "0", codec.Success, "0"},
+		{"no timestamp", codec.ReqSearchOffsetByTimestamp, "Orders", "0", "", codec.SystemError, ""},
+		{"timestamp not a number", codec.ReqSearchOffsetByTimestamp, "Orders", "0", "soon", codec.SystemError, ""},
+		{"queue id out of range", codec.ReqSearchOffsetByTimestamp, "Orders", "4294967296", "0", codec.SystemError, ""},
+		{"min offset", codec.ReqGetMinOffset, "Orders", "0", "", codec.Success, "0"},
+		{"max offset", codec.ReqGetMaxOffset, "Orders", "0", "", codec.Success, "3"},
+		{"max offset of an empty queue", codec.ReqGetMaxOffset, "Orders", "2", "", codec.Success, "0"},
+		{"max offset, bad queue", codec.ReqGetMaxOffset, "Orders", "-1", "", codec.SystemError, ""},
+	}
+	for _, tc := range cases {
+		resp := ask(tc.code, tc.topic, tc.queue, tc.ts)
+		off, has := resp.ExtFields["offset"]
+		if resp.Code != tc.wantCode || off != tc.wantOffset || has != (tc.wantOffset != "") {
+			t.Errorf("%s: code %d offset %q (present %v) remark %q; want code %d offset %q",
+				tc.name, resp.Code, off, has, resp.Remark, tc.wantCode, tc.wantOffset)
+		}
+	}
 }

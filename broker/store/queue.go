@@ -3,8 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
+	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 )
 
@@ -266,4 +268,62 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, matc
 	}
 	r.NextOffset = offset + scanned
 	return r, nil
+}
+
+// OffsetByTime returns the first queue offset of topic/queueID whose message was stored at or
+// after timestampMs (milliseconds since the epoch), or the queue's MaxOffset if every message
+// is older; an unknown or empty queue gives 0. It binary-searches the store timestamps, which
+// appends make non-decreasing along a queue (a clock stepping back makes the answer one of
+// the offsets around the step). Messages the commit log no longer holds count as older.
+//
+// Java 4.x (ConsumeQueue.getOffsetInQueueByTime) returns the offset whose store time is
+// nearest, which may be a message stored before timestampMs and, when all are older, the last
+// message rather than the end; SEARCH_OFFSET_BY_TIMESTAMP serves CONSUME_FROM_TIMESTAMP, where
+// "stored at or after" is what a user expects, as in RocketMQ 5's lower-boundary search.
+func (s *Store) OffsetByTime(topic string, queueID int32, timestampMs int64) (int64, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
+	q, ok := s.queues[queueKey{topic, queueID}]
+	if !ok {
+		return 0, nil
+	}
+	// Invariant: every offset below lo is older than timestampMs; every offset at or above hi
+	// is not (hi = confirmedEnd stands for "none").
+	lo, hi := q.start(), q.confirmedEnd
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		ts, err := s.storeTimestamp(q, mid)
+		if err != nil {
+			return 0, err
+		}
+		if ts < timestampMs {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// storeTimestamp reads the store time of the message at queue offset off; a message the
+// commit log no longer holds reads as the oldest possible.
+func (s *Store) storeTimestamp(q *consumeQueue, off int64) (int64, error) {
+	index, size, _, err := q.entry(off)
+	if err != nil {
+		return 0, fmt.Errorf("store: read consume queue %s/%d offset %d: %w", q.key.topic, q.key.queueID, off, err)
+	}
+	rec, err := s.commitLog.Read(index)
+	if errors.Is(err, node.ErrNotFound) {
+		return math.MinInt64, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: read commit log index %d for %s/%d offset %d: %w", index, q.key.topic, q.key.queueID, off, err)
+	}
+	m, n, err := codec.DecodeRecord(rec)
+	if err != nil || n != len(rec) || n != size {
+		return 0, fmt.Errorf("%w: %s/%d offset %d: commit log index %d holds no valid %d-byte record (%d bytes): %v",
+			ErrCorrupt, q.key.topic, q.key.queueID, off, index, size, len(rec), err)
+	}
+	return m.StoreTimestamp, nil
 }
