@@ -50,8 +50,10 @@ type World struct {
 	logger *slog.Logger
 
 	delivered uint64
-	// blocked holds directed links that drop every frame (partitions); key "from>to".
-	blocked map[string]bool
+	// blocked counts, per directed link, the partitions that cut it; key "from>to". A link
+	// carries frames again only when every partition that cut it has healed, so overlapping
+	// partitions compose instead of healing each other.
+	blocked map[string]int
 }
 
 // NewWorld creates an empty world seeded with seed. logger may be nil.
@@ -66,7 +68,7 @@ func NewWorld(seed uint64, netCfg NetConfig, diskCfg DiskConfig, logger *slog.Lo
 		net:     netCfg,
 		disk:    diskCfg,
 		logger:  logger,
-		blocked: map[string]bool{},
+		blocked: map[string]int{},
 	}
 }
 
@@ -183,13 +185,21 @@ func (w *World) Addrs() []string {
 	return slices.Sorted(maps.Keys(w.nodes))
 }
 
-// Block drops every frame from one node to another until Unblock (one direction).
-func (w *World) Block(from, to string) { w.blocked[from+">"+to] = true }
+// Block drops every frame from one node to another (one direction) until each Block of that
+// link has been matched by an Unblock.
+func (w *World) Block(from, to string) { w.blocked[from+">"+to]++ }
 
-// Unblock heals one direction of a link.
-func (w *World) Unblock(from, to string) { delete(w.blocked, from+">"+to) }
+// Unblock lifts one Block of a link; the link heals when none is left.
+func (w *World) Unblock(from, to string) {
+	k := from + ">" + to
+	if w.blocked[k] <= 1 {
+		delete(w.blocked, k)
+		return
+	}
+	w.blocked[k]--
+}
 
 // HealAll removes every partition.
-func (w *World) HealAll() { w.blocked = map[string]bool{} }
+func (w *World) HealAll() { w.blocked = map[string]int{} }
 
-func (w *World) isBlocked(from, to string) bool { return w.blocked[from+">"+to] }
+func (w *World) isBlocked(from, to string) bool { return w.blocked[from+">"+to] > 0 }
