@@ -53,6 +53,7 @@ type brokerHarness struct {
 	env    brokerEnv
 	b      *Broker
 	cfg    Config
+	disk   *simdisk.Disk
 	opaque int32
 }
 
@@ -75,7 +76,7 @@ func startBroker(t *testing.T, cfg Config, disk *simdisk.Disk) *brokerHarness {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	h := &brokerHarness{t: t, env: env, b: b, cfg: cfg}
+	h := &brokerHarness{t: t, env: env, b: b, cfg: cfg, disk: disk}
 	b.Start()
 	if b.Ready() {
 		t.Fatal("broker is ready before its recovery fsync completed")

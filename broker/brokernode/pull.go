@@ -161,11 +161,11 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 			b.store.CommitOffset(group, topic, int32(queueID), co)
 		}
 	}
-	var match func(int64) bool
+	var filter store.Filter
 	if sysFlag&pullSubscription != 0 {
-		match = tagMatcher(req.Ext("subscription"))
+		filter = tagFilter(req.Ext("subscription"))
 	} else if sub, ok := b.groups.subscription(group, topic); ok {
-		match = tagMatcher(sub)
+		filter = tagFilter(sub)
 	}
 	maxMsgs := int(extInt(req, "maxMsgNums", 32))
 	if maxMsgs < 1 {
@@ -173,7 +173,7 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 	} else if maxMsgs > maxPullMsgs {
 		maxMsgs = maxPullMsgs
 	}
-	res, err := b.store.Get(topic, int32(queueID), offset, maxMsgs, match)
+	res, err := b.store.GetFiltered(topic, int32(queueID), offset, maxMsgs, filter)
 	if err != nil {
 		b.log.Error("read messages", "topic", topic, "queue", queueID, "offset", offset, "err", err)
 		return fail(codec.SystemError, "read messages: "+err.Error())
@@ -193,6 +193,11 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 		return resp
 	case store.NoMatchedMessage:
 		return fail(codec.PullRetryImmediately, "no matched message")
+	case store.MessageWasRemoving:
+		return fail(codec.PullRetryImmediately, "the messages at this offset were removed from the commit log")
+	case store.OffsetFoundNull:
+		// Not parked: there are messages after this offset, the consumer should move on.
+		return fail(codec.PullNotFound, "no consume-queue entry at this offset")
 	case store.NoMessageInQueue:
 		if offset != 0 {
 			setOffsets(0, res.MinOffset, res.MaxOffset)
@@ -200,6 +205,9 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 		}
 	case store.OffsetOverflowBadly, store.OffsetTooSmall:
 		return fail(codec.PullOffsetMoved, "offset is out of the queue's range")
+	case store.OffsetOverflowOne:
+	default:
+		panic("brokernode: pull: unhandled store status " + res.Status.String())
 	}
 	// Nothing new (offset at the end of the queue): park it if the client allows.
 	timeout := time.Duration(extInt(req, "suspendTimeoutMillis", 0)) * time.Millisecond
@@ -215,20 +223,31 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 	return fail(codec.PullNotFound, "no new message")
 }
 
-// tagMatcher builds a tag-hash filter from a subscription expression ("*", "" or "A || B").
-// nil means everything matches.
-func tagMatcher(expr string) func(int64) bool {
+// tagFilter builds the filter of a subscription expression ("*", "" or "A || B"): the consume
+// queue's tags hash picks candidates, then the message's TAGS must equal one of the tags, so
+// tags that merely share a hash are never delivered. The zero Filter (everything) for "*".
+func tagFilter(expr string) store.Filter {
 	expr = strings.TrimSpace(expr)
 	if expr == "" || expr == "*" {
-		return nil
+		return store.Filter{}
 	}
-	want := map[int64]bool{}
+	hashes := map[int64]bool{}
+	tags := map[string]bool{}
 	for _, t := range strings.Split(expr, "||") {
 		if t = strings.TrimSpace(t); t != "" {
-			want[codec.TagsHash(t)] = true
+			hashes[codec.TagsHash(t)] = true
+			tags[t] = true
 		}
 	}
-	return func(h int64) bool { return want[h] }
+	return store.Filter{
+		TagsHash: func(h int64) bool { return hashes[h] },
+		Record: func(rec []byte) bool {
+			props, err := codec.RecordProperties(rec)
+			// The store checked the record against its consume-queue entry; an undecodable one
+			// is not delivered by a filtered pull.
+			return err == nil && tags[codec.Property(props, codec.PropTags)]
+		},
+	}
 }
 
 func sortedQueueKeys(m map[queueKey]bool) []queueKey {

@@ -1,12 +1,14 @@
 package brokernode
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/sim/simdisk"
 )
 
 // brokerWithMessages is a ready broker whose topic Orders holds n durable messages on queue 0
@@ -195,4 +197,199 @@ func TestPullWithCommitOffsetBitStoresTheOffset(t *testing.T) {
 	if resp.Code != codec.Success || resp.Ext("offset") != "2" {
 		t.Fatalf("offset after a pull committing 2: code %d offset %q", resp.Code, resp.Ext("offset"))
 	}
+}
+
+// Server-side tag filtering is exact: "Aa" and "BB" have the same Java String.hashCode (the
+// consume queue's tags hash), yet a subscription to one never receives the other, whether the
+// pull carries the subscription (pull consumer) or the group's heartbeat does (push consumer).
+// Skipped messages still count as scanned, so nextBeginOffset moves past them.
+func TestTagFilterIsExactDespiteHashCollisions(t *testing.T) {
+	if codec.TagsHash("Aa") != codec.TagsHash("BB") {
+		t.Fatal("the test needs two tags with the same hash")
+	}
+	h := startBroker(t, testConfig(), nil)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	tags := []string{"Aa", "BB", "", "Aa", "BBx", "BB"}
+	for i, tag := range tags {
+		props := map[string]string{}
+		if tag != "" {
+			props[codec.PropTags] = tag
+		}
+		h.send(p, "Orders", 0, "m"+strconv.Itoa(i), props)
+	}
+	h.syncAll()
+	c := h.env.accept(h.b, "127.0.9.8:50001")
+	bodies := func(resp *codec.Command) []string {
+		var out []string
+		for _, m := range decodeBody(t, resp.Body) {
+			out = append(out, string(m.Body))
+		}
+		return out
+	}
+	cases := []struct {
+		sub      string
+		offset   int64
+		wantCode int16
+		want     []string
+		wantNext int64
+	}{
+		{"Aa", 0, codec.Success, []string{"m0", "m3"}, 6},
+		{"BB", 0, codec.Success, []string{"m1", "m5"}, 6},
+		{" BB || BBx ", 0, codec.Success, []string{"m1", "m4", "m5"}, 6},
+		{"Aa", 4, codec.PullRetryImmediately, nil, 6}, // only a colliding BB left
+		{"*", 0, codec.Success, []string{"m0", "m1", "m2", "m3", "m4", "m5"}, 6},
+	}
+	for _, tc := range cases {
+		resp := h.mustAnswer(c, h.pull(c, "Orders", 0, tc.offset, "sysFlag", "4", "subscription", tc.sub))
+		next, _ := resp.ExtInt("nextBeginOffset")
+		if got := bodies(resp); resp.Code != tc.wantCode || !slices.Equal(got, tc.want) || next != tc.wantNext {
+			t.Errorf("subscription %q from %d: code %d, %v, next %d; want code %d, %v, next %d",
+				tc.sub, tc.offset, resp.Code, got, next, tc.wantCode, tc.want, tc.wantNext)
+		}
+	}
+
+	// A push consumer's pull has no subscription (sysFlag bit 2 clear): the group's heartbeat
+	// subscription filters.
+	hb := mustJSON(map[string]any{"clientID": "127.0.9.8@1", "consumerDataSet": []any{map[string]any{
+		"groupName": "cg", "messageModel": "CLUSTERING",
+		"subscriptionDataSet": []any{map[string]any{"topic": "Orders", "subString": "BB"}}}}})
+	h.mustAnswer(c, h.request(c, codec.ReqHeartBeat, nil, hb))
+	resp := h.mustAnswer(c, h.pull(c, "Orders", 0, 0, "sysFlag", "2", "subscription", ""))
+	if got := bodies(resp); resp.Code != codec.Success || !slices.Equal(got, []string{"m1", "m5"}) {
+		t.Errorf("push pull with the group subscribed to BB: code %d, %v; want [m1 m5]", resp.Code, got)
+	}
+}
+
+// Every PULL_MESSAGE answer, whatever its code and however it is reached (at once, after
+// long polling, woken by a message, refused), carries nextBeginOffset, minOffset, maxOffset
+// and suggestWhichBrokerId as decimal strings (PROTOCOL.md 2.3: a missing nextBeginOffset
+// sends a consumer back to offset 0). Orders/0 holds m0..m2, Orders/1 is empty.
+func TestEveryPullAnswerCarriesItsOffsets(t *testing.T) {
+	type outcome struct {
+		h  *brokerHarness
+		c  node.ConnID
+		op int32
+	}
+	pullNow := func(t *testing.T, setup func(*brokerHarness), queue int, offset int64, extra ...string) outcome {
+		h, _ := brokerWithMessages(t, testConfig(), 3)
+		if setup != nil {
+			setup(h)
+		}
+		c := h.env.accept(h.b, "127.0.9.8:50001")
+		return outcome{h, c, h.pull(c, "Orders", queue, offset, extra...)}
+	}
+	park := []string{"sysFlag", "2", "suspendTimeoutMillis", "5000"}
+	cases := []struct {
+		name     string
+		run      func(t *testing.T) outcome
+		wantCode int16
+		wantNext string
+	}{
+		{"found", func(t *testing.T) outcome { return pullNow(t, nil, 0, 1) }, codec.Success, "3"},
+		{"nothing new, not parked", func(t *testing.T) outcome { return pullNow(t, nil, 0, 3) }, codec.PullNotFound, "3"},
+		{"nothing new, long poll ran out", func(t *testing.T) outcome {
+			o := pullNow(t, nil, 0, 3, park...)
+			o.h.env.advance(o.h.b, 5*time.Second)
+			return o
+		}, codec.PullNotFound, "3"},
+		{"long poll woken by a message", func(t *testing.T) outcome {
+			o := pullNow(t, nil, 0, 3, park...)
+			p := o.h.env.accept(o.h.b, "127.0.9.9:50002")
+			o.h.send(p, "Orders", 0, "m3", nil)
+			o.h.syncAll()
+			return o
+		}, codec.Success, "4"},
+		{"nothing matches the tags", func(t *testing.T) outcome { return pullNow(t, nil, 0, 0, "sysFlag", "4", "subscription", "TagB") },
+			codec.PullRetryImmediately, "3"},
+		{"messages removed from the commit log", func(t *testing.T) outcome {
+			return pullNow(t, func(h *brokerHarness) {
+				p := h.env.accept(h.b, "127.0.9.9:50002")
+				h.send(p, "Orders", 1, "keeps the commit log non-empty", nil)
+				h.syncAll()
+				if err := h.b.Store().CommitLog().TruncateFront(4); err != nil {
+					t.Fatal(err)
+				}
+			}, 0, 0)
+		}, codec.PullRetryImmediately, "3"},
+		{"empty queue, offset 0, long poll ran out", func(t *testing.T) outcome {
+			o := pullNow(t, nil, 1, 0, park...)
+			o.h.env.advance(o.h.b, 5*time.Second)
+			return o
+		}, codec.PullNotFound, "0"},
+		{"empty queue, offset above 0", func(t *testing.T) outcome { return pullNow(t, nil, 1, 2) }, codec.PullOffsetMoved, "0"},
+		{"past the end", func(t *testing.T) outcome { return pullNow(t, nil, 0, 9) }, codec.PullOffsetMoved, "3"},
+		{"below the start", func(t *testing.T) outcome {
+			h, _ := brokerWithMessages(t, testConfig(), 3)
+			h = restartWithLogFront(t, h, "cq/Orders/0", 3) // offsets 0 and 1 gone
+			c := h.env.accept(h.b, "127.0.9.8:50001")
+			return outcome{h, c, h.pull(c, "Orders", 0, 0)}
+		}, codec.PullOffsetMoved, "2"},
+		{"unknown topic", func(t *testing.T) outcome {
+			h, _ := brokerWithMessages(t, testConfig(), 3)
+			c := h.env.accept(h.b, "127.0.9.8:50001")
+			return outcome{h, c, h.pull(c, "Nope", 0, 5)}
+		}, codec.TopicNotExist, "5"},
+		{"queue out of range", func(t *testing.T) outcome { return pullNow(t, nil, 7, 1) }, codec.SystemError, "1"},
+		{"queueOffset not a number", func(t *testing.T) outcome { return pullNow(t, nil, 0, 0, "queueOffset", "x") }, codec.SystemError, "0"},
+		{"unreadable message", func(t *testing.T) outcome {
+			return pullNow(t, func(h *brokerHarness) {
+				if err := h.disk.FlipByte("commitlog", 1); err != nil {
+					t.Fatal(err)
+				}
+			}, 0, 0)
+		}, codec.SystemError, "0"},
+		{"broker still recovering", func(t *testing.T) outcome {
+			env := newBrokerEnv(t, simdisk.New())
+			b, err := New(env, testConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Start() // the recovery fsync never completes
+			h := &brokerHarness{t: t, env: env, b: b, cfg: testConfig()}
+			c := env.accept(b, "127.0.9.8:50001")
+			return outcome{h, c, h.pull(c, "Orders", 0, 4)}
+		}, codec.SystemBusy, "4"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.run(t)
+			resp := o.h.mustAnswer(o.c, o.op)
+			for _, k := range []string{"nextBeginOffset", "minOffset", "maxOffset", "suggestWhichBrokerId"} {
+				v, ok := resp.ExtFields[k]
+				if _, err := strconv.ParseInt(v, 10, 64); !ok || err != nil {
+					t.Fatalf("code %d (%s): ext %s = %q (present %v), want a decimal string; ext %v", resp.Code, resp.Remark, k, v, ok, resp.ExtFields)
+				}
+			}
+			if resp.Code != tc.wantCode || resp.Ext("nextBeginOffset") != tc.wantNext || resp.Ext("suggestWhichBrokerId") != "0" {
+				t.Errorf("code %d (%s) next %s suggest %s; want code %d next %s suggest 0", resp.Code, resp.Remark,
+					resp.Ext("nextBeginOffset"), resp.Ext("suggestWhichBrokerId"), tc.wantCode, tc.wantNext)
+			}
+		})
+	}
+}
+
+// restartWithLogFront stops h's broker, drops the entries of one of its logs before index
+// first (as retention would), and starts a broker on the same disk.
+func restartWithLogFront(t *testing.T, h *brokerHarness, log string, first uint64) *brokerHarness {
+	t.Helper()
+	// A checkpoint first, so that recovery does not rebuild the queue from the commit log.
+	h.env.advance(h.b, h.cfg.CheckpointInterval)
+	h.syncAll()
+	if h.b.Store().Checkpoint() == 0 {
+		t.Fatal("no checkpoint was taken")
+	}
+	if err := h.b.Store().Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := h.disk.OpenLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateFront(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return startBroker(t, h.cfg, h.disk)
 }

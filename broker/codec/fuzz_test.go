@@ -136,7 +136,7 @@ func FuzzReadFrame(f *testing.F) {
 // IPv6 address is written back as IPv4).
 func canonicalHost(ap netip.AddrPort) bool { return !ap.Addr().Is4In6() }
 
-// FuzzDecodeRecord: DecodeRecord never panics; a decoded record re-encodes to the input bytes
+// FuzzDecodeRecord: DecodeRecord and RecordProperties never panic and agree on the properties; a decoded record re-encodes to the input bytes
 // when its hosts are canonical and its topic fits the writer's limit, and decode(encode(m)) is
 // always a fixed point.
 func FuzzDecodeRecord(f *testing.F) {
@@ -157,12 +157,17 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0, 0, 0, 4})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		props, propsErr := RecordProperties(b)
 		m, n, err := DecodeRecord(b)
 		if err != nil {
 			if m != nil || n != 0 {
 				t.Fatalf("error %v with a message or a length", err)
 			}
 			return
+		}
+		// RecordProperties checks less (no magic, no checksum), never more.
+		if propsErr != nil || props != m.Properties {
+			t.Fatalf("RecordProperties = %q, %v; DecodeRecord found %q", props, propsErr, m.Properties)
 		}
 		if n <= 0 || n > len(b) {
 			t.Fatalf("DecodeRecord consumed %d of %d bytes", n, len(b))

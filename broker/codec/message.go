@@ -223,6 +223,45 @@ func DecodeRecord(b []byte) (*Message, int, error) {
 	return m, total, nil
 }
 
+// RecordProperties returns the property block of one stored record at the start of b without
+// decoding the rest (no body checksum, no allocation beyond the returned string): for filters
+// that look at a record's properties, such as the broker's exact tag check.
+func RecordProperties(b []byte) (string, error) {
+	r := &recordReader{b: b}
+	total := int(int32(r.u32("total size")))
+	if r.err != nil {
+		return "", r.err
+	}
+	if total < 4 || total > len(b) {
+		return "", fmt.Errorf("%w: record total size %d with %d bytes available", ErrBadFrame, total, len(b))
+	}
+	r.b = b[4:total]
+	r.take(4+4+4+4+8+8, "fixed fields")
+	sysFlag := int32(r.u32("sysflag"))
+	hostLen := func(v6 bool) int {
+		if v6 {
+			return 16 + 4
+		}
+		return 4 + 4
+	}
+	r.take(8+hostLen(sysFlag&SysFlagBornHostV6 != 0)+8+hostLen(sysFlag&SysFlagStoreHostV6 != 0)+4+8, "hosts and times")
+	r.take(int(int32(r.u32("body length"))), "body")
+	if tl := r.take(1, "topic length"); tl != nil {
+		r.take(int(tl[0]), "topic")
+	}
+	var props []byte
+	if pl := r.take(2, "properties length"); pl != nil {
+		props = r.take(int(int16(binary.BigEndian.Uint16(pl))), "properties")
+	}
+	if r.err != nil {
+		return "", r.err
+	}
+	if len(r.b) != 0 {
+		return "", fmt.Errorf("%w: %d bytes left inside record of size %d", ErrBadFrame, len(r.b), total)
+	}
+	return string(props), nil
+}
+
 // ParseProperties decodes a property block; it accepts a trailing separator or none, and
 // ignores entries without exactly one key/value separator, as the Go client does.
 func ParseProperties(s string) map[string]string {

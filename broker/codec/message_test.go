@@ -397,3 +397,33 @@ func TestOffsetMsgID(t *testing.T) {
 		}
 	}
 }
+
+// RecordProperties finds the property block of IPv4 and IPv6 records, and refuses records whose
+// lengths do not add up (what it does not check: magic and body checksum).
+func TestRecordProperties(t *testing.T) {
+	v6 := helloMessage()
+	v6.BornHost = netip.MustParseAddrPort("[2001:db8::1]:10911")
+	v6.StoreHost = netip.MustParseAddrPort("[::1]:20911")
+	noProps := helloMessage()
+	noProps.Properties = ""
+	for _, m := range []*Message{helloMessage(), v6, noProps} {
+		if got, err := RecordProperties(mustRecord(t, m)); err != nil || got != m.Properties {
+			t.Errorf("RecordProperties = %q, %v; want %q", got, err, m.Properties)
+		}
+	}
+	good := mustRecord(t, helloMessage())
+	bad := map[string][]byte{
+		"empty":                      nil,
+		"truncated":                  good[:len(good)-1],
+		"total size beyond buffer":   corrupt(t, put32(0, 169)),
+		"body length beyond record":  corrupt(t, put32(84, 1000)),
+		"properties length short":    corrupt(t, func(b []byte) []byte { b[89+5+9+1]--; return b }),
+		"IPv6 flag on IPv4 record":   corrupt(t, put32(36, SysFlagStoreHostV6)),
+		"total size larger than all": append(corrupt(t, put32(0, 169)), 0),
+	}
+	for name, b := range bad {
+		if got, err := RecordProperties(b); err == nil {
+			t.Errorf("%s: RecordProperties succeeded with %q", name, got)
+		}
+	}
+}

@@ -189,6 +189,23 @@ func (s *Store) MaxOffset(topic string, queueID int32) int64 {
 // or corrupt data (wrapping node.ErrCorrupt for a failed checksum), and are returned only when
 // the unreadable record is the first one: records before it are served first.
 func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, match func(tagsHash int64) bool) (GetResult, error) {
+	return s.GetFiltered(topic, queueID, offset, maxMsgs, Filter{TagsHash: match})
+}
+
+// Filter selects the messages GetFiltered returns; a nil field accepts everything.
+type Filter struct {
+	// TagsHash sees the tags hash of a consume-queue entry: a cheap first cut, which lets
+	// through every message whose tags share a hash with a wanted one.
+	TagsHash func(tagsHash int64) bool
+	// Record sees the stored record of an entry TagsHash accepted and makes the final call
+	// (for example the exact tags); it must not keep or modify rec.
+	Record func(rec []byte) bool
+}
+
+// GetFiltered is Get with a two-stage filter: entries either stage rejects are skipped but
+// still count as scanned, so NextOffset moves past them.
+func (s *Store) GetFiltered(topic string, queueID int32, offset int64, maxMsgs int, f Filter) (GetResult, error) {
+	match := f.TagsHash
 	if err := s.usable(); err != nil {
 		return GetResult{}, err
 	}
@@ -261,6 +278,9 @@ func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, matc
 		if len(rec) != size {
 			return GetResult{}, fmt.Errorf("%w: %s/%d offset %d: consume queue says %d bytes at commit log index %d, record has %d",
 				ErrCorrupt, topic, queueID, off, size, index, len(rec))
+		}
+		if f.Record != nil && !f.Record(rec) {
+			continue
 		}
 		r.Records = append(r.Records, rec)
 		bytes += size
