@@ -63,8 +63,26 @@ func freePort(t *testing.T) string {
 // devProcess is a running 'sluice dev'.
 type devProcess struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *logBuffer
 	exited chan error
+}
+
+// logBuffer collects a process's stderr; tests may read it while the process writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startDev starts 'sluice dev' and waits until it says it listens; extra flags are appended.
@@ -76,7 +94,7 @@ func startDev(t *testing.T, data, nsAddr, brokerAddr string, extra ...string) *d
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &devProcess{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p := &devProcess{cmd: cmd, stderr: &logBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
