@@ -115,15 +115,27 @@ func ReadFrame(r io.Reader, maxBytes int) ([]byte, error) {
 	if uint64(n) > uint64(maxBytes) {
 		return nil, fmt.Errorf("%w: frame length %d exceeds limit %d", ErrFrameTooLarge, n, maxBytes)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF // the stream ended inside a frame: not a clean close
+	// A peer may declare a large frame and send nothing more: the buffer grows with what
+	// arrives (doubling from frameAllocStepBytes), so a length word alone cannot make the
+	// reader allocate the maximum.
+	buf := make([]byte, min(int(n), frameAllocStepBytes))
+	for got := 0; ; {
+		if _, err := io.ReadFull(r, buf[got:]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // the stream ended inside a frame: not a clean close
+			}
+			return nil, fmt.Errorf("read frame body of %d bytes: %w", n, err)
 		}
-		return nil, fmt.Errorf("read frame body of %d bytes: %w", n, err)
+		got = len(buf)
+		if got == int(n) {
+			return buf, nil
+		}
+		buf = slices.Grow(buf, min(int(n)-got, got))[:got+min(int(n)-got, got)]
 	}
-	return buf, nil
 }
+
+// frameAllocStepBytes is the most ReadFrame allocates for a frame before its bytes arrive.
+const frameAllocStepBytes = 64 << 10
 
 // Decode decodes a frame's content (without the length word). The body aliases frame.
 func Decode(frame []byte) (*Command, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -300,6 +301,33 @@ func TestReadFrame(t *testing.T) {
 				t.Errorf("ReadFrame = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// A frame larger than the first allocation step arrives whole; a length word announcing the
+// maximum, followed by a few bytes and the end of the stream, costs an allocation of the order
+// of what arrived, not of what was announced.
+func TestReadFrameGrowsWithWhatArrives(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 300_001) // several growth steps, not a power of two
+	frame, err := Encode(NewRequest(ReqSendMessage, map[string]string{"topic": "T"}, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFrame(bytes.NewReader(frame), DefaultMaxFrameBytes)
+	if err != nil || !bytes.Equal(got, frame[4:]) {
+		t.Fatalf("ReadFrame of a %d-byte frame: %v (content equal: %v)", len(frame), err, bytes.Equal(got, frame[4:]))
+	}
+
+	stream := append(binary.BigEndian.AppendUint32(nil, DefaultMaxFrameBytes), "only ten b"...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = ReadFrame(bytes.NewReader(stream), DefaultMaxFrameBytes)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated maximal frame: %v, want io.ErrUnexpectedEOF", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*frameAllocStepBytes {
+		t.Errorf("a length word of %d and 10 bytes allocated %d bytes", DefaultMaxFrameBytes, alloc)
 	}
 }
 
