@@ -23,6 +23,17 @@ const (
 	ReqSendBatchMessage        int16 = 320
 )
 
+// Controller request codes. 1001, 1003 and 1004 are RocketMQ 5's controller codes
+// (CONTROLLER_ALTER_SYNC_STATE_SET, CONTROLLER_REGISTER_BROKER, CONTROLLER_GET_REPLICA_INFO),
+// though Sluice's bodies are its own (see package controller). ReqControllerRaftMessage is
+// Sluice's own: one raft message between controller members.
+const (
+	ReqControllerAlterInSyncSet  int16 = 1001
+	ReqControllerBrokerHeartbeat int16 = 1003
+	ReqControllerGetReplicaInfo  int16 = 1004
+	ReqControllerRaftMessage     int16 = 1050
+)
+
 // Response codes (RocketMQ 4.x ResponseCode).
 const (
 	Success                 int16 = 0
@@ -39,4 +50,15 @@ const (
 	PullOffsetMoved         int16 = 21
 	QueryNotFound           int16 = 22
 	SubscriptionNotExist    int16 = 24
+)
+
+// Controller response codes (RocketMQ 5 ResponseCode).
+const (
+	ControllerFencedMasterEpoch int16 = 2000
+	ControllerFencedInSyncEpoch int16 = 2001
+	ControllerInvalidMaster     int16 = 2002
+	ControllerInvalidReplicas   int16 = 2003
+	ControllerInvalidRequest    int16 = 2005
+	ControllerBrokerNotAlive    int16 = 2006
+	ControllerNotLeader         int16 = 2007
 )

@@ -21,6 +21,7 @@ var nodePackages = []string{
 	"broker/namesrv",
 	"broker/brokernode",
 	"broker/client",
+	"broker/controller",
 }
 
 // forbiddenImports may not be imported by node code at all.
