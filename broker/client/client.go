@@ -1,5 +1,8 @@
-// Package client is Sluice's own client core: route lookup, queue choice, send with retry,
-// pull, and consumer offsets, speaking the RocketMQ remoting protocol. Like the nodes it is
+// Package client is Sluice's own client core: route lookup, queue choice, send with retry
+// (plain, batch, delayed, transactional), pull, consumer offsets, send-back for retries, queue
+// locks for orderly consumption, offset search by time, and heartbeats, speaking the RocketMQ
+// remoting protocol. It answers the one broker-initiated request a producer must
+// (CHECK_TRANSACTION_STATE) through a callback the application supplies. Like the nodes it is
 // sans-I/O (see package node): it runs on a node.Env, so the simulator drives it in virtual
 // time and the production runtime drives it on real sockets. Calls take a callback that is
 // invoked exactly once, from the node's event loop.
@@ -32,6 +35,14 @@ type Config struct {
 	// RouteTTL is how long a looked-up route is reused (RocketMQ refreshes every 30 s).
 	RouteTTL        time.Duration
 	MaxSendAttempts int
+	// LockTimeout bounds LOCK_BATCH_MQ and UNLOCK_BATCH_MQ (the official client uses 1 s).
+	LockTimeout time.Duration
+	// HeartbeatInterval is how often HEART_BEAT goes to every known broker (the official client:
+	// 30 s, the first 1 s after start); 0 sends heartbeats only when Heartbeat is called.
+	HeartbeatInterval time.Duration
+	// CheckTransaction decides the outcome of a half message a broker asks about
+	// (CHECK_TRANSACTION_STATE); nil ignores such checks. See TransactionCheck.
+	CheckTransaction func(check TransactionCheck, reply func(state TransactionState, done func(error)))
 }
 
 // DefaultConfig returns RocketMQ's defaults for the given name servers.
@@ -43,6 +54,7 @@ func DefaultConfig(nameServers ...string) Config {
 		RequestTimeout:  3 * time.Second,
 		RouteTTL:        30 * time.Second,
 		MaxSendAttempts: 3,
+		LockTimeout:     time.Second,
 	}
 }
 
@@ -69,10 +81,14 @@ func Definite(err error) bool {
 		// A flush timeout is an acknowledgement whose durability is unknown.
 		return be.Code != codec.FlushDiskTimeout
 	}
-	return errors.Is(err, errNoRoute) || errors.Is(err, ErrConnRefused)
+	return errors.Is(err, errNoRoute) || errors.Is(err, ErrConnRefused) || errors.Is(err, errNotSent)
 }
 
-var errNoRoute = errors.New("no route")
+var (
+	errNoRoute = errors.New("no route")
+	// errNotSent: the client refused the call before sending anything (bad arguments).
+	errNotSent = errors.New("request not sent")
+)
 
 // MessageQueue names one queue of a topic on one broker group.
 type MessageQueue struct {
@@ -112,6 +128,11 @@ type Client struct {
 	routes map[string]*cachedRoute
 	nsNext int
 	rr     int
+	// brokers holds every broker address seen in a route, by group and broker id: heartbeats
+	// go to them.
+	brokers map[string]map[string]string
+	// consumers holds the consumer groups heartbeats announce, by name.
+	consumers map[string]ConsumerGroup
 }
 
 // New creates a client core on env.
@@ -123,11 +144,20 @@ func New(env node.Env, cfg Config) *Client {
 		dialed: map[node.ConnID]bool{},
 		calls:  map[int32]*call{},
 		routes: map[string]*cachedRoute{},
+
+		brokers:   map[string]map[string]string{},
+		consumers: map[string]ConsumerGroup{},
 	}
 }
 
-// Start implements node.Handler.
-func (c *Client) Start() {}
+type heartbeatTimer struct{}
+
+// Start implements node.Handler: it starts the heartbeat schedule, if any.
+func (c *Client) Start() {
+	if c.cfg.HeartbeatInterval > 0 {
+		c.env.SetTimer(min(time.Second, c.cfg.HeartbeatInterval), heartbeatTimer{})
+	}
+}
 
 // OnAccepted implements node.Handler; a client accepts nothing.
 func (c *Client) OnAccepted(conn node.ConnID, _ string) { c.env.Close(conn) }
@@ -167,9 +197,14 @@ func (c *Client) OnConnClosed(conn node.ConnID) {
 	}
 }
 
-// OnFrame completes the call a response answers; broker-initiated requests are ignored.
-func (c *Client) OnFrame(_ node.ConnID, cmd *codec.Command) {
+// OnFrame completes the call a response answers, and serves the broker-initiated requests a
+// client core must: CHECK_TRANSACTION_STATE. Others (NOTIFY_CONSUMER_IDS_CHANGED, ...) are
+// ignored: this core rebalances only when its user asks.
+func (c *Client) OnFrame(conn node.ConnID, cmd *codec.Command) {
 	if !cmd.IsResponse() {
+		if cmd.Code == codec.ReqCheckTransactionState {
+			c.onCheckTransaction(conn, cmd)
+		}
 		return
 	}
 	cl, ok := c.calls[cmd.Opaque]
@@ -183,15 +218,17 @@ func (c *Client) OnFrame(_ node.ConnID, cmd *codec.Command) {
 
 type callTimeout struct{ opaque int32 }
 
-// OnTimer times out a call.
+// OnTimer times out a call, or sends the periodic heartbeat.
 func (c *Client) OnTimer(_ node.TimerID, tag any) {
-	t, ok := tag.(callTimeout)
-	if !ok {
-		return
-	}
-	if cl, ok := c.calls[t.opaque]; ok {
-		delete(c.calls, t.opaque)
-		cl.done(nil, ErrTimeout)
+	switch t := tag.(type) {
+	case callTimeout:
+		if cl, ok := c.calls[t.opaque]; ok {
+			delete(c.calls, t.opaque)
+			cl.done(nil, ErrTimeout)
+		}
+	case heartbeatTimer:
+		c.Heartbeat(func(error) {}) // failures are retried at the next beat
+		c.env.SetTimer(c.cfg.HeartbeatInterval, heartbeatTimer{})
 	}
 }
 
@@ -207,11 +244,16 @@ func (c *Client) connTo(addr string) node.ConnID {
 
 // invoke sends req to addr and calls done with the response or an error.
 func (c *Client) invoke(addr string, req *codec.Command, done func(*codec.Command, error)) {
+	c.invokeOn(c.connTo(addr), req, c.cfg.RequestTimeout, done)
+}
+
+// invokeOn sends req on conn, an open connection, and calls done with the response or an
+// error once timeout has passed without one.
+func (c *Client) invokeOn(conn node.ConnID, req *codec.Command, timeout time.Duration, done func(*codec.Command, error)) {
 	c.opaque++
 	req.Opaque = c.opaque
-	conn := c.connTo(addr)
 	cl := &call{conn: conn, done: done}
-	cl.timer = c.env.SetTimer(c.cfg.RequestTimeout, callTimeout{opaque: req.Opaque})
+	cl.timer = c.env.SetTimer(timeout, callTimeout{opaque: req.Opaque})
 	c.calls[req.Opaque] = cl
 	c.env.Send(conn, req)
 }
@@ -251,6 +293,7 @@ func (c *Client) Route(topic string, done func(*route.TopicRouteData, error)) {
 			return
 		}
 		c.routes[topic] = &cachedRoute{data: rd, fetched: c.env.Now()}
+		c.learnBrokers(rd)
 		done(rd, nil)
 	})
 }

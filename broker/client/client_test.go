@@ -28,9 +28,11 @@ type harness struct {
 	answered map[*nodetest.Sent]bool
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, DefaultConfig(nsAddr)) }
+
+func newHarnessWith(t *testing.T, cfg Config) *harness {
 	env := nodetest.New(t, nil)
-	c := New(env, DefaultConfig(nsAddr))
+	c := New(env, cfg)
 	c.Start()
 	return &harness{t: t, env: env, c: c, answered: map[*nodetest.Sent]bool{}}
 }

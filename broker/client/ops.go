@@ -16,14 +16,45 @@ type Message struct {
 	Tags       string
 	Keys       string
 	Properties map[string]string
+	// DelayLevel, when above 0, asks the broker to hold the message and deliver it to its topic
+	// after RocketMQ delay level DelayLevel (1 = 1 s, 2 = 5 s, 3 = 10 s, ... 18 = 2 h): the DELAY
+	// property. The send is acknowledged when the broker has stored the held message.
+	DelayLevel int
+}
+
+// properties is m's property block: its own properties plus tags, keys and delay.
+func (m *Message) properties(extra map[string]string) string {
+	props := map[string]string{}
+	for k, v := range m.Properties {
+		props[k] = v
+	}
+	if m.Tags != "" {
+		props[codec.PropTags] = m.Tags
+	}
+	if m.Keys != "" {
+		props[codec.PropKeys] = m.Keys
+	}
+	if m.DelayLevel > 0 {
+		props[codec.PropDelay] = strconv.Itoa(m.DelayLevel)
+	}
+	for k, v := range extra {
+		props[k] = v
+	}
+	return codec.EncodeProperties(props)
 }
 
 // SendResult is a send's outcome. Queue is the queue of the last attempt, also on error.
 type SendResult struct {
-	Queue       MessageQueue
+	Queue MessageQueue
+	// QueueOffset is where the broker stored the message (for a batch, the first message; the
+	// others follow at consecutive offsets). For a delayed or half message it is an offset of
+	// the broker's internal topic that holds the message, not of Queue.
 	QueueOffset int64
+	// OffsetMsgID is the broker's offset message id (for a batch, one per message, joined by ",").
 	OffsetMsgID string
-	Attempts    int
+	// TransactionID is the broker's transaction id for a half message, often empty.
+	TransactionID string
+	Attempts      int
 }
 
 // retriable reports whether a definite send failure may be retried on another queue
@@ -43,31 +74,49 @@ func retriable(err error) bool {
 // Send sends m to a queue chosen round robin, retrying on another queue (preferring another
 // broker group) after a definite, retriable failure.
 func (c *Client) Send(m Message, done func(SendResult, error)) {
-	props := map[string]string{}
-	for k, v := range m.Properties {
-		props[k] = v
-	}
-	if m.Tags != "" {
-		props[codec.PropTags] = m.Tags
-	}
-	if m.Keys != "" {
-		props[codec.PropKeys] = m.Keys
-	}
-	encoded := codec.EncodeProperties(props)
+	encoded := m.properties(nil)
+	c.send(m.Topic, func(q MessageQueue) *codec.Command {
+		return c.sendRequest(q, 0, encoded, m.Body)
+	}, done)
+}
+
+// sendRequest is SEND_MESSAGE (10) with the official client's long-name header.
+func (c *Client) sendRequest(q MessageQueue, sysFlag int, properties string, body []byte) *codec.Command {
+	return codec.NewRequest(codec.ReqSendMessage, map[string]string{
+		"producerGroup":         c.cfg.ProducerGroup,
+		"topic":                 q.Topic,
+		"defaultTopic":          route.DefaultTopic,
+		"defaultTopicQueueNums": "4",
+		"queueId":               strconv.Itoa(int(q.QueueID)),
+		"sysFlag":               strconv.Itoa(sysFlag),
+		"bornTimestamp":         itoa(c.env.Now().UnixMilli()),
+		"flag":                  "0",
+		"properties":            properties,
+		"reconsumeTimes":        "0",
+		"unitMode":              "false",
+		"maxReconsumeTimes":     "0",
+		"batch":                 "false",
+		"bname":                 q.BrokerName,
+	}, body)
+}
+
+// send runs the send protocol shared by every kind of send: route (or TBW102's), queue choice,
+// the request request builds for that queue, and retries after definite, retriable failures.
+func (c *Client) send(topic string, request func(q MessageQueue) *codec.Command, done func(SendResult, error)) {
 	var res SendResult
 	var lastBroker string
 	var attempt func()
 	attempt = func() {
 		res.Attempts++
-		c.sendRoute(m.Topic, func(rd *route.TopicRouteData, err error) {
+		c.sendRoute(topic, func(rd *route.TopicRouteData, err error) {
 			if err != nil {
 				// Nothing reached a broker: a definite failure, whatever the lookup's error.
-				c.finishSend(&res, fmt.Errorf("send to %s: %w: %w", m.Topic, errNoRoute, err), attempt, done)
+				c.finishSend(&res, fmt.Errorf("send to %s: %w: %w", topic, errNoRoute, err), attempt, done)
 				return
 			}
-			qs := c.writableQueues(m.Topic, rd)
+			qs := c.writableQueues(topic, rd)
 			if len(qs) == 0 {
-				c.finishSend(&res, fmt.Errorf("send to %s: no writable queue: %w", m.Topic, errNoRoute), attempt, done)
+				c.finishSend(&res, fmt.Errorf("send to %s: no writable queue: %w", topic, errNoRoute), attempt, done)
 				return
 			}
 			q := c.pickQueue(qs, lastBroker)
@@ -78,29 +127,13 @@ func (c *Client) Send(m Message, done func(SendResult, error)) {
 				c.finishSend(&res, err, attempt, done)
 				return
 			}
-			req := codec.NewRequest(codec.ReqSendMessage, map[string]string{
-				"producerGroup":         c.cfg.ProducerGroup,
-				"topic":                 m.Topic,
-				"defaultTopic":          route.DefaultTopic,
-				"defaultTopicQueueNums": "4",
-				"queueId":               strconv.Itoa(int(q.QueueID)),
-				"sysFlag":               "0",
-				"bornTimestamp":         itoa(c.env.Now().UnixMilli()),
-				"flag":                  "0",
-				"properties":            encoded,
-				"reconsumeTimes":        "0",
-				"unitMode":              "false",
-				"maxReconsumeTimes":     "0",
-				"batch":                 "false",
-				"bname":                 q.BrokerName,
-			}, m.Body)
-			c.invoke(addr, req, func(resp *codec.Command, err error) {
+			c.invoke(addr, request(q), func(resp *codec.Command, err error) {
 				if err == nil && resp.Code != codec.Success {
 					err = &BrokerError{resp.Code, resp.Remark}
 				}
 				if err != nil {
 					if Definite(err) {
-						c.InvalidateRoute(m.Topic)
+						c.InvalidateRoute(topic)
 					}
 					c.finishSend(&res, fmt.Errorf("send to %s at %s: %w", q, addr, err), attempt, done)
 					return
@@ -113,6 +146,7 @@ func (c *Client) Send(m Message, done func(SendResult, error)) {
 				}
 				res.QueueOffset = off
 				res.OffsetMsgID = resp.Ext("msgId")
+				res.TransactionID = resp.Ext("transactionId")
 				done(res, nil)
 			})
 		})

@@ -13,7 +13,9 @@ const (
 	ReqHeartBeat               int16 = 34
 	ReqUnregisterClient        int16 = 35
 	ReqConsumerSendMsgBack     int16 = 36
+	ReqEndTransaction          int16 = 37
 	ReqGetConsumerListByGroup  int16 = 38
+	ReqCheckTransactionState   int16 = 39
 	ReqLockBatchMQ             int16 = 41
 	ReqUnlockBatchMQ           int16 = 42
 	ReqRegisterBroker          int16 = 103
