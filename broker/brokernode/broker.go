@@ -407,6 +407,8 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	switch req.Code {
 	case codec.ReqSendMessage:
 		resp = b.handleSend(c, req)
+	case codec.ReqSendBatchMessage:
+		resp = b.handleSendBatch(c, req)
 	case codec.ReqPullMessage:
 		resp = b.handlePull(c, req, true)
 	case codec.ReqQueryConsumerOffset:

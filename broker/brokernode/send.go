@@ -1,6 +1,7 @@
 package brokernode
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -11,68 +12,230 @@ import (
 	"github.com/sluicemq/sluice/broker/store"
 )
 
-// handleSend stores one message. In sync-flush mode the response is held until the fsync that
-// covers it (nil is returned); otherwise it is returned at once.
+// sendHeader is the header of a send, decoded from SEND_MESSAGE's long names or
+// SEND_BATCH_MESSAGE's one-letter names (PROTOCOL.md 2.2).
+type sendHeader struct {
+	topic          string
+	queueID        int64
+	sysFlag        int32
+	flag           int32
+	bornTimestamp  int64
+	properties     string
+	reconsumeTimes int32
+	// defaultTopicQueueNums is the queue count for a topic created by this send (0: the
+	// broker's default).
+	defaultTopicQueueNums int64
+}
+
+// sendHeaderNames are the ext keys of one header variant.
+type sendHeaderNames struct {
+	topic, queueID, sysFlag, flag, bornTimestamp, properties, reconsumeTimes,
+	defaultTopicQueueNums string
+}
+
+var (
+	// sendNames are SEND_MESSAGE's (SendMessageRequestHeader).
+	sendNames = sendHeaderNames{topic: "topic", queueID: "queueId", sysFlag: "sysFlag", flag: "flag",
+		bornTimestamp: "bornTimestamp", properties: "properties", reconsumeTimes: "reconsumeTimes",
+		defaultTopicQueueNums: "defaultTopicQueueNums"}
+	// sendNamesV2 are SEND_BATCH_MESSAGE's (SendMessageRequestHeaderV2).
+	sendNamesV2 = sendHeaderNames{topic: "b", queueID: "e", sysFlag: "f", flag: "h",
+		bornTimestamp: "g", properties: "i", reconsumeTimes: "j",
+		defaultTopicQueueNums: "d"}
+)
+
+// decodeSendHeader reads a send header. The topic and queue id are required; the numeric
+// fields the client always sends default to 0 when absent or malformed, as before.
+func decodeSendHeader(req *codec.Command, names *sendHeaderNames) (sendHeader, error) {
+	h := sendHeader{topic: req.Ext(names.topic), properties: req.Ext(names.properties)}
+	if err := validTopic(h.topic); err != nil {
+		return h, err
+	}
+	var err error
+	if h.queueID, err = req.ExtInt(names.queueID); err != nil {
+		return h, fmt.Errorf("queue id: %w", err)
+	}
+	if len(h.properties) > codec.MaxPropertiesBytes {
+		return h, fmt.Errorf("message properties are longer than %d bytes", codec.MaxPropertiesBytes)
+	}
+	h.sysFlag = int32(extInt(req, names.sysFlag, 0))
+	h.flag = int32(extInt(req, names.flag, 0))
+	h.bornTimestamp = extInt(req, names.bornTimestamp, 0)
+	h.reconsumeTimes = int32(extInt(req, names.reconsumeTimes, 0))
+	h.defaultTopicQueueNums = extInt(req, names.defaultTopicQueueNums, 0)
+	return h, nil
+}
+
+// handleSend stores one message (SEND_MESSAGE). In sync-flush mode the response is held until
+// the fsync that covers it (nil is returned); otherwise it is returned at once.
 func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
 	if !b.ready {
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
 	}
-	topic := req.Ext("topic")
-	if err := validTopic(topic); err != nil {
-		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
-	}
-	queueID, err := req.ExtInt("queueId")
+	h, err := decodeSendHeader(req, &sendNames)
 	if err != nil {
 		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
 	}
-	if len(req.Body) > b.cfg.MaxMessageBytes {
-		return codec.NewResponse(req, codec.MessageIllegal,
-			"message body of "+strconv.Itoa(len(req.Body))+" bytes exceeds the limit of "+strconv.Itoa(b.cfg.MaxMessageBytes))
+	if err := b.checkBody(len(req.Body)); err != nil {
+		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
 	}
-	props := req.Ext("properties")
-	if len(props) > codec.MaxPropertiesBytes {
-		return codec.NewResponse(req, codec.MessageIllegal, "message properties are longer than 32767 bytes")
+	tc, queueID, resp := b.sendQueue(req, &h)
+	if resp != nil {
+		return resp
 	}
-	tc, ok := b.store.Topic(topic)
+	m := b.newMessage(c, &h, queueID)
+	m.Flag = h.flag
+	m.Body = req.Body
+	m.Properties = h.properties
+	return b.storeSend(c, req, tc, []*codec.Message{m})
+}
+
+// handleSendBatch stores the messages of one SEND_BATCH_MESSAGE, all to the header's queue, in
+// order. The whole batch is checked before the first message is appended, so a bad batch
+// stores nothing. Each message keeps its own flag, body and properties (UNIQ_KEY, TAGS, KEYS,
+// user properties); header properties, if any, are added to every message, as Java does.
+func (b *Broker) handleSendBatch(c node.ConnID, req *codec.Command) *codec.Command {
+	if !b.ready {
+		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
+	}
+	h, err := decodeSendHeader(req, &sendNamesV2)
+	if err != nil {
+		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
+	}
+	if err := b.checkBody(len(req.Body)); err != nil {
+		return codec.NewResponse(req, codec.MessageIllegal, "batch: "+err.Error())
+	}
+	// Java's store refuses these too (CommitLog.asyncPutMessages): a batch is written straight
+	// to its queue, so it can be neither delayed nor half of a transaction.
+	if h.sysFlag&codec.SysFlagTransactionMask != 0 {
+		return codec.NewResponse(req, codec.MessageIllegal, "a batch cannot be a transaction message (sysFlag "+strconv.Itoa(int(h.sysFlag))+")")
+	}
+	if codec.Property(h.properties, codec.PropDelay) != "" {
+		return codec.NewResponse(req, codec.MessageIllegal, "a batch cannot carry a delay level")
+	}
+	batch, err := codec.DecodeBatch(req.Body)
+	if err != nil {
+		return codec.NewResponse(req, codec.MessageIllegal, "batch body: "+err.Error())
+	}
+	props := make([]string, len(batch))
+	for i, bm := range batch {
+		if codec.Property(bm.Properties, codec.PropDelay) != "" {
+			return codec.NewResponse(req, codec.MessageIllegal,
+				"batch message "+strconv.Itoa(i)+" carries a delay level; delayed messages must be sent one by one")
+		}
+		props[i] = joinProperties(bm.Properties, h.properties)
+		if len(props[i]) > codec.MaxPropertiesBytes {
+			return codec.NewResponse(req, codec.MessageIllegal,
+				"batch message "+strconv.Itoa(i)+": properties are longer than "+strconv.Itoa(codec.MaxPropertiesBytes)+" bytes")
+		}
+	}
+	tc, queueID, resp := b.sendQueue(req, &h)
+	if resp != nil {
+		return resp
+	}
+	msgs := make([]*codec.Message, len(batch))
+	for i, bm := range batch {
+		m := b.newMessage(c, &h, queueID)
+		m.Flag = bm.Flag
+		m.Body = bm.Body
+		m.Properties = props[i]
+		msgs[i] = m
+	}
+	return b.storeSend(c, req, tc, msgs)
+}
+
+// joinProperties appends the encoded block extra to own, with a separator between them if own
+// lacks its trailing one.
+func joinProperties(own, extra string) string {
+	if extra == "" {
+		return own
+	}
+	if own != "" && !strings.HasSuffix(own, "\x02") {
+		own += "\x02"
+	}
+	return own + extra
+}
+
+// checkBody applies the message size limit.
+func (b *Broker) checkBody(n int) error {
+	if n > b.cfg.MaxMessageBytes {
+		return fmt.Errorf("message body of %d bytes exceeds the limit of %d", n, b.cfg.MaxMessageBytes)
+	}
+	return nil
+}
+
+// sendQueue finds (or auto-creates) the topic of a send, checks it is writable, and resolves
+// the queue: a negative queue id picks a random write queue, as Java does. A non-nil response
+// is the error to answer.
+func (b *Broker) sendQueue(req *codec.Command, h *sendHeader) (store.TopicConfig, int32, *codec.Command) {
+	tc, ok := b.store.Topic(h.topic)
 	if !ok {
-		tc, ok = b.autoCreate(req, topic)
+		tc, ok = b.autoCreate(h.topic, h.defaultTopicQueueNums)
 		if !ok {
-			return codec.NewResponse(req, codec.TopicNotExist, "topic "+topic+" does not exist and auto-creation is off")
+			return tc, 0, codec.NewResponse(req, codec.TopicNotExist, "topic "+h.topic+" does not exist and auto-creation is off")
 		}
 	}
 	if tc.Perm&route.PermWrite == 0 {
-		return codec.NewResponse(req, codec.NoPermission, "topic "+topic+" is not writable")
+		return tc, 0, codec.NewResponse(req, codec.NoPermission, "topic "+h.topic+" is not writable")
 	}
+	queueID := h.queueID
 	if queueID < 0 {
-		// Java picks a random queue for a negative queue id.
 		queueID = int64(b.env.Rand().Int32N(tc.WriteQueueNums))
 	}
 	if queueID >= int64(tc.WriteQueueNums) {
-		return codec.NewResponse(req, codec.SystemError, "queueId "+strconv.FormatInt(queueID, 10)+" is out of range for topic "+topic)
+		return tc, 0, codec.NewResponse(req, codec.SystemError, "queueId "+strconv.FormatInt(queueID, 10)+" is out of range for topic "+h.topic)
 	}
-	m := &codec.Message{
-		Topic:          topic,
-		QueueID:        int32(queueID),
-		Flag:           int32(extInt(req, "flag", 0)),
-		SysFlag:        int32(extInt(req, "sysFlag", 0)),
-		BornTimestamp:  extInt(req, "bornTimestamp", 0),
+	return tc, int32(queueID), nil
+}
+
+// newMessage is a message of a send as the header and the connection describe it; the caller
+// sets its flag, body and properties.
+func (b *Broker) newMessage(c node.ConnID, h *sendHeader, queueID int32) *codec.Message {
+	return &codec.Message{
+		Topic:          h.topic,
+		QueueID:        queueID,
+		SysFlag:        h.sysFlag,
+		BornTimestamp:  h.bornTimestamp,
 		BornHost:       b.bornHost(c),
 		StoreTimestamp: b.env.Now().UnixMilli(),
 		StoreHost:      b.storeHost,
-		ReconsumeTimes: int32(extInt(req, "reconsumeTimes", 0)),
-		Body:           req.Body,
-		Properties:     props,
+		ReconsumeTimes: h.reconsumeTimes,
+	}
+}
+
+// storeSend appends msgs (one queue, in order) with the put path and builds the answer: the
+// offset msgIds joined by commas, the queue id and the queue offset of the first message. Only
+// the last message carries the response, so in sync-flush mode it goes out once the whole send
+// is durable (nil is returned); in async-flush mode it is returned at once.
+//
+// If an append fails part-way (a disk error), the messages before it stay in the log and the
+// send is answered SYSTEM_ERROR: its outcome is unknown to the client, as for a lost answer.
+func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConfig, msgs []*codec.Message) *codec.Command {
+	if len(msgs) == 0 {
+		panic("brokernode: storeSend without messages")
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	res, err := b.putMessage(m, c, resp)
-	if err != nil {
-		b.log.Error("append to commit log", "topic", topic, "queue", queueID, "err", err)
-		return codec.NewResponse(req, codec.SystemError, "store message: "+err.Error())
+	ids := make([]string, len(msgs))
+	var first int64
+	for i, m := range msgs {
+		var r *codec.Command
+		if i == len(msgs)-1 {
+			r = resp
+		}
+		res, err := b.putMessage(m, c, r)
+		if err != nil {
+			b.log.Error("append to commit log", "topic", tc.Name, "queue", m.QueueID, "message", i, "of", len(msgs), "err", err)
+			return codec.NewResponse(req, codec.SystemError, "store message: "+err.Error())
+		}
+		if i == 0 {
+			first = res.QueueOffset
+		}
+		ids[i] = codec.OffsetMsgID(b.storeHost, int64(res.Index))
 	}
 	resp.ExtFields = map[string]string{
-		"msgId":       codec.OffsetMsgID(b.storeHost, int64(res.Index)),
-		"queueId":     strconv.FormatInt(queueID, 10),
-		"queueOffset": strconv.FormatInt(res.QueueOffset, 10),
+		"msgId":       strings.Join(ids, ","),
+		"queueId":     strconv.Itoa(int(msgs[0].QueueID)),
+		"queueOffset": strconv.FormatInt(first, 10),
 		"MSG_REGION":  "DefaultRegion",
 		"TRACE_ON":    "true",
 	}
@@ -104,13 +267,14 @@ func (b *Broker) putMessage(m *codec.Message, c node.ConnID, resp *codec.Command
 }
 
 // autoCreate creates an unknown topic on first send when allowed.
-func (b *Broker) autoCreate(req *codec.Command, topic string) (store.TopicConfig, bool) {
+// queues is the producer's defaultTopicQueueNums, capped at DefaultQueueNums.
+func (b *Broker) autoCreate(topic string, queues int64) (store.TopicConfig, bool) {
 	if !b.cfg.AutoCreateTopic || strings.HasPrefix(topic, "%") {
 		return store.TopicConfig{}, false
 	}
-	n := int32(extInt(req, "defaultTopicQueueNums", int64(b.cfg.DefaultQueueNums)))
-	if n < 1 || n > b.cfg.DefaultQueueNums {
-		n = b.cfg.DefaultQueueNums
+	n := b.cfg.DefaultQueueNums
+	if queues >= 1 && queues < int64(n) {
+		n = int32(queues)
 	}
 	tc := store.TopicConfig{Name: topic, ReadQueueNums: n, WriteQueueNums: n, Perm: route.PermRead | route.PermWrite}
 	if err := b.store.CreateTopic(tc); err != nil {

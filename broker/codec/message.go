@@ -15,10 +15,13 @@ const MessageMagic = 0xDAA320A7
 
 // SysFlag bits of a stored message.
 const (
-	SysFlagCompressed  = 1 << 0
-	SysFlagMultiTags   = 1 << 1
-	SysFlagBornHostV6  = 1 << 4
-	SysFlagStoreHostV6 = 1 << 5
+	SysFlagCompressed = 1 << 0
+	SysFlagMultiTags  = 1 << 1
+	// SysFlagTransactionMask covers the transaction type (prepared 1<<2, commit 2<<2,
+	// rollback 3<<2); 0 is a normal message.
+	SysFlagTransactionMask = 3 << 2
+	SysFlagBornHostV6      = 1 << 4
+	SysFlagStoreHostV6     = 1 << 5
 )
 
 // Well-known property keys.
