@@ -1,0 +1,57 @@
+package codec
+
+import "strings"
+
+// More well-known property keys: the ones the broker sets on retried, dead-lettered and
+// delayed messages (PROTOCOL.md sections 2.2.3 and 4.2).
+const (
+	PropRetryTopic      = "RETRY_TOPIC"
+	PropOriginMessageID = "ORIGIN_MESSAGE_ID"
+)
+
+// SetProperty returns the property block s with key set to value: every existing entry of key
+// is removed and key=value is appended at the end. Every other entry is kept byte for byte and
+// in order. The result ends with a separator, as the Go client writes it.
+func SetProperty(s, key, value string) string {
+	s = DeleteProperty(s, key)
+	var sb strings.Builder
+	sb.Grow(len(s) + len(key) + len(value) + 3)
+	sb.WriteString(s)
+	if s != "" && !strings.HasSuffix(s, "\x02") {
+		sb.WriteByte(2)
+	}
+	sb.WriteString(key)
+	sb.WriteByte(1)
+	sb.WriteString(value)
+	sb.WriteByte(2)
+	return sb.String()
+}
+
+// DeleteProperty returns the property block s without any entry of key (entries Property would
+// read as key, and malformed ones naming it). Every other entry, malformed ones included, is
+// kept byte for byte and in order; s is returned unchanged when it holds no such entry.
+func DeleteProperty(s, key string) string {
+	if !strings.Contains(s, key) {
+		return s
+	}
+	var sb strings.Builder
+	sb.Grow(len(s))
+	rest := s
+	removed := false
+	for len(rest) > 0 {
+		kv, after, hasSep := strings.Cut(rest, "\x02")
+		rest = after
+		if k, _, ok := strings.Cut(kv, "\x01"); ok && k == key {
+			removed = true
+			continue
+		}
+		sb.WriteString(kv)
+		if hasSep {
+			sb.WriteByte(2)
+		}
+	}
+	if !removed {
+		return s
+	}
+	return sb.String()
+}
