@@ -81,6 +81,9 @@ type Config struct {
 	MaxLongPoll time.Duration
 	// MaxParkedPulls bounds parked pulls; beyond it pulls are answered at once.
 	MaxParkedPulls int
+	// DelayLevels is the delay of each delay level, level 1 first (Java's messageDelayLevel);
+	// nil means DefaultDelayLevels.
+	DelayLevels []time.Duration
 
 	// UnsafeAckBeforeSync is a planted bug for tests of the simulator only: in sync-flush mode
 	// it acknowledges sends before the fsync that covers them. Never set it in production.
@@ -110,7 +113,16 @@ func DefaultConfig() Config {
 		LockLease:           60 * time.Second,
 		MaxLongPoll:         15 * time.Second,
 		MaxParkedPulls:      100000,
+		DelayLevels:         defaultDelayLevels(),
 	}
+}
+
+func defaultDelayLevels() []time.Duration {
+	levels, err := ParseDelayLevels(DefaultDelayLevels)
+	if err != nil {
+		panic("brokernode: the default delay table does not parse: " + err.Error())
+	}
+	return levels
 }
 
 type (
@@ -164,6 +176,7 @@ type Broker struct {
 	parked *parkedPulls
 	groups *consumerGroups
 	locks  *queueLocks
+	delay  *delayState
 	// remotes holds the remote address of inbound connections (the born host of their sends).
 	remotes map[node.ConnID]netip.AddrPort
 }
@@ -172,6 +185,12 @@ type Broker struct {
 func New(env node.Env, cfg Config) (*Broker, error) {
 	if cfg.LockLease <= 0 {
 		return nil, fmt.Errorf("queue lock lease %v must be positive", cfg.LockLease)
+	}
+	if cfg.DelayLevels == nil {
+		cfg.DelayLevels = defaultDelayLevels()
+	}
+	if err := checkDelayLevels(cfg.DelayLevels); err != nil {
+		return nil, err
 	}
 	host, err := netip.ParseAddrPort(cfg.Addr)
 	if err != nil {
@@ -198,6 +217,7 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 			}
 		}
 	}
+	b.initDelay()
 	return b, nil
 }
 
@@ -265,6 +285,8 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 		b.env.SetTimer(b.cfg.AsyncFlushInterval, asyncFlushTimer{})
 	case retrySyncTimer:
 		b.requestSync()
+	case delayLevelTimer:
+		b.onDelayTimer(t)
 	case clientScanTimer:
 		for _, group := range b.groups.expire(b.env.Now().Add(-b.cfg.ClientExpiry)) {
 			b.notifyGroupChanged(group)
@@ -315,7 +337,9 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		b.log.Info("broker ready", "addr", b.cfg.Addr, "commitLogLast", cl.LastIndex(), "flush", b.cfg.FlushMode.String())
 		b.registerAll()
 		b.env.SetTimer(b.cfg.RegisterInterval, registerTimer{})
+		b.startDelay()
 	}
+	b.delayDurable(upTo)
 	woken := map[queueKey]bool{}
 	n := 0
 	for _, p := range b.pending {
@@ -330,7 +354,7 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 	}
 	b.pending = b.pending[n:]
 	for _, k := range sortedQueueKeys(woken) {
-		b.wakePulls(k)
+		b.messagesVisible(k)
 	}
 	if b.syncWanted || len(b.pending) > 0 {
 		b.syncWanted = false
@@ -426,6 +450,8 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 			b.notifyGroupChanged(g)
 		}
 		resp = codec.NewResponse(req, codec.Success, "")
+	case codec.ReqConsumerSendMsgBack:
+		resp = b.handleSendBack(c, req)
 	case codec.ReqGetConsumerListByGroup:
 		resp = b.handleConsumerList(req)
 	case codec.ReqUpdateAndCreateTopic:

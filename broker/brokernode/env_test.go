@@ -68,10 +68,17 @@ func testConfig() Config {
 // recovery fsync, so it is ready to serve.
 func startBroker(t *testing.T, cfg Config, disk *simdisk.Disk) *brokerHarness {
 	t.Helper()
+	return startBrokerAt(t, cfg, disk, nodetest.Start)
+}
+
+// startBrokerAt is startBroker with the broker's clock starting at now (a restart later on).
+func startBrokerAt(t *testing.T, cfg Config, disk *simdisk.Disk, now time.Time) *brokerHarness {
+	t.Helper()
 	if disk == nil {
 		disk = simdisk.New()
 	}
 	env := newBrokerEnv(t, disk)
+	env.Advance(nil, now.Sub(nodetest.Start)) // no timers yet: nothing is delivered to the nil handler
 	b, err := New(env, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)

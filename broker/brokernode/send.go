@@ -79,6 +79,12 @@ func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
 	if err := b.checkBody(len(req.Body)); err != nil {
 		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
 	}
+	if err := checkDelayProperty(h.properties); err != nil {
+		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
+	}
+	if h.topic, h.queueID, h.properties, err = b.retryAsNormal(req, h.topic, h.queueID, h.properties); err != nil {
+		return codec.NewResponse(req, codec.SystemError, err.Error())
+	}
 	tc, queueID, resp := b.sendQueue(req, &h)
 	if resp != nil {
 		return resp
@@ -168,6 +174,9 @@ func (b *Broker) checkBody(n int) error {
 // the queue: a negative queue id picks a random write queue, as Java does. A non-nil response
 // is the error to answer.
 func (b *Broker) sendQueue(req *codec.Command, h *sendHeader) (store.TopicConfig, int32, *codec.Command) {
+	if h.topic == ScheduleTopic {
+		return store.TopicConfig{}, 0, codec.NewResponse(req, codec.NoPermission, "sending to the system topic "+h.topic+" is forbidden")
+	}
 	tc, ok := b.store.Topic(h.topic)
 	if !ok {
 		tc, ok = b.autoCreate(h.topic, h.defaultTopicQueueNums)
@@ -216,6 +225,7 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
 	ids := make([]string, len(msgs))
+	queueID := msgs[0].QueueID // the queue asked for: putMessage moves a delayed message to the schedule topic
 	var first int64
 	for i, m := range msgs {
 		var r *codec.Command
@@ -234,7 +244,7 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 	}
 	resp.ExtFields = map[string]string{
 		"msgId":       strings.Join(ids, ","),
-		"queueId":     strconv.Itoa(int(msgs[0].QueueID)),
+		"queueId":     strconv.Itoa(int(queueID)),
 		"queueOffset": strconv.FormatInt(first, 10),
 		"MSG_REGION":  "DefaultRegion",
 		"TRACE_ON":    "true",
@@ -250,7 +260,12 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 // if not nil, is sent on c at that moment in sync-flush mode (the caller answers at once in
 // async mode); internal writes (delayed, retried, committed messages) pass a nil resp.
 // The caller fills resp's fields after the call: it is sent later, never by putMessage itself.
+// A message carrying a delay level (property DELAY) is stored in the schedule topic instead
+// (scheduleIfDelayed rewrites m's topic, queue and properties) and re-put when due.
 func (b *Broker) putMessage(m *codec.Message, c node.ConnID, resp *codec.Command) (store.AppendResult, error) {
+	if err := b.scheduleIfDelayed(m); err != nil {
+		return store.AppendResult{}, err
+	}
 	res, err := b.store.Append(m)
 	if err != nil {
 		return res, err
@@ -258,7 +273,7 @@ func (b *Broker) putMessage(m *codec.Message, c node.ConnID, resp *codec.Command
 	key := queueKey{topic: m.Topic, queue: m.QueueID}
 	if b.cfg.FlushMode == AsyncFlush {
 		b.store.Confirm(res.Index)
-		b.wakePulls(key)
+		b.messagesVisible(key)
 		return res, nil
 	}
 	b.pending = append(b.pending, pendingAck{index: res.Index, conn: c, resp: resp, queue: key})

@@ -85,6 +85,15 @@ func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush *string) {
 	fs.StringVar(&cfg.ClusterName, "cluster", cfg.ClusterName, "cluster name")
 	fs.StringVar(flush, "flush", "sync", "flush mode: sync (acknowledge after fsync) or async")
 	fs.BoolVar(&cfg.AutoCreateTopic, "auto-create-topics", cfg.AutoCreateTopic, "create unknown topics on first send")
+	fs.Func("delay-levels", "delay of each delay level, level 1 first, space-separated (default \""+
+		brokernode.DefaultDelayLevels+"\")", func(s string) error {
+		levels, err := brokernode.ParseDelayLevels(s)
+		if err != nil {
+			return err
+		}
+		cfg.DelayLevels = levels
+		return nil
+	})
 	fs.DurationVar(&cfg.LockLease, "lock-lease", cfg.LockLease,
 		"how long an orderly consumer's queue lock lasts without renewal before another client may take the queue")
 }
