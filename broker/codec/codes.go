@@ -4,12 +4,14 @@ package codec
 const (
 	ReqSendMessage             int16 = 10
 	ReqPullMessage             int16 = 11
+	ReqQueryMessage            int16 = 12
 	ReqQueryConsumerOffset     int16 = 14
 	ReqUpdateConsumerOffset    int16 = 15
 	ReqUpdateAndCreateTopic    int16 = 17
 	ReqSearchOffsetByTimestamp int16 = 29
 	ReqGetMaxOffset            int16 = 30
 	ReqGetMinOffset            int16 = 31
+	ReqViewMessageByID         int16 = 33
 	ReqHeartBeat               int16 = 34
 	ReqUnregisterClient        int16 = 35
 	ReqConsumerSendMsgBack     int16 = 36
@@ -21,7 +23,10 @@ const (
 	ReqRegisterBroker          int16 = 103
 	ReqUnregisterBroker        int16 = 104
 	ReqGetRouteInfoByTopic     int16 = 105
+	ReqGetAllSubscriptionGroup int16 = 201
 	ReqGetAllTopicListFromNS   int16 = 206
+	ReqDeleteTopicInBroker     int16 = 215
+	ReqDeleteTopicInNamesrv    int16 = 216
 	ReqSendBatchMessage        int16 = 320
 )
 

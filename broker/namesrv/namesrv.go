@@ -113,6 +113,8 @@ func (s *Server) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = codec.NewResponse(req, codec.Success, "")
 		body, _ := json.Marshal(route.TopicList{TopicList: s.topicNames()})
 		resp.Body = body
+	case codec.ReqDeleteTopicInNamesrv:
+		resp = s.deleteTopic(req)
 	default:
 		resp = codec.NewResponse(req, codec.RequestCodeNotSupported, "request code "+strconv.Itoa(int(req.Code))+" not supported by the name server")
 	}
@@ -185,6 +187,25 @@ func (s *Server) routeInfo(req *codec.Command) *codec.Command {
 	resp := codec.NewResponse(req, codec.Success, "")
 	resp.Body = rd.Encode()
 	return resp
+}
+
+// deleteTopic drops a topic from every broker's registration, so it leaves routes and topic
+// lists until a broker registers it again (a broker that still has it does so at its next
+// registration, as with Java's name server).
+func (s *Server) deleteTopic(req *codec.Command) *codec.Command {
+	topic := req.Ext("topic")
+	if topic == "" {
+		return codec.NewResponse(req, codec.SystemError, "delete topic: topic is required")
+	}
+	n := 0
+	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
+		if _, ok := s.brokers[addr].topics[topic]; ok {
+			delete(s.brokers[addr].topics, topic)
+			n++
+		}
+	}
+	s.log.Info("topic deleted from routes", "topic", topic, "brokers", n)
+	return codec.NewResponse(req, codec.Success, "")
 }
 
 func (s *Server) topicNames() []string {

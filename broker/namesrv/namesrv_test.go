@@ -236,3 +236,38 @@ func TestRequestsItDoesNotServe(t *testing.T) {
 		t.Fatal("the name server answered a response")
 	}
 }
+
+// DELETE_TOPIC_IN_NAMESRV takes a topic out of routes and the topic list at once, for every
+// broker that registered it; other topics stay; a broker that registers it again brings it back.
+func TestDeleteTopicInNamesrv(t *testing.T) {
+	n := startNameServer(t)
+	n.register(1, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 4, "Audit": 1})
+	n.register(2, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Orders": 4})
+
+	if resp := n.call(99, codec.ReqDeleteTopicInNamesrv, map[string]string{"topic": "Orders"}, nil); resp.Code != codec.Success {
+		t.Fatalf("delete: code %d %q", resp.Code, resp.Remark)
+	}
+	if resp := n.route("Orders"); resp.Code != codec.TopicNotExist {
+		t.Fatalf("route of a deleted topic: code %d, want 17", resp.Code)
+	}
+	if resp := n.route("Audit"); resp.Code != codec.Success {
+		t.Fatalf("route of another topic after the delete: code %d", resp.Code)
+	}
+	list := n.call(99, codec.ReqGetAllTopicListFromNS, nil, nil)
+	if got, want := string(list.Body), `{"topicList":["Audit"],"brokerAddr":null}`; got != want {
+		t.Fatalf("topic list after delete %s, want %s", got, want)
+	}
+	// Deleting a topic nobody has is harmless; a request without a topic is an error.
+	if resp := n.call(99, codec.ReqDeleteTopicInNamesrv, map[string]string{"topic": "Nope"}, nil); resp.Code != codec.Success {
+		t.Fatalf("delete of an unknown topic: code %d", resp.Code)
+	}
+	if resp := n.call(99, codec.ReqDeleteTopicInNamesrv, nil, nil); resp.Code != codec.SystemError {
+		t.Fatalf("delete without a topic: code %d, want 1", resp.Code)
+	}
+	n.register(2, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Orders": 2})
+	resp := n.route("Orders")
+	rd, err := route.DecodeTopicRouteData(resp.Body)
+	if resp.Code != codec.Success || err != nil || len(rd.BrokerDatas) != 1 || rd.BrokerDatas[0].BrokerName != "broker-b" || rd.QueueDatas[0].WriteQueueNums != 2 {
+		t.Fatalf("route after broker-b registered Orders again: code %d %s", resp.Code, resp.Body)
+	}
+}
