@@ -57,7 +57,8 @@ func ValidTopicName(name string) bool {
 }
 
 type topicsDoc struct {
-	Topics []TopicConfig `json:"topics"`
+	Topics  []TopicConfig  `json:"topics"`
+	Deleted []deletedTopic `json:"deleted,omitempty"`
 }
 
 type offsetKey struct {
@@ -108,7 +109,7 @@ func writeJSON(d node.Disk, name string, v any) error {
 }
 
 func (s *Store) writeTopics() error {
-	return writeJSON(s.disk, topicsFile, topicsDoc{Topics: s.Topics()})
+	return writeJSON(s.disk, topicsFile, topicsDoc{Topics: s.Topics(), Deleted: s.tombstoneList()})
 }
 
 // CreateTopic creates or updates a topic and persists topics.json before returning, so a

@@ -71,6 +71,9 @@ type Store struct {
 	offsets      map[offsetKey]int64
 	offsetsDirty bool
 
+	// deleted holds the tombstones of deleted topics (delete.go).
+	deleted map[string]uint64
+
 	// confirmed is the highest commit-log index readers may see.
 	confirmed uint64
 	// pending lists, in commit-log order, the queue of every appended but unconfirmed message:
@@ -143,6 +146,7 @@ func (s *Store) recover() error {
 	for _, tc := range topics.Topics {
 		s.topics[tc.Name] = tc
 	}
+	s.loadTombstones(topics.Deleted)
 	var offsets offsetsDoc
 	if _, err := readJSON(s.disk, offsetsFile, &offsets); err != nil {
 		return err
@@ -170,6 +174,9 @@ func (s *Store) recover() error {
 		}
 	}
 	s.checkpoint = cp
+	if err := s.clampTombstones(last); err != nil {
+		return err
+	}
 
 	names, err := s.disk.ListLogs(cqPrefix)
 	if err != nil {
@@ -187,6 +194,9 @@ func (s *Store) recover() error {
 		if err := q.dropAbove(cp); err != nil {
 			return err
 		}
+		if _, err := s.removeStaleQueue(q); err != nil {
+			return err
+		}
 	}
 
 	replayFrom := max(cp+1, first)
@@ -201,6 +211,7 @@ func (s *Store) recover() error {
 	if err := s.recreateMissingTopics(); err != nil {
 		return err
 	}
+	s.dropDeletedOffsets()
 	for _, q := range s.queues {
 		q.confirmedEnd = q.end()
 		q.assertInside(s.commitLog.LastIndex())
@@ -224,6 +235,9 @@ func (s *Store) replay(idx uint64) error {
 	}
 	if !ValidTopicName(m.Topic) || m.QueueID < 0 || m.QueueID >= MaxQueueNums {
 		return fmt.Errorf("%w: commit log index %d holds topic %q queue %d", ErrCorrupt, idx, m.Topic, m.QueueID)
+	}
+	if s.deletedAt(m.Topic, idx) {
+		return nil
 	}
 	q, err := s.openQueue(m.Topic, m.QueueID)
 	if err != nil {
@@ -355,6 +369,9 @@ func (s *Store) Confirm(upTo uint64) {
 	}
 	n := upTo + 1 - s.pendingFirst // pending entries now confirmed
 	for _, q := range s.pending[:n] {
+		if q == nil {
+			continue // its topic was deleted
+		}
 		q.confirmedEnd++
 		if q.confirmedEnd > q.end() {
 			panic(fmt.Sprintf("store: queue %s/%d confirmed end %d beyond its end %d", q.key.topic, q.key.queueID, q.confirmedEnd, q.end()))
