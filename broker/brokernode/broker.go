@@ -179,6 +179,8 @@ type Broker struct {
 	delay  *delayState
 	// remotes holds the remote address of inbound connections (the born host of their sends).
 	remotes map[node.ConnID]netip.AddrPort
+	// groupsVersion versions the consumer groups admins list (admin.go).
+	groupsVersion groupsVersion
 }
 
 // New opens the broker's store (recovering it after a crash) and returns the node.
@@ -460,6 +462,10 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleLockBatch(req)
 	case codec.ReqUnlockBatchMQ:
 		resp = b.handleUnlockBatch(req)
+	case codec.ReqDeleteTopicInBroker:
+		resp = b.handleDeleteTopic(req)
+	case codec.ReqGetAllSubscriptionGroup:
+		resp = b.handleAllSubscriptionGroups(req)
 	default:
 		resp = codec.NewResponse(req, codec.RequestCodeNotSupported,
 			"request code "+strconv.Itoa(int(req.Code))+" is not supported by this broker")
