@@ -161,7 +161,7 @@ func TestCheckLegal(t *testing.T) {
 		)},
 		{"pulls that did not return OK are ignored", history(
 			sendOK(0, "a", 0, 10, 0),
-			PullOp{Client: 1, Queue: qa, Offset: 0, Call: 20, Return: 30, Outcome: Failed, Msgs: []PulledMsg{{0, "zzz"}}},
+			PullOp{Client: 1, Queue: qa, Offset: 0, Call: 20, Return: 30, Outcome: Failed, Msgs: []PulledMsg{{Offset: 0, MsgID: "zzz"}}},
 			PullOp{Client: 1, Queue: qa, Offset: 0, Call: 40, Outcome: Unknown},
 		)},
 		{"touching intervals are concurrent", history(

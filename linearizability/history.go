@@ -1,7 +1,10 @@
 // Package linearizability owns the histories the simulator records (every send and pull a
-// client made, with its invocation and return in virtual time and its outcome) and the checks
-// run over them: a Porcupine model of each queue as an append-only log, and direct invariant
-// checks (no acknowledged message lost, no message at two offsets, no failed send observed).
+// client made, with its invocation and return in virtual time and its outcome, plus what the
+// broker owes for delayed, transactional and retried messages, queue locks and offset
+// searches) and the checks run over them: a Porcupine model of each queue as an append-only
+// log, and direct invariant checks (no acknowledged message lost, no message at two offsets, no
+// failed send observed, broker writes on time and never lost, withheld messages never
+// delivered, one lock holder per queue, offset searches that agree with store times).
 //
 // It never touches a node: the simulator fills a History through its client calls and hands it
 // here after the run. Nothing here is deterministic-simulation code; Check uses wall-clock
@@ -79,6 +82,42 @@ type SendOp struct {
 type PulledMsg struct {
 	Offset int64
 	MsgID  string
+	// StoreTime is when the broker stored it (its store timestamp, in virtual nanoseconds of
+	// millisecond precision); 0 when not recorded. Only the checks of broker writes' deadlines
+	// and of offset searches read it.
+	StoreTime int64
+}
+
+// BrokerClient is the client number of operations the broker performs itself (the appends of
+// broker writes) in the model's visualisation.
+const BrokerClient = -1
+
+// BrokerWrite is a message the broker appends to a queue by itself on a client's behalf: a
+// delayed message delivered when due, a committed transaction's message, a retry or a dead
+// letter. No call acknowledges its position, so the log model learns of its appends from the
+// pulls that observed them (each distinct offset an append). It is delivered at least once:
+// the same id at several offsets of its queue is allowed.
+type BrokerWrite struct {
+	Queue QueueKey
+	// MsgID is the id pulls see it under; unique among sends and other broker writes.
+	MsgID string
+	// Cause says what made the broker write it, for reports.
+	Cause string
+	// After is the earliest virtual time it may appear: a pull returning it earlier saw it too
+	// early (a delayed message before its due time, a transaction's message before its commit).
+	After int64
+	// Owed: its cause was acknowledged, so it must be in the final drain.
+	Owed bool
+	// Deadline, when above 0, is the virtual time by which its first appearance must have been
+	// stored (StoreTime), when it appears.
+	Deadline int64
+}
+
+// Withheld is a message id that must never be delivered anywhere: a rolled-back transaction's
+// message, or one whose every half message failed.
+type Withheld struct {
+	MsgID string
+	Why   string
 }
 
 // PullOp is one pull call at a requested queue offset. Only OK pulls are checked: a pull that
@@ -95,8 +134,12 @@ type PullOp struct {
 
 // History is everything the clients of one run did, in the order the simulator recorded it.
 type History struct {
-	Sends []SendOp
-	Pulls []PullOp
+	Sends    []SendOp
+	Pulls    []PullOp
+	Writes   []BrokerWrite
+	Withheld []Withheld
+	Locks    []LockOp
+	Searches []SearchOp
 }
 
 // AddSend records a send and returns its index in h.Sends, so a caller that records the
@@ -128,7 +171,21 @@ func (h *History) Queues() []QueueKey {
 	for i := range h.Pulls {
 		add(h.Pulls[i].Queue)
 	}
+	for i := range h.Writes {
+		add(h.Writes[i].Queue)
+	}
 	slices.SortFunc(out, QueueKey.Compare)
+	return out
+}
+
+// writesOn maps the ids of the broker writes to q to their writes.
+func (h *History) writesOn(q QueueKey) map[string]*BrokerWrite {
+	out := map[string]*BrokerWrite{}
+	for i := range h.Writes {
+		if h.Writes[i].Queue == q {
+			out[h.Writes[i].MsgID] = &h.Writes[i]
+		}
+	}
 	return out
 }
 
@@ -161,6 +218,33 @@ func (h *History) Validate() error {
 			if m.Offset < 0 || m.MsgID == "" {
 				return fmt.Errorf("pull #%d: returned message %q at offset %d", i, m.MsgID, m.Offset)
 			}
+		}
+	}
+	sentTo := map[string]QueueKey{}
+	for _, s := range h.Sends {
+		sentTo[s.MsgID] = s.Queue
+	}
+	written := map[string]bool{}
+	for i, w := range h.Writes {
+		switch {
+		case w.MsgID == "":
+			return fmt.Errorf("broker write #%d: empty message id", i)
+		case written[w.MsgID]:
+			return fmt.Errorf("broker write #%d: id %s declared twice", i, w.MsgID)
+		}
+		if q, ok := sentTo[w.MsgID]; ok {
+			return fmt.Errorf("broker write #%d: id %s is also sent by a client (to %v)", i, w.MsgID, q)
+		}
+		written[w.MsgID] = true
+	}
+	for i, l := range h.Locks {
+		if l.Outcome < OK || l.Outcome > Unknown || l.Outcome != Unknown && l.Return < l.Call {
+			return fmt.Errorf("lock #%d: outcome %v from %d to %d", i, l.Outcome, l.Call, l.Return)
+		}
+	}
+	for i, s := range h.Searches {
+		if s.Outcome < OK || s.Outcome > Unknown || s.Outcome != Unknown && s.Return < s.Call {
+			return fmt.Errorf("search #%d: outcome %v from %d to %d", i, s.Outcome, s.Call, s.Return)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Kinds of invariant violation.
@@ -23,6 +24,17 @@ const (
 	KindPhantom = "message never sent"
 	// KindDrainOrder: the final drain of a queue is not offsets 0, 1, 2, ... in order.
 	KindDrainOrder = "drain not contiguous"
+	// KindWrongQueue: a message seen in a queue that none of its sends or broker writes named.
+	KindWrongQueue = "message in the wrong queue"
+	// KindLostWrite: a broker write whose cause was acknowledged is not in the final drain.
+	KindLostWrite = "lost broker write"
+	// KindTooEarly: a broker write was pulled before it could legally appear (a delayed message
+	// before its due time, a transaction's message before its commit).
+	KindTooEarly = "broker write too early"
+	// KindTooLate: a broker write was first stored after its deadline.
+	KindTooLate = "broker write too late"
+	// KindWithheldDelivered: a message that must never be delivered was pulled or drained.
+	KindWithheldDelivered = "withheld message delivered"
 )
 
 // Violation is one broken invariant.
@@ -84,14 +96,34 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		out = append(out, Violation{Kind: kind, Queue: q, MsgID: id, Message: fmt.Sprintf(format, args...)})
 	}
 
-	// What the sends say about each id: whether any send may have taken effect.
+	// What the sends say about each id: whether any send may have taken effect, and where.
 	mayExist := map[string]bool{}
 	sent := map[string]bool{}
+	queuesOf := map[string]map[QueueKey]bool{}
+	addQueue := func(id string, q QueueKey) {
+		if queuesOf[id] == nil {
+			queuesOf[id] = map[QueueKey]bool{}
+		}
+		queuesOf[id][q] = true
+	}
 	for _, s := range h.Sends {
 		sent[s.MsgID] = true
+		addQueue(s.MsgID, s.Queue)
 		if s.Outcome != Failed {
 			mayExist[s.MsgID] = true
 		}
+	}
+	writes := map[string]*BrokerWrite{}
+	for i := range h.Writes {
+		w := &h.Writes[i]
+		writes[w.MsgID] = w
+		sent[w.MsgID] = true
+		mayExist[w.MsgID] = true
+		addQueue(w.MsgID, w.Queue)
+	}
+	withheld := map[string]string{}
+	for _, w := range h.Withheld {
+		withheld[w.MsgID] = w.Why
 	}
 
 	// Every sighting, in a deterministic order: acknowledgements, pulls, then drains by queue.
@@ -148,6 +180,9 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		if len(positionsOf[id]) < 2 {
 			continue
 		}
+		if w := writes[id]; w != nil && onlyIn(positionsOf[id], w.Queue) {
+			continue // delivered at least once: duplicates in its own queue are allowed
+		}
 		poss := sortedKeys(positionsOf[id], position.compare)
 		parts := make([]string, len(poss))
 		for i, p := range poss {
@@ -192,10 +227,66 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		}
 	}
 
+	// Broker writes: owed ones survive into the drain; none appears before its cause allows
+	// or is first stored after its deadline.
+	for i, w := range h.Writes {
+		if w.Owed && !drained[w.Queue][w.MsgID] {
+			report(KindLostWrite, w.Queue, w.MsgID, "%s (%s, broker write #%d) is owed but not in the final drain", w.MsgID, w.Cause, i)
+		}
+	}
+	early := map[string]bool{}
+	for i, p := range h.Pulls {
+		if p.Outcome != OK {
+			continue
+		}
+		for _, m := range p.Msgs {
+			if w := writes[m.MsgID]; w != nil && p.Queue == w.Queue && p.Return < w.After && !early[m.MsgID] {
+				early[m.MsgID] = true
+				report(KindTooEarly, w.Queue, m.MsgID, "%s (%s) was pulled at offset %d by pull #%d (client %d), returned at %v, before %v",
+					m.MsgID, w.Cause, m.Offset, i, p.Client, time.Duration(p.Return), time.Duration(w.After))
+			}
+		}
+	}
+	firstStored := map[string]int64{}
+	for _, q := range drainQueues {
+		for _, m := range finalDrain[q] {
+			if w := writes[m.MsgID]; w != nil && q == w.Queue && m.StoreTime > 0 {
+				if t, ok := firstStored[m.MsgID]; !ok || m.StoreTime < t {
+					firstStored[m.MsgID] = m.StoreTime
+				}
+			}
+		}
+	}
+	for _, id := range sortedKeys(firstStored, strings.Compare) {
+		if w := writes[id]; w.Deadline > 0 && firstStored[id] > w.Deadline {
+			report(KindTooLate, w.Queue, id, "%s (%s) was first stored at %v, after its deadline %v",
+				id, w.Cause, time.Duration(firstStored[id]), time.Duration(w.Deadline))
+		}
+	}
+
+	// Withheld messages never appear; others appear only in a queue they were sent or written to.
+	wrongQueue := map[queueMsg]bool{}
+	for _, s := range seen {
+		key := queueMsg{s.pos.queue, s.msgID}
+		if wrongQueue[key] {
+			continue
+		}
+		if why, ok := withheld[s.msgID]; ok {
+			wrongQueue[key] = true
+			report(KindWithheldDelivered, s.pos.queue, s.msgID, "%s (%s) was %s at %v", s.msgID, why, s.source, s.pos)
+			continue
+		}
+		if qs := queuesOf[s.msgID]; qs != nil && !qs[s.pos.queue] {
+			wrongQueue[key] = true
+			report(KindWrongQueue, s.pos.queue, s.msgID, "%s was %s at %v; it was sent or written to %s",
+				s.msgID, s.source, s.pos, strings.Join(queueNames(qs), ", "))
+		}
+	}
+
 	// Observed ids must come from a send that may have taken effect.
 	reported := map[string]bool{}
 	for _, s := range seen {
-		if strings.HasPrefix(s.source, "acknowledged") || reported[s.msgID] || mayExist[s.msgID] {
+		if strings.HasPrefix(s.source, "acknowledged") || reported[s.msgID] || mayExist[s.msgID] || isWithheld(withheld, s.msgID) {
 			continue
 		}
 		reported[s.msgID] = true
@@ -212,6 +303,29 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		}
 		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.MsgID, b.MsgID), strings.Compare(a.Message, b.Message))
 	})
+	return out
+}
+
+func isWithheld(withheld map[string]string, id string) bool {
+	_, ok := withheld[id]
+	return ok
+}
+
+// onlyIn reports whether every position is in queue q.
+func onlyIn(positions map[position]string, q QueueKey) bool {
+	for p := range positions {
+		if p.queue != q {
+			return false
+		}
+	}
+	return true
+}
+
+func queueNames(qs map[QueueKey]bool) []string {
+	var out []string
+	for _, q := range sortedKeys(qs, QueueKey.Compare) {
+		out = append(out, q.String())
+	}
 	return out
 }
 

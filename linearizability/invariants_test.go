@@ -99,7 +99,7 @@ func TestCheckInvariants(t *testing.T) {
 			name:  "message in the wrong queue",
 			h:     history(sendOK(0, "a", 0, 10, 0)),
 			drain: map[QueueKey][]string{qa: {"a"}, qb: {"a"}},
-			want:  []string{KindTwoOffsets + " a"},
+			want:  []string{KindTwoOffsets + " a", KindWrongQueue + " a"},
 		},
 		{
 			name:  "phantom message",
@@ -115,7 +115,7 @@ func TestCheckInvariants(t *testing.T) {
 		},
 		{
 			name:  "pulls that did not return OK are not sightings",
-			h:     history(sendOK(0, "a", 0, 10, 0), PullOp{Queue: qa, Outcome: Failed, Call: 1, Return: 2, Msgs: []PulledMsg{{5, "zz"}}}),
+			h:     history(sendOK(0, "a", 0, 10, 0), PullOp{Queue: qa, Outcome: Failed, Call: 1, Return: 2, Msgs: []PulledMsg{{Offset: 5, MsgID: "zz"}}}),
 			drain: map[QueueKey][]string{qa: {"a"}},
 		},
 	}
@@ -136,7 +136,7 @@ func TestCheckInvariants(t *testing.T) {
 
 func TestCheckDrainInvariantsOrder(t *testing.T) {
 	h := history(sendOK(0, "a", 0, 10, 0), sendOK(0, "b", 20, 30, 1))
-	got := CheckDrainInvariants(h, map[QueueKey][]PulledMsg{qa: {{1, "b"}, {0, "a"}}})
+	got := CheckDrainInvariants(h, map[QueueKey][]PulledMsg{qa: {{Offset: 1, MsgID: "b"}, {Offset: 0, MsgID: "a"}}})
 	if diff := cmp.Diff([]string{KindDrainOrder + " a", KindDrainOrder + " b"}, kinds(got)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

@@ -32,6 +32,11 @@ import (
 //     holds the returned id. An OK pull that returned nothing at offset o is legal iff
 //     len(log) <= o: the broker serves only confirmed messages, so an empty answer at o means
 //     nothing was confirmed at o at the pull's linearization point.
+//   - A broker write (History.Writes: a delayed, committed, retried or dead-lettered message
+//     the broker appends by itself) becomes one append per distinct offset a pull saw it at,
+//     its window from its cause (BrokerWrite.After) to the return of the first pull that saw
+//     it there; unseen, it is a gap only an Unknown send could fill, so the final drain (which
+//     sees everything) is what makes it count.
 //   - Failed sends are left out (they never took effect; CheckInvariants makes sure their ids
 //     are never observed) and so are pulls that did not return OK.
 
@@ -42,6 +47,7 @@ const (
 	opSendUnknown         // an Unknown send that stays nondeterministic
 	opSendObserved        // an Unknown send a pull saw: checked like an OK send at the offset seen
 	opFiller              // an Unknown send nobody saw: one spare slot that may fill a gap
+	opBrokerWrite         // an append by the broker itself, at the offset a pull saw it
 	opPull
 )
 
@@ -56,6 +62,7 @@ type opInput struct {
 	index  int    // index in History.Sends or History.Pulls
 	msgID  string // sends
 	offset int64  // pulls: the requested offset
+	cause  string // broker writes
 }
 
 // opOutput is a porcupine operation's output.
@@ -127,7 +134,7 @@ func stepLog(state, input, output interface{}) []interface{} {
 	in := input.(opInput)
 	out := output.(opOutput)
 	switch in.kind {
-	case opSend, opSendObserved:
+	case opSend, opSendObserved, opBrokerWrite:
 		gap := out.offset - int64(s.n)
 		if gap < 0 || gap > int64(s.spare) {
 			return nil
@@ -171,6 +178,8 @@ func describeOperation(input, output interface{}) string {
 		return fmt.Sprintf("c%d send %s -> unknown, seen @%d", in.client, in.msgID, out.offset)
 	case opFiller:
 		return fmt.Sprintf("c%d send %s -> unknown, never seen", in.client, in.msgID)
+	case opBrokerWrite:
+		return fmt.Sprintf("broker writes %s (%s), seen @%d", in.msgID, in.cause, out.offset)
 	default:
 		if len(out.msgs) == 0 {
 			return fmt.Sprintf("c%d pull @%d -> none", in.client, in.offset)
@@ -297,6 +306,10 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		end = max(end, p.Return)
 		clients = append(clients, p.Client)
 	}
+	writes := h.writesOn(q)
+	if len(writes) > 0 {
+		clients = append(clients, BrokerClient)
+	}
 	slices.Sort(clients)
 	clients = slices.Compact(clients)
 	dense := func(c int) int { i, _ := slices.BinarySearch(clients, c); return i }
@@ -347,6 +360,40 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		}
 		ops = append(ops, porcupine.Operation{
 			ClientId: dense(s.Client), Input: in, Call: s.Call, Output: out, Return: ret,
+		})
+	}
+	// Broker writes: each offset a pull saw one at is an append, done by the time the first
+	// pull that saw it there returned, and not before the write's cause (when that is earlier:
+	// a write seen too early is CheckDrainInvariants' to report).
+	type appearance struct {
+		msgID  string
+		offset int64
+	}
+	firstSeen := map[appearance]int64{}
+	var appearances []appearance
+	for _, p := range h.Pulls {
+		if p.Queue != q || p.Outcome != OK {
+			continue
+		}
+		for _, m := range p.Msgs {
+			if writes[m.MsgID] == nil {
+				continue
+			}
+			a := appearance{m.MsgID, m.Offset}
+			if by, ok := firstSeen[a]; !ok {
+				appearances = append(appearances, a)
+				firstSeen[a] = p.Return
+			} else if p.Return < by {
+				firstSeen[a] = p.Return
+			}
+		}
+	}
+	for _, a := range appearances {
+		w := writes[a.msgID]
+		ops = append(ops, porcupine.Operation{
+			ClientId: dense(BrokerClient),
+			Input:    opInput{kind: opBrokerWrite, queue: q, client: BrokerClient, msgID: a.msgID, cause: w.Cause},
+			Call:     min(w.After, firstSeen[a]), Output: opOutput{offset: a.offset}, Return: firstSeen[a],
 		})
 	}
 	for i, p := range h.Pulls {
