@@ -22,9 +22,6 @@ func (c *Client) masterOf(topic, brokerName string, done func(addr string, err e
 	})
 }
 
-// PropRetryTopic is the property a retried message keeps its original topic in.
-const PropRetryTopic = "RETRY_TOPIC"
-
 // SendBack is CONSUMER_SEND_MSG_BACK for a message a clustering group failed to consume.
 type SendBack struct {
 	// Queue is the queue Msg was pulled from (its broker group gets the request).
@@ -49,7 +46,7 @@ func (c *Client) SendBack(b SendBack, done func(error)) {
 	if originID == "" {
 		originID = codec.OffsetMsgID(m.StoreHost, m.PhysicalOffset)
 	}
-	originTopic := codec.Property(m.Properties, PropRetryTopic)
+	originTopic := codec.Property(m.Properties, codec.PropRetryTopic)
 	if originTopic == "" {
 		originTopic = m.Topic
 	}

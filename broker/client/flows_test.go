@@ -192,7 +192,7 @@ func TestTransactionCheckIsAnsweredOnItsConnection(t *testing.T) {
 func TestSendBack(t *testing.T) {
 	h := newHarness(t)
 	m := &codec.Message{Topic: "%RETRY%cg", PhysicalOffset: 42, ReconsumeTimes: 1, StoreHost: netip.MustParseAddrPort(brokerBAddr),
-		Properties: codec.EncodeProperties(map[string]string{codec.PropUniqKey: "u1", PropRetryTopic: "Orders"})}
+		Properties: codec.EncodeProperties(map[string]string{codec.PropUniqKey: "u1", codec.PropRetryTopic: "Orders"})}
 	var got []error
 	h.c.SendBack(SendBack{Queue: MessageQueue{Topic: "%RETRY%cg", BrokerName: "broker-b"}, Msg: m, Group: "cg",
 		DelayLevel: 2, MaxReconsumeTimes: 3}, func(err error) { got = append(got, err) })
@@ -404,5 +404,46 @@ func TestHeartbeats(t *testing.T) {
 	}
 	if sent = beat(); len(sent) != 2 {
 		t.Fatalf("%d heartbeats after a failure", len(sent))
+	}
+}
+
+// A batch goes out as one SEND_BATCH_MESSAGE with the V2 short-name header and one record per
+// message; mixed topics or a delayed message are refused before anything is sent.
+func TestSendBatch(t *testing.T) {
+	h := newHarness(t)
+	msgs := []Message{
+		{Topic: "Orders", Body: []byte("one"), Tags: "A", Properties: map[string]string{codec.PropUniqKey: "b-0"}},
+		{Topic: "Orders", Body: []byte("two"), Properties: map[string]string{codec.PropUniqKey: "b-1"}},
+	}
+	var res SendResult
+	var err error
+	h.c.SendBatch(msgs, func(r SendResult, e error) { res, err = r, e })
+	h.answerRoute("Orders", routeBody("broker-a"))
+	f := h.next(codec.ReqSendBatchMessage)
+	want := map[string]string{"a": "DEFAULT_PRODUCER", "b": "Orders", "c": route.DefaultTopic, "d": "4", "f": "0",
+		"i": "", "m": "true", "n": "broker-a"}
+	for k, v := range want {
+		if f.Cmd.Ext(k) != v {
+			t.Errorf("batch header %s = %q, want %q", k, f.Cmd.Ext(k), v)
+		}
+	}
+	got, derr := codec.DecodeBatch(f.Cmd.Body)
+	if derr != nil || len(got) != 2 || string(got[0].Body) != "one" || codec.Property(got[0].Properties, codec.PropTags) != "A" ||
+		codec.Property(got[1].Properties, codec.PropUniqKey) != "b-1" {
+		t.Fatalf("batch body: %v, %+v", derr, got)
+	}
+	ok := sendOK("12")
+	ok["msgId"] = "7F00000100002A9F0000000000000001,7F00000100002A9F0000000000000002"
+	h.reply(f, codec.Success, ok, nil)
+	if err != nil || res.QueueOffset != 12 || res.OffsetMsgID != ok["msgId"] || f.Cmd.Ext("e") != itoa(int64(res.Queue.QueueID)) {
+		t.Fatalf("batch result %+v, err %v", res, err)
+	}
+
+	for _, bad := range [][]Message{nil, {msgs[0], {Topic: "Other"}}, {msgs[0], {Topic: "Orders", DelayLevel: 2}}} {
+		err = nil
+		h.c.SendBatch(bad, func(_ SendResult, e error) { err = e })
+		if !Definite(err) || len(h.pending()) != 0 {
+			t.Errorf("batch %+v: err %v, %d requests", bad, err, len(h.pending()))
+		}
 	}
 }
