@@ -85,6 +85,13 @@ type Config struct {
 	// nil means DefaultDelayLevels.
 	DelayLevels []time.Duration
 
+	// TxnCheckInterval is how often unresolved transactional half messages are checked back
+	// with their producers; TxnTimeout is how old a half message must be to be checked;
+	// TxnCheckMax is how many checks a half message gets before it is discarded.
+	TxnCheckInterval time.Duration
+	TxnTimeout       time.Duration
+	TxnCheckMax      int
+
 	// UnsafeAckBeforeSync is a planted bug for tests of the simulator only: in sync-flush mode
 	// it acknowledges sends before the fsync that covers them. Never set it in production.
 	UnsafeAckBeforeSync bool
@@ -114,6 +121,9 @@ func DefaultConfig() Config {
 		MaxLongPoll:         15 * time.Second,
 		MaxParkedPulls:      100000,
 		DelayLevels:         defaultDelayLevels(),
+		TxnCheckInterval:    DefaultTxnCheckInterval,
+		TxnTimeout:          DefaultTxnTimeout,
+		TxnCheckMax:         DefaultTxnCheckMax,
 	}
 }
 
@@ -181,6 +191,8 @@ type Broker struct {
 	remotes map[node.ConnID]netip.AddrPort
 	// groupsVersion versions the consumer groups admins list (admin.go).
 	groupsVersion groupsVersion
+	// txn is the transactional-message bookkeeping (transaction.go).
+	txn *transactions
 }
 
 // New opens the broker's store (recovering it after a crash) and returns the node.
@@ -198,6 +210,9 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker address %q must be a literal ip:port: %w", cfg.Addr, err)
 	}
+	if err := cfg.CheckTxnSettings(); err != nil {
+		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
+	}
 	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger()})
 	if err != nil {
 		return nil, fmt.Errorf("open store of broker %s: %w", cfg.BrokerName, err)
@@ -209,6 +224,7 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		groups:  newConsumerGroups(),
 		locks:   newQueueLocks(cfg.LockLease),
 		remotes: map[node.ConnID]netip.AddrPort{},
+		txn:     newTransactions(),
 	}
 	if cfg.AutoCreateTopic {
 		if _, ok := st.Topic(route.DefaultTopic); !ok {
@@ -257,6 +273,7 @@ func (b *Broker) OnDialed(node.ConnID) {}
 func (b *Broker) OnConnClosed(c node.ConnID) {
 	delete(b.remotes, c)
 	b.parked.dropConn(b.env, c)
+	b.txn.producers.dropConn(c)
 	for _, group := range b.groups.dropConn(c) {
 		b.notifyGroupChanged(group)
 	}
@@ -294,7 +311,11 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 			b.notifyGroupChanged(group)
 		}
 		b.locks.expire(b.env.Now())
+		b.txn.producers.expire(b.env.Now().Add(-b.cfg.ClientExpiry))
 		b.env.SetTimer(b.cfg.ClientExpiry/4, clientScanTimer{})
+	case txnCheckTimer:
+		b.checkTransactions()
+		b.env.SetTimer(b.cfg.TxnCheckInterval, txnCheckTimer{})
 	case *parkedPull:
 		if !t.done {
 			b.parked.expire(t)
@@ -340,6 +361,7 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		b.registerAll()
 		b.env.SetTimer(b.cfg.RegisterInterval, registerTimer{})
 		b.startDelay()
+		b.recoverTransactions()
 	}
 	b.delayDurable(upTo)
 	woken := map[queueKey]bool{}
@@ -451,9 +473,12 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		for _, g := range b.groups.unregister(req.Ext("clientID")) {
 			b.notifyGroupChanged(g)
 		}
+		b.txn.producers.unregister(req.Ext("clientID"))
 		resp = codec.NewResponse(req, codec.Success, "")
 	case codec.ReqConsumerSendMsgBack:
 		resp = b.handleSendBack(c, req)
+	case codec.ReqEndTransaction:
+		resp = b.handleEndTransaction(c, req)
 	case codec.ReqGetConsumerListByGroup:
 		resp = b.handleConsumerList(req)
 	case codec.ReqUpdateAndCreateTopic:

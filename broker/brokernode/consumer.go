@@ -140,6 +140,11 @@ func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Comma
 			b.notifyGroupChanged(cd.GroupName)
 		}
 	}
+	for _, pd := range hb.ProducerDataSet {
+		if pd.GroupName != "" {
+			b.txn.producers.heartbeat(pd.GroupName, hb.ClientID, c, b.env.Now(), nil)
+		}
+	}
 	return codec.NewResponse(req, codec.Success, "")
 }
 

@@ -323,10 +323,6 @@ func checkDelayLevels(levels []time.Duration) error {
 	return nil
 }
 
-// sysFlagTransactionCommit is the committed transaction type (Java's MessageSysFlag): only
-// messages of no transaction type or committed ones are delayed.
-const sysFlagTransactionCommit = 2 << 2
-
 // delayDurable records the progress of every re-put now durable (the commit log is synced up
 // to upTo) in the offset table, which the offset-flush timer persists.
 func (b *Broker) delayDurable(upTo uint64) {
@@ -346,7 +342,8 @@ func (b *Broker) delayDurable(upTo uint64) {
 // REAL_QID set, a level beyond the table clamped to the last one. Other messages are left
 // alone. A DELAY that is not a positive integer means no delay.
 func (b *Broker) scheduleIfDelayed(m *codec.Message) error {
-	if t := m.SysFlag & codec.SysFlagTransactionMask; t != 0 && t != sysFlagTransactionCommit {
+	// Only messages of no transaction type or committed ones are delayed.
+	if t := m.SysFlag & codec.SysFlagTransactionMask; t != 0 && t != codec.SysFlagTxnCommit {
 		return nil
 	}
 	level, ok := delayLevelOf(m.Properties)

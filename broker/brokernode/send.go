@@ -93,6 +93,11 @@ func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
 	m.Flag = h.flag
 	m.Body = req.Body
 	m.Properties = h.properties
+	if isHalfMessage(m) {
+		if err := b.prepareHalf(m, req.Ext("producerGroup")); err != nil {
+			return codec.NewResponse(req, codec.MessageIllegal, err.Error())
+		}
+	}
 	return b.storeSend(c, req, tc, []*codec.Message{m})
 }
 
@@ -174,7 +179,7 @@ func (b *Broker) checkBody(n int) error {
 // the queue: a negative queue id picks a random write queue, as Java does. A non-nil response
 // is the error to answer.
 func (b *Broker) sendQueue(req *codec.Command, h *sendHeader) (store.TopicConfig, int32, *codec.Command) {
-	if h.topic == ScheduleTopic {
+	if h.topic == ScheduleTopic || isTxnTopic(h.topic) {
 		return store.TopicConfig{}, 0, codec.NewResponse(req, codec.NoPermission, "sending to the system topic "+h.topic+" is forbidden")
 	}
 	tc, ok := b.store.Topic(h.topic)
@@ -249,10 +254,17 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 		"MSG_REGION":  "DefaultRegion",
 		"TRACE_ON":    "true",
 	}
-	if b.cfg.FlushMode == AsyncFlush || b.cfg.UnsafeAckBeforeSync {
-		return resp // in sync mode with UnsafeAckBeforeSync: the planted bug, acknowledged before its fsync
+	if b.answersAtOnce() {
+		return resp
 	}
 	return nil
+}
+
+// answersAtOnce reports whether a write is answered as soon as putMessage returns: in
+// async-flush mode, and in sync mode with UnsafeAckBeforeSync (the planted bug, acknowledged
+// before its fsync). Otherwise putMessage sends the answer after the covering fsync.
+func (b *Broker) answersAtOnce() bool {
+	return b.cfg.FlushMode == AsyncFlush || b.cfg.UnsafeAckBeforeSync
 }
 
 // putMessage appends m to the commit log and makes it visible to consumers once the flush

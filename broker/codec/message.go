@@ -22,6 +22,10 @@ const (
 	SysFlagTransactionMask = 3 << 2
 	SysFlagBornHostV6      = 1 << 4
 	SysFlagStoreHostV6     = 1 << 5
+	// The transaction types within SysFlagTransactionMask.
+	SysFlagTxnPrepared = 1 << 2
+	SysFlagTxnCommit   = 2 << 2
+	SysFlagTxnRollback = 3 << 2
 )
 
 // Well-known property keys.
@@ -33,6 +37,11 @@ const (
 	PropWait     = "WAIT"
 	PropRealTopc = "REAL_TOPIC"
 	PropRealQID  = "REAL_QID"
+	// PropTranMsg is "true" on a transactional half message; PropProducerGroup (PGROUP) names
+	// the producer group the broker asks about it (CHECK_TRANSACTION_STATE).
+	PropTranMsg       = "TRAN_MSG"
+	PropProducerGroup = "PGROUP"
+	PropTransactionID = "__transactionId__"
 )
 
 // Message is one message as the broker stores it and as pull responses carry it (the 4.x

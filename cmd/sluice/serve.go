@@ -96,6 +96,10 @@ func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush *string) {
 	})
 	fs.DurationVar(&cfg.LockLease, "lock-lease", cfg.LockLease,
 		"how long an orderly consumer's queue lock lasts without renewal before another client may take the queue")
+	fs.DurationVar(&cfg.TxnCheckInterval, "txn-check-interval", cfg.TxnCheckInterval,
+		"how often unresolved transactional messages are checked back with their producers")
+	fs.DurationVar(&cfg.TxnTimeout, "txn-timeout", cfg.TxnTimeout, "age at which an unresolved transactional message is checked back")
+	fs.IntVar(&cfg.TxnCheckMax, "txn-check-max", cfg.TxnCheckMax, "checks of a transactional message before it is discarded")
 }
 
 func runDev(args []string) int {
@@ -125,6 +129,10 @@ func runDev(args []string) int {
 		return 2
 	}
 	if cfg.FlushMode, err = brokernode.ParseFlushMode(flush); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+		return 2
+	}
+	if err := cfg.CheckTxnSettings(); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
 		return 2
 	}
@@ -199,6 +207,10 @@ func runBroker(args []string) int {
 		return 2
 	}
 	if cfg.FlushMode, err = brokernode.ParseFlushMode(flush); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 2
+	}
+	if err := cfg.CheckTxnSettings(); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
 	}
