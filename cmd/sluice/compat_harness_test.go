@@ -30,8 +30,29 @@ func init() {
 	rlog.SetLogLevel("error")
 	// Broadcasting consumers keep their offsets in files under $HOME; keep them out of the
 	// developer's home directory.
+	// The go command finds its build and module caches through $HOME unless told, and the
+	// tests build the sluice binary with it: pin them first, or that build starts from empty
+	// caches (minutes on a loaded machine, and module downloads).
+	if home, err := os.UserHomeDir(); err == nil {
+		pinEnv("GOCACHE", func() (string, error) {
+			dir, err := os.UserCacheDir()
+			return filepath.Join(dir, "go-build"), err
+		})
+		pinEnv("GOPATH", func() (string, error) { return filepath.Join(home, "go"), nil })
+		pinEnv("GOMODCACHE", func() (string, error) { return filepath.Join(os.Getenv("GOPATH"), "pkg", "mod"), nil })
+	}
 	if dir, err := os.MkdirTemp("", "sluice-compat-home-"); err == nil {
 		os.Setenv("HOME", dir)
+	}
+}
+
+// pinEnv sets the environment variable key to def() unless it is already set.
+func pinEnv(key string, def func() (string, error)) {
+	if os.Getenv(key) != "" {
+		return
+	}
+	if v, err := def(); err == nil {
+		os.Setenv(key, v)
 	}
 }
 
