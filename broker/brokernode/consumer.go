@@ -3,6 +3,7 @@ package brokernode
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -116,13 +117,22 @@ func (g *consumerGroups) expire(before time.Time) []string {
 	return g.remove(func(_ string, ci *clientInfo) bool { return ci.lastSeen.Before(before) })
 }
 
-func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Command {
+// decodeHeartbeat parses a HEART_BEAT body; a heartbeat must name its client.
+func decodeHeartbeat(body []byte) (heartbeatData, error) {
 	var hb heartbeatData
-	if err := json.Unmarshal(req.Body, &hb); err != nil {
-		return codec.NewResponse(req, codec.SystemError, "heartbeat: bad body: "+err.Error())
+	if err := json.Unmarshal(body, &hb); err != nil {
+		return heartbeatData{}, fmt.Errorf("heartbeat: bad body: %w", err)
 	}
 	if hb.ClientID == "" {
-		return codec.NewResponse(req, codec.SystemError, "heartbeat: clientID is required")
+		return heartbeatData{}, errors.New("heartbeat: clientID is required")
+	}
+	return hb, nil
+}
+
+func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Command {
+	hb, err := decodeHeartbeat(req.Body)
+	if err != nil {
+		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
 	for _, cd := range hb.ConsumerDataSet {
 		if cd.GroupName == "" {

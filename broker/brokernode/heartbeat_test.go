@@ -1,0 +1,98 @@
+package brokernode
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// goClientHeartbeat is a HEART_BEAT body as the official Go client writes it (internal/model.go
+// heartbeatData.encode): a consumer in clustering mode with its retry subscription, and a
+// producer group.
+const goClientHeartbeat = `{"clientID":"10.0.0.1@4242","producerDataSet":[{"groupName":"pg"}],"consumerDataSet":[{"groupName":"cg",` +
+	`"consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_LAST_OFFSET",` +
+	`"subscriptionDataSet":[{"classFilterMode":false,"topic":"Orders","subString":"TagA || TagB","tagsSet":["TagA","TagB"],` +
+	`"codeSet":[2598919,2598920],"subVersion":1767225600000000000,"expressionType":"TAG"},` +
+	`{"classFilterMode":false,"topic":"%RETRY%cg","subString":"*","tagsSet":[],"codeSet":[],"subVersion":1,"expressionType":"TAG"}],"unitMode":false}]}`
+
+func TestDecodeHeartbeat(t *testing.T) {
+	type sub = struct {
+		Topic     string `json:"topic"`
+		SubString string `json:"subString"`
+	}
+	cases := []struct {
+		name    string
+		body    string
+		check   func(t *testing.T, hb heartbeatData)
+		wantErr string
+	}{
+		{name: "as the Go client writes it", body: goClientHeartbeat, check: func(t *testing.T, hb heartbeatData) {
+			if hb.ClientID != "10.0.0.1@4242" || len(hb.ConsumerDataSet) != 1 || len(hb.ProducerDataSet) != 1 || hb.ProducerDataSet[0].GroupName != "pg" {
+				t.Fatalf("decoded %+v", hb)
+			}
+			cd := hb.ConsumerDataSet[0]
+			want := []sub{{"Orders", "TagA || TagB"}, {"%RETRY%cg", "*"}}
+			if cd.GroupName != "cg" || cd.MessageModel != "CLUSTERING" {
+				t.Errorf("consumer data %+v", cd)
+			}
+			if diff := cmp.Diff(want, cd.SubscriptionDataSet); diff != "" {
+				t.Errorf("subscriptions (-want +got):\n%s", diff)
+			}
+		}},
+		{name: "a producer only", body: `{"clientID":"c","producerDataSet":[{"groupName":"pg"}],"consumerDataSet":[]}`,
+			check: func(t *testing.T, hb heartbeatData) {
+				if len(hb.ConsumerDataSet) != 0 || len(hb.ProducerDataSet) != 1 {
+					t.Errorf("decoded %+v", hb)
+				}
+			}},
+		{name: "sets may be null", body: `{"clientID":"c","producerDataSet":null,"consumerDataSet":null}`,
+			check: func(t *testing.T, hb heartbeatData) {}},
+		{name: "no client id", body: `{"consumerDataSet":[]}`, wantErr: "clientID is required"},
+		{name: "empty body", body: ``, wantErr: "bad body"},
+		{name: "not JSON", body: `beat`, wantErr: "bad body"},
+		{name: "a set that is not a list", body: `{"clientID":"c","consumerDataSet":{"groupName":"cg"}}`, wantErr: "bad body"},
+		{name: "a number for a name", body: `{"clientID":7}`, wantErr: "bad body"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hb, err := decodeHeartbeat([]byte(tc.body))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, hb)
+		})
+	}
+}
+
+// FuzzDecodeHeartbeat: the decoder never panics; what it accepts names its client and survives
+// a round trip through JSON unchanged.
+func FuzzDecodeHeartbeat(f *testing.F) {
+	f.Add([]byte(goClientHeartbeat))
+	f.Add(heartbeat("127.0.9.8@1", "cg"))
+	f.Add([]byte(`{"clientID":"c","producerDataSet":null,"consumerDataSet":[{"groupName":"","messageModel":"BROADCASTING"}]}`))
+	f.Add([]byte(`{"clientID":""}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		hb, err := decodeHeartbeat(body)
+		if err != nil {
+			return
+		}
+		if hb.ClientID == "" {
+			t.Fatalf("accepted a heartbeat without a client id: %+v", hb)
+		}
+		again, err := decodeHeartbeat(mustJSON(hb))
+		if err != nil {
+			t.Fatalf("re-decoding %+v: %v", hb, err)
+		}
+		if diff := cmp.Diff(hb, again); diff != "" {
+			t.Fatalf("round trip changed the heartbeat (-first +second):\n%s", diff)
+		}
+	})
+}
