@@ -5,12 +5,15 @@ package namesrv
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
@@ -128,11 +131,15 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	if addr == "" || name == "" || err != nil {
 		return codec.NewResponse(req, codec.SystemError, "register broker: brokerAddr, brokerName and brokerId are required")
 	}
-	var body route.RegisterBody
-	if len(req.Body) > 0 {
-		if err := json.Unmarshal(req.Body, &body); err != nil {
-			return codec.NewResponse(req, codec.SystemError, "register broker: bad body: "+err.Error())
-		}
+	if err := checkBrokerAddr(addr); err != nil {
+		return codec.NewResponse(req, codec.SystemError, "register broker: "+err.Error())
+	}
+	if !utf8.ValidString(name) {
+		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": brokerName is not valid UTF-8")
+	}
+	body, err := route.DecodeRegisterBody(req.Body)
+	if err != nil {
+		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": "+err.Error())
 	}
 	b := s.brokers[addr]
 	if b == nil {
@@ -147,6 +154,27 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	b.lastUpdate = s.env.Now()
 	b.topics = body.TopicConfigTable
 	return codec.NewResponse(req, codec.Success, "")
+}
+
+// checkBrokerAddr accepts host:port addresses the official Go client can take back out of a
+// route: it parses brokerAddrs by hand, splitting the JSON object's text on ',' and each entry
+// at its first ':', then stripping '"' (PROTOCOL.md 2.1), so one address with a comma, a quote,
+// whitespace or a character JSON escapes would break the route of every broker sharing a topic
+// with it. Hosts are names or IP literals: ASCII letters, digits and ".-_:[]%".
+func checkBrokerAddr(addr string) error {
+	i := strings.LastIndexByte(addr, ':')
+	if i <= 0 {
+		return fmt.Errorf("brokerAddr %q is not host:port", addr)
+	}
+	if port, err := strconv.ParseUint(addr[i+1:], 10, 16); err != nil || port == 0 {
+		return fmt.Errorf("brokerAddr %q has no port in 1..65535", addr)
+	}
+	for _, r := range addr[:i] {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-_:[]%", r)) {
+			return fmt.Errorf("brokerAddr %q: host has the character %q, which clients cannot parse back out of a route", addr, r)
+		}
+	}
+	return nil
 }
 
 func (s *Server) routeInfo(req *codec.Command) *codec.Command {

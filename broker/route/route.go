@@ -108,6 +108,20 @@ type RegisterBody struct {
 	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
 }
 
+// DecodeRegisterBody parses a REGISTER_BROKER body; an empty body registers no topics.
+func DecodeRegisterBody(b []byte) (RegisterBody, error) {
+	var body RegisterBody
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &body); err != nil {
+			return RegisterBody{}, fmt.Errorf("decode register body: %w", err)
+		}
+	}
+	if body.TopicConfigTable == nil {
+		body.TopicConfigTable = map[string]TopicConfig{}
+	}
+	return body, nil
+}
+
 // TopicList is the GET_ALL_TOPIC_LIST_FROM_NAMESERVER response body.
 type TopicList struct {
 	TopicList  []string `json:"topicList"`
