@@ -53,6 +53,14 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzParseProperties -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzJSONHeaderFastPath -fuzztime $(FUZZTIME) ./broker/codec/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime $(FUZZTIME) ./broker/codec/
+	$(GO) test -run '^$$' -fuzz FuzzSetProperty -fuzztime $(FUZZTIME) ./broker/codec/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRegisterBody -fuzztime $(FUZZTIME) ./broker/route/
+	$(GO) test -run '^$$' -fuzz FuzzNameServerRequest -fuzztime $(FUZZTIME) ./broker/namesrv/
+	$(GO) test -run '^$$' -fuzz FuzzBrokerRequest -fuzztime $(FUZZTIME) ./broker/brokernode/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeHeartbeat -fuzztime $(FUZZTIME) ./broker/brokernode/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeLockBatch -fuzztime $(FUZZTIME) ./broker/brokernode/
+	$(GO) test -run '^$$' -fuzz FuzzRequests -fuzztime $(FUZZTIME) ./broker/controller/
 
 vet:
 	$(GO) vet ./...

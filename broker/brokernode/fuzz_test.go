@@ -158,9 +158,8 @@ func fuzzBroker(t *testing.T, flags uint8) *brokerHarness {
 	for i := range fuzzStored {
 		h.send(setup, fuzzTopic, 0, "m"+strconv.Itoa(i), map[string]string{codec.PropTags: "Tag" + strconv.Itoa(i%2)})
 	}
-	// TRAN_MSG and PGROUP mark a half message, sysFlag 4 is TRANSACTION_PREPARED_TYPE.
-	half := sendExt(fuzzTopic, "1", map[string]string{"TRAN_MSG": "true", "PGROUP": "pg", codec.PropUniqKey: fuzzHalfUniqKey})
-	half["sysFlag"] = "4"
+	half := sendExt(fuzzTopic, "1", map[string]string{codec.PropTranMsg: "true", codec.PropProducerGroup: "pg", codec.PropUniqKey: fuzzHalfUniqKey})
+	half["sysFlag"] = strconv.Itoa(codec.SysFlagTxnPrepared)
 	h.request(setup, codec.ReqSendMessage, half, []byte("half"))
 	h.syncAll()
 	if last := h.b.Store().CommitLog().LastIndex(); last != fuzzHalfIndex {
