@@ -489,6 +489,10 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleUnlockBatch(req)
 	case codec.ReqDeleteTopicInBroker:
 		resp = b.handleDeleteTopic(req)
+	case codec.ReqViewMessageByID:
+		resp = b.handleViewMessageByID(req)
+	case codec.ReqQueryMessage:
+		resp = b.handleQueryMessage(req)
 	case codec.ReqGetAllSubscriptionGroup:
 		resp = b.handleAllSubscriptionGroups(req)
 	default:

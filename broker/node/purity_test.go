@@ -18,6 +18,7 @@ var nodePackages = []string{
 	"broker/codec",
 	"broker/route",
 	"broker/store",
+	"broker/store/keyindex",
 	"broker/namesrv",
 	"broker/brokernode",
 	"broker/client",

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/store/keyindex"
 )
 
 // ErrCorrupt is wrapped by recovery errors that find the logs inconsistent.
@@ -48,6 +49,9 @@ type Options struct {
 	// MinGetScan is the least number of consume-queue entries one Get scans while filtering
 	// (it scans max(MinGetScan, 20*maxMsgs)); 0 means DefaultMinGetScan.
 	MinGetScan int
+	// KeyIndexBucketBits sizes the key index's bucket table (2^bits heads of 8 bytes); 0 means
+	// DefaultKeyIndexBucketBits.
+	KeyIndexBucketBits int
 }
 
 // AppendResult says where an appended message went.
@@ -73,6 +77,10 @@ type Store struct {
 
 	// deleted holds the tombstones of deleted topics (delete.go).
 	deleted map[string]uint64
+	// keys is the index by message key (keys.go); keysDirty: added to since the last
+	// BeginCheckpoint.
+	keys      *keyindex.Index
+	keysDirty bool
 
 	// confirmed is the highest commit-log index readers may see.
 	confirmed uint64
@@ -94,6 +102,7 @@ type Store struct {
 type checkpointRun struct {
 	upTo   uint64
 	queues []*consumeQueue
+	keys   bool // the key index log is among the logs
 }
 
 // Open opens (or creates) the store on d and recovers it:
@@ -108,6 +117,9 @@ type checkpointRun struct {
 //  5. Commit-log entries cp+1..last are replayed into their consume queues; each record's
 //     QueueOffset must equal its queue's next offset, else Open fails with ErrCorrupt.
 //  6. Topics found in the logs but missing from topics.json are re-created with enough queues.
+//
+// The key index (keys.go) and deleted topics' tombstones (delete.go) are recovered alongside:
+// the index like a consume queue, and no deleted message is replayed.
 //
 // Afterwards every recovered message counts as confirmed. Only the synced part of the commit
 // log is known durable, though (a process crash leaves unsynced writes in the OS): the broker
@@ -175,6 +187,9 @@ func (s *Store) recover() error {
 	}
 	s.checkpoint = cp
 	if err := s.clampTombstones(last); err != nil {
+		return err
+	}
+	if err := s.openKeyIndex(cp); err != nil {
 		return err
 	}
 
@@ -247,7 +262,10 @@ func (s *Store) replay(idx uint64) error {
 		return fmt.Errorf("%w: commit log index %d has queue offset %d for %s/%d, but the consume queue's next offset is %d",
 			ErrCorrupt, idx, m.QueueOffset, m.Topic, m.QueueID, next)
 	}
-	return q.append(idx, len(rec), tagsHashOf(m))
+	if err := q.append(idx, len(rec), tagsHashOf(m)); err != nil {
+		return err
+	}
+	return s.indexKeys(idx, m)
 }
 
 func (s *Store) recreateMissingTopics() error {
@@ -347,6 +365,9 @@ func (s *Store) Append(m *codec.Message) (AppendResult, error) {
 		}
 		return AppendResult{}, err
 	}
+	if err := s.indexKeys(index, m); err != nil {
+		return AppendResult{}, s.unappend(q, index, err)
+	}
 	if s.pendingFirst+uint64(len(s.pending)) != index {
 		panic(fmt.Sprintf("store: unconfirmed list ends at %d, appended index %d", s.pendingFirst+uint64(len(s.pending)), index))
 	}
@@ -390,8 +411,8 @@ func (s *Store) Confirmed() uint64 { return s.confirmed }
 // store appends to it.
 func (s *Store) CommitLog() node.Log { return s.commitLog }
 
-// BeginCheckpoint starts a checkpoint. It returns the consume-queue logs with appends not yet
-// covered by a checkpoint, sorted by name, and the commit-log index the checkpoint will cover
+// BeginCheckpoint starts a checkpoint. It returns the consume-queue logs and the key index log
+// with appends not yet covered by a checkpoint, sorted by name, and the commit-log index the checkpoint will cover
 // (Confirmed()). The broker syncs every returned log up to at least its LastIndex at the time
 // of this call, then calls FinishCheckpoint(upTo). If a sync fails, the broker simply never
 // finishes: the next BeginCheckpoint includes the abandoned checkpoint's logs again.
@@ -400,6 +421,7 @@ func (s *Store) BeginCheckpoint() (logs []node.Log, upTo uint64) {
 		for _, q := range s.inFlight.queues {
 			q.dirty = true
 		}
+		s.keysDirty = s.keysDirty || s.inFlight.keys
 		s.inFlight = nil
 	}
 	var queues []*consumeQueue
@@ -410,7 +432,12 @@ func (s *Store) BeginCheckpoint() (logs []node.Log, upTo uint64) {
 			logs = append(logs, q.log)
 		}
 	}
-	s.inFlight = &checkpointRun{upTo: s.confirmed, queues: queues}
+	keys := s.keysDirty
+	if keys {
+		s.keysDirty = false
+		logs = append(logs, s.keys.Log())
+	}
+	s.inFlight = &checkpointRun{upTo: s.confirmed, queues: queues, keys: keys}
 	return logs, s.confirmed
 }
 
@@ -461,6 +488,10 @@ func (s *Store) closeLogs() error {
 		errs = append(errs, q.log.Close())
 	}
 	s.queues = map[queueKey]*consumeQueue{}
+	if s.keys != nil {
+		errs = append(errs, s.keys.Log().Close())
+		s.keys = nil
+	}
 	if s.commitLog != nil {
 		errs = append(errs, s.commitLog.Close())
 		s.commitLog = nil
