@@ -75,7 +75,8 @@ func fuzzRequests() map[int16]fuzzRequest {
 		codec.ReqEndTransaction: {map[string]string{"producerGroup": "pg", "tranStateTableOffset": "0",
 			"commitLogOffset": strconv.Itoa(fuzzHalfIndex), "commitOrRollback": "8", "fromTransactionCheck": "false",
 			"msgId": fuzzHalfUniqKey, "transactionId": fuzzHalfUniqKey, "bname": "broker-a"}, nil},
-		codec.ReqQueryMessage: {map[string]string{"topic": fuzzTopic, "key": "k1", "maxNum": "32", "beginTimestamp": "0",
+		// Finds the half message fuzzBroker stored, by its UNIQ_KEY.
+		codec.ReqQueryMessage: {map[string]string{"topic": HalfTopic, "key": fuzzHalfUniqKey, "maxNum": "32", "beginTimestamp": "0",
 			"endTimestamp": "9223372036854775807"}, nil},
 		codec.ReqViewMessageByID:         {map[string]string{"offset": "1"}, nil},
 		codec.ReqGetAllSubscriptionGroup: {nil, nil},
