@@ -2,6 +2,7 @@ package brokernode
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"net/netip"
 	"strconv"
@@ -188,5 +189,38 @@ func TestBadBatchStoresNothing(t *testing.T) {
 				t.Errorf("a refused batch stored something: commit log grew from %d to %d", last, got)
 			}
 		})
+	}
+}
+
+// A single send keeps what the Go client puts in it: the zlib-compressed body of a message of
+// 4 KiB or more exactly as received with sysFlag bit 0 (the consumer inflates by that bit), the
+// user flag, and the properties (tags, keys, user properties) byte for byte.
+func TestSendKeepsCompressedBodyFlagAndProperties(t *testing.T) {
+	h := startBroker(t, testConfig(), nil)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	var zbuf bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&zbuf, 5)
+	_, _ = zw.Write(bytes.Repeat([]byte("large body "), 1000))
+	_ = zw.Close()
+	compressed := zbuf.Bytes()
+	props := codec.EncodeProperties(map[string]string{codec.PropTags: "Big", codec.PropKeys: "k1 k2", "user": "u",
+		codec.PropUniqKey: "C0A8000100002A9F0000000000000003"})
+	ext := sendExt("Orders", "3", nil)
+	ext["sysFlag"], ext["flag"], ext["properties"] = "1", "77", props
+	op := h.request(p, codec.ReqSendMessage, ext, compressed)
+	h.syncAll()
+	if resp := h.mustAnswer(p, op); resp.Code != codec.Success {
+		t.Fatalf("send: code %d (%s)", resp.Code, resp.Remark)
+	}
+	msgs := decodeBody(t, h.mustAnswer(p, h.pull(p, "Orders", 3, 0)).Body)
+	if len(msgs) != 1 {
+		t.Fatalf("pulled %d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.SysFlag&codec.SysFlagCompressed == 0 || !bytes.Equal(m.Body, compressed) {
+		t.Errorf("sysFlag %#x, body of %d bytes; want bit 0 set and the %d compressed bytes as sent", m.SysFlag, len(m.Body), len(compressed))
+	}
+	if m.Flag != 77 || m.Properties != props {
+		t.Errorf("flag %d properties %q; want 77 and %q", m.Flag, m.Properties, props)
 	}
 }
