@@ -180,9 +180,11 @@ func New(env node.Env, cfg Config) (*Controller, error) {
 		Storage:         st,
 		MaxSizePerMsg:   1 << 20,
 		MaxInflightMsgs: 256,
-		CheckQuorum:     true,
-		PreVote:         true,
-		Logger:          raftLogger{log.With("raft", cfg.ID)},
+		// Bounds what a leader without a quorum accumulates before it steps down.
+		MaxUncommittedEntriesSize: 1 << 20,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		Logger:                    raftLogger{log.With("raft", cfg.ID)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start raft member %d: %w", cfg.ID, err)
@@ -531,6 +533,13 @@ func (c *Controller) checkMasters() {
 	}
 	for _, k := range c.state.Keys() {
 		c.checkGroup(k, 0, nil)
+	}
+	// Forget replicas long silent (heartbeats of groups that never registered included), so
+	// the view stays bounded.
+	for k, s := range c.seen {
+		if c.env.Now().Sub(s.at) > 10*c.cfg.MasterTimeout {
+			delete(c.seen, k)
+		}
 	}
 }
 

@@ -1,5 +1,6 @@
 // Command sluice is Sluice's one binary: a local cluster for development (dev), a name server
-// (namesrv), a broker (broker), and the deterministic simulator (sim).
+// (namesrv), a controller member (controller), a broker (broker), and the deterministic
+// simulator (sim).
 package main
 
 import (
@@ -10,11 +11,12 @@ import (
 const usage = `usage: sluice <command> [flags]
 
 commands:
-  dev       a name server and a broker in one process (what 'make run' starts)
-  namesrv   a name server
-  broker    a broker
-  sim       run seeded simulations of a cluster under faults and check them
-  bench     measure send and consume rates against a running cluster
+  dev         a name server and a broker in one process (what 'make run' starts)
+  namesrv     a name server (with --controller, also a controller member)
+  controller  a controller member (a raft group of 1 or 3 that elects broker-group masters)
+  broker      a broker
+  sim         run seeded simulations of a cluster under faults and check them
+  bench       measure send and consume rates against a running cluster
 
 'sluice <command> -h' lists a command's flags.
 `
@@ -31,6 +33,8 @@ func main() {
 		code = runDev(args)
 	case "namesrv":
 		code = runNamesrv(args)
+	case "controller":
+		code = runController(args)
 	case "broker":
 		code = runBroker(args)
 	case "sim":

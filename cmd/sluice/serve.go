@@ -172,10 +172,15 @@ func runNamesrv(args []string) int {
 	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9876", "listen address")
 	level := fs.String("log-level", "info", "log level")
+	embedded := embeddedControllerFlags(fs)
 	if fs.Parse(args) != nil {
 		return 2
 	}
 	logger, err := newLogger(*level)
+	withController, copts, cerr := embedded()
+	if err == nil {
+		err = cerr
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 2
@@ -186,7 +191,17 @@ func runNamesrv(args []string) int {
 		return 1
 	}
 	fmt.Printf("sluice namesrv: listening on %s\n", ns.Addr())
-	return waitForStop(logger, ns)
+	if !withController {
+		return waitForStop(logger, ns)
+	}
+	ctl, dir, err := startController(copts, logger)
+	if err != nil {
+		ns.Stop()
+		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
+		return 1
+	}
+	fmt.Printf("sluice namesrv: controller member %d listening on %s (data %s)\n", copts.id, ctl.Addr(), dir)
+	return waitForStop(logger, ns, ctl)
 }
 
 func runBroker(args []string) int {
