@@ -117,14 +117,23 @@ func (g *consumerGroups) expire(before time.Time) []string {
 	return g.remove(func(_ string, ci *clientInfo) bool { return ci.lastSeen.Before(before) })
 }
 
+// maxHeartbeatGroups bounds the consumer groups, and the producer groups, one heartbeat may
+// name. A client process has a handful; each new consumer group creates a retry topic, so an
+// unbounded list would let one request create topics without limit.
+const maxHeartbeatGroups = 1024
+
 // decodeHeartbeat parses a HEART_BEAT body; a heartbeat must name its client.
 func decodeHeartbeat(body []byte) (heartbeatData, error) {
 	var hb heartbeatData
 	if err := json.Unmarshal(body, &hb); err != nil {
 		return heartbeatData{}, fmt.Errorf("heartbeat: bad body: %w", err)
 	}
-	if hb.ClientID == "" {
+	switch {
+	case hb.ClientID == "":
 		return heartbeatData{}, errors.New("heartbeat: clientID is required")
+	case len(hb.ConsumerDataSet) > maxHeartbeatGroups || len(hb.ProducerDataSet) > maxHeartbeatGroups:
+		return heartbeatData{}, fmt.Errorf("heartbeat: %d consumer and %d producer groups, at most %d of each",
+			len(hb.ConsumerDataSet), len(hb.ProducerDataSet), maxHeartbeatGroups)
 	}
 	return hb, nil
 }
@@ -134,6 +143,23 @@ func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Comma
 	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
+	// Retry topics of clustering groups first, all with one write and one registration.
+	var retry []store.TopicConfig
+	for _, cd := range hb.ConsumerDataSet {
+		if cd.GroupName == "" || cd.MessageModel == "BROADCASTING" {
+			continue
+		}
+		if tc, missing := b.missingRetryTopic(cd.GroupName); missing {
+			retry = append(retry, tc)
+		}
+	}
+	if len(retry) > 0 {
+		if err := b.store.CreateTopics(retry...); err != nil {
+			b.log.Error("create retry topics", "client", hb.ClientID, "topics", len(retry), "err", err)
+		} else {
+			b.registerAll()
+		}
+	}
 	for _, cd := range hb.ConsumerDataSet {
 		if cd.GroupName == "" {
 			continue
@@ -141,9 +167,6 @@ func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Comma
 		subs := map[string]string{}
 		for _, sd := range cd.SubscriptionDataSet {
 			subs[sd.Topic] = sd.SubString
-		}
-		if cd.MessageModel != "BROADCASTING" {
-			b.ensureRetryTopic(cd.GroupName)
 		}
 		if b.groups.heartbeat(cd.GroupName, hb.ClientID, c, b.env.Now(), subs) {
 			b.log.Info("consumer joined", "group", cd.GroupName, "client", hb.ClientID)
@@ -158,18 +181,28 @@ func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Comma
 	return codec.NewResponse(req, codec.Success, "")
 }
 
-// ensureRetryTopic creates %RETRY%<group> (1 queue), as the Java broker does on heartbeat.
+// ensureRetryTopic creates %RETRY%<group> (1 queue), as the Java broker does on heartbeat,
+// and registers it with the name servers.
 func (b *Broker) ensureRetryTopic(group string) {
-	name := "%RETRY%" + group
-	if _, ok := b.store.Topic(name); ok || validTopic(name) != nil {
+	tc, missing := b.missingRetryTopic(group)
+	if !missing {
 		return
 	}
-	if err := b.store.CreateTopic(store.TopicConfig{Name: name, ReadQueueNums: 1, WriteQueueNums: 1,
-		Perm: route.PermRead | route.PermWrite}); err != nil {
-		b.log.Error("create retry topic", "topic", name, "err", err)
+	if err := b.store.CreateTopic(tc); err != nil {
+		b.log.Error("create retry topic", "topic", tc.Name, "err", err)
 		return
 	}
 	b.registerAll()
+}
+
+// missingRetryTopic is the configuration of %RETRY%<group> if that topic does not exist yet
+// (and its name is valid).
+func (b *Broker) missingRetryTopic(group string) (store.TopicConfig, bool) {
+	name := "%RETRY%" + group
+	if _, ok := b.store.Topic(name); ok || validTopic(name) != nil {
+		return store.TopicConfig{}, false
+	}
+	return store.TopicConfig{Name: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: route.PermRead | route.PermWrite}, true
 }
 
 // notifyGroupChanged tells every member of a group to rebalance (NOTIFY_CONSUMER_IDS_CHANGED).

@@ -1,10 +1,13 @@
 package brokernode
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sluicemq/sluice/broker/codec"
 )
 
 // goClientHeartbeat is a HEART_BEAT body as the official Go client writes it (internal/model.go
@@ -53,6 +56,10 @@ func TestDecodeHeartbeat(t *testing.T) {
 		{name: "not JSON", body: `beat`, wantErr: "bad body"},
 		{name: "a set that is not a list", body: `{"clientID":"c","consumerDataSet":{"groupName":"cg"}}`, wantErr: "bad body"},
 		{name: "a number for a name", body: `{"clientID":7}`, wantErr: "bad body"},
+		{name: "too many consumer groups", body: `{"clientID":"c","consumerDataSet":[` +
+			strings.TrimSuffix(strings.Repeat(`{"groupName":"g"},`, maxHeartbeatGroups+1), ",") + `]}`, wantErr: "at most"},
+		{name: "too many producer groups", body: `{"clientID":"c","producerDataSet":[` +
+			strings.TrimSuffix(strings.Repeat(`{"groupName":"g"},`, maxHeartbeatGroups+1), ",") + `]}`, wantErr: "at most"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,6 +75,53 @@ func TestDecodeHeartbeat(t *testing.T) {
 			}
 			tc.check(t, hb)
 		})
+	}
+}
+
+// A heartbeat naming many new consumer groups creates all their retry topics and registers
+// them with one REGISTER_BROKER (one per group made the work grow with the square of the
+// groups: 1000 groups blocked the broker for seconds).
+func TestHeartbeatWithManyGroupsRegistersOnce(t *testing.T) {
+	h := startBroker(t, testConfig(), nil)
+	c := h.env.accept(h.b, "127.0.9.8:50001")
+	ns := h.nameServerConn()
+	registrations := func() int {
+		n := 0
+		for _, f := range h.framesTo(ns) {
+			if f.Code == codec.ReqRegisterBroker {
+				n++
+			}
+		}
+		return n
+	}
+	before := registrations()
+	var groups []string
+	for i := range maxHeartbeatGroups {
+		groups = append(groups, fmt.Sprintf(`{"groupName":"g%d","messageModel":"CLUSTERING"}`, i))
+	}
+	groups = append(groups, `{"groupName":"b","messageModel":"BROADCASTING"}`)[1:] // stay at the bound
+	body := `{"clientID":"127.0.9.8@1","consumerDataSet":[` + strings.Join(groups, ",") + `]}`
+	if resp := h.mustAnswer(c, h.request(c, codec.ReqHeartBeat, nil, []byte(body))); resp.Code != codec.Success {
+		t.Fatalf("heartbeat: %d %s", resp.Code, resp.Remark)
+	}
+	if n := registrations() - before; n != 1 {
+		t.Errorf("the heartbeat sent %d registrations, want 1", n)
+	}
+	for i := 1; i < maxHeartbeatGroups; i++ {
+		if _, ok := h.b.Store().Topic(fmt.Sprintf("%%RETRY%%g%d", i)); !ok {
+			t.Fatalf("no retry topic for group g%d", i)
+		}
+	}
+	if _, ok := h.b.Store().Topic("%RETRY%b"); ok {
+		t.Error("a broadcasting group got a retry topic")
+	}
+	if got := consumerList(t, h, c, "g7"); len(got) != 1 {
+		t.Errorf("group g7 has members %v, want the client", got)
+	}
+	// A repeat creates nothing and registers nothing.
+	h.mustAnswer(c, h.request(c, codec.ReqHeartBeat, nil, []byte(body)))
+	if n := registrations() - before; n != 1 {
+		t.Errorf("a repeated heartbeat registered again (%d in all)", n)
 	}
 }
 

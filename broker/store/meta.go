@@ -114,27 +114,47 @@ func (s *Store) writeTopics() error {
 
 // CreateTopic creates or updates a topic and persists topics.json before returning, so a
 // topic is on disk before any message uses it.
-func (s *Store) CreateTopic(tc TopicConfig) error {
+func (s *Store) CreateTopic(tc TopicConfig) error { return s.CreateTopics(tc) }
+
+// CreateTopics creates or updates topics with one write of topics.json: all of them or, on an
+// error, none. Creating many topics one by one rewrites the file each time; this does not.
+func (s *Store) CreateTopics(tcs ...TopicConfig) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if !ValidTopicName(tc.Name) {
-		return fmt.Errorf("store: invalid topic name %q", tc.Name)
+	for _, tc := range tcs {
+		if !ValidTopicName(tc.Name) {
+			return fmt.Errorf("store: invalid topic name %q", tc.Name)
+		}
+		if tc.ReadQueueNums < 1 || tc.ReadQueueNums > MaxQueueNums || tc.WriteQueueNums < 1 || tc.WriteQueueNums > MaxQueueNums {
+			return fmt.Errorf("store: topic %s: queue counts read %d write %d outside 1..%d",
+				tc.Name, tc.ReadQueueNums, tc.WriteQueueNums, MaxQueueNums)
+		}
 	}
-	if tc.ReadQueueNums < 1 || tc.ReadQueueNums > MaxQueueNums || tc.WriteQueueNums < 1 || tc.WriteQueueNums > MaxQueueNums {
-		return fmt.Errorf("store: topic %s: queue counts read %d write %d outside 1..%d",
-			tc.Name, tc.ReadQueueNums, tc.WriteQueueNums, MaxQueueNums)
+	type undo struct {
+		old     TopicConfig
+		existed bool
 	}
-	if old, ok := s.topics[tc.Name]; ok && old == tc {
+	undos := make([]undo, 0, len(tcs))
+	changed := false
+	for _, tc := range tcs {
+		old, existed := s.topics[tc.Name]
+		undos = append(undos, undo{old, existed})
+		if !existed || old != tc {
+			s.topics[tc.Name] = tc
+			changed = true
+		}
+	}
+	if !changed {
 		return nil
 	}
-	old, existed := s.topics[tc.Name]
-	s.topics[tc.Name] = tc
 	if err := s.writeTopics(); err != nil {
-		if existed {
-			s.topics[tc.Name] = old
-		} else {
-			delete(s.topics, tc.Name)
+		for i := len(tcs) - 1; i >= 0; i-- {
+			if u := undos[i]; u.existed {
+				s.topics[tcs[i].Name] = u.old
+			} else {
+				delete(s.topics, tcs[i].Name)
+			}
 		}
 		return err
 	}
