@@ -17,6 +17,7 @@ commands:
   broker      a broker
   sim         run seeded simulations of a cluster under faults and check them
   bench       measure send and consume rates against a running cluster
+  admin       create, delete and list topics; look messages up by id or key
 
 'sluice <command> -h' lists a command's flags.
 `
@@ -41,6 +42,8 @@ func main() {
 		code = runSim(args)
 	case "bench":
 		code = runBench(args)
+	case "admin":
+		code = runAdmin(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
