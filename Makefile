@@ -55,10 +55,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzJSONHeaderFastPath -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzSetProperty -fuzztime $(FUZZTIME) ./broker/codec/
+	$(GO) test -run '^$$' -fuzz FuzzParseOffsetMsgID -fuzztime $(FUZZTIME) ./broker/codec/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeTopicRouteData -fuzztime $(FUZZTIME) ./broker/route/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRegisterBody -fuzztime $(FUZZTIME) ./broker/route/
 	$(GO) test -run '^$$' -fuzz FuzzNameServerRequest -fuzztime $(FUZZTIME) ./broker/namesrv/
 	$(GO) test -run '^$$' -fuzz FuzzBrokerRequest -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeHeartbeat -fuzztime $(FUZZTIME) ./broker/brokernode/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSendHeader -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeLockBatch -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzRequests -fuzztime $(FUZZTIME) ./broker/controller/
 
