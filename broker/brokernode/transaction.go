@@ -490,6 +490,7 @@ func (b *Broker) checkTransactions() {
 	b.advanceTxnProgress()
 	now := b.env.Now().UnixMilli()
 	timeoutMs := b.cfg.TxnTimeout.Milliseconds()
+	unasked := map[string]int{} // due halves whose group has no producer connected, by group
 	err := b.scanQueue(HalfTopic, t.progress, maxCheckScan, func(m *codec.Message) bool {
 		if _, done := t.resolved[m.QueueOffset]; done {
 			return true
@@ -497,20 +498,25 @@ func (b *Broker) checkTransactions() {
 		if now-m.StoreTimestamp < timeoutMs {
 			return false
 		}
-		b.checkHalf(m)
+		if group, asked := b.checkHalf(m); !asked {
+			unasked[group]++
+		}
 		return true
 	})
 	if err != nil {
 		b.log.Error("transaction check pass", "err", err)
 	}
+	for _, group := range slices.Sorted(maps.Keys(unasked)) {
+		b.log.Info("no producer of the group is connected to check its transactions", "group", group, "halves", unasked[group])
+	}
 }
 
 // checkHalf asks a producer of the half's group about it, or discards it after TxnCheckMax
-// passes found it due.
-func (b *Broker) checkHalf(m *codec.Message) {
+// passes found it due. It reports the group, and false if no producer of it could be asked.
+func (b *Broker) checkHalf(m *codec.Message) (group string, asked bool) {
 	t := b.txn
 	qo := m.QueueOffset
-	group := codec.Property(m.Properties, codec.PropProducerGroup)
+	group = codec.Property(m.Properties, codec.PropProducerGroup)
 	topic := codec.Property(m.Properties, codec.PropRealTopc)
 	qid, errQ := strconv.ParseInt(codec.Property(m.Properties, codec.PropRealQID), 10, 32)
 	discard := func(why string) {
@@ -522,17 +528,16 @@ func (b *Broker) checkHalf(m *codec.Message) {
 	}
 	if group == "" || topic == "" || errQ != nil {
 		discard("the half message lacks PGROUP, REAL_TOPIC or REAL_QID")
-		return
+		return group, true
 	}
 	if t.checks[qo] >= b.cfg.TxnCheckMax {
 		discard(fmt.Sprintf("unresolved after %d checks", t.checks[qo]))
-		return
+		return group, true
 	}
 	t.checks[qo]++
 	conn, ok := b.pickProducer(group)
 	if !ok {
-		b.log.Info("no producer of the group is connected to check a transaction", "group", group, "half", qo, "check", t.checks[qo])
-		return
+		return group, false
 	}
 	shown := *m
 	shown.Topic, shown.QueueID = topic, int32(qid)
@@ -556,6 +561,7 @@ func (b *Broker) checkHalf(m *codec.Message) {
 	req.Flag |= codec.FlagOneway
 	b.env.Send(conn, req)
 	b.log.Debug("transaction checked back", "group", group, "half", qo, "check", t.checks[qo])
+	return group, true
 }
 
 // pickProducer returns a connection of a live producer of group, rotating over them.

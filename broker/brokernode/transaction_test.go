@@ -515,3 +515,35 @@ func TestTxnSettingsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// In async-flush mode END_TRANSACTION is answered at once and the committed message is
+// visible at once.
+func TestTxnAsyncFlushAnswersAtOnce(t *testing.T) {
+	cfg := txnConfig()
+	cfg.FlushMode = AsyncFlush
+	h := startBroker(t, cfg, nil)
+	p := h.producerConn("127.0.0.5:40001", "10.0.0.5@1", "pg")
+	hs := h.sendHalf(p, "pg", "Orders", 1, "order-1", "U1")
+	resp := h.answer(p, h.endTxn(p, "pg", hs, 8, false))
+	if resp == nil || resp.Code != codec.Success {
+		t.Fatalf("commit in async-flush mode: %+v, want an immediate success", resp)
+	}
+	if got := h.queueMessages("Orders", 1); len(got) != 1 {
+		t.Fatalf("queue 1 holds %d messages right after the commit, want 1", len(got))
+	}
+	h.env.advance(h.b, 10*time.Second)
+	if n := len(h.checks(p)); n != 0 {
+		t.Errorf("a committed transaction was checked back %d times", n)
+	}
+	if got := h.queueMessages("Orders", 1); len(got) != 1 {
+		t.Errorf("queue 1 holds %d messages after the check passes, want 1", len(got))
+	}
+	if off, _ := h.b.store.QueryOffset(txnGroup, HalfTopic, 0); off != 0 {
+		t.Errorf("transaction progress %d before the op mark was synced, want 0", off)
+	}
+	h.syncAll() // the async flush timer asked for it
+	h.env.advance(h.b, cfg.TxnCheckInterval)
+	if off, _ := h.b.store.QueryOffset(txnGroup, HalfTopic, 0); off != 1 {
+		t.Errorf("transaction progress %d once the async flush synced the op mark, want 1", off)
+	}
+}
