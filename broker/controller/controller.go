@@ -43,6 +43,9 @@ type Config struct {
 	ElectionTicks, HeartbeatTicks int
 	// MasterTimeout: a master the leader has not heard from for this long is replaced.
 	MasterTimeout time.Duration
+	// NewLeaderGrace: a member that has just become leader has heard from nobody yet, and
+	// brokers need time to find it; it replaces no master until this long after it took over.
+	NewLeaderGrace time.Duration
 	// CheckInterval is how often the leader looks for silent masters.
 	CheckInterval time.Duration
 	// ProposalTimeout: a request whose command is not applied by then is answered SystemBusy
@@ -67,6 +70,7 @@ func DefaultConfig(id uint64, peers map[uint64]string) Config {
 		ElectionTicks:   10,
 		HeartbeatTicks:  1,
 		MasterTimeout:   3 * time.Second,
+		NewLeaderGrace:  6 * time.Second,
 		CheckInterval:   500 * time.Millisecond,
 		ProposalTimeout: 3 * time.Second,
 		RedialDelay:     300 * time.Millisecond,
@@ -85,7 +89,7 @@ func (c Config) validate() error {
 			return fmt.Errorf("controller peer %d=%q: ids start at 1 and need an address", id, addr)
 		}
 	}
-	if c.TickInterval <= 0 || c.MasterTimeout <= 0 || c.CheckInterval <= 0 || c.ProposalTimeout <= 0 {
+	if c.TickInterval <= 0 || c.MasterTimeout <= 0 || c.NewLeaderGrace < 0 || c.CheckInterval <= 0 || c.ProposalTimeout <= 0 {
 		return errors.New("controller intervals and timeouts must be positive")
 	}
 	return nil
@@ -570,13 +574,14 @@ func (c *Controller) checkGroup(k GroupKey, conn node.ConnID, req *codec.Command
 }
 
 // presumedAlive: the replica heartbeated within MasterTimeout, or this member became leader
-// less than MasterTimeout ago (a new leader gives every master time to find it).
+// less than NewLeaderGrace ago (a new leader gives every master time to find it).
 func (c *Controller) presumedAlive(k replicaKey) bool {
-	last := c.leaderSince
-	if s, ok := c.seen[k]; ok && s.at.After(last) {
-		last = s.at
+	now := c.env.Now()
+	if now.Sub(c.leaderSince) <= c.cfg.NewLeaderGrace {
+		return true
 	}
-	return c.env.Now().Sub(last) <= c.cfg.MasterTimeout
+	s, ok := c.seen[k]
+	return ok && now.Sub(s.at) <= c.cfg.MasterTimeout
 }
 
 // liveReplicas lists the replicas of g that heartbeated to this leader within MasterTimeout.

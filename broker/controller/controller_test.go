@@ -119,6 +119,28 @@ func TestStateSurvivesRestart(t *testing.T) {
 	wantGroup(t, r.heartbeat(101, 1), codec.Success, 1, 1, 1, 2)
 }
 
+// A member that has just become leader has heard from no broker yet: it replaces no master
+// for NewLeaderGrace, then replaces the one that still has not heartbeated.
+func TestNewLeaderGivesMastersTimeToFindIt(t *testing.T) {
+	m := startMember(t, oneMember(), nil)
+	m.heartbeat(101, 1)
+	m.heartbeat(101, 1)
+	m.heartbeat(102, 2)
+	wantGroup(t, m.alter(101, 1, 1, 1, 1, 2), codec.Success, 1, 1, 1, 2)
+
+	m.disk.Crash(rand.New(rand.NewPCG(1, 2)))
+	cfg := oneMember()
+	cfg.NewLeaderGrace = 6 * time.Second
+	r := startMember(t, cfg, m.disk) // restarted: a new leader
+	for range 5 {
+		wantGroup(t, r.heartbeat(102, 2), codec.Success, 1, 1, 1, 2)
+		r.run(time.Second)
+	}
+	r.heartbeat(102, 2)
+	r.run(2 * time.Second)
+	wantGroup(t, r.heartbeat(102, 2), codec.Success, 2, 2, 2)
+}
+
 // A member that is not the leader answers every request with ControllerNotLeader, naming the
 // leader once it knows it.
 func TestFollowerRedirectsToTheLeader(t *testing.T) {

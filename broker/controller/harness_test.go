@@ -27,8 +27,12 @@ type member struct {
 	opaque int32
 }
 
+// oneMember is a single-member group whose leader needs no grace period (the stories of a new
+// leader's grace set one).
 func oneMember() Config {
-	return DefaultConfig(1, map[uint64]string{1: "10.0.0.1:9878"})
+	cfg := DefaultConfig(1, map[uint64]string{1: "10.0.0.1:9878"})
+	cfg.NewLeaderGrace = 0
+	return cfg
 }
 
 func threeMembers(id uint64) Config {

@@ -32,6 +32,7 @@ type fakeBroker struct {
 	conn       node.ConnID
 	opaque     int32
 	sentAt     map[int32]sentReq
+	failedAt   map[string]time.Time // when a connection to a member last failed
 	view       GroupInfo
 	lastAnswer time.Time
 }
@@ -51,17 +52,19 @@ func (b *fakeBroker) OnSynced(string, uint64, error) {}
 func (b *fakeBroker) OnConnClosed(c node.ConnID) {
 	if c == b.conn {
 		b.conn = 0
+		b.failedAt[b.target] = b.env.Now()
 		b.moveOn("")
 	}
 }
 
-// moveOn picks the next member to talk to: the named leader, or the next one in the list.
+// moveOn picks the next member to talk to: the named leader (unless it just failed), or the
+// next one in the list.
 func (b *fakeBroker) moveOn(leader string) {
 	if b.conn != 0 {
 		b.env.Close(b.conn)
 		b.conn = 0
 	}
-	if leader != "" {
+	if at, failed := b.failedAt[leader]; leader != "" && (!failed || b.env.Now().Sub(at) > 3*time.Second) {
 		b.target = leader
 		return
 	}
@@ -85,6 +88,7 @@ func (b *fakeBroker) OnTimer(_ node.TimerID, _ any) {
 	for _, op := range slices.Sorted(mapsKeys(b.sentAt)) {
 		if b.env.Now().Sub(b.sentAt[op].at) > 2*time.Second {
 			clear(b.sentAt)
+			b.failedAt[b.target] = b.env.Now()
 			b.moveOn("")
 			break
 		}
@@ -118,7 +122,9 @@ func (b *fakeBroker) OnFrame(c node.ConnID, resp *codec.Command) {
 		panic(fmt.Sprintf("broker %d: undecodable group in answer %d: %v", b.id, resp.Code, err))
 	}
 	if g.MasterEpoch < b.view.MasterEpoch {
-		panic(fmt.Sprintf("broker %d: master epoch went back from %d to %d", b.id, b.view.MasterEpoch, g.MasterEpoch))
+		// A deposed leader that has not noticed yet may answer from an older state: a
+		// broker never moves its epoch backwards.
+		return
 	}
 	b.view, b.lastAnswer = g, b.env.Now()
 	var ids []int64
@@ -184,7 +190,7 @@ func failoverRun(t *testing.T, seed uint64) uint64 {
 	brokers := map[int64]*fakeBroker{}
 	for id := int64(1); id <= 3; id++ {
 		w.AddNode(brokerAddr(id), func(env node.Env) node.Handler {
-			b := &fakeBroker{env: env, id: id, controllers: controllerAddrs, target: controllerAddrs[int(id)%3], sentAt: map[int32]sentReq{}}
+			b := &fakeBroker{env: env, id: id, controllers: controllerAddrs, target: controllerAddrs[int(id)%3], sentAt: map[int32]sentReq{}, failedAt: map[string]time.Time{}}
 			brokers[id] = b
 			return b
 		})
@@ -236,7 +242,9 @@ func failoverRun(t *testing.T, seed uint64) uint64 {
 			w.Block(addr, oldLeader)
 		}
 	}
-	w.RunFor(5 * time.Second)
+	// Split votes can delay the new leader by seconds, and a broker that was talking to the
+	// old leader needs a failed dial (3 s across a partition) to move on.
+	w.RunFor(10 * time.Second)
 	others := slices.DeleteFunc(slices.Clone(controllerAddrs), func(a string) bool { return a == oldLeader })
 	ls = leaders(others)
 	if len(ls) != 1 || member(oldLeader).IsLeader() {
@@ -248,14 +256,15 @@ func failoverRun(t *testing.T, seed uint64) uint64 {
 	}
 	for id, b := range brokers {
 		if b.view.MasterID != before.MasterID || b.view.MasterEpoch != 1 || w.Now()-b.lastAnswer.Sub(sim.Epoch) > time.Second {
-			t.Fatalf("seed %d: broker %d sees %+v, last answer at %v", seed, id, b.view, b.lastAnswer.Sub(sim.Epoch))
+			t.Fatalf("seed %d: broker %d sees %+v, last answer at %v (now %v; new leader %s since %v; broker targets %s)", seed, id, b.view,
+				b.lastAnswer.Sub(sim.Epoch), w.Now(), newLeader, member(newLeader).leaderSince.Sub(sim.Epoch), b.target)
 		}
 	}
 
 	// The master dies: an in-sync slave takes over under epoch 2.
 	oldMaster := before.MasterID
 	w.Node(brokerAddr(oldMaster)).Crash()
-	w.RunFor(6 * time.Second)
+	w.RunFor(8 * time.Second)
 	g := groupAt(newLeader)
 	if g.MasterID == 0 || g.MasterID == oldMaster || g.MasterEpoch != 2 {
 		t.Fatalf("seed %d: after master %d died the group is %+v", seed, oldMaster, g)
