@@ -285,6 +285,15 @@ func (b *Broker) OnConnClosed(c node.ConnID) {
 	// Acks owed on c are dropped when their fsync completes (Send on a closed conn is a no-op).
 }
 
+// OnStop implements node.Stopper: a clean stop persists the consumer offsets committed since
+// the last periodic flush (messages are durable already; offsets are flushed every
+// OffsetFlushInterval), so consumers resume exactly where they stopped after a restart.
+func (b *Broker) OnStop() {
+	if err := b.store.FlushOffsets(); err != nil {
+		b.log.Error("flush consumer offsets at stop", "err", err)
+	}
+}
+
 // OnTimer implements node.Handler.
 func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 	switch t := tag.(type) {

@@ -188,3 +188,19 @@ func TestSearchOffsetByTimestamp(t *testing.T) {
 		}
 	}
 }
+
+// A clean stop persists the offsets committed since the last periodic flush.
+func TestOnStopFlushesOffsets(t *testing.T) {
+	h, _ := brokerWithMessages(t, testConfig(), 1)
+	c := h.env.accept(h.b, "127.0.9.8:50001")
+	upd := offsetExt("cg", "0")
+	upd["commitOffset"] = "1"
+	h.mustAnswer(c, h.request(c, codec.ReqUpdateConsumerOffset, upd, nil))
+	if b, _ := h.disk.ReadFile("offsets.json"); strings.Contains(string(b), `"cg"`) {
+		t.Fatalf("the offset was flushed before the stop: %s", b)
+	}
+	h.b.OnStop()
+	if b, err := h.disk.ReadFile("offsets.json"); err != nil || !strings.Contains(string(b), `"cg"`) {
+		t.Fatalf("offsets.json after OnStop: %s %v", b, err)
+	}
+}

@@ -71,6 +71,14 @@ type Handler interface {
 	OnSynced(logName string, upTo uint64, err error)
 }
 
+// Stopper is implemented by a Handler that keeps in memory state it should persist when its
+// process stops cleanly (a crash it must survive anyway; a clean stop should lose nothing).
+// The production runtime calls OnStop once, on its loop, when Stop is requested; no event is
+// delivered after it. It is not called after a handler panic.
+type Stopper interface {
+	OnStop()
+}
+
 // Disk is the storage a node sees: named append-only logs plus small metadata files that are
 // replaced atomically. Names are slash-separated relative paths without "..".
 type Disk interface {

@@ -268,6 +268,7 @@ func (r *Runtime) loop() {
 	for {
 		select {
 		case <-r.quit:
+			r.stopHandler()
 			return
 		case <-r.q.wake:
 		}
@@ -277,6 +278,13 @@ func (r *Runtime) loop() {
 		}
 		clear(batch) // drop references to frames and closures
 		spare = batch[:0]
+	}
+}
+
+// stopHandler gives a handler that implements node.Stopper its last call on a clean stop.
+func (r *Runtime) stopHandler() {
+	if s, ok := r.handler.(node.Stopper); ok && r.Err() == nil {
+		r.guard(s.OnStop)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	goruntime "runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -689,5 +690,49 @@ func TestStartReturnsBuildError(t *testing.T) {
 	case <-r.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("runtime still running after a failed build")
+	}
+}
+
+// stoppingNode is a testNode that implements node.Stopper.
+type stoppingNode struct {
+	testNode
+	stops atomic.Int32
+}
+
+func (n *stoppingNode) OnStop() { n.stops.Add(1) }
+
+// A clean Stop calls OnStop once, as the handler's last call; a node stopped by a handler
+// panic gets no OnStop (its state is suspect).
+func TestStopCallsOnStop(t *testing.T) {
+	n := &stoppingNode{}
+	r := New(Config{ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}, nil,
+		func(env node.Env) (node.Handler, error) { n.env = env; return n, nil })
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Do(func() {})
+	if got := n.stops.Load(); got != 0 {
+		t.Fatalf("OnStop called %d times while running", got)
+	}
+	r.Stop()
+	r.Stop()
+	if got := n.stops.Load(); got != 1 {
+		t.Fatalf("OnStop called %d times by Stop, want 1", got)
+	}
+
+	p := &stoppingNode{}
+	p.onFrame = func(node.ConnID, *codec.Command) { panic("broken") }
+	r = New(Config{ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}, nil,
+		func(env node.Env) (node.Handler, error) { p.env = env; return p, nil })
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, r.Addr().String())
+	c.write(codec.NewRequest(1, nil, nil))
+	c.flush()
+	<-r.Done()
+	r.Stop()
+	if got := p.stops.Load(); got != 0 {
+		t.Fatalf("OnStop called %d times after a panic", got)
 	}
 }

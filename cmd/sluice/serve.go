@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sluicemq/sluice/broker/brokernode"
 	"github.com/sluicemq/sluice/broker/diskfile"
@@ -44,17 +46,31 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger) (*runti
 		return nil, fmt.Errorf("open broker data directory %s: %w", dir, err)
 	}
 	var rt *runtime.Runtime
+	var b *brokernode.Broker // set and read on the runtime's loop only
 	rt = runtime.New(runtime.Config{ListenAddr: cfg.Addr, Logger: logger}, disk, func(env node.Env) (node.Handler, error) {
 		c := cfg
 		if strings.HasSuffix(c.Addr, ":0") {
 			c.Addr = rt.Addr().String()
 		}
-		return brokernode.New(env, c)
+		var err error
+		b, err = brokernode.New(env, c)
+		return b, err
 	})
 	if err := rt.Start(); err != nil {
 		return nil, fmt.Errorf("start broker %s: %w", cfg.BrokerName, err)
 	}
-	return rt, nil
+	// Until the recovered commit log has been synced once the broker answers sends and pulls
+	// with "recovering": return (and let callers say "listening") only once it serves.
+	for {
+		var ready bool
+		if err := rt.Do(func() { ready = b.Ready() }); err != nil {
+			return nil, fmt.Errorf("start broker %s: stopped before it was ready: %w", cfg.BrokerName, cmp.Or(rt.Err(), err))
+		}
+		if ready {
+			return rt, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // waitForStop blocks until SIGINT/SIGTERM or until one runtime stops by itself, then stops all.
