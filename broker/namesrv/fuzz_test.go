@@ -50,8 +50,8 @@ func fuzzRequests() map[int16]fuzzRequest {
 		codec.ReqUnregisterBroker:      {registerExt("broker-a", "127.0.0.3:10911", "1"), nil},
 		codec.ReqGetRouteInfoByTopic:   {map[string]string{"topic": "Orders"}, nil},
 		codec.ReqGetAllTopicListFromNS: {nil, nil},
-		106:                            {nil, nil},                                                      // GET_BROKER_CLUSTER_INFO
-		216:                            {map[string]string{"topic": "Orders"}, nil},                     // DELETE_TOPIC_IN_NAMESRV
+		106:                            {nil, nil}, // GET_BROKER_CLUSTER_INFO
+		codec.ReqDeleteTopicInNamesrv:  {map[string]string{"topic": "Orders"}, nil},
 		322:                            {registerExt("broker-a", "127.0.0.1:10911", "0"), []byte(`{}`)}, // QUERY_DATA_VERSION
 	}
 }
