@@ -216,7 +216,7 @@ func (s *Store) recover() error {
 
 	replayFrom := max(cp+1, first)
 	for idx := replayFrom; idx <= last; idx++ {
-		if err := s.replay(idx); err != nil {
+		if _, err := s.replay(idx); err != nil {
 			return err
 		}
 	}
@@ -236,36 +236,38 @@ func (s *Store) recover() error {
 	return nil
 }
 
-func (s *Store) replay(idx uint64) error {
+// replay indexes commit-log entry idx into its consume queue and the key index, as the
+// append that wrote it did. It returns the queue (nil for a message of a deleted topic).
+func (s *Store) replay(idx uint64) (*consumeQueue, error) {
 	rec, err := s.commitLog.Read(idx)
 	if err != nil {
-		return fmt.Errorf("%w: commit log index %d unreadable during recovery: %w", ErrCorrupt, idx, err)
+		return nil, fmt.Errorf("%w: commit log index %d unreadable during recovery: %w", ErrCorrupt, idx, err)
 	}
 	m, n, err := codec.DecodeRecord(rec)
 	if err != nil || n != len(rec) {
-		return fmt.Errorf("%w: commit log index %d holds no valid record (%d of %d bytes): %v", ErrCorrupt, idx, n, len(rec), err)
+		return nil, fmt.Errorf("%w: commit log index %d holds no valid record (%d of %d bytes): %v", ErrCorrupt, idx, n, len(rec), err)
 	}
 	if m.PhysicalOffset != int64(idx) {
-		return fmt.Errorf("%w: commit log index %d holds a record with physical offset %d", ErrCorrupt, idx, m.PhysicalOffset)
+		return nil, fmt.Errorf("%w: commit log index %d holds a record with physical offset %d", ErrCorrupt, idx, m.PhysicalOffset)
 	}
 	if !ValidTopicName(m.Topic) || m.QueueID < 0 || m.QueueID >= MaxQueueNums {
-		return fmt.Errorf("%w: commit log index %d holds topic %q queue %d", ErrCorrupt, idx, m.Topic, m.QueueID)
+		return nil, fmt.Errorf("%w: commit log index %d holds topic %q queue %d", ErrCorrupt, idx, m.Topic, m.QueueID)
 	}
 	if s.deletedAt(m.Topic, idx) {
-		return nil
+		return nil, nil
 	}
 	q, err := s.openQueue(m.Topic, m.QueueID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if next := q.end(); m.QueueOffset != next {
-		return fmt.Errorf("%w: commit log index %d has queue offset %d for %s/%d, but the consume queue's next offset is %d",
+		return nil, fmt.Errorf("%w: commit log index %d has queue offset %d for %s/%d, but the consume queue's next offset is %d",
 			ErrCorrupt, idx, m.QueueOffset, m.Topic, m.QueueID, next)
 	}
 	if err := q.append(idx, len(rec), tagsHashOf(m)); err != nil {
-		return err
+		return nil, err
 	}
-	return s.indexKeys(idx, m)
+	return q, s.indexKeys(idx, m)
 }
 
 func (s *Store) recreateMissingTopics() error {
