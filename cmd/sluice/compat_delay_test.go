@@ -32,31 +32,31 @@ type delayedSend struct {
 	sentAt time.Time // just before SendSync
 }
 
-// received is one delivery as the consumer saw it.
-type received struct {
+// msgDelivery is one delivery as the consumer saw it.
+type msgDelivery struct {
 	msg *primitive.MessageExt
 	at  time.Time
 }
 
-// collect returns a consume callback recording every delivery by body, and a snapshot func.
-func collect() (func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error), func() map[string][]received) {
+// recordDeliveries returns a consume callback recording every delivery by body, and a snapshot func.
+func recordDeliveries() (func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error), func() map[string][]msgDelivery) {
 	var mu sync.Mutex
-	got := map[string][]received{}
+	got := map[string][]msgDelivery{}
 	cb := func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
 		now := time.Now()
 		mu.Lock()
 		defer mu.Unlock()
 		for _, m := range msgs {
-			got[string(m.Body)] = append(got[string(m.Body)], received{m, now})
+			got[string(m.Body)] = append(got[string(m.Body)], msgDelivery{m, now})
 		}
 		return consumer.ConsumeSuccess, nil
 	}
-	snap := func() map[string][]received {
+	snap := func() map[string][]msgDelivery {
 		mu.Lock()
 		defer mu.Unlock()
-		out := make(map[string][]received, len(got))
+		out := make(map[string][]msgDelivery, len(got))
 		for k, v := range got {
-			out[k] = append([]received(nil), v...)
+			out[k] = append([]msgDelivery(nil), v...)
 		}
 		return out
 	}
@@ -86,7 +86,7 @@ func sendDelayed(t *testing.T, c *compatCluster, topic, prefix string, levels ..
 // checkDelivery checks one delayed message was delivered once, as sent, to the queue it was
 // sent to, without DELAY, and re-put by the broker (store timestamp) within [due-early,
 // latest]. The consumer cannot have seen it before it was re-put.
-func checkDelivery(t *testing.T, s delayedSend, got []received, topic string, latest time.Time) {
+func checkDelivery(t *testing.T, s delayedSend, got []msgDelivery, topic string, latest time.Time) {
 	t.Helper()
 	due := s.sentAt.Add(time.Duration(s.level) * time.Second)
 	if len(got) != 1 {
@@ -119,7 +119,7 @@ func TestCompatDelayLevels(t *testing.T) {
 	c := startCompat(t, "--delay-levels", shortDelayLevels)
 	topic, group := uniqueName(t, "T"), uniqueName(t, "cg")
 	c.createTopic(t, topic, 2)
-	cb, snap := collect()
+	cb, snap := recordDeliveries()
 	pc := c.newPushConsumer(t, group, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 	if err := pc.Subscribe(topic, consumer.MessageSelector{}, cb); err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestCompatDelayAcrossRestart(t *testing.T) {
 			restarted := time.Now()
 			c.waitRouted(t, topic, 2)
 
-			cb, snap := collect()
+			cb, snap := recordDeliveries()
 			pc := c.newPushConsumer(t, group, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 			if err := pc.Subscribe(topic, consumer.MessageSelector{}, cb); err != nil {
 				t.Fatal(err)
