@@ -36,16 +36,18 @@ const (
 	maxQueryScan = 1 << 16
 )
 
-// messageKeys returns the keys a message is indexed under, distinct, UNIQ_KEY first.
-func messageKeys(props string) []string {
-	var keys []string
+// messageKeys appends to dst the keys a message is indexed under, distinct, UNIQ_KEY first.
+func messageKeys(dst []string, props string) []string {
+	keys := dst[:0]
 	add := func(k string) {
 		if k != "" && len(keys) < MaxKeysPerMessage && !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}
 	}
 	add(codec.Property(props, codec.PropUniqKey))
-	for _, k := range strings.Split(codec.Property(props, codec.PropKeys), " ") {
+	for rest := codec.Property(props, codec.PropKeys); rest != ""; {
+		var k string
+		k, rest, _ = strings.Cut(rest, " ")
 		add(k)
 	}
 	return keys
@@ -108,7 +110,8 @@ func (s *Store) openKeyIndex(cp uint64) error {
 
 // indexKeys adds m's keys at commit-log index.
 func (s *Store) indexKeys(index uint64, m *codec.Message) error {
-	for _, k := range messageKeys(m.Properties) {
+	s.keyBuf = messageKeys(s.keyBuf, m.Properties)
+	for _, k := range s.keyBuf {
 		if err := s.keys.Add(keyindex.Entry{Hash: keyindex.Hash(m.Topic, k), CommitIndex: index, StoreMs: m.StoreTimestamp}); err != nil {
 			return fmt.Errorf("store: index keys of commit log index %d: %w", index, err)
 		}
@@ -175,7 +178,7 @@ func (s *Store) QueryMessage(topic, key string, maxNum int, beginMs, endMs int64
 			readErr = fmt.Errorf("store: commit log index %d: %w: %w", e.CommitIndex, ErrCorrupt, err)
 			return false
 		}
-		if m.Topic != topic || !slices.Contains(messageKeys(m.Properties), key) {
+		if m.Topic != topic || !slices.Contains(messageKeys(nil, m.Properties), key) {
 			return true // another key with the same hash
 		}
 		if len(res.Records) > 0 && bytes+len(rec) > s.opts.MaxGetBytes {

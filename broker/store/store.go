@@ -81,6 +81,7 @@ type Store struct {
 	// BeginCheckpoint.
 	keys      *keyindex.Index
 	keysDirty bool
+	keyBuf    []string
 
 	// confirmed is the highest commit-log index readers may see.
 	confirmed uint64

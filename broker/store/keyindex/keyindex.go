@@ -24,7 +24,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 
 	"github.com/sluicemq/sluice/broker/node"
 )
@@ -56,11 +55,16 @@ type Index struct {
 
 // Hash is the index's hash of a key within a topic (FNV-1a; the same on every run and node).
 func Hash(topic, key string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(topic))
-	h.Write([]byte{1}) // never part of a topic name
-	h.Write([]byte(key))
-	return h.Sum64()
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(topic); i++ {
+		h = (h ^ uint64(topic[i])) * prime
+	}
+	h = (h ^ 1) * prime // 0x01 is never part of a topic name
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint64(key[i])) * prime
+	}
+	return h
 }
 
 // Open builds the bucket table of the entries in l (2^bucketBits buckets). An entry that
