@@ -43,11 +43,7 @@ func runAdmin(args []string) int {
 }
 
 func adminMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 2 {
-		fmt.Fprint(stderr, adminUsage)
-		return 2
-	}
-	fs := flag.NewFlagSet("admin "+args[0]+" "+args[1], flag.ContinueOnError)
+	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, adminUsage) }
 	ns := fs.String("namesrv", "127.0.0.1:9876", "name server addresses, ';'-separated")
@@ -56,10 +52,16 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	queues := fs.Int("queues", 4, "topic create: read and write queue count")
 	topic := fs.String("topic", "", "msg key: the topic to search")
 	maxNum := fs.Int("max", 64, "msg key: at most this many messages per broker")
-	pos, err := parseInterspersed(fs, args[2:])
+	// Flags may come anywhere: before the command words, between them, after the arguments.
+	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return 2
 	}
+	if len(pos) < 2 {
+		fmt.Fprint(stderr, adminUsage)
+		return 2
+	}
+	args, pos = pos[:2], pos[2:]
 	cli := adminclient.New(strings.Split(*ns, ";"), *timeout)
 	defer cli.Close()
 	wantArgs := func(n int) bool {

@@ -82,6 +82,8 @@ func TestAdminUsageErrors(t *testing.T) {
 		{"msg", "key", "k"}, // no --topic
 		{"msg", "id"},
 		{"topic", "list", "--no-such-flag"},
+		{"--namesrv", "127.0.0.1:1"},
+		{"--namesrv", "127.0.0.1:1", "msg"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := adminMain(args, &stdout, &stderr); code != 2 || stderr.Len() == 0 {
