@@ -97,6 +97,7 @@ func (b *Broker) knownGroups() []string {
 	for _, g := range b.store.OffsetGroups() {
 		set[g] = true
 	}
+	delete(set, delayProgressGroup) // the delay levels' progress, not a consumer group
 	return slices.Sorted(maps.Keys(set))
 }
 

@@ -136,6 +136,9 @@ func TestDelayedSendIsInvisibleUntilDue(t *testing.T) {
 	if off, ok := h.progress(2); !ok || off != 1 {
 		t.Errorf("level 2 progress %d (%v), want 1 once the re-put is durable", off, ok)
 	}
+	if groups := h.mustAnswer(p, h.request(p, codec.ReqGetAllSubscriptionGroup, nil, nil)); strings.Contains(string(groups.Body), delayProgressGroup) {
+		t.Errorf("the delay progress shows up as a subscription group: %s", groups.Body)
+	}
 	if pull := h.mustAnswer(p, h.pull(p, "Orders", 1, 0, "subscription", "TagA", "sysFlag", "4")); pull.Code != codec.Success {
 		t.Errorf("pull with the tag filter: code %d (%s)", pull.Code, pull.Remark)
 	}
