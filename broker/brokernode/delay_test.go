@@ -336,3 +336,31 @@ func TestNewRefusesABadDelayTable(t *testing.T) {
 		t.Fatalf("New with a zero delay: %v, want an error naming level 2", err)
 	}
 }
+
+// In async-flush mode a delayed message is acknowledged at once and re-put when due; its
+// progress is recorded once the flush timer's fsync covers the re-put.
+func TestDelayInAsyncFlushMode(t *testing.T) {
+	cfg := delayConfig(2 * time.Second)
+	cfg.FlushMode = AsyncFlush
+	h := startBroker(t, cfg, nil)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	if resp := h.mustAnswer(p, h.send(p, "Orders", 0, "a", map[string]string{codec.PropDelay: "1"})); resp.Code != codec.Success {
+		t.Fatalf("async delayed send: code %d (%s)", resp.Code, resp.Remark)
+	}
+	h.env.advance(h.b, 2*time.Second-time.Millisecond)
+	if got := h.queue("Orders", 0); len(got) != 0 {
+		t.Fatalf("delivered early: %v", bodies(got))
+	}
+	h.env.advance(h.b, time.Millisecond)
+	if got := bodies(h.queue("Orders", 0)); strings.Join(got, ",") != "a" {
+		t.Fatalf("at 2s the real queue holds %v, want [a]", got)
+	}
+	if off, ok := h.progress(1); ok {
+		t.Fatalf("progress %d recorded before any fsync covered the re-put", off)
+	}
+	h.env.advance(h.b, cfg.AsyncFlushInterval)
+	h.syncAll() // the fsync in flight since before the re-put, then the one the timer asked for
+	if off, ok := h.progress(1); !ok || off != 1 {
+		t.Fatalf("progress %d (%v) after the flush, want 1", off, ok)
+	}
+}
