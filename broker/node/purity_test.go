@@ -23,6 +23,7 @@ var nodePackages = []string{
 	"broker/brokernode",
 	"broker/client",
 	"broker/controller",
+	"broker/replication",
 }
 
 // forbiddenImports may not be imported by node code at all.
