@@ -73,7 +73,7 @@ func TestWanted(t *testing.T) {
 	s.Fetched(3, 10, 30, at(1300))
 	s.Answered(3, 30, at(1300))
 	wantSet(t, s, 30, 5, at(1400), []int64{1, 2}, false) // holds 5, but has lagged since t0
-	s.Fetched(3, 20, 30, at(1500))                        // it held 20 = the master's last at 1.2 s
+	s.Fetched(3, 20, 30, at(1500))                       // it held 20 = the master's last at 1.2 s
 	wantSet(t, s, 30, 5, at(1600), []int64{1, 2, 3}, true)
 	s.Propose([]int64{1, 2, 3})
 	wantSet(t, s, 30, 5, at(1600), nil, false)
