@@ -30,7 +30,11 @@ func TestCompatClusteringRebalance(t *testing.T) {
 		t.Helper()
 		began := time.Now()
 		owners := probe.waitBalanced(t, log, 40*time.Second, want...)
-		t.Logf("settled on %v after %v: queue owners %v", want, time.Since(began).Round(time.Millisecond), owners)
+		took := time.Since(began)
+		t.Logf("settled on %v after %v: queue owners %v", want, took.Round(time.Millisecond), owners)
+		if took > 15*time.Second {
+			t.Errorf("settling on %v took %v: the group waited for its periodic rebalance, as if never notified", want, took)
+		}
 		return owners
 	}
 	phase := func(name string, owners map[int]string) {
