@@ -5,9 +5,12 @@ package main
 // to, and a wait for a consumer group to settle on a queue assignment.
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +22,8 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
+
+	"github.com/sluicemq/sluice/broker/codec"
 )
 
 // delivery is one message handed to one consumer's callback.
@@ -364,4 +369,58 @@ func (c *compatCluster) waitRoute(t *testing.T, topic string, queues int) {
 		mqs, err := a.FetchPublishMessageQueues(ctx, topic)
 		return err == nil && len(mqs) == queues
 	})
+}
+
+// rawRequest sends one request to addr on a connection of its own, with the project's codec
+// (for what the official client offers no call for), and returns the answer.
+func rawRequest(t *testing.T, addr string, req *codec.Command) *codec.Command {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer nc.Close()
+	req.Opaque = 1
+	frame, err := codec.Encode(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(frame); err != nil {
+		t.Fatalf("write request %d to %s: %v", req.Code, addr, err)
+	}
+	got, err := codec.ReadFrame(bufio.NewReader(nc), codec.DefaultMaxFrameBytes)
+	if err != nil {
+		t.Fatalf("read the answer to request %d from %s: %v", req.Code, addr, err)
+	}
+	resp, err := codec.Decode(got)
+	if err != nil || !resp.IsResponse() || resp.Opaque != 1 {
+		t.Fatalf("answer to request %d from %s: %+v %v", req.Code, addr, resp, err)
+	}
+	return resp
+}
+
+// lockQueues asks the broker, as client clientID of group, to lock mqs (LOCK_BATCH_MQ) and
+// returns the queue ids it granted.
+func (c *compatCluster) lockQueues(t *testing.T, group, clientID string, mqs []*primitive.MessageQueue) []int {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"consumerGroup": group, "clientId": clientID, "mqSet": mqs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := rawRequest(t, c.Broker, codec.NewRequest(codec.ReqLockBatchMQ, nil, body))
+	var granted struct {
+		LockOKMQSet []primitive.MessageQueue `json:"lockOKMQSet"`
+	}
+	if resp.Code != codec.Success || json.Unmarshal(resp.Body, &granted) != nil {
+		t.Fatalf("lock: code %d (%s) body %q", resp.Code, resp.Remark, resp.Body)
+	}
+	ids := []int{}
+	for _, mq := range granted.LockOKMQSet {
+		ids = append(ids, mq.QueueId)
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -65,8 +65,17 @@ func TestCompatOrderlyConsumption(t *testing.T) {
 	}
 	starts.Wait()
 	began := time.Now()
-	owners := c.newProber(t, topic).waitBalanced(t, log, 60*time.Second, "A", "B")
+	probe := c.newProber(t, topic)
+	owners := probe.waitBalanced(t, log, 60*time.Second, "A", "B")
 	t.Logf("queue owners %v, settled after %v", owners, time.Since(began).Round(time.Millisecond))
+	// The broker holds the consumers' locks: another client of the group gets none of the
+	// queues, while a client of another group gets them all (locks are per group).
+	if got := c.lockQueues(t, group, "127.0.0.9@intruder", probe.queues); len(got) != 0 {
+		t.Errorf("a third client of the group locked queues %v held by A and B", got)
+	}
+	if got := c.lockQueues(t, group+"-other", "127.0.0.9@intruder", probe.queues); len(got) != 4 {
+		t.Errorf("a client of another group locked queues %v, want all 4", got)
+	}
 
 	// Eight keys, twelve messages each, interleaved; a key always goes to the same queue.
 	p := c.newProducer(t, producer.WithQueueSelector(producer.NewHashQueueSelector()))
