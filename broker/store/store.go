@@ -52,6 +52,12 @@ type Options struct {
 	// KeyIndexBucketBits sizes the key index's bucket table (2^bits heads of 8 bytes); 0 means
 	// DefaultKeyIndexBucketBits.
 	KeyIndexBucketBits int
+	// ConfirmCheckpointedOnly makes recovery confirm only the messages up to the checkpoint
+	// (which never exceeds what was confirmed before the restart); the rest stay invisible
+	// until Confirm. A replica of a broker group needs it: a message it holds but its master
+	// never acknowledged may yet be truncated, so it must not be served before the group
+	// confirms it again.
+	ConfirmCheckpointedOnly bool
 }
 
 // AppendResult says where an appended message went.
@@ -122,7 +128,8 @@ type checkpointRun struct {
 // The key index (keys.go) and deleted topics' tombstones (delete.go) are recovered alongside:
 // the index like a consume queue, and no deleted message is replayed.
 //
-// Afterwards every recovered message counts as confirmed. Only the synced part of the commit
+// Afterwards every recovered message counts as confirmed (with ConfirmCheckpointedOnly, those
+// up to the checkpoint; the others wait for Confirm). Only the synced part of the commit
 // log is known durable, though (a process crash leaves unsynced writes in the OS): the broker
 // must sync the commit log up to CommitLog().LastIndex() once after Open, before it serves
 // reads or acknowledges anything, and replicas must not be told about more than that.
@@ -215,10 +222,25 @@ func (s *Store) recover() error {
 		}
 	}
 
+	// Entries up to cp are what checkpoint covers; with ConfirmCheckpointedOnly only they are
+	// confirmed, and the replayed ones wait for Confirm.
+	confirmed := last
+	if s.opts.ConfirmCheckpointedOnly {
+		confirmed = max(cp, first-1)
+		for _, q := range s.queues {
+			q.confirmedEnd = q.end()
+		}
+	}
 	replayFrom := max(cp+1, first)
 	for idx := replayFrom; idx <= last; idx++ {
-		if _, err := s.replay(idx); err != nil {
+		q, err := s.replay(idx)
+		if err != nil {
 			return err
+		}
+		if idx > confirmed {
+			s.pending = append(s.pending, q)
+		} else if q != nil {
+			q.confirmedEnd = q.end()
 		}
 	}
 	s.logger.Info("store: recovered", "commitLogFirst", first, "commitLogLast", last,
@@ -229,11 +251,16 @@ func (s *Store) recover() error {
 	}
 	s.dropDeletedOffsets()
 	for _, q := range s.queues {
-		q.confirmedEnd = q.end()
+		if !s.opts.ConfirmCheckpointedOnly {
+			q.confirmedEnd = q.end()
+		}
 		q.assertInside(s.commitLog.LastIndex())
 	}
-	s.confirmed = last
-	s.pendingFirst = last + 1
+	s.confirmed = confirmed
+	s.pendingFirst = confirmed + 1
+	if s.pendingFirst+uint64(len(s.pending)) != last+1 {
+		panic(fmt.Sprintf("store: recovery left %d unconfirmed entries from %d, commit log ends at %d", len(s.pending), s.pendingFirst, last))
+	}
 	return nil
 }
 

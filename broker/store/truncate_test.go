@@ -483,3 +483,33 @@ func TestReplicaFollowsTruncations(t *testing.T) {
 		}
 	})
 }
+
+// TestConfirmCheckpointedOnly: a replica's store recovers with only the checkpointed messages
+// visible; the rest (confirmed or not before the restart) wait for Confirm, in order.
+func TestConfirmCheckpointedOnly(t *testing.T) {
+	d := simdisk.New()
+	s := truncateFixture(t, d) // checkpoint 4, confirmed 8, last 10
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, d, Options{ConfirmCheckpointedOnly: true})
+	if s.Confirmed() != 4 || s.CommitLog().LastIndex() != 10 {
+		t.Fatalf("confirmed %d, last %d", s.Confirmed(), s.CommitLog().LastIndex())
+	}
+	checkQueues(t, s, fixtureBodies(4))
+	s.Confirm(7)
+	checkQueues(t, s, fixtureBodies(7))
+	mustAppend(t, s, keyMsg("B", 0, "m11"))
+	s.Confirm(11)
+	want := fixtureBodies(10)
+	want[queueKey{"B", 0}] = append(want[queueKey{"B", 0}], "m11")
+	checkQueues(t, s, want)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, d, Options{})
+	defer s.Close()
+	if s.Confirmed() != 11 {
+		t.Fatalf("without the option every recovered message is confirmed; confirmed %d", s.Confirmed())
+	}
+}
