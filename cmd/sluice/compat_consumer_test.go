@@ -80,10 +80,13 @@ func TestCompatBroadcasting(t *testing.T) {
 		c.startPush(t, group, name, topic, consumer.MessageSelector{}, log.listener(name),
 			consumer.WithConsumerModel(consumer.BroadCasting), consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 	}
+	began := time.Now()
 	sent := bodiesOf(sendBodies(t, c.newProducer(t), topic, numbered("m", 40), nil))
+	sentAfter := time.Since(began)
 	for name, log := range logs {
 		log.waitAll(t, 30*time.Second, "every message consumed by "+name, sent)
 	}
+	t.Logf("sent in %v, all consumed by both after %v", sentAfter.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	time.Sleep(300 * time.Millisecond) // a duplicate would show up here
 	for name, log := range logs {
 		log.checkExactlyOnce(t, "broadcast to "+name, sent)
