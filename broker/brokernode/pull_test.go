@@ -393,3 +393,21 @@ func restartWithLogFront(t *testing.T, h *brokerHarness, log string, first uint6
 	}
 	return startBroker(t, h.cfg, h.disk)
 }
+
+// Several consumers (broadcasting, or a consumer and a lagging one) may park pulls on the
+// same queue: one message wakes them all.
+func TestLongPollWakesEveryPullOnTheQueue(t *testing.T) {
+	h, p := brokerWithMessages(t, testConfig(), 1)
+	conns := []node.ConnID{h.env.accept(h.b, "127.0.9.8:50001"), h.env.accept(h.b, "127.0.9.9:50002")}
+	var ops []int32
+	for _, c := range conns {
+		ops = append(ops, h.pull(c, "Orders", 0, 1, "sysFlag", "2", "suspendTimeoutMillis", "20000"))
+	}
+	h.send(p, "Orders", 0, "m1", nil)
+	h.syncAll()
+	for i, c := range conns {
+		if resp := h.answer(c, ops[i]); resp == nil || resp.Code != codec.Success || len(decodeBody(t, resp.Body)) != 1 {
+			t.Fatalf("parked pull %d after the message: %+v", i, resp)
+		}
+	}
+}
