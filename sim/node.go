@@ -3,8 +3,10 @@ package sim
 import (
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -33,6 +35,31 @@ type Node struct {
 
 	Crashes  int
 	Restarts int
+	Pauses   int
+
+	// pausedUntil is the virtual time a pause ends; backlog holds, in arrival order, the
+	// events that reached the node while it was paused (or queued behind those), to be
+	// delivered when it resumes.
+	pausedUntil int64
+	backlog     []func()
+	// writeFaults and syncFaults are the active disk error faults, oldest first; the newest
+	// is the one the disk reports.
+	writeFaults, syncFaults []*diskFault
+	// slowFsyncs are the extra latencies of the active slow-fsync faults (they add up).
+	slowFsyncs []*slowFsync
+	// clock lists the active clock offsets; Env.Now reads virtual time plus their sum.
+	clock []*clockOffset
+}
+
+type diskFault struct{ err error }
+
+type slowFsync struct{ extra time.Duration }
+
+// clockOffset is one clock fault: delta from start, then, if slew > 0, shrinking linearly to
+// nothing over slew (a clock stepped and then slewed back, as NTP corrects one).
+type clockOffset struct {
+	delta       time.Duration
+	start, slew int64
 }
 
 type conn struct {
@@ -49,6 +76,10 @@ type endpoint struct {
 	// that delivery stays in order per direction.
 	lastAt int64
 	open   bool
+	// stalled holds the encoded frames towards this endpoint that a lossy link (World.Drop)
+	// has held back, in order, since stallSince; the sender's retransmissions deliver them.
+	stalled    [][]byte
+	stallSince int64
 }
 
 func (e *endpoint) peer() *endpoint { return e.c.ends[1-e.side] }
@@ -67,12 +98,201 @@ func (n *Node) start() {
 	n.h = n.newHandler(env)
 	inc := n.inc
 	n.w.After(0, func() {
-		if n.inc != inc {
-			return
-		}
-		n.w.record("start", n.Addr, uint64(inc), 0, nil)
-		n.h.Start()
+		n.Deliver(func() {
+			if n.inc != inc {
+				return
+			}
+			n.w.record("start", n.Addr, uint64(inc), 0, nil)
+			n.h.Start()
+		})
 	})
+}
+
+// Deliver runs fn, an event for the node's handler, now; while the node is paused (or still
+// working through what a pause held back) it queues fn behind the held events instead, so a
+// paused node sees nothing until it resumes and then sees everything in arrival order. Every
+// handler event of the simulator goes through it; harness code that calls into a node's
+// handler directly (a workload invoking a client) should too, so that a pause holds those
+// calls as well.
+func (n *Node) Deliver(fn func()) {
+	if n.w.now < n.pausedUntil || len(n.backlog) > 0 {
+		n.backlog = append(n.backlog, fn)
+		return
+	}
+	fn()
+}
+
+// Pause stops the node processing events for d, as a stopped process (SIGSTOP, a long GC or
+// VM pause, a stalled disk) would: nothing is lost, but its timers, inbound frames, accepted
+// and closed connections and fsync completions reach it only when the pause ends, all at
+// once and in arrival order; its peers' connections stay open. Pauses that overlap end with
+// the last. A crash ends a pause (and drops what it held); pausing a crashed node does nothing.
+func (n *Node) Pause(d time.Duration) {
+	if !n.up || d <= 0 {
+		return
+	}
+	n.Pauses++
+	n.w.record("pause", n.Addr, uint64(d), 0, nil)
+	until := n.w.now + int64(d)
+	if until <= n.pausedUntil {
+		return
+	}
+	n.pausedUntil = until
+	inc := n.inc
+	n.w.At(time.Duration(until), func() {
+		if n.inc == inc {
+			n.resume()
+		}
+	})
+}
+
+// Paused reports whether the node is paused now.
+func (n *Node) Paused() bool { return n.w.now < n.pausedUntil }
+
+// resume delivers the events a pause held back, unless a later pause still holds the node.
+func (n *Node) resume() {
+	for len(n.backlog) > 0 && n.w.now >= n.pausedUntil {
+		fn := n.backlog[0]
+		n.backlog[0] = nil
+		n.backlog = n.backlog[1:]
+		fn()
+	}
+	if len(n.backlog) == 0 {
+		n.backlog = nil
+	}
+}
+
+// FailDiskWrites makes the node's disk fail every write (appends, truncations, metadata
+// files) with err, which should wrap node.ErrIO or node.ErrNoSpace, until heal is called.
+// Overlapping faults compose: the disk reports the newest still active, and is healthy again
+// when every one has healed. The fault stays across crashes (it is the disk's, not the
+// process's).
+func (n *Node) FailDiskWrites(err error) (heal func()) {
+	f := &diskFault{err: err}
+	n.writeFaults = append(n.writeFaults, f)
+	n.applyDiskFaults()
+	return func() {
+		n.writeFaults = slices.DeleteFunc(n.writeFaults, func(g *diskFault) bool { return g == f })
+		n.applyDiskFaults()
+	}
+}
+
+// FailDiskSyncs is FailDiskWrites for syncs: every fsync of the node's logs fails with err
+// (nothing becomes durable) until heal is called.
+func (n *Node) FailDiskSyncs(err error) (heal func()) {
+	f := &diskFault{err: err}
+	n.syncFaults = append(n.syncFaults, f)
+	n.applyDiskFaults()
+	return func() {
+		n.syncFaults = slices.DeleteFunc(n.syncFaults, func(g *diskFault) bool { return g == f })
+		n.applyDiskFaults()
+	}
+}
+
+func (n *Node) applyDiskFaults() {
+	var werr, serr error
+	if k := len(n.writeFaults); k > 0 {
+		werr = n.writeFaults[k-1].err
+	}
+	if k := len(n.syncFaults); k > 0 {
+		serr = n.syncFaults[k-1].err
+	}
+	n.Disk.SetWriteError(werr)
+	n.Disk.SetSyncError(serr)
+}
+
+// SlowFsync adds extra to the time every fsync the node asks for takes to complete (a disk
+// whose flushes stall), until heal is called. Overlapping slowdowns add up. Completions
+// already pending keep their time.
+func (n *Node) SlowFsync(extra time.Duration) (heal func()) {
+	if extra <= 0 {
+		panic(fmt.Sprintf("sim: slow fsync of %v on %s", extra, n.Addr))
+	}
+	f := &slowFsync{extra: extra}
+	n.slowFsyncs = append(n.slowFsyncs, f)
+	return func() {
+		n.slowFsyncs = slices.DeleteFunc(n.slowFsyncs, func(g *slowFsync) bool { return g == f })
+	}
+}
+
+func (n *Node) fsyncExtra() int64 {
+	var sum int64
+	for _, f := range n.slowFsyncs {
+		sum += int64(f.extra)
+	}
+	return sum
+}
+
+// SkewClock offsets the node's clock (what Env.Now returns) by delta, either sign, until heal
+// is called, which steps it back. Virtual time and timers are untouched: timers are relative
+// durations. Offsets of overlapping clock faults add up; they survive crashes (the clock is
+// the machine's).
+func (n *Node) SkewClock(delta time.Duration) (heal func()) {
+	f := &clockOffset{delta: delta, start: n.w.now}
+	n.clock = append(n.clock, f)
+	return func() {
+		n.clock = slices.DeleteFunc(n.clock, func(g *clockOffset) bool { return g == f })
+	}
+}
+
+// JumpClock steps the node's clock by delta (either sign) now, then slews it back to where it
+// would have been, linearly over slew, as NTP corrects a stepped clock. A step back makes the
+// node read earlier times than it already has; a slew shorter than delta makes the clock run
+// backwards until it ends.
+func (n *Node) JumpClock(delta, slew time.Duration) {
+	if slew <= 0 {
+		panic(fmt.Sprintf("sim: clock jump on %s with slew %v", n.Addr, slew))
+	}
+	n.clock = append(n.clock, &clockOffset{delta: delta, start: n.w.now, slew: int64(slew)})
+}
+
+// ClockOffset is how far the node's clock is from virtual time now.
+func (n *Node) ClockOffset() time.Duration {
+	now := n.w.now
+	n.clock = slices.DeleteFunc(n.clock, func(f *clockOffset) bool { return f.slew > 0 && now >= f.start+f.slew })
+	var sum time.Duration
+	for _, f := range n.clock {
+		sum += f.at(now)
+	}
+	return sum
+}
+
+// at is the offset at virtual time now (start <= now < start+slew when slewing).
+func (f *clockOffset) at(now int64) time.Duration {
+	if f.slew == 0 {
+		return f.delta
+	}
+	// delta * (slew-elapsed) / slew without overflow: |delta| and slew reach minutes.
+	left := uint64(f.slew - (now - f.start))
+	mag := uint64(f.delta)
+	if f.delta < 0 {
+		mag = uint64(-f.delta)
+	}
+	hi, lo := bits.Mul64(mag, left)
+	q, _ := bits.Div64(hi, lo, uint64(f.slew))
+	if f.delta < 0 {
+		return -time.Duration(q)
+	}
+	return time.Duration(q)
+}
+
+// heal ends the node's pause, disk faults, slow fsyncs and clock offsets (World.HealAll).
+func (n *Node) heal() {
+	if n.pausedUntil > n.w.now {
+		n.pausedUntil = n.w.now
+		inc := n.inc
+		n.w.After(0, func() {
+			if n.inc == inc {
+				n.resume()
+			}
+		})
+	}
+	if len(n.writeFaults)+len(n.syncFaults) > 0 {
+		n.writeFaults, n.syncFaults = nil, nil
+		n.applyDiskFaults()
+	}
+	n.slowFsyncs = nil
+	n.clock = nil
 }
 
 // Crash stops the node at once: connections reset (peers learn after a latency), timers and
@@ -91,6 +311,8 @@ func (n *Node) Crash() {
 	}
 	n.conns = nil
 	n.timers = nil
+	n.pausedUntil = 0
+	n.backlog = nil
 	n.Disk.Crash(n.rng)
 }
 
@@ -128,15 +350,16 @@ func (n *Node) resetEndpoint(e *endpoint, notifySelf bool) {
 	e.c.closed = true
 	delete(n.conns, e.id)
 	if p := e.peer(); p != nil {
-		n.w.deliverClose(p)
+		n.w.deliverClose(n.Addr, p)
 	}
 	if notifySelf {
 		n.w.deliverCloseAt(e, n.w.now)
 	}
 }
 
-func (w *World) deliverClose(e *endpoint) {
-	at := w.now + int64(w.latency())
+// deliverClose tells e that its connection closed, after the latency from node from.
+func (w *World) deliverClose(from string, e *endpoint) {
+	at := w.now + int64(w.latency()) + w.extraDelay(from, e.n.Addr)
 	w.deliverCloseAt(e, at)
 }
 
@@ -147,13 +370,15 @@ func (w *World) deliverCloseAt(e *endpoint, at int64) {
 	e.lastAt = at
 	n, inc := e.n, e.n.inc
 	w.At(time.Duration(at), func() {
-		if n.inc != inc || !n.up || !e.open {
-			return
-		}
-		e.open = false
-		delete(n.conns, e.id)
-		w.record("closed", n.Addr, uint64(e.id), 0, nil)
-		n.h.OnConnClosed(e.id)
+		n.Deliver(func() {
+			if n.inc != inc || !n.up || !e.open {
+				return
+			}
+			e.open = false
+			delete(n.conns, e.id)
+			w.record("closed", n.Addr, uint64(e.id), 0, nil)
+			n.h.OnConnClosed(e.id)
+		})
 	})
 }
 
@@ -166,7 +391,10 @@ type simEnv struct {
 
 func (e *simEnv) live() bool { return e.n.inc == e.inc && e.n.up }
 
-func (e *simEnv) Now() time.Time { return Epoch.Add(time.Duration(e.n.w.now)) }
+// Now is virtual time plus the node's clock offset (clock faults); nothing else reads it.
+func (e *simEnv) Now() time.Time {
+	return Epoch.Add(time.Duration(e.n.w.now) + e.n.ClockOffset())
+}
 
 func (e *simEnv) SetTimer(d time.Duration, tag any) node.TimerID {
 	n := e.n
@@ -178,12 +406,14 @@ func (e *simEnv) SetTimer(d time.Duration, tag any) node.TimerID {
 	n.timers[id] = true
 	inc := e.inc
 	n.w.After(d, func() {
-		if n.inc != inc || !n.timers[id] {
-			return
-		}
-		delete(n.timers, id)
-		n.w.record("timer", n.Addr, uint64(id), 0, nil)
-		n.h.OnTimer(id, tag)
+		n.Deliver(func() {
+			if n.inc != inc || !n.timers[id] {
+				return
+			}
+			delete(n.timers, id)
+			n.w.record("timer", n.Addr, uint64(id), 0, nil)
+			n.h.OnTimer(id, tag)
+		})
 	})
 	return id
 }
@@ -207,42 +437,54 @@ func (e *simEnv) Dial(addr string) node.ConnID {
 	n.conns[id] = local
 	target := w.nodes[addr]
 	lat := int64(w.latency())
-	if target == nil || !target.up || w.isBlocked(n.Addr, addr) || w.isBlocked(addr, n.Addr) {
-		// Refused (or timed out across a partition): the dialer learns of it as a close.
+	there, back := w.extraDelay(n.Addr, addr), w.extraDelay(addr, n.Addr)
+	if target == nil || !target.up || w.isBlocked(n.Addr, addr) || w.isBlocked(addr, n.Addr) ||
+		w.isDropped(n.Addr, addr) || w.isDropped(addr, n.Addr) {
+		// Refused (or timed out across a partition or a lossy link): the dialer learns of it
+		// as a close.
 		c.closed = true
-		delay := lat
+		delay := lat + there + back
 		if target != nil && target.up {
 			delay = int64(3 * time.Second)
 		}
 		w.deliverCloseAt(local, w.now+delay)
 		return id
 	}
-	remote := &endpoint{c: c, side: 1, n: target, lastAt: w.now + lat}
+	remote := &endpoint{c: c, side: 1, n: target, lastAt: w.now + lat + there}
 	c.ends[1] = remote
-	local.lastAt = w.now + 2*lat
+	local.lastAt = w.now + 2*lat + there + back
 	tinc := target.inc
-	w.At(time.Duration(w.now+lat), func() {
+	w.At(time.Duration(w.now+lat+there), func() {
 		if target.inc != tinc || !target.up || c.closed {
 			if !c.closed {
 				c.closed = true
-				w.deliverClose(local)
+				w.deliverClose(addr, local)
 			}
 			return
 		}
+		// The kernel accepts the connection even while the process is paused; the process
+		// learns of it when it runs.
 		target.nextConn++
 		remote.id = target.nextConn
 		remote.open = true
 		target.conns[remote.id] = remote
-		w.record("accept", target.Addr, uint64(remote.id), 0, nil)
-		target.h.OnAccepted(remote.id, ephemeralAddr(n.Addr, id))
+		target.Deliver(func() {
+			if target.inc != tinc || !target.up {
+				return
+			}
+			w.record("accept", target.Addr, uint64(remote.id), 0, nil)
+			target.h.OnAccepted(remote.id, ephemeralAddr(n.Addr, id))
+		})
 		// The dialer learns the connection is up one latency later (the SYN-ACK).
 		dinc := n.inc
 		w.At(time.Duration(local.lastAt), func() {
-			if n.inc != dinc || !n.up || !local.open || n.conns[id] != local {
-				return
-			}
-			w.record("dialed", n.Addr, uint64(id), 0, nil)
-			n.h.OnDialed(id)
+			n.Deliver(func() {
+				if n.inc != dinc || !n.up || !local.open || n.conns[id] != local {
+					return
+				}
+				w.record("dialed", n.Addr, uint64(id), 0, nil)
+				n.h.OnDialed(id)
+			})
 		})
 	})
 	return id
@@ -268,24 +510,74 @@ func (e *simEnv) Send(c node.ConnID, cmd *codec.Command) {
 		n.resetEndpoint(local, true)
 		return
 	}
-	at := w.now + int64(w.latency())
+	if w.isDropped(n.Addr, p.n.Addr) || len(p.stalled) > 0 {
+		// Lost on a lossy link, or queued behind frames that were: held for retransmission.
+		p.stalled = append(p.stalled, frame)
+		if len(p.stalled) == 1 {
+			p.stallSince = w.now
+			w.retransmitAfter(local, firstRetransmit)
+		}
+		return
+	}
+	w.sendFrame(local, frame)
+}
+
+// sendFrame puts one encoded frame from local's node on the wire towards local's peer, to be
+// delivered after a latency and after everything sent before it on the connection.
+func (w *World) sendFrame(local *endpoint, frame []byte) {
+	n, p := local.n, local.peer()
+	at := w.now + int64(w.latency()) + w.extraDelay(n.Addr, p.n.Addr)
 	if at < p.lastAt {
 		at = p.lastAt
 	}
 	p.lastAt = at
 	pn, pinc := p.n, p.n.inc
 	w.At(time.Duration(at), func() {
-		// Frames sent before a close still arrive (the close is ordered after them), unless
-		// the receiving side closed the connection itself.
-		if pn.inc != pinc || !pn.up || !p.open || pn.conns[p.id] != p {
+		pn.Deliver(func() {
+			// Frames sent before a close still arrive (the close is ordered after them),
+			// unless the receiving side closed the connection itself.
+			if pn.inc != pinc || !pn.up || !p.open || pn.conns[p.id] != p {
+				return
+			}
+			got, err := codec.Decode(frame[4:])
+			if err != nil {
+				panic(fmt.Sprintf("sim: frame from %s does not decode: %v", n.Addr, err))
+			}
+			w.record("frame", pn.Addr, uint64(p.id), 0, frame)
+			pn.h.OnFrame(p.id, got)
+		})
+	})
+}
+
+// retransmitAfter schedules the next retransmission of the frames stalled from local towards
+// its peer: if the link is clear by then they go out in order; if it is still lossy and the
+// retransmit timeout has passed, local's node gives up and resets the connection; otherwise
+// the interval doubles (capped so the give-up happens on time).
+func (w *World) retransmitAfter(local *endpoint, interval time.Duration) {
+	p := local.peer()
+	giveUp := p.stallSince + w.retransmitTimeout()
+	at := min(w.now+int64(interval), giveUp)
+	w.At(time.Duration(at), func() {
+		if local.c.closed || len(p.stalled) == 0 {
+			p.stalled = nil
 			return
 		}
-		got, err := codec.Decode(frame[4:])
-		if err != nil {
-			panic(fmt.Sprintf("sim: frame from %s does not decode: %v", n.Addr, err))
+		n := local.n
+		if !w.isDropped(n.Addr, p.n.Addr) {
+			frames := p.stalled
+			p.stalled = nil
+			for _, f := range frames {
+				w.sendFrame(local, f)
+			}
+			return
 		}
-		w.record("frame", pn.Addr, uint64(p.id), 0, frame)
-		pn.h.OnFrame(p.id, got)
+		if w.now >= giveUp {
+			p.stalled = nil
+			w.record("rto", n.Addr, uint64(local.id), 0, nil)
+			n.resetEndpoint(local, true)
+			return
+		}
+		w.retransmitAfter(local, 2*interval)
 	})
 }
 
@@ -305,13 +597,15 @@ func (e *simEnv) Sync(l node.Log, upTo uint64) {
 	n, w := e.n, e.n.w
 	inc := e.inc
 	name := l.Name()
-	w.After(w.between(w.disk.MinFsync, w.disk.MaxFsync), func() {
-		if n.inc != inc || !n.up {
-			return
-		}
-		err := n.Disk.SyncLog(name, upTo)
-		w.record("synced", n.Addr, upTo, 0, []byte(name))
-		n.h.OnSynced(name, upTo, err)
+	w.After(w.between(w.disk.MinFsync, w.disk.MaxFsync)+time.Duration(n.fsyncExtra()), func() {
+		n.Deliver(func() {
+			if n.inc != inc || !n.up {
+				return
+			}
+			err := n.Disk.SyncLog(name, upTo)
+			w.record("synced", n.Addr, upTo, 0, []byte(name))
+			n.h.OnSynced(name, upTo, err)
+		})
 	})
 }
 

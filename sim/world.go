@@ -30,7 +30,16 @@ var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // NetConfig sets the simulated network's behaviour.
 type NetConfig struct {
 	MinLatency, MaxLatency time.Duration
+	// RetransmitTimeout is how long frames may stay stalled on a lossy link (see Drop) before
+	// the sender's TCP gives up and resets the connection; 0 means DefaultRetransmitTimeout.
+	RetransmitTimeout time.Duration
 }
+
+// DefaultRetransmitTimeout is NetConfig.RetransmitTimeout's default.
+const DefaultRetransmitTimeout = 10 * time.Second
+
+// firstRetransmit is TCP's initial retransmission interval; it doubles on every retry.
+const firstRetransmit = 200 * time.Millisecond
 
 // DiskConfig sets the simulated disks' behaviour.
 type DiskConfig struct {
@@ -54,6 +63,10 @@ type World struct {
 	// carries frames again only when every partition that cut it has healed, so overlapping
 	// partitions compose instead of healing each other.
 	blocked map[string]int
+	// dropped counts, per directed link, the one-way losses that cut it (see Drop).
+	dropped map[string]int
+	// delays lists, per directed link, the extra latencies of the delay spikes on it.
+	delays map[string][]time.Duration
 }
 
 // NewWorld creates an empty world seeded with seed. logger may be nil.
@@ -69,6 +82,8 @@ func NewWorld(seed uint64, netCfg NetConfig, diskCfg DiskConfig, logger *slog.Lo
 		disk:    diskCfg,
 		logger:  logger,
 		blocked: map[string]int{},
+		dropped: map[string]int{},
+		delays:  map[string][]time.Duration{},
 	}
 }
 
@@ -199,7 +214,80 @@ func (w *World) Unblock(from, to string) {
 	w.blocked[k]--
 }
 
-// HealAll removes every partition.
-func (w *World) HealAll() { w.blocked = map[string]int{} }
+// Drop makes a link lossy in one direction (from to to) until each Drop of it has been matched
+// by an Undrop; the other direction is untouched. It models packet loss under TCP, which the
+// application never sees as a gap: frames sent from->to on an open connection stall (they,
+// and every later frame in that direction, are held back), the sender retransmits with
+// exponential backoff from 200 ms, and once the link is clear again the next retransmission
+// delivers them in order. If the link is still lossy RetransmitTimeout after the first stalled
+// frame, the sender gives up and resets the connection (its peer learns of the close after a
+// latency: closes themselves are not lost). A dial either way across a lossy link fails after
+// a connect timeout, since a handshake needs both directions.
+func (w *World) Drop(from, to string) { w.dropped[from+">"+to]++ }
 
+// Undrop lifts one Drop of a link; the link stops losing frames when none is left.
+func (w *World) Undrop(from, to string) {
+	k := from + ">" + to
+	if w.dropped[k] <= 1 {
+		delete(w.dropped, k)
+		return
+	}
+	w.dropped[k]--
+}
+
+func (w *World) isDropped(from, to string) bool { return w.dropped[from+">"+to] > 0 }
+
+// AddDelay adds d (> 0) to the latency of every frame, close and handshake later sent from one
+// node to another (one direction), until RemoveDelay(from, to, d). Spikes on one link add up.
+// Frames already in flight keep their delivery time; order per connection is kept.
+func (w *World) AddDelay(from, to string, d time.Duration) {
+	if d <= 0 {
+		panic(fmt.Sprintf("sim: delay spike of %v on %s>%s", d, from, to))
+	}
+	k := from + ">" + to
+	w.delays[k] = append(w.delays[k], d)
+}
+
+// RemoveDelay ends one AddDelay(from, to, d); one that is not (or no longer) active is a no-op.
+func (w *World) RemoveDelay(from, to string, d time.Duration) {
+	k := from + ">" + to
+	ds := w.delays[k]
+	if i := slices.Index(ds, d); i >= 0 {
+		ds = slices.Delete(ds, i, i+1)
+	}
+	if len(ds) == 0 {
+		delete(w.delays, k)
+		return
+	}
+	w.delays[k] = ds
+}
+
+// extraDelay is the sum of the delay spikes on a link.
+func (w *World) extraDelay(from, to string) int64 {
+	var sum int64
+	for _, d := range w.delays[from+">"+to] {
+		sum += int64(d)
+	}
+	return sum
+}
+
+func (w *World) retransmitTimeout() int64 {
+	if w.net.RetransmitTimeout > 0 {
+		return int64(w.net.RetransmitTimeout)
+	}
+	return int64(DefaultRetransmitTimeout)
+}
+
+// HealAll ends every fault the world and its nodes carry: partitions, one-way losses and delay
+// spikes on the network; on each node (in address order) a pause (its held events are then
+// delivered), disk errors, slow fsyncs and clock offsets. Heals that were scheduled for these
+// faults later find nothing to undo. Crashed nodes stay down (restart them explicitly).
+func (w *World) HealAll() {
+	w.blocked = map[string]int{}
+	w.dropped = map[string]int{}
+	w.delays = map[string][]time.Duration{}
+	for _, a := range w.Addrs() {
+		w.nodes[a].heal()
+	}
+}
 func (w *World) isBlocked(from, to string) bool { return w.blocked[from+">"+to] > 0 }
