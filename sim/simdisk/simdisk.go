@@ -203,6 +203,18 @@ func (d *Disk) Durable(name string) (uint64, bool) {
 	return ld.durable, true
 }
 
+// Span reports the first and last index of log name (last = first-1 when empty) and whether
+// the log exists, whether or not it is open: fault injection uses it to pick an entry to flip.
+func (d *Disk) Span(name string) (first, last uint64, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ld, ok := d.logs[name]
+	if !ok {
+		return 0, 0, false
+	}
+	return ld.first, ld.last(), true
+}
+
 // Crash simulates power loss. Every open handle becomes invalid. For each log, in sorted name
 // order, r chooses whether its unsynced suffix is lost entirely, kept entirely, or kept up to
 // a random prefix; when at least one unsynced entry survives, r may tear the last survivor

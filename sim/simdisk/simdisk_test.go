@@ -261,3 +261,23 @@ func TestInjectedErrors(t *testing.T) {
 		t.Fatalf("durable %d after sync, want 2", got)
 	}
 }
+
+// Span reports a log's bounds whether or not it is open, and follows truncation.
+func TestSpan(t *testing.T) {
+	d := New()
+	if _, _, ok := d.Span("commitlog"); ok {
+		t.Fatal("span of a missing log")
+	}
+	l, _ := d.OpenLog("commitlog")
+	if f, la, ok := d.Span("commitlog"); !ok || f != 1 || la != 0 {
+		t.Fatalf("empty log span %d..%d %v", f, la, ok)
+	}
+	appendN(t, l, 1, 5)
+	if err := l.TruncateFront(3); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if f, la, ok := d.Span("commitlog"); !ok || f != 3 || la != 5 {
+		t.Fatalf("span %d..%d %v, want 3..5", f, la, ok)
+	}
+}
