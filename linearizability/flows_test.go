@@ -12,7 +12,7 @@ var (
 )
 
 func write(q QueueKey, id string, after int64, owed bool) BrokerWrite {
-	return BrokerWrite{Queue: q, MsgID: id, Cause: "test", After: after, Owed: owed}
+	return BrokerWrite{Queue: q, MsgID: id, Cause: "test", Since: after, After: after, Owed: owed}
 }
 
 // Messages the broker appends by itself (delayed, committed, retried) enter the log model
@@ -35,6 +35,11 @@ func TestBrokerWritesInTheLogModel(t *testing.T) {
 			sendOK(0, "b", 50, 60, 3),
 			pull(1, 0, 70, 80, 0, "a", 1, "d", 2, "d", 3, "b"),
 		), write(qa, "d", 5, true)), VerdictOk},
+		{"seen too early is still an append (the early delivery is another check's)", withWrites(history(
+			sendOK(0, "a", 0, 10, 0),
+			sendOK(0, "b", 20, 30, 2),
+			pull(1, 0, 40, 50, 0, "a", 1, "d", 2, "b"),
+		), BrokerWrite{Queue: qa, MsgID: "d", Since: 5, After: 100, Owed: true}), VerdictOk},
 		{"an undeclared broker append leaves a gap", history(
 			sendOK(0, "a", 0, 10, 0),
 			sendOK(0, "b", 50, 60, 2),

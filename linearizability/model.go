@@ -34,7 +34,7 @@ import (
 //     nothing was confirmed at o at the pull's linearization point.
 //   - A broker write (History.Writes: a delayed, committed, retried or dead-lettered message
 //     the broker appends by itself) becomes one append per distinct offset a pull saw it at,
-//     its window from its cause (BrokerWrite.After) to the return of the first pull that saw
+//     its window from its cause (BrokerWrite.Since) to the return of the first pull that saw
 //     it there; unseen, it is a gap only an Unknown send could fill, so the final drain (which
 //     sees everything) is what makes it count.
 //   - Failed sends are left out (they never took effect; CheckInvariants makes sure their ids
@@ -362,9 +362,9 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			ClientId: dense(s.Client), Input: in, Call: s.Call, Output: out, Return: ret,
 		})
 	}
-	// Broker writes: each offset a pull saw one at is an append, done by the time the first
-	// pull that saw it there returned, and not before the write's cause (when that is earlier:
-	// a write seen too early is CheckDrainInvariants' to report).
+	// Broker writes: each offset a pull saw one at is an append, done after the write's cause
+	// began and by the time the first pull that saw it there returned. (Its due time is not
+	// used here: a write seen too early is CheckDrainInvariants' to report.)
 	type appearance struct {
 		msgID  string
 		offset int64
@@ -393,7 +393,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		ops = append(ops, porcupine.Operation{
 			ClientId: dense(BrokerClient),
 			Input:    opInput{kind: opBrokerWrite, queue: q, client: BrokerClient, msgID: a.msgID, cause: w.Cause},
-			Call:     min(w.After, firstSeen[a]), Output: opOutput{offset: a.offset}, Return: firstSeen[a],
+			Call:     min(w.Since, firstSeen[a]), Output: opOutput{offset: a.offset}, Return: firstSeen[a],
 		})
 	}
 	for i, p := range h.Pulls {

@@ -44,7 +44,7 @@ func TestDelayedAndHalfMessagesOnTheWire(t *testing.T) {
 	})
 	f = h.next(codec.ReqSendMessage)
 	props = codec.ParseProperties(f.Cmd.Ext("properties"))
-	if f.Cmd.Ext("sysFlag") != "4" || props[PropTransactionPrepared] != "true" || props[PropProducerGroup] != "DEFAULT_PRODUCER" || props[codec.PropUniqKey] != "tx-1" {
+	if f.Cmd.Ext("sysFlag") != "4" || props[codec.PropTranMsg] != "true" || props[codec.PropProducerGroup] != "DEFAULT_PRODUCER" || props[codec.PropUniqKey] != "tx-1" {
 		t.Fatalf("half send: sysFlag %q properties %v", f.Cmd.Ext("sysFlag"), props)
 	}
 	ok := sendOK("9")
@@ -108,12 +108,12 @@ func TestEndTransaction(t *testing.T) {
 // checkRequest is a broker's CHECK_TRANSACTION_STATE for a half message of producer group pg.
 func checkRequest(t *testing.T, pg string) *codec.Command {
 	t.Helper()
-	props := map[string]string{codec.PropUniqKey: "tx-7", PropTransactionPrepared: "true", PropTransactionID: "T7"}
+	props := map[string]string{codec.PropUniqKey: "tx-7", codec.PropTranMsg: "true", codec.PropTransactionID: "T7"}
 	if pg != "" {
-		props[PropProducerGroup] = pg
+		props[codec.PropProducerGroup] = pg
 	}
 	body, err := codec.AppendRecord(nil, &codec.Message{Topic: "Orders", QueueID: 2, QueueOffset: 3, PhysicalOffset: 77,
-		SysFlag: sysFlagPrepared, BornHost: netip.MustParseAddrPort("127.0.9.1:5"), StoreHost: netip.MustParseAddrPort(brokerAAddr),
+		SysFlag: codec.SysFlagTxnPrepared, BornHost: netip.MustParseAddrPort("127.0.9.1:5"), StoreHost: netip.MustParseAddrPort(brokerAAddr),
 		Body: []byte("tx body"), Properties: codec.EncodeProperties(props)})
 	if err != nil {
 		t.Fatal(err)

@@ -14,14 +14,6 @@ import (
 // message left unresolved makes the broker ask a producer of the group, with
 // CHECK_TRANSACTION_STATE, which Config.CheckTransaction answers.
 
-// Transaction property keys and the half-message sysFlag.
-const (
-	PropTransactionPrepared = "TRAN_MSG"
-	PropProducerGroup       = "PGROUP"
-	PropTransactionID       = "__transactionId__"
-	sysFlagPrepared         = 4
-)
-
 // TransactionState is a transaction's outcome as END_TRANSACTION carries it.
 type TransactionState int
 
@@ -29,9 +21,9 @@ const (
 	// TxUnknown leaves the half message pending: the broker will check back.
 	TxUnknown TransactionState = 0
 	// TxCommit delivers the message to its real topic.
-	TxCommit TransactionState = 8
+	TxCommit TransactionState = codec.SysFlagTxnCommit
 	// TxRollback discards it.
-	TxRollback TransactionState = 12
+	TxRollback TransactionState = codec.SysFlagTxnRollback
 )
 
 func (s TransactionState) String() string {
@@ -65,9 +57,9 @@ func (c *Client) SendHalf(m Message, done func(SendResult, error)) {
 		done(SendResult{}, fmt.Errorf("send half message to %s: a transactional message cannot be delayed: %w", m.Topic, errNotSent))
 		return
 	}
-	encoded := m.properties(map[string]string{PropTransactionPrepared: "true", PropProducerGroup: c.cfg.ProducerGroup})
+	encoded := m.properties(map[string]string{codec.PropTranMsg: "true", codec.PropProducerGroup: c.cfg.ProducerGroup})
 	c.send(m.Topic, func(q MessageQueue) *codec.Command {
-		return c.sendRequest(q, sysFlagPrepared, encoded, m.Body)
+		return c.sendRequest(q, codec.SysFlagTxnPrepared, encoded, m.Body)
 	}, done)
 }
 
@@ -130,7 +122,7 @@ func (c *Client) onCheckTransaction(conn node.ConnID, cmd *codec.Command) {
 		c.log.Warn("transaction check ignored: its body is not a stored message", "err", err)
 		return
 	}
-	if pg := codec.Property(m.Properties, PropProducerGroup); pg == "" || pg != c.cfg.ProducerGroup {
+	if pg := codec.Property(m.Properties, codec.PropProducerGroup); pg == "" || pg != c.cfg.ProducerGroup {
 		c.log.Warn("transaction check ignored: not this producer group", "group", pg, "ours", c.cfg.ProducerGroup)
 		return
 	}
@@ -144,7 +136,7 @@ func (c *Client) onCheckTransaction(conn node.ConnID, cmd *codec.Command) {
 	check := TransactionCheck{
 		Msg: m, UniqKey: codec.Property(m.Properties, codec.PropUniqKey),
 		TranStateTableOffset: tranOff, CommitLogOffset: clOff,
-		TransactionID: codec.Property(m.Properties, PropTransactionID), OffsetMsgID: cmd.Ext("offsetMsgId"),
+		TransactionID: codec.Property(m.Properties, codec.PropTransactionID), OffsetMsgID: cmd.Ext("offsetMsgId"),
 	}
 	if check.UniqKey == "" {
 		check.UniqKey = cmd.Ext("msgId")

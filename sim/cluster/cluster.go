@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,6 +48,9 @@ type Config struct {
 	PlantUnflushedOffsets bool
 	// Faults, if nil, is drawn from the seed (swarm testing).
 	Faults *faults.Config
+	// Flows, if nil, is drawn from the seed (swarm testing): which of the flows besides plain
+	// sends and pulls the run exercises, and how.
+	Flows *Flows
 	// Plan, with ExplicitPlan, replaces the plan drawn from Faults (replaying a shrunk run).
 	Plan         []faults.Fault
 	ExplicitPlan bool
@@ -70,16 +75,19 @@ type Violation struct {
 
 // Report is a run's outcome.
 type Report struct {
-	Seed       uint64
-	Simulated  time.Duration
-	Wall       time.Duration
-	Events     uint64
-	TraceHash  uint64
-	Sends      map[linearizability.Outcome]int
-	Pulls      int
-	Consumed   int
-	Drained    int
-	Faults     map[faults.Kind]int
+	Seed      uint64
+	Simulated time.Duration
+	Wall      time.Duration
+	Events    uint64
+	TraceHash uint64
+	Sends     map[linearizability.Outcome]int
+	Pulls     int
+	Consumed  int
+	Drained   int
+	Faults    map[faults.Kind]int
+	Flows     Flows
+	// FlowCounts counts what each flow did (see Flows), by name.
+	FlowCounts map[string]int
 	Plan       []faults.Fault
 	Crashes    int
 	Violations []Violation
@@ -96,10 +104,18 @@ func (r *Report) Summary() string {
 	if len(r.Violations) > 0 {
 		status = "VIOLATION"
 	}
-	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s violations=%d %s trace=%016x",
+	var fl []string
+	for _, name := range slices.Sorted(maps.Keys(r.FlowCounts)) {
+		fl = append(fl, fmt.Sprintf("%s:%d", name, r.FlowCounts[name]))
+	}
+	flows := strings.Join(fl, ",")
+	if flows == "" {
+		flows = "none"
+	}
+	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s violations=%d %s trace=%016x",
 		r.Seed, r.Simulated, r.Wall.Round(time.Millisecond), r.Events,
 		r.Sends[linearizability.OK], r.Sends[linearizability.Failed], r.Sends[linearizability.Unknown],
-		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), len(r.Violations), status, r.TraceHash)
+		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), flows, len(r.Violations), status, r.TraceHash)
 }
 
 // offsetRead is one QUERY_CONSUMER_OFFSET answer.
@@ -109,16 +125,34 @@ type offsetRead struct {
 	found  bool
 }
 
+// groupQueue is one consumer group's position on one queue.
+type groupQueue struct {
+	group string
+	queue linearizability.QueueKey
+}
+
 type run struct {
-	cfg Config
-	// offsetReads lists the offsets consumers read back, by queue, in the order answered.
-	offsetReads map[linearizability.QueueKey][]offsetRead
+	cfg   Config
+	flows Flows
+	// offsetReads lists the offsets consumers read back, by group and queue, in the order answered.
+	offsetReads map[groupQueue][]offsetRead
 	w           *sim.World
 	h           linearizability.History
 	stopAt      time.Duration
 	stopped     bool
 	consumed    int
 	report      *Report
+	// plan is the run's fault plan; crash times bound what the broker may forget (locks) and
+	// how late it may be (delays).
+	plan []faults.Fault
+	// flow records: what the new flows did, turned into history entries by flowHistory.
+	// restarts lists when the broker was restarted outside the plan.
+	restarts   []int64
+	delayTable []time.Duration
+	delayed    []delayedSend
+	sendBacks  []sendBackOp
+	txs        []*txRecord
+	txByID     map[string]*txRecord
 }
 
 func (r *run) violate(kind, format string, args ...any) {
@@ -133,8 +167,11 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		sim.NetConfig{MinLatency: 50 * time.Microsecond, MaxLatency: 2 * time.Millisecond},
 		sim.DiskConfig{MinFsync: 100 * time.Microsecond, MaxFsync: 3 * time.Millisecond},
 		cfg.Logger)
-	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration, report: &Report{Seed: cfg.Seed, Sends: map[linearizability.Outcome]int{}},
-		offsetReads: map[linearizability.QueueKey][]offsetRead{}}
+	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration,
+		report:      &Report{Seed: cfg.Seed, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{}},
+		offsetReads: map[groupQueue][]offsetRead{}, txByID: map[string]*txRecord{}}
+	r.flows = r.drawFlows()
+	r.report.Flows = r.flows
 
 	w.AddNode(NameServerAddr, func(env node.Env) node.Handler { return namesrv.New(env, namesrv.DefaultConfig()) })
 	bcfg := brokernode.DefaultConfig()
@@ -145,6 +182,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	bcfg.UnsafeAckBeforeSync = cfg.PlantAckBeforeSync
 	bcfg.UnsafeQueryUnflushedOffsets = cfg.PlantUnflushedOffsets
 	bcfg.RegisterInterval = 5 * time.Second
+	r.configureBroker(&bcfg)
 	broker := w.AddNode(BrokerAddr, func(env node.Env) node.Handler {
 		b, err := brokernode.New(env, bcfg)
 		if err != nil {
@@ -168,6 +206,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		plan = faults.Plan(frng, *fcfg, cfg.Duration)
 	}
 	faults.Schedule(w, plan)
+	r.plan = plan
 	r.report.Plan = plan
 	r.report.Faults = faults.Count(plan)
 
@@ -177,6 +216,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	for i := 0; i < cfg.Consumers; i++ {
 		r.startConsumer(i)
 	}
+	r.startFlowClients()
 	w.RunUntil(cfg.Duration)
 	r.stopped = true
 
@@ -184,6 +224,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	w.RunFor(10 * time.Second)
 	w.HealAll()
 	broker.Restart()
+	r.restarts = append(r.restarts, int64(w.Now()))
 	drain := r.drain(broker)
 	r.report.Crashes = broker.Crashes
 	r.report.Simulated = w.Now()
@@ -197,8 +238,16 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 }
 
 func (r *run) addClient(addr string, id string) *client.Client {
+	return r.addClientWith(addr, id, nil)
+}
+
+// addClientWith adds a client whose configuration tune adjusts (nil for the defaults).
+func (r *run) addClientWith(addr string, id string, tune func(*client.Config)) *client.Client {
 	ccfg := client.DefaultConfig(NameServerAddr)
 	ccfg.ClientID = id
+	if tune != nil {
+		tune(&ccfg)
+	}
 	n := r.w.AddNode(addr, func(env node.Env) node.Handler { return client.New(env, ccfg) })
 	return n.Handler().(*client.Client)
 }
@@ -239,7 +288,7 @@ func (r *run) sendRecorded(cli *client.Client, clientIdx int, id string, done fu
 }
 
 func (r *run) startProducer(i int) {
-	cli := r.addClient(fmt.Sprintf("127.0.2.%d:1", i+1), fmt.Sprintf("producer-%d", i))
+	cli := r.addClientWith(fmt.Sprintf("127.0.2.%d:1", i+1), fmt.Sprintf("producer-%d", i), r.tuneProducer)
 	const maxInflight = 8
 	inflight, seq := 0, 0
 	var tick func()
@@ -249,7 +298,7 @@ func (r *run) startProducer(i int) {
 		}
 		if inflight < maxInflight {
 			inflight++
-			r.sendRecorded(cli, i, fmt.Sprintf("p%d-%d", i, seq), func(error) { inflight-- })
+			r.produce(cli, i, fmt.Sprintf("p%d-%d", i, seq), func() { inflight-- })
 			seq++
 		}
 		r.w.After(time.Duration(2+r.w.Rand().IntN(20))*time.Millisecond, tick)
@@ -306,7 +355,7 @@ func (r *run) pullRecorded(cli *client.Client, clientIdx int, req client.PullReq
 		if err == nil && res.Status == codec.Success {
 			for _, m := range res.Msgs {
 				if id, ok := r.verify(m); ok {
-					op.Msgs = append(op.Msgs, linearizability.PulledMsg{Offset: m.QueueOffset, MsgID: id})
+					op.Msgs = append(op.Msgs, pulledMsg(m, id))
 				}
 			}
 		}
@@ -319,37 +368,53 @@ func (r *run) pullRecorded(cli *client.Client, clientIdx int, req client.PullReq
 	})
 }
 
+// consumerGroup is the group of the plain consumers (and, with the retry flow, of the retries).
+const consumerGroup = "SimConsumers"
+
 func (r *run) startConsumer(i int) {
-	const group = "SimConsumers"
 	idx := 100 + i
-	cli := r.addClient(fmt.Sprintf("127.0.3.%d:1", i+1), fmt.Sprintf("consumer-%d", i))
-	var discover func()
-	discover = func() {
-		if r.stopped {
-			return
-		}
-		cli.Queues(r.cfg.Topic, func(qs []client.MessageQueue, err error) {
-			if err != nil || len(qs) == 0 {
-				r.w.After(500*time.Millisecond, discover)
+	cli := r.addClientWith(fmt.Sprintf("127.0.3.%d:1", i+1), fmt.Sprintf("consumer-%d", i), r.tuneConsumer)
+	if r.flows.Retry {
+		cli.RegisterConsumer(client.ConsumerGroup{Name: consumerGroup, Subscriptions: map[string]string{r.cfg.Topic: "*"}})
+	}
+	always := func() bool { return true }
+	topics := []string{r.cfg.Topic}
+	if r.flows.Retry {
+		topics = append(topics, client.RetryTopic(consumerGroup))
+	}
+	for _, topic := range topics {
+		var discover func()
+		discover = func() {
+			if r.stopped {
 				return
 			}
-			for j, q := range qs {
-				if j%r.cfg.Consumers == i {
-					r.consumeQueue(cli, idx, group, q)
+			cli.Queues(topic, func(qs []client.MessageQueue, err error) {
+				if err != nil || len(qs) == 0 {
+					cli.InvalidateRoute(topic)
+					r.w.After(500*time.Millisecond, discover)
+					return
 				}
-			}
-		})
+				for j, q := range qs {
+					if j%r.cfg.Consumers == i {
+						r.consumeQueue(cli, idx, consumerGroup, q, always, r.onConsumed)
+					}
+				}
+			})
+		}
+		r.w.After(200*time.Millisecond, discover)
 	}
-	r.w.After(200*time.Millisecond, discover)
 }
 
-func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.MessageQueue) {
+// consumeQueue consumes q for group from its committed offset while active says so (and the
+// run goes on), committing now and then; consumed, if not nil, sees every pulled message.
+func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.MessageQueue, active func() bool,
+	consumed func(cli *client.Client, q client.MessageQueue, m *codec.Message)) {
 	var offset int64
 	var lastCommit time.Duration
 	var pull, begin func()
 	backoff := func(f func()) { r.w.After(time.Duration(100+r.w.Rand().IntN(900))*time.Millisecond, f) }
 	begin = func() {
-		if r.stopped {
+		if r.stopped || !active() {
 			return
 		}
 		cli.QueryOffset(group, q, func(off int64, found bool, err error) {
@@ -357,7 +422,7 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 				backoff(begin)
 				return
 			}
-			k := queueKey(q)
+			k := groupQueue{group, queueKey(q)}
 			r.offsetReads[k] = append(r.offsetReads[k], offsetRead{at: r.w.Now(), offset: off, found: found})
 			offset = 0
 			if found {
@@ -370,6 +435,10 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 		if r.stopped {
 			return
 		}
+		if !active() {
+			cli.CommitOffset(group, q, offset)
+			return
+		}
 		req := client.PullRequest{Queue: q, Group: group, Offset: offset, MaxMsgs: 32, SuspendMillis: 1000}
 		r.pullRecorded(cli, idx, req, func(res client.PullResult, err error) {
 			if err != nil {
@@ -379,6 +448,11 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 			}
 			if res.Status == codec.Success {
 				r.consumed += len(res.Msgs)
+				if consumed != nil {
+					for _, m := range res.Msgs {
+						consumed(cli, q, m)
+					}
+				}
 			}
 			offset = res.NextBeginOffset
 			if r.w.Now()-lastCommit > time.Second {
@@ -391,44 +465,61 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 	begin()
 }
 
-// drain reads every queue from offset 0 to its end with a fresh client once faults have
-// healed. Liveness: it must finish within a bound of virtual time.
-func (r *run) drain(broker *sim.Node) map[linearizability.QueueKey][]string {
+// drain reads every queue of every topic the run wrote (its topic, and the retry and
+// dead-letter topics of the retry flow) from offset 0 to its end with a fresh client once
+// faults have healed and everything delayed is due. Liveness: it must finish within a bound of
+// virtual time.
+func (r *run) drain(broker *sim.Node) map[linearizability.QueueKey][]linearizability.PulledMsg {
 	cli := r.addClient("127.0.4.1:1", "drainer")
 	r.probe(cli)
-	out := map[linearizability.QueueKey][]string{}
+	r.settle()
+	out := map[linearizability.QueueKey][]linearizability.PulledMsg{}
 	const bound = 60 * time.Second
 	deadline := r.w.Now() + bound
-	pending := -1
-	var discover func()
-	discover = func() {
-		cli.Queues(r.cfg.Topic, func(qs []client.MessageQueue, err error) {
-			if err != nil {
-				r.w.After(500*time.Millisecond, discover)
-				return
-			}
-			pending = len(qs)
-			for _, q := range qs {
-				r.drainQueue(cli, q, out, func() { pending-- })
-			}
-		})
+	topics := []string{r.cfg.Topic}
+	if r.flows.Retry {
+		topics = append(topics, client.RetryTopic(consumerGroup), client.DLQTopic(consumerGroup))
 	}
-	discover()
+	pending := 0
+	for i, topic := range topics {
+		pending++
+		// The run's own topic must have a route; the others exist only if something was written.
+		required := i == 0
+		tries := 0
+		var discover func()
+		discover = func() {
+			cli.Queues(topic, func(qs []client.MessageQueue, err error) {
+				if err != nil {
+					cli.InvalidateRoute(topic)
+					if tries++; required || tries < 10 {
+						r.w.After(500*time.Millisecond, discover)
+						return
+					}
+					qs = nil
+				}
+				pending += len(qs) - 1
+				for _, q := range qs {
+					r.drainQueue(cli, q, out, func() { pending-- })
+				}
+			})
+		}
+		discover()
+	}
 	for pending != 0 && r.w.Now() < deadline {
 		r.w.RunFor(100 * time.Millisecond)
 	}
 	if pending != 0 {
 		r.violate("liveness", "the final drain did not finish within %v of healing (broker up: %v)", bound, broker.Up())
 	}
-	for _, ids := range out {
-		r.report.Drained += len(ids)
+	for _, msgs := range out {
+		r.report.Drained += len(msgs)
 	}
 	return out
 }
 
-func (r *run) drainQueue(cli *client.Client, q client.MessageQueue, out map[linearizability.QueueKey][]string, done func()) {
+func (r *run) drainQueue(cli *client.Client, q client.MessageQueue, out map[linearizability.QueueKey][]linearizability.PulledMsg, done func()) {
 	key := queueKey(q)
-	out[key] = []string{}
+	out[key] = []linearizability.PulledMsg{}
 	var offset int64
 	var pull func()
 	pull = func() {
@@ -444,8 +535,9 @@ func (r *run) drainQueue(cli *client.Client, q client.MessageQueue, out map[line
 					if m.QueueOffset != offset {
 						r.violate("order", "drain of %s expected offset %d, got %d", key, offset, m.QueueOffset)
 					}
-					id, _ := r.verify(m)
-					out[key] = append(out[key], id)
+					if id, ok := r.verify(m); ok {
+						out[key] = append(out[key], pulledMsg(m, id))
+					}
 					offset = m.QueueOffset + 1
 				}
 				r.w.After(0, pull)
@@ -457,14 +549,18 @@ func (r *run) drainQueue(cli *client.Client, q client.MessageQueue, out map[line
 	pull()
 }
 
-func (r *run) check(drain map[linearizability.QueueKey][]string) {
+func (r *run) check(drain map[linearizability.QueueKey][]linearizability.PulledMsg) {
+	r.flowHistory()
 	if err := r.h.Validate(); err != nil {
 		r.violate("history", "malformed history: %v", err)
 		return
 	}
 	// Every violation gets a visualisation: of its queue, or of every queue when it names none.
 	var show []linearizability.QueueKey
-	for _, v := range linearizability.CheckInvariants(r.h, drain) {
+	vs := linearizability.CheckDrainInvariants(r.h, drain)
+	vs = append(vs, linearizability.CheckLocks(r.h.Locks, r.lockLease(), r.brokerDownTimes())...)
+	vs = append(vs, linearizability.CheckSearches(r.h.Searches, drain)...)
+	for _, v := range vs {
 		r.violate(v.Kind, "%s", v.Message)
 		show = append(show, v.Queue)
 	}
@@ -494,19 +590,24 @@ func (r *run) check(drain map[linearizability.QueueKey][]string) {
 // checkOffsets: a committed offset a consumer has read back never moves backwards, crashes
 // included (nothing here resets offsets), and once found it is never lost.
 func (r *run) checkOffsets() (bad []linearizability.QueueKey) {
-	keys := make([]linearizability.QueueKey, 0, len(r.offsetReads))
+	keys := make([]groupQueue, 0, len(r.offsetReads))
 	for k := range r.offsetReads {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].Compare(keys[j]) < 0 })
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].group != keys[j].group {
+			return keys[i].group < keys[j].group
+		}
+		return keys[i].queue.Compare(keys[j].queue) < 0
+	})
 	for _, k := range keys {
 		var prev *offsetRead
 		for i := range r.offsetReads[k] {
 			cur := &r.offsetReads[k][i]
 			if prev != nil && prev.found && (!cur.found || cur.offset < prev.offset) {
-				r.violate("offset went backwards", "queue %s: consumer offset read as %d at %v, then as %d (found=%v) at %v",
-					k, prev.offset, prev.at, cur.offset, cur.found, cur.at)
-				bad = append(bad, k)
+				r.violate("offset went backwards", "group %s, queue %s: consumer offset read as %d at %v, then as %d (found=%v) at %v",
+					k.group, k.queue, prev.offset, prev.at, cur.offset, cur.found, cur.at)
+				bad = append(bad, k.queue)
 			}
 			prev = cur
 		}
