@@ -12,7 +12,7 @@ var (
 )
 
 func write(q QueueKey, id string, after int64, owed bool) BrokerWrite {
-	return BrokerWrite{Queue: q, MsgID: id, Cause: "test", Since: after, After: after, Owed: owed}
+	return BrokerWrite{Queue: q, MsgID: id, Cause: "test", After: after, Owed: owed}
 }
 
 // Messages the broker appends by itself (delayed, committed, retried) enter the log model
@@ -35,11 +35,22 @@ func TestBrokerWritesInTheLogModel(t *testing.T) {
 			sendOK(0, "b", 50, 60, 3),
 			pull(1, 0, 70, 80, 0, "a", 1, "d", 2, "d", 3, "b"),
 		), write(qa, "d", 5, true)), VerdictOk},
-		{"seen too early is still an append (the early delivery is another check's)", withWrites(history(
+		// Appended before it was due: the window cannot open at the due time, so the model lets
+		// it pass and CheckDrainInvariants reports it (KindTooEarly).
+		{"due after a later send was acknowledged", withWrites(history(
 			sendOK(0, "a", 0, 10, 0),
 			sendOK(0, "b", 20, 30, 2),
 			pull(1, 0, 40, 50, 0, "a", 1, "d", 2, "b"),
-		), BrokerWrite{Queue: qa, MsgID: "d", Since: 5, After: 100, Owed: true}), VerdictOk},
+		), write(qa, "d", 35, true)), VerdictOk},
+		{"due after a later pull had to see it", withWrites(history(
+			pull(1, 0, 20, 30, 0, "x"),
+			sendOK(0, "b", 40, 50, 1),
+		), write(qa, "x", 60, true)), VerdictOk},
+		{"seen late, its window closed by a later acknowledgement", withWrites(history(
+			sendOK(0, "a", 0, 10, 0),
+			sendOK(0, "b", 20, 30, 2),
+			pull(1, 0, 40, 50, 0, "a", 1, "d", 2, "b"),
+		), write(qa, "d", 5, true)), VerdictOk},
 		{"an undeclared broker append leaves a gap", history(
 			sendOK(0, "a", 0, 10, 0),
 			sendOK(0, "b", 50, 60, 2),
@@ -101,6 +112,8 @@ func TestBrokerWriteInvariants(t *testing.T) {
 			drainOf(qa, nil, "d"), []string{KindTooEarly + " d"}},
 		{"pulled after its due time", withWrites(history(pull(1, 0, 40, 60, 0, "d")), write(qa, "d", 50, true)),
 			drainOf(qa, nil, "d"), nil},
+		{"in the log before its due time, as a later acknowledgement shows", withWrites(history(sendOK(0, "b", 10, 20, 1)),
+			write(qa, "d", 50, true)), drainOf(qa, nil, "d", "b"), []string{KindTooEarly + " d"}},
 		{"stored after its deadline", withWrites(history(), late), drainOf(qa, map[int]int64{0: 101 * ms}, "d"),
 			[]string{KindTooLate + " d"}},
 		{"stored by its deadline, its duplicate later", withWrites(history(), late), drainOf(qa, map[int]int64{0: 100 * ms, 1: 900 * ms}, "d", "d"), nil},

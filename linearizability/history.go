@@ -103,11 +103,10 @@ type BrokerWrite struct {
 	MsgID string
 	// Cause says what made the broker write it, for reports.
 	Cause string
-	// Since is when its cause began (the send, send-back or commit call): the broker cannot
-	// have appended it before. The log model's window for its appends starts here.
-	Since int64
-	// After, at or after Since, is the earliest virtual time it may legally appear: a pull
-	// returning it earlier saw it too early (a delayed message before its due time).
+	// After is the earliest virtual time it may be appended: a delayed message's due time, a
+	// transaction's commit call. The log model's window for its appends starts here, and an
+	// append seen earlier (by a pull, or implied by a later offset acknowledged or pulled) is
+	// reported as too early.
 	After int64
 	// Owed: its cause was acknowledged, so it must be in the final drain.
 	Owed bool
@@ -234,8 +233,6 @@ func (h *History) Validate() error {
 			return fmt.Errorf("broker write #%d: empty message id", i)
 		case written[w.MsgID]:
 			return fmt.Errorf("broker write #%d: id %s declared twice", i, w.MsgID)
-		case w.After < w.Since:
-			return fmt.Errorf("broker write #%d: may appear from %d, before its cause at %d", i, w.After, w.Since)
 		}
 		if q, ok := sentTo[w.MsgID]; ok {
 			return fmt.Errorf("broker write #%d: id %s is also sent by a client (to %v)", i, w.MsgID, q)

@@ -3,6 +3,7 @@ package linearizability
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -81,11 +82,37 @@ func (p position) compare(o position) int {
 
 func (p position) String() string { return fmt.Sprintf("%v@%d", p.queue, p.offset) }
 
+// source is what saw a message: an acknowledgement, a pull or the final drain. It is
+// formatted only when a violation names it.
+type source struct {
+	kind   sourceKind
+	op     int // index of the send or pull
+	client int
+}
+
+type sourceKind uint8
+
+const (
+	fromAck sourceKind = iota
+	fromPull
+	fromDrain
+)
+
+func (s source) String() string {
+	switch s.kind {
+	case fromAck:
+		return fmt.Sprintf("acknowledged to send #%d (client %d)", s.op, s.client)
+	case fromPull:
+		return fmt.Sprintf("pulled by pull #%d (client %d)", s.op, s.client)
+	}
+	return "in the final drain"
+}
+
 // sighting is where a message id was seen, and by what.
 type sighting struct {
 	pos    position
 	msgID  string
-	source string
+	source source
 }
 
 // CheckDrainInvariants is CheckInvariants for a drain that carries its offsets, as read by
@@ -127,10 +154,17 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 	}
 
 	// Every sighting, in a deterministic order: acknowledgements, pulls, then drains by queue.
-	var seen []sighting
+	n := len(h.Sends)
+	for _, p := range h.Pulls {
+		n += len(p.Msgs)
+	}
+	for _, msgs := range finalDrain {
+		n += len(msgs)
+	}
+	seen := make([]sighting, 0, n)
 	for i, s := range h.Sends {
 		if s.Outcome == OK {
-			seen = append(seen, sighting{position{s.Queue, s.Offset}, s.MsgID, fmt.Sprintf("acknowledged to send #%d (client %d)", i, s.Client)})
+			seen = append(seen, sighting{position{s.Queue, s.Offset}, s.MsgID, source{fromAck, i, s.Client}})
 		}
 	}
 	for i, p := range h.Pulls {
@@ -138,7 +172,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 			continue
 		}
 		for _, m := range p.Msgs {
-			seen = append(seen, sighting{position{p.Queue, m.Offset}, m.MsgID, fmt.Sprintf("pulled by pull #%d (client %d)", i, p.Client)})
+			seen = append(seen, sighting{position{p.Queue, m.Offset}, m.MsgID, source{fromPull, i, p.Client}})
 		}
 	}
 	drainQueues := make([]QueueKey, 0, len(finalDrain))
@@ -154,23 +188,23 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 				report(KindDrainOrder, q, m.MsgID, "drain entry %d is at offset %d, want %d", i, m.Offset, i)
 			}
 			ids[m.MsgID] = true
-			seen = append(seen, sighting{position{q, m.Offset}, m.MsgID, "in the final drain"})
+			seen = append(seen, sighting{position{q, m.Offset}, m.MsgID, source{kind: fromDrain}})
 		}
 		drained[q] = ids
 	}
 
 	// One id, one position; one position, one id. Remember the first source of each pair.
-	positionsOf := map[string]map[position]string{}
-	idsAt := map[position]map[string]string{}
+	positionsOf := map[string]map[position]source{}
+	idsAt := map[position]map[string]source{}
 	for _, s := range seen {
 		if positionsOf[s.msgID] == nil {
-			positionsOf[s.msgID] = map[position]string{}
+			positionsOf[s.msgID] = map[position]source{}
 		}
 		if _, ok := positionsOf[s.msgID][s.pos]; !ok {
 			positionsOf[s.msgID][s.pos] = s.source
 		}
 		if idsAt[s.pos] == nil {
-			idsAt[s.pos] = map[string]string{}
+			idsAt[s.pos] = map[string]source{}
 		}
 		if _, ok := idsAt[s.pos][s.msgID]; !ok {
 			idsAt[s.pos][s.msgID] = s.source
@@ -234,17 +268,55 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 			report(KindLostWrite, w.Queue, w.MsgID, "%s (%s, broker write #%d) is owed but not in the final drain", w.MsgID, w.Cause, i)
 		}
 	}
-	early := map[string]bool{}
+	// When each appearance of a write was surely in the log: seen by a pull, or implied by a
+	// later offset (filledBy).
+	type appearance struct {
+		queue  QueueKey
+		msgID  string
+		offset int64
+	}
+	inLogBy := map[appearance]int64{}
+	var byWhat = map[appearance]string{}
+	var order []appearance
+	noteAppearance := func(a appearance, t int64, what string) {
+		if old, ok := inLogBy[a]; !ok || t < old {
+			if !ok {
+				order = append(order, a)
+			}
+			inLogBy[a], byWhat[a] = t, what
+		}
+	}
 	for i, p := range h.Pulls {
 		if p.Outcome != OK {
 			continue
 		}
 		for _, m := range p.Msgs {
-			if w := writes[m.MsgID]; w != nil && p.Queue == w.Queue && p.Return < w.After && !early[m.MsgID] {
-				early[m.MsgID] = true
-				report(KindTooEarly, w.Queue, m.MsgID, "%s (%s) was pulled at offset %d by pull #%d (client %d), returned at %v, before %v",
-					m.MsgID, w.Cause, m.Offset, i, p.Client, time.Duration(p.Return), time.Duration(w.After))
+			if w := writes[m.MsgID]; w != nil && p.Queue == w.Queue {
+				noteAppearance(appearance{p.Queue, m.MsgID, m.Offset}, p.Return, fmt.Sprintf("pull #%d (client %d) returned it", i, p.Client))
 			}
+		}
+	}
+	for _, q := range drainQueues {
+		for _, m := range finalDrain[q] {
+			if w := writes[m.MsgID]; w != nil && q == w.Queue {
+				noteAppearance(appearance{q, m.MsgID, m.Offset}, math.MaxInt64, "")
+			}
+		}
+	}
+	filled := map[QueueKey]func(int64) int64{}
+	early := map[string]bool{}
+	for _, a := range order {
+		if filled[a.queue] == nil {
+			filled[a.queue] = filledBy(&h, a.queue)
+		}
+		t, what := inLogBy[a], byWhat[a]
+		if f := filled[a.queue](a.offset); f < t {
+			t, what = f, "a later offset of the queue was acknowledged or pulled then"
+		}
+		if w := writes[a.msgID]; t < w.After && !early[a.msgID] {
+			early[a.msgID] = true
+			report(KindTooEarly, a.queue, a.msgID, "%s (%s) was at offset %d by %v (%s), before it was due at %v",
+				a.msgID, w.Cause, a.offset, time.Duration(t), what, time.Duration(w.After))
 		}
 	}
 	firstStored := map[string]int64{}
@@ -286,7 +358,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 	// Observed ids must come from a send that may have taken effect.
 	reported := map[string]bool{}
 	for _, s := range seen {
-		if strings.HasPrefix(s.source, "acknowledged") || reported[s.msgID] || mayExist[s.msgID] || isWithheld(withheld, s.msgID) {
+		if s.source.kind == fromAck || reported[s.msgID] || mayExist[s.msgID] || isWithheld(withheld, s.msgID) {
 			continue
 		}
 		reported[s.msgID] = true
@@ -312,7 +384,7 @@ func isWithheld(withheld map[string]string, id string) bool {
 }
 
 // onlyIn reports whether every position is in queue q.
-func onlyIn(positions map[position]string, q QueueKey) bool {
+func onlyIn(positions map[position]source, q QueueKey) bool {
 	for p := range positions {
 		if p.queue != q {
 			return false

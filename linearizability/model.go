@@ -3,6 +3,8 @@ package linearizability
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -33,10 +35,18 @@ import (
 //     len(log) <= o: the broker serves only confirmed messages, so an empty answer at o means
 //     nothing was confirmed at o at the pull's linearization point.
 //   - A broker write (History.Writes: a delayed, committed, retried or dead-lettered message
-//     the broker appends by itself) becomes one append per distinct offset a pull saw it at,
-//     its window from its cause (BrokerWrite.Since) to the return of the first pull that saw
-//     it there; unseen, it is a gap only an Unknown send could fill, so the final drain (which
-//     sees everything) is what makes it count.
+//     the broker appends by itself) becomes one append per distinct offset o a pull saw it at.
+//     Its window opens when it may first be appended (BrokerWrite.After: its due time, its
+//     commit) and closes at the earliest of: the return of the first pull that saw it at o, and
+//     filledBy(o), the return of the first operation that needed the log longer than o (an
+//     acknowledged send at a higher offset, a pull that returned a higher offset). Closing it
+//     there loses no linearization and keeps windows short when pulls see a write late (a
+//     window spanning the whole run makes the search blow up). A write goes exactly at the end
+//     of the log: it never uses spare slots to fill a gap before it. Only a position no pull ever
+//     saw could need that, and the final drain sees every position; letting writes fill gaps
+//     made the search try every order of the writes pending at the end of a run (their windows
+//     overlap up to the drain) with every way of spending the spare slots. Unseen, a write is a
+//     gap only an Unknown send could fill, so the final drain is what makes it count.
 //   - Failed sends are left out (they never took effect; CheckInvariants makes sure their ids
 //     are never observed) and so are pulls that did not return OK.
 
@@ -134,7 +144,13 @@ func stepLog(state, input, output interface{}) []interface{} {
 	in := input.(opInput)
 	out := output.(opOutput)
 	switch in.kind {
-	case opSend, opSendObserved, opBrokerWrite:
+	case opBrokerWrite:
+		// Exactly at the end: see the model comment.
+		if out.offset != int64(s.n) {
+			return nil
+		}
+		return []interface{}{s.appended(in.msgID)}
+	case opSend, opSendObserved:
 		gap := out.offset - int64(s.n)
 		if gap < 0 || gap > int64(s.spare) {
 			return nil
@@ -252,6 +268,45 @@ func partitionBy[T any](items []T, queue func(T) QueueKey) [][]T {
 	return out
 }
 
+// filledBy returns, for queue q of h, when offset o was surely filled: the earliest return of
+// an operation that took effect only once the log was longer than o (an acknowledged send at an
+// offset above o, an OK pull that returned an offset at or above o), or math.MaxInt64.
+func filledBy(h *History, q QueueKey) func(o int64) int64 {
+	// byOffset[k]: the earliest return of an operation proving every offset <= k filled.
+	byOffset := map[int64]int64{}
+	note := func(k, ret int64) {
+		if old, ok := byOffset[k]; !ok || ret < old {
+			byOffset[k] = ret
+		}
+	}
+	for _, s := range h.Sends {
+		if s.Queue == q && s.Outcome == OK && s.Offset > 0 {
+			note(s.Offset-1, s.Return)
+		}
+	}
+	for _, p := range h.Pulls {
+		if p.Queue != q || p.Outcome != OK || len(p.Msgs) == 0 {
+			continue
+		}
+		top := p.Msgs[0].Offset
+		for _, m := range p.Msgs {
+			top = max(top, m.Offset)
+		}
+		note(top, p.Return)
+	}
+	keys := slices.Sorted(maps.Keys(byOffset))
+	// suffix[i]: the earliest return among keys[i:].
+	suffix := make([]int64, len(keys)+1)
+	suffix[len(keys)] = math.MaxInt64
+	for i := len(keys) - 1; i >= 0; i-- {
+		suffix[i] = min(suffix[i+1], byOffset[keys[i]])
+	}
+	return func(o int64) int64 {
+		i, _ := slices.BinarySearch(keys, o)
+		return suffix[i]
+	}
+}
+
 // LogModel is the nondeterministic Porcupine model of queues as append-only logs, partitioned
 // by queue. Convert it with its ToModel method and check the operations from Operations.
 func LogModel() porcupine.NondeterministicModel {
@@ -362,9 +417,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			ClientId: dense(s.Client), Input: in, Call: s.Call, Output: out, Return: ret,
 		})
 	}
-	// Broker writes: each offset a pull saw one at is an append, done after the write's cause
-	// began and by the time the first pull that saw it there returned. (Its due time is not
-	// used here: a write seen too early is CheckDrainInvariants' to report.)
+	// Broker writes: each offset a pull saw one at is an append (see the model comment).
 	type appearance struct {
 		msgID  string
 		offset int64
@@ -388,12 +441,14 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			}
 		}
 	}
+	filled := filledBy(h, q)
 	for _, a := range appearances {
 		w := writes[a.msgID]
+		end := min(firstSeen[a], filled(a.offset))
 		ops = append(ops, porcupine.Operation{
 			ClientId: dense(BrokerClient),
 			Input:    opInput{kind: opBrokerWrite, queue: q, client: BrokerClient, msgID: a.msgID, cause: w.Cause},
-			Call:     min(w.Since, firstSeen[a]), Output: opOutput{offset: a.offset}, Return: firstSeen[a],
+			Call:     min(w.After, end), Output: opOutput{offset: a.offset}, Return: end,
 		})
 	}
 	for i, p := range h.Pulls {

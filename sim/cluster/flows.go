@@ -53,7 +53,7 @@ type Flows struct {
 func SwarmFlows(r *rand.Rand) Flows {
 	on := func() bool { return r.IntN(3) != 0 }
 	f := Flows{Batch: on(), Delay: on(), Transactions: on(), Retry: on(), Orderly: on(), FromTime: on()}
-	f.PoisonPercent = 2 + r.IntN(15)
+	f.PoisonPercent = 1 + r.IntN(8)
 	f.MaxReconsumeTimes = 1 + r.IntN(3)
 	f.LockLease = time.Duration(4+r.IntN(12)) * time.Second
 	f.RotateEvery = time.Duration(3+r.IntN(10)) * time.Second
@@ -291,7 +291,7 @@ func (r *run) onConsumed(cli *client.Client, q client.MessageQueue, m *codec.Mes
 		return
 	}
 	uniq := codec.Property(m.Properties, codec.PropUniqKey)
-	if uniq == "" || !r.poison(uniq) && r.w.Rand().IntN(100) >= 5 {
+	if uniq == "" || !r.poison(uniq) && r.w.Rand().IntN(100) >= 2 {
 		return
 	}
 	r.sendBack(cli, q, m, 0)
@@ -535,7 +535,7 @@ func (r *run) flowHistory() {
 		w := linearizability.BrokerWrite{Queue: d.queue, MsgID: d.id,
 			Cause: fmt.Sprintf("send #%d of producer %d with delay level %d", i, d.sendClientID, d.level),
 			// Due at its schedule-queue store time (at or after the call, in whole milliseconds) plus its delay.
-			Since: int64(d.call), After: int64(d.call + delay - time.Millisecond), Owed: d.outcome == linearizability.OK}
+			After: int64(d.call + delay - time.Millisecond), Owed: d.outcome == linearizability.OK}
 		if w.Owed {
 			due := d.ret + delay
 			w.Deadline = int64(due + r.lateness(due))
@@ -570,9 +570,6 @@ func (r *run) flowHistory() {
 		if !a.anyMay || after < a.w.After {
 			a.w.After = after
 			a.w.Cause = fmt.Sprintf("send-back #%d of %s (reconsumed %d times, delay level %d, max %d)", i, b.uniq, b.gen, b.level, b.max)
-		}
-		if !a.anyMay || int64(b.call) < a.w.Since {
-			a.w.Since = int64(b.call)
 		}
 		a.anyMay = true
 		if b.outcome == linearizability.OK {

@@ -139,7 +139,7 @@ func (r *run) txHistory() {
 			w := linearizability.BrokerWrite{Queue: tx.queue, MsgID: tx.id, Cause: cause + " (committed)", After: -1}
 			for _, e := range commits {
 				if w.After < 0 || int64(e.call) < w.After {
-					w.Since, w.After = int64(e.call), int64(e.call)
+					w.After = int64(e.call)
 				}
 				// An acknowledged commit was stored before the answer left.
 				if e.outcome == linearizability.OK && (!w.Owed || int64(e.ret) < w.Deadline) {
