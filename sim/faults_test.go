@@ -471,3 +471,42 @@ func TestPausedListenerAcceptsInKernel(t *testing.T) {
 		t.Fatalf("after the pause: b conn %d, got %v; want the accept then frames 1..3 from 500ms", b.conn, b.got)
 	}
 }
+
+// A handler that cannot be built (nil from newHandler: the process exits at startup, here
+// because its disk refuses writes) leaves the node down; it is started again every StartRetry
+// until a start succeeds, and nothing set up by a failed start survives it.
+func TestFailedStartIsRetried(t *testing.T) {
+	w := NewWorld(1, NetConfig{MinLatency: time.Millisecond, MaxLatency: time.Millisecond}, DiskConfig{}, nil)
+	var started []time.Duration
+	fired := 0
+	n := w.AddNode("x:1", func(env node.Env) node.Handler {
+		env.SetTimer(10*time.Millisecond, "from a start") // must not fire if the start fails
+		if err := env.Disk().WriteFile("boot", []byte("ok")); err != nil {
+			return nil
+		}
+		started = append(started, w.Now())
+		return &timerCounter{fired: &fired}
+	})
+	w.RunUntil(100 * time.Millisecond)
+	heal := n.FailDiskWrites(fmt.Errorf("injected: %w", node.ErrIO))
+	n.Crash()
+	n.Restart() // fails at 100ms; retried at 1.1s, 2.1s (fails), 3.1s (succeeds)
+	w.At(2500*time.Millisecond, heal)
+	w.RunUntil(5 * time.Second)
+	if !n.Up() || n.StartFailures != 3 || !slices.Equal(started, []time.Duration{0, 3100 * time.Millisecond}) {
+		t.Fatalf("up=%v, %d failed starts, started at %v; want up after 3 failures, started at 0 and 3.1s", n.Up(), n.StartFailures, started)
+	}
+	if fired != 2 {
+		t.Fatalf("%d timers fired; want 2, one per successful start", fired)
+	}
+}
+
+type timerCounter struct{ fired *int }
+
+func (c *timerCounter) Start()                              {}
+func (c *timerCounter) OnAccepted(node.ConnID, string)      {}
+func (c *timerCounter) OnDialed(node.ConnID)                {}
+func (c *timerCounter) OnConnClosed(node.ConnID)            {}
+func (c *timerCounter) OnFrame(node.ConnID, *codec.Command) {}
+func (c *timerCounter) OnTimer(node.TimerID, any)           { *c.fired++ }
+func (c *timerCounter) OnSynced(string, uint64, error)      {}

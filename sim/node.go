@@ -36,6 +36,8 @@ type Node struct {
 	Crashes  int
 	Restarts int
 	Pauses   int
+	// StartFailures counts starts whose handler could not be built (see AddNode).
+	StartFailures int
 
 	// pausedUntil is the virtual time a pause ends; backlog holds, in arrival order, the
 	// events that reached the node while it was paused (or queued behind those), to be
@@ -90,12 +92,30 @@ func (n *Node) Handler() node.Handler { return n.h }
 // Up reports whether the node is running.
 func (n *Node) Up() bool { return n.up }
 
+// StartRetry is how long a node whose handler could not be built waits before it is started
+// again, as a process supervisor would restart a process that exited at startup.
+const StartRetry = time.Second
+
 func (n *Node) start() {
 	n.up = true
 	n.timers = map[node.TimerID]bool{}
 	n.conns = map[node.ConnID]*endpoint{}
 	env := &simEnv{n: n, inc: n.inc, logger: n.w.logger.With("node", n.Addr)}
 	n.h = n.newHandler(env)
+	if n.h == nil {
+		// The process exited while starting: it goes down as a crashed one does, and its
+		// supervisor starts it again after StartRetry (unless something restarts it first).
+		n.StartFailures++
+		n.w.record("startfail", n.Addr, uint64(n.inc), 0, nil)
+		n.stop()
+		inc := n.inc
+		n.w.After(StartRetry, func() {
+			if n.inc == inc {
+				n.Restart()
+			}
+		})
+		return
+	}
 	inc := n.inc
 	n.w.After(0, func() {
 		n.Deliver(func() {
@@ -303,6 +323,11 @@ func (n *Node) Crash() {
 	}
 	n.w.record("crash", n.Addr, uint64(n.inc), 0, nil)
 	n.Crashes++
+	n.stop()
+}
+
+// stop takes the node down as a crash does.
+func (n *Node) stop() {
 	n.inc++
 	n.up = false
 	n.h = nil

@@ -175,7 +175,10 @@ func (w *World) between(lo, hi time.Duration) time.Duration {
 func (w *World) latency() time.Duration { return w.between(w.net.MinLatency, w.net.MaxLatency) }
 
 // AddNode adds a node at addr whose handler newHandler builds (again after every restart). The
-// node starts at once.
+// node starts at once. newHandler returns nil when the process would exit while starting (its
+// store cannot open because of an injected disk fault, say): the node then goes down as in a
+// crash (losing what its disk had not made durable) and is started again after StartRetry, and
+// again, until a start succeeds. Recovery failures that are bugs should still panic.
 func (w *World) AddNode(addr string, newHandler func(env node.Env) node.Handler) *Node {
 	if _, dup := w.nodes[addr]; dup {
 		panic(fmt.Sprintf("sim: node %s added twice", addr))
