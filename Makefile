@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeSendHeader -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeLockBatch -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzRequests -fuzztime $(FUZZTIME) ./broker/controller/
+	$(GO) test -run '^$$' -fuzz FuzzDecodePlan -fuzztime $(FUZZTIME) ./faults/
 
 vet:
 	$(GO) vet ./...
