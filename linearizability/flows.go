@@ -51,6 +51,9 @@ type SearchOp struct {
 // return, or a broker restart (locks live in memory) in that window. restarts lists the
 // virtual times the broker went down.
 func CheckLocks(locks []LockOp, lease time.Duration, restarts []int64) []Violation {
+	if lease <= 0 {
+		return nil
+	}
 	type key struct {
 		group string
 		queue QueueKey
@@ -131,7 +134,7 @@ func CheckSearches(searches []SearchOp, finalDrain map[QueueKey][]PulledMsg) []V
 			continue
 		}
 		msgs, ok := finalDrain[s.Queue]
-		if !ok {
+		if !ok || !storedInOrder(msgs) {
 			continue
 		}
 		if s.Offset < 0 || s.Offset > int64(len(msgs)) {
@@ -154,4 +157,19 @@ func CheckSearches(searches []SearchOp, finalDrain map[QueueKey][]PulledMsg) []V
 		}
 	}
 	return out
+}
+
+// storedInOrder reports whether store times never decrease with the offset.
+func storedInOrder(msgs []PulledMsg) bool {
+	var last int64
+	for _, m := range msgs {
+		if m.StoreTime == 0 {
+			continue
+		}
+		if m.StoreTime < last {
+			return false
+		}
+		last = m.StoreTime
+	}
+	return true
 }

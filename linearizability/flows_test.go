@@ -205,6 +205,11 @@ func TestCheckSearches(t *testing.T) {
 		{"beyond the queue", search(35*ms, 7), true},
 		{"unknown outcomes are not checked", SearchOp{Queue: qa, Time: 5 * ms, Call: 1, Outcome: Unknown, Offset: 3}, false},
 	}
+	// Store times that go backwards (a moved clock) split nothing: not checked.
+	jumped := drainOf(qa, map[int]int64{0: 10 * ms, 1: 5 * ms}, "a", "b")
+	if got := CheckSearches([]SearchOp{search(7*ms, 0)}, jumped); len(got) != 0 {
+		t.Errorf("search over store times that go backwards: %v", got)
+	}
 	for _, tc := range tests {
 		got := CheckSearches([]SearchOp{tc.s}, drain)
 		if (len(got) > 0) != tc.bad {

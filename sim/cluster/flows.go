@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,12 +86,14 @@ func (r *run) configureBroker(b *brokernode.Config) {
 	}
 }
 
-// lockLease is the broker's lock lease.
+// lockLease is the broker's lock lease, in virtual time: shortened by what clock faults may
+// have added to the broker's clock (0 when they may have eaten it all: nothing can be checked).
 func (r *run) lockLease() time.Duration {
+	lease := brokernode.DefaultConfig().LockLease
 	if r.flows.Orderly {
-		return r.flows.LockLease
+		lease = r.flows.LockLease
 	}
-	return brokernode.DefaultConfig().LockLease
+	return max(0, lease-2*r.clockSlack())
 }
 
 // delayOf is the delay of a level, as the broker's table says (clamped to its last level).
@@ -113,14 +116,37 @@ func (r *run) brokerDownTimes() []int64 {
 	return append(out, r.restarts...)
 }
 
+// stallsBroker reports whether f strikes the broker process, its disk or its clock (faults
+// that can hold up what the broker does by itself, or move its idea of time), as opposed to
+// its links.
+func stallsBroker(f faults.Fault) bool {
+	if f.Node != BrokerAddr && !slices.Contains(f.Nodes, BrokerAddr) {
+		return false
+	}
+	return f.Kind == faults.Crash || slices.Contains(faults.ProcessKinds, f.Kind) ||
+		slices.Contains(faults.DiskKinds, f.Kind) || slices.Contains(faults.ClockKinds, f.Kind)
+}
+
 // lateness is how late a broker write due at t may be: a little for timers and fsyncs, plus
-// every crash that ends after t (the broker cannot deliver while down, and it may be down more
-// than once before it gets to it).
+// every stall of the broker that ends after t (down, paused, its disk failing or slow, its
+// clock moved: it may be held up more than once before it gets to it).
 func (r *run) lateness(t time.Duration) time.Duration {
 	d := 3 * time.Second
 	for _, f := range r.plan {
-		if f.Kind == faults.Crash && f.Node == BrokerAddr && f.At+f.Duration >= t {
-			d += f.Duration
+		if stallsBroker(f) && f.At+f.Duration >= t {
+			d += f.Duration + f.Delta.Abs()
+		}
+	}
+	return d
+}
+
+// clockSlack is how far the broker's clock may have moved against virtual time over the run
+// (clock faults): its due times and lock leases are measured on that clock.
+func (r *run) clockSlack() time.Duration {
+	var d time.Duration
+	for _, f := range r.plan {
+		if stallsBroker(f) && slices.Contains(faults.ClockKinds, f.Kind) {
+			d += f.Delta.Abs()
 		}
 	}
 	return d
@@ -535,7 +561,7 @@ func (r *run) flowHistory() {
 		w := linearizability.BrokerWrite{Queue: d.queue, MsgID: d.id,
 			Cause: fmt.Sprintf("send #%d of producer %d with delay level %d", i, d.sendClientID, d.level),
 			// Due at its schedule-queue store time (at or after the call, in whole milliseconds) plus its delay.
-			After: int64(d.call + delay - time.Millisecond), Owed: d.outcome == linearizability.OK}
+			After: int64(d.call + delay - time.Millisecond - r.clockSlack()), Owed: d.outcome == linearizability.OK}
 		if w.Owed {
 			due := d.ret + delay
 			w.Deadline = int64(due + r.lateness(due))
@@ -563,7 +589,7 @@ func (r *run) flowHistory() {
 			continue
 		}
 		delay := r.delayOf(level)
-		after := int64(b.call + delay - time.Millisecond)
+		after := int64(b.call + delay - time.Millisecond - r.clockSlack())
 		if delay == 0 {
 			after = int64(b.call)
 		}
