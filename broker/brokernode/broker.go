@@ -92,6 +92,36 @@ type Config struct {
 	TxnTimeout       time.Duration
 	TxnCheckMax      int
 
+	// Broker groups (replica.go). With Controllers (the controller members' addresses) the
+	// broker is replica BrokerID (at least 1) of group BrokerName, and the controller makes it
+	// master or slave; without, it is a single master. Zero durations and sizes take the
+	// defaults (DefaultControllerHeartbeat and the rest).
+	Controllers []string
+	// ReplicationMode: sync acknowledges a write once the in-sync set holds it durably (the
+	// master's own fsync included, whatever FlushMode says); async on the master's flush.
+	ReplicationMode ReplicationMode
+	// MinInSync is the least size of the in-sync set (the master counted) for a sync-mode
+	// master to acknowledge anything; 0 means 1.
+	MinInSync                   int
+	ControllerHeartbeatInterval time.Duration
+	ControllerTimeout           time.Duration
+	MasterLease                 time.Duration
+	MaxReplicaLag               time.Duration
+	ReplicaFetchWait            time.Duration
+	ReplicaFetchBytes           int
+
+	// Planted replication bugs, for simulator tests only. NEVER set them in production.
+	// UnsafeSkipTruncation: a returning replica keeps the part of its log that differs from
+	// the master's and appends after it.
+	UnsafeSkipTruncation bool
+	// UnsafeStaleMasterAcks: a master whose mastership lapsed (no word from the controller
+	// within MasterLease) goes on accepting writes and acknowledges them on its own fsync,
+	// without the in-sync set.
+	UnsafeStaleMasterAcks bool
+	// UnsafeSlaveAckBeforeFsync: a slave reports replicated entries synced as soon as it has
+	// appended them, before its fsync.
+	UnsafeSlaveAckBeforeFsync bool
+
 	// UnsafeAckBeforeSync is a planted bug for tests of the simulator only: in sync-flush mode
 	// it acknowledges sends before the fsync that covers them. Never set it in production.
 	UnsafeAckBeforeSync bool
@@ -193,6 +223,9 @@ type Broker struct {
 	groupsVersion groupsVersion
 	// txn is the transactional-message bookkeeping (transaction.go).
 	txn *transactions
+	// grp is the broker's state as a replica of a broker group (replica.go); nil without
+	// controllers.
+	grp *group
 }
 
 // New opens the broker's store (recovering it after a crash) and returns the node.
@@ -213,7 +246,10 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 	if err := cfg.CheckTxnSettings(); err != nil {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
-	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger()})
+	if err := cfg.checkGroupSettings(); err != nil {
+		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
+	}
+	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.groupMode()})
 	if err != nil {
 		return nil, fmt.Errorf("open store of broker %s: %w", cfg.BrokerName, err)
 	}
@@ -236,6 +272,12 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		}
 	}
 	b.initDelay()
+	if cfg.groupMode() {
+		if err := b.initGroup(); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -281,6 +323,9 @@ func (b *Broker) OnConnClosed(c node.ConnID) {
 		if b.nsConns[addr] == c {
 			delete(b.nsConns, addr)
 		}
+	}
+	if b.grp != nil {
+		b.groupConnClosed(c)
 	}
 	// Acks owed on c are dropped when their fsync completes (Send on a closed conn is a no-op).
 }
@@ -330,6 +375,8 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 			b.parked.expire(t)
 			b.retryPull(t)
 		}
+	default:
+		b.onGroupTimer(tag)
 	}
 }
 
@@ -341,6 +388,13 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		return
 	}
 	b.syncInFlight = false
+	if b.grp != nil && b.grp.discardSync {
+		// A truncation came between this sync's request and its completion: what it made
+		// durable at the indexes now reused is unknown. Sync again.
+		b.grp.discardSync = false
+		b.requestSync()
+		return
+	}
 	if err != nil {
 		// An fsync error leaves the state of the written pages unknown: fail the sends that were
 		// waiting (their outcome is unknown to the client, not a definite failure, so say so)
@@ -360,8 +414,8 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		b.synced = upTo
 	}
 	// In async mode appends are confirmed at once; what recovery found is confirmed after
-	// its first sync in both modes.
-	if (b.cfg.FlushMode == SyncFlush || !b.ready) && upTo > b.store.Confirmed() {
+	// its first sync in both modes. A replica of a group confirms by the replication rules.
+	if b.grp == nil && (b.cfg.FlushMode == SyncFlush || !b.ready) && upTo > b.store.Confirmed() {
 		b.store.Confirm(upTo)
 	}
 	if !b.ready {
@@ -369,10 +423,30 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		b.log.Info("broker ready", "addr", b.cfg.Addr, "commitLogLast", cl.LastIndex(), "flush", b.cfg.FlushMode.String())
 		b.registerAll()
 		b.env.SetTimer(b.cfg.RegisterInterval, registerTimer{})
-		b.startDelay()
-		b.recoverTransactions()
+		if b.grp == nil {
+			b.startDelay()
+			b.recoverTransactions()
+		} else {
+			b.groupReady()
+		}
 	}
 	b.delayDurable(upTo)
+	if b.grp != nil {
+		b.groupSynced()
+	} else {
+		b.acknowledge(upTo)
+	}
+	if b.syncWanted || len(b.pending) > 0 {
+		b.syncWanted = false
+		b.requestSync()
+	}
+}
+
+// acknowledge makes the writes up to upTo visible and answers the sends waiting for them.
+func (b *Broker) acknowledge(upTo uint64) {
+	if upTo > b.store.Confirmed() {
+		b.store.Confirm(upTo)
+	}
 	woken := map[queueKey]bool{}
 	n := 0
 	for _, p := range b.pending {
@@ -388,10 +462,6 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 	b.pending = b.pending[n:]
 	for _, k := range sortedQueueKeys(woken) {
 		b.messagesVisible(k)
-	}
-	if b.syncWanted || len(b.pending) > 0 {
-		b.syncWanted = false
-		b.requestSync()
 	}
 }
 
@@ -455,9 +525,16 @@ func (b *Broker) checkpointSynced(logName string, err error) {
 // OnFrame dispatches one request.
 func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	if req.IsResponse() {
+		if b.grp != nil && b.onGroupResponse(c, req) {
+			return
+		}
 		if req.Code != codec.Success {
 			b.log.Warn("request answered with an error", "code", req.Code, "remark", req.Remark)
 		}
+		return
+	}
+	if b.grp != nil && isWriteRequest(req.Code) && !b.writable() {
+		b.env.Send(c, b.refuseWrite(req))
 		return
 	}
 	var resp *codec.Command
@@ -504,6 +581,10 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleQueryMessage(req)
 	case codec.ReqGetAllSubscriptionGroup:
 		resp = b.handleAllSubscriptionGroups(req)
+	case codec.ReqReplicaHandshake:
+		resp = b.handleReplicaHandshake(req)
+	case codec.ReqReplicaFetch:
+		resp = b.handleReplicaFetch(c, req)
 	default:
 		resp = codec.NewResponse(req, codec.RequestCodeNotSupported,
 			"request code "+strconv.Itoa(int(req.Code))+" is not supported by this broker")
@@ -534,7 +615,7 @@ func (b *Broker) registerAll() {
 		}
 		req := codec.NewRequest(codec.ReqRegisterBroker, map[string]string{
 			"brokerName": b.cfg.BrokerName, "brokerAddr": b.cfg.Addr, "clusterName": b.cfg.ClusterName,
-			"brokerId": strconv.FormatInt(b.cfg.BrokerID, 10), "haServerAddr": b.cfg.Addr,
+			"brokerId": strconv.FormatInt(b.nameServerID(), 10), "haServerAddr": b.cfg.Addr,
 		}, payload)
 		req.Opaque = b.nextOpaque()
 		b.env.Send(c, req)

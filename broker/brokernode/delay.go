@@ -192,6 +192,9 @@ func (b *Broker) armDelayLevel(lv *delayLevel, d time.Duration) {
 // deliverDue re-puts the level's due messages, in order, then sets a timer for the first one
 // not yet due (or goes idle when the queue is drained).
 func (b *Broker) deliverDue(lv *delayLevel) {
+	if !b.writable() {
+		return // a replica that is not the master; becoming master starts the levels again
+	}
 	for range maxRePutsPerTurn {
 		if lv.next >= b.store.MaxOffset(ScheduleTopic, lv.queueID) {
 			return // drained: delayQueueGrew kicks it again

@@ -275,6 +275,9 @@ func (b *Broker) answersAtOnce() bool {
 // A message carrying a delay level (property DELAY) is stored in the schedule topic instead
 // (scheduleIfDelayed rewrites m's topic, queue and properties) and re-put when due.
 func (b *Broker) putMessage(m *codec.Message, c node.ConnID, resp *codec.Command) (store.AppendResult, error) {
+	if !b.writable() {
+		return store.AppendResult{}, errNotMaster
+	}
 	if err := b.scheduleIfDelayed(m); err != nil {
 		return store.AppendResult{}, err
 	}

@@ -479,6 +479,9 @@ func (b *Broker) scanQueue(topic string, from int64, limit int, fn func(*codec.M
 // be written, and check back every unresolved half older than TxnTimeout (the halves are in
 // store order, so the pass stops at the first that is too young).
 func (b *Broker) checkTransactions() {
+	if !b.writable() {
+		return // a replica that is not the master
+	}
 	t := b.txn
 	for _, half := range slices.Sorted(maps.Keys(t.resolved)) {
 		if r := t.resolved[half]; r.opIndex == 0 {

@@ -41,6 +41,13 @@ const (
 	ReqControllerRaftMessage     int16 = 1050
 )
 
+// Replication request codes, Sluice's own (package brokernode, replica.go): a slave's
+// handshake with its master (their epoch tables) and its fetches of the master's commit log.
+const (
+	ReqReplicaHandshake int16 = 1201
+	ReqReplicaFetch     int16 = 1202
+)
+
 // Response codes (RocketMQ 4.x ResponseCode).
 const (
 	Success                 int16 = 0
