@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeLockBatch -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzRequests -fuzztime $(FUZZTIME) ./broker/controller/
 	$(GO) test -run '^$$' -fuzz FuzzDecodePlan -fuzztime $(FUZZTIME) ./faults/
+	$(GO) test -run '^$$' -fuzz FuzzBrokerInput -fuzztime $(FUZZTIME) ./broker/client/
 
 vet:
 	$(GO) vet ./...

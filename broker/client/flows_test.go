@@ -106,7 +106,7 @@ func TestEndTransaction(t *testing.T) {
 }
 
 // checkRequest is a broker's CHECK_TRANSACTION_STATE for a half message of producer group pg.
-func checkRequest(t *testing.T, pg string) *codec.Command {
+func checkRequest(t testing.TB, pg string) *codec.Command {
 	t.Helper()
 	props := map[string]string{codec.PropUniqKey: "tx-7", codec.PropTranMsg: "true", codec.PropTransactionID: "T7"}
 	if pg != "" {
