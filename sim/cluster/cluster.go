@@ -581,6 +581,11 @@ func (r *run) check(drain map[linearizability.QueueKey][]linearizability.PulledM
 	for _, q := range res.Failed() {
 		r.violate("linearizability", "queue %s: history is not linearizable as an append-only log", q)
 	}
+	// A queue Porcupine could not decide in time is unchecked, not fine: say so, so a run
+	// never passes on a check that did not happen.
+	for _, q := range res.Undecided() {
+		r.violate("undecided", "queue %s: Porcupine did not decide within %v; the queue is unchecked (raise CheckTimeout or shorten the run)", q, r.cfg.CheckTimeout)
+	}
 	if paths := res.VizPaths(); len(paths) > 0 {
 		r.report.VizPath = paths[0]
 	}

@@ -182,3 +182,20 @@ func TestAllFlowsSameSeedSameTrace(t *testing.T) {
 		t.Fatalf("seed 11 with every flow, twice:\n%s\n%s", a.Summary(), b.Summary())
 	}
 }
+
+// A queue Porcupine cannot decide in time is reported, never passed silently.
+func TestUndecidedQueuesAreReported(t *testing.T) {
+	cfg := DefaultConfig(3)
+	cfg.Duration = 10 * time.Second
+	cfg.CheckTimeout = time.Nanosecond
+	rep, err := Run(cfg, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range rep.Violations {
+		if v.Kind == "undecided" {
+			return
+		}
+	}
+	t.Fatalf("no undecided queue reported with a 1ns check budget; violations: %v", rep.Violations)
+}
