@@ -229,6 +229,7 @@ func runBroker(args []string) int {
 	level := fs.String("log-level", "info", "log level")
 	var flush string
 	brokerFlags(fs, &cfg, &flush)
+	group := groupFlags(fs, &cfg)
 	if fs.Parse(args) != nil {
 		return 2
 	}
@@ -236,6 +237,14 @@ func runBroker(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
+	}
+	dir := filepath.Join(*data, cfg.BrokerName)
+	if err := group.apply(&cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 2
+	}
+	if len(cfg.Controllers) > 0 {
+		dir = filepath.Join(*data, fmt.Sprintf("%s-%d", cfg.BrokerName, cfg.BrokerID))
 	}
 	if cfg.FlushMode, err = brokernode.ParseFlushMode(flush); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
@@ -246,11 +255,52 @@ func runBroker(args []string) int {
 		return 2
 	}
 	cfg.NameServers = strings.Split(*ns, ";")
-	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger)
+	br, err := startBroker(cfg, dir, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 1
 	}
-	fmt.Printf("sluice broker: %s listening on %s\n", cfg.BrokerName, br.Addr())
+	if len(cfg.Controllers) > 0 {
+		fmt.Printf("sluice broker: %s replica %d listening on %s (data %s, %s replication, controllers %s)\n",
+			cfg.BrokerName, cfg.BrokerID, br.Addr(), dir, cfg.ReplicationMode, strings.Join(cfg.Controllers, ";"))
+	} else {
+		fmt.Printf("sluice broker: %s listening on %s\n", cfg.BrokerName, br.Addr())
+	}
 	return waitForStop(logger, br)
+}
+
+// groupSettings are the broker-group flags of 'sluice broker'.
+type groupSettings struct {
+	controllers string
+	replication string
+}
+
+// groupFlags declares --group (the same as --name), --id, --controllers, --replication and
+// --min-insync.
+func groupFlags(fs *flag.FlagSet, cfg *brokernode.Config) *groupSettings {
+	g := &groupSettings{}
+	fs.StringVar(&cfg.BrokerName, "group", cfg.BrokerName, "broker group name (the same as -name)")
+	fs.Int64Var(&cfg.BrokerID, "id", cfg.BrokerID, "replica id within the group (at least 1 with -controllers)")
+	fs.StringVar(&g.controllers, "controllers", "", "controller member addresses, ';'- or ','-separated; with any, the broker is a replica of its group and the controller picks its master")
+	fs.StringVar(&g.replication, "replication", "sync", "replication mode of the group: sync (acknowledge once the in-sync replicas hold a write) or async")
+	fs.IntVar(&cfg.MinInSync, "min-insync", 1, "least in-sync replicas (the master counted) for a sync-mode master to acknowledge writes")
+	return g
+}
+
+func (g *groupSettings) apply(cfg *brokernode.Config) error {
+	for _, a := range strings.FieldsFunc(g.controllers, func(r rune) bool { return r == ';' || r == ',' }) {
+		cfg.Controllers = append(cfg.Controllers, strings.TrimSpace(a))
+	}
+	mode, err := brokernode.ParseReplicationMode(g.replication)
+	if err != nil {
+		return err
+	}
+	cfg.ReplicationMode = mode
+	if len(cfg.Controllers) > 0 && cfg.BrokerID < 1 {
+		return fmt.Errorf("-id must be at least 1 for a replica of a broker group (got %d)", cfg.BrokerID)
+	}
+	if cfg.MinInSync < 1 {
+		return fmt.Errorf("-min-insync must be at least 1 (got %d)", cfg.MinInSync)
+	}
+	return nil
 }
