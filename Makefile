@@ -63,6 +63,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeHeartbeat -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeSendHeader -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeLockBatch -fuzztime $(FUZZTIME) ./broker/brokernode/
+	$(GO) test -run '^$$' -fuzz FuzzSlaveAnswers -fuzztime $(FUZZTIME) ./broker/brokernode/
+	$(GO) test -run '^$$' -fuzz FuzzMasterFetch -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzRequests -fuzztime $(FUZZTIME) ./broker/controller/
 	$(GO) test -run '^$$' -fuzz FuzzDecodePlan -fuzztime $(FUZZTIME) ./faults/
 	$(GO) test -run '^$$' -fuzz FuzzBrokerInput -fuzztime $(FUZZTIME) ./broker/client/

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,73 +161,101 @@ func (gw *groupWorld) isolate(addr string, block bool) {
 	}
 }
 
-// A group of three in sync replication: a master is elected and gathers both slaves in its
-// in-sync set; sends are acknowledged. The master is cut off from the group (not from its
-// client) while sends arrive: it acknowledges none of them and stops taking writes when its
-// lease lapses; a slave takes over and acknowledges new sends. When the partition heals the
-// old master follows the new one, truncates its unacknowledged tail, and all three replicas
-// end with the same log holding every acknowledged message and none of the unacknowledged.
-func TestGroupFailoverKeepsAcknowledged(t *testing.T) {
-	gw := newGroupWorld(t, 1, 3, nil)
+// isolationStory is what happened in runIsolationStory.
+type isolationStory struct {
+	gw            *groupWorld
+	first, second int      // the masters before and after the partition
+	acked         []string // bodies acknowledged by a master with its lease
+	lostAcked     []string // bodies the cut-off master acknowledged (none, without planted bugs)
+}
+
+// runIsolationStory: a group of three in sync replication elects a master, which gathers both
+// slaves in its in-sync set and acknowledges sends. The master is cut off from the group (not
+// from its client) while ten sends arrive; it stops taking writes once its lease lapses, and a
+// slave takes over and acknowledges new sends. Then the partition heals and the story runs
+// until the old master is back in the new master's in-sync set (or 20 s pass).
+func runIsolationStory(t *testing.T, tune func(*Config)) *isolationStory {
+	gw := newGroupWorld(t, 1, 3, tune)
+	st := &isolationStory{gw: gw}
 	gw.runUntil(20*time.Second, "a master with all three in sync", func() bool {
 		m := gw.master()
 		return m != 0 && len(gw.inSync(m)) == 3
 	})
-	first := gw.master()
-	var acked []string
+	st.first = gw.master()
 	var ops []int32
 	for i := 0; i < 30; i++ {
-		acked = append(acked, "a"+strconv.Itoa(i))
-		ops = append(ops, gw.send(first, acked[i]))
+		st.acked = append(st.acked, "a"+strconv.Itoa(i))
+		ops = append(ops, gw.send(st.first, st.acked[i]))
 	}
 	gw.w.RunFor(time.Second)
 	for i, op := range ops {
 		if r := gw.cli.got[op]; r == nil || r.Code != codec.Success {
-			t.Fatalf("send %d to master %d: %+v", i, first, r)
+			t.Fatalf("send %d to master %d: %+v", i, st.first, r)
 		}
 	}
 
-	gw.isolate(gw.addrs[first-1], true)
+	gw.isolate(gw.addrs[st.first-1], true)
 	var lostOps []int32
 	for i := 0; i < 10; i++ {
-		lostOps = append(lostOps, gw.send(first, "lost"+strconv.Itoa(i)))
+		lostOps = append(lostOps, gw.send(st.first, "lost"+strconv.Itoa(i)))
 	}
-	gw.runUntil(20*time.Second, "a new master", func() bool { m := gw.master(); return m != 0 && m != first })
-	second := gw.master()
-	if b := gw.broker(first); b.writable() {
-		t.Fatalf("the cut-off master %d still accepts writes", first)
+	gw.runUntil(20*time.Second, "a new master", func() bool {
+		for id := 1; id <= 3; id++ {
+			if b := gw.broker(id); id != st.first && b.grp.role == roleMaster && b.leaseValid() {
+				return true
+			}
+		}
+		return false
+	})
+	for id := 1; id <= 3; id++ {
+		if b := gw.broker(id); id != st.first && b.grp.role == roleMaster {
+			st.second = id
+		}
 	}
 	for i, op := range lostOps {
 		if r := gw.cli.got[op]; r != nil && r.Code == codec.Success {
-			t.Fatalf("the cut-off master acknowledged send %d", i)
+			st.lostAcked = append(st.lostAcked, "lost"+strconv.Itoa(i))
 		}
 	}
-	if got := gw.bodies(first); len(got) < 40 {
+	if got := gw.bodies(st.first); len(got) < 40 {
 		t.Fatalf("the cut-off master holds %d entries, want its 10 unacknowledged ones too", len(got))
 	}
-	refused := gw.send(first, "refused")
-	gw.w.RunFor(100 * time.Millisecond)
-	if r := gw.cli.got[refused]; r == nil || r.Code != codec.ServiceNotAvailable {
-		t.Fatalf("a send to the lapsed master: %+v, want SERVICE_NOT_AVAILABLE", r)
-	}
-	gw.runUntil(20*time.Second, "the remaining slave in sync with the new master", func() bool { return len(gw.inSync(second)) == 2 })
+	gw.runUntil(20*time.Second, "the remaining slave in sync with the new master", func() bool { return len(gw.inSync(st.second)) == 2 })
 	ops = ops[:0]
-	start := len(acked)
+	start := len(st.acked)
 	for i := 0; i < 20; i++ {
-		acked = append(acked, "b"+strconv.Itoa(i))
-		ops = append(ops, gw.send(second, acked[start+i]))
+		st.acked = append(st.acked, "b"+strconv.Itoa(i))
+		ops = append(ops, gw.send(st.second, st.acked[start+i]))
 	}
 	gw.w.RunFor(time.Second)
 	for i, op := range ops {
 		if r := gw.cli.got[op]; r == nil || r.Code != codec.Success {
-			t.Fatalf("send %d to the new master %d: %+v", i, second, r)
+			t.Fatalf("send %d to the new master %d: %+v", i, st.second, r)
 		}
 	}
 
-	gw.isolate(gw.addrs[first-1], false)
-	gw.runUntil(20*time.Second, "the old master back in the in-sync set", func() bool { return len(gw.inSync(second)) == 3 })
-	want := gw.bodies(second)
-	for _, a := range acked {
+	gw.isolate(gw.addrs[st.first-1], false)
+	for end := gw.w.Now() + 20*time.Second; gw.w.Now() < end && len(gw.inSync(st.second)) < 3; {
+		gw.w.RunFor(100 * time.Millisecond)
+	}
+	return st
+}
+
+// The story without planted bugs: the cut-off master acknowledges none of the sends that came
+// after the cut, and refuses writes once its lease lapsed; after the heal it follows the new
+// master, truncates its unacknowledged tail and rejoins the in-sync set, and all three
+// replicas end with the same log, holding every acknowledged message and none of the others.
+func TestGroupFailoverKeepsAcknowledged(t *testing.T) {
+	st := runIsolationStory(t, nil)
+	gw := st.gw
+	if len(st.lostAcked) > 0 {
+		t.Fatalf("the cut-off master acknowledged %v", st.lostAcked)
+	}
+	if len(gw.inSync(st.second)) != 3 {
+		t.Fatalf("in-sync set %v after the heal, want all three", gw.inSync(st.second))
+	}
+	want := gw.bodies(st.second)
+	for _, a := range st.acked {
 		if !slices.Contains(want, a) {
 			t.Errorf("acknowledged %q is not on the new master", a)
 		}
@@ -237,10 +266,43 @@ func TestGroupFailoverKeepsAcknowledged(t *testing.T) {
 			t.Errorf("replica %d holds %v,\nthe master %v", id, got, want)
 		}
 		for _, body := range got {
-			if len(body) > 4 && body[:4] == "lost" {
+			if strings.HasPrefix(body, "lost") {
 				t.Errorf("replica %d kept the unacknowledged %q", id, body)
 			}
 		}
+	}
+	refused := gw.send(st.first, "refused")
+	gw.w.RunFor(100 * time.Millisecond)
+	if r := gw.cli.got[refused]; r == nil || r.Code != codec.ServiceNotAvailable {
+		t.Fatalf("a send to the old master, now a slave: %+v, want SERVICE_NOT_AVAILABLE", r)
+	}
+}
+
+// The planted bug UnsafeStaleMasterAcks: the cut-off master acknowledges the sends that came
+// after the cut once its lease lapses, and the failover loses them.
+func TestPlantedStaleMasterAcksLosesAcknowledged(t *testing.T) {
+	st := runIsolationStory(t, func(c *Config) { c.UnsafeStaleMasterAcks = true })
+	if len(st.lostAcked) == 0 {
+		t.Fatal("the cut-off master acknowledged nothing")
+	}
+	kept := st.gw.bodies(st.second)
+	for _, body := range st.lostAcked {
+		if slices.Contains(kept, body) {
+			t.Errorf("acknowledged %q survived the failover", body)
+		}
+	}
+}
+
+// The planted bug UnsafeSkipTruncation: the old master keeps its unacknowledged tail when it
+// rejoins, so its log differs from the new master's.
+func TestPlantedSkipTruncationKeepsDivergentTail(t *testing.T) {
+	st := runIsolationStory(t, func(c *Config) { c.UnsafeSkipTruncation = true })
+	got, want := st.gw.bodies(st.first), st.gw.bodies(st.second)
+	if !slices.ContainsFunc(got, func(b string) bool { return strings.HasPrefix(b, "lost") }) {
+		t.Fatalf("the old master dropped its unacknowledged tail: %v", got)
+	}
+	if slices.Equal(got, want) {
+		t.Fatal("the old master's log equals the new master's")
 	}
 }
 

@@ -465,6 +465,7 @@ func (b *Broker) applyGroupView(v groupView, sentAt time.Time, renew bool) {
 			}
 		}
 		b.noteInSync(v)
+		b.updateAcks()
 	case v.masterID == 0:
 		if g.role != roleNone || g.epoch != v.epoch {
 			b.log.Warn("broker group has no master", "epoch", v.epoch, "was", g.role.String())
