@@ -829,3 +829,32 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// Role reports the broker's role in its group ("master", "slave" or "none"; "" for a broker
+// without a group), the master epoch it knows, and whether it may write now (a master whose
+// lease holds). For tools and the simulator.
+func (b *Broker) Role() (role string, epoch int64, writable bool) {
+	if b.grp == nil {
+		return "", 0, true
+	}
+	return b.grp.role.String(), b.grp.epoch, b.grp.role == roleMaster && b.leaseValid()
+}
+
+// refuseRead answers a pull that a replica must not serve: a master whose lease lapsed (a new
+// master may have acknowledged writes it lacks), or a new master that has not yet confirmed
+// the log it took over (it may hold acknowledged messages it cannot show yet). Either would
+// answer "nothing there" where a message was acknowledged. Slaves serve what the master
+// confirmed, as RocketMQ's slaves do for consumers while the master is gone. nil: serve it.
+func (b *Broker) refuseRead(req *codec.Command) *codec.Command {
+	g := b.grp
+	if g == nil || g.role != roleMaster {
+		return nil
+	}
+	switch {
+	case !b.leaseValid() && !b.cfg.UnsafeStaleMasterAcks:
+		return codec.NewResponse(req, codec.ServiceNotAvailable, "the master's mastership lapsed (no word from the controller); retry later")
+	case g.dutiesDue:
+		return codec.NewResponse(req, codec.ServiceNotAvailable, "the new master is still confirming the log it took over; retry shortly")
+	}
+	return nil
+}
