@@ -190,6 +190,7 @@ func (b *Broker) updateAcks() {
 		if !g.leaseWarned {
 			g.leaseWarned = true
 			b.log.Warn("mastership lapsed: no word from the controller; refusing writes", "epoch", g.epoch, "leaseUntil", g.leaseUntil)
+			b.registerAll() // no longer brokerId 0: clients look for the master elsewhere
 		}
 		if !b.cfg.UnsafeStaleMasterAcks {
 			return
@@ -210,8 +211,8 @@ func (b *Broker) updateAcks() {
 	b.maybeStartDuties()
 }
 
-// masterTick keeps the in-sync set: it asks the controller to drop lagging slaves and add
-// caught-up ones, and settles requests whose answers were lost.
+// masterTick keeps the in-sync set (in both replication modes): it asks the controller to drop
+// lagging slaves and add caught-up ones, and settles requests whose answers were lost.
 func (b *Broker) masterTick() {
 	g := b.grp
 	b.updateAcks() // notices a lapsed lease
@@ -225,9 +226,10 @@ func (b *Broker) masterTick() {
 		}
 		return
 	}
-	if !b.leaseValid() || b.cfg.ReplicationMode == AsyncReplication {
+	if !b.leaseValid() {
 		return
 	}
+	// Kept in async replication too: the controller elects only from the in-sync set.
 	want, changed := g.inSync.Wanted(b.synced, b.store.Confirmed(), b.env.Now())
 	if changed {
 		set, _ := g.inSync.Confirmed()

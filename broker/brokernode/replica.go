@@ -287,12 +287,13 @@ func (b *Broker) refuseWrite(req *codec.Command) *codec.Command {
 		"service not available now: broker %s/%d is not the master of its group (%s); messages are put to the master", b.cfg.BrokerName, b.cfg.BrokerID, why))
 }
 
-// nameServerID is the brokerId the broker registers with: 0 for a master.
+// nameServerID is the brokerId the broker registers with: 0 for a master whose lease holds
+// (a lapsed master may have been replaced: routes should not send clients to it).
 func (b *Broker) nameServerID() int64 {
 	if b.grp == nil {
 		return b.cfg.BrokerID
 	}
-	if b.grp.role == roleMaster {
+	if b.grp.role == roleMaster && !b.grp.leaseWarned {
 		return 0
 	}
 	return b.cfg.BrokerID
@@ -462,6 +463,7 @@ func (b *Broker) applyGroupView(v groupView, sentAt time.Time, renew bool) {
 			if g.leaseWarned && b.leaseValid() {
 				g.leaseWarned = false
 				b.log.Info("mastership renewed; accepting writes again", "epoch", g.epoch)
+				b.registerAll()
 			}
 		}
 		b.noteInSync(v)
