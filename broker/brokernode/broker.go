@@ -122,6 +122,12 @@ type Config struct {
 	// appended them, before its fsync.
 	UnsafeSlaveAckBeforeFsync bool
 
+	// OnAcknowledge, if set, observes every send a replica of a broker group acknowledges
+	// (SEND_OK goes out): the master epoch it acknowledged in and the commit-log index of the
+	// entry. For the simulator's checks (one acknowledging master per epoch; nothing
+	// acknowledged later truncated); it must not call back into the broker.
+	OnAcknowledge func(epoch int64, index uint64)
+
 	// UnsafeAckBeforeSync is a planted bug for tests of the simulator only: in sync-flush mode
 	// it acknowledges sends before the fsync that covers them. Never set it in production.
 	UnsafeAckBeforeSync bool
@@ -455,6 +461,9 @@ func (b *Broker) acknowledge(upTo uint64) {
 		}
 		if p.resp != nil && !b.cfg.UnsafeAckBeforeSync {
 			b.env.Send(p.conn, p.resp)
+			if b.grp != nil && b.cfg.OnAcknowledge != nil {
+				b.cfg.OnAcknowledge(b.grp.epoch, p.index)
+			}
 		}
 		woken[p.queue] = true
 		n++

@@ -263,6 +263,9 @@ type PullResult struct {
 	NextBeginOffset int64
 	MinOffset       int64
 	MaxOffset       int64
+	// Addr is the broker that answered (the route's master for the group when asked; after a
+	// failover, until routes catch up, possibly a replica that is a slave by now).
+	Addr string
 }
 
 // Pull pulls from a queue's master.
@@ -304,7 +307,7 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 				done(PullResult{}, fmt.Errorf("pull %s at %d: %w", p.Queue, p.Offset, err))
 				return
 			}
-			res := PullResult{Status: resp.Code}
+			res := PullResult{Status: resp.Code, Addr: addr}
 			res.NextBeginOffset, _ = resp.ExtInt("nextBeginOffset")
 			res.MinOffset, _ = resp.ExtInt("minOffset")
 			res.MaxOffset, _ = resp.ExtInt("maxOffset")

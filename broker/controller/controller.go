@@ -215,6 +215,10 @@ func New(env node.Env, cfg Config) (*Controller, error) {
 // State is the member's applied state machine. The caller must not modify it.
 func (c *Controller) State() *State { return c.state }
 
+// Failed is the disk error that stopped this member (nil while it takes part): a supervisor
+// restarts such a member.
+func (c *Controller) Failed() error { return c.failed }
+
 // IsLeader reports whether this member is the raft leader.
 func (c *Controller) IsLeader() bool { return c.isLeader }
 

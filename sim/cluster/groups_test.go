@@ -1,0 +1,77 @@
+package cluster
+
+import (
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/brokernode"
+	"github.com/sluicemq/sluice/linearizability"
+)
+
+func groupsSeed(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	rep := runSeed(t, cfg)
+	t.Log(rep.Summary())
+	return rep
+}
+
+// A few seeds of the groups topology in sync replication pass every check, with failovers.
+func TestGroupsSeedsHaveNoViolations(t *testing.T) {
+	seeds := 3
+	failovers := 0
+	for s := uint64(1); s <= uint64(seeds); s++ {
+		cfg := GroupsConfig(s)
+		cfg.Duration = 60 * time.Second
+		rep := groupsSeed(t, cfg)
+		failovers += rep.Failovers
+		if len(rep.Violations) > 0 {
+			t.Errorf("%s\n%v", rep.Summary(), rep.Violations)
+		}
+		if rep.Sends[linearizability.OK] == 0 || rep.Drained < rep.Sends[linearizability.OK] {
+			t.Errorf("seed %d: %d acknowledged, %d drained", s, rep.Sends[linearizability.OK], rep.Drained)
+		}
+	}
+	if failovers == 0 {
+		t.Fatalf("no failover in %d seeds", seeds)
+	}
+}
+
+// The groups topology replays byte for byte.
+func TestGroupsSameSeedSameTrace(t *testing.T) {
+	cfg := GroupsConfig(5)
+	cfg.Duration = 20 * time.Second
+	a, b := runSeed(t, cfg), runSeed(t, cfg)
+	if a.TraceHash != b.TraceHash || a.Events != b.Events {
+		t.Fatalf("seed 5 twice:\n%s\n%s", a.Summary(), b.Summary())
+	}
+	cfg.Seed = 6
+	if c := runSeed(t, cfg); c.TraceHash == a.TraceHash {
+		t.Fatalf("seeds 5 and 6 gave the same trace %016x", a.TraceHash)
+	}
+}
+
+// Async replication: lost acknowledged messages are counted, not violations.
+func TestGroupsAsyncCountsLosses(t *testing.T) {
+	cfg := GroupsConfig(1)
+	cfg.Duration = 60 * time.Second
+	cfg.Replication = brokernode.AsyncReplication
+	rep := groupsSeed(t, cfg)
+	for _, v := range rep.Violations {
+		t.Errorf("%s: %s", v.Kind, v.Detail)
+	}
+}
+
+func TestGroupsNoFaults(t *testing.T) {
+	cfg := GroupsConfig(1)
+	cfg.Duration = 20 * time.Second
+	cfg.ExplicitPlan = true
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	rep := groupsSeed(t, cfg)
+	for _, v := range rep.Violations {
+		t.Errorf("%s: %s", v.Kind, v.Detail)
+	}
+}
