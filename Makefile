@@ -5,7 +5,7 @@ SEED    ?= 1
 SEEDS   ?= 500
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-short sim sim-swarm bench bench-broker fuzz vet clean
+.PHONY: all build run test test-short sim sim-swarm sim-swarm-single bench bench-broker fuzz vet clean
 
 all: build
 
@@ -28,8 +28,23 @@ test-short:
 sim:
 	$(GO) run ./cmd/sluice sim --seed $(SEED)
 
-# A long sweep over many seeds (not part of make test).
+# A long sweep over many seeds (not part of make test): issue 4's cluster (3 name servers with
+# controllers, 2 broker groups of 3 replicas, sync replication, 2 simulated minutes per seed,
+# the full fault catalogue but bit flips); it prints failovers, failover times and faults by
+# kind. Then each planted replication bug must be caught within PLANT_SEEDS seeds.
+PLANT_SEEDS ?= 200
 sim-swarm:
+	$(GO) build -o bin/sluice-sim ./cmd/sluice
+	./bin/sluice-sim sim --topology groups --replication sync --seed 1 --seeds $(SEEDS)
+	@for p in skip-truncation stale-master-acks slave-ack-before-fsync elect-outside-in-sync; do \
+	  echo "== planted bug $$p"; \
+	  out=$$(./bin/sluice-sim sim --topology groups --plant $$p --seed 1 --seeds $(PLANT_SEEDS) --stop-on-violation); \
+	  if echo "$$out" | grep -q '^first violation'; then echo "$$out" | grep -E '^(first violation|  violation)' | head -4; \
+	  else echo "planted bug $$p NOT caught within $(PLANT_SEEDS) seeds"; exit 1; fi; \
+	done
+
+# The single-broker sweep of issue 2 (one name server, one broker).
+sim-swarm-single:
 	$(GO) run ./cmd/sluice sim --seed 1 --seeds $(SEEDS)
 
 bench: bench-broker

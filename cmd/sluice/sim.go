@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,12 +23,15 @@ func runSim(args []string) int {
 	seeds := fs.Int("seeds", 1, "number of consecutive seeds to run, starting at --seed")
 	duration := fs.Duration("duration", 60*time.Second, "simulated duration of the workload")
 	flush := fs.String("flush", "sync", "broker flush mode: sync or async")
-	plant := fs.String("plant", "", "planted bug to switch on (test only): ack-before-sync or unflushed-offsets")
+	plant := fs.String("plant", "", "planted bug to switch on (test only): ack-before-sync or unflushed-offsets; with --topology groups: skip-truncation, stale-master-acks, slave-ack-before-fsync or elect-outside-in-sync")
+	topology := fs.String("topology", "single", "cluster shape: single (one name server, one broker) or groups (3 name servers with controllers, 2 broker groups of 3 replicas)")
+	replication := fs.String("replication", "sync", "with --topology groups: sync or async replication")
 	vizDir := fs.String("viz-dir", os.TempDir(), "where Porcupine's visualisation of a violation is written")
 	verbose := fs.Bool("v", false, "log node events to stderr")
 	scenario := fs.String("scenario", "", "run a named scenario instead of a swarm-drawn fault mix ('list' lists them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan that fails the same way")
+	stopFirst := fs.Bool("stop-on-violation", false, "stop at the first seed with a violation (for measuring how soon a planted bug is caught)")
 	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one")
 	if fs.Parse(args) != nil {
 		return 2
@@ -37,10 +41,26 @@ func runSim(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice sim:", err)
 		return 2
 	}
-	if *plant != "" && *plant != "ack-before-sync" && *plant != "unflushed-offsets" {
-		fmt.Fprintf(os.Stderr, "sluice sim: unknown planted bug %q (known: ack-before-sync, unflushed-offsets)\n", *plant)
+	topo, err := cluster.ParseTopology(*topology)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice sim:", err)
 		return 2
 	}
+	repl, err := brokernode.ParseReplicationMode(*replication)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice sim:", err)
+		return 2
+	}
+	known := []string{"ack-before-sync", "unflushed-offsets"}
+	if topo == cluster.BrokerGroups {
+		known = []string{"skip-truncation", "stale-master-acks", "slave-ack-before-fsync", "elect-outside-in-sync"}
+	}
+	if *plant != "" && !slices.Contains(known, *plant) {
+		fmt.Fprintf(os.Stderr, "sluice sim: unknown planted bug %q (known for this topology: %s)\n", *plant, strings.Join(known, ", "))
+		return 2
+	}
+	durationSet := false
+	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
 	var sc *scenarios.Scenario
 	if *scenario == "list" {
 		for _, s := range scenarios.All() {
@@ -79,7 +99,8 @@ func runSim(args []string) int {
 		}
 		defer stop()
 	}
-	failed := 0
+	failed, failovers, lostAcked := 0, 0, 0
+	var failoverTimes []time.Duration
 	totals := map[faults.Kind]int{}
 	start := time.Now()
 	for i := 0; i < *seeds; i++ {
@@ -87,7 +108,17 @@ func runSim(args []string) int {
 		if sc != nil {
 			cfg = sc.Config(*seed + uint64(i))
 		}
-		cfg.Duration = *duration
+		if topo == cluster.BrokerGroups {
+			cfg = cluster.GroupsConfig(*seed + uint64(i))
+			cfg.Replication = repl
+			cfg.UnsafeSkipTruncation = *plant == "skip-truncation"
+			cfg.UnsafeStaleMasterAcks = *plant == "stale-master-acks"
+			cfg.UnsafeSlaveAckBeforeFsync = *plant == "slave-ack-before-fsync"
+			cfg.UnsafeElectOutsideInSyncSet = *plant == "elect-outside-in-sync"
+		}
+		if topo == cluster.SingleBroker || durationSet {
+			cfg.Duration = *duration
+		}
 		cfg.FlushMode = mode
 		cfg.PlantAckBeforeSync = *plant == "ack-before-sync"
 		cfg.PlantUnflushedOffsets = *plant == "unflushed-offsets"
@@ -105,9 +136,16 @@ func runSim(args []string) int {
 		for k, n := range rep.Faults {
 			totals[k] += n
 		}
+		failovers += rep.Failovers
+		failoverTimes = append(failoverTimes, rep.FailoverTimes...)
+		lostAcked += rep.LostAcked
 		if len(rep.Violations) > 0 {
 			failed++
-			for _, v := range rep.Violations {
+			for i, v := range rep.Violations {
+				if i == 20 {
+					fmt.Printf("  ... and %d more violations\n", len(rep.Violations)-i)
+					break
+				}
 				fmt.Printf("  violation: %s: %s\n", v.Kind, v.Detail)
 			}
 			if rep.VizPath != "" {
@@ -137,6 +175,9 @@ func runSim(args []string) int {
 				*planFile = path
 			}
 			replay := fmt.Sprintf("sluice sim --seed %d --duration %v --flush %s", cfg.Seed, cfg.Duration, mode)
+			if topo == cluster.BrokerGroups {
+				replay += fmt.Sprintf(" --topology groups --replication %s", repl)
+			}
 			if *planFile != "" {
 				replay += " --plan " + *planFile
 			}
@@ -147,6 +188,11 @@ func runSim(args []string) int {
 				replay += " --scenario " + sc.Name
 			}
 			fmt.Println("  replay:", replay)
+			if *stopFirst {
+				fmt.Printf("first violation at seed %d (%d seeds run)\n", cfg.Seed, i+1)
+				*seeds = i + 1
+				break
+			}
 		}
 	}
 	if *seeds > 1 {
@@ -155,7 +201,12 @@ func runSim(args []string) int {
 		for _, k := range faults.Kinds {
 			fk = append(fk, fmt.Sprintf("%s:%d", k, totals[k]))
 		}
-		fmt.Printf("seeds=%d failed=%d faults=%s wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","),
+		groups := ""
+		if topo == cluster.BrokerGroups {
+			groups = fmt.Sprintf(" replication=%s failovers=%d failover-median=%v failover-worst=%v lost-acked=%d",
+				repl, failovers, cluster.Median(failoverTimes), cluster.Worst(failoverTimes), lostAcked)
+		}
+		fmt.Printf("seeds=%d failed=%d faults=%s%s wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","), groups,
 			el.Round(time.Millisecond), float64(*seeds)/el.Minutes())
 	}
 	if failed > 0 {

@@ -301,7 +301,7 @@ func (r *run) superviseControllers() {
 }
 
 // resolveRole maps the plan's symbolic names: "@master:G" (the replica of group G that
-// believes it is master), "@group:G" (every replica of G), "@host:N" (name-server host N: its
+// believes it is master), "@slaves:G" (the others), "@group:G" (every replica of G), "@host:N" (name-server host N: its
 // name server and its controller member).
 func (r *run) resolveRole(name string) []string {
 	kind, arg, _ := strings.Cut(strings.TrimPrefix(name, "@"), ":")
@@ -312,10 +312,20 @@ func (r *run) resolveRole(name string) []string {
 			panic(fmt.Sprintf("cluster: unknown host %q", name))
 		}
 		return []string{HostNameServerAddr(h), HostControllerAddr(h)}
-	case "master", "group":
+	case "master", "group", "slaves":
 		for _, g := range r.gr.groups {
 			if g.name != arg {
 				continue
+			}
+			if kind == "slaves" {
+				var out []string
+				m := g.master()
+				for id, n := range g.nodes {
+					if id+1 != m {
+						out = append(out, n.Addr)
+					}
+				}
+				return out
 			}
 			if kind == "group" {
 				var out []string
@@ -389,16 +399,36 @@ func (r *run) groupsPlan() []faults.Fault {
 		faults.Pause: {MeanInterval: 40 * time.Second, MinDur: time.Second, MaxDur: 8 * time.Second},
 	}}
 	plan = append(plan, faults.Plan(frng, aimed, r.cfg.Duration)...)
-	var whole []string
-	for _, name := range GroupNames {
-		whole = append(whole, "@group:"+name)
-	}
-	power := faults.Config{Targets: whole, Rates: map[faults.Kind]faults.Rate{
-		faults.Crash: {MeanInterval: 90 * time.Second, MinDur: time.Second, MaxDur: 6 * time.Second},
-	}}
-	plan = append(plan, faults.Plan(frng, power, r.cfg.Duration)...)
+	plan = append(plan, powerLosses(frng, r.cfg.Duration)...)
 	sort.SliceStable(plan, func(i, j int) bool { return plan[i].At < plan[j].At })
 	return plan
+}
+
+// powerLosses draws, per group, power losses: the slaves' disks slow down (fsyncs 30 to
+// 200 ms later), and 1.5 s later every replica loses power at once; the master comes back 3
+// to 12 s later than the others, which may meanwhile elect one of themselves. What a slave
+// reported synced but had not made durable is then gone.
+func powerLosses(rng *rand.Rand, d time.Duration) []faults.Fault {
+	var out []faults.Fault
+	for _, name := range GroupNames {
+		at := time.Duration(0)
+		for {
+			at += time.Duration(rng.ExpFloat64() * float64(40*time.Second))
+			if at+2*time.Second >= d {
+				break
+			}
+			slow := 30*time.Millisecond + time.Duration(rng.Int64N(int64(170*time.Millisecond)))
+			back := time.Second
+			late := 3*time.Second + time.Duration(rng.Int64N(int64(9*time.Second)))
+			out = append(out,
+				faults.Fault{At: at, Kind: faults.SlowFsync, Nodes: []string{"@slaves:" + name}, Duration: 3 * time.Second, Delta: slow},
+				// Same moment: the master first (resolved while it is still up), then the rest.
+				faults.Fault{At: at + 1500*time.Millisecond, Kind: faults.Crash, Node: "@master:" + name, Duration: back + late},
+				faults.Fault{At: at + 1500*time.Millisecond, Kind: faults.Crash, Node: "@group:" + name, Duration: back})
+			at += back + late + 2*time.Second
+		}
+	}
+	return out
 }
 
 func producerAddr(i int) string { return fmt.Sprintf("127.0.2.%d:1", i+1) }
