@@ -355,6 +355,24 @@ func sortQueues(qs []MessageQueue) {
 	})
 }
 
+// masterAddr is brokerName's master in rd, topic's route. A cached route that names no master
+// for the group is dropped, so the next call asks the name server again instead of keeping it
+// for RouteTTL: after a failover the new master registers as brokerId 0 within seconds.
+func (c *Client) masterAddr(topic string, rd *route.TopicRouteData, brokerName string) (string, error) {
+	addr, err := brokerAddr(rd, brokerName)
+	if err != nil {
+		c.dropMasterlessRoute(topic)
+	}
+	return addr, err
+}
+
+// dropMasterlessRoute drops the cached routes a call on topic used when one named no master:
+// topic's, and TBW102's, which sends use while the name server does not route topic yet.
+func (c *Client) dropMasterlessRoute(topic string) {
+	c.InvalidateRoute(topic)
+	c.InvalidateRoute(route.DefaultTopic)
+}
+
 func brokerAddr(rd *route.TopicRouteData, brokerName string) (string, error) {
 	addr, ok := rd.MasterAddr(brokerName)
 	if !ok {

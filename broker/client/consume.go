@@ -18,7 +18,7 @@ func (c *Client) masterOf(topic, brokerName string, done func(addr string, err e
 			done("", fmt.Errorf("%w: %w", errNoRoute, err))
 			return
 		}
-		done(brokerAddr(rd, brokerName))
+		done(c.masterAddr(topic, rd, brokerName))
 	})
 }
 

@@ -116,13 +116,14 @@ func (c *Client) send(topic string, request func(q MessageQueue) *codec.Command,
 			}
 			qs := c.writableQueues(topic, rd)
 			if len(qs) == 0 {
+				c.dropMasterlessRoute(topic)
 				c.finishSend(&res, fmt.Errorf("send to %s: no writable queue: %w", topic, errNoRoute), attempt, done)
 				return
 			}
 			q := c.pickQueue(qs, lastBroker)
 			lastBroker = q.BrokerName
 			res.Queue = q
-			addr, err := brokerAddr(rd, q.BrokerName)
+			addr, err := c.masterAddr(q.Topic, rd, q.BrokerName)
 			if err != nil {
 				c.finishSend(&res, err, attempt, done)
 				return
@@ -275,7 +276,7 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 			done(PullResult{}, err)
 			return
 		}
-		addr, err := brokerAddr(rd, p.Queue.BrokerName)
+		addr, err := c.masterAddr(p.Queue.Topic, rd, p.Queue.BrokerName)
 		if err != nil {
 			done(PullResult{}, err)
 			return
@@ -341,7 +342,7 @@ func (c *Client) QueryOffset(group string, q MessageQueue, done func(offset int6
 			done(0, false, err)
 			return
 		}
-		addr, err := brokerAddr(rd, q.BrokerName)
+		addr, err := c.masterAddr(q.Topic, rd, q.BrokerName)
 		if err != nil {
 			done(0, false, err)
 			return
@@ -372,7 +373,7 @@ func (c *Client) CommitOffset(group string, q MessageQueue, offset int64) {
 		if err != nil {
 			return
 		}
-		addr, err := brokerAddr(rd, q.BrokerName)
+		addr, err := c.masterAddr(q.Topic, rd, q.BrokerName)
 		if err != nil {
 			return
 		}
