@@ -265,6 +265,56 @@ func TestSendFallsBackToTBW102(t *testing.T) {
 	}
 }
 
+// During a failover the name server routes a group with slaves only (brokerId 0 is gone until
+// the new master registers): such a route is not kept for RouteTTL. The next send, and a pull,
+// ask the name server again and reach the new master, within the TTL.
+func TestMasterlessRouteIsLookedUpAgain(t *testing.T) {
+	slavesOnly := route.TopicRouteData{
+		QueueDatas:  []route.QueueData{{BrokerName: "broker-a", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}},
+		BrokerDatas: []route.BrokerData{{Cluster: "c", BrokerName: "broker-a", BrokerAddrs: map[string]string{"2": brokerBAddr}}},
+	}
+	promoted := route.TopicRouteData{
+		QueueDatas:  slavesOnly.QueueDatas,
+		BrokerDatas: []route.BrokerData{{Cluster: "c", BrokerName: "broker-a", BrokerAddrs: map[string]string{"0": brokerBAddr}}},
+	}
+	h := newHarness(t)
+	out := h.send("Orders")
+	for len(h.pending()) > 0 { // every attempt finds no master
+		h.answerRoute("Orders", slavesOnly.Encode())
+	}
+	if out.calls != 1 || !Definite(out.err) || out.res.Attempts != DefaultConfig().MaxSendAttempts {
+		t.Fatalf("send with a masterless route: %d calls, %d attempts, err %v", out.calls, out.res.Attempts, out.err)
+	}
+	out = h.send("Orders")
+	h.answerRoute("Orders", promoted.Encode()) // asked again although within RouteTTL
+	f := h.next(codec.ReqSendMessage)
+	if f.Addr != brokerBAddr {
+		t.Fatalf("send went to %s, want the new master %s", f.Addr, brokerBAddr)
+	}
+	h.reply(f, codec.Success, sendOK("0"), nil)
+	if out.err != nil {
+		t.Fatal(out.err)
+	}
+
+	// A pull of a masterless group fails and drops the route too.
+	h = newHarness(t)
+	var pullErr error
+	pull := func() {
+		h.c.Pull(PullRequest{Queue: MessageQueue{Topic: "Orders", BrokerName: "broker-a"}, Group: "g", MaxMsgs: 1},
+			func(_ PullResult, err error) { pullErr = err })
+	}
+	pull()
+	h.answerRoute("Orders", slavesOnly.Encode())
+	if pullErr == nil {
+		t.Fatal("a pull without a master succeeded")
+	}
+	pull()
+	h.answerRoute("Orders", promoted.Encode())
+	if f := h.next(codec.ReqPullMessage); f.Addr != brokerBAddr {
+		t.Fatalf("pull went to %s, want the new master %s", f.Addr, brokerBAddr)
+	}
+}
+
 // A route is looked up once and reused until RouteTTL has passed.
 func TestRouteIsCachedForItsTTL(t *testing.T) {
 	h := newHarness(t)
