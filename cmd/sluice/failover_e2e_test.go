@@ -69,8 +69,8 @@ func (c *foProcs) dataDir(id int64) string {
 	return filepath.Join(c.data, fmt.Sprintf("%s-%d", foGroup, id))
 }
 
-// groupInfo asks the controller for the group (a read-only request).
-func groupInfo(ctl string) (controller.GroupInfo, error) {
+// foGroupInfo asks the controller for the group (a read-only request).
+func foGroupInfo(ctl string) (controller.GroupInfo, error) {
 	resp, err := controllerCall(ctl, codec.ReqControllerGetReplicaInfo,
 		map[string]string{"clusterName": foCluster, "brokerName": foGroup}, nil)
 	if err != nil {
@@ -257,7 +257,7 @@ func TestFailoverKillDashNineMaster(t *testing.T) {
 	// grace period.
 	var before controller.GroupInfo
 	waitFor(t, 30*time.Second, "a master with all three replicas in sync", func() bool {
-		before, err = groupInfo(c.ctl)
+		before, err = foGroupInfo(c.ctl)
 		return err == nil && before.MasterID != 0 && len(before.InSync) == 3
 	})
 	// The official producer starts once the group has a master: it looks a route up again only
@@ -365,7 +365,7 @@ func TestFailoverKillDashNineMaster(t *testing.T) {
 	// The controller elects a slave; measure when, by polling it.
 	var after controller.GroupInfo
 	waitFor(t, 20*time.Second, "the controller to elect a new master", func() bool {
-		after, err = groupInfo(c.ctl)
+		after, err = foGroupInfo(c.ctl)
 		return err == nil && after.MasterEpoch > before.MasterEpoch && after.MasterID != 0
 	})
 	electedIn := time.Since(killAt)
@@ -404,7 +404,7 @@ func TestFailoverKillDashNineMaster(t *testing.T) {
 		t.Errorf("old master truncated after %d dropping %d, but its log ended at %d", truncAfter, dropped, oldLast)
 	}
 	waitFor(t, 20*time.Second, "the old master to replicate from the new one", func() bool {
-		g, err := groupInfo(c.ctl)
+		g, err := foGroupInfo(c.ctl)
 		return err == nil && g.MasterID == after.MasterID && slicesContain(g.InSync, master)
 	})
 
