@@ -5,7 +5,7 @@ SEED    ?= 1
 SEEDS   ?= 500
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-short sim sim-swarm sim-swarm-single bench bench-broker fuzz vet clean
+.PHONY: all build run test test-short sim sim-swarm sim-swarm-single sim-groups-swarm bench bench-broker fuzz vet clean
 
 all: build
 
@@ -46,6 +46,11 @@ sim-swarm:
 # The single-broker sweep of issue 2 (one name server, one broker).
 sim-swarm-single:
 	$(GO) run ./cmd/sluice sim --seed 1 --seeds $(SEEDS)
+
+# Broker groups (sim/groups): SEEDS seeds of 2 simulated minutes each, sync replication, with
+# failovers; prints the failover count and times, fails on any violation.
+sim-groups-swarm:
+	$(GO) test -count=1 -timeout 0 -run TestSwarm ./sim/groups/ -groups.seeds $(SEEDS) -v
 
 bench: bench-broker
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./broker/store/ ./broker/diskfile/ ./broker/runtime/ ./broker/codec/
