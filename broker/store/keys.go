@@ -205,19 +205,9 @@ func (s *Store) QueryMessage(topic, key string, maxNum int, beginMs, endMs int64
 // which must be confirmed and not belong to a deleted topic; otherwise the error wraps
 // node.ErrNotFound.
 func (s *Store) ViewMessage(index uint64) ([]byte, error) {
-	if err := s.usable(); err != nil {
+	rec, m, err := s.readConfirmed(index)
+	if err != nil {
 		return nil, err
-	}
-	if index == 0 || index > s.confirmed {
-		return nil, fmt.Errorf("store: no message at commit log index %d (confirmed up to %d): %w", index, s.confirmed, node.ErrNotFound)
-	}
-	rec, err := s.commitLog.Read(index)
-	if err != nil {
-		return nil, fmt.Errorf("store: read commit log index %d: %w", index, err)
-	}
-	m, _, err := codec.DecodeRecord(rec)
-	if err != nil {
-		return nil, fmt.Errorf("store: commit log index %d: %w: %w", index, ErrCorrupt, err)
 	}
 	if s.deletedAt(m.Topic, index) {
 		return nil, fmt.Errorf("store: the message at commit log index %d belongs to deleted topic %s: %w", index, m.Topic, node.ErrNotFound)

@@ -381,6 +381,14 @@ func (s *Store) Append(m *codec.Message) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("store: append: %w", err)
 	}
 	s.buf = rec
+	return s.appendAt(index, rec, m, q)
+}
+
+// appendAt appends the encoded record rec of m at commit-log index (the log's next index),
+// then its consume-queue entry in q (nil: the message belongs to no live queue, e.g. a deleted
+// topic's on a replica) and its keys, undoing the commit-log append if the queue refuses it.
+// Local sends and records replicated from a master both end here.
+func (s *Store) appendAt(index uint64, rec []byte, m *codec.Message, q *consumeQueue) (AppendResult, error) {
 	got, err := s.commitLog.Append(rec)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("store: append to commit log: %w", err)
@@ -388,15 +396,17 @@ func (s *Store) Append(m *codec.Message) (AppendResult, error) {
 	if got != index {
 		panic(fmt.Sprintf("store: commit log appended at index %d, expected %d", got, index))
 	}
-	if err := q.append(index, len(rec), tagsHashOf(m)); err != nil {
-		// Undo the commit-log append so the two stay consistent.
-		if terr := s.commitLog.TruncateBack(index - 1); terr != nil {
-			return AppendResult{}, s.fail(fmt.Errorf("append to consume queue failed (%v), then commit log truncate failed: %w", err, terr))
+	if q != nil {
+		if err := q.append(index, len(rec), tagsHashOf(m)); err != nil {
+			// Undo the commit-log append so the two stay consistent.
+			if terr := s.commitLog.TruncateBack(index - 1); terr != nil {
+				return AppendResult{}, s.fail(fmt.Errorf("append to consume queue failed (%v), then commit log truncate failed: %w", err, terr))
+			}
+			return AppendResult{}, err
 		}
-		return AppendResult{}, err
-	}
-	if err := s.indexKeys(index, m); err != nil {
-		return AppendResult{}, s.unappend(q, index, err)
+		if err := s.indexKeys(index, m); err != nil {
+			return AppendResult{}, s.unappend(q, index, err)
+		}
 	}
 	if s.pendingFirst+uint64(len(s.pending)) != index {
 		panic(fmt.Sprintf("store: unconfirmed list ends at %d, appended index %d", s.pendingFirst+uint64(len(s.pending)), index))
@@ -532,21 +542,28 @@ func (s *Store) closeLogs() error {
 // ReadIndex returns the message at commit-log index, which must be confirmed. The body and
 // properties alias stored data and must not be modified.
 func (s *Store) ReadIndex(index uint64) (*codec.Message, error) {
+	_, m, err := s.readConfirmed(index)
+	return m, err
+}
+
+// readConfirmed reads and decodes the confirmed record at a commit-log index; an index not
+// (yet) visible wraps node.ErrNotFound, a record that does not decode wraps ErrCorrupt.
+func (s *Store) readConfirmed(index uint64) ([]byte, *codec.Message, error) {
 	if err := s.usable(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if index == 0 || index > s.confirmed {
-		return nil, fmt.Errorf("store: commit log index %d not readable (confirmed %d): %w", index, s.confirmed, node.ErrNotFound)
+		return nil, nil, fmt.Errorf("store: no message at commit log index %d (confirmed up to %d): %w", index, s.confirmed, node.ErrNotFound)
 	}
 	rec, err := s.commitLog.Read(index)
 	if err != nil {
-		return nil, fmt.Errorf("store: read commit log index %d: %w", index, err)
+		return nil, nil, fmt.Errorf("store: read commit log index %d: %w", index, err)
 	}
 	m, _, err := codec.DecodeRecord(rec)
 	if err != nil {
-		return nil, fmt.Errorf("store: commit log index %d: %w: %w", index, ErrCorrupt, err)
+		return nil, nil, fmt.Errorf("store: commit log index %d: %w: %w", index, ErrCorrupt, err)
 	}
-	return m, nil
+	return rec, m, nil
 }
 
 // cqEntrySize is a consume-queue entry: commit-log index u64 | record size u32 | tags hash i64.

@@ -157,29 +157,7 @@ func (s *Store) AppendReplica(index uint64, rec []byte) (AppendResult, error) {
 				ErrDiverged, index, m.QueueOffset, m.Topic, m.QueueID, next)
 		}
 	}
-	got, err := s.commitLog.Append(rec)
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("store: append replicated record to commit log: %w", err)
-	}
-	if got != index {
-		panic(fmt.Sprintf("store: commit log appended at index %d, expected %d", got, index))
-	}
-	if q != nil {
-		if err := q.append(index, len(rec), tagsHashOf(m)); err != nil {
-			if terr := s.commitLog.TruncateBack(index - 1); terr != nil {
-				return AppendResult{}, s.fail(fmt.Errorf("append to consume queue failed (%v), then commit log truncate failed: %w", err, terr))
-			}
-			return AppendResult{}, err
-		}
-		if err := s.indexKeys(index, m); err != nil {
-			return AppendResult{}, s.unappend(q, index, err)
-		}
-	}
-	if s.pendingFirst+uint64(len(s.pending)) != index {
-		panic(fmt.Sprintf("store: unconfirmed list ends at %d, appended index %d", s.pendingFirst+uint64(len(s.pending)), index))
-	}
-	s.pending = append(s.pending, q)
-	return AppendResult{Index: index, QueueOffset: m.QueueOffset, Size: len(rec)}, nil
+	return s.appendAt(index, rec, m, q)
 }
 
 // ensureReplicaTopic makes sure topic exists with queue queueID, creating it or adding
