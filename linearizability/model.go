@@ -72,7 +72,10 @@ type opInput struct {
 	index  int    // index in History.Sends or History.Pulls
 	msgID  string // sends
 	offset int64  // pulls: the requested offset
-	cause  string // broker writes
+	// gapFrom (OK and observed sends): the lowest log length from which the send may fill the
+	// gap up to its offset with spare slots; every offset from it to the send's is unpinned.
+	gapFrom int64
+	cause   string // broker writes
 }
 
 // opOutput is a porcupine operation's output.
@@ -152,7 +155,7 @@ func stepLog(state, input, output interface{}) []interface{} {
 		return []interface{}{s.appended(in.msgID)}
 	case opSend, opSendObserved:
 		gap := out.offset - int64(s.n)
-		if gap < 0 || gap > int64(s.spare) {
+		if gap < 0 || gap > int64(s.spare) || gap > 0 && int64(s.n) < in.gapFrom {
 			return nil
 		}
 		for ; gap > 0; gap-- {
@@ -307,6 +310,39 @@ func filledBy(h *History, q QueueKey) func(o int64) int64 {
 	}
 }
 
+// pinnedBelow returns, for queue q of h, the function mapping an offset o to one past the
+// highest pinned offset below o (0 if none). An offset is pinned when some operation needs a
+// real id there: an acknowledged send at it, or an OK pull that returned a message at it. No
+// spare slot can fill a pinned offset in any linearization (the send appends its own id at
+// exactly its offset; the pull needs its id there, and entries are never rewritten), so a send
+// that would spend spare slots on a gap holding a pinned offset is rejected at once rather
+// than after the search has run on to the operation that needed that offset.
+func pinnedBelow(h *History, q QueueKey) func(o int64) int64 {
+	var pinned []int64
+	for _, s := range h.Sends {
+		if s.Queue == q && s.Outcome == OK {
+			pinned = append(pinned, s.Offset)
+		}
+	}
+	for _, p := range h.Pulls {
+		if p.Queue != q || p.Outcome != OK {
+			continue
+		}
+		for _, m := range p.Msgs {
+			pinned = append(pinned, m.Offset)
+		}
+	}
+	slices.Sort(pinned)
+	pinned = slices.Compact(pinned)
+	return func(o int64) int64 {
+		i, _ := slices.BinarySearch(pinned, o) // pinned[i-1] < o
+		if i == 0 {
+			return 0
+		}
+		return pinned[i-1] + 1
+	}
+}
+
 // LogModel is the nondeterministic Porcupine model of queues as append-only logs, partitioned
 // by queue. Convert it with its ToModel method and check the operations from Operations.
 func LogModel() porcupine.NondeterministicModel {
@@ -390,6 +426,9 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		}
 	}
 
+	gapFrom := pinnedBelow(h, q)
+	filled := filledBy(h, q)
+
 	var ops []porcupine.Operation
 	for i, s := range h.Sends {
 		if s.Queue != q || s.Outcome == Failed {
@@ -407,11 +446,15 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			case sendsWithID[s.MsgID] == 1 && seen.by >= s.Call:
 				in.kind = opSendObserved
 				out.offset = seen.offset
-				ret = seen.by
+				// Appended at seen.offset before anything needed the log longer (see filledBy).
+				ret = max(s.Call, min(seen.by, filled(seen.offset)))
 			default:
 				in.kind = opSendUnknown
 				ret = end + 1
 			}
+		}
+		if in.kind == opSend || in.kind == opSendObserved {
+			in.gapFrom = gapFrom(out.offset)
 		}
 		ops = append(ops, porcupine.Operation{
 			ClientId: dense(s.Client), Input: in, Call: s.Call, Output: out, Return: ret,
@@ -441,7 +484,6 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			}
 		}
 	}
-	filled := filledBy(h, q)
 	for _, a := range appearances {
 		w := writes[a.msgID]
 		end := min(firstSeen[a], filled(a.offset))
