@@ -27,6 +27,12 @@ import (
 //         consumes o-len spare slots, filling them with anonymous entries. Filling lazily, just
 //         before the first send that needs the gap, is never less permissive than filling
 //         earlier (an earlier append only makes empty pulls stricter), so this is equivalent.
+//         A spare slot never fills a pinned offset (one an acknowledged send or a pull's message
+//         needs a real id at), so a send whose gap holds one is rejected at once (gapFrom):
+//         otherwise, with sends seen only by the final drain open until it, the search tried
+//         every such skip and ran on to the drain to find each one dead.
+//       - seen at o, the window of an observed send also closes at filledBy(o) (below): the
+//         offset was filled, by it, before anything needed the log longer.
 //       - seen, but its id is shared with another send or was seen before the send began: it
 //         stays the nondeterministic open operation (porcupine.NondeterministicModel), and the
 //         pull that saw it decides.
