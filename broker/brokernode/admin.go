@@ -87,8 +87,8 @@ type groupsVersion struct {
 	version dataVersion
 }
 
-// knownGroups are the consumer groups with live members (from heartbeats) or committed
-// offsets, sorted.
+// knownGroups are the consumer groups with live members (from heartbeats), committed offsets
+// or, on a replica of a group, listed by its master when it last copied them, sorted.
 func (b *Broker) knownGroups() []string {
 	set := map[string]bool{}
 	for g := range b.groups.byName {
@@ -97,6 +97,11 @@ func (b *Broker) knownGroups() []string {
 	for _, g := range b.store.OffsetGroups() {
 		set[g] = true
 	}
+	if b.grp != nil {
+		for _, g := range b.grp.meta.groups { // copied from the master (metasync.go)
+			set[g] = true
+		}
+	}
 	delete(set, delayProgressGroup) // the delay levels' progress, not a consumer group
 	return slices.Sorted(maps.Keys(set))
 }
@@ -104,6 +109,9 @@ func (b *Broker) knownGroups() []string {
 // handleAllSubscriptionGroups serves GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201):
 // {"subscriptionGroupTable":{"g":{...}},"dataVersion":{...}}, groups in name order.
 func (b *Broker) handleAllSubscriptionGroups(req *codec.Command) *codec.Command {
+	if resp := b.metaCheck(req); resp != nil {
+		return resp
+	}
 	groups := b.knownGroups()
 	if b.groupsVersion.version.Counter == 0 || !slices.Equal(groups, b.groupsVersion.groups) {
 		b.groupsVersion = groupsVersion{groups: groups, version: dataVersion{

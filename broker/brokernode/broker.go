@@ -109,6 +109,9 @@ type Config struct {
 	MaxReplicaLag               time.Duration
 	ReplicaFetchWait            time.Duration
 	ReplicaFetchBytes           int
+	// MetaSyncInterval is how often a slave copies its master's topics, consumer groups and
+	// offsets (metasync.go); 0 means DefaultMetaSyncInterval, negative never.
+	MetaSyncInterval time.Duration
 
 	// Planted replication bugs, for simulator tests only. NEVER set them in production.
 	// UnsafeSkipTruncation: a returning replica keeps the part of its log that differs from
@@ -227,6 +230,8 @@ type Broker struct {
 	remotes map[node.ConnID]netip.AddrPort
 	// groupsVersion versions the consumer groups admins list (admin.go).
 	groupsVersion groupsVersion
+	// topicsVersion versions the topics GET_ALL_TOPIC_CONFIG serves (metasync.go).
+	topicsVersion metaVersion
 	// txn is the transactional-message bookkeeping (transaction.go).
 	txn *transactions
 	// grp is the broker's state as a replica of a broker group (replica.go); nil without
@@ -590,6 +595,12 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleQueryMessage(req)
 	case codec.ReqGetAllSubscriptionGroup:
 		resp = b.handleAllSubscriptionGroups(req)
+	case codec.ReqGetAllTopicConfig:
+		resp = b.handleAllTopics(req)
+	case codec.ReqGetAllConsumerOffset:
+		resp = b.handleAllOffsets(req)
+	case codec.ReqGetAllDelayOffset:
+		resp = b.handleDelayOffsets(req)
 	case codec.ReqReplicaHandshake:
 		resp = b.handleReplicaHandshake(req)
 	case codec.ReqReplicaFetch:

@@ -134,18 +134,47 @@ func (b *Broker) initDelay() {
 	}
 	for q := range n {
 		lv := &delayLevel{queueID: q}
-		lo, hi := b.store.MinOffset(ScheduleTopic, q), b.store.MaxOffset(ScheduleTopic, q)
-		if off, ok := b.store.QueryOffset(delayProgressGroup, ScheduleTopic, q); ok {
-			lv.next = off
-		}
-		if lv.next < lo || lv.next > hi {
-			// Above hi only if the commit log lost messages the progress had covered (a disk
-			// fault); below lo only if old messages were removed. Either way resume in range.
-			b.log.Warn("delay level progress outside its schedule queue; clamped",
-				"level", q+1, "progress", lv.next, "min", lo, "max", hi)
-			lv.next = min(max(lv.next, lo), hi)
-		}
+		b.loadDelayProgress(lv)
 		b.delay.levels = append(b.delay.levels, lv)
+	}
+}
+
+// loadDelayProgress sets the level's next offset from the store, kept inside its queue.
+func (b *Broker) loadDelayProgress(lv *delayLevel) {
+	q := lv.queueID
+	lo, hi := b.store.MinOffset(ScheduleTopic, q), b.store.MaxOffset(ScheduleTopic, q)
+	lv.next = 0
+	if off, ok := b.store.QueryOffset(delayProgressGroup, ScheduleTopic, q); ok {
+		lv.next = off
+	}
+	if lv.next < lo || lv.next > hi {
+		// Above hi only if the commit log lost messages the progress had covered (a disk
+		// fault); below lo only if old messages were removed. Either way resume in range.
+		b.log.Warn("delay level progress outside its schedule queue; clamped",
+			"level", q+1, "progress", lv.next, "min", lo, "max", hi)
+		lv.next = min(max(lv.next, lo), hi)
+	}
+}
+
+// reloadDelayProgress reloads every level's progress from the store when a replica of a group
+// becomes master: as a slave it copied the master's progress (metasync.go), and what it
+// remembers from an earlier mastership is stale, except its own re-puts still waiting for
+// their fsync (they survived the truncation, so they are in the log the group shares). Levels
+// the schedule topic gained meanwhile are added.
+func (b *Broker) reloadDelayProgress() {
+	n := int32(len(b.delay.levels))
+	if tc, ok := b.store.Topic(ScheduleTopic); ok {
+		n = max(n, tc.WriteQueueNums, tc.ReadQueueNums)
+	}
+	for q := int32(len(b.delay.levels)); q < n; q++ {
+		b.delay.levels = append(b.delay.levels, &delayLevel{queueID: q})
+	}
+	for _, lv := range b.delay.levels {
+		b.loadDelayProgress(lv)
+	}
+	for _, p := range b.delay.unsynced {
+		lv := b.delay.levels[p.queueID]
+		lv.next = max(lv.next, p.next)
 	}
 }
 

@@ -80,6 +80,9 @@ func fuzzRequests() map[int16]fuzzRequest {
 			"endTimestamp": "9223372036854775807"}, nil},
 		codec.ReqViewMessageByID:         {map[string]string{"offset": "1"}, nil},
 		codec.ReqGetAllSubscriptionGroup: {nil, nil},
+		codec.ReqGetAllTopicConfig:       {nil, nil},
+		codec.ReqGetAllConsumerOffset:    {nil, nil},
+		codec.ReqGetAllDelayOffset:       {nil, nil},
 		codec.ReqDeleteTopicInBroker:     {map[string]string{"topic": fuzzTopic}, nil},
 		codec.ReqSendBatchMessage: {batchExt(fuzzTopic, 2, ""), fuzzBatchBody(
 			codec.BatchMessage{Flag: 1, Body: []byte("one"), Properties: codec.EncodeProperties(map[string]string{codec.PropTags: "TagA"})},

@@ -115,6 +115,9 @@ func (c *Config) checkGroupSettings() error {
 	def(&c.MaxReplicaLag, DefaultMaxReplicaLag)
 	def(&c.ReplicaFetchWait, DefaultReplicaFetchWait)
 	def(&c.ControllerTimeout, DefaultControllerTimeout)
+	if c.MetaSyncInterval == 0 {
+		c.MetaSyncInterval = DefaultMetaSyncInterval
+	}
 	if c.ReplicaFetchBytes <= 0 {
 		c.ReplicaFetchBytes = DefaultReplicaFetchBytes
 	}
@@ -167,6 +170,8 @@ type group struct {
 	// discardSync: a truncation happened while a commit-log sync was in flight, whose
 	// completion then says nothing certain about the entries now at those indexes.
 	discardSync bool
+	// meta copies the master's topics, groups and offsets (metasync.go).
+	meta metaSync
 }
 
 // ctlLink is the connection to the controller member believed to lead.
@@ -328,6 +333,7 @@ func (b *Broker) groupTickNow() {
 	case roleMaster:
 		b.masterTick()
 	case roleSlave:
+		b.metaSyncTick()
 		l := g.link
 		switch {
 		case l == nil && !now.Before(g.retryAt):
@@ -407,6 +413,8 @@ func (b *Broker) onGroupResponse(c node.ConnID, resp *codec.Command) bool {
 		b.onHeartbeatAnswer(resp, sentAt)
 	case g.alter != nil && resp.Opaque == g.alter.opaque && c == g.ctl.conn:
 		b.onAlterAnswer(resp)
+	case g.meta.opaque != 0 && resp.Opaque == g.meta.opaque && c == g.meta.conn:
+		b.onMetaSyncAnswer(resp)
 	case g.link != nil && resp.Opaque == g.link.opaque && c == g.link.conn:
 		g.link.opaque = 0
 		if g.link.handshaken {
@@ -488,6 +496,7 @@ func (b *Broker) leaveRole() {
 		b.stepDown()
 	}
 	b.stopFollowing(0)
+	b.resetMetaSync()
 }
 
 // becomeMaster takes the master role at v.epoch: its epoch-table entry is durable before
@@ -535,7 +544,12 @@ func (b *Broker) maybeStartDuties() {
 	if !g.dutiesStarted {
 		g.dutiesStarted = true
 		b.recoverTransactions()
+	} else {
+		// Master again: while a slave it replicated the other masters' op marks and copied
+		// their progress; what it remembers from its last mastership is stale.
+		b.rebuildTransactions()
 	}
+	b.reloadDelayProgress()
 	b.startDelay()
 }
 
@@ -815,6 +829,10 @@ func (b *Broker) groupConnClosed(c node.ConnID) {
 	if g.link != nil && c == g.link.conn {
 		g.link = nil
 		g.retryAt = b.env.Now().Add(replicaRetryDelay)
+	}
+	if c == g.meta.conn {
+		g.meta.conn, g.meta.opaque, g.meta.step = 0, 0, 0
+		g.meta.nextAt = later(g.meta.nextAt, b.env.Now().Add(replicaRetryDelay))
 	}
 	g.fetches = slices.DeleteFunc(g.fetches, func(pf *parkedFetch) bool {
 		if pf.conn == c {

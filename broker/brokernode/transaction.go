@@ -389,7 +389,19 @@ func (b *Broker) txnOffset(topic string) int64 {
 // recoverTransactions rebuilds the bookkeeping from the store once the broker is ready (every
 // recovered entry synced and confirmed), and starts the check timer.
 func (b *Broker) recoverTransactions() {
+	b.rebuildTransactions()
+	b.env.SetTimer(b.cfg.TxnCheckInterval, txnCheckTimer{})
+}
+
+// rebuildTransactions rebuilds the bookkeeping from the store: the progress offsets and the op
+// marks from the op progress on. A replica of a group does it each time it becomes master, as
+// its log then holds the op marks other masters wrote (check counts start afresh: they are
+// kept in memory only).
+func (b *Broker) rebuildTransactions() {
 	t := b.txn
+	clear(t.resolved)
+	clear(t.checks)
+	t.ops = nil
 	t.progress = b.txnOffset(HalfTopic)
 	t.opProgress = b.txnOffset(OpTopic)
 	if err := b.scanQueue(OpTopic, t.opProgress, -1, func(m *codec.Message) bool { b.noteOpMark(m); return true }); err != nil {
@@ -404,7 +416,6 @@ func (b *Broker) recoverTransactions() {
 	if open > 0 || len(t.resolved) > 0 {
 		b.log.Info("transactions recovered", "progress", t.progress, "unresolved", open, "resolved", len(t.resolved))
 	}
-	b.env.SetTimer(b.cfg.TxnCheckInterval, txnCheckTimer{})
 }
 
 // repairLastCommit writes the op mark of a committed message that ends the commit log without

@@ -8,6 +8,7 @@ const (
 	ReqQueryConsumerOffset     int16 = 14
 	ReqUpdateConsumerOffset    int16 = 15
 	ReqUpdateAndCreateTopic    int16 = 17
+	ReqGetAllTopicConfig       int16 = 21
 	ReqSearchOffsetByTimestamp int16 = 29
 	ReqGetMaxOffset            int16 = 30
 	ReqGetMinOffset            int16 = 31
@@ -20,6 +21,8 @@ const (
 	ReqCheckTransactionState   int16 = 39
 	ReqLockBatchMQ             int16 = 41
 	ReqUnlockBatchMQ           int16 = 42
+	ReqGetAllConsumerOffset    int16 = 43
+	ReqGetAllDelayOffset       int16 = 45
 	ReqRegisterBroker          int16 = 103
 	ReqUnregisterBroker        int16 = 104
 	ReqGetRouteInfoByTopic     int16 = 105

@@ -144,11 +144,12 @@ func (s *Store) AppendReplica(index uint64, rec []byte) (AppendResult, error) {
 	if !ValidTopicName(m.Topic) || m.QueueID < 0 || m.QueueID >= MaxQueueNums {
 		return AppendResult{}, fmt.Errorf("store: replicated record for index %d: topic %q queue %d", index, m.Topic, m.QueueID)
 	}
-	if err := s.ensureReplicaTopic(m.Topic, m.QueueID); err != nil {
-		return AppendResult{}, err
-	}
 	var q *consumeQueue
 	if !s.deletedAt(m.Topic, index) {
+		// A deleted incarnation's record does not bring its topic back.
+		if err := s.ensureReplicaTopic(m.Topic, m.QueueID); err != nil {
+			return AppendResult{}, err
+		}
 		if q, err = s.openQueue(m.Topic, m.QueueID); err != nil {
 			return AppendResult{}, err
 		}

@@ -1,0 +1,341 @@
+package brokernode
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/store"
+)
+
+const testSlave = "127.0.0.12:10911"
+
+// groupPair is replicas 1 (at first the master) and 2 (at first a slave) of group g, each on
+// its own test env, wired by relaying what either sends to the other's address and the answers
+// back. The test plays the controller: the in-sync set is the master alone (it acknowledges on
+// its own fsync; the slave replicates all the same), and it never answers alter requests.
+type groupPair struct {
+	t      *testing.T
+	m, s   *brokerHarness // replicas 1 and 2, whatever their roles
+	links  []*relay
+	master int64
+	epoch  int64
+}
+
+// relay carries the requests one harness sends to addr to the other, and the answers back.
+type relay struct {
+	from, to   *brokerHarness
+	addr       string
+	conns      map[node.ConnID]node.ConnID // from's conn -> to's side of it
+	back       map[node.ConnID]node.ConnID
+	fromN, toN int // frames of each relayed so far
+}
+
+func newGroupPair(t *testing.T) *groupPair {
+	t.Helper()
+	mcfg := replicaConfig()
+	mcfg.BrokerID, mcfg.Addr = 1, testMaster
+	scfg := replicaConfig()
+	scfg.Addr = testSlave
+	p := &groupPair{t: t, m: startBroker(t, mcfg, nil), s: startBroker(t, scfg, nil), master: 1, epoch: 1}
+	p.links = []*relay{
+		{from: p.s, to: p.m, addr: testMaster, conns: map[node.ConnID]node.ConnID{}, back: map[node.ConnID]node.ConnID{}},
+		{from: p.m, to: p.s, addr: testSlave, conns: map[node.ConnID]node.ConnID{}, back: map[node.ConnID]node.ConnID{}},
+	}
+	p.controller()
+	p.pump()
+	if p.m.b.grp.role != roleMaster || p.s.b.grp.role != roleSlave {
+		t.Fatalf("roles %v and %v after the controller named 1 master", p.m.b.grp.role, p.s.b.grp.role)
+	}
+	return p
+}
+
+// controller answers both brokers' last heartbeats with the current view.
+func (p *groupPair) controller() {
+	addr := testMaster
+	if p.master == 2 {
+		addr = testSlave
+	}
+	set := strconv.FormatInt(p.master, 10)
+	for _, h := range []*brokerHarness{p.m, p.s} {
+		h.controllerSays(p.master, addr, p.epoch, set, p.epoch)
+	}
+}
+
+// move relays what is new on r; it reports whether anything moved.
+func (r *relay) move() bool {
+	moved := false
+	sent := r.from.env.Sent()
+	for ; r.fromN < len(sent); r.fromN++ {
+		f := sent[r.fromN]
+		if f.Cmd.IsResponse() || f.Addr != r.addr || r.from.env.Closed(f.Conn) {
+			continue
+		}
+		tc, ok := r.conns[f.Conn]
+		if !ok {
+			tc = r.to.env.accept(r.to.b, r.from.cfg.Addr[:strings.IndexByte(r.from.cfg.Addr, ':')]+":"+strconv.Itoa(40000+len(r.conns)))
+			r.conns[f.Conn], r.back[tc] = tc, f.Conn
+		}
+		r.to.b.OnFrame(tc, f.Cmd)
+		moved = true
+	}
+	r.to.syncAll()
+	tsent := r.to.env.Sent()
+	for ; r.toN < len(tsent); r.toN++ {
+		f := tsent[r.toN]
+		fc, ok := r.back[f.Conn]
+		if !ok || !f.Cmd.IsResponse() || r.from.env.Closed(fc) {
+			continue
+		}
+		r.from.b.OnFrame(fc, f.Cmd)
+		moved = true
+	}
+	r.from.syncAll()
+	return moved
+}
+
+// pump relays frames both ways until none moves, completing fsyncs on both.
+func (p *groupPair) pump() {
+	for range 100 {
+		moved := false
+		for _, r := range p.links {
+			moved = r.move() || moved
+		}
+		if !moved {
+			return
+		}
+	}
+	p.t.Fatal("the pair keeps talking after 100 rounds")
+}
+
+// advance moves both clocks by d in group ticks, answering heartbeats and relaying.
+func (p *groupPair) advance(d time.Duration) {
+	for step := time.Duration(0); step < d; step += groupTick {
+		p.m.env.advance(p.m.b, groupTick)
+		p.s.env.advance(p.s.b, groupTick)
+		p.controller()
+		p.pump()
+	}
+}
+
+func (h *brokerHarness) commitOffset(c node.ConnID, group, topic string, queue int, off int64) {
+	h.t.Helper()
+	op := h.request(c, codec.ReqUpdateConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic,
+		"queueId": strconv.Itoa(queue), "commitOffset": strconv.FormatInt(off, 10)}, nil)
+	if r := h.mustAnswer(c, op); r.Code != codec.Success {
+		h.t.Fatalf("commit offset: %d %s", r.Code, r.Remark)
+	}
+}
+
+func (h *brokerHarness) queryOffset(c node.ConnID, group, topic string, queue int) (int64, int16) {
+	h.t.Helper()
+	r := h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset, map[string]string{"consumerGroup": group,
+		"topic": topic, "queueId": strconv.Itoa(queue)}, nil))
+	off, _ := strconv.ParseInt(r.Ext("offset"), 10, 64)
+	return off, r.Code
+}
+
+// savedOffset reads an offset from offsets.json on the broker's disk.
+func savedOffset(t *testing.T, h *brokerHarness, group, topic string, queue int32) (int64, bool) {
+	t.Helper()
+	b, err := h.disk.ReadFile("offsets.json")
+	if err != nil {
+		return 0, false
+	}
+	var doc struct {
+		Offsets []struct {
+			Group, Topic string
+			QueueID      int32 `json:"queueId"`
+			Offset       int64
+		}
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("offsets.json: %v", err)
+	}
+	for _, e := range doc.Offsets {
+		if e.Group == group && e.Topic == topic && e.QueueID == queue {
+			return e.Offset, true
+		}
+	}
+	return 0, false
+}
+
+// A slave copies its master's topics (created and deleted), consumer offsets and delay
+// progress within a sync interval, durably; an offset beyond what it holds is clamped; after
+// a failover the new master serves consumers the offsets it copied, and keeps them.
+func TestSlaveCopiesMasterMetadata(t *testing.T) {
+	p := newGroupPair(t)
+	cli := p.m.env.accept(p.m.b, "127.0.0.50:1")
+	create := p.m.request(cli, codec.ReqUpdateAndCreateTopic, map[string]string{"topic": "Meta", "readQueueNums": "8",
+		"writeQueueNums": "8", "perm": "6"}, nil)
+	if r := p.m.mustAnswer(cli, create); r.Code != codec.Success {
+		t.Fatalf("create topic: %d %s", r.Code, r.Remark)
+	}
+	for i := range 3 {
+		p.m.send(cli, "T", 0, "m"+strconv.Itoa(i), nil)
+	}
+	p.m.send(cli, "T", 2, "m3", nil)
+	p.m.send(cli, "T", 1, "delayed", map[string]string{codec.PropDelay: "1"})
+	p.pump()
+	p.m.commitOffset(cli, "G", "T", 0, 2)
+	p.m.commitOffset(cli, "G", "T", 2, 50) // beyond the queue: the master takes it, the slave clamps
+	p.advance(p.s.b.cfg.MetaSyncInterval + time.Second)
+
+	if tc, ok := p.s.b.store.Topic("Meta"); !ok || tc.ReadQueueNums != 8 || tc.Perm != 6 {
+		t.Fatalf("slave's topic Meta %+v %v, want the master's 8 queues perm 6", tc, ok)
+	}
+	if off, ok := savedOffset(t, p.s, "G", "T", 0); !ok || off != 2 {
+		t.Fatalf("slave's offsets.json has G/T/0 = %d %v, want 2", off, ok)
+	}
+	if off, ok := p.s.b.store.QueryOffset("G", "T", 2); !ok || off != 1 {
+		t.Fatalf("slave's G/T/2 = %d %v, want the master's 50 clamped to the slave's queue end 1", off, ok)
+	}
+	mProg, mok := p.m.b.store.QueryOffset(delayProgressGroup, ScheduleTopic, 0)
+	sProg, sok := savedOffset(t, p.s, delayProgressGroup, ScheduleTopic, 0)
+	if !mok || mProg != 1 || !sok || sProg != mProg {
+		t.Fatalf("delay progress of level 1: master %d %v, slave's offsets.json %d %v; want 1 on both", mProg, mok, sProg, sok)
+	}
+	if !strings.Contains(string(mustJSON(p.s.b.knownGroups())), `"G"`) {
+		t.Fatalf("slave's known groups %v lack G", p.s.b.knownGroups())
+	}
+
+	// A deletion reaches the slave as a tombstone.
+	del := p.m.request(cli, codec.ReqDeleteTopicInBroker, map[string]string{"topic": "Meta"}, nil)
+	if r := p.m.mustAnswer(cli, del); r.Code != codec.Success {
+		t.Fatalf("delete topic: %d %s", r.Code, r.Remark)
+	}
+	p.m.commitOffset(cli, "G", "T", 0, 3)
+	p.advance(p.s.b.cfg.MetaSyncInterval + time.Second)
+	if _, ok := p.s.b.store.Topic("Meta"); ok {
+		t.Fatal("the slave kept topic Meta the master deleted")
+	}
+	if _, ok := p.s.b.store.DeletedTopics()["Meta"]; !ok {
+		t.Fatalf("the slave has no tombstone of Meta: %v", p.s.b.store.DeletedTopics())
+	}
+
+	// Failover: the slave becomes master; consumers find the offsets it copied.
+	p.master, p.epoch = 2, 2
+	p.advance(time.Second)
+	if role, _, writable := p.s.b.Role(); role != "master" || !writable {
+		t.Fatalf("replica 2 is %s (writable %v) after the controller named it master", role, writable)
+	}
+	c2 := p.s.env.accept(p.s.b, "127.0.0.51:1")
+	if off, code := p.s.queryOffset(c2, "G", "T", 0); code != codec.Success || off != 3 {
+		t.Fatalf("new master answers G/T/0 = %d (code %d), want 3", off, code)
+	}
+	resp := p.s.mustAnswer(c2, p.s.pull(c2, "T", 0, 2))
+	if resp.Code != codec.Success || len(decodeBody(t, resp.Body)) != 1 {
+		t.Fatalf("new master's pull of T/0 from 2: %d %s", resp.Code, resp.Remark)
+	}
+	// The old master, a slave now, takes the new master's offsets; the new master keeps its own.
+	p.s.commitOffset(c2, "G", "T", 0, 1) // a reset, say
+	p.advance(p.s.b.cfg.MetaSyncInterval + time.Second)
+	if off, _ := p.m.b.store.QueryOffset("G", "T", 0); off != 1 {
+		t.Fatalf("old master's G/T/0 = %d after following the new master, want its 1", off)
+	}
+	if off, _ := p.s.b.store.QueryOffset("G", "T", 0); off != 1 {
+		t.Fatalf("new master's G/T/0 = %d, want 1", off)
+	}
+}
+
+// A slave asks with the master epoch it follows; a broker that is not the master at that epoch
+// refuses, so a deposed master's metadata is never copied. Admins (no epoch) are served.
+func TestMetadataServedOnlyByTheMasterAtTheEpoch(t *testing.T) {
+	p := newGroupPair(t)
+	c := p.s.env.accept(p.s.b, "127.0.0.50:1")
+	for _, code := range metaSyncCodes {
+		if r := p.s.mustAnswer(c, p.s.request(c, code, map[string]string{"masterEpoch": "1"}, nil)); r.Code != codec.ServiceNotAvailable {
+			t.Errorf("slave answered code %d with masterEpoch: %d %s", code, r.Code, r.Remark)
+		}
+		if r := p.s.mustAnswer(c, p.s.request(c, code, nil, nil)); r.Code != codec.Success {
+			t.Errorf("slave answered an admin's code %d: %d %s", code, r.Code, r.Remark)
+		}
+		mc := p.m.env.accept(p.m.b, "127.0.0.51:1")
+		if r := p.m.mustAnswer(mc, p.m.request(mc, code, map[string]string{"masterEpoch": "0"}, nil)); r.Code != codec.ServiceNotAvailable {
+			t.Errorf("master answered code %d at a stale epoch: %d %s", code, r.Code, r.Remark)
+		}
+	}
+}
+
+// The bodies of GET_ALL_TOPIC_CONFIG, GET_ALL_CONSUMER_OFFSET and GET_ALL_DELAY_OFFSET have
+// Java's shapes and decode back to what was served.
+func TestMetadataBodies(t *testing.T) {
+	h := startBroker(t, testConfig(), nil)
+	c := h.env.accept(h.b, "127.0.0.50:1")
+	h.send(c, "T", 0, "m", nil)
+	h.syncAll()
+	h.commitOffset(c, "G", "T", 0, 1)
+	h.b.store.CommitOffset(delayProgressGroup, ScheduleTopic, 2, 7)
+
+	topics := h.mustAnswer(c, h.request(c, codec.ReqGetAllTopicConfig, nil, nil))
+	var raw map[string]map[string]any
+	if err := json.Unmarshal(topics.Body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	tt, ok := raw["topicConfigTable"]["T"].(map[string]any)
+	if !ok || tt["topicName"] != "T" || tt["readQueueNums"] != 4.0 || tt["topicFilterType"] != "SINGLE_TAG" || raw["dataVersion"]["counter"] != 1.0 {
+		t.Fatalf("topic config body %s", topics.Body)
+	}
+	got, _, err := decodeAllTopics(topics.Body)
+	if err != nil || len(got) != len(h.b.store.Topics()) {
+		t.Fatalf("decoded %v %v, want %v", got, err, h.b.store.Topics())
+	}
+	again := h.mustAnswer(c, h.request(c, codec.ReqGetAllTopicConfig, nil, nil))
+	if string(again.Body) != string(topics.Body) {
+		t.Fatalf("the same topics served twice differ (dataVersion moved):\n%s\n%s", topics.Body, again.Body)
+	}
+
+	offs := h.mustAnswer(c, h.request(c, codec.ReqGetAllConsumerOffset, nil, nil))
+	if string(offs.Body) != `{"offsetTable":{"T@G":{"0":1}}}` {
+		t.Fatalf("consumer offsets body %s", offs.Body)
+	}
+	if o, err := decodeAllOffsets(offs.Body); err != nil || len(o) != 1 || o[0] != (store.Offset{Group: "G", Topic: "T", QueueID: 0, Offset: 1}) {
+		t.Fatalf("decoded %v %v", o, err)
+	}
+	delay := h.mustAnswer(c, h.request(c, codec.ReqGetAllDelayOffset, nil, nil))
+	if string(delay.Body) != `{"offsetTable":{"3":7}}` {
+		t.Fatalf("delay offsets body %s", delay.Body)
+	}
+	if o, err := decodeDelayOffsets(delay.Body); err != nil || len(o) != 1 || o[0] != (store.Offset{Group: delayProgressGroup, Topic: ScheduleTopic, QueueID: 2, Offset: 7}) {
+		t.Fatalf("decoded %v %v", o, err)
+	}
+}
+
+// FuzzMetadataBodies feeds the decoders of the master's metadata answers arbitrary bodies:
+// they never panic, and what they accept is what the store's sync then checks.
+func FuzzMetadataBodies(f *testing.F) {
+	f.Add([]byte(`{"topicConfigTable":{"T":{"topicName":"T","readQueueNums":4,"writeQueueNums":4,"perm":6}},"deletedTopics":[{"topic":"X","upToIndex":3}]}`))
+	f.Add([]byte(`{"offsetTable":{"T@G":{"0":1,"1":5}}}`))
+	f.Add([]byte(`{"offsetTable":{"1":7,"18":0}}`))
+	f.Add([]byte(`{"subscriptionGroupTable":{"G":{"groupName":"G"}}}`))
+	f.Add([]byte(`{"offsetTable":{"@":{"-1":-5}}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		h := startBroker(t, testConfig(), nil)
+		if topics, deleted, err := decodeAllTopics(body); err == nil {
+			if _, err := h.b.store.SyncTopics(topics, deleted); err == nil {
+				for _, tc := range h.b.store.Topics() {
+					if !store.ValidTopicName(tc.Name) || tc.ReadQueueNums < 1 {
+						t.Fatalf("synced an illegal topic %+v", tc)
+					}
+				}
+			}
+		}
+		_, _ = decodeAllGroups(body)
+		for _, dec := range []func([]byte) ([]store.Offset, error){decodeAllOffsets, decodeDelayOffsets} {
+			offs, err := dec(body)
+			if err != nil {
+				continue
+			}
+			h.b.store.SyncOffsets(offs)
+			for _, o := range h.b.store.Offsets() {
+				if o.Offset < 0 || o.Offset > h.b.store.MaxOffset(o.Topic, o.QueueID) {
+					t.Fatalf("synced offset %+v outside its queue", o)
+				}
+			}
+		}
+	})
+}
