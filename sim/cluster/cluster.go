@@ -128,6 +128,13 @@ type Report struct {
 	FailoverTimes  []time.Duration
 	LostAcked      int
 	TruncatedAcked int
+	// Redelivered counts messages the plain consumers pulled again: below the highest queue
+	// offset their group had already pulled from that queue (after a failover, those consumed
+	// since the offset the new master holds). ResumeBehindWorst is the largest distance, in
+	// messages, from that highest pulled offset back to where a consumer resumed from the
+	// offset a broker answered (0 when not found counts the whole way).
+	Redelivered       int
+	ResumeBehindWorst int64
 }
 
 // Summary is the one-line report the sim command prints; it ends with trace=<hex>.
@@ -150,8 +157,8 @@ func (r *Report) Summary() string {
 	}
 	groups := ""
 	if r.Topology == BrokerGroups {
-		groups = fmt.Sprintf(" failovers=%d failover-median=%v failover-worst=%v lost-acked=%d truncated-acked=%d",
-			r.Failovers, Median(r.FailoverTimes), Worst(r.FailoverTimes), r.LostAcked, r.TruncatedAcked)
+		groups = fmt.Sprintf(" failovers=%d failover-median=%v failover-worst=%v lost-acked=%d truncated-acked=%d redelivered=%d resume-behind-worst=%d",
+			r.Failovers, Median(r.FailoverTimes), Worst(r.FailoverTimes), r.LostAcked, r.TruncatedAcked, r.Redelivered, r.ResumeBehindWorst)
 	}
 	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s violations=%d %s trace=%016x",
 		r.Seed, r.Simulated, r.Wall.Round(time.Millisecond), r.Events,
@@ -177,12 +184,14 @@ type run struct {
 	flows Flows
 	// offsetReads lists the offsets consumers read back, by group and queue, in the order answered.
 	offsetReads map[groupQueue][]offsetRead
-	w           *sim.World
-	h           linearizability.History
-	stopAt      time.Duration
-	stopped     bool
-	consumed    int
-	report      *Report
+	// pulledUpTo is one past the highest queue offset pulled, by group and queue (redeliveries).
+	pulledUpTo map[groupQueue]int64
+	w          *sim.World
+	h          linearizability.History
+	stopAt     time.Duration
+	stopped    bool
+	consumed   int
+	report     *Report
 	// plan is the run's fault plan; crash times bound what the broker may forget (locks) and
 	// how late it may be (delays).
 	plan []faults.Fault
@@ -215,7 +224,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		cfg.Logger)
 	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration,
 		report:      &Report{Seed: cfg.Seed, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{}},
-		offsetReads: map[groupQueue][]offsetRead{}, txByID: map[string]*txRecord{}}
+		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{}, txByID: map[string]*txRecord{}}
 	r.flows = r.drawFlows()
 	r.report.Flows = r.flows
 
@@ -487,6 +496,7 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 			if found {
 				offset = off
 			}
+			r.report.ResumeBehindWorst = max(r.report.ResumeBehindWorst, r.pulledUpTo[k]-offset)
 			pull()
 		})
 	}
@@ -507,6 +517,13 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 			}
 			if res.Status == codec.Success {
 				r.consumed += len(res.Msgs)
+				k := groupQueue{group, queueKey(q)}
+				for _, m := range res.Msgs {
+					if m.QueueOffset < r.pulledUpTo[k] {
+						r.report.Redelivered++
+					}
+					r.pulledUpTo[k] = max(r.pulledUpTo[k], m.QueueOffset+1)
+				}
 				if consumed != nil {
 					for _, m := range res.Msgs {
 						consumed(cli, q, m)

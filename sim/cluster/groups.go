@@ -610,7 +610,7 @@ func runGroups(cfg Config, wallNow func() time.Time) (*Report, error) {
 		cfg.Logger)
 	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration,
 		report:      &Report{Seed: cfg.Seed, Topology: BrokerGroups, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{}},
-		offsetReads: map[groupQueue][]offsetRead{}, txByID: map[string]*txRecord{}}
+		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{}, txByID: map[string]*txRecord{}}
 	// The flows of issue 3 assume one broker (its locks, delays and check-backs); this
 	// topology runs plain sends and pulls.
 	r.flows = Flows{}
