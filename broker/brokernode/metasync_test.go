@@ -3,6 +3,7 @@ package brokernode
 import (
 	"encoding/json"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,12 +36,18 @@ type relay struct {
 	fromN, toN int // frames of each relayed so far
 }
 
-func newGroupPair(t *testing.T) *groupPair {
+// newGroupPair starts the pair with replica 1 master at epoch 1; tune, if set, adjusts both
+// configurations.
+func newGroupPair(t *testing.T, tune func(*Config)) *groupPair {
 	t.Helper()
 	mcfg := replicaConfig()
 	mcfg.BrokerID, mcfg.Addr = 1, testMaster
 	scfg := replicaConfig()
 	scfg.Addr = testSlave
+	if tune != nil {
+		tune(&mcfg)
+		tune(&scfg)
+	}
 	p := &groupPair{t: t, m: startBroker(t, mcfg, nil), s: startBroker(t, scfg, nil), master: 1, epoch: 1}
 	p.links = []*relay{
 		{from: p.s, to: p.m, addr: testMaster, conns: map[node.ConnID]node.ConnID{}, back: map[node.ConnID]node.ConnID{}},
@@ -168,7 +175,7 @@ func savedOffset(t *testing.T, h *brokerHarness, group, topic string, queue int3
 // progress within a sync interval, durably; an offset beyond what it holds is clamped; after
 // a failover the new master serves consumers the offsets it copied, and keeps them.
 func TestSlaveCopiesMasterMetadata(t *testing.T) {
-	p := newGroupPair(t)
+	p := newGroupPair(t, nil)
 	cli := p.m.env.accept(p.m.b, "127.0.0.50:1")
 	create := p.m.request(cli, codec.ReqUpdateAndCreateTopic, map[string]string{"topic": "Meta", "readQueueNums": "8",
 		"writeQueueNums": "8", "perm": "6"}, nil)
@@ -227,6 +234,12 @@ func TestSlaveCopiesMasterMetadata(t *testing.T) {
 	if off, code := p.s.queryOffset(c2, "G", "T", 0); code != codec.Success || off != 3 {
 		t.Fatalf("new master answers G/T/0 = %d (code %d), want 3", off, code)
 	}
+	// The delayed message the old master delivered is not delivered again: the new master
+	// resumed its level from the progress it copied.
+	p.advance(2 * time.Second)
+	if n := len(p.s.queueMessages("T", 1)); n != 1 {
+		t.Fatalf("T/1 on the new master holds %d messages, want the delayed one once", n)
+	}
 	resp := p.s.mustAnswer(c2, p.s.pull(c2, "T", 0, 2))
 	if resp.Code != codec.Success || len(decodeBody(t, resp.Body)) != 1 {
 		t.Fatalf("new master's pull of T/0 from 2: %d %s", resp.Code, resp.Remark)
@@ -245,7 +258,7 @@ func TestSlaveCopiesMasterMetadata(t *testing.T) {
 // A slave asks with the master epoch it follows; a broker that is not the master at that epoch
 // refuses, so a deposed master's metadata is never copied. Admins (no epoch) are served.
 func TestMetadataServedOnlyByTheMasterAtTheEpoch(t *testing.T) {
-	p := newGroupPair(t)
+	p := newGroupPair(t, nil)
 	c := p.s.env.accept(p.s.b, "127.0.0.50:1")
 	for _, code := range metaSyncCodes {
 		if r := p.s.mustAnswer(c, p.s.request(c, code, map[string]string{"masterEpoch": "1"}, nil)); r.Code != codec.ServiceNotAvailable {
@@ -338,4 +351,59 @@ func FuzzMetadataBodies(f *testing.F) {
 			}
 		}
 	})
+}
+
+// halfChecks lists the half queue offsets checked back on c (CHECK_TRANSACTION_STATE).
+func halfChecks(h *brokerHarness, c node.ConnID) []string {
+	var out []string
+	for _, f := range h.checks(c) {
+		out = append(out, f.Ext("tranStateTableOffset"))
+	}
+	return out
+}
+
+// Half messages and op marks live in the commit log: a new master rebuilds its transaction
+// bookkeeping from the replicated op queue and checks back only the halves still open, and so
+// does a broker that becomes master again after following another (what it remembered from its
+// first mastership is stale by then).
+func TestNewMasterResumesTransactionChecks(t *testing.T) {
+	p := newGroupPair(t, func(c *Config) {
+		c.TxnCheckInterval, c.TxnTimeout, c.TxnCheckMax = time.Second, 3*time.Second, 100
+	})
+	prod := p.m.producerConn("127.0.0.60:1", "P1", "pg")
+	h0 := p.m.sendHalf(prod, "pg", "Orders", 0, "b0", "U0")
+	h1 := p.m.sendHalf(prod, "pg", "Orders", 0, "b1", "U1")
+	h2 := p.m.sendHalf(prod, "pg", "Orders", 0, "b2", "U2")
+	if r := p.m.endTxnAnswer(prod, "pg", h0, 8, false); r.Code != codec.Success {
+		t.Fatalf("commit U0: %d %s", r.Code, r.Remark)
+	}
+	p.pump()
+
+	// Replica 2 becomes master; a producer reconnects to it.
+	p.master, p.epoch = 2, 2
+	p.advance(time.Second)
+	prod2 := p.s.producerConn("127.0.0.60:2", "P1", "pg")
+	p.advance(5 * time.Second)
+	if got := halfChecks(p.s, prod2); len(got) == 0 || slices.Contains(got, "0") || !slices.Contains(got, "1") || !slices.Contains(got, "2") {
+		t.Fatalf("new master checked back halves %v, want 1 and 2 (0 was committed on the old master)", got)
+	}
+	op := p.s.endTxn(prod2, "pg", h1, 12, true)
+	p.pump()
+	if r := p.s.mustAnswer(prod2, op); r.Code != codec.Success {
+		t.Fatalf("roll back U1 on the new master: %d %s", r.Code, r.Remark)
+	}
+
+	// Back to replica 1, which follows replica 2 meanwhile: it checks only U2.
+	p.master, p.epoch = 1, 3
+	p.advance(time.Second)
+	prod1 := p.m.producerConn("127.0.0.60:3", "P1", "pg")
+	p.advance(5 * time.Second)
+	if got := halfChecks(p.m, prod1); len(got) == 0 || slices.ContainsFunc(got, func(s string) bool { return s != "2" }) {
+		t.Fatalf("replica 1, master again, checked back halves %v, want only 2", got)
+	}
+	_ = h2
+	// Committing U0 again on it delivers nothing more: its decision is known.
+	if n := len(p.m.queueMessages("Orders", 0)); n != 1 {
+		t.Fatalf("Orders/0 holds %d messages, want the one committed", n)
+	}
 }
