@@ -17,7 +17,8 @@ package brokernode
 //     their logs share), truncates its log after that index, then fetches the master's
 //     records, appends them at the same indexes, syncs them, and only then reports them synced
 //     in its next fetch. It refuses sends (SERVICE_NOT_AVAILABLE, as Java's slave) and serves
-//     pulls of what the master has confirmed and it has synced.
+//     pulls of what the master has confirmed and it has synced. Every MetaSyncInterval it also
+//     copies the master's topics, consumer groups and offsets (metasync.go).
 //   - none: the controller named no master (or has not answered yet): no writes.
 //
 // The broker registers with the name servers as brokerId 0 while it is master and as its own
