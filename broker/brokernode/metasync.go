@@ -52,13 +52,15 @@ const DefaultMetaSyncInterval = 3 * time.Second
 var metaSyncCodes = []int16{codec.ReqGetAllTopicConfig, codec.ReqGetAllSubscriptionGroup,
 	codec.ReqGetAllConsumerOffset, codec.ReqGetAllDelayOffset}
 
-// metaSync is a slave's synchronisation state.
+// metaSync is a slave's synchronisation state. It counts group ticks (timers) rather than
+// reading the clock, which a clock jump could hold still for long.
 type metaSync struct {
 	conn   node.ConnID // to the master; 0: not dialled
 	opaque int32       // the request in flight (0: none)
-	sentAt time.Time
-	step   int       // index in metaSyncCodes of the request in flight
-	nextAt time.Time // when the next round starts
+	step   int         // index in metaSyncCodes of the request in flight
+	// waited counts the ticks the request in flight has waited; idle the ticks until the next
+	// round starts.
+	waited, idle int
 	// groups are the consumer groups the master listed last.
 	groups []string
 	rounds int // completed rounds, for tests and logs
@@ -71,24 +73,35 @@ func (b *Broker) resetMetaSync() {
 	if m.conn != 0 {
 		b.env.Close(m.conn)
 	}
-	m.conn, m.opaque, m.step, m.nextAt = 0, 0, 0, time.Time{}
+	m.conn, m.opaque, m.step, m.waited, m.idle = 0, 0, 0, 0, 0
 }
 
-// metaSyncTick starts a round when one is due, and gives up a request unanswered for too long.
+// ticks is d in group ticks, at least one.
+func ticks(d time.Duration) int { return max(1, int((d+groupTick-1)/groupTick)) }
+
+// endRound ends the round (or gives it up) and starts the next after d.
+func (b *Broker) endRound(d time.Duration) {
+	m := &b.grp.meta
+	m.opaque, m.step, m.waited, m.idle = 0, 0, 0, ticks(d)
+}
+
+// metaSyncTick (every group tick) starts a round when one is due, and gives up a request
+// unanswered for too long.
 func (b *Broker) metaSyncTick() {
-	g, m, now := b.grp, &b.grp.meta, b.env.Now()
+	g, m := b.grp, &b.grp.meta
 	if b.cfg.MetaSyncInterval < 0 || g.role != roleSlave || g.masterAddr == "" {
 		return
 	}
 	if m.opaque != 0 {
-		if now.Sub(m.sentAt) > 2*b.cfg.ControllerTimeout {
+		if m.waited++; m.waited > ticks(2*b.cfg.ControllerTimeout) {
 			b.log.Warn("master does not answer a metadata request; retrying later", "master", g.masterAddr, "code", metaSyncCodes[m.step])
 			b.resetMetaSync()
-			m.nextAt = now.Add(replicaRetryDelay)
+			b.endRound(replicaRetryDelay)
 		}
 		return
 	}
-	if now.Before(m.nextAt) {
+	if m.idle > 0 {
+		m.idle--
 		return
 	}
 	m.step = 0
@@ -105,7 +118,7 @@ func (b *Broker) sendMetaRequest() {
 		"masterEpoch": strconv.FormatInt(g.epoch, 10),
 	}, nil)
 	req.Opaque = b.nextOpaque()
-	m.opaque, m.sentAt = req.Opaque, b.env.Now()
+	m.opaque, m.waited = req.Opaque, 0
 	b.env.Send(m.conn, req)
 }
 
@@ -123,16 +136,23 @@ func (b *Broker) onMetaSyncAnswer(resp *codec.Command) {
 	} else {
 		err = b.applyMeta(code, resp.Body)
 	}
+	if resp.Code == codec.ServiceNotAvailable {
+		// Not the master at this epoch (yet: the controller told this slave first), or no
+		// longer: the controller will say.
+		b.log.Info("master refused a metadata request; retrying shortly", "master", g.masterAddr, "code", code, "remark", resp.Remark)
+		b.endRound(replicaRetryDelay)
+		return
+	}
 	if err != nil {
 		b.log.Warn("metadata sync from the master failed; next round later", "master", g.masterAddr, "code", code, "err", err)
-		m.step, m.nextAt = 0, b.env.Now().Add(b.cfg.MetaSyncInterval)
+		b.endRound(b.cfg.MetaSyncInterval)
 		return
 	}
 	if m.step++; m.step < len(metaSyncCodes) {
 		b.sendMetaRequest()
 		return
 	}
-	m.step, m.nextAt = 0, b.env.Now().Add(b.cfg.MetaSyncInterval)
+	b.endRound(b.cfg.MetaSyncInterval)
 	m.rounds++
 }
 

@@ -832,8 +832,10 @@ func (b *Broker) groupConnClosed(c node.ConnID) {
 		g.retryAt = b.env.Now().Add(replicaRetryDelay)
 	}
 	if c == g.meta.conn {
-		g.meta.conn, g.meta.opaque, g.meta.step = 0, 0, 0
-		g.meta.nextAt = later(g.meta.nextAt, b.env.Now().Add(replicaRetryDelay))
+		g.meta.conn = 0
+		if g.meta.opaque != 0 {
+			b.endRound(replicaRetryDelay) // its answer will not come
+		}
 	}
 	g.fetches = slices.DeleteFunc(g.fetches, func(pf *parkedFetch) bool {
 		if pf.conn == c {
