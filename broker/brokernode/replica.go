@@ -550,6 +550,14 @@ func (b *Broker) maybeStartDuties() {
 		// their progress; what it remembers from its last mastership is stale.
 		b.rebuildTransactions()
 	}
+	// Offsets copied from the old master while this replica's queues lagged were clamped; the
+	// log is confirmed whole now.
+	if n := b.store.RaiseClampedOffsets(); n > 0 {
+		b.log.Info("offsets copied from the old master raised to it now that the log is confirmed", "offsets", n)
+		if err := b.store.FlushOffsets(); err != nil {
+			b.log.Error("persist raised offsets", "err", err)
+		}
+	}
 	b.reloadDelayProgress()
 	b.startDelay()
 }

@@ -80,6 +80,9 @@ type Store struct {
 
 	offsets      map[offsetKey]int64
 	offsetsDirty bool
+	// aheadOffsets holds, in memory only, the master's offsets SyncOffsets had to clamp
+	// (sync.go); RaiseClampedOffsets applies them once the queues have grown.
+	aheadOffsets map[offsetKey]int64
 
 	// deleted holds the tombstones of deleted topics (delete.go).
 	deleted map[string]uint64

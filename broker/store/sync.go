@@ -23,8 +23,12 @@ import (
 //     no tombstones: it only drops the configuration).
 //   - Offsets: the master's value replaces the local one (even a lower one: the master is the
 //     authority, e.g. after an offset reset), clamped to the local queue's confirmed end, so a
-//     slave never stores an offset beyond what it can serve. Offsets the master does not list
-//     are kept (Java's putAll).
+//     slave never takes an offset beyond what it can serve. Offsets the master does not list
+//     are kept (Java's putAll). A clamp never lowers a local offset the master has passed: a
+//     replica that has just restarted has confirmed only up to its checkpoint, and would
+//     otherwise forget offsets it copied before. The clamped master's values are remembered
+//     (in memory) and applied by RaiseClampedOffsets when the replica becomes master, its log
+//     then confirmed whole.
 
 // Offset is one committed consumer offset.
 type Offset struct {
@@ -60,9 +64,10 @@ type OffsetsSync struct {
 	Skipped int // master's entries refused (illegal topic, queue or offset)
 }
 
-// SyncOffsets takes the master's offsets: each replaces the local one, clamped to
-// MaxOffset(topic, queue) (0 for a queue this store does not have yet: the next sync raises
-// it). Offsets the master does not list are kept. The caller persists with FlushOffsets.
+// SyncOffsets takes the master's offsets by the rules at the top of this file: each replaces
+// the local one, clamped to MaxOffset(topic, queue) (0 for a queue this store does not have
+// yet: the next sync raises it) but not below a local value the master has passed. Offsets the
+// master does not list are kept. The caller persists with FlushOffsets.
 func (s *Store) SyncOffsets(master []Offset) OffsetsSync {
 	var res OffsetsSync
 	for _, o := range master {
@@ -70,13 +75,23 @@ func (s *Store) SyncOffsets(master []Offset) OffsetsSync {
 			res.Skipped++
 			continue
 		}
+		k := offsetKey{o.Group, o.Topic, o.QueueID}
+		old, had := s.offsets[k]
 		off := o.Offset
 		if end := s.MaxOffset(o.Topic, o.QueueID); off > end {
 			off = end
+			if had && old <= o.Offset {
+				off = max(off, old)
+			}
 			res.Clamped++
+			if s.aheadOffsets == nil {
+				s.aheadOffsets = map[offsetKey]int64{}
+			}
+			s.aheadOffsets[k] = o.Offset
+		} else {
+			delete(s.aheadOffsets, k)
 		}
-		k := offsetKey{o.Group, o.Topic, o.QueueID}
-		if old, ok := s.offsets[k]; ok && old == off {
+		if had && old == off {
 			continue
 		}
 		s.offsets[k] = off
@@ -84,6 +99,26 @@ func (s *Store) SyncOffsets(master []Offset) OffsetsSync {
 		res.Changed++
 	}
 	return res
+}
+
+// RaiseClampedOffsets raises the offsets SyncOffsets clamped towards the master's values it
+// had to clamp, as far as the queues' confirmed ends now allow, and forgets those it reached.
+// A replica calls it when it becomes master. It reports how many offsets it raised; the
+// caller persists with FlushOffsets.
+func (s *Store) RaiseClampedOffsets() int {
+	raised := 0
+	for k, want := range s.aheadOffsets {
+		end := s.MaxOffset(k.topic, k.queueID)
+		if off := min(want, end); off > s.offsets[k] {
+			s.offsets[k] = off
+			s.offsetsDirty = true
+			raised++
+		}
+		if want <= end {
+			delete(s.aheadOffsets, k)
+		}
+	}
+	return raised
 }
 
 // TopicsSync is what SyncTopics did.
@@ -189,6 +224,11 @@ func (s *Store) SyncTopics(topics []TopicConfig, deleted map[string]uint64) (Top
 	// Committed. As after DeleteTopic, what follows only tidies up; recovery redoes it.
 	for _, name := range res.Deleted {
 		s.dropOffsetsOf(name) // the old incarnation's; the master's come with the offsets
+		for k := range s.aheadOffsets {
+			if k.topic == name {
+				delete(s.aheadOffsets, k)
+			}
+		}
 	}
 	for _, q := range doomed {
 		for i, p := range s.pending {

@@ -97,4 +97,33 @@ func TestSyncOffsetsClampsToTheLocalQueue(t *testing.T) {
 	if diff := cmp.Diff(want, s.Offsets()); diff != "" {
 		t.Fatalf("offsets (-want +got):\n%s", diff)
 	}
+
+	// A clamp does not lower a local offset the master has passed (a restarted replica
+	// confirms only up to its checkpoint at first); the master's clamped values are raised to
+	// once the queue has grown.
+	s.CommitOffset("L", "A", 0, 3)
+	s.SyncOffsets([]Offset{{"L", "A", 0, 9}, {"K", "A", 0, 9}})
+	if off, _ := s.QueryOffset("L", "A", 0); off != 3 {
+		t.Fatalf("L/A/0 = %d after the master's 9 was clamped to 2, want its own 3 kept", off)
+	}
+	if off, _ := s.QueryOffset("K", "A", 0); off != 2 {
+		t.Fatalf("K/A/0 = %d, want 2 (clamped)", off)
+	}
+	if n := s.RaiseClampedOffsets(); n != 0 {
+		t.Fatalf("raised %d offsets with nothing newly confirmed", n)
+	}
+	s.Confirm(3)
+	if n := s.RaiseClampedOffsets(); n != 1 {
+		t.Fatalf("raised %d offsets, want K's", n)
+	}
+	if off, _ := s.QueryOffset("K", "A", 0); off != 3 {
+		t.Fatalf("K/A/0 = %d once A/0 is confirmed to 3, want 3", off)
+	}
+	s.SyncOffsets([]Offset{{"K", "A", 0, 1}}) // the master moved it back: it is the authority
+	if n := s.RaiseClampedOffsets(); n != 0 {
+		t.Fatal("an offset the master set below the queue end was raised again")
+	}
+	if off, _ := s.QueryOffset("K", "A", 0); off != 1 {
+		t.Fatalf("K/A/0 = %d, want the master's 1", off)
+	}
 }
