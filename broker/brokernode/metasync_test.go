@@ -2,8 +2,8 @@ package brokernode
 
 import (
 	"encoding/json"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
