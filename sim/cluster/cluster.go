@@ -64,7 +64,9 @@ type Config struct {
 	// which takes the settings below and runs plain sends and pulls (Flows are ignored).
 	Topology    Topology
 	Replication brokernode.ReplicationMode
-	MinInSync   int // 0: 2
+	// MetaSyncInterval is the brokers' (0: their default; negative: slaves copy no metadata).
+	MetaSyncInterval time.Duration
+	MinInSync        int // 0: 2
 	// Planted replication bugs (test-only switches of brokernode and controller).
 	UnsafeSkipTruncation        bool
 	UnsafeStaleMasterAcks       bool

@@ -209,6 +209,7 @@ func (r *run) buildGroups() {
 			bcfg.MinInSync = r.cfg.MinInSync
 			bcfg.FlushMode = r.cfg.FlushMode
 			bcfg.RegisterInterval = 5 * time.Second
+			bcfg.MetaSyncInterval = r.cfg.MetaSyncInterval
 			bcfg.UnsafeSkipTruncation = r.cfg.UnsafeSkipTruncation
 			bcfg.UnsafeStaleMasterAcks = r.cfg.UnsafeStaleMasterAcks
 			bcfg.UnsafeSlaveAckBeforeFsync = r.cfg.UnsafeSlaveAckBeforeFsync

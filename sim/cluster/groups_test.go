@@ -90,3 +90,22 @@ func TestGroupsPlantedBugsAreCaught(t *testing.T) {
 		})
 	}
 }
+
+// Slaves copy consumer offsets from their master (brokernode metasync.go): after failovers
+// consumers receive far fewer messages again, and resume closer to where they were, than when
+// the new master knows no offsets. (Seed 1 has failovers in its first minute.)
+func TestGroupsMetaSyncCutsRedeliveries(t *testing.T) {
+	cfg := GroupsConfig(1)
+	cfg.Duration = 60 * time.Second
+	with := groupsSeed(t, cfg)
+	cfg.MetaSyncInterval = -1
+	without := groupsSeed(t, cfg)
+	if with.Failovers == 0 || without.Redelivered == 0 {
+		t.Fatalf("no failover (%d) or no redelivery without metadata sync (%d): the comparison says nothing",
+			with.Failovers, without.Redelivered)
+	}
+	if 2*with.Redelivered > without.Redelivered || with.ResumeBehindWorst >= without.ResumeBehindWorst {
+		t.Fatalf("with metadata sync %d messages redelivered, resumed at worst %d behind; without %d and %d: want less than half, and closer",
+			with.Redelivered, with.ResumeBehindWorst, without.Redelivered, without.ResumeBehindWorst)
+	}
+}
