@@ -407,3 +407,34 @@ func TestNewMasterResumesTransactionChecks(t *testing.T) {
 		t.Fatalf("Orders/0 holds %d messages, want the one committed", n)
 	}
 }
+
+// A topic deleted and created again on the master: the slave's queue of the old incarnation
+// cannot take the new one's records (their queue offsets start again at 0) until it adopts the
+// master's tombstone; it does so at once, and then holds what the master holds.
+func TestSlaveFollowsATopicDeletedAndCreatedAgain(t *testing.T) {
+	p := newGroupPair(t, nil)
+	cli := p.m.env.accept(p.m.b, "127.0.0.50:1")
+	p.m.send(cli, "T", 0, "old0", nil)
+	p.m.send(cli, "T", 0, "old1", nil)
+	p.advance(p.s.b.cfg.MetaSyncInterval + time.Second)
+	if n := len(p.s.queueMessages("T", 0)); n != 2 {
+		t.Fatalf("slave's T/0 holds %d messages, want 2", n)
+	}
+	if r := p.m.mustAnswer(cli, p.m.request(cli, codec.ReqDeleteTopicInBroker, map[string]string{"topic": "T"}, nil)); r.Code != codec.Success {
+		t.Fatalf("delete topic: %d %s", r.Code, r.Remark)
+	}
+	p.m.send(cli, "T", 0, "new0", nil) // auto-created again
+	p.pump()
+	p.advance(time.Second) // well within a sync interval
+	if _, ok := p.s.b.store.DeletedTopics()["T"]; !ok {
+		t.Fatal("the slave has no tombstone of T")
+	}
+	if sl, ml := p.s.b.store.CommitLog().LastIndex(), p.m.b.store.CommitLog().LastIndex(); sl != ml {
+		t.Fatalf("slave's log ends at %d, the master's at %d", sl, ml)
+	}
+	p.advance(p.s.b.cfg.ReplicaFetchWait) // the slave learns that the master confirmed new0
+	got := p.s.queueMessages("T", 0)
+	if len(got) != 1 || string(got[0].Body) != "new0" || got[0].QueueOffset != 0 {
+		t.Fatalf("slave's T/0 holds %d messages (want new0 at offset 0)", len(got))
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/replication"
+	"github.com/sluicemq/sluice/broker/store"
 )
 
 // ReplicationMode says when a master of a broker group acknowledges a write.
@@ -758,6 +759,11 @@ func (b *Broker) onFetchAnswer(resp *codec.Command) {
 		}
 		res, err := b.store.AppendReplica(index, rec)
 		if err != nil {
+			if errors.Is(err, store.ErrDiverged) {
+				// Perhaps a topic deleted and created again on the master, whose tombstone
+				// this replica has not adopted yet: copy the master's topics now.
+				g.meta.idle = 0
+			}
 			b.log.Error("append a replicated record; handshaking again", "index", index, "err", err)
 			b.stopFollowing(replicaRetryDelay)
 			return
