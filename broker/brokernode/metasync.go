@@ -25,6 +25,9 @@ package brokernode
 // receive again what they consumed during the last MetaSyncInterval before the failover (and
 // what their client had not committed yet). When the old master returns as a slave it takes
 // the new master's offsets, even lower ones: the new master is the authority from then on.
+// Offsets a consumer commits to a slave directly (a stale route, or reading from slaves while
+// the master is away) are overwritten by the next round, as in Java; and a replica elected
+// after missing rounds (it was down) has the offsets of its last round.
 // The new master reloads the delay levels' progress and rebuilds its transaction bookkeeping
 // from the store when it starts its duties (replica.go maybeStartDuties): delayed messages
 // re-put by the old master during the last MetaSyncInterval are re-put again, and transaction
