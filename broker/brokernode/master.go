@@ -282,7 +282,7 @@ func (b *Broker) onAlterAnswer(resp *codec.Command) {
 		b.log.Warn("controller says this broker is not the master it thinks", "epoch", g.epoch, "remark", resp.Remark)
 		g.alter = nil
 		if viewErr == nil && v.epoch > g.epoch {
-			b.applyGroupView(v, b.env.Now(), false)
+			b.applyGroupView(v, heartbeatSent{})
 		} else {
 			b.leaveRole()
 			g.role = roleNone
@@ -309,7 +309,7 @@ func (b *Broker) onAlterAnswer(resp *codec.Command) {
 func (b *Broker) settleInSync(v groupView) {
 	g := b.grp
 	if v.masterID != b.cfg.BrokerID || v.epoch != g.epoch {
-		b.applyGroupView(v, b.env.Now(), false)
+		b.applyGroupView(v, heartbeatSent{})
 		return
 	}
 	g.inSync.SetConfirmed(v.set, v.setEpoch)

@@ -154,8 +154,11 @@ type group struct {
 
 	ctl ctlLink
 
-	// Master (master.go).
+	// Master (master.go). The lease holds while Env.Now is before leaseUntil and the lease
+	// timer of the heartbeat that granted it (leaseFrom) has not fired (see leaseValid).
 	leaseUntil    time.Time
+	leaseFrom     uint64 // the heartbeat whose confirmation granted the lease (hbSeq numbering)
+	leaseExpired  uint64 // the latest heartbeat whose leaseTimer fired
 	leaseWarned   bool
 	inSync        *replication.InSync
 	alter         *alterCall
@@ -183,6 +186,7 @@ type ctlLink struct {
 	conn       node.ConnID
 	hbOpaque   int32 // the heartbeat in flight (0: none)
 	hbSentAt   time.Time
+	hbSeq      uint64 // numbers the heartbeats sent; the one in flight is hbSeq
 	lastHbSent time.Time
 }
 
@@ -197,6 +201,10 @@ type slaveLink struct {
 }
 
 type groupTickTimer struct{}
+
+// leaseTimer fires MasterLease after heartbeat seq was sent: a lease that heartbeat granted
+// ends then, whatever Env.Now reads.
+type leaseTimer struct{ seq uint64 }
 
 // groupView is the group as a controller answer describes it.
 type groupView struct {
@@ -268,7 +276,25 @@ func (b *Broker) writable() bool {
 	return g.role == roleMaster && (b.leaseValid() || b.cfg.UnsafeStaleMasterAcks)
 }
 
-func (b *Broker) leaseValid() bool { return b.env.Now().Before(b.grp.leaseUntil) }
+// leaseValid: the master may still write and serve reads. The lease runs MasterLease from the
+// sending of the heartbeat the controller confirmed it with, and the controller replaces a
+// master only after MasterTimeout (> MasterLease) without its heartbeats; so two masters never
+// both hold a lease, provided the lease is measured in real elapsed time. Env.Now is a wall
+// clock that may step (a VM restored from a snapshot, a misconfigured NTP; the simulator's
+// clock faults), and a step back would stretch a lease read off it by the size of the step, so
+// the lease also ends when the lease timer of its heartbeat fires: timers count elapsed time,
+// not clock readings. The Now check stays for a timer delivered late.
+func (b *Broker) leaseValid() bool {
+	g := b.grp
+	return g.leaseFrom > g.leaseExpired && b.env.Now().Before(g.leaseUntil)
+}
+
+// renewLease extends the lease with the confirmation of heartbeat seq, sent at sentAt.
+func (b *Broker) renewLease(seq uint64, sentAt time.Time) {
+	g := b.grp
+	g.leaseUntil = later(g.leaseUntil, sentAt.Add(b.cfg.MasterLease))
+	g.leaseFrom = max(g.leaseFrom, seq)
+}
 
 // errNotMaster is returned by putMessage on a replica that may not write.
 var errNotMaster = errors.New("this broker is not the master of its group, or its mastership lapsed")
@@ -315,6 +341,8 @@ func (b *Broker) onGroupTimer(tag any) {
 	case groupTickTimer:
 		b.groupTickNow()
 		b.env.SetTimer(groupTick, groupTickTimer{})
+	case leaseTimer:
+		b.grp.leaseExpired = max(b.grp.leaseExpired, t.seq)
 	case *parkedFetch:
 		b.fetchParkExpired(t)
 	}
@@ -324,11 +352,13 @@ func (b *Broker) onGroupTimer(tag any) {
 // in-sync set, the slave's reconnects and request timeouts.
 func (b *Broker) groupTickNow() {
 	g, now := b.grp, b.env.Now()
-	if g.ctl.hbOpaque != 0 && now.Sub(g.ctl.hbSentAt) > b.cfg.ControllerTimeout {
+	// A negative interval is a clock stepped back: count it as overdue, or a step back of a
+	// minute would silence the heartbeats (and so lapse a master's lease) for that minute.
+	if g.ctl.hbOpaque != 0 && overdue(now.Sub(g.ctl.hbSentAt), b.cfg.ControllerTimeout) {
 		b.log.Warn("controller heartbeat unanswered; trying another member", "controller", g.ctl.addr)
 		b.dropControllerConn()
 	}
-	if g.ctl.hbOpaque == 0 && now.Sub(g.ctl.lastHbSent) >= b.cfg.ControllerHeartbeatInterval {
+	if g.ctl.hbOpaque == 0 && overdue(now.Sub(g.ctl.lastHbSent), b.cfg.ControllerHeartbeatInterval) {
 		b.sendHeartbeat()
 	}
 	switch g.role {
@@ -346,6 +376,10 @@ func (b *Broker) groupTickNow() {
 		}
 	}
 }
+
+// overdue reports whether since, the time from an event to now on Env.Now, reached limit; a
+// negative since (the clock stepped back past the event) counts as overdue.
+func overdue(since, limit time.Duration) bool { return since < 0 || since >= limit }
 
 // --- the controller ---
 
@@ -386,6 +420,8 @@ func (b *Broker) sendHeartbeat() {
 	g.ctl.hbOpaque = req.Opaque
 	g.ctl.hbSentAt = b.env.Now()
 	g.ctl.lastHbSent = g.ctl.hbSentAt
+	g.ctl.hbSeq++
+	b.env.SetTimer(b.cfg.MasterLease, leaseTimer{g.ctl.hbSeq})
 	b.env.Send(b.controllerConn(), req)
 }
 
@@ -410,9 +446,9 @@ func (b *Broker) onGroupResponse(c node.ConnID, resp *codec.Command) bool {
 	g := b.grp
 	switch {
 	case g.ctl.hbOpaque != 0 && resp.Opaque == g.ctl.hbOpaque && c == g.ctl.conn:
-		sentAt := g.ctl.hbSentAt
+		sentAt, seq := g.ctl.hbSentAt, g.ctl.hbSeq
 		g.ctl.hbOpaque = 0
-		b.onHeartbeatAnswer(resp, sentAt)
+		b.onHeartbeatAnswer(resp, seq, sentAt)
 	case g.alter != nil && resp.Opaque == g.alter.opaque && c == g.ctl.conn:
 		b.onAlterAnswer(resp)
 	case g.meta.opaque != 0 && resp.Opaque == g.meta.opaque && c == g.meta.conn:
@@ -430,7 +466,7 @@ func (b *Broker) onGroupResponse(c node.ConnID, resp *codec.Command) bool {
 	return true
 }
 
-func (b *Broker) onHeartbeatAnswer(resp *codec.Command, sentAt time.Time) {
+func (b *Broker) onHeartbeatAnswer(resp *codec.Command, seq uint64, sentAt time.Time) {
 	switch resp.Code {
 	case codec.Success:
 	case codec.ControllerNotLeader:
@@ -449,12 +485,20 @@ func (b *Broker) onHeartbeatAnswer(resp *codec.Command, sentAt time.Time) {
 		b.log.Error("controller heartbeat answer does not decode", "err", err)
 		return
 	}
-	b.applyGroupView(v, sentAt, true)
+	b.applyGroupView(v, heartbeatSent{seq, sentAt})
 }
 
-// applyGroupView takes the role the controller's view gives. renew: the view answers a
-// heartbeat sent at sentAt, so a master confirmed by it may write until sentAt+MasterLease.
-func (b *Broker) applyGroupView(v groupView, sentAt time.Time, renew bool) {
+// heartbeatSent names a heartbeat whose answer carried a group view; the zero value means the
+// view came with another answer (it renews no lease).
+type heartbeatSent struct {
+	seq    uint64 // ctlLink.hbSeq when it was sent (from 1)
+	sentAt time.Time
+}
+
+// applyGroupView takes the role the controller's view gives. A view answering heartbeat hb
+// renews the lease of the master it confirms (see leaseValid).
+func (b *Broker) applyGroupView(v groupView, hb heartbeatSent) {
+	renew := hb.seq != 0
 	g := b.grp
 	if v.epoch < g.epoch {
 		return // an older view (a member lagging behind)
@@ -465,11 +509,11 @@ func (b *Broker) applyGroupView(v groupView, sentAt time.Time, renew bool) {
 			if !renew {
 				return // only a heartbeat makes a master
 			}
-			b.becomeMaster(v, sentAt)
+			b.becomeMaster(v, hb)
 			return
 		}
 		if renew {
-			g.leaseUntil = later(g.leaseUntil, sentAt.Add(b.cfg.MasterLease))
+			b.renewLease(hb.seq, hb.sentAt)
 			if g.leaseWarned && b.leaseValid() {
 				g.leaseWarned = false
 				b.log.Info("mastership renewed; accepting writes again", "epoch", g.epoch)
@@ -503,7 +547,7 @@ func (b *Broker) leaveRole() {
 
 // becomeMaster takes the master role at v.epoch: its epoch-table entry is durable before
 // anything is written at that epoch.
-func (b *Broker) becomeMaster(v groupView, sentAt time.Time) {
+func (b *Broker) becomeMaster(v groupView, hb heartbeatSent) {
 	g := b.grp
 	last := b.store.CommitLog().LastIndex()
 	switch le := g.table.LastEpoch(); {
@@ -521,7 +565,8 @@ func (b *Broker) becomeMaster(v groupView, sentAt time.Time) {
 	}
 	b.leaveRole()
 	g.role, g.epoch, g.masterID, g.masterAddr = roleMaster, v.epoch, b.cfg.BrokerID, b.cfg.Addr
-	g.leaseUntil = sentAt.Add(b.cfg.MasterLease)
+	g.leaseUntil, g.leaseFrom = time.Time{}, 0
+	b.renewLease(hb.seq, hb.sentAt)
 	g.leaseWarned = false
 	g.inSync = replication.NewInSync(b.cfg.BrokerID, b.cfg.MinInSync, b.cfg.MaxReplicaLag, v.set, v.setEpoch, b.env.Now())
 	g.alter = nil

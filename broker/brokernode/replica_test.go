@@ -324,6 +324,36 @@ func TestMasterLeaseLapses(t *testing.T) {
 	}
 }
 
+// A master's lease is measured in elapsed time, not in readings of its clock: a master whose
+// clock is stepped back a minute (as seeds 135, 161, 249, 320, 329, 386 and 420 of the groups
+// simulator did, while the controller replaced it) still loses its lease MasterLease after its
+// last confirmed heartbeat was sent, refuses writes and pulls (a new master may be
+// acknowledging messages it lacks), and takes them again once the controller renews it.
+func TestMasterLeaseIgnoresClockStepBack(t *testing.T) {
+	h, _ := masterHarness(t, 1)
+	cli := h.env.accept(h.b, "127.0.0.50:1")
+	h.env.StepClock(-time.Minute)
+	h.env.advance(h.b, h.b.cfg.MasterLease) // heartbeats go unanswered
+	if h.b.writable() {
+		t.Fatal("still writable MasterLease after the last confirmed heartbeat, its clock stepped back")
+	}
+	if r := h.mustAnswer(cli, h.send(cli, "T", 0, "m1", nil)); r.Code != codec.ServiceNotAvailable {
+		t.Fatalf("send to a lapsed master: %d %s", r.Code, r.Remark)
+	}
+	if r := h.mustAnswer(cli, h.pull(cli, "T", 0, 0)); r.Code != codec.ServiceNotAvailable {
+		t.Fatalf("pull from a lapsed master: %d %s", r.Code, r.Remark)
+	}
+	// Its heartbeats went on through the step; the next answer renews the lease.
+	h.controllerSays(1, testMaster, 1, "1", 3)
+	if !h.b.writable() {
+		t.Fatal("not writable after the controller renewed the lease")
+	}
+	h.env.advance(h.b, h.b.cfg.MasterLease)
+	if h.b.writable() {
+		t.Fatal("still writable MasterLease after the renewal")
+	}
+}
+
 // A slave that stops fetching is dropped from the in-sync set after MaxReplicaLag; until the
 // controller has agreed, acknowledgements still wait for it.
 func TestMasterDropsLaggingSlave(t *testing.T) {

@@ -120,6 +120,18 @@ func (e *Env) Advance(h node.Handler, d time.Duration) {
 	e.now = end
 }
 
+// StepClock steps what Now reads by d, either sign, as a wall clock is stepped (a VM restored
+// from a snapshot, NTP correcting a large offset). Timers are not moved: each still fires once
+// the time it was set for has elapsed, as timers driven by a monotonic clock do.
+func (e *Env) StepClock(d time.Duration) {
+	e.now = e.now.Add(d)
+	for _, t := range e.timers {
+		if !t.fired && !t.cancelled {
+			t.At = t.At.Add(d)
+		}
+	}
+}
+
 // LiveTimers lists the timers neither fired nor cancelled, in the order set.
 func (e *Env) LiveTimers() []*Timer {
 	var out []*Timer
