@@ -157,7 +157,15 @@ type Controller struct {
 	// part and refuses requests until it is restarted.
 	failed error
 
-	isLeader    bool
+	isLeader bool
+	// ticked is the time elapsed as the tick timer counts it (TickInterval per tick). Master
+	// silence, the new-leader grace and election attempts are measured on it, never on Env.Now:
+	// a controller whose clock steps forward would otherwise find a master silent at once and
+	// elect another while the old one still holds its lease (it may still serve reads and
+	// acknowledge until MasterLease after its last confirmed heartbeat), and one stepped back
+	// would not replace a dead master for as long as the step. Ticks fire late, never early,
+	// so this errs towards electing later.
+	ticked      time.Duration
 	leaderSince time.Time
 	seen        map[replicaKey]seenReplica
 	electing    map[GroupKey]electAttempt
@@ -274,6 +282,7 @@ func (c *Controller) OnTimer(_ node.TimerID, tag any) {
 	switch t := tag.(type) {
 	case tickTimer:
 		c.env.SetTimer(c.cfg.TickInterval, tickTimer{})
+		c.ticked += c.cfg.TickInterval
 		if c.failed == nil {
 			c.rn.Tick()
 		}
@@ -410,7 +419,7 @@ func (c *Controller) fail(err error) {
 func (c *Controller) noteSoftState(ss *raft.SoftState) {
 	leader := ss.RaftState == raft.StateLeader
 	if leader && !c.isLeader {
-		c.leaderSince = c.env.Now()
+		c.leaderSince = c.clock()
 		c.log.Info("became the controller leader", "term", c.rn.BasicStatus().GetTerm())
 	}
 	if !leader && c.isLeader {
@@ -545,7 +554,7 @@ func (c *Controller) checkMasters() {
 	// Forget replicas long silent (heartbeats of groups that never registered included), so
 	// the view stays bounded.
 	for k, s := range c.seen {
-		if c.env.Now().Sub(s.at) > 10*c.cfg.MasterTimeout {
+		if c.clock().Sub(s.at) > 10*c.cfg.MasterTimeout {
 			delete(c.seen, k)
 		}
 	}
@@ -556,7 +565,7 @@ func (c *Controller) checkMasters() {
 // an answer to send at once if the proposal failed.
 func (c *Controller) checkGroup(k GroupKey, conn node.ConnID, req *codec.Command) (proposed bool, resp *codec.Command) {
 	g := c.state.Group(k)
-	now := c.env.Now()
+	now := c.clock()
 	if a, ok := c.electing[k]; ok && a.epoch == g.MasterEpoch && now.Sub(a.at) < c.cfg.ProposalTimeout {
 		return false, nil // an election for this epoch is in flight
 	}
@@ -577,10 +586,13 @@ func (c *Controller) checkGroup(k GroupKey, conn node.ConnID, req *codec.Command
 	return true, c.propose(conn, req, elect)
 }
 
+// clock is the time on the tick count (see ticked), as an instant.
+func (c *Controller) clock() time.Time { return time.Time{}.Add(c.ticked) }
+
 // presumedAlive: the replica heartbeated within MasterTimeout, or this member became leader
 // less than NewLeaderGrace ago (a new leader gives every master time to find it).
 func (c *Controller) presumedAlive(k replicaKey) bool {
-	now := c.env.Now()
+	now := c.clock()
 	if now.Sub(c.leaderSince) <= c.cfg.NewLeaderGrace {
 		return true
 	}
@@ -591,7 +603,7 @@ func (c *Controller) presumedAlive(k replicaKey) bool {
 // liveReplicas lists the replicas of g that heartbeated to this leader within MasterTimeout.
 func (c *Controller) liveReplicas(g *Group) map[int64]liveReplica {
 	live := map[int64]liveReplica{}
-	now := c.env.Now()
+	now := c.clock()
 	for id := range g.Replicas {
 		if s, ok := c.seen[replicaKey{g.Key, id}]; ok && !s.at.Before(c.leaderSince) && now.Sub(s.at) <= c.cfg.MasterTimeout {
 			live[id] = s.liveReplica

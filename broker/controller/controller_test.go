@@ -141,6 +141,29 @@ func TestNewLeaderGivesMastersTimeToFindIt(t *testing.T) {
 	wantGroup(t, r.heartbeat(102, 2), codec.Success, 2, 2, 2)
 }
 
+// Master silence is measured in elapsed time, not in readings of the member's clock. Stepped
+// forward a minute just after the master's heartbeat (seed 135 of the groups simulator: +29 s),
+// the leader still waits MasterTimeout before electing another master: the old one may hold its
+// lease (MasterLease from that heartbeat) and serve reads until then. Stepped back a minute,
+// it still replaces a master silent for MasterTimeout.
+func TestMasterSilenceIgnoresClockSteps(t *testing.T) {
+	for _, step := range []time.Duration{time.Minute, -time.Minute} {
+		t.Run(step.String(), func(t *testing.T) {
+			m := startMember(t, oneMember(), nil)
+			m.heartbeat(101, 1)
+			m.heartbeat(101, 1)
+			m.heartbeat(102, 2)
+			wantGroup(t, m.alter(101, 1, 1, 1, 1, 2), codec.Success, 1, 1, 1, 2)
+			m.heartbeat(101, 1)
+			m.env.StepClock(step)
+			m.run(m.cfg.MasterTimeout - m.cfg.TickInterval)
+			wantGroup(t, m.heartbeat(102, 2), codec.Success, 1, 1, 1, 2)
+			m.run(m.cfg.CheckInterval + 2*m.cfg.TickInterval)
+			wantGroup(t, m.heartbeat(102, 2), codec.Success, 2, 2, 2)
+		})
+	}
+}
+
 // A member that is not the leader answers every request with ControllerNotLeader, naming the
 // leader once it knows it.
 func TestFollowerRedirectsToTheLeader(t *testing.T) {

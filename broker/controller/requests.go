@@ -130,7 +130,7 @@ func (c *Controller) heartbeat(conn node.ConnID, req *codec.Command) *codec.Comm
 	if err != nil {
 		return codec.NewResponse(req, codec.ControllerInvalidRequest, "broker heartbeat: "+err.Error())
 	}
-	c.seen[replicaKey{k, id}] = seenReplica{at: c.env.Now(), liveReplica: view}
+	c.seen[replicaKey{k, id}] = seenReplica{at: c.clock(), liveReplica: view}
 	g := c.state.Group(k)
 	if g == nil || g.Replicas[id] != addr {
 		return c.propose(conn, req, Command{Op: OpRegister, Cluster: k.Cluster, Group: k.Group, BrokerID: id, Addr: addr})
