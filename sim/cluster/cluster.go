@@ -407,6 +407,7 @@ func (r *run) verify(m *codec.Message) (string, bool) {
 // pullRecorded pulls once and records the call in the history.
 func (r *run) pullRecorded(cli *client.Client, clientIdx int, req client.PullRequest, done func(client.PullResult, error)) {
 	call := int64(r.w.Now())
+	masters := r.masterEpochs()
 	cli.Pull(req, func(res client.PullResult, err error) {
 		op := linearizability.PullOp{Client: clientIdx, Queue: queueKey(req.Queue), Offset: req.Offset, Call: call,
 			Return: int64(r.w.Now()), Outcome: linearizability.OK}
@@ -426,7 +427,7 @@ func (r *run) pullRecorded(cli *client.Client, clientIdx int, req client.PullReq
 		if err == nil && res.Status == codec.PullRetryImmediately {
 			op.Outcome = linearizability.Unknown // filtered pulls say nothing about the log
 		}
-		if err == nil && r.gr != nil && !r.servedByMaster(res.Addr) {
+		if err == nil && r.gr != nil && !r.servedByMaster(res.Addr, masters) {
 			// A slave serves what it holds of the confirmed log: possibly less than was
 			// acknowledged (RocketMQ's reads from slaves are not linearizable). Its messages
 			// still count for the direct invariants through the drain; the log model skips it.

@@ -141,9 +141,36 @@ func (g *groupState) writable() bool {
 	return false
 }
 
-// servedByMaster reports whether the replica at addr is, as its answer arrives, a master
-// with a valid lease.
-func (r *run) servedByMaster(addr string) bool {
+// masterEpochs maps the address of each replica that is a master with a valid lease now to
+// its epoch (nil outside the groups topology).
+func (r *run) masterEpochs() map[string]int64 {
+	if r.gr == nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, g := range r.gr.groups {
+		for id := 1; id <= groupReplicas; id++ {
+			if b := g.broker(id); b != nil {
+				if _, epoch, writable := b.Role(); writable {
+					out[g.nodes[id-1].Addr] = epoch
+				}
+			}
+		}
+	}
+	return out
+}
+
+// servedByMaster reports whether the replica at addr answered as the master it was both when
+// the call was made (atCall, from masterEpochs) and when its answer arrived, at one epoch:
+// then it was master throughout (an epoch is never taken again once left) and served the
+// pull from the master's log. Checking only on arrival would count the answer of a slave
+// (what it held of the confirmed log, possibly behind the acknowledged one) promoted while
+// its answer was in flight.
+func (r *run) servedByMaster(addr string, atCall map[string]int64) bool {
+	epoch, ok := atCall[addr]
+	if !ok {
+		return false
+	}
 	n := r.w.Node(addr)
 	if n == nil || !n.Up() || n.Handler() == nil {
 		return false
@@ -152,8 +179,8 @@ func (r *run) servedByMaster(addr string) bool {
 	if !ok {
 		return false
 	}
-	_, _, writable := b.Role()
-	return writable
+	_, now, writable := b.Role()
+	return writable && now == epoch
 }
 
 // nameServers lists the name servers' addresses.
