@@ -127,6 +127,7 @@ type Report struct {
 	// later gone or replaced.
 	Topology       Topology
 	Failovers      int
+	GroupFailovers map[string]int // Failovers by group
 	FailoverTimes  []time.Duration
 	LostAcked      int
 	TruncatedAcked int

@@ -285,6 +285,7 @@ func (r *run) onAcknowledge(g *groupState, replica int, epoch int64, index uint6
 	if epoch > g.ackEpoch {
 		if g.ackEpoch > 0 {
 			r.report.Failovers++
+			r.report.GroupFailovers[g.name]++
 			if g.lossAt >= 0 && !r.stopped {
 				r.report.FailoverTimes = append(r.report.FailoverTimes, now-g.lossAt)
 			}
@@ -428,14 +429,23 @@ func (r *run) groupsPlan() []faults.Fault {
 	}}
 	plan = append(plan, faults.Plan(frng, aimed, r.cfg.Duration)...)
 	plan = append(plan, powerLosses(frng, r.cfg.Duration)...)
+	// Drawn from a PRNG of their own, so the faults above stay what they were before these
+	// were added.
+	plan = append(plan, masterFailovers(rand.New(rand.NewPCG(r.cfg.Seed, 0xdb1f0e5)), r.cfg.Duration)...)
 	sort.SliceStable(plan, func(i, j int) bool { return plan[i].At < plan[j].At })
 	return plan
 }
 
-// powerLosses draws, per group, power losses: the slaves' disks slow down (fsyncs 30 to
-// 200 ms later), and 1.5 s later every replica loses power at once; the master comes back 3
-// to 12 s later than the others, which may meanwhile elect one of themselves. What a slave
-// reported synced but had not made durable is then gone.
+// controllerAddrs lists the controller members' addresses.
+func controllerAddrs() []string {
+	var out []string
+	for h := 1; h <= nameServerHosts; h++ {
+		out = append(out, HostControllerAddr(h))
+	}
+	return out
+}
+
+// powerLosses draws, per group, power losses (see powerLoss) about every 40 s.
 func powerLosses(rng *rand.Rand, d time.Duration) []faults.Fault {
 	var out []faults.Fault
 	for _, name := range GroupNames {
@@ -446,17 +456,79 @@ func powerLosses(rng *rand.Rand, d time.Duration) []faults.Fault {
 				break
 			}
 			slow := 30*time.Millisecond + time.Duration(rng.Int64N(int64(170*time.Millisecond)))
-			back := time.Second
 			late := 3*time.Second + time.Duration(rng.Int64N(int64(9*time.Second)))
-			out = append(out,
-				faults.Fault{At: at, Kind: faults.SlowFsync, Nodes: []string{"@slaves:" + name}, Duration: 3 * time.Second, Delta: slow},
-				// Same moment: the master first (resolved while it is still up), then the rest.
-				faults.Fault{At: at + 1500*time.Millisecond, Kind: faults.Crash, Node: "@master:" + name, Duration: back + late},
-				faults.Fault{At: at + 1500*time.Millisecond, Kind: faults.Crash, Node: "@group:" + name, Duration: back})
-			at += back + late + 2*time.Second
+			out = append(out, powerLoss(name, at, slow, late)...)
+			at += powerLossBack + late + 2*time.Second
 		}
 	}
 	return out
+}
+
+// powerLossBack is how long after a power loss a group's slaves come back.
+const powerLossBack = time.Second
+
+// powerLoss is a power loss of group name: at at the slaves' disks slow down (fsyncs slow
+// later) for 3 s, and 1.5 s later, amid acknowledgements, every replica loses power at once;
+// the slaves come back a second later, the master late after them, so the slaves may elect
+// one of themselves meanwhile. What a slave reported synced but had not made durable is then
+// gone.
+func powerLoss(name string, at, slow, late time.Duration) []faults.Fault {
+	return []faults.Fault{
+		{At: at, Kind: faults.SlowFsync, Nodes: []string{"@slaves:" + name}, Duration: 3 * time.Second, Delta: slow},
+		// Same moment: the master first (resolved while it is still up), then the rest.
+		{At: at + 1500*time.Millisecond, Kind: faults.Crash, Node: "@master:" + name, Duration: powerLossBack + late},
+		{At: at + 1500*time.Millisecond, Kind: faults.Crash, Node: "@group:" + name, Duration: powerLossBack}}
+}
+
+// masterFailovers draws, per group, the two failovers the swarm alone rarely composes: a
+// stale master (isolateMaster) about every 50 s, and a double failover (doubleFailover)
+// about every 60 s.
+func masterFailovers(rng *rand.Rand, d time.Duration) []faults.Fault {
+	var out []faults.Fault
+	for _, name := range GroupNames {
+		for at := time.Duration(0); ; {
+			at += time.Duration(rng.ExpFloat64() * float64(50*time.Second))
+			if at >= d {
+				break
+			}
+			hold := 6*time.Second + time.Duration(rng.Int64N(int64(14*time.Second)))
+			out = append(out, isolateMaster(name, at, hold))
+			at += hold
+		}
+		for at := time.Duration(0); ; {
+			at += time.Duration(rng.ExpFloat64() * float64(60*time.Second))
+			if at >= d {
+				break
+			}
+			first := 5500*time.Millisecond + time.Duration(rng.Int64N(int64(3500*time.Millisecond)))
+			out = append(out, doubleFailover(name, at, first)...)
+			at += first + doubleFailoverSecondDown
+		}
+	}
+	return out
+}
+
+// isolateMaster cuts group name's master off from its replicas and from the controllers,
+// but not from the clients or the name servers, for hold: the stale master. It keeps its
+// routes while the controllers elect another master; a master that acknowledges past its
+// lease, or returns without truncating what it wrote alone, is caught.
+func isolateMaster(name string, at, hold time.Duration) faults.Fault {
+	return faults.Fault{At: at, Kind: faults.Partition, Node: "@master:" + name,
+		Peers: append([]string{"@slaves:" + name}, controllerAddrs()...), Duration: hold}
+}
+
+// doubleFailoverSecondDown is how long the second master of a double failover stays down.
+const doubleFailoverSecondDown = 10 * time.Second
+
+// doubleFailover crashes group name's master at at; first later (once another replica took
+// over and acknowledged with the third) the new master crashes at the moment the first one
+// restarts, alive to the controllers but behind: only the third may be elected. Two faults:
+// the second crash strikes before the first one's restart, both due then (it was scheduled
+// earlier).
+func doubleFailover(name string, at, first time.Duration) []faults.Fault {
+	return []faults.Fault{
+		{At: at, Kind: faults.Crash, Node: "@master:" + name, Duration: first},
+		{At: at + first, Kind: faults.Crash, Node: "@master:" + name, Duration: doubleFailoverSecondDown}}
 }
 
 func producerAddr(i int) string { return fmt.Sprintf("127.0.2.%d:1", i+1) }
@@ -637,7 +709,8 @@ func runGroups(cfg Config, wallNow func() time.Time) (*Report, error) {
 		sim.DiskConfig{MinFsync: 100 * time.Microsecond, MaxFsync: 3 * time.Millisecond},
 		cfg.Logger)
 	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration,
-		report:      &Report{Seed: cfg.Seed, Topology: BrokerGroups, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{}},
+		report: &Report{Seed: cfg.Seed, Topology: BrokerGroups, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{},
+			GroupFailovers: map[string]int{}},
 		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{}, txByID: map[string]*txRecord{}}
 	// The flows of issue 3 assume one broker (its locks, delays and check-backs); this
 	// topology runs plain sends and pulls.
