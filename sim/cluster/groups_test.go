@@ -64,32 +64,33 @@ func TestGroupsAsyncCountsLosses(t *testing.T) {
 	}
 }
 
-// Each failover the groups plan aims at a master, alone in a run (in sync replication):
-// nothing acknowledged is lost, the history is linearizable, one replica acknowledges per
-// epoch, the replicas end identical, and the failovers happen. It strikes both groups alike
-// (the topic may live on one of them only) and wants its failovers in one of them at least.
-// The same run with the planted bug the failover exposes is caught.
+// Each failover masterFailovers and powerLosses add to the groups plan, alone in a run (in
+// sync replication): nothing acknowledged is lost, the history is linearizable, one replica
+// acknowledges per epoch, the replicas end identical, and the failovers happen. It strikes
+// both groups alike (the topic may live on one of them only) and wants its failovers in one
+// of them at least. The same run with each planted bug the failover exposes is caught.
 func TestGroupsAimedFailovers(t *testing.T) {
+	skipTruncation := func(c *Config) { c.UnsafeSkipTruncation = true }
+	staleMasterAcks := func(c *Config) { c.UnsafeStaleMasterAcks = true }
+	slaveAckBeforeFsync := func(c *Config) { c.UnsafeSlaveAckBeforeFsync = true }
+	electOutsideInSync := func(c *Config) { c.UnsafeElectOutsideInSyncSet = true }
+	const at = 8 * time.Second
 	for _, c := range []struct {
 		name      string
 		plan      func(g string) []faults.Fault
 		failovers int
-		plant     func(*Config)
+		plants    map[string]func(*Config)
 	}{
-		{"isolate-master/skip-truncation", func(g string) []faults.Fault { return []faults.Fault{isolateMaster(g, 10*time.Second, 12*time.Second)} }, 1,
-			func(c *Config) { c.UnsafeSkipTruncation = true }},
-		{"isolate-master/stale-master-acks", func(g string) []faults.Fault { return []faults.Fault{isolateMaster(g, 10*time.Second, 12*time.Second)} }, 1,
-			func(c *Config) { c.UnsafeStaleMasterAcks = true }},
-		{"power-loss/slave-ack-before-fsync", func(g string) []faults.Fault {
-			return powerLoss(g, 10*time.Second, 100*time.Millisecond, 8*time.Second)
-		}, 1,
-			func(c *Config) { c.UnsafeSlaveAckBeforeFsync = true }},
-		{"double-failover/elect-outside-in-sync", func(g string) []faults.Fault { return doubleFailover(g, 10*time.Second, 7*time.Second) }, 2,
-			func(c *Config) { c.UnsafeElectOutsideInSyncSet = true }},
+		{"isolate-master", func(g string) []faults.Fault { return []faults.Fault{isolateMaster(g, at, 10*time.Second)} }, 1,
+			map[string]func(*Config){"skip-truncation": skipTruncation, "stale-master-acks": staleMasterAcks}},
+		{"power-loss", func(g string) []faults.Fault { return powerLoss(g, at, 100*time.Millisecond, 8*time.Second) }, 1,
+			map[string]func(*Config){"slave-ack-before-fsync": slaveAckBeforeFsync}},
+		{"double-failover", func(g string) []faults.Fault { return doubleFailover(g, at, 7*time.Second) }, 2,
+			map[string]func(*Config){"elect-outside-in-sync": electOutsideInSync}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := GroupsConfig(1)
-			cfg.Duration = 40 * time.Second
+			cfg.Duration = 30 * time.Second
 			cfg.ExplicitPlan = true
 			for _, g := range GroupNames {
 				cfg.Plan = append(cfg.Plan, c.plan(g)...)
@@ -104,11 +105,14 @@ func TestGroupsAimedFailovers(t *testing.T) {
 			if most := slices.Max(slices.Collect(maps.Values(rep.GroupFailovers))); most < c.failovers {
 				t.Errorf("failovers by group %v, want %d in one at least", rep.GroupFailovers, c.failovers)
 			}
-			c.plant(&cfg)
-			if rep := runSeed(t, cfg); len(rep.Violations) == 0 {
-				t.Errorf("the planted bug went unnoticed: %s", rep.Summary())
-			} else {
-				t.Logf("planted bug caught: %s: %s", rep.Violations[0].Kind, rep.Violations[0].Detail)
+			for _, name := range slices.Sorted(maps.Keys(c.plants)) {
+				planted := cfg
+				c.plants[name](&planted)
+				if rep := runSeed(t, planted); len(rep.Violations) == 0 {
+					t.Errorf("planted bug %s went unnoticed: %s", name, rep.Summary())
+				} else {
+					t.Logf("planted bug %s caught: %s: %s", name, rep.Violations[0].Kind, rep.Violations[0].Detail)
+				}
 			}
 		})
 	}
