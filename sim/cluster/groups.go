@@ -470,8 +470,8 @@ func powerLosses(rng *rand.Rand, d time.Duration) []faults.Fault {
 // powerLossBack is how long after a power loss a group's slaves come back.
 const powerLossBack = time.Second
 
-// powerLoss is a power loss of group name: at at the slaves' disks slow down (fsyncs slow
-// later) for 3 s, and 1.5 s later, amid acknowledgements, every replica loses power at once;
+// powerLoss is a power loss of group name: at at, the slaves' fsyncs start taking slow
+// longer for 3 s, and 1.5 s later, amid acknowledgements, every replica loses power at once;
 // the slaves come back a second later, the master late after them, so the slaves may elect
 // one of themselves meanwhile. What a slave reported synced but had not made durable is then
 // gone.
