@@ -648,12 +648,19 @@ func (r *run) check(drain map[linearizability.QueueKey][]linearizability.PulledM
 	if len(r.report.Violations) > 0 && len(show) == 0 {
 		show = r.h.Queues()
 	}
+	r.checkLog(r.h, fmt.Sprintf("sluice-seed-%d", r.cfg.Seed), show)
+}
+
+// checkLog checks h with Porcupine's append-only log model per queue (pictures of the queues
+// in show go to VizDir/dir: one directory per seed, so a sweep keeps every failing seed's),
+// then sorts the run's violations by kind.
+func (r *run) checkLog(h linearizability.History, dir string, show []linearizability.QueueKey) {
+	defer sort.SliceStable(r.report.Violations, func(i, j int) bool { return r.report.Violations[i].Kind < r.report.Violations[j].Kind })
 	vizDir := r.cfg.VizDir
 	if vizDir != "" {
-		// One directory per seed, so a sweep keeps every failing seed's pictures.
-		vizDir = filepath.Join(vizDir, fmt.Sprintf("sluice-seed-%d", r.cfg.Seed))
+		vizDir = filepath.Join(vizDir, dir)
 	}
-	res, err := linearizability.Check(r.h, r.cfg.CheckTimeout, vizDir, show...)
+	res, err := linearizability.Check(h, r.cfg.CheckTimeout, vizDir, show...)
 	if err != nil {
 		r.violate("checker", "porcupine: %v", err)
 		return
@@ -669,7 +676,6 @@ func (r *run) check(drain map[linearizability.QueueKey][]linearizability.PulledM
 	if paths := res.VizPaths(); len(paths) > 0 {
 		r.report.VizPath = paths[0]
 	}
-	sort.SliceStable(r.report.Violations, func(i, j int) bool { return r.report.Violations[i].Kind < r.report.Violations[j].Kind })
 }
 
 // checkOffsets: a committed offset a consumer has read back never moves backwards, crashes

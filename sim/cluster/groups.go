@@ -684,25 +684,7 @@ func (r *run) groupsCheck(drain map[linearizability.QueueKey][]linearizability.P
 			}
 		}
 	}
-	vizDir := r.cfg.VizDir
-	if vizDir != "" {
-		vizDir = fmt.Sprintf("%s/sluice-groups-seed-%d", vizDir, r.cfg.Seed)
-	}
-	res, err := linearizability.Check(h, r.cfg.CheckTimeout, vizDir, show...)
-	if err != nil {
-		r.violate("checker", "porcupine: %v", err)
-		return
-	}
-	for _, q := range res.Failed() {
-		r.violate("linearizability", "queue %s: history is not linearizable as an append-only log", q)
-	}
-	for _, q := range res.Undecided() {
-		r.violate("undecided", "queue %s: Porcupine did not decide within %v; the queue is unchecked", q, r.cfg.CheckTimeout)
-	}
-	if paths := res.VizPaths(); len(paths) > 0 {
-		r.report.VizPath = paths[0]
-	}
-	sort.SliceStable(r.report.Violations, func(i, j int) bool { return r.report.Violations[i].Kind < r.report.Violations[j].Kind })
+	r.checkLog(h, fmt.Sprintf("sluice-groups-seed-%d", r.cfg.Seed), show)
 }
 
 // runGroups is Run for the groups topology.
