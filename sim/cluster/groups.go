@@ -486,7 +486,7 @@ func powerLoss(name string, at, slow, late time.Duration) []faults.Fault {
 // masterFailoverEvery is the mean interval of each kind of masterFailovers per group: about
 // one of either per two groups and run of two minutes. Every 50 s, they failed about twice as
 // many seeds of the sweep (liveness after healing, truncation under disk faults, a failed
-// send later observed), while make sim-swarm caught every planted bug at seed 1 or 2 either
+// send later observed), while make sim-swarm caught each planted bug within 4 seeds either
 // way; TestGroupsAimedFailovers shows each catches the planted bugs it aims at.
 const masterFailoverEvery = 300 * time.Second
 
