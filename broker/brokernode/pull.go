@@ -1,6 +1,8 @@
 package brokernode
 
 import (
+	"encoding/binary"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,12 +133,13 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 	queueID, errQ := req.ExtInt("queueId")
 	offset, errO := req.ExtInt("queueOffset")
 	resp := codec.NewResponse(req, codec.Success, "")
+	suggest := strconv.FormatInt(b.suggestBrokerID(), 10)
 	setOffsets := func(next, min, max int64) {
 		resp.ExtFields = map[string]string{
 			"nextBeginOffset":      strconv.FormatInt(next, 10),
 			"minOffset":            strconv.FormatInt(min, 10),
 			"maxOffset":            strconv.FormatInt(max, 10),
-			"suggestWhichBrokerId": "0",
+			"suggestWhichBrokerId": suggest,
 		}
 	}
 	setOffsets(offset, 0, 0)
@@ -186,6 +189,7 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 	case store.Found:
 		size := 0
 		for _, r := range res.Records {
+			b.assertConfirmed(r)
 			size += len(r)
 		}
 		body := make([]byte, 0, size)
@@ -224,6 +228,22 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 		return nil
 	}
 	return fail(codec.PullNotFound, "no new message")
+}
+
+// recordIndexAt is where a stored record keeps its physical offset (its commit-log index):
+// after TOTALSIZE, MAGICCODE, BODYCRC, QUEUEID, FLAG (4 bytes each) and QUEUEOFFSET (8).
+const recordIndexAt = 4*5 + 8
+
+// assertConfirmed panics if a record a pull is about to serve lies beyond the confirmed log:
+// a slave must never show more than its master confirmed (store.Confirmed on a slave is at
+// most the master's confirmed index, slaveConfirm), a master nothing it has not acknowledged.
+func (b *Broker) assertConfirmed(rec []byte) {
+	if len(rec) < recordIndexAt+8 {
+		panic(fmt.Sprintf("brokernode: pull: the store served a record of %d bytes", len(rec)))
+	}
+	if idx := binary.BigEndian.Uint64(rec[recordIndexAt:]); idx > b.store.Confirmed() {
+		panic(fmt.Sprintf("brokernode: pull: record at commit-log index %d is beyond the confirmed index %d", idx, b.store.Confirmed()))
+	}
 }
 
 // tagFilter builds the filter of a subscription expression ("*", "" or "A || B"): the consume

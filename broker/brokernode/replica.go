@@ -796,11 +796,17 @@ func (b *Broker) onFetchAnswer(resp *codec.Command) {
 		return
 	}
 	index := g.link.from
+	newTopic := false
 	for _, rec := range recs {
 		if err := b.adoptEpoch(epoch, uint64(start), index); err != nil {
 			b.log.Error("replicated records do not fit the epoch table; handshaking again", "index", index, "err", err)
 			b.stopFollowing(replicaRetryDelay)
 			return
+		}
+		m, _, derr := codec.DecodeRecord(rec)
+		if derr == nil {
+			_, known := b.store.Topic(m.Topic)
+			newTopic = newTopic || !known
 		}
 		res, err := b.store.AppendReplica(index, rec)
 		if err != nil {
@@ -813,10 +819,16 @@ func (b *Broker) onFetchAnswer(resp *codec.Command) {
 			b.stopFollowing(replicaRetryDelay)
 			return
 		}
-		if m, _, err := codec.DecodeRecord(rec); err == nil {
+		if derr == nil {
 			b.pending = append(b.pending, pendingAck{index: res.Index, queue: queueKey{topic: m.Topic, queue: m.QueueID}})
 		}
 		index++
+	}
+	if newTopic {
+		// A topic first seen in replicated records (created on the master) is registered at
+		// once: while the master is gone, consumers find the group's queues only through
+		// routes its slaves registered.
+		b.registerAll()
 	}
 	g.masterConfirmed = max(g.masterConfirmed, uint64(confirmed))
 	if len(recs) > 0 {
@@ -920,6 +932,24 @@ func (b *Broker) Role() (role string, epoch int64, writable bool) {
 		return "", 0, true
 	}
 	return b.grp.role.String(), b.grp.epoch, b.grp.role == roleMaster && b.leaseValid()
+}
+
+// suggestBrokerID is a pull answer's suggestWhichBrokerId: the broker id the consumer's next
+// pull of the queue should go to. The rule, RocketMQ 4.x's in spirit (Java suggests the master
+// unless slaveReadEnable is set and the consumer lags; a Java slave that knows its group has a
+// master sends consumers back to it): every answer suggests the master (0), except a slave's
+// (or a replica without a role) while the controller's last word names no master for the
+// group; then it suggests its own id, so the consumer stays with this replica rather than
+// hop between slaves until a master is elected (a new master registers as 0, and this
+// replica, told of it, suggests 0 again). When the suggested 0 is not in a consumer's route
+// (the master is gone but the controller has not said so, or cannot), clients fall back to a
+// slave anyway (client.readAddr, the official FindBrokerAddressInSubscribe).
+func (b *Broker) suggestBrokerID() int64 {
+	g := b.grp
+	if g == nil || g.role == roleMaster || g.masterID != 0 {
+		return 0
+	}
+	return b.cfg.BrokerID
 }
 
 // refuseRead answers a pull that a replica must not serve: a master whose lease lapsed (a new

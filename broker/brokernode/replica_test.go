@@ -386,3 +386,60 @@ func TestMasterDropsLaggingSlave(t *testing.T) {
 		t.Fatalf("not acknowledged once the lagging slave left the set: %+v", a)
 	}
 }
+
+// Every pull answer suggests the master (suggestWhichBrokerId 0), except a replica's while the
+// controller names no master for its group: then it suggests its own id.
+func TestPullSuggestsTheMasterWhenThereIsOne(t *testing.T) {
+	suggestion := func(h *brokerHarness) string {
+		h.t.Helper()
+		cli := h.env.accept(h.b, "127.0.0.50:1")
+		return h.mustAnswer(cli, h.pull(cli, "T", 0, 0)).Ext("suggestWhichBrokerId")
+	}
+	if got := suggestion(startBroker(t, testConfig(), nil)); got != "0" {
+		t.Errorf("a broker without a group suggests %q, want 0", got)
+	}
+	h := startBroker(t, replicaConfig(), nil)
+	if got := suggestion(h); got != "2" {
+		t.Errorf("a replica the controller has not told of a master suggests %q, want its own id 2", got)
+	}
+	h.controllerSays(1, testMaster, 1, "1,2", 2)
+	if got := suggestion(h); got != "0" {
+		t.Errorf("a slave of a live master suggests %q, want 0", got)
+	}
+	h.wait(h.b.cfg.ControllerHeartbeatInterval)
+	h.controllerSays(0, "", 2, "2", 3)
+	if got := suggestion(h); got != "2" {
+		t.Errorf("a replica of a group without a master suggests %q, want its own id 2", got)
+	}
+}
+
+// assertConfirmed reads a record's commit-log index where the stored layout keeps it, and
+// panics on a record past the confirmed log.
+func TestAssertConfirmed(t *testing.T) {
+	h := startBroker(t, replicaConfig(), nil)
+	rec := record(t, "m", h.b.store.Confirmed()+1, 0)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a record past the confirmed index was not caught")
+		}
+	}()
+	h.b.assertConfirmed(record(t, "m", h.b.store.Confirmed(), 0))
+	h.b.assertConfirmed(rec)
+}
+
+// A slave registers a topic it first sees in replicated records at once, not at its next
+// periodic registration: while the master is gone, routes to the group's queues come only from
+// its slaves' registrations.
+func TestSlaveRegistersATopicItGotByReplication(t *testing.T) {
+	h := startBroker(t, replicaConfig(), nil)
+	h.controllerSays(1, testMaster, 1, "1,2", 2)
+	c, hs := h.lastRequest(testMaster, codec.ReqReplicaHandshake)
+	h.reply(c, hs, codec.Success, map[string]string{"lastIndex": "0", "epoch": "1"}, epochsJSON(t, 1, 1))
+	if _, ok := h.b.store.Topic("T"); ok {
+		t.Fatal("the slave has topic T before any record of it")
+	}
+	h.fetchAnswer(1, 1, 0, record(t, "m1", 1, 0))
+	if _, ok := h.lastRegistration()["T"]; !ok {
+		t.Fatalf("the slave's last registration lacks T: %v", h.lastRegistration())
+	}
+}

@@ -110,6 +110,9 @@ type call struct {
 type cachedRoute struct {
 	data    *route.TopicRouteData
 	fetched time.Time
+	// refreshAt, when set, ends the route's life before RouteTTL: a read went to a slave
+	// because the route names no master for a group (see readFrom).
+	refreshAt time.Time
 	// writeQs caches writeQueues(data), computed on first use.
 	writeQs []MessageQueue
 }
@@ -133,6 +136,9 @@ type Client struct {
 	brokers map[string]map[string]string
 	// consumers holds the consumer groups heartbeats announce, by name.
 	consumers map[string]ConsumerGroup
+	// pullFrom is the broker id the last pull answer of each queue suggested for the next
+	// pull (suggestWhichBrokerId; the official client's pullFromWhichNodeTable). Absent: 0.
+	pullFrom map[MessageQueue]int64
 }
 
 // New creates a client core on env.
@@ -147,6 +153,7 @@ func New(env node.Env, cfg Config) *Client {
 
 		brokers:   map[string]map[string]string{},
 		consumers: map[string]ConsumerGroup{},
+		pullFrom:  map[MessageQueue]int64{},
 	}
 }
 
@@ -267,7 +274,7 @@ func (c *Client) oneway(addr string, req *codec.Command) {
 
 // Route returns topic's route, from the cache while it is fresh.
 func (c *Client) Route(topic string, done func(*route.TopicRouteData, error)) {
-	if r, ok := c.routes[topic]; ok && c.env.Now().Sub(r.fetched) < c.cfg.RouteTTL {
+	if r, ok := c.routes[topic]; ok && c.fresh(r) {
 		done(r.data, nil)
 		return
 	}
@@ -296,6 +303,32 @@ func (c *Client) Route(topic string, done func(*route.TopicRouteData, error)) {
 		c.learnBrokers(rd)
 		done(rd, nil)
 	})
+}
+
+// fresh reports whether a cached route may still be used.
+func (c *Client) fresh(r *cachedRoute) bool {
+	now := c.env.Now()
+	if !r.refreshAt.IsZero() && !now.Before(r.refreshAt) {
+		return false
+	}
+	return now.Sub(r.fetched) < c.cfg.RouteTTL
+}
+
+// masterlessRefresh is how long a route that sent a read to a slave (its group had no master)
+// is reused: a new master registers as brokerId 0 within seconds of its election, and reads
+// should go back to it soon after.
+const masterlessRefresh = time.Second
+
+// refreshSoon shortens the life of topic's cached route rd to masterlessRefresh.
+func (c *Client) refreshSoon(topic string, rd *route.TopicRouteData) {
+	cr, ok := c.routes[topic]
+	if !ok || cr.data != rd {
+		return
+	}
+	at := c.env.Now().Add(masterlessRefresh)
+	if cr.refreshAt.IsZero() || at.Before(cr.refreshAt) {
+		cr.refreshAt = at
+	}
 }
 
 // InvalidateRoute drops a cached route so the next call looks it up again.
@@ -377,6 +410,69 @@ func brokerAddr(rd *route.TopicRouteData, brokerName string) (string, error) {
 	addr, ok := rd.MasterAddr(brokerName)
 	if !ok {
 		return "", fmt.Errorf("broker group %s has no master in the route: %w", brokerName, errNoRoute)
+	}
+	return addr, nil
+}
+
+// readAddr is the broker of group brokerName in rd that a read (pull, offset query or commit)
+// goes to when want is the broker id asked for: the official client's
+// FindBrokerAddressInSubscribe(brokerName, want, false), made deterministic. It takes the
+// broker with id want; for a slave id the route lacks, the next id; then the master; then the
+// slave with the lowest id (the official client takes any address, in map order). id is the
+// chosen broker's id (0: the master).
+func readAddr(rd *route.TopicRouteData, brokerName string, want int64) (addr string, id int64, err error) {
+	var addrs map[string]string
+	for _, bd := range rd.BrokerDatas {
+		if bd.BrokerName == brokerName {
+			addrs = bd.BrokerAddrs
+			break
+		}
+	}
+	at := func(id int64) (string, bool) {
+		a, ok := addrs[strconv.FormatInt(id, 10)]
+		return a, ok && a != ""
+	}
+	if a, ok := at(want); ok {
+		return a, want, nil
+	}
+	if want != route.MasterID {
+		if a, ok := at(want + 1); ok {
+			return a, want + 1, nil
+		}
+	}
+	if a, ok := at(route.MasterID); ok {
+		return a, route.MasterID, nil
+	}
+	best := int64(-1)
+	for k, a := range addrs {
+		n, perr := strconv.ParseInt(k, 10, 64)
+		if perr != nil || n <= route.MasterID || a == "" {
+			continue // not a broker id: the route came from outside
+		}
+		if best < 0 || n < best {
+			best = n
+		}
+	}
+	if best < 0 {
+		return "", 0, fmt.Errorf("broker group %s has no broker in the route: %w", brokerName, errNoRoute)
+	}
+	a, _ := at(best)
+	return a, best, nil
+}
+
+// readFrom is readAddr for a call on topic's route rd. A read that goes to a slave because rd
+// names no master for the group shortens rd's life in the cache (refreshSoon), so reads move
+// back to a new master soon after it registers; a route without the group at all is dropped.
+func (c *Client) readFrom(topic string, rd *route.TopicRouteData, brokerName string, want int64) (string, error) {
+	addr, id, err := readAddr(rd, brokerName, want)
+	if err != nil {
+		c.InvalidateRoute(topic)
+		return "", err
+	}
+	if id != route.MasterID {
+		if _, ok := rd.MasterAddr(brokerName); !ok {
+			c.refreshSoon(topic, rd)
+		}
 	}
 	return addr, nil
 }

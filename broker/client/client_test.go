@@ -296,7 +296,8 @@ func TestMasterlessRouteIsLookedUpAgain(t *testing.T) {
 		t.Fatal(out.err)
 	}
 
-	// A pull of a masterless group fails and drops the route too.
+	// A pull of a masterless group goes to a slave, and the route is looked up again soon
+	// (masterlessRefresh), not only after RouteTTL.
 	h = newHarness(t)
 	var pullErr error
 	pull := func() {
@@ -305,9 +306,15 @@ func TestMasterlessRouteIsLookedUpAgain(t *testing.T) {
 	}
 	pull()
 	h.answerRoute("Orders", slavesOnly.Encode())
-	if pullErr == nil {
-		t.Fatal("a pull without a master succeeded")
+	f = h.next(codec.ReqPullMessage)
+	if f.Addr != brokerBAddr {
+		t.Fatalf("pull went to %s, want the slave %s", f.Addr, brokerBAddr)
 	}
+	h.reply(f, codec.PullNotFound, map[string]string{"nextBeginOffset": "0", "suggestWhichBrokerId": "2"}, nil)
+	if pullErr != nil {
+		t.Fatal(pullErr)
+	}
+	h.env.Advance(h.c, masterlessRefresh)
 	pull()
 	h.answerRoute("Orders", promoted.Encode())
 	if f := h.next(codec.ReqPullMessage); f.Addr != brokerBAddr {
@@ -466,4 +473,140 @@ func TestQueryOffset(t *testing.T) {
 			t.Errorf("code %d: offset %d found %v err %v", tc.code, off, found, err)
 		}
 	}
+}
+
+// readAddr picks a read's broker as the official FindBrokerAddressInSubscribe(name, want,
+// false) does, deterministically: the id asked for, the next id for a missing slave id, the
+// master, then the lowest slave id.
+func TestReadAddr(t *testing.T) {
+	group := func(addrs map[string]string) *route.TopicRouteData {
+		return &route.TopicRouteData{BrokerDatas: []route.BrokerData{
+			{BrokerName: "other", BrokerAddrs: map[string]string{"0": "o:0"}},
+			{BrokerName: "g", BrokerAddrs: addrs},
+		}}
+	}
+	full := map[string]string{"0": "m", "1": "s1", "2": "s2"}
+	noMaster := map[string]string{"2": "s2", "3": "s3", "x": "bad", "4": ""}
+	cases := []struct {
+		addrs   map[string]string
+		want    int64
+		addr    string
+		id      int64
+		wantErr bool
+	}{
+		{full, 0, "m", 0, false},
+		{full, 1, "s1", 1, false},
+		{full, 2, "s2", 2, false},
+		{full, 5, "m", 0, false},              // neither 5 nor 6: the master
+		{noMaster, 0, "s2", 2, false},         // no master: the lowest slave id
+		{noMaster, 1, "s2", 2, false},         // 1 missing: the next id
+		{noMaster, 3, "s3", 3, false},         // the suggested slave
+		{noMaster, 7, "s2", 2, false},         // neither 7 nor 8, no master: the lowest slave
+		{map[string]string{}, 0, "", 0, true}, // no broker at all
+		{map[string]string{"x": "bad", "-1": "neg"}, 0, "", 0, true},
+	}
+	for _, tc := range cases {
+		addr, id, err := readAddr(group(tc.addrs), "g", tc.want)
+		if addr != tc.addr || id != tc.id || (err != nil) != tc.wantErr {
+			t.Errorf("%v want %d: got %q id %d err %v, want %q id %d error %v", tc.addrs, tc.want, addr, id, err, tc.addr, tc.id, tc.wantErr)
+		}
+	}
+	if _, _, err := readAddr(group(full), "missing", 0); !errors.Is(err, errNoRoute) {
+		t.Errorf("a group the route lacks: err %v", err)
+	}
+}
+
+// Pulls follow the suggestWhichBrokerId of the last answer for their queue (per queue), and a
+// failed pull forgets it; offset queries and commits go to the master, or without one to a slave.
+func TestPullFollowsTheSuggestedBroker(t *testing.T) {
+	const slave1, slave2 = "127.0.0.3:10911", "127.0.0.4:10911"
+	rd := route.TopicRouteData{
+		QueueDatas:  []route.QueueData{{BrokerName: "broker-a", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}},
+		BrokerDatas: []route.BrokerData{{Cluster: "c", BrokerName: "broker-a", BrokerAddrs: map[string]string{"0": brokerAAddr, "1": slave1, "2": slave2}}},
+	}
+	h := newHarness(t)
+	q0 := MessageQueue{Topic: "Orders", BrokerName: "broker-a", QueueID: 0}
+	q1 := MessageQueue{Topic: "Orders", BrokerName: "broker-a", QueueID: 1}
+	var got PullResult
+	var gotErr error
+	pull := func(q MessageQueue) *nodetest.Sent {
+		h.c.Pull(PullRequest{Queue: q, Group: "g", MaxMsgs: 1}, func(r PullResult, err error) { got, gotErr = r, err })
+		if p := h.pending(); len(p) == 1 && p[0].Cmd.Code == codec.ReqGetRouteInfoByTopic {
+			h.answerRoute("Orders", rd.Encode())
+		}
+		return h.next(codec.ReqPullMessage)
+	}
+	notFound := func(suggest string) map[string]string {
+		return map[string]string{"nextBeginOffset": "0", "minOffset": "0", "maxOffset": "0", "suggestWhichBrokerId": suggest}
+	}
+	steps := []struct {
+		q       MessageQueue
+		want    string
+		code    int16
+		suggest string
+	}{
+		{q0, brokerAAddr, codec.PullNotFound, "1"},
+		{q1, brokerAAddr, codec.PullNotFound, "0"}, // another queue keeps its own suggestion
+		{q0, slave1, codec.PullNotFound, "2"},
+		{q0, slave2, codec.SystemError, "2"}, // a failed pull forgets the suggestion
+		{q0, brokerAAddr, codec.PullNotFound, "2"},
+		{q0, slave2, codec.PullNotFound, "0"},
+		{q0, brokerAAddr, codec.PullNotFound, "junk"}, // unreadable: the master
+		{q0, brokerAAddr, codec.PullNotFound, ""},
+	}
+	for i, s := range steps {
+		f := pull(s.q)
+		if f.Addr != s.want {
+			t.Fatalf("step %d: pull of %s went to %s, want %s", i, s.q, f.Addr, s.want)
+		}
+		h.reply(f, s.code, notFound(s.suggest), nil)
+		if (gotErr != nil) != (s.code != codec.PullNotFound) || got.Addr != s.want && gotErr == nil {
+			t.Fatalf("step %d: result %+v err %v", i, got, gotErr)
+		}
+	}
+
+	// Without a master in the route, offsets are read and committed at a slave, as the Java
+	// client's RemoteBrokerOffsetStore does.
+	h = newHarness(t)
+	slaves := route.TopicRouteData{QueueDatas: rd.QueueDatas,
+		BrokerDatas: []route.BrokerData{{Cluster: "c", BrokerName: "broker-a", BrokerAddrs: map[string]string{"2": slave2, "1": slave1}}}}
+	var off int64
+	var found bool
+	h.c.QueryOffset("g", q0, func(o int64, f bool, err error) { off, found, gotErr = o, f, err })
+	h.answerRoute("Orders", slaves.Encode())
+	f := h.next(codec.ReqQueryConsumerOffset)
+	if f.Addr != slave1 {
+		t.Fatalf("offset query went to %s, want the slave %s", f.Addr, slave1)
+	}
+	h.reply(f, codec.Success, map[string]string{"offset": "7"}, nil)
+	if off != 7 || !found || gotErr != nil {
+		t.Fatalf("offset query: %d %v %v", off, found, gotErr)
+	}
+	h.c.CommitOffset("g", q0, 9)
+	if f := h.next(codec.ReqUpdateConsumerOffset); f.Addr != slave1 || f.Cmd.Ext("commitOffset") != "9" {
+		t.Fatalf("commit went to %s: %v", f.Addr, f.Cmd.ExtFields)
+	}
+}
+
+// A pull that gets no answer drops the cached route: the next pull looks it up again (the
+// master may be dead, and the name server already routes to its replacement or a slave).
+func TestPullWithoutAnswerLooksTheRouteUpAgain(t *testing.T) {
+	h := newHarness(t)
+	var pullErr error
+	pull := func() {
+		h.c.Pull(PullRequest{Queue: MessageQueue{Topic: "Orders", BrokerName: "broker-a"}, Group: "g", MaxMsgs: 1},
+			func(_ PullResult, err error) { pullErr = err })
+	}
+	pull()
+	h.answerRoute("Orders", routeBody("broker-a"))
+	f := h.next(codec.ReqPullMessage)
+	h.c.OnDialed(f.Conn)
+	h.drop(f)
+	h.c.OnConnClosed(f.Conn)
+	if !errors.Is(pullErr, ErrConnClosed) {
+		t.Fatalf("pull on a closed connection: %v", pullErr)
+	}
+	pull()
+	h.answerRoute("Orders", routeBody("broker-a")) // asked again within RouteTTL
+	h.next(codec.ReqPullMessage)
 }

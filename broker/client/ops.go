@@ -264,19 +264,27 @@ type PullResult struct {
 	NextBeginOffset int64
 	MinOffset       int64
 	MaxOffset       int64
-	// Addr is the broker that answered (the route's master for the group when asked; after a
-	// failover, until routes catch up, possibly a replica that is a slave by now).
+	// Addr is the broker that answered: the route's master for the group, or a slave when the
+	// route names no master or the last answer for the queue suggested one (SuggestedBrokerID).
+	// After a failover, until routes catch up, the route's "master" may be a slave by now.
 	Addr string
+	// SuggestedBrokerID is the answer's suggestWhichBrokerId: the broker id the next pull of
+	// the queue goes to (0, the master, when absent).
+	SuggestedBrokerID int64
 }
 
-// Pull pulls from a queue's master.
+// Pull pulls from a queue's broker group: from the broker the last answer for the queue
+// suggested (suggestWhichBrokerId, the master at first), as the official client does (see
+// readAddr): the master when the route has one, else a slave, which serves what the master
+// confirmed. A pull that fails forgets the suggestion; one that got no answer also forgets the
+// route, so a dead master's replacement (or, while there is none, a slave) is found at once.
 func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 	c.Route(p.Queue.Topic, func(rd *route.TopicRouteData, err error) {
 		if err != nil {
 			done(PullResult{}, err)
 			return
 		}
-		addr, err := c.masterAddr(p.Queue.Topic, rd, p.Queue.BrokerName)
+		addr, err := c.readFrom(p.Queue.Topic, rd, p.Queue.BrokerName, c.pullFrom[p.Queue])
 		if err != nil {
 			done(PullResult{}, err)
 			return
@@ -305,20 +313,27 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 		}, nil)
 		c.invoke(addr, req, func(resp *codec.Command, err error) {
 			if err != nil {
-				done(PullResult{}, fmt.Errorf("pull %s at %d: %w", p.Queue, p.Offset, err))
+				// The broker may be gone: the next pull looks the route up again and starts
+				// from the master (or, without one, the first slave) rather than insist on it.
+				delete(c.pullFrom, p.Queue)
+				c.InvalidateRoute(p.Queue.Topic)
+				done(PullResult{}, fmt.Errorf("pull %s at %d from %s: %w", p.Queue, p.Offset, addr, err))
 				return
 			}
 			res := PullResult{Status: resp.Code, Addr: addr}
 			res.NextBeginOffset, _ = resp.ExtInt("nextBeginOffset")
 			res.MinOffset, _ = resp.ExtInt("minOffset")
 			res.MaxOffset, _ = resp.ExtInt("maxOffset")
+			if id, perr := resp.ExtInt("suggestWhichBrokerId"); perr == nil && id >= route.MasterID {
+				res.SuggestedBrokerID = id
+			}
 			switch resp.Code {
 			case codec.Success:
 				body := resp.Body
 				for len(body) > 0 {
 					m, n, derr := codec.DecodeRecord(body)
 					if derr != nil {
-						done(PullResult{}, fmt.Errorf("pull %s at %d: decode message: %w", p.Queue, p.Offset, derr))
+						done(PullResult{}, fmt.Errorf("pull %s at %d from %s: decode message: %w", p.Queue, p.Offset, addr, derr))
 						return
 					}
 					res.Msgs = append(res.Msgs, m)
@@ -326,23 +341,31 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 				}
 			case codec.PullNotFound, codec.PullRetryImmediately, codec.PullOffsetMoved:
 			default:
-				done(PullResult{}, fmt.Errorf("pull %s at %d: %w", p.Queue, p.Offset, &BrokerError{resp.Code, resp.Remark}))
+				delete(c.pullFrom, p.Queue)
+				done(PullResult{}, fmt.Errorf("pull %s at %d from %s: %w", p.Queue, p.Offset, addr, &BrokerError{resp.Code, resp.Remark}))
 				return
+			}
+			if res.SuggestedBrokerID == route.MasterID {
+				delete(c.pullFrom, p.Queue)
+			} else {
+				c.pullFrom[p.Queue] = res.SuggestedBrokerID
 			}
 			done(res, nil)
 		})
 	})
 }
 
-// QueryOffset asks a queue's master for a group's committed offset; found is false when none
-// is stored.
+// QueryOffset asks a queue's broker group for a group's committed offset; found is false when
+// none is stored. It asks the master, or a slave when the route names no master, as the Java
+// client's RemoteBrokerOffsetStore does (findBrokerAddressInAdmin; the Go client asks only
+// the master, and so cannot start consuming a group whose master is gone).
 func (c *Client) QueryOffset(group string, q MessageQueue, done func(offset int64, found bool, err error)) {
 	c.Route(q.Topic, func(rd *route.TopicRouteData, err error) {
 		if err != nil {
 			done(0, false, err)
 			return
 		}
-		addr, err := c.masterAddr(q.Topic, rd, q.BrokerName)
+		addr, err := c.readFrom(q.Topic, rd, q.BrokerName, route.MasterID)
 		if err != nil {
 			done(0, false, err)
 			return
@@ -366,14 +389,14 @@ func (c *Client) QueryOffset(group string, q MessageQueue, done func(offset int6
 	})
 }
 
-// CommitOffset records a group's next offset on a queue's master without waiting, as the
-// official client does.
+// CommitOffset records a group's next offset on a queue's master (or, when the route names
+// none, a slave, like QueryOffset) without waiting, as the official client does.
 func (c *Client) CommitOffset(group string, q MessageQueue, offset int64) {
 	c.Route(q.Topic, func(rd *route.TopicRouteData, err error) {
 		if err != nil {
 			return
 		}
-		addr, err := c.masterAddr(q.Topic, rd, q.BrokerName)
+		addr, err := c.readFrom(q.Topic, rd, q.BrokerName, route.MasterID)
 		if err != nil {
 			return
 		}

@@ -99,7 +99,7 @@ func runSim(args []string) int {
 		}
 		defer stop()
 	}
-	failed, failovers, lostAcked, redelivered := 0, 0, 0, 0
+	failed, failovers, lostAcked, redelivered, slavePulls := 0, 0, 0, 0, 0
 	var resumeBehind int64
 	var failoverTimes []time.Duration
 	totals := map[faults.Kind]int{}
@@ -142,6 +142,7 @@ func runSim(args []string) int {
 		lostAcked += rep.LostAcked
 		redelivered += rep.Redelivered
 		resumeBehind = max(resumeBehind, rep.ResumeBehindWorst)
+		slavePulls += rep.SlavePulls
 		if len(rep.Violations) > 0 {
 			failed++
 			for i, v := range rep.Violations {
@@ -206,8 +207,8 @@ func runSim(args []string) int {
 		}
 		groups := ""
 		if topo == cluster.BrokerGroups {
-			groups = fmt.Sprintf(" replication=%s failovers=%d failover-median=%v failover-worst=%v lost-acked=%d redelivered=%d resume-behind-worst=%d",
-				repl, failovers, cluster.Median(failoverTimes), cluster.Worst(failoverTimes), lostAcked, redelivered, resumeBehind)
+			groups = fmt.Sprintf(" replication=%s failovers=%d failover-median=%v failover-worst=%v lost-acked=%d redelivered=%d resume-behind-worst=%d slave-pulls=%d",
+				repl, failovers, cluster.Median(failoverTimes), cluster.Worst(failoverTimes), lostAcked, redelivered, resumeBehind, slavePulls)
 		}
 		fmt.Printf("seeds=%d failed=%d faults=%s%s wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","), groups,
 			el.Round(time.Millisecond), float64(*seeds)/el.Minutes())
