@@ -696,6 +696,18 @@ func (b *Broker) onHandshakeAnswer(resp *codec.Command) {
 		b.stopFollowing(replicaRetryDelay)
 		return
 	}
+	if b.store.Failed() {
+		// A disk error (say during an earlier truncation) failed the store: recover it as
+		// after a crash, which completes or undoes what was interrupted; the divergence
+		// below then truncates again from what recovery left.
+		if err := b.store.Reopen(); err != nil {
+			b.log.Error("reopen the failed store", "err", err)
+			b.stopFollowing(replicaRetryDelay)
+			return
+		}
+		b.log.Warn("reopened the store after a disk error")
+		b.resetAfterReopen()
+	}
 	last := b.store.CommitLog().LastIndex()
 	p := replication.Divergence(g.table, last, mt, uint64(masterLast))
 	if p < last {
@@ -717,6 +729,19 @@ func (b *Broker) onHandshakeAnswer(resp *codec.Command) {
 	g.link.handshaken = true
 	b.log.Info("replicating from master", "master", g.masterAddr, "epoch", g.epoch, "from", b.store.CommitLog().LastIndex()+1, "sharedUpTo", p)
 	b.sendFetch()
+}
+
+// resetAfterReopen forgets what the broker kept about the store's unsynced tail: the
+// reopened store is what recovery left on disk.
+func (b *Broker) resetAfterReopen() {
+	last := b.store.CommitLog().LastIndex()
+	b.pending = b.pending[:0]
+	b.delay.unsynced = b.delay.unsynced[:0]
+	b.synced = min(b.synced, last)
+	if b.syncInFlight {
+		b.grp.discardSync = true
+	}
+	b.ckptPending = nil
 }
 
 // truncateReplica cuts the log after p, with everything the broker keeps about what goes.

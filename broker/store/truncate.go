@@ -209,3 +209,24 @@ func (s *Store) ReadRecords(from, upTo uint64, maxBytes int) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// Failed reports whether the store failed (a disk error left its logs in an unknown state)
+// and must be reopened; a store closed by Close is not failed.
+func (s *Store) Failed() bool { return s.err != nil && s.err != ErrClosed }
+
+// Reopen recovers a failed store in place, as Open does after a crash: its logs are closed
+// and opened again, an interrupted truncation is redone by recovery (see TruncateAfter) or
+// by the caller's next TruncateAfter. When reopening fails (the disk still fails), the store
+// stays failed and Reopen may be called again later.
+func (s *Store) Reopen() error {
+	if !s.Failed() {
+		return nil
+	}
+	_ = s.closeLogs() // the logs already failed; their close errors say nothing new
+	fresh, err := Open(s.disk, s.opts)
+	if err != nil {
+		return fmt.Errorf("store: reopen after %v: %w", s.err, err)
+	}
+	*s = *fresh
+	return nil
+}
