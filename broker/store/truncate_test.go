@@ -513,3 +513,72 @@ func TestConfirmCheckpointedOnly(t *testing.T) {
 		t.Fatalf("without the option every recovered message is confirmed; confirmed %d", s.Confirmed())
 	}
 }
+
+// TestTruncateAfterTransientFault: a disk error after any number of the truncation's disk
+// mutations, which then clears (no crash: the process lives on), leaves a store that Reopen
+// recovers in place; truncating again then gives exactly what an uninterrupted truncation
+// gives, and the store serves reads and appends again. Without Reopen the failed store would
+// refuse everything for good.
+func TestTruncateAfterTransientFault(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		cut          uint64
+		checkpointAt uint64
+	}{
+		{"below the checkpoint", 3, 8},
+		{"above the checkpoint", 7, 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for budget := 0; ; budget++ {
+				sd := simdisk.New()
+				fd := &budgetDisk{Disk: sd, left: 1 << 30}
+				s := truncateFixture(t, fd)
+				if c.checkpointAt == 8 {
+					checkpoint(t, s)
+				}
+				fd.left = budget
+				err := s.TruncateAfter(c.cut)
+				fd.left = 1 << 30 // the fault clears
+				if err != nil && s.Failed() {
+					if _, rerr := s.ReadRecords(1, 10, 1<<20); rerr == nil {
+						t.Fatalf("budget %d: a failed store serves reads", budget)
+					}
+					if rerr := s.Reopen(); rerr != nil {
+						t.Fatalf("budget %d: reopen after the fault cleared: %v", budget, rerr)
+					}
+					if s.Failed() {
+						t.Fatalf("budget %d: still failed after Reopen", budget)
+					}
+					if last := s.CommitLog().LastIndex(); last != 10 && last != c.cut {
+						t.Fatalf("budget %d: commit log ends at %d after reopen", budget, last)
+					}
+				}
+				if err := s.TruncateAfter(c.cut); err != nil {
+					t.Fatalf("budget %d: truncating again: %v", budget, err)
+				}
+				s.Confirm(c.cut)
+				checkQueues(t, s, fixtureBodies(c.cut))
+				recs, rerr := s.ReadRecords(1, 10, 1<<20)
+				if rerr != nil || uint64(len(recs)) != c.cut {
+					t.Fatalf("budget %d: read %d records (%v), want %d", budget, len(recs), rerr, c.cut)
+				}
+				for i := uint64(1); i <= 10; i++ {
+					got := len(queryBodies(t, s, "A", fmt.Sprintf("m%d", i), 10, 0, 100)) +
+						len(queryBodies(t, s, "B", fmt.Sprintf("m%d", i), 10, 0, 100))
+					if want := i <= c.cut; (got == 1) != want {
+						t.Fatalf("budget %d: key m%d found %d times", budget, i, got)
+					}
+				}
+				r := mustAppend(t, s, keyMsg("A", 0, "after"))
+				if r.Index != c.cut+1 {
+					t.Fatalf("budget %d: append after the retry went to index %d", budget, r.Index)
+				}
+				s.Close()
+				if err == nil {
+					t.Logf("%d fault points", budget)
+					return
+				}
+			}
+		})
+	}
+}
