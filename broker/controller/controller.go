@@ -224,7 +224,9 @@ func New(env node.Env, cfg Config) (*Controller, error) {
 func (c *Controller) State() *State { return c.state }
 
 // Failed is the disk error that stopped this member (nil while it takes part): a supervisor
-// restarts such a member.
+// restarts such a member. The production runtime (broker/runtime) stops a node whose Failed
+// reports an error, so `sluice controller` and `sluice namesrv --controller` exit 1; the
+// simulator restarts the member (sim/cluster superviseControllers).
 func (c *Controller) Failed() error { return c.failed }
 
 // IsLeader reports whether this member is the raft leader.

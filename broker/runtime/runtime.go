@@ -42,6 +42,8 @@ var (
 	ErrStopped = errors.New("runtime stopped")
 	// ErrPanic wraps the value of a handler panic; Err reports it.
 	ErrPanic = errors.New("node handler panicked")
+	// ErrFailed wraps the error a handler reported through Failed (see failer); Err reports it.
+	ErrFailed = errors.New("node handler failed")
 )
 
 // Config configures a Runtime. The zero value is a client-only node with defaults.
@@ -210,10 +212,10 @@ func (r *Runtime) Stop() {
 	}
 }
 
-// Done is closed once the node has stopped: by Stop, or because the handler panicked.
+// Done is closed once the node has stopped: by Stop, or because the handler panicked or failed.
 func (r *Runtime) Done() <-chan struct{} { return r.done }
 
-// Err reports why the node stopped abnormally (an error wrapping ErrPanic), or nil.
+// Err reports why the node stopped abnormally (an error wrapping ErrPanic or ErrFailed), or nil.
 func (r *Runtime) Err() error {
 	r.errMu.Lock()
 	defer r.errMu.Unlock()
@@ -288,13 +290,30 @@ func (r *Runtime) stopHandler() {
 	}
 }
 
-// runBatch delivers a batch of events; it returns false if the handler panicked.
+// failer is a handler that can fail for good (a controller member that could not persist raft
+// state): it takes part in nothing more, and only a restart of the process recovers it.
+type failer interface{ Failed() error }
+
+// runBatch delivers a batch of events; it returns false if the handler panicked or reported
+// through Failed that it failed, which stops the node (Done, Err) so the process can exit and a
+// supervisor restart it.
 func (r *Runtime) runBatch(batch []event) bool {
-	return r.guard(func() {
+	ok := r.guard(func() {
 		for i := range batch {
 			r.dispatch(&batch[i])
 		}
 	})
+	if f, is := r.handler.(failer); ok && is {
+		if err := f.Failed(); err != nil {
+			r.log.Error("node handler failed; stopping the node", "err", err)
+			r.errMu.Lock()
+			r.err = fmt.Errorf("%w: %w", ErrFailed, err)
+			r.errMu.Unlock()
+			r.quitOnce.Do(func() { close(r.quit) })
+			return false
+		}
+	}
+	return ok
 }
 
 // guard runs fn and reports whether it returned normally. A panic is logged with its stack,

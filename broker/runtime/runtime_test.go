@@ -413,6 +413,56 @@ func TestHandlerPanicStopsNode(t *testing.T) {
 	}
 }
 
+// failingNode is a testNode that reports a lasting failure through Failed, as a controller
+// member does after a disk error.
+type failingNode struct {
+	testNode
+	err error
+}
+
+func (n *failingNode) Failed() error { return n.err }
+
+// A handler whose Failed reports an error stops the node (so the process can exit and be
+// restarted), with the error in Err and an ERROR log line; it answers nothing more.
+func TestHandlerFailureStopsNode(t *testing.T) {
+	logs := &logBuffer{}
+	n := &failingNode{}
+	n.onFrame = func(c node.ConnID, cmd *codec.Command) {
+		if cmd.Code == 99 {
+			n.err = errors.New("append raft log: injected i/o error")
+			return
+		}
+		n.env.Send(c, codec.NewResponse(cmd, codec.Success, ""))
+	}
+	r := New(Config{ListenAddr: "127.0.0.1:0", Logger: logs.logger()}, nil,
+		func(env node.Env) (node.Handler, error) { n.env = env; return n, nil })
+	if err := r.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(r.Stop)
+	c := dialRaw(t, r.Addr().String())
+	c.roundTrip(1, "")
+	select {
+	case <-r.Done():
+		t.Fatal("node stopped while Failed was nil")
+	default:
+	}
+	c.write(codec.NewRequest(99, nil, nil))
+	c.flush()
+	select {
+	case <-r.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("node still running after its handler failed")
+	}
+	if err := r.Err(); !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "injected i/o error") {
+		t.Errorf("Err() = %v, want ErrFailed with the handler's error", err)
+	}
+	if l := logs.String(); !containsAll(l, "level=ERROR", "injected i/o error") {
+		t.Errorf("log lacks the failure:\n%s", l)
+	}
+	r.Stop()
+}
+
 // Stop closes everything (listener, inbound and outbound connections, pending dials, timers)
 // and leaves no goroutine behind; it is safe to call twice.
 func TestStopIsCleanAndIdempotent(t *testing.T) {

@@ -40,6 +40,10 @@ func parsePeers(s string) (map[uint64]string, error) {
 	return peers, nil
 }
 
+// A member that could not persist raft state reports it through Failed; the runtime then stops
+// the node and waitForStop makes the process exit 1 for its supervisor to restart it.
+var _ interface{ Failed() error } = (*controller.Controller)(nil)
+
 // startController opens the member's data directory (DATA/controller-ID) and starts it.
 func startController(o controllerOptions, logger *slog.Logger) (*runtime.Runtime, string, error) {
 	cfg := controller.DefaultConfig(o.id, o.peers)
