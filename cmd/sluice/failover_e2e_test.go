@@ -189,18 +189,14 @@ func readCommitLog(t *testing.T, dir string) (map[uint64]foEntry, uint64) {
 
 var truncatedRE = regexp.MustCompile(`msg="truncated the log where it differs from the master's" .*?after=(\d+) dropped=(\d+)`)
 
-func TestFailoverKillDashNineMaster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real processes")
-	}
-	t.Parallel()
-	testStart := time.Now()
+// startFoGroup starts a controller, a name server and a group of three brokers (ids 1 to 3),
+// each its own process on free loopback ports; their stderr is logged if the test fails. It
+// returns the processes and the controller's.
+func startFoGroup(t *testing.T) (*foProcs, *devProcess) {
+	t.Helper()
 	c := &foProcs{data: t.TempDir(), ctl: freePort(t), ns: freePort(t),
 		brokerAddr: map[int64]string{1: freePort(t), 2: freePort(t), 3: freePort(t)}, brokers: map[int64]*devProcess{}}
-	startProcess(t, "listening on", "controller", "--id", "1", "--peers", "1="+c.ctl, "--data", c.data, "--log-level", "warn")
-	// The controller's leader elects no replacement during its first NewLeaderGrace: a kill
-	// must come later, or the measured failover includes that wait.
-	electableFrom := time.Now().Add(controller.DefaultConfig(1, map[uint64]string{1: c.ctl}).NewLeaderGrace + 2*time.Second)
+	ctl := startProcess(t, "listening on", "controller", "--id", "1", "--peers", "1="+c.ctl, "--data", c.data, "--log-level", "warn")
 	startProcess(t, "listening on", "namesrv", "--addr", c.ns, "--log-level", "warn")
 	for id := int64(1); id <= 3; id++ {
 		c.startBroker(t, id)
@@ -212,6 +208,19 @@ func TestFailoverKillDashNineMaster(t *testing.T) {
 			}
 		}
 	})
+	return c, ctl
+}
+
+func TestFailoverKillDashNineMaster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	t.Parallel()
+	testStart := time.Now()
+	c, _ := startFoGroup(t)
+	// The controller's leader elects no replacement during its first NewLeaderGrace: a kill
+	// must come later, or the measured failover includes that wait.
+	electableFrom := time.Now().Add(controller.DefaultConfig(1, map[uint64]string{1: c.ctl}).NewLeaderGrace + 2*time.Second)
 
 	acks := &foAcks{acks: map[string]foAck{}, firstAfter: map[string]time.Time{}, perVia: map[string]int{}}
 	stopOfficial, stopOurs := make(chan struct{}), make(chan struct{})

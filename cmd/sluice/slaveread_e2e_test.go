@@ -26,20 +26,7 @@ func TestSlavesServeReadsWithoutAMaster(t *testing.T) {
 	}
 	t.Parallel()
 	testStart := time.Now()
-	c := &foProcs{data: t.TempDir(), ctl: freePort(t), ns: freePort(t),
-		brokerAddr: map[int64]string{1: freePort(t), 2: freePort(t), 3: freePort(t)}, brokers: map[int64]*devProcess{}}
-	ctl := startProcess(t, "listening on", "controller", "--id", "1", "--peers", "1="+c.ctl, "--data", c.data, "--log-level", "warn")
-	startProcess(t, "listening on", "namesrv", "--addr", c.ns, "--log-level", "warn")
-	for id := int64(1); id <= 3; id++ {
-		c.startBroker(t, id)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for id, p := range c.brokers {
-				t.Logf("broker %d stderr (last 4000 bytes):\n%s", id, tail(p.stderr.String(), 4000))
-			}
-		}
-	})
+	c, ctl := startFoGroup(t)
 	var info struct{ master int64 }
 	waitFor(t, 30*time.Second, "a master with all three replicas in sync", func() bool {
 		g, err := foGroupInfo(c.ctl)
