@@ -99,7 +99,7 @@ func runSim(args []string) int {
 		}
 		defer stop()
 	}
-	failed, failovers, lostAcked, redelivered, slavePulls := 0, 0, 0, 0, 0
+	failed, failovers, lostAcked, lostObserved, redelivered, slavePulls := 0, 0, 0, 0, 0, 0
 	var resumeBehind int64
 	var failoverTimes []time.Duration
 	totals := map[faults.Kind]int{}
@@ -140,6 +140,7 @@ func runSim(args []string) int {
 		failovers += rep.Failovers
 		failoverTimes = append(failoverTimes, rep.FailoverTimes...)
 		lostAcked += rep.LostAcked
+		lostObserved += rep.LostObserved
 		redelivered += rep.Redelivered
 		resumeBehind = max(resumeBehind, rep.ResumeBehindWorst)
 		slavePulls += rep.SlavePulls
@@ -207,8 +208,8 @@ func runSim(args []string) int {
 		}
 		groups := ""
 		if topo == cluster.BrokerGroups {
-			groups = fmt.Sprintf(" replication=%s failovers=%d failover-median=%v failover-worst=%v lost-acked=%d redelivered=%d resume-behind-worst=%d slave-pulls=%d",
-				repl, failovers, cluster.Median(failoverTimes), cluster.Worst(failoverTimes), lostAcked, redelivered, resumeBehind, slavePulls)
+			groups = fmt.Sprintf(" replication=%s failovers=%d failover-median=%v failover-worst=%v lost-acked=%d lost-observed=%d redelivered=%d resume-behind-worst=%d slave-pulls=%d",
+				repl, failovers, cluster.Median(failoverTimes), cluster.Worst(failoverTimes), lostAcked, lostObserved, redelivered, resumeBehind, slavePulls)
 		}
 		fmt.Printf("seeds=%d failed=%d faults=%s%s wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","), groups,
 			el.Round(time.Millisecond), float64(*seeds)/el.Minutes())

@@ -123,13 +123,16 @@ type Report struct {
 	// acknowledgements moving to a new master epoch); FailoverTimes are, for each, the time
 	// from the group losing its writable master to the first acknowledgement of the new one.
 	// LostAcked counts acknowledged messages missing from the final drain (a violation in sync
-	// replication, a measurement in async); TruncatedAcked counts acknowledged log entries
-	// later gone or replaced.
+	// replication, a measurement in async); LostObserved counts messages a consumer pulled
+	// that are missing from the final drain (likewise: in async replication a consumer may
+	// read from a master what a failover then loses); TruncatedAcked counts acknowledged log
+	// entries later gone or replaced.
 	Topology       Topology
 	Failovers      int
 	GroupFailovers map[string]int // Failovers by group
 	FailoverTimes  []time.Duration
 	LostAcked      int
+	LostObserved   int
 	TruncatedAcked int
 	// Redelivered counts messages the plain consumers pulled again: below the highest queue
 	// offset their group had already pulled from that queue (after a failover, those consumed
@@ -164,8 +167,8 @@ func (r *Report) Summary() string {
 	}
 	groups := ""
 	if r.Topology == BrokerGroups {
-		groups = fmt.Sprintf(" failovers=%d failover-median=%v failover-worst=%v lost-acked=%d truncated-acked=%d redelivered=%d resume-behind-worst=%d slave-pulls=%d slave-pull-msgs=%d",
-			r.Failovers, Median(r.FailoverTimes), Worst(r.FailoverTimes), r.LostAcked, r.TruncatedAcked, r.Redelivered, r.ResumeBehindWorst, r.SlavePulls, r.SlavePullMsgs)
+		groups = fmt.Sprintf(" failovers=%d failover-median=%v failover-worst=%v lost-acked=%d lost-observed=%d truncated-acked=%d redelivered=%d resume-behind-worst=%d slave-pulls=%d slave-pull-msgs=%d",
+			r.Failovers, Median(r.FailoverTimes), Worst(r.FailoverTimes), r.LostAcked, r.LostObserved, r.TruncatedAcked, r.Redelivered, r.ResumeBehindWorst, r.SlavePulls, r.SlavePullMsgs)
 	}
 	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s violations=%d %s trace=%016x",
 		r.Seed, r.Simulated, r.Wall.Round(time.Millisecond), r.Events,
