@@ -5,7 +5,7 @@ SEED    ?= 1
 SEEDS   ?= 500
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-short sim sim-swarm sim-swarm-single bench bench-broker fuzz vet clean
+.PHONY: all build run test test-short sim sim-swarm bench bench-broker fuzz vet clean
 
 all: build
 
@@ -28,26 +28,26 @@ test-short:
 sim:
 	$(GO) run ./cmd/sluice sim --seed $(SEED)
 
-# A long sweep over many seeds (not part of make test): issue 4's cluster (3 name servers with
-# controllers, 2 broker groups of 3 replicas, sync replication, 2 simulated minutes per seed,
-# the full fault catalogue but bit flips, plus failovers aimed at each group's master: crashes,
-# pauses, a stale master cut off from its replicas and the controllers, double failovers and
-# power losses); it prints failovers, failover times, lost acknowledged messages and faults by
-# kind. Then each planted replication bug must be caught within PLANT_SEEDS seeds.
+# The long sweeps (not part of make test): SEEDS seeds of each topology, each flush and
+# replication mode: the single broker (one name server, one broker, one simulated minute, every
+# flow) and issue 4's cluster (3 name servers with controllers, 2 broker groups of 3 replicas,
+# 2 simulated minutes, the full fault catalogue plus failovers aimed at each group's master).
+# Then every planted bug of the catalogue ('sluice sim --plant list') must be caught within
+# PLANT_SEEDS seeds; it prints the seed of first catch and the violation.
 PLANT_SEEDS ?= 200
 sim-swarm:
 	$(GO) build -o bin/sluice-sim ./cmd/sluice
-	./bin/sluice-sim sim --topology groups --replication sync --seed 1 --seeds $(SEEDS)
-	@for p in skip-truncation stale-master-acks slave-ack-before-fsync elect-outside-in-sync; do \
-	  echo "== planted bug $$p"; \
-	  out=$$(./bin/sluice-sim sim --topology groups --plant $$p --seed 1 --seeds $(PLANT_SEEDS) --stop-on-violation); \
+	@fail=0; for mode in "single --flush sync" "single --flush async" "groups --replication sync" "groups --replication async"; do \
+	  echo "== sluice sim --topology $$mode --seed 1 --seeds $(SEEDS)"; \
+	  out=$$(./bin/sluice-sim sim --topology $$mode --seed 1 --seeds $(SEEDS)) || fail=1; \
+	  echo "$$out" | grep -E 'VIOLATION|^  (violation|replay):|^seeds='; \
+	done; [ $$fail = 0 ] || { echo "a sweep found violations"; exit 1; }
+	@./bin/sluice-sim sim --plant list | while read p topo class; do \
+	  echo "== planted bug $$p ($$topo)"; \
+	  out=$$(./bin/sluice-sim sim --topology $$topo --plant $$p --seed 1 --seeds $(PLANT_SEEDS) --stop-on-violation); \
 	  if echo "$$out" | grep -q '^first violation'; then echo "$$out" | grep '^first violation'; echo "$$out" | grep '^  violation' | head -3; \
 	  else echo "planted bug $$p NOT caught within $(PLANT_SEEDS) seeds"; exit 1; fi; \
 	done
-
-# The single-broker sweep of issue 2 (one name server, one broker).
-sim-swarm-single:
-	$(GO) run ./cmd/sluice sim --seed 1 --seeds $(SEEDS)
 
 bench: bench-broker
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./broker/store/ ./broker/diskfile/ ./broker/runtime/ ./broker/codec/

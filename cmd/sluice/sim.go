@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +22,7 @@ func runSim(args []string) int {
 	seeds := fs.Int("seeds", 1, "number of consecutive seeds to run, starting at --seed")
 	duration := fs.Duration("duration", 60*time.Second, "simulated duration of the workload")
 	flush := fs.String("flush", "sync", "broker flush mode: sync or async")
-	plant := fs.String("plant", "", "planted bug to switch on (test only): ack-before-sync or unflushed-offsets; with --topology groups: skip-truncation, stale-master-acks, slave-ack-before-fsync or elect-outside-in-sync")
+	plant := fs.String("plant", "", "planted bug to switch on (test only; 'list' lists them)")
 	topology := fs.String("topology", "single", "cluster shape: single (one name server, one broker) or groups (3 name servers with controllers, 2 broker groups of 3 replicas)")
 	replication := fs.String("replication", "sync", "with --topology groups: sync or async replication")
 	vizDir := fs.String("viz-dir", os.TempDir(), "where Porcupine's visualisation of a violation is written")
@@ -51,13 +50,17 @@ func runSim(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice sim:", err)
 		return 2
 	}
-	known := []string{"ack-before-sync", "unflushed-offsets"}
-	if topo == cluster.BrokerGroups {
-		known = []string{"skip-truncation", "stale-master-acks", "slave-ack-before-fsync", "elect-outside-in-sync"}
+	if *plant == "list" {
+		for _, p := range cluster.Plants {
+			fmt.Printf("%-24s %-7s %s\n", p.Name, p.Topology, p.Class)
+		}
+		return 0
 	}
-	if *plant != "" && !slices.Contains(known, *plant) {
-		fmt.Fprintf(os.Stderr, "sluice sim: unknown planted bug %q (known for this topology: %s)\n", *plant, strings.Join(known, ", "))
-		return 2
+	if *plant != "" {
+		if _, err := cluster.LookupPlant(*plant, topo); err != nil {
+			fmt.Fprintln(os.Stderr, "sluice sim:", err)
+			return 2
+		}
 	}
 	durationSet := false
 	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
@@ -112,17 +115,12 @@ func runSim(args []string) int {
 		if topo == cluster.BrokerGroups {
 			cfg = cluster.GroupsConfig(*seed + uint64(i))
 			cfg.Replication = repl
-			cfg.UnsafeSkipTruncation = *plant == "skip-truncation"
-			cfg.UnsafeStaleMasterAcks = *plant == "stale-master-acks"
-			cfg.UnsafeSlaveAckBeforeFsync = *plant == "slave-ack-before-fsync"
-			cfg.UnsafeElectOutsideInSyncSet = *plant == "elect-outside-in-sync"
 		}
 		if topo == cluster.SingleBroker || durationSet {
 			cfg.Duration = *duration
 		}
 		cfg.FlushMode = mode
-		cfg.PlantAckBeforeSync = *plant == "ack-before-sync"
-		cfg.PlantUnflushedOffsets = *plant == "unflushed-offsets"
+		cfg.Plant = *plant
 		cfg.VizDir = *vizDir
 		cfg.Logger = logger
 		if *planFile != "" {

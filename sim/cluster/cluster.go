@@ -42,10 +42,8 @@ type Config struct {
 	Consumers int
 	Topic     string
 	FlushMode brokernode.FlushMode
-	// PlantAckBeforeSync turns on the broker's planted bug (acknowledge before fsync).
-	PlantAckBeforeSync bool
-	// PlantUnflushedOffsets turns on the broker's planted bug (offsets read before persisted).
-	PlantUnflushedOffsets bool
+	// Plant names a planted bug of the catalogue (plants.go) to switch on ("" for none).
+	Plant string
 	// Faults, if nil, is drawn from the seed (swarm testing).
 	Faults *faults.Config
 	// Flows, if nil, is drawn from the seed (swarm testing): which of the flows besides plain
@@ -67,11 +65,6 @@ type Config struct {
 	// MetaSyncInterval is the brokers' (0: their default; negative: slaves copy no metadata).
 	MetaSyncInterval time.Duration
 	MinInSync        int // 0: 2
-	// Planted replication bugs (test-only switches of brokernode and controller).
-	UnsafeSkipTruncation        bool
-	UnsafeStaleMasterAcks       bool
-	UnsafeSlaveAckBeforeFsync   bool
-	UnsafeElectOutsideInSyncSet bool
 }
 
 // GroupsConfig is issue 4's cluster: three name servers with embedded controllers, two broker
@@ -224,6 +217,9 @@ func (r *run) violate(kind, format string, args ...any) {
 // Run executes one seeded run and checks it. The error is for harness failures only;
 // violations are in the report.
 func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
+	if err := cfg.checkPlant(); err != nil {
+		return nil, err
+	}
 	if cfg.Topology == BrokerGroups {
 		return runGroups(cfg, wallNow)
 	}
@@ -238,14 +234,15 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.flows = r.drawFlows()
 	r.report.Flows = r.flows
 
-	w.AddNode(NameServerAddr, func(env node.Env) node.Handler { return namesrv.New(env, namesrv.DefaultConfig()) })
+	ncfg := namesrv.DefaultConfig()
+	cfg.plant().applyNameServer(&ncfg)
+	w.AddNode(NameServerAddr, func(env node.Env) node.Handler { return namesrv.New(env, ncfg) })
 	bcfg := brokernode.DefaultConfig()
 	bcfg.BrokerName = BrokerName
 	bcfg.Addr = BrokerAddr
 	bcfg.NameServers = []string{NameServerAddr}
 	bcfg.FlushMode = cfg.FlushMode
-	bcfg.UnsafeAckBeforeSync = cfg.PlantAckBeforeSync
-	bcfg.UnsafeQueryUnflushedOffsets = cfg.PlantUnflushedOffsets
+	cfg.plant().applyBroker(&bcfg)
 	bcfg.RegisterInterval = 5 * time.Second
 	r.configureBroker(&bcfg)
 	broker := w.AddNode(BrokerAddr, func(env node.Env) node.Handler {

@@ -209,10 +209,13 @@ func (r *run) buildGroups() {
 		peers[uint64(h)] = HostControllerAddr(h)
 		ctls = append(ctls, HostControllerAddr(h))
 	}
+	plant := r.cfg.plant()
+	ncfg := namesrv.DefaultConfig()
+	plant.applyNameServer(&ncfg)
 	for h := 1; h <= nameServerHosts; h++ {
-		r.w.AddNode(HostNameServerAddr(h), func(env node.Env) node.Handler { return namesrv.New(env, namesrv.DefaultConfig()) })
+		r.w.AddNode(HostNameServerAddr(h), func(env node.Env) node.Handler { return namesrv.New(env, ncfg) })
 		ccfg := controller.DefaultConfig(uint64(h), peers)
-		ccfg.UnsafeElectOutsideInSyncSet = r.cfg.UnsafeElectOutsideInSyncSet
+		plant.applyController(&ccfg)
 		r.w.AddNode(HostControllerAddr(h), func(env node.Env) node.Handler {
 			c, err := controller.New(env, ccfg)
 			if err != nil {
@@ -240,9 +243,7 @@ func (r *run) buildGroups() {
 			bcfg.FlushMode = r.cfg.FlushMode
 			bcfg.RegisterInterval = 5 * time.Second
 			bcfg.MetaSyncInterval = r.cfg.MetaSyncInterval
-			bcfg.UnsafeSkipTruncation = r.cfg.UnsafeSkipTruncation
-			bcfg.UnsafeStaleMasterAcks = r.cfg.UnsafeStaleMasterAcks
-			bcfg.UnsafeSlaveAckBeforeFsync = r.cfg.UnsafeSlaveAckBeforeFsync
+			plant.applyBroker(&bcfg)
 			replica := id
 			bcfg.OnAcknowledge = func(epoch int64, index uint64) { r.onAcknowledge(g, replica, epoch, index) }
 			g.nodes = append(g.nodes, r.w.AddNode(bcfg.Addr, func(env node.Env) node.Handler {

@@ -1,0 +1,116 @@
+package cluster
+
+// The catalogue of planted bugs: one-line mistakes that test-only switches of the node code
+// turn on, each standing for a class of bug the simulator's checks must catch. A harness that
+// cannot fail proves nothing, so every entry is run by make sim-swarm (caught within
+// PLANT_SEEDS seeds, or the target fails) and by the tests of this package. A planted bug is
+// caught by a violation of a semantic check; a node's panic is not a catch.
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sluicemq/sluice/broker/brokernode"
+	"github.com/sluicemq/sluice/broker/controller"
+	"github.com/sluicemq/sluice/broker/namesrv"
+)
+
+// Plant is one planted bug.
+type Plant struct {
+	Name     string
+	Topology Topology
+	// Class is the class of bug it stands for, and what catches it.
+	Class string
+	// CaughtAt is the first seed at which the topology's default run catches it, as
+	// measured by 'sluice sim --plant NAME --seed 1 --seeds 200 --stop-on-violation';
+	// TestPlantedBugsAreCaught replays it, with and without the bug.
+	CaughtAt uint64
+	// The switches it turns on, per kind of node (nil: none of that kind).
+	broker     func(*brokernode.Config)
+	controller func(*controller.Config)
+	nameServer func(*namesrv.Config)
+}
+
+// Plants is the catalogue, by topology then name.
+var Plants = []Plant{
+	{Name: "ack-before-sync", CaughtAt: 1, Topology: SingleBroker,
+		Class:  "sync flush acknowledges before the fsync: a crash loses acknowledged messages (lost acknowledged)",
+		broker: func(c *brokernode.Config) { c.UnsafeAckBeforeSync = true }},
+	{Name: "unflushed-offsets", CaughtAt: 4, Topology: SingleBroker,
+		Class:  "consumer offsets answered before they are persisted: a crash moves a read offset back (offset went backwards)",
+		broker: func(c *brokernode.Config) { c.UnsafeQueryUnflushedOffsets = true }},
+
+	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
+		Class:  "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",
+		broker: func(c *brokernode.Config) { c.UnsafeSkipTruncation = true }},
+	{Name: "stale-master-acks", CaughtAt: 1, Topology: BrokerGroups,
+		Class:  "a master whose lease lapsed keeps acknowledging on its own fsync (two masters in one epoch, lost acknowledged)",
+		broker: func(c *brokernode.Config) { c.UnsafeStaleMasterAcks = true }},
+	{Name: "slave-ack-before-fsync", CaughtAt: 2, Topology: BrokerGroups,
+		Class:  "a slave reports entries synced before its fsync: a power loss loses acknowledged messages",
+		broker: func(c *brokernode.Config) { c.UnsafeSlaveAckBeforeFsync = true }},
+	{Name: "elect-outside-in-sync", CaughtAt: 2, Topology: BrokerGroups,
+		Class:      "the controller elects a replica outside the in-sync set (lost acknowledged, acknowledged entry truncated)",
+		controller: func(c *controller.Config) { c.UnsafeElectOutsideInSyncSet = true }},
+}
+
+// PlantNames lists the planted bugs of topology t, in catalogue order.
+func PlantNames(t Topology) []string {
+	var out []string
+	for _, p := range Plants {
+		if p.Topology == t {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// LookupPlant finds planted bug name of topology t.
+func LookupPlant(name string, t Topology) (Plant, error) {
+	for _, p := range Plants {
+		if p.Name == name && p.Topology == t {
+			return p, nil
+		}
+	}
+	return Plant{}, fmt.Errorf("unknown planted bug %q for the %s topology (known: %s)", name, t, strings.Join(PlantNames(t), ", "))
+}
+
+// plant is the run's planted bug (the zero Plant, which plants nothing, when cfg.Plant is "").
+func (cfg Config) plant() Plant {
+	if cfg.Plant == "" {
+		return Plant{}
+	}
+	p, err := LookupPlant(cfg.Plant, cfg.Topology)
+	if err != nil {
+		panic(fmt.Sprintf("cluster: %v", err)) // Run checks the name before it builds anything
+	}
+	return p
+}
+
+func (p Plant) applyBroker(c *brokernode.Config) {
+	if p.broker != nil {
+		p.broker(c)
+	}
+}
+
+func (p Plant) applyController(c *controller.Config) {
+	if p.controller != nil {
+		p.controller(c)
+	}
+}
+
+func (p Plant) applyNameServer(c *namesrv.Config) {
+	if p.nameServer != nil {
+		p.nameServer(c)
+	}
+}
+
+// checkPlant reports an unknown planted bug before a run starts.
+func (cfg Config) checkPlant() error {
+	if cfg.Plant == "" || slices.Contains(PlantNames(cfg.Topology), cfg.Plant) {
+		return nil
+	}
+	_, err := LookupPlant(cfg.Plant, cfg.Topology)
+	return err
+}
