@@ -16,10 +16,25 @@ build:
 run: build
 	./$(BIN) dev --data ./data
 
-# Everything CI runs: vet, unit and property tests, the simulator checks, real-process tests.
+# Everything CI runs: vet, unit and property tests, the simulator checks (with the regression
+# seeds of scenarios/regressions.go), real-process tests, then a bounded sweep of both
+# topologies in both flush and replication modes (CHECK_SEEDS seeds each, groups half as many).
+CHECK_SEEDS ?= 16
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 14m ./...
+	$(GO) build -o bin/sluice-sim ./cmd/sluice
+	@$(call sweep,$(CHECK_SEEDS),$(shell echo $$(( $(CHECK_SEEDS) / 2 ))))
+
+# sweep(N, M): N seeds of the single topology in sync and async flush, M (default N) of the
+# groups topology in sync and async replication; the violations and each sweep's totals are
+# printed, and it fails if any seed failed.
+sweep = fail=0; for mode in "single --flush sync:$(1)" "single --flush async:$(1)" "groups --replication sync:$(or $(2),$(1))" "groups --replication async:$(or $(2),$(1))"; do \
+	  n=$${mode\#\#*:}; mode=$${mode%:*}; \
+	  echo "== sluice sim --topology $$mode --seed 1 --seeds $$n"; \
+	  out=$$(./bin/sluice-sim sim --topology $$mode --seed 1 --seeds $$n) || fail=1; \
+	  echo "$$out" | grep -E 'VIOLATION|^  (violation|replay):|^seeds='; \
+	done; [ $$fail = 0 ] || { echo "a sweep found violations"; exit 1; }
 
 test-short:
 	$(GO) test -count=1 -short ./...
@@ -37,11 +52,7 @@ sim:
 PLANT_SEEDS ?= 200
 sim-swarm:
 	$(GO) build -o bin/sluice-sim ./cmd/sluice
-	@fail=0; for mode in "single --flush sync" "single --flush async" "groups --replication sync" "groups --replication async"; do \
-	  echo "== sluice sim --topology $$mode --seed 1 --seeds $(SEEDS)"; \
-	  out=$$(./bin/sluice-sim sim --topology $$mode --seed 1 --seeds $(SEEDS)) || fail=1; \
-	  echo "$$out" | grep -E 'VIOLATION|^  (violation|replay):|^seeds='; \
-	done; [ $$fail = 0 ] || { echo "a sweep found violations"; exit 1; }
+	@$(call sweep,$(SEEDS))
 	@./bin/sluice-sim sim --plant list | while read p topo class; do \
 	  echo "== planted bug $$p ($$topo)"; \
 	  out=$$(./bin/sluice-sim sim --topology $$topo --plant $$p --seed 1 --seeds $(PLANT_SEEDS) --stop-on-violation); \

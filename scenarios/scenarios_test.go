@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -31,6 +32,26 @@ func TestScenariosPass(t *testing.T) {
 				if len(rep.Violations) > 0 {
 					t.Errorf("%s\n%v", rep.Summary(), rep.Violations)
 				}
+			}
+		})
+	}
+}
+
+// Every seed that once failed on main passes now.
+func TestRegressionsPass(t *testing.T) {
+	for _, g := range Regressions {
+		t.Run(fmt.Sprintf("%s-seed-%d", g.Topology, g.Seed), func(t *testing.T) {
+			cfg := g.Config()
+			cfg.VizDir = t.TempDir()
+			rep, err := cluster.Run(cfg, time.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range rep.Violations {
+				t.Errorf("%s: %s", v.Kind, v.Detail)
+			}
+			if t.Failed() {
+				t.Logf("replay: %s (once: %s)", g.Command(), g.Bug)
 			}
 		})
 	}

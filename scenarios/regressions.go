@@ -1,0 +1,45 @@
+package scenarios
+
+import (
+	"fmt"
+
+	"github.com/sluicemq/sluice/broker/brokernode"
+	"github.com/sluicemq/sluice/sim/cluster"
+)
+
+// Regression is a seed that once failed on main, replayed by make test (TestRegressionsPass)
+// with the flags it failed with, so that a fixed bug stays fixed.
+type Regression struct {
+	Topology    cluster.Topology
+	Flush       brokernode.FlushMode
+	Replication brokernode.ReplicationMode
+	Seed        uint64
+	// Bug is what the seed caught and where it was fixed.
+	Bug string
+}
+
+// Regressions is the list; append every seed that fails on main once its cause is fixed.
+var Regressions = []Regression{
+	{Topology: cluster.SingleBroker, Flush: brokernode.SyncFlush, Seed: 24,
+		Bug: "issue 9: message at two offsets, message never sent, not linearizable (p0-286 in SimTopic/3)"},
+}
+
+// Config is the regression's run, as `sluice sim` would build it from Command's flags.
+func (g Regression) Config() cluster.Config {
+	cfg := cluster.DefaultConfig(g.Seed)
+	if g.Topology == cluster.BrokerGroups {
+		cfg = cluster.GroupsConfig(g.Seed)
+		cfg.Replication = g.Replication
+	}
+	cfg.FlushMode = g.Flush
+	return cfg
+}
+
+// Command is the sluice sim command line that replays it.
+func (g Regression) Command() string {
+	cmd := fmt.Sprintf("sluice sim --seed %d --topology %s --flush %s", g.Seed, g.Topology, g.Flush)
+	if g.Topology == cluster.BrokerGroups {
+		cmd += fmt.Sprintf(" --replication %s", g.Replication)
+	}
+	return cmd
+}
