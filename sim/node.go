@@ -82,6 +82,12 @@ type endpoint struct {
 	// has held back, in order, since stallSince; the sender's retransmissions deliver them.
 	stalled    [][]byte
 	stallSince int64
+	// connecting marks a dialer's end whose handshake has not completed: the SYN-ACK has not
+	// come back. Frames its node sends meanwhile wait in pending and leave only when it does,
+	// as a kernel holds writes on a socket that is still connecting; a connection that closes
+	// first delivered none of them, which is what node.Handler.OnDialed promises.
+	connecting bool
+	pending    [][]byte
 }
 
 func (e *endpoint) peer() *endpoint { return e.c.ends[1-e.side] }
@@ -457,7 +463,7 @@ func (e *simEnv) Dial(addr string) node.ConnID {
 		return id
 	}
 	c := &conn{}
-	local := &endpoint{c: c, side: 0, n: n, id: id, open: true}
+	local := &endpoint{c: c, side: 0, n: n, id: id, open: true, connecting: true}
 	c.ends[0] = local
 	n.conns[id] = local
 	target := w.nodes[addr]
@@ -493,23 +499,40 @@ func (e *simEnv) Dial(addr string) node.ConnID {
 		remote.id = target.nextConn
 		remote.open = true
 		target.conns[remote.id] = remote
+		// The dialer's kernel gets the SYN-ACK one latency later (scheduled before the
+		// acceptor can answer, so OnDialed precedes every frame from the peer): the frames its
+		// node sent while connecting leave now, and then the node learns the connection is up
+		// (when it runs, if paused). From here on frames may reach the peer, so OnDialed is
+		// delivered even if the connection is reset before the node hears of it (a fault, a
+		// retransmission timeout while it is paused): it then precedes OnConnClosed.
+		dinc := n.inc
+		w.At(time.Duration(local.lastAt), func() {
+			local.connecting = false
+			frames := local.pending
+			local.pending = nil
+			if n.inc != dinc || !n.up || c.closed {
+				return // closed while connecting: nothing it held left
+			}
+			for _, f := range frames {
+				w.transmit(local, f)
+			}
+			if c.closed {
+				return // the first frame met a partition and reset it: nothing left
+			}
+			n.Deliver(func() {
+				if n.inc != dinc || !n.up || !local.open {
+					return
+				}
+				w.record("dialed", n.Addr, uint64(id), 0, nil)
+				n.h.OnDialed(id)
+			})
+		})
 		target.Deliver(func() {
 			if target.inc != tinc || !target.up {
 				return
 			}
 			w.record("accept", target.Addr, uint64(remote.id), 0, nil)
 			target.h.OnAccepted(remote.id, ephemeralAddr(n.Addr, id))
-		})
-		// The dialer learns the connection is up one latency later (the SYN-ACK).
-		dinc := n.inc
-		w.At(time.Duration(local.lastAt), func() {
-			n.Deliver(func() {
-				if n.inc != dinc || !n.up || !local.open || n.conns[id] != local {
-					return
-				}
-				w.record("dialed", n.Addr, uint64(id), 0, nil)
-				n.h.OnDialed(id)
-			})
 		})
 	})
 	return id
@@ -528,6 +551,17 @@ func (e *simEnv) Send(c node.ConnID, cmd *codec.Command) {
 	if err != nil {
 		panic(fmt.Sprintf("sim: node %s encodes an unencodable command: %v", n.Addr, err))
 	}
+	if local.connecting {
+		local.pending = append(local.pending, frame)
+		return
+	}
+	w.transmit(local, frame)
+}
+
+// transmit sends one encoded frame from local, an established end, towards its peer: reset by
+// a partition, held by a lossy link, or put on the wire.
+func (w *World) transmit(local *endpoint, frame []byte) {
+	n := local.n
 	p := local.peer()
 	if w.isBlocked(n.Addr, p.n.Addr) {
 		// A partition breaks the connection rather than silently dropping one frame, which
