@@ -34,10 +34,10 @@ type Plant struct {
 
 // Plants is the catalogue, by topology then name.
 var Plants = []Plant{
-	{Name: "ack-before-sync", CaughtAt: 1, Topology: SingleBroker,
+	{Name: "ack-before-sync", CaughtAt: 2, Topology: SingleBroker,
 		Class:  "sync flush acknowledges before the fsync: a crash loses acknowledged messages (lost acknowledged)",
 		broker: func(c *brokernode.Config) { c.UnsafeAckBeforeSync = true }},
-	{Name: "unflushed-offsets", CaughtAt: 4, Topology: SingleBroker,
+	{Name: "unflushed-offsets", CaughtAt: 19, Topology: SingleBroker,
 		Class:  "consumer offsets answered before they are persisted: a crash moves a read offset back (offset went backwards)",
 		broker: func(c *brokernode.Config) { c.UnsafeQueryUnflushedOffsets = true }},
 
@@ -47,10 +47,10 @@ var Plants = []Plant{
 	{Name: "stale-master-acks", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a master whose lease lapsed keeps acknowledging on its own fsync (two masters in one epoch, lost acknowledged)",
 		broker: func(c *brokernode.Config) { c.UnsafeStaleMasterAcks = true }},
-	{Name: "slave-ack-before-fsync", CaughtAt: 2, Topology: BrokerGroups,
+	{Name: "slave-ack-before-fsync", CaughtAt: 3, Topology: BrokerGroups,
 		Class:  "a slave reports entries synced before its fsync: a power loss loses acknowledged messages",
 		broker: func(c *brokernode.Config) { c.UnsafeSlaveAckBeforeFsync = true }},
-	{Name: "elect-outside-in-sync", CaughtAt: 2, Topology: BrokerGroups,
+	{Name: "elect-outside-in-sync", CaughtAt: 1, Topology: BrokerGroups,
 		Class:      "the controller elects a replica outside the in-sync set (lost acknowledged, acknowledged entry truncated)",
 		controller: func(c *controller.Config) { c.UnsafeElectOutsideInSyncSet = true }},
 }
