@@ -38,7 +38,9 @@ type Env interface {
 	// Send queues cmd on c. Sending on a closed connection is dropped silently (the node
 	// learns of the close through OnConnClosed).
 	Send(c ConnID, cmd *codec.Command)
-	// Close closes c; OnConnClosed follows.
+	// Close closes c; OnConnClosed follows. Frames sent on c before may still reach the peer,
+	// except on a c still being dialled: those are discarded. Either way, whether any may have
+	// left is told by OnDialed (Handler.OnDialed).
 	Close(c ConnID)
 	// Disk is the node's storage.
 	Disk() Disk
@@ -58,8 +60,10 @@ type Handler interface {
 	Start()
 	// OnAccepted reports a new inbound connection.
 	OnAccepted(c ConnID, remoteAddr string)
-	// OnDialed reports that an outbound connection from Env.Dial is established. A connection
-	// that closes without it never reached its peer: nothing sent on it was delivered.
+	// OnDialed reports that an outbound connection from Env.Dial is established; it precedes
+	// every frame from the peer. A connection that closes without it delivered nothing sent on
+	// it (the peer may have seen it open and close, empty): once anything sent may have left,
+	// OnDialed is delivered, before OnConnClosed, even if the node has closed c meanwhile.
 	OnDialed(c ConnID)
 	// OnConnClosed reports that c closed (by either side, or a failed dial).
 	OnConnClosed(c ConnID)

@@ -33,9 +33,10 @@ type conn struct {
 	mu      sync.Mutex
 	nc      net.Conn // nil until a dial completes
 	out     []byte   // encoded frames not yet handed to the writer
+	up      bool     // out may be written: the node has had OnAccepted or OnDialed (see release)
 	closing bool     // flush out, then close (Env.Close)
 	closed  bool
-	wake    chan struct{} // cap 1: out became non-empty, closing or closed
+	wake    chan struct{} // cap 1: out became non-empty, up, closing or closed
 }
 
 func (r *Runtime) newConn(remote string) *conn {
@@ -71,9 +72,27 @@ func (c *conn) enqueue(cmd *codec.Command) (int, error) {
 	return n, nil
 }
 
-// closeAfterFlush lets the writer send what is queued, then close the socket.
-func (c *conn) closeAfterFlush() {
+// release lets the writer send what is queued: the loop is about to deliver OnDialed. A dialled
+// connection holds its frames until then, so one the node closes first (or the runtime drops)
+// delivered nothing, as node.Handler.OnDialed promises.
+func (c *conn) release() {
 	c.mu.Lock()
+	c.up = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+// close implements Env.Close. A connection the node knows is up is flushed, then closed. One
+// still dialling (or connected, with OnDialed not yet delivered) has written nothing: it is
+// closed at once and its queued frames are discarded, so the node's OnConnClosed without
+// OnDialed means, as promised, that nothing sent on it arrived.
+func (c *conn) close() {
+	c.mu.Lock()
+	if !c.up {
+		c.mu.Unlock()
+		c.shutdown()
+		return
+	}
 	c.closing = true
 	c.mu.Unlock()
 	c.signal()
@@ -115,7 +134,8 @@ func (c *conn) start(nc net.Conn) bool {
 }
 
 // writeLoop hands everything queued since its last write to the socket in one Write call,
-// so a busy connection sends many frames per syscall.
+// so a busy connection sends many frames per syscall. It writes nothing before the connection
+// is up for the node (release wakes it then).
 func (c *conn) writeLoop(nc net.Conn) {
 	defer c.r.wg.Done()
 	var spare []byte
@@ -124,6 +144,10 @@ func (c *conn) writeLoop(nc net.Conn) {
 		if c.closed {
 			c.mu.Unlock()
 			return
+		}
+		if !c.up {
+			c.mu.Unlock()
+			continue
 		}
 		buf := c.out
 		c.out = spare[:0]
@@ -218,6 +242,7 @@ func (r *Runtime) acceptLoop(ln net.Listener) {
 		}
 		backoff = 0
 		c := r.newConn(nc.RemoteAddr().String())
+		c.up = true // the node can send on it only after OnAccepted
 		r.log.Debug("accepted connection", "conn", uint64(c.id), "remote", c.remote)
 		if !r.conns.add(c) {
 			_ = nc.Close() // stopping
@@ -233,7 +258,8 @@ func (r *Runtime) acceptLoop(ln net.Listener) {
 }
 
 // dial implements Env.Dial: the ConnID is returned at once, frames sent meanwhile queue in
-// c.out, and a failed dial ends in OnConnClosed.
+// c.out and are written only once the loop delivers OnDialed (dispatch releases them), and a
+// failed dial ends in OnConnClosed.
 func (r *Runtime) dial(addr string) node.ConnID {
 	c := r.newConn(addr)
 	r.live[c.id] = c
@@ -252,7 +278,8 @@ func (r *Runtime) dial(addr string) node.ConnID {
 			c.shutdown()
 			return
 		}
-		// Posted before the reader starts, so OnDialed precedes every frame from the peer.
+		// Posted before the reader starts, so OnDialed precedes every frame from the peer. The
+		// writer starts too, but holds the queued frames until dispatch releases them.
 		r.q.post(event{kind: evDialed, c: c})
 		c.start(nc)
 	}()

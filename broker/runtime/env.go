@@ -70,7 +70,7 @@ func (e env) Close(id node.ConnID) {
 		return
 	}
 	e.r.forget(c)
-	c.closeAfterFlush()
+	c.close()
 }
 
 func (e env) Disk() node.Disk { return e.r.disk }

@@ -344,7 +344,10 @@ func (r *Runtime) dispatch(e *event) {
 		r.live[e.c.id] = e.c
 		h.OnAccepted(e.c.id, e.c.remote)
 	case evDialed:
+		// A connection the node closed (or the runtime dropped) meanwhile wrote nothing: the
+		// node has had OnConnClosed without OnDialed. Otherwise its frames may leave from now.
 		if r.live[e.c.id] == e.c {
+			e.c.release()
 			h.OnDialed(e.c.id)
 		}
 	case evFrame:

@@ -668,48 +668,6 @@ func TestEnvRandAndDisk(t *testing.T) {
 	})
 }
 
-// Closing a dialled connection before it is established still flushes what was sent, and
-// reports OnConnClosed exactly once.
-func TestCloseBeforeConnected(t *testing.T) {
-	got := make(chan int32, 10)
-	serverClosed := make(chan struct{}, 10)
-	sn := &testNode{
-		onFrame:  func(c node.ConnID, cmd *codec.Command) { got <- cmd.Opaque },
-		onClosed: func(node.ConnID) { serverClosed <- struct{}{} },
-	}
-	server := startNode(t, Config{ListenAddr: "127.0.0.1:0"}, sn)
-	var mu sync.Mutex
-	closes := 0
-	cn := &testNode{onClosed: func(node.ConnID) { mu.Lock(); closes++; mu.Unlock() }}
-	client := startNode(t, Config{}, cn)
-	client.Do(func() {
-		id := cn.env.Dial(server.Addr().String())
-		req := codec.NewRequest(1, nil, nil)
-		req.Opaque = 77
-		cn.env.Send(id, req)
-		cn.env.Close(id)
-	})
-	select {
-	case o := <-got:
-		if o != 77 {
-			t.Errorf("server got opaque %d, want 77", o)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("frame sent before connect and Close never arrived")
-	}
-	select {
-	case <-serverClosed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("server never saw the close")
-	}
-	client.Do(func() {})
-	mu.Lock()
-	defer mu.Unlock()
-	if closes != 1 {
-		t.Errorf("client OnConnClosed %d times, want 1", closes)
-	}
-}
-
 // Java clients may send the binary ROCKETMQ header; the runtime decodes it like JSON.
 func TestBinaryHeaderRequest(t *testing.T) {
 	r := startNode(t, Config{ListenAddr: "127.0.0.1:0"}, &testNode{})
