@@ -30,8 +30,16 @@ const (
 	ReqGetAllTopicListFromNS   int16 = 206
 	ReqDeleteTopicInBroker     int16 = 215
 	ReqDeleteTopicInNamesrv    int16 = 216
+	ReqSendMessageV2           int16 = 310
 	ReqSendBatchMessage        int16 = 320
+	ReqSendReplyMessage        int16 = 324
+	ReqSendReplyMessageV2      int16 = 325
 )
+
+// CodeOutOfRange is the Code of a decoded command whose header code does not fit in 16 bits
+// (Command.WideCode holds it). No node serves it, so such a request is answered
+// REQUEST_CODE_NOT_SUPPORTED, as the Java broker answers a code it has no processor for.
+const CodeOutOfRange int16 = -1 << 15
 
 // Controller request codes. 1001, 1003 and 1004 are RocketMQ 5's controller codes
 // (CONTROLLER_ALTER_SYNC_STATE_SET, CONTROLLER_REGISTER_BROKER, CONTROLLER_GET_REPLICA_INFO),

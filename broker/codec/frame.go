@@ -1,6 +1,49 @@
 // Package codec owns the RocketMQ 4.x remoting wire format: the length-prefixed frame, the JSON
 // and binary (ROCKETMQ) command headers, and the stored message record that pull responses
 // carry. It is pure: no I/O beyond reading a frame from an io.Reader, no global state.
+//
+// # What the header decoder accepts, and why
+//
+// Sluice reads headers as the Java broker does, because clients other than the Go one are
+// written against it: the Java broker decodes a JSON header with fastjson into a
+// RemotingCommand whose extFields is a HashMap<String,String>, and a binary (ROCKETMQ) header
+// field by field. A header the Java broker accepts must not cost a client its connection
+// here. So, in a JSON header:
+//
+//   - Fields come in any order; unknown fields of any shape are ignored (Java writes
+//     serializeTypeCurrentRPC, future versions may add more); remark, flag, language, version
+//     and extFields may be missing or null.
+//   - An ext value may be a string, or what fastjson turns into one: an integer keeps its
+//     literal text ("queueId":1 is "1", and a long beyond int64 stays as written); a number
+//     with a fraction or an exponent is printed as Java's BigDecimal.toString prints it (1.0
+//     is "1.0", 1e3 is "1E+3", 0.0000001 is "1E-7"); true and false are "true" and "false";
+//     an object or array is its compact JSON text. The Node.js client ali-ons writes queueId,
+//     sysFlag, bornTimestamp and offsets as numbers and unitMode and batch as booleans.
+//   - A null ext value is absent: Java's map holds the key with null, and every header
+//     decoder there reads it with get(), which cannot tell the two apart.
+//   - Strings may hold any escape JSON allows and any UTF-8; raw invalid UTF-8 becomes U+FFFD,
+//     as Java's UTF-8 decoding of the header bytes makes it.
+//   - code, version, opaque and flag are Java ints: a JSON integer within int32, or a string
+//     holding one (fastjson reads a quoted int), or null for 0. A code that does not fit in
+//     16 bits decodes as CodeOutOfRange with its value in WideCode, so the node answers it
+//     REQUEST_CODE_NOT_SUPPORTED, as Java answers a code it has no processor for. language
+//     may be any string (nothing depends on it) or a LanguageCode ordinal.
+//
+// A binary header holds strings only and 16-bit code and version, as Java writes it; an
+// unknown language byte reads as OTHER.
+//
+// Rejected, with an error naming the field, and the connection closed as Java's decoder
+// exception closes it: a header that is not one JSON object (null, an array, trailing text),
+// an int field that is not an integer within int32, extFields that is not an object, a
+// number BigDecimal cannot hold. Deliberately stricter than fastjson, since no RocketMQ client
+// writes them: its non-standard syntax (single quotes, unquoted names, repeated commas,
+// \x escapes, number suffixes such as 1L) and int fields written as fractions (fastjson
+// truncates 10.5 to 10).
+//
+// Decoding has a fast path for the shapes clients send (strings, integers, booleans and null
+// as ext values) that falls back, never fails, to the general decoder for anything else;
+// FuzzJSONHeaderFastPath checks that the two agree. What Sluice writes is narrower than what
+// it reads: ext values are always JSON strings, because the Go client fails on anything else.
 package codec
 
 import (
@@ -37,14 +80,30 @@ var ErrBadFrame = errors.New("bad frame")
 
 // Command is one remoting command: a request or a response.
 type Command struct {
-	Code      int16
-	Language  string
-	Version   int16
+	// Code is the request or response code. Every RocketMQ code fits in 16 bits, but a JSON
+	// header may carry any 32-bit one (Java reads it into an int): such a code is decoded as
+	// CodeOutOfRange with its value in WideCode, so that a node answers it "not supported",
+	// as Java does, instead of the connection being dropped.
+	Code int16
+	// WideCode is the header's code when it does not fit in Code, 0 otherwise.
+	WideCode int32
+	Language string
+	// Version is the sender's MQVersion ordinal: a Java int in a JSON header, 16 bits in a
+	// binary one.
+	Version   int32
 	Opaque    int32
 	Flag      int32
 	Remark    string
 	ExtFields map[string]string
 	Body      []byte
+}
+
+// WireCode is the code as the header carried it.
+func (c *Command) WireCode() int32 {
+	if c.WideCode != 0 {
+		return c.WideCode
+	}
+	return int32(c.Code)
 }
 
 // IsResponse reports whether the response bit is set.
@@ -69,17 +128,6 @@ func NewRequest(code int16, ext map[string]string, body []byte) *Command {
 // NewResponse builds a response to req with the given code and remark.
 func NewResponse(req *Command, code int16, remark string) *Command {
 	return &Command{Code: code, Language: "GO", Version: 317, Opaque: req.Opaque, Flag: FlagResponse, Remark: remark}
-}
-
-// jsonHeader is the JSON header as RocketMQ clients write it.
-type jsonHeader struct {
-	Code      int16             `json:"code"`
-	Language  string            `json:"language"`
-	Version   int16             `json:"version"`
-	Opaque    int32             `json:"opaque"`
-	Flag      int32             `json:"flag"`
-	Remark    string            `json:"remark,omitempty"`
-	ExtFields map[string]string `json:"extFields,omitempty"`
 }
 
 // AppendFrame appends the whole frame for c (length word included) to dst, with a JSON header.
@@ -182,7 +230,7 @@ func decodeBinaryHeader(h []byte) (*Command, error) {
 	} else {
 		c.Language = "OTHER"
 	}
-	c.Version = int16(binary.BigEndian.Uint16(h[3:]))
+	c.Version = int32(int16(binary.BigEndian.Uint16(h[3:])))
 	c.Opaque = int32(binary.BigEndian.Uint32(h[5:]))
 	c.Flag = int32(binary.BigEndian.Uint32(h[9:]))
 	rest := h[13:]

@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,13 +11,14 @@ import (
 
 // The JSON header is on every frame, so both directions have a hand-written fast path:
 // appendJSONHeader writes what encoding/json would (same keys, order and omissions), and
-// decodeJSONHeaderFast parses the common shape and gives up (ok == false) on anything
-// unusual, leaving it to encoding/json. FuzzJSONHeaderFastPath checks that whenever the fast
-// path accepts an input, encoding/json accepts it too and agrees.
+// decodeJSONHeaderFast parses the shapes clients send and gives up (ok == false) on anything
+// unusual, leaving it to decodeJSONHeaderGeneral (jsonheader_general.go), which accepts what
+// the Java broker accepts (see the package documentation). FuzzJSONHeaderFastPath checks that
+// whenever the fast path accepts an input, the general decoder accepts it too and agrees.
 
 func appendJSONHeader(dst []byte, c *Command) []byte {
 	dst = append(dst, `{"code":`...)
-	dst = strconv.AppendInt(dst, int64(c.Code), 10)
+	dst = strconv.AppendInt(dst, int64(c.WireCode()), 10)
 	dst = append(dst, `,"language":`...)
 	dst = appendJSONString(dst, c.Language)
 	dst = append(dst, `,"version":`...)
@@ -113,12 +113,11 @@ func decodeJSONHeader(hdr []byte) (*Command, error) {
 	if c, ok := decodeJSONHeaderFast(hdr); ok {
 		return c, nil
 	}
-	var h jsonHeader
-	if err := json.Unmarshal(hdr, &h); err != nil {
+	c, err := decodeJSONHeaderGeneral(hdr)
+	if err != nil {
 		return nil, fmt.Errorf("%w: json header: %v", ErrBadFrame, err)
 	}
-	return &Command{Code: h.Code, Language: h.Language, Version: h.Version, Opaque: h.Opaque,
-		Flag: h.Flag, Remark: h.Remark, ExtFields: h.ExtFields}, nil
+	return c, nil
 }
 
 type headerScanner struct {
@@ -285,20 +284,10 @@ func (s *headerScanner) strOrNull() (string, bool) {
 func (s *headerScanner) integer(min, max int64) (int64, bool) {
 	s.ws()
 	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	digits := s.i
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
-	}
-	if s.i == digits || s.i-digits > 1 && s.b[digits] == '0' {
+	if !s.integerSyntax() {
 		return 0, false
 	}
-	if s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(s.b[start:s.i]), 10, 64)
+	n, err := strconv.ParseInt(s.text[start:s.i], 10, 64)
 	if err != nil || n < min || n > max {
 		return 0, false
 	}
@@ -307,9 +296,10 @@ func (s *headerScanner) integer(min, max int64) (int64, bool) {
 
 var headerKeys = []string{"code", "language", "version", "opaque", "flag", "remark", "extFields"}
 
-// decodeJSONHeaderFast parses the header shape RocketMQ clients send. It returns ok == false
-// for anything it does not handle exactly as encoding/json would (raw invalid UTF-8, nesting in unknown
-// keys, keys differing from ours only by case, duplicate extFields, numbers out of range).
+// decodeJSONHeaderFast parses the header shapes RocketMQ clients send: strings, integers,
+// booleans and null as ext values. It returns ok == false for anything it does not handle
+// exactly as decodeJSONHeaderGeneral would (raw invalid UTF-8, nesting, fractions and
+// exponents, keys differing from ours only by case, duplicate extFields, numbers out of range).
 func decodeJSONHeaderFast(b []byte) (*Command, bool) {
 	s := &headerScanner{b: b, text: string(b)}
 	c := &Command{}
@@ -327,17 +317,17 @@ func decodeJSONHeaderFast(b []byte) (*Command, bool) {
 		}
 		switch key {
 		case "code":
-			n, ok := s.integer(-1<<15, 1<<15-1)
+			n, ok := s.integer(-1<<31, 1<<31-1)
 			if !ok {
 				return nil, false
 			}
-			c.Code = int16(n)
+			c.Code, c.WideCode = splitCode(n)
 		case "version":
-			n, ok := s.integer(-1<<15, 1<<15-1)
+			n, ok := s.integer(-1<<31, 1<<31-1)
 			if !ok {
 				return nil, false
 			}
-			c.Version = int16(n)
+			c.Version = int32(n)
 		case "opaque", "flag":
 			n, ok := s.integer(-1<<31, 1<<31-1)
 			if !ok {
@@ -376,11 +366,15 @@ func decodeJSONHeaderFast(b []byte) (*Command, bool) {
 					if !ok || !s.consume(':') {
 						return nil, false
 					}
-					v, ok := s.strOrNull()
+					v, present, ok := s.extValue()
 					if !ok {
 						return nil, false
 					}
-					c.ExtFields[k] = v
+					if present {
+						c.ExtFields[k] = v
+					} else {
+						delete(c.ExtFields, k) // null: absent, as Java's map.get sees it
+					}
 					if s.consume('}') {
 						break
 					}
@@ -408,6 +402,57 @@ func decodeJSONHeaderFast(b []byte) (*Command, bool) {
 	}
 }
 
+// extValue reads an ext field's value as the Java broker sees it: a string as is, an integer
+// as its literal text, true or false as that word; null is absent (present == false).
+// Anything else (fractions, exponents, objects, arrays) is left to the general decoder.
+func (s *headerScanner) extValue() (v string, present, ok bool) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return "", false, false
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		v, ok := s.str()
+		return v, true, ok
+	case c == 'n':
+		return "", false, s.literal("null")
+	case c == 't':
+		return "true", true, s.literal("true")
+	case c == 'f':
+		return "false", true, s.literal("false")
+	case c == '-' || c >= '0' && c <= '9':
+		start := s.i
+		if !s.integerSyntax() {
+			return "", false, false
+		}
+		return s.text[start:s.i], true, true
+	}
+	return "", false, false
+}
+
+// integerSyntax skips a JSON number without fraction or exponent, of any size.
+func (s *headerScanner) integerSyntax() bool {
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	digits := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	if s.i == digits || s.i-digits > 1 && s.b[digits] == '0' {
+		return false
+	}
+	return s.i == len(s.b) || s.b[s.i] != '.' && s.b[s.i] != 'e' && s.b[s.i] != 'E'
+}
+
+// splitCode stores a 32-bit header code as Code, or as CodeOutOfRange and WideCode.
+func splitCode(n int64) (int16, int32) {
+	if n >= -1<<15 && n < 1<<15 {
+		return int16(n), 0
+	}
+	return CodeOutOfRange, int32(n)
+}
+
 // skipScalar skips an unknown key's value if it is a plain string, number, true, false or null.
 func (s *headerScanner) skipScalar() bool {
 	s.ws()
@@ -425,8 +470,7 @@ func (s *headerScanner) skipScalar() bool {
 	case c == 'n':
 		return s.literal("null")
 	case c == '-' || c >= '0' && c <= '9':
-		_, ok := s.integer(-1<<63, 1<<63-1)
-		return ok
+		return s.integerSyntax()
 	}
 	return false
 }
