@@ -138,6 +138,8 @@ type Controller struct {
 	env node.Env
 	cfg Config
 	log *slog.Logger
+	// unsupported answers and logs the requests the controller does not serve.
+	unsupported node.Unsupported
 
 	rn      *raft.RawNode
 	storage storage
@@ -202,7 +204,7 @@ func New(env node.Env, cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("start raft member %d: %w", cfg.ID, err)
 	}
 	c := &Controller{
-		env: env, cfg: cfg, log: log,
+		env: env, cfg: cfg, log: log, unsupported: node.Unsupported{What: "controller"},
 		rn: rn, storage: st, wal: wal,
 		peers:     map[uint64]*peer{},
 		state:     NewState(),

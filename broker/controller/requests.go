@@ -73,7 +73,7 @@ func (c *Controller) serve(conn node.ConnID, req *codec.Command) *codec.Command 
 	switch req.Code {
 	case codec.ReqControllerBrokerHeartbeat, codec.ReqControllerAlterInSyncSet, codec.ReqControllerGetReplicaInfo:
 	default:
-		return codec.NewResponse(req, codec.RequestCodeNotSupported, "request code "+strconv.Itoa(int(req.Code))+" not supported by the controller")
+		return c.unsupported.Answer(c.env, conn, "", req)
 	}
 	if c.failed != nil {
 		return codec.NewResponse(req, codec.SystemError, "controller member failed: "+c.failed.Error())

@@ -51,11 +51,14 @@ type Server struct {
 	log *slog.Logger
 	// brokers by address.
 	brokers map[string]*liveBroker
+	// unsupported answers and logs the requests the name server does not serve.
+	unsupported node.Unsupported
 }
 
 // New creates a name server on env.
 func New(env node.Env, cfg Config) *Server {
-	return &Server{env: env, cfg: cfg, log: env.Logger(), brokers: map[string]*liveBroker{}}
+	return &Server{env: env, cfg: cfg, log: env.Logger(), brokers: map[string]*liveBroker{},
+		unsupported: node.Unsupported{What: "name server"}}
 }
 
 type scanTimer struct{}
@@ -119,7 +122,7 @@ func (s *Server) OnFrame(c node.ConnID, req *codec.Command) {
 	case codec.ReqDeleteTopicInNamesrv:
 		resp = s.deleteTopic(req)
 	default:
-		resp = codec.NewResponse(req, codec.RequestCodeNotSupported, "request code "+strconv.Itoa(int(req.Code))+" not supported by the name server")
+		resp = s.unsupported.Answer(s.env, c, "", req)
 	}
 	s.env.Send(c, resp)
 }

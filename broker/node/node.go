@@ -5,7 +5,8 @@
 // Node code is a state machine. It never starts goroutines, never reads the wall clock, never
 // uses global randomness, never opens files or sockets and never lets map order leak into
 // behaviour. Everything it needs arrives as a call on Handler; everything it wants done goes
-// through Env. This package holds only interfaces and small value types.
+// through Env. This package holds only interfaces, small value types, and Unsupported, the
+// answer every node gives to a request it does not serve.
 package node
 
 import (
