@@ -237,6 +237,8 @@ type Broker struct {
 	// grp is the broker's state as a replica of a broker group (replica.go); nil without
 	// controllers.
 	grp *group
+	// unsupported answers and logs the requests the broker does not serve.
+	unsupported node.Unsupported
 }
 
 // New opens the broker's store (recovering it after a crash) and returns the node.
@@ -272,6 +274,8 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		locks:   newQueueLocks(cfg.LockLease),
 		remotes: map[node.ConnID]netip.AddrPort{},
 		txn:     newTransactions(),
+
+		unsupported: node.Unsupported{What: "broker"},
 	}
 	if cfg.AutoCreateTopic {
 		if _, ok := st.Topic(route.DefaultTopic); !ok {
@@ -555,6 +559,9 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	switch req.Code {
 	case codec.ReqSendMessage:
 		resp = b.handleSend(c, req)
+	case codec.ReqSendMessageV2:
+		// The Java client's and ali-ons's default for one message: the same send, short names.
+		resp = b.handleSend(c, sendV1(req))
 	case codec.ReqSendBatchMessage:
 		resp = b.handleSendBatch(c, req)
 	case codec.ReqPullMessage:
@@ -606,8 +613,13 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	case codec.ReqReplicaFetch:
 		resp = b.handleReplicaFetch(c, req)
 	default:
-		resp = codec.NewResponse(req, codec.RequestCodeNotSupported,
-			"request code "+strconv.Itoa(int(req.Code))+" is not supported by this broker")
+		// Request/reply (SEND_REPLY_MESSAGE 324 and 325, PUSH_REPLY_MESSAGE_TO_CLIENT) is not
+		// served yet: those are answered here too.
+		remote := ""
+		if ap, ok := b.remotes[c]; ok {
+			remote = ap.String()
+		}
+		resp = b.unsupported.Answer(b.env, c, remote, req)
 	}
 	if resp != nil {
 		b.env.Send(c, resp)

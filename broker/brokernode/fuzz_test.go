@@ -87,7 +87,9 @@ func fuzzRequests() map[int16]fuzzRequest {
 		codec.ReqSendBatchMessage: {batchExt(fuzzTopic, 2, ""), fuzzBatchBody(
 			codec.BatchMessage{Flag: 1, Body: []byte("one"), Properties: codec.EncodeProperties(map[string]string{codec.PropTags: "TagA"})},
 			codec.BatchMessage{Body: []byte("two")})},
-		324: {send, []byte("reply")}, // SEND_REPLY_MESSAGE
+		codec.ReqSendMessageV2:      {sendV1Inverse(send), []byte("hello, short names")},
+		codec.ReqSendReplyMessage:   {send, []byte("reply")},
+		codec.ReqSendReplyMessageV2: {sendV1Inverse(send), []byte("reply")},
 	}
 }
 

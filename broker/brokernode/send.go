@@ -2,6 +2,7 @@ package brokernode
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -12,8 +13,8 @@ import (
 	"github.com/sluicemq/sluice/broker/store"
 )
 
-// sendHeader is the header of a send, decoded from SEND_MESSAGE's long names or
-// SEND_BATCH_MESSAGE's one-letter names (PROTOCOL.md 2.2).
+// sendHeader is the header of a send, decoded from SEND_MESSAGE's long names (PROTOCOL.md
+// 2.2); SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE come through sendV1 first.
 type sendHeader struct {
 	topic          string
 	queueID        int64
@@ -27,52 +28,68 @@ type sendHeader struct {
 	defaultTopicQueueNums int64
 }
 
-// sendHeaderNames are the ext keys of one header variant.
-type sendHeaderNames struct {
-	topic, queueID, sysFlag, flag, bornTimestamp, properties, reconsumeTimes,
-	defaultTopicQueueNums string
+// sendV2Names pairs the one-letter ext names of SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE
+// (SendMessageRequestHeaderV2, PROTOCOL.md 2.2) with SEND_MESSAGE's. n is RocketMQ 5's broker
+// name, bname in the long header.
+var sendV2Names = [...]struct{ short, long string }{
+	{"a", "producerGroup"}, {"b", "topic"}, {"c", "defaultTopic"}, {"d", "defaultTopicQueueNums"},
+	{"e", "queueId"}, {"f", "sysFlag"}, {"g", "bornTimestamp"}, {"h", "flag"}, {"i", "properties"},
+	{"j", "reconsumeTimes"}, {"k", "unitMode"}, {"l", "maxReconsumeTimes"}, {"m", "batch"}, {"n", "bname"},
 }
 
-var (
-	// sendNames are SEND_MESSAGE's (SendMessageRequestHeader).
-	sendNames = sendHeaderNames{topic: "topic", queueID: "queueId", sysFlag: "sysFlag", flag: "flag",
-		bornTimestamp: "bornTimestamp", properties: "properties", reconsumeTimes: "reconsumeTimes",
-		defaultTopicQueueNums: "defaultTopicQueueNums"}
-	// sendNamesV2 are SEND_BATCH_MESSAGE's (SendMessageRequestHeaderV2).
-	sendNamesV2 = sendHeaderNames{topic: "b", queueID: "e", sysFlag: "f", flag: "h",
-		bornTimestamp: "g", properties: "i", reconsumeTimes: "j",
-		defaultTopicQueueNums: "d"}
-)
+// sendV1 is a request with a V2 send header rewritten to SEND_MESSAGE's names, as the Java
+// broker converts it (SendMessageRequestHeaderV2.createSendMessageRequestHeaderV1) before one
+// send path serves both. Java reads only the letters of a V2 header, so a long name the request
+// also carries is dropped, not mixed in; other ext fields (ACL, trace) are kept. req is not
+// modified.
+func sendV1(req *codec.Command) *codec.Command {
+	v1 := *req
+	v1.ExtFields = maps.Clone(req.ExtFields)
+	if v1.ExtFields == nil {
+		v1.ExtFields = map[string]string{}
+	}
+	for _, n := range sendV2Names {
+		delete(v1.ExtFields, n.long)
+	}
+	for _, n := range sendV2Names {
+		if v, ok := req.ExtFields[n.short]; ok {
+			delete(v1.ExtFields, n.short)
+			v1.ExtFields[n.long] = v
+		}
+	}
+	return &v1
+}
 
 // decodeSendHeader reads a send header. The topic and queue id are required; the numeric
 // fields the client always sends default to 0 when absent or malformed, as before.
-func decodeSendHeader(req *codec.Command, names *sendHeaderNames) (sendHeader, error) {
-	h := sendHeader{topic: req.Ext(names.topic), properties: req.Ext(names.properties)}
+func decodeSendHeader(req *codec.Command) (sendHeader, error) {
+	h := sendHeader{topic: req.Ext("topic"), properties: req.Ext("properties")}
 	if err := validTopic(h.topic); err != nil {
 		return h, err
 	}
 	var err error
-	if h.queueID, err = req.ExtInt(names.queueID); err != nil {
+	if h.queueID, err = req.ExtInt("queueId"); err != nil {
 		return h, fmt.Errorf("queue id: %w", err)
 	}
 	if len(h.properties) > codec.MaxPropertiesBytes {
 		return h, fmt.Errorf("message properties are longer than %d bytes", codec.MaxPropertiesBytes)
 	}
-	h.sysFlag = int32(extInt(req, names.sysFlag, 0))
-	h.flag = int32(extInt(req, names.flag, 0))
-	h.bornTimestamp = extInt(req, names.bornTimestamp, 0)
-	h.reconsumeTimes = int32(extInt(req, names.reconsumeTimes, 0))
-	h.defaultTopicQueueNums = extInt(req, names.defaultTopicQueueNums, 0)
+	h.sysFlag = int32(extInt(req, "sysFlag", 0))
+	h.flag = int32(extInt(req, "flag", 0))
+	h.bornTimestamp = extInt(req, "bornTimestamp", 0)
+	h.reconsumeTimes = int32(extInt(req, "reconsumeTimes", 0))
+	h.defaultTopicQueueNums = extInt(req, "defaultTopicQueueNums", 0)
 	return h, nil
 }
 
-// handleSend stores one message (SEND_MESSAGE). In sync-flush mode the response is held until
-// the fsync that covers it (nil is returned); otherwise it is returned at once.
+// handleSend stores one message (SEND_MESSAGE, and SEND_MESSAGE_V2 through sendV1). In
+// sync-flush mode the response is held until the fsync that covers it (nil is returned);
+// otherwise it is returned at once.
 func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
 	if !b.ready {
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
 	}
-	h, err := decodeSendHeader(req, &sendNames)
+	h, err := decodeSendHeader(req)
 	if err != nil {
 		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
 	}
@@ -109,7 +126,8 @@ func (b *Broker) handleSendBatch(c node.ConnID, req *codec.Command) *codec.Comma
 	if !b.ready {
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
 	}
-	h, err := decodeSendHeader(req, &sendNamesV2)
+	req = sendV1(req)
+	h, err := decodeSendHeader(req)
 	if err != nil {
 		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
 	}

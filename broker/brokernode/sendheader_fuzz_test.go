@@ -9,21 +9,28 @@ import (
 )
 
 // FuzzDecodeSendHeader: the send header decoder (long names for SEND_MESSAGE, V2 letters for
-// SEND_BATCH_MESSAGE) never panics on any ext fields, and what it accepts has a valid topic, the
-// queue id the header gave, and properties within the stored record's limit.
+// SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE, renamed by sendV1) never panics on any ext fields,
+// and what it accepts has a valid topic, the queue id the header gave, and properties within
+// the stored record's limit.
 func FuzzDecodeSendHeader(f *testing.F) {
 	f.Add(false, "")
 	f.Add(true, "")
 	f.Add(false, "queueId=-1\nsysFlag=99999999999\nbornTimestamp=x")
 	f.Add(true, "b=%RETRY%cg\ne=2147483648\ni=DELAY\x01x\x02")
 	f.Add(false, "topic\nproperties=a")
+	// The names of the fields the assertions read, long and V2.
+	type fieldNames struct{ topic, queueID, properties string }
+	long, short := fieldNames{"topic", "queueId", "properties"}, fieldNames{"b", "e", "i"}
 	f.Fuzz(func(t *testing.T, v2 bool, edits string) {
-		names, ext := &sendNames, sendExt(fuzzTopic, "1", map[string]string{codec.PropTags: "TagA"})
-		if v2 {
-			names, ext = &sendNamesV2, batchExt(fuzzTopic, 1, "")
-		}
+		names, ext := long, sendExt(fuzzTopic, "1", map[string]string{codec.PropTags: "TagA"})
 		ext = applyExtEdits(maps.Clone(ext), edits)
-		h, err := decodeSendHeader(codec.NewRequest(codec.ReqSendMessage, ext, nil), names)
+		req := codec.NewRequest(codec.ReqSendMessage, ext, nil)
+		if v2 {
+			ext = applyExtEdits(batchExt(fuzzTopic, 1, ""), edits)
+			req = sendV1(codec.NewRequest(codec.ReqSendBatchMessage, ext, nil))
+			names = short
+		}
+		h, err := decodeSendHeader(req)
 		if err != nil {
 			return
 		}
