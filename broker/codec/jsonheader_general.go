@@ -31,6 +31,10 @@ func decodeJSONHeaderGeneral(hdr []byte) (*Command, error) {
 	}
 	var h looseHeader
 	if err := json.Unmarshal(hdr, &h); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return nil, fmt.Errorf("%s is a JSON %s, not an object", typeErr.Field, typeErr.Value)
+		}
 		return nil, err
 	}
 	c := &Command{}
