@@ -43,7 +43,9 @@ type Node struct {
 	// events that reached the node while it was paused (or queued behind those), to be
 	// delivered when it resumes.
 	pausedUntil int64
-	backlog     []func()
+	backlog     []heldEvent
+	// eventAt is when the event being delivered reached the node (-1: none is).
+	eventAt int64
 	// writeFaults and syncFaults are the active disk error faults, oldest first; the newest
 	// is the one the disk reports.
 	writeFaults, syncFaults []*diskFault
@@ -142,10 +144,34 @@ func (n *Node) start() {
 // calls as well.
 func (n *Node) Deliver(fn func()) {
 	if n.w.now < n.pausedUntil || len(n.backlog) > 0 {
-		n.backlog = append(n.backlog, fn)
+		n.backlog = append(n.backlog, heldEvent{at: n.w.now, fn: fn})
 		return
 	}
+	n.deliverAt(n.w.now, fn)
+}
+
+// heldEvent is an event a pause held back, with the time it reached the node.
+type heldEvent struct {
+	at int64
+	fn func()
+}
+
+func (n *Node) deliverAt(at int64, fn func()) {
+	prev := n.eventAt
+	n.eventAt = at
 	fn()
+	n.eventAt = prev
+}
+
+// EventTime is the virtual time at which the event the node is handling now reached it:
+// earlier than the world's time when a pause held the event back (the node, whose clock may
+// step, cannot tell how late it is; only its timers, held back in arrival order too, count
+// elapsed time). Outside the delivery of an event it is the world's time.
+func (n *Node) EventTime() time.Duration {
+	if n.eventAt < 0 {
+		return time.Duration(n.w.now)
+	}
+	return time.Duration(n.eventAt)
 }
 
 // Pause stops the node processing events for d, as a stopped process (SIGSTOP, a long GC or
@@ -178,10 +204,10 @@ func (n *Node) Paused() bool { return n.w.now < n.pausedUntil }
 // resume delivers the events a pause held back, unless a later pause still holds the node.
 func (n *Node) resume() {
 	for len(n.backlog) > 0 && n.w.now >= n.pausedUntil {
-		fn := n.backlog[0]
-		n.backlog[0] = nil
+		ev := n.backlog[0]
+		n.backlog[0] = heldEvent{}
 		n.backlog = n.backlog[1:]
-		fn()
+		n.deliverAt(ev.at, ev.fn)
 	}
 	if len(n.backlog) == 0 {
 		n.backlog = nil

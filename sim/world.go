@@ -189,6 +189,7 @@ func (w *World) AddNode(addr string, newHandler func(env node.Env) node.Handler)
 		Disk:       simdisk.New(),
 		newHandler: newHandler,
 		rng:        rand.New(rand.NewPCG(w.rng.Uint64(), w.rng.Uint64())),
+		eventAt:    -1,
 	}
 	w.nodes[addr] = n
 	n.start()

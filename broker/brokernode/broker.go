@@ -124,12 +124,24 @@ type Config struct {
 	// UnsafeSlaveAckBeforeFsync: a slave reports replicated entries synced as soon as it has
 	// appended them, before its fsync.
 	UnsafeSlaveAckBeforeFsync bool
+	// UnsafeDeposedMasterPulls: a master whose mastership lapsed goes on answering pulls from
+	// its own log (what it confirmed), where it should refuse them: a new master may have
+	// acknowledged messages it lacks, and it answers "nothing there".
+	UnsafeDeposedMasterPulls bool
+	// UnsafeLeaseFreeMaster: a master whose mastership lapsed goes on accepting writes and
+	// acknowledging them, still only once the in-sync set holds them.
+	UnsafeLeaseFreeMaster bool
 
 	// OnAcknowledge, if set, observes every send a replica of a broker group acknowledges
 	// (SEND_OK goes out): the master epoch it acknowledged in and the commit-log index of the
 	// entry. For the simulator's checks (one acknowledging master per epoch; nothing
 	// acknowledged later truncated); it must not call back into the broker.
 	OnAcknowledge func(epoch int64, index uint64)
+	// OnWrite, if set, observes every entry a replica of a broker group writes as its master
+	// (a send, a retry, a delayed or committed message): the master epoch it wrote in and the
+	// commit-log index. For the simulator's check that only the master the controllers named
+	// writes, and only until they name another; it must not call back into the broker.
+	OnWrite func(epoch int64, index uint64)
 
 	// UnsafeAckBeforeSync is a planted bug for tests of the simulator only: in sync-flush mode
 	// it acknowledges sends before the fsync that covers them. Never set it in production.

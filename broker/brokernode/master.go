@@ -178,7 +178,8 @@ func (b *Broker) masterSynced() {
 // updateAcks acknowledges every write the rules allow: in sync replication the in-sync
 // rule (replication.InSync.AckIndex over the master's own fsync), in async replication the
 // master's own flush. A master whose lease lapsed acknowledges nothing (with the planted bug
-// UnsafeStaleMasterAcks: on its own fsync, without the in-sync set).
+// UnsafeStaleMasterAcks: on its own fsync, without the in-sync set; with UnsafeLeaseFreeMaster:
+// by the rules above, as if the lease held).
 func (b *Broker) updateAcks() {
 	g := b.grp
 	if g.role != roleMaster || g.inSync == nil {
@@ -186,7 +187,7 @@ func (b *Broker) updateAcks() {
 	}
 	var ack uint64
 	switch {
-	case !b.leaseValid():
+	case !b.leaseValid() && !b.cfg.UnsafeLeaseFreeMaster:
 		if !g.leaseWarned {
 			g.leaseWarned = true
 			b.log.Warn("mastership lapsed: no word from the controller; refusing writes", "epoch", g.epoch, "leaseUntil", g.leaseUntil)

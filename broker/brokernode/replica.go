@@ -266,14 +266,14 @@ func (b *Broker) groupReady() {
 }
 
 // writable reports whether the broker accepts writes: always without a group; as a master
-// whose lease holds otherwise (or whatever the lease, with the planted bug
-// UnsafeStaleMasterAcks).
+// whose lease holds otherwise (or whatever the lease, with the planted bugs
+// UnsafeStaleMasterAcks and UnsafeLeaseFreeMaster).
 func (b *Broker) writable() bool {
 	g := b.grp
 	if g == nil {
 		return true
 	}
-	return g.role == roleMaster && (b.leaseValid() || b.cfg.UnsafeStaleMasterAcks)
+	return g.role == roleMaster && (b.leaseValid() || b.cfg.UnsafeStaleMasterAcks || b.cfg.UnsafeLeaseFreeMaster)
 }
 
 // leaseValid: the master may still write and serve reads. The lease runs MasterLease from the
@@ -988,7 +988,7 @@ func (b *Broker) refuseRead(req *codec.Command) *codec.Command {
 		return nil
 	}
 	switch {
-	case !b.leaseValid() && !b.cfg.UnsafeStaleMasterAcks:
+	case !b.leaseValid() && !b.cfg.UnsafeStaleMasterAcks && !b.cfg.UnsafeDeposedMasterPulls:
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "the master's mastership lapsed (no word from the controller); retry later")
 	case g.dutiesDue:
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "the new master is still confirming the log it took over; retry shortly")

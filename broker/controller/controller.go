@@ -59,6 +59,13 @@ type Config struct {
 	// production: it lets an election pick a live replica outside the in-sync set (it
 	// prefers one), which can lose acknowledged messages.
 	UnsafeElectOutsideInSyncSet bool
+
+	// OnElection, if set, observes every election this member applies (from its log, replays
+	// after a restart included): the group, the master it names (0: masterless) and its new
+	// master epoch. For the simulator, which keeps the controllers' own record of who was
+	// master when, independent of what the brokers believe; it must not call back into the
+	// controller.
+	OnElection func(k GroupKey, masterID, epoch int64)
 }
 
 // DefaultConfig returns the timing Sluice uses, for member id of peers.
@@ -477,6 +484,9 @@ func (c *Controller) apply(e *pb.Entry) {
 	}
 	res := c.state.Apply(cmd)
 	c.logApplied(cmd, res)
+	if cmd.Op == OpElect && res.Code == codec.Success && c.cfg.OnElection != nil {
+		c.cfg.OnElection(res.Group.Key, res.Group.MasterID, res.Group.MasterEpoch)
+	}
 	p := c.proposals[cmd.ProposalID]
 	if cmd.ProposalID == 0 || p == nil {
 		return
@@ -570,7 +580,7 @@ func (c *Controller) checkMasters() {
 func (c *Controller) checkGroup(k GroupKey, conn node.ConnID, req *codec.Command) (proposed bool, resp *codec.Command) {
 	g := c.state.Group(k)
 	now := c.clock()
-	if a, ok := c.electing[k]; ok && a.epoch == g.MasterEpoch && now.Sub(a.at) < c.cfg.ProposalTimeout {
+	if c.electionInFlight(k, g) {
 		return false, nil // an election for this epoch is in flight
 	}
 	masterAlive := g.MasterID != 0 && c.presumedAlive(replicaKey{k, g.MasterID})
@@ -588,6 +598,13 @@ func (c *Controller) checkGroup(k GroupKey, conn node.ConnID, req *codec.Command
 	}
 	c.electing[k] = electAttempt{epoch: g.MasterEpoch, at: now}
 	return true, c.propose(conn, req, elect)
+}
+
+// electionInFlight reports whether this leader proposed an election for group k at g's
+// current epoch that may still be applied.
+func (c *Controller) electionInFlight(k GroupKey, g *Group) bool {
+	a, ok := c.electing[k]
+	return ok && a.epoch == g.MasterEpoch && c.clock().Sub(a.at) < c.cfg.ProposalTimeout
 }
 
 // clock is the time on the tick count (see ticked), as an instant.

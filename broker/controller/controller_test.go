@@ -303,3 +303,46 @@ func sameGroup(a, b GroupInfo) bool {
 	}
 	return fmt.Sprint(a) == fmt.Sprint(b)
 }
+
+// While the election replacing a silent master is proposed but not yet applied, the master's
+// heartbeat is not answered with the group as it stands: that answer would confirm it and
+// renew its lease past the moment the new master's epoch begins. Once the election is applied
+// the old master learns of it.
+func TestNoConfirmationWhileAnElectionReplacesTheMaster(t *testing.T) {
+	m := startMember(t, oneMember(), nil)
+	const b1, b2 node.ConnID = 101, 102
+	m.heartbeat(b1, 1)
+	wantGroup(t, m.heartbeat(b1, 1), codec.Success, 1, 1, 1)
+	m.heartbeat(b2, 2)
+	wantGroup(t, m.alter(b1, 1, 1, 1, 1, 2), codec.Success, 1, 1, 1, 2)
+	// Broker 1 falls silent; step without completing syncs until the election is proposed
+	// (its entry waits for the disk).
+	k := GroupKey{cluster, group}
+	proposed := false
+	for i := 0; i < 100 && !proposed; i++ {
+		if i%5 == 0 {
+			wantGroup(t, m.heartbeat(b2, 2), codec.Success, 1, 1, 1, 2)
+		}
+		m.env.Advance(m.c, m.cfg.TickInterval)
+		proposed = m.c.electionInFlight(k, m.c.state.Group(k))
+		if !proposed {
+			m.settle()
+		}
+	}
+	if !proposed {
+		t.Fatal("no election was proposed for the silent master")
+	}
+	m.opaque++
+	req := codec.NewRequest(codec.ReqControllerBrokerHeartbeat, map[string]string{"clusterName": cluster, "brokerName": group,
+		"brokerId": "1", "brokerAddr": brokerAddr(1)}, nil)
+	req.Opaque = m.opaque
+	before := len(m.env.Sent())
+	m.c.OnFrame(b1, req)
+	for _, s := range m.env.Sent()[before:] {
+		if s.Conn == b1 && s.Cmd.IsResponse() && s.Cmd.Opaque == req.Opaque && s.Cmd.Code == codec.Success {
+			t.Fatalf("the master being replaced was confirmed: %v", info(t, s.Cmd))
+		}
+	}
+	m.settle()
+	wantGroup(t, m.heartbeat(b1, 1), codec.Success, 2, 2, 2)
+}

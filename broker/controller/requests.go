@@ -135,6 +135,13 @@ func (c *Controller) heartbeat(conn node.ConnID, req *codec.Command) *codec.Comm
 	if g == nil || g.Replicas[id] != addr {
 		return c.propose(conn, req, Command{Op: OpRegister, Cluster: k.Cluster, Group: k.Group, BrokerID: id, Addr: addr})
 	}
+	if id == g.MasterID && c.electionInFlight(k, g) {
+		// The leader decided to replace this master and the election is not applied yet:
+		// answering with the group as it stands would confirm the master and renew its lease
+		// past the moment the election takes effect (two masters holding a lease). It learns
+		// the outcome from its next heartbeat.
+		return codec.NewResponse(req, codec.SystemBusy, "an election replacing this master is in flight; retry")
+	}
 	if g.MasterID == 0 {
 		// A masterless group need not wait for the next check: this replica may be eligible.
 		if proposed, resp := c.checkGroup(k, conn, req); proposed {

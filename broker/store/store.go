@@ -458,8 +458,12 @@ func (s *Store) CommitLog() node.Log { return s.commitLog }
 // with appends not yet covered by a checkpoint, sorted by name, and the commit-log index the checkpoint will cover
 // (Confirmed()). The broker syncs every returned log up to at least its LastIndex at the time
 // of this call, then calls FinishCheckpoint(upTo). If a sync fails, the broker simply never
-// finishes: the next BeginCheckpoint includes the abandoned checkpoint's logs again.
+// finishes: the next BeginCheckpoint includes the abandoned checkpoint's logs again. A failed
+// or closed store has nothing to checkpoint: it returns no logs (FinishCheckpoint refuses).
 func (s *Store) BeginCheckpoint() (logs []node.Log, upTo uint64) {
+	if s.usable() != nil {
+		return nil, s.checkpoint
+	}
 	if s.inFlight != nil {
 		for _, q := range s.inFlight.queues {
 			q.dirty = true
@@ -519,25 +523,27 @@ func (s *Store) Close() error {
 		errs = append(errs, s.FlushOffsets())
 	}
 	errs = append(errs, s.closeLogs())
+	s.queues = map[queueKey]*consumeQueue{}
+	s.keys, s.commitLog = nil, nil
 	if s.err == nil {
 		s.err = ErrClosed
 	}
 	return errors.Join(errs...)
 }
 
+// closeLogs closes every log. The handles stay: a closed handle refuses everything (reads,
+// appends, syncs) and reports an empty log, so a failed store whose Reopen could not open
+// its logs again stays safe to call into until a later Reopen succeeds.
 func (s *Store) closeLogs() error {
 	var errs []error
 	for _, q := range s.sortedQueues() {
 		errs = append(errs, q.log.Close())
 	}
-	s.queues = map[queueKey]*consumeQueue{}
 	if s.keys != nil {
 		errs = append(errs, s.keys.Log().Close())
-		s.keys = nil
 	}
 	if s.commitLog != nil {
 		errs = append(errs, s.commitLog.Close())
-		s.commitLog = nil
 	}
 	return errors.Join(errs...)
 }

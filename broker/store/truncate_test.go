@@ -582,3 +582,56 @@ func TestTruncateAfterTransientFault(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedReopenLeavesAFailedStore: when Reopen fails because the disk still fails, the
+// store stays failed and every call that the broker makes on a failed store refuses or does
+// nothing, rather than reaching the logs Reopen closed: the broker's checkpoint timer keeps
+// calling BeginCheckpoint (which dereferenced the key index Reopen had dropped: a nil-pointer
+// panic in the simulator's groups topology), a slave keeps calling Reopen, and the commit log
+// is asked for its end, until the disk heals.
+func TestFailedReopenLeavesAFailedStore(t *testing.T) {
+	var s *Store
+	var fd *budgetDisk
+	for cut := 0; s == nil || !s.Failed(); cut++ {
+		if cut > 100 {
+			t.Fatal("no disk fault during the truncation fails the store")
+		}
+		fd = &budgetDisk{Disk: simdisk.New(), left: 1 << 30}
+		s = truncateFixture(t, fd) // key index entries added since the checkpoint at 4
+		fd.left = cut
+		if err := s.TruncateAfter(3); err == nil {
+			t.Fatal("the truncation never failed")
+		}
+	}
+	reopened := false
+	for budget := 0; budget < 1000 && !reopened; budget++ {
+		fd.left = budget
+		if err := s.Reopen(); err != nil {
+			if !s.Failed() {
+				t.Fatalf("budget %d: Reopen failed (%v) but the store does not say it failed", budget, err)
+			}
+			if cl := s.CommitLog(); cl == nil || cl.LastIndex() != 0 {
+				t.Fatalf("budget %d: a failed store's commit log is %v (want a closed handle)", budget, cl)
+			}
+			if logs, _ := s.BeginCheckpoint(); len(logs) != 0 {
+				t.Fatalf("budget %d: a failed store hands out %d logs to checkpoint", budget, len(logs))
+			}
+			if err := s.FinishCheckpoint(0); err == nil {
+				t.Fatalf("budget %d: a failed store finished a checkpoint", budget)
+			}
+			if _, err := s.ReadRecords(1, 10, 1<<20); err == nil {
+				t.Fatalf("budget %d: a failed store serves reads", budget)
+			}
+			continue
+		}
+		reopened = true
+	}
+	if !reopened {
+		t.Fatal("Reopen never succeeded")
+	}
+	fd.left = 1 << 30
+	if err := s.TruncateAfter(3); err != nil {
+		t.Fatalf("truncating after the reopen: %v", err)
+	}
+	checkpoint(t, s)
+}

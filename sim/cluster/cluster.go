@@ -437,6 +437,9 @@ func (r *run) pullRecorded(cli *client.Client, clientIdx int, req client.PullReq
 		if err == nil && res.Status == codec.PullRetryImmediately {
 			op.Outcome = linearizability.Unknown // filtered pulls say nothing about the log
 		}
+		if err == nil && r.gr != nil {
+			r.checkMasterPull(res.Addr, masters, time.Duration(call), op.Queue, op.Offset, pullStatus(res.Status, len(res.Msgs)))
+		}
 		if err == nil && r.gr != nil && !r.servedByMaster(res.Addr, masters) {
 			r.report.SlavePulls++
 			r.report.SlavePullMsgs += len(res.Msgs)

@@ -12,7 +12,9 @@ package cluster
 // amid acknowledgements, the slaves' fsyncs slowed. Besides the checks of the single-broker
 // topology it checks, per group: at most one replica acknowledges in any master epoch, and
 // nothing acknowledged is later overwritten or truncated; the replicas' logs never diverge
-// once settled. Sync replication loses no acknowledged message; in async replication the
+// once settled; only the replica the controllers named master of an epoch writes,
+// acknowledges or answers pulls as that epoch's master, and never once they elected another
+// (mastership.go, against the controllers' own record of their elections). Sync replication loses no acknowledged message; in async replication the
 // acknowledged messages lost at failovers are counted instead. It measures failovers and
 // failover times.
 
@@ -105,11 +107,15 @@ type groupState struct {
 	// its writable master (-1: it has one, or has not had one yet).
 	ackEpoch int64
 	lossAt   time.Duration
+	// judged: the violations of the mastership checks already reported (mastership.go).
+	judged map[string]bool
 }
 
 // groupsRun is the groups topology's part of a run.
 type groupsRun struct {
 	groups []*groupState
+	// terms is the controllers' record of who was master when (mastership.go).
+	terms mastership
 }
 
 func (g *groupState) broker(id int) *brokernode.Broker {
@@ -144,8 +150,10 @@ func (g *groupState) writable() bool {
 	return false
 }
 
-// masterEpochs maps the address of each replica that is a master with a valid lease now to
-// its epoch (nil outside the groups topology).
+// masterEpochs maps the address of each up replica that holds the master role now to its
+// epoch (nil outside the groups topology), whatever its lease: whether such a replica may
+// still answer is judged against the controllers' record (mastership.go), never against the
+// broker's own lease.
 func (r *run) masterEpochs() map[string]int64 {
 	if r.gr == nil {
 		return nil
@@ -154,7 +162,7 @@ func (r *run) masterEpochs() map[string]int64 {
 	for _, g := range r.gr.groups {
 		for id := 1; id <= groupReplicas; id++ {
 			if b := g.broker(id); b != nil {
-				if _, epoch, writable := b.Role(); writable {
+				if role, epoch, _ := b.Role(); role == "master" {
 					out[g.nodes[id-1].Addr] = epoch
 				}
 			}
@@ -163,27 +171,34 @@ func (r *run) masterEpochs() map[string]int64 {
 	return out
 }
 
-// servedByMaster reports whether the replica at addr answered as the master it was both when
-// the call was made (atCall, from masterEpochs) and when its answer arrived, at one epoch:
-// then it was master throughout (an epoch is never taken again once left) and served the
-// pull from the master's log. Checking only on arrival would count the answer of a slave
-// (what it held of the confirmed log, possibly behind the acknowledged one) promoted while
-// its answer was in flight.
+// servedByMaster reports whether the replica at addr held the master role at one epoch both
+// when the call was made (atCall, from masterEpochs) and when its answer arrived: then it held
+// it throughout (an epoch is never taken again once left) and answered from the master's log,
+// not from a slave's confirmed log (which trails the master's acknowledgements). Checking only
+// on arrival would count the answer of a slave promoted while its answer was in flight. A
+// correct master answers only while its lease holds and its log is confirmed, so such an
+// answer is binding; checkMasterPull judges whether it should have answered at all.
 func (r *run) servedByMaster(addr string, atCall map[string]int64) bool {
+	_, ok := r.masterAnswer(addr, atCall)
+	return ok
+}
+
+// masterAnswer is servedByMaster, with the epoch.
+func (r *run) masterAnswer(addr string, atCall map[string]int64) (int64, bool) {
 	epoch, ok := atCall[addr]
 	if !ok {
-		return false
+		return 0, false
 	}
 	n := r.w.Node(addr)
 	if n == nil || !n.Up() || n.Handler() == nil {
-		return false
+		return 0, false
 	}
 	b, ok := n.Handler().(*brokernode.Broker)
 	if !ok {
-		return false
+		return 0, false
 	}
-	_, now, writable := b.Role()
-	return writable && now == epoch
+	role, now, _ := b.Role()
+	return epoch, role == "master" && now == epoch
 }
 
 // nameServers lists the name servers' addresses.
@@ -216,6 +231,7 @@ func (r *run) buildGroups() {
 		r.w.AddNode(HostNameServerAddr(h), func(env node.Env) node.Handler { return namesrv.New(env, ncfg) })
 		ccfg := controller.DefaultConfig(uint64(h), peers)
 		plant.applyController(&ccfg)
+		ccfg.OnElection = r.onElection
 		r.w.AddNode(HostControllerAddr(h), func(env node.Env) node.Handler {
 			c, err := controller.New(env, ccfg)
 			if err != nil {
@@ -227,7 +243,7 @@ func (r *run) buildGroups() {
 			return c
 		})
 	}
-	r.gr = &groupsRun{}
+	r.gr = &groupsRun{terms: mastership{}}
 	for gi, name := range GroupNames {
 		g := &groupState{name: name, epochAcker: map[int64]int{}, lossAt: -1}
 		r.gr.groups = append(r.gr.groups, g)
@@ -246,6 +262,7 @@ func (r *run) buildGroups() {
 			plant.applyBroker(&bcfg)
 			replica := id
 			bcfg.OnAcknowledge = func(epoch int64, index uint64) { r.onAcknowledge(g, replica, epoch, index) }
+			bcfg.OnWrite = func(epoch int64, index uint64) { r.checkMasterWrite(g, replica, epoch, index, "wrote") }
 			g.nodes = append(g.nodes, r.w.AddNode(bcfg.Addr, func(env node.Env) node.Handler {
 				b, err := brokernode.New(env, bcfg)
 				if err != nil {
@@ -281,6 +298,7 @@ func (r *run) onAcknowledge(g *groupState, replica int, epoch int64, index uint6
 		hash = recordHash(b, index)
 	}
 	g.acks = append(g.acks, ackRecord{at: now, replica: replica, epoch: epoch, index: index, hash: hash})
+	r.checkMasterWrite(g, replica, epoch, index, "acknowledged")
 	if prev, ok := g.epochAcker[epoch]; ok && prev != replica {
 		r.violate("two masters in one epoch", "group %s: replicas %d and %d both acknowledged at epoch %d (index %d at %v)",
 			g.name, prev, replica, epoch, index, now)
