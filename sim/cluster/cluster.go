@@ -659,7 +659,7 @@ func (r *run) check(drain map[linearizability.QueueKey][]linearizability.PulledM
 	var show []linearizability.QueueKey
 	vs := linearizability.CheckDrainInvariants(r.h, drain)
 	vs = append(vs, linearizability.CheckLocks(r.h.Locks, r.lockLease(), r.brokerDownTimes())...)
-	vs = append(vs, linearizability.CheckSearches(r.h.Searches, drain)...)
+	vs = append(vs, linearizability.CheckSearches(&r.h, drain)...)
 	for _, v := range vs {
 		r.violate(v.Kind, "%s", v.Message)
 		show = append(show, v.Queue)
