@@ -214,6 +214,10 @@ func (r *run) violate(kind, format string, args ...any) {
 	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...)})
 }
 
+// healWait is how long after the workload Run lets the planned faults run their course before
+// it heals whatever is left.
+const healWait = 10 * time.Second
+
 // Run executes one seeded run and checks it. The error is for harness failures only;
 // violations are in the report.
 func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
@@ -283,7 +287,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.stopped = true
 
 	// Heal: let every planned fault run its course, then make sure of it.
-	w.RunFor(10 * time.Second)
+	w.RunFor(healWait)
 	w.HealAll()
 	broker.Restart()
 	r.restarts = append(r.restarts, int64(w.Now()))
