@@ -10,7 +10,6 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -252,6 +251,11 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	broker := w.AddNode(BrokerAddr, func(env node.Env) node.Handler {
 		b, err := brokernode.New(env, bcfg)
 		if err != nil {
+			if diskFault(err) {
+				// Recovery needs to write (repairs, the checkpoint) and the disk refused:
+				// the process exits and its supervisor starts it again (sim.StartRetry).
+				return nil
+			}
 			// The simulated disk only loses what was never durable; a store that cannot
 			// recover from that is a bug.
 			panic(fmt.Sprintf("broker recovery failed: %v", err))
@@ -263,13 +267,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	// the shrinker does) leaves every other random choice of the run where it was.
 	plan := cfg.Plan
 	if !cfg.ExplicitPlan {
-		frng := rand.New(rand.NewPCG(cfg.Seed, 0x5eedfa17))
-		fcfg := cfg.Faults
-		if fcfg == nil {
-			c := faults.Swarm(frng, []string{BrokerAddr})
-			fcfg = &c
-		}
-		plan = faults.Plan(frng, *fcfg, cfg.Duration)
+		plan = singlePlan(cfg.Seed, cfg.Faults, cfg.Duration)
 	}
 	faults.Schedule(w, plan)
 	r.plan = plan
