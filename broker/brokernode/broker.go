@@ -149,6 +149,11 @@ type Config struct {
 	// UnsafeQueryUnflushedOffsets is a planted bug for simulator tests only: it answers offset
 	// queries from memory without persisting first, so a crash can move a read offset back.
 	UnsafeQueryUnflushedOffsets bool
+	// UnsafeDropFailedOffsetWrites is a planted bug for simulator tests only (the store's
+	// option of that name): a consumer-offset or delay-progress write that fails with EIO or
+	// ENOSPC is dropped, never retried, and the offsets answered as if durable. Never set it
+	// in production.
+	UnsafeDropFailedOffsetWrites bool
 }
 
 // DefaultConfig is a single master with RocketMQ's timings.
@@ -274,7 +279,8 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 	if err := cfg.checkGroupSettings(); err != nil {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
-	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.groupMode()})
+	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.groupMode(),
+		UnsafeDropFailedOffsetWrites: cfg.UnsafeDropFailedOffsetWrites})
 	if err != nil {
 		return nil, fmt.Errorf("open store of broker %s: %w", cfg.BrokerName, err)
 	}

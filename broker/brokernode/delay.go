@@ -258,8 +258,19 @@ func (b *Broker) deliverDue(lv *delayLevel) {
 			b.skipDelayed(lv, lv.next+1)
 			continue
 		}
-		due := time.UnixMilli(m.StoreTimestamp).Add(b.delay.delayOf(lv.queueID))
-		if now := b.env.Now(); due.After(now) {
+		delay := b.delay.delayOf(lv.queueID)
+		due := time.UnixMilli(m.StoreTimestamp).Add(delay)
+		now := b.env.Now()
+		if due.After(now.Add(delay)) {
+			// Stored later than now: the clock was ahead when it was stored, or has been
+			// stepped back since. Waiting for the clock to catch up would hold the message,
+			// and every message of the level behind it, for as long as the step; deliver it
+			// now instead, as Java's correctDeliverTimestamp does.
+			b.log.Warn("delayed message stored in the future (the clock moved back); delivered now",
+				"level", lv.queueID+1, "offset", lv.next, "stored", time.UnixMilli(m.StoreTimestamp), "now", now)
+			due = now
+		}
+		if due.After(now) {
 			b.armDelayLevel(lv, due.Sub(now))
 			return
 		}

@@ -210,6 +210,28 @@ func TestDelayLevelsAreIndependentFIFOs(t *testing.T) {
 	}
 }
 
+// A message stored while the broker's clock was an hour ahead is delivered once its delay has
+// elapsed after the clock was stepped back, as Java's correctDeliverTimestamp does, not an hour
+// later; the messages of its level behind it are not held up either.
+func TestDelayedMessageStoredAheadOfASteppedBackClock(t *testing.T) {
+	h := startBroker(t, delayConfig(time.Second, 10*time.Second), nil)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	h.env.StepClock(time.Hour)
+	h.send(p, "Orders", 0, "ahead", map[string]string{codec.PropDelay: "2"})
+	h.settle()
+	h.env.StepClock(-time.Hour)
+	h.send(p, "Orders", 0, "behind", map[string]string{codec.PropDelay: "2"})
+	h.settle()
+	h.wait(10*time.Second - time.Millisecond)
+	if got := bodies(h.queue("Orders", 0)); len(got) != 0 {
+		t.Fatalf("delivered %v before the delay elapsed", got)
+	}
+	h.wait(time.Millisecond)
+	if got := strings.Join(bodies(h.queue("Orders", 0)), ","); got != "ahead,behind" {
+		t.Fatalf("10s after the sends the real queue holds %q, want ahead,behind (the level held for the clock step)", got)
+	}
+}
+
 // A broker that crashes while messages wait delivers them after the restart: the one whose
 // time came while it was down at once, the other on time. A re-put lost in the crash (its fsync
 // never happened) is delivered again, not lost.

@@ -214,6 +214,9 @@ func (s *Store) FlushOffsets() error {
 		}
 		return a.QueueID < b.QueueID
 	})
+	if s.opts.UnsafeDropFailedOffsetWrites {
+		s.offsetsDirty = false // the planted bug: cleared whether or not the write happens
+	}
 	if err := writeJSON(s.disk, offsetsFile, doc); err != nil {
 		return err
 	}

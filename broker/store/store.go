@@ -58,6 +58,12 @@ type Options struct {
 	// never acknowledged may yet be truncated, so it must not be served before the group
 	// confirms it again.
 	ConfirmCheckpointedOnly bool
+
+	// UnsafeDropFailedOffsetWrites is a planted bug for simulator tests only: FlushOffsets
+	// forgets that offsets changed before it knows the write of offsets.json happened, so a
+	// write the disk refused (EIO, a full disk) is never retried and the offsets it carried
+	// are answered from memory as if they were durable. NEVER set it in production.
+	UnsafeDropFailedOffsetWrites bool
 }
 
 // AppendResult says where an appended message went.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/sluicemq/sluice/broker/node"
@@ -68,4 +69,35 @@ type countingDisk struct {
 func (d *countingDisk) WriteFile(name string, data []byte) error {
 	d.writes++
 	return d.Disk.WriteFile(name, data)
+}
+
+// A consumer-offset write the disk refuses (EIO, a full disk) is retried by the next flush,
+// even if no offset changed meanwhile, so an offset answered after that flush survives a crash.
+// The planted bug UnsafeDropFailedOffsetWrites forgets the failed write: the next flush writes
+// nothing and the crash takes the offset.
+func TestFailedOffsetWriteIsRetried(t *testing.T) {
+	for _, fault := range []error{node.ErrIO, node.ErrNoSpace} {
+		for _, planted := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/planted=%v", fault, planted), func(t *testing.T) {
+				sd := simdisk.New()
+				s := open(t, sd, Options{UnsafeDropFailedOffsetWrites: planted})
+				mustCreate(t, s, "T", 1)
+				s.CommitOffset("g", "T", 0, 7)
+				sd.SetWriteError(fault)
+				if err := s.FlushOffsets(); !errors.Is(err, fault) {
+					t.Fatalf("flush on a failing disk: %v, want %v", err, fault)
+				}
+				sd.SetWriteError(nil)
+				if err := s.FlushOffsets(); err != nil {
+					t.Fatalf("flush after the disk healed: %v", err)
+				}
+				sd.CrashWith(func(string, uint64) (uint64, bool) { return 0, false })
+				off, ok := open(t, sd, Options{}).QueryOffset("g", "T", 0)
+				if survived := ok && off == 7; survived == planted {
+					t.Fatalf("after the crash the offset is %d (found %v): survived %v with the planted bug %v",
+						off, ok, survived, planted)
+				}
+			})
+		}
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -214,6 +213,10 @@ func (r *run) violate(kind, format string, args ...any) {
 	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...)})
 }
 
+// healWait is how long after the workload Run lets the planned faults run their course before
+// it heals whatever is left.
+const healWait = 10 * time.Second
+
 // Run executes one seeded run and checks it. The error is for harness failures only;
 // violations are in the report.
 func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
@@ -248,6 +251,11 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	broker := w.AddNode(BrokerAddr, func(env node.Env) node.Handler {
 		b, err := brokernode.New(env, bcfg)
 		if err != nil {
+			if diskFault(err) {
+				// Recovery needs to write (repairs, the checkpoint) and the disk refused:
+				// the process exits and its supervisor starts it again (sim.StartRetry).
+				return nil
+			}
 			// The simulated disk only loses what was never durable; a store that cannot
 			// recover from that is a bug.
 			panic(fmt.Sprintf("broker recovery failed: %v", err))
@@ -259,13 +267,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	// the shrinker does) leaves every other random choice of the run where it was.
 	plan := cfg.Plan
 	if !cfg.ExplicitPlan {
-		frng := rand.New(rand.NewPCG(cfg.Seed, 0x5eedfa17))
-		fcfg := cfg.Faults
-		if fcfg == nil {
-			c := faults.Swarm(frng, []string{BrokerAddr})
-			fcfg = &c
-		}
-		plan = faults.Plan(frng, *fcfg, cfg.Duration)
+		plan = singlePlan(cfg.Seed, cfg.Faults, cfg.Duration)
 	}
 	faults.Schedule(w, plan)
 	r.plan = plan
@@ -283,7 +285,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.stopped = true
 
 	// Heal: let every planned fault run its course, then make sure of it.
-	w.RunFor(10 * time.Second)
+	w.RunFor(healWait)
 	w.HealAll()
 	broker.Restart()
 	r.restarts = append(r.restarts, int64(w.Now()))
@@ -662,7 +664,7 @@ func (r *run) check(drain map[linearizability.QueueKey][]linearizability.PulledM
 	var show []linearizability.QueueKey
 	vs := linearizability.CheckDrainInvariants(r.h, drain)
 	vs = append(vs, linearizability.CheckLocks(r.h.Locks, r.lockLease(), r.brokerDownTimes())...)
-	vs = append(vs, linearizability.CheckSearches(r.h.Searches, drain)...)
+	vs = append(vs, linearizability.CheckSearches(&r.h, drain)...)
 	for _, v := range vs {
 		r.violate(v.Kind, "%s", v.Message)
 		show = append(show, v.Queue)

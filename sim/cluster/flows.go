@@ -129,15 +129,102 @@ func stallsBroker(f faults.Fault) bool {
 
 // lateness is how late a broker write due at t may be: a little for timers and fsyncs, plus
 // every stall of the broker that ends after t (down, paused, its disk failing or slow, its
-// clock moved: it may be held up more than once before it gets to it).
+// clock moved: it may be held up more than once before it gets to it), plus every clock fault
+// that started before t. The broker measures a delay from the store timestamp it took on its
+// own clock, so a clock that was ahead when a delayed message was stored makes it due that
+// much later, and every later message of its level (a FIFO) waits behind it, even if the
+// clock is right again by the time they are due.
 func (r *run) lateness(t time.Duration) time.Duration {
 	d := 3 * time.Second
 	for _, f := range r.plan {
-		if stallsBroker(f) && f.At+f.Duration >= t {
+		if !stallsBroker(f) {
+			continue
+		}
+		switch {
+		case f.At+f.Duration >= t:
 			d += f.Duration + f.Delta.Abs()
+		case slices.Contains(faults.ClockKinds, f.Kind):
+			d += f.Delta.Abs()
 		}
 	}
 	return d
+}
+
+// storeDeadline turns t, a virtual-time deadline for a write the broker made after from, into
+// one for its store timestamp, which the broker takes from its own clock: clock faults in
+// effect meanwhile may have put that clock ahead.
+func (r *run) storeDeadline(from, t time.Duration) int64 {
+	return int64(t + r.clockOffsetOver(from, t))
+}
+
+// clockOffsetOver is the most the broker's clock may be off (either way) at some moment of
+// [a, b]: every clock fault in effect then may have moved it by its Delta.
+func (r *run) clockOffsetOver(a, b time.Duration) time.Duration {
+	var d time.Duration
+	for _, f := range r.plan {
+		if stallsBroker(f) && slices.Contains(faults.ClockKinds, f.Kind) && f.At <= b && f.At+f.Duration >= a {
+			d += f.Delta.Abs()
+		}
+	}
+	return d
+}
+
+// earliestDue is the earliest virtual time the broker may find due a message delayed by delay
+// and stored between from and to. It measures the delay from the store timestamp it took on
+// its clock, and compares with its clock again when it delivers: a clock behind at the store
+// or ahead at the delivery makes it due early, by as much as the clock faults in effect then;
+// and a message whose store timestamp is later than the clock reads (the clock stepped back
+// since) is delivered at once (brokernode's deliverDue). A clock fault that ends before the
+// store or starts after the due time moves nothing, so the bound stays tight where the clock
+// was right (a bound loosened by every clock fault of the run opens the log model's window of
+// every broker write at the start of the run, and Porcupine's search blows up).
+func (r *run) earliestDue(from, to, delay time.Duration) time.Duration {
+	// The stored timestamp plus the delay, in virtual time, at the earliest.
+	target := from + delay - r.clockOffsetOver(from, to)
+	if target <= from {
+		return from
+	}
+	// The clock steps back when a fault sets it behind, or heals one that set it ahead (a
+	// jump slews back at most at half speed, so it never runs backwards).
+	for _, f := range r.plan {
+		if !stallsBroker(f) {
+			continue
+		}
+		var back time.Duration
+		switch {
+		case (f.Kind == faults.ClockSkew || f.Kind == faults.ClockJump) && f.Delta < 0:
+			back = f.At
+		case f.Kind == faults.ClockSkew && f.Delta > 0:
+			back = min(f.At+f.Duration, r.cfg.Duration+healWait) // or when Run heals everything
+		default:
+			continue
+		}
+		if back >= from && back < target {
+			target = back
+		}
+	}
+	// Delivered at t once t plus the clock's offset at t reaches target: split [from, target)
+	// at the clock faults' edges, and on each piece the offset is at most the faults in
+	// effect there.
+	cuts := []time.Duration{from, target}
+	for _, f := range r.plan {
+		if stallsBroker(f) && slices.Contains(faults.ClockKinds, f.Kind) {
+			for _, c := range []time.Duration{f.At, f.At + f.Duration} {
+				if c > from && c < target {
+					cuts = append(cuts, c)
+				}
+			}
+		}
+	}
+	slices.Sort(cuts)
+	best := target
+	for i := 0; i+1 < len(cuts); i++ {
+		lo, hi := cuts[i], cuts[i+1]
+		if c := max(lo, target-r.clockOffsetOver(lo, hi)); c < best && c <= hi {
+			best = c
+		}
+	}
+	return best
 }
 
 // clockSlack is how far the broker's clock may have moved against virtual time over the run
@@ -534,17 +621,16 @@ func (r *run) settle() {
 	var last time.Duration
 	for _, d := range r.delayed {
 		if d.outcome != linearizability.Failed {
-			last = max(last, max(d.ret, d.call)+r.delayOf(d.level))
+			due := max(d.ret, d.call) + r.delayOf(d.level)
+			last = max(last, due+r.lateness(due))
 		}
 	}
 	for _, b := range r.sendBacks {
 		if b.outcome != linearizability.Failed {
 			_, _, level := b.target()
-			last = max(last, b.ret+r.delayOf(level))
+			due := b.ret + r.delayOf(level)
+			last = max(last, due+r.lateness(due))
 		}
-	}
-	if last > 0 {
-		last += r.lateness(last)
 	}
 	r.w.RunUntil(max(r.w.Now(), last, r.txSettleTime()))
 }
@@ -561,10 +647,10 @@ func (r *run) flowHistory() {
 		w := linearizability.BrokerWrite{Queue: d.queue, MsgID: d.id,
 			Cause: fmt.Sprintf("send #%d of producer %d with delay level %d", i, d.sendClientID, d.level),
 			// Due at its schedule-queue store time (at or after the call, in whole milliseconds) plus its delay.
-			After: int64(d.call + delay - time.Millisecond - r.clockSlack()), Owed: d.outcome == linearizability.OK}
+			After: int64(r.earliestDue(d.call, d.ret, delay) - time.Millisecond), Owed: d.outcome == linearizability.OK}
 		if w.Owed {
 			due := d.ret + delay
-			w.Deadline = int64(due + r.lateness(due))
+			w.Deadline = r.storeDeadline(d.call, due+r.lateness(due))
 		}
 		r.h.Writes = append(r.h.Writes, w)
 	}
@@ -589,7 +675,7 @@ func (r *run) flowHistory() {
 			continue
 		}
 		delay := r.delayOf(level)
-		after := int64(b.call + delay - time.Millisecond - r.clockSlack())
+		after := int64(r.earliestDue(b.call, b.ret, delay) - time.Millisecond)
 		if delay == 0 {
 			after = int64(b.call)
 		}
@@ -600,7 +686,7 @@ func (r *run) flowHistory() {
 		a.anyMay = true
 		if b.outcome == linearizability.OK {
 			due := b.ret + delay
-			if dl := int64(due + r.lateness(due)); !a.anyOK || dl < a.w.Deadline {
+			if dl := r.storeDeadline(b.call, due+r.lateness(due)); !a.anyOK || dl < a.w.Deadline {
 				a.w.Deadline = dl
 			}
 			a.anyOK = true

@@ -37,9 +37,12 @@ var Plants = []Plant{
 	{Name: "ack-before-sync", CaughtAt: 2, Topology: SingleBroker,
 		Class:  "sync flush acknowledges before the fsync: a crash loses acknowledged messages (lost acknowledged)",
 		broker: func(c *brokernode.Config) { c.UnsafeAckBeforeSync = true }},
-	{Name: "unflushed-offsets", CaughtAt: 19, Topology: SingleBroker,
+	{Name: "unflushed-offsets", CaughtAt: 2, Topology: SingleBroker,
 		Class:  "consumer offsets answered before they are persisted: a crash moves a read offset back (offset went backwards)",
 		broker: func(c *brokernode.Config) { c.UnsafeQueryUnflushedOffsets = true }},
+	{Name: "metadata-write-not-retried", CaughtAt: 36, Topology: SingleBroker,
+		Class:  "a consumer-offset write the disk refused (EIO, full disk) is dropped, never retried, and answered as durable: a crash moves a read offset back (offset went backwards)",
+		broker: func(c *brokernode.Config) { c.UnsafeDropFailedOffsetWrites = true }},
 
 	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",

@@ -146,6 +146,10 @@ func (r *run) txHistory() {
 					w.Owed, w.Deadline = true, int64(e.ret)
 				}
 			}
+			if w.Owed {
+				// The deadline is for its store timestamp, taken on the broker's clock.
+				w.Deadline = r.storeDeadline(time.Duration(w.After), time.Duration(w.Deadline))
+			}
 			r.h.Writes = append(r.h.Writes, w)
 		}
 	}
