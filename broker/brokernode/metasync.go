@@ -200,10 +200,9 @@ func (b *Broker) applyMeta(code int16, body []byte) error {
 		if res.Skipped > 0 {
 			b.log.Warn("master's offsets with illegal entries skipped", "code", code, "skipped", res.Skipped)
 		}
-		if res.Changed > 0 {
-			if err := b.store.FlushOffsets(); err != nil {
-				return fmt.Errorf("persist synced offsets: %w", err)
-			}
+		// Also when no offset changed: the master's values it had to clamp may have.
+		if err := b.store.FlushOffsets(); err != nil {
+			return fmt.Errorf("persist synced offsets: %w", err)
 		}
 	default:
 		panic(fmt.Sprintf("brokernode: metadata sync of request code %d", code))

@@ -58,6 +58,10 @@ type Options struct {
 	// never acknowledged may yet be truncated, so it must not be served before the group
 	// confirms it again.
 	ConfirmCheckpointedOnly bool
+	// UnsafeSyncOffsetsLower is a planted bug for simulator tests only (NEVER set it in
+	// production): SyncOffsets clamps a master's offset to the local queue end even below a
+	// local offset the master has passed.
+	UnsafeSyncOffsetsLower bool
 }
 
 // AppendResult says where an appended message went.
@@ -80,8 +84,8 @@ type Store struct {
 
 	offsets      map[offsetKey]int64
 	offsetsDirty bool
-	// aheadOffsets holds, in memory only, the master's offsets SyncOffsets had to clamp
-	// (sync.go); RaiseClampedOffsets applies them once the queues have grown.
+	// aheadOffsets holds the master's offsets SyncOffsets had to clamp (sync.go; persisted
+	// with the offsets); RaiseClampedOffsets applies them once the queues have grown.
 	aheadOffsets map[offsetKey]int64
 
 	// deleted holds the tombstones of deleted topics (delete.go).
@@ -176,6 +180,12 @@ func (s *Store) recover() error {
 	}
 	for _, e := range offsets.Offsets {
 		s.offsets[offsetKey{e.Group, e.Topic, e.QueueID}] = e.Offset
+	}
+	for _, e := range offsets.Ahead {
+		if s.aheadOffsets == nil {
+			s.aheadOffsets = map[offsetKey]int64{}
+		}
+		s.aheadOffsets[offsetKey{e.Group, e.Topic, e.QueueID}] = e.Offset
 	}
 	var ckpt checkpointDoc
 	if _, err := readJSON(s.disk, checkpointFile, &ckpt); err != nil {
@@ -460,6 +470,11 @@ func (s *Store) CommitLog() node.Log { return s.commitLog }
 // of this call, then calls FinishCheckpoint(upTo). If a sync fails, the broker simply never
 // finishes: the next BeginCheckpoint includes the abandoned checkpoint's logs again.
 func (s *Store) BeginCheckpoint() (logs []node.Log, upTo uint64) {
+	if s.usable() != nil {
+		// A failed store checkpoints nothing; its logs may be closed already (a Reopen that
+		// failed too), and Reopen recovers from what is durable anyway.
+		return nil, s.confirmed
+	}
 	if s.inFlight != nil {
 		for _, q := range s.inFlight.queues {
 			q.dirty = true

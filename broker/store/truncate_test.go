@@ -582,3 +582,33 @@ func TestTruncateAfterTransientFault(t *testing.T) {
 		})
 	}
 }
+
+// A store whose Reopen failed too (the fault has not cleared) has its logs closed: the
+// broker's checkpoint timer still asks it for a checkpoint, which must take nothing rather
+// than reach for a closed log (found by the simulator: groups seed 35 of issue 9's sweep).
+func TestCheckpointOfAStoreWhoseReopenFailed(t *testing.T) {
+	failedReopens := 0
+	for budget := 0; budget < 50; budget++ {
+		fd := &budgetDisk{Disk: simdisk.New(), left: 1 << 30}
+		s := truncateFixture(t, fd)
+		fd.left = budget
+		if err := s.TruncateAfter(3); err == nil || !s.Failed() {
+			continue
+		}
+		fd.left = 0 // the fault persists
+		if err := s.Reopen(); err == nil {
+			continue
+		}
+		failedReopens++
+		if logs, _ := s.BeginCheckpoint(); len(logs) != 0 {
+			t.Fatalf("budget %d: a failed store asked for %d logs to be synced for a checkpoint", budget, len(logs))
+		}
+		fd.left = 1 << 30 // the fault clears
+		if err := s.Reopen(); err != nil || s.Failed() {
+			t.Fatalf("budget %d: reopen after the fault cleared: %v", budget, err)
+		}
+	}
+	if failedReopens == 0 {
+		t.Fatal("no fault point made the reopen fail")
+	}
+}
