@@ -33,9 +33,11 @@ type Node struct {
 	timers    map[node.TimerID]bool
 	conns     map[node.ConnID]*endpoint
 
-	Crashes  int
-	Restarts int
-	Pauses   int
+	Crashes int
+	// CrashTimes are the virtual times of the crashes, in order.
+	CrashTimes []time.Duration
+	Restarts   int
+	Pauses     int
 	// StartFailures counts starts whose handler could not be built (see AddNode).
 	StartFailures int
 
@@ -355,6 +357,7 @@ func (n *Node) Crash() {
 	}
 	n.w.record("crash", n.Addr, uint64(n.inc), 0, nil)
 	n.Crashes++
+	n.CrashTimes = append(n.CrashTimes, n.w.Now())
 	n.stop()
 }
 
@@ -577,6 +580,9 @@ func (e *simEnv) Send(c node.ConnID, cmd *codec.Command) {
 	if err != nil {
 		panic(fmt.Sprintf("sim: node %s encodes an unencodable command: %v", n.Addr, err))
 	}
+	if w.onSent != nil {
+		w.onSent(n.Addr, local.peer().n.Addr, cmd)
+	}
 	if local.connecting {
 		local.pending = append(local.pending, frame)
 		return
@@ -629,6 +635,9 @@ func (w *World) sendFrame(local *endpoint, frame []byte) {
 				panic(fmt.Sprintf("sim: frame from %s does not decode: %v", n.Addr, err))
 			}
 			w.record("frame", pn.Addr, uint64(p.id), 0, frame)
+			if w.onDelivered != nil {
+				w.onDelivered(n.Addr, pn.Addr, got)
+			}
 			pn.h.OnFrame(p.id, got)
 		})
 	})

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/sim/simdisk"
 )
@@ -67,6 +68,17 @@ type World struct {
 	dropped map[string]int
 	// delays lists, per directed link, the extra latencies of the delay spikes on it.
 	delays map[string][]time.Duration
+	// onSent and onDelivered observe frames for a harness (see Observe); nil: nobody looks.
+	onSent, onDelivered func(from, to string, cmd *codec.Command)
+}
+
+// Observe has sent see every command a node sends, at the moment it sends it (whether or not
+// the network then delivers it), and delivered see every command delivered to a node, just
+// before its handler does. from and to are the sending and receiving nodes' addresses. They
+// are for a harness's checks: they run inside the world and must change nothing in it (no
+// random draws, no events, no calls into nodes but read-only ones).
+func (w *World) Observe(sent, delivered func(from, to string, cmd *codec.Command)) {
+	w.onSent, w.onDelivered = sent, delivered
 }
 
 // NewWorld creates an empty world seeded with seed. logger may be nil.

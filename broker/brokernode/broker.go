@@ -122,7 +122,9 @@ type Config struct {
 	// without the in-sync set.
 	UnsafeStaleMasterAcks bool
 	// UnsafeSlaveAckBeforeFsync: a slave reports replicated entries synced as soon as it has
-	// appended them, before its fsync.
+	// appended them, before its fsync. (It reports past its durable index, which the report's
+	// own assertion would catch; the planted bug stands for code the assertion does not guard,
+	// and switches it off.)
 	UnsafeSlaveAckBeforeFsync bool
 	// UnsafeDeposedMasterPulls: a master whose mastership lapsed goes on answering pulls from
 	// its own log (what it confirmed), where it should refuse them: a new master may have
@@ -131,6 +133,15 @@ type Config struct {
 	// UnsafeLeaseFreeMaster: a master whose mastership lapsed goes on accepting writes and
 	// acknowledging them, still only once the in-sync set holds them.
 	UnsafeLeaseFreeMaster bool
+	// UnsafeSlaveSyncedOnFsyncError: a slave whose commit-log fsync failed counts the entries
+	// synced anyway (logs the error and goes on, the fsyncgate mistake) and so reports them
+	// synced to its master. Its durable index itself is wrong, so no assertion of the node can
+	// see it.
+	UnsafeSlaveSyncedOnFsyncError bool
+	// UnsafeOffsetSyncLowers: a slave's metadata round clamps the master's offsets to its own
+	// queue ends even below an offset it already holds that the master has passed (a replica
+	// just restarted, confirmed only up to its checkpoint, lowers offsets it had copied).
+	UnsafeOffsetSyncLowers bool
 
 	// OnAcknowledge, if set, observes every send a replica of a broker group acknowledges
 	// (SEND_OK goes out): the master epoch it acknowledged in and the commit-log index of the
@@ -280,7 +291,8 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
 	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.groupMode(),
-		UnsafeDropFailedOffsetWrites: cfg.UnsafeDropFailedOffsetWrites})
+		UnsafeDropFailedOffsetWrites: cfg.UnsafeDropFailedOffsetWrites,
+		UnsafeSyncOffsetsLower:       cfg.UnsafeOffsetSyncLowers})
 	if err != nil {
 		return nil, fmt.Errorf("open store of broker %s: %w", cfg.BrokerName, err)
 	}
@@ -427,6 +439,10 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		b.grp.discardSync = false
 		b.requestSync()
 		return
+	}
+	if err != nil && b.cfg.UnsafeSlaveSyncedOnFsyncError && b.grp != nil && b.grp.role == roleSlave {
+		b.log.Error("commit log fsync failed; UnsafeSlaveSyncedOnFsyncError counts it synced", "upTo", upTo, "err", err)
+		err = nil // the planted bug
 	}
 	if err != nil {
 		// An fsync error leaves the state of the written pages unknown: fail the sends that were

@@ -243,6 +243,12 @@ func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
 	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
+	if g := b.grp; g != nil && g.role == roleMaster && g.dutiesDue {
+		// A new master raises the offsets it copied clamped (its queues lagged the old
+		// master's) once it has confirmed the log it took over: until then it would answer
+		// below what it copied, and a moment later above.
+		return codec.NewResponse(req, codec.ServiceNotAvailable, "the new master is still confirming the log it took over; retry shortly")
+	}
 	// An offset is made durable before anyone reads it, so a crash can never move an offset a
 	// consumer has seen backwards (updates nobody has read yet may still be lost).
 	if err := b.flushOffsetsBeforeQuery(); err != nil {

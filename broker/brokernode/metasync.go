@@ -21,7 +21,9 @@ package brokernode
 //
 // After a failover the new master keeps what it has: the offsets it copied last (at most
 // MetaSyncInterval old) and any committed to it directly since, and it never copies again
-// while it is master; offsets do not move backwards when it takes over. Consumers therefore
+// while it is master; offsets do not move backwards when it takes over. (It answers offset
+// queries once it has confirmed the log it took over and raised the offsets it had to clamp,
+// store.RaiseClampedOffsets; until then it refuses them, as it refuses pulls.) Consumers therefore
 // receive again what they consumed during the last MetaSyncInterval before the failover (and
 // what their client had not committed yet). When the old master returns as a slave it takes
 // the new master's offsets, even lower ones: the new master is the authority from then on.
@@ -200,10 +202,9 @@ func (b *Broker) applyMeta(code int16, body []byte) error {
 		if res.Skipped > 0 {
 			b.log.Warn("master's offsets with illegal entries skipped", "code", code, "skipped", res.Skipped)
 		}
-		if res.Changed > 0 {
-			if err := b.store.FlushOffsets(); err != nil {
-				return fmt.Errorf("persist synced offsets: %w", err)
-			}
+		// Also when no offset changed: the master's values it had to clamp may have.
+		if err := b.store.FlushOffsets(); err != nil {
+			return fmt.Errorf("persist synced offsets: %w", err)
 		}
 	default:
 		panic(fmt.Sprintf("brokernode: metadata sync of request code %d", code))

@@ -438,3 +438,46 @@ func TestSlaveFollowsATopicDeletedAndCreatedAgain(t *testing.T) {
 		t.Fatalf("slave's T/0 holds %d messages (want new0 at offset 0)", len(got))
 	}
 }
+
+// A new master answers offset queries only once it has confirmed the log it took over and
+// raised the offsets it copied clamped: before, it would answer below what it copied (a
+// consumer resuming from there consumes again what the old master's consumers had passed).
+func TestNewMasterAnswersOffsetsOnceItConfirmedTheLog(t *testing.T) {
+	p := newGroupPair(t, func(c *Config) { c.ReplicaFetchWait = time.Minute })
+	cli := p.m.env.accept(p.m.b, "127.0.0.50:1")
+	p.m.send(cli, "T", 0, "m0", nil)
+	p.pump()
+	p.m.commitOffset(cli, "G", "T", 0, 5) // beyond the queue: the slave clamps it
+	p.advance(p.s.b.cfg.MetaSyncInterval + time.Second)
+	if off, _ := p.s.b.store.QueryOffset("G", "T", 0); off >= 5 {
+		t.Fatalf("slave's G/T/0 = %d, want the master's 5 clamped to its queue end", off)
+	}
+	// The master takes the slave into its in-sync set; m1 is acknowledged once the slave
+	// reports it synced, but the slave hears of that only with the master's next answer,
+	// which waits for something new to send.
+	p.m.env.advance(p.m.b, time.Second)
+	p.m.controllerSays(1, testMaster, 1, "1,2", 2)
+	p.m.send(cli, "T", 0, "m1", nil)
+	p.pump()
+	if c := p.s.b.store.Confirmed(); c >= 2 || p.s.b.synced != 2 {
+		t.Fatalf("slave confirmed %d and synced %d, want m1 synced but not known confirmed", c, p.s.b.synced)
+	}
+
+	// The controller names replica 2 master, replica 1 in its in-sync set; replica 1 has not
+	// followed it yet, so the new master cannot confirm m1.
+	p.s.env.advance(p.s.b, time.Second)
+	p.s.controllerSays(2, testSlave, 2, "1,2", 3)
+	if role, epoch, _ := p.s.b.Role(); role != "master" || epoch != 2 {
+		t.Fatalf("replica 2 is %s at epoch %d, want master at 2", role, epoch)
+	}
+	c2 := p.s.env.accept(p.s.b, "127.0.0.51:1")
+	if off, code := p.s.queryOffset(c2, "G", "T", 0); code != codec.ServiceNotAvailable {
+		t.Fatalf("new master still confirming answered G/T/0 = %d (code %d), want SERVICE_NOT_AVAILABLE", off, code)
+	}
+	// Replica 1 follows it and confirms m1: the new master raises the offset and answers.
+	p.master, p.epoch = 2, 2
+	p.advance(2 * time.Second)
+	if off, code := p.s.queryOffset(c2, "G", "T", 0); code != codec.Success || off != 2 {
+		t.Fatalf("new master answers G/T/0 = %d (code %d), want 2 (the master's 5 raised as far as the queue goes)", off, code)
+	}
+}

@@ -600,9 +600,9 @@ func (b *Broker) maybeStartDuties() {
 	// log is confirmed whole now.
 	if n := b.store.RaiseClampedOffsets(); n > 0 {
 		b.log.Info("offsets copied from the old master raised to it now that the log is confirmed", "offsets", n)
-		if err := b.store.FlushOffsets(); err != nil {
-			b.log.Error("persist raised offsets", "err", err)
-		}
+	}
+	if err := b.store.FlushOffsets(); err != nil {
+		b.log.Error("persist raised offsets", "err", err)
 	}
 	b.reloadDelayProgress()
 	b.startDelay()
@@ -776,14 +776,32 @@ func (b *Broker) sendFetch() {
 	if b.cfg.UnsafeSlaveAckBeforeFsync {
 		synced = last
 	}
+	synced = min(synced, last)
+	b.assertReportable(synced)
 	g.link.from = last + 1
 	req := codec.NewRequest(codec.ReqReplicaFetch, map[string]string{
 		"brokerId":    strconv.FormatInt(b.cfg.BrokerID, 10),
 		"masterEpoch": strconv.FormatInt(g.epoch, 10),
 		"from":        strconv.FormatUint(last+1, 10),
-		"synced":      strconv.FormatUint(min(synced, last), 10),
+		"synced":      strconv.FormatUint(synced, 10),
 	}, nil)
 	b.sendToMaster(req)
+}
+
+// assertReportable panics if a slave is about to report entries synced beyond what its commit
+// log has made durable (b.synced, raised only by fsync completions and lowered by
+// truncations, so never beyond the log's last index): its master would count them towards acknowledgements that a power loss of
+// this replica could then lose. (UnsafeSlaveAckBeforeFsync, a planted bug for the simulator's
+// own checks, does exactly that; it switches the assertion off so that a semantic check, not
+// this panic, has to catch it.)
+func (b *Broker) assertReportable(synced uint64) {
+	if b.cfg.UnsafeSlaveAckBeforeFsync {
+		return
+	}
+	if last := b.store.CommitLog().LastIndex(); synced > b.synced || b.synced > last {
+		panic(fmt.Sprintf("brokernode: slave %s/%d would report index %d synced, but its commit log (last index %d) is durable only up to %d",
+			b.cfg.BrokerName, b.cfg.BrokerID, synced, last, b.synced))
+	}
 }
 
 // splitRecords cuts a fetch answer's body into stored records by their size words (each is

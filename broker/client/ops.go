@@ -370,22 +370,28 @@ func (c *Client) QueryOffset(group string, q MessageQueue, done func(offset int6
 			done(0, false, err)
 			return
 		}
-		req := codec.NewRequest(codec.ReqQueryConsumerOffset, map[string]string{
-			"consumerGroup": group, "topic": q.Topic, "queueId": strconv.Itoa(int(q.QueueID)), "bname": q.BrokerName,
-		}, nil)
-		c.invoke(addr, req, func(resp *codec.Command, err error) {
-			switch {
-			case err != nil:
-				done(0, false, err)
-			case resp.Code == codec.QueryNotFound:
-				done(0, false, nil)
-			case resp.Code != codec.Success:
-				done(0, false, &BrokerError{resp.Code, resp.Remark})
-			default:
-				off, perr := resp.ExtInt("offset")
-				done(off, perr == nil, perr)
-			}
-		})
+		c.QueryOffsetAt(addr, group, q, done)
+	})
+}
+
+// QueryOffsetAt asks the broker at addr (a replica of q's broker group, whatever its role) for
+// a group's committed offset on q, as an admin or a monitor does.
+func (c *Client) QueryOffsetAt(addr, group string, q MessageQueue, done func(offset int64, found bool, err error)) {
+	req := codec.NewRequest(codec.ReqQueryConsumerOffset, map[string]string{
+		"consumerGroup": group, "topic": q.Topic, "queueId": strconv.Itoa(int(q.QueueID)), "bname": q.BrokerName,
+	}, nil)
+	c.invoke(addr, req, func(resp *codec.Command, err error) {
+		switch {
+		case err != nil:
+			done(0, false, err)
+		case resp.Code == codec.QueryNotFound:
+			done(0, false, nil)
+		case resp.Code != codec.Success:
+			done(0, false, &BrokerError{resp.Code, resp.Remark})
+		default:
+			off, perr := resp.ExtInt("offset")
+			done(off, perr == nil, perr)
+		}
 	})
 }
 

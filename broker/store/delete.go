@@ -125,6 +125,12 @@ func (s *Store) dropOffsetsOf(topic string) {
 			s.offsetsDirty = true
 		}
 	}
+	for k := range s.aheadOffsets {
+		if k.topic == topic {
+			delete(s.aheadOffsets, k)
+			s.offsetsDirty = true
+		}
+	}
 }
 
 // Recovery steps for tombstones, called by recover in this order.

@@ -75,6 +75,28 @@ type offsetEntry struct {
 
 type offsetsDoc struct {
 	Offsets []offsetEntry `json:"offsets"`
+	// Ahead are the master's offsets SyncOffsets had to clamp (sync.go), kept with the
+	// offsets so that a restart does not forget them.
+	Ahead []offsetEntry `json:"ahead,omitempty"`
+}
+
+// sortedEntries lists offsets as offsetsDoc entries, sorted by group, topic and queue.
+func sortedEntries(offsets map[offsetKey]int64) []offsetEntry {
+	out := make([]offsetEntry, 0, len(offsets))
+	for k, off := range offsets {
+		out = append(out, offsetEntry{k.group, k.topic, k.queueID, off})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		return a.QueueID < b.QueueID
+	})
+	return out
 }
 
 type checkpointDoc struct {
@@ -195,25 +217,16 @@ func (s *Store) QueryOffset(group, topic string, queueID int32) (int64, bool) {
 }
 
 // FlushOffsets writes offsets.json (sorted, so the same offsets give the same bytes) if any
-// offset changed since the last flush. The broker calls it on a timer and on Close.
+// offset (or clamped master's offset, sync.go) changed since the last flush. The broker calls
+// it on a timer and on Close.
 func (s *Store) FlushOffsets() error {
 	if !s.offsetsDirty {
 		return nil
 	}
-	doc := offsetsDoc{Offsets: make([]offsetEntry, 0, len(s.offsets))}
-	for k, off := range s.offsets {
-		doc.Offsets = append(doc.Offsets, offsetEntry{k.group, k.topic, k.queueID, off})
+	doc := offsetsDoc{Offsets: sortedEntries(s.offsets)}
+	if len(s.aheadOffsets) > 0 {
+		doc.Ahead = sortedEntries(s.aheadOffsets)
 	}
-	sort.Slice(doc.Offsets, func(i, j int) bool {
-		a, b := doc.Offsets[i], doc.Offsets[j]
-		if a.Group != b.Group {
-			return a.Group < b.Group
-		}
-		if a.Topic != b.Topic {
-			return a.Topic < b.Topic
-		}
-		return a.QueueID < b.QueueID
-	})
 	if s.opts.UnsafeDropFailedOffsetWrites {
 		s.offsetsDirty = false // the planted bug: cleared whether or not the write happens
 	}

@@ -64,6 +64,10 @@ type Options struct {
 	// write the disk refused (EIO, a full disk) is never retried and the offsets it carried
 	// are answered from memory as if they were durable. NEVER set it in production.
 	UnsafeDropFailedOffsetWrites bool
+	// UnsafeSyncOffsetsLower is a planted bug for simulator tests only (NEVER set it in
+	// production): SyncOffsets clamps a master's offset to the local queue end even below a
+	// local offset the master has passed.
+	UnsafeSyncOffsetsLower bool
 }
 
 // AppendResult says where an appended message went.
@@ -86,8 +90,8 @@ type Store struct {
 
 	offsets      map[offsetKey]int64
 	offsetsDirty bool
-	// aheadOffsets holds, in memory only, the master's offsets SyncOffsets had to clamp
-	// (sync.go); RaiseClampedOffsets applies them once the queues have grown.
+	// aheadOffsets holds the master's offsets SyncOffsets had to clamp (sync.go; persisted
+	// with the offsets); RaiseClampedOffsets applies them once the queues have grown.
 	aheadOffsets map[offsetKey]int64
 
 	// deleted holds the tombstones of deleted topics (delete.go).
@@ -182,6 +186,12 @@ func (s *Store) recover() error {
 	}
 	for _, e := range offsets.Offsets {
 		s.offsets[offsetKey{e.Group, e.Topic, e.QueueID}] = e.Offset
+	}
+	for _, e := range offsets.Ahead {
+		if s.aheadOffsets == nil {
+			s.aheadOffsets = map[offsetKey]int64{}
+		}
+		s.aheadOffsets[offsetKey{e.Group, e.Topic, e.QueueID}] = e.Offset
 	}
 	var ckpt checkpointDoc
 	if _, err := readJSON(s.disk, checkpointFile, &ckpt); err != nil {

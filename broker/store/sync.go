@@ -27,8 +27,9 @@ import (
 //     are kept (Java's putAll). A clamp never lowers a local offset the master has passed: a
 //     replica that has just restarted has confirmed only up to its checkpoint, and would
 //     otherwise forget offsets it copied before. The clamped master's values are remembered
-//     (in memory) and applied by RaiseClampedOffsets when the replica becomes master, its log
-//     then confirmed whole.
+//     (in offsets.json too: a replica that restarts between the round and its election must
+//     not answer below what it copied) and applied by RaiseClampedOffsets when the replica
+//     becomes master, its log then confirmed whole.
 
 // Offset is one committed consumer offset.
 type Offset struct {
@@ -67,7 +68,8 @@ type OffsetsSync struct {
 // SyncOffsets takes the master's offsets by the rules at the top of this file: each replaces
 // the local one, clamped to MaxOffset(topic, queue) (0 for a queue this store does not have
 // yet: the next sync raises it) but not below a local value the master has passed. Offsets the
-// master does not list are kept. The caller persists with FlushOffsets.
+// master does not list are kept. The caller persists with FlushOffsets (also when nothing
+// Changed: the clamped master's values it remembers may have).
 func (s *Store) SyncOffsets(master []Offset) OffsetsSync {
 	var res OffsetsSync
 	for _, o := range master {
@@ -80,16 +82,20 @@ func (s *Store) SyncOffsets(master []Offset) OffsetsSync {
 		off := o.Offset
 		if end := s.MaxOffset(o.Topic, o.QueueID); off > end {
 			off = end
-			if had && old <= o.Offset {
+			if had && old <= o.Offset && !s.opts.UnsafeSyncOffsetsLower {
 				off = max(off, old)
 			}
 			res.Clamped++
 			if s.aheadOffsets == nil {
 				s.aheadOffsets = map[offsetKey]int64{}
 			}
-			s.aheadOffsets[k] = o.Offset
-		} else {
+			if want, ok := s.aheadOffsets[k]; !ok || want != o.Offset {
+				s.aheadOffsets[k] = o.Offset
+				s.offsetsDirty = true
+			}
+		} else if _, ok := s.aheadOffsets[k]; ok {
 			delete(s.aheadOffsets, k)
+			s.offsetsDirty = true
 		}
 		if had && old == off {
 			continue
@@ -104,7 +110,7 @@ func (s *Store) SyncOffsets(master []Offset) OffsetsSync {
 // RaiseClampedOffsets raises the offsets SyncOffsets clamped towards the master's values it
 // had to clamp, as far as the queues' confirmed ends now allow, and forgets those it reached.
 // A replica calls it when it becomes master. It reports how many offsets it raised; the
-// caller persists with FlushOffsets.
+// caller persists with FlushOffsets (also when it raised none: it may have forgotten some).
 func (s *Store) RaiseClampedOffsets() int {
 	raised := 0
 	for k, want := range s.aheadOffsets {
@@ -116,6 +122,7 @@ func (s *Store) RaiseClampedOffsets() int {
 		}
 		if want <= end {
 			delete(s.aheadOffsets, k)
+			s.offsetsDirty = true
 		}
 	}
 	return raised

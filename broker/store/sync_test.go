@@ -127,3 +127,45 @@ func TestSyncOffsetsClampsToTheLocalQueue(t *testing.T) {
 		t.Fatalf("K/A/0 = %d, want the master's 1", off)
 	}
 }
+
+// The master's offsets SyncOffsets clamped survive a restart: a replica that restarts between
+// the round and its election still raises them when it becomes master, rather than answer
+// consumers below what it copied.
+func TestClampedOffsetsSurviveARestart(t *testing.T) {
+	d := simdisk.New()
+	s := open(t, d, Options{})
+	mustCreate(t, s, "A", 1)
+	for _, id := range []string{"a0", "a1", "a2"} {
+		mustAppend(t, s, msg("A", 0, id, ""))
+	}
+	s.Confirm(2) // A/0's confirmed end is 2; the master's consumers are at 3
+	s.SyncOffsets([]Offset{{"G", "A", 0, 3}})
+	if err := s.FlushOffsets(); err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := s.QueryOffset("G", "A", 0); off != 2 {
+		t.Fatalf("G/A/0 = %d, want the master's 3 clamped to 2", off)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, d, Options{})
+	s.Confirm(3) // elected: the log is confirmed whole
+	if n := s.RaiseClampedOffsets(); n != 1 {
+		t.Fatalf("raised %d offsets after the restart, want the clamped one", n)
+	}
+	if off, _ := s.QueryOffset("G", "A", 0); off != 3 {
+		t.Fatalf("G/A/0 = %d after the restart and the raise, want the master's 3", off)
+	}
+	if err := s.FlushOffsets(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, d, Options{})
+	s.Confirm(3)
+	if n := s.RaiseClampedOffsets(); n != 0 {
+		t.Fatalf("raised %d offsets again after a second restart: the first raise was forgotten", n)
+	}
+}

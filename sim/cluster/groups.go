@@ -116,6 +116,9 @@ type groupsRun struct {
 	groups []*groupState
 	// terms is the controllers' record of who was master when (mastership.go).
 	terms mastership
+	// offsets is what the harness observed of consumer offsets and slave progress
+	// (groupoffsets.go, slaveprogress.go).
+	offsets *groupOffsets
 }
 
 func (g *groupState) broker(id int) *brokernode.Broker {
@@ -697,6 +700,7 @@ func (r *run) groupsCheck(drain map[linearizability.QueueKey][]linearizability.P
 		r.violate(v.Kind, "%s", v.Message)
 		show = append(show, v.Queue)
 	}
+	r.checkGroupOffsets(lossy)
 	h := r.h
 	if len(lossy) > 0 {
 		h = linearizability.History{}
@@ -735,6 +739,7 @@ func runGroups(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.report.Flows = r.flows
 	r.delayTable = brokernode.DefaultConfig().DelayLevels
 	r.buildGroups()
+	r.observeGroups()
 
 	plan := cfg.Plan
 	if !cfg.ExplicitPlan {
@@ -746,6 +751,7 @@ func runGroups(cfg Config, wallNow func() time.Time) (*Report, error) {
 	for i := 0; i < cfg.Consumers; i++ {
 		r.startConsumer(i)
 	}
+	r.startOffsetAuditor()
 	in := &faults.Injector{World: w, Resolve: r.resolveRole}
 	if err := in.Schedule(plan); err != nil {
 		return nil, err

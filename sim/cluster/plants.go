@@ -50,8 +50,8 @@ var Plants = []Plant{
 	{Name: "stale-master-acks", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a master whose lease lapsed keeps acknowledging on its own fsync (two masters in one epoch, lost acknowledged)",
 		broker: func(c *brokernode.Config) { c.UnsafeStaleMasterAcks = true }},
-	{Name: "slave-ack-before-fsync", CaughtAt: 3, Topology: BrokerGroups,
-		Class:  "a slave reports entries synced before its fsync: a power loss loses acknowledged messages",
+	{Name: "slave-ack-before-fsync", CaughtAt: 1, Topology: BrokerGroups,
+		Class:  "a slave reports entries synced before its fsync (slave reported unsynced entries): a power loss loses acknowledged messages",
 		broker: func(c *brokernode.Config) { c.UnsafeSlaveAckBeforeFsync = true }},
 	{Name: "deposed-master-pulls", CaughtAt: 10, Topology: BrokerGroups,
 		Class:  "a master whose lease lapsed still answers pulls from its own log (deposed master: it answered a pull called after the controllers elected another)",
@@ -62,6 +62,12 @@ var Plants = []Plant{
 	{Name: "elect-outside-in-sync", CaughtAt: 2, Topology: BrokerGroups,
 		Class:      "the controller elects a replica outside the in-sync set (lost acknowledged, acknowledged entry truncated)",
 		controller: func(c *controller.Config) { c.UnsafeElectOutsideInSyncSet = true }},
+	{Name: "offset-sync-backwards", CaughtAt: 8, Topology: BrokerGroups,
+		Class:  "a slave's metadata round clamps the master's offsets to its own queue ends even below offsets it holds that the master has passed: a restarted slave's copy goes back (slave offset copy went backwards)",
+		broker: func(c *brokernode.Config) { c.UnsafeOffsetSyncLowers = true }},
+	{Name: "slave-reports-ahead", CaughtAt: 7, Topology: BrokerGroups,
+		Class:  "a slave counts entries synced after its fsync failed (its durable index runs ahead of its disk, which no assertion of the node can see) and reports them to its master (slave reported unsynced entries)",
+		broker: func(c *brokernode.Config) { c.UnsafeSlaveSyncedOnFsyncError = true }},
 }
 
 // PlantNames lists the planted bugs of topology t, in catalogue order.
