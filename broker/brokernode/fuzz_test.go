@@ -63,8 +63,10 @@ func fuzzRequests() map[int16]fuzzRequest {
 		codec.ReqGetMinOffset:            {queue(), nil},
 		codec.ReqSearchOffsetByTimestamp: {queue("timestamp", strconv.FormatInt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), 10)), nil},
 		codec.ReqHeartBeat:               {nil, heartbeat(fuzzClient, fuzzGroup)},
-		codec.ReqUnregisterClient:        {map[string]string{"clientID": fuzzClient, "consumerGroup": fuzzGroup, "producerGroup": "pg"}, nil},
-		codec.ReqGetConsumerListByGroup:  {map[string]string{"consumerGroup": fuzzGroup}, nil},
+		codec.ReqCheckClientConfig: {nil, []byte(`{"clientId":"` + fuzzClient + `","group":"` + fuzzGroup +
+			`","subscriptionData":{"topic":"` + fuzzTopic + `","subString":"a > 5 AND TAGS IN ('TagA')","expressionType":"SQL92"}}`)},
+		codec.ReqUnregisterClient:       {map[string]string{"clientID": fuzzClient, "consumerGroup": fuzzGroup, "producerGroup": "pg"}, nil},
+		codec.ReqGetConsumerListByGroup: {map[string]string{"consumerGroup": fuzzGroup}, nil},
 		codec.ReqUpdateAndCreateTopic: {map[string]string{"topic": "FuzzNew", "defaultTopic": "TBW102", "readQueueNums": "8",
 			"writeQueueNums": "8", "perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false"}, nil},
 		codec.ReqLockBatchMQ:   {nil, mustJSON(lockBatchRequest{ConsumerGroup: fuzzGroup, ClientID: fuzzClient, MQSet: []lockMQ{{fuzzTopic, "broker-a", 0}, {fuzzTopic, "broker-a", 1}}})},
