@@ -167,7 +167,12 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 	var filter store.Filter
 	sub, hasSub := b.groups.subscription(group, topic)
 	if sysFlag&pullSubscription != 0 {
-		sub, hasSub = parseSubscription(req.Ext("expressionType"), req.Ext("subscription")), true
+		exprType, expr := req.Ext("expressionType"), req.Ext("subscription")
+		// The official Go client's lite-pull consumer labels every expression TAG; when the
+		// group registered this very expression as SQL92, that is what it means.
+		if !(hasSub && isTagType(exprType) && !isTagType(sub.exprType) && sub.expr == expr) {
+			sub, hasSub = parseSubscription(exprType, expr), true
+		}
 	}
 	if hasSub {
 		var code int16

@@ -194,3 +194,20 @@ func TestCheckClientConfig(t *testing.T) {
 		}
 	}
 }
+
+// The official Go client's lite-pull consumer sends its expression in the pull with type TAG
+// whatever its selector; when the group's heartbeat registered that expression as SQL92, the
+// pull is filtered as SQL92. Another expression in the pull is taken as it says.
+func TestPullTagLabelledSQL92(t *testing.T) {
+	h, _ := brokerWithProps(t, testConfig(), sixMessages()...)
+	c := h.env.accept(h.b, "127.0.9.8:50001")
+	h.mustAnswer(c, h.request(c, codec.ReqHeartBeat, nil, sqlHeartbeat("c1", "cg", "SQL92", "a > 4")))
+	resp := h.mustAnswer(c, h.pull(c, "Orders", 0, 0, "sysFlag", "6", "expressionType", "TAG", "subscription", "a > 4"))
+	if got := bodies(decodeBody(t, resp.Body)); resp.Code != codec.Success || !slices.Equal(got, []string{"4", "5"}) {
+		t.Errorf("TAG-labelled registered SQL92 expression: code %d %v, want the messages with a > 4", resp.Code, got)
+	}
+	resp = h.mustAnswer(c, h.pull(c, "Orders", 0, 0, "sysFlag", "6", "expressionType", "TAG", "subscription", "TagB"))
+	if got := bodies(decodeBody(t, resp.Body)); resp.Code != codec.Success || !slices.Equal(got, []string{"1", "3", "5"}) {
+		t.Errorf("a tag expression: code %d %v, want the TagB messages", resp.Code, got)
+	}
+}
