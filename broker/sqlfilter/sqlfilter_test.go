@@ -206,8 +206,8 @@ func TestSemantics(t *testing.T) {
 func TestParseErrors(t *testing.T) {
 	for _, c := range []struct{ expr, want string }{
 		{"a and between 2 and 10", "expected a name, a literal or '('"}, // ParserTest invalidExpression
-		{" a between 10 and 0", "low bound is above the high bound"},   // ParserTest illegalBetween
-		{"a > 100000000000000000000000", "does not fit in 64 bits"},    // ParserTest decimalOverFlow
+		{" a between 10 and 0", "low bound is above the high bound"},    // ParserTest illegalBetween
+		{"a > 100000000000000000000000", "does not fit in 64 bits"},     // ParserTest decimalOverFlow
 		{"a > 1" + strings.Repeat("1", 400) + ".5", "greater than the largest double"},
 		{"a > 0.0", "less than the smallest positive double"},
 		{"", "expected a name, a literal or '('"},
