@@ -168,9 +168,13 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 	sub, hasSub := b.groups.subscription(group, topic)
 	if sysFlag&pullSubscription != 0 {
 		exprType, expr := req.Ext("expressionType"), req.Ext("subscription")
-		// The official Go client's lite-pull consumer labels every expression TAG; when the
-		// group registered this very expression as SQL92, that is what it means.
-		if !(hasSub && isTagType(exprType) && !isTagType(sub.exprType) && sub.expr == expr) {
+		switch {
+		case hasSub && sub.same(exprType, expr):
+			// The group's own, parsed when its heartbeat brought it.
+		case hasSub && isTagType(exprType) && !isTagType(sub.exprType) && sub.expr == expr:
+			// The official Go client's lite-pull consumer labels every expression TAG; the
+			// group registered this very expression as SQL92, so that is what it means.
+		default:
 			sub, hasSub = parseSubscription(exprType, expr), true
 		}
 	}
