@@ -67,6 +67,9 @@ type Config struct {
 	AutoCreateTopic  bool
 	DefaultQueueNums int32
 	MaxMessageBytes  int
+	// EnablePropertyFilter lets consumers subscribe with SQL92 selectors over message
+	// properties (Java's enablePropertyFilter); without it their pulls are refused.
+	EnablePropertyFilter bool
 
 	RegisterInterval    time.Duration
 	OffsetFlushInterval time.Duration
@@ -170,27 +173,28 @@ type Config struct {
 // DefaultConfig is a single master with RocketMQ's timings.
 func DefaultConfig() Config {
 	return Config{
-		ClusterName:         "DefaultCluster",
-		BrokerName:          "broker-a",
-		BrokerID:            route.MasterID,
-		Addr:                "127.0.0.1:10911",
-		NameServers:         []string{"127.0.0.1:9876"},
-		FlushMode:           SyncFlush,
-		AutoCreateTopic:     true,
-		DefaultQueueNums:    4,
-		MaxMessageBytes:     4 << 20,
-		RegisterInterval:    30 * time.Second,
-		OffsetFlushInterval: 5 * time.Second,
-		CheckpointInterval:  10 * time.Second,
-		AsyncFlushInterval:  500 * time.Millisecond,
-		ClientExpiry:        120 * time.Second,
-		LockLease:           60 * time.Second,
-		MaxLongPoll:         15 * time.Second,
-		MaxParkedPulls:      100000,
-		DelayLevels:         defaultDelayLevels(),
-		TxnCheckInterval:    DefaultTxnCheckInterval,
-		TxnTimeout:          DefaultTxnTimeout,
-		TxnCheckMax:         DefaultTxnCheckMax,
+		ClusterName:          "DefaultCluster",
+		BrokerName:           "broker-a",
+		BrokerID:             route.MasterID,
+		Addr:                 "127.0.0.1:10911",
+		NameServers:          []string{"127.0.0.1:9876"},
+		FlushMode:            SyncFlush,
+		AutoCreateTopic:      true,
+		EnablePropertyFilter: true,
+		DefaultQueueNums:     4,
+		MaxMessageBytes:      4 << 20,
+		RegisterInterval:     30 * time.Second,
+		OffsetFlushInterval:  5 * time.Second,
+		CheckpointInterval:   10 * time.Second,
+		AsyncFlushInterval:   500 * time.Millisecond,
+		ClientExpiry:         120 * time.Second,
+		LockLease:            60 * time.Second,
+		MaxLongPoll:          15 * time.Second,
+		MaxParkedPulls:       100000,
+		DelayLevels:          defaultDelayLevels(),
+		TxnCheckInterval:     DefaultTxnCheckInterval,
+		TxnTimeout:           DefaultTxnTimeout,
+		TxnCheckMax:          DefaultTxnCheckMax,
 	}
 }
 
@@ -610,6 +614,8 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleSearchOffset(req)
 	case codec.ReqHeartBeat:
 		resp = b.handleHeartbeat(c, req)
+	case codec.ReqCheckClientConfig:
+		resp = b.handleCheckClientConfig(req)
 	case codec.ReqUnregisterClient:
 		for _, g := range b.groups.unregister(req.Ext("clientID")) {
 			b.notifyGroupChanged(g)

@@ -23,8 +23,9 @@ type heartbeatData struct {
 		GroupName           string `json:"groupName"`
 		MessageModel        string `json:"messageModel"`
 		SubscriptionDataSet []struct {
-			Topic     string `json:"topic"`
-			SubString string `json:"subString"`
+			Topic          string `json:"topic"`
+			SubString      string `json:"subString"`
+			ExpressionType string `json:"expressionType"`
 		} `json:"subscriptionDataSet"`
 	} `json:"consumerDataSet"`
 	ProducerDataSet []struct {
@@ -39,8 +40,8 @@ type clientInfo struct {
 
 type consumerGroup struct {
 	clients map[string]*clientInfo
-	// subs is the group's subscription expression by topic (from the latest heartbeat).
-	subs map[string]string
+	// subs is the group's subscription by topic (from the latest heartbeat).
+	subs map[string]subscription
 }
 
 // consumerGroups tracks the live clients of every consumer group.
@@ -51,7 +52,7 @@ type consumerGroups struct {
 func newConsumerGroups() *consumerGroups { return &consumerGroups{byName: map[string]*consumerGroup{}} }
 
 // heartbeat records a client in a group and reports whether membership changed.
-func (g *consumerGroups) heartbeat(group, clientID string, c node.ConnID, now time.Time, subs map[string]string) bool {
+func (g *consumerGroups) heartbeat(group, clientID string, c node.ConnID, now time.Time, subs map[string]subscription) bool {
 	cg := g.byName[group]
 	if cg == nil {
 		cg = &consumerGroup{clients: map[string]*clientInfo{}}
@@ -68,10 +69,10 @@ func (g *consumerGroups) heartbeat(group, clientID string, c node.ConnID, now ti
 	return !known
 }
 
-func (g *consumerGroups) subscription(group, topic string) (string, bool) {
+func (g *consumerGroups) subscription(group, topic string) (subscription, bool) {
 	cg := g.byName[group]
 	if cg == nil {
-		return "", false
+		return subscription{}, false
 	}
 	s, ok := cg.subs[topic]
 	return s, ok
@@ -164,9 +165,9 @@ func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Comma
 		if cd.GroupName == "" {
 			continue
 		}
-		subs := map[string]string{}
+		subs := map[string]subscription{}
 		for _, sd := range cd.SubscriptionDataSet {
-			subs[sd.Topic] = sd.SubString
+			subs[sd.Topic] = b.heartbeatSubscription(hb.ClientID, cd.GroupName, sd.Topic, sd.ExpressionType, sd.SubString)
 		}
 		if b.groups.heartbeat(cd.GroupName, hb.ClientID, c, b.env.Now(), subs) {
 			b.log.Info("consumer joined", "group", cd.GroupName, "client", hb.ClientID)
@@ -179,6 +180,22 @@ func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Comma
 		}
 	}
 	return codec.NewResponse(req, codec.Success, "")
+}
+
+// heartbeatSubscription is a group's subscription to a topic from a heartbeat: the one it had
+// if unchanged (heartbeats repeat it every 30 s), else parsed anew. The heartbeat is accepted
+// whatever the expression, as Java accepts it; a SQL92 expression the broker refuses is logged
+// when it first arrives, and every pull that would use it is answered with the error.
+func (b *Broker) heartbeatSubscription(clientID, group, topic, exprType, expr string) subscription {
+	if old, ok := b.groups.subscription(group, topic); ok && old.same(exprType, expr) {
+		return old
+	}
+	s := parseSubscription(exprType, expr)
+	if _, code, remark := b.pullFilter(s); code != codec.Success {
+		b.log.Warn("consumer subscribed with an expression the broker refuses; its pulls will fail",
+			"group", group, "client", clientID, "topic", topic, "type", exprType, "expression", expr, "code", code, "remark", remark)
+	}
+	return s
 }
 
 // ensureRetryTopic creates %RETRY%<group> (1 queue), as the Java broker does on heartbeat,

@@ -63,8 +63,10 @@ func fuzzRequests() map[int16]fuzzRequest {
 		codec.ReqGetMinOffset:            {queue(), nil},
 		codec.ReqSearchOffsetByTimestamp: {queue("timestamp", strconv.FormatInt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), 10)), nil},
 		codec.ReqHeartBeat:               {nil, heartbeat(fuzzClient, fuzzGroup)},
-		codec.ReqUnregisterClient:        {map[string]string{"clientID": fuzzClient, "consumerGroup": fuzzGroup, "producerGroup": "pg"}, nil},
-		codec.ReqGetConsumerListByGroup:  {map[string]string{"consumerGroup": fuzzGroup}, nil},
+		codec.ReqCheckClientConfig: {nil, []byte(`{"clientId":"` + fuzzClient + `","group":"` + fuzzGroup +
+			`","subscriptionData":{"topic":"` + fuzzTopic + `","subString":"a > 5 AND TAGS IN ('TagA')","expressionType":"SQL92"}}`)},
+		codec.ReqUnregisterClient:       {map[string]string{"clientID": fuzzClient, "consumerGroup": fuzzGroup, "producerGroup": "pg"}, nil},
+		codec.ReqGetConsumerListByGroup: {map[string]string{"consumerGroup": fuzzGroup}, nil},
 		codec.ReqUpdateAndCreateTopic: {map[string]string{"topic": "FuzzNew", "defaultTopic": "TBW102", "readQueueNums": "8",
 			"writeQueueNums": "8", "perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false"}, nil},
 		codec.ReqLockBatchMQ:   {nil, mustJSON(lockBatchRequest{ConsumerGroup: fuzzGroup, ClientID: fuzzClient, MQSet: []lockMQ{{fuzzTopic, "broker-a", 0}, {fuzzTopic, "broker-a", 1}}})},
@@ -214,6 +216,9 @@ func FuzzBrokerRequest(f *testing.F) {
 	f.Add(codec.ReqPullMessage, uint8(fuzzTemplateExt), "queueOffset=1\nsysFlag=0", []byte(nil))
 	f.Add(codec.ReqPullMessage, uint8(fuzzTemplateExt|fuzzAsyncFlush), "queueId=3\nqueueOffset=0\nsuspendTimeoutMillis=99999999999", []byte(nil))
 	f.Add(codec.ReqUpdateAndCreateTopic, uint8(fuzzTemplateExt), "readQueueNums=100000\ntopic=%DLQ%cg", []byte(nil))
+	f.Add(codec.ReqPullMessage, uint8(fuzzTemplateExt), "queueOffset=0\nsysFlag=4\nexpressionType=SQL92\nsubscription=TAGS = 'TagA' AND a IS NULL", []byte(nil))
+	f.Add(codec.ReqPullMessage, uint8(fuzzTemplateExt), "queueOffset=0\nsysFlag=5\nexpressionType=SQL92\nsubscription=a >", []byte(nil))
+	f.Add(codec.ReqHeartBeat, uint8(0), "", []byte(`{"clientID":"x","consumerDataSet":[{"groupName":"cg","subscriptionDataSet":[{"topic":"FuzzT","subString":"a > 1","expressionType":"SQL92"}]}]}`))
 	f.Add(codec.ReqHeartBeat, uint8(0), "", []byte(`{"clientID":"x","consumerDataSet":[{"groupName":"g","messageModel":"BROADCASTING","subscriptionDataSet":[{"topic":"","subString":"||"}]}]}`))
 	f.Add(codec.ReqLockBatchMQ, uint8(0), "", []byte(`{"consumerGroup":"cg","clientId":"other","mqSet":[{"topic":"FuzzT","queueId":0}]}`))
 	f.Add(int16(-1), uint8(fuzzOneway), "", []byte(nil))

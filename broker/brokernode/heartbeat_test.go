@@ -21,8 +21,9 @@ const goClientHeartbeat = `{"clientID":"10.0.0.1@4242","producerDataSet":[{"grou
 
 func TestDecodeHeartbeat(t *testing.T) {
 	type sub = struct {
-		Topic     string `json:"topic"`
-		SubString string `json:"subString"`
+		Topic          string `json:"topic"`
+		SubString      string `json:"subString"`
+		ExpressionType string `json:"expressionType"`
 	}
 	cases := []struct {
 		name    string
@@ -35,7 +36,7 @@ func TestDecodeHeartbeat(t *testing.T) {
 				t.Fatalf("decoded %+v", hb)
 			}
 			cd := hb.ConsumerDataSet[0]
-			want := []sub{{"Orders", "TagA || TagB"}, {"%RETRY%cg", "*"}}
+			want := []sub{{"Orders", "TagA || TagB", "TAG"}, {"%RETRY%cg", "*", "TAG"}}
 			if cd.GroupName != "cg" || cd.MessageModel != "CLUSTERING" {
 				t.Errorf("consumer data %+v", cd)
 			}

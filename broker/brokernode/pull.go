@@ -162,16 +162,34 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 		return fail(codec.SystemError, "queueId "+strconv.FormatInt(queueID, 10)+" is out of range for topic "+topic)
 	}
 	sysFlag := extInt(req, "sysFlag", 0)
+	// The subscription: the request's own with the subscription bit, else the group's from
+	// its heartbeats (none known: everything).
+	var filter store.Filter
+	sub, hasSub := b.groups.subscription(group, topic)
+	if sysFlag&pullSubscription != 0 {
+		exprType, expr := req.Ext("expressionType"), req.Ext("subscription")
+		switch {
+		case hasSub && sub.same(exprType, expr):
+			// The group's own, parsed when its heartbeat brought it.
+		case hasSub && isTagType(exprType) && !isTagType(sub.exprType) && sub.expr == expr:
+			// The official Go client's lite-pull consumer labels every expression TAG; the
+			// group registered this very expression as SQL92, so that is what it means.
+		default:
+			sub, hasSub = parseSubscription(exprType, expr), true
+		}
+	}
+	if hasSub {
+		var code int16
+		var remark string
+		if filter, code, remark = b.pullFilter(sub); code != codec.Success {
+			// Refused before anything is read or committed: the consumer's offset stays put.
+			return fail(code, remark)
+		}
+	}
 	if sysFlag&pullCommitOffset != 0 && allowPark {
 		if co := extInt(req, "commitOffset", -1); co >= 0 && group != "" {
 			b.store.CommitOffset(group, topic, int32(queueID), co)
 		}
-	}
-	var filter store.Filter
-	if sysFlag&pullSubscription != 0 {
-		filter = tagFilter(req.Ext("subscription"))
-	} else if sub, ok := b.groups.subscription(group, topic); ok {
-		filter = tagFilter(sub)
 	}
 	maxMsgs := int(extInt(req, "maxMsgNums", 32))
 	if maxMsgs < 1 {

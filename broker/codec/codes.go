@@ -23,6 +23,7 @@ const (
 	ReqUnlockBatchMQ           int16 = 42
 	ReqGetAllConsumerOffset    int16 = 43
 	ReqGetAllDelayOffset       int16 = 45
+	ReqCheckClientConfig       int16 = 46
 	ReqRegisterBroker          int16 = 103
 	ReqUnregisterBroker        int16 = 104
 	ReqGetRouteInfoByTopic     int16 = 105
@@ -74,6 +75,7 @@ const (
 	PullRetryImmediately    int16 = 20
 	PullOffsetMoved         int16 = 21
 	QueryNotFound           int16 = 22
+	SubscriptionParseFailed int16 = 23
 	SubscriptionNotExist    int16 = 24
 )
 

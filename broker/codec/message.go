@@ -319,6 +319,24 @@ func Property(s, key string) string {
 	return val
 }
 
+// LookupProperty returns one property from an encoded block as the Java broker's
+// MessageDecoder.string2messageProperties decodes it, which is what RocketMQ's SQL92 filter
+// sees: an entry needs a non-empty key and a non-empty value (an empty value reads as
+// missing), the key ends at the first 0x01 (the value may hold more), and the last duplicate
+// wins.
+func LookupProperty(s, key string) (string, bool) {
+	var val string
+	found := false
+	for len(s) > 0 {
+		var kv string
+		kv, s, _ = strings.Cut(s, "\x02")
+		if k, v, ok := strings.Cut(kv, "\x01"); ok && k == key && k != "" && v != "" {
+			val, found = v, true
+		}
+	}
+	return val, found
+}
+
 // TagsHash is the consume-queue tag code: Java's String.hashCode of the TAGS property (0 when empty).
 func TagsHash(tags string) int64 {
 	var h int32

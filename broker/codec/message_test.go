@@ -427,3 +427,26 @@ func TestRecordProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupProperty: what Java's string2messageProperties (and so the SQL92 filter) sees.
+func TestLookupProperty(t *testing.T) {
+	for _, c := range []struct {
+		block, key, want string
+		found            bool
+	}{
+		{"a\x015\x02b\x01x\x02", "a", "5", true},
+		{"a\x015\x02b\x01x", "b", "x", true},
+		{"a\x015\x02", "c", "", false},
+		{"a\x01\x02", "a", "", false},            // an empty value is missing
+		{"a\x01x\x02a\x01\x02", "a", "x", true},  // an empty duplicate does not hide it
+		{"a\x01x\x02a\x01y\x02", "a", "y", true}, // last wins
+		{"a\x01x\x01y\x02", "a", "x\x01y", true}, // the key ends at the first 0x01
+		{"\x01x\x02", "", "", false},             // no empty keys
+		{"", "a", "", false},
+	} {
+		got, found := LookupProperty(c.block, c.key)
+		if got != c.want || found != c.found {
+			t.Errorf("LookupProperty(%q, %q) = %q, %v; want %q, %v", c.block, c.key, got, found, c.want, c.found)
+		}
+	}
+}

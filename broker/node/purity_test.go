@@ -21,6 +21,7 @@ var nodePackages = []string{
 	"broker/store/keyindex",
 	"broker/namesrv",
 	"broker/brokernode",
+	"broker/sqlfilter",
 	"broker/client",
 	"broker/controller",
 	"broker/replication",
