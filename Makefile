@@ -93,6 +93,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeLockBatch -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzSlaveAnswers -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzMasterFetch -fuzztime $(FUZZTIME) ./broker/brokernode/
+	$(GO) test -run '^$$' -fuzz FuzzMetadataBodies -fuzztime $(FUZZTIME) ./broker/brokernode/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./broker/sqlfilter/
 	$(GO) test -run '^$$' -fuzz FuzzRequests -fuzztime $(FUZZTIME) ./broker/controller/
 	$(GO) test -run '^$$' -fuzz FuzzDecodePlan -fuzztime $(FUZZTIME) ./faults/
 	$(GO) test -run '^$$' -fuzz FuzzBrokerInput -fuzztime $(FUZZTIME) ./broker/client/
