@@ -76,6 +76,11 @@ type Config struct {
 	// LockLease is how long a queue lock for orderly consumption lasts without renewal before
 	// another client of the group may take the queue (Java: rocketmq.broker.rebalance.lockMaxLiveTime).
 	LockLease time.Duration
+	// RecentHeadEntries is how close (in commit-log entries) to the end of the commit log a
+	// queue's first message must be for a consumer group with no offset on that queue to be
+	// answered offset 0 (Java's "head still in memory" rule; consumer.go youngQueue). 0 means
+	// DefaultRecentHeadEntries.
+	RecentHeadEntries uint64
 	// MaxLongPoll caps how long a pull is parked, whatever the client asks, so the answer
 	// always beats the client's 30 s pull timeout.
 	MaxLongPoll time.Duration
@@ -164,6 +169,16 @@ func DefaultConfig() Config {
 		TxnTimeout:          DefaultTxnTimeout,
 		TxnCheckMax:         DefaultTxnCheckMax,
 	}
+}
+
+// DefaultRecentHeadEntries is the default of Config.RecentHeadEntries.
+const DefaultRecentHeadEntries = 1 << 20
+
+func (c Config) recentHeadEntries() uint64 {
+	if c.RecentHeadEntries == 0 {
+		return DefaultRecentHeadEntries
+	}
+	return c.RecentHeadEntries
 }
 
 func defaultDelayLevels() []time.Duration {
