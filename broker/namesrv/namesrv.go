@@ -140,7 +140,17 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	if !utf8.ValidString(name) {
 		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": brokerName is not valid UTF-8")
 	}
-	body, err := route.DecodeRegisterBody(req.Body)
+	if crc, err := req.ExtInt("bodyCrc32"); err == nil && crc != 0 && int64(route.BodyCRC32(req.Body)) != crc {
+		// As Java's DefaultRequestProcessor.checksum: a body that does not match its CRC is refused.
+		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": crc32 not match")
+	}
+	var body route.RegisterBody
+	if strings.EqualFold(req.Ext("compressed"), "true") {
+		// A Java broker with compressedRegister=true (RegisterBrokerBody.encode(true)).
+		body, err = route.DecodeCompressedRegisterBody(req.Body)
+	} else {
+		body, err = route.DecodeRegisterBody(req.Body)
+	}
 	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": "+err.Error())
 	}
@@ -200,7 +210,7 @@ func (s *Server) routeInfo(req *codec.Command) *codec.Command {
 		// The master's view of the queues wins; a slave's is used only while no master is known.
 		if _, seen := queues[b.brokerName]; !seen || b.brokerID == route.MasterID {
 			queues[b.brokerName] = route.QueueData{BrokerName: b.brokerName, ReadQueueNums: tc.ReadQueueNums,
-				WriteQueueNums: tc.WriteQueueNums, Perm: tc.Perm}
+				WriteQueueNums: tc.WriteQueueNums, Perm: tc.Perm, TopicSysFlag: tc.TopicSysFlag}
 		}
 	}
 	if len(groups) == 0 {
