@@ -50,14 +50,14 @@ func fuzzRequests() map[int16]fuzzRequest {
 		codec.ReqUnregisterBroker:      {registerExt("broker-a", "127.0.0.3:10911", "1"), nil},
 		codec.ReqGetRouteInfoByTopic:   {map[string]string{"topic": "Orders"}, nil},
 		codec.ReqGetAllTopicListFromNS: {nil, nil},
-		106:                            {nil, nil}, // GET_BROKER_CLUSTER_INFO
+		codec.ReqGetBrokerClusterInfo:  {nil, nil},
 		codec.ReqDeleteTopicInNamesrv:  {map[string]string{"topic": "Orders"}, nil},
 		322:                            {registerExt("broker-a", "127.0.0.1:10911", "0"), []byte(`{}`)}, // QUERY_DATA_VERSION
 	}
 }
 
 // readOnlyCodes never change what the name server routes.
-var readOnlyCodes = map[int16]bool{codec.ReqGetRouteInfoByTopic: true, codec.ReqGetAllTopicListFromNS: true, 106: true, 322: true}
+var readOnlyCodes = map[int16]bool{codec.ReqGetRouteInfoByTopic: true, codec.ReqGetAllTopicListFromNS: true, codec.ReqGetBrokerClusterInfo: true, 322: true}
 
 const (
 	fuzzTemplateExt  = 1 << 0 // start from the template's ext fields (else from none)

@@ -119,6 +119,9 @@ func (s *Server) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = codec.NewResponse(req, codec.Success, "")
 		body, _ := json.Marshal(route.TopicList{TopicList: s.topicNames()})
 		resp.Body = body
+	case codec.ReqGetBrokerClusterInfo:
+		resp = codec.NewResponse(req, codec.Success, "")
+		resp.Body = s.clusterInfo()
 	case codec.ReqDeleteTopicInNamesrv:
 		resp = s.deleteTopic(req)
 	default:
@@ -247,6 +250,33 @@ func (s *Server) deleteTopic(req *codec.Command) *codec.Command {
 	}
 	s.log.Info("topic deleted from routes", "topic", topic, "brokers", n)
 	return codec.NewResponse(req, codec.Success, "")
+}
+
+// clusterInfo is the GET_BROKER_CLUSTER_INFO body: every registered broker, whatever its
+// topics, under its group, and each cluster's group names, sorted (Java's RouteInfoManager
+// brokerAddrTable and clusterAddrTable).
+func (s *Server) clusterInfo() []byte {
+	ci := route.ClusterInfo{BrokerAddrTable: map[string]route.BrokerData{}, ClusterAddrTable: map[string][]string{}}
+	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
+		b := s.brokers[addr]
+		bd, ok := ci.BrokerAddrTable[b.brokerName]
+		if !ok {
+			bd = route.BrokerData{Cluster: b.cluster, BrokerName: b.brokerName, BrokerAddrs: map[string]string{}}
+			if !slices.Contains(ci.ClusterAddrTable[b.cluster], b.brokerName) {
+				ci.ClusterAddrTable[b.cluster] = append(ci.ClusterAddrTable[b.cluster], b.brokerName)
+			}
+		}
+		bd.BrokerAddrs[strconv.FormatInt(b.brokerID, 10)] = addr
+		ci.BrokerAddrTable[b.brokerName] = bd
+	}
+	for c := range ci.ClusterAddrTable {
+		slices.Sort(ci.ClusterAddrTable[c])
+	}
+	body, err := json.Marshal(ci)
+	if err != nil {
+		panic(fmt.Sprintf("namesrv: marshal of plain data failed: %v", err))
+	}
+	return body
 }
 
 func (s *Server) topicNames() []string {

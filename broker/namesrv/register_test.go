@@ -101,3 +101,30 @@ func TestRegisterBodyForms(t *testing.T) {
 		})
 	}
 }
+
+// GET_BROKER_CLUSTER_INFO (106) answers Java's ClusterInfo: every registered broker under its
+// group (topics or not), and each cluster's groups; a broker that leaves leaves it.
+func TestBrokerClusterInfo(t *testing.T) {
+	n := startNameServer(t)
+	if r := n.call(9, codec.ReqGetBrokerClusterInfo, nil, nil); r.Code != codec.Success || string(r.Body) != `{"brokerAddrTable":{},"clusterAddrTable":{}}` {
+		t.Fatalf("empty: %d %s", r.Code, r.Body)
+	}
+	n.register(1, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Orders": 8})
+	n.register(2, "broker-a", "127.0.0.1:10911", "0", nil)
+	n.register(3, "broker-a", "127.0.0.3:10911", "1", map[string]int32{"Orders": 8})
+	other := registerExt("broker-c", "127.0.0.4:10911", "0")
+	other["clusterName"] = "Other"
+	n.call(4, codec.ReqRegisterBroker, other, nil)
+	want := `{"brokerAddrTable":{` +
+		`"broker-a":{"cluster":"DefaultCluster","brokerName":"broker-a","brokerAddrs":{"0":"127.0.0.1:10911","1":"127.0.0.3:10911"}},` +
+		`"broker-b":{"cluster":"DefaultCluster","brokerName":"broker-b","brokerAddrs":{"0":"127.0.0.2:10911"}},` +
+		`"broker-c":{"cluster":"Other","brokerName":"broker-c","brokerAddrs":{"0":"127.0.0.4:10911"}}},` +
+		`"clusterAddrTable":{"DefaultCluster":["broker-a","broker-b"],"Other":["broker-c"]}}`
+	if r := n.call(9, codec.ReqGetBrokerClusterInfo, nil, nil); r.Code != codec.Success || string(r.Body) != want {
+		t.Fatalf("cluster info: %d\n%s\nwant\n%s", r.Code, r.Body, want)
+	}
+	n.s.OnConnClosed(4)
+	if r := n.call(9, codec.ReqGetBrokerClusterInfo, nil, nil); strings.Contains(string(r.Body), "broker-c") || strings.Contains(string(r.Body), "Other") {
+		t.Fatalf("after broker-c left: %s", r.Body)
+	}
+}

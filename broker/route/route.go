@@ -343,6 +343,15 @@ func BodyCRC32(body []byte) int32 {
 	return int32(crc32.ChecksumIEEE(body) & 0x7FFFFFFF)
 }
 
+// ClusterInfo is the GET_BROKER_CLUSTER_INFO (106) response body (Java's ClusterInfo): every
+// live broker group with its addresses by broker id, and the group names of each cluster.
+// Java's fastjson writes the id keys unquoted ({0:"…"}); this writes standard JSON, which
+// fastjson (the Java admin tools) reads as well.
+type ClusterInfo struct {
+	BrokerAddrTable  map[string]BrokerData `json:"brokerAddrTable"`
+	ClusterAddrTable map[string][]string   `json:"clusterAddrTable"`
+}
+
 // TopicList is the GET_ALL_TOPIC_LIST_FROM_NAMESERVER response body.
 type TopicList struct {
 	TopicList  []string `json:"topicList"`
