@@ -143,10 +143,14 @@ func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Comma
 	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
-	// Retry topics of clustering groups first, all with one write and one registration.
+	// Retry topics first, all with one write and one registration. Java's heartBeat creates
+	// %RETRY%<group> for every consumer group it is told of, broadcasting ones included
+	// (ClientManageProcessor.heartBeat, createTopicInSendMessageBackMethod with the group's
+	// retryQueueNums, 1 by default), and registers it with the name servers (oneway: the
+	// heartbeat's answer does not wait), so a client's rebalance finds its retry topic's route.
 	var retry []store.TopicConfig
 	for _, cd := range hb.ConsumerDataSet {
-		if cd.GroupName == "" || cd.MessageModel == "BROADCASTING" {
+		if cd.GroupName == "" {
 			continue
 		}
 		if tc, missing := b.missingRetryTopic(cd.GroupName); missing {
