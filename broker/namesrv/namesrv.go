@@ -40,6 +40,8 @@ type liveBroker struct {
 	brokerID   int64
 	lastUpdate time.Time
 	conn       node.ConnID
+	// haServerAddr is where the broker's slaves replicate from (Java brokers' HA service).
+	haServerAddr string
 	// topics this broker registered, by name.
 	topics map[string]route.TopicConfig
 }
@@ -169,7 +171,22 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	b.conn = c
 	b.lastUpdate = s.env.Now()
 	b.topics = body.TopicConfigTable
-	return codec.NewResponse(req, codec.Success, "")
+	b.haServerAddr = req.Ext("haServerAddr")
+	resp := codec.NewResponse(req, codec.Success, "")
+	// As Java's RouteInfoManager.registerBroker, a slave is told its group's master and where
+	// that master's HA service listens (a Java slave replicates from them); a master gets
+	// empty values. Sluice brokers take their master from the controller instead.
+	master, ha := "", ""
+	if id != route.MasterID {
+		for _, other := range slices.Sorted(maps.Keys(s.brokers)) {
+			if m := s.brokers[other]; m.brokerName == name && m.brokerID == route.MasterID {
+				master, ha = m.addr, m.haServerAddr
+			}
+		}
+	}
+	resp.SetExt("masterAddr", master)
+	resp.SetExt("haServerAddr", ha)
+	return resp
 }
 
 // checkBrokerAddr accepts host:port addresses the official Go client can take back out of a

@@ -128,3 +128,20 @@ func TestBrokerClusterInfo(t *testing.T) {
 		t.Fatalf("after broker-c left: %s", r.Body)
 	}
 }
+
+// A slave's registration is answered with its group's master address and HA address, as
+// Java's name server does (a Java slave replicates from them); a master's with empty ones.
+func TestRegisterAnswersTheMasterToASlave(t *testing.T) {
+	n := startNameServer(t)
+	master := registerExt("broker-a", "127.0.0.1:10911", "0")
+	master["haServerAddr"] = "127.0.0.1:10912"
+	if r := n.call(1, codec.ReqRegisterBroker, master, nil); r.Code != codec.Success || r.Ext("masterAddr") != "" || r.Ext("haServerAddr") != "" {
+		t.Errorf("master's registration answered %d %v", r.Code, r.ExtFields)
+	}
+	if r := n.call(2, codec.ReqRegisterBroker, registerExt("broker-a", "127.0.0.2:10911", "1"), nil); r.Ext("masterAddr") != "127.0.0.1:10911" || r.Ext("haServerAddr") != "127.0.0.1:10912" {
+		t.Errorf("slave's registration answered %v", r.ExtFields)
+	}
+	if r := n.call(3, codec.ReqRegisterBroker, registerExt("broker-b", "127.0.0.3:10911", "1"), nil); r.Ext("masterAddr") != "" {
+		t.Errorf("a slave of a group without a master was answered %v", r.ExtFields)
+	}
+}
