@@ -3,8 +3,11 @@ package brokernode
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
@@ -31,20 +34,101 @@ func (h *brokerHarness) lastRegistration() map[string]route.TopicConfig {
 	return body.TopicConfigTable
 }
 
+// createTopic is UPDATE_AND_CREATE_TOPIC from an admin on c, with the name servers answering
+// the registration it sends; it returns the answer.
+func (h *brokerHarness) createTopic(c node.ConnID, ext map[string]string) *codec.Command {
+	h.t.Helper()
+	op := h.request(c, codec.ReqUpdateAndCreateTopic, ext, nil)
+	h.nameServersAnswer()
+	return h.mustAnswer(c, op)
+}
+
 // UPDATE_AND_CREATE_TOPIC (as the admin client sends it) creates the topic and registers it
-// with the name server at once: the admin client never tells the name server itself.
-func TestCreateTopicRegistersAtOnce(t *testing.T) {
-	h := startBroker(t, testConfig(), nil)
-	before := len(h.framesTo(h.nameServerConn()))
+// with the name servers at once (the admin client never tells them itself), and is answered
+// only once every name server has answered that registration, as Java's registerBrokerAll
+// waits for them: a client that looks the route up as soon as the admin returns finds it.
+func TestCreateTopicAnsweredAfterRegistration(t *testing.T) {
+	cfg := testConfig()
+	cfg.NameServers = []string{"127.0.0.1:9876", "127.0.0.2:9876"}
+	h := startBroker(t, cfg, nil)
+	h.nameServersAnswer() // the startup registration
 	a := h.env.accept(h.b, "127.0.9.5:50000")
-	if resp := h.mustAnswer(a, h.request(a, codec.ReqUpdateAndCreateTopic, createTopicExt("Made", 3), nil)); resp.Code != codec.Success {
-		t.Fatalf("create: code %d %q", resp.Code, resp.Remark)
+	regs := func() (out []*codec.Command) {
+		for _, f := range h.env.Sent() {
+			if !f.Cmd.IsResponse() && f.Cmd.Code == codec.ReqRegisterBroker {
+				out = append(out, f.Cmd)
+			}
+		}
+		return out
 	}
-	if n := len(h.framesTo(h.nameServerConn())); n != before+1 {
-		t.Fatalf("%d frames to the name server after the create, want %d", n, before+1)
+	before := len(regs())
+	op := h.request(a, codec.ReqUpdateAndCreateTopic, createTopicExt("Made", 3), nil)
+	if n := len(regs()); n != before+2 {
+		t.Fatalf("%d registrations after the create, want one to each of 2 name servers", n-before)
 	}
-	if tc := h.lastRegistration()["Made"]; tc.ReadQueueNums != 3 || tc.WriteQueueNums != 3 || tc.Perm != 6 {
+	if tc := h.lastRegistration()["Made"]; tc.ReadQueueNums != 3 || tc.WriteQueueNums != 3 || tc.Perm != 6 || tc.TopicFilterType != "SINGLE_TAG" {
 		t.Fatalf("registered Made as %+v", tc)
+	}
+	if h.answer(a, op) != nil {
+		t.Fatal("the create was answered before the name servers answered its registration")
+	}
+	// One name server answers (with an error: Java waits for answers, not successes).
+	var first node.ConnID
+	for id, addr := range h.env.Dials() {
+		if addr == cfg.NameServers[0] {
+			first = id
+		}
+	}
+	for _, f := range h.env.Sent() {
+		if f.Conn == first && f.Cmd.Code == codec.ReqRegisterBroker && !f.Cmd.IsResponse() {
+			h.b.OnFrame(first, codec.NewResponse(f.Cmd, codec.SystemError, "busy"))
+		}
+	}
+	if h.answer(a, op) != nil {
+		t.Fatal("the create was answered with one name server yet to answer")
+	}
+	h.nameServersAnswer()
+	if r := h.mustAnswer(a, op); r.Code != codec.Success {
+		t.Fatalf("create: code %d %q", r.Code, r.Remark)
+	}
+
+	// A silent name server holds the answer RegistrationWait at most, a closed one not at all.
+	op = h.request(a, codec.ReqUpdateAndCreateTopic, createTopicExt("Silent", 1), nil)
+	h.env.advance(h.b, RegistrationWait-time.Millisecond)
+	if h.answer(a, op) != nil {
+		t.Fatal("answered before RegistrationWait with no name server answering")
+	}
+	h.env.advance(h.b, time.Millisecond)
+	if r := h.mustAnswer(a, op); r.Code != codec.Success {
+		t.Fatalf("create after the wait: code %d %q", r.Code, r.Remark)
+	}
+	op = h.request(a, codec.ReqUpdateAndCreateTopic, createTopicExt("Closed", 1), nil)
+	for id, addr := range h.env.Dials() {
+		if slices.Contains(cfg.NameServers, addr) {
+			h.b.OnConnClosed(id)
+		}
+	}
+	if r := h.mustAnswer(a, op); r.Code != codec.Success {
+		t.Fatalf("create with the name-server connections closed: code %d %q", r.Code, r.Remark)
+	}
+	// A refused create is answered at once.
+	if r := h.mustAnswer(a, h.request(a, codec.ReqUpdateAndCreateTopic, createTopicExt("bad name", 1), nil)); r.Code != codec.SystemError {
+		t.Fatalf("create of a bad name: code %d", r.Code)
+	}
+}
+
+// The registration carries Java's header: compressed false and the body's CRC, which Java's
+// name server checks.
+func TestRegistrationHeader(t *testing.T) {
+	h := startBroker(t, testConfig(), nil)
+	frames := h.framesTo(h.nameServerConn())
+	reg := frames[len(frames)-1]
+	if reg.Ext("compressed") != "false" || reg.Ext("bodyCrc32") != strconv.Itoa(int(route.BodyCRC32(reg.Body))) || reg.Ext("bodyCrc32") == "0" {
+		t.Errorf("registration header %v", reg.ExtFields)
+	}
+	body, err := route.DecodeRegisterBody(reg.Body)
+	if err != nil || !strings.HasPrefix(string(reg.Body), `{"topicConfigSerializeWrapper":{"topicConfigTable":{`) || body.DataVersion.Counter == 0 {
+		t.Errorf("registration body %s (%v)", reg.Body, err)
 	}
 }
 
@@ -57,7 +141,7 @@ func TestDeleteTopicInBroker(t *testing.T) {
 	a := h.env.accept(h.b, "127.0.9.5:50000")
 	p := h.env.accept(h.b, "127.0.9.7:50000")
 	c := h.env.accept(h.b, "127.0.9.8:50000")
-	h.mustAnswer(a, h.request(a, codec.ReqUpdateAndCreateTopic, createTopicExt("Gone", 2), nil))
+	h.createTopic(a, createTopicExt("Gone", 2))
 	for i := range 4 {
 		h.send(p, "Gone", i%2, "m"+strconv.Itoa(i), nil)
 	}
@@ -121,7 +205,7 @@ func TestSendToDeletedTopicWithoutAutoCreate(t *testing.T) {
 	cfg.AutoCreateTopic = false
 	h := startBroker(t, cfg, nil)
 	a := h.env.accept(h.b, "127.0.9.5:50000")
-	h.mustAnswer(a, h.request(a, codec.ReqUpdateAndCreateTopic, createTopicExt("Gone", 1), nil))
+	h.createTopic(a, createTopicExt("Gone", 1))
 	h.mustAnswer(a, h.request(a, codec.ReqDeleteTopicInBroker, map[string]string{"topic": "Gone"}, nil))
 	if resp := h.mustAnswer(a, h.send(a, "Gone", 0, "late", nil)); resp.Code != codec.TopicNotExist {
 		t.Fatalf("send to a deleted topic: code %d, want 17", resp.Code)

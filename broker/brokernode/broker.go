@@ -17,7 +17,6 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -79,6 +78,11 @@ type Config struct {
 	// LockLease is how long a queue lock for orderly consumption lasts without renewal before
 	// another client of the group may take the queue (Java: rocketmq.broker.rebalance.lockMaxLiveTime).
 	LockLease time.Duration
+	// RecentHeadEntries is how close (in commit-log entries) to the end of the commit log a
+	// queue's first message must be for a consumer group with no offset on that queue to be
+	// answered offset 0 (Java's "head still in memory" rule; consumer.go youngQueue). 0 means
+	// DefaultRecentHeadEntries.
+	RecentHeadEntries uint64
 	// MaxLongPoll caps how long a pull is parked, whatever the client asks, so the answer
 	// always beats the client's 30 s pull timeout.
 	MaxLongPoll time.Duration
@@ -198,6 +202,16 @@ func DefaultConfig() Config {
 	}
 }
 
+// DefaultRecentHeadEntries is the default of Config.RecentHeadEntries.
+const DefaultRecentHeadEntries = 1 << 20
+
+func (c Config) recentHeadEntries() uint64 {
+	if c.RecentHeadEntries == 0 {
+		return DefaultRecentHeadEntries
+	}
+	return c.RecentHeadEntries
+}
+
 func defaultDelayLevels() []time.Duration {
 	levels, err := ParseDelayLevels(DefaultDelayLevels)
 	if err != nil {
@@ -253,6 +267,9 @@ type Broker struct {
 	// Name-server connections by address.
 	nsConns map[string]node.ConnID
 	opaque  int32
+	// reg tracks registration rounds that answers wait for, and the registered data's version
+	// (register.go).
+	reg registrations
 
 	parked *parkedPulls
 	groups *consumerGroups
@@ -373,6 +390,7 @@ func (b *Broker) OnConnClosed(c node.ConnID) {
 			delete(b.nsConns, addr)
 		}
 	}
+	b.registrationConnClosed(c)
 	if b.grp != nil {
 		b.groupConnClosed(c)
 	}
@@ -419,6 +437,8 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 	case txnCheckTimer:
 		b.checkTransactions()
 		b.env.SetTimer(b.cfg.TxnCheckInterval, txnCheckTimer{})
+	case registrationTimeout:
+		b.registrationTimedOut(t)
 	case *parkedPull:
 		if !t.done {
 			b.parked.expire(t)
@@ -584,6 +604,9 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		if b.grp != nil && b.onGroupResponse(c, req) {
 			return
 		}
+		if b.onRegisterResponse(c, req) {
+			return
+		}
 		if req.Code != codec.Success {
 			b.log.Warn("request answered with an error", "code", req.Code, "remark", req.Remark)
 		}
@@ -629,7 +652,7 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	case codec.ReqGetConsumerListByGroup:
 		resp = b.handleConsumerList(req)
 	case codec.ReqUpdateAndCreateTopic:
-		resp = b.handleCreateTopic(req)
+		resp = b.handleCreateTopic(c, req)
 	case codec.ReqLockBatchMQ:
 		resp = b.handleLockBatch(req)
 	case codec.ReqUnlockBatchMQ:
@@ -671,30 +694,7 @@ func (b *Broker) nextOpaque() int32 {
 	return b.opaque
 }
 
-// registerAll registers every topic with every name server.
-func (b *Broker) registerAll() {
-	body := route.RegisterBody{TopicConfigTable: map[string]route.TopicConfig{}}
-	for _, tc := range b.store.Topics() {
-		body.TopicConfigTable[tc.Name] = route.TopicConfig{TopicName: tc.Name, ReadQueueNums: tc.ReadQueueNums,
-			WriteQueueNums: tc.WriteQueueNums, Perm: tc.Perm}
-	}
-	payload := mustJSON(body)
-	for _, addr := range b.cfg.NameServers {
-		c, ok := b.nsConns[addr]
-		if !ok {
-			c = b.env.Dial(addr)
-			b.nsConns[addr] = c
-		}
-		req := codec.NewRequest(codec.ReqRegisterBroker, map[string]string{
-			"brokerName": b.cfg.BrokerName, "brokerAddr": b.cfg.Addr, "clusterName": b.cfg.ClusterName,
-			"brokerId": strconv.FormatInt(b.nameServerID(), 10), "haServerAddr": b.cfg.Addr,
-		}, payload)
-		req.Opaque = b.nextOpaque()
-		b.env.Send(c, req)
-	}
-}
-
-func (b *Broker) handleCreateTopic(req *codec.Command) *codec.Command {
+func (b *Broker) handleCreateTopic(c node.ConnID, req *codec.Command) *codec.Command {
 	topic := req.Ext("topic")
 	if err := validTopic(topic); err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
@@ -712,8 +712,12 @@ func (b *Broker) handleCreateTopic(req *codec.Command) *codec.Command {
 	if err := b.store.CreateTopic(store.TopicConfig{Name: topic, ReadQueueNums: int32(r), WriteQueueNums: int32(w), Perm: int32(perm)}); err != nil {
 		return codec.NewResponse(req, codec.SystemError, "create topic "+topic+": "+err.Error())
 	}
-	b.registerAll()
-	return codec.NewResponse(req, codec.Success, "")
+	// Java registers the new topic with every name server and waits for their answers before
+	// answering the admin (AdminBrokerProcessor.updateAndCreateTopic, registerIncrementBrokerData),
+	// so a client that looks the topic up right after finds its route. So does this broker:
+	// the answer goes out when the registration round is answered (register.go).
+	b.answerAfterRegistration(c, codec.NewResponse(req, codec.Success, ""), b.registerAll())
+	return nil
 }
 
 // validTopic applies the store's topic rule and says what is wrong with a name it refuses.

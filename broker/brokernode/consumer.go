@@ -144,10 +144,14 @@ func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Comma
 	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
-	// Retry topics of clustering groups first, all with one write and one registration.
+	// Retry topics first, all with one write and one registration. Java's heartBeat creates
+	// %RETRY%<group> for every consumer group it is told of, broadcasting ones included
+	// (ClientManageProcessor.heartBeat, createTopicInSendMessageBackMethod with the group's
+	// retryQueueNums, 1 by default), and registers it with the name servers (oneway: the
+	// heartbeat's answer does not wait), so a client's rebalance finds its retry topic's route.
 	var retry []store.TopicConfig
 	for _, cd := range hb.ConsumerDataSet {
-		if cd.GroupName == "" || cd.MessageModel == "BROADCASTING" {
+		if cd.GroupName == "" {
 			continue
 		}
 		if tc, missing := b.missingRetryTopic(cd.GroupName); missing {
@@ -272,13 +276,49 @@ func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
 		b.log.Error("flush consumer offsets before a query", "err", err)
 		return codec.NewResponse(req, codec.SystemError, "persist consumer offsets: "+err.Error())
 	}
-	off, ok := b.store.QueryOffset(req.Ext("consumerGroup"), req.Ext("topic"), q)
+	topic := req.Ext("topic")
+	off, ok := b.store.QueryOffset(req.Ext("consumerGroup"), topic, q)
 	if !ok {
-		return codec.NewResponse(req, codec.QueryNotFound, "no offset stored for this group and queue")
+		young, err := b.youngQueue(topic, q)
+		if err != nil {
+			b.log.Error("read the head of a queue for an offset query", "topic", topic, "queue", q, "err", err)
+		}
+		if !young {
+			return codec.NewResponse(req, codec.QueryNotFound, "no offset stored for this group and queue")
+		}
+		off = 0
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
 	resp.SetExt("offset", strconv.FormatInt(off, 10))
 	return resp
+}
+
+// youngQueue is Java 4.x's rule for a group with no stored offset on a queue
+// (ConsumerManageProcessor.queryConsumerOffset): answer offset 0 when the queue's min offset
+// is 0 and its head is not yet "in disk" (`minOffset <= 0 &&
+// !checkInDiskByConsumeOffset(topic, queue, 0)`), so a new group starts from the first message
+// of a young queue whatever its consumeFromWhere; otherwise QUERY_NOT_FOUND and the client
+// applies consumeFromWhere. Java's "in disk" means the head's commit-log position is more than
+// accessMessageInMemoryMaxRatio (40 %) of physical memory behind the commit log's end, and an
+// empty queue is never in disk. Sluice's commit-log positions count entries, not bytes, and
+// its page cache is the operating system's, so the equivalent here is: the head's commit-log
+// index is within the last Config.RecentHeadEntries entries of the commit log (by default
+// 2^20: about 1 GiB of 1 KiB messages, what the page cache of a small broker holds). A topic
+// this broker does not have is not young (Java's answer 0 there comes from its consume
+// queues being created on lookup; Sluice answers 22, as for a deleted topic).
+func (b *Broker) youngQueue(topic string, q int32) (bool, error) {
+	if _, ok := b.store.Topic(topic); !ok {
+		return false, nil
+	}
+	minOffset, head, ok, err := b.store.QueueHead(topic, q)
+	if err != nil || minOffset > 0 {
+		return false, err
+	}
+	if !ok {
+		return true, nil // an empty queue's head is not in disk
+	}
+	last := b.store.CommitLog().LastIndex()
+	return last < head || last-head < b.cfg.recentHeadEntries(), nil
 }
 
 func (b *Broker) handleUpdateOffset(req *codec.Command) *codec.Command {

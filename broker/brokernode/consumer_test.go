@@ -15,14 +15,14 @@ func offsetExt(group string, queue string) map[string]string {
 	return map[string]string{"consumerGroup": group, "topic": "Orders", "queueId": queue, "bname": "broker-a"}
 }
 
-// A consumer group commits its offset and reads it back; a group that never committed gets
-// 22 QUERY_NOT_FOUND, which the client turns into "use consumeFromWhere".
+// A consumer group commits its offset and reads it back, per group and queue. A group that
+// never committed on a young queue reads offset 0 (Java's rule, TestNewGroupOffsetRule).
 func TestConsumerOffsetRoundTrip(t *testing.T) {
 	h, _ := brokerWithMessages(t, testConfig(), 1)
 	c := h.env.accept(h.b, "127.0.9.8:50001")
 
-	if resp := h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset, offsetExt("cg", "0"), nil)); resp.Code != codec.QueryNotFound {
-		t.Fatalf("query before any commit: code %d, want 22", resp.Code)
+	if resp := h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset, offsetExt("cg", "0"), nil)); resp.Code != codec.Success || resp.Ext("offset") != "0" {
+		t.Fatalf("query before any commit: code %d offset %q, want 0 and 0", resp.Code, resp.Ext("offset"))
 	}
 	upd := offsetExt("cg", "0")
 	upd["commitOffset"] = "42"
@@ -34,8 +34,8 @@ func TestConsumerOffsetRoundTrip(t *testing.T) {
 		t.Fatalf("query after committing 42: code %d offset %q", resp.Code, resp.Ext("offset"))
 	}
 	for _, other := range []map[string]string{offsetExt("other-group", "0"), offsetExt("cg", "1")} {
-		if resp := h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset, other, nil)); resp.Code != codec.QueryNotFound {
-			t.Errorf("query %v: code %d, want 22 (offsets are per group and queue)", other, resp.Code)
+		if resp := h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset, other, nil)); resp.Code != codec.Success || resp.Ext("offset") != "0" {
+			t.Errorf("query %v: code %d offset %q, want 0 (offsets are per group and queue)", other, resp.Code, resp.Ext("offset"))
 		}
 	}
 	// GET_MAX_OFFSET reports the next offset to be written.
@@ -203,4 +203,46 @@ func TestOnStopFlushesOffsets(t *testing.T) {
 	if b, err := h.disk.ReadFile("offsets.json"); err != nil || !strings.Contains(string(b), `"cg"`) {
 		t.Fatalf("offsets.json after OnStop: %s %v", b, err)
 	}
+}
+
+// A group with no offset on a queue reads offset 0 while the queue is young, as from a Java
+// 4.x broker (ConsumerManageProcessor.queryConsumerOffset: min offset 0 and the head still in
+// memory), so a new group with CONSUME_FROM_LAST_OFFSET receives what a young topic holds;
+// once the head is older than RecentHeadEntries commit-log entries, or the topic is unknown,
+// it reads 22 QUERY_NOT_FOUND and the client applies its consumeFromWhere.
+func TestNewGroupOffsetRule(t *testing.T) {
+	cfg := testConfig()
+	cfg.RecentHeadEntries = 5
+	h, p := brokerWithMessages(t, cfg, 3) // Orders queue 0: commit-log indexes 1..3
+	c := h.env.accept(h.b, "127.0.9.8:50001")
+	query := func(topic, queue string) *codec.Command {
+		return h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset,
+			map[string]string{"consumerGroup": "new", "topic": topic, "queueId": queue}, nil))
+	}
+	expect := func(step, topic, queue string, code int16, offset string) {
+		t.Helper()
+		if r := query(topic, queue); r.Code != code || r.Ext("offset") != offset {
+			t.Errorf("%s: %s/%s answered code %d offset %q, want %d %q", step, topic, queue, r.Code, r.Ext("offset"), code, offset)
+		}
+	}
+	expect("young queue", "Orders", "0", codec.Success, "0")
+	expect("empty queue", "Orders", "1", codec.Success, "0")
+	expect("unknown topic", "Nope", "0", codec.QueryNotFound, "")
+
+	// Two more messages elsewhere: the head (index 1) is 4 entries behind the end (5).
+	h.send(p, "Orders", 2, "x", nil)
+	h.send(p, "Orders", 2, "y", nil)
+	h.syncAll()
+	expect("head 4 entries behind", "Orders", "0", codec.Success, "0")
+	h.send(p, "Orders", 2, "z", nil)
+	h.syncAll()
+	expect("head 5 entries behind", "Orders", "0", codec.QueryNotFound, "")
+	expect("queue 2, head 2 entries behind", "Orders", "2", codec.Success, "0")
+	expect("still empty", "Orders", "1", codec.Success, "0")
+
+	// A stored offset wins over the rule, both ways.
+	h.commitOffset(c, "new", "Orders", 0, 2)
+	h.commitOffset(c, "new", "Orders", 2, 3)
+	expect("committed on an old queue", "Orders", "0", codec.Success, "2")
+	expect("committed on a young queue", "Orders", "2", codec.Success, "3")
 }

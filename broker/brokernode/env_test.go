@@ -1,6 +1,7 @@
 package brokernode
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"testing"
@@ -55,6 +56,30 @@ type brokerHarness struct {
 	cfg    Config
 	disk   *simdisk.Disk
 	opaque int32
+	// registered lists the REGISTER_BROKER requests nameServersAnswer answered, by connection
+	// and opaque.
+	registered map[[2]int64]bool
+}
+
+// nameServersAnswer has every name server answer SUCCESS to each REGISTER_BROKER the broker
+// sent it and that was not answered yet; it returns how many it answered.
+func (h *brokerHarness) nameServersAnswer() int {
+	h.t.Helper()
+	if h.registered == nil {
+		h.registered = map[[2]int64]bool{}
+	}
+	dials := h.env.Dials()
+	n := 0
+	for _, f := range h.env.Sent() {
+		k := [2]int64{int64(f.Conn), int64(f.Cmd.Opaque)}
+		if f.Cmd.IsResponse() || f.Cmd.Code != codec.ReqRegisterBroker || h.registered[k] || !slices.Contains(h.cfg.NameServers, dials[f.Conn]) {
+			continue
+		}
+		h.registered[k] = true
+		h.b.OnFrame(f.Conn, codec.NewResponse(f.Cmd, codec.Success, ""))
+		n++
+	}
+	return n
 }
 
 // testConfig is the default broker with the name server at a known address.

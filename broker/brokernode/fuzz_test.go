@@ -159,8 +159,10 @@ func fuzzBroker(t *testing.T, flags uint8) *brokerHarness {
 	}
 	h := startBroker(t, cfg, nil)
 	setup := h.env.accept(h.b, "127.0.9.7:50000")
-	if r := h.mustAnswer(setup, h.request(setup, codec.ReqUpdateAndCreateTopic, map[string]string{"topic": fuzzTopic,
-		"readQueueNums": "4", "writeQueueNums": "4", "perm": "6"}, nil)); r.Code != codec.Success {
+	op := h.request(setup, codec.ReqUpdateAndCreateTopic, map[string]string{"topic": fuzzTopic,
+		"readQueueNums": "4", "writeQueueNums": "4", "perm": "6"}, nil)
+	h.nameServersAnswer()
+	if r := h.mustAnswer(setup, op); r.Code != codec.Success {
 		t.Fatalf("create %s: %d %s", fuzzTopic, r.Code, r.Remark)
 	}
 	for i := range fuzzStored {
@@ -252,6 +254,7 @@ func FuzzBrokerRequest(f *testing.F) {
 		}
 		h.b.OnFrame(c, req)
 		h.syncAll()
+		h.nameServersAnswer()
 
 		resp := h.answer(c, req.Opaque)
 		if resp == nil && h.b.parked.count == parkedBefore+1 {
@@ -328,6 +331,7 @@ func TestFuzzTemplatesCoverServedCodes(t *testing.T) {
 		c := h.env.accept(h.b, "127.0.9.9:50002")
 		op := h.request(c, code, maps.Clone(tmpl.ext), tmpl.body)
 		h.syncAll()
+		h.nameServersAnswer()
 		resp := h.answer(c, op)
 		switch {
 		case resp == nil && code == codec.ReqPullMessage && h.b.parked.count == 1:

@@ -113,8 +113,8 @@ func TestHeartbeatWithManyGroupsRegistersOnce(t *testing.T) {
 			t.Fatalf("no retry topic for group g%d", i)
 		}
 	}
-	if _, ok := h.b.Store().Topic("%RETRY%b"); ok {
-		t.Error("a broadcasting group got a retry topic")
+	if _, ok := h.b.Store().Topic("%RETRY%b"); !ok {
+		t.Error("a broadcasting group got no retry topic (Java creates one for every group)")
 	}
 	if got := consumerList(t, h, c, "g7"); len(got) != 1 {
 		t.Errorf("group g7 has members %v, want the client", got)
@@ -150,4 +150,29 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 			t.Fatalf("round trip changed the heartbeat (-first +second):\n%s", diff)
 		}
 	})
+}
+
+// A heartbeat creates %RETRY%<group> for each consumer group, with Java's retryQueueNums (1)
+// and perm 6, and registers it with the name servers at once, so a client that looks the
+// retry topic up at its rebalance finds the route; a group already known registers nothing.
+func TestHeartbeatCreatesAndRegistersRetryTopic(t *testing.T) {
+	h := startBroker(t, testConfig(), nil)
+	c := h.env.accept(h.b, "127.0.9.8:50001")
+	before := len(h.framesTo(h.nameServerConn()))
+	if r := h.mustAnswer(c, h.request(c, codec.ReqHeartBeat, nil, []byte(goClientHeartbeat))); r.Code != codec.Success {
+		t.Fatalf("heartbeat: %d %s", r.Code, r.Remark)
+	}
+	if tc, ok := h.b.Store().Topic("%RETRY%cg"); !ok || tc.ReadQueueNums != 1 || tc.WriteQueueNums != 1 || tc.Perm != 6 {
+		t.Fatalf("retry topic %+v (exists %v), want 1 queue, perm 6", tc, ok)
+	}
+	if n := len(h.framesTo(h.nameServerConn())); n != before+1 {
+		t.Fatalf("%d registrations after the heartbeat, want 1", n-before)
+	}
+	if tc, ok := h.lastRegistration()["%RETRY%cg"]; !ok || tc.ReadQueueNums != 1 || tc.Perm != 6 {
+		t.Fatalf("registered %%RETRY%%cg as %+v (present %v)", tc, ok)
+	}
+	h.mustAnswer(c, h.request(c, codec.ReqHeartBeat, nil, []byte(goClientHeartbeat)))
+	if n := len(h.framesTo(h.nameServerConn())); n != before+1 {
+		t.Errorf("a second heartbeat registered again (%d registrations)", n-before)
+	}
 }

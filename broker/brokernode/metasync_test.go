@@ -177,9 +177,8 @@ func savedOffset(t *testing.T, h *brokerHarness, group, topic string, queue int3
 func TestSlaveCopiesMasterMetadata(t *testing.T) {
 	p := newGroupPair(t, nil)
 	cli := p.m.env.accept(p.m.b, "127.0.0.50:1")
-	create := p.m.request(cli, codec.ReqUpdateAndCreateTopic, map[string]string{"topic": "Meta", "readQueueNums": "8",
-		"writeQueueNums": "8", "perm": "6"}, nil)
-	if r := p.m.mustAnswer(cli, create); r.Code != codec.Success {
+	if r := p.m.createTopic(cli, map[string]string{"topic": "Meta", "readQueueNums": "8",
+		"writeQueueNums": "8", "perm": "6"}); r.Code != codec.Success {
 		t.Fatalf("create topic: %d %s", r.Code, r.Remark)
 	}
 	for i := range 3 {

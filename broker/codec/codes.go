@@ -27,6 +27,7 @@ const (
 	ReqRegisterBroker          int16 = 103
 	ReqUnregisterBroker        int16 = 104
 	ReqGetRouteInfoByTopic     int16 = 105
+	ReqGetBrokerClusterInfo    int16 = 106
 	ReqGetAllSubscriptionGroup int16 = 201
 	ReqGetAllTopicListFromNS   int16 = 206
 	ReqDeleteTopicInBroker     int16 = 215

@@ -50,14 +50,14 @@ func fuzzRequests() map[int16]fuzzRequest {
 		codec.ReqUnregisterBroker:      {registerExt("broker-a", "127.0.0.3:10911", "1"), nil},
 		codec.ReqGetRouteInfoByTopic:   {map[string]string{"topic": "Orders"}, nil},
 		codec.ReqGetAllTopicListFromNS: {nil, nil},
-		106:                            {nil, nil}, // GET_BROKER_CLUSTER_INFO
+		codec.ReqGetBrokerClusterInfo:  {nil, nil},
 		codec.ReqDeleteTopicInNamesrv:  {map[string]string{"topic": "Orders"}, nil},
 		322:                            {registerExt("broker-a", "127.0.0.1:10911", "0"), []byte(`{}`)}, // QUERY_DATA_VERSION
 	}
 }
 
 // readOnlyCodes never change what the name server routes.
-var readOnlyCodes = map[int16]bool{codec.ReqGetRouteInfoByTopic: true, codec.ReqGetAllTopicListFromNS: true, 106: true, 322: true}
+var readOnlyCodes = map[int16]bool{codec.ReqGetRouteInfoByTopic: true, codec.ReqGetAllTopicListFromNS: true, codec.ReqGetBrokerClusterInfo: true, 322: true}
 
 const (
 	fuzzTemplateExt  = 1 << 0 // start from the template's ext fields (else from none)
@@ -129,6 +129,7 @@ func FuzzNameServerRequest(f *testing.F) {
 	f.Add(codec.ReqRegisterBroker, uint8(fuzzTemplateExt|fuzzBrokerConn), "brokerAddr=127.0.0.1:10911\nbrokerId=-1",
 		[]byte(`{"topicConfigTable":{"":{"readQueueNums":-4,"perm":255}}}`))
 	f.Add(codec.ReqRegisterBroker, uint8(fuzzTemplateExt), "brokerName=a b\nbrokerAddr=[::1]:1,2", []byte(`{"topicConfigTable":null}`))
+	f.Add(codec.ReqRegisterBroker, uint8(fuzzTemplateExt), "compressed=true", route.RegisterBody{TopicConfigTable: map[string]route.TopicConfig{"Z": {TopicName: "Z", ReadQueueNums: 2, WriteQueueNums: 2, Perm: 6}}}.EncodeCompressed())
 	f.Add(codec.ReqGetRouteInfoByTopic, uint8(0), "topic=TBW102", []byte(nil))
 	f.Add(int16(-7), uint8(fuzzOneway), "", []byte("x"))
 	f.Fuzz(func(t *testing.T, code int16, flags uint8, edits string, body []byte) {
@@ -183,7 +184,11 @@ func FuzzNameServerRequest(f *testing.F) {
 			checkRoute(t, ext["topic"], resp)
 		}
 		if code == codec.ReqRegisterBroker && resp.Code == codec.Success {
-			regd, err := route.DecodeRegisterBody(body)
+			decode := route.DecodeRegisterBody
+			if strings.EqualFold(ext["compressed"], "true") {
+				decode = route.DecodeCompressedRegisterBody
+			}
+			regd, err := decode(body)
 			if err != nil {
 				t.Fatalf("registration accepted with a body that does not decode: %v", err)
 			}

@@ -40,6 +40,8 @@ type liveBroker struct {
 	brokerID   int64
 	lastUpdate time.Time
 	conn       node.ConnID
+	// haServerAddr is where the broker's slaves replicate from (Java brokers' HA service).
+	haServerAddr string
 	// topics this broker registered, by name.
 	topics map[string]route.TopicConfig
 }
@@ -119,6 +121,9 @@ func (s *Server) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = codec.NewResponse(req, codec.Success, "")
 		body, _ := json.Marshal(route.TopicList{TopicList: s.topicNames()})
 		resp.Body = body
+	case codec.ReqGetBrokerClusterInfo:
+		resp = codec.NewResponse(req, codec.Success, "")
+		resp.Body = s.clusterInfo()
 	case codec.ReqDeleteTopicInNamesrv:
 		resp = s.deleteTopic(req)
 	default:
@@ -140,7 +145,17 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	if !utf8.ValidString(name) {
 		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": brokerName is not valid UTF-8")
 	}
-	body, err := route.DecodeRegisterBody(req.Body)
+	if crc, err := req.ExtInt("bodyCrc32"); err == nil && crc != 0 && int64(route.BodyCRC32(req.Body)) != crc {
+		// As Java's DefaultRequestProcessor.checksum: a body that does not match its CRC is refused.
+		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": crc32 not match")
+	}
+	var body route.RegisterBody
+	if strings.EqualFold(req.Ext("compressed"), "true") {
+		// A Java broker with compressedRegister=true (RegisterBrokerBody.encode(true)).
+		body, err = route.DecodeCompressedRegisterBody(req.Body)
+	} else {
+		body, err = route.DecodeRegisterBody(req.Body)
+	}
 	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": "+err.Error())
 	}
@@ -156,7 +171,22 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	b.conn = c
 	b.lastUpdate = s.env.Now()
 	b.topics = body.TopicConfigTable
-	return codec.NewResponse(req, codec.Success, "")
+	b.haServerAddr = req.Ext("haServerAddr")
+	resp := codec.NewResponse(req, codec.Success, "")
+	// As Java's RouteInfoManager.registerBroker, a slave is told its group's master and where
+	// that master's HA service listens (a Java slave replicates from them); a master gets
+	// empty values. Sluice brokers take their master from the controller instead.
+	master, ha := "", ""
+	if id != route.MasterID {
+		for _, other := range slices.Sorted(maps.Keys(s.brokers)) {
+			if m := s.brokers[other]; m.brokerName == name && m.brokerID == route.MasterID {
+				master, ha = m.addr, m.haServerAddr
+			}
+		}
+	}
+	resp.SetExt("masterAddr", master)
+	resp.SetExt("haServerAddr", ha)
+	return resp
 }
 
 // checkBrokerAddr accepts host:port addresses the official Go client can take back out of a
@@ -200,7 +230,7 @@ func (s *Server) routeInfo(req *codec.Command) *codec.Command {
 		// The master's view of the queues wins; a slave's is used only while no master is known.
 		if _, seen := queues[b.brokerName]; !seen || b.brokerID == route.MasterID {
 			queues[b.brokerName] = route.QueueData{BrokerName: b.brokerName, ReadQueueNums: tc.ReadQueueNums,
-				WriteQueueNums: tc.WriteQueueNums, Perm: tc.Perm}
+				WriteQueueNums: tc.WriteQueueNums, Perm: tc.Perm, TopicSysFlag: tc.TopicSysFlag}
 		}
 	}
 	if len(groups) == 0 {
@@ -237,6 +267,33 @@ func (s *Server) deleteTopic(req *codec.Command) *codec.Command {
 	}
 	s.log.Info("topic deleted from routes", "topic", topic, "brokers", n)
 	return codec.NewResponse(req, codec.Success, "")
+}
+
+// clusterInfo is the GET_BROKER_CLUSTER_INFO body: every registered broker, whatever its
+// topics, under its group, and each cluster's group names, sorted (Java's RouteInfoManager
+// brokerAddrTable and clusterAddrTable).
+func (s *Server) clusterInfo() []byte {
+	ci := route.ClusterInfo{BrokerAddrTable: map[string]route.BrokerData{}, ClusterAddrTable: map[string][]string{}}
+	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
+		b := s.brokers[addr]
+		bd, ok := ci.BrokerAddrTable[b.brokerName]
+		if !ok {
+			bd = route.BrokerData{Cluster: b.cluster, BrokerName: b.brokerName, BrokerAddrs: map[string]string{}}
+			if !slices.Contains(ci.ClusterAddrTable[b.cluster], b.brokerName) {
+				ci.ClusterAddrTable[b.cluster] = append(ci.ClusterAddrTable[b.cluster], b.brokerName)
+			}
+		}
+		bd.BrokerAddrs[strconv.FormatInt(b.brokerID, 10)] = addr
+		ci.BrokerAddrTable[b.brokerName] = bd
+	}
+	for c := range ci.ClusterAddrTable {
+		slices.Sort(ci.ClusterAddrTable[c])
+	}
+	body, err := json.Marshal(ci)
+	if err != nil {
+		panic(fmt.Sprintf("namesrv: marshal of plain data failed: %v", err))
+	}
+	return body
 }
 
 func (s *Server) topicNames() []string {

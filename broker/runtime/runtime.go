@@ -42,6 +42,9 @@ var (
 	ErrStopped = errors.New("runtime stopped")
 	// ErrPanic wraps the value of a handler panic; Err reports it.
 	ErrPanic = errors.New("node handler panicked")
+	// ErrExtraListen is wrapped by Start's error when listening on one of
+	// Config.ExtraListenAddrs failed (nothing was started).
+	ErrExtraListen = errors.New("extra listen address")
 	// ErrFailed wraps the error a handler reported through Failed (see failer); Err reports it.
 	ErrFailed = errors.New("node handler failed")
 )
@@ -51,6 +54,10 @@ type Config struct {
 	// ListenAddr is the TCP address to accept connections on ("127.0.0.1:0" picks a port);
 	// "" for a node that only dials.
 	ListenAddr string
+	// ExtraListenAddrs are more addresses whose connections go to the same node, which cannot
+	// tell them from ListenAddr's (a broker's VIP channel, listenPort-2, that Java clients
+	// with vipChannelEnabled send to). Start fails if any cannot be listened on.
+	ExtraListenAddrs []string
 	// Logger receives the runtime's logs and is the node's Env.Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// MaxFrameBytes bounds an inbound frame; 0 means codec.DefaultMaxFrameBytes.
@@ -82,6 +89,7 @@ type Runtime struct {
 	stopped bool
 	ln      net.Listener
 	addr    net.Addr
+	extra   []net.Listener // on ExtraListenAddrs
 
 	errMu sync.Mutex
 	err   error
@@ -174,15 +182,42 @@ func (r *Runtime) start() error {
 		}
 		r.ln, r.addr = ln, ln.Addr()
 	}
+	for _, addr := range r.cfg.ExtraListenAddrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if r.ln != nil {
+				_ = r.ln.Close()
+			}
+			for _, l := range r.extra {
+				_ = l.Close()
+			}
+			r.ln, r.addr, r.extra = nil, nil, nil
+			return fmt.Errorf("listen on %s: %w: %w", addr, ErrExtraListen, err)
+		}
+		r.extra = append(r.extra, ln)
+	}
 	r.syncer = newSyncer()
 	r.started = true
 	r.wg.Add(1)
 	go r.loop()
-	if r.ln != nil {
-		r.wg.Add(1)
-		go r.acceptLoop(r.ln)
+	for _, ln := range append([]net.Listener{r.ln}, r.extra...) {
+		if ln != nil {
+			r.wg.Add(1)
+			go r.acceptLoop(ln)
+		}
 	}
 	return nil
+}
+
+// ExtraAddrs are the addresses the runtime listens on for Config.ExtraListenAddrs, in order.
+func (r *Runtime) ExtraAddrs() []net.Addr {
+	r.lifeMu.Lock()
+	defer r.lifeMu.Unlock()
+	out := make([]net.Addr, len(r.extra))
+	for i, ln := range r.extra {
+		out[i] = ln.Addr()
+	}
+	return out
 }
 
 // Addr is the address the runtime listens on, nil for a client-only or unstarted node.
@@ -385,10 +420,12 @@ func (r *Runtime) teardown() {
 	r.quitOnce.Do(func() { close(r.quit) })
 	r.q.close()
 	r.lifeMu.Lock()
-	ln := r.ln
+	lns := append([]net.Listener{r.ln}, r.extra...)
 	r.lifeMu.Unlock()
-	if ln != nil {
-		_ = ln.Close()
+	for _, ln := range lns {
+		if ln != nil {
+			_ = ln.Close()
+		}
 	}
 	r.cancel()
 	for id, t := range r.timers {

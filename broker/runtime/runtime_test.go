@@ -744,3 +744,50 @@ func TestStopCallsOnStop(t *testing.T) {
 		t.Fatalf("OnStop called %d times after a panic", got)
 	}
 }
+
+// Connections to an extra listen address (a broker's VIP channel) reach the same node, which
+// sees them as any other; Stop closes every listener. A taken extra address fails Start with
+// ErrExtraListen and leaves nothing listening.
+func TestExtraListenAddrs(t *testing.T) {
+	var accepted atomic.Int32
+	n := &testNode{}
+	n.onAccepted = func(node.ConnID, string) { accepted.Add(1) }
+	r := startNode(t, Config{ListenAddr: "127.0.0.1:0", ExtraListenAddrs: []string{"127.0.0.1:0"}}, n)
+	extra := r.ExtraAddrs()
+	if len(extra) != 1 || extra[0].String() == r.Addr().String() {
+		t.Fatalf("extra addresses %v (main %v)", extra, r.Addr())
+	}
+	for i, addr := range []string{r.Addr().String(), extra[0].String()} {
+		c := dialRaw(t, addr)
+		req := codec.NewRequest(1, nil, fmt.Appendf(nil, "via %d", i))
+		req.Opaque = int32(i)
+		c.write(req)
+		c.flush()
+		if resp, err := c.read(); err != nil || string(resp.Body) != fmt.Sprintf("via %d", i) {
+			t.Fatalf("echo via %s: %v %v", addr, resp, err)
+		}
+	}
+	if got := accepted.Load(); got != 2 {
+		t.Errorf("the node accepted %d connections, want 2", got)
+	}
+	r.Stop()
+	if nc, err := net.Dial("tcp", extra[0].String()); err == nil {
+		nc.Close()
+		t.Error("the extra listener still accepts after Stop")
+	}
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	r2 := New(Config{ListenAddr: "127.0.0.1:0", ExtraListenAddrs: []string{taken.Addr().String()}}, nil,
+		func(env node.Env) (node.Handler, error) { return &testNode{env: env}, nil })
+	if err := r2.Start(); !errors.Is(err, ErrExtraListen) {
+		t.Fatalf("Start with a taken extra address: %v, want ErrExtraListen", err)
+	}
+	if r2.Addr() != nil {
+		t.Errorf("after a failed Start the runtime still has address %v", r2.Addr())
+	}
+	r2.Stop()
+}

@@ -347,3 +347,19 @@ func (s *Store) storeTimestamp(q *consumeQueue, off int64) (int64, error) {
 	}
 	return m.StoreTimestamp, nil
 }
+
+// QueueHead reports a queue's lowest held offset and, when the queue holds an entry there,
+// the commit-log index of that entry (ok false for an empty or unknown queue). It is what the
+// broker needs to tell whether a queue's head is recent (ConsumerManageProcessor's rule for
+// groups without an offset).
+func (s *Store) QueueHead(topic string, queueID int32) (minOffset int64, index uint64, ok bool, err error) {
+	q, known := s.queues[queueKey{topic, queueID}]
+	if !known || q.end() <= q.start() {
+		return s.MinOffset(topic, queueID), 0, false, nil
+	}
+	index, _, _, err = q.entry(q.start())
+	if err != nil {
+		return q.start(), 0, false, fmt.Errorf("store: head of consume queue %s/%d: %w", topic, queueID, err)
+	}
+	return q.start(), index, true, nil
+}

@@ -15,10 +15,11 @@ import (
 // which matches what was sent; offsets by time (SEARCH_OFFSET_BY_TIMESTAMP) bound the queue;
 // a pull past the end is told where the end is. The lite-pull consumer (Subscribe, Start,
 // Poll, ACK) receives every message once, and one starting from the last offset
-// (GET_MAX_OFFSET) only the messages sent after it started.
+// (GET_MAX_OFFSET) only the messages sent after it started (the topic is old for the broker,
+// --recent-head-entries 1: see TestCompatConsumeFromWhere).
 func TestCompatPullAndLitePull(t *testing.T) {
 	t.Parallel()
-	c := startCompat(t)
+	c := startCompat(t, "--recent-head-entries", "1")
 	topic := uniqueName(t, "T")
 	c.createTopic(t, topic, 4)
 	p := c.newProducer(t)

@@ -2,13 +2,16 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,25 +41,74 @@ func startNamesrv(addr string, logger *slog.Logger) (*runtime.Runtime, error) {
 	return rt, nil
 }
 
-// startBroker opens the broker's disk under dir and starts its runtime listening on cfg.Addr.
-func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger) (*runtime.Runtime, error) {
+// vipNote says where the broker's VIP channel listens, for its startup line ("" if nowhere).
+func vipNote(rt *runtime.Runtime) string {
+	if a := rt.ExtraAddrs(); len(a) > 0 {
+		return fmt.Sprintf(", VIP channel %s", a[0])
+	}
+	return ""
+}
+
+// vipAuto is the --vip-addr value that means "listen port - 2 on the same host, if free".
+const vipAuto = "auto"
+
+// vipChannelAddr is a Java broker's VIP channel address for a broker listening on addr: the
+// same host, port listenPort-2 (BrokerStartup: fastListenPort = listenPort - 2; 10909 for
+// 10911). Java clients with vipChannelEnabled (the default before 4.5.1, and an option since)
+// send to it. There is none for port 0 (picked by the system) or a port below 3.
+func vipChannelAddr(addr string) (string, bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 3 {
+		return "", false
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p-2)), true
+}
+
+// startBroker opens the broker's disk under dir and starts its runtime listening on cfg.Addr,
+// and on the VIP channel: vip is an address, "off", or "auto" (listen port - 2, skipped with a
+// warning when it cannot be listened on, since nothing needs it but Java clients that enable
+// it). The VIP channel's connections go to the same node, which cannot tell them apart.
+func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip string) (*runtime.Runtime, error) {
 	logger = logger.With("node", cfg.BrokerName)
+	var extra []string
+	switch vip {
+	case "off", "":
+	case vipAuto:
+		if a, ok := vipChannelAddr(cfg.Addr); ok {
+			extra = []string{a}
+		}
+	default:
+		extra = []string{vip}
+	}
 	disk, err := diskfile.Open(dir, diskfile.Options{Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("open broker data directory %s: %w", dir, err)
 	}
 	var rt *runtime.Runtime
 	var b *brokernode.Broker // set and read on the runtime's loop only
-	rt = runtime.New(runtime.Config{ListenAddr: cfg.Addr, Logger: logger}, disk, func(env node.Env) (node.Handler, error) {
-		c := cfg
-		if strings.HasSuffix(c.Addr, ":0") {
-			c.Addr = rt.Addr().String()
-		}
-		var err error
-		b, err = brokernode.New(env, c)
-		return b, err
-	})
-	if err := rt.Start(); err != nil {
+	newRuntime := func(extra []string) *runtime.Runtime {
+		return runtime.New(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger}, disk, func(env node.Env) (node.Handler, error) {
+			c := cfg
+			if strings.HasSuffix(c.Addr, ":0") {
+				c.Addr = rt.Addr().String()
+			}
+			var err error
+			b, err = brokernode.New(env, c)
+			return b, err
+		})
+	}
+	rt = newRuntime(extra)
+	err = rt.Start()
+	if errors.Is(err, runtime.ErrExtraListen) && vip == vipAuto {
+		logger.Warn("no VIP channel: its port is taken (Java clients with vipChannelEnabled cannot reach this broker)", "err", err)
+		rt = newRuntime(nil)
+		err = rt.Start()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("start broker %s: %w", cfg.BrokerName, err)
 	}
 	// Until the recovered commit log has been synced once the broker answers sends and pulls
@@ -96,8 +148,13 @@ func waitForStop(logger *slog.Logger, rts ...*runtime.Runtime) int {
 	return code
 }
 
-func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush *string) {
+func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush, vip *string) {
+	fs.StringVar(vip, "vip-addr", vipAuto, "the VIP channel's listen address, which Java clients with vipChannelEnabled send to: "+
+		"auto (the listen port - 2, as a Java broker, if free), an address, or off")
 	fs.StringVar(&cfg.BrokerName, "name", cfg.BrokerName, "broker group name")
+	fs.Uint64Var(&cfg.RecentHeadEntries, "recent-head-entries", brokernode.DefaultRecentHeadEntries,
+		"a consumer group without an offset on a queue whose first message is within this many commit-log entries "+
+			"of the end starts at offset 0 whatever its consumeFromWhere (Java's 'head still in memory' rule)")
 	fs.StringVar(&cfg.ClusterName, "cluster", cfg.ClusterName, "cluster name")
 	fs.StringVar(flush, "flush", "sync", "flush mode: sync (acknowledge after fsync) or async")
 	fs.BoolVar(&cfg.AutoCreateTopic, "auto-create-topics", cfg.AutoCreateTopic, "create unknown topics on first send")
@@ -128,8 +185,8 @@ func runDev(args []string) int {
 	fs.StringVar(&cfg.Addr, "broker-addr", cfg.Addr, "broker listen address (a literal IP:port)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until stopped")
-	var flush string
-	brokerFlags(fs, &cfg, &flush)
+	var flush, vip string
+	brokerFlags(fs, &cfg, &flush, &vip)
 	if fs.Parse(args) != nil {
 		return 2
 	}
@@ -160,14 +217,14 @@ func runDev(args []string) int {
 		return 1
 	}
 	cfg.NameServers = []string{ns.Addr().String()}
-	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger)
+	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger, vip)
 	if err != nil {
 		ns.Stop()
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
 		return 1
 	}
 	fmt.Printf("sluice dev: name server listening on %s\n", ns.Addr())
-	fmt.Printf("sluice dev: broker %s listening on %s (data %s, %s flush)\n", cfg.BrokerName, br.Addr(),
+	fmt.Printf("sluice dev: broker %s listening on %s%s (data %s, %s flush)\n", cfg.BrokerName, br.Addr(), vipNote(br),
 		filepath.Join(*data, cfg.BrokerName), cfg.FlushMode)
 	fmt.Println("sluice dev: press Ctrl-C to stop")
 	return waitForStop(logger, ns, br)
@@ -229,8 +286,8 @@ func runBroker(args []string) int {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (a literal IP:port)")
 	ns := fs.String("namesrv", "127.0.0.1:9876", "name server addresses, ';'-separated")
 	level := fs.String("log-level", "info", "log level")
-	var flush string
-	brokerFlags(fs, &cfg, &flush)
+	var flush, vip string
+	brokerFlags(fs, &cfg, &flush, &vip)
 	group := groupFlags(fs, &cfg)
 	if fs.Parse(args) != nil {
 		return 2
@@ -257,16 +314,16 @@ func runBroker(args []string) int {
 		return 2
 	}
 	cfg.NameServers = strings.Split(*ns, ";")
-	br, err := startBroker(cfg, dir, logger)
+	br, err := startBroker(cfg, dir, logger, vip)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 1
 	}
 	if len(cfg.Controllers) > 0 {
-		fmt.Printf("sluice broker: %s replica %d listening on %s (data %s, %s replication, controllers %s)\n",
-			cfg.BrokerName, cfg.BrokerID, br.Addr(), dir, cfg.ReplicationMode, strings.Join(cfg.Controllers, ";"))
+		fmt.Printf("sluice broker: %s replica %d listening on %s%s (data %s, %s replication, controllers %s)\n",
+			cfg.BrokerName, cfg.BrokerID, br.Addr(), vipNote(br), dir, cfg.ReplicationMode, strings.Join(cfg.Controllers, ";"))
 	} else {
-		fmt.Printf("sluice broker: %s listening on %s\n", cfg.BrokerName, br.Addr())
+		fmt.Printf("sluice broker: %s listening on %s%s\n", cfg.BrokerName, br.Addr(), vipNote(br))
 	}
 	return waitForStop(logger, br)
 }

@@ -261,6 +261,7 @@ func (r *run) buildGroups() {
 			bcfg.MinInSync = r.cfg.MinInSync
 			bcfg.FlushMode = r.cfg.FlushMode
 			bcfg.RegisterInterval = 5 * time.Second
+			bcfg.RecentHeadEntries = simRecentHeadEntries
 			bcfg.MetaSyncInterval = r.cfg.MetaSyncInterval
 			plant.applyBroker(&bcfg)
 			replica := id
