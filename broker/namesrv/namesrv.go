@@ -26,6 +26,13 @@ type Config struct {
 	BrokerExpiry time.Duration
 	// ScanInterval is how often expired brokers are looked for (Java: 10 s).
 	ScanInterval time.Duration
+
+	// UnsafeNeverExpireBrokers plants a bug for the simulator's checks to catch (NEVER set in
+	// production): the expiry scan measures a broker's silence with its operands swapped
+	// (lastUpdate - now, never positive), so a broker that stops heartbeating while its
+	// connection stays open (a paused or hung process, a host gone without a reset) is never
+	// dropped from routes.
+	UnsafeNeverExpireBrokers bool
 }
 
 // DefaultConfig is RocketMQ's timing.
@@ -87,8 +94,13 @@ func (s *Server) OnTimer(_ node.TimerID, tag any) {
 	}
 	now := s.env.Now()
 	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
-		if b := s.brokers[addr]; now.Sub(b.lastUpdate) > s.cfg.BrokerExpiry {
-			s.log.Warn("broker expired, dropping it from routes", "broker", addr, "silentFor", now.Sub(b.lastUpdate))
+		b := s.brokers[addr]
+		silent := now.Sub(b.lastUpdate)
+		if s.cfg.UnsafeNeverExpireBrokers {
+			silent = b.lastUpdate.Sub(now)
+		}
+		if silent > s.cfg.BrokerExpiry {
+			s.log.Warn("broker expired, dropping it from routes", "broker", addr, "silentFor", silent)
 			delete(s.brokers, addr)
 		}
 	}
