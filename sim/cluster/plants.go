@@ -40,6 +40,9 @@ var Plants = []Plant{
 	{Name: "unflushed-offsets", CaughtAt: 4, Topology: SingleBroker,
 		Class:  "consumer offsets answered before they are persisted: a crash moves a read offset back (offset went backwards)",
 		broker: func(c *brokernode.Config) { c.UnsafeQueryUnflushedOffsets = true }},
+	{Name: "never-expire-brokers", CaughtAt: 15, Topology: SingleBroker,
+		Class:      "the name server's expiry scan measures silence backwards and never drops a hung broker (dead broker still routed)",
+		nameServer: func(c *namesrv.Config) { c.UnsafeNeverExpireBrokers = true }},
 
 	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",
@@ -47,12 +50,15 @@ var Plants = []Plant{
 	{Name: "stale-master-acks", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a master whose lease lapsed keeps acknowledging on its own fsync (two masters in one epoch, lost acknowledged)",
 		broker: func(c *brokernode.Config) { c.UnsafeStaleMasterAcks = true }},
-	{Name: "slave-ack-before-fsync", CaughtAt: 2, Topology: BrokerGroups,
+	{Name: "slave-ack-before-fsync", CaughtAt: 5, Topology: BrokerGroups,
 		Class:  "a slave reports entries synced before its fsync: a power loss loses acknowledged messages",
 		broker: func(c *brokernode.Config) { c.UnsafeSlaveAckBeforeFsync = true }},
-	{Name: "elect-outside-in-sync", CaughtAt: 2, Topology: BrokerGroups,
+	{Name: "elect-outside-in-sync", CaughtAt: 1, Topology: BrokerGroups,
 		Class:      "the controller elects a replica outside the in-sync set (lost acknowledged, acknowledged entry truncated)",
 		controller: func(c *controller.Config) { c.UnsafeElectOutsideInSyncSet = true }},
+	{Name: "never-expire-brokers", CaughtAt: 15, Topology: BrokerGroups,
+		Class:      "the name server's expiry scan measures silence backwards and never drops a hung replica (dead broker still routed)",
+		nameServer: func(c *namesrv.Config) { c.UnsafeNeverExpireBrokers = true }},
 }
 
 // PlantNames lists the planted bugs of topology t, in catalogue order.
