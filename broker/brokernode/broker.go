@@ -622,6 +622,10 @@ func (b *Broker) nextOpaque() int32 {
 // registerAll registers every topic with every name server.
 func (b *Broker) registerAll() {
 	body := route.RegisterBody{TopicConfigTable: map[string]route.TopicConfig{}}
+	if b.grp != nil {
+		// Name servers route the master of the highest epoch when two replicas claim id 0.
+		body.DataVersion = &route.DataVersion{StateVersion: b.grp.epoch}
+	}
 	for _, tc := range b.store.Topics() {
 		body.TopicConfigTable[tc.Name] = route.TopicConfig{TopicName: tc.Name, ReadQueueNums: tc.ReadQueueNums,
 			WriteQueueNums: tc.WriteQueueNums, Perm: tc.Perm}

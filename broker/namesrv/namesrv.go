@@ -45,6 +45,8 @@ type liveBroker struct {
 	cluster    string
 	brokerName string
 	brokerID   int64
+	// epoch is the master epoch the broker last registered with (0 without a group).
+	epoch      int64
 	lastUpdate time.Time
 	conn       node.ConnID
 	// topics this broker registered, by name.
@@ -165,6 +167,10 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	b.conn = c
 	b.lastUpdate = s.env.Now()
 	b.topics = body.TopicConfigTable
+	b.epoch = 0
+	if body.DataVersion != nil {
+		b.epoch = body.DataVersion.StateVersion
+	}
 	return codec.NewResponse(req, codec.Success, "")
 }
 
@@ -194,10 +200,11 @@ func (s *Server) routeInfo(req *codec.Command) *codec.Command {
 	rd := route.TopicRouteData{}
 	groups := map[string]*route.BrokerData{}
 	queues := map[string]route.QueueData{}
+	claims := s.idClaims()
 	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
 		b := s.brokers[addr]
 		tc, ok := b.topics[topic]
-		if !ok {
+		if !ok || claims[idClaim{b.brokerName, b.brokerID}] != b {
 			continue
 		}
 		bd := groups[b.brokerName]
@@ -227,6 +234,30 @@ func (s *Server) routeInfo(req *codec.Command) *codec.Command {
 	resp := codec.NewResponse(req, codec.Success, "")
 	resp.Body = rd.Encode()
 	return resp
+}
+
+// idClaim is one broker id of one group.
+type idClaim struct {
+	group string
+	id    int64
+}
+
+// idClaims picks, for each broker id of each group, the broker a route names: when two
+// replicas of a group both register as one id (a new master as 0 while the master it replaced,
+// hung or cut off with its connection open, has not yet re-registered as a slave or expired),
+// the one with the higher master epoch; the other is left out of routes until it registers
+// again under its own id. (Routing the deposed master would send clients to it for up to the
+// expiry.) Between equal epochs the later address wins, as before.
+func (s *Server) idClaims() map[idClaim]*liveBroker {
+	out := map[idClaim]*liveBroker{}
+	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
+		b := s.brokers[addr]
+		k := idClaim{b.brokerName, b.brokerID}
+		if prev := out[k]; prev == nil || b.epoch >= prev.epoch {
+			out[k] = b
+		}
+	}
+	return out
 }
 
 // deleteTopic drops a topic from every broker's registration, so it leaves routes and topic

@@ -106,6 +106,14 @@ type TopicConfig struct {
 // RegisterBody is the body of REGISTER_BROKER as Sluice brokers send it.
 type RegisterBody struct {
 	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
+	// DataVersion carries, as RocketMQ 5's stateVersion does in controller mode, the master
+	// epoch the broker knows (absent for a broker without a group).
+	DataVersion *DataVersion `json:"dataVersion,omitempty"`
+}
+
+// DataVersion is the part of RocketMQ's DataVersion a registration carries.
+type DataVersion struct {
+	StateVersion int64 `json:"stateVersion"`
 }
 
 // DecodeRegisterBody parses a REGISTER_BROKER body; an empty body registers no topics.
