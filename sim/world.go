@@ -307,3 +307,10 @@ func (w *World) HealAll() {
 	}
 }
 func (w *World) isBlocked(from, to string) bool { return w.blocked[from+">"+to] > 0 }
+
+// LinkState reports, for harness checks, what the faults do to the link from one node to
+// another now: cut by a partition, lossy (one-way loss), and the extra latency of its delay
+// spikes.
+func (w *World) LinkState(from, to string) (blocked, dropped bool, delay time.Duration) {
+	return w.isBlocked(from, to), w.isDropped(from, to), time.Duration(w.extraDelay(from, to))
+}

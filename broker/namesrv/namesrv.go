@@ -26,6 +26,13 @@ type Config struct {
 	BrokerExpiry time.Duration
 	// ScanInterval is how often expired brokers are looked for (Java: 10 s).
 	ScanInterval time.Duration
+
+	// UnsafeNeverExpireBrokers plants a bug for the simulator's checks to catch (NEVER set in
+	// production): the expiry scan measures a broker's silence with its operands swapped
+	// (lastUpdate - now, never positive), so a broker that stops heartbeating while its
+	// connection stays open (a paused or hung process, a host gone without a reset) is never
+	// dropped from routes.
+	UnsafeNeverExpireBrokers bool
 }
 
 // DefaultConfig is RocketMQ's timing.
@@ -38,6 +45,8 @@ type liveBroker struct {
 	cluster    string
 	brokerName string
 	brokerID   int64
+	// epoch is the master epoch the broker last registered with (0 without a group).
+	epoch      int64
 	lastUpdate time.Time
 	conn       node.ConnID
 	// haServerAddr is where the broker's slaves replicate from (Java brokers' HA service).
@@ -92,8 +101,13 @@ func (s *Server) OnTimer(_ node.TimerID, tag any) {
 	}
 	now := s.env.Now()
 	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
-		if b := s.brokers[addr]; now.Sub(b.lastUpdate) > s.cfg.BrokerExpiry {
-			s.log.Warn("broker expired, dropping it from routes", "broker", addr, "silentFor", now.Sub(b.lastUpdate))
+		b := s.brokers[addr]
+		silent := now.Sub(b.lastUpdate)
+		if s.cfg.UnsafeNeverExpireBrokers {
+			silent = b.lastUpdate.Sub(now)
+		}
+		if silent > s.cfg.BrokerExpiry {
+			s.log.Warn("broker expired, dropping it from routes", "broker", addr, "silentFor", silent)
 			delete(s.brokers, addr)
 		}
 	}
@@ -172,15 +186,17 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	b.lastUpdate = s.env.Now()
 	b.topics = body.TopicConfigTable
 	b.haServerAddr = req.Ext("haServerAddr")
+	b.epoch = body.DataVersion.StateVersion
 	resp := codec.NewResponse(req, codec.Success, "")
 	// As Java's RouteInfoManager.registerBroker, a slave is told its group's master and where
 	// that master's HA service listens (a Java slave replicates from them); a master gets
 	// empty values. Sluice brokers take their master from the controller instead.
-	master, ha := "", ""
+	// Of two replicas claiming the master's id, the one with the higher epoch (as in routes).
+	master, ha, epoch := "", "", int64(-1)
 	if id != route.MasterID {
 		for _, other := range slices.Sorted(maps.Keys(s.brokers)) {
-			if m := s.brokers[other]; m.brokerName == name && m.brokerID == route.MasterID {
-				master, ha = m.addr, m.haServerAddr
+			if m := s.brokers[other]; m.brokerName == name && m.brokerID == route.MasterID && m.epoch >= epoch {
+				master, ha, epoch = m.addr, m.haServerAddr, m.epoch
 			}
 		}
 	}
@@ -215,10 +231,11 @@ func (s *Server) routeInfo(req *codec.Command) *codec.Command {
 	rd := route.TopicRouteData{}
 	groups := map[string]*route.BrokerData{}
 	queues := map[string]route.QueueData{}
+	claims := s.idClaims()
 	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
 		b := s.brokers[addr]
 		tc, ok := b.topics[topic]
-		if !ok {
+		if !ok || claims[idClaim{b.brokerName, b.brokerID}] != b {
 			continue
 		}
 		bd := groups[b.brokerName]
@@ -248,6 +265,30 @@ func (s *Server) routeInfo(req *codec.Command) *codec.Command {
 	resp := codec.NewResponse(req, codec.Success, "")
 	resp.Body = rd.Encode()
 	return resp
+}
+
+// idClaim is one broker id of one group.
+type idClaim struct {
+	group string
+	id    int64
+}
+
+// idClaims picks, for each broker id of each group, the broker a route names: when two
+// replicas of a group both register as one id (a new master as 0 while the master it replaced,
+// hung or cut off with its connection open, has not yet re-registered as a slave or expired),
+// the one with the higher master epoch; the other is left out of routes until it registers
+// again under its own id. (Routing the deposed master would send clients to it for up to the
+// expiry.) Between equal epochs the later address wins, as before.
+func (s *Server) idClaims() map[idClaim]*liveBroker {
+	out := map[idClaim]*liveBroker{}
+	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
+		b := s.brokers[addr]
+		k := idClaim{b.brokerName, b.brokerID}
+		if prev := out[k]; prev == nil || b.epoch >= prev.epoch {
+			out[k] = b
+		}
+	}
+	return out
 }
 
 // deleteTopic drops a topic from every broker's registration, so it leaves routes and topic

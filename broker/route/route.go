@@ -121,6 +121,10 @@ const FilterSingleTag = "SINGLE_TAG"
 type DataVersion struct {
 	Timestamp int64 `json:"timestamp"`
 	Counter   int64 `json:"counter"`
+	// StateVersion is, as in RocketMQ 5's controller mode, the master epoch a broker of a group
+	// registers with (0 without a group): name servers route the master of the highest epoch
+	// when two replicas claim brokerId 0.
+	StateVersion int64 `json:"stateVersion,omitempty"`
 }
 
 // RegisterBody is the body of REGISTER_BROKER (Java's RegisterBrokerBody). As JSON it is

@@ -137,6 +137,12 @@ type Report struct {
 	// has no master); SlavePullMsgs the messages those answers carried.
 	SlavePulls    int
 	SlavePullMsgs int
+
+	// RouteProbes counts the name servers' route answers the route check judged
+	// (nsliveness.go); RouteExpiries the silent stretches in which an answer showed a broker
+	// that could not reach the name server gone from its routes.
+	RouteProbes   int
+	RouteExpiries int
 }
 
 // Summary is the one-line report the sim command prints; it ends with trace=<hex>.
@@ -162,10 +168,10 @@ func (r *Report) Summary() string {
 		groups = fmt.Sprintf(" failovers=%d failover-median=%v failover-worst=%v lost-acked=%d lost-observed=%d truncated-acked=%d redelivered=%d resume-behind-worst=%d slave-pulls=%d slave-pull-msgs=%d",
 			r.Failovers, Median(r.FailoverTimes), Worst(r.FailoverTimes), r.LostAcked, r.LostObserved, r.TruncatedAcked, r.Redelivered, r.ResumeBehindWorst, r.SlavePulls, r.SlavePullMsgs)
 	}
-	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s violations=%d %s trace=%016x",
+	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s routes=probes:%d,expired:%d violations=%d %s trace=%016x",
 		r.Seed, r.Simulated, r.Wall.Round(time.Millisecond), r.Events,
 		r.Sends[linearizability.OK], r.Sends[linearizability.Failed], r.Sends[linearizability.Unknown],
-		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), flows, groups, len(r.Violations), status, r.TraceHash)
+		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), flows, groups, r.RouteProbes, r.RouteExpiries, len(r.Violations), status, r.TraceHash)
 }
 
 // simRecentHeadEntries is the brokers' RecentHeadEntries in the simulator: small enough that a
@@ -242,8 +248,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.flows = r.drawFlows()
 	r.report.Flows = r.flows
 
-	ncfg := namesrv.DefaultConfig()
-	cfg.plant().applyNameServer(&ncfg)
+	ncfg := cfg.nameServerConfig()
 	w.AddNode(NameServerAddr, func(env node.Env) node.Handler { return namesrv.New(env, ncfg) })
 	bcfg := brokernode.DefaultConfig()
 	bcfg.BrokerName = BrokerName
@@ -274,6 +279,11 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	plan := cfg.Plan
 	if !cfg.ExplicitPlan {
 		plan = singlePlan(cfg.Seed, cfg.Faults, cfg.Duration)
+		if cfg.Faults == nil {
+			plan = append(plan, longPause(cfg.Seed, []string{BrokerAddr}, plan, cfg.Duration,
+				func(f faults.Fault, target string) bool { return f.Node == target })...)
+			sort.SliceStable(plan, func(i, j int) bool { return plan[i].At < plan[j].At })
+		}
 	}
 	faults.Schedule(w, plan)
 	r.plan = plan
@@ -287,6 +297,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		r.startConsumer(i)
 	}
 	r.startFlowClients()
+	r.startRouteCheck([]string{NameServerAddr}, []string{BrokerAddr})
 	w.RunUntil(cfg.Duration)
 	r.stopped = true
 

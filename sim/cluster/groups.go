@@ -228,8 +228,7 @@ func (r *run) buildGroups() {
 		ctls = append(ctls, HostControllerAddr(h))
 	}
 	plant := r.cfg.plant()
-	ncfg := namesrv.DefaultConfig()
-	plant.applyNameServer(&ncfg)
+	ncfg := r.cfg.nameServerConfig()
 	for h := 1; h <= nameServerHosts; h++ {
 		r.w.AddNode(HostNameServerAddr(h), func(env node.Env) node.Handler { return namesrv.New(env, ncfg) })
 		ccfg := controller.DefaultConfig(uint64(h), peers)
@@ -458,6 +457,9 @@ func (r *run) groupsPlan() []faults.Fault {
 	// Drawn from a PRNG of their own, so the faults above stay what they were before these
 	// were added.
 	plan = append(plan, masterFailovers(rand.New(rand.NewPCG(r.cfg.Seed, 0xdb1f0e5)), r.cfg.Duration)...)
+	if r.cfg.Faults == nil {
+		plan = append(plan, longPause(r.cfg.Seed, r.gr.replicaAddrs(), plan, r.cfg.Duration, r.mayStrike)...)
+	}
 	sort.SliceStable(plan, func(i, j int) bool { return plan[i].At < plan[j].At })
 	return plan
 }
@@ -762,6 +764,7 @@ func runGroups(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.report.Faults = faults.Count(plan)
 	r.watchGroups()
 	r.superviseControllers()
+	r.startRouteCheck(nameServers(), r.gr.replicaAddrs())
 	w.RunUntil(cfg.Duration)
 	r.stopped = true
 

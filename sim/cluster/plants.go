@@ -43,6 +43,9 @@ var Plants = []Plant{
 	{Name: "metadata-write-not-retried", CaughtAt: 36, Topology: SingleBroker,
 		Class:  "a consumer-offset write the disk refused (EIO, full disk) is dropped, never retried, and answered as durable: a crash moves a read offset back (offset went backwards)",
 		broker: func(c *brokernode.Config) { c.UnsafeDropFailedOffsetWrites = true }},
+	{Name: "never-expire-brokers", CaughtAt: 15, Topology: SingleBroker,
+		Class:      "the name server's expiry scan measures silence backwards and never drops a hung broker (dead broker still routed)",
+		nameServer: func(c *namesrv.Config) { c.UnsafeNeverExpireBrokers = true }},
 
 	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",
@@ -68,6 +71,9 @@ var Plants = []Plant{
 	{Name: "slave-reports-ahead", CaughtAt: 7, Topology: BrokerGroups,
 		Class:  "a slave counts entries synced after its fsync failed (its durable index runs ahead of its disk, which no assertion of the node can see) and reports them to its master (slave reported unsynced entries)",
 		broker: func(c *brokernode.Config) { c.UnsafeSlaveSyncedOnFsyncError = true }},
+	{Name: "never-expire-brokers", CaughtAt: 15, Topology: BrokerGroups,
+		Class:      "the name server's expiry scan measures silence backwards and never drops a hung replica (dead broker still routed)",
+		nameServer: func(c *namesrv.Config) { c.UnsafeNeverExpireBrokers = true }},
 }
 
 // PlantNames lists the planted bugs of topology t, in catalogue order.
