@@ -208,6 +208,7 @@ func (s *Store) recover() error {
 	if err != nil {
 		return fmt.Errorf("store: list consume queues: %w", err)
 	}
+	holes := newReplayHoles()
 	for _, name := range names {
 		topic, qid, ok := parseQueueName(name)
 		if !ok {
@@ -217,7 +218,7 @@ func (s *Store) recover() error {
 		if err != nil {
 			return err
 		}
-		if err := q.dropAbove(cp); err != nil {
+		if err := q.dropAbove(cp, holes); err != nil {
 			return err
 		}
 		if _, err := s.removeStaleQueue(q); err != nil {
@@ -235,16 +236,8 @@ func (s *Store) recover() error {
 		}
 	}
 	replayFrom := max(cp+1, first)
-	for idx := replayFrom; idx <= last; idx++ {
-		q, err := s.replay(idx)
-		if err != nil {
-			return err
-		}
-		if idx > confirmed {
-			s.pending = append(s.pending, q)
-		} else if q != nil {
-			q.confirmedEnd = q.end()
-		}
+	if err := s.replayRange(replayFrom, last, confirmed, holes); err != nil {
+		return err
 	}
 	s.logger.Info("store: recovered", "commitLogFirst", first, "commitLogLast", last,
 		"checkpoint", cp, "replayed", last+1-replayFrom, "queues", len(s.queues))
@@ -268,9 +261,14 @@ func (s *Store) recover() error {
 }
 
 // replay indexes commit-log entry idx into its consume queue and the key index, as the
-// append that wrote it did. It returns the queue (nil for a message of a deleted topic).
-func (s *Store) replay(idx uint64) (*consumeQueue, error) {
+// append that wrote it did. It returns the queue (nil for a message of a deleted topic, or
+// for an entry that fails its checksum and is not placed yet: see holes.go).
+func (s *Store) replay(idx uint64, holes *replayHoles,
+	place func(q *consumeQueue, hole uint64, size int, tagsHash int64) error) (*consumeQueue, error) {
 	rec, err := s.commitLog.Read(idx)
+	if unreadable(err) {
+		return s.replayUnreadable(idx, holes)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: commit log index %d unreadable during recovery: %w", ErrCorrupt, idx, err)
 	}
@@ -290,6 +288,11 @@ func (s *Store) replay(idx uint64) (*consumeQueue, error) {
 	q, err := s.openQueue(m.Topic, m.QueueID)
 	if err != nil {
 		return nil, err
+	}
+	if m.QueueOffset > q.end() {
+		if err := s.fillGap(q, m.QueueOffset, holes, place); err != nil && !errors.Is(err, errNoHoles) {
+			return nil, err
+		}
 	}
 	if next := q.end(); m.QueueOffset != next {
 		return nil, fmt.Errorf("%w: commit log index %d has queue offset %d for %s/%d, but the consume queue's next offset is %d",
