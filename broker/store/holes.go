@@ -22,8 +22,12 @@ import (
 //   - a later record of the same queue whose queue offset is past the queue's end: the gap is
 //     filled, in order, with unplaced unreadable records after the queue's last entry.
 //
-// An unreadable record neither places stays out of every queue (logged): nothing is known of
-// it, and no offset it held can be proven.
+// An unreadable record neither places stays out of every queue (logged) for now: the store
+// keeps it in its unplaced list, where a replicated record (AppendReplica: a slave's master
+// assigns the queue offsets) whose queue offset is past its queue's end fills the gap the same
+// way, and checkpoints stay below it so that the next recovery replays it again. On a master
+// (or a single broker) whose queue has no later record, nothing ever places it: its offset is
+// taken again by the queue's next message.
 
 // droppedEntry is a consume-queue entry dropAbove removed: where it was and what it held.
 type droppedEntry struct {
@@ -42,6 +46,20 @@ type replayHoles struct {
 
 func newReplayHoles() *replayHoles { return &replayHoles{dropped: map[uint64]droppedEntry{}} }
 
+// placeHole appends hole to q as its next entry, listing it with the unconfirmed entries or
+// counting it confirmed (everything of q before it is then confirmed too).
+func (s *Store) placeHole(q *consumeQueue, hole uint64, size int, tagsHash int64, confirmed uint64) error {
+	if err := q.append(hole, size, tagsHash); err != nil {
+		return err
+	}
+	if hole > confirmed {
+		s.pending[hole-(confirmed+1)] = q
+	} else {
+		q.confirmedEnd = q.end()
+	}
+	return nil
+}
+
 func (h *replayHoles) note(index uint64, e droppedEntry) {
 	if h != nil {
 		h.dropped[index] = e
@@ -52,19 +70,10 @@ func (h *replayHoles) note(index uint64, e droppedEntry) {
 // ones (above confirmed) in s.pending, which must hold those before from, and marks the
 // others confirmed in their queues.
 func (s *Store) replayRange(from, to, confirmed uint64, holes *replayHoles) error {
-	pendingFirst := confirmed + 1
 	// place records hole as the next entry of q (it must be the queue's next offset).
 	place := func(q *consumeQueue, hole uint64, size int, tagsHash int64) error {
-		if err := q.append(hole, size, tagsHash); err != nil {
-			return err
-		}
 		holes.placed++
-		if hole > confirmed {
-			s.pending[hole-pendingFirst] = q
-		} else {
-			q.confirmedEnd = q.end()
-		}
-		return nil
+		return s.placeHole(q, hole, size, tagsHash, confirmed)
 	}
 	for idx := from; idx <= to; idx++ {
 		q, err := s.replay(idx, holes, place)
@@ -81,7 +90,19 @@ func (s *Store) replayRange(from, to, confirmed uint64, holes *replayHoles) erro
 		s.logger.Error("store: commit-log records fail their checksum; their queue offsets are kept as holes",
 			"from", from, "to", to, "holes", holes.placed, "unplaced", holes.unplaced)
 	}
+	s.unplaced = holes.unplaced
 	return nil
+}
+
+// fillReplicaGap places unplaced unreadable records into q up to a replicated record's queue
+// offset (see AppendReplica); it fails with errNoHoles when there are not enough of them.
+func (s *Store) fillReplicaGap(q *consumeQueue, offset int64) error {
+	holes := &replayHoles{unplaced: s.unplaced}
+	err := s.fillGap(q, offset, holes, func(q *consumeQueue, hole uint64, size int, tagsHash int64) error {
+		return s.placeHole(q, hole, size, tagsHash, s.confirmed)
+	})
+	s.unplaced = holes.unplaced
+	return err
 }
 
 // replayUnreadable handles commit-log entry idx, which fails its checksum: placed at once when

@@ -146,6 +146,12 @@ func (s *Store) AppendReplica(index uint64, rec []byte) (AppendResult, error) {
 		if q, err = s.openQueue(m.Topic, m.QueueID); err != nil {
 			return AppendResult{}, err
 		}
+		if m.QueueOffset > q.end() && len(s.unplaced) > 0 {
+			// Offsets of records this replica cannot read (holes.go).
+			if err := s.fillReplicaGap(q, m.QueueOffset); err != nil && !errors.Is(err, errNoHoles) {
+				return AppendResult{}, err
+			}
+		}
 		if next := q.end(); m.QueueOffset != next {
 			return AppendResult{}, fmt.Errorf("%w: record for index %d has queue offset %d for %s/%d, whose next offset is %d",
 				ErrDiverged, index, m.QueueOffset, m.Topic, m.QueueID, next)
