@@ -14,6 +14,7 @@ import (
 	"github.com/sluicemq/sluice/broker/brokernode"
 	"github.com/sluicemq/sluice/broker/controller"
 	"github.com/sluicemq/sluice/broker/namesrv"
+	"github.com/sluicemq/sluice/sim/simdisk"
 )
 
 // Plant is one planted bug.
@@ -30,6 +31,7 @@ type Plant struct {
 	broker     func(*brokernode.Config)
 	controller func(*controller.Config)
 	nameServer func(*namesrv.Config)
+	disk       func(*simdisk.Disk) // every broker's disk
 }
 
 // Plants is the catalogue, by topology then name.
@@ -40,6 +42,9 @@ var Plants = []Plant{
 	{Name: "unflushed-offsets", CaughtAt: 4, Topology: SingleBroker,
 		Class:  "consumer offsets answered before they are persisted: a crash moves a read offset back (offset went backwards)",
 		broker: func(c *brokernode.Config) { c.UnsafeQueryUnflushedOffsets = true }},
+	{Name: "serve-corrupt", CaughtAt: 0, Topology: SingleBroker,
+		Class: "the disk's read path skips the entry checksum: a flipped bit is served (served corrupt)",
+		disk:  func(d *simdisk.Disk) { d.SetUnsafeSkipChecksum(true) }},
 
 	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",
@@ -53,6 +58,9 @@ var Plants = []Plant{
 	{Name: "elect-outside-in-sync", CaughtAt: 2, Topology: BrokerGroups,
 		Class:      "the controller elects a replica outside the in-sync set (lost acknowledged, acknowledged entry truncated)",
 		controller: func(c *controller.Config) { c.UnsafeElectOutsideInSyncSet = true }},
+	{Name: "serve-corrupt", CaughtAt: 0, Topology: BrokerGroups,
+		Class: "the disk's read path skips the entry checksum: a flipped bit is served, to consumers or to slaves (served corrupt)",
+		disk:  func(d *simdisk.Disk) { d.SetUnsafeSkipChecksum(true) }},
 }
 
 // PlantNames lists the planted bugs of topology t, in catalogue order.
@@ -97,6 +105,12 @@ func (p Plant) applyBroker(c *brokernode.Config) {
 func (p Plant) applyController(c *controller.Config) {
 	if p.controller != nil {
 		p.controller(c)
+	}
+}
+
+func (p Plant) applyDisk(d *simdisk.Disk) {
+	if p.disk != nil {
+		p.disk(d)
 	}
 }
 
