@@ -50,3 +50,26 @@ func TestOnlyFlippedMessagesAreExcused(t *testing.T) {
 		t.Fatalf("left %v, counted %d", vs, r.report.LostUnreadable)
 	}
 }
+
+// The planted bug serve-corrupt is caught, in both topologies, at its catalogue seed by the
+// check it stands for: a consumer got a corrupt message ("served corrupt").
+func TestServeCorruptCaughtAsServedCorrupt(t *testing.T) {
+	for _, p := range Plants {
+		if p.Name != "serve-corrupt" {
+			continue
+		}
+		t.Run(p.Topology.String(), func(t *testing.T) {
+			cfg := DefaultConfig(p.CaughtAt)
+			if p.Topology == BrokerGroups {
+				cfg = GroupsConfig(p.CaughtAt)
+			}
+			cfg.Plant = p.Name
+			rep := runSeed(t, cfg)
+			i := slices.IndexFunc(rep.Violations, func(v Violation) bool { return v.Kind == KindServedCorrupt })
+			if i < 0 {
+				t.Fatalf("no %q violation at seed %d: %s\n%v", KindServedCorrupt, p.CaughtAt, rep.Summary(), rep.Violations)
+			}
+			t.Logf("%s: %s", rep.Violations[i].Kind, rep.Violations[i].Detail)
+		})
+	}
+}

@@ -36,13 +36,13 @@ type Plant struct {
 
 // Plants is the catalogue, by topology then name.
 var Plants = []Plant{
-	{Name: "ack-before-sync", CaughtAt: 1, Topology: SingleBroker,
+	{Name: "ack-before-sync", CaughtAt: 2, Topology: SingleBroker,
 		Class:  "sync flush acknowledges before the fsync: a crash loses acknowledged messages (lost acknowledged)",
 		broker: func(c *brokernode.Config) { c.UnsafeAckBeforeSync = true }},
 	{Name: "unflushed-offsets", CaughtAt: 4, Topology: SingleBroker,
 		Class:  "consumer offsets answered before they are persisted: a crash moves a read offset back (offset went backwards)",
 		broker: func(c *brokernode.Config) { c.UnsafeQueryUnflushedOffsets = true }},
-	{Name: "serve-corrupt", CaughtAt: 0, Topology: SingleBroker,
+	{Name: "serve-corrupt", CaughtAt: 1, Topology: SingleBroker,
 		Class: "the disk's read path skips the entry checksum: a flipped bit is served (served corrupt)",
 		disk:  func(d *simdisk.Disk) { d.SetUnsafeSkipChecksum(true) }},
 
@@ -58,7 +58,7 @@ var Plants = []Plant{
 	{Name: "elect-outside-in-sync", CaughtAt: 2, Topology: BrokerGroups,
 		Class:      "the controller elects a replica outside the in-sync set (lost acknowledged, acknowledged entry truncated)",
 		controller: func(c *controller.Config) { c.UnsafeElectOutsideInSyncSet = true }},
-	{Name: "serve-corrupt", CaughtAt: 0, Topology: BrokerGroups,
+	{Name: "serve-corrupt", CaughtAt: 1, Topology: BrokerGroups,
 		Class: "the disk's read path skips the entry checksum: a flipped bit is served, to consumers or to slaves (served corrupt)",
 		disk:  func(d *simdisk.Disk) { d.SetUnsafeSkipChecksum(true) }},
 }
