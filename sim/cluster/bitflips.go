@@ -21,12 +21,12 @@ package cluster
 // In a broker group a flipped entry is not repaired either: a replica never fetches a damaged
 // entry again from another, and a master whose copy of an entry is damaged cannot send it to a
 // slave that lacks it, so that slave's replication stalls there (the read fails). So the
-// groups topology flips only entries every replica up has confirmed (groupFlipUpTo): those an
-// in-sync slave holds durably, so that the group keeps enough replicas in sync, whichever one
-// is damaged; a replica that was behind may still stall on one, and a slave that is its
-// master's only in-sync one may still be flipped and stall a later master. What is checked is
-// that the damaged copy is never served and that the others are (a lost message is excused
-// only if its own copy was flipped; the replicas' logs are compared everywhere else).
+// groups topology flips only entries all three replicas have confirmed, and none while one is
+// down (groupFlipUpTo): an in-sync slave then holds each durably, and the group keeps enough
+// replicas in sync whichever copy is damaged; a replica that was behind may still stall on
+// one. What is checked is that a damaged copy is never served and the others are: a lost
+// message is excused only if the flip struck the copy of a replica that answered the final
+// drain of its queue, and the replicas' logs are compared at every other index.
 //
 // Flips strike the commit log only. Consume queues and the key index are derived from it and
 // could be rebuilt from it, but the broker does not do that yet: a flipped consume-queue entry
@@ -71,6 +71,9 @@ type flipRecord struct {
 	queue  linearizability.QueueKey
 	offset int64
 	msgID  string
+	// parked: the record was a message parked for later (a delay level's, a transaction's
+	// half message), destroyed before it reached the queue it was meant for.
+	parked bool
 }
 
 // onFlip notes a flip about to strike entry index of log on node addr (faults.Injector.OnFlip).
@@ -89,6 +92,7 @@ func (r *run) onFlip(addr, log string, index uint64) {
 				topic = codec.Property(m.Properties, codec.PropRealTopc)
 			}
 			f.msgID = historyID(topic, codec.Property(m.Properties, codec.PropUniqKey), m.ReconsumeTimes)
+			f.parked = parked
 			r.h.AddUnreadable(f.queue, f.offset)
 			if r.gr == nil && !parked {
 				r.witness(f, m)
@@ -158,14 +162,27 @@ func (r *run) brokerNameOf(addr string) string {
 	panic(fmt.Sprintf("cluster: no broker at %s", addr))
 }
 
-// destroyed reports whether a flip destroyed a stored copy of message id.
+// destroyed reports whether a flip destroyed a stored copy of message id that the final drain
+// read (on a broker that answered the drain of the message's queue), or destroyed it parked,
+// before it ever reached its queue.
 func (r *run) destroyed(id string) bool {
 	for _, f := range r.flips {
-		if f.ok && f.msgID == id {
+		if f.ok && f.msgID == id && (f.parked || r.drainedBy[f.queue][f.addr]) {
 			return true
 		}
 	}
 	return false
+}
+
+// drainAnswered notes that the broker at addr answered a pull of the final drain of queue q.
+func (r *run) drainAnswered(q linearizability.QueueKey, addr string) {
+	if r.drainedBy == nil {
+		r.drainedBy = map[linearizability.QueueKey]map[string]bool{}
+	}
+	if r.drainedBy[q] == nil {
+		r.drainedBy[q] = map[string]bool{}
+	}
+	r.drainedBy[q][addr] = true
 }
 
 // excuseUnreadable drops from vs the lost messages a recorded flip destroyed, counting each

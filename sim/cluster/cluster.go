@@ -220,6 +220,8 @@ type run struct {
 	lostUnreadable map[string]bool
 	corruptSeen    map[corruptAt]bool // pulls whose answer was corrupt (reported once each)
 	witnesses      []int              // indexes in h.Pulls of the flips' witnesses
+	// drainedBy lists, by queue, the brokers that answered its final drain.
+	drainedBy map[linearizability.QueueKey]map[string]bool
 }
 
 func (r *run) violate(kind, format string, args ...any) {
@@ -654,6 +656,7 @@ func (r *run) drainQueue(cli *client.Client, q client.MessageQueue, out map[line
 				r.w.After(200*time.Millisecond, pull)
 				return
 			}
+			r.drainAnswered(key, res.Addr)
 			if res.Status != codec.Success && r.gr != nil && !r.servedByMaster(res.Addr, masters) {
 				// Only the master knows where the log ends: a slave may not have heard
 				// yet that the last acknowledged messages are confirmed.
