@@ -52,9 +52,9 @@
 //   - slow-fsync: fsync completions take Delta longer for Duration (a degraded disk, a noisy
 //     neighbour): etcd's "slow fdatasync" leader losses and RocketMQ's "broker busy"
 //     (TIMEOUT_CLEAN_QUEUE) rejections when flushes stall.
-//   - bit-flip: one stored log entry (chosen by Pick, optionally among logs named with the
-//     prefix Log) gets a flipped bit; its CRC catches it on every read and it is never served.
-//     Silent media corruption, as studied in "Redundancy Does Not Imply Fault Tolerance"
+//   - bit-flip: one stored (durable) log entry (chosen by Pick, optionally among logs named
+//     with the prefix Log) gets a flipped bit; its CRC catches it on every read and it is
+//     never served. Silent media corruption, as studied in "Redundancy Does Not Imply Fault Tolerance"
 //     (FAST 2017), where one corrupted block took down or silently damaged whole clusters.
 //
 // Clock (only what the node reads from Env.Now changes; virtual time and timers do not):
@@ -423,6 +423,12 @@ type Injector struct {
 	// may return none, and the fault then strikes nobody through that name. Nil when plans
 	// use addresses only.
 	Resolve func(name string) []string
+	// OnFlip, if set, is called just before a bit flip strikes entry index of log on node
+	// addr, so that a harness can note what the flip destroys (it may read the entry then).
+	OnFlip func(addr, log string, index uint64)
+	// FlipUpTo, if set, bounds the entries a bit flip may strike on node addr's log: at or
+	// below what it returns (and, as always, durable).
+	FlipUpTo func(addr, log string) uint64
 }
 
 // Schedule puts a plan onto w (addresses only; see Injector for symbolic names). It panics if
@@ -572,7 +578,7 @@ func (in *Injector) injectNode(n *sim.Node, f Fault) {
 	case SlowFsync:
 		healAfter(n.SlowFsync(f.Delta))
 	case BitFlip:
-		flip(n, f)
+		flip(n, f, in.OnFlip, in.FlipUpTo)
 	case ClockSkew:
 		healAfter(n.SkewClock(f.Delta))
 	case ClockJump:
@@ -582,16 +588,28 @@ func (in *Injector) injectNode(n *sim.Node, f Fault) {
 	}
 }
 
-// flip corrupts entry f.Pick (modulo the entries there are) of the node's logs named with
-// prefix f.Log, counted across them in name order; a disk with no entries is left alone.
-func flip(n *sim.Node, f Fault) {
+// flip corrupts entry f.Pick (modulo the durable entries there are) of the node's logs named
+// with prefix f.Log, counted across them in name order; a disk with no durable entries is left
+// alone.
+// onFlip (may be nil) hears of the entry first; upTo (may be nil) bounds the entries.
+func flip(n *sim.Node, f Fault, onFlip func(addr, log string, index uint64), upTo func(addr, log string) uint64) {
 	names, err := n.Disk.ListLogs(f.Log)
 	if err != nil {
 		panic(fmt.Sprintf("faults: list logs of %s: %v", n.Addr, err))
 	}
+	// Only what is on the medium: entries not yet synced are still in memory (the production
+	// disk serves them from there, unchecked), where media corruption does not reach.
+	span := func(name string) (first, last uint64) {
+		first, _, _ = n.Disk.Span(name)
+		last, _ = n.Disk.Durable(name)
+		if upTo != nil {
+			last = max(min(last, upTo(n.Addr, name)), first-1)
+		}
+		return first, last
+	}
 	var total uint64
 	for _, name := range names {
-		first, last, _ := n.Disk.Span(name)
+		first, last := span(name)
 		total += last + 1 - first
 	}
 	if total == 0 {
@@ -599,10 +617,13 @@ func flip(n *sim.Node, f Fault) {
 	}
 	k := f.Pick % total
 	for _, name := range names {
-		first, last, _ := n.Disk.Span(name)
+		first, last := span(name)
 		if c := last + 1 - first; k >= c {
 			k -= c
 			continue
+		}
+		if onFlip != nil {
+			onFlip(n.Addr, name, first+k)
 		}
 		if err := n.Disk.FlipByte(name, first+k); err != nil {
 			panic(fmt.Sprintf("faults: flip %s entry %d on %s: %v", name, first+k, n.Addr, err))

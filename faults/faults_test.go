@@ -523,7 +523,15 @@ func TestDiskKinds(t *testing.T) {
 func TestBitFlip(t *testing.T) {
 	corrupted := func(pick uint64) []string {
 		w, _ := mesh(1)
-		if err := (&Injector{World: w}).Schedule([]Fault{{At: time.Second, Kind: BitFlip, Node: "e:1", Pick: pick, Log: "da"}}); err != nil {
+		var heard []string
+		onFlip := func(addr, log string, index uint64) {
+			// Called before the flip: the entry still reads whole.
+			if _, err := w.Node(addr).Disk.Peek(log, index); err != nil {
+				t.Fatalf("OnFlip(%s, %s, %d): the entry is already unreadable: %v", addr, log, index, err)
+			}
+			heard = append(heard, fmt.Sprint(index))
+		}
+		if err := (&Injector{World: w, OnFlip: onFlip}).Schedule([]Fault{{At: time.Second, Kind: BitFlip, Node: "e:1", Pick: pick, Log: "da"}}); err != nil {
 			t.Fatal(err)
 		}
 		w.RunUntil(time.Second + time.Millisecond)
@@ -544,6 +552,9 @@ func TestBitFlip(t *testing.T) {
 		}
 		if st := n.Disk.Stats(); st.Flips != 1 {
 			t.Fatalf("%d flips", st.Flips)
+		}
+		if !slices.Equal(heard, bad) {
+			t.Fatalf("OnFlip heard of %v, the flip corrupted %v", heard, bad)
 		}
 		return bad
 	}

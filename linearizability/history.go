@@ -142,6 +142,20 @@ type History struct {
 	Withheld []Withheld
 	Locks    []LockOp
 	Searches []SearchOp
+	// Unreadable holds, by queue, the offsets whose stored message a fault destroyed (a bit
+	// flip the broker's checksum catches): the broker skips them, so a drain may too.
+	Unreadable map[QueueKey]map[int64]bool
+}
+
+// AddUnreadable records that the message at offset of q was destroyed (see Unreadable).
+func (h *History) AddUnreadable(q QueueKey, offset int64) {
+	if h.Unreadable == nil {
+		h.Unreadable = map[QueueKey]map[int64]bool{}
+	}
+	if h.Unreadable[q] == nil {
+		h.Unreadable[q] = map[int64]bool{}
+	}
+	h.Unreadable[q][offset] = true
 }
 
 // AddSend records a send and returns its index in h.Sends, so a caller that records the

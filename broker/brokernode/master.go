@@ -230,8 +230,12 @@ func (b *Broker) masterTick() {
 	if !b.leaseValid() {
 		return
 	}
-	// Kept in async replication too: the controller elects only from the in-sync set.
-	want, changed := g.inSync.Wanted(b.synced, b.store.Confirmed(), b.env.Now())
+	// Kept in async replication too: the controller elects only from the in-sync set. A slave
+	// must hold what this master inherited, not only what it confirmed since: a new master
+	// confirms its inherited log only once the in-sync set holds it, so its confirmed index
+	// can lag far behind what earlier masters acknowledged, and a slave let in on it could be
+	// elected next and truncate those acknowledged entries away.
+	want, changed := g.inSync.Wanted(b.synced, max(b.store.Confirmed(), g.inherited), b.env.Now())
 	if changed {
 		set, _ := g.inSync.Confirmed()
 		b.log.Info("asking the controller to change the in-sync set", "from", set, "to", want)

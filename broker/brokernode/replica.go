@@ -167,6 +167,10 @@ type group struct {
 	dutiesDue     bool // delay levels and transaction checks wait for dutiesFrom confirmed
 	dutiesFrom    uint64
 	servable      uint64 // b.synced when the master last looked: what slaves may fetch
+	// inherited is the last index of the log this master took over: entries up to it may
+	// have been acknowledged by an earlier master, so a slave joins the in-sync set (becomes
+	// electable) only once it holds them, whatever this master has confirmed itself.
+	inherited uint64
 
 	// Slave.
 	link            *slaveLink
@@ -577,6 +581,7 @@ func (b *Broker) becomeMaster(v groupView, hb heartbeatSent) {
 	// Delay delivery and transaction checks read confirmed messages only: they start once
 	// everything inherited from earlier epochs is acknowledged at this one.
 	g.dutiesDue, g.dutiesFrom = true, last
+	g.inherited = last
 	b.updateAcks()
 }
 

@@ -84,6 +84,10 @@ func Definite(err error) bool {
 	return errors.Is(err, errNoRoute) || errors.Is(err, ErrConnRefused) || errors.Is(err, errNotSent)
 }
 
+// ErrCorruptMessage is wrapped by a pull whose answer held a message that does not decode (its
+// body checksum or its framing fails): the broker served a corrupt record.
+var ErrCorruptMessage = errors.New("pulled message does not decode")
+
 var (
 	errNoRoute = errors.New("no route")
 	// errNotSent: the client refused the call before sending anything (bad arguments).

@@ -333,7 +333,7 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 				for len(body) > 0 {
 					m, n, derr := codec.DecodeRecord(body)
 					if derr != nil {
-						done(PullResult{}, fmt.Errorf("pull %s at %d from %s: decode message: %w", p.Queue, p.Offset, addr, derr))
+						done(PullResult{}, fmt.Errorf("pull %s at %d from %s: %w: %w", p.Queue, p.Offset, addr, ErrCorruptMessage, derr))
 						return
 					}
 					res.Msgs = append(res.Msgs, m)

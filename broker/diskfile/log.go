@@ -1,10 +1,8 @@
 package diskfile
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,13 +12,13 @@ import (
 
 	"github.com/tidwall/wal"
 
+	"github.com/sluicemq/sluice/broker/logentry"
 	"github.com/sluicemq/sluice/broker/node"
 )
 
-// crcBytes is the size of the checksum in front of every stored payload.
-const crcBytes = 4
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// crcBytes is the size of the checksum in front of every stored payload (package logentry
+// owns the stored form, which the simulator's disk shares).
+const crcBytes = logentry.CRCBytes
 
 // DefaultMaxPendingBytes is the pending-batch limit used when Options.MaxPendingBytes is zero
 // (see Log). At 100 MB/s of appends it absorbs an 80 ms write-plus-fsync stall of the disk
@@ -230,7 +228,6 @@ func (l *Log) Append(data []byte) (uint64, error) {
 	if l.closed {
 		return 0, fmt.Errorf("append to log %s: log is closed", l.name)
 	}
-	sum := crc32.Checksum(data, castagnoli)
 	need := crcBytes + len(data)
 	l.mu.Lock()
 	if l.failed != nil {
@@ -253,8 +250,7 @@ func (l *Log) Append(data []byte) (uint64, error) {
 	if len(p.ends) == 0 {
 		p.first = idx
 	}
-	p.data = binary.BigEndian.AppendUint32(p.data, sum)
-	p.data = append(p.data, data...)
+	p.data = logentry.Append(p.data, data)
 	p.ends = append(p.ends, len(p.data))
 	l.last.Store(idx)
 	l.mu.Unlock()
@@ -391,14 +387,9 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 	if err != nil {
 		return nil, walError(err, "read log %s index %d", l.name, index)
 	}
-	if len(b) < crcBytes {
-		return nil, fmt.Errorf("read log %s index %d: entry of %d bytes has no checksum: %w",
-			l.name, index, len(b), node.ErrCorrupt)
-	}
-	payload := b[crcBytes:]
-	if want, got := binary.BigEndian.Uint32(b), crc32.Checksum(payload, castagnoli); want != got {
-		return nil, fmt.Errorf("read log %s index %d: checksum %08x, stored %08x: %w",
-			l.name, index, got, want, node.ErrCorrupt)
+	payload, err := logentry.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("read log %s index %d: %w", l.name, index, err)
 	}
 	return payload, nil
 }

@@ -3,13 +3,14 @@ package diskfile
 import (
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/sluicemq/sluice/broker/logentry"
 )
 
 // repairTail makes the log in dir openable after a crash. tidwall/wal's binary segment format
@@ -73,7 +74,7 @@ func wholePrefix(data []byte) (keep int, reason string) {
 	if lastStart >= 0 {
 		size, n := binary.Uvarint(data[lastStart:])
 		entry := data[lastStart+n : lastStart+n+int(size)]
-		if binary.BigEndian.Uint32(entry) != crc32.Checksum(entry[crcBytes:], castagnoli) {
+		if !logentry.Valid(entry) {
 			if reason == "" {
 				reason = "last entry fails its checksum"
 			} else {

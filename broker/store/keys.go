@@ -88,6 +88,10 @@ func (s *Store) openKeyIndex(cp uint64) error {
 	first := s.commitLog.FirstIndex()
 	for idx := first; idx <= cp; idx++ {
 		rec, err := s.commitLog.Read(idx)
+		if unreadable(err) {
+			s.logger.Error("store: commit-log record fails its checksum; not in the key index", "index", idx, "err", err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("%w: commit log index %d unreadable while building the key index: %w", ErrCorrupt, idx, err)
 		}

@@ -19,6 +19,9 @@ const (
 	checkpointFile = "checkpoint.json"
 )
 
+// CommitLogName is the name of the commit log on the node's disk (fault injection aims at it).
+const CommitLogName = commitLogName
+
 // PermRead and PermWrite are RocketMQ's topic permission bits (package route's); PermReadWrite
 // is both.
 const (

@@ -92,8 +92,10 @@ func (q *consumeQueue) entry(off int64) (index uint64, size int, tagsHash int64,
 }
 
 // dropAbove removes tail entries pointing above commit-log index cp, and tail entries that
-// fail their checksum (recovery replays whatever they held, or reports the gap).
-func (q *consumeQueue) dropAbove(cp uint64) error {
+// fail their checksum (recovery replays whatever they held, or reports the gap). The entries
+// it drops that it could read are noted in holes (nil: not noted), so that replay can still
+// place a commit-log record it cannot read.
+func (q *consumeQueue) dropAbove(cp uint64, holes *replayHoles) error {
 	keep := q.log.LastIndex()
 	for keep >= q.log.FirstIndex() {
 		b, err := q.log.Read(keep)
@@ -101,8 +103,12 @@ func (q *consumeQueue) dropAbove(cp uint64) error {
 			return fmt.Errorf("store: recover consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
 		}
 		if err == nil {
-			if index, _, _, ok := decodeCQEntry(b); ok && index <= cp {
+			index, size, tagsHash, ok := decodeCQEntry(b)
+			if ok && index <= cp {
 				break
+			}
+			if ok {
+				holes.note(index, droppedEntry{key: q.key, offset: int64(keep) - 1, size: size, tagsHash: tagsHash})
 			}
 		}
 		keep--
@@ -186,8 +192,10 @@ func (s *Store) MaxOffset(topic string, queueID int32) int64 {
 // it scans at most max(MinGetScan, 20*maxMsgs) entries, stops before a record that would take
 // the result past MaxGetBytes (a first record is always returned), and NextOffset is offset
 // plus the entries scanned. An unknown queue reads as empty. Errors are reserved for unreadable
-// or corrupt data (wrapping node.ErrCorrupt for a failed checksum), and are returned only when
-// the unreadable record is the first one: records before it are served first.
+// or corrupt data, and are returned only when the unreadable record is the first one: records
+// before it are served first. A commit-log record that fails its checksum is the exception:
+// it is skipped (scanned, never returned) and logged, so its queue offset reads as a hole.
+// This broker holds no other copy of it, and a queue must not stall behind it for good.
 func (s *Store) Get(topic string, queueID int32, offset int64, maxMsgs int, match func(tagsHash int64) bool) (GetResult, error) {
 	return s.GetFiltered(topic, queueID, offset, maxMsgs, Filter{TagsHash: match})
 }
@@ -265,6 +273,11 @@ func (s *Store) GetFiltered(topic string, queueID int32, offset int64, maxMsgs i
 			if len(r.Records) == 0 {
 				r.Status = MessageWasRemoving
 			}
+			continue
+		}
+		if errors.Is(err, node.ErrCorrupt) {
+			s.logger.Error("store: commit-log record fails its checksum; skipping it",
+				"topic", topic, "queue", queueID, "offset", off, "commitLogIndex", index, "err", err)
 			continue
 		}
 		if err != nil {

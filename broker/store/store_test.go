@@ -503,7 +503,8 @@ func TestCheckpointAbandonedIsRetried(t *testing.T) {
 	}
 }
 
-// TestBitFlipNeverServed: a flipped commit-log entry is reported as corrupt, never returned.
+// TestBitFlipNeverServed: a flipped commit-log entry is never returned. Reads skip it (its
+// queue offset reads as a hole) rather than stall the queue behind it; ReadIndex reports it.
 func TestBitFlipNeverServed(t *testing.T) {
 	d := simdisk.New()
 	s := open(t, d, Options{})
@@ -515,16 +516,93 @@ func TestBitFlipNeverServed(t *testing.T) {
 	if err := d.FlipByte(commitLogName, 2); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := s.Get("T", 0, 0, 32, nil); err != nil || r.Status != Found || len(r.Records) != 1 || r.NextOffset != 1 {
-		t.Fatalf("Get up to a flipped entry: %v, %d records, next %d, %v", r.Status, len(r.Records), r.NextOffset, err)
+	if r, err := s.Get("T", 0, 0, 32, nil); err != nil || r.Status != Found || len(r.Records) != 2 || r.NextOffset != 3 {
+		t.Fatalf("Get across a flipped entry: %v, %d records, next %d, %v", r.Status, len(r.Records), r.NextOffset, err)
 	}
-	if r, err := s.Get("T", 0, 1, 32, nil); !errors.Is(err, node.ErrCorrupt) || len(r.Records) != 0 {
-		t.Fatalf("Get at a flipped entry: %d records, %v", len(r.Records), err)
+	if r, err := s.Get("T", 0, 1, 1, nil); err != nil || r.Status != Found || len(r.Records) != 1 || r.NextOffset != 3 {
+		t.Fatalf("Get at a flipped entry: %v, %d records, next %d, %v", r.Status, len(r.Records), r.NextOffset, err)
 	}
-	if r, err := s.Get("T", 0, 2, 32, nil); err != nil || r.Status != Found || len(r.Records) != 1 {
-		t.Fatalf("Get past the flipped entry: %v %v", r.Status, err)
+	if err := d.FlipByte(commitLogName, 3); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Get("T", 0, 1, 32, nil); err != nil || r.Status != NoMatchedMessage || len(r.Records) != 0 || r.NextOffset != 3 {
+		t.Fatalf("Get of flipped entries only: %v, %d records, next %d, %v", r.Status, len(r.Records), r.NextOffset, err)
 	}
 	if _, err := s.ReadIndex(2); !errors.Is(err, node.ErrCorrupt) {
 		t.Fatalf("ReadIndex of a flipped entry: %v", err)
 	}
+}
+
+// TestBitFlipReplayKeepsOffsets: recovery that replays a commit-log record failing its
+// checksum keeps its queue offset taken (a hole), so the queue's next message is not stored
+// at an offset a consumer may already have read another message at: placed by the consume
+// queue's own entry when that was durable, else by the queue's next record.
+func TestBitFlipReplayKeepsOffsets(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		syncCQ bool // the consume queue's entries survive the crash
+		flip   uint64
+		want   []string // queue 0 after recovery and one more append, "" for a hole
+	}{
+		{"queue entry durable, last of its queue", true, 4, []string{"a0", "a1", "", "new"}},
+		{"queue entry lost, a later record fills", false, 2, []string{"a0", "", "a2", "new"}},
+		{"queue entry durable, middle", true, 2, []string{"a0", "", "a2", "new"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := simdisk.New()
+			s := open(t, d, Options{})
+			mustCreate(t, s, "T", 2)
+			// Commit log: a0, a1, b0, a2, b1 at indexes 1..5 (queue 0: a0 a1 a2; queue 1: b0 b1),
+			// no checkpoint: recovery replays them all.
+			mustAppend(t, s, msg("T", 0, "a0", ""))
+			mustAppend(t, s, msg("T", 0, "a1", ""))
+			mustAppend(t, s, msg("T", 1, "b0", ""))
+			mustAppend(t, s, msg("T", 0, "a2", ""))
+			mustAppend(t, s, msg("T", 1, "b1", "")) // a flipped last entry is a torn tail to the disk
+			s.Confirm(5)
+			if err := d.SyncLog(commitLogName, 5); err != nil {
+				t.Fatal(err)
+			}
+			if tc.syncCQ {
+				for _, name := range []string{"cq/T/0", "cq/T/1"} {
+					if err := d.SyncLog(name, 10); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := d.FlipByte(commitLogName, tc.flip); err != nil {
+				t.Fatal(err)
+			}
+			d.CrashWith(func(string, uint64) (uint64, bool) { return 0, false })
+			s = open(t, d, Options{})
+			mustAppend(t, s, msg("T", 0, "new", ""))
+			s.Confirm(s.CommitLog().LastIndex())
+			got := queueWithHoles(t, s, "T", 0)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Fatalf("queue 0 (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// queueWithHoles reads a queue whole, one message per Get: its bodies by offset, "" for an
+// offset whose record cannot be read (skipped by Get).
+func queueWithHoles(t tb, s *Store, topic string, queueID int32) []string {
+	t.Helper()
+	got := make([]string, s.MaxOffset(topic, queueID))
+	for off := int64(0); off < s.MaxOffset(topic, queueID); {
+		r, err := s.Get(topic, queueID, off, 1, nil)
+		if err != nil || r.NextOffset <= off {
+			t.Fatalf("Get at %d: %v, next %d, %v", off, r.Status, r.NextOffset, err)
+		}
+		for _, rec := range r.Records {
+			m, _, err := codec.DecodeRecord(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[m.QueueOffset] = string(m.Body)
+		}
+		off = r.NextOffset
+	}
+	return got
 }

@@ -76,8 +76,9 @@ func (s *Store) TruncateAfter(index uint64) error {
 	if err := s.keys.TruncateFrom(cp + 1); err != nil {
 		return s.fail(fmt.Errorf("truncate after %d: key index: %w", index, err))
 	}
+	holes := newReplayHoles()
 	for _, q := range s.sortedQueues() {
-		if err := q.dropAbove(cp); err != nil {
+		if err := q.dropAbove(cp, holes); err != nil {
 			return s.fail(fmt.Errorf("truncate after %d: %w", index, err))
 		}
 	}
@@ -98,16 +99,8 @@ func (s *Store) TruncateAfter(index uint64) error {
 	clear(s.pending)
 	s.pending = s.pending[:0]
 	s.pendingFirst = confirmed + 1
-	for idx := cp + 1; idx <= index; idx++ {
-		q, err := s.replay(idx)
-		if err != nil {
-			return s.fail(fmt.Errorf("truncate after %d: rebuild index %d: %w", index, idx, err))
-		}
-		if idx > confirmed {
-			s.pending = append(s.pending, q)
-		} else if q != nil {
-			q.confirmedEnd = q.end()
-		}
+	if err := s.replayRange(cp+1, index, confirmed, holes); err != nil {
+		return s.fail(fmt.Errorf("truncate after %d: rebuild: %w", index, err))
 	}
 	s.confirmed = confirmed
 	for _, q := range s.sortedQueues() {
@@ -152,6 +145,12 @@ func (s *Store) AppendReplica(index uint64, rec []byte) (AppendResult, error) {
 		}
 		if q, err = s.openQueue(m.Topic, m.QueueID); err != nil {
 			return AppendResult{}, err
+		}
+		if m.QueueOffset > q.end() && len(s.unplaced) > 0 {
+			// Offsets of records this replica cannot read (holes.go).
+			if err := s.fillReplicaGap(q, m.QueueOffset); err != nil && !errors.Is(err, errNoHoles) {
+				return AppendResult{}, err
+			}
 		}
 		if next := q.end(); m.QueueOffset != next {
 			return AppendResult{}, fmt.Errorf("%w: record for index %d has queue offset %d for %s/%d, whose next offset is %d",

@@ -635,3 +635,50 @@ func TestFailedReopenLeavesAFailedStore(t *testing.T) {
 	}
 	checkpoint(t, s)
 }
+
+// A replica whose replay met a record it cannot read, of a queue with no later record in the
+// replay, keeps it unplaced; the master's next record of that queue fills the gap with it (so
+// replication goes on), and checkpoints stay below it until then.
+func TestAppendReplicaFillsUnreadableGap(t *testing.T) {
+	master := open(t, simdisk.New(), Options{})
+	mustCreate(t, master, "T", 2)
+	mustAppend(t, master, msg("T", 0, "a0", "")) // 1
+	mustAppend(t, master, msg("T", 0, "a1", "")) // 2: flipped on the replica
+	mustAppend(t, master, msg("T", 1, "b0", "")) // 3
+	mustAppend(t, master, msg("T", 0, "a2", "")) // 4: replicated after the flip
+	mustAppend(t, master, msg("T", 1, "b1", "")) // 5
+	master.Confirm(5)
+	d := simdisk.New()
+	replica := open(t, d, Options{ConfirmCheckpointedOnly: true})
+	copyRecords := func(from, to uint64) {
+		recs, err := master.ReadRecords(from, to, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, rec := range recs {
+			if _, err := replica.AppendReplica(from+uint64(i), rec); err != nil {
+				t.Fatalf("AppendReplica(%d): %v", from+uint64(i), err)
+			}
+		}
+	}
+	copyRecords(1, 3)
+	if err := d.SyncLog(commitLogName, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.FlipByte(commitLogName, 2); err != nil {
+		t.Fatal(err)
+	}
+	d.CrashWith(func(string, uint64) (uint64, bool) { return 0, false })
+	replica = open(t, d, Options{ConfirmCheckpointedOnly: true})
+	if _, upTo := replica.BeginCheckpoint(); upTo != 0 {
+		t.Fatalf("checkpoint up to %d over an unplaced unreadable record", upTo)
+	}
+	copyRecords(4, 5)
+	replica.Confirm(5)
+	if got := queueWithHoles(t, replica, "T", 0); !cmp.Equal(got, []string{"a0", "", "a2"}) {
+		t.Fatalf("T/0 holds %q, want a0, a hole, a2", got)
+	}
+	if _, upTo := replica.BeginCheckpoint(); upTo != 5 {
+		t.Fatalf("checkpoint up to %d once the hole is placed", upTo)
+	}
+}

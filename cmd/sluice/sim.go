@@ -105,6 +105,7 @@ func runSim(args []string) int {
 	failed, failovers, lostAcked, lostObserved, redelivered, slavePulls := 0, 0, 0, 0, 0, 0
 	var resumeBehind int64
 	var failoverTimes []time.Duration
+	bitFlips, lostUnreadable := 0, 0
 	totals := map[faults.Kind]int{}
 	start := time.Now()
 	for i := 0; i < *seeds; i++ {
@@ -142,6 +143,8 @@ func runSim(args []string) int {
 		redelivered += rep.Redelivered
 		resumeBehind = max(resumeBehind, rep.ResumeBehindWorst)
 		slavePulls += rep.SlavePulls
+		bitFlips += rep.BitFlips
+		lostUnreadable += rep.LostUnreadable
 		if len(rep.Violations) > 0 {
 			failed++
 			for i, v := range rep.Violations {
@@ -209,8 +212,8 @@ func runSim(args []string) int {
 			groups = fmt.Sprintf(" replication=%s failovers=%d failover-median=%v failover-worst=%v lost-acked=%d lost-observed=%d redelivered=%d resume-behind-worst=%d slave-pulls=%d",
 				repl, failovers, cluster.Median(failoverTimes), cluster.Worst(failoverTimes), lostAcked, lostObserved, redelivered, resumeBehind, slavePulls)
 		}
-		fmt.Printf("seeds=%d failed=%d faults=%s%s wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","), groups,
-			el.Round(time.Millisecond), float64(*seeds)/el.Minutes())
+		fmt.Printf("seeds=%d failed=%d faults=%s%s bit-flips=%d lost-unreadable=%d wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","), groups,
+			bitFlips, lostUnreadable, el.Round(time.Millisecond), float64(*seeds)/el.Minutes())
 	}
 	if failed > 0 {
 		return 1

@@ -14,6 +14,7 @@ import (
 	"github.com/sluicemq/sluice/broker/brokernode"
 	"github.com/sluicemq/sluice/broker/controller"
 	"github.com/sluicemq/sluice/broker/namesrv"
+	"github.com/sluicemq/sluice/sim/simdisk"
 )
 
 // Plant is one planted bug.
@@ -30,6 +31,7 @@ type Plant struct {
 	broker     func(*brokernode.Config)
 	controller func(*controller.Config)
 	nameServer func(*namesrv.Config)
+	disk       func(*simdisk.Disk) // every broker's disk
 }
 
 // Plants is the catalogue, by topology then name.
@@ -46,6 +48,9 @@ var Plants = []Plant{
 	{Name: "never-expire-brokers", CaughtAt: 15, Topology: SingleBroker,
 		Class:      "the name server's expiry scan measures silence backwards and never drops a hung broker (dead broker still routed)",
 		nameServer: func(c *namesrv.Config) { c.UnsafeNeverExpireBrokers = true }},
+	{Name: "serve-corrupt", CaughtAt: 1, Topology: SingleBroker,
+		Class: "the disk's read path skips the entry checksum: a flipped bit is served (served corrupt)",
+		disk:  func(d *simdisk.Disk) { d.SetUnsafeSkipChecksum(true) }},
 
 	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",
@@ -74,6 +79,9 @@ var Plants = []Plant{
 	{Name: "never-expire-brokers", CaughtAt: 15, Topology: BrokerGroups,
 		Class:      "the name server's expiry scan measures silence backwards and never drops a hung replica (dead broker still routed)",
 		nameServer: func(c *namesrv.Config) { c.UnsafeNeverExpireBrokers = true }},
+	{Name: "serve-corrupt", CaughtAt: 1, Topology: BrokerGroups,
+		Class: "the disk's read path skips the entry checksum: a flipped bit is served, to consumers or to slaves (served corrupt)",
+		disk:  func(d *simdisk.Disk) { d.SetUnsafeSkipChecksum(true) }},
 }
 
 // PlantNames lists the planted bugs of topology t, in catalogue order.
@@ -118,6 +126,12 @@ func (p Plant) applyBroker(c *brokernode.Config) {
 func (p Plant) applyController(c *controller.Config) {
 	if p.controller != nil {
 		p.controller(c)
+	}
+}
+
+func (p Plant) applyDisk(d *simdisk.Disk) {
+	if p.disk != nil {
+		p.disk(d)
 	}
 }
 

@@ -7,7 +7,7 @@ import "testing"
 // sim-swarm measures the first catching seed of each within PLANT_SEEDS seeds.)
 func TestPlantedBugsAreCaught(t *testing.T) {
 	for _, p := range Plants {
-		t.Run(p.Name, func(t *testing.T) {
+		t.Run(p.Topology.String()+"/"+p.Name, func(t *testing.T) {
 			if p.CaughtAt == 0 {
 				t.Fatalf("planted bug %s names no seed that catches it", p.Name)
 			}

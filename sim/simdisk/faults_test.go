@@ -105,7 +105,7 @@ func TestCrashWithMatchesCrash(t *testing.T) {
 			ld, pre := a.logs[name], before.logs[name]
 			keep := ld.last() - pre.durable
 			n := len(ld.entries)
-			return keep, n > 0 && ld.entries[n-1].bad && ld.last() > pre.durable
+			return keep, n > 0 && ld.entries[n-1].torn && ld.last() > pre.durable
 		})
 		if a.stats != b.stats {
 			t.Fatalf("seed %d: stats %+v after Crash, %+v after CrashWith", seed, a.stats, b.stats)
@@ -119,10 +119,10 @@ func TestCrashWithMatchesCrash(t *testing.T) {
 			for i, ea := range la.entries {
 				eb := lb.entries[i]
 				orig := before.logs[name].entries[i].data
-				if ea.bad != eb.bad || !bytes.HasPrefix(orig, ea.data) || !bytes.HasPrefix(orig, eb.data) ||
-					(!ea.bad && (!bytes.Equal(ea.data, orig) || !bytes.Equal(eb.data, orig))) {
+				if ea.torn != eb.torn || !bytes.HasPrefix(orig, ea.data) || !bytes.HasPrefix(orig, eb.data) ||
+					(!ea.torn && (!bytes.Equal(ea.data, orig) || !bytes.Equal(eb.data, orig))) {
 					t.Fatalf("seed %d: log %s entry %d: %q/%v after Crash, %q/%v after CrashWith (was %q)",
-						seed, name, i, ea.data, ea.bad, eb.data, eb.bad, orig)
+						seed, name, i, ea.data, ea.torn, eb.data, eb.torn, orig)
 				}
 			}
 		}

@@ -8,6 +8,10 @@
 // It is simulator code used by node code, so it follows the node rule: it never starts
 // goroutines, never reads the clock, never touches real files, and every random choice comes
 // from the *rand.Rand its caller passes in, consumed in sorted log-name order.
+//
+// Entries are stored in the production disk's form (package logentry: CRC32C then payload)
+// and every read goes through logentry's Decode, the production check: a flipped bit is
+// caught by the same code that catches it on real files.
 package simdisk
 
 import (
@@ -18,6 +22,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sluicemq/sluice/broker/logentry"
 	"github.com/sluicemq/sluice/broker/node"
 )
 
@@ -44,13 +49,20 @@ type Disk struct {
 	// writeErr and syncErr, when set, fail every write (Append, WriteFile, truncations) or
 	// every sync (Log.Sync, Log.SyncTo, SyncLog) until cleared.
 	writeErr, syncErr error
+	// decoder checks every entry read (see SetUnsafeSkipChecksum).
+	decoder logentry.Decoder
 }
 
 type entry struct {
+	// data is the stored form (logentry.Append): checksum, then payload.
 	data []byte
-	// bad marks a stored entry that fails its checksum (a flipped bit or a torn write).
-	bad bool
+	// torn marks an entry a crash cut short (or tore whole); it fails its check however much
+	// of it survived.
+	torn bool
 }
+
+// bad reports whether the entry fails its checksum (a flipped bit) or was torn.
+func (e entry) bad() bool { return e.torn || !logentry.Valid(e.data) }
 
 type logData struct {
 	name    string
@@ -101,7 +113,7 @@ func (d *Disk) OpenLog(name string) (node.Log, error) {
 	if ld.handle != nil {
 		return nil, fmt.Errorf("simdisk: log %q is already open", name)
 	}
-	if n := len(ld.entries); n > 0 && ld.entries[n-1].bad {
+	if n := len(ld.entries); n > 0 && ld.entries[n-1].bad() {
 		ld.entries = ld.entries[:n-1]
 		ld.durable = min(ld.durable, ld.last())
 		d.stats.TornRepaired++
@@ -265,7 +277,7 @@ func (d *Disk) crash(choose func(name string, unsynced uint64) (keep uint64, tea
 		if keep > 0 && tear {
 			torn := &ld.entries[len(ld.entries)-1]
 			torn.data = append([]byte(nil), torn.data[:tornLen(len(torn.data))]...)
-			torn.bad = true
+			torn.torn = true
 			d.stats.TornEntries++
 			d.stats.EntriesLost++
 		}
@@ -290,13 +302,46 @@ func (d *Disk) FlipByte(name string, index uint64) error {
 	}
 	e := &ld.entries[index-ld.first]
 	data := append([]byte(nil), e.data...)
-	if len(data) > 0 {
-		data[len(data)/2] ^= 0x10
-	}
+	data[len(data)/2] ^= 0x10 // never empty: the checksum alone takes 4 bytes
 	e.data = data
-	e.bad = true
 	d.stats.Flips++
 	return nil
+}
+
+// Peek returns the payload of entry index of log name, checked as Read checks it, whether or
+// not the log is open: fault injection uses it to tell what a flip is about to destroy.
+func (d *Disk) Peek(name string, index uint64) ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ld, ok := d.logs[name]
+	if !ok {
+		return nil, fmt.Errorf("simdisk: peek %q: %w", name, node.ErrNotFound)
+	}
+	if index < ld.first || index > ld.last() {
+		return nil, fmt.Errorf("simdisk: peek %q index %d outside %d..%d: %w", name, index, ld.first, ld.last(), node.ErrNotFound)
+	}
+	return d.decode(ld, index)
+}
+
+// decode checks and returns the payload of entry index of ld (in range).
+func (d *Disk) decode(ld *logData, index uint64) ([]byte, error) {
+	e := ld.entries[index-ld.first]
+	if e.torn {
+		return nil, fmt.Errorf("simdisk: read %q index %d: torn entry: %w", ld.name, index, node.ErrCorrupt)
+	}
+	payload, err := d.decoder.Decode(e.data)
+	if err != nil {
+		return nil, fmt.Errorf("simdisk: read %q index %d: %w", ld.name, index, err)
+	}
+	return payload, nil
+}
+
+// SetUnsafeSkipChecksum makes every later read return a stored payload without verifying
+// its checksum: the planted bug serve-corrupt (sim/cluster's catalogue). NEVER outside tests.
+func (d *Disk) SetUnsafeSkipChecksum(skip bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.decoder.UnsafeSkipChecksum = skip
 }
 
 // SetWriteError makes every later Append, TruncateBack, TruncateFront and WriteFile fail with
@@ -377,7 +422,7 @@ func (l *Log) Append(data []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ld.entries = append(ld.entries, entry{data: append([]byte{}, data...)})
+	ld.entries = append(ld.entries, entry{data: logentry.Append(make([]byte, 0, logentry.CRCBytes+len(data)), data)})
 	return ld.last(), nil
 }
 
@@ -393,11 +438,7 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 	if index < ld.first || index > ld.last() {
 		return nil, fmt.Errorf("simdisk: read %q index %d outside %d..%d: %w", ld.name, index, ld.first, ld.last(), node.ErrNotFound)
 	}
-	e := ld.entries[index-ld.first]
-	if e.bad {
-		return nil, fmt.Errorf("simdisk: read %q index %d: %w", ld.name, index, node.ErrCorrupt)
-	}
-	return e.data, nil
+	return l.d.decode(ld, index)
 }
 
 // FirstIndex returns the first index (0 on a closed handle).

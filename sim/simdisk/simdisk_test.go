@@ -1,6 +1,7 @@
 package simdisk
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -279,5 +280,37 @@ func TestSpan(t *testing.T) {
 	l.Close()
 	if f, la, ok := d.Span("commitlog"); !ok || f != 3 || la != 5 {
 		t.Fatalf("span %d..%d %v, want 3..5", f, la, ok)
+	}
+}
+
+// A flip is caught by the production decoder (package logentry) on Read and Peek; with the
+// planted bug's switch, the flipped payload is served.
+func TestFlipCaughtByProductionDecoder(t *testing.T) {
+	d := New()
+	l, err := d.OpenLog("log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte("0123456789abcdef")
+	if _, err := l.Append(want); err != nil {
+		t.Fatal(err)
+	}
+	l.Sync()
+	if got, err := d.Peek("log", 1); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Peek before the flip = %q, %v", got, err)
+	}
+	if err := d.FlipByte("log", 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.Read(1); !errors.Is(err, node.ErrCorrupt) || got != nil {
+		t.Fatalf("Read of a flipped entry = %q, %v", got, err)
+	}
+	if _, err := d.Peek("log", 1); !errors.Is(err, node.ErrCorrupt) {
+		t.Fatalf("Peek of a flipped entry: %v", err)
+	}
+	d.SetUnsafeSkipChecksum(true)
+	got, err := l.Read(1)
+	if err != nil || len(got) != len(want) || bytes.Equal(got, want) {
+		t.Fatalf("unchecked Read of a flipped entry = %q, %v; want the flipped payload", got, err)
 	}
 }

@@ -1,0 +1,37 @@
+package logentry
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/sluicemq/sluice/broker/node"
+)
+
+// Every single-bit flip of a stored entry, checksum or payload, is caught; the planted bug's
+// decoder returns the flipped payload instead.
+func TestEveryBitFlipIsCaught(t *testing.T) {
+	payload := []byte("a message, as the broker stores it")
+	stored := Append([]byte("prefix"), payload)[len("prefix"):]
+	if got, err := Decode(stored); err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("Decode = %q, %v", got, err)
+	}
+	for bit := 0; bit < 8*len(stored); bit++ {
+		flipped := bytes.Clone(stored)
+		flipped[bit/8] ^= 1 << (bit % 8)
+		if Valid(flipped) {
+			t.Fatalf("bit %d: still valid", bit)
+		}
+		if got, err := Decode(flipped); !errors.Is(err, node.ErrCorrupt) || got != nil {
+			t.Fatalf("bit %d: Decode = %q, %v; want ErrCorrupt", bit, got, err)
+		}
+		if got, err := (Decoder{UnsafeSkipChecksum: true}).Decode(flipped); err != nil || !bytes.Equal(got, flipped[CRCBytes:]) {
+			t.Fatalf("bit %d: unchecked Decode = %q, %v", bit, got, err)
+		}
+	}
+	for n := 0; n < CRCBytes; n++ {
+		if _, err := Decode(stored[:n]); !errors.Is(err, node.ErrCorrupt) {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+	}
+}
