@@ -26,6 +26,8 @@ type Plant struct {
 	// measured by 'sluice sim --plant NAME --seed 1 --seeds 200 --stop-on-violation';
 	// TestPlantedBugsAreCaught replays it, with and without the bug.
 	CaughtAt uint64
+	// AsyncFlush: the bug lives in async-flush mode, so its runs (planted and clean) use it.
+	AsyncFlush bool
 	// The switches it turns on, per kind of node (nil: none of that kind).
 	broker     func(*brokernode.Config)
 	controller func(*controller.Config)
@@ -40,6 +42,9 @@ var Plants = []Plant{
 	{Name: "unflushed-offsets", CaughtAt: 4, Topology: SingleBroker,
 		Class:  "consumer offsets answered before they are persisted: a crash moves a read offset back (offset went backwards)",
 		broker: func(c *brokernode.Config) { c.UnsafeQueryUnflushedOffsets = true }},
+	{Name: "async-flush-once", CaughtAt: 1, Topology: SingleBroker, AsyncFlush: true,
+		Class:  "async flush does not re-arm its timer, so the log is synced once per start: a crash loses messages acknowledged long before it (lost acknowledged beyond the flush interval)",
+		broker: func(c *brokernode.Config) { c.UnsafeAsyncFlushOnce = true }},
 
 	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",
