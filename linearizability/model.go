@@ -60,10 +60,16 @@ import (
 //     log's length (what is in the log then was synced before the crash), and the crash itself,
 //     which cuts the log back to any length from the mark's to its own. Offsets cut off are
 //     reused by later appends. What above relies on entries never being rewritten (filledBy,
-//     pinnedBelow, one append per offset a broker write was seen at) holds between crashes, so
-//     it is applied within the span between two crashes only; a broker write seen at one
-//     offset on both sides of a crash is one append per side, the later one a no-op when the
-//     earlier one survived.
+//     pinnedBelow, one append per offset a broker write was seen at) holds only between the
+//     crashes that may cut the offset concerned (crashCuts: a crash cannot cut what was proven
+//     in the log at its mark), so it is applied within such spans; a broker write seen at one
+//     offset on both sides of such a crash is one append per side, the later one opening at
+//     the crash and a no-op when the earlier one survived. Between a mark and its crash, an
+//     append may also leave a gap of entries nobody saw (broker writes appended and cut before
+//     any pull read them: the drain no longer sees every position): the crash must then cut
+//     the log below the gap, so only an append that no pull served after that crash saw there
+//     may leave one. With History.StoreTimeSlack, a broker write's append is placed at the
+//     store time the pulls saw on it.
 
 type opKind uint8
 
@@ -539,6 +545,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 	type sighting struct {
 		offset int64
 		by     int64 // return of the earliest pull that saw it
+		call   int64 // and its call
 	}
 	sendsWithID := map[string]int{}
 	for _, s := range h.Sends {
@@ -551,7 +558,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		}
 		for _, m := range p.Msgs {
 			if o, ok := observed[m.MsgID]; !ok || p.Return < o.by {
-				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return}
+				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return, call: p.Call}
 			}
 		}
 	}
@@ -587,7 +594,13 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		}
 		if in.kind == opSend || in.kind == opSendObserved {
 			in.gapFrom = gapFrom(out.offset, s.Call, ret)
-			in.unseen = unseen && h.MayLose(s.Call, ret)
+			// Unseen entries below it are cut by the next crash, and it with them: not if a
+			// pull served after that crash saw it there.
+			seenAt := int64(math.MinInt64)
+			if seen, ok := observed[s.MsgID]; ok && seen.offset == out.offset {
+				seenAt = seen.call
+			}
+			in.unseen = unseen && h.mayLoseSeen(s.Call, ret, seenAt)
 		}
 		ops = append(ops, porcupine.Operation{
 			ClientId: dense(s.Client), Input: in, Call: s.Call, Output: out, Return: ret,
