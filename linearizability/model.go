@@ -103,6 +103,10 @@ type opInput struct {
 	// so a gap before the offset may hold some that no pull saw, appended in a crash's loss
 	// window and cut by the crash (the next crash must cut the log back below them).
 	unseen bool
+	// fresh (broker writes): its store time tells it apart from every other append of the
+	// message at that offset, so it appends; otherwise it may also find itself already there
+	// (an earlier append seen across a crash that did not cut it).
+	fresh bool
 }
 
 // opOutput is a porcupine operation's output.
@@ -209,7 +213,7 @@ func stepLog(state, input, output interface{}) []interface{} {
 	case opBrokerWrite:
 		// Exactly at the end: see the model comment. Already there: an earlier append of it
 		// at this offset survived a crash.
-		if out.offset < int64(s.n) && s.at(out.offset) == in.msgID {
+		if !in.fresh && out.offset < int64(s.n) && s.at(out.offset) == in.msgID {
 			return []interface{}{s}
 		}
 		if out.offset < int64(s.n) {
@@ -613,6 +617,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		msgID    string
 		offset   int64
 		from, to int
+		stored   bool // from the store time: one append, never a no-op
 	}
 	firstSeen := map[appearance]int64{}
 	storedAt := map[appearance]int64{} // the store time the first sighting carried
@@ -626,7 +631,13 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			if writes[m.MsgID] == nil {
 				continue
 			}
-			a := appearance{m.MsgID, m.Offset, cuts.span(m.Offset, p.Call), cuts.span(m.Offset, p.Return)}
+			a := appearance{m.MsgID, m.Offset, cuts.span(m.Offset, p.Call), cuts.span(m.Offset, p.Return), false}
+			if st := m.StoreTime; h.StoreTimeSlack > 0 && st > 0 {
+				// The store time says when the entry seen was appended, so which append it is.
+				if lo, hi := cuts.span(m.Offset, st-h.StoreTimeSlack), cuts.span(m.Offset, st+h.StoreTimeSlack); lo == hi {
+					a.from, a.to, a.stored = lo, hi, true
+				}
+			}
 			if by, ok := firstSeen[a]; !ok {
 				appearances = append(appearances, a)
 				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m.StoreTime, p.Call
@@ -637,7 +648,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 	}
 	firstSpan := map[appearance]int{} // by id and offset: the earliest span it may have been seen in
 	for _, a := range appearances {
-		k := appearance{a.msgID, a.offset, 0, 0}
+		k := appearance{a.msgID, a.offset, 0, 0, false}
 		if e, ok := firstSpan[k]; !ok || a.from < e {
 			firstSpan[k] = a.from
 		}
@@ -646,12 +657,13 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		w := writes[a.msgID]
 		end := min(firstSeen[a], filled(a.offset, firstSeen[a]))
 		call := min(w.After, end)
-		if a.from > firstSpan[appearance{a.msgID, a.offset, 0, 0}] {
+		st := storedAt[a]
+		if a.from > firstSpan[appearance{a.msgID, a.offset, 0, 0, false}] {
 			// Seen there before a crash that may have cut it: this one, if not a no-op, is
 			// the append after that crash.
 			call = max(call, min(h.Crashes[a.from-1].At, end))
 		}
-		if st := storedAt[a]; h.StoreTimeSlack > 0 && st > 0 {
+		if h.StoreTimeSlack > 0 && st > 0 {
 			// The broker stamps a message when it appends it.
 			end = max(call, min(end, st+h.StoreTimeSlack))
 			call = min(end, max(call, st-h.StoreTimeSlack))
@@ -659,7 +671,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		ops = append(ops, porcupine.Operation{
 			ClientId: dense(BrokerClient),
 			Input: opInput{kind: opBrokerWrite, queue: q, client: BrokerClient, msgID: a.msgID, cause: w.Cause,
-				unseen: unseen && h.mayLoseSeen(call, end, seenCall[a]), gapFrom: gapFrom(a.offset, call, end)},
+				unseen: unseen && h.mayLoseSeen(call, end, seenCall[a]), gapFrom: gapFrom(a.offset, call, end), fresh: a.stored},
 			Call: call, Output: opOutput{offset: a.offset}, Return: end,
 		})
 	}
