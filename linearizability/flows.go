@@ -134,7 +134,7 @@ func CheckLocks(locks []LockOp, lease time.Duration, restarts []int64) []Violati
 func CheckSearches(h *History, finalDrain map[QueueKey][]PulledMsg) []Violation {
 	var out []Violation
 	ms := func(t int64) int64 { return t / int64(time.Millisecond) }
-	filled := map[QueueKey]func(int64) int64{}
+	filled := map[QueueKey]func(o, t int64) int64{}
 	for i, s := range h.Searches {
 		if s.Outcome != OK {
 			continue
@@ -157,7 +157,7 @@ func CheckSearches(h *History, finalDrain map[QueueKey][]PulledMsg) []Violation 
 				continue
 			}
 			before := ms(m.StoreTime) < ms(s.Time)
-			if before && m.Offset >= s.Offset && filled[s.Queue](m.Offset) >= s.Call {
+			if before && m.Offset >= s.Offset && filled[s.Queue](m.Offset, s.Call) >= s.Call {
 				break // not visible yet when the search ran, nor is anything after it
 			}
 			if before != (m.Offset < s.Offset) {

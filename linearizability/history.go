@@ -113,6 +113,12 @@ type BrokerWrite struct {
 	// Deadline, when above 0, is the virtual time by which its first appearance must have been
 	// stored (StoreTime), when it appears.
 	Deadline int64
+	// Records, for an owed write in a history with crashes (async flush), are the windows in
+	// which the broker appended the records that make it owed (a delayed send's entry in the
+	// schedule queue, the acknowledged send-backs, a transaction's half message). If a crash
+	// may have lost every one of them (History.MayLose), so may the write; otherwise it is owed
+	// as without crashes.
+	Records []Window
 }
 
 // Withheld is a message id that must never be delivered anywhere: a rolled-back transaction's
@@ -142,6 +148,14 @@ type History struct {
 	Withheld []Withheld
 	Locks    []LockOp
 	Searches []SearchOp
+	// Crashes are the broker's crashes that may lose acknowledged writes (async flush; see
+	// Crash), in time order. Empty when every acknowledged write is synced first.
+	Crashes []Crash
+	// StoreTimeSlack, when above 0, says that a pulled message's StoreTime is within it of the
+	// virtual time the broker appended it at (the broker stamps a message as it appends it; the
+	// slack covers the stamp's millisecond precision and what clock faults moved the broker's
+	// clock): the log model then places a broker write's append there.
+	StoreTimeSlack int64
 	// Unreadable holds, by queue, the offsets whose stored message a fault destroyed (a bit
 	// flip the broker's checksum catches): the broker skips them, so a drain may too.
 	Unreadable map[QueueKey]map[int64]bool
@@ -252,6 +266,9 @@ func (h *History) Validate() error {
 			return fmt.Errorf("broker write #%d: id %s is also sent by a client (to %v)", i, w.MsgID, q)
 		}
 		written[w.MsgID] = true
+	}
+	if err := h.validateCrashes(); err != nil {
+		return err
 	}
 	for i, l := range h.Locks {
 		if l.Outcome < OK || l.Outcome > Unknown || l.Outcome != Unknown && l.Return < l.Call {

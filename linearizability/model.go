@@ -55,6 +55,21 @@ import (
 //     gap only an Unknown send could fill, so the final drain is what makes it count.
 //   - Failed sends are left out (they never took effect; CheckInvariants makes sure their ids
 //     are never observed) and so are pulls that did not return OK.
+//   - A crash that may lose acknowledged writes (History.Crashes, async flush; see crash.go) is
+//     two instantaneous operations on every queue: a mark at its LossFrom that records the
+//     log's length (what is in the log then was synced before the crash), and the crash itself,
+//     which cuts the log back to any length from the mark's to its own. Offsets cut off are
+//     reused by later appends. What above relies on entries never being rewritten (filledBy,
+//     pinnedBelow, one append per offset a broker write was seen at) holds only between the
+//     crashes that may cut the offset concerned (crashCuts: a crash cannot cut what was proven
+//     in the log at its mark), so it is applied within such spans; a broker write seen at one
+//     offset on both sides of such a crash is one append per side, the later one opening at
+//     the crash and a no-op when the earlier one survived. Between a mark and its crash, an
+//     append may also leave a gap of entries nobody saw (broker writes appended and cut before
+//     any pull read them: the drain no longer sees every position): the crash must then cut
+//     the log below the gap, so only an append that no pull served after that crash saw there
+//     may leave one. With History.StoreTimeSlack, a broker write's append is placed at the
+//     store time the pulls saw on it.
 
 type opKind uint8
 
@@ -65,6 +80,8 @@ const (
 	opFiller              // an Unknown send nobody saw: one spare slot that may fill a gap
 	opBrokerWrite         // an append by the broker itself, at the offset a pull saw it
 	opPull
+	opDurable // a crash's loss window opens: the log as it is now survives the crash
+	opCrash   // the crash: the log loses any part of its tail written since the mark
 )
 
 // fillerID marks a log entry written by a spare slot. Real message ids are never empty.
@@ -77,11 +94,19 @@ type opInput struct {
 	client int    // the history's client number (porcupine's ClientId is renumbered densely)
 	index  int    // index in History.Sends or History.Pulls
 	msgID  string // sends
-	offset int64  // pulls: the requested offset
+	offset int64  // pulls: the requested offset; crash operations: the crash's time
 	// gapFrom (OK and observed sends): the lowest log length from which the send may fill the
 	// gap up to its offset with spare slots; every offset from it to the send's is unpinned.
 	gapFrom int64
 	cause   string // broker writes
+	// unseen (sends and broker writes, in a history with crashes): the queue has broker writes,
+	// so a gap before the offset may hold some that no pull saw, appended in a crash's loss
+	// window and cut by the crash (the next crash must cut the log back below them).
+	unseen bool
+	// fresh (broker writes): its store time tells it apart from every other append of the
+	// message at that offset, so it appends; otherwise it may also find itself already there
+	// (an earlier append seen across a crash that did not cut it).
+	fresh bool
 }
 
 // opOutput is a porcupine operation's output.
@@ -98,11 +123,18 @@ type sharedLog struct {
 }
 
 // logState is one possible content of a queue: the first n ids of log, plus the number of
-// spare slots (unseen Unknown sends that may still append). It is immutable.
+// spare slots (unseen Unknown sends that may still append), the length the next crash may
+// not cut it below (set by the crash's mark), and, when it holds entries nobody saw that only
+// a crash could hide (unseen broker writes), one past the length the next crash must cut it
+// to (0: none). It is immutable.
 type logState struct {
-	log   *sharedLog
-	n     int
-	spare int
+	log     *sharedLog
+	n       int
+	spare   int
+	durable int
+	cutTo   int
+	// window: between a crash's mark and the crash, where appends may be lost.
+	window bool
 }
 
 func (s logState) at(i int64) string { return s.log.ids[i] }
@@ -115,14 +147,19 @@ func (s logState) prefixHash() uint64 {
 	return s.log.hashes[s.n-1]
 }
 
-func (s logState) hash() uint64 { return s.prefixHash() ^ uint64(s.spare)*0x9E3779B97F4A7C15 }
+func (s logState) hash() uint64 {
+	return s.prefixHash() ^ uint64(s.spare)*0x9E3779B97F4A7C15 ^ uint64(s.durable)*0xC2B2AE3D27D4EB4F ^
+		uint64(s.cutTo)*0x165667B19E3779F9 ^ uint64(b2i(s.window))*0x27D4EB2F165667C5
+}
 
 // appended returns s with id appended, sharing the backing log when it can.
 func (s logState) appended(id string) logState {
 	l := s.log
 	switch {
 	case s.n < len(l.ids) && l.ids[s.n] == id:
-		return logState{l, s.n + 1, s.spare}
+		t := s
+		t.n++
+		return t
 	case s.n < len(l.ids):
 		// Another branch appended something else here: fork a copy of our prefix.
 		l = &sharedLog{
@@ -135,11 +172,31 @@ func (s logState) appended(id string) logState {
 	next := s.prefixHash()*1099511628211 ^ h.Sum64()
 	l.ids = append(l.ids, id)
 	l.hashes = append(l.hashes, next)
-	return logState{l, s.n + 1, s.spare}
+	t := s
+	t.log, t.n = l, s.n+1
+	return t
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// withUnseen returns s with k entries nobody saw appended, which the next crash must cut.
+func (s logState) withUnseen(k int64) logState {
+	if s.cutTo == 0 {
+		s.cutTo = s.n + 1
+	}
+	for ; k > 0; k-- {
+		s = s.appended(fillerID)
+	}
+	return s
 }
 
 func equalStates(a, b logState) bool {
-	if a.n != b.n || a.spare != b.spare || a.prefixHash() != b.prefixHash() {
+	if a.n != b.n || a.spare != b.spare || a.durable != b.durable || a.cutTo != b.cutTo || a.window != b.window || a.prefixHash() != b.prefixHash() {
 		return false
 	}
 	if a.log == b.log {
@@ -154,21 +211,61 @@ func stepLog(state, input, output interface{}) []interface{} {
 	out := output.(opOutput)
 	switch in.kind {
 	case opBrokerWrite:
-		// Exactly at the end: see the model comment.
-		if out.offset != int64(s.n) {
+		// Exactly at the end: see the model comment. Already there: an earlier append of it
+		// at this offset survived a crash.
+		if !in.fresh && out.offset < int64(s.n) && s.at(out.offset) == in.msgID {
+			return []interface{}{s}
+		}
+		if out.offset < int64(s.n) {
 			return nil
 		}
+		if out.offset > int64(s.n) {
+			// Only unseen broker writes a crash then cut can stand in the gap.
+			if !in.unseen || !s.window || int64(s.n) < in.gapFrom {
+				return nil
+			}
+			s = s.withUnseen(out.offset - int64(s.n))
+		}
 		return []interface{}{s.appended(in.msgID)}
+	case opDurable:
+		s.durable, s.window = s.n, true
+		return []interface{}{s}
+	case opCrash:
+		top := s.n
+		if s.cutTo > 0 {
+			top = min(top, s.cutTo-1)
+		}
+		var out []interface{}
+		for n := s.durable; n <= top; n++ {
+			out = append(out, logState{log: s.log, n: n, spare: s.spare, durable: n})
+		}
+		return out
 	case opSend, opSendObserved:
 		gap := out.offset - int64(s.n)
-		if gap < 0 || gap > int64(s.spare) || gap > 0 && int64(s.n) < in.gapFrom {
+		if gap < 0 || gap > 0 && int64(s.n) < in.gapFrom {
 			return nil
 		}
-		for ; gap > 0; gap-- {
-			s = s.appended(fillerID)
-			s.spare--
+		var next []interface{}
+		if gap <= int64(s.spare) {
+			t := s
+			for g := gap; g > 0; g-- {
+				t = t.appended(fillerID)
+				t.spare--
+			}
+			next = append(next, t.appended(in.msgID))
 		}
-		return []interface{}{s.appended(in.msgID)}
+		if gap > 0 && in.unseen && s.window {
+			// Or unseen broker writes a crash then cut, alone or after the spare slots.
+			next = append(next, s.withUnseen(gap).appended(in.msgID))
+			if s.spare > 0 && gap > int64(s.spare) {
+				t := s
+				for ; t.spare > 0; t.spare-- {
+					t = t.appended(fillerID)
+				}
+				next = append(next, t.withUnseen(out.offset-int64(t.n)).appended(in.msgID))
+			}
+		}
+		return next
 	case opFiller:
 		s.spare++
 		return []interface{}{s}
@@ -205,6 +302,8 @@ func describeOperation(input, output interface{}) string {
 		return fmt.Sprintf("c%d send %s -> unknown, never seen", in.client, in.msgID)
 	case opBrokerWrite:
 		return fmt.Sprintf("broker writes %s (%s), seen @%d", in.msgID, in.cause, out.offset)
+	case opDurable, opCrash:
+		return describeCrash(in)
 	default:
 		if len(out.msgs) == 0 {
 			return fmt.Sprintf("c%d pull @%d -> none", in.client, in.offset)
@@ -234,6 +333,9 @@ func describeState(state interface{}) string {
 	}
 	if s.spare > 0 {
 		d += fmt.Sprintf(" +%d spare", s.spare)
+	}
+	if s.durable > 0 {
+		d += fmt.Sprintf(" (synced %d)", s.durable)
 	}
 	return d
 }
@@ -277,20 +379,18 @@ func partitionBy[T any](items []T, queue func(T) QueueKey) [][]T {
 	return out
 }
 
-// filledBy returns, for queue q of h, when offset o was surely filled: the earliest return of
-// an operation that took effect only once the log was longer than o (an acknowledged send at an
-// offset above o, an OK pull that returned an offset at or above o), or math.MaxInt64.
-func filledBy(h *History, q QueueKey) func(o int64) int64 {
-	// byOffset[k]: the earliest return of an operation proving every offset <= k filled.
-	byOffset := map[int64]int64{}
-	note := func(k, ret int64) {
-		if old, ok := byOffset[k]; !ok || ret < old {
-			byOffset[k] = ret
-		}
-	}
+// filledBy returns, for queue q of h, when offset o was surely filled with what a read at time
+// t saw there: the earliest return of an operation that took effect only once the log was
+// longer than o (an acknowledged send at an offset above o, an OK pull that returned an offset
+// at or above o) with no crash that may cut o (crashCuts) between its call and t (such a crash
+// may cut the log back, and the offset be filled anew), or math.MaxInt64.
+func filledBy(h *History, q QueueKey) func(o, t int64) int64 {
+	cuts := newCrashCuts(h, q)
+	type proof struct{ k, call, ret int64 }
+	var proofs []proof
 	for _, s := range h.Sends {
 		if s.Queue == q && s.Outcome == OK && s.Offset > 0 {
-			note(s.Offset-1, s.Return)
+			proofs = append(proofs, proof{s.Offset - 1, s.Call, s.Return})
 		}
 	}
 	for _, p := range h.Pulls {
@@ -301,33 +401,60 @@ func filledBy(h *History, q QueueKey) func(o int64) int64 {
 		for _, m := range p.Msgs {
 			top = max(top, m.Offset)
 		}
-		note(top, p.Return)
+		proofs = append(proofs, proof{top, p.Call, p.Return})
 	}
-	keys := slices.Sorted(maps.Keys(byOffset))
-	// suffix[i]: the earliest return among keys[i:].
-	suffix := make([]int64, len(keys)+1)
-	suffix[len(keys)] = math.MaxInt64
-	for i := len(keys) - 1; i >= 0; i-- {
-		suffix[i] = min(suffix[i+1], byOffset[keys[i]])
+	// tables[e]: over the proofs called after crash e-1 (every proof for e == 0), by the
+	// offset k they prove filled, the earliest return among those proving every offset <= k.
+	type table struct {
+		keys   []int64
+		suffix []int64 // suffix[i]: the earliest return among keys[i:]
 	}
-	return func(o int64) int64 {
-		i, _ := slices.BinarySearch(keys, o)
-		return suffix[i]
+	tables := make([]table, len(h.Crashes)+1)
+	for e := range tables {
+		byOffset := map[int64]int64{}
+		for _, p := range proofs {
+			if cuts.since(p.call) < e {
+				continue
+			}
+			if old, ok := byOffset[p.k]; !ok || p.ret < old {
+				byOffset[p.k] = p.ret
+			}
+		}
+		keys := slices.Sorted(maps.Keys(byOffset))
+		suffix := make([]int64, len(keys)+1)
+		suffix[len(keys)] = math.MaxInt64
+		for i := len(keys) - 1; i >= 0; i-- {
+			suffix[i] = min(suffix[i+1], byOffset[keys[i]])
+		}
+		tables[e] = table{keys, suffix}
+	}
+	return func(o, t int64) int64 {
+		tb := tables[cuts.span(o, t)]
+		i, _ := slices.BinarySearch(tb.keys, o)
+		return tb.suffix[i]
 	}
 }
 
 // pinnedBelow returns, for queue q of h, the function mapping an offset o to one past the
-// highest pinned offset below o (0 if none). An offset is pinned when some operation needs a
-// real id there: an acknowledged send at it, or an OK pull that returned a message at it. No
-// spare slot can fill a pinned offset in any linearization (the send appends its own id at
-// exactly its offset; the pull needs its id there, and entries are never rewritten), so a send
-// that would spend spare slots on a gap holding a pinned offset is rejected at once rather
-// than after the search has run on to the operation that needed that offset.
-func pinnedBelow(h *History, q QueueKey) func(o int64) int64 {
-	var pinned []int64
+// highest pinned offset below o (0 if none), for a send from call to ret. An offset is pinned
+// when some operation needs a real id there: an acknowledged send at it, or an OK pull that
+// returned a message at it. No spare slot can fill a pinned offset in any linearization (the
+// send appends its own id at exactly its offset; the pull needs its id there, and entries are
+// never rewritten), so a send that would spend spare slots on a gap holding a pinned offset is
+// rejected at once rather than after the search has run on to the operation that needed that
+// offset. With crashes, entries are rewritten after a crash cut the log back: only operations
+// between the same two crashes as the send pin offsets for it, and a send a crash falls inside
+// has none.
+func pinnedBelow(h *History, q QueueKey) func(o, call, ret int64) int64 {
+	pinnedIn := map[int][]int64{}
+	pin := func(call, ret int64, offsets ...int64) {
+		if e, ok := h.within(call, ret); ok {
+			pinnedIn[e] = append(pinnedIn[e], offsets...)
+		}
+	}
 	for _, s := range h.Sends {
 		if s.Queue == q && s.Outcome == OK {
-			pinned = append(pinned, s.Offset)
+			pin(s.Call, s.Return, s.Offset)
 		}
 	}
 	for _, p := range h.Pulls {
@@ -335,12 +462,19 @@ func pinnedBelow(h *History, q QueueKey) func(o int64) int64 {
 			continue
 		}
 		for _, m := range p.Msgs {
-			pinned = append(pinned, m.Offset)
+			pin(p.Call, p.Return, m.Offset)
 		}
 	}
-	slices.Sort(pinned)
-	pinned = slices.Compact(pinned)
-	return func(o int64) int64 {
+	for e, pinned := range pinnedIn {
+		slices.Sort(pinned)
+		pinnedIn[e] = slices.Compact(pinned)
+	}
+	return func(o, call, ret int64) int64 {
+		e, ok := h.within(call, ret)
+		if !ok {
+			return 0
+		}
+		pinned := pinnedIn[e]
 		i, _ := slices.BinarySearch(pinned, o) // pinned[i-1] < o
 		if i == 0 {
 			return 0
@@ -404,7 +538,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		clients = append(clients, p.Client)
 	}
 	writes := h.writesOn(q)
-	if len(writes) > 0 {
+	if len(writes) > 0 || len(h.Crashes) > 0 {
 		clients = append(clients, BrokerClient)
 	}
 	slices.Sort(clients)
@@ -415,6 +549,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 	type sighting struct {
 		offset int64
 		by     int64 // return of the earliest pull that saw it
+		call   int64 // and its call
 	}
 	sendsWithID := map[string]int{}
 	for _, s := range h.Sends {
@@ -427,13 +562,15 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		}
 		for _, m := range p.Msgs {
 			if o, ok := observed[m.MsgID]; !ok || p.Return < o.by {
-				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return}
+				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return, call: p.Call}
 			}
 		}
 	}
 
 	gapFrom := pinnedBelow(h, q)
 	filled := filledBy(h, q)
+	cuts := newCrashCuts(h, q)
+	unseen := len(h.Crashes) > 0 && len(writes) > 0
 
 	var ops []porcupine.Operation
 	for i, s := range h.Sends {
@@ -453,25 +590,38 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 				in.kind = opSendObserved
 				out.offset = seen.offset
 				// Appended at seen.offset before anything needed the log longer (see filledBy).
-				ret = max(s.Call, min(seen.by, filled(seen.offset)))
+				ret = max(s.Call, min(seen.by, filled(seen.offset, seen.by)))
 			default:
 				in.kind = opSendUnknown
 				ret = end + 1
 			}
 		}
 		if in.kind == opSend || in.kind == opSendObserved {
-			in.gapFrom = gapFrom(out.offset)
+			in.gapFrom = gapFrom(out.offset, s.Call, ret)
+			// Unseen entries below it are cut by the next crash, and it with them: not if a
+			// pull served after that crash saw it there.
+			seenAt := int64(math.MinInt64)
+			if seen, ok := observed[s.MsgID]; ok && seen.offset == out.offset {
+				seenAt = seen.call
+			}
+			in.unseen = unseen && h.mayLoseSeen(s.Call, ret, seenAt)
 		}
 		ops = append(ops, porcupine.Operation{
 			ClientId: dense(s.Client), Input: in, Call: s.Call, Output: out, Return: ret,
 		})
 	}
-	// Broker writes: each offset a pull saw one at is an append (see the model comment).
+	// Broker writes: each offset a pull saw one at is an append (see the model comment), one
+	// per span between crashes that may cut the offset (crashCuts.span): from to to are the
+	// spans of the sighting pull's call and return (a crash may fall inside a pull).
 	type appearance struct {
-		msgID  string
-		offset int64
+		msgID    string
+		offset   int64
+		from, to int
+		stored   bool // from the store time: one append, never a no-op
 	}
 	firstSeen := map[appearance]int64{}
+	storedAt := map[appearance]int64{} // the store time the first sighting carried
+	seenCall := map[appearance]int64{} // the call of the first sighting
 	var appearances []appearance
 	for _, p := range h.Pulls {
 		if p.Queue != q || p.Outcome != OK {
@@ -481,22 +631,48 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			if writes[m.MsgID] == nil {
 				continue
 			}
-			a := appearance{m.MsgID, m.Offset}
+			a := appearance{m.MsgID, m.Offset, cuts.span(m.Offset, p.Call), cuts.span(m.Offset, p.Return), false}
+			if st := m.StoreTime; h.StoreTimeSlack > 0 && st > 0 {
+				// The store time says when the entry seen was appended, so which append it is.
+				if lo, hi := cuts.span(m.Offset, st-h.StoreTimeSlack), cuts.span(m.Offset, st+h.StoreTimeSlack); lo == hi {
+					a.from, a.to, a.stored = lo, hi, true
+				}
+			}
 			if by, ok := firstSeen[a]; !ok {
 				appearances = append(appearances, a)
-				firstSeen[a] = p.Return
+				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m.StoreTime, p.Call
 			} else if p.Return < by {
-				firstSeen[a] = p.Return
+				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m.StoreTime, p.Call
 			}
+		}
+	}
+	firstSpan := map[appearance]int{} // by id and offset: the earliest span it may have been seen in
+	for _, a := range appearances {
+		k := appearance{a.msgID, a.offset, 0, 0, false}
+		if e, ok := firstSpan[k]; !ok || a.from < e {
+			firstSpan[k] = a.from
 		}
 	}
 	for _, a := range appearances {
 		w := writes[a.msgID]
-		end := min(firstSeen[a], filled(a.offset))
+		end := min(firstSeen[a], filled(a.offset, firstSeen[a]))
+		call := min(w.After, end)
+		st := storedAt[a]
+		if a.from > firstSpan[appearance{a.msgID, a.offset, 0, 0, false}] {
+			// Seen there before a crash that may have cut it: this one, if not a no-op, is
+			// the append after that crash.
+			call = max(call, min(h.Crashes[a.from-1].At, end))
+		}
+		if h.StoreTimeSlack > 0 && st > 0 {
+			// The broker stamps a message when it appends it.
+			end = max(call, min(end, st+h.StoreTimeSlack))
+			call = min(end, max(call, st-h.StoreTimeSlack))
+		}
 		ops = append(ops, porcupine.Operation{
 			ClientId: dense(BrokerClient),
-			Input:    opInput{kind: opBrokerWrite, queue: q, client: BrokerClient, msgID: a.msgID, cause: w.Cause},
-			Call:     min(w.After, end), Output: opOutput{offset: a.offset}, Return: end,
+			Input: opInput{kind: opBrokerWrite, queue: q, client: BrokerClient, msgID: a.msgID, cause: w.Cause,
+				unseen: unseen && h.mayLoseSeen(call, end, seenCall[a]), gapFrom: gapFrom(a.offset, call, end), fresh: a.stored},
+			Call: call, Output: opOutput{offset: a.offset}, Return: end,
 		})
 	}
 	for i, p := range h.Pulls {
@@ -508,6 +684,15 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			Input:    opInput{kind: opPull, queue: q, client: p.Client, index: i, offset: p.Offset},
 			Call:     p.Call, Output: opOutput{msgs: p.Msgs}, Return: p.Return,
 		})
+	}
+	// Crashes: a mark where the loss window opens, then the crash (see the model comment).
+	for i, c := range h.Crashes {
+		from := min(h.lossFrom(i), c.At-1) // strictly before the crash, so never after it
+		ops = append(ops,
+			porcupine.Operation{ClientId: dense(BrokerClient), Input: opInput{kind: opDurable, queue: q, client: BrokerClient, index: i, offset: c.At},
+				Call: from, Output: opOutput{}, Return: from},
+			porcupine.Operation{ClientId: dense(BrokerClient), Input: opInput{kind: opCrash, queue: q, client: BrokerClient, index: i, offset: c.At},
+				Call: c.At, Output: opOutput{}, Return: c.At})
 	}
 	return ops
 }

@@ -172,6 +172,11 @@ type Config struct {
 	// ENOSPC is dropped, never retried, and the offsets answered as if durable. Never set it
 	// in production.
 	UnsafeDropFailedOffsetWrites bool
+	// UnsafeAsyncFlushOnce is a planted bug for simulator tests only: in async-flush mode the
+	// flush timer is not re-armed when it fires, so the commit log is synced once after each
+	// start and then never again, and a crash loses far more than the flush interval's worth
+	// of acknowledged messages. Never set it in production.
+	UnsafeAsyncFlushOnce bool
 }
 
 // DefaultConfig is a single master with RocketMQ's timings.
@@ -422,7 +427,9 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 		b.env.SetTimer(b.cfg.CheckpointInterval, checkpointTimer{})
 	case asyncFlushTimer:
 		b.requestSync()
-		b.env.SetTimer(b.cfg.AsyncFlushInterval, asyncFlushTimer{})
+		if !b.cfg.UnsafeAsyncFlushOnce {
+			b.env.SetTimer(b.cfg.AsyncFlushInterval, asyncFlushTimer{})
+		}
 	case retrySyncTimer:
 		b.requestSync()
 	case delayLevelTimer:

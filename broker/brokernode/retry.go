@@ -64,6 +64,13 @@ func (b *Broker) handleSendBack(c node.ConnID, req *codec.Command) *codec.Comman
 		b.log.Error("send back: read message", "offset", offset, "err", err)
 		return fail("look up message at commit-log offset %d: %v", offset, err)
 	}
+	// The offset names the message the consumer pulled; in async-flush mode a crash may have
+	// lost it and a new message reused its place in the commit log. Retrying that one instead
+	// would acknowledge a send-back of a message the broker no longer has and deliver another
+	// twice, so the message must be the one the consumer means (its UNIQ_KEY, when it has one).
+	if want, got := req.Ext("originMsgId"), codec.Property(m.Properties, codec.PropUniqKey); want != "" && got != "" && want != got {
+		return fail("the message at commit-log offset %d is %s, not %s (lost in a crash?)", offset, got, want)
+	}
 	props := m.Properties
 	if codec.Property(props, codec.PropRetryTopic) == "" {
 		props = codec.SetProperty(props, codec.PropRetryTopic, m.Topic)

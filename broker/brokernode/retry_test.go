@@ -146,7 +146,7 @@ func TestSendBackDelayLevelFromTheConsumer(t *testing.T) {
 func TestSendBackErrors(t *testing.T) {
 	h := startBroker(t, retryConfig(), nil)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
-	h.send(p, "Orders", 0, "a", nil)
+	h.send(p, "Orders", 0, "a", map[string]string{codec.PropUniqKey: "K1"})
 	h.settle()
 	last := h.b.Store().CommitLog().LastIndex()
 	for _, tc := range []struct {
@@ -162,6 +162,9 @@ func TestSendBackErrors(t *testing.T) {
 		{"offset zero", map[string]string{"group": "cg", "offset": "0"}, "no message at commit-log offset 0"},
 		{"bad delay level", map[string]string{"group": "cg", "offset": "1", "delayLevel": "soon"}, "delayLevel"},
 		{"bad max", map[string]string{"group": "cg", "offset": "1", "maxReconsumeTimes": "many"}, "maxReconsumeTimes"},
+		// The message the consumer pulled at that offset was lost in a crash (async flush) and
+		// the offset reused: another message's retry must not stand in for it.
+		{"another message at the offset", map[string]string{"group": "cg", "offset": "1", "originMsgId": "K0"}, "is K1, not K0"},
 	} {
 		resp := h.mustAnswer(p, h.request(p, codec.ReqConsumerSendMsgBack, tc.ext, nil))
 		if resp.Code != codec.SystemError || !strings.Contains(resp.Remark, tc.want) {

@@ -229,6 +229,13 @@ func (b *Broker) handleEndTransaction(c node.ConnID, req *codec.Command) *codec.
 			"end transaction: the half message at commitLogOffset %d has queue offset %d, not tranStateTableOffset %d",
 			clOffset, half.QueueOffset, tranOffset))
 	}
+	// In async-flush mode a crash may lose the half message and let another take both its
+	// commit-log index and its queue offset: deciding that one would deliver (or drop) a
+	// transaction its producer never decided. The half must be the one named (its UNIQ_KEY).
+	if want, got := req.Ext("msgId"), codec.Property(half.Properties, codec.PropUniqKey); want != "" && got != "" && want != got {
+		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf(
+			"end transaction: the half message at commitLogOffset %d is %s, not %s (lost in a crash?)", clOffset, got, want))
+	}
 	t := b.txn
 	if half.QueueOffset < t.progress {
 		return codec.NewResponse(req, codec.Success, "transaction already resolved; the decision is final")

@@ -225,6 +225,9 @@ func TestTxnEndTransactionRejectsMismatches(t *testing.T) {
 	}{
 		{"other producer group", func(e map[string]string) { e["producerGroup"] = "other" }, `belongs to producer group "pg", not "other"`},
 		{"wrong tranStateTableOffset", func(e map[string]string) { e["tranStateTableOffset"] = "7" }, "not tranStateTableOffset 7"},
+		// Another transaction's half at the place of the one named (async flush: the named one
+		// lost in a crash, its commit-log index and queue offset reused).
+		{"another half message there", func(e map[string]string) { e["msgId"] = "U0" }, "is U1, not U0"},
 		{"commitLogOffset of a normal message", func(e map[string]string) { e["commitLogOffset"] = strconv.FormatInt(plainOff, 10) }, "is not a half message"},
 		{"commitLogOffset beyond the log", func(e map[string]string) { e["commitLogOffset"] = "999" }, "no half message at commitLogOffset 999"},
 		{"commitLogOffset zero", func(e map[string]string) { e["commitLogOffset"] = "0" }, "not a commit-log index"},

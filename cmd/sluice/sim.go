@@ -57,9 +57,13 @@ func runSim(args []string) int {
 		return 0
 	}
 	if *plant != "" {
-		if _, err := cluster.LookupPlant(*plant, topo); err != nil {
+		p, err := cluster.LookupPlant(*plant, topo)
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "sluice sim:", err)
 			return 2
+		}
+		if p.AsyncFlush {
+			mode = brokernode.AsyncFlush // the bug lives there (cluster.Run does the same)
 		}
 	}
 	durationSet := false
@@ -102,7 +106,7 @@ func runSim(args []string) int {
 		}
 		defer stop()
 	}
-	failed, failovers, lostAcked, lostObserved, redelivered, slavePulls := 0, 0, 0, 0, 0, 0
+	failed, failovers, lostAcked, lostObserved, redelivered, slavePulls, lostUnflushed := 0, 0, 0, 0, 0, 0, 0
 	var resumeBehind int64
 	var failoverTimes []time.Duration
 	bitFlips, lostUnreadable := 0, 0
@@ -140,6 +144,7 @@ func runSim(args []string) int {
 		failoverTimes = append(failoverTimes, rep.FailoverTimes...)
 		lostAcked += rep.LostAcked
 		lostObserved += rep.LostObserved
+		lostUnflushed += rep.LostUnflushed
 		redelivered += rep.Redelivered
 		resumeBehind = max(resumeBehind, rep.ResumeBehindWorst)
 		slavePulls += rep.SlavePulls
@@ -211,6 +216,8 @@ func runSim(args []string) int {
 		if topo == cluster.BrokerGroups {
 			groups = fmt.Sprintf(" replication=%s failovers=%d failover-median=%v failover-worst=%v lost-acked=%d lost-observed=%d redelivered=%d resume-behind-worst=%d slave-pulls=%d",
 				repl, failovers, cluster.Median(failoverTimes), cluster.Worst(failoverTimes), lostAcked, lostObserved, redelivered, resumeBehind, slavePulls)
+		} else {
+			groups = fmt.Sprintf(" flush=%s lost-unflushed=%d", mode, lostUnflushed)
 		}
 		fmt.Printf("seeds=%d failed=%d faults=%s%s bit-flips=%d lost-unreadable=%d wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","), groups,
 			bitFlips, lostUnreadable, el.Round(time.Millisecond), float64(*seeds)/el.Minutes())

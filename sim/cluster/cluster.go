@@ -149,6 +149,11 @@ type Report struct {
 	// destroyed them (not violations: the broker cannot read them, and never serves them).
 	BitFlips       int
 	LostUnreadable int
+	// LostUnflushed counts, in async-flush mode (single topology), the messages missing from
+	// the final drain that a crash may have lost: acknowledged or pulled within the flush
+	// interval (and its slack) before the crash, or owed by the broker for such a write
+	// (asyncflush.go). Any other loss is a violation.
+	LostUnflushed int
 }
 
 // Summary is the one-line report the sim command prints; it ends with trace=<hex>.
@@ -173,6 +178,9 @@ func (r *Report) Summary() string {
 	if r.Topology == BrokerGroups {
 		groups = fmt.Sprintf(" failovers=%d failover-median=%v failover-worst=%v lost-acked=%d lost-observed=%d truncated-acked=%d redelivered=%d resume-behind-worst=%d slave-pulls=%d slave-pull-msgs=%d",
 			r.Failovers, Median(r.FailoverTimes), Worst(r.FailoverTimes), r.LostAcked, r.LostObserved, r.TruncatedAcked, r.Redelivered, r.ResumeBehindWorst, r.SlavePulls, r.SlavePullMsgs)
+	}
+	if r.Topology != BrokerGroups {
+		groups = fmt.Sprintf(" lost-unflushed=%d", r.LostUnflushed)
 	}
 	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s routes=probes:%d,expired:%d bit-flips=%d lost-unreadable=%d violations=%d %s trace=%016x",
 		r.Seed, r.Simulated, r.Wall.Round(time.Millisecond), r.Events,
@@ -232,6 +240,10 @@ type run struct {
 	witnesses      []int              // indexes in h.Pulls of the flips' witnesses
 	// drainedBy lists, by queue, the brokers that answered its final drain.
 	drainedBy map[linearizability.QueueKey]map[string]bool
+	// crashes lists when the broker crashed; asyncFlushInterval is its configured flush
+	// interval (asyncflush.go).
+	crashes            []time.Duration
+	asyncFlushInterval time.Duration
 }
 
 func (r *run) violate(kind, format string, args ...any) {
@@ -251,10 +263,13 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	if cfg.Topology == BrokerGroups {
 		return runGroups(cfg, wallNow)
 	}
+	if cfg.plant().AsyncFlush {
+		cfg.FlushMode = brokernode.AsyncFlush
+	}
 	start := wallNow()
 	w := sim.NewWorld(cfg.Seed,
 		sim.NetConfig{MinLatency: 50 * time.Microsecond, MaxLatency: 2 * time.Millisecond},
-		sim.DiskConfig{MinFsync: 100 * time.Microsecond, MaxFsync: 3 * time.Millisecond},
+		sim.DiskConfig{MinFsync: 100 * time.Microsecond, MaxFsync: maxFsync},
 		cfg.Logger)
 	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration,
 		report:      &Report{Seed: cfg.Seed, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{}},
@@ -273,6 +288,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	bcfg.RegisterInterval = 5 * time.Second
 	bcfg.RecentHeadEntries = simRecentHeadEntries
 	r.configureBroker(&bcfg)
+	r.asyncFlushInterval = bcfg.AsyncFlushInterval
 	broker := w.AddNode(BrokerAddr, func(env node.Env) node.Handler {
 		b, err := brokernode.New(env, bcfg)
 		if err != nil {
@@ -301,6 +317,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		}
 	}
 	r.plan = plan
+	r.watchCrashes(broker)
 	r.report.Plan = plan
 	r.report.Faults = faults.Count(plan)
 
@@ -718,6 +735,7 @@ func (r *run) drainQueue(cli *client.Client, q client.MessageQueue, out map[line
 }
 
 func (r *run) check(drain map[linearizability.QueueKey][]linearizability.PulledMsg) {
+	r.crashHistory()
 	r.flowHistory()
 	r.finishWitnesses()
 	if err := r.h.Validate(); err != nil {
@@ -727,6 +745,7 @@ func (r *run) check(drain map[linearizability.QueueKey][]linearizability.PulledM
 	// Every violation gets a visualisation: of its queue, or of every queue when it names none.
 	var show []linearizability.QueueKey
 	vs := r.excuseUnreadable(linearizability.CheckDrainInvariants(r.h, drain))
+	r.report.LostUnflushed = len(linearizability.UnflushedLosses(r.h, drain))
 	vs = append(vs, linearizability.CheckLocks(r.h.Locks, r.lockLease(), r.brokerDownTimes())...)
 	vs = append(vs, linearizability.CheckSearches(&r.h, drain)...)
 	for _, v := range vs {

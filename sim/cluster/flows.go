@@ -651,6 +651,8 @@ func (r *run) flowHistory() {
 		if w.Owed {
 			due := d.ret + delay
 			w.Deadline = r.storeDeadline(d.call, due+r.lateness(due))
+			// Owed while its entry in the schedule queue survives (async flush: see asyncflush.go).
+			w.Records = []linearizability.Window{{Call: int64(d.call), Return: int64(d.ret)}}
 		}
 		r.h.Writes = append(r.h.Writes, w)
 	}
@@ -685,11 +687,14 @@ func (r *run) flowHistory() {
 		}
 		a.anyMay = true
 		if b.outcome == linearizability.OK {
+			// Due in time unless a crash may have lost the send-back's record (async flush:
+			// asyncflush.go); the message then comes, if at all, from a later send-back.
 			due := b.ret + delay
-			if dl := r.storeDeadline(b.call, due+r.lateness(due)); !a.anyOK || dl < a.w.Deadline {
+			if dl := r.storeDeadline(b.call, due+r.lateness(due)); !r.mayLose(b.call, b.ret) && (a.w.Deadline == 0 || dl < a.w.Deadline) {
 				a.w.Deadline = dl
 			}
 			a.anyOK = true
+			a.w.Records = append(a.w.Records, linearizability.Window{Call: int64(b.call), Return: int64(b.ret)})
 		}
 	}
 	for _, id := range order {

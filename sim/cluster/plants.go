@@ -27,6 +27,8 @@ type Plant struct {
 	// measured by 'sluice sim --plant NAME --seed 1 --seeds 200 --stop-on-violation';
 	// TestPlantedBugsAreCaught replays it, with and without the bug.
 	CaughtAt uint64
+	// AsyncFlush: the bug lives in async-flush mode, so its runs (planted and clean) use it.
+	AsyncFlush bool
 	// The switches it turns on, per kind of node (nil: none of that kind).
 	broker     func(*brokernode.Config)
 	controller func(*controller.Config)
@@ -51,6 +53,9 @@ var Plants = []Plant{
 	{Name: "serve-corrupt", CaughtAt: 1, Topology: SingleBroker,
 		Class: "the disk's read path skips the entry checksum: a flipped bit is served (served corrupt)",
 		disk:  func(d *simdisk.Disk) { d.SetUnsafeSkipChecksum(true) }},
+	{Name: "async-flush-once", CaughtAt: 1, Topology: SingleBroker, AsyncFlush: true,
+		Class:  "async flush does not re-arm its timer, so the log is synced once per start: a crash loses messages acknowledged long before it (lost acknowledged beyond the flush interval)",
+		broker: func(c *brokernode.Config) { c.UnsafeAsyncFlushOnce = true }},
 
 	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",

@@ -1,6 +1,10 @@
 package cluster
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/sluicemq/sluice/broker/brokernode"
+)
 
 // Every planted bug of the catalogue is caught at the seed the catalogue names, by a violation
 // of a semantic check, and that seed passes without the bug: the violation is the bug's. (make
@@ -14,6 +18,9 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 			cfg := DefaultConfig(p.CaughtAt)
 			if p.Topology == BrokerGroups {
 				cfg = GroupsConfig(p.CaughtAt)
+			}
+			if p.AsyncFlush {
+				cfg.FlushMode = brokernode.AsyncFlush
 			}
 			planted := cfg
 			planted.Plant = p.Name

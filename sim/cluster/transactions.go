@@ -32,8 +32,9 @@ type txRecord struct {
 	producer int
 	queue    linearizability.QueueKey
 	call     time.Duration
-	// half is the half message's send outcome.
+	// half is the half message's send outcome; halfRet when it returned.
 	half     linearizability.Outcome
+	halfRet  time.Duration
 	decision client.TransactionState
 	// leaveToCheck: the producer does not end it; unknownFirst: the first check is answered
 	// "unknown" too.
@@ -54,7 +55,7 @@ func (r *run) sendTransactional(cli *client.Client, i int, id string, done func(
 	r.txByID[id] = tx
 	m := client.Message{Topic: r.cfg.Topic, Body: r.newBody(id), Properties: map[string]string{codec.PropUniqKey: id}}
 	cli.SendHalf(m, func(res client.SendResult, err error) {
-		tx.half, tx.queue = outcomeOf(err), queueKey(res.Queue)
+		tx.half, tx.queue, tx.halfRet = outcomeOf(err), queueKey(res.Queue), r.w.Now()
 		done()
 		if err != nil {
 			return // an unknown half, if stored, is resolved by the check-back
@@ -141,14 +142,20 @@ func (r *run) txHistory() {
 				if w.After < 0 || int64(e.call) < w.After {
 					w.After = int64(e.call)
 				}
-				// An acknowledged commit was stored before the answer left.
-				if e.outcome == linearizability.OK && (!w.Owed || int64(e.ret) < w.Deadline) {
-					w.Owed, w.Deadline = true, int64(e.ret)
+				// An acknowledged commit was stored before the answer left, unless a crash may
+				// have lost it (async flush): the check-back then commits it again, later.
+				if e.outcome == linearizability.OK {
+					w.Owed = true
+					if !r.mayLose(e.call, e.ret) && (w.Deadline == 0 || int64(e.ret) < w.Deadline) {
+						w.Deadline = int64(e.ret)
+					}
 				}
 			}
 			if w.Owed {
 				// The deadline is for its store timestamp, taken on the broker's clock.
 				w.Deadline = r.storeDeadline(time.Duration(w.After), time.Duration(w.Deadline))
+				// Owed while its half message survives (async flush: see asyncflush.go).
+				w.Records = []linearizability.Window{{Call: int64(tx.call), Return: int64(tx.halfRet)}}
 			}
 			r.h.Writes = append(r.h.Writes, w)
 		}

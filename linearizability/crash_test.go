@@ -1,0 +1,240 @@
+package linearizability
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// withCrashes adds crashes (async flush) to h.
+func withCrashes(h History, cs ...Crash) History {
+	h.Crashes = append(h.Crashes, cs...)
+	return h
+}
+
+// finalDrainOf is a final drain of qa holding ids at offsets 0, 1, 2, ...
+func finalDrainOf(ids ...string) map[QueueKey][]PulledMsg {
+	msgs := []PulledMsg{}
+	for i, id := range ids {
+		msgs = append(msgs, PulledMsg{Offset: int64(i), MsgID: id})
+	}
+	return map[QueueKey][]PulledMsg{qa: msgs}
+}
+
+// drainPull is the final drain as the pull that read it.
+func drainPull(call int64, ids ...string) PullOp {
+	var msgs []any
+	for i, id := range ids {
+		msgs = append(msgs, i, id)
+	}
+	return pull(9, 0, call, call+5, msgs...)
+}
+
+// What async flush promises: a crash may cut each queue back to what was appended by its loss
+// window's start (LossFrom), and new messages then reuse the offsets; nothing appended before
+// the window is lost, and the rest of the history keeps every other rule.
+func TestCrashesInTheLogModelAndInvariants(t *testing.T) {
+	// A crash at 1000 whose loss window opens at 500: a and b were acknowledged before it,
+	// c inside it.
+	crash := Crash{At: 1000, LossFrom: 500}
+	tests := []struct {
+		name    string
+		h       History
+		drain   []string
+		verdict Verdict
+		want    []string // invariant violations
+		lost    []string // accepted as lost unflushed
+	}{
+		{
+			name: "the unsynced tail is cut and its offset reused",
+			h: withCrashes(history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "b", 200, 210, 1),
+				sendOK(0, "c", 700, 710, 2),
+				pull(1, 0, 800, 810, 0, "a", 1, "b", 2, "c"),
+				sendOK(0, "d", 1500, 1510, 2), // after the restart, at c's offset
+				drainPull(2000, "a", "b", "d"),
+			), crash),
+			drain: []string{"a", "b", "d"}, verdict: VerdictOk,
+			lost: []string{"c acknowledged"},
+		},
+		{
+			name: "a crash may cut nothing",
+			h: withCrashes(history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "c", 700, 710, 1),
+				sendOK(0, "d", 1500, 1510, 2),
+				drainPull(2000, "a", "c", "d"),
+			), crash),
+			drain: []string{"a", "c", "d"}, verdict: VerdictOk,
+		},
+		{
+			name: "an acknowledgement older than the flush interval is lost",
+			h: withCrashes(history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "b", 200, 210, 1), // synced by the window's start
+				sendOK(0, "c", 700, 710, 2),
+				sendOK(0, "d", 1500, 1510, 1), // b's offset reused
+				drainPull(2000, "a", "d"),
+			), crash),
+			drain: []string{"a", "d"}, verdict: VerdictIllegal,
+			want: []string{KindLostAcked + " b", KindOffsetConflict},
+			lost: []string{"c acknowledged"},
+		},
+		{
+			name: "without the crash the same loss is a violation",
+			h: history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "b", 200, 210, 1),
+				sendOK(0, "c", 700, 710, 2),
+				sendOK(0, "d", 1500, 1510, 2),
+				drainPull(2000, "a", "b", "d"),
+			),
+			drain: []string{"a", "b", "d"}, verdict: VerdictIllegal,
+			want: []string{KindLostAcked + " c", KindOffsetConflict},
+		},
+		{
+			name: "a message cut at a crash and seen again at another offset",
+			h: withCrashes(history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "c", 700, 710, 1),
+				pull(1, 1, 720, 730, 1, "c"),
+				sendOK(0, "d", 1500, 1510, 1),
+				drainPull(2000, "a", "d", "c"), // c again, at 2: it was written once
+			), crash),
+			// Offset 1 may well hold d now (c was cut); c at 2 is the duplicate.
+			drain: []string{"a", "d", "c"}, verdict: VerdictIllegal,
+			want: []string{KindTwoOffsets + " c"},
+		},
+		{
+			name: "a pulled message cut at the crash",
+			h: withCrashes(history(
+				sendOK(0, "a", 100, 110, 0),
+				sendUnknown(0, "u", 650),
+				pull(1, 1, 700, 710, 1, "u"),
+				sendOK(0, "d", 1500, 1510, 1),
+				drainPull(2000, "a", "d"),
+			), crash),
+			drain: []string{"a", "d"}, verdict: VerdictOk,
+			lost: []string{"u observed"},
+		},
+		{
+			name: "a pulled message lost although it was in the log before the window",
+			h: withCrashes(history(
+				sendOK(0, "a", 100, 110, 0),
+				sendUnknown(0, "u", 150),
+				pull(1, 1, 300, 310, 1, "u"),
+				sendOK(0, "d", 1500, 1510, 1),
+				drainPull(2000, "a", "d"),
+			), crash),
+			drain: []string{"a", "d"}, verdict: VerdictIllegal,
+			want: []string{KindLostObserved + " u", KindOffsetConflict},
+		},
+		{
+			name: "the log is longer after the crash than anything the window allows to vanish",
+			h: withCrashes(history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "c", 700, 710, 1),
+				pull(1, 2, 1500, 1510), // empty at 2: c survived
+				drainPull(2000, "a", "c"),
+			), crash),
+			drain: []string{"a", "c"}, verdict: VerdictOk,
+		},
+		{
+			name: "an empty read below what was synced",
+			h: withCrashes(history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "b", 200, 210, 1),
+				pull(1, 1, 1500, 1510), // nothing at 1 after the crash: b lost
+				sendOK(0, "d", 1600, 1610, 1),
+				drainPull(2000, "a", "d"),
+			), crash),
+			drain: []string{"a", "d"}, verdict: VerdictIllegal,
+			want: []string{KindLostAcked + " b", KindOffsetConflict},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Check(tc.h, 5*time.Second, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != tc.verdict {
+				t.Errorf("verdict %s, want %s", res.Verdict, tc.verdict)
+			}
+			drain := finalDrainOf(tc.drain...)
+			if diff := cmp.Diff(tc.want, kinds(CheckDrainInvariants(tc.h, drain))); diff != "" {
+				t.Errorf("invariant violations (-want +got):\n%s", diff)
+			}
+			var lost []string
+			for _, l := range UnflushedLosses(tc.h, drain) {
+				lost = append(lost, l.MsgID+" "+l.What)
+			}
+			if diff := cmp.Diff(tc.lost, lost); diff != "" {
+				t.Errorf("lost unflushed (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Broker writes across a crash: one cut and written again at the offset it had, and one nobody
+// saw in a loss window, which only the crash that cut it can explain.
+func TestCrashesAndBrokerWrites(t *testing.T) {
+	crash := Crash{At: 1000, LossFrom: 500}
+	tests := []struct {
+		name    string
+		h       History
+		verdict Verdict
+	}{
+		{"a delayed message cut and delivered again at the same offset", withWrites(withCrashes(history(
+			sendOK(0, "a", 100, 110, 0),
+			pull(1, 1, 600, 610, 1, "w"),
+			sendOK(0, "d", 1500, 1510, 2),
+			pull(1, 1, 1520, 1530, 1, "w", 2, "d"),
+		), crash), write(qa, "w", 550, true)), VerdictOk},
+		{"an acknowledgement above an unseen write the crash cut", withWrites(withCrashes(history(
+			sendOK(0, "a", 100, 110, 0),
+			sendOK(0, "c", 700, 710, 2), // 1 held something nobody saw
+			sendOK(0, "d", 1500, 1510, 1),
+			drainPull(2000, "a", "d"),
+		), crash), write(qa, "w", 550, false)), VerdictOk},
+		{"an unseen write that the crash did not cut", withWrites(withCrashes(history(
+			sendOK(0, "a", 100, 110, 0),
+			sendOK(0, "c", 700, 710, 2),
+			drainPull(2000, "a", "x", "c"), // x: 1 survived, so c did too, and 1 is no write
+		), crash), write(qa, "w", 550, false)), VerdictIllegal},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Check(tc.h, 5*time.Second, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != tc.verdict {
+				t.Errorf("verdict %s, want %s", res.Verdict, tc.verdict)
+			}
+		})
+	}
+}
+
+func TestMayLose(t *testing.T) {
+	h := History{Crashes: []Crash{{At: 1000, LossFrom: 500}, {At: 1200, LossFrom: 700}}}
+	for _, tc := range []struct {
+		call, ret int64
+		want      bool
+	}{
+		{100, 400, false},  // synced before the first window opened
+		{100, 600, true},   // may have been appended inside it
+		{1100, 1150, true}, // the second window, clamped to after the first crash
+		{900, 1001, true},
+		{1300, 1400, false}, // after every crash
+	} {
+		if got := h.MayLose(tc.call, tc.ret); got != tc.want {
+			t.Errorf("MayLose(%d, %d) = %v, want %v", tc.call, tc.ret, got, tc.want)
+		}
+	}
+	if err := (&History{Crashes: []Crash{{At: 10, LossFrom: 20}}}).Validate(); err == nil {
+		t.Error("a loss window after its crash validated")
+	}
+}
