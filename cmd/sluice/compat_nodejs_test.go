@@ -122,18 +122,24 @@ func startNode(t *testing.T, name string, timeout time.Duration, args ...string)
 // waitReady waits for the script's "ready" line and returns it.
 func (p *nodeProc) waitReady(t *testing.T, timeout time.Duration) nodeEvent {
 	t.Helper()
+	return p.waitEvent(t, timeout, "ready", func(ev nodeEvent) bool { return ev.Event == "ready" })
+}
+
+// waitEvent reads lines until one satisfies match, and returns it.
+func (p *nodeProc) waitEvent(t *testing.T, timeout time.Duration, what string, match func(nodeEvent) bool) nodeEvent {
+	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		select {
 		case ev, ok := <-p.events:
 			if !ok {
-				t.Fatalf("%s exited before it was ready:\n%s", p.name, p.report())
+				t.Fatalf("%s exited before it was %s:\n%s", p.name, what, p.report())
 			}
-			if ev.Event == "ready" {
+			if match(ev) {
 				return ev
 			}
 		case <-deadline:
-			t.Fatalf("%s not ready after %v:\n%s", p.name, timeout, p.report())
+			t.Fatalf("%s not %s after %v:\n%s", p.name, what, timeout, p.report())
 		}
 	}
 }
@@ -274,6 +280,44 @@ func TestCompatNodeJS(t *testing.T) {
 		}
 	})
 
+	// Clustering with two consumers in two processes: ali-ons rebalances on its own timer
+	// (it ignores NOTIFY_CONSUMER_IDS_CHANGED) from GET_CONSUMER_LIST_BY_GROUP, so once each
+	// holds two of the four queues, every message goes to exactly one of them, the one
+	// holding its queue.
+	t.Run("ClusteringSharesQueues", func(t *testing.T) {
+		t.Parallel()
+		topic, group := uniqueName(t, "T"), uniqueName(t, "G")
+		c.createTopic(t, topic, 4)
+		x := nodeConsume(t, c, "consumer X", topic, group, 4, "--rebalance-ms", "500")
+		x.waitReady(t, 30*time.Second)
+		y := nodeConsume(t, c, "consumer Y", topic, group, 4, "--rebalance-ms", "500")
+		owner := map[int]*nodeProc{}
+		for _, p := range []*nodeProc{x, y} {
+			ev := p.waitEvent(t, 30*time.Second, "holding two queues", func(ev nodeEvent) bool {
+				return (ev.Event == "ready" || ev.Event == "queues") && len(ev.Queues) == 2
+			})
+			for _, q := range ev.Queues {
+				if other, dup := owner[q.QueueID]; dup {
+					t.Fatalf("queue %d allocated to both %s and %s", q.QueueID, other.name, p.name)
+				}
+				owner[q.QueueID] = p
+			}
+		}
+		sent := nodeProduce(t, c, topic, "cl", 8)
+		got := map[*nodeProc]map[string]nodeEvent{}
+		for _, p := range []*nodeProc{x, y} {
+			got[p] = byBodyOnce(t, p.name, events(p.wait(t), "received"))
+		}
+		for _, s := range sent {
+			for _, p := range []*nodeProc{x, y} {
+				_, ok := got[p][s.Body]
+				if mine := owner[s.QueueID] == p; ok != mine {
+					t.Errorf("%s sent to queue %d (held by %s): delivered to %s: %v", s.Body, s.QueueID, owner[s.QueueID].name, p.name, ok)
+				}
+			}
+		}
+	})
+
 	// Broadcasting: two consumers of one group, in two processes, each get every message.
 	t.Run("Broadcasting", func(t *testing.T) {
 		t.Parallel()
@@ -362,6 +406,9 @@ func TestCompatNodeJS(t *testing.T) {
 		batchB := nodeProduce(t, c, topic, "B", 8)
 		second := nodeConsume(t, c, "restarted consumer", topic, group, 8, "--from", "last", "--settle-ms", "1500")
 		ready := second.waitReady(t, 30*time.Second)
+		if len(ready.Queues) != 4 {
+			t.Fatalf("the restarted consumer was given %d queues, want all 4 (is the closed one still listed?)", len(ready.Queues))
+		}
 		for _, q := range ready.Queues {
 			if q.NextOffset != afterA[q.QueueID] {
 				t.Errorf("restarted consumer starts queue %d at %d, want %d (the offset after batch A)", q.QueueID, q.NextOffset, afterA[q.QueueID])

@@ -14,12 +14,15 @@
 //   node client.js consume --namesrv ADDR --topic T --group G --expect N
 //                          [--subscription EXPR] [--broadcast] [--instance NAME]
 //                          [--from first|last] [--settle-ms MS] [--timeout-ms MS]
+//                          [--rebalance-ms MS]
 //     a push consumer; prints {"event":"ready","queues":[{queueId,nextOffset}]} once its first
-//     rebalance gave it queues (nextOffset: where each starts), then {"event":"pulled",...}
-//     per message a pull returned and {"event":"received",...} per delivery to the handler;
-//     after N distinct bodies it waits settle-ms for duplicates, closes (which commits its
-//     offsets to the broker in clustering mode), prints {"event":"closed"} and exits 0.
-//     Without N distinct bodies within timeout-ms it prints {"event":"timeout"} and exits 2.
+//     rebalance gave it queues (nextOffset: where each starts), {"event":"queues",...} after
+//     each later rebalance that changed them (--rebalance-ms: ali-ons's rebalance period),
+//     {"event":"pulled",...} per message a pull returned and {"event":"received",...} per
+//     delivery to the handler; after N distinct bodies it waits settle-ms for duplicates,
+//     closes (which commits its offsets to the broker in clustering mode), prints
+//     {"event":"closed"} and exits 0. Without N distinct bodies within timeout-ms it prints
+//     {"event":"timeout"} and exits 2.
 //     NODECLIENT_DEBUG=1 in the environment prints ali-ons's info log on stderr.
 
 const { Producer, Consumer, Message } = require('ali-ons');
@@ -121,6 +124,8 @@ async function consume(args) {
       ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET,
     // Offsets go to the broker every second instead of every 5 (close commits them anyway).
     persistConsumerOffsetInterval: 1000,
+    // ali-ons does not handle NOTIFY_CONSUMER_IDS_CHANGED: it rebalances on this timer only.
+    rebalanceInterval: Number(args['rebalance-ms'] || 10000),
   }));
   // A new group has no committed offset: ali-ons's QUERY_CONSUMER_OFFSET then raises an
   // error event for QUERY_NOT_FOUND and starts from consumeFromWhere. Errors are logged, and
@@ -155,8 +160,6 @@ async function consume(args) {
   };
   let ready = false;
   consumer.on(`topic_${topic}_queue_changed`, () => {
-    if (ready) return;
-    ready = true;
     const queues = [];
     for (const { messageQueue } of consumer.processQueueTable.values()) {
       if (messageQueue.topic === topic) {
@@ -164,7 +167,8 @@ async function consume(args) {
       }
     }
     queues.sort((a, b) => a.queueId - b.queueId);
-    emit({ event: 'ready', queues });
+    emit({ event: ready ? 'queues' : 'ready', queues });
+    ready = true;
   });
   consumer.subscribe(topic, args.subscription || '*', async msg => {
     const body = msg.body.toString();
