@@ -44,7 +44,7 @@ nodeclient:
 	@command -v npm >/dev/null || { echo "make nodeclient: npm not found; the Node.js client tests need Node.js 20 and npm"; exit 1; }
 	npm ci --prefix $(NODECLIENT) --no-audit --no-fund
 
-test-short:
+test-short: nodeclient
 	$(GO) test -count=1 -short ./...
 
 # One simulated run; replay a failing seed with: make sim SEED=N
