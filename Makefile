@@ -5,7 +5,7 @@ SEED    ?= 1
 SEEDS   ?= 500
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-short sim sim-swarm bench bench-broker fuzz vet clean
+.PHONY: all build run test test-short nodeclient sim sim-swarm bench bench-broker fuzz vet clean
 
 all: build
 
@@ -20,7 +20,7 @@ run: build
 # seeds of scenarios/regressions.go), real-process tests, then a bounded sweep of both
 # topologies in both flush and replication modes (CHECK_SEEDS seeds each, groups half as many).
 CHECK_SEEDS ?= 16
-test:
+test: nodeclient
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 14m ./...
 	$(GO) build -o bin/sluice-sim ./cmd/sluice
@@ -36,7 +36,15 @@ sweep = fail=0; for mode in "single --flush sync:$(1)" "single --flush async:$(1
 	  echo "$$out" | grep -E 'VIOLATION|^  (violation|replay):|^seeds='; \
 	done; [ $$fail = 0 ] || { echo "a sweep found violations"; exit 1; }
 
-test-short:
+# The Node.js RocketMQ client ali-ons that cmd/sluice/compat_nodejs_test.go drives, installed
+# from the npm registry at the versions package-lock.json pins (into its node_modules, which git
+# ignores). Required: without Node.js 20 and npm the compatibility tests fail.
+NODECLIENT := cmd/sluice/testdata/nodeclient
+nodeclient:
+	@command -v npm >/dev/null || { echo "make nodeclient: npm not found; the Node.js client tests need Node.js 20 and npm"; exit 1; }
+	npm ci --prefix $(NODECLIENT) --no-audit --no-fund
+
+test-short: nodeclient
 	$(GO) test -count=1 -short ./...
 
 # One simulated run; replay a failing seed with: make sim SEED=N
