@@ -338,9 +338,12 @@ func (c *offsetChecker) lastRound(id int, epoch int64, seq uint64) (metaRound, b
 	return last, ok
 }
 
-// backwards reports whether read cur went back from read prev.
+// backwards reports whether read cur went back from read prev. An answer of 0 binds nothing:
+// a broker answers 0 for a group with no stored offset on a young queue (Java's new-group rule)
+// and not-found once the queue is no longer young, so only offsets above 0 prove a commit (as
+// in checkOffsets of the single topology).
 func backwards(prev, cur offsetEvent) bool {
-	return prev.found && (!cur.found || cur.value < prev.value)
+	return prev.found && prev.value > 0 && (!cur.found || cur.value < prev.value)
 }
 
 // reigns: reads from one master at one epoch never go backwards but to a value committed to
@@ -425,8 +428,8 @@ func (c *offsetChecker) failovers() {
 				known = x
 			}
 		}
-		if !known.found {
-			continue
+		if !known.found || known.value == 0 {
+			continue // nothing known committed (see backwards)
 		}
 		bound := known.value
 		for _, x := range c.evs {
