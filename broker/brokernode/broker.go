@@ -69,6 +69,12 @@ type Config struct {
 	// EnablePropertyFilter lets consumers subscribe with SQL92 selectors over message
 	// properties (Java's enablePropertyFilter); without it their pulls are refused.
 	EnablePropertyFilter bool
+	// TraceTopic is the topic RocketMQ clients with message tracing on (the official Go
+	// client's WithTrace, Java's enableMsgTrace) send their trace records to; the broker
+	// creates it at start (1 queue, as Java's broker with traceTopicEnable) so its route
+	// resolves: the Go client looks it up and sends nothing when it has no route. "" creates
+	// none.
+	TraceTopic string
 
 	RegisterInterval    time.Duration
 	OffsetFlushInterval time.Duration
@@ -190,6 +196,7 @@ func DefaultConfig() Config {
 		FlushMode:            SyncFlush,
 		AutoCreateTopic:      true,
 		EnablePropertyFilter: true,
+		TraceTopic:           DefaultTraceTopic,
 		DefaultQueueNums:     4,
 		MaxMessageBytes:      4 << 20,
 		RegisterInterval:     30 * time.Second,
@@ -206,6 +213,9 @@ func DefaultConfig() Config {
 		TxnCheckMax:          DefaultTxnCheckMax,
 	}
 }
+
+// DefaultTraceTopic is RocketMQ's system topic for message traces (Java's msgTraceTopicName).
+const DefaultTraceTopic = "RMQ_SYS_TRACE_TOPIC"
 
 // DefaultRecentHeadEntries is the default of Config.RecentHeadEntries.
 const DefaultRecentHeadEntries = 1 << 20
@@ -339,6 +349,22 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 				Perm: route.PermRead | route.PermWrite | route.PermInherit})
 			if err != nil {
 				return nil, fmt.Errorf("create %s: %w", route.DefaultTopic, err)
+			}
+		}
+	}
+	if cfg.TraceTopic != "" {
+		if err := validTopic(cfg.TraceTopic); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("trace topic: %w", err)
+		}
+		if _, ok := st.Topic(cfg.TraceTopic); !ok {
+			// Java's TopicConfigManager with traceTopicEnable: one read and one write queue,
+			// perm read and write.
+			err := st.CreateTopic(store.TopicConfig{Name: cfg.TraceTopic, ReadQueueNums: 1, WriteQueueNums: 1,
+				Perm: route.PermRead | route.PermWrite})
+			if err != nil {
+				st.Close()
+				return nil, fmt.Errorf("create %s: %w", cfg.TraceTopic, err)
 			}
 		}
 	}

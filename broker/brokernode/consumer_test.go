@@ -246,3 +246,25 @@ func TestNewGroupOffsetRule(t *testing.T) {
 	expect("committed on an old queue", "Orders", "0", codec.Success, "2")
 	expect("committed on a young queue", "Orders", "2", codec.Success, "3")
 }
+
+// UNREGISTER_CLIENT (35), which Java clients send at shutdown (the Go client never does):
+// the client leaves its groups at once, the remaining members are told, the answer is SUCCESS.
+func TestUnregisterClient(t *testing.T) {
+	h, _ := brokerWithMessages(t, testConfig(), 1)
+	c1 := h.env.accept(h.b, "127.0.9.8:50001")
+	c2 := h.env.accept(h.b, "127.0.9.9:50002")
+	h.request(c1, codec.ReqHeartBeat, nil, heartbeat("127.0.9.8@1", "cg"))
+	h.request(c2, codec.ReqHeartBeat, nil, heartbeat("127.0.9.9@2", "cg"))
+	before := len(notifications(h, c1))
+	resp := h.mustAnswer(c2, h.request(c2, codec.ReqUnregisterClient,
+		map[string]string{"clientID": "127.0.9.9@2", "consumerGroup": "cg"}, nil))
+	if resp.Code != codec.Success {
+		t.Fatalf("UNREGISTER_CLIENT: code %d (%s)", resp.Code, resp.Remark)
+	}
+	if got := consumerList(t, h, c1, "cg"); len(got) != 1 || got[0] != "127.0.9.8@1" {
+		t.Fatalf("consumers after the second one unregistered: %v", got)
+	}
+	if n := len(notifications(h, c1)); n != before+1 {
+		t.Fatalf("the remaining member got %d notifications after the unregister, want 1", n-before)
+	}
+}

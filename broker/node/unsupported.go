@@ -20,7 +20,7 @@ const (
 )
 
 // Unsupported answers the requests a node has no handler for as the Java nodes do
-// (REQUEST_CODE_NOT_SUPPORTED, the code in the remark), and logs them, rate-limited: at most
+// (REQUEST_CODE_NOT_SUPPORTED, the code and RocketMQ's name of it in the remark), and logs them, rate-limited: at most
 // one line per code per UnsupportedLogInterval, and unsupportedLinesPerInterval lines in all,
 // each saying how many it stands for, so a client that keeps sending a code the node does not
 // serve is visible without flooding the log. The zero value is ready; it is node state, used
@@ -45,8 +45,11 @@ type unsupportedCode struct {
 // peer's address when the node knows it ("" otherwise).
 func (u *Unsupported) Answer(env Env, c ConnID, remote string, req *codec.Command) *codec.Command {
 	code := req.WireCode()
-	resp := codec.NewResponse(req, codec.RequestCodeNotSupported,
-		"request code "+strconv.Itoa(int(code))+" is not supported by this "+u.What)
+	what := strconv.Itoa(int(code))
+	if name := codec.RequestCodeName(code); name != "" {
+		what += " (" + name + ")"
+	}
+	resp := codec.NewResponse(req, codec.RequestCodeNotSupported, "request code "+what+" is not supported by this "+u.What)
 	now := env.Now()
 	prev, seen := u.logged[code]
 	if seen && now.Sub(prev.at) < UnsupportedLogInterval && now.Sub(prev.at) >= 0 {
@@ -61,7 +64,7 @@ func (u *Unsupported) Answer(env Env, c ConnID, remote string, req *codec.Comman
 		u.dropped++
 		return resp
 	}
-	env.Logger().Warn("request code not supported", "code", code, "node", u.What, "conn", uint64(c), "remote", remote,
+	env.Logger().Warn("request code not supported", "code", code, "name", codec.RequestCodeName(code), "node", u.What, "conn", uint64(c), "remote", remote,
 		"language", req.Language, "version", req.Version, "opaque", req.Opaque,
 		"sameCodeNotLogged", prev.suppressed, "otherCodesNotLogged", u.dropped)
 	u.windowLines++

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -30,6 +31,11 @@ commands:
   msg id <offsetMsgId>                                show the message with this 4.x offset message id
   msg key --topic T [--max N] <key>                   show the messages of topic T with this key
                                                       (UNIQ_KEY, or a word of KEYS)
+  msg trace [--topic T] <msgId or key>                show the trace records (Pub, SubBefore, SubAfter)
+                                                      that traced clients wrote for the message with
+                                                      this id, or with --topic for the messages of T
+                                                      with this key (--trace-topic, default
+                                                      RMQ_SYS_TRACE_TOPIC, is where they are looked up)
 
 flags every command takes:
   --namesrv ADDR[;ADDR]   name server addresses (default 127.0.0.1:9876)
@@ -52,6 +58,7 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	queues := fs.Int("queues", 4, "topic create: read and write queue count")
 	topic := fs.String("topic", "", "msg key: the topic to search")
 	maxNum := fs.Int("max", 64, "msg key: at most this many messages per broker")
+	traceTopic := fs.String("trace-topic", adminclient.DefaultTraceTopic, "msg trace: the topic traces are sent to")
 	// Flags may come anywhere: before the command words, between them, after the arguments.
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -150,6 +157,45 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 		if len(found) == 0 {
 			return 1
 		}
+	case "msg trace":
+		if !wantArgs(1) {
+			return 2
+		}
+		ids := []string{pos[0]}
+		if *topic != "" {
+			// A key of messages in the topic: trace each of them. Nothing found: the argument
+			// may still be a message id (traces outlive the messages they trace).
+			found, err := cli.QueryByKey(adminclient.KeyQuery{Topic: *topic, Key: pos[0], MaxNum: *maxNum})
+			if err != nil {
+				return fail(err)
+			}
+			if len(found) > 0 {
+				ids = ids[:0]
+				for _, f := range found {
+					if id := adminclient.MsgID(f.Msg); !slices.Contains(ids, id) {
+						ids = append(ids, id)
+					}
+				}
+			}
+		}
+		traced := false
+		for i, id := range ids {
+			tr, err := cli.QueryTrace(adminclient.TraceQuery{MsgID: id, TraceTopic: *traceTopic, MaxNum: *maxNum})
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			printTrace(stdout, id, *traceTopic, tr)
+			for _, bad := range tr.BadRecords {
+				fmt.Fprintf(stderr, "sluice admin msg trace: %v\n", bad)
+			}
+			if err != nil {
+				return fail(err)
+			}
+			traced = traced || len(tr.Records) > 0
+		}
+		if !traced {
+			return 1
+		}
 	default:
 		fmt.Fprintf(stderr, "sluice admin: unknown command %q\n\n%s", args[0]+" "+args[1], adminUsage)
 		return 2
@@ -237,6 +283,75 @@ func printMessage(w io.Writer, f adminclient.Found) {
 	if cut > 0 {
 		fmt.Fprintf(w, "  ... %d more bytes\n", cut)
 	}
+}
+
+// printTrace writes a message's trace records as a table, one line per record.
+func printTrace(w io.Writer, msgID, traceTopic string, tr adminclient.Trace) {
+	fmt.Fprintf(w, "%d trace record(s) of message %s in %s (%d trace message(s))\n", len(tr.Records), msgID, traceTopic, tr.Messages)
+	if len(tr.Records) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tGROUP\tCLIENT HOST\tTIME\tCOST\tSTATUS\tDETAILS")
+	for _, r := range tr.Records {
+		at, cost, status := "-", "-", "-"
+		if r.TimestampMs != 0 {
+			at = msTime(r.TimestampMs)
+		}
+		var details []string
+		detail := func(name, v string) { details = append(details, name+"="+shown(v)) }
+		switch r.Type {
+		case "Pub":
+			cost, status = fmt.Sprintf("%dms", r.CostMs), successWord(r.Success)
+			detail("topic", r.Topic)
+			detail("tags", r.Tags)
+			detail("keys", r.Keys)
+			detail("storeHost", r.StoreHost)
+			detail("offsetMsgId", r.OffsetMsgID)
+			detail("bodyLength", strconv.Itoa(r.BodyLength))
+			detail("msgType", msgTypeName(r.MsgType))
+		case "SubBefore":
+			detail("retryTimes", strconv.Itoa(r.RetryTimes))
+			detail("requestId", r.RequestID)
+		case "SubAfter":
+			cost, status = fmt.Sprintf("%dms", r.CostMs), successWord(r.Success)
+			detail("consumeResult", consumeResultName(r.ContextCode))
+			detail("requestId", r.RequestID)
+		case "EndTransaction":
+			detail("topic", r.Topic)
+			detail("transactionId", r.TransactionID)
+			detail("state", r.TransactionState)
+			detail("fromTransactionCheck", strconv.FormatBool(r.FromTransactionCheck))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Type, shown(r.Group), shown(r.ClientHost), at, cost, status,
+			strings.Join(details, " "))
+	}
+	tw.Flush()
+}
+
+func successWord(ok bool) string {
+	if ok {
+		return "success"
+	}
+	return "failed"
+}
+
+// msgTypeName names RocketMQ's MessageType ordinals as Java spells them.
+func msgTypeName(t int) string {
+	names := []string{"Normal_Msg", "Trans_Msg_Half", "Trans_msg_Commit", "Delay_Msg"}
+	if t >= 0 && t < len(names) {
+		return names[t]
+	}
+	return strconv.Itoa(t)
+}
+
+// consumeResultName names RocketMQ's ConsumeReturnType ordinals.
+func consumeResultName(c int) string {
+	names := []string{"SUCCESS", "TIME_OUT", "EXCEPTION", "RETURNNULL", "FAILED"}
+	if c >= 0 && c < len(names) {
+		return names[c]
+	}
+	return strconv.Itoa(c)
 }
 
 // shown is s, or s quoted when it holds characters that would garble a terminal; "-" if empty.

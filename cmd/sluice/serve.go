@@ -160,6 +160,8 @@ func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush, vip *string) {
 	fs.BoolVar(&cfg.AutoCreateTopic, "auto-create-topics", cfg.AutoCreateTopic, "create unknown topics on first send")
 	fs.BoolVar(&cfg.EnablePropertyFilter, "enable-property-filter", cfg.EnablePropertyFilter,
 		"let consumers subscribe with SQL92 selectors over message properties")
+	fs.StringVar(&cfg.TraceTopic, "trace-topic", cfg.TraceTopic,
+		"the topic traced clients send their trace records to, created at start (1 queue); empty: none")
 	fs.Func("delay-levels", "delay of each delay level, level 1 first, space-separated (default \""+
 		brokernode.DefaultDelayLevels+"\")", func(s string) error {
 		levels, err := brokernode.ParseDelayLevels(s)
