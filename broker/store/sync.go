@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 )
 
 // What a slave of a broker group copies from its master besides the commit log (the broker's
@@ -41,20 +40,11 @@ type Offset struct {
 
 // Offsets returns every committed offset, sorted by group, topic and queue.
 func (s *Store) Offsets() []Offset {
-	out := make([]Offset, 0, len(s.offsets))
-	for k, off := range s.offsets {
-		out = append(out, Offset{k.group, k.topic, k.queueID, off})
+	entries := sortedEntries(s.offsets)
+	out := make([]Offset, len(entries))
+	for i, e := range entries {
+		out[i] = Offset(e)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Group != b.Group {
-			return a.Group < b.Group
-		}
-		if a.Topic != b.Topic {
-			return a.Topic < b.Topic
-		}
-		return a.QueueID < b.QueueID
-	})
 	return out
 }
 
