@@ -215,7 +215,7 @@ func TestSendV2RetryTopicDeadLetters(t *testing.T) {
 	}
 }
 
-// Codes the broker does not serve, request/reply's 324 and 325 among them, and a code beyond
+// Codes the broker does not serve, PUSH_REPLY_MESSAGE_TO_CLIENT (broker to client) among them, and a code beyond
 // int16 (which the codec keeps in WideCode) are answered REQUEST_CODE_NOT_SUPPORTED with the
 // code in the remark; the connection stays.
 func TestUnsupportedCodesAreAnswered(t *testing.T) {
