@@ -215,9 +215,9 @@ func TestSendV2RetryTopicDeadLetters(t *testing.T) {
 	}
 }
 
-// Codes the broker does not serve, PUSH_REPLY_MESSAGE_TO_CLIENT (broker to client) among them, and a code beyond
-// int16 (which the codec keeps in WideCode) are answered REQUEST_CODE_NOT_SUPPORTED with the
-// code in the remark; the connection stays.
+// Codes the broker does not serve, PUSH_REPLY_MESSAGE_TO_CLIENT (broker to client) among them,
+// and a code beyond int16 (which the codec keeps in WideCode) are answered
+// REQUEST_CODE_NOT_SUPPORTED with the code in the remark; the connection stays.
 func TestUnsupportedCodesAreAnswered(t *testing.T) {
 	h := startBroker(t, testConfig(), nil)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
