@@ -75,9 +75,11 @@ func TestBatchSendStoresEachMessageAndAnswersOnceDurable(t *testing.T) {
 	}
 	for i, m := range pulled {
 		want := sent[i]
-		if m.Flag != want.Flag || !bytes.Equal(m.Body, want.Body) || m.Properties != want.Properties {
-			t.Errorf("message %d: flag %d body %q props %q; sent flag %d body %q props %q",
-				i, m.Flag, m.Body, m.Properties, want.Flag, want.Body, want.Properties)
+		// Each message's own properties, then the CLUSTER the broker adds to every message.
+		wantProps := codec.SetProperty(want.Properties, codec.PropCluster, "DefaultCluster")
+		if m.Flag != want.Flag || !bytes.Equal(m.Body, want.Body) || m.Properties != wantProps {
+			t.Errorf("message %d: flag %d body %q props %q; sent flag %d body %q props %q, want props %q",
+				i, m.Flag, m.Body, m.Properties, want.Flag, want.Body, want.Properties, wantProps)
 		}
 		if m.QueueOffset != int64(1+i) || m.QueueID != 2 || m.Topic != "Orders" || m.BornTimestamp != 1767225600000 {
 			t.Errorf("message %d: topic %q queue %d offset %d born %d", i, m.Topic, m.QueueID, m.QueueOffset, m.BornTimestamp)
@@ -94,8 +96,8 @@ func TestBatchSendStoresEachMessageAndAnswersOnceDurable(t *testing.T) {
 	}
 }
 
-// The header's properties (empty from the Go client, set by Java for e.g. CLUSTER) are added
-// to every message of the batch.
+// The header's properties (empty from the Go client) are added to every message of the batch,
+// and so is the broker's CLUSTER, as Java does.
 func TestBatchHeaderPropertiesApplyToEveryMessage(t *testing.T) {
 	h := startBroker(t, testConfig(), nil)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
@@ -107,7 +109,10 @@ func TestBatchHeaderPropertiesApplyToEveryMessage(t *testing.T) {
 		t.Fatalf("batch: code %d (%s)", resp.Code, resp.Remark)
 	}
 	msgs := decodeBody(t, h.mustAnswer(p, h.pull(p, "Orders", 0, 0)).Body)
-	want := []string{"TAGS\x01A\x02region\x01eu\x02", "region\x01eu\x02"}
+	want := []string{"TAGS\x01A\x02region\x01eu\x02CLUSTER\x01DefaultCluster\x02", "region\x01eu\x02CLUSTER\x01DefaultCluster\x02"}
+	if len(msgs) != len(want) {
+		t.Fatalf("pulled %d messages, want %d", len(msgs), len(want))
+	}
 	for i, m := range msgs {
 		if m.Properties != want[i] {
 			t.Errorf("message %d properties %q, want %q", i, m.Properties, want[i])
@@ -220,7 +225,7 @@ func TestSendKeepsCompressedBodyFlagAndProperties(t *testing.T) {
 	if m.SysFlag&codec.SysFlagCompressed == 0 || !bytes.Equal(m.Body, compressed) {
 		t.Errorf("sysFlag %#x, body of %d bytes; want bit 0 set and the %d compressed bytes as sent", m.SysFlag, len(m.Body), len(compressed))
 	}
-	if m.Flag != 77 || m.Properties != props {
-		t.Errorf("flag %d properties %q; want 77 and %q", m.Flag, m.Properties, props)
+	if want := props + "CLUSTER\x01DefaultCluster\x02"; m.Flag != 77 || m.Properties != want {
+		t.Errorf("flag %d properties %q; want 77 and %q", m.Flag, m.Properties, want)
 	}
 }

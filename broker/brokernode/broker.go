@@ -98,6 +98,14 @@ type Config struct {
 	// nil means DefaultDelayLevels.
 	DelayLevels []time.Duration
 
+	// StoreReplyMessage stores every reply message (SEND_REPLY_MESSAGE) in its topic besides
+	// pushing it to its requester (Java's storeReplyMessageEnable, true by default).
+	StoreReplyMessage bool
+	// ReplyPushTimeout is how long a reply pushed to its requester waits for the requester's
+	// answer before the replier is answered that the push failed; 0 means
+	// DefaultReplyPushTimeout.
+	ReplyPushTimeout time.Duration
+
 	// TxnCheckInterval is how often unresolved transactional half messages are checked back
 	// with their producers; TxnTimeout is how old a half message must be to be checked;
 	// TxnCheckMax is how many checks a half message gets before it is discarded.
@@ -208,6 +216,8 @@ func DefaultConfig() Config {
 		MaxLongPoll:          15 * time.Second,
 		MaxParkedPulls:       100000,
 		DelayLevels:          defaultDelayLevels(),
+		StoreReplyMessage:    true,
+		ReplyPushTimeout:     DefaultReplyPushTimeout,
 		TxnCheckInterval:     DefaultTxnCheckInterval,
 		TxnTimeout:           DefaultTxnTimeout,
 		TxnCheckMax:          DefaultTxnCheckMax,
@@ -301,6 +311,9 @@ type Broker struct {
 	// grp is the broker's state as a replica of a broker group (replica.go); nil without
 	// controllers.
 	grp *group
+	// replies are the reply messages pushed to their requesters and waiting for their
+	// answers, by the push's opaque (reply.go).
+	replies map[int32]*replyPush
 	// unsupported answers and logs the requests the broker does not serve.
 	unsupported node.Unsupported
 }
@@ -368,6 +381,10 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 			}
 		}
 	}
+	if err := ensureReplyTopic(st, cfg.ClusterName); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("create %s: %w", ReplyTopic(cfg.ClusterName), err)
+	}
 	b.initDelay()
 	if cfg.groupMode() {
 		if err := b.initGroup(); err != nil {
@@ -413,6 +430,7 @@ func (b *Broker) OnConnClosed(c node.ConnID) {
 	delete(b.remotes, c)
 	b.parked.dropConn(b.env, c)
 	b.txn.producers.dropConn(c)
+	b.replyConnClosed(c)
 	for _, group := range b.groups.dropConn(c) {
 		b.notifyGroupChanged(group)
 	}
@@ -472,6 +490,8 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 		b.env.SetTimer(b.cfg.TxnCheckInterval, txnCheckTimer{})
 	case registrationTimeout:
 		b.registrationTimedOut(t)
+	case *replyPush:
+		b.replyPushTimedOut(t)
 	case *parkedPull:
 		if !t.done {
 			b.parked.expire(t)
@@ -640,6 +660,9 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		if b.onRegisterResponse(c, req) {
 			return
 		}
+		if b.onReplyPushResponse(c, req) {
+			return
+		}
 		if req.Code != codec.Success {
 			b.log.Warn("request answered with an error", "code", req.Code, "remark", req.Remark)
 		}
@@ -658,6 +681,10 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleSend(c, sendV1(req))
 	case codec.ReqSendBatchMessage:
 		resp = b.handleSendBatch(c, req)
+	case codec.ReqSendReplyMessage:
+		resp = b.handleSendReply(c, req)
+	case codec.ReqSendReplyMessageV2:
+		resp = b.handleSendReply(c, sendV1(req))
 	case codec.ReqPullMessage:
 		resp = b.handlePull(c, req, true)
 	case codec.ReqQueryConsumerOffset:
@@ -709,8 +736,6 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	case codec.ReqReplicaFetch:
 		resp = b.handleReplicaFetch(c, req)
 	default:
-		// Request/reply (SEND_REPLY_MESSAGE 324 and 325, PUSH_REPLY_MESSAGE_TO_CLIENT) is not
-		// served yet: those are answered here too.
 		remote := ""
 		if ap, ok := b.remotes[c]; ok {
 			remote = ap.String()

@@ -86,6 +86,22 @@ func (g *consumerGroups) members(group string) []string {
 	return slices.Sorted(maps.Keys(cg.clients))
 }
 
+// clientConn is the connection of client id, whatever its group: the one it heartbeated on
+// most recently (groups in name order break ties), as Java's ProducerManager.findChannel
+// keeps the channel a client id last registered with.
+func (g *consumerGroups) clientConn(id string) (node.ConnID, bool) {
+	var best *clientInfo
+	for _, name := range slices.Sorted(maps.Keys(g.byName)) {
+		if ci := g.byName[name].clients[id]; ci != nil && (best == nil || ci.lastSeen.After(best.lastSeen)) {
+			best = ci
+		}
+	}
+	if best == nil {
+		return 0, false
+	}
+	return best.conn, true
+}
+
 // remove drops clients matching pred and returns the groups whose membership changed, sorted.
 func (g *consumerGroups) remove(pred func(id string, ci *clientInfo) bool) []string {
 	var changed []string

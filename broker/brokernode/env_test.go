@@ -59,6 +59,29 @@ type brokerHarness struct {
 	// registered lists the REGISTER_BROKER requests nameServersAnswer answered, by connection
 	// and opaque.
 	registered map[[2]int64]bool
+	// pushesAnswered lists the PUSH_REPLY_MESSAGE_TO_CLIENT requests clientsAnswerReplyPushes
+	// answered, by connection and opaque.
+	pushesAnswered map[[2]int64]bool
+}
+
+// clientsAnswerReplyPushes has every client answer SUCCESS to each reply the broker pushed it
+// (PUSH_REPLY_MESSAGE_TO_CLIENT) that was not answered yet, as the Go client does; it returns
+// how many it answered.
+func (h *brokerHarness) clientsAnswerReplyPushes() int {
+	if h.pushesAnswered == nil {
+		h.pushesAnswered = map[[2]int64]bool{}
+	}
+	n := 0
+	for _, f := range h.env.Sent() {
+		k := [2]int64{int64(f.Conn), int64(f.Cmd.Opaque)}
+		if f.Cmd.IsResponse() || f.Cmd.Code != codec.ReqPushReplyMessageToClient || h.pushesAnswered[k] || h.env.Closed(f.Conn) {
+			continue
+		}
+		h.pushesAnswered[k] = true
+		h.b.OnFrame(f.Conn, codec.NewResponse(f.Cmd, codec.Success, ""))
+		n++
+	}
+	return n
 }
 
 // nameServersAnswer has every name server answer SUCCESS to each REGISTER_BROKER the broker

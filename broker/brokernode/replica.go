@@ -306,7 +306,8 @@ var errNotMaster = errors.New("this broker is not the master of its group, or it
 // isWriteRequest lists the requests that append to the commit log.
 func isWriteRequest(code int16) bool {
 	switch code {
-	case codec.ReqSendMessage, codec.ReqSendMessageV2, codec.ReqSendBatchMessage, codec.ReqConsumerSendMsgBack, codec.ReqEndTransaction:
+	case codec.ReqSendMessage, codec.ReqSendMessageV2, codec.ReqSendBatchMessage, codec.ReqConsumerSendMsgBack, codec.ReqEndTransaction,
+		codec.ReqSendReplyMessage, codec.ReqSendReplyMessageV2:
 		return true
 	}
 	return false

@@ -102,6 +102,9 @@ func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
 	if h.topic, h.queueID, h.properties, err = b.retryAsNormal(req, h.topic, h.queueID, h.properties); err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
+	if h.properties, err = b.withCluster(h.properties); err != nil {
+		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
+	}
 	tc, queueID, resp := b.sendQueue(req, &h)
 	if resp != nil {
 		return resp
@@ -121,7 +124,8 @@ func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
 // handleSendBatch stores the messages of one SEND_BATCH_MESSAGE, all to the header's queue, in
 // order. The whole batch is checked before the first message is appended, so a bad batch
 // stores nothing. Each message keeps its own flag, body and properties (UNIQ_KEY, TAGS, KEYS,
-// user properties); header properties, if any, are added to every message, as Java does.
+// user properties); header properties, if any, and CLUSTER are added to every message, as
+// Java does.
 func (b *Broker) handleSendBatch(c node.ConnID, req *codec.Command) *codec.Command {
 	if !b.ready {
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
@@ -152,10 +156,8 @@ func (b *Broker) handleSendBatch(c node.ConnID, req *codec.Command) *codec.Comma
 			return codec.NewResponse(req, codec.MessageIllegal,
 				"batch message "+strconv.Itoa(i)+" carries a delay level; delayed messages must be sent one by one")
 		}
-		props[i] = joinProperties(bm.Properties, h.properties)
-		if len(props[i]) > codec.MaxPropertiesBytes {
-			return codec.NewResponse(req, codec.MessageIllegal,
-				"batch message "+strconv.Itoa(i)+": properties are longer than "+strconv.Itoa(codec.MaxPropertiesBytes)+" bytes")
+		if props[i], err = b.withCluster(joinProperties(bm.Properties, h.properties)); err != nil {
+			return codec.NewResponse(req, codec.MessageIllegal, "batch message "+strconv.Itoa(i)+": "+err.Error())
 		}
 	}
 	tc, queueID, resp := b.sendQueue(req, &h)
@@ -171,6 +173,21 @@ func (b *Broker) handleSendBatch(c node.ConnID, req *codec.Command) *codec.Comma
 		msgs[i] = m
 	}
 	return b.storeSend(c, req, tc, msgs)
+}
+
+// withCluster is the property block props with CLUSTER set to the broker's cluster name, as
+// the Java broker sets it on every message a producer sends (SendMessageProcessor), replacing
+// any CLUSTER the producer wrote. Request/reply depends on it: a replier addresses its reply
+// to <cluster>_REPLY_TOPIC, the cluster read from the request it received. The result must
+// still fit the stored record's properties field.
+func (b *Broker) withCluster(props string) (string, error) {
+	if b.cfg.ClusterName != "" {
+		props = codec.SetProperty(props, codec.PropCluster, b.cfg.ClusterName)
+	}
+	if len(props) > codec.MaxPropertiesBytes {
+		return "", fmt.Errorf("message properties are longer than %d bytes", codec.MaxPropertiesBytes)
+	}
+	return props, nil
 }
 
 // joinProperties appends the encoded block extra to own, with a separator between them if own

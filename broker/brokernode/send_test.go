@@ -53,8 +53,9 @@ func TestSendThenPullReturnsTheStoredRecord(t *testing.T) {
 	if m.Topic != "Orders" || m.QueueID != 1 || m.QueueOffset != 2 || string(m.Body) != "order-2" {
 		t.Errorf("record: topic %q queue %d offset %d body %q", m.Topic, m.QueueID, m.QueueOffset, m.Body)
 	}
-	if m.Properties != codec.EncodeProperties(props) {
-		t.Errorf("properties %q, want them byte for byte as sent: %q", m.Properties, codec.EncodeProperties(props))
+	// Byte for byte as sent, then CLUSTER, which the broker adds as Java's does.
+	if want := codec.EncodeProperties(props) + "CLUSTER\x01DefaultCluster\x02"; m.Properties != want {
+		t.Errorf("properties %q, want them byte for byte as sent, then the broker's CLUSTER: %q", m.Properties, want)
 	}
 	if want := netip.MustParseAddrPort("127.0.9.7:50000"); m.BornHost != want {
 		t.Errorf("born host %v, want the producer's connection %v", m.BornHost, want)
@@ -330,5 +331,25 @@ func TestBadInputGetsAClearError(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The broker's CLUSTER property must fit too: a send whose own properties fit the record but
+// leave no room for it is refused as illegal, not stored with a truncated or oversized block.
+func TestSendPropertiesWithClusterMustFit(t *testing.T) {
+	h := startBroker(t, testConfig(), nil)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	ext := sendExt("Orders", "0", nil)
+	ext["properties"] = "pad\x01" + strings.Repeat("x", codec.MaxPropertiesBytes-len("pad\x01")-1) + "\x02"
+	if len(ext["properties"]) != codec.MaxPropertiesBytes {
+		t.Fatalf("test properties of %d bytes, want exactly the limit", len(ext["properties"]))
+	}
+	op := h.request(p, codec.ReqSendMessage, ext, []byte("m"))
+	h.syncAll()
+	if resp := h.mustAnswer(p, op); resp.Code != codec.MessageIllegal {
+		t.Fatalf("send at the properties limit: code %d (%s), want MESSAGE_ILLEGAL: CLUSTER does not fit", resp.Code, resp.Remark)
+	}
+	if last := h.b.Store().CommitLog().LastIndex(); last != 0 {
+		t.Errorf("the refused send was stored: commit log ends at %d", last)
 	}
 }

@@ -215,9 +215,9 @@ func TestSendV2RetryTopicDeadLetters(t *testing.T) {
 	}
 }
 
-// Codes the broker does not serve, request/reply's 324 and 325 among them, and a code beyond
-// int16 (which the codec keeps in WideCode) are answered REQUEST_CODE_NOT_SUPPORTED with the
-// code in the remark; the connection stays.
+// Codes the broker does not serve, PUSH_REPLY_MESSAGE_TO_CLIENT (broker to client) among them,
+// and a code beyond int16 (which the codec keeps in WideCode) are answered
+// REQUEST_CODE_NOT_SUPPORTED with the code in the remark; the connection stays.
 func TestUnsupportedCodesAreAnswered(t *testing.T) {
 	h := startBroker(t, testConfig(), nil)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
@@ -225,8 +225,8 @@ func TestUnsupportedCodesAreAnswered(t *testing.T) {
 		header string
 		code   string
 	}{
-		{`{"code":324,"extFields":{"producerGroup":"pg","topic":"T","queueId":1}}`, "324"},
-		{strings.Replace(sendV2Header("T", 1, 0, ""), `"code":310`, `"code":325`, 1), "325"},
+		// PUSH_REPLY_MESSAGE_TO_CLIENT goes from broker to client; a broker does not serve it.
+		{`{"code":326,"extFields":{"producerGroup":"pg","topic":"T","queueId":1}}`, "326"},
 		{`{"code":40000,"opaque":5}`, "40000"},
 		{`{"code":-70000}`, "-70000"},
 	} {

@@ -36,6 +36,9 @@ const (
 	ReqSendBatchMessage        int16 = 320
 	ReqSendReplyMessage        int16 = 324
 	ReqSendReplyMessageV2      int16 = 325
+	// ReqPushReplyMessageToClient is broker to client: a reply message for a request the
+	// client made (PROTOCOL.md 2.6).
+	ReqPushReplyMessageToClient int16 = 326
 )
 
 // CodeOutOfRange is the Code of a decoded command whose header code does not fit in 16 bits

@@ -7,6 +7,22 @@ import "strings"
 const (
 	PropRetryTopic      = "RETRY_TOPIC"
 	PropOriginMessageID = "ORIGIN_MESSAGE_ID"
+	// PropCluster is the cluster of the broker that stored a message, which the Java broker
+	// adds to every message a producer sends (a replier builds its reply topic from it).
+	PropCluster = "CLUSTER"
+)
+
+// Request/reply property keys (Java's MessageConst): a request carries its correlation id,
+// the requesting client's id and its time to live; a reply carries them back with MSG_TYPE
+// "reply". The broker adds PUSH_REPLY_TIME to the reply it pushes to the requester.
+const (
+	PropCorrelationID = "CORRELATION_ID"
+	PropReplyToClient = "REPLY_TO_CLIENT"
+	PropMessageTTL    = "TTL"
+	PropMsgType       = "MSG_TYPE"
+	PropPushReplyTime = "PUSH_REPLY_TIME"
+	// MsgTypeReply is PropMsgType's value on a reply message.
+	MsgTypeReply = "reply"
 )
 
 // SetProperty returns the property block s with key set to value: every existing entry of key

@@ -116,8 +116,8 @@ func (r *rawConn) mustSend(s v2Send) *codec.Command {
 // boolean values, and one binary header) reach an official push consumer exactly once, as
 // sent: queue, flag, born timestamp, tags, user properties (non-ASCII included), body and
 // message id. On the same connection, request codes the broker does not serve (a code beyond
-// int16, request/reply's 325) are answered REQUEST_CODE_NOT_SUPPORTED and logged, and the
-// connection stays open.
+// int16, PUSH_REPLY_MESSAGE_TO_CLIENT, which goes from broker to client) are answered
+// REQUEST_CODE_NOT_SUPPORTED and logged, and the connection stays open.
 func TestCompatSendV2FromARawClient(t *testing.T) {
 	t.Parallel()
 	c := startCompat(t)
@@ -135,7 +135,7 @@ func TestCompatSendV2FromARawClient(t *testing.T) {
 	raw := dialRaw(t, c.Broker)
 	for _, tc := range []struct{ header, code string }{
 		{`{"code":40000,"flag":0,"language":"JAVA","opaque":0,"version":373}`, "40000"},
-		{strings.Replace(v2Send{topic: topic, bornMs: 1}.header(), `"code":310`, `"code":325`, 1), "325"},
+		{strings.Replace(v2Send{topic: topic, bornMs: 1}.header(), `"code":310`, `"code":326`, 1), "326"},
 	} {
 		resp := raw.callJSON(tc.header, nil)
 		if resp.Code != codec.RequestCodeNotSupported || !strings.Contains(resp.Remark, "request code "+tc.code+" ") {

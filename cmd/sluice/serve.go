@@ -158,6 +158,8 @@ func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush, vip *string) {
 	fs.StringVar(&cfg.ClusterName, "cluster", cfg.ClusterName, "cluster name")
 	fs.StringVar(flush, "flush", "sync", "flush mode: sync (acknowledge after fsync) or async")
 	fs.BoolVar(&cfg.AutoCreateTopic, "auto-create-topics", cfg.AutoCreateTopic, "create unknown topics on first send")
+	fs.BoolVar(&cfg.StoreReplyMessage, "store-reply-messages", cfg.StoreReplyMessage,
+		"store reply messages (request/reply) in <cluster>_REPLY_TOPIC besides pushing them to their requesters")
 	fs.BoolVar(&cfg.EnablePropertyFilter, "enable-property-filter", cfg.EnablePropertyFilter,
 		"let consumers subscribe with SQL92 selectors over message properties")
 	fs.StringVar(&cfg.TraceTopic, "trace-topic", cfg.TraceTopic,
