@@ -313,8 +313,12 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		if cfg.Faults == nil {
 			plan = append(plan, longPause(cfg.Seed, []string{BrokerAddr}, plan, cfg.Duration,
 				func(f faults.Fault, target string) bool { return f.Node == target })...)
+			plan = append(plan, singleFlips(cfg.Seed, cfg.Duration)...)
 			sort.SliceStable(plan, func(i, j int) bool { return plan[i].At < plan[j].At })
 		}
+	}
+	if err := (&faults.Injector{World: w, OnFlip: r.onFlip}).Schedule(plan); err != nil {
+		return nil, err
 	}
 	r.plan = plan
 	r.watchCrashes(broker)
