@@ -31,6 +31,7 @@ func runSim(args []string) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan that fails the same way")
 	stopFirst := fs.Bool("stop-on-violation", false, "stop at the first seed with a violation (for measuring how soon a planted bug is caught)")
+	checkTimeout := fs.Duration("check-timeout", 0, "how long Porcupine may take per run before a queue is reported undecided (0: the topology's default)")
 	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one")
 	if fs.Parse(args) != nil {
 		return 2
@@ -126,6 +127,9 @@ func runSim(args []string) int {
 		}
 		cfg.FlushMode = mode
 		cfg.Plant = *plant
+		if *checkTimeout > 0 {
+			cfg.CheckTimeout = *checkTimeout
+		}
 		cfg.VizDir = *vizDir
 		cfg.Logger = logger
 		if *planFile != "" {

@@ -83,7 +83,7 @@ func GroupsConfig(seed uint64) Config {
 // DefaultConfig is issue 2's cluster: one name server, one broker, two producers, two consumers.
 func DefaultConfig(seed uint64) Config {
 	return Config{Seed: seed, Duration: 60 * time.Second, Producers: 2, Consumers: 2, Topic: "SimTopic",
-		FlushMode: brokernode.SyncFlush, CheckTimeout: 20 * time.Second}
+		FlushMode: brokernode.SyncFlush, CheckTimeout: 60 * time.Second}
 }
 
 // Violation is one failed check.
