@@ -394,6 +394,30 @@ func TestPullDecodesAMultiMessageBody(t *testing.T) {
 	}
 }
 
+// A pull carries its subscription and its type as the official Go client's pull consumer
+// does: the subscription bit of sysFlag, subscription and expressionType (TAG by default).
+func TestPullCarriesSubscriptionType(t *testing.T) {
+	cases := []struct {
+		req            PullRequest
+		wantSub, wantT string
+	}{
+		{PullRequest{}, "*", "TAG"},
+		{PullRequest{Subscription: "A || B"}, "A || B", "TAG"},
+		{PullRequest{Subscription: "a > 5 AND color = 'red'", ExpressionType: "SQL92"}, "a > 5 AND color = 'red'", "SQL92"},
+	}
+	for _, tc := range cases {
+		h := newHarness(t)
+		tc.req.Queue = MessageQueue{Topic: "Orders", BrokerName: "broker-a"}
+		tc.req.Group, tc.req.MaxMsgs = "cg", 8
+		h.c.Pull(tc.req, func(PullResult, error) {})
+		h.answerRoute("Orders", routeBody("broker-a"))
+		f := h.next(codec.ReqPullMessage)
+		if f.Cmd.Ext("sysFlag") != "4" || f.Cmd.Ext("subscription") != tc.wantSub || f.Cmd.Ext("expressionType") != tc.wantT {
+			t.Errorf("pull %+v: request %v, want subscription %q of type %s", tc.req, f.Cmd.ExtFields, tc.wantSub, tc.wantT)
+		}
+	}
+}
+
 // Pull statuses other than success carry their offsets without an error; other codes are
 // errors; a body that is not stored records is an error, not a panic.
 func TestPullStatuses(t *testing.T) {
