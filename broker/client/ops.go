@@ -258,6 +258,10 @@ type PullRequest struct {
 	// ExpressionType is the subscription's type: "TAG" (the default) or "SQL92". Both go in
 	// the request's expressionType, as the official Go client's pull consumer sends them.
 	ExpressionType string
+	// GroupSubscription leaves the subscription out (no subscription bit in sysFlag): the
+	// broker applies the one the group's heartbeats registered, as for Java's push consumer
+	// by default (postSubscriptionWhenPull false).
+	GroupSubscription bool
 }
 
 // PullResult is a pull's answer. Status is the response code (0 found, 19 no new message,
@@ -294,6 +298,9 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 			return
 		}
 		sysFlag := 4 // subscription carried in the request
+		if p.GroupSubscription {
+			sysFlag = 0
+		}
 		if p.SuspendMillis > 0 {
 			sysFlag |= 2
 		}
@@ -318,6 +325,9 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 			"expressionType":       exprType,
 			"bname":                p.Queue.BrokerName,
 		}, nil)
+		if p.GroupSubscription {
+			delete(req.ExtFields, "subscription")
+		}
 		c.invoke(addr, req, func(resp *codec.Command, err error) {
 			if err != nil {
 				// The broker may be gone: the next pull looks the route up again and starts

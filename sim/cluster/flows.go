@@ -50,9 +50,11 @@ type Flows struct {
 	TxnTimeout       time.Duration
 	// SQL92: producers put user properties on every message, and a consumer group
 	// subscribed with the SQL92 selector sqlSelectors[SQLSelector] consumes the topic
-	// (sqlflow.go).
-	SQL92       bool
-	SQLSelector int
+	// (sqlflow.go); with SQLViaHeartbeat the selector reaches the broker only in the group's
+	// heartbeats, not in the pulls.
+	SQL92           bool
+	SQLSelector     int
+	SQLViaHeartbeat bool
 }
 
 // SwarmFlows draws a flow mix from r: each flow is on or off, with its own parameters.

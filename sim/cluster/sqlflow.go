@@ -68,6 +68,7 @@ var sqlSelectors = []struct {
 func drawSQL92(f *Flows, rng *rand.Rand) {
 	f.SQL92 = rng.IntN(2) == 0
 	f.SQLSelector = rng.IntN(len(sqlSelectors))
+	f.SQLViaHeartbeat = rng.IntN(2) == 0
 }
 
 // withSQLProps adds the SQL92 flow's properties of message id to props, when the flow is on.
@@ -106,8 +107,20 @@ type sqlPull struct {
 // startSQLConsumer runs the filtered consumer: one client, every queue of the run's topic,
 // from the group's committed offset; now and then it drops its position and resumes from
 // the committed offset, as after a restart, which redelivers what it pulled since.
+//
+// With SQLViaHeartbeat the selector reaches the broker only in the group's heartbeats and the
+// pulls carry none, as with Java's push consumer by default; otherwise every pull carries it.
 func (r *run) startSQLConsumer() {
-	cli := r.addClient("127.0.7.1:1", "sql-consumer")
+	cli := r.addClientWith("127.0.7.1:1", "sql-consumer", func(c *client.Config) {
+		if r.flows.SQLViaHeartbeat {
+			c.HeartbeatInterval = 2 * time.Second
+		}
+	})
+	if r.flows.SQLViaHeartbeat {
+		sel := sqlSelectors[r.flows.SQLSelector]
+		cli.RegisterConsumer(client.ConsumerGroup{Name: sqlGroup, Subscriptions: map[string]string{r.cfg.Topic: sel.expr},
+			ExpressionTypes: map[string]string{r.cfg.Topic: "SQL92"}})
+	}
 	var discover func()
 	discover = func() {
 		if r.stopped {
@@ -160,7 +173,7 @@ func (r *run) consumeSQL(cli *client.Client, q client.MessageQueue) {
 			return
 		}
 		req := client.PullRequest{Queue: q, Group: sqlGroup, Offset: offset, MaxMsgs: 16, SuspendMillis: 1000,
-			Subscription: sel.expr, ExpressionType: "SQL92"}
+			Subscription: sel.expr, ExpressionType: "SQL92", GroupSubscription: r.flows.SQLViaHeartbeat}
 		call := r.w.Now()
 		cli.Pull(req, func(res client.PullResult, err error) {
 			var be *client.BrokerError

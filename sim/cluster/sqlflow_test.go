@@ -58,16 +58,19 @@ func TestSQLSelectorsAgreeWithTheParser(t *testing.T) {
 
 // The SQL92 check catches both halves of a filter bug: with a property the message lacks read
 // as an empty string, "a IS NULL" never holds (messages skipped) and "color <> 'green'" holds
-// for a message without a color (delivered); a correct broker passes the same runs.
+// for a message without a color (delivered); a correct broker passes the same runs, with the
+// selector in every pull or only in the group's heartbeats (before the first heartbeat the
+// broker must refuse such pulls, not serve them unfiltered).
 func TestSQLFlowCatchesFilterBugs(t *testing.T) {
 	for _, tc := range []struct {
-		selector int
-		want     string
-	}{{1, KindFilterSkipped}, {3, KindFilterNonMatching}} {
+		selector  int
+		heartbeat bool
+		want      string
+	}{{1, false, KindFilterSkipped}, {3, false, KindFilterNonMatching}, {1, true, KindFilterSkipped}, {3, true, KindFilterNonMatching}} {
 		for _, plant := range []string{"", "sql-absent-as-empty"} {
 			cfg := DefaultConfig(1)
 			cfg.Duration = 10 * time.Second
-			cfg.Flows = &Flows{SQL92: true, SQLSelector: tc.selector}
+			cfg.Flows = &Flows{SQL92: true, SQLSelector: tc.selector, SQLViaHeartbeat: tc.heartbeat}
 			cfg.Plant = plant
 			rep := runSeed(t, cfg)
 			kinds := map[string]bool{}
