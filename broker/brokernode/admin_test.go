@@ -148,7 +148,7 @@ func TestDeleteTopicInBroker(t *testing.T) {
 	h.syncAll()
 	upd := map[string]string{"consumerGroup": "cg", "topic": "Gone", "queueId": "0", "commitOffset": "2"}
 	h.mustAnswer(c, h.request(c, codec.ReqUpdateConsumerOffset, upd, nil))
-	parked := h.pull(c, "Gone", 1, 2, "sysFlag", "2", "suspendTimeoutMillis", "15000")
+	parked := h.pull(c, "Gone", 1, 2, "sysFlag", "6", "suspendTimeoutMillis", "15000")
 	if h.answer(c, parked) != nil {
 		t.Fatal("a pull at the end of the queue was answered instead of parked")
 	}

@@ -134,6 +134,11 @@ type Config struct {
 	// offsets (metasync.go); 0 means DefaultMetaSyncInterval, negative never.
 	MetaSyncInterval time.Duration
 
+	// UnsafeSQLAbsentAsEmpty: a SQL92 filter reads a property the message does not have as
+	// an empty string instead of NULL (IS NULL never holds, <> holds for it). Planted bug
+	// for the simulator's catalogue; NEVER set in production.
+	UnsafeSQLAbsentAsEmpty bool
+
 	// Planted replication bugs, for simulator tests only. NEVER set them in production.
 	// UnsafeSkipTruncation: a returning replica keeps the part of its log that differs from
 	// the master's and appends after it.

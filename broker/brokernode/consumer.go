@@ -78,6 +78,9 @@ func (g *consumerGroups) subscription(group, topic string) (subscription, bool) 
 	return s, ok
 }
 
+// has reports whether any client's heartbeat announced group.
+func (g *consumerGroups) has(group string) bool { return g.byName[group] != nil }
+
 func (g *consumerGroups) members(group string) []string {
 	cg := g.byName[group]
 	if cg == nil {

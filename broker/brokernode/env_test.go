@@ -216,7 +216,7 @@ func sendExt(topic, queueID string, props map[string]string) map[string]string {
 func pullExt(topic string, queueID int, offset int64, extra ...string) map[string]string {
 	ext := map[string]string{
 		"consumerGroup": "cg", "topic": topic, "queueId": strconv.Itoa(queueID),
-		"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": "32", "sysFlag": "0",
+		"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": "32", "sysFlag": "4",
 		"commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0",
 		"expressionType": "TAG", "bname": "broker-a",
 	}

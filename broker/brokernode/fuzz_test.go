@@ -62,7 +62,7 @@ func fuzzRequests() map[int16]fuzzRequest {
 	return map[int16]fuzzRequest{
 		codec.ReqSendMessage: {send, []byte("hello")},
 		// At the end of queue 0 with the suspend bit: the broker parks it.
-		codec.ReqPullMessage: {pullExt(fuzzTopic, 0, fuzzStored, "sysFlag", "3", "commitOffset", "2",
+		codec.ReqPullMessage: {pullExt(fuzzTopic, 0, fuzzStored, "sysFlag", "7", "commitOffset", "2",
 			"suspendTimeoutMillis", "20000", "subscription", "TagA || TagB"), nil},
 		codec.ReqQueryConsumerOffset:     {queue(), nil},
 		codec.ReqUpdateConsumerOffset:    {queue("commitOffset", "3"), nil},

@@ -163,9 +163,18 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 	}
 	sysFlag := extInt(req, "sysFlag", 0)
 	// The subscription: the request's own with the subscription bit, else the group's from
-	// its heartbeats (none known: everything).
+	// its heartbeats. None known (no heartbeat of the group yet, as after a restart of this
+	// broker) is refused as Java refuses it (SUBSCRIPTION_NOT_EXIST), not served unfiltered:
+	// a consumer with a selector would otherwise get every message; it pulls again once its
+	// heartbeat has arrived.
 	var filter store.Filter
 	sub, hasSub := b.groups.subscription(group, topic)
+	if sysFlag&pullSubscription == 0 && !hasSub {
+		if !b.groups.has(group) {
+			return fail(codec.SubscriptionNotExist, "the consumer's group info not exist")
+		}
+		return fail(codec.SubscriptionNotExist, "the consumer's subscription not exist")
+	}
 	if sysFlag&pullSubscription != 0 {
 		exprType, expr := req.Ext("expressionType"), req.Ext("subscription")
 		switch {

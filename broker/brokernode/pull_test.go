@@ -86,7 +86,7 @@ func TestLongPollIsAnsweredWhenAMessageArrives(t *testing.T) {
 	h, p := brokerWithMessages(t, testConfig(), 1)
 	c := h.env.accept(h.b, "127.0.9.8:50001")
 
-	op := h.pull(c, "Orders", 0, 1, "sysFlag", "2", "suspendTimeoutMillis", "20000")
+	op := h.pull(c, "Orders", 0, 1, "sysFlag", "6", "suspendTimeoutMillis", "20000")
 	if resp := h.answer(c, op); resp != nil {
 		t.Fatalf("a long-polling pull at the end of the queue was answered at once: code %d", resp.Code)
 	}
@@ -126,7 +126,7 @@ func TestLongPollTimesOutWithNotFound(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _ := brokerWithMessages(t, testConfig(), 1)
 			c := h.env.accept(h.b, "127.0.9.8:50001")
-			op := h.pull(c, "Orders", 0, 1, "sysFlag", "2", "suspendTimeoutMillis", tc.suspendMs)
+			op := h.pull(c, "Orders", 0, 1, "sysFlag", "6", "suspendTimeoutMillis", tc.suspendMs)
 			timers := h.env.liveTimers(isParkedPull)
 			if len(timers) != 1 || timers[0].D != tc.want {
 				t.Fatalf("long-poll timers %v, want one of %v", timers, tc.want)
@@ -147,8 +147,8 @@ func TestLongPollTimesOutWithNotFound(t *testing.T) {
 // Without the suspend bit, or with no suspend time, a pull at the end is answered at once.
 func TestPullWithoutSuspendIsNotParked(t *testing.T) {
 	for _, extra := range [][]string{
-		{"sysFlag", "0", "suspendTimeoutMillis", "20000"},
-		{"sysFlag", "2", "suspendTimeoutMillis", "0"},
+		{"sysFlag", "4", "suspendTimeoutMillis", "20000"},
+		{"sysFlag", "6", "suspendTimeoutMillis", "0"},
 	} {
 		h, _ := brokerWithMessages(t, testConfig(), 1)
 		c := h.env.accept(h.b, "127.0.9.8:50001")
@@ -164,8 +164,8 @@ func TestClosingTheConnectionDropsAParkedPull(t *testing.T) {
 	h, p := brokerWithMessages(t, testConfig(), 1)
 	c := h.env.accept(h.b, "127.0.9.8:50001")
 	stays := h.env.accept(h.b, "127.0.9.9:50002")
-	gone := h.pull(c, "Orders", 0, 1, "sysFlag", "2", "suspendTimeoutMillis", "20000")
-	kept := h.pull(stays, "Orders", 0, 1, "sysFlag", "2", "suspendTimeoutMillis", "20000")
+	gone := h.pull(c, "Orders", 0, 1, "sysFlag", "6", "suspendTimeoutMillis", "20000")
+	kept := h.pull(stays, "Orders", 0, 1, "sysFlag", "6", "suspendTimeoutMillis", "20000")
 
 	h.b.OnConnClosed(c)
 	if live := h.env.liveTimers(isParkedPull); len(live) != 1 {
@@ -191,7 +191,7 @@ func TestClosingTheConnectionDropsAParkedPull(t *testing.T) {
 func TestPullWithCommitOffsetBitStoresTheOffset(t *testing.T) {
 	h, _ := brokerWithMessages(t, testConfig(), 3)
 	c := h.env.accept(h.b, "127.0.9.8:50001")
-	h.mustAnswer(c, h.pull(c, "Orders", 0, 2, "sysFlag", "1", "commitOffset", "2"))
+	h.mustAnswer(c, h.pull(c, "Orders", 0, 2, "sysFlag", "5", "commitOffset", "2"))
 	resp := h.mustAnswer(c, h.request(c, codec.ReqQueryConsumerOffset,
 		map[string]string{"consumerGroup": "cg", "topic": "Orders", "queueId": "0"}, nil))
 	if resp.Code != codec.Success || resp.Ext("offset") != "2" {
@@ -278,7 +278,7 @@ func TestEveryPullAnswerCarriesItsOffsets(t *testing.T) {
 		c := h.env.accept(h.b, "127.0.9.8:50001")
 		return outcome{h, c, h.pull(c, "Orders", queue, offset, extra...)}
 	}
-	park := []string{"sysFlag", "2", "suspendTimeoutMillis", "5000"}
+	park := []string{"sysFlag", "6", "suspendTimeoutMillis", "5000"}
 	cases := []struct {
 		name     string
 		run      func(t *testing.T) outcome
@@ -401,7 +401,7 @@ func TestLongPollWakesEveryPullOnTheQueue(t *testing.T) {
 	conns := []node.ConnID{h.env.accept(h.b, "127.0.9.8:50001"), h.env.accept(h.b, "127.0.9.9:50002")}
 	var ops []int32
 	for _, c := range conns {
-		ops = append(ops, h.pull(c, "Orders", 0, 1, "sysFlag", "2", "suspendTimeoutMillis", "20000"))
+		ops = append(ops, h.pull(c, "Orders", 0, 1, "sysFlag", "6", "suspendTimeoutMillis", "20000"))
 	}
 	h.send(p, "Orders", 0, "m1", nil)
 	h.syncAll()

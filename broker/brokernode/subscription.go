@@ -59,20 +59,24 @@ func (b *Broker) pullFilter(s subscription) (store.Filter, int16, string) {
 		return store.Filter{}, codec.SubscriptionParseFailed,
 			fmt.Sprintf("parse the consumer's subscription failed: %s expression %q: %v", s.exprType, s.expr, s.err)
 	}
-	return sqlFilter(s.sql), codec.Success, ""
+	return sqlFilter(s.sql, b.cfg.UnsafeSQLAbsentAsEmpty), codec.Success, ""
 }
 
 // sqlFilter selects the messages whose properties (user properties and the system ones, TAGS
 // among them, as the Java broker decodes them) satisfy a SQL92 selector. The consume queue
-// holds no property bitmap, so every record is read and evaluated.
-func sqlFilter(e *sqlfilter.Expr) store.Filter {
+// holds no property bitmap, so every record is read and evaluated. absentAsEmpty is a planted
+// bug (Config.UnsafeSQLAbsentAsEmpty).
+func sqlFilter(e *sqlfilter.Expr, absentAsEmpty bool) store.Filter {
 	return store.Filter{
 		Record: func(rec []byte) bool {
 			props, err := codec.RecordProperties(rec)
 			if err != nil {
 				return false // the store checked the record; an undecodable one is not delivered by a filtered pull
 			}
-			return e.Match(func(name string) (string, bool) { return codec.LookupProperty(props, name) })
+			return e.Match(func(name string) (string, bool) {
+				v, ok := codec.LookupProperty(props, name)
+				return v, ok || absentAsEmpty
+			})
 		},
 	}
 }

@@ -74,7 +74,7 @@ func TestPullSQL92Filters(t *testing.T) {
 			if hb := h.mustAnswer(c, h.request(c, codec.ReqHeartBeat, nil, sqlHeartbeat("c1", "cg", "SQL92", tc.expr))); hb.Code != codec.Success {
 				t.Fatalf("heartbeat: code %d %s", hb.Code, hb.Remark)
 			}
-			viaHeartbeat := h.mustAnswer(c, h.pull(c, "Orders", 0, 0, "subscription", "", "expressionType", "TAG"))
+			viaHeartbeat := h.mustAnswer(c, h.pull(c, "Orders", 0, 0, "sysFlag", "0", "subscription", "", "expressionType", "TAG"))
 			for name, resp := range map[string]*codec.Command{"pull header": viaPull, "heartbeat": viaHeartbeat} {
 				if resp.Code != tc.wantCode {
 					t.Fatalf("%s: code %d (%s), want %d", name, resp.Code, resp.Remark, tc.wantCode)
@@ -211,5 +211,33 @@ func TestPullTagLabelledSQL92(t *testing.T) {
 	resp = h.mustAnswer(c, h.pull(c, "Orders", 0, 0, "sysFlag", "6", "expressionType", "TAG", "subscription", "TagB"))
 	if got := bodies(decodeBody(t, resp.Body)); resp.Code != codec.Success || !slices.Equal(got, []string{"1", "3", "5"}) {
 		t.Errorf("a tag expression: code %d %v, want the TagB messages", resp.Code, got)
+	}
+}
+
+// A pull without its subscription (sysFlag bit 2 clear, as Java's push consumer sends by
+// default) before the group's heartbeat has told this broker the subscription (at start, or
+// after a restart of the broker) is refused with SUBSCRIPTION_NOT_EXIST, as Java's
+// PullMessageProcessor refuses it, not served unfiltered: a consumer with a SQL92 selector was
+// given every message (the simulator's SQL92 flow found it). Once the heartbeat has arrived,
+// the same pull is filtered.
+func TestPullWithoutSubscriptionBeforeHeartbeat(t *testing.T) {
+	h, _ := brokerWithProps(t, testConfig(), sixMessages()...)
+	c := h.env.accept(h.b, "127.0.9.8:50001")
+	pull := func() *codec.Command {
+		return h.mustAnswer(c, h.pull(c, "Orders", 0, 0, "sysFlag", "0", "subscription", "", "expressionType", "SQL92"))
+	}
+	if resp := pull(); resp.Code != codec.SubscriptionNotExist || resp.Remark != "the consumer's group info not exist" || len(resp.Body) != 0 {
+		t.Errorf("no heartbeat yet: code %d %q, %d body bytes; want %d, the group info not exist, nothing", resp.Code, resp.Remark, len(resp.Body), codec.SubscriptionNotExist)
+	}
+	other, _ := json.Marshal(map[string]any{"clientID": "c1", "consumerDataSet": []any{map[string]any{
+		"groupName": "cg", "messageModel": "CLUSTERING",
+		"subscriptionDataSet": []any{map[string]any{"topic": "Other", "subString": "*"}}}}})
+	h.mustAnswer(c, h.request(c, codec.ReqHeartBeat, nil, other))
+	if resp := pull(); resp.Code != codec.SubscriptionNotExist || resp.Remark != "the consumer's subscription not exist" {
+		t.Errorf("group known, topic not subscribed: code %d %q; want %d, the subscription not exist", resp.Code, resp.Remark, codec.SubscriptionNotExist)
+	}
+	h.mustAnswer(c, h.request(c, codec.ReqHeartBeat, nil, sqlHeartbeat("c1", "cg", "SQL92", "a > 3")))
+	if resp := pull(); resp.Code != codec.Success || !slices.Equal(bodies(decodeBody(t, resp.Body)), []string{"3", "4", "5"}) {
+		t.Errorf("after the heartbeat: code %d %q, want the messages with a > 3", resp.Code, resp.Remark)
 	}
 }

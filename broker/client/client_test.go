@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"testing"
@@ -391,6 +392,59 @@ func TestPullDecodesAMultiMessageBody(t *testing.T) {
 		if string(m.Body) != "m"+string(rune('0'+i)) || m.QueueOffset != int64(5+i) {
 			t.Errorf("message %d: body %q offset %d", i, m.Body, m.QueueOffset)
 		}
+	}
+}
+
+// A pull carries its subscription and its type as the official Go client's pull consumer
+// does: the subscription bit of sysFlag, subscription and expressionType (TAG by default).
+func TestPullCarriesSubscriptionType(t *testing.T) {
+	cases := []struct {
+		req            PullRequest
+		wantSub, wantT string
+	}{
+		{PullRequest{}, "*", "TAG"},
+		{PullRequest{Subscription: "A || B"}, "A || B", "TAG"},
+		{PullRequest{Subscription: "a > 5 AND color = 'red'", ExpressionType: "SQL92"}, "a > 5 AND color = 'red'", "SQL92"},
+		// The group's subscription from its heartbeats: no subscription bit, no subscription.
+		{PullRequest{Subscription: "a > 5", ExpressionType: "SQL92", GroupSubscription: true}, "", "SQL92"},
+	}
+	for _, tc := range cases {
+		h := newHarness(t)
+		tc.req.Queue = MessageQueue{Topic: "Orders", BrokerName: "broker-a"}
+		tc.req.Group, tc.req.MaxMsgs = "cg", 8
+		h.c.Pull(tc.req, func(PullResult, error) {})
+		h.answerRoute("Orders", routeBody("broker-a"))
+		f := h.next(codec.ReqPullMessage)
+		wantFlag := "4"
+		if tc.req.GroupSubscription {
+			wantFlag = "0"
+		}
+		_, hasSub := f.Cmd.ExtFields["subscription"]
+		if f.Cmd.Ext("sysFlag") != wantFlag || hasSub != (tc.wantSub != "") || f.Cmd.Ext("subscription") != tc.wantSub || f.Cmd.Ext("expressionType") != tc.wantT {
+			t.Errorf("pull %+v: request %v, want subscription %q of type %s", tc.req, f.Cmd.ExtFields, tc.wantSub, tc.wantT)
+		}
+	}
+}
+
+// A SQL92 subscription goes in the heartbeat as Java's FilterAPI.build makes it: the
+// expression as is, its type, no tags.
+func TestHeartbeatCarriesSQL92Subscription(t *testing.T) {
+	h := newHarness(t)
+	h.c.RegisterConsumer(ConsumerGroup{Name: "cg", Subscriptions: map[string]string{"Orders": "a > 5 || b", "Tags": "A || B"},
+		ExpressionTypes: map[string]string{"Orders": "SQL92"}})
+	var hb heartbeatBody
+	if err := json.Unmarshal(h.c.heartbeatBody(), &hb); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]subscriptionData{}
+	for _, sd := range hb.ConsumerDataSet[0].SubscriptionDataSet {
+		got[sd.Topic] = sd
+	}
+	if sd := got["Orders"]; sd.SubString != "a > 5 || b" || sd.ExpressionType != "SQL92" || len(sd.TagsSet) != 0 || sd.TagsSet == nil {
+		t.Errorf("SQL92 subscription: %+v", sd)
+	}
+	if sd := got["Tags"]; sd.ExpressionType != "TAG" || len(sd.TagsSet) != 2 {
+		t.Errorf("tag subscription: %+v", sd)
 	}
 }
 

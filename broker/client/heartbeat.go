@@ -33,8 +33,13 @@ func DLQTopic(group string) string { return "%DLQ%" + group }
 type ConsumerGroup struct {
 	Name  string
 	Model MessageModel
-	// Subscriptions maps each topic to its tag expression ("*" for all).
+	// Subscriptions maps each topic to its expression: tags ("*" for all) unless
+	// ExpressionTypes says otherwise.
 	Subscriptions map[string]string
+	// ExpressionTypes maps a topic to its subscription's type: "TAG" (the default) or "SQL92",
+	// a selector over message properties (sent as is, with no tags, as Java's FilterAPI.build
+	// does).
+	ExpressionTypes map[string]string
 }
 
 // RegisterConsumer makes heartbeats announce g (replacing an earlier registration of the same
@@ -45,6 +50,7 @@ func (c *Client) RegisterConsumer(g ConsumerGroup) {
 		g.Model = Clustering
 	}
 	g.Subscriptions = maps.Clone(g.Subscriptions)
+	g.ExpressionTypes = maps.Clone(g.ExpressionTypes)
 	c.consumers[g.Name] = g
 }
 
@@ -124,7 +130,11 @@ func (c *Client) heartbeatBody() []byte {
 		hc := heartbeatConsumer{GroupName: name, ConsumeType: "CONSUME_ACTIVELY", MessageModel: string(g.Model),
 			ConsumeFromWhere: "CONSUME_FROM_FIRST_OFFSET", SubscriptionDataSet: []subscriptionData{}}
 		for _, topic := range slices.Sorted(maps.Keys(g.Subscriptions)) {
-			hc.SubscriptionDataSet = append(hc.SubscriptionDataSet, subscription(topic, g.Subscriptions[topic]))
+			sd := subscription(topic, g.Subscriptions[topic])
+			if t := g.ExpressionTypes[topic]; t != "" && t != "TAG" {
+				sd = subscriptionData{Topic: topic, SubString: g.Subscriptions[topic], TagsSet: []string{}, CodeSet: []string{}, ExpressionType: t}
+			}
+			hc.SubscriptionDataSet = append(hc.SubscriptionDataSet, sd)
 		}
 		if _, ok := g.Subscriptions[RetryTopic(name)]; !ok && g.Model == Clustering {
 			hc.SubscriptionDataSet = append(hc.SubscriptionDataSet, subscription(RetryTopic(name), "*"))

@@ -252,8 +252,16 @@ type PullRequest struct {
 	MaxMsgs int32
 	// Suspend, in milliseconds, lets the broker hold the pull until a message arrives.
 	SuspendMillis int64
-	// Subscription is the tag expression ("*" for all).
+	// Subscription is the expression: tags ("*" for all, the default) or, with ExpressionType
+	// "SQL92", a selector over message properties.
 	Subscription string
+	// ExpressionType is the subscription's type: "TAG" (the default) or "SQL92". Both go in
+	// the request's expressionType, as the official Go client's pull consumer sends them.
+	ExpressionType string
+	// GroupSubscription leaves the subscription out (no subscription bit in sysFlag): the
+	// broker applies the one the group's heartbeats registered, as for Java's push consumer
+	// by default (postSubscriptionWhenPull false).
+	GroupSubscription bool
 }
 
 // PullResult is a pull's answer. Status is the response code (0 found, 19 no new message,
@@ -290,12 +298,18 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 			return
 		}
 		sysFlag := 4 // subscription carried in the request
+		if p.GroupSubscription {
+			sysFlag = 0
+		}
 		if p.SuspendMillis > 0 {
 			sysFlag |= 2
 		}
-		sub := p.Subscription
+		sub, exprType := p.Subscription, p.ExpressionType
 		if sub == "" {
 			sub = "*"
+		}
+		if exprType == "" {
+			exprType = "TAG"
 		}
 		req := codec.NewRequest(codec.ReqPullMessage, map[string]string{
 			"consumerGroup":        p.Group,
@@ -308,9 +322,12 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 			"suspendTimeoutMillis": itoa(p.SuspendMillis),
 			"subscription":         sub,
 			"subVersion":           "0",
-			"expressionType":       "TAG",
+			"expressionType":       exprType,
 			"bname":                p.Queue.BrokerName,
 		}, nil)
+		if p.GroupSubscription {
+			delete(req.ExtFields, "subscription")
+		}
 		c.invoke(addr, req, func(resp *codec.Command, err error) {
 			if err != nil {
 				// The broker may be gone: the next pull looks the route up again and starts

@@ -244,6 +244,8 @@ type run struct {
 	// interval (asyncflush.go).
 	crashes            []time.Duration
 	asyncFlushInterval time.Duration
+	// sqlPulls are the SQL92 flow's filtered pulls (sqlflow.go).
+	sqlPulls []sqlPull
 }
 
 func (r *run) violate(kind, format string, args ...any) {
@@ -394,7 +396,7 @@ func body(id string, n int) []byte {
 func (r *run) sendRecorded(cli *client.Client, clientIdx int, id string, done func(error)) {
 	call := int64(r.w.Now())
 	b := body(id, 32+r.w.Rand().IntN(480))
-	cli.Send(client.Message{Topic: r.cfg.Topic, Body: b, Properties: map[string]string{codec.PropUniqKey: id}},
+	cli.Send(client.Message{Topic: r.cfg.Topic, Body: b, Properties: r.withSQLProps(id, map[string]string{codec.PropUniqKey: id})},
 		func(res client.SendResult, err error) {
 			op := linearizability.SendOp{Client: clientIdx, Queue: queueKey(res.Queue), MsgID: id, Call: call,
 				Return: int64(r.w.Now()), Offset: res.QueueOffset, Outcome: linearizability.OK}
@@ -757,6 +759,7 @@ func (r *run) check(drain map[linearizability.QueueKey][]linearizability.PulledM
 		show = append(show, v.Queue)
 	}
 	show = append(show, r.checkOffsets()...)
+	show = append(show, r.checkSQL(drain)...)
 	if len(r.report.Violations) > 0 && len(show) == 0 {
 		show = r.h.Queues()
 	}

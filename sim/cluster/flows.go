@@ -48,6 +48,13 @@ type Flows struct {
 	// TxnCheckInterval and TxnTimeout are the broker's transaction check-back settings.
 	TxnCheckInterval time.Duration
 	TxnTimeout       time.Duration
+	// SQL92: producers put user properties on every message, and a consumer group
+	// subscribed with the SQL92 selector sqlSelectors[SQLSelector] consumes the topic
+	// (sqlflow.go); with SQLViaHeartbeat the selector reaches the broker only in the group's
+	// heartbeats, not in the pulls.
+	SQL92           bool
+	SQLSelector     int
+	SQLViaHeartbeat bool
 }
 
 // SwarmFlows draws a flow mix from r: each flow is on or off, with its own parameters.
@@ -69,7 +76,10 @@ func (r *run) drawFlows() Flows {
 	if r.cfg.Flows != nil {
 		return *r.cfg.Flows
 	}
-	return SwarmFlows(rand.New(rand.NewPCG(r.cfg.Seed, 0xf10a5)))
+	f := SwarmFlows(rand.New(rand.NewPCG(r.cfg.Seed, 0xf10a5)))
+	// Flows added later draw from PRNGs of their own, so the earlier ones' draws stay put.
+	drawSQL92(&f, rand.New(rand.NewPCG(r.cfg.Seed, 0x5e1ec792)))
+	return f
 }
 
 // configureBroker applies the flow mix to the broker's configuration.
@@ -264,6 +274,9 @@ func (r *run) startFlowClients() {
 	if r.flows.FromTime {
 		r.startFromTime()
 	}
+	if r.flows.SQL92 {
+		r.startSQLConsumer()
+	}
 }
 
 // producerGroup is the producers' group (the transactions' check-backs go to any member).
@@ -305,7 +318,7 @@ func (r *run) sendBatch(cli *client.Client, i int, id string, done func()) {
 	msgs := make([]client.Message, n)
 	for j := range msgs {
 		mid := fmt.Sprintf("%s.%d", id, j)
-		msgs[j] = client.Message{Topic: r.cfg.Topic, Body: r.newBody(mid), Properties: map[string]string{codec.PropUniqKey: mid}}
+		msgs[j] = client.Message{Topic: r.cfg.Topic, Body: r.newBody(mid), Properties: r.withSQLProps(mid, map[string]string{codec.PropUniqKey: mid})}
 	}
 	call := int64(r.w.Now())
 	cli.SendBatch(msgs, func(res client.SendResult, err error) {
@@ -336,7 +349,7 @@ type delayedSend struct {
 func (r *run) sendDelayed(cli *client.Client, i int, id string, done func()) {
 	level := 1 + r.w.Rand().IntN(3)
 	call := r.w.Now()
-	m := client.Message{Topic: r.cfg.Topic, Body: r.newBody(id), Properties: map[string]string{codec.PropUniqKey: id}, DelayLevel: level}
+	m := client.Message{Topic: r.cfg.Topic, Body: r.newBody(id), Properties: r.withSQLProps(id, map[string]string{codec.PropUniqKey: id}), DelayLevel: level}
 	cli.Send(m, func(res client.SendResult, err error) {
 		out := outcomeOf(err)
 		r.delayed = append(r.delayed, delayedSend{id: id, queue: queueKey(res.Queue), level: level, call: call,

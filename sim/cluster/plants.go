@@ -56,6 +56,9 @@ var Plants = []Plant{
 	{Name: "async-flush-once", CaughtAt: 1, Topology: SingleBroker, AsyncFlush: true,
 		Class:  "async flush does not re-arm its timer, so the log is synced once per start: a crash loses messages acknowledged long before it (lost acknowledged beyond the flush interval)",
 		broker: func(c *brokernode.Config) { c.UnsafeAsyncFlushOnce = true }},
+	{Name: "sql-absent-as-empty", CaughtAt: 2, Topology: SingleBroker,
+		Class:  "a SQL92 filter reads a property the message lacks as an empty string, not NULL: IS NULL never holds and <> holds for it (filter skipped matching, filter delivered non-matching)",
+		broker: func(c *brokernode.Config) { c.UnsafeSQLAbsentAsEmpty = true }},
 
 	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",

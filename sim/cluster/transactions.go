@@ -53,7 +53,7 @@ func (r *run) sendTransactional(cli *client.Client, i int, id string, done func(
 	tx.unknownFirst = rng.IntN(100) < 30
 	r.txs = append(r.txs, tx)
 	r.txByID[id] = tx
-	m := client.Message{Topic: r.cfg.Topic, Body: r.newBody(id), Properties: map[string]string{codec.PropUniqKey: id}}
+	m := client.Message{Topic: r.cfg.Topic, Body: r.newBody(id), Properties: r.withSQLProps(id, map[string]string{codec.PropUniqKey: id})}
 	cli.SendHalf(m, func(res client.SendResult, err error) {
 		tx.half, tx.queue, tx.halfRet = outcomeOf(err), queueKey(res.Queue), r.w.Now()
 		done()
