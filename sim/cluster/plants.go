@@ -38,7 +38,7 @@ type Plant struct {
 
 // Plants is the catalogue, by topology then name.
 var Plants = []Plant{
-	{Name: "ack-before-sync", CaughtAt: 2, Topology: SingleBroker,
+	{Name: "ack-before-sync", CaughtAt: 3, Topology: SingleBroker,
 		Class:  "sync flush acknowledges before the fsync: a crash loses acknowledged messages (lost acknowledged)",
 		broker: func(c *brokernode.Config) { c.UnsafeAckBeforeSync = true }},
 	{Name: "unflushed-offsets", CaughtAt: 2, Topology: SingleBroker,
@@ -47,7 +47,7 @@ var Plants = []Plant{
 	{Name: "metadata-write-not-retried", CaughtAt: 36, Topology: SingleBroker,
 		Class:  "a consumer-offset write the disk refused (EIO, full disk) is dropped, never retried, and answered as durable: a crash moves a read offset back (offset went backwards)",
 		broker: func(c *brokernode.Config) { c.UnsafeDropFailedOffsetWrites = true }},
-	{Name: "never-expire-brokers", CaughtAt: 15, Topology: SingleBroker,
+	{Name: "never-expire-brokers", CaughtAt: 23, Topology: SingleBroker,
 		Class:      "the name server's expiry scan measures silence backwards and never drops a hung broker (dead broker still routed)",
 		nameServer: func(c *namesrv.Config) { c.UnsafeNeverExpireBrokers = true }},
 	{Name: "serve-corrupt", CaughtAt: 1, Topology: SingleBroker,
@@ -69,7 +69,7 @@ var Plants = []Plant{
 	{Name: "slave-ack-before-fsync", CaughtAt: 1, Topology: BrokerGroups,
 		Class:  "a slave reports entries synced before its fsync (slave reported unsynced entries): a power loss loses acknowledged messages",
 		broker: func(c *brokernode.Config) { c.UnsafeSlaveAckBeforeFsync = true }},
-	{Name: "deposed-master-pulls", CaughtAt: 10, Topology: BrokerGroups,
+	{Name: "deposed-master-pulls", CaughtAt: 6, Topology: BrokerGroups,
 		Class:  "a master whose lease lapsed still answers pulls from its own log (deposed master: it answered a pull called after the controllers elected another)",
 		broker: func(c *brokernode.Config) { c.UnsafeDeposedMasterPulls = true }},
 	{Name: "lease-free-master", CaughtAt: 1, Topology: BrokerGroups,
@@ -78,7 +78,7 @@ var Plants = []Plant{
 	{Name: "elect-outside-in-sync", CaughtAt: 2, Topology: BrokerGroups,
 		Class:      "the controller elects a replica outside the in-sync set (lost acknowledged, acknowledged entry truncated)",
 		controller: func(c *controller.Config) { c.UnsafeElectOutsideInSyncSet = true }},
-	{Name: "offset-sync-backwards", CaughtAt: 8, Topology: BrokerGroups,
+	{Name: "offset-sync-backwards", CaughtAt: 2, Topology: BrokerGroups,
 		Class:  "a slave's metadata round clamps the master's offsets to its own queue ends even below offsets it holds that the master has passed: a restarted slave's copy goes back (slave offset copy went backwards)",
 		broker: func(c *brokernode.Config) { c.UnsafeOffsetSyncLowers = true }},
 	{Name: "slave-reports-ahead", CaughtAt: 7, Topology: BrokerGroups,
