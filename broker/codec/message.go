@@ -190,7 +190,14 @@ func (r *recordReader) host(v6 bool, what string) netip.AddrPort {
 
 // DecodeRecord decodes one stored record at the start of b and returns it with the number of
 // bytes it occupies. The body and properties alias b.
-func DecodeRecord(b []byte) (*Message, int, error) {
+func DecodeRecord(b []byte) (*Message, int, error) { return decodeRecord(b, true) }
+
+// DecodeRecordUnchecked is DecodeRecord without the body checksum: for a best-effort reading
+// of the header of a record known to be damaged (a bit flipped in its body). What it returns
+// may be wrong anywhere; never serve it.
+func DecodeRecordUnchecked(b []byte) (*Message, int, error) { return decodeRecord(b, false) }
+
+func decodeRecord(b []byte, checkBody bool) (*Message, int, error) {
 	r := &recordReader{b: b}
 	total := int(int32(r.u32("total size")))
 	if r.err != nil {
@@ -229,7 +236,7 @@ func DecodeRecord(b []byte) (*Message, int, error) {
 	if len(r.b) != 0 {
 		return nil, 0, fmt.Errorf("%w: %d bytes left inside record of size %d", ErrBadFrame, len(r.b), total)
 	}
-	if crc32.ChecksumIEEE(m.Body) != bodyCRC {
+	if checkBody && crc32.ChecksumIEEE(m.Body) != bodyCRC {
 		return nil, 0, fmt.Errorf("%w: body crc mismatch", ErrBadFrame)
 	}
 	return m, total, nil

@@ -10,6 +10,7 @@ package logentry
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 
@@ -54,9 +55,36 @@ func (d Decoder) Decode(stored []byte) ([]byte, error) {
 		return payload, nil
 	}
 	if want, got := binary.BigEndian.Uint32(stored), Checksum(payload); want != got {
-		return nil, fmt.Errorf("checksum %08x, stored %08x: %w", got, want, node.ErrCorrupt)
+		return nil, &CorruptError{Checksum: got, Stored: want, Unverified: append([]byte(nil), payload...)}
 	}
 	return payload, nil
+}
+
+// CorruptError is the error Decode returns for an entry that fails its checksum. It wraps
+// node.ErrCorrupt and carries a copy of the payload as stored, unverified: never to be served,
+// but a caller may make a best-effort use of it (the store's recovery reads from it which
+// queue a damaged record belonged to, to keep its queue offset taken; see broker/store).
+type CorruptError struct {
+	Checksum   uint32 // of the stored payload
+	Stored     uint32 // the checksum stored with it
+	Unverified []byte // the payload as stored: at least one bit of it, or of Stored, is wrong
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("checksum %08x, stored %08x: %v", e.Checksum, e.Stored, node.ErrCorrupt)
+}
+
+// Unwrap makes errors.Is(err, node.ErrCorrupt) hold.
+func (e *CorruptError) Unwrap() error { return node.ErrCorrupt }
+
+// Unverified returns the unverified payload an error from Decode carries (see CorruptError),
+// or nil if err carries none (an entry too short, torn, or another error).
+func Unverified(err error) []byte {
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return ce.Unverified
+	}
+	return nil
 }
 
 // Decode is Decoder{}.Decode: every checksum verified.

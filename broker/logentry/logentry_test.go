@@ -3,6 +3,7 @@ package logentry
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/sluicemq/sluice/broker/node"
@@ -33,5 +34,22 @@ func TestEveryBitFlipIsCaught(t *testing.T) {
 		if _, err := Decode(stored[:n]); !errors.Is(err, node.ErrCorrupt) {
 			t.Fatalf("%d bytes: %v", n, err)
 		}
+	}
+}
+
+// A checksum failure carries the payload as stored, for a best-effort reading of it.
+func TestCorruptErrorCarriesUnverifiedPayload(t *testing.T) {
+	stored := Append(nil, []byte("payload"))
+	stored[CRCBytes+1] ^= 0x10
+	_, err := Decode(stored)
+	if !errors.Is(err, node.ErrCorrupt) {
+		t.Fatalf("Decode: %v", err)
+	}
+	wrapped := fmt.Errorf("read: %w", err)
+	if got := Unverified(wrapped); !bytes.Equal(got, stored[CRCBytes:]) {
+		t.Fatalf("Unverified = %q, want %q", got, stored[CRCBytes:])
+	}
+	if got := Unverified(node.ErrCorrupt); got != nil {
+		t.Fatalf("Unverified(ErrCorrupt) = %q, want nil", got)
 	}
 }

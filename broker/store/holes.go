@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 )
 
@@ -19,6 +20,11 @@ import (
 //
 //   - the consume-queue entry that pointed at it before recovery dropped the queue's tail
 //     (dropAbove notes the entries it drops), when it is the queue's next offset;
+//   - the record's own header, read from its unverified bytes (a flipped bit most often lies
+//     in the body): when it decodes, names this very commit-log index, a queue that exists
+//     (or a configured topic) and that queue's next offset (after filling any gap before it
+//     as below), the record is placed there. A header whose flipped bit changed its queue or
+//     offset almost always names an offset that is not its queue's next one, and is ignored;
 //   - a later record of the same queue whose queue offset is past the queue's end: the gap is
 //     filled, in order, with unplaced unreadable records after the queue's last entry.
 //
@@ -106,8 +112,10 @@ func (s *Store) fillReplicaGap(q *consumeQueue, offset int64) error {
 }
 
 // replayUnreadable handles commit-log entry idx, which fails its checksum: placed at once when
-// a dropped consume-queue entry says where, else left for a later record of its queue.
-func (s *Store) replayUnreadable(idx uint64, holes *replayHoles) (*consumeQueue, error) {
+// a dropped consume-queue entry or its own unverified header (unverified, nil if none) says
+// where, else left for a later record of its queue.
+func (s *Store) replayUnreadable(idx uint64, holes *replayHoles, unverified []byte,
+	place func(q *consumeQueue, hole uint64, size int, tagsHash int64) error) (*consumeQueue, error) {
 	if e, ok := holes.dropped[idx]; ok && !s.deletedAt(e.key.topic, idx) {
 		q, err := s.openQueue(e.key.topic, e.key.queueID)
 		if err != nil {
@@ -122,8 +130,53 @@ func (s *Store) replayUnreadable(idx uint64, holes *replayHoles) (*consumeQueue,
 			return q, nil
 		}
 	}
+	if q, err := s.placeByHeader(idx, unverified, holes, place); q != nil || err != nil {
+		return q, err
+	}
 	holes.unplaced = append(holes.unplaced, idx)
 	return nil, nil
+}
+
+// placeByHeader appends unreadable record idx to the queue its unverified header names, when
+// that header is plausible (see the list above); it returns nil, nil when it is not.
+func (s *Store) placeByHeader(idx uint64, unverified []byte, holes *replayHoles,
+	place func(q *consumeQueue, hole uint64, size int, tagsHash int64) error) (*consumeQueue, error) {
+	if unverified == nil {
+		return nil, nil
+	}
+	m, n, err := codec.DecodeRecordUnchecked(unverified)
+	if err != nil || n != len(unverified) || m.PhysicalOffset != int64(idx) ||
+		!ValidTopicName(m.Topic) || m.QueueID < 0 || m.QueueID >= MaxQueueNums || m.QueueOffset < 0 {
+		return nil, nil
+	}
+	if _, ok := s.queues[queueKey{m.Topic, m.QueueID}]; !ok {
+		if _, ok := s.topics[m.Topic]; !ok || m.QueueOffset != 0 {
+			return nil, nil
+		}
+	}
+	if s.deletedAt(m.Topic, idx) {
+		return nil, nil
+	}
+	q, err := s.openQueue(m.Topic, m.QueueID)
+	if err != nil {
+		return nil, err
+	}
+	if m.QueueOffset > q.end() {
+		if err := s.fillGap(q, m.QueueOffset, holes, place); err != nil && !errors.Is(err, errNoHoles) {
+			return nil, err
+		}
+	}
+	if q.end() != m.QueueOffset {
+		return nil, nil
+	}
+	// Appended like any record: the caller lists it as idx's queue.
+	if err := q.append(idx, len(unverified), 0); err != nil {
+		return nil, err
+	}
+	holes.placed++
+	s.logger.Warn("store: unreadable commit-log record placed by its unverified header",
+		"index", idx, "topic", m.Topic, "queue", m.QueueID, "offset", m.QueueOffset)
+	return q, nil
 }
 
 // fillGap fills q's offsets from its end up to offset (exclusive) with unplaced unreadable

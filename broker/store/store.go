@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/logentry"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/store/keyindex"
 )
@@ -286,7 +287,7 @@ func (s *Store) replay(idx uint64, holes *replayHoles,
 	place func(q *consumeQueue, hole uint64, size int, tagsHash int64) error) (*consumeQueue, error) {
 	rec, err := s.commitLog.Read(idx)
 	if unreadable(err) {
-		return s.replayUnreadable(idx, holes)
+		return s.replayUnreadable(idx, holes, logentry.Unverified(err), place)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: commit log index %d unreadable during recovery: %w", ErrCorrupt, idx, err)
@@ -296,7 +297,7 @@ func (s *Store) replay(idx uint64, holes *replayHoles,
 		// Corrupt all the same (its body checksum or its framing fails, which a disk that
 		// checks every entry never returns): a hole too.
 		s.logger.Error("store: commit-log record does not decode during replay", "index", idx, "bytes", len(rec), "decoded", n, "err", err)
-		return s.replayUnreadable(idx, holes)
+		return s.replayUnreadable(idx, holes, rec, place)
 	}
 	if m.PhysicalOffset != int64(idx) {
 		return nil, fmt.Errorf("%w: commit log index %d holds a record with physical offset %d", ErrCorrupt, idx, m.PhysicalOffset)
