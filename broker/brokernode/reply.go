@@ -66,18 +66,9 @@ var replyPushHeader = [...]string{"producerGroup", "topic", "defaultTopic", "def
 // push is settled and the reply stored (finishReply), so nil is returned unless the reply is
 // refused at once.
 func (b *Broker) handleSendReply(c node.ConnID, req *codec.Command) *codec.Command {
-	if !b.ready {
-		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
-	}
-	h, err := decodeSendHeader(req)
-	if err != nil {
-		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
-	}
-	if err := b.checkBody(len(req.Body)); err != nil {
-		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
-	}
-	if err := checkDelayProperty(h.properties); err != nil {
-		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
+	h, resp := b.acceptSend(req)
+	if resp != nil {
+		return resp
 	}
 	tc, queueID, resp := b.sendQueue(req, &h)
 	if resp != nil {

@@ -82,23 +82,34 @@ func decodeSendHeader(req *codec.Command) (sendHeader, error) {
 	return h, nil
 }
 
+// acceptSend decodes a send's header and checks what every kind of send must pass (the store
+// recovered, the body's size, the delay property); a refusal is returned as the response.
+func (b *Broker) acceptSend(req *codec.Command) (sendHeader, *codec.Command) {
+	if !b.ready {
+		return sendHeader{}, codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
+	}
+	h, err := decodeSendHeader(req)
+	if err != nil {
+		return h, codec.NewResponse(req, codec.MessageIllegal, err.Error())
+	}
+	if err := b.checkBody(len(req.Body)); err != nil {
+		return h, codec.NewResponse(req, codec.MessageIllegal, err.Error())
+	}
+	if err := checkDelayProperty(h.properties); err != nil {
+		return h, codec.NewResponse(req, codec.MessageIllegal, err.Error())
+	}
+	return h, nil
+}
+
 // handleSend stores one message (SEND_MESSAGE, and SEND_MESSAGE_V2 through sendV1). In
 // sync-flush mode the response is held until the fsync that covers it (nil is returned);
 // otherwise it is returned at once.
 func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
-	if !b.ready {
-		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
+	h, resp := b.acceptSend(req)
+	if resp != nil {
+		return resp
 	}
-	h, err := decodeSendHeader(req)
-	if err != nil {
-		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
-	}
-	if err := b.checkBody(len(req.Body)); err != nil {
-		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
-	}
-	if err := checkDelayProperty(h.properties); err != nil {
-		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
-	}
+	var err error
 	if h.topic, h.queueID, h.properties, err = b.retryAsNormal(req, h.topic, h.queueID, h.properties); err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
