@@ -19,6 +19,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -134,40 +135,9 @@ type Config struct {
 	// offsets (metasync.go); 0 means DefaultMetaSyncInterval, negative never.
 	MetaSyncInterval time.Duration
 
-	// UnsafeSQLAbsentAsEmpty: a SQL92 filter reads a property the message does not have as
-	// an empty string instead of NULL (IS NULL never holds, <> holds for it). Planted bug
-	// for the simulator's catalogue; NEVER set in production.
-	UnsafeSQLAbsentAsEmpty bool
-
-	// Planted replication bugs, for simulator tests only. NEVER set them in production.
-	// UnsafeSkipTruncation: a returning replica keeps the part of its log that differs from
-	// the master's and appends after it.
-	UnsafeSkipTruncation bool
-	// UnsafeStaleMasterAcks: a master whose mastership lapsed (no word from the controller
-	// within MasterLease) goes on accepting writes and acknowledges them on its own fsync,
-	// without the in-sync set.
-	UnsafeStaleMasterAcks bool
-	// UnsafeSlaveAckBeforeFsync: a slave reports replicated entries synced as soon as it has
-	// appended them, before its fsync. (It reports past its durable index, which the report's
-	// own assertion would catch; the planted bug stands for code the assertion does not guard,
-	// and switches it off.)
-	UnsafeSlaveAckBeforeFsync bool
-	// UnsafeDeposedMasterPulls: a master whose mastership lapsed goes on answering pulls from
-	// its own log (what it confirmed), where it should refuse them: a new master may have
-	// acknowledged messages it lacks, and it answers "nothing there".
-	UnsafeDeposedMasterPulls bool
-	// UnsafeLeaseFreeMaster: a master whose mastership lapsed goes on accepting writes and
-	// acknowledging them, still only once the in-sync set holds them.
-	UnsafeLeaseFreeMaster bool
-	// UnsafeSlaveSyncedOnFsyncError: a slave whose commit-log fsync failed counts the entries
-	// synced anyway (logs the error and goes on, the fsyncgate mistake) and so reports them
-	// synced to its master. Its durable index itself is wrong, so no assertion of the node can
-	// see it.
-	UnsafeSlaveSyncedOnFsyncError bool
-	// UnsafeOffsetSyncLowers: a slave's metadata round clamps the master's offsets to its own
-	// queue ends even below an offset it already holds that the master has passed (a replica
-	// just restarted, confirmed only up to its checkpoint, lowers offsets it had copied).
-	UnsafeOffsetSyncLowers bool
+	// Bugs is the set of bugs planted for the simulator's catalogue (package bugs); empty in
+	// production.
+	Bugs bugs.Set
 
 	// OnAcknowledge, if set, observes every send a replica of a broker group acknowledges
 	// (SEND_OK goes out): the master epoch it acknowledged in and the commit-log index of the
@@ -179,23 +149,6 @@ type Config struct {
 	// commit-log index. For the simulator's check that only the master the controllers named
 	// writes, and only until they name another; it must not call back into the broker.
 	OnWrite func(epoch int64, index uint64)
-
-	// UnsafeAckBeforeSync is a planted bug for tests of the simulator only: in sync-flush mode
-	// it acknowledges sends before the fsync that covers them. Never set it in production.
-	UnsafeAckBeforeSync bool
-	// UnsafeQueryUnflushedOffsets is a planted bug for simulator tests only: it answers offset
-	// queries from memory without persisting first, so a crash can move a read offset back.
-	UnsafeQueryUnflushedOffsets bool
-	// UnsafeDropFailedOffsetWrites is a planted bug for simulator tests only (the store's
-	// option of that name): a consumer-offset or delay-progress write that fails with EIO or
-	// ENOSPC is dropped, never retried, and the offsets answered as if durable. Never set it
-	// in production.
-	UnsafeDropFailedOffsetWrites bool
-	// UnsafeAsyncFlushOnce is a planted bug for simulator tests only: in async-flush mode the
-	// flush timer is not re-armed when it fires, so the commit log is synced once after each
-	// start and then never again, and a crash loses far more than the flush interval's worth
-	// of acknowledged messages. Never set it in production.
-	UnsafeAsyncFlushOnce bool
 }
 
 // DefaultConfig is a single master with RocketMQ's timings.
@@ -345,8 +298,7 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
 	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.groupMode(),
-		UnsafeDropFailedOffsetWrites: cfg.UnsafeDropFailedOffsetWrites,
-		UnsafeSyncOffsetsLower:       cfg.UnsafeOffsetSyncLowers})
+		Bugs: cfg.Bugs})
 	if err != nil {
 		return nil, fmt.Errorf("open store of broker %s: %w", cfg.BrokerName, err)
 	}
@@ -476,7 +428,7 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 		b.env.SetTimer(b.cfg.CheckpointInterval, checkpointTimer{})
 	case asyncFlushTimer:
 		b.requestSync()
-		if !b.cfg.UnsafeAsyncFlushOnce {
+		if !b.cfg.Bugs.Has(bugs.AsyncFlushOnce) {
 			b.env.SetTimer(b.cfg.AsyncFlushInterval, asyncFlushTimer{})
 		}
 	case retrySyncTimer:
@@ -522,8 +474,8 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		b.requestSync()
 		return
 	}
-	if err != nil && b.cfg.UnsafeSlaveSyncedOnFsyncError && b.grp != nil && b.grp.role == roleSlave {
-		b.log.Error("commit log fsync failed; UnsafeSlaveSyncedOnFsyncError counts it synced", "upTo", upTo, "err", err)
+	if err != nil && b.cfg.Bugs.Has(bugs.SlaveSyncedOnFsyncError) && b.grp != nil && b.grp.role == roleSlave {
+		b.log.Error("commit log fsync failed; planted SlaveSyncedOnFsyncError counts it synced", "upTo", upTo, "err", err)
 		err = nil // the planted bug
 	}
 	if err != nil {
@@ -584,7 +536,7 @@ func (b *Broker) acknowledge(upTo uint64) {
 		if p.index > upTo {
 			break
 		}
-		if p.resp != nil && !b.cfg.UnsafeAckBeforeSync {
+		if p.resp != nil && !b.cfg.Bugs.Has(bugs.AckBeforeSync) {
 			b.env.Send(p.conn, p.resp)
 			if b.grp != nil && b.cfg.OnAcknowledge != nil {
 				b.cfg.OnAcknowledge(b.grp.epoch, p.index)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -407,7 +408,7 @@ func mustJSON(v any) []byte {
 }
 
 func (b *Broker) flushOffsetsBeforeQuery() error {
-	if b.cfg.UnsafeQueryUnflushedOffsets {
+	if b.cfg.Bugs.Has(bugs.QueryUnflushedOffsets) {
 		return nil // the planted bug: answer from memory, lost by a crash
 	}
 	return b.store.FlushOffsets()

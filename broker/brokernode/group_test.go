@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/controller"
 	"github.com/sluicemq/sluice/broker/node"
@@ -278,10 +279,10 @@ func TestGroupFailoverKeepsAcknowledged(t *testing.T) {
 	}
 }
 
-// The planted bug UnsafeStaleMasterAcks: the cut-off master acknowledges the sends that came
+// The planted bug bugs.StaleMasterAcks: the cut-off master acknowledges the sends that came
 // after the cut once its lease lapses, and the failover loses them.
 func TestPlantedStaleMasterAcksLosesAcknowledged(t *testing.T) {
-	st := runIsolationStory(t, func(c *Config) { c.UnsafeStaleMasterAcks = true })
+	st := runIsolationStory(t, func(c *Config) { c.Bugs = c.Bugs.With(bugs.StaleMasterAcks) })
 	if len(st.lostAcked) == 0 {
 		t.Fatal("the cut-off master acknowledged nothing")
 	}
@@ -293,10 +294,10 @@ func TestPlantedStaleMasterAcksLosesAcknowledged(t *testing.T) {
 	}
 }
 
-// The planted bug UnsafeSkipTruncation: the old master keeps its unacknowledged tail when it
+// The planted bug bugs.SkipTruncation: the old master keeps its unacknowledged tail when it
 // rejoins, so its log differs from the new master's.
 func TestPlantedSkipTruncationKeepsDivergentTail(t *testing.T) {
-	st := runIsolationStory(t, func(c *Config) { c.UnsafeSkipTruncation = true })
+	st := runIsolationStory(t, func(c *Config) { c.Bugs = c.Bugs.With(bugs.SkipTruncation) })
 	got, want := st.gw.bodies(st.first), st.gw.bodies(st.second)
 	if !slices.ContainsFunc(got, func(b string) bool { return strings.HasPrefix(b, "lost") }) {
 		t.Fatalf("the old master dropped its unacknowledged tail: %v", got)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/replication"
@@ -178,7 +179,7 @@ func (b *Broker) masterSynced() {
 // updateAcks acknowledges every write the rules allow: in sync replication the in-sync
 // rule (replication.InSync.AckIndex over the master's own fsync), in async replication the
 // master's own flush. A master whose lease lapsed acknowledges nothing (with the planted bug
-// UnsafeStaleMasterAcks: on its own fsync, without the in-sync set; with UnsafeLeaseFreeMaster:
+// bugs.StaleMasterAcks: on its own fsync, without the in-sync set; with bugs.LeaseFreeMaster:
 // by the rules above, as if the lease held).
 func (b *Broker) updateAcks() {
 	g := b.grp
@@ -187,13 +188,13 @@ func (b *Broker) updateAcks() {
 	}
 	var ack uint64
 	switch {
-	case !b.leaseValid() && !b.cfg.UnsafeLeaseFreeMaster:
+	case !b.leaseValid() && !b.cfg.Bugs.Has(bugs.LeaseFreeMaster):
 		if !g.leaseWarned {
 			g.leaseWarned = true
 			b.log.Warn("mastership lapsed: no word from the controller; refusing writes", "epoch", g.epoch, "leaseUntil", g.leaseUntil)
 			b.registerAll() // no longer brokerId 0: clients look for the master elsewhere
 		}
-		if !b.cfg.UnsafeStaleMasterAcks {
+		if !b.cfg.Bugs.Has(bugs.StaleMasterAcks) {
 			return
 		}
 		ack = b.synced

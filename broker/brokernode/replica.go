@@ -34,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/replication"
@@ -271,13 +272,13 @@ func (b *Broker) groupReady() {
 
 // writable reports whether the broker accepts writes: always without a group; as a master
 // whose lease holds otherwise (or whatever the lease, with the planted bugs
-// UnsafeStaleMasterAcks and UnsafeLeaseFreeMaster).
+// bugs.StaleMasterAcks and bugs.LeaseFreeMaster).
 func (b *Broker) writable() bool {
 	g := b.grp
 	if g == nil {
 		return true
 	}
-	return g.role == roleMaster && (b.leaseValid() || b.cfg.UnsafeStaleMasterAcks || b.cfg.UnsafeLeaseFreeMaster)
+	return g.role == roleMaster && (b.leaseValid() || b.cfg.Bugs.Has(bugs.StaleMasterAcks) || b.cfg.Bugs.Has(bugs.LeaseFreeMaster))
 }
 
 // leaseValid: the master may still write and serve reads. The lease runs MasterLease from the
@@ -717,15 +718,15 @@ func (b *Broker) onHandshakeAnswer(resp *codec.Command) {
 	last := b.store.CommitLog().LastIndex()
 	p := replication.Divergence(g.table, last, mt, uint64(masterLast))
 	if p < last {
-		if b.cfg.UnsafeSkipTruncation {
-			b.log.Warn("UnsafeSkipTruncation: keeping a log that differs from the master's after index", "index", p, "last", last)
+		if b.cfg.Bugs.Has(bugs.SkipTruncation) {
+			b.log.Warn("planted SkipTruncation: keeping a log that differs from the master's after index", "index", p, "last", last)
 		} else if err := b.truncateReplica(p); err != nil {
 			b.log.Error("truncating the log to the master's failed", "after", p, "err", err)
 			b.stopFollowing(replicaRetryDelay)
 			return
 		}
 	}
-	if !b.cfg.UnsafeSkipTruncation && g.table.TruncateAfter(p) {
+	if !b.cfg.Bugs.Has(bugs.SkipTruncation) && g.table.TruncateAfter(p) {
 		if err := g.table.Save(b.env.Disk()); err != nil {
 			b.log.Error("save the epoch table", "err", err)
 			b.stopFollowing(replicaRetryDelay)
@@ -779,7 +780,7 @@ func (b *Broker) sendFetch() {
 	g := b.grp
 	last := b.store.CommitLog().LastIndex()
 	synced := b.synced
-	if b.cfg.UnsafeSlaveAckBeforeFsync {
+	if b.cfg.Bugs.Has(bugs.SlaveAckBeforeFsync) {
 		synced = last
 	}
 	synced = min(synced, last)
@@ -797,11 +798,11 @@ func (b *Broker) sendFetch() {
 // assertReportable panics if a slave is about to report entries synced beyond what its commit
 // log has made durable (b.synced, raised only by fsync completions and lowered by
 // truncations, so never beyond the log's last index): its master would count them towards acknowledgements that a power loss of
-// this replica could then lose. (UnsafeSlaveAckBeforeFsync, a planted bug for the simulator's
+// this replica could then lose. (bugs.SlaveAckBeforeFsync, a planted bug for the simulator's
 // own checks, does exactly that; it switches the assertion off so that a semantic check, not
 // this panic, has to catch it.)
 func (b *Broker) assertReportable(synced uint64) {
-	if b.cfg.UnsafeSlaveAckBeforeFsync {
+	if b.cfg.Bugs.Has(bugs.SlaveAckBeforeFsync) {
 		return
 	}
 	if last := b.store.CommitLog().LastIndex(); synced > b.synced || b.synced > last {
@@ -882,7 +883,7 @@ func (b *Broker) onFetchAnswer(resp *codec.Command) {
 	g.masterConfirmed = max(g.masterConfirmed, uint64(confirmed))
 	if len(recs) > 0 {
 		b.requestSync()
-		if !b.cfg.UnsafeSlaveAckBeforeFsync {
+		if !b.cfg.Bugs.Has(bugs.SlaveAckBeforeFsync) {
 			g.link.waitSync = true
 			return
 		}
@@ -900,7 +901,7 @@ func (b *Broker) adoptEpoch(epoch int64, start, index uint64) error {
 		return nil
 	case epoch < le:
 		return fmt.Errorf("master's record of epoch %d follows local epoch %d", epoch, le)
-	case start != index && !b.cfg.UnsafeSkipTruncation:
+	case start != index && !b.cfg.Bugs.Has(bugs.SkipTruncation):
 		return fmt.Errorf("master's epoch %d starts at %d, but its first record here would be at %d", epoch, start, index)
 	}
 	old := t.Entries()
@@ -1012,7 +1013,7 @@ func (b *Broker) refuseRead(req *codec.Command) *codec.Command {
 		return nil
 	}
 	switch {
-	case !b.leaseValid() && !b.cfg.UnsafeStaleMasterAcks && !b.cfg.UnsafeDeposedMasterPulls:
+	case !b.leaseValid() && !b.cfg.Bugs.Has(bugs.StaleMasterAcks) && !b.cfg.Bugs.Has(bugs.DeposedMasterPulls):
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "the master's mastership lapsed (no word from the controller); retry later")
 	case g.dutiesDue:
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "the new master is still confirming the log it took over; retry shortly")

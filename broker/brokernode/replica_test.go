@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/replication"
@@ -116,9 +117,11 @@ func wantFetch(t *testing.T, h *brokerHarness, from, synced string) {
 // and it synced, and refuses sends.
 func TestSlaveReportsOnlyWhatItSynced(t *testing.T) {
 	for _, unsafe := range []bool{false, true} {
-		t.Run(fmt.Sprintf("UnsafeSlaveAckBeforeFsync=%v", unsafe), func(t *testing.T) {
+		t.Run(fmt.Sprintf("SlaveAckBeforeFsync=%v", unsafe), func(t *testing.T) {
 			cfg := replicaConfig()
-			cfg.UnsafeSlaveAckBeforeFsync = unsafe
+			if unsafe {
+				cfg.Bugs = bugs.Of(bugs.SlaveAckBeforeFsync)
+			}
 			h := startBroker(t, cfg, nil)
 			_, hb := h.lastRequest(testCtl, codec.ReqControllerBrokerHeartbeat)
 			if hb.Ext("brokerId") != "2" || hb.Ext("brokerName") != "g" || hb.Ext("masterEpoch") != "0" {

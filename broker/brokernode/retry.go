@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -120,7 +121,7 @@ func (b *Broker) handleSendBack(c node.ConnID, req *codec.Command) *codec.Comman
 		b.log.Error("send back: store message", "topic", out.Topic, "offset", offset, "err", err)
 		return fail("store the message for %s: %v", out.Topic, err)
 	}
-	if b.cfg.FlushMode == AsyncFlush || b.cfg.UnsafeAckBeforeSync {
+	if b.cfg.FlushMode == AsyncFlush || b.cfg.Bugs.Has(bugs.AckBeforeSync) {
 		return resp
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -307,10 +308,10 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 }
 
 // answersAtOnce reports whether a write is answered as soon as putMessage returns: in
-// async-flush mode, and in sync mode with UnsafeAckBeforeSync (the planted bug, acknowledged
+// async-flush mode, and in sync mode with bugs.AckBeforeSync (the planted bug, acknowledged
 // before its fsync). Otherwise putMessage sends the answer after the covering fsync.
 func (b *Broker) answersAtOnce() bool {
-	return b.cfg.FlushMode == AsyncFlush || b.cfg.UnsafeAckBeforeSync
+	return b.cfg.FlushMode == AsyncFlush || b.cfg.Bugs.Has(bugs.AckBeforeSync)
 }
 
 // putMessage appends m to the commit log and makes it visible to consumers once the flush

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/route"
 	"github.com/sluicemq/sluice/sim/simdisk"
@@ -188,10 +189,10 @@ func TestAsyncFlushAcksAtOnce(t *testing.T) {
 }
 
 // The planted bug must really plant the bug, or the simulator test that hunts it proves
-// nothing: with UnsafeAckBeforeSync a sync-flush send is answered before its fsync, once.
+// nothing: with bugs.AckBeforeSync a sync-flush send is answered before its fsync, once.
 func TestPlantedUnsafeAckBeforeSyncAcksBeforeTheFsync(t *testing.T) {
 	cfg := testConfig()
-	cfg.UnsafeAckBeforeSync = true
+	cfg.Bugs = cfg.Bugs.With(bugs.AckBeforeSync)
 	h := startBroker(t, cfg, nil)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
 	op := h.send(p, "Orders", 0, "m1", nil)

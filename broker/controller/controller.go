@@ -25,6 +25,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 )
@@ -55,10 +56,10 @@ type Config struct {
 	// connection closed.
 	RedialDelay time.Duration
 
-	// UnsafeElectOutsideInSyncSet is a planted bug for the simulator to catch. NEVER set it in
-	// production: it lets an election pick a live replica outside the in-sync set (it
-	// prefers one), which can lose acknowledged messages.
-	UnsafeElectOutsideInSyncSet bool
+	// Bugs is the set of planted bugs (package bugs) the controller honours:
+	// ElectOutsideInSyncSet lets an election pick a live replica outside the in-sync set. Empty
+	// in production.
+	Bugs bugs.Set
 
 	// OnElection, if set, observes every election this member applies (from its log, replays
 	// after a restart included): the group, the master it names (0: masterless) and its new
@@ -584,7 +585,7 @@ func (c *Controller) checkGroup(k GroupKey, conn node.ConnID, req *codec.Command
 		return false, nil // an election for this epoch is in flight
 	}
 	masterAlive := g.MasterID != 0 && c.presumedAlive(replicaKey{k, g.MasterID})
-	elect, ok := decideElection(g, masterAlive, c.liveReplicas(g), c.cfg.UnsafeElectOutsideInSyncSet)
+	elect, ok := decideElection(g, masterAlive, c.liveReplicas(g), c.cfg.Bugs.Has(bugs.ElectOutsideInSyncSet))
 	if !ok {
 		if g.MasterID == 0 && c.warned[k] != g.MasterEpoch+1 {
 			c.warned[k] = g.MasterEpoch + 1

@@ -8,6 +8,7 @@ import (
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 )
@@ -56,12 +57,14 @@ func TestFailoverElectsTheInSyncSlave(t *testing.T) {
 // When the master dies and no live replica is in the in-sync set, the group goes masterless
 // under a new epoch (fencing the old master) rather than electing a replica that may lack
 // acknowledged messages; the old master, still in the in-sync set, is elected again when it
-// returns. The planted bug UnsafeElectOutsideInSyncSet elects the lagging replica instead.
+// returns. The planted bug bugs.ElectOutsideInSyncSet elects the lagging replica instead.
 func TestNoInSyncReplicaLeavesTheGroupMasterless(t *testing.T) {
 	for _, unsafe := range []bool{false, true} {
 		t.Run(fmt.Sprintf("unsafe=%v", unsafe), func(t *testing.T) {
 			cfg := oneMember()
-			cfg.UnsafeElectOutsideInSyncSet = unsafe
+			if unsafe {
+				cfg.Bugs = bugs.Of(bugs.ElectOutsideInSyncSet)
+			}
 			m := startMember(t, cfg, nil)
 			const b1, b2 node.ConnID = 101, 102
 			m.heartbeat(b1, 1)

@@ -91,7 +91,7 @@ type Command struct {
 	NewMaster   int64 `json:"newMaster,omitempty"`
 	ExpectEpoch int64 `json:"expectEpoch,omitempty"`
 	// Unclean marks an election of a replica outside the in-sync set. Only the planted bug
-	// Config.UnsafeElectOutsideInSyncSet proposes one; applying it skips the in-sync check.
+	// Config.Bugs.Has(bugs.ElectOutsideInSyncSet) proposes one; applying it skips the in-sync check.
 	Unclean bool `json:"unclean,omitempty"`
 }
 

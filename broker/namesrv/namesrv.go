@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -27,12 +28,11 @@ type Config struct {
 	// ScanInterval is how often expired brokers are looked for (Java: 10 s).
 	ScanInterval time.Duration
 
-	// UnsafeNeverExpireBrokers plants a bug for the simulator's checks to catch (NEVER set in
-	// production): the expiry scan measures a broker's silence with its operands swapped
-	// (lastUpdate - now, never positive), so a broker that stops heartbeating while its
-	// connection stays open (a paused or hung process, a host gone without a reset) is never
-	// dropped from routes.
-	UnsafeNeverExpireBrokers bool
+	// Bugs is the set of planted bugs (package bugs) the name server honours:
+	// NeverExpireBrokers (the expiry scan measures silence with its operands swapped, so a
+	// broker that stops heartbeating while its connection stays open is never dropped).
+	// Empty in production.
+	Bugs bugs.Set
 }
 
 // DefaultConfig is RocketMQ's timing.
@@ -103,7 +103,7 @@ func (s *Server) OnTimer(_ node.TimerID, tag any) {
 	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
 		b := s.brokers[addr]
 		silent := now.Sub(b.lastUpdate)
-		if s.cfg.UnsafeNeverExpireBrokers {
+		if s.cfg.Bugs.Has(bugs.NeverExpireBrokers) {
 			silent = b.lastUpdate.Sub(now)
 		}
 		if silent > s.cfg.BrokerExpiry {

@@ -286,7 +286,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	bcfg.Addr = BrokerAddr
 	bcfg.NameServers = []string{NameServerAddr}
 	bcfg.FlushMode = cfg.FlushMode
-	cfg.plant().applyBroker(&bcfg)
+	bcfg.Bugs = cfg.plant().Bugs
 	bcfg.RegisterInterval = 5 * time.Second
 	bcfg.RecentHeadEntries = simRecentHeadEntries
 	r.configureBroker(&bcfg)
@@ -305,7 +305,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		}
 		return b
 	})
-	cfg.plant().applyDisk(broker.Disk)
+	broker.Disk.SetBugs(cfg.plant().Bugs)
 
 	// The fault plan has its own PRNG, derived from the seed, so that replacing the plan (as
 	// the shrinker does) leaves every other random choice of the run where it was.

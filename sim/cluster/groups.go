@@ -232,7 +232,7 @@ func (r *run) buildGroups() {
 	for h := 1; h <= nameServerHosts; h++ {
 		r.w.AddNode(HostNameServerAddr(h), func(env node.Env) node.Handler { return namesrv.New(env, ncfg) })
 		ccfg := controller.DefaultConfig(uint64(h), peers)
-		plant.applyController(&ccfg)
+		ccfg.Bugs = plant.Bugs
 		ccfg.OnElection = r.onElection
 		r.w.AddNode(HostControllerAddr(h), func(env node.Env) node.Handler {
 			c, err := controller.New(env, ccfg)
@@ -262,7 +262,7 @@ func (r *run) buildGroups() {
 			bcfg.RegisterInterval = 5 * time.Second
 			bcfg.RecentHeadEntries = simRecentHeadEntries
 			bcfg.MetaSyncInterval = r.cfg.MetaSyncInterval
-			plant.applyBroker(&bcfg)
+			bcfg.Bugs = plant.Bugs
 			replica := id
 			bcfg.OnAcknowledge = func(epoch int64, index uint64) { r.onAcknowledge(g, replica, epoch, index) }
 			bcfg.OnWrite = func(epoch int64, index uint64) { r.checkMasterWrite(g, replica, epoch, index, "wrote") }
@@ -278,7 +278,7 @@ func (r *run) buildGroups() {
 				}
 				return b
 			}))
-			plant.applyDisk(g.nodes[len(g.nodes)-1].Disk)
+			g.nodes[len(g.nodes)-1].Disk.SetBugs(plant.Bugs)
 		}
 	}
 }

@@ -72,7 +72,7 @@ const routeProberAddr = "127.0.6.1:1"
 func (cfg Config) nameServerConfig() namesrv.Config {
 	c := namesrv.DefaultConfig()
 	c.BrokerExpiry, c.ScanInterval = simBrokerExpiry, simScanInterval
-	cfg.plant().applyNameServer(&c)
+	c.Bugs = cfg.plant().Bugs
 	return c
 }
 
