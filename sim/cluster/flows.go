@@ -377,7 +377,7 @@ func historyID(topic, uniq string, reconsumeTimes int32) string {
 // pulledMsg records a pulled message with its store time in virtual time.
 func pulledMsg(m *codec.Message, uniq string) linearizability.PulledMsg {
 	return linearizability.PulledMsg{Offset: m.QueueOffset, MsgID: historyID(m.Topic, uniq, m.ReconsumeTimes),
-		StoreTime: (m.StoreTimestamp - sim.Epoch.UnixMilli()) * int64(time.Millisecond)}
+		StoreTime: (m.StoreTimestamp - sim.Epoch.UnixMilli()) * int64(time.Millisecond), Stamped: true}
 }
 
 // sendBackOp is one CONSUMER_SEND_MSG_BACK: message uniq, reconsumed gen times, sent back with
