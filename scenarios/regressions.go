@@ -21,7 +21,7 @@ type Regression struct {
 // Regressions is the list; append every seed that fails on main once its cause is fixed.
 var Regressions = []Regression{
 	{Topology: cluster.SingleBroker, Flush: brokernode.SyncFlush, Seed: 24,
-		Bug: "issue 9: message at two offsets, message never sent, not linearizable (p0-286 in SimTopic/3); sim/node.go delivered a request sent on a connecting socket that was then reset, so the client took a stored send for a definite failure"},
+		Bug: "message at two offsets, message never sent, not linearizable (p0-286 in SimTopic/3); sim/node.go delivered a request sent on a connecting socket that was then reset, so the client took a stored send for a definite failure"},
 	{Topology: cluster.BrokerGroups, Flush: brokernode.SyncFlush, Replication: brokernode.SyncReplication, Seed: 45,
 		Bug: "new master's offset behind its copy: the groups offset check took the new-group answer 0 for a committed offset (sim/cluster/groupoffsets.go)"},
 }
