@@ -30,7 +30,7 @@ type sendHeader struct {
 }
 
 // sendV2Names pairs the one-letter ext names of SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE
-// (SendMessageRequestHeaderV2; docs/protocol.md, "Sends") with SEND_MESSAGE's. n is RocketMQ 5's broker
+// (SendMessageRequestHeaderV2; docs/protocol.md) with SEND_MESSAGE's. n is RocketMQ 5's broker
 // name, bname in the long header.
 var sendV2Names = [...]struct{ short, long string }{
 	{"a", "producerGroup"}, {"b", "topic"}, {"c", "defaultTopic"}, {"d", "defaultTopicQueueNums"},

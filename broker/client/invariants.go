@@ -21,32 +21,33 @@ import (
 // sorting; only a broken state is walked again in key order, so the error is the same in
 // every run.
 func (c *Client) CheckInvariants() error {
-	if err := firstBroken(c.conns, func(addr string) error {
-		if conn := c.conns[addr]; c.addrOf[conn] != addr {
+	if err := firstBroken(c.conns, func(addr string, conn node.ConnID) error {
+		if c.addrOf[conn] != addr {
 			return fmt.Errorf("client: the connection to %s, %d, is known as the connection to %q", addr, conn, c.addrOf[conn])
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	if err := firstBroken(c.addrOf, func(conn node.ConnID) error {
-		if addr := c.addrOf[conn]; c.conns[addr] != conn {
-			return fmt.Errorf("client: connection %d to %s is not the connection to %s (%d is)", conn, addr, addr, c.conns[addr])
-		}
-		return nil
-	}); err != nil {
-		return err
+	// Every entry of conns has its inverse in addrOf, which makes conns one-to-one; with as
+	// many entries in addrOf, addrOf holds nothing else.
+	if len(c.addrOf) != len(c.conns) {
+		return firstBroken(c.addrOf, func(conn node.ConnID, addr string) error {
+			if c.conns[addr] != conn {
+				return fmt.Errorf("client: connection %d to %s is not the connection to %s (%d is)", conn, addr, addr, c.conns[addr])
+			}
+			return nil
+		})
 	}
-	if err := firstBroken(c.dialed, func(conn node.ConnID) error {
-		if _, ok := c.addrOf[conn]; !ok || !c.dialed[conn] {
+	if err := firstBroken(c.dialed, func(conn node.ConnID, up bool) error {
+		if _, ok := c.addrOf[conn]; !ok || !up {
 			return fmt.Errorf("client: connection %d is recorded as up but is not one the client dialled and still has", conn)
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	if err := firstBroken(c.calls, func(op int32) error {
-		cl := c.calls[op]
+	if err := firstBroken(c.calls, func(op int32, cl *call) error {
 		switch {
 		case cl == nil || cl.done == nil:
 			return fmt.Errorf("client: call %d has no callback", op)
@@ -60,36 +61,36 @@ func (c *Client) CheckInvariants() error {
 	}); err != nil {
 		return err
 	}
-	if err := firstBroken(c.routes, func(topic string) error {
-		if r := c.routes[topic]; r == nil || r.data == nil || r.fetched.IsZero() {
+	if err := firstBroken(c.routes, func(topic string, r *cachedRoute) error {
+		if r == nil || r.data == nil || r.fetched.IsZero() {
 			return fmt.Errorf("client: the cached route of %s is not a fetched route", topic)
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	if err := firstBroken(c.brokers, func(group string) error {
-		if c.brokers[group] == nil {
+	if err := firstBroken(c.brokers, func(group string, addrs map[string]string) error {
+		if addrs == nil {
 			return fmt.Errorf("client: broker group %s has no address table", group)
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	return firstBroken(c.consumers, func(name string) error {
-		if g := c.consumers[name]; g.Name != name || g.Model == "" {
+	return firstBroken(c.consumers, func(name string, g ConsumerGroup) error {
+		if g.Name != name || g.Model == "" {
 			return fmt.Errorf("client: consumer group %q is registered as %q with model %q", name, g.Name, g.Model)
 		}
 		return nil
 	})
 }
 
-// firstBroken runs check on every key of m and returns nil if none fails, else the error of the
-// smallest key that fails.
-func firstBroken[K cmp.Ordered, V any](m map[K]V, check func(K) error) error {
+// firstBroken runs check on every entry of m and returns nil if none fails, else the error of
+// the entry with the smallest key that fails.
+func firstBroken[K cmp.Ordered, V any](m map[K]V, check func(K, V) error) error {
 	broken := false
-	for k := range m {
-		if check(k) != nil {
+	for k, v := range m {
+		if check(k, v) != nil {
 			broken = true
 			break
 		}
@@ -98,7 +99,7 @@ func firstBroken[K cmp.Ordered, V any](m map[K]V, check func(K) error) error {
 		return nil
 	}
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if err := check(k); err != nil {
+		if err := check(k, m[k]); err != nil {
 			return err
 		}
 	}
