@@ -25,15 +25,22 @@ func (p *checkedProbe) CheckInvariants() error {
 	return nil
 }
 
-// The world checks a node's invariants after every event delivered to it, and a broken one
-// stops the run with the node's address, the seed and the virtual time.
-func TestWorldPanicsOnABrokenInvariant(t *testing.T) {
+// checkedPair is a world of seed 7 in which a sends 5 frames to b, which claims never to
+// receive more than limit.
+func checkedPair(limit int) (*World, *checkedProbe) {
 	w := NewWorld(7, NetConfig{MinLatency: time.Millisecond, MaxLatency: time.Millisecond},
 		DiskConfig{MinFsync: time.Millisecond, MaxFsync: time.Millisecond}, nil)
 	a := &probe{dial: "b:1", frames: 5, interval: 100 * time.Millisecond}
-	b := &checkedProbe{limit: 3}
+	b := &checkedProbe{limit: limit}
 	w.AddNode("b:1", func(env node.Env) node.Handler { b.env = env; return b })
 	w.AddNode("a:1", func(env node.Env) node.Handler { a.env = env; return a })
+	return w, b
+}
+
+// The world checks a node's invariants after every event delivered to it, and a broken one
+// stops the run with the node's address, the seed and the virtual time.
+func TestWorldPanicsOnABrokenInvariant(t *testing.T) {
+	w, b := checkedPair(3)
 
 	var msg string
 	func() {
@@ -61,12 +68,7 @@ func TestWorldPanicsOnABrokenInvariant(t *testing.T) {
 // A handler that is not an InvariantChecker runs unchecked, and one whose invariants hold is
 // never stopped.
 func TestWorldRunsNodesWhoseInvariantsHold(t *testing.T) {
-	w := NewWorld(7, NetConfig{MinLatency: time.Millisecond, MaxLatency: time.Millisecond},
-		DiskConfig{MinFsync: time.Millisecond, MaxFsync: time.Millisecond}, nil)
-	a := &probe{dial: "b:1", frames: 5, interval: 100 * time.Millisecond}
-	b := &checkedProbe{limit: 5}
-	w.AddNode("b:1", func(env node.Env) node.Handler { b.env = env; return b })
-	w.AddNode("a:1", func(env node.Env) node.Handler { a.env = env; return a })
+	w, b := checkedPair(5)
 	w.RunUntil(time.Second)
 	if len(b.got) != 5 || b.checks < 7 {
 		t.Fatalf("b got %d frames with %d checks, want 5 frames and a check after each of 7 events", len(b.got), b.checks)

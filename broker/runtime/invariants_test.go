@@ -25,6 +25,18 @@ func (n *checkedNode) CheckInvariants() error {
 	return nil
 }
 
+// startChecked starts a runtime around n on a loopback port and dials it.
+func startChecked(t *testing.T, cfg Config, n *checkedNode) (*Runtime, *rawClient) {
+	t.Helper()
+	cfg.ListenAddr = "127.0.0.1:0"
+	r := New(cfg, nil, func(env node.Env) (node.Handler, error) { n.env = env; return n, nil })
+	if err := r.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(r.Stop)
+	return r, dialRaw(t, r.Addr().String())
+}
+
 // The runtime checks a handler's invariants on one event in InvariantCheckEvery; a broken one
 // is logged at ERROR and counted, and the node keeps serving.
 func TestSampledInvariantChecksReportWithoutStopping(t *testing.T) {
@@ -36,13 +48,7 @@ func TestSampledInvariantChecksReportWithoutStopping(t *testing.T) {
 		}
 		n.env.Send(c, codec.NewResponse(cmd, codec.Success, ""))
 	}
-	r := New(Config{ListenAddr: "127.0.0.1:0", Logger: logs.logger(), InvariantCheckEvery: 4}, nil,
-		func(env node.Env) (node.Handler, error) { n.env = env; return n, nil })
-	if err := r.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(r.Stop)
-	c := dialRaw(t, r.Addr().String())
+	r, c := startChecked(t, Config{Logger: logs.logger(), InvariantCheckEvery: 4}, n)
 	for i := int32(1); i <= 7; i++ {
 		c.roundTrip(i, "")
 	}
@@ -84,13 +90,7 @@ func TestSampledInvariantChecksReportWithoutStopping(t *testing.T) {
 // A negative InvariantCheckEvery turns the checks off.
 func TestInvariantChecksCanBeTurnedOff(t *testing.T) {
 	n := &checkedNode{broken: true}
-	r := New(Config{ListenAddr: "127.0.0.1:0", InvariantCheckEvery: -1, Logger: (&logBuffer{}).logger()}, nil,
-		func(env node.Env) (node.Handler, error) { n.env = env; return n, nil })
-	if err := r.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(r.Stop)
-	c := dialRaw(t, r.Addr().String())
+	r, c := startChecked(t, Config{InvariantCheckEvery: -1, Logger: (&logBuffer{}).logger()}, n)
 	for i := int32(1); i <= 10; i++ {
 		c.roundTrip(i, "")
 	}
