@@ -13,7 +13,7 @@ import (
 	"github.com/sluicemq/sluice/broker/node"
 )
 
-// batchExt is SEND_BATCH_MESSAGE's V2 header as the Go client writes it (PROTOCOL.md 2.2).
+// batchExt is SEND_BATCH_MESSAGE's V2 header as the Go client writes it (docs/protocol.md, "Batch sends").
 func batchExt(topic string, queueID int, props string) map[string]string {
 	return map[string]string{
 		"a": "pg", "b": topic, "c": "TBW102", "d": "4", "e": strconv.Itoa(queueID), "f": "0",

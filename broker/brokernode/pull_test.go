@@ -25,7 +25,7 @@ func brokerWithMessages(t *testing.T, cfg Config, n int) (*brokerHarness, node.C
 
 // Every PULL_MESSAGE answer carries nextBeginOffset, minOffset and maxOffset, whatever its
 // code, and each store outcome maps to the code and next offset RocketMQ clients act on
-// (PROTOCOL.md 2.3, PULL_MESSAGE response).
+// (docs/protocol.md, "Pulls").
 func TestPullStatusMapping(t *testing.T) {
 	cases := []struct {
 		name     string
@@ -262,7 +262,7 @@ func TestTagFilterIsExactDespiteHashCollisions(t *testing.T) {
 
 // Every PULL_MESSAGE answer, whatever its code and however it is reached (at once, after
 // long polling, woken by a message, refused), carries nextBeginOffset, minOffset, maxOffset
-// and suggestWhichBrokerId as decimal strings (PROTOCOL.md 2.3: a missing nextBeginOffset
+// and suggestWhichBrokerId as decimal strings (docs/protocol.md, "Pulls": a missing nextBeginOffset
 // sends a consumer back to offset 0). Orders/0 holds m0..m2, Orders/1 is empty.
 func TestEveryPullAnswerCarriesItsOffsets(t *testing.T) {
 	type outcome struct {

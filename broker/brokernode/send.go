@@ -14,8 +14,8 @@ import (
 	"github.com/sluicemq/sluice/broker/store"
 )
 
-// sendHeader is the header of a send, decoded from SEND_MESSAGE's long names (PROTOCOL.md
-// 2.2); SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE come through sendV1 first.
+// sendHeader is the header of a send, decoded from SEND_MESSAGE's long names (docs/protocol.md,
+// "Sends"); SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE come through sendV1 first.
 type sendHeader struct {
 	topic          string
 	queueID        int64
@@ -30,7 +30,7 @@ type sendHeader struct {
 }
 
 // sendV2Names pairs the one-letter ext names of SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE
-// (SendMessageRequestHeaderV2, PROTOCOL.md 2.2) with SEND_MESSAGE's. n is RocketMQ 5's broker
+// (SendMessageRequestHeaderV2; docs/protocol.md) with SEND_MESSAGE's. n is RocketMQ 5's broker
 // name, bname in the long header.
 var sendV2Names = [...]struct{ short, long string }{
 	{"a", "producerGroup"}, {"b", "topic"}, {"c", "defaultTopic"}, {"d", "defaultTopicQueueNums"},

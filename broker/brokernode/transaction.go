@@ -1,6 +1,6 @@
 package brokernode
 
-// Transactional messages (PROTOCOL.md section 2.4), kept the way the Java 4.x broker keeps them:
+// Transactional messages (docs/protocol.md, "Transactions"), kept the way the Java 4.x broker keeps them:
 //
 //   - A half message (SEND_MESSAGE with TRAN_MSG=true) is stored in RMQ_SYS_TRANS_HALF_TOPIC
 //     queue 0 with REAL_TOPIC and REAL_QID: consumers of the real topic never see it.

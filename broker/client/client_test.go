@@ -34,7 +34,7 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, DefaultConfig(
 func newHarnessWith(t *testing.T, cfg Config) *harness {
 	env := nodetest.New(t, nil)
 	c := New(env, cfg)
-	c.Start()
+	env.Start(c)
 	return &harness{t: t, env: env, c: c, answered: map[*nodetest.Sent]bool{}}
 }
 
@@ -68,7 +68,7 @@ func (h *harness) reply(f *nodetest.Sent, code int16, ext map[string]string, bod
 	resp := codec.NewResponse(f.Cmd, code, "remark for code")
 	resp.ExtFields = ext
 	resp.Body = body
-	h.c.OnFrame(f.Conn, resp)
+	h.env.Frame(h.c, f.Conn, resp)
 }
 
 // drop marks f as one the test will never answer.
@@ -141,12 +141,12 @@ func TestSendRetriesOnlyAfterADefiniteFailure(t *testing.T) {
 		}, wantErr: ErrTimeout},
 		{name: "connection lost after it came up", fail: func(h *harness, f *nodetest.Sent) {
 			h.drop(f)
-			h.c.OnDialed(f.Conn)
-			h.c.OnConnClosed(f.Conn)
+			h.env.Dialed(h.c, f.Conn)
+			h.env.ConnClosed(h.c, f.Conn)
 		}, wantErr: ErrConnClosed},
 		{name: "connection never came up", fail: func(h *harness, f *nodetest.Sent) {
 			h.drop(f)
-			h.c.OnConnClosed(f.Conn)
+			h.env.ConnClosed(h.c, f.Conn)
 		}, wantRetry: true},
 	}
 	for _, tc := range cases {
@@ -654,9 +654,9 @@ func TestPullWithoutAnswerLooksTheRouteUpAgain(t *testing.T) {
 	pull()
 	h.answerRoute("Orders", routeBody("broker-a"))
 	f := h.next(codec.ReqPullMessage)
-	h.c.OnDialed(f.Conn)
+	h.env.Dialed(h.c, f.Conn)
 	h.drop(f)
-	h.c.OnConnClosed(f.Conn)
+	h.env.ConnClosed(h.c, f.Conn)
 	if !errors.Is(pullErr, ErrConnClosed) {
 		t.Fatalf("pull on a closed connection: %v", pullErr)
 	}

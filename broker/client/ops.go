@@ -179,7 +179,7 @@ func (c *Client) SendBatch(msgs []Message, done func(SendResult, error)) {
 		}
 	}
 	c.send(topic, func(q MessageQueue) *codec.Command {
-		// The official client's V2 short-name header (PROTOCOL.md 2.2).
+		// The official client's V2 short-name header (docs/protocol.md, "Sends").
 		return codec.NewRequest(codec.ReqSendBatchMessage, map[string]string{
 			"a": c.cfg.ProducerGroup,
 			"b": q.Topic,

@@ -8,7 +8,7 @@ import (
 	"github.com/sluicemq/sluice/broker/node"
 )
 
-// Transactions (PROTOCOL.md 2.4): a half message is a send with sysFlag 4 and the properties
+// Transactions (docs/protocol.md, "Transactions"): a half message is a send with sysFlag 4 and the properties
 // TRAN_MSG=true and PGROUP=<producer group>; the broker keeps it from consumers until an
 // END_TRANSACTION commits it (it is then written to its real topic) or rolls it back. A half
 // message left unresolved makes the broker ask a producer of the group, with

@@ -127,7 +127,7 @@ func TestDecodeClientHeaders(t *testing.T) {
 		want   *Command
 	}{
 		{
-			name:   "Go client route request (PROTOCOL.md 1.3)",
+			name:   "Go client route request",
 			header: `{"code":105,"language":"GO","version":317,"opaque":1,"flag":0,"remark":"","extFields":{"topic":"TopicTest"}}`,
 			want: &Command{Code: 105, Language: "GO", Version: 317, Opaque: 1,
 				ExtFields: map[string]string{"topic": "TopicTest"}},

@@ -207,7 +207,7 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 
 // checkBrokerAddr accepts host:port addresses the official Go client can take back out of a
 // route: it parses brokerAddrs by hand, splitting the JSON object's text on ',' and each entry
-// at its first ':', then stripping '"' (PROTOCOL.md 2.1), so one address with a comma, a quote,
+// at its first ':', then stripping '"' (docs/protocol.md, "Routes"), so one address with a comma, a quote,
 // whitespace or a character JSON escapes would break the route of every broker sharing a topic
 // with it. Hosts are names or IP literals: ASCII letters, digits and ".-_:[]%".
 func checkBrokerAddr(addr string) error {
