@@ -9,7 +9,7 @@ import (
 )
 
 // FuzzDecodeSendHeader: the send header decoder (long names for SEND_MESSAGE, V2 letters for
-// SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE, renamed by sendV1) never panics on any ext fields,
+// SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE) never panics on any ext fields,
 // and what it accepts has a valid topic, the queue id the header gave, and properties within
 // the stored record's limit.
 func FuzzDecodeSendHeader(f *testing.F) {
@@ -27,21 +27,21 @@ func FuzzDecodeSendHeader(f *testing.F) {
 		req := codec.NewRequest(codec.ReqSendMessage, ext, nil)
 		if v2 {
 			ext = applyExtEdits(batchExt(fuzzTopic, 1, ""), edits)
-			req = sendV1(codec.NewRequest(codec.ReqSendBatchMessage, ext, nil))
+			req = codec.NewRequest(codec.ReqSendBatchMessage, ext, nil)
 			names = short
 		}
 		h, err := decodeSendHeader(req)
 		if err != nil {
 			return
 		}
-		if validTopic(h.topic) != nil || h.topic != ext[names.topic] {
-			t.Fatalf("accepted topic %q from %q", h.topic, ext[names.topic])
+		if validTopic(h.Topic) != nil || h.Topic != ext[names.topic] {
+			t.Fatalf("accepted topic %q from %q", h.Topic, ext[names.topic])
 		}
-		if q, err := strconv.ParseInt(ext[names.queueID], 10, 64); err != nil || q != h.queueID {
-			t.Fatalf("accepted queue id %d from %q", h.queueID, ext[names.queueID])
+		if q, err := strconv.ParseInt(ext[names.queueID], 10, 64); err != nil || q != h.QueueID {
+			t.Fatalf("accepted queue id %d from %q", h.QueueID, ext[names.queueID])
 		}
-		if len(h.properties) > codec.MaxPropertiesBytes || h.properties != ext[names.properties] {
-			t.Fatalf("accepted properties of %d bytes, header had %d", len(h.properties), len(ext[names.properties]))
+		if len(h.Properties) > codec.MaxPropertiesBytes || h.Properties != ext[names.properties] {
+			t.Fatalf("accepted properties of %d bytes, header had %d", len(h.Properties), len(ext[names.properties]))
 		}
 	})
 }
