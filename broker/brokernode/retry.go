@@ -166,4 +166,3 @@ func (b *Broker) ensureDLQTopic(group string) (string, error) {
 	b.registerAll()
 	return name, nil
 }
-

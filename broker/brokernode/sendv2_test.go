@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 )

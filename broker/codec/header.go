@@ -139,7 +139,7 @@ func (r *extReader) bool(key string) bool { return strings.EqualFold(r.ext[key],
 // extWriter writes ext fields, every value a string.
 type extWriter map[string]string
 
-func (w extWriter) str(key, v string)      { w[key] = v }
+func (w extWriter) str(key, v string)       { w[key] = v }
 func (w extWriter) int(key string, v int64) { w[key] = strconv.FormatInt(v, 10) }
 func (w extWriter) bool(key string, v bool) { w[key] = strconv.FormatBool(v) }
 
