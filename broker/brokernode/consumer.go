@@ -320,7 +320,7 @@ func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
 		off = 0
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.ExtFields = codec.EncodeHeader(&codec.OffsetResponseHeader{Offset: off})
+	resp.SetHeader(&codec.OffsetResponseHeader{Offset: off})
 	return resp
 }
 
@@ -383,7 +383,7 @@ func (b *Broker) handleMinMaxOffset(req *codec.Command) *codec.Command {
 			off = b.store.MaxOffset(topic, q)
 		}
 	}
-	resp.ExtFields = codec.EncodeHeader(&codec.OffsetResponseHeader{Offset: off})
+	resp.SetHeader(&codec.OffsetResponseHeader{Offset: off})
 	return resp
 }
 
@@ -406,7 +406,7 @@ func (b *Broker) handleSearchOffset(req *codec.Command) *codec.Command {
 		}
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.ExtFields = codec.EncodeHeader(&codec.OffsetResponseHeader{Offset: off})
+	resp.SetHeader(&codec.OffsetResponseHeader{Offset: off})
 	return resp
 }
 

@@ -56,7 +56,7 @@ func (b *Broker) handleQueryMessage(req *codec.Command) *codec.Command {
 		return codec.NewResponse(req, codec.SystemError, "query message: "+err.Error())
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.ExtFields = codec.EncodeHeader(&codec.QueryMessageResponseHeader{IndexLastUpdateTimestampMs: res.LastIndexedMs,
+	resp.SetHeader(&codec.QueryMessageResponseHeader{IndexLastUpdateTimestampMs: res.LastIndexedMs,
 		IndexLastUpdatePhyoffset: int64(res.LastIndexedIndex)})
 	if len(res.Records) == 0 {
 		resp.Code, resp.Remark = codec.QueryNotFound, "can not find message, maybe time range not correct"

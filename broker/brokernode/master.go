@@ -63,7 +63,7 @@ func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
 		return resp
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.ExtFields = codec.EncodeHeader(&codec.HandshakeResponseHeader{LastIndex: int64(b.synced), Epoch: b.grp.epoch})
+	resp.SetHeader(&codec.HandshakeResponseHeader{LastIndex: int64(b.synced), Epoch: b.grp.epoch})
 	body, err := json.Marshal(epochsBody{Epochs: b.grp.table.Entries()})
 	if err != nil {
 		panic("brokernode: encode epoch table: " + err.Error())
@@ -121,7 +121,7 @@ func (b *Broker) fetchAnswer(req *codec.Command, id int64, from uint64) *codec.C
 		upTo = min(upTo, g.table.Entries()[0].Start-1)
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.ExtFields = codec.EncodeHeader(&codec.FetchResponseHeader{Epoch: e.Epoch, EpochStart: int64(e.Start), Confirmed: int64(b.store.Confirmed())})
+	resp.SetHeader(&codec.FetchResponseHeader{Epoch: e.Epoch, EpochStart: int64(e.Start), Confirmed: int64(b.store.Confirmed())})
 	if from <= upTo {
 		recs, err := b.store.ReadRecords(from, upTo, b.cfg.ReplicaFetchBytes)
 		if err != nil {

@@ -140,7 +140,7 @@ func (b *Broker) servePull(c node.ConnID, req *codec.Command, h *codec.PullHeade
 	resp := codec.NewResponse(req, codec.Success, "")
 	suggest := b.suggestBrokerID()
 	setOffsets := func(next, min, max int64) {
-		resp.ExtFields = codec.EncodeHeader(&codec.PullResponseHeader{NextBeginOffset: next, MinOffset: min, MaxOffset: max,
+		resp.SetHeader(&codec.PullResponseHeader{NextBeginOffset: next, MinOffset: min, MaxOffset: max,
 			SuggestWhichBrokerID: suggest})
 	}
 	setOffsets(offset, 0, 0)

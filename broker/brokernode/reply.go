@@ -193,7 +193,7 @@ func (b *Broker) finishReply(rp *replyPush, pushed bool, remark string) *codec.C
 	if pushed {
 		answer = codec.NewSendResponseHeader("0", rp.queueID, 0)
 	}
-	resp.ExtFields = codec.EncodeHeader(&answer)
+	resp.SetHeader(&answer)
 	if !b.cfg.StoreReplyMessage {
 		return resp
 	}
@@ -205,7 +205,7 @@ func (b *Broker) finishReply(rp *replyPush, pushed bool, remark string) *codec.C
 		return resp
 	}
 	answer = codec.NewSendResponseHeader(codec.OffsetMsgID(b.storeHost, int64(res.Index)), rp.queueID, res.QueueOffset)
-	resp.ExtFields = codec.EncodeHeader(&answer)
+	resp.SetHeader(&answer)
 	if b.answersAtOnce() {
 		return resp
 	}

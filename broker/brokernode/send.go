@@ -239,8 +239,8 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 		}
 		ids[i] = codec.OffsetMsgID(b.storeHost, int64(res.Index))
 	}
-	resp.ExtFields = codec.EncodeHeader(&codec.SendResponseHeader{MsgID: strings.Join(ids, ","), QueueID: queueID, QueueOffset: first,
-		Region: "DefaultRegion", TraceOn: true})
+	answer := codec.NewSendResponseHeader(strings.Join(ids, ","), queueID, first)
+	resp.SetHeader(&answer)
 	if b.answersAtOnce() {
 		return resp
 	}

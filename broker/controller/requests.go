@@ -100,7 +100,7 @@ func (c *Controller) serve(conn node.ConnID, req *codec.Command) *codec.Command 
 func (c *Controller) redirect(req *codec.Command) *codec.Command {
 	lead, addr := c.Leader()
 	resp := codec.NewResponse(req, codec.ControllerNotLeader, "this controller member is not the leader")
-	resp.ExtFields = codec.EncodeHeader(&codec.NotLeaderResponseHeader{LeaderID: lead, LeaderAddr: addr})
+	resp.SetHeader(&codec.NotLeaderResponseHeader{LeaderID: lead, LeaderAddr: addr})
 	return resp
 }
 
@@ -198,7 +198,7 @@ func (c *Controller) groupResponse(req *codec.Command, code int16, remark string
 }
 
 func setGroupExt(resp *codec.Command, info GroupInfo) {
-	resp.ExtFields = codec.EncodeHeader(&codec.GroupResponseHeader{MasterBrokerID: info.MasterID, MasterAddress: info.MasterAddr,
+	resp.SetHeader(&codec.GroupResponseHeader{MasterBrokerID: info.MasterID, MasterAddress: info.MasterAddr,
 		MasterEpoch: info.MasterEpoch, SyncStateSet: info.InSync, SyncStateSetEpoch: info.InSyncEpoch})
 }
 

@@ -200,7 +200,7 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 			}
 		}
 	}
-	resp.ExtFields = codec.EncodeHeader(&codec.RegisterBrokerResponseHeader{MasterAddr: master, HAServerAddr: ha})
+	resp.SetHeader(&codec.RegisterBrokerResponseHeader{MasterAddr: master, HAServerAddr: ha})
 	return resp
 }
 
