@@ -227,7 +227,7 @@ func TestGroupSendV2MasterOnly(t *testing.T) {
 	})
 	m := gw.master()
 	slave := m%3 + 1
-	v2 := sendV1Inverse(sendExt("T", "0", nil))
+	v2 := v2Letters(sendExt("T", "0", nil))
 	ok := gw.cli.call(gw.addrs[m-1], codec.ReqSendMessageV2, v2, []byte("v2"))
 	refused := gw.cli.call(gw.addrs[slave-1], codec.ReqSendMessageV2, v2, []byte("refused"))
 	gw.w.RunFor(time.Second)
@@ -247,9 +247,9 @@ func TestGroupSendV2MasterOnly(t *testing.T) {
 	})
 }
 
-// sendV1Inverse turns long send names into V2 letters (SendMessageRequestHeaderV2's), keeping
+// v2Letters turns long send names into V2 letters (SendMessageRequestHeaderV2's), keeping
 // other fields as they are.
-func sendV1Inverse(ext map[string]string) map[string]string {
+func v2Letters(ext map[string]string) map[string]string {
 	letters := map[string]string{"producerGroup": "a", "topic": "b", "defaultTopic": "c", "defaultTopicQueueNums": "d",
 		"queueId": "e", "sysFlag": "f", "bornTimestamp": "g", "flag": "h", "properties": "i", "reconsumeTimes": "j",
 		"unitMode": "k", "maxReconsumeTimes": "l", "batch": "m", "bname": "n"}

@@ -177,7 +177,7 @@ func (c *Client) SendBatch(msgs []Message, done func(SendResult, error)) {
 		}
 	}
 	c.send(topic, func(q MessageQueue) *codec.Command {
-		// The official client's V2 short-name header (PROTOCOL.md 2.2).
+		// The official client's V2 short-name header (SendMessageRequestHeaderV2).
 		h := c.sendHeader(q, "")
 		h.Batch = true
 		return codec.NewRequest(codec.ReqSendBatchMessage, codec.EncodeSendHeaderV2(h), body)

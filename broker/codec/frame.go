@@ -44,6 +44,18 @@
 // as ext values) that falls back, never fails, to the general decoder for anything else;
 // FuzzJSONHeaderFastPath checks that the two agree. What Sluice writes is narrower than what
 // it reads: ext values are always JSON strings, because the Go client fails on anything else.
+//
+// # Typed headers
+//
+// Every request and response kind that carries ext fields has a header type here (header_*.go,
+// e.g. SendHeader, PullHeader, OffsetResponseHeader), as RocketMQ has a CommandCustomHeader per
+// kind: a node decodes a request's header once, when it starts serving it (DecodeHeader,
+// DecodeSendHeader for the long and the V2 one-letter names alike), and works on the typed
+// value; whoever writes a command (a node answering, a client asking) encodes it from the same
+// type (EncodeHeader, Command.SetHeader). No code outside this package looks an ext field up
+// by name. Decoding is lenient, as the Java broker's is: unknown fields are ignored, and each
+// field documents what a missing or malformed value means (a *HeaderError naming it, or a
+// default). Encoding is strict: strings only, integers in decimal, booleans "true" or "false".
 package codec
 
 import (

@@ -6,20 +6,8 @@ import (
 	"strings"
 )
 
-// # Typed headers
-//
-// Every request and response kind that carries ext fields has a header type in this package
-// (header_*.go): the node decodes a request's header once, when it starts serving it, and
-// works on the typed value; whoever writes a command (a node answering, a client asking)
-// encodes it from the same type. This is RocketMQ's CommandCustomHeader: no code outside this
-// package looks an ext field up by name.
-//
-// Reading is lenient, as the Java broker's is: unknown fields are ignored, and each field
-// says what a missing or malformed value means (an error naming it, or a default). Writing is
-// strict: every value is a string (RocketMQ's Go client refuses anything else), integers in
-// decimal, booleans as "true" or "false".
-
-// Header is a typed command header. It is implemented by this package's header types only.
+// Header is a typed command header (see "Typed headers" in the package comment). It is
+// implemented by this package's header types only.
 type Header interface {
 	decodeExt(r *extReader)
 	encodeExt(w extWriter)
