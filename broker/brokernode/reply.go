@@ -93,15 +93,12 @@ func (b *Broker) handleSendReply(c node.ConnID, req *codec.Command) *codec.Comma
 			"too many reply messages ("+strconv.Itoa(maxPendingReplies)+") are waiting for their requesters")
 	}
 	now := b.env.Now().UnixMilli()
-	ph := codec.ReplyPushHeader{
-		ProducerGroup: h.ProducerGroup, Topic: h.Topic, DefaultTopic: h.DefaultTopic, DefaultTopicQueueNums: h.DefaultTopicQueueNums,
-		QueueID: h.QueueID, SysFlag: h.SysFlag, BornTimestamp: h.BornTimestamp, Flag: h.Flag, ReconsumeTimes: h.ReconsumeTimes,
-		UnitMode:       h.UnitMode,
-		Properties:     codec.SetProperty(h.Properties, codec.PropPushReplyTime, strconv.FormatInt(now, 10)),
+	ph := codec.ReplyPushHeader{SendHeader: h,
 		BornHost:       javaHostString(m.BornHost.Addr().String(), m.BornHost.Port()),
 		StoreHost:      javaHostString(b.storeHost.Addr().String(), b.storeHost.Port()),
 		StoreTimestamp: now,
 	}
+	ph.Properties = codec.SetProperty(h.Properties, codec.PropPushReplyTime, strconv.FormatInt(now, 10))
 	push := codec.NewRequest(codec.ReqPushReplyMessageToClient, codec.EncodeHeader(&ph), req.Body)
 	push.Opaque = b.nextOpaque()
 	rp.opaque, rp.to = push.Opaque, to

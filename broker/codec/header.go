@@ -70,7 +70,8 @@ func (r *extReader) fail(key, value string, missing bool, want string) {
 	}
 }
 
-// str is a string field; missing is "".
+// str is a string field; missing is "". (Like every read of a field named "", it reads as
+// missing: no header has a field without a name.)
 func (r *extReader) str(key string) string { return r.ext[key] }
 
 // requiredStr is a string field that must be present and not empty.
@@ -124,12 +125,17 @@ func (r *extReader) optionalInt(key string, def int64) int64 {
 // anything else (missing included) false.
 func (r *extReader) bool(key string) bool { return strings.EqualFold(r.ext[key], "true") }
 
-// extWriter writes ext fields, every value a string.
+// extWriter writes ext fields, every value a string. A field named "" is not written (a
+// header kind that shares another's names but leaves some out: ReplyPushHeader).
 type extWriter map[string]string
 
-func (w extWriter) str(key, v string)       { w[key] = v }
-func (w extWriter) int(key string, v int64) { w[key] = strconv.FormatInt(v, 10) }
-func (w extWriter) bool(key string, v bool) { w[key] = strconv.FormatBool(v) }
+func (w extWriter) str(key, v string) {
+	if key != "" {
+		w[key] = v
+	}
+}
+func (w extWriter) int(key string, v int64) { w.str(key, strconv.FormatInt(v, 10)) }
+func (w extWriter) bool(key string, v bool) { w.str(key, strconv.FormatBool(v)) }
 
 // strIf writes a string field only when it is not empty.
 func (w extWriter) strIf(key, v string) {

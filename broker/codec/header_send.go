@@ -161,54 +161,29 @@ func (h *SendResponseHeader) encodeExt(w extWriter) {
 }
 
 // ReplyPushHeader is PUSH_REPLY_MESSAGE_TO_CLIENT's header (Java's ReplyMessageRequestHeader):
-// the reply's send header as the replier sent it, with the broker's hosts, store time and
-// properties.
+// the reply's send header as the replier sent it (with long names, and without
+// maxReconsumeTimes, batch and bname), with the broker's hosts and store time; the broker sets
+// the properties.
 type ReplyPushHeader struct {
-	ProducerGroup         string
-	Topic                 string
-	DefaultTopic          string
-	DefaultTopicQueueNums int64
-	QueueID               int64
-	SysFlag               int32
-	BornTimestamp         int64
-	Flag                  int32
-	Properties            string
-	ReconsumeTimes        int64
-	UnitMode              bool
-	BornHost              string
-	StoreHost             string
-	StoreTimestamp        int64
+	SendHeader
+	BornHost       string
+	StoreHost      string
+	StoreTimestamp int64
 }
 
+// replyPushNames are the send fields a reply push carries; "" is a field it leaves out.
+var replyPushNames = sendNames{"producerGroup", "topic", "defaultTopic", "defaultTopicQueueNums", "queueId",
+	"sysFlag", "bornTimestamp", "flag", "properties", "reconsumeTimes", "unitMode", "", "", ""}
+
 func (h *ReplyPushHeader) decodeExt(r *extReader) {
-	h.ProducerGroup = r.str("producerGroup")
-	h.Topic = r.str("topic")
-	h.DefaultTopic = r.str("defaultTopic")
-	h.DefaultTopicQueueNums = r.intOr("defaultTopicQueueNums", 0)
-	h.QueueID = r.int("queueId")
-	h.SysFlag = int32(r.intOr("sysFlag", 0))
-	h.BornTimestamp = r.intOr("bornTimestamp", 0)
-	h.Flag = int32(r.intOr("flag", 0))
-	h.Properties = r.str("properties")
-	h.ReconsumeTimes = r.intOr("reconsumeTimes", 0)
-	h.UnitMode = r.bool("unitMode")
+	h.SendHeader.decodeNames(r, &replyPushNames)
 	h.BornHost = r.str("bornHost")
 	h.StoreHost = r.str("storeHost")
 	h.StoreTimestamp = r.intOr("storeTimestamp", 0)
 }
 
 func (h *ReplyPushHeader) encodeExt(w extWriter) {
-	w.str("producerGroup", h.ProducerGroup)
-	w.str("topic", h.Topic)
-	w.str("defaultTopic", h.DefaultTopic)
-	w.int("defaultTopicQueueNums", h.DefaultTopicQueueNums)
-	w.int("queueId", h.QueueID)
-	w.int("sysFlag", int64(h.SysFlag))
-	w.int("bornTimestamp", h.BornTimestamp)
-	w.int("flag", int64(h.Flag))
-	w.str("properties", h.Properties)
-	w.int("reconsumeTimes", h.ReconsumeTimes)
-	w.bool("unitMode", h.UnitMode)
+	h.SendHeader.encodeNames(w, &replyPushNames)
 	w.str("bornHost", h.BornHost)
 	w.str("storeHost", h.StoreHost)
 	w.int("storeTimestamp", h.StoreTimestamp)
