@@ -171,7 +171,7 @@ func TestBadBatchStoresNothing(t *testing.T) {
 		{"a body over MaxMessageBytes", batchExt("Orders", 0, ""), func(t *testing.T) []byte {
 			return batchBody(t, good[0], codec.BatchMessage{Body: make([]byte, 1024)})
 		}, codec.MessageIllegal, "exceeds the limit of 1024"},
-		{"no queue id", withExt("e", ""), goodBody, codec.MessageIllegal, "queue id"},
+		{"no queue id", withExt("e", ""), goodBody, codec.MessageIllegal, `header field "e" (queueId): "" is not an integer`},
 		{"a bad topic", withExt("b", "a b"), goodBody, codec.MessageIllegal, "illegal character"},
 		{"queue out of range", withExt("e", "4"), goodBody, codec.SystemError, "out of range"},
 	}

@@ -61,9 +61,8 @@ func TestPullStatusMapping(t *testing.T) {
 					t.Fatalf("code %d answer lacks ext %s: %v", resp.Code, k, resp.ExtFields)
 				}
 			}
-			next, _ := resp.ExtInt("nextBeginOffset")
-			max, _ := resp.ExtInt("maxOffset")
-			min, _ := resp.ExtInt("minOffset")
+			ph, _ := codec.DecodeHeader[codec.PullResponseHeader](resp)
+			next, max, min := ph.NextBeginOffset, ph.MaxOffset, ph.MinOffset
 			if resp.Code != tc.wantCode || next != tc.wantNext || max != tc.wantMax || min != 0 {
 				t.Errorf("code %d next %d min %d max %d (%s); want code %d next %d min 0 max %d",
 					resp.Code, next, min, max, resp.Remark, tc.wantCode, tc.wantNext, tc.wantMax)
@@ -241,7 +240,8 @@ func TestTagFilterIsExactDespiteHashCollisions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		resp := h.mustAnswer(c, h.pull(c, "Orders", 0, tc.offset, "sysFlag", "4", "subscription", tc.sub))
-		next, _ := resp.ExtInt("nextBeginOffset")
+		ph, _ := codec.DecodeHeader[codec.PullResponseHeader](resp)
+		next := ph.NextBeginOffset
 		if got := bodies(resp); resp.Code != tc.wantCode || !slices.Equal(got, tc.want) || next != tc.wantNext {
 			t.Errorf("subscription %q from %d: code %d, %v, next %d; want code %d, %v, next %d",
 				tc.sub, tc.offset, resp.Code, got, next, tc.wantCode, tc.want, tc.wantNext)

@@ -242,8 +242,8 @@ func TestSendFallsBackToTBW102(t *testing.T) {
 	}
 	h.answerRoute(route.DefaultTopic, tbw.Encode())
 	f := h.next(codec.ReqSendMessage)
-	q, err := f.Cmd.ExtInt("queueId")
-	if f.Addr != brokerAAddr || f.Cmd.Ext("topic") != "NewTopic" || f.Cmd.Ext("defaultTopic") != route.DefaultTopic || err != nil || q < 0 || q >= 4 {
+	sh, err := codec.DecodeSendHeader(f.Cmd)
+	if q := sh.QueueID; f.Addr != brokerAAddr || sh.Topic != "NewTopic" || sh.DefaultTopic != route.DefaultTopic || err != nil || q < 0 || q >= 4 {
 		t.Fatalf("fallback send to %s: topic %q defaultTopic %q queueId %q", f.Addr, f.Cmd.Ext("topic"), f.Cmd.Ext("defaultTopic"), f.Cmd.Ext("queueId"))
 	}
 	h.reply(f, codec.Success, sendOK("0"), nil)

@@ -376,9 +376,9 @@ func TestCommandHelpers(t *testing.T) {
 	if req.Ext("missing") != "" {
 		t.Error("missing ext field is not empty")
 	}
-	req.SetExt("queueId", "3")
+	req.setExt("queueId", "3")
 	if req.Ext("queueId") != "3" {
-		t.Errorf("SetExt/Ext: %q", req.Ext("queueId"))
+		t.Errorf("setExt/Ext: %q", req.Ext("queueId"))
 	}
 	resp := NewResponse(req, PullNotFound, "no new message")
 	want := &Command{Code: PullNotFound, Language: "GO", Version: 317, Opaque: 12, Flag: FlagResponse, Remark: "no new message"}
