@@ -69,6 +69,9 @@ type Config struct {
 	DialTimeout time.Duration
 	// Rand is the node's Env.Rand; nil means a PCG seeded from crypto/rand.
 	Rand *rand.Rand
+	// Drain says which requests Shutdown refuses and which may stay unanswered (DrainPolicy);
+	// the zero value refuses none and waits for every answer.
+	Drain DrainPolicy
 }
 
 // Runtime drives one node.Handler on real sockets, timers and disk.
@@ -108,6 +111,9 @@ type Runtime struct {
 	timerID node.TimerID
 	rng     *rand.Rand
 	syncer  syncer
+	drain   drainState
+
+	dialLog dialFailures // dial failures, logged once per address and then sparingly
 }
 
 // New returns a Runtime for the handler newHandler builds. newHandler is called on the loop
@@ -313,6 +319,7 @@ func (r *Runtime) loop() {
 		if !r.runBatch(batch) {
 			return
 		}
+		r.checkDrained()
 		clear(batch) // drop references to frames and closures
 		spare = batch[:0]
 	}
@@ -386,7 +393,7 @@ func (r *Runtime) dispatch(e *event) {
 			h.OnDialed(e.c.id)
 		}
 	case evFrame:
-		if r.live[e.c.id] == e.c {
+		if r.live[e.c.id] == e.c && r.track(e.c, e.cmd) {
 			h.OnFrame(e.c.id, e.cmd)
 		}
 	case evClosed:
@@ -394,6 +401,7 @@ func (r *Runtime) dispatch(e *event) {
 		// only if it still thinks the connection is open.
 		if r.live[e.c.id] == e.c {
 			delete(r.live, e.c.id)
+			r.untrack(e.c)
 			e.c.shutdown()
 			h.OnConnClosed(e.c.id)
 		}
