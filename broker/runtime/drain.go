@@ -147,13 +147,13 @@ func (r *Runtime) answerParked() {
 // (the node is stopped anyway), and the flush's error if the flush failed.
 func (r *Runtime) Shutdown(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	r.closeListeners()
 	drained := make(chan struct{})
 	err := r.Do(func() {
 		r.drain.draining = true
 		r.drain.drained = drained
 		r.checkDrained()
 	})
+	r.closeListeners()
 	if err != nil { // stopped already
 		r.Stop()
 		return r.flushDisk()

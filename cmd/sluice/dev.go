@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/adminclient"
@@ -49,6 +50,8 @@ type devGroup struct {
 
 	mu  sync.Mutex
 	rts []*runtime.Runtime // nil: stopped
+
+	stopping atomic.Bool // the process is shutting down: the master watch is silent
 }
 
 func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger) int {
@@ -167,6 +170,7 @@ func (g *devGroup) stopAll() {
 // shutdownAll shuts every running replica down at once (each unregistered from the name
 // servers first), so none of them waits for the others to drain.
 func (g *devGroup) shutdownAll(timeout time.Duration) error {
+	g.stopping.Store(true)
 	var wg sync.WaitGroup
 	errs := make([]error, len(g.cfgs))
 	for id := 1; id <= len(g.cfgs); id++ {
@@ -266,7 +270,7 @@ func (g *devGroup) watchMaster(nsList []string, stop <-chan struct{}) {
 		case <-time.After(500 * time.Millisecond):
 		}
 		brokers, err := cli.ClusterList()
-		if err != nil {
+		if err != nil || g.stopping.Load() {
 			continue
 		}
 		addr, id := g.masterOf(brokers)
