@@ -464,7 +464,7 @@ func (b ClusterBroker) Master() bool { return b.ID == route.MasterID }
 func (c *Client) ClusterList() ([]ClusterBroker, error) {
 	resp, err := c.askNameServers(codec.ReqGetBrokerClusterInfo, nil)
 	if err != nil {
-		return nil, fmt.Errorf("cluster list: %w", err)
+		return nil, err
 	}
 	var ci route.ClusterInfo
 	if err := json.Unmarshal(resp.Body, &ci); err != nil {

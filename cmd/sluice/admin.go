@@ -80,7 +80,7 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	defer cli.Close()
 	wantArgs := func(n int) bool {
 		if len(pos) != n {
-			fmt.Fprintf(stderr, "sluice admin %s %s: want %d argument(s), got %d\n\n%s", args[0], args[1], n, len(pos), adminUsage)
+			fmt.Fprintf(stderr, "sluice admin %s %s: want %d argument(s), got %d\nrun 'sluice admin -h' for its commands and flags\n", args[0], args[1], n, len(pos))
 			return false
 		}
 		return true
@@ -222,7 +222,7 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	default:
-		fmt.Fprintf(stderr, "sluice admin: unknown command %q\n\n%s", args[0]+" "+args[1], adminUsage)
+		fmt.Fprintf(stderr, "sluice admin: unknown command %q\nrun 'sluice admin -h' for its commands and flags\n", args[0]+" "+args[1])
 		return 2
 	}
 	return 0
