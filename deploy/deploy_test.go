@@ -114,7 +114,6 @@ func loadCompose(t *testing.T) []service {
 	return out
 }
 
-
 // The example is three name servers with controllers and one group of three replicas, and
 // every address in one file agrees with the others and with the compose file.
 func TestComposeClusterIsConsistent(t *testing.T) {
