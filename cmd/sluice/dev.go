@@ -1,17 +1,19 @@
 package main
 
 // 'sluice dev --replicas N': a name server, a controller and a broker group of N replicas in
-// one process, so a failover can be tried on a laptop. It prints which replica is master
-// whenever that changes, and reads commands from stdin to stop and start replicas.
+// one process, so a failover can be tried on a laptop. It prints which replica is master, and
+// the in-sync set, whenever the controller changes them, and reads commands from stdin to stop and start replicas.
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +22,8 @@ import (
 
 	"github.com/sluicemq/sluice/broker/adminclient"
 	"github.com/sluicemq/sluice/broker/brokernode"
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/controller"
 	"github.com/sluicemq/sluice/broker/runtime"
 )
 
@@ -45,6 +49,7 @@ const devReplicaPortStep = 10
 type devGroup struct {
 	logger   *slog.Logger
 	shutdown time.Duration
+	ctlAddr  string
 	cfgs     []brokernode.Config // by replica id - 1
 	dirs     []string
 
@@ -71,7 +76,7 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 	if err != nil || brPort == 0 {
 		return fail(2, fmt.Errorf("--broker-addr %q: want a literal ip:port with a port (replicas listen %d ports apart)", o.brokerAddr, devReplicaPortStep))
 	}
-	g := &devGroup{logger: logger, shutdown: o.shutdown, rts: make([]*runtime.Runtime, o.replicas)}
+	g := &devGroup{logger: logger, shutdown: o.shutdown, ctlAddr: ctlAddr, rts: make([]*runtime.Runtime, o.replicas)}
 	for i := 1; i <= o.replicas; i++ {
 		c := base
 		c.BrokerID = int64(i)
@@ -120,8 +125,8 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 	fmt.Println("sluice dev: press Ctrl-C to stop")
 	stop := make(chan struct{})
 	defer close(stop)
-	go g.watchMaster(nsList, stop)
-	go g.readCommands(nsList)
+	go g.watchMaster(stop)
+	go g.readCommands()
 	return waitForStop(logger, o.shutdown, stoppable{rt: ns}, stoppable{rt: ctl}, stoppable{shutdown: g.shutdownAll})
 }
 
@@ -192,7 +197,7 @@ func (g *devGroup) shutdownAll(timeout time.Duration) error {
 }
 
 // readCommands serves stdin's commands until it closes.
-func (g *devGroup) readCommands(nsList []string) {
+func (g *devGroup) readCommands() {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -200,7 +205,7 @@ func (g *devGroup) readCommands(nsList []string) {
 			continue
 		}
 		if fields[0] == "status" {
-			g.printStatus(nsList)
+			g.printStatus()
 			continue
 		}
 		id := 0
@@ -243,69 +248,89 @@ func (g *devGroup) readCommands(nsList []string) {
 	}
 }
 
-// masterOf is the replica the name servers route as master ("" and 0 if none).
-func (g *devGroup) masterOf(brokers []adminclient.ClusterBroker) (string, int) {
-	for _, b := range brokers {
-		if b.Group == g.cfgs[0].BrokerName && b.Master() {
-			for i, c := range g.cfgs {
-				if c.Addr == b.Addr {
-					return b.Addr, i + 1
-				}
-			}
-			return b.Addr, 0
-		}
-	}
-	return "", 0
+// groupView is the group as the controller holds it: master replica (0: none), its address,
+// and the in-sync set.
+type groupView struct {
+	master int64
+	addr   string
+	inSync []int64
 }
 
-// watchMaster prints the group's master whenever the name server's routes change it.
-func (g *devGroup) watchMaster(nsList []string, stop <-chan struct{}) {
-	cli := adminclient.New(nsList, time.Second)
+func (v groupView) String() string {
+	if v.master == 0 {
+		return "no master (the controller is electing one)"
+	}
+	return fmt.Sprintf("master is replica %d (%s), in sync: %v", v.master, v.addr, v.inSync)
+}
+
+// view asks the controller for the group's master and in-sync set.
+func (g *devGroup) view(cli *adminclient.Client) (groupView, error) {
+	c := g.cfgs[0]
+	req := codec.NewRequest(codec.ReqControllerGetReplicaInfo, map[string]string{
+		"clusterName": c.ClusterName, "brokerName": c.BrokerName, "local": "true"}, nil)
+	resp, err := cli.Call(g.ctlAddr, req)
+	if err != nil {
+		return groupView{}, err
+	}
+	if resp.Code != codec.Success {
+		return groupView{}, fmt.Errorf("controller answered code %d: %s", resp.Code, resp.Remark)
+	}
+	var body controller.ReplicaInfoBody
+	if err := json.Unmarshal(resp.Body, &body); err != nil {
+		return groupView{}, fmt.Errorf("controller's answer: %w", err)
+	}
+	for _, gi := range body.Groups {
+		if gi.Group == c.BrokerName {
+			return groupView{master: gi.MasterID, addr: gi.MasterAddr, inSync: gi.InSync}, nil
+		}
+	}
+	return groupView{}, nil
+}
+
+// watchMaster prints the group's master and in-sync set whenever the controller changes them.
+func (g *devGroup) watchMaster(stop <-chan struct{}) {
+	cli := adminclient.New([]string{g.ctlAddr}, time.Second)
 	defer cli.Close()
 	last := "?"
 	for {
 		select {
 		case <-stop:
 			return
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(300 * time.Millisecond):
 		}
-		brokers, err := cli.ClusterList()
+		v, err := g.view(cli)
 		if err != nil || g.stopping.Load() {
 			continue
 		}
-		addr, id := g.masterOf(brokers)
-		if addr == last {
-			continue
-		}
-		last = addr
-		if addr == "" {
-			fmt.Printf("sluice dev: %s has no master (the controller is electing one)\n", g.cfgs[0].BrokerName)
-		} else {
-			fmt.Printf("sluice dev: master of %s is replica %d (%s)\n", g.cfgs[0].BrokerName, id, addr)
+		if s := v.String(); s != last {
+			last = s
+			fmt.Printf("sluice dev: %s %s\n", g.cfgs[0].BrokerName, s)
 		}
 	}
 }
 
-func (g *devGroup) printStatus(nsList []string) {
-	cli := adminclient.New(nsList, time.Second)
+func (g *devGroup) printStatus() {
+	cli := adminclient.New([]string{g.ctlAddr}, time.Second)
 	defer cli.Close()
-	brokers, err := cli.ClusterList()
-	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+	v, err := g.view(cli)
+	if err != nil {
 		fmt.Printf("sluice dev: status: %v\n", err)
 		return
 	}
-	master, _ := g.masterOf(brokers)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i, c := range g.cfgs {
+		id := int64(i + 1)
 		state := "stopped"
 		switch {
 		case g.rts[i] == nil:
-		case c.Addr == master:
+		case id == v.master:
 			state = "master"
+		case slices.Contains(v.inSync, id):
+			state = "slave, in sync"
 		default:
-			state = "slave"
+			state = "slave, not in sync"
 		}
-		fmt.Printf("sluice dev: replica %d %s %s\n", i+1, c.Addr, state)
+		fmt.Printf("sluice dev: replica %d %s %s\n", id, c.Addr, state)
 	}
 }

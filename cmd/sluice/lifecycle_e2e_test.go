@@ -9,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -175,13 +176,20 @@ func TestDevReplicasFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := startLines(t, cmd)
-	master := waitLine(t, lines, `master of broker-a is replica (\d)`, 30*time.Second)
+	// Kill the master only once both slaves are in sync: one that is not cannot take over.
+	var master string
+	for master == "" {
+		m := waitLines(t, lines, `broker-a master is replica (\d) \(.*\), in sync: \[(.*)\]`, 60*time.Second)
+		if len(strings.Fields(m[2])) == 3 {
+			master = m[1]
+		}
+	}
 	if _, err := fmt.Fprintf(stdin, "kill %s\n", master); err != nil {
 		t.Fatal(err)
 	}
 	waitLine(t, lines, `replica `+master+` stopped`, 10*time.Second)
 	for {
-		next := waitLine(t, lines, `master of broker-a is replica (\d)`, 30*time.Second)
+		next := waitLine(t, lines, `broker-a master is replica (\d)`, 30*time.Second)
 		if next != master {
 			t.Logf("master moved from replica %s to replica %s", master, next)
 			break
@@ -262,6 +270,16 @@ func startLines(t *testing.T, cmd *exec.Cmd) <-chan string {
 // waitLine reads lines until one matches pattern and returns its first group ("" if none).
 func waitLine(t *testing.T, lines <-chan string, pattern string, timeout time.Duration) string {
 	t.Helper()
+	m := waitLines(t, lines, pattern, timeout)
+	if len(m) > 1 {
+		return m[1]
+	}
+	return ""
+}
+
+// waitLines reads lines until one matches pattern and returns the match and its groups.
+func waitLines(t *testing.T, lines <-chan string, pattern string, timeout time.Duration) []string {
+	t.Helper()
 	re := regexp.MustCompile(pattern)
 	deadline := time.After(timeout)
 	for {
@@ -271,10 +289,7 @@ func waitLine(t *testing.T, lines <-chan string, pattern string, timeout time.Du
 				t.Fatalf("output ended before a line matching %q", pattern)
 			}
 			if m := re.FindStringSubmatch(l); m != nil {
-				if len(m) > 1 {
-					return m[1]
-				}
-				return ""
+				return m
 			}
 		case <-deadline:
 			t.Fatalf("no line matching %q within %v", pattern, timeout)

@@ -76,7 +76,11 @@ func vipChannelAddr(addr string) (string, bool) {
 // warning when it cannot be listened on, since nothing needs it but Java clients that enable
 // it). The VIP channel's connections go to the same node, which cannot tell them apart.
 func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip string) (*runtime.Runtime, error) {
-	logger = logger.With("node", cfg.BrokerName)
+	name := cfg.BrokerName
+	if len(cfg.Controllers) > 0 {
+		name = fmt.Sprintf("%s-%d", cfg.BrokerName, cfg.BrokerID) // which replica of the group
+	}
+	logger = logger.With("node", name)
 	var extra []string
 	switch vip {
 	case "off", "":
@@ -150,6 +154,7 @@ type stoppable struct {
 func waitForStop(logger *slog.Logger, timeout time.Duration, nodes ...stoppable) int {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	failed := make(chan *runtime.Runtime, len(nodes))
 	for _, n := range nodes {
 		if n.rt != nil {
