@@ -427,14 +427,7 @@ func (r *Runtime) dispatch(e *event) {
 func (r *Runtime) teardown() {
 	r.quitOnce.Do(func() { close(r.quit) })
 	r.q.close()
-	r.lifeMu.Lock()
-	lns := append([]net.Listener{r.ln}, r.extra...)
-	r.lifeMu.Unlock()
-	for _, ln := range lns {
-		if ln != nil {
-			_ = ln.Close()
-		}
-	}
+	r.closeListeners()
 	r.cancel()
 	for id, t := range r.timers {
 		t.t.Stop()

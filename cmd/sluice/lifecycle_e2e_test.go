@@ -130,19 +130,9 @@ func TestSIGTERMDuringSendsLosesNothingAcknowledged(t *testing.T) {
 			})
 			stored := map[string]ackedSend{}
 			for _, q := range queues {
-				for off := int64(0); ; {
-					res, err := reader.Pull(client.PullRequest{Queue: q, Group: "sigterm-check", Offset: off, MaxMsgs: 256})
-					if err != nil {
-						t.Fatalf("pull %s at %d: %v", q, off, err)
-					}
-					if res.Status != codec.Success {
-						break
-					}
-					for _, m := range res.Msgs {
-						id := codec.Property(m.Properties, codec.PropUniqKey)
-						stored[id] = ackedSend{int(q.QueueID), m.QueueOffset, crc32.ChecksumIEEE(m.Body)}
-						off = m.QueueOffset + 1
-					}
+				for _, m := range readQueue(t, reader, q, "sigterm-check") {
+					id := codec.Property(m.Properties, codec.PropUniqKey)
+					stored[id] = ackedSend{int(q.QueueID), m.QueueOffset, crc32.ChecksumIEEE(m.Body)}
 				}
 			}
 			lost := 0
