@@ -46,3 +46,32 @@ func TestPrintConfig(t *testing.T) {
 		run(role, "--config", filepath.Join(deploy, f), "--print-config")
 	}
 }
+
+// A broker started from a real RocketMQ broker.conf (flags overriding its addresses) reports
+// the RocketMQ keys it ignores once, in one line, and the keys it reads but does not act on
+// yet, then serves; SIGTERM stops it with exit 0.
+func TestBrokerReportsIgnoredKeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real process")
+	}
+	conf := filepath.Join("..", "..", "broker", "config", "testdata", "rocketmq-broker.conf")
+	p := startProcess(t, "listening", "broker", "--config", conf, "--addr", freePort(t), "--vip-addr", "off",
+		"--namesrv", "127.0.0.1:1", "--data", t.TempDir(), "--log-level", "warn")
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-p.exited; err != nil {
+		t.Fatalf("exit after SIGINT: %v\n%s", err, p.stderr)
+	}
+	logs := p.stderr.String()
+	ignored := `keys=storePathCommitLog,mapedFileSizeCommitLog,mappedFileSizeCommitLog,autoCreateSubscriptionGroup,` +
+		`sendMessageThreadPoolNums,pullMessageThreadPoolNums,useReentrantLockWhenPutMessage,waitTimeMillsInSendQueue,aclEnable`
+	if n := strings.Count(logs, "RocketMQ keys Sluice does not use are ignored"); n != 1 || !strings.Contains(logs, ignored) {
+		t.Errorf("ignored keys reported %d times, want once with %s:\n%s", n, ignored, logs)
+	}
+	for _, k := range []string{"deleteWhen", "fileReservedTime", "diskMaxUsedSpaceRatio"} {
+		if !strings.Contains(logs, "key="+k+" ") || !strings.Contains(logs, "not yet acted on") {
+			t.Errorf("%s not reported as not yet acted on:\n%s", k, logs)
+		}
+	}
+}

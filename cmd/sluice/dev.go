@@ -172,25 +172,32 @@ func (g *devGroup) stopAll() {
 	}
 }
 
-// shutdownAll shuts every running replica down at once (each unregistered from the name
-// servers first), so none of them waits for the others to drain.
+// shutdownAll shuts the master down first, while its slaves still fetch, so the sends it
+// has taken can complete their replication; then the other replicas at once. Each is
+// unregistered from the name servers first.
 func (g *devGroup) shutdownAll(timeout time.Duration) error {
 	g.stopping.Store(true)
-	var wg sync.WaitGroup
 	errs := make([]error, len(g.cfgs))
-	for id := 1; id <= len(g.cfgs); id++ {
+	shut := func(id int) {
 		rt := g.take(id)
 		if rt == nil {
-			continue
+			return
 		}
+		brokerUnregister(g.cfgs[id-1])()
+		if err := rt.Shutdown(timeout); err != nil {
+			errs[id-1] = fmt.Errorf("replica %d: %w", id, err)
+		}
+	}
+	cli := adminclient.New([]string{g.ctlAddr}, time.Second)
+	v, err := g.view(cli)
+	cli.Close()
+	if err == nil && v.master > 0 {
+		shut(int(v.master))
+	}
+	var wg sync.WaitGroup
+	for id := 1; id <= len(g.cfgs); id++ {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			brokerUnregister(g.cfgs[id-1])()
-			if err := rt.Shutdown(timeout); err != nil {
-				errs[id-1] = fmt.Errorf("replica %d: %w", id, err)
-			}
-		}()
+		go func() { defer wg.Done(); shut(id) }()
 	}
 	wg.Wait()
 	return errors.Join(errs...)

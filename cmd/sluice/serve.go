@@ -326,7 +326,7 @@ func runDev(args []string) int {
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until stopped")
 	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests, flush and close before the process exits anyway")
-	replicas := fs.Int("replicas", 1, "1: one broker; 3: a controller and a broker group of three replicas (see 'sluice dev -h')")
+	replicas := fs.Int("replicas", 1, "1: one broker; 2 to 5: a controller and a broker group of that many replicas, whose master is printed as it changes (stdin takes kill N, stop N, start N, status)")
 	var flush, vip string
 	brokerFlags(fs, &cfg, &flush, &vip)
 	if code, ok := parseFlags(fs, args); !ok {
