@@ -281,10 +281,16 @@ func formatDelayLevels(levels []time.Duration) string {
 	return strings.Join(parts, " ")
 }
 
-// printConfig writes the effective settings of a command to w.
-func printConfig(w io.Writer, command string, settings []config.Setting) int {
+// printConfig writes the effective settings of a command to w, and the RocketMQ keys of the
+// file (if any) that Sluice ignores.
+func printConfig(w io.Writer, command string, settings []config.Setting, f *config.File) int {
 	if err := config.Format(w, "effective configuration of sluice "+command, settings); err != nil {
 		return 1
+	}
+	if f != nil && len(f.Ignored) > 0 {
+		if _, err := fmt.Fprintf(w, "# ignored (RocketMQ keys Sluice does not use) in %s: %s\n", f.Path, strings.Join(f.Ignored, ", ")); err != nil {
+			return 1
+		}
 	}
 	return 0
 }

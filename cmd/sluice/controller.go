@@ -164,7 +164,7 @@ func runController(args []string) int {
 	if *printCfg {
 		b := &settingsBuilder{f: file, set: set}
 		controllerEffective(b, o, "")
-		return printConfig(os.Stdout, "controller", b.out)
+		return printConfig(os.Stdout, "controller", b.out, file)
 	}
 	reportFile(logger, file)
 	if err := prepareDataDir(o.dir()); err != nil {

@@ -442,7 +442,7 @@ func runNamesrv(args []string) int {
 		if withController {
 			controllerEffective(b, copts, "controller-")
 		}
-		return printConfig(os.Stdout, "namesrv", b.out)
+		return printConfig(os.Stdout, "namesrv", b.out, file)
 	}
 	reportFile(logger, file)
 	if withController {
@@ -521,7 +521,7 @@ func runBroker(args []string) int {
 	}
 	cfg.NameServers = strings.Split(st.ns, ";")
 	if *printCfg {
-		return printConfig(os.Stdout, "broker", brokerEffective(file, set, cfg, st, dir))
+		return printConfig(os.Stdout, "broker", brokerEffective(file, set, cfg, st, dir), file)
 	}
 	reportFile(logger, file)
 	if err := prepareDataDir(dir); err != nil {
