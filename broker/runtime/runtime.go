@@ -67,11 +67,11 @@ type Config struct {
 	MaxOutboundBytes int
 	// DialTimeout bounds Env.Dial's connection attempt; 0 means DefaultDialTimeout.
 	DialTimeout time.Duration
-	// Rand is the node's Env.Rand; nil means a PCG seeded from crypto/rand.
-	Rand *rand.Rand
 	// Drain says which requests Shutdown refuses and which may stay unanswered (DrainPolicy);
 	// the zero value refuses none and waits for every answer.
 	Drain DrainPolicy
+	// Rand is the node's Env.Rand; nil means a PCG seeded from crypto/rand.
+	Rand *rand.Rand
 }
 
 // Runtime drives one node.Handler on real sockets, timers and disk.
@@ -104,16 +104,16 @@ type Runtime struct {
 	conns  connRegistry // every connection whose socket may still be open
 	nextID atomic.Uint64
 
+	dialLog dialFailures // dial failures, logged once per address and then sparingly
+
 	// Owned by the loop goroutine.
+	drain   drainState
 	handler node.Handler
 	live    map[node.ConnID]*conn // connections the node knows about
 	timers  map[node.TimerID]liveTimer
 	timerID node.TimerID
 	rng     *rand.Rand
 	syncer  syncer
-	drain   drainState
-
-	dialLog dialFailures // dial failures, logged once per address and then sparingly
 }
 
 // New returns a Runtime for the handler newHandler builds. newHandler is called on the loop
