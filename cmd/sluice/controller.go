@@ -125,6 +125,7 @@ func startController(o controllerOptions, logger *slog.Logger) (*runtime.Runtime
 }
 
 func runController(args []string) int {
+	trapStopSignals()
 	file, err := loadConfig(args, config.Controller)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice controller:", err)

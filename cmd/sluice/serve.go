@@ -145,6 +145,15 @@ type stoppable struct {
 	shutdown func(timeout time.Duration) error
 }
 
+// stopSignals receives SIGINT and SIGTERM once trapStopSignals has run. The commands that
+// run nodes trap them first thing, so a signal that comes while they start (after they have
+// printed that they listen, before they wait) is not the default action, which would kill
+// the process without a flush, but waits here for waitForStop.
+var stopSignals = make(chan os.Signal, 2)
+
+// trapStopSignals sends SIGINT and SIGTERM to stopSignals instead of killing the process.
+func trapStopSignals() { signal.Notify(stopSignals, os.Interrupt, syscall.SIGTERM) }
+
 // waitForStop blocks until SIGINT/SIGTERM or until one node stops by itself. On a signal it
 // shuts the nodes down in the reverse of the order given (a broker before the name server it
 // registered with): each stops accepting, is unregistered from the name servers, answers or
@@ -152,8 +161,8 @@ type stoppable struct {
 // if a flush failed. A second signal exits at once (1). A node that stopped by itself stops
 // the others and exits 1.
 func waitForStop(logger *slog.Logger, timeout time.Duration, nodes ...stoppable) int {
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	trapStopSignals()
+	sig := stopSignals
 	defer signal.Stop(sig)
 	failed := make(chan *runtime.Runtime, len(nodes))
 	for _, n := range nodes {
@@ -318,6 +327,7 @@ func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush, vip *string) {
 }
 
 func runDev(args []string) int {
+	trapStopSignals()
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	data := fs.String("data", "./data", "data directory")
 	nsAddr := fs.String("namesrv-addr", "127.0.0.1:9876", "name server listen address")
@@ -394,6 +404,7 @@ func startCPUProfile(path string) (func(), error) {
 }
 
 func runNamesrv(args []string) int {
+	trapStopSignals()
 	file, err := loadConfig(args, config.NameServer)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
@@ -471,6 +482,7 @@ func runNamesrv(args []string) int {
 }
 
 func runBroker(args []string) int {
+	trapStopSignals()
 	file, err := loadConfig(args, config.Broker)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)

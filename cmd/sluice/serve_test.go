@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 // Bad transaction settings stop 'sluice dev' and 'sluice broker' before they start anything,
 // with the usage exit code.
 func TestTxnFlagsAreValidated(t *testing.T) {
+	defer signal.Stop(stopSignals) // runDev and runBroker trap SIGINT and SIGTERM first thing
 	for _, tc := range []struct {
 		run  func([]string) int
 		args []string
