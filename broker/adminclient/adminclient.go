@@ -214,10 +214,17 @@ func (c *Client) TopicBrokers(topic string) ([]Broker, error) {
 // already hosting it, else those advertising the auto-create template topic TBW102 (every
 // broker with auto-create on).
 func (c *Client) CreateTargets(topic string) ([]Broker, error) {
-	if bs, err := c.TopicBrokers(topic); err == nil {
+	bs, err := c.TopicBrokers(topic)
+	if err == nil {
 		return bs, nil
 	}
-	bs, err := c.TopicBrokers(route.DefaultTopic)
+	var answered *ResponseError
+	var netErr net.Error
+	if errors.As(err, &netErr) && !errors.As(err, &answered) {
+		// No name server answered at all: that, not the topic, is the problem.
+		return nil, fmt.Errorf("no name server answered: %w", unwrapRoute(err))
+	}
+	bs, err = c.TopicBrokers(route.DefaultTopic)
 	if err != nil {
 		return nil, fmt.Errorf("no broker hosts %s or %s to create it on; name one: %w", topic, route.DefaultTopic, err)
 	}
@@ -434,4 +441,19 @@ func OffsetMsgID(m *codec.Message) string {
 		host = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	}
 	return codec.OffsetMsgID(host, m.PhysicalOffset)
+}
+
+// unwrapRoute drops the "route of topic T:" context of a route lookup's error when no name
+// server could be reached, leaving the name servers' own errors.
+func unwrapRoute(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		if _, multi := u.(interface{ Unwrap() []error }); multi {
+			return u
+		}
+		err = u
+	}
 }

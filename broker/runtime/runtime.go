@@ -74,6 +74,9 @@ type Config struct {
 	MaxOutboundBytes int
 	// DialTimeout bounds Env.Dial's connection attempt; 0 means DefaultDialTimeout.
 	DialTimeout time.Duration
+	// Drain says which requests Shutdown refuses and which may stay unanswered (DrainPolicy);
+	// the zero value refuses none and waits for every answer.
+	Drain DrainPolicy
 	// Rand is the node's Env.Rand; nil means a PCG seeded from crypto/rand.
 	Rand *rand.Rand
 	// InvariantCheckEvery: if the handler is a node.InvariantChecker, its invariants are
@@ -113,7 +116,10 @@ type Runtime struct {
 	conns  connRegistry // every connection whose socket may still be open
 	nextID atomic.Uint64
 
+	dialLog dialFailures // dial failures, logged once per address and then sparingly
+
 	// Owned by the loop goroutine.
+	drain   drainState
 	handler node.Handler
 	live    map[node.ConnID]*conn // connections the node knows about
 	timers  map[node.TimerID]liveTimer
@@ -334,6 +340,7 @@ func (r *Runtime) loop() {
 		if !r.runBatch(batch) {
 			return
 		}
+		r.checkDrained()
 		clear(batch) // drop references to frames and closures
 		spare = batch[:0]
 	}
@@ -436,7 +443,7 @@ func (r *Runtime) dispatch(e *event) {
 			h.OnDialed(e.c.id)
 		}
 	case evFrame:
-		if r.live[e.c.id] == e.c {
+		if r.live[e.c.id] == e.c && r.track(e.c, e.cmd) {
 			h.OnFrame(e.c.id, e.cmd)
 		}
 	case evClosed:
@@ -444,6 +451,7 @@ func (r *Runtime) dispatch(e *event) {
 		// only if it still thinks the connection is open.
 		if r.live[e.c.id] == e.c {
 			delete(r.live, e.c.id)
+			r.untrack(e.c)
 			e.c.shutdown()
 			h.OnConnClosed(e.c.id)
 		}
@@ -469,14 +477,7 @@ func (r *Runtime) dispatch(e *event) {
 func (r *Runtime) teardown() {
 	r.quitOnce.Do(func() { close(r.quit) })
 	r.q.close()
-	r.lifeMu.Lock()
-	lns := append([]net.Listener{r.ln}, r.extra...)
-	r.lifeMu.Unlock()
-	for _, ln := range lns {
-		if ln != nil {
-			_ = ln.Close()
-		}
-	}
+	r.closeListeners()
 	r.cancel()
 	for id, t := range r.timers {
 		t.t.Stop()
