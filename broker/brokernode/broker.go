@@ -266,9 +266,9 @@ type Broker struct {
 	topicsVersion metaVersion
 	// txn is the transactional-message bookkeeping (transaction.go).
 	txn *transactions
-	// grp is the broker's state as a replica of a broker group (replica.go); nil without
+	// repl is the broker's state as a replica of a broker group (replica.go); nil without
 	// controllers.
-	grp *group
+	repl *replica
 	// replies are the reply messages pushed to their requesters and waiting for their
 	// answers, by the push's opaque (reply.go).
 	replies map[int32]*replyPush
@@ -294,10 +294,10 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 	if err := cfg.CheckTxnSettings(); err != nil {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
-	if err := cfg.checkGroupSettings(); err != nil {
+	if err := cfg.checkReplicaSettings(); err != nil {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
-	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.groupMode(),
+	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.replicated(),
 		Bugs: cfg.Bugs})
 	if err != nil {
 		return nil, fmt.Errorf("open store of broker %s: %w", cfg.BrokerName, err)
@@ -343,8 +343,8 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("create %s: %w", ReplyTopic(cfg.ClusterName), err)
 	}
 	b.initDelay()
-	if cfg.groupMode() {
-		if err := b.initGroup(); err != nil {
+	if cfg.replicated() {
+		if err := b.initReplica(); err != nil {
 			st.Close()
 			return nil, err
 		}
@@ -397,8 +397,8 @@ func (b *Broker) OnConnClosed(c node.ConnID) {
 		}
 	}
 	b.registrationConnClosed(c)
-	if b.grp != nil {
-		b.groupConnClosed(c)
+	if b.repl != nil {
+		b.replicaConnClosed(c)
 	}
 	// Acks owed on c are dropped when their fsync completes (Send on a closed conn is a no-op).
 }
@@ -455,7 +455,7 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 			b.retryPull(t)
 		}
 	default:
-		b.onGroupTimer(tag)
+		b.onReplicaTimer(tag)
 	}
 }
 
@@ -467,14 +467,14 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		return
 	}
 	b.syncInFlight = false
-	if b.grp != nil && b.grp.discardSync {
+	if b.repl != nil && b.repl.discardSync {
 		// A truncation came between this sync's request and its completion: what it made
 		// durable at the indexes now reused is unknown. Sync again.
-		b.grp.discardSync = false
+		b.repl.discardSync = false
 		b.requestSync()
 		return
 	}
-	if err != nil && b.cfg.Bugs.Has(bugs.SlaveSyncedOnFsyncError) && b.grp != nil && b.grp.role == roleSlave {
+	if err != nil && b.cfg.Bugs.Has(bugs.SlaveSyncedOnFsyncError) && b.repl != nil && b.repl.role == roleSlave {
 		b.log.Error("commit log fsync failed; planted SlaveSyncedOnFsyncError counts it synced", "upTo", upTo, "err", err)
 		err = nil // the planted bug
 	}
@@ -498,7 +498,7 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 	}
 	// In async mode appends are confirmed at once; what recovery found is confirmed after
 	// its first sync in both modes. A replica of a group confirms by the replication rules.
-	if b.grp == nil && (b.cfg.FlushMode == SyncFlush || !b.ready) && upTo > b.store.Confirmed() {
+	if b.repl == nil && (b.cfg.FlushMode == SyncFlush || !b.ready) && upTo > b.store.Confirmed() {
 		b.store.Confirm(upTo)
 	}
 	if !b.ready {
@@ -506,16 +506,16 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		b.log.Info("broker ready", "addr", b.cfg.Addr, "commitLogLast", cl.LastIndex(), "flush", b.cfg.FlushMode.String())
 		b.registerAll()
 		b.env.SetTimer(b.cfg.RegisterInterval, registerTimer{})
-		if b.grp == nil {
+		if b.repl == nil {
 			b.startDelay()
 			b.recoverTransactions()
 		} else {
-			b.groupReady()
+			b.replicaReady()
 		}
 	}
 	b.delayDurable(upTo)
-	if b.grp != nil {
-		b.groupSynced()
+	if b.repl != nil {
+		b.replicaSynced()
 	} else {
 		b.acknowledge(upTo)
 	}
@@ -538,8 +538,8 @@ func (b *Broker) acknowledge(upTo uint64) {
 		}
 		if p.resp != nil && !b.cfg.Bugs.Has(bugs.AckBeforeSync) {
 			b.env.Send(p.conn, p.resp)
-			if b.grp != nil && b.cfg.OnAcknowledge != nil {
-				b.cfg.OnAcknowledge(b.grp.epoch, p.index)
+			if b.repl != nil && b.cfg.OnAcknowledge != nil {
+				b.cfg.OnAcknowledge(b.repl.epoch, p.index)
 			}
 		}
 		woken[p.queue] = true
@@ -611,7 +611,7 @@ func (b *Broker) checkpointSynced(logName string, err error) {
 // OnFrame dispatches one request.
 func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	if req.IsResponse() {
-		if b.grp != nil && b.onGroupResponse(c, req) {
+		if b.repl != nil && b.onReplicaResponse(c, req) {
 			return
 		}
 		if b.onRegisterResponse(c, req) {
@@ -625,7 +625,7 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		}
 		return
 	}
-	if b.grp != nil && isWriteRequest(req.Code) && !b.writable() {
+	if b.repl != nil && isWriteRequest(req.Code) && !b.writable() {
 		b.env.Send(c, b.refuseWrite(req))
 		return
 	}

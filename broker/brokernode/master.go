@@ -42,7 +42,7 @@ type alterCall struct {
 // masterCheck refuses a replication request unless this broker is the master at the epoch
 // the slave asks about.
 func (b *Broker) masterCheck(req *codec.Command) *codec.Command {
-	g := b.grp
+	g := b.repl
 	if g == nil {
 		return codec.NewResponse(req, codec.RequestCodeNotSupported, "this broker is not a replica of a broker group")
 	}
@@ -64,8 +64,8 @@ func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
 	resp.SetExt("lastIndex", strconv.FormatUint(b.synced, 10))
-	resp.SetExt("epoch", strconv.FormatInt(b.grp.epoch, 10))
-	body, err := json.Marshal(epochsBody{Epochs: b.grp.table.Entries()})
+	resp.SetExt("epoch", strconv.FormatInt(b.repl.epoch, 10))
+	body, err := json.Marshal(epochsBody{Epochs: b.repl.table.Entries()})
 	if err != nil {
 		panic("brokernode: encode epoch table: " + err.Error())
 	}
@@ -92,7 +92,7 @@ func (b *Broker) handleReplicaFetch(c node.ConnID, req *codec.Command) *codec.Co
 		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf(
 			"fetch from %d with %d synced does not follow this master's log (durable up to %d): handshake again", from, synced, b.synced))
 	}
-	g := b.grp
+	g := b.repl
 	g.inSync.Fetched(id, uint64(synced), b.synced, b.env.Now())
 	b.updateAcks()
 	if g.role != roleMaster { // updateAcks cannot step down, but stay defensive
@@ -111,7 +111,7 @@ func (b *Broker) handleReplicaFetch(c node.ConnID, req *codec.Command) *codec.Co
 // index and the end of from's epoch, at most ReplicaFetchBytes (but at least one), with the
 // epoch, its start and the master's confirmed index.
 func (b *Broker) fetchAnswer(req *codec.Command, id int64, from uint64) *codec.Command {
-	g := b.grp
+	g := b.repl
 	upTo := b.synced
 	var e replication.Epoch
 	if cur, ok := g.table.EpochOf(from); ok {
@@ -148,7 +148,7 @@ func (b *Broker) fetchAnswer(req *codec.Command, id int64, from uint64) *codec.C
 
 // fetchParkExpired answers a parked fetch that found nothing new in time.
 func (b *Broker) fetchParkExpired(pf *parkedFetch) {
-	g := b.grp
+	g := b.repl
 	if pf.done || g.role != roleMaster {
 		return
 	}
@@ -160,7 +160,7 @@ func (b *Broker) fetchParkExpired(pf *parkedFetch) {
 // masterSynced is OnSynced's part for a master: slaves waiting for the entries now durable
 // are answered, and writes may be acknowledged.
 func (b *Broker) masterSynced() {
-	g := b.grp
+	g := b.repl
 	if b.synced > g.servable {
 		// A slave that held everything servable was caught up until now.
 		g.inSync.Appending(g.servable, b.env.Now())
@@ -182,7 +182,7 @@ func (b *Broker) masterSynced() {
 // bugs.StaleMasterAcks: on its own fsync, without the in-sync set; with bugs.LeaseFreeMaster:
 // by the rules above, as if the lease held).
 func (b *Broker) updateAcks() {
-	g := b.grp
+	g := b.repl
 	if g.role != roleMaster || g.inSync == nil {
 		return
 	}
@@ -216,7 +216,7 @@ func (b *Broker) updateAcks() {
 // masterTick keeps the in-sync set (in both replication modes): it asks the controller to drop
 // lagging slaves and add caught-up ones, and settles requests whose answers were lost.
 func (b *Broker) masterTick() {
-	g := b.grp
+	g := b.repl
 	b.updateAcks() // notices a lapsed lease
 	if a := g.alter; a != nil {
 		since := b.env.Now().Sub(a.sentAt)
@@ -248,7 +248,7 @@ func (b *Broker) masterTick() {
 // sendAlter asks the controller for in-sync set `set`; with nil, it sends a fence (the
 // confirmed set again) to settle a request whose answer was lost.
 func (b *Broker) sendAlter(set []int64) {
-	g := b.grp
+	g := b.repl
 	confirmed, base := g.inSync.Confirmed()
 	fence := set == nil
 	if fence {
@@ -272,9 +272,9 @@ func (b *Broker) sendAlter(set []int64) {
 }
 
 func (b *Broker) onAlterAnswer(resp *codec.Command) {
-	g := b.grp
+	g := b.repl
 	a := g.alter
-	v, viewErr := decodeGroupView(resp)
+	v, viewErr := decodeReplicaView(resp)
 	switch resp.Code {
 	case codec.Success, codec.ControllerFencedInSyncEpoch:
 		if viewErr != nil {
@@ -288,7 +288,7 @@ func (b *Broker) onAlterAnswer(resp *codec.Command) {
 		b.log.Warn("controller says this broker is not the master it thinks", "epoch", g.epoch, "remark", resp.Remark)
 		g.alter = nil
 		if viewErr == nil && v.epoch > g.epoch {
-			b.applyGroupView(v, heartbeatSent{})
+			b.applyView(v, heartbeatSent{})
 		} else {
 			b.leaveRole()
 			g.role = roleNone
@@ -312,10 +312,10 @@ func (b *Broker) onAlterAnswer(resp *codec.Command) {
 }
 
 // settleInSync takes the set the controller holds; any change asked for is settled by it.
-func (b *Broker) settleInSync(v groupView) {
-	g := b.grp
+func (b *Broker) settleInSync(v replicaView) {
+	g := b.repl
 	if v.masterID != b.cfg.BrokerID || v.epoch != g.epoch {
-		b.applyGroupView(v, heartbeatSent{})
+		b.applyView(v, heartbeatSent{})
 		return
 	}
 	g.inSync.SetConfirmed(v.set, v.setEpoch)
@@ -325,8 +325,8 @@ func (b *Broker) settleInSync(v groupView) {
 
 // noteInSync takes the in-sync set of a heartbeat answer that confirms this master. A change
 // in flight is settled once the controller's set epoch moved past the one it was based on.
-func (b *Broker) noteInSync(v groupView) {
-	g := b.grp
+func (b *Broker) noteInSync(v replicaView) {
+	g := b.repl
 	_, epoch := g.inSync.Confirmed()
 	if a := g.alter; a != nil {
 		if v.setEpoch != a.base {

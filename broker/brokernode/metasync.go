@@ -74,7 +74,7 @@ type metaSync struct {
 // resetMetaSync drops the connection to the master (a new master, or no longer a slave); the
 // next round starts at the next group tick.
 func (b *Broker) resetMetaSync() {
-	m := &b.grp.meta
+	m := &b.repl.meta
 	if m.conn != 0 {
 		b.env.Close(m.conn)
 	}
@@ -82,18 +82,18 @@ func (b *Broker) resetMetaSync() {
 }
 
 // ticks is d in group ticks, at least one.
-func ticks(d time.Duration) int { return max(1, int((d+groupTick-1)/groupTick)) }
+func ticks(d time.Duration) int { return max(1, int((d+replicaTickInterval-1)/replicaTickInterval)) }
 
 // endRound ends the round (or gives it up) and starts the next after d.
 func (b *Broker) endRound(d time.Duration) {
-	m := &b.grp.meta
+	m := &b.repl.meta
 	m.opaque, m.step, m.waited, m.idle = 0, 0, 0, ticks(d)
 }
 
 // metaSyncTick (every group tick) starts a round when one is due, and gives up a request
 // unanswered for too long.
 func (b *Broker) metaSyncTick() {
-	g, m := b.grp, &b.grp.meta
+	g, m := b.repl, &b.repl.meta
 	if b.cfg.MetaSyncInterval < 0 || g.role != roleSlave || g.masterAddr == "" {
 		return
 	}
@@ -114,7 +114,7 @@ func (b *Broker) metaSyncTick() {
 }
 
 func (b *Broker) sendMetaRequest() {
-	g, m := b.grp, &b.grp.meta
+	g, m := b.repl, &b.repl.meta
 	if m.conn == 0 {
 		m.conn = b.env.Dial(g.masterAddr)
 	}
@@ -129,7 +129,7 @@ func (b *Broker) sendMetaRequest() {
 
 // onMetaSyncAnswer applies one answer and sends the round's next request, or ends the round.
 func (b *Broker) onMetaSyncAnswer(resp *codec.Command) {
-	g, m := b.grp, &b.grp.meta
+	g, m := b.repl, &b.repl.meta
 	m.opaque = 0
 	code := metaSyncCodes[m.step]
 	if g.role != roleSlave {
@@ -186,7 +186,7 @@ func (b *Broker) applyMeta(code int16, body []byte) error {
 		if err != nil {
 			return err
 		}
-		b.grp.meta.groups = groups
+		b.repl.meta.groups = groups
 	case codec.ReqGetAllConsumerOffset, codec.ReqGetAllDelayOffset:
 		var offs []store.Offset
 		var err error

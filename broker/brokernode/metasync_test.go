@@ -55,8 +55,8 @@ func newGroupPair(t *testing.T, tune func(*Config)) *groupPair {
 	}
 	p.controller()
 	p.pump()
-	if p.m.b.grp.role != roleMaster || p.s.b.grp.role != roleSlave {
-		t.Fatalf("roles %v and %v after the controller named 1 master", p.m.b.grp.role, p.s.b.grp.role)
+	if p.m.b.repl.role != roleMaster || p.s.b.repl.role != roleSlave {
+		t.Fatalf("roles %v and %v after the controller named 1 master", p.m.b.repl.role, p.s.b.repl.role)
 	}
 	return p
 }
@@ -121,9 +121,9 @@ func (p *groupPair) pump() {
 
 // advance moves both clocks by d in group ticks, answering heartbeats and relaying.
 func (p *groupPair) advance(d time.Duration) {
-	for step := time.Duration(0); step < d; step += groupTick {
-		p.m.env.advance(p.m.b, groupTick)
-		p.s.env.advance(p.s.b, groupTick)
+	for step := time.Duration(0); step < d; step += replicaTickInterval {
+		p.m.env.advance(p.m.b, replicaTickInterval)
+		p.s.env.advance(p.s.b, replicaTickInterval)
 		p.controller()
 		p.pump()
 	}

@@ -50,9 +50,9 @@ func (b *Broker) registerAll() map[int32]node.ConnID {
 	}
 	dv := b.reg.version.of(mustJSON(body.TopicConfigTable), b.env.Now())
 	body.DataVersion = route.DataVersion{Timestamp: dv.Timestamp, Counter: dv.Counter}
-	if b.grp != nil {
+	if b.repl != nil {
 		// Name servers route the master of the highest epoch when two replicas claim id 0.
-		body.DataVersion.StateVersion = b.grp.epoch
+		body.DataVersion.StateVersion = b.repl.epoch
 	}
 	payload := mustJSON(body)
 	crc := strconv.FormatInt(int64(route.BodyCRC32(payload)), 10)

@@ -89,16 +89,16 @@ const (
 	// (and the next member tried).
 	DefaultControllerTimeout = 2 * time.Second
 
-	groupTick         = 100 * time.Millisecond
+	replicaTickInterval         = 100 * time.Millisecond
 	replicaRetryDelay = 300 * time.Millisecond
 )
 
 // groupMode reports whether the broker is a replica of a broker group.
-func (c *Config) groupMode() bool { return len(c.Controllers) > 0 }
+func (c *Config) replicated() bool { return len(c.Controllers) > 0 }
 
-// checkGroupSettings validates the group settings and fills in defaults.
-func (c *Config) checkGroupSettings() error {
-	if !c.groupMode() {
+// checkReplicaSettings validates the group settings and fills in defaults.
+func (c *Config) checkReplicaSettings() error {
+	if !c.replicated() {
 		return nil
 	}
 	if c.BrokerID < 1 {
@@ -144,8 +144,8 @@ func (r replicaRole) String() string {
 	return [...]string{"none", "master", "slave"}[r]
 }
 
-// group is a replica's state in its broker group.
-type group struct {
+// replica is the broker's state as one replica of its broker group.
+type replica struct {
 	table *replication.Table
 	role  replicaRole
 	// The group as the controller last described it.
@@ -205,14 +205,14 @@ type slaveLink struct {
 	waitSync   bool   // the next fetch waits for the commit log to be synced to its end
 }
 
-type groupTickTimer struct{}
+type replicaTickTimer struct{}
 
 // leaseTimer fires MasterLease after heartbeat seq was sent: a lease that heartbeat granted
 // ends then, whatever Env.Now reads.
 type leaseTimer struct{ seq uint64 }
 
-// groupView is the group as a controller answer describes it.
-type groupView struct {
+// replicaView is the group as a controller answer describes it.
+type replicaView struct {
 	masterID   int64
 	masterAddr string
 	epoch      int64
@@ -220,9 +220,9 @@ type groupView struct {
 	setEpoch   int64
 }
 
-// decodeGroupView reads the group from a controller answer's ext fields.
-func decodeGroupView(resp *codec.Command) (groupView, error) {
-	var v groupView
+// decodeReplicaView reads the group from a controller answer's ext fields.
+func decodeReplicaView(resp *codec.Command) (replicaView, error) {
+	var v replicaView
 	var err error
 	if v.masterID, err = resp.ExtInt("masterBrokerId"); err != nil {
 		return v, fmt.Errorf("masterBrokerId: %w", err)
@@ -252,29 +252,29 @@ func decodeGroupView(resp *codec.Command) (groupView, error) {
 	return v, nil
 }
 
-// initGroup loads the epoch table; the broker starts with no role.
-func (b *Broker) initGroup() error {
+// initReplica loads the epoch table; the broker starts with no role.
+func (b *Broker) initReplica() error {
 	t, err := replication.Load(b.env.Disk(), b.store.CommitLog().LastIndex())
 	if err != nil {
 		return fmt.Errorf("broker %s: %w", b.cfg.BrokerName, err)
 	}
-	b.grp = &group{table: t, ctl: ctlLink{idx: -1}}
+	b.repl = &replica{table: t, ctl: ctlLink{idx: -1}}
 	return nil
 }
 
-// groupReady runs once the recovered commit log is synced: the replica starts talking to the
+// replicaReady runs once the recovered commit log is synced: the replica starts talking to the
 // controller. Delay delivery and transaction checks wait for the master role.
-func (b *Broker) groupReady() {
-	b.grp.servable = b.synced
+func (b *Broker) replicaReady() {
+	b.repl.servable = b.synced
 	b.sendHeartbeat()
-	b.env.SetTimer(groupTick, groupTickTimer{})
+	b.env.SetTimer(replicaTickInterval, replicaTickTimer{})
 }
 
 // writable reports whether the broker accepts writes: always without a group; as a master
 // whose lease holds otherwise (or whatever the lease, with the planted bugs
 // bugs.StaleMasterAcks and bugs.LeaseFreeMaster).
 func (b *Broker) writable() bool {
-	g := b.grp
+	g := b.repl
 	if g == nil {
 		return true
 	}
@@ -290,13 +290,13 @@ func (b *Broker) writable() bool {
 // the lease also ends when the lease timer of its heartbeat fires: timers count elapsed time,
 // not clock readings. The Now check stays for a timer delivered late.
 func (b *Broker) leaseValid() bool {
-	g := b.grp
+	g := b.repl
 	return g.leaseFrom > g.leaseExpired && b.env.Now().Before(g.leaseUntil)
 }
 
 // renewLease extends the lease with the confirmation of heartbeat seq, sent at sentAt.
 func (b *Broker) renewLease(seq uint64, sentAt time.Time) {
-	g := b.grp
+	g := b.repl
 	g.leaseUntil = later(g.leaseUntil, sentAt.Add(b.cfg.MasterLease))
 	g.leaseFrom = max(g.leaseFrom, seq)
 }
@@ -317,7 +317,7 @@ func isWriteRequest(code int16) bool {
 // refuseWrite answers a write request to a replica that may not write, as Java answers a send
 // to a slave: SERVICE_NOT_AVAILABLE, which the clients retry on another broker.
 func (b *Broker) refuseWrite(req *codec.Command) *codec.Command {
-	g := b.grp
+	g := b.repl
 	why := "it is a " + g.role.String()
 	if g.role == roleMaster {
 		why = "its mastership lapsed (no word from the controller)"
@@ -329,35 +329,35 @@ func (b *Broker) refuseWrite(req *codec.Command) *codec.Command {
 // nameServerID is the brokerId the broker registers with: 0 for a master whose lease holds
 // (a lapsed master may have been replaced: routes should not send clients to it).
 func (b *Broker) nameServerID() int64 {
-	if b.grp == nil {
+	if b.repl == nil {
 		return b.cfg.BrokerID
 	}
-	if b.grp.role == roleMaster && !b.grp.leaseWarned {
+	if b.repl.role == roleMaster && !b.repl.leaseWarned {
 		return 0
 	}
 	return b.cfg.BrokerID
 }
 
-// onGroupTimer handles the group's timers.
-func (b *Broker) onGroupTimer(tag any) {
-	if b.grp == nil {
+// onReplicaTimer handles the group's timers.
+func (b *Broker) onReplicaTimer(tag any) {
+	if b.repl == nil {
 		return
 	}
 	switch t := tag.(type) {
-	case groupTickTimer:
-		b.groupTickNow()
-		b.env.SetTimer(groupTick, groupTickTimer{})
+	case replicaTickTimer:
+		b.replicaTick()
+		b.env.SetTimer(replicaTickInterval, replicaTickTimer{})
 	case leaseTimer:
-		b.grp.leaseExpired = max(b.grp.leaseExpired, t.seq)
+		b.repl.leaseExpired = max(b.repl.leaseExpired, t.seq)
 	case *parkedFetch:
 		b.fetchParkExpired(t)
 	}
 }
 
-// groupTickNow does the periodic work: heartbeats and their timeouts, the master's lease and
+// replicaTick does the periodic work: heartbeats and their timeouts, the master's lease and
 // in-sync set, the slave's reconnects and request timeouts.
-func (b *Broker) groupTickNow() {
-	g, now := b.grp, b.env.Now()
+func (b *Broker) replicaTick() {
+	g, now := b.repl, b.env.Now()
 	// A negative interval is a clock stepped back: count it as overdue, or a step back of a
 	// minute would silence the heartbeats (and so lapse a master's lease) for that minute.
 	if g.ctl.hbOpaque != 0 && overdue(now.Sub(g.ctl.hbSentAt), b.cfg.ControllerTimeout) {
@@ -390,7 +390,7 @@ func overdue(since, limit time.Duration) bool { return since < 0 || since >= lim
 // --- the controller ---
 
 func (b *Broker) controllerConn() node.ConnID {
-	g := b.grp
+	g := b.repl
 	if g.ctl.addr == "" {
 		g.ctl.idx = (g.ctl.idx + 1) % len(b.cfg.Controllers)
 		g.ctl.addr = b.cfg.Controllers[g.ctl.idx]
@@ -404,7 +404,7 @@ func (b *Broker) controllerConn() node.ConnID {
 // dropControllerConn closes the controller connection and forgets the member; the requests in
 // flight on it are lost.
 func (b *Broker) dropControllerConn() {
-	g := b.grp
+	g := b.repl
 	if g.ctl.conn != 0 {
 		b.env.Close(g.ctl.conn)
 	}
@@ -415,7 +415,7 @@ func (b *Broker) dropControllerConn() {
 }
 
 func (b *Broker) sendHeartbeat() {
-	g := b.grp
+	g := b.repl
 	req := codec.NewRequest(codec.ReqControllerBrokerHeartbeat, map[string]string{
 		"clusterName": b.cfg.ClusterName, "brokerName": b.cfg.BrokerName,
 		"brokerId": strconv.FormatInt(b.cfg.BrokerID, 10), "brokerAddr": b.cfg.Addr,
@@ -433,7 +433,7 @@ func (b *Broker) sendHeartbeat() {
 
 // redirect follows a controller's "not the leader" answer.
 func (b *Broker) redirect(resp *codec.Command) {
-	g := b.grp
+	g := b.repl
 	leader := resp.Ext("leaderAddr")
 	if g.ctl.conn != 0 {
 		b.env.Close(g.ctl.conn)
@@ -447,9 +447,9 @@ func (b *Broker) redirect(resp *codec.Command) {
 	}
 }
 
-// onGroupResponse handles the answer to a request the group code sent; false if it is not one.
-func (b *Broker) onGroupResponse(c node.ConnID, resp *codec.Command) bool {
-	g := b.grp
+// onReplicaResponse handles the answer to a request the group code sent; false if it is not one.
+func (b *Broker) onReplicaResponse(c node.ConnID, resp *codec.Command) bool {
+	g := b.repl
 	switch {
 	case g.ctl.hbOpaque != 0 && resp.Opaque == g.ctl.hbOpaque && c == g.ctl.conn:
 		sentAt, seq := g.ctl.hbSentAt, g.ctl.hbSeq
@@ -476,9 +476,9 @@ func (b *Broker) onHeartbeatAnswer(resp *codec.Command, seq uint64, sentAt time.
 	switch resp.Code {
 	case codec.Success:
 	case codec.ControllerNotLeader:
-		prev := b.grp.ctl.addr
+		prev := b.repl.ctl.addr
 		b.redirect(resp)
-		if b.grp.ctl.addr != "" && b.grp.ctl.addr != prev {
+		if b.repl.ctl.addr != "" && b.repl.ctl.addr != prev {
 			b.sendHeartbeat() // straight to the leader named
 		}
 		return
@@ -486,12 +486,12 @@ func (b *Broker) onHeartbeatAnswer(resp *codec.Command, seq uint64, sentAt time.
 		b.log.Warn("controller refused the heartbeat", "code", resp.Code, "remark", resp.Remark)
 		return
 	}
-	v, err := decodeGroupView(resp)
+	v, err := decodeReplicaView(resp)
 	if err != nil {
 		b.log.Error("controller heartbeat answer does not decode", "err", err)
 		return
 	}
-	b.applyGroupView(v, heartbeatSent{seq, sentAt})
+	b.applyView(v, heartbeatSent{seq, sentAt})
 }
 
 // heartbeatSent names a heartbeat whose answer carried a group view; the zero value means the
@@ -501,11 +501,11 @@ type heartbeatSent struct {
 	sentAt time.Time
 }
 
-// applyGroupView takes the role the controller's view gives. A view answering heartbeat hb
+// applyView takes the role the controller's view gives. A view answering heartbeat hb
 // renews the lease of the master it confirms (see leaseValid).
-func (b *Broker) applyGroupView(v groupView, hb heartbeatSent) {
+func (b *Broker) applyView(v replicaView, hb heartbeatSent) {
 	renew := hb.seq != 0
-	g := b.grp
+	g := b.repl
 	if v.epoch < g.epoch {
 		return // an older view (a member lagging behind)
 	}
@@ -544,7 +544,7 @@ func (b *Broker) applyGroupView(v groupView, hb heartbeatSent) {
 
 // leaveRole stops what the current role does.
 func (b *Broker) leaveRole() {
-	if b.grp.role == roleMaster {
+	if b.repl.role == roleMaster {
 		b.stepDown()
 	}
 	b.stopFollowing(0)
@@ -553,8 +553,8 @@ func (b *Broker) leaveRole() {
 
 // becomeMaster takes the master role at v.epoch: its epoch-table entry is durable before
 // anything is written at that epoch.
-func (b *Broker) becomeMaster(v groupView, hb heartbeatSent) {
-	g := b.grp
+func (b *Broker) becomeMaster(v replicaView, hb heartbeatSent) {
+	g := b.repl
 	last := b.store.CommitLog().LastIndex()
 	switch le := g.table.LastEpoch(); {
 	case le > v.epoch:
@@ -590,7 +590,7 @@ func (b *Broker) becomeMaster(v groupView, hb heartbeatSent) {
 // maybeStartDuties starts the master's own writers (delay levels, transaction checks) once
 // the log it took over is confirmed.
 func (b *Broker) maybeStartDuties() {
-	g := b.grp
+	g := b.repl
 	if g.role != roleMaster || !g.dutiesDue || b.store.Confirmed() < g.dutiesFrom {
 		return
 	}
@@ -619,7 +619,7 @@ func (b *Broker) maybeStartDuties() {
 // answered: whether they survive depends on the new master, so their outcome is unknown, as
 // for a lost answer. Their entries stay in the log until the new master's handshake says.
 func (b *Broker) stepDown() {
-	g := b.grp
+	g := b.repl
 	b.log.Warn("no longer master", "group", b.cfg.BrokerName, "epoch", g.epoch, "unacknowledged", len(b.pending))
 	for i := range b.pending {
 		b.pending[i].resp = nil
@@ -633,8 +633,8 @@ func (b *Broker) stepDown() {
 }
 
 // becomeSlave follows the master v names.
-func (b *Broker) becomeSlave(v groupView) {
-	g := b.grp
+func (b *Broker) becomeSlave(v replicaView) {
+	g := b.repl
 	wasSlave := g.role == roleSlave
 	b.leaveRole()
 	g.role, g.epoch, g.masterID, g.masterAddr = roleSlave, v.epoch, v.masterID, v.masterAddr
@@ -648,7 +648,7 @@ func (b *Broker) becomeSlave(v groupView) {
 // --- the slave ---
 
 func (b *Broker) startFollowing() {
-	g := b.grp
+	g := b.repl
 	b.stopFollowing(0)
 	g.link = &slaveLink{conn: b.env.Dial(g.masterAddr)}
 	req := codec.NewRequest(codec.ReqReplicaHandshake, map[string]string{
@@ -660,7 +660,7 @@ func (b *Broker) startFollowing() {
 
 // stopFollowing closes the link to the master; with retry > 0 a new one is opened after it.
 func (b *Broker) stopFollowing(retry time.Duration) {
-	g := b.grp
+	g := b.repl
 	if g.link != nil {
 		b.env.Close(g.link.conn)
 		g.link = nil
@@ -669,7 +669,7 @@ func (b *Broker) stopFollowing(retry time.Duration) {
 }
 
 func (b *Broker) sendToMaster(req *codec.Command) {
-	l := b.grp.link
+	l := b.repl.link
 	req.Opaque = b.nextOpaque()
 	l.opaque, l.sentAt = req.Opaque, b.env.Now()
 	b.env.Send(l.conn, req)
@@ -690,7 +690,7 @@ func decodeEpochs(body []byte) (*replication.Table, error) {
 }
 
 func (b *Broker) onHandshakeAnswer(resp *codec.Command) {
-	g := b.grp
+	g := b.repl
 	if resp.Code != codec.Success {
 		b.log.Info("master refused the handshake; retrying", "master", g.masterAddr, "code", resp.Code, "remark", resp.Remark)
 		b.stopFollowing(replicaRetryDelay)
@@ -746,7 +746,7 @@ func (b *Broker) resetAfterReopen() {
 	b.delay.unsynced = b.delay.unsynced[:0]
 	b.synced = min(b.synced, last)
 	if b.syncInFlight {
-		b.grp.discardSync = true
+		b.repl.discardSync = true
 	}
 	b.ckptPending = nil
 }
@@ -770,14 +770,14 @@ func (b *Broker) truncateReplica(p uint64) error {
 	b.delay.unsynced = b.delay.unsynced[:d]
 	b.synced = min(b.synced, p)
 	if b.syncInFlight {
-		b.grp.discardSync = true
+		b.repl.discardSync = true
 	}
 	b.ckptPending = nil // the store abandoned the checkpoint in flight
 	return nil
 }
 
 func (b *Broker) sendFetch() {
-	g := b.grp
+	g := b.repl
 	last := b.store.CommitLog().LastIndex()
 	synced := b.synced
 	if b.cfg.Bugs.Has(bugs.SlaveAckBeforeFsync) {
@@ -830,7 +830,7 @@ func splitRecords(body []byte) ([][]byte, error) {
 }
 
 func (b *Broker) onFetchAnswer(resp *codec.Command) {
-	g := b.grp
+	g := b.repl
 	if resp.Code != codec.Success {
 		b.log.Info("master refused the fetch; handshaking again", "master", g.masterAddr, "code", resp.Code, "remark", resp.Remark)
 		b.stopFollowing(replicaRetryDelay)
@@ -895,7 +895,7 @@ func (b *Broker) onFetchAnswer(resp *codec.Command) {
 // adoptEpoch checks that a record for index from the master's epoch (which started at start)
 // may follow the local log, and records the epoch in the table first if it is new here.
 func (b *Broker) adoptEpoch(epoch int64, start, index uint64) error {
-	t := b.grp.table
+	t := b.repl.table
 	switch le := t.LastEpoch(); {
 	case epoch == le:
 		return nil
@@ -907,7 +907,7 @@ func (b *Broker) adoptEpoch(epoch int64, start, index uint64) error {
 	old := t.Entries()
 	t.Append(epoch, index)
 	if err := t.Save(b.env.Disk()); err != nil {
-		b.grp.table, _ = replication.NewTable(old)
+		b.repl.table, _ = replication.NewTable(old)
 		return err
 	}
 	return nil
@@ -915,15 +915,15 @@ func (b *Broker) adoptEpoch(epoch int64, start, index uint64) error {
 
 // slaveConfirm makes visible what the master confirmed and this replica has synced.
 func (b *Broker) slaveConfirm() {
-	upTo := min(b.grp.masterConfirmed, b.synced, b.store.CommitLog().LastIndex())
+	upTo := min(b.repl.masterConfirmed, b.synced, b.store.CommitLog().LastIndex())
 	if upTo > b.store.Confirmed() {
 		b.acknowledge(upTo)
 	}
 }
 
-// groupSynced is OnSynced's part for a replica: the commit log is durable up to b.synced.
-func (b *Broker) groupSynced() {
-	g := b.grp
+// replicaSynced is OnSynced's part for a replica: the commit log is durable up to b.synced.
+func (b *Broker) replicaSynced() {
+	g := b.repl
 	switch g.role {
 	case roleMaster:
 		b.masterSynced()
@@ -939,9 +939,9 @@ func (b *Broker) groupSynced() {
 	g.servable = b.synced
 }
 
-// groupConnClosed forgets what was tied to a closed connection.
-func (b *Broker) groupConnClosed(c node.ConnID) {
-	g := b.grp
+// replicaConnClosed forgets what was tied to a closed connection.
+func (b *Broker) replicaConnClosed(c node.ConnID) {
+	g := b.repl
 	if c == g.ctl.conn {
 		g.ctl.conn, g.ctl.addr, g.ctl.hbOpaque = 0, "", 0
 		if g.alter != nil {
@@ -978,10 +978,10 @@ func later(a, b time.Time) time.Time {
 // without a group), the master epoch it knows, and whether it may write now (a master whose
 // lease holds). For tools and the simulator.
 func (b *Broker) Role() (role string, epoch int64, writable bool) {
-	if b.grp == nil {
+	if b.repl == nil {
 		return "", 0, true
 	}
-	return b.grp.role.String(), b.grp.epoch, b.grp.role == roleMaster && b.leaseValid()
+	return b.repl.role.String(), b.repl.epoch, b.repl.role == roleMaster && b.leaseValid()
 }
 
 // suggestBrokerID is a pull answer's suggestWhichBrokerId: the broker id the consumer's next
@@ -995,7 +995,7 @@ func (b *Broker) Role() (role string, epoch int64, writable bool) {
 // (the master is gone but the controller has not said so, or cannot), clients fall back to a
 // slave anyway (client.readAddr, the official FindBrokerAddressInSubscribe).
 func (b *Broker) suggestBrokerID() int64 {
-	g := b.grp
+	g := b.repl
 	if g == nil || g.role == roleMaster || g.masterID != 0 {
 		return 0
 	}
@@ -1008,7 +1008,7 @@ func (b *Broker) suggestBrokerID() int64 {
 // answer "nothing there" where a message was acknowledged. Slaves serve what the master
 // confirmed, as RocketMQ's slaves do for consumers while the master is gone. nil: serve it.
 func (b *Broker) refuseRead(req *codec.Command) *codec.Command {
-	g := b.grp
+	g := b.repl
 	if g == nil || g.role != roleMaster {
 		return nil
 	}

@@ -332,8 +332,8 @@ func (b *Broker) putMessage(m *codec.Message, c node.ConnID, resp *codec.Command
 	if err != nil {
 		return res, err
 	}
-	if b.grp != nil && b.cfg.OnWrite != nil {
-		b.cfg.OnWrite(b.grp.epoch, res.Index)
+	if b.repl != nil && b.cfg.OnWrite != nil {
+		b.cfg.OnWrite(b.repl.epoch, res.Index)
 	}
 	key := queueKey{topic: m.Topic, queue: m.QueueID}
 	if b.cfg.FlushMode == AsyncFlush {
