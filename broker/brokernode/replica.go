@@ -89,8 +89,8 @@ const (
 	// (and the next member tried).
 	DefaultControllerTimeout = 2 * time.Second
 
-	replicaTickInterval         = 100 * time.Millisecond
-	replicaRetryDelay = 300 * time.Millisecond
+	replicaTickInterval = 100 * time.Millisecond
+	replicaRetryDelay   = 300 * time.Millisecond
 )
 
 // groupMode reports whether the broker is a replica of a broker group.
