@@ -91,7 +91,7 @@ func (gw *groupWorld) broker(id int) *Broker {
 func (gw *groupWorld) master() int {
 	found := 0
 	for id := 1; id <= len(gw.addrs); id++ {
-		if b := gw.broker(id); b != nil && b.repl.role == roleMaster && b.leaseValid() {
+		if b := gw.broker(id); b != nil && b.master() != nil && b.master().leaseValid(b) {
 			if found != 0 {
 				gw.t.Fatalf("replicas %d and %d are both master with a valid lease", found, id)
 			}
@@ -116,10 +116,10 @@ func (gw *groupWorld) runUntil(limit time.Duration, what string, cond func() boo
 
 func (gw *groupWorld) inSync(id int) []int64 {
 	b := gw.broker(id)
-	if b == nil || b.repl.inSync == nil {
+	if b == nil || b.master() == nil {
 		return nil
 	}
-	set, _ := b.repl.inSync.Confirmed()
+	set, _ := b.master().inSync.Confirmed()
 	return set
 }
 
@@ -202,14 +202,14 @@ func runIsolationStory(t *testing.T, tune func(*Config)) *isolationStory {
 	}
 	gw.runUntil(20*time.Second, "a new master", func() bool {
 		for id := 1; id <= 3; id++ {
-			if b := gw.broker(id); id != st.first && b.repl.role == roleMaster && b.leaseValid() {
+			if b := gw.broker(id); id != st.first && b.master() != nil && b.master().leaseValid(b) {
 				return true
 			}
 		}
 		return false
 	})
 	for id := 1; id <= 3; id++ {
-		if b := gw.broker(id); id != st.first && b.repl.role == roleMaster {
+		if b := gw.broker(id); id != st.first && b.master() != nil {
 			st.second = id
 		}
 	}

@@ -94,7 +94,7 @@ func (b *Broker) endRound(d time.Duration) {
 // unanswered for too long.
 func (b *Broker) metaSyncTick() {
 	g, m := b.repl, &b.repl.meta
-	if b.cfg.MetaSyncInterval < 0 || g.role != roleSlave || g.masterAddr == "" {
+	if b.cfg.MetaSyncInterval < 0 || b.slave() == nil || g.masterAddr == "" {
 		return
 	}
 	if m.opaque != 0 {
@@ -132,7 +132,7 @@ func (b *Broker) onMetaSyncAnswer(resp *codec.Command) {
 	g, m := b.repl, &b.repl.meta
 	m.opaque = 0
 	code := metaSyncCodes[m.step]
-	if g.role != roleSlave {
+	if b.slave() == nil {
 		return
 	}
 	var err error

@@ -55,8 +55,8 @@ func newGroupPair(t *testing.T, tune func(*Config)) *groupPair {
 	}
 	p.controller()
 	p.pump()
-	if p.m.b.repl.role != roleMaster || p.s.b.repl.role != roleSlave {
-		t.Fatalf("roles %v and %v after the controller named 1 master", p.m.b.repl.role, p.s.b.repl.role)
+	if p.m.b.master() == nil || p.s.b.slave() == nil {
+		t.Fatalf("roles %v and %v after the controller named 1 master", p.m.b.role, p.s.b.role)
 	}
 	return p
 }
@@ -458,8 +458,8 @@ func TestNewMasterAnswersOffsetsOnceItConfirmedTheLog(t *testing.T) {
 	p.m.controllerSays(1, testMaster, 1, "1,2", 2)
 	p.m.send(cli, "T", 0, "m1", nil)
 	p.pump()
-	if c := p.s.b.store.Confirmed(); c >= 2 || p.s.b.synced != 2 {
-		t.Fatalf("slave confirmed %d and synced %d, want m1 synced but not known confirmed", c, p.s.b.synced)
+	if c := p.s.b.store.Confirmed(); c >= 2 || p.s.b.acks.durable != 2 {
+		t.Fatalf("slave confirmed %d and synced %d, want m1 synced but not known confirmed", c, p.s.b.acks.durable)
 	}
 
 	// The controller names replica 2 master, replica 1 in its in-sync set; replica 1 has not

@@ -125,7 +125,7 @@ func (b *Broker) retryPull(pp *parkedPull) {
 // handlePull serves PULL_MESSAGE. With allowPark and the suspend bit, a pull that finds nothing
 // is parked (nil is returned) until a message arrives or its long-polling time runs out.
 func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *codec.Command {
-	if resp := b.refuseRead(req); resp != nil {
+	if resp := b.role.refuseRead(b, req); resp != nil {
 		return resp // a replica of a group that must not answer reads now (replica.go)
 	}
 	topic := req.Ext("topic")

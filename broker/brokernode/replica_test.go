@@ -234,8 +234,8 @@ func masterHarness(t *testing.T, minInSync int) (*brokerHarness, node.ConnID) {
 	cfg.MinInSync = minInSync
 	h := startBroker(t, cfg, nil)
 	h.controllerSays(1, testMaster, 1, "1,2", 2)
-	if h.b.repl.role != roleMaster || !h.b.writable() {
-		t.Fatalf("role %v after the controller named it master", h.b.repl.role)
+	if h.b.master() == nil || !h.b.role.writable(h.b) {
+		t.Fatalf("role %v after the controller named it master", h.b.role)
 	}
 	slave := h.env.accept(h.b, "127.0.0.12:40000")
 	return h, slave
@@ -311,7 +311,7 @@ func TestMasterLeaseLapses(t *testing.T) {
 	send := h.send(cli, "T", 0, "m1", nil)
 	h.syncAll()
 	h.env.advance(h.b, h.b.cfg.MasterLease) // heartbeats go unanswered
-	if h.b.writable() {
+	if h.b.role.writable(h.b) {
 		t.Fatal("still writable after the lease")
 	}
 	h.slaveFetch(slave, 2, 1)
@@ -338,7 +338,7 @@ func TestMasterLeaseIgnoresClockStepBack(t *testing.T) {
 	cli := h.env.accept(h.b, "127.0.0.50:1")
 	h.env.StepClock(-time.Minute)
 	h.env.advance(h.b, h.b.cfg.MasterLease) // heartbeats go unanswered
-	if h.b.writable() {
+	if h.b.role.writable(h.b) {
 		t.Fatal("still writable MasterLease after the last confirmed heartbeat, its clock stepped back")
 	}
 	if r := h.mustAnswer(cli, h.send(cli, "T", 0, "m1", nil)); r.Code != codec.ServiceNotAvailable {
@@ -349,11 +349,11 @@ func TestMasterLeaseIgnoresClockStepBack(t *testing.T) {
 	}
 	// Its heartbeats went on through the step; the next answer renews the lease.
 	h.controllerSays(1, testMaster, 1, "1", 3)
-	if !h.b.writable() {
+	if !h.b.role.writable(h.b) {
 		t.Fatal("not writable after the controller renewed the lease")
 	}
 	h.env.advance(h.b, h.b.cfg.MasterLease)
-	if h.b.writable() {
+	if h.b.role.writable(h.b) {
 		t.Fatal("still writable MasterLease after the renewal")
 	}
 }
@@ -465,9 +465,9 @@ func TestInSyncSetNeedsTheInheritedLog(t *testing.T) {
 	// only index 1, fetches from it.
 	h.env.advance(h.b, h.b.cfg.ControllerHeartbeatInterval)
 	h.controllerSays(2, cfg.Addr, 2, "2", 3)
-	if h.b.repl.role != roleMaster || h.b.store.CommitLog().LastIndex() != 3 || h.b.store.Confirmed() >= 3 {
+	if h.b.master() == nil || h.b.store.CommitLog().LastIndex() != 3 || h.b.store.Confirmed() >= 3 {
 		t.Fatalf("role %v, last %d, confirmed %d: the test needs a master that has not confirmed what it inherited",
-			h.b.repl.role, h.b.store.CommitLog().LastIndex(), h.b.store.Confirmed())
+			h.b.role, h.b.store.CommitLog().LastIndex(), h.b.store.Confirmed())
 	}
 	slave := h.env.accept(h.b, "127.0.0.13:40000")
 	fetch := func(from, synced int) {
