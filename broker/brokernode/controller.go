@@ -71,7 +71,6 @@ func decodeReplicaView(resp *codec.Command) (replicaView, error) {
 	return v, nil
 }
 
-
 func (b *Broker) controllerConn() node.ConnID {
 	g := b.repl
 	if g.ctl.addr == "" {

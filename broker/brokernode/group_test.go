@@ -107,6 +107,13 @@ func (gw *groupWorld) runUntil(limit time.Duration, what string, cond func() boo
 	for end := gw.w.Now() + limit; gw.w.Now() < end; {
 		gw.w.RunFor(100 * time.Millisecond)
 		gw.master() // checks that there is at most one
+		for id := range gw.addrs {
+			if b := gw.broker(id + 1); b != nil {
+				if err := b.CheckInvariants(); err != nil {
+					gw.t.Fatalf("invariant broken: %v", err)
+				}
+			}
+		}
 		if cond() {
 			return
 		}

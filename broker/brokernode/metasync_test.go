@@ -88,6 +88,7 @@ func (r *relay) move() bool {
 			r.conns[f.Conn], r.back[tc] = tc, f.Conn
 		}
 		r.to.b.OnFrame(tc, f.Cmd)
+		r.to.env.checkInvariants(r.to.b)
 		moved = true
 	}
 	r.to.syncAll()
@@ -99,6 +100,7 @@ func (r *relay) move() bool {
 			continue
 		}
 		r.from.b.OnFrame(fc, f.Cmd)
+		r.from.env.checkInvariants(r.from.b)
 		moved = true
 	}
 	r.from.syncAll()

@@ -54,6 +54,7 @@ func (h *brokerHarness) reply(c node.ConnID, req *codec.Command, code int16, ext
 	}
 	resp.Body = body
 	h.b.OnFrame(c, resp)
+	h.env.checkInvariants(h.b)
 }
 
 // controllerSays answers the broker's pending heartbeat with the group view.

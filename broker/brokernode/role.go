@@ -58,7 +58,7 @@ func (soloRole) tick(*Broker) { panic("brokernode: a broker without a group has 
 func (soloRole) onResponse(*Broker, node.ConnID, *codec.Command) bool { return false }
 func (soloRole) connClosed(*Broker, node.ConnID)                      {}
 func (soloRole) writable(*Broker) bool                                { return true }
-func (soloRole) refuseRead(*Broker, *codec.Command) *codec.Command     { return nil }
+func (soloRole) refuseRead(*Broker, *codec.Command) *codec.Command    { return nil }
 func (soloRole) suggestedBrokerID(*Broker) int64                      { return 0 }
 func (soloRole) leave(*Broker)                                        { panic("brokernode: a broker without a group has no role to leave") }
 
@@ -78,11 +78,11 @@ func (idleRole) onResponse(b *Broker, c node.ConnID, resp *codec.Command) bool {
 	return b.onReplicaResponse(c, resp)
 }
 
-func (idleRole) connClosed(b *Broker, c node.ConnID)              { b.replicaConnClosed(c) }
-func (idleRole) writable(*Broker) bool                            { return false }
+func (idleRole) connClosed(b *Broker, c node.ConnID)               { b.replicaConnClosed(c) }
+func (idleRole) writable(*Broker) bool                             { return false }
 func (idleRole) refuseRead(*Broker, *codec.Command) *codec.Command { return nil }
-func (idleRole) suggestedBrokerID(b *Broker) int64                { return b.followerSuggestion() }
-func (idleRole) leave(b *Broker)                                  { b.resetMetaSync() }
+func (idleRole) suggestedBrokerID(b *Broker) int64                 { return b.followerSuggestion() }
+func (idleRole) leave(b *Broker)                                   { b.resetMetaSync() }
 
 // master is the broker's master role, nil unless it is one.
 func (b *Broker) master() *masterRole {

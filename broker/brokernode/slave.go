@@ -354,4 +354,3 @@ func (b *Broker) adoptEpoch(epoch int64, start, index uint64) error {
 	}
 	return nil
 }
-
