@@ -5,10 +5,12 @@ package brokernode
 // syncs the master's records and reports them synced in its next fetch.
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -62,8 +64,7 @@ func (s *slaveRole) tick(b *Broker) {
 	case l == nil && !now.Before(s.retryAt):
 		s.startFollowing(b)
 	case l != nil && l.opaque != 0 && now.Sub(l.sentAt) > b.cfg.ReplicaFetchWait+b.cfg.ControllerTimeout:
-		b.log.Warn("master does not answer; reconnecting", "master", b.repl.masterAddr)
-		s.stopFollowing(b, replicaRetryDelay)
+		s.retryLater(b, slog.LevelWarn, "master does not answer; reconnecting", "master", b.repl.masterAddr)
 	}
 }
 
@@ -113,6 +114,13 @@ func (s *slaveRole) startFollowing(b *Broker) {
 	s.sendToMaster(b, req)
 }
 
+// retryLater logs why the slave gives up on its link to the master, and drops the link; a new
+// one is opened after replicaRetryDelay (tick).
+func (s *slaveRole) retryLater(b *Broker, level slog.Level, msg string, args ...any) {
+	b.log.Log(context.Background(), level, msg, args...)
+	s.stopFollowing(b, replicaRetryDelay)
+}
+
 // stopFollowing closes the link to the master; with retry > 0 a new one is opened after it.
 func (s *slaveRole) stopFollowing(b *Broker, retry time.Duration) {
 	if s.link != nil {
@@ -146,15 +154,13 @@ func decodeEpochs(body []byte) (*replication.Table, error) {
 func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
 	g := b.repl
 	if resp.Code != codec.Success {
-		b.log.Info("master refused the handshake; retrying", "master", g.masterAddr, "code", resp.Code, "remark", resp.Remark)
-		s.stopFollowing(b, replicaRetryDelay)
+		s.retryLater(b, slog.LevelInfo, "master refused the handshake; retrying", "master", g.masterAddr, "code", resp.Code, "remark", resp.Remark)
 		return
 	}
 	mt, err := decodeEpochs(resp.Body)
 	masterLast, errL := resp.ExtInt("lastIndex")
 	if err != nil || errL != nil || masterLast < 0 {
-		b.log.Error("master's handshake answer does not decode", "err", errors.Join(err, errL))
-		s.stopFollowing(b, replicaRetryDelay)
+		s.retryLater(b, slog.LevelError, "master's handshake answer does not decode", "err", errors.Join(err, errL))
 		return
 	}
 	if b.store.Failed() {
@@ -162,8 +168,7 @@ func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
 		// after a crash, which completes or undoes what was interrupted; the divergence
 		// below then truncates again from what recovery left.
 		if err := b.store.Reopen(); err != nil {
-			b.log.Error("reopen the failed store", "err", err)
-			s.stopFollowing(b, replicaRetryDelay)
+			s.retryLater(b, slog.LevelError, "reopen the failed store", "err", err)
 			return
 		}
 		b.log.Warn("reopened the store after a disk error")
@@ -175,15 +180,13 @@ func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
 		if b.cfg.Bugs.Has(bugs.SkipTruncation) {
 			b.log.Warn("planted SkipTruncation: keeping a log that differs from the master's after index", "index", p, "last", last)
 		} else if err := b.truncateReplica(p); err != nil {
-			b.log.Error("truncating the log to the master's failed", "after", p, "err", err)
-			s.stopFollowing(b, replicaRetryDelay)
+			s.retryLater(b, slog.LevelError, "truncating the log to the master's failed", "after", p, "err", err)
 			return
 		}
 	}
 	if !b.cfg.Bugs.Has(bugs.SkipTruncation) && g.table.TruncateAfter(p) {
 		if err := g.table.Save(b.env.Disk()); err != nil {
-			b.log.Error("save the epoch table", "err", err)
-			s.stopFollowing(b, replicaRetryDelay)
+			s.retryLater(b, slog.LevelError, "save the epoch table", "err", err)
 			return
 		}
 	}
@@ -274,8 +277,7 @@ func splitRecords(body []byte) ([][]byte, error) {
 func (s *slaveRole) onFetchAnswer(b *Broker, resp *codec.Command) {
 	g := b.repl
 	if resp.Code != codec.Success {
-		b.log.Info("master refused the fetch; handshaking again", "master", g.masterAddr, "code", resp.Code, "remark", resp.Remark)
-		s.stopFollowing(b, replicaRetryDelay)
+		s.retryLater(b, slog.LevelInfo, "master refused the fetch; handshaking again", "master", g.masterAddr, "code", resp.Code, "remark", resp.Remark)
 		return
 	}
 	epoch, errE := resp.ExtInt("epoch")
@@ -283,16 +285,14 @@ func (s *slaveRole) onFetchAnswer(b *Broker, resp *codec.Command) {
 	confirmed, errC := resp.ExtInt("confirmed")
 	recs, errR := splitRecords(resp.Body)
 	if err := errors.Join(errE, errS, errC, errR); err != nil || epoch < 0 || start < 0 || confirmed < 0 {
-		b.log.Error("master's fetch answer does not decode", "err", err)
-		s.stopFollowing(b, replicaRetryDelay)
+		s.retryLater(b, slog.LevelError, "master's fetch answer does not decode", "err", err)
 		return
 	}
 	index := s.link.from
 	newTopic := false
 	for _, rec := range recs {
 		if err := b.adoptEpoch(epoch, uint64(start), index); err != nil {
-			b.log.Error("replicated records do not fit the epoch table; handshaking again", "index", index, "err", err)
-			s.stopFollowing(b, replicaRetryDelay)
+			s.retryLater(b, slog.LevelError, "replicated records do not fit the epoch table; handshaking again", "index", index, "err", err)
 			return
 		}
 		m, _, derr := codec.DecodeRecord(rec)
@@ -307,8 +307,7 @@ func (s *slaveRole) onFetchAnswer(b *Broker, resp *codec.Command) {
 				// this replica has not adopted yet: copy the master's topics now.
 				g.meta.idle = 0
 			}
-			b.log.Error("append a replicated record; handshaking again", "index", index, "err", err)
-			s.stopFollowing(b, replicaRetryDelay)
+			s.retryLater(b, slog.LevelError, "append a replicated record; handshaking again", "index", index, "err", err)
 			return
 		}
 		if derr == nil {
