@@ -31,7 +31,7 @@ package brokernode
 // the master is away) are overwritten by the next round, as in Java; and a replica elected
 // after missing rounds (it was down) has the offsets of its last round.
 // The new master reloads the delay levels' progress and rebuilds its transaction bookkeeping
-// from the store when it starts its duties (replica.go maybeStartDuties): delayed messages
+// from the store when it starts its duties (masterRole.maybeStartDuties): delayed messages
 // re-put by the old master during the last MetaSyncInterval are re-put again, and transaction
 // check counts (kept in memory only) start afresh.
 

@@ -263,7 +263,7 @@ const recordIndexAt = 4*5 + 8
 
 // assertConfirmed panics if a record a pull is about to serve lies beyond the confirmed log:
 // a slave must never show more than its master confirmed (store.Confirmed on a slave is at
-// most the master's confirmed index, slaveConfirm), a master nothing it has not acknowledged.
+// most the master's confirmed index, slaveAcks), a master nothing it has not acknowledged.
 func (b *Broker) assertConfirmed(rec []byte) {
 	if len(rec) < recordIndexAt+8 {
 		panic(fmt.Sprintf("brokernode: pull: the store served a record of %d bytes", len(rec)))
