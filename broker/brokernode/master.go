@@ -244,7 +244,7 @@ func (m *masterRole) fetchAnswer(b *Broker, req *codec.Command, id int64, from u
 // fetchParkExpired answers a parked fetch that found nothing new in time.
 func (m *masterRole) fetchParkExpired(b *Broker, pf *parkedFetch) {
 	if pf.done {
-		return
+		panic("brokernode: the timer of a parked fetch already answered fired (answering cancels it)")
 	}
 	pf.done = true
 	m.fetches = slices.DeleteFunc(m.fetches, func(x *parkedFetch) bool { return x == pf })

@@ -90,11 +90,11 @@ func (b *Broker) endRound(d time.Duration) {
 	m.opaque, m.step, m.waited, m.idle = 0, 0, 0, ticks(d)
 }
 
-// metaSyncTick (every group tick) starts a round when one is due, and gives up a request
-// unanswered for too long.
+// metaSyncTick (every replica tick of a slave) starts a round when one is due, and gives up a
+// request unanswered for too long.
 func (b *Broker) metaSyncTick() {
 	g, m := b.repl, &b.repl.meta
-	if b.cfg.MetaSyncInterval < 0 || b.slave() == nil || g.masterAddr == "" {
+	if b.cfg.MetaSyncInterval < 0 || g.masterAddr == "" {
 		return
 	}
 	if m.opaque != 0 {
@@ -133,7 +133,7 @@ func (b *Broker) onMetaSyncAnswer(resp *codec.Command) {
 	m.opaque = 0
 	code := metaSyncCodes[m.step]
 	if b.slave() == nil {
-		return
+		panic("brokernode: a metadata answer matched on a replica that is not a slave (leaving the slave role drops the round)")
 	}
 	var err error
 	if resp.Code != codec.Success {
