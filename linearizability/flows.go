@@ -153,7 +153,7 @@ func CheckSearches(h *History, finalDrain map[QueueKey][]PulledMsg) []Violation 
 			continue
 		}
 		for _, m := range msgs {
-			if m.StoreTime == 0 {
+			if !m.Stamped {
 				continue
 			}
 			before := ms(m.StoreTime) < ms(s.Time)
@@ -174,14 +174,15 @@ func CheckSearches(h *History, finalDrain map[QueueKey][]PulledMsg) []Violation 
 // storedInOrder reports whether store times never decrease with the offset.
 func storedInOrder(msgs []PulledMsg) bool {
 	var last int64
+	seen := false
 	for _, m := range msgs {
-		if m.StoreTime == 0 {
+		if !m.Stamped {
 			continue
 		}
-		if m.StoreTime < last {
+		if seen && m.StoreTime < last {
 			return false
 		}
-		last = m.StoreTime
+		last, seen = m.StoreTime, true
 	}
 	return true
 }

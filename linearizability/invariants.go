@@ -350,7 +350,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 	firstStored := map[string]int64{}
 	for _, q := range drainQueues {
 		for _, m := range finalDrain[q] {
-			if w := writes[m.MsgID]; w != nil && q == w.Queue && m.StoreTime > 0 {
+			if w := writes[m.MsgID]; w != nil && q == w.Queue && m.Stamped {
 				if t, ok := firstStored[m.MsgID]; !ok || m.StoreTime < t {
 					firstStored[m.MsgID] = m.StoreTime
 				}

@@ -6,8 +6,6 @@ package brokernode
 import (
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -39,29 +37,13 @@ type replicaView struct {
 	setEpoch   int64
 }
 
-// decodeReplicaView reads the group from a controller answer's ext fields.
+// decodeReplicaView reads the group from a controller answer's header.
 func decodeReplicaView(resp *codec.Command) (replicaView, error) {
-	var v replicaView
-	var err error
-	if v.masterID, err = resp.ExtInt("masterBrokerId"); err != nil {
-		return v, fmt.Errorf("masterBrokerId: %w", err)
+	h, err := codec.DecodeHeader[codec.GroupResponseHeader](resp)
+	if err != nil {
+		return replicaView{}, err
 	}
-	if v.epoch, err = resp.ExtInt("masterEpoch"); err != nil {
-		return v, fmt.Errorf("masterEpoch: %w", err)
-	}
-	if v.setEpoch, err = resp.ExtInt("syncStateSetEpoch"); err != nil {
-		return v, fmt.Errorf("syncStateSetEpoch: %w", err)
-	}
-	v.masterAddr = resp.Ext("masterAddress")
-	if s := resp.Ext("syncStateSet"); s != "" {
-		for _, f := range strings.Split(s, ",") {
-			id, err := strconv.ParseInt(f, 10, 64)
-			if err != nil || id < 1 {
-				return v, fmt.Errorf("syncStateSet %q: bad broker id %q", s, f)
-			}
-			v.set = append(v.set, id)
-		}
-	}
+	v := replicaView{masterID: h.MasterBrokerID, masterAddr: h.MasterAddress, epoch: h.MasterEpoch, set: h.SyncStateSet, setEpoch: h.SyncStateSetEpoch}
 	if len(v.set) > replication.MaxEpochs {
 		return v, fmt.Errorf("syncStateSet of %d ids", len(v.set))
 	}
@@ -98,12 +80,10 @@ func (b *Broker) dropControllerConn() {
 
 func (b *Broker) sendHeartbeat() {
 	g := b.repl
-	req := codec.NewRequest(codec.ReqControllerBrokerHeartbeat, map[string]string{
-		"clusterName": b.cfg.ClusterName, "brokerName": b.cfg.BrokerName,
-		"brokerId": strconv.FormatInt(b.cfg.BrokerID, 10), "brokerAddr": b.cfg.Addr,
-		"masterEpoch": strconv.FormatInt(g.table.LastEpoch(), 10),
-		"maxOffset":   strconv.FormatUint(b.acks.durable, 10),
-	}, nil)
+	req := codec.NewRequest(codec.ReqControllerBrokerHeartbeat, codec.EncodeHeader(&codec.BrokerHeartbeatHeader{
+		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName, BrokerID: b.cfg.BrokerID, BrokerAddr: b.cfg.Addr,
+		MasterEpoch: g.table.LastEpoch(), MaxOffset: int64(b.acks.durable),
+	}), nil)
 	req.Opaque = b.nextOpaque()
 	g.ctl.hbOpaque = req.Opaque
 	g.ctl.hbSentAt = b.env.Now()
@@ -116,7 +96,8 @@ func (b *Broker) sendHeartbeat() {
 // redirect follows a controller's "not the leader" answer.
 func (b *Broker) redirect(resp *codec.Command) {
 	g := b.repl
-	leader := resp.Ext("leaderAddr")
+	nl, _ := codec.DecodeHeader[codec.NotLeaderResponseHeader](resp) // no field can be malformed
+	leader := nl.LeaderAddr
 	if g.ctl.conn != 0 {
 		b.env.Close(g.ctl.conn)
 		g.ctl.conn = 0

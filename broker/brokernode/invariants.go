@@ -3,13 +3,16 @@ package brokernode
 import (
 	"errors"
 	"fmt"
+
+	"github.com/sluicemq/sluice/broker/node"
 )
 
 // CheckInvariants reports what is broken in the broker's state between events, or nil: the
 // ack pipeline's order and bounds, the role and its ack policy agreeing, the master's and the
 // slave's own state, the checkpoint and the caps. It reads only, so the simulator calls it
 // after every event and the production runtime on a sample. Some hold only once the broker is
-// ready (before, the store's recovered state has not been synced yet).
+// ready (before, the store's recovered state has not been synced yet). It implements
+// node.InvariantChecker.
 func (b *Broker) CheckInvariants() error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -130,3 +133,5 @@ func (b *Broker) roleInvariants() []error {
 	}
 	return errs
 }
+
+var _ node.InvariantChecker = (*Broker)(nil)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/bugs"
@@ -134,14 +133,14 @@ type alterCall struct {
 }
 
 // masterCheck refuses a replication request unless this broker is the master at the epoch
-// the slave asks about.
-func (b *Broker) masterCheck(req *codec.Command) *codec.Command {
+// the slave asks about (from the request's header; codec.NoMasterEpoch if it named none or a
+// malformed one).
+func (b *Broker) masterCheck(req *codec.Command, epoch int64) *codec.Command {
 	g := b.repl
 	if g == nil {
 		return codec.NewResponse(req, codec.RequestCodeNotSupported, "this broker is not a replica of a broker group")
 	}
-	epoch, err := req.ExtInt("masterEpoch")
-	if err != nil {
+	if epoch == codec.NoMasterEpoch {
 		return codec.NewResponse(req, codec.SystemError, "replication request without masterEpoch")
 	}
 	if b.master() == nil || epoch != g.epoch {
@@ -153,12 +152,12 @@ func (b *Broker) masterCheck(req *codec.Command) *codec.Command {
 // handleReplicaHandshake answers a slave's handshake with the master's epoch table and the end
 // of what it may serve (its durable index).
 func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
-	if resp := b.masterCheck(req); resp != nil {
+	h, _ := codec.DecodeHeader[codec.ReplicaHeader](req) // a malformed epoch is NoMasterEpoch
+	if resp := b.masterCheck(req, h.MasterEpoch); resp != nil {
 		return resp
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.SetExt("lastIndex", strconv.FormatUint(b.acks.durable, 10))
-	resp.SetExt("epoch", strconv.FormatInt(b.repl.epoch, 10))
+	resp.SetHeader(&codec.HandshakeResponseHeader{LastIndex: int64(b.acks.durable), Epoch: b.repl.epoch})
 	body, err := json.Marshal(epochsBody{Epochs: b.repl.table.Entries()})
 	if err != nil {
 		panic("brokernode: encode epoch table: " + err.Error())
@@ -171,16 +170,15 @@ func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
 // acknowledge writes), then answers the durable entries from `from` on, within one epoch, or
 // parks the fetch until there are some.
 func (b *Broker) handleReplicaFetch(c node.ConnID, req *codec.Command) *codec.Command {
-	if resp := b.masterCheck(req); resp != nil {
+	h, hdrErr := codec.DecodeHeader[codec.ReplicaFetchHeader](req)
+	if resp := b.masterCheck(req, h.MasterEpoch); resp != nil {
 		return resp
 	}
 	m, durable := b.master(), b.acks.durable
-	id, errI := req.ExtInt("brokerId")
-	from, errF := req.ExtInt("from")
-	synced, errS := req.ExtInt("synced")
+	id, from, synced := h.BrokerID, h.From, h.Synced
 	switch {
-	case errI != nil || errF != nil || errS != nil:
-		return codec.NewResponse(req, codec.SystemError, "fetch: brokerId, from and synced are required integers")
+	case hdrErr != nil:
+		return codec.NewResponse(req, codec.SystemError, "fetch: "+hdrErr.Error())
 	case id < 1 || id == b.cfg.BrokerID:
 		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf("fetch from broker id %d", id))
 	case from < 1 || uint64(from) > durable+1 || synced < 0 || synced >= from:
@@ -218,9 +216,7 @@ func (m *masterRole) fetchAnswer(b *Broker, req *codec.Command, id int64, from u
 		upTo = min(upTo, t.Entries()[0].Start-1)
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.SetExt("epoch", strconv.FormatInt(e.Epoch, 10))
-	resp.SetExt("epochStart", strconv.FormatUint(e.Start, 10))
-	resp.SetExt("confirmed", strconv.FormatUint(b.store.Confirmed(), 10))
+	resp.SetHeader(&codec.FetchResponseHeader{Epoch: e.Epoch, EpochStart: int64(e.Start), Confirmed: int64(b.store.Confirmed())})
 	if from <= upTo {
 		recs, err := b.store.ReadRecords(from, upTo, b.cfg.ReplicaFetchBytes)
 		if err != nil {
@@ -341,11 +337,9 @@ func (m *masterRole) sendAlter(b *Broker, set []int64) {
 	if err != nil {
 		panic("brokernode: encode in-sync set: " + err.Error())
 	}
-	req := codec.NewRequest(codec.ReqControllerAlterInSyncSet, map[string]string{
-		"clusterName": b.cfg.ClusterName, "brokerName": b.cfg.BrokerName,
-		"masterBrokerId": strconv.FormatInt(b.cfg.BrokerID, 10),
-		"masterEpoch":    strconv.FormatInt(b.repl.epoch, 10),
-	}, body)
+	req := codec.NewRequest(codec.ReqControllerAlterInSyncSet, codec.EncodeHeader(&codec.AlterInSyncSetHeader{
+		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName, MasterBrokerID: b.cfg.BrokerID, MasterEpoch: b.repl.epoch,
+	}), body)
 	req.Opaque = b.nextOpaque()
 	m.alter = &alterCall{opaque: req.Opaque, sentAt: b.env.Now(), set: set, base: base, fence: fence}
 	b.env.Send(b.controllerConn(), req)

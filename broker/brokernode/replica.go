@@ -1,6 +1,6 @@
 package brokernode
 
-// Broker groups. A broker configured with controllers (Config.Controllers) is one
+// Broker groups (docs/architecture.md). A broker configured with controllers (Config.Controllers) is one
 // replica of the group Config.BrokerName, with id Config.BrokerID (at least 1). It heartbeats
 // to the controller, which tells it the group's master, master epoch and in-sync set, and it
 // takes the role it is given:

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/bugs"
@@ -107,10 +106,7 @@ func (s *slaveRole) startFollowing(b *Broker) {
 	g := b.repl
 	s.stopFollowing(b, 0)
 	s.link = &slaveLink{conn: b.env.Dial(g.masterAddr)}
-	req := codec.NewRequest(codec.ReqReplicaHandshake, map[string]string{
-		"brokerId":    strconv.FormatInt(b.cfg.BrokerID, 10),
-		"masterEpoch": strconv.FormatInt(g.epoch, 10),
-	}, nil)
+	req := codec.NewRequest(codec.ReqReplicaHandshake, codec.EncodeHeader(&codec.ReplicaHeader{BrokerID: b.cfg.BrokerID, MasterEpoch: g.epoch}), nil)
 	s.sendToMaster(b, req)
 }
 
@@ -158,7 +154,8 @@ func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
 		return
 	}
 	mt, err := decodeEpochs(resp.Body)
-	masterLast, errL := resp.ExtInt("lastIndex")
+	hs, errL := codec.DecodeHeader[codec.HandshakeResponseHeader](resp)
+	masterLast := hs.LastIndex
 	if err != nil || errL != nil || masterLast < 0 {
 		s.retryLater(b, slog.LevelError, "master's handshake answer does not decode", "err", errors.Join(err, errL))
 		return
@@ -231,12 +228,9 @@ func (s *slaveRole) sendFetch(b *Broker) {
 	synced = min(synced, last)
 	b.assertReportable(synced)
 	s.link.from = last + 1
-	req := codec.NewRequest(codec.ReqReplicaFetch, map[string]string{
-		"brokerId":    strconv.FormatInt(b.cfg.BrokerID, 10),
-		"masterEpoch": strconv.FormatInt(g.epoch, 10),
-		"from":        strconv.FormatUint(last+1, 10),
-		"synced":      strconv.FormatUint(synced, 10),
-	}, nil)
+	req := codec.NewRequest(codec.ReqReplicaFetch, codec.EncodeHeader(&codec.ReplicaFetchHeader{
+		BrokerID: b.cfg.BrokerID, MasterEpoch: g.epoch, From: int64(last + 1), Synced: int64(synced),
+	}), nil)
 	s.sendToMaster(b, req)
 }
 
@@ -280,11 +274,10 @@ func (s *slaveRole) onFetchAnswer(b *Broker, resp *codec.Command) {
 		s.retryLater(b, slog.LevelInfo, "master refused the fetch; handshaking again", "master", g.masterAddr, "code", resp.Code, "remark", resp.Remark)
 		return
 	}
-	epoch, errE := resp.ExtInt("epoch")
-	start, errS := resp.ExtInt("epochStart")
-	confirmed, errC := resp.ExtInt("confirmed")
+	fh, errH := codec.DecodeHeader[codec.FetchResponseHeader](resp)
+	epoch, start, confirmed := fh.Epoch, fh.EpochStart, fh.Confirmed
 	recs, errR := splitRecords(resp.Body)
-	if err := errors.Join(errE, errS, errC, errR); err != nil || epoch < 0 || start < 0 || confirmed < 0 {
+	if err := errors.Join(errH, errR); err != nil || epoch < 0 || start < 0 || confirmed < 0 {
 		s.retryLater(b, slog.LevelError, "master's fetch answer does not decode", "err", err)
 		return
 	}
