@@ -98,8 +98,8 @@ func (b *Broker) knownGroups() []string {
 	for _, g := range b.store.OffsetGroups() {
 		set[g] = true
 	}
-	if b.grp != nil {
-		for _, g := range b.grp.meta.groups { // copied from the master (metasync.go)
+	if b.repl != nil {
+		for _, g := range b.repl.meta.groups { // copied from the master (metasync.go)
 			set[g] = true
 		}
 	}

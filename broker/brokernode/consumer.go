@@ -295,7 +295,7 @@ func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
 	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
-	if g := b.grp; g != nil && g.role == roleMaster && g.dutiesDue {
+	if m := b.master(); m != nil && m.dutiesDue {
 		// A new master raises the offsets it copied clamped (its queues lagged the old
 		// master's) once it has confirmed the log it took over: until then it would answer
 		// below what it copied, and a moment later above.

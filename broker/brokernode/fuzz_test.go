@@ -272,6 +272,7 @@ func FuzzBrokerRequest(f *testing.F) {
 			req.Flag |= codec.FlagOneway
 		}
 		h.b.OnFrame(c, req)
+		h.env.checkInvariants(h.b)
 		h.clientsAnswerReplyPushes()
 		h.syncAll()
 		h.nameServersAnswer()

@@ -133,7 +133,7 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 // servePull answers a pull whose header is h; hdrErr is what was wrong with the header, if
 // anything (answered once a replica's refusal has been considered, as before).
 func (b *Broker) servePull(c node.ConnID, req *codec.Command, h *codec.PullHeader, hdrErr error, allowPark bool) *codec.Command {
-	if resp := b.refuseRead(req); resp != nil {
+	if resp := b.role.refuseRead(b, req); resp != nil {
 		return resp // a replica of a group that must not answer reads now (replica.go)
 	}
 	topic, group, queueID, offset := h.Topic, h.ConsumerGroup, h.QueueID, h.QueueOffset
@@ -264,7 +264,7 @@ const recordIndexAt = 4*5 + 8
 
 // assertConfirmed panics if a record a pull is about to serve lies beyond the confirmed log:
 // a slave must never show more than its master confirmed (store.Confirmed on a slave is at
-// most the master's confirmed index, slaveConfirm), a master nothing it has not acknowledged.
+// most the master's confirmed index, slaveAcks), a master nothing it has not acknowledged.
 func (b *Broker) assertConfirmed(rec []byte) {
 	if len(rec) < recordIndexAt+8 {
 		panic(fmt.Sprintf("brokernode: pull: the store served a record of %d bytes", len(rec)))

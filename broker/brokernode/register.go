@@ -49,10 +49,9 @@ func (b *Broker) registerAll() map[int32]node.ConnID {
 	}
 	dv := b.reg.version.of(mustJSON(body.TopicConfigTable), b.env.Now())
 	body.DataVersion = route.DataVersion{Timestamp: dv.Timestamp, Counter: dv.Counter}
-	if b.grp != nil {
-		// Name servers route the master of the highest epoch when two replicas claim id 0.
-		body.DataVersion.StateVersion = b.grp.epoch
-	}
+	// Name servers route the master of the highest epoch when two replicas claim id 0 (0
+	// without a group).
+	body.DataVersion.StateVersion = b.epoch()
 	payload := mustJSON(body)
 	crc := int64(route.BodyCRC32(payload))
 	sent := map[int32]node.ConnID{}

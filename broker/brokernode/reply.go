@@ -195,7 +195,7 @@ func (b *Broker) finishReply(rp *replyPush, pushed bool, remark string) *codec.C
 		return resp
 	}
 	rp.m.StoreTimestamp = b.env.Now().UnixMilli()
-	res, err := b.putMessage(rp.m, rp.from, resp)
+	res, err := b.putMessage(rp.m)
 	if err != nil {
 		// Java logs a failed put of a reply and answers by the push alone.
 		b.log.Error("store reply message", "topic", rp.tc.Name, "queue", rp.queueID, "err", err)
@@ -203,10 +203,7 @@ func (b *Broker) finishReply(rp *replyPush, pushed bool, remark string) *codec.C
 	}
 	answer = codec.NewSendResponseHeader(codec.OffsetMsgID(b.storeHost, int64(res.Index)), rp.queueID, res.QueueOffset)
 	resp.SetHeader(&answer)
-	if b.answersAtOnce() {
-		return resp
-	}
-	return nil
+	return b.answerOnAck(rp.from, res.Index, resp)
 }
 
 // ensureReplyTopic creates the cluster's reply topic (one queue, read and write) if it is

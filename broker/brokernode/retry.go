@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -104,14 +103,12 @@ func (b *Broker) handleSendBack(c node.ConnID, req *codec.Command) *codec.Comman
 	}
 	out.Properties = props
 	resp := codec.NewResponse(req, codec.Success, "")
-	if _, err := b.putMessage(out, c, resp); err != nil {
+	res, err := b.putMessage(out)
+	if err != nil {
 		b.log.Error("send back: store message", "topic", out.Topic, "offset", offset, "err", err)
 		return fail("store the message for %s: %v", out.Topic, err)
 	}
-	if b.cfg.FlushMode == AsyncFlush || b.cfg.Bugs.Has(bugs.AckBeforeSync) {
-		return resp
-	}
-	return nil
+	return b.answerOnAck(c, res.Index, resp)
 }
 
 // retryAsNormal applies the dead-letter rule to a SEND_MESSAGE for a retry topic (the client's

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -210,9 +209,9 @@ func (b *Broker) newMessage(c node.ConnID, h *codec.SendHeader, queueID int32) *
 }
 
 // storeSend appends msgs (one queue, in order) with the put path and builds the answer: the
-// offset msgIds joined by commas, the queue id and the queue offset of the first message. Only
-// the last message carries the response, so in sync-flush mode it goes out once the whole send
-// is durable (nil is returned); in async-flush mode it is returned at once.
+// offset msgIds joined by commas, the queue id and the queue offset of the first message. The
+// answer goes out when the last message is acknowledged (answerOnAck): at once in async-flush
+// mode (it is returned), after the fsync that covers the whole send otherwise (nil is returned).
 //
 // If an append fails part-way (a disk error), the messages before it stay in the log and the
 // send is answered SYSTEM_ERROR: its outcome is unknown to the client, as for a lost answer.
@@ -220,16 +219,12 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 	if len(msgs) == 0 {
 		panic("brokernode: storeSend without messages")
 	}
-	resp := codec.NewResponse(req, codec.Success, "")
 	ids := make([]string, len(msgs))
 	queueID := msgs[0].QueueID // the queue asked for: putMessage moves a delayed message to the schedule topic
 	var first int64
+	var last uint64
 	for i, m := range msgs {
-		var r *codec.Command
-		if i == len(msgs)-1 {
-			r = resp
-		}
-		res, err := b.putMessage(m, c, r)
+		res, err := b.putMessage(m)
 		if err != nil {
 			b.log.Error("append to commit log", "topic", tc.Name, "queue", m.QueueID, "message", i, "of", len(msgs), "err", err)
 			return codec.NewResponse(req, codec.SystemError, "store message: "+err.Error())
@@ -238,31 +233,22 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 			first = res.QueueOffset
 		}
 		ids[i] = codec.OffsetMsgID(b.storeHost, int64(res.Index))
+		last = res.Index
 	}
+	resp := codec.NewResponse(req, codec.Success, "")
 	answer := codec.NewSendResponseHeader(strings.Join(ids, ","), queueID, first)
 	resp.SetHeader(&answer)
-	if b.answersAtOnce() {
-		return resp
-	}
-	return nil
+	return b.answerOnAck(c, last, resp)
 }
 
-// answersAtOnce reports whether a write is answered as soon as putMessage returns: in
-// async-flush mode, and in sync mode with bugs.AckBeforeSync (the planted bug, acknowledged
-// before its fsync). Otherwise putMessage sends the answer after the covering fsync.
-func (b *Broker) answersAtOnce() bool {
-	return b.cfg.FlushMode == AsyncFlush || b.cfg.Bugs.Has(bugs.AckBeforeSync)
-}
-
-// putMessage appends m to the commit log and makes it visible to consumers once the flush
-// policy holds: at once in async-flush mode, after the covering fsync in sync-flush mode. resp,
-// if not nil, is sent on c at that moment in sync-flush mode (the caller answers at once in
-// async mode); internal writes (delayed, retried, committed messages) pass a nil resp.
-// The caller fills resp's fields after the call: it is sent later, never by putMessage itself.
-// A message carrying a delay level (property DELAY) is stored in the schedule topic instead
-// (scheduleIfDelayed rewrites m's topic, queue and properties) and re-put when due.
-func (b *Broker) putMessage(m *codec.Message, c node.ConnID, resp *codec.Command) (store.AppendResult, error) {
-	if !b.writable() {
+// putMessage appends m to the commit log and hands it to the ack pipeline (acks.go), which
+// makes it visible to consumers when the policy allows. The caller answers the write through
+// answerOnAck once its answer is complete; internal writes (delayed, retried, committed
+// messages) have none. A message carrying a delay level (property DELAY) is stored in the
+// schedule topic instead (scheduleIfDelayed rewrites m's topic, queue and properties) and
+// re-put when due.
+func (b *Broker) putMessage(m *codec.Message) (store.AppendResult, error) {
+	if !b.role.writable(b) {
 		return store.AppendResult{}, errNotMaster
 	}
 	if err := b.scheduleIfDelayed(m); err != nil {
@@ -272,17 +258,8 @@ func (b *Broker) putMessage(m *codec.Message, c node.ConnID, resp *codec.Command
 	if err != nil {
 		return res, err
 	}
-	if b.grp != nil && b.cfg.OnWrite != nil {
-		b.cfg.OnWrite(b.grp.epoch, res.Index)
-	}
-	key := queueKey{topic: m.Topic, queue: m.QueueID}
-	if b.cfg.FlushMode == AsyncFlush {
-		b.store.Confirm(res.Index)
-		b.messagesVisible(key)
-		return res, nil
-	}
-	b.pending = append(b.pending, pendingAck{index: res.Index, conn: c, resp: resp, queue: key})
-	b.requestSync()
+	b.observe(Wrote{Epoch: b.epoch(), Index: res.Index})
+	b.queueWrite(res.Index, queueKey{topic: m.Topic, queue: m.QueueID})
 	return res, nil
 }
 

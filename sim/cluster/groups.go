@@ -264,8 +264,14 @@ func (r *run) buildGroups() {
 			bcfg.MetaSyncInterval = r.cfg.MetaSyncInterval
 			bcfg.Bugs = plant.Bugs
 			replica := id
-			bcfg.OnAcknowledge = func(epoch int64, index uint64) { r.onAcknowledge(g, replica, epoch, index) }
-			bcfg.OnWrite = func(epoch int64, index uint64) { r.checkMasterWrite(g, replica, epoch, index, "wrote") }
+			bcfg.Observe = func(e brokernode.Event) {
+				switch e := e.(type) {
+				case brokernode.Acknowledged:
+					r.onAcknowledge(g, replica, e.Epoch, e.Index)
+				case brokernode.Wrote:
+					r.checkMasterWrite(g, replica, e.Epoch, e.Index, "wrote")
+				}
+			}
 			g.nodes = append(g.nodes, r.w.AddNode(bcfg.Addr, func(env node.Env) node.Handler {
 				b, err := brokernode.New(env, bcfg)
 				if err != nil {
