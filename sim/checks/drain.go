@@ -1,75 +1,50 @@
-package linearizability
+// Package checks owns the direct checks of a simulated run's recorded history
+// (linearizability.History) and its final drain: the invariants that are not about
+// linearizability. No acknowledged or observed message is lost; a message sits at one position
+// and a position holds one message; no failed send and no message nobody sent is observed;
+// every queue drains in order; the broker's own writes (delayed, committed, retried messages)
+// appear on time and are never lost; withheld messages are never delivered (Drain); two
+// clients never hold one queue's lock at once (Locks); offset searches agree with store times
+// (Searches).
+//
+// Each check reads the history after the run and never touches a node. Whether the reads and
+// writes of a queue fit one append-only log is the log model's question (package
+// linearizability), not these checks'; the checks the simulator makes of the nodes themselves
+// (replicas, masters, consumer offsets) live with the simulator (sim/cluster).
+package checks
 
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sluicemq/sluice/linearizability"
 )
 
-// Kinds of invariant violation.
-const (
-	// KindLostAcked: an acknowledged send's message is not in the final drain of its queue.
-	KindLostAcked = "lost acknowledged message"
-	// KindLostObserved: a message some pull returned is not in the final drain of its queue.
-	KindLostObserved = "lost observed message"
-	// KindTwoOffsets: one message id was acknowledged or observed at two positions.
-	KindTwoOffsets = "message at two offsets"
-	// KindOffsetConflict: two message ids were acknowledged or observed at one position.
-	KindOffsetConflict = "two messages at one offset"
-	// KindFailedObserved: a message whose every send failed definitely was pulled or drained.
-	KindFailedObserved = "failed send observed"
-	// KindPhantom: a pulled or drained message id that no send in the history carried.
-	KindPhantom = "message never sent"
-	// KindDrainOrder: the final drain of a queue is not offsets 0, 1, 2, ... in order.
-	KindDrainOrder = "drain not contiguous"
-	// KindWrongQueue: a message seen in a queue that none of its sends or broker writes named.
-	KindWrongQueue = "message in the wrong queue"
-	// KindLostWrite: a broker write whose cause was acknowledged is not in the final drain.
-	KindLostWrite = "lost broker write"
-	// KindTooEarly: a broker write was pulled before it could legally appear (a delayed message
-	// before its due time, a transaction's message before its commit).
-	KindTooEarly = "broker write too early"
-	// KindTooLate: a broker write was first stored after its deadline.
-	KindTooLate = "broker write too late"
-	// KindWithheldDelivered: a message that must never be delivered was pulled or drained.
-	KindWithheldDelivered = "withheld message delivered"
-)
-
-// Violation is one broken invariant.
-type Violation struct {
-	Kind    string
-	Queue   QueueKey
-	MsgID   string // "" when the violation is not about one message
-	Message string // for a person: what was seen, and where
-}
-
-func (v Violation) String() string { return fmt.Sprintf("%s: %v: %s", v.Kind, v.Queue, v.Message) }
-
-// CheckInvariants checks h and the final drain of every queue directly, without Porcupine.
-// finalDrain[q][i] is the message id at offset i of queue q, read from offset 0 after faults
-// healed; "" marks an offset the drain found nothing at (reported as a drain out of order). A queue of the history missing from finalDrain counts as drained empty, so every
-// acknowledged message in it is reported lost. Violations come sorted by queue, kind, message
-// id and text.
-func CheckInvariants(h History, finalDrain map[QueueKey][]string) []Violation {
-	drain := make(map[QueueKey][]PulledMsg, len(finalDrain))
+// DrainIDs is Drain for a final drain given as message ids by offset: finalDrain[q][i] is the
+// message id at offset i of queue q; "" marks an offset the drain found nothing at (reported
+// as a drain out of order).
+func DrainIDs(h linearizability.History, finalDrain map[linearizability.QueueKey][]string) []Violation {
+	drain := make(map[linearizability.QueueKey][]linearizability.PulledMsg, len(finalDrain))
 	for q, ids := range finalDrain {
-		msgs := make([]PulledMsg, 0, len(ids))
+		msgs := make([]linearizability.PulledMsg, 0, len(ids))
 		for i, id := range ids {
 			if id != "" { // a hole: the drain found nothing at offset i
-				msgs = append(msgs, PulledMsg{Offset: int64(i), MsgID: id})
+				msgs = append(msgs, linearizability.PulledMsg{Offset: int64(i), MsgID: id})
 			}
 		}
 		drain[q] = msgs
 	}
-	return CheckDrainInvariants(h, drain)
+	return Drain(h, drain)
 }
 
 // position is a place in a queue.
 type position struct {
-	queue  QueueKey
+	queue  linearizability.QueueKey
 	offset int64
 }
 
@@ -115,33 +90,37 @@ type sighting struct {
 	source source
 }
 
-// CheckDrainInvariants is CheckInvariants for a drain that carries its offsets, as read by
-// pulls; it also checks that each queue's drained offsets run 0, 1, 2, ... in order (skipping
-// only offsets h.Unreadable lists).
-func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Violation {
+// Drain checks h and the final drain of every queue directly, without Porcupine (see the
+// package comment and the Kind constants for what it reports). finalDrain[q] is what the drain
+// of queue q read, from offset 0 once faults healed, with the offsets the pulls returned; each
+// queue's drained offsets must run 0, 1, 2, ... in order (skipping only offsets h.Unreadable
+// lists). A queue of the history missing from finalDrain counts as drained empty, so every
+// acknowledged message in it is reported lost. Violations come sorted by queue, kind, message
+// id and text.
+func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]linearizability.PulledMsg) []Violation {
 	var out []Violation
-	report := func(kind string, q QueueKey, id, format string, args ...any) {
+	report := func(kind string, q linearizability.QueueKey, id, format string, args ...any) {
 		out = append(out, Violation{Kind: kind, Queue: q, MsgID: id, Message: fmt.Sprintf(format, args...)})
 	}
 
 	// What the sends say about each id: whether any send may have taken effect, and where.
 	mayExist := map[string]bool{}
 	sent := map[string]bool{}
-	queuesOf := map[string]map[QueueKey]bool{}
-	addQueue := func(id string, q QueueKey) {
+	queuesOf := map[string]map[linearizability.QueueKey]bool{}
+	addQueue := func(id string, q linearizability.QueueKey) {
 		if queuesOf[id] == nil {
-			queuesOf[id] = map[QueueKey]bool{}
+			queuesOf[id] = map[linearizability.QueueKey]bool{}
 		}
 		queuesOf[id][q] = true
 	}
 	for _, s := range h.Sends {
 		sent[s.MsgID] = true
 		addQueue(s.MsgID, s.Queue)
-		if s.Outcome != Failed {
+		if s.Outcome != linearizability.Failed {
 			mayExist[s.MsgID] = true
 		}
 	}
-	writes := map[string]*BrokerWrite{}
+	writes := map[string]*linearizability.BrokerWrite{}
 	for i := range h.Writes {
 		w := &h.Writes[i]
 		writes[w.MsgID] = w
@@ -164,24 +143,24 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 	}
 	seen := make([]sighting, 0, n)
 	for i, s := range h.Sends {
-		if s.Outcome == OK {
+		if s.Outcome == linearizability.OK {
 			seen = append(seen, sighting{position{s.Queue, s.Offset}, s.MsgID, source{fromAck, i, s.Client}})
 		}
 	}
 	for i, p := range h.Pulls {
-		if p.Outcome != OK {
+		if p.Outcome != linearizability.OK {
 			continue
 		}
 		for _, m := range p.Msgs {
 			seen = append(seen, sighting{position{p.Queue, m.Offset}, m.MsgID, source{fromPull, i, p.Client}})
 		}
 	}
-	drainQueues := make([]QueueKey, 0, len(finalDrain))
+	drainQueues := make([]linearizability.QueueKey, 0, len(finalDrain))
 	for q := range finalDrain {
 		drainQueues = append(drainQueues, q)
 	}
-	slices.SortFunc(drainQueues, QueueKey.Compare)
-	drained := map[QueueKey]map[string]bool{}
+	slices.SortFunc(drainQueues, linearizability.QueueKey.Compare)
+	drained := map[linearizability.QueueKey]map[string]bool{}
 	for _, q := range drainQueues {
 		ids := map[string]bool{}
 		want := int64(0)
@@ -198,9 +177,9 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		}
 		drained[q] = ids
 	}
-	// What crashes may have lost under async flush (crash.go): not lost for good, and not
+	// What crashes may have lost under async flush (linearizability.Crash): not lost for good, and not
 	// holding its position against the message that reused it.
-	unsynced := unflushed(&h, drained)
+	unsynced := unflushed(h, finalDrain)
 
 	// One id, one position; one position, one id. Remember the first source of each pair.
 	positionsOf := map[string]map[position]source{}
@@ -233,7 +212,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		}
 		report(KindTwoOffsets, poss[0].queue, id, "%s seen at %s", id, strings.Join(parts, ", "))
 	}
-	spans := h.appendSpans()
+	mayCut := h.MayCut()
 	drainAt := map[position]string{}
 	for _, q := range drainQueues {
 		for _, m := range finalDrain[q] {
@@ -250,7 +229,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		// reused it; two that held it are a conflict.
 		held := 0
 		for _, id := range ids {
-			if drainAt[pos] == id || !h.mayCut(spans, id, h.sourceReturn(idsAt[pos][id])) {
+			if drainAt[pos] == id || !mayCut(id, sourceReturn(&h, idsAt[pos][id])) {
 				held++
 			}
 		}
@@ -266,17 +245,17 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 
 	// Acknowledged and observed messages must survive into the drain of their queue.
 	for i, s := range h.Sends {
-		if s.Outcome == OK && !drained[s.Queue][s.MsgID] && !unsynced.has(s.Queue, s.MsgID) {
+		if s.Outcome == linearizability.OK && !drained[s.Queue][s.MsgID] && !unsynced.has(s.Queue, s.MsgID) {
 			report(KindLostAcked, s.Queue, s.MsgID, "%s acknowledged at offset %d to send #%d (client %d) is not in the final drain", s.MsgID, s.Offset, i, s.Client)
 		}
 	}
 	type queueMsg struct {
-		queue QueueKey
+		queue linearizability.QueueKey
 		msgID string
 	}
 	lostObserved := map[queueMsg]bool{} // report each lost message once
 	for i, p := range h.Pulls {
-		if p.Outcome != OK {
+		if p.Outcome != linearizability.OK {
 			continue
 		}
 		for _, m := range p.Msgs {
@@ -299,7 +278,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 	// When each appearance of a write was surely in the log: seen by a pull, or implied by a
 	// later offset (filledBy).
 	type appearance struct {
-		queue  QueueKey
+		queue  linearizability.QueueKey
 		msgID  string
 		offset int64
 	}
@@ -315,7 +294,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		}
 	}
 	for i, p := range h.Pulls {
-		if p.Outcome != OK {
+		if p.Outcome != linearizability.OK {
 			continue
 		}
 		for _, m := range p.Msgs {
@@ -331,11 +310,11 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 			}
 		}
 	}
-	filled := map[QueueKey]func(o, t int64) int64{}
+	filled := map[linearizability.QueueKey]func(o, t int64) int64{}
 	early := map[string]bool{}
 	for _, a := range order {
 		if filled[a.queue] == nil {
-			filled[a.queue] = filledBy(&h, a.queue)
+			filled[a.queue] = linearizability.FilledBy(&h, a.queue)
 		}
 		t, what := inLogBy[a], byWhat[a]
 		if f := filled[a.queue](a.offset, t); f < t {
@@ -412,7 +391,7 @@ func isWithheld(withheld map[string]string, id string) bool {
 }
 
 // onlyIn reports whether every position is in queue q.
-func onlyIn(positions map[position]source, q QueueKey) bool {
+func onlyIn(positions map[position]source, q linearizability.QueueKey) bool {
 	for p := range positions {
 		if p.queue != q {
 			return false
@@ -421,19 +400,42 @@ func onlyIn(positions map[position]source, q QueueKey) bool {
 	return true
 }
 
-func queueNames(qs map[QueueKey]bool) []string {
+func queueNames(qs map[linearizability.QueueKey]bool) []string {
 	var out []string
-	for _, q := range sortedKeys(qs, QueueKey.Compare) {
+	for _, q := range sortedKeys(qs, linearizability.QueueKey.Compare) {
 		out = append(out, q.String())
 	}
 	return out
 }
 
 func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	return slices.SortedFunc(maps.Keys(m), compare)
+}
+
+// sourceReturn is when a sighting's source returned (never, for the final drain).
+func sourceReturn(h *linearizability.History, s source) int64 {
+	switch s.kind {
+	case fromAck:
+		return h.Sends[s.op].Return
+	case fromPull:
+		return h.Pulls[s.op].Return
 	}
-	slices.SortFunc(keys, compare)
-	return keys
+	return math.MaxInt64
+}
+
+// lossSet is what the drain is missing that crashes may have lost, by queue and id.
+type lossSet map[linearizability.QueueKey]map[string]bool
+
+func (l lossSet) has(q linearizability.QueueKey, id string) bool { return l[q][id] }
+
+// unflushed is linearizability.UnflushedLosses as a set.
+func unflushed(h linearizability.History, finalDrain map[linearizability.QueueKey][]linearizability.PulledMsg) lossSet {
+	out := lossSet{}
+	for _, l := range linearizability.UnflushedLosses(h, finalDrain) {
+		if out[l.Queue] == nil {
+			out[l.Queue] = map[string]bool{}
+		}
+		out[l.Queue][l.MsgID] = true
+	}
+	return out
 }
