@@ -14,6 +14,7 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -199,6 +200,11 @@ type groupQueue struct {
 	queue linearizability.QueueKey
 }
 
+// compare orders by consumer group, then queue.
+func (k groupQueue) compare(o groupQueue) int {
+	return cmp.Or(strings.Compare(k.group, o.group), k.queue.Compare(o.queue))
+}
+
 type run struct {
 	cfg   Config
 	flows Flows
@@ -260,9 +266,6 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	}
 	topo := newTopology(cfg.Topology)
 	start := wallNow()
-	if cfg.Topology == BrokerGroups {
-		defer seedCryptoRand(cfg.Seed)()
-	}
 	w := sim.NewWorld(cfg.Seed,
 		sim.NetConfig{MinLatency: 50 * time.Microsecond, MaxLatency: maxNetLatency},
 		sim.DiskConfig{MinFsync: 100 * time.Microsecond, MaxFsync: maxFsync},

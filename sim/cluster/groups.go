@@ -21,8 +21,6 @@ package cluster
 // messages lost at failovers are counted instead. It measures failovers and failover times.
 
 import (
-	crand "crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -417,17 +415,6 @@ func (r *run) resolveRole(name string) []string {
 		}
 	}
 	panic(fmt.Sprintf("cluster: unknown symbolic node %q", name))
-}
-
-// seedCryptoRand points crypto/rand.Reader (raft's election timeouts) at a reader seeded from
-// the run's seed, for the simulator only; the returned function restores it.
-func seedCryptoRand(seed uint64) (restore func()) {
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	binary.LittleEndian.PutUint64(key[8:], 0xc0ffee)
-	old := crand.Reader
-	crand.Reader = rand.NewChaCha8(key)
-	return func() { crand.Reader = old }
 }
 
 // downState describes the nodes that are down and the replicas' roles.
