@@ -221,24 +221,20 @@ func (n *Node) resume() {
 // Overlapping faults compose: the disk reports the newest still active, and is healthy again
 // when every one has healed. The fault stays across crashes (it is the disk's, not the
 // process's).
-func (n *Node) FailDiskWrites(err error) (heal func()) {
-	f := &diskFault{err: err}
-	n.writeFaults = append(n.writeFaults, f)
-	n.applyDiskFaults()
-	return func() {
-		n.writeFaults = slices.DeleteFunc(n.writeFaults, func(g *diskFault) bool { return g == f })
-		n.applyDiskFaults()
-	}
-}
+func (n *Node) FailDiskWrites(err error) (heal func()) { return n.addDiskFault(&n.writeFaults, err) }
 
 // FailDiskSyncs is FailDiskWrites for syncs: every fsync of the node's logs fails with err
 // (nothing becomes durable) until heal is called.
-func (n *Node) FailDiskSyncs(err error) (heal func()) {
+func (n *Node) FailDiskSyncs(err error) (heal func()) { return n.addDiskFault(&n.syncFaults, err) }
+
+// addDiskFault adds a fault failing with err to the list at faults (writes' or syncs') until
+// the returned heal removes it.
+func (n *Node) addDiskFault(faults *[]*diskFault, err error) (heal func()) {
 	f := &diskFault{err: err}
-	n.syncFaults = append(n.syncFaults, f)
+	*faults = append(*faults, f)
 	n.applyDiskFaults()
 	return func() {
-		n.syncFaults = slices.DeleteFunc(n.syncFaults, func(g *diskFault) bool { return g == f })
+		*faults = slices.DeleteFunc(*faults, func(g *diskFault) bool { return g == f })
 		n.applyDiskFaults()
 	}
 }

@@ -1,8 +1,10 @@
 package checks
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluicemq/sluice/linearizability"
@@ -36,13 +38,7 @@ func Locks(locks []linearizability.LockOp, lease time.Duration, restarts []int64
 		byKey[k] = append(byKey[k], i)
 	}
 	slices.SortFunc(keys, func(a, b key) int {
-		if a.group != b.group {
-			if a.group < b.group {
-				return -1
-			}
-			return 1
-		}
-		return a.queue.Compare(b.queue)
+		return cmp.Or(strings.Compare(a.group, b.group), a.queue.Compare(b.queue))
 	})
 	restartIn := func(from, to int64) bool {
 		for _, r := range restarts {

@@ -7,7 +7,7 @@ package cluster
 // a committed 0 (see checkOffsets).
 
 import (
-	"sort"
+	"slices"
 
 	"github.com/sluicemq/sluice/linearizability"
 )
@@ -32,12 +32,7 @@ func (r *run) checkOffsets() (bad []linearizability.QueueKey) {
 	for k := range r.offsetReads {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].group != keys[j].group {
-			return keys[i].group < keys[j].group
-		}
-		return keys[i].queue.Compare(keys[j].queue) < 0
-	})
+	slices.SortFunc(keys, groupQueue.compare)
 	for _, k := range keys {
 		var prev *offsetRead
 		for i := range r.offsetReads[k] {

@@ -279,14 +279,20 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 				}
 			}
 			offset = res.NextBeginOffset
-			if r.w.Now()-lastCommit > time.Second {
-				lastCommit = r.w.Now()
-				cli.CommitOffset(group, q, offset)
-			}
+			r.commitNowAndThen(cli, group, q, offset, &lastCommit)
 			r.w.After(0, pull)
 		})
 	}
 	begin()
+}
+
+// commitNowAndThen commits offset for group on q when the last commit (at *last) is more than
+// a second old, as a consumer's periodic offset persistence does.
+func (r *run) commitNowAndThen(cli *client.Client, group string, q client.MessageQueue, offset int64, last *time.Duration) {
+	if r.w.Now()-*last > time.Second {
+		*last = r.w.Now()
+		cli.CommitOffset(group, q, offset)
+	}
 }
 
 // drain reads every queue of every topic the run wrote (its topic, and the retry and
