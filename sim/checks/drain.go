@@ -98,15 +98,61 @@ type sighting struct {
 // acknowledged message in it is reported lost. Violations come sorted by queue, kind, message
 // id and text.
 func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]linearizability.PulledMsg) []Violation {
-	var out []Violation
-	report := func(kind string, q linearizability.QueueKey, id, format string, args ...any) {
-		out = append(out, Violation{Kind: kind, Queue: q, MsgID: id, Message: fmt.Sprintf(format, args...)})
-	}
+	c := &drainCheck{h: &h, finalDrain: finalDrain, mayExist: map[string]bool{}, sent: map[string]bool{},
+		queuesOf: map[string]map[linearizability.QueueKey]bool{}, writes: map[string]*linearizability.BrokerWrite{},
+		withheld: map[string]string{}, drained: map[linearizability.QueueKey]map[string]bool{}}
+	c.index()
+	c.positions()
+	c.losses()
+	c.brokerWrites()
+	c.placement()
+	c.provenance()
+	slices.SortFunc(c.out, func(a, b Violation) int {
+		if c := a.Queue.Compare(b.Queue); c != 0 {
+			return c
+		}
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.MsgID, b.MsgID), strings.Compare(a.Message, b.Message))
+	})
+	return c.out
+}
 
+// drainCheck is one run of Drain: the history indexed, and the violations found.
+type drainCheck struct {
+	h          *linearizability.History
+	finalDrain map[linearizability.QueueKey][]linearizability.PulledMsg
+	out        []Violation
+
+	// What the sends and broker writes say about each id: whether one was sent (or written)
+	// at all, whether one may have taken effect, and to which queues.
+	sent, mayExist map[string]bool
+	queuesOf       map[string]map[linearizability.QueueKey]bool
+	writes         map[string]*linearizability.BrokerWrite
+	withheld       map[string]string // why, by id
+	// seen is every sighting, in a deterministic order: acknowledgements, pulls, then the
+	// drains by queue (drainQueues, sorted); drained the ids each queue's drain read.
+	seen        []sighting
+	drainQueues []linearizability.QueueKey
+	drained     map[linearizability.QueueKey]map[string]bool
+	// unsynced is what crashes may have lost under async flush (linearizability.Crash): not
+	// lost for good, and not holding its position against the message that reused it.
+	unsynced lossSet
+}
+
+func (c *drainCheck) report(kind string, q linearizability.QueueKey, id, format string, args ...any) {
+	c.out = append(c.out, Violation{Kind: kind, Queue: q, MsgID: id, Message: fmt.Sprintf(format, args...)})
+}
+
+// queueMsg is a message id in one queue.
+type queueMsg struct {
+	queue linearizability.QueueKey
+	msgID string
+}
+
+// index fills in what the other checks read, and checks that each queue drained in order.
+func (c *drainCheck) index() {
+	h, finalDrain, report := c.h, c.finalDrain, c.report
 	// What the sends say about each id: whether any send may have taken effect, and where.
-	mayExist := map[string]bool{}
-	sent := map[string]bool{}
-	queuesOf := map[string]map[linearizability.QueueKey]bool{}
+	mayExist, sent, queuesOf := c.mayExist, c.sent, c.queuesOf
 	addQueue := func(id string, q linearizability.QueueKey) {
 		if queuesOf[id] == nil {
 			queuesOf[id] = map[linearizability.QueueKey]bool{}
@@ -120,7 +166,7 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 			mayExist[s.MsgID] = true
 		}
 	}
-	writes := map[string]*linearizability.BrokerWrite{}
+	writes := c.writes
 	for i := range h.Writes {
 		w := &h.Writes[i]
 		writes[w.MsgID] = w
@@ -128,7 +174,7 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 		mayExist[w.MsgID] = true
 		addQueue(w.MsgID, w.Queue)
 	}
-	withheld := map[string]string{}
+	withheld := c.withheld
 	for _, w := range h.Withheld {
 		withheld[w.MsgID] = w.Why
 	}
@@ -160,7 +206,8 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 		drainQueues = append(drainQueues, q)
 	}
 	slices.SortFunc(drainQueues, linearizability.QueueKey.Compare)
-	drained := map[linearizability.QueueKey]map[string]bool{}
+	c.drainQueues = drainQueues
+	drained := c.drained
 	for _, q := range drainQueues {
 		ids := map[string]bool{}
 		want := int64(0)
@@ -177,10 +224,14 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 		}
 		drained[q] = ids
 	}
-	// What crashes may have lost under async flush (linearizability.Crash): not lost for good, and not
-	// holding its position against the message that reused it.
-	unsynced := unflushed(h, finalDrain)
+	c.unsynced = unflushed(*h, finalDrain)
+	c.seen = seen
+}
 
+// positions: one id, one position (but a broker write's duplicates in its own queue); one
+// position, one id (but a message a crash may have cut off it).
+func (c *drainCheck) positions() {
+	h, seen, writes, drainQueues, finalDrain, report := c.h, c.seen, c.writes, c.drainQueues, c.finalDrain, c.report
 	// One id, one position; one position, one id. Remember the first source of each pair.
 	positionsOf := map[string]map[position]source{}
 	idsAt := map[position]map[string]source{}
@@ -229,7 +280,7 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 		// reused it; two that held it are a conflict.
 		held := 0
 		for _, id := range ids {
-			if drainAt[pos] == id || !mayCut(id, sourceReturn(&h, idsAt[pos][id])) {
+			if drainAt[pos] == id || !mayCut(id, sourceReturn(h, idsAt[pos][id])) {
 				held++
 			}
 		}
@@ -242,16 +293,15 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 		}
 		report(KindOffsetConflict, pos.queue, "", "offset %d holds %s", pos.offset, strings.Join(parts, ", "))
 	}
+}
 
-	// Acknowledged and observed messages must survive into the drain of their queue.
+// losses: acknowledged and observed messages survive into the drain of their queue.
+func (c *drainCheck) losses() {
+	h, drained, unsynced, report := c.h, c.drained, c.unsynced, c.report
 	for i, s := range h.Sends {
 		if s.Outcome == linearizability.OK && !drained[s.Queue][s.MsgID] && !unsynced.has(s.Queue, s.MsgID) {
 			report(KindLostAcked, s.Queue, s.MsgID, "%s acknowledged at offset %d to send #%d (client %d) is not in the final drain", s.MsgID, s.Offset, i, s.Client)
 		}
-	}
-	type queueMsg struct {
-		queue linearizability.QueueKey
-		msgID string
 	}
 	lostObserved := map[queueMsg]bool{} // report each lost message once
 	for i, p := range h.Pulls {
@@ -267,9 +317,12 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 			report(KindLostObserved, p.Queue, m.MsgID, "%s pulled at offset %d by pull #%d (client %d) is not in the final drain", m.MsgID, m.Offset, i, p.Client)
 		}
 	}
+}
 
-	// Broker writes: owed ones survive into the drain; none appears before its cause allows
-	// or is first stored after its deadline.
+// brokerWrites: owed broker writes survive into the drain; none appears before its cause
+// allows or is first stored after its deadline.
+func (c *drainCheck) brokerWrites() {
+	h, drained, unsynced, writes, drainQueues, finalDrain, report := c.h, c.drained, c.unsynced, c.writes, c.drainQueues, c.finalDrain, c.report
 	for i, w := range h.Writes {
 		if w.Owed && !drained[w.Queue][w.MsgID] && !unsynced.has(w.Queue, w.MsgID) {
 			report(KindLostWrite, w.Queue, w.MsgID, "%s (%s, broker write #%d) is owed but not in the final drain", w.MsgID, w.Cause, i)
@@ -314,7 +367,7 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 	early := map[string]bool{}
 	for _, a := range order {
 		if filled[a.queue] == nil {
-			filled[a.queue] = linearizability.FilledBy(&h, a.queue)
+			filled[a.queue] = linearizability.FilledBy(h, a.queue)
 		}
 		t, what := inLogBy[a], byWhat[a]
 		if f := filled[a.queue](a.offset, t); f < t {
@@ -342,8 +395,12 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 				id, w.Cause, time.Duration(firstStored[id]), time.Duration(w.Deadline))
 		}
 	}
+}
 
-	// Withheld messages never appear; others appear only in a queue they were sent or written to.
+// placement: withheld messages never appear; others appear only in a queue they were sent
+// or written to.
+func (c *drainCheck) placement() {
+	seen, withheld, queuesOf, report := c.seen, c.withheld, c.queuesOf, c.report
 	wrongQueue := map[queueMsg]bool{}
 	for _, s := range seen {
 		key := queueMsg{s.pos.queue, s.msgID}
@@ -361,8 +418,11 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 				s.msgID, s.source, s.pos, strings.Join(queueNames(qs), ", "))
 		}
 	}
+}
 
-	// Observed ids must come from a send that may have taken effect.
+// provenance: observed ids come from a send that may have taken effect.
+func (c *drainCheck) provenance() {
+	seen, mayExist, withheld, sent, report := c.seen, c.mayExist, c.withheld, c.sent, c.report
 	reported := map[string]bool{}
 	for _, s := range seen {
 		if s.source.kind == fromAck || reported[s.msgID] || mayExist[s.msgID] || isWithheld(withheld, s.msgID) {
@@ -375,14 +435,6 @@ func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]
 			report(KindPhantom, s.pos.queue, s.msgID, "%s was %s at %v but no send carried it", s.msgID, s.source, s.pos)
 		}
 	}
-
-	slices.SortFunc(out, func(a, b Violation) int {
-		if c := a.Queue.Compare(b.Queue); c != 0 {
-			return c
-		}
-		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.MsgID, b.MsgID), strings.Compare(a.Message, b.Message))
-	})
-	return out
 }
 
 func isWithheld(withheld map[string]string, id string) bool {

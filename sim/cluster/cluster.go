@@ -61,9 +61,9 @@ type Config struct {
 	MinInSync        int // 0: 2
 }
 
-// GroupsConfig is issue 4's cluster: three name servers with embedded controllers, two broker
-// groups of three replicas in sync replication with at least two in sync, two producers and
-// two consumers, two simulated minutes.
+// GroupsConfig is the groups topology's default run: three name servers with embedded
+// controllers, two broker groups of three replicas in sync replication with at least two in
+// sync, two producers and two consumers, two simulated minutes.
 func GroupsConfig(seed uint64) Config {
 	cfg := DefaultConfig(seed)
 	cfg.Topology = BrokerGroups
@@ -74,7 +74,8 @@ func GroupsConfig(seed uint64) Config {
 	return cfg
 }
 
-// DefaultConfig is issue 2's cluster: one name server, one broker, two producers, two consumers.
+// DefaultConfig is the single topology's default run: one name server, one broker, two
+// producers, two consumers, one simulated minute.
 func DefaultConfig(seed uint64) Config {
 	return Config{Seed: seed, Duration: 60 * time.Second, Producers: 2, Consumers: 2, Topic: "SimTopic",
 		FlushMode: brokernode.SyncFlush, CheckTimeout: 60 * time.Second}

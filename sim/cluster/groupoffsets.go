@@ -1,6 +1,6 @@
 package cluster
 
-// Consumer offsets in broker groups (issue 9). What a group promises (broker/brokernode
+// Consumer offsets in broker groups. What a group promises (broker/brokernode
 // metasync.go, broker/store sync.go), and how the harness checks it from what it observes on
 // the wire, never from the merge rules themselves:
 //

@@ -1,6 +1,6 @@
 package cluster
 
-// Slave progress (issue 9). A slave of a broker group reports, in every fetch it sends its
+// Slave progress. A slave of a broker group reports, in every fetch it sends its
 // master, the index up to which its commit log is durable ("synced"); a master in sync
 // replication acknowledges an entry once every member of the in-sync set has reported it. A
 // report beyond what the slave's disk has made durable lets the master acknowledge an entry a
