@@ -419,11 +419,16 @@ func (w *World) deliverClose(from string, e *endpoint) {
 	w.deliverCloseAt(e, at)
 }
 
-func (w *World) deliverCloseAt(e *endpoint, at int64) {
-	if at < e.lastAt {
-		at = e.lastAt
-	}
+// inOrder is when something due at at arrives at e: not before what was sent towards it
+// earlier (a connection delivers in order), which it then follows.
+func (e *endpoint) inOrder(at int64) int64 {
+	at = max(at, e.lastAt)
 	e.lastAt = at
+	return at
+}
+
+func (w *World) deliverCloseAt(e *endpoint, at int64) {
+	at = e.inOrder(at)
 	n, inc := e.n, e.n.inc
 	w.At(time.Duration(at), func() {
 		n.Deliver(func() {
@@ -614,10 +619,7 @@ func (w *World) transmit(local *endpoint, frame []byte) {
 func (w *World) sendFrame(local *endpoint, frame []byte) {
 	n, p := local.n, local.peer()
 	at := w.now + int64(w.latency()) + w.extraDelay(n.Addr, p.n.Addr)
-	if at < p.lastAt {
-		at = p.lastAt
-	}
-	p.lastAt = at
+	at = p.inOrder(at)
 	pn, pinc := p.n, p.n.inc
 	w.At(time.Duration(at), func() {
 		pn.Deliver(func() {
