@@ -81,14 +81,6 @@ func withWrites(h History, ws ...BrokerWrite) History {
 	return h
 }
 
-func drainOf(q QueueKey, storeTimes map[int]int64, ids ...string) map[QueueKey][]PulledMsg {
-	msgs := make([]PulledMsg, len(ids))
-	for i, id := range ids {
-		msgs[i] = PulledMsg{Offset: int64(i), MsgID: id, StoreTime: storeTimes[i]}
-	}
-	return map[QueueKey][]PulledMsg{q: msgs}
-}
-
 func TestValidateBrokerWrites(t *testing.T) {
 	for _, h := range []History{
 		withWrites(history(), write(qa, "", 0, false)),

@@ -85,9 +85,11 @@ type PulledMsg struct {
 	Offset int64
 	MsgID  string
 	// StoreTime is when the broker stored it (its store timestamp, in virtual nanoseconds of
-	// millisecond precision); 0 when not recorded. Only the checks of broker writes' deadlines
-	// and of offset searches read it.
+	// millisecond precision), when Stamped. It may be negative: a broker clock set back reads
+	// times before virtual time 0. Only the checks of broker writes' deadlines and of offset
+	// searches read it.
 	StoreTime int64
+	Stamped   bool
 }
 
 // BrokerClient is the client number of operations the broker performs itself (the appends of

@@ -620,8 +620,8 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		stored   bool // from the store time: one append, never a no-op
 	}
 	firstSeen := map[appearance]int64{}
-	storedAt := map[appearance]int64{} // the store time the first sighting carried
-	seenCall := map[appearance]int64{} // the call of the first sighting
+	storedAt := map[appearance]PulledMsg{} // the first sighting, with the store time it carried
+	seenCall := map[appearance]int64{}     // the call of the first sighting
 	var appearances []appearance
 	for _, p := range h.Pulls {
 		if p.Queue != q || p.Outcome != OK {
@@ -632,7 +632,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 				continue
 			}
 			a := appearance{m.MsgID, m.Offset, cuts.span(m.Offset, p.Call), cuts.span(m.Offset, p.Return), false}
-			if st := m.StoreTime; h.StoreTimeSlack > 0 && st > 0 {
+			if st := m.StoreTime; h.StoreTimeSlack > 0 && m.Stamped {
 				// The store time says when the entry seen was appended, so which append it is.
 				if lo, hi := cuts.span(m.Offset, st-h.StoreTimeSlack), cuts.span(m.Offset, st+h.StoreTimeSlack); lo == hi {
 					a.from, a.to, a.stored = lo, hi, true
@@ -640,9 +640,9 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			}
 			if by, ok := firstSeen[a]; !ok {
 				appearances = append(appearances, a)
-				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m.StoreTime, p.Call
+				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m, p.Call
 			} else if p.Return < by {
-				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m.StoreTime, p.Call
+				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m, p.Call
 			}
 		}
 	}
@@ -657,13 +657,13 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		w := writes[a.msgID]
 		end := min(firstSeen[a], filled(a.offset, firstSeen[a]))
 		call := min(w.After, end)
-		st := storedAt[a]
+		st, stamped := storedAt[a].StoreTime, storedAt[a].Stamped
 		if a.from > firstSpan[appearance{a.msgID, a.offset, 0, 0, false}] {
 			// Seen there before a crash that may have cut it: this one, if not a no-op, is
 			// the append after that crash.
 			call = max(call, min(h.Crashes[a.from-1].At, end))
 		}
-		if h.StoreTimeSlack > 0 && st > 0 {
+		if h.StoreTimeSlack > 0 && stamped {
 			// The broker stamps a message when it appends it.
 			end = max(call, min(end, st+h.StoreTimeSlack))
 			call = min(end, max(call, st-h.StoreTimeSlack))

@@ -14,7 +14,8 @@ import (
 // unreachable); pulls parked on it are answered at once (as for an unknown topic); and the
 // broker re-registers so the name servers drop the topic from its routes.
 func (b *Broker) handleDeleteTopic(req *codec.Command) *codec.Command {
-	topic := req.Ext("topic")
+	h, _ := codec.DecodeHeader[codec.TopicHeader](req) // no field can be malformed
+	topic := h.Topic
 	if err := validTopic(topic); err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}

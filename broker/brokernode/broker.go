@@ -635,13 +635,13 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleSend(c, req)
 	case codec.ReqSendMessageV2:
 		// The Java client's and ali-ons's default for one message: the same send, short names.
-		resp = b.handleSend(c, sendV1(req))
+		resp = b.handleSend(c, req)
 	case codec.ReqSendBatchMessage:
 		resp = b.handleSendBatch(c, req)
 	case codec.ReqSendReplyMessage:
 		resp = b.handleSendReply(c, req)
 	case codec.ReqSendReplyMessageV2:
-		resp = b.handleSendReply(c, sendV1(req))
+		resp = b.handleSendReply(c, req)
 	case codec.ReqPullMessage:
 		resp = b.handlePull(c, req, true)
 	case codec.ReqQueryConsumerOffset:
@@ -657,11 +657,7 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	case codec.ReqCheckClientConfig:
 		resp = b.handleCheckClientConfig(req)
 	case codec.ReqUnregisterClient:
-		for _, g := range b.groups.unregister(req.Ext("clientID")) {
-			b.notifyGroupChanged(g)
-		}
-		b.txn.producers.unregister(req.Ext("clientID"))
-		resp = codec.NewResponse(req, codec.Success, "")
+		resp = b.handleUnregisterClient(req)
 	case codec.ReqConsumerSendMsgBack:
 		resp = b.handleSendBack(c, req)
 	case codec.ReqEndTransaction:
@@ -710,19 +706,15 @@ func (b *Broker) nextOpaque() int32 {
 }
 
 func (b *Broker) handleCreateTopic(c node.ConnID, req *codec.Command) *codec.Command {
-	topic := req.Ext("topic")
+	h, hdrErr := codec.DecodeHeader[codec.CreateTopicHeader](req)
+	topic := h.Topic
 	if err := validTopic(topic); err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
-	r, errR := req.ExtInt("readQueueNums")
-	w, errW := req.ExtInt("writeQueueNums")
-	perm, errP := req.ExtInt("perm")
-	if errR != nil || errW != nil || r < 1 || w < 1 || r > store.MaxQueueNums || w > store.MaxQueueNums {
+	r, w, perm := h.ReadQueueNums, h.WriteQueueNums, h.Perm
+	if hdrErr != nil || r < 1 || w < 1 || r > store.MaxQueueNums || w > store.MaxQueueNums {
 		return codec.NewResponse(req, codec.SystemError,
 			fmt.Sprintf("readQueueNums and writeQueueNums must be 1..%d", store.MaxQueueNums))
-	}
-	if errP != nil {
-		perm = route.PermRead | route.PermWrite
 	}
 	if err := b.store.CreateTopic(store.TopicConfig{Name: topic, ReadQueueNums: int32(r), WriteQueueNums: int32(w), Perm: int32(perm)}); err != nil {
 		return codec.NewResponse(req, codec.SystemError, "create topic "+topic+": "+err.Error())

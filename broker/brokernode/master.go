@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/bugs"
@@ -40,14 +39,14 @@ type alterCall struct {
 }
 
 // masterCheck refuses a replication request unless this broker is the master at the epoch
-// the slave asks about.
-func (b *Broker) masterCheck(req *codec.Command) *codec.Command {
+// the slave asks about (from the request's header; codec.NoMasterEpoch if it named none or a
+// malformed one).
+func (b *Broker) masterCheck(req *codec.Command, epoch int64) *codec.Command {
 	g := b.grp
 	if g == nil {
 		return codec.NewResponse(req, codec.RequestCodeNotSupported, "this broker is not a replica of a broker group")
 	}
-	epoch, err := req.ExtInt("masterEpoch")
-	if err != nil {
+	if epoch == codec.NoMasterEpoch {
 		return codec.NewResponse(req, codec.SystemError, "replication request without masterEpoch")
 	}
 	if g.role != roleMaster || epoch != g.epoch {
@@ -59,12 +58,12 @@ func (b *Broker) masterCheck(req *codec.Command) *codec.Command {
 // handleReplicaHandshake answers a slave's handshake with the master's epoch table and the end
 // of what it may serve (its synced index).
 func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
-	if resp := b.masterCheck(req); resp != nil {
+	h, _ := codec.DecodeHeader[codec.ReplicaHeader](req) // a malformed epoch is NoMasterEpoch
+	if resp := b.masterCheck(req, h.MasterEpoch); resp != nil {
 		return resp
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.SetExt("lastIndex", strconv.FormatUint(b.synced, 10))
-	resp.SetExt("epoch", strconv.FormatInt(b.grp.epoch, 10))
+	resp.SetHeader(&codec.HandshakeResponseHeader{LastIndex: int64(b.synced), Epoch: b.grp.epoch})
 	body, err := json.Marshal(epochsBody{Epochs: b.grp.table.Entries()})
 	if err != nil {
 		panic("brokernode: encode epoch table: " + err.Error())
@@ -77,15 +76,14 @@ func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
 // acknowledge writes), then answers the durable entries from `from` on, within one epoch, or
 // parks the fetch until there are some.
 func (b *Broker) handleReplicaFetch(c node.ConnID, req *codec.Command) *codec.Command {
-	if resp := b.masterCheck(req); resp != nil {
+	h, hdrErr := codec.DecodeHeader[codec.ReplicaFetchHeader](req)
+	if resp := b.masterCheck(req, h.MasterEpoch); resp != nil {
 		return resp
 	}
-	id, errI := req.ExtInt("brokerId")
-	from, errF := req.ExtInt("from")
-	synced, errS := req.ExtInt("synced")
+	id, from, synced := h.BrokerID, h.From, h.Synced
 	switch {
-	case errI != nil || errF != nil || errS != nil:
-		return codec.NewResponse(req, codec.SystemError, "fetch: brokerId, from and synced are required integers")
+	case hdrErr != nil:
+		return codec.NewResponse(req, codec.SystemError, "fetch: "+hdrErr.Error())
 	case id < 1 || id == b.cfg.BrokerID:
 		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf("fetch from broker id %d", id))
 	case from < 1 || uint64(from) > b.synced+1 || synced < 0 || synced >= from:
@@ -123,9 +121,7 @@ func (b *Broker) fetchAnswer(req *codec.Command, id int64, from uint64) *codec.C
 		upTo = min(upTo, g.table.Entries()[0].Start-1)
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.SetExt("epoch", strconv.FormatInt(e.Epoch, 10))
-	resp.SetExt("epochStart", strconv.FormatUint(e.Start, 10))
-	resp.SetExt("confirmed", strconv.FormatUint(b.store.Confirmed(), 10))
+	resp.SetHeader(&codec.FetchResponseHeader{Epoch: e.Epoch, EpochStart: int64(e.Start), Confirmed: int64(b.store.Confirmed())})
 	if from <= upTo {
 		recs, err := b.store.ReadRecords(from, upTo, b.cfg.ReplicaFetchBytes)
 		if err != nil {
@@ -261,11 +257,9 @@ func (b *Broker) sendAlter(set []int64) {
 	if err != nil {
 		panic("brokernode: encode in-sync set: " + err.Error())
 	}
-	req := codec.NewRequest(codec.ReqControllerAlterInSyncSet, map[string]string{
-		"clusterName": b.cfg.ClusterName, "brokerName": b.cfg.BrokerName,
-		"masterBrokerId": strconv.FormatInt(b.cfg.BrokerID, 10),
-		"masterEpoch":    strconv.FormatInt(g.epoch, 10),
-	}, body)
+	req := codec.NewRequest(codec.ReqControllerAlterInSyncSet, codec.EncodeHeader(&codec.AlterInSyncSetHeader{
+		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName, MasterBrokerID: b.cfg.BrokerID, MasterEpoch: g.epoch,
+	}), body)
 	req.Opaque = b.nextOpaque()
 	g.alter = &alterCall{opaque: req.Opaque, sentAt: b.env.Now(), set: set, base: base, fence: fence}
 	b.env.Send(b.controllerConn(), req)

@@ -40,7 +40,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -118,10 +117,7 @@ func (b *Broker) sendMetaRequest() {
 	if m.conn == 0 {
 		m.conn = b.env.Dial(g.masterAddr)
 	}
-	req := codec.NewRequest(metaSyncCodes[m.step], map[string]string{
-		"brokerId":    strconv.FormatInt(b.cfg.BrokerID, 10),
-		"masterEpoch": strconv.FormatInt(g.epoch, 10),
-	}, nil)
+	req := codec.NewRequest(metaSyncCodes[m.step], codec.EncodeHeader(&codec.ReplicaHeader{BrokerID: b.cfg.BrokerID, MasterEpoch: g.epoch}), nil)
 	req.Opaque = b.nextOpaque()
 	m.opaque, m.waited = req.Opaque, 0
 	b.env.Send(m.conn, req)
@@ -292,10 +288,11 @@ func (v *metaVersion) of(table []byte, now time.Time) dataVersion {
 // unless this broker is the master at that epoch; admins' requests (no masterEpoch) are served
 // by any broker.
 func (b *Broker) metaCheck(req *codec.Command) *codec.Command {
-	if req.Ext("masterEpoch") == "" {
+	h, err := codec.DecodeHeader[codec.ReplicaHeader](req)
+	if err == nil && h.MasterEpoch == codec.NoMasterEpoch {
 		return nil
 	}
-	return b.masterCheck(req)
+	return b.masterCheck(req, h.MasterEpoch)
 }
 
 // handleAllTopics serves GET_ALL_TOPIC_CONFIG (21).

@@ -3,7 +3,6 @@ package brokernode
 import (
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -55,7 +54,7 @@ func (b *Broker) registerAll() map[int32]node.ConnID {
 		body.DataVersion.StateVersion = b.grp.epoch
 	}
 	payload := mustJSON(body)
-	crc := strconv.FormatInt(int64(route.BodyCRC32(payload)), 10)
+	crc := int64(route.BodyCRC32(payload))
 	sent := map[int32]node.ConnID{}
 	for _, addr := range b.cfg.NameServers {
 		c, ok := b.nsConns[addr]
@@ -63,11 +62,10 @@ func (b *Broker) registerAll() map[int32]node.ConnID {
 			c = b.env.Dial(addr)
 			b.nsConns[addr] = c
 		}
-		req := codec.NewRequest(codec.ReqRegisterBroker, map[string]string{
-			"brokerName": b.cfg.BrokerName, "brokerAddr": b.cfg.Addr, "clusterName": b.cfg.ClusterName,
-			"brokerId": strconv.FormatInt(b.nameServerID(), 10), "haServerAddr": b.cfg.Addr,
-			"compressed": "false", "bodyCrc32": crc,
-		}, payload)
+		req := codec.NewRequest(codec.ReqRegisterBroker, codec.EncodeHeader(&codec.RegisterBrokerHeader{
+			BrokerName: b.cfg.BrokerName, BrokerAddr: b.cfg.Addr, ClusterName: b.cfg.ClusterName,
+			BrokerID: b.nameServerID(), HAServerAddr: b.cfg.Addr, BodyCRC32: crc,
+		}), payload)
 		req.Opaque = b.nextOpaque()
 		b.env.Send(c, req)
 		sent[req.Opaque] = c

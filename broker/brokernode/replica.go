@@ -1,6 +1,6 @@
 package brokernode
 
-// Broker groups (issue 4). A broker configured with controllers (Config.Controllers) is one
+// Broker groups (docs/architecture.md). A broker configured with controllers (Config.Controllers) is one
 // replica of the group Config.BrokerName, with id Config.BrokerID (at least 1). It heartbeats
 // to the controller, which tells it the group's master, master epoch and in-sync set, and it
 // takes the role it is given:
@@ -30,8 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/bugs"
@@ -220,29 +218,13 @@ type groupView struct {
 	setEpoch   int64
 }
 
-// decodeGroupView reads the group from a controller answer's ext fields.
+// decodeGroupView reads the group from a controller answer's header.
 func decodeGroupView(resp *codec.Command) (groupView, error) {
-	var v groupView
-	var err error
-	if v.masterID, err = resp.ExtInt("masterBrokerId"); err != nil {
-		return v, fmt.Errorf("masterBrokerId: %w", err)
+	h, err := codec.DecodeHeader[codec.GroupResponseHeader](resp)
+	if err != nil {
+		return groupView{}, err
 	}
-	if v.epoch, err = resp.ExtInt("masterEpoch"); err != nil {
-		return v, fmt.Errorf("masterEpoch: %w", err)
-	}
-	if v.setEpoch, err = resp.ExtInt("syncStateSetEpoch"); err != nil {
-		return v, fmt.Errorf("syncStateSetEpoch: %w", err)
-	}
-	v.masterAddr = resp.Ext("masterAddress")
-	if s := resp.Ext("syncStateSet"); s != "" {
-		for _, f := range strings.Split(s, ",") {
-			id, err := strconv.ParseInt(f, 10, 64)
-			if err != nil || id < 1 {
-				return v, fmt.Errorf("syncStateSet %q: bad broker id %q", s, f)
-			}
-			v.set = append(v.set, id)
-		}
-	}
+	v := groupView{masterID: h.MasterBrokerID, masterAddr: h.MasterAddress, epoch: h.MasterEpoch, set: h.SyncStateSet, setEpoch: h.SyncStateSetEpoch}
 	if len(v.set) > replication.MaxEpochs {
 		return v, fmt.Errorf("syncStateSet of %d ids", len(v.set))
 	}
@@ -416,12 +398,10 @@ func (b *Broker) dropControllerConn() {
 
 func (b *Broker) sendHeartbeat() {
 	g := b.grp
-	req := codec.NewRequest(codec.ReqControllerBrokerHeartbeat, map[string]string{
-		"clusterName": b.cfg.ClusterName, "brokerName": b.cfg.BrokerName,
-		"brokerId": strconv.FormatInt(b.cfg.BrokerID, 10), "brokerAddr": b.cfg.Addr,
-		"masterEpoch": strconv.FormatInt(g.table.LastEpoch(), 10),
-		"maxOffset":   strconv.FormatUint(b.synced, 10),
-	}, nil)
+	req := codec.NewRequest(codec.ReqControllerBrokerHeartbeat, codec.EncodeHeader(&codec.BrokerHeartbeatHeader{
+		ClusterName: b.cfg.ClusterName, BrokerName: b.cfg.BrokerName, BrokerID: b.cfg.BrokerID, BrokerAddr: b.cfg.Addr,
+		MasterEpoch: g.table.LastEpoch(), MaxOffset: int64(b.synced),
+	}), nil)
 	req.Opaque = b.nextOpaque()
 	g.ctl.hbOpaque = req.Opaque
 	g.ctl.hbSentAt = b.env.Now()
@@ -434,7 +414,8 @@ func (b *Broker) sendHeartbeat() {
 // redirect follows a controller's "not the leader" answer.
 func (b *Broker) redirect(resp *codec.Command) {
 	g := b.grp
-	leader := resp.Ext("leaderAddr")
+	nl, _ := codec.DecodeHeader[codec.NotLeaderResponseHeader](resp) // no field can be malformed
+	leader := nl.LeaderAddr
 	if g.ctl.conn != 0 {
 		b.env.Close(g.ctl.conn)
 		g.ctl.conn = 0
@@ -651,10 +632,7 @@ func (b *Broker) startFollowing() {
 	g := b.grp
 	b.stopFollowing(0)
 	g.link = &slaveLink{conn: b.env.Dial(g.masterAddr)}
-	req := codec.NewRequest(codec.ReqReplicaHandshake, map[string]string{
-		"brokerId":    strconv.FormatInt(b.cfg.BrokerID, 10),
-		"masterEpoch": strconv.FormatInt(g.epoch, 10),
-	}, nil)
+	req := codec.NewRequest(codec.ReqReplicaHandshake, codec.EncodeHeader(&codec.ReplicaHeader{BrokerID: b.cfg.BrokerID, MasterEpoch: g.epoch}), nil)
 	b.sendToMaster(req)
 }
 
@@ -697,7 +675,8 @@ func (b *Broker) onHandshakeAnswer(resp *codec.Command) {
 		return
 	}
 	mt, err := decodeEpochs(resp.Body)
-	masterLast, errL := resp.ExtInt("lastIndex")
+	hs, errL := codec.DecodeHeader[codec.HandshakeResponseHeader](resp)
+	masterLast := hs.LastIndex
 	if err != nil || errL != nil || masterLast < 0 {
 		b.log.Error("master's handshake answer does not decode", "err", errors.Join(err, errL))
 		b.stopFollowing(replicaRetryDelay)
@@ -786,12 +765,9 @@ func (b *Broker) sendFetch() {
 	synced = min(synced, last)
 	b.assertReportable(synced)
 	g.link.from = last + 1
-	req := codec.NewRequest(codec.ReqReplicaFetch, map[string]string{
-		"brokerId":    strconv.FormatInt(b.cfg.BrokerID, 10),
-		"masterEpoch": strconv.FormatInt(g.epoch, 10),
-		"from":        strconv.FormatUint(last+1, 10),
-		"synced":      strconv.FormatUint(synced, 10),
-	}, nil)
+	req := codec.NewRequest(codec.ReqReplicaFetch, codec.EncodeHeader(&codec.ReplicaFetchHeader{
+		BrokerID: b.cfg.BrokerID, MasterEpoch: g.epoch, From: int64(last + 1), Synced: int64(synced),
+	}), nil)
 	b.sendToMaster(req)
 }
 
@@ -836,11 +812,10 @@ func (b *Broker) onFetchAnswer(resp *codec.Command) {
 		b.stopFollowing(replicaRetryDelay)
 		return
 	}
-	epoch, errE := resp.ExtInt("epoch")
-	start, errS := resp.ExtInt("epochStart")
-	confirmed, errC := resp.ExtInt("confirmed")
+	fh, errH := codec.DecodeHeader[codec.FetchResponseHeader](resp)
+	epoch, start, confirmed := fh.Epoch, fh.EpochStart, fh.Confirmed
 	recs, errR := splitRecords(resp.Body)
-	if err := errors.Join(errE, errS, errC, errR); err != nil || epoch < 0 || start < 0 || confirmed < 0 {
+	if err := errors.Join(errH, errR); err != nil || epoch < 0 || start < 0 || confirmed < 0 {
 		b.log.Error("master's fetch answer does not decode", "err", err)
 		b.stopFollowing(replicaRetryDelay)
 		return

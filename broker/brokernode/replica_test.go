@@ -49,9 +49,7 @@ func (h *brokerHarness) lastRequest(addr string, code int16) (node.ConnID, *code
 // reply delivers the answer to req on c.
 func (h *brokerHarness) reply(c node.ConnID, req *codec.Command, code int16, ext map[string]string, body []byte) {
 	resp := codec.NewResponse(req, code, "")
-	for k, v := range ext {
-		resp.SetExt(k, v)
-	}
+	resp.ExtFields = ext
 	resp.Body = body
 	h.b.OnFrame(c, resp)
 }

@@ -1,6 +1,6 @@
 package brokernode
 
-// Transactional messages (PROTOCOL.md section 2.4), kept the way the Java 4.x broker keeps them:
+// Transactional messages (docs/protocol.md, "Transactions"), kept the way the Java 4.x broker keeps them:
 //
 //   - A half message (SEND_MESSAGE with TRAN_MSG=true) is stored in RMQ_SYS_TRANS_HALF_TOPIC
 //     queue 0 with REAL_TOPIC and REAL_QID: consumers of the real topic never see it.
@@ -194,19 +194,16 @@ func (b *Broker) handleEndTransaction(c node.ConnID, req *codec.Command) *codec.
 	if !b.ready {
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
 	}
-	group := req.Ext("producerGroup")
-	tranOffset, errT := req.ExtInt("tranStateTableOffset")
-	clOffset, errC := req.ExtInt("commitLogOffset")
-	kind, errK := req.ExtInt("commitOrRollback")
-	if errT != nil || errC != nil || errK != nil {
-		return codec.NewResponse(req, codec.SystemError,
-			"end transaction: tranStateTableOffset, commitLogOffset and commitOrRollback must be integers")
+	h, err := codec.DecodeHeader[codec.EndTransactionHeader](req)
+	if err != nil {
+		return codec.NewResponse(req, codec.SystemError, "end transaction: "+err.Error())
 	}
+	group, tranOffset, clOffset, kind := h.ProducerGroup, h.TranStateTableOffset, h.CommitLogOffset, h.CommitOrRollback
 	var how resolution
 	switch kind {
 	case 0:
 		b.log.Debug("transaction state unknown; it will be checked back", "group", group, "commitLogOffset", clOffset,
-			"fromCheck", req.Ext("fromTransactionCheck"), "remark", req.Remark)
+			"fromCheck", h.FromTransactionCheck, "remark", req.Remark)
 		return codec.NewResponse(req, codec.Success, "transaction state unknown; the broker will check back")
 	case codec.SysFlagTxnCommit:
 		how = resolveCommit
@@ -232,7 +229,7 @@ func (b *Broker) handleEndTransaction(c node.ConnID, req *codec.Command) *codec.
 	// In async-flush mode a crash may lose the half message and let another take both its
 	// commit-log index and its queue offset: deciding that one would deliver (or drop) a
 	// transaction its producer never decided. The half must be the one named (its UNIQ_KEY).
-	if want, got := req.Ext("msgId"), codec.Property(half.Properties, codec.PropUniqKey); want != "" && got != "" && want != got {
+	if want, got := h.MsgID, codec.Property(half.Properties, codec.PropUniqKey); want != "" && got != "" && want != got {
 		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf(
 			"end transaction: the half message at commitLogOffset %d is %s, not %s (lost in a crash?)", clOffset, got, want))
 	}
@@ -263,7 +260,7 @@ func (b *Broker) handleEndTransaction(c node.ConnID, req *codec.Command) *codec.
 		}
 		return codec.NewResponse(req, codec.SystemError, "end transaction: record the decision: "+err.Error())
 	}
-	b.log.Debug("transaction resolved", "half", half.QueueOffset, "resolution", how, "fromCheck", req.Ext("fromTransactionCheck"))
+	b.log.Debug("transaction resolved", "half", half.QueueOffset, "resolution", how, "fromCheck", h.FromTransactionCheck)
 	if b.answersAtOnce() {
 		return resp
 	}
@@ -571,13 +568,10 @@ func (b *Broker) checkHalf(m *codec.Message) (group string, asked bool) {
 	if txID == "" {
 		txID = uniq
 	}
-	req := codec.NewRequest(codec.ReqCheckTransactionState, map[string]string{
-		"tranStateTableOffset": strconv.FormatInt(qo, 10),
-		"commitLogOffset":      strconv.FormatInt(m.PhysicalOffset, 10),
-		"msgId":                uniq,
-		"transactionId":        txID,
-		"offsetMsgId":          codec.OffsetMsgID(m.StoreHost, m.PhysicalOffset),
-	}, body)
+	req := codec.NewRequest(codec.ReqCheckTransactionState, codec.EncodeHeader(&codec.CheckTransactionStateHeader{
+		TranStateTableOffset: qo, CommitLogOffset: m.PhysicalOffset, MsgID: uniq, TransactionID: txID,
+		OffsetMsgID: codec.OffsetMsgID(m.StoreHost, m.PhysicalOffset),
+	}), body)
 	req.Opaque = b.nextOpaque()
 	req.Flag |= codec.FlagOneway
 	b.env.Send(conn, req)

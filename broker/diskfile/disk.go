@@ -38,7 +38,7 @@ import (
 //
 // Measured before that change with BenchmarkSegmentSize (5,000 batches of 100 appends of
 // 1 KiB while another goroutine fsyncs in a loop), on the 2-core build VM, whose disk is
-// slower than DESIGN section 6's (a 1 KiB fsync: p50 235 µs, p99 2 ms; 100 KiB: p50 0.5 ms,
+// slower than the design budget's 160 µs (a 1 KiB fsync: p50 235 µs, p99 2 ms; 100 KiB: p50 0.5 ms,
 // p99 8 ms), when every Append wrote to the wal on the loop:
 //
 //	segment   p50/batch   p99/batch   max/batch   entries/s

@@ -31,7 +31,14 @@ import (
 const (
 	DefaultMaxOutboundBytes = 64 << 20
 	DefaultDialTimeout      = 15 * time.Second
+	// DefaultInvariantCheckEvery: the handler's invariants are checked after one event in
+	// this many (see Config.InvariantCheckEvery).
+	DefaultInvariantCheckEvery = 1024
 )
+
+// invariantLogInterval rate-limits the log lines about a broken invariant: one at once, then
+// at most one per interval while it stays broken (the counter counts every detection).
+const invariantLogInterval = 10 * time.Second
 
 // maxQueuedFrameBytes bounds the inbound frames waiting for the loop: past it, reader
 // goroutines stop reading, so a slow node pushes back on its peers through TCP.
@@ -69,6 +76,11 @@ type Config struct {
 	DialTimeout time.Duration
 	// Rand is the node's Env.Rand; nil means a PCG seeded from crypto/rand.
 	Rand *rand.Rand
+	// InvariantCheckEvery: if the handler is a node.InvariantChecker, its invariants are
+	// checked after one event in this many; a broken one is logged at ERROR and counted
+	// (InvariantViolations), and the node keeps running. 0 means DefaultInvariantCheckEvery,
+	// 1 checks after every event, a negative value never checks.
+	InvariantCheckEvery int
 }
 
 // Runtime drives one node.Handler on real sockets, timers and disk.
@@ -108,6 +120,12 @@ type Runtime struct {
 	timerID node.TimerID
 	rng     *rand.Rand
 	syncer  syncer
+	// events counts the events delivered, for sampling invariant checks; invariantLoggedAt is
+	// when a broken invariant was last logged.
+	events            uint64
+	invariantLoggedAt time.Time
+
+	invariantViolations atomic.Uint64
 }
 
 // New returns a Runtime for the handler newHandler builds. newHandler is called on the loop
@@ -125,6 +143,9 @@ func New(cfg Config, disk node.Disk, newHandler func(env node.Env) (node.Handler
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.InvariantCheckEvery == 0 {
+		cfg.InvariantCheckEvery = DefaultInvariantCheckEvery
 	}
 	rng := cfg.Rand
 	if rng == nil {
@@ -336,6 +357,7 @@ func (r *Runtime) runBatch(batch []event) bool {
 	ok := r.guard(func() {
 		for i := range batch {
 			r.dispatch(&batch[i])
+			r.sampleInvariants()
 		}
 	})
 	if f, is := r.handler.(failer); ok && is {
@@ -350,6 +372,34 @@ func (r *Runtime) runBatch(batch []event) bool {
 	}
 	return ok
 }
+
+// sampleInvariants counts one event and, on every Config.InvariantCheckEvery-th, checks the
+// handler's invariants. In production a broken invariant is reported, not fatal: the node may
+// still serve correctly what the invariant does not cover, and an operator decides.
+func (r *Runtime) sampleInvariants() {
+	r.events++
+	every := r.cfg.InvariantCheckEvery
+	if every < 0 || r.events%uint64(every) != 0 {
+		return
+	}
+	ic, ok := r.handler.(node.InvariantChecker)
+	if !ok {
+		return
+	}
+	err := ic.CheckInvariants()
+	if err == nil {
+		return
+	}
+	n := r.invariantViolations.Add(1)
+	if now := time.Now(); r.invariantLoggedAt.IsZero() || now.Sub(r.invariantLoggedAt) >= invariantLogInterval {
+		r.invariantLoggedAt = now
+		r.log.Error("node invariant broken", "err", err, "event", r.events, "violations", n)
+	}
+}
+
+// InvariantViolations counts the sampled invariant checks that found the handler's state
+// broken (see Config.InvariantCheckEvery). Safe to call from any goroutine.
+func (r *Runtime) InvariantViolations() uint64 { return r.invariantViolations.Load() }
 
 // guard runs fn and reports whether it returned normally. A panic is logged with its stack,
 // recorded for Err and stops the node.

@@ -382,7 +382,7 @@ func (c *drainCheck) brokerWrites() {
 	firstStored := map[string]int64{}
 	for _, q := range drainQueues {
 		for _, m := range finalDrain[q] {
-			if w := writes[m.MsgID]; w != nil && q == w.Queue && m.StoreTime > 0 {
+			if w := writes[m.MsgID]; w != nil && q == w.Queue && m.Stamped {
 				if t, ok := firstStored[m.MsgID]; !ok || m.StoreTime < t {
 					firstStored[m.MsgID] = m.StoreTime
 				}

@@ -96,7 +96,8 @@ func withWrites(h History, ws ...BrokerWrite) History {
 func drainOf(q QueueKey, storeTimes map[int]int64, ids ...string) map[QueueKey][]PulledMsg {
 	msgs := make([]PulledMsg, len(ids))
 	for i, id := range ids {
-		msgs[i] = PulledMsg{Offset: int64(i), MsgID: id, StoreTime: storeTimes[i]}
+		st, stamped := storeTimes[i]
+		msgs[i] = PulledMsg{Offset: int64(i), MsgID: id, StoreTime: st, Stamped: stamped}
 	}
 	return map[QueueKey][]PulledMsg{q: msgs}
 }

@@ -43,7 +43,7 @@ func Searches(h *linearizability.History, finalDrain map[linearizability.QueueKe
 			continue
 		}
 		for _, m := range msgs {
-			if m.StoreTime == 0 {
+			if !m.Stamped {
 				continue
 			}
 			before := ms(m.StoreTime) < ms(s.Time)
@@ -64,14 +64,15 @@ func Searches(h *linearizability.History, finalDrain map[linearizability.QueueKe
 // storedInOrder reports whether store times never decrease with the offset.
 func storedInOrder(msgs []linearizability.PulledMsg) bool {
 	var last int64
+	seen := false
 	for _, m := range msgs {
-		if m.StoreTime == 0 {
+		if !m.Stamped {
 			continue
 		}
-		if m.StoreTime < last {
+		if seen && m.StoreTime < last {
 			return false
 		}
-		last = m.StoreTime
+		last, seen = m.StoreTime, true
 	}
 	return true
 }

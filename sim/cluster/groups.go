@@ -1,10 +1,11 @@
 package cluster
 
-// The broker-group topology: three name-server hosts, each running a name server and an
-// embedded controller member (one raft group of three), two broker groups of three replicas
-// each (sync or async replication), and the usual producers and consumers on the project's
-// client core, which follow a new master through the name servers' routes. It runs plain sends
-// and pulls (the flows of flows.go assume one broker: its locks, delays and check-backs).
+// The broker-group topology (docs/simulator.md): three name-server hosts, each running a name
+// server and an embedded controller member (one raft group of three), two broker groups of
+// three replicas each (sync or async replication), and the usual producers and consumers on
+// the project's client core, which follow a new master through the name servers' routes. It
+// runs plain sends and pulls (the flows of flows.go assume one broker: its locks, delays and
+// check-backs).
 //
 // The fault plan is the full catalogue, drawn per seed (bit flips drawn apart, aimed at the
 // commit logs: see bitflips.go), plus the faults package's faults aimed at roles, resolved when

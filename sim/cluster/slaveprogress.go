@@ -19,7 +19,8 @@ import (
 // checkSlaveReport checks the synced index of a fetch replica src (at address from) is
 // sending against its disk.
 func (r *run) checkSlaveReport(o *groupOffsets, from string, src replicaRef, cmd *codec.Command) {
-	synced, err := cmd.ExtInt("synced")
+	h, err := codec.DecodeHeader[codec.ReplicaFetchHeader](cmd)
+	synced := h.Synced
 	if err != nil || o.reportedAhead[from] {
 		return
 	}
