@@ -53,7 +53,7 @@ import (
 //     made the search try every order of the writes pending at the end of a run (their windows
 //     overlap up to the drain) with every way of spending the spare slots. Unseen, a write is a
 //     gap only an Unknown send could fill, so the final drain is what makes it count.
-//   - Failed sends are left out (they never took effect; CheckInvariants makes sure their ids
+//   - Failed sends are left out (they never took effect; sim/checks makes sure their ids
 //     are never observed) and so are pulls that did not return OK.
 //   - A crash that may lose acknowledged writes (History.Crashes, async flush; see crash.go) is
 //     two instantaneous operations on every queue: a mark at its LossFrom that records the

@@ -226,13 +226,16 @@ func (w *World) Addrs() []string {
 func (w *World) Block(from, to string) { w.blocked[from+">"+to]++ }
 
 // Unblock lifts one Block of a link; the link heals when none is left.
-func (w *World) Unblock(from, to string) {
-	k := from + ">" + to
-	if w.blocked[k] <= 1 {
-		delete(w.blocked, k)
+func (w *World) Unblock(from, to string) { release(w.blocked, from+">"+to) }
+
+// release lifts one hold of link k in holds (Block's, Drop's): the link is clear when none is
+// left.
+func release(holds map[string]int, k string) {
+	if holds[k] <= 1 {
+		delete(holds, k)
 		return
 	}
-	w.blocked[k]--
+	holds[k]--
 }
 
 // Drop makes a link lossy in one direction (from to to) until each Drop of it has been matched
@@ -247,14 +250,7 @@ func (w *World) Unblock(from, to string) {
 func (w *World) Drop(from, to string) { w.dropped[from+">"+to]++ }
 
 // Undrop lifts one Drop of a link; the link stops losing frames when none is left.
-func (w *World) Undrop(from, to string) {
-	k := from + ">" + to
-	if w.dropped[k] <= 1 {
-		delete(w.dropped, k)
-		return
-	}
-	w.dropped[k]--
-}
+func (w *World) Undrop(from, to string) { release(w.dropped, from+">"+to) }
 
 func (w *World) isDropped(from, to string) bool { return w.dropped[from+">"+to] > 0 }
 

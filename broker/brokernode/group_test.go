@@ -1,11 +1,8 @@
 package brokernode
 
 import (
-	crand "crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,16 +28,7 @@ type groupWorld struct {
 
 const groupClientAddr = "127.0.0.50:1"
 
-func seedRaft(t *testing.T, seed uint64) {
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	old := crand.Reader
-	crand.Reader = rand.NewChaCha8(key)
-	t.Cleanup(func() { crand.Reader = old })
-}
-
 func newGroupWorld(t *testing.T, seed uint64, n int, tune func(*Config)) *groupWorld {
-	seedRaft(t, seed)
 	gw := &groupWorld{t: t, ctlAddr: "127.0.0.40:9878"}
 	gw.w = sim.NewWorld(seed, sim.NetConfig{MinLatency: 200 * time.Microsecond, MaxLatency: 2 * time.Millisecond},
 		sim.DiskConfig{MinFsync: 200 * time.Microsecond, MaxFsync: 3 * time.Millisecond}, groupTestLogger)

@@ -8,9 +8,10 @@
 // decisions (elect.go), the raft log on the node's disk (storage.go), the raft transport
 // between members (remoting frames carrying protobuf raft messages) and the requests brokers,
 // name servers and admins send (requests.go). Like every node it is a deterministic state
-// machine: no goroutines, clock, randomness, files or sockets except through node.Env. The
-// one exception is inside raft itself: its randomized election timeout draws from
-// crypto/rand.Reader, which the simulator (never this package) replaces with a seeded reader.
+// machine: no goroutines, clock, randomness, files or sockets except through node.Env. Raft's
+// own randomized election timeout draws from crypto/rand, a process global that a simulator
+// running many worlds at once could not seed per world, so the member times its elections
+// itself, jittered by its Env.Rand (electionTimer), and raft's timeout never decides anything.
 package controller
 
 import (
@@ -176,6 +177,7 @@ type Controller struct {
 	// would not replace a dead master for as long as the step. Ticks fire late, never early,
 	// so this errs towards electing later.
 	ticked      time.Duration
+	election    electionTimer
 	leaderSince time.Time
 	seen        map[replicaKey]seenReplica
 	electing    map[GroupKey]electAttempt
@@ -250,6 +252,7 @@ func (c *Controller) Leader() (uint64, string) {
 
 // Start implements node.Handler.
 func (c *Controller) Start() {
+	c.restartElectionTimer()
 	c.env.SetTimer(c.cfg.TickInterval, tickTimer{})
 	c.env.SetTimer(c.cfg.CheckInterval, checkTimer{})
 	if len(c.cfg.Peers) == 1 {
@@ -296,7 +299,7 @@ func (c *Controller) OnTimer(_ node.TimerID, tag any) {
 		c.env.SetTimer(c.cfg.TickInterval, tickTimer{})
 		c.ticked += c.cfg.TickInterval
 		if c.failed == nil {
-			c.rn.Tick()
+			c.tick()
 		}
 	case checkTimer:
 		c.env.SetTimer(c.cfg.CheckInterval, checkTimer{})
@@ -367,6 +370,7 @@ func (c *Controller) stepPeer(req *codec.Command) {
 	if err := c.rn.Step(m); err != nil {
 		c.log.Debug("raft refused a message", "from", m.GetFrom(), "type", m.GetType().String(), "err", err)
 	}
+	c.noteHeard(m)
 }
 
 // pump hands raft's Ready to the disk, the network and the state machine until raft has
@@ -411,6 +415,7 @@ func (c *Controller) finishReady(rd raft.Ready) {
 		}
 	}
 	for _, m := range rd.Messages {
+		c.noteSent(m)
 		c.send(m)
 	}
 	for _, e := range rd.CommittedEntries {

@@ -269,15 +269,7 @@ func (r *run) checkGroupOffsets(lossy map[linearizability.QueueKey]bool) {
 		for k := range o.events[gi] {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, func(a, b groupQueue) int {
-			if a.group != b.group {
-				if a.group < b.group {
-					return -1
-				}
-				return 1
-			}
-			return a.queue.Compare(b.queue)
-		})
+		slices.SortFunc(keys, groupQueue.compare)
 		for _, k := range keys {
 			c := offsetChecker{r: r, g: g, rounds: o.rounds[gi], evs: o.events[gi][k], key: k}
 			c.reigns()
