@@ -136,3 +136,19 @@ var (
 	// ErrIO: an I/O error.
 	ErrIO = errors.New("i/o error")
 )
+
+// SpaceReporter is implemented by a Disk that can tell how full the file system holding it is.
+// Nodes use it for retention and the disk-full guard; a Disk without it is never judged full by
+// its use (a write that fails with ErrNoSpace still is).
+type SpaceReporter interface {
+	// Space returns the bytes used and the capacity of the file system (or simulated device)
+	// the disk lives on.
+	Space() (used, capacity uint64, err error)
+}
+
+// SegmentedLog is implemented by a Log stored as segment files: SegmentStarts returns the first
+// index of each segment, ascending (the last is the tail). Retention cuts at segment starts
+// where it can, as RocketMQ deletes whole commit-log files.
+type SegmentedLog interface {
+	SegmentStarts() []uint64
+}
