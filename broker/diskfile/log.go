@@ -115,6 +115,7 @@ type Log struct {
 	retired   []*os.File // former tail descriptors, closed by the next Sync (never in use then)
 	dirDirty  bool       // segment files were created, renamed or removed since the last Sync
 	syncOff   bool       // set by Close
+	frontTo   uint64     // a TruncateFront not yet applied to the files (0: none)
 }
 
 var _ node.Log = (*Log)(nil)
@@ -425,6 +426,9 @@ func (l *Log) TruncateBack(index uint64) error {
 	if err := l.flushLocked(); err != nil {
 		return fmt.Errorf("truncate back log %s to %d: %w", l.name, index, err)
 	}
+	if err := l.applyFrontLocked(); err != nil {
+		return fmt.Errorf("truncate back log %s to %d: %w", l.name, index, err)
+	}
 	segIdx := 0 // emptying the log keeps the first segment file, empty
 	if index >= first {
 		segIdx = l.findSegment(index)
@@ -442,8 +446,12 @@ func (l *Log) TruncateBack(index uint64) error {
 
 // TruncateFront removes every entry before index (keeps index..). At or below FirstIndex() it
 // is a no-op; LastIndex()+1 empties the log (FirstIndex() becomes index, the next append
-// gets index). Above LastIndex()+1 it is an error: the log would have a gap. Pending entries
-// are written to the wal first; the truncation waits for an fsync in progress.
+// gets index). Above LastIndex()+1 it is an error: the log would have a gap.
+//
+// It is a memory operation, like Append: the entries are gone at once for readers, and the
+// files (whole segments removed, the one the cut falls in rewritten) follow on the next Sync,
+// on the runtime's disk worker, or at TruncateBack or Close. A crash before then brings the
+// entries back, which a caller removing old data must tolerate (the store's retention does).
 func (l *Log) TruncateFront(index uint64) error {
 	if err := l.usable(); err != nil {
 		return fmt.Errorf("truncate front log %s to %d: %w", l.name, index, err)
@@ -455,18 +463,27 @@ func (l *Log) TruncateFront(index uint64) error {
 	if index > last+1 {
 		return fmt.Errorf("truncate front log %s to %d: beyond last index %d plus one", l.name, index, last)
 	}
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	if err := l.flushLocked(); err != nil {
-		return fmt.Errorf("truncate front log %s to %d: %w", l.name, index, err)
+	l.mu.Lock()
+	l.frontTo = index
+	l.mu.Unlock()
+	l.first.Store(index)
+	return nil
+}
+
+// applyFrontLocked applies to the files the front truncation TruncateFront recorded, if any.
+// The pending entries must have been written (flushLocked); syncMu and writeMu must be held.
+func (l *Log) applyFrontLocked() error {
+	l.mu.Lock()
+	index := l.frontTo
+	l.frontTo = 0
+	l.mu.Unlock()
+	if index <= l.segStarts[0] {
+		return nil
 	}
 	segIdx := l.findSegment(index)
 	if err := l.w.TruncateFront(index); err != nil {
 		return l.setFailed(walError(err, "truncate front log %s to %d", l.name, index))
 	}
-	l.first.Store(index)
 	tailChanged := segIdx == len(l.segStarts)-1
 	l.segStarts = append(l.segStarts[:0], l.segStarts[segIdx:]...)
 	l.segStarts[0] = index
@@ -500,6 +517,9 @@ func (l *Log) Sync() error {
 	}
 	l.writeMu.Lock()
 	err := l.flushLocked()
+	if err == nil {
+		err = l.applyFrontLocked()
+	}
 	l.writeMu.Unlock()
 	if err != nil {
 		l.syncErr = fmt.Errorf("sync log %s: %w", l.name, err)
@@ -555,6 +575,8 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	if !failed {
 		if err := l.flushLocked(); err != nil {
+			errs = append(errs, err)
+		} else if err := l.applyFrontLocked(); err != nil {
 			errs = append(errs, err)
 		}
 	}

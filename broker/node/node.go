@@ -119,7 +119,10 @@ type Log interface {
 	LastIndex() uint64
 	// TruncateBack removes every entry after index (keeps ..index).
 	TruncateBack(index uint64) error
-	// TruncateFront removes every entry before index (keeps index..).
+	// TruncateFront removes every entry before index (keeps index..). Readers never see them
+	// again, but an implementation may change its files only at the next Sync or Close (the
+	// production disk does, to keep file work off the event loop): a crash before then may
+	// bring them back.
 	TruncateFront(index uint64) error
 	// Sync makes every appended entry durable. Runtimes only.
 	Sync() error

@@ -21,6 +21,12 @@ import (
 // and the entries of Protected queues at or above their group's offset (delayed messages not
 // yet due, transaction halves not yet resolved).
 //
+// A log may apply a front truncation to its files only at its next sync (the production disk
+// does, so that the file work runs on the runtime's disk worker, not on the event loop): the
+// queues and the key index are marked for the next checkpoint, which syncs them, and the
+// commit log is synced all the time. Until then a crash brings removed entries back, which is
+// harmless: the next Retain removes them again.
+//
 // Order, so that a crash at any point loses nothing kept: the consume queues first, then the
 // key index, then the commit log. A crash between the steps leaves queues that start later
 // than the commit log, which is harmless (the next Retain finds the same cut and finishes).
@@ -209,6 +215,7 @@ func (s *Store) trimFronts(cut uint64) error {
 		if err := s.keys.TruncateBefore(cut); err != nil {
 			return fmt.Errorf("store: retention: %w", err)
 		}
+		s.keysDirty = true
 	}
 	if s.afterRetentionStep != nil {
 		return s.afterRetentionStep(stepKeyIndex)
@@ -239,6 +246,7 @@ func (q *consumeQueue) trimBefore(cut uint64) error {
 	if err := q.log.TruncateFront(uint64(lo) + 1); err != nil {
 		return fmt.Errorf("store: retention: truncate consume queue %s/%d front to offset %d: %w", q.key.topic, q.key.queueID, lo, err)
 	}
+	q.dirty = true // the next checkpoint's sync applies the truncation to the files
 	return nil
 }
 

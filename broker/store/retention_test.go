@@ -229,10 +229,17 @@ func TestRetainCrashBetweenSteps(t *testing.T) {
 			settle(t, s)
 			crash := errors.New("crash")
 			s.afterRetentionStep = func(got retentionStep) error {
-				if got == step {
-					return crash
+				if got != step {
+					return nil
 				}
-				return nil
+				// The trimmed logs reach the files (a checkpoint's sync), then the crash.
+				logs, _ := s.BeginCheckpoint()
+				for _, l := range logs {
+					if err := l.Sync(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return crash
 			}
 			policy := RetentionPolicy{ExpireBeforeMs: 60_500}
 			if _, err := s.Retain(policy); !errors.Is(err, crash) {
@@ -247,6 +254,9 @@ func TestRetainCrashBetweenSteps(t *testing.T) {
 			defer s2.Close()
 			if got := s2.CommitLog().FirstIndex(); got != 1 {
 				t.Fatalf("commit log trimmed before the crash: first %d", got)
+			}
+			if got := s2.MinOffset("T", 0); got == 0 {
+				t.Fatalf("T/0 not trimmed on the files before the crash")
 			}
 			for q := int32(0); q < 2; q++ {
 				got := queueBodiesFrom(t, s2, "T", q)
