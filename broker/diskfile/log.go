@@ -158,16 +158,7 @@ func openLog(d *Disk, name string) (*Log, error) {
 	if err := repairTail(dir, name, d.logger); err != nil {
 		return nil, err
 	}
-	w, err := wal.Open(dir, &wal.Options{
-		NoSync:           true,
-		SegmentSize:      d.segmentBytes,
-		LogFormat:        wal.Binary,
-		SegmentCacheSize: 2,
-		NoCopy:           true, // Read returns a view; node.Log says it must not be modified
-		AllowEmpty:       true,
-		DirPerms:         0o750,
-		FilePerms:        0o640,
-	})
+	w, err := wal.Open(dir, d.walOptions())
 	if err != nil {
 		return nil, walError(err, "open log %s", name)
 	}
@@ -295,11 +286,7 @@ func (l *Log) flushLocked() error {
 			j++
 		}
 		if err := l.writeEntries(b, i, j); err != nil {
-			l.mu.Lock()
-			l.failed = err
-			l.flushing = nil
-			l.mu.Unlock()
-			return err
+			return l.recoverNoSpaceLocked(b, err)
 		}
 		i = j
 	}
@@ -336,6 +323,11 @@ func (l *Log) writeEntries(b *batch, i, j int) error {
 	cycleBefore := l.tailBytes > l.segmentBytes
 	if err := l.w.WriteBatch(&l.wbatch); err != nil {
 		return walError(err, "write log %s entries %d..%d", l.name, first, b.first+uint64(j)-1)
+	}
+	if testWriteFault != nil {
+		if err := testWriteFault(l, first, b.first+uint64(j)-1); err != nil {
+			return ioError(err, "write log %s entries %d..%d", l.name, first, b.first+uint64(j)-1)
+		}
 	}
 	if b.ends[j-1]-b.start(i) > maxWriteBytes {
 		l.wbatch = wal.Batch{} // one large entry: do not pin its copy
@@ -381,10 +373,11 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 			return b, nil
 		}
 	}
+	w := l.w // replaced by a write that ran out of space (nospace.go)
 	l.mu.Unlock()
 	// Not in memory, so written: batches are written in order, and one leaves memory only
 	// once its WriteBatch has returned.
-	b, err := l.w.Read(index)
+	b, err := w.Read(index)
 	if err != nil {
 		return nil, walError(err, "read log %s index %d", l.name, index)
 	}
@@ -522,6 +515,14 @@ func (l *Log) Sync() error {
 	}
 	l.writeMu.Unlock()
 	if err != nil {
+		l.mu.Lock()
+		recovered := l.failed == nil
+		l.mu.Unlock()
+		if recovered {
+			// A write that ran out of space: the log kept the entries (nospace.go); a later
+			// Sync writes them. Nothing was fsynced, so nothing is sticky.
+			return fmt.Errorf("sync log %s: %w", l.name, err)
+		}
 		l.syncErr = fmt.Errorf("sync log %s: %w", l.name, err)
 		return l.syncErr
 	}

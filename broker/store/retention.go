@@ -226,6 +226,19 @@ func (s *Store) trimFronts(cut uint64) error {
 // trimBefore removes the queue's entries for commit-log indexes below cut (a prefix: indexes
 // grow along a queue). A queue left empty keeps its end: its min offset equals its max.
 func (q *consumeQueue) trimBefore(cut uint64) error {
+	if q.end() <= q.start() {
+		return nil
+	}
+	if q.headIdx == 0 {
+		index, _, _, err := q.entry(q.start())
+		if err != nil {
+			return fmt.Errorf("store: retention: head of consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
+		}
+		q.headIdx = index
+	}
+	if q.headIdx >= cut {
+		return nil // the usual case, answered without reading the queue
+	}
 	// Invariant: offsets below lo point below cut; offsets at or above hi do not.
 	lo, hi := q.start(), q.end()
 	for lo < hi {
@@ -247,6 +260,7 @@ func (q *consumeQueue) trimBefore(cut uint64) error {
 		return fmt.Errorf("store: retention: truncate consume queue %s/%d front to offset %d: %w", q.key.topic, q.key.queueID, lo, err)
 	}
 	q.dirty = true // the next checkpoint's sync applies the truncation to the files
+	q.headIdx = 0
 	return nil
 }
 

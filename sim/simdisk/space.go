@@ -16,10 +16,14 @@ func (d *Disk) SetCapacity(bytes uint64) {
 }
 
 // Space reports the bytes held (every stored log entry, synced or not, and every file) and the
-// capacity set with SetCapacity. It walks every log: meant for a periodic check, not per write.
+// capacity set with SetCapacity; without a capacity it reports 0, 0 at once. It walks every
+// log: meant for a periodic check, not per write.
 func (d *Disk) Space() (used, capacity uint64, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.capacity == 0 {
+		return 0, 0, nil
+	}
 	for _, ld := range d.logs {
 		for _, e := range ld.entries {
 			used += uint64(len(e.data))
