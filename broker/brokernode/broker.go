@@ -135,6 +135,16 @@ type Config struct {
 	// offsets (metasync.go); 0 means DefaultMetaSyncInterval, negative never.
 	MetaSyncInterval time.Duration
 
+	// Retention and the disk guard (retention.go, diskfull.go), RocketMQ's keys: commit-log
+	// segments older than FileReservedTime (0: never by age) are deleted at the hours of
+	// DeleteWhen (0-23, local time), and the oldest whatever their age once the data disk is
+	// more than DiskMaxUsedSpaceRatio percent full (0: never); above DiskFullRatio percent
+	// (0: never) new messages are refused.
+	FileReservedTime      time.Duration
+	DeleteWhen            []int
+	DiskMaxUsedSpaceRatio int
+	DiskFullRatio         int
+
 	// Bugs is the set of bugs planted for the simulator's catalogue (package bugs); empty in
 	// production.
 	Bugs bugs.Set
@@ -179,6 +189,11 @@ func DefaultConfig() Config {
 		TxnCheckInterval:     DefaultTxnCheckInterval,
 		TxnTimeout:           DefaultTxnTimeout,
 		TxnCheckMax:          DefaultTxnCheckMax,
+
+		FileReservedTime:      DefaultFileReservedTime,
+		DeleteWhen:            DefaultDeleteWhen(),
+		DiskMaxUsedSpaceRatio: DefaultDiskMaxUsedSpaceRatio,
+		DiskFullRatio:         DefaultDiskFullRatio,
 	}
 }
 
@@ -274,6 +289,8 @@ type Broker struct {
 	replies map[int32]*replyPush
 	// unsupported answers and logs the requests the broker does not serve.
 	unsupported node.Unsupported
+	// retention is retention's and the disk guard's state (retention.go, diskfull.go).
+	retention retentionState
 }
 
 // New opens the broker's store (recovering it after a crash) and returns the node.
@@ -424,6 +441,7 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 		}
 		b.env.SetTimer(b.cfg.OffsetFlushInterval, offsetFlushTimer{})
 	case checkpointTimer:
+		b.checkRetention()
 		b.beginCheckpoint()
 		b.env.SetTimer(b.cfg.CheckpointInterval, checkpointTimer{})
 	case asyncFlushTimer:
@@ -479,17 +497,10 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		err = nil // the planted bug
 	}
 	if err != nil {
-		// An fsync error leaves the state of the written pages unknown: fail the sends that were
-		// waiting (their outcome is unknown to the client, not a definite failure, so say so)
-		// and keep trying; nothing unsynced is ever confirmed.
-		b.log.Error("commit log fsync failed", "upTo", upTo, "err", err)
-		for _, p := range b.pending {
-			if p.index <= upTo && p.resp != nil {
-				b.env.Send(p.conn, &codec.Command{Code: codec.FlushDiskTimeout, Opaque: p.resp.Opaque,
-					Flag: codec.FlagResponse, Language: "GO", Version: 317, Remark: "fsync failed: " + err.Error()})
-			}
-		}
-		b.dropAcked(upTo)
+		// An fsync error leaves the state of the written pages unknown: the sends waiting for
+		// it stay unanswered until a sync succeeds (diskfull.go), and nothing unsynced is
+		// confirmed before then.
+		b.syncFailed(err)
 		b.env.SetTimer(100*time.Millisecond, retrySyncTimer{})
 		return
 	}
@@ -549,14 +560,6 @@ func (b *Broker) acknowledge(upTo uint64) {
 	for _, k := range sortedQueueKeys(woken) {
 		b.messagesVisible(k)
 	}
-}
-
-func (b *Broker) dropAcked(upTo uint64) {
-	n := 0
-	for n < len(b.pending) && b.pending[n].index <= upTo {
-		n++
-	}
-	b.pending = b.pending[n:]
 }
 
 // requestSync asks for an fsync of the commit log, or notes that another is wanted once the

@@ -1,0 +1,81 @@
+package brokernode
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sluicemq/sluice/broker/codec"
+)
+
+// advanceSynced moves the clock by d in checkpoint-interval steps, completing every fsync
+// after each step, so checkpoints (which bound retention) keep up.
+func (h *brokerHarness) advanceSynced(d time.Duration) {
+	for step := h.cfg.CheckpointInterval; d > 0; d -= step {
+		h.env.advance(h.b, min(step, d))
+		h.syncAll()
+	}
+}
+
+// Messages older than FileReservedTime go at a DeleteWhen hour; a consumer behind the new min
+// offset is moved to it with PULL_OFFSET_MOVED (counted), then consumes what is left.
+func TestRetentionMovesConsumersForward(t *testing.T) {
+	cfg := testConfig()
+	cfg.FileReservedTime = time.Hour
+	cfg.DeleteWhen = nil
+	for hour := range 24 {
+		cfg.DeleteWhen = append(cfg.DeleteWhen, hour)
+	}
+	h := startBroker(t, cfg, nil)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	sendN := func(from, to int) {
+		for i := from; i <= to; i++ {
+			op := h.send(p, "Orders", 0, fmt.Sprintf("m%d", i), nil)
+			h.syncAll()
+			if resp := h.mustAnswer(p, op); resp.Code != codec.Success {
+				t.Fatalf("send m%d: code %d %q", i, resp.Code, resp.Remark)
+			}
+		}
+	}
+	sendN(1, 5)
+	h.advanceSynced(time.Hour)
+	sendN(6, 10)
+	if min := h.b.Store().MinOffset("Orders", 0); min != 0 {
+		t.Fatalf("min offset %d before anything expired", min)
+	}
+	h.advanceSynced(30 * time.Minute)
+	if min := h.b.Store().MinOffset("Orders", 0); min != 5 {
+		t.Fatalf("min offset %d after m1..m5 expired, want 5", min)
+	}
+	resp := h.mustAnswer(p, h.pull(p, "Orders", 0, 2))
+	if resp.Code != codec.PullOffsetMoved || resp.Ext("nextBeginOffset") != "5" {
+		t.Fatalf("pull below the min offset: code %d next %q, want 21 and 5", resp.Code, resp.Ext("nextBeginOffset"))
+	}
+	if got := h.b.RetentionStats(); got.OffsetsMoved != 1 || got.RemovedEntries < 5 {
+		t.Fatalf("stats %+v", got)
+	}
+	resp = h.mustAnswer(p, h.pull(p, "Orders", 0, 5))
+	msgs := decodeBody(t, resp.Body)
+	if resp.Code != codec.Success || len(msgs) != 5 || string(msgs[0].Body) != "m6" {
+		t.Fatalf("pull from the new min offset: code %d, %d messages", resp.Code, len(msgs))
+	}
+	// Nothing newer than FileReservedTime goes, however often retention runs.
+	h.advanceSynced(10 * time.Minute)
+	if min := h.b.Store().MinOffset("Orders", 0); min != 5 {
+		t.Fatalf("min offset %d: unexpired messages removed", min)
+	}
+}
+
+// The defaults delete nothing in a run shorter than FileReservedTime (72 h), at any hour.
+func TestDefaultRetentionKeepsRecentMessages(t *testing.T) {
+	h := startBroker(t, testConfig(), nil)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	for i := range 3 {
+		h.send(p, "Orders", 0, fmt.Sprintf("m%d", i), nil)
+		h.syncAll()
+	}
+	h.advanceSynced(6 * time.Hour)
+	if min, got := h.b.Store().MinOffset("Orders", 0), h.b.RetentionStats(); min != 0 || got.RemovedEntries != 0 {
+		t.Fatalf("default retention removed messages within 6 hours: min %d, stats %+v", min, got)
+	}
+}
