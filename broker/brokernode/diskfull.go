@@ -30,7 +30,7 @@ type diskFullState struct {
 	// syncErr is the commit-log sync failure that set noSpace, if one did (else a lack of
 	// space on append).
 	syncErr error
-	percent int  // the disk use the last check found
+	percent int // the disk use the last check found
 
 	lastErr string // the error last logged
 	repeats uint64 // times it came again since
