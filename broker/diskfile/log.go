@@ -116,6 +116,8 @@ type Log struct {
 	dirDirty  bool       // segment files were created, renamed or removed since the last Sync
 	syncOff   bool       // set by Close
 	frontTo   uint64     // a TruncateFront not yet applied to the files (0: none)
+
+	outOfSpace bool // the last write failed for lack of space (nospace.go); writeMu guards it
 }
 
 var _ node.Log = (*Log)(nil)
@@ -291,6 +293,10 @@ func (l *Log) flushLocked() error {
 		i = j
 	}
 
+	if l.outOfSpace {
+		l.outOfSpace = false
+		l.disk.logger.Info("diskfile: writes succeed again after a lack of space", "log", l.name)
+	}
 	l.mu.Lock()
 	l.flushing = nil
 	lent := b.lent

@@ -3,6 +3,7 @@ package diskfile
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/tidwall/wal"
 
@@ -16,6 +17,8 @@ import (
 // front of the pending ones. The failed Append or Sync reports an error wrapping
 // node.ErrNoSpace; nothing it covered is durable, and a later Sync writes the entries again
 // once space was freed. Entries written before the failure are untouched.
+
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // testWriteFault, set by tests, runs after each successful wal write of entries first..last;
 // an error it returns is handled as if the write had failed (it may damage the files first).
@@ -51,7 +54,12 @@ func (l *Log) recoverNoSpaceLocked(b *batch, writeErr error) error {
 		return failLog(writeErr)
 	}
 	_ = l.w.Close() // its memory is what is wrong; the files are repaired next
-	if err := repairTail(l.dir, l.name, l.disk.logger); err != nil {
+	// Logged once per episode: a full disk fails every retry the same way.
+	logger := l.disk.logger
+	if l.outOfSpace {
+		logger = discardLogger
+	}
+	if err := repairTail(l.dir, l.name, logger); err != nil {
 		return failLog(fmt.Errorf("%w; then reopening the log: %w", writeErr, err))
 	}
 	w, err := wal.Open(l.dir, l.disk.walOptions())
@@ -88,8 +96,11 @@ func (l *Log) recoverNoSpaceLocked(b *batch, writeErr error) error {
 	l.flushing = nil
 	l.mu.Unlock()
 	l.spare = nil
-	l.disk.logger.Warn("diskfile: write failed for lack of space; entries kept in memory for a later write",
-		"log", l.name, "writtenUpTo", walLast, "pendingFrom", walLast+1, "err", writeErr)
+	if !l.outOfSpace {
+		l.outOfSpace = true
+		logger.Warn("diskfile: write failed for lack of space; entries kept in memory for a later write (logged once until a write succeeds)",
+			"log", l.name, "writtenUpTo", walLast, "pendingFrom", walLast+1, "err", writeErr)
+	}
 	return writeErr
 }
 
