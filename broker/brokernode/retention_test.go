@@ -79,3 +79,35 @@ func TestDefaultRetentionKeepsRecentMessages(t *testing.T) {
 		t.Fatalf("default retention removed messages within 6 hours: min %d, stats %+v", min, got)
 	}
 }
+
+// A delayed message not yet due is kept, however old: retention stops below it (the schedule
+// queue is protected from its level's progress on), and it is delivered when due.
+func TestRetentionKeepsDelayedMessagesNotYetDue(t *testing.T) {
+	cfg := testConfig()
+	cfg.FileReservedTime = time.Hour
+	cfg.DeleteWhen = nil
+	for hour := range 24 {
+		cfg.DeleteWhen = append(cfg.DeleteWhen, hour)
+	}
+	h := startBroker(t, cfg, nil)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	level := len(cfg.DelayLevels) // the longest delay
+	delay := cfg.DelayLevels[level-1]
+	if delay <= cfg.FileReservedTime {
+		t.Fatalf("the longest delay level %v is not beyond the test's retention", delay)
+	}
+	op := h.send(p, "Orders", 0, "later", map[string]string{"DELAY": fmt.Sprint(level)})
+	h.syncAll()
+	if resp := h.mustAnswer(p, op); resp.Code != codec.Success {
+		t.Fatalf("delayed send: code %d %q", resp.Code, resp.Remark)
+	}
+	h.advanceSynced(delay - 10*time.Minute)
+	if got := h.b.Store().MaxOffset(ScheduleTopic, int32(level-1)) - h.b.Store().MinOffset(ScheduleTopic, int32(level-1)); got != 1 {
+		t.Fatalf("the schedule queue holds %d messages before the delay passed, want 1", got)
+	}
+	h.advanceSynced(20 * time.Minute)
+	resp := h.mustAnswer(p, h.pull(p, "Orders", 0, 0))
+	if msgs := decodeBody(t, resp.Body); resp.Code != codec.Success || len(msgs) != 1 || string(msgs[0].Body) != "later" {
+		t.Fatalf("the delayed message once due: code %d %q", resp.Code, resp.Remark)
+	}
+}
