@@ -33,13 +33,19 @@ func TestFailedFsyncNeverAnswersStored(t *testing.T) {
 	if resp := h.mustAnswer(p, op); resp.Code != codec.Success {
 		t.Fatalf("send once the sync succeeded: code %d %q", resp.Code, resp.Remark)
 	}
-	op3 := h.send(p, "Orders", 0, "m3", nil)
-	h.syncAll()
-	if resp := h.mustAnswer(p, op3); resp.Code != codec.Success {
-		t.Fatalf("send after recovery: code %d %q", resp.Code, resp.Remark)
-	}
+	h.mustSend(p, "Orders", "m3")
 	if got := h.b.RetentionStats().SendsRefused; got != 1 {
 		t.Fatalf("SendsRefused = %d, want 1", got)
+	}
+}
+
+// mustSend sends body to queue 0 of topic, completes the fsyncs and checks it is acknowledged.
+func (h *brokerHarness) mustSend(c node.ConnID, topic, body string) {
+	h.t.Helper()
+	op := h.send(c, topic, 0, body, nil)
+	h.syncAll()
+	if resp := h.mustAnswer(c, op); resp.Code != codec.Success {
+		h.t.Fatalf("send %q: code %d %q", body, resp.Code, resp.Remark)
 	}
 }
 
@@ -50,8 +56,7 @@ func TestNoSpaceRefusesSendsAndResumes(t *testing.T) {
 	disk := simdisk.New()
 	h := startBroker(t, testConfig(), disk)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
-	h.send(p, "Orders", 0, "m1", nil)
-	h.syncAll()
+	h.mustSend(p, "Orders", "m1")
 	disk.SetWriteError(node.ErrNoSpace)
 	for i := range 3 {
 		resp := h.mustAnswer(p, h.send(p, "Orders", 0, "full", nil))
@@ -66,11 +71,7 @@ func TestNoSpaceRefusesSendsAndResumes(t *testing.T) {
 	disk.SetWriteError(nil)
 	h.env.advance(h.b, h.cfg.CheckpointInterval)
 	h.syncAll()
-	op := h.send(p, "Orders", 0, "m2", nil)
-	h.syncAll()
-	if resp := h.mustAnswer(p, op); resp.Code != codec.Success {
-		t.Fatalf("send once space is back: code %d %q", resp.Code, resp.Remark)
-	}
+	h.mustSend(p, "Orders", "m2")
 }
 
 // Above DiskFullRatio sends are refused; below, accepted again. Pulls work throughout.
@@ -78,8 +79,7 @@ func TestDiskFullRatio(t *testing.T) {
 	disk := simdisk.New()
 	h := startBroker(t, testConfig(), disk)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
-	h.send(p, "Orders", 0, "m1", nil)
-	h.syncAll()
+	h.mustSend(p, "Orders", "m1")
 	used, _, _ := func() (uint64, uint64, error) { disk.SetCapacity(1 << 40); return disk.Space() }()
 	disk.SetCapacity(used * 100 / 95) // 95 % used
 	h.env.advance(h.b, h.cfg.CheckpointInterval)
@@ -94,9 +94,5 @@ func TestDiskFullRatio(t *testing.T) {
 	disk.SetCapacity(used * 10) // 10 % used
 	h.env.advance(h.b, h.cfg.CheckpointInterval)
 	h.syncAll()
-	op := h.send(p, "Orders", 0, "m3", nil)
-	h.syncAll()
-	if resp := h.mustAnswer(p, op); resp.Code != codec.Success {
-		t.Fatalf("send at 10%% use: code %d %q", resp.Code, resp.Remark)
-	}
+	h.mustSend(p, "Orders", "m3")
 }

@@ -17,24 +17,27 @@ func (h *brokerHarness) advanceSynced(d time.Duration) {
 	}
 }
 
-// Messages older than FileReservedTime go at a DeleteWhen hour; a consumer behind the new min
-// offset is moved to it with PULL_OFFSET_MOVED (counted), then consumes what is left.
-func TestRetentionMovesConsumersForward(t *testing.T) {
+// hourlyRetention is the test config with retention due at every hour for messages older
+// than reserved.
+func hourlyRetention(reserved time.Duration) Config {
 	cfg := testConfig()
-	cfg.FileReservedTime = time.Hour
+	cfg.FileReservedTime = reserved
 	cfg.DeleteWhen = nil
 	for hour := range 24 {
 		cfg.DeleteWhen = append(cfg.DeleteWhen, hour)
 	}
+	return cfg
+}
+
+// Messages older than FileReservedTime go at a DeleteWhen hour; a consumer behind the new min
+// offset is moved to it with PULL_OFFSET_MOVED (counted), then consumes what is left.
+func TestRetentionMovesConsumersForward(t *testing.T) {
+	cfg := hourlyRetention(time.Hour)
 	h := startBroker(t, cfg, nil)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
 	sendN := func(from, to int) {
 		for i := from; i <= to; i++ {
-			op := h.send(p, "Orders", 0, fmt.Sprintf("m%d", i), nil)
-			h.syncAll()
-			if resp := h.mustAnswer(p, op); resp.Code != codec.Success {
-				t.Fatalf("send m%d: code %d %q", i, resp.Code, resp.Remark)
-			}
+			h.mustSend(p, "Orders", fmt.Sprintf("m%d", i))
 		}
 	}
 	sendN(1, 5)
@@ -83,12 +86,7 @@ func TestDefaultRetentionKeepsRecentMessages(t *testing.T) {
 // A delayed message not yet due is kept, however old: retention stops below it (the schedule
 // queue is protected from its level's progress on), and it is delivered when due.
 func TestRetentionKeepsDelayedMessagesNotYetDue(t *testing.T) {
-	cfg := testConfig()
-	cfg.FileReservedTime = time.Hour
-	cfg.DeleteWhen = nil
-	for hour := range 24 {
-		cfg.DeleteWhen = append(cfg.DeleteWhen, hour)
-	}
+	cfg := hourlyRetention(time.Hour)
 	h := startBroker(t, cfg, nil)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
 	level := len(cfg.DelayLevels) // the longest delay

@@ -34,15 +34,23 @@ func settle(t tb, s *Store) {
 		t.Fatal(err)
 	}
 	s.Confirm(s.CommitLog().LastIndex())
-	logs, upTo := s.BeginCheckpoint()
-	for _, l := range logs {
-		if err := l.Sync(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.FinishCheckpoint(upTo); err != nil {
+	checkpoint(t, s)
+}
+
+// timedOnFiles opens a store on real files in a new directory, with segments of 1 KiB, holding
+// messages 1..n of fillTimed, settled.
+func timedOnFiles(t *testing.T, n int) (string, *Store) {
+	t.Helper()
+	dir := t.TempDir()
+	d, err := diskfile.Open(dir, diskfile.Options{SegmentBytes: 1 << 10})
+	if err != nil {
 		t.Fatal(err)
 	}
+	s := open(t, d, Options{KeyIndexBucketBits: 4})
+	mustCreate(t, s, "T", 2)
+	fillTimed(t, s, 1, n)
+	settle(t, s)
+	return dir, s
 }
 
 // keptBodies is what queue q of T holds when messages from..n (of fillTimed) are kept.
@@ -177,16 +185,8 @@ func TestRetainRules(t *testing.T) {
 // TestRetainOnRealFiles: on the production disk retention removes whole segments only, the
 // result survives a restart, and appends continue.
 func TestRetainOnRealFiles(t *testing.T) {
-	dir := t.TempDir()
-	d, err := diskfile.Open(dir, diskfile.Options{SegmentBytes: 1 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := open(t, d, Options{KeyIndexBucketBits: 4})
-	mustCreate(t, s, "T", 2)
 	const n = 200
-	fillTimed(t, s, 1, n)
-	settle(t, s)
+	dir, s := timedOnFiles(t, n)
 	starts := s.CommitLog().(node.SegmentedLog).SegmentStarts()
 	if len(starts) < 5 {
 		t.Fatalf("want several segments, have %v", starts)
@@ -203,6 +203,10 @@ func TestRetainOnRealFiles(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	d, err := diskfile.Open(dir, diskfile.Options{SegmentBytes: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s = open(t, d, Options{KeyIndexBucketBits: 4})
 	defer s.Close()
 	checkKept(t, s, cut, n)
@@ -217,16 +221,8 @@ func TestRetainOnRealFiles(t *testing.T) {
 func TestRetainCrashBetweenSteps(t *testing.T) {
 	for _, step := range []retentionStep{stepQueues, stepKeyIndex} {
 		t.Run(string(step), func(t *testing.T) {
-			dir := t.TempDir()
-			d, err := diskfile.Open(dir, diskfile.Options{SegmentBytes: 1 << 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := open(t, d, Options{KeyIndexBucketBits: 4})
-			mustCreate(t, s, "T", 2)
 			const n = 120
-			fillTimed(t, s, 1, n)
-			settle(t, s)
+			dir, s := timedOnFiles(t, n)
 			crash := errors.New("crash")
 			s.afterRetentionStep = func(got retentionStep) error {
 				if got != step {
