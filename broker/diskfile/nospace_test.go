@@ -2,7 +2,6 @@ package diskfile
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -37,21 +36,6 @@ func fillUp(t *testing.T, full *bool) {
 	t.Cleanup(func() { testWriteFault = nil })
 }
 
-func payload(i uint64) string { return fmt.Sprintf("entry %04d", i) }
-
-func checkEntries(t *testing.T, l node.Log, first, last uint64) {
-	t.Helper()
-	if l.FirstIndex() != first || l.LastIndex() != last {
-		t.Fatalf("log holds %d..%d, want %d..%d", l.FirstIndex(), l.LastIndex(), first, last)
-	}
-	for i := first; i <= last; i++ {
-		b, err := l.Read(i)
-		if err != nil || string(b) != payload(i) {
-			t.Fatalf("Read(%d) = %q, %v; want %q", i, b, err, payload(i))
-		}
-	}
-}
-
 // TestNoSpaceRecoversInPlace: a write that runs out of space (with a short write left in the
 // file) fails its Sync with node.ErrNoSpace, every entry stays readable, later Syncs fail the
 // same way while the disk is full, and once space is back the next Sync writes everything:
@@ -65,7 +49,7 @@ func TestNoSpaceRecoversInPlace(t *testing.T) {
 	}
 	appendN := func(from, to uint64) {
 		for i := from; i <= to; i++ {
-			if got, err := l.Append([]byte(payload(i))); err != nil || got != i {
+			if got, err := l.Append(faultPayload(i)); err != nil || got != i {
 				t.Fatalf("Append %d: %d %v", i, got, err)
 			}
 		}
@@ -81,7 +65,7 @@ func TestNoSpaceRecoversInPlace(t *testing.T) {
 		if err := l.Sync(); !errors.Is(err, node.ErrNoSpace) {
 			t.Fatalf("Sync on a full disk: %v, want ErrNoSpace", err)
 		}
-		checkEntries(t, l, 1, 60)
+		checkIntact(t, l, 1, 60)
 		checkMirror(t, l.(*Log))
 	}
 	appendN(61, 65)
@@ -98,7 +82,7 @@ func TestNoSpaceRecoversInPlace(t *testing.T) {
 	if err := l.Sync(); err != nil {
 		t.Fatalf("Sync once space is back: %v", err)
 	}
-	checkEntries(t, l, 1, 65)
+	checkIntact(t, l, 1, 65)
 	checkMirror(t, l.(*Log))
 	appendN(66, 70)
 	if err := l.Sync(); err != nil {
@@ -111,7 +95,7 @@ func TestNoSpaceRecoversInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkEntries(t, l2, 1, 70)
+	checkIntact(t, l2, 1, 70)
 	l2.Close()
 
 	l3, err := openDisk(t, crashDir, 0).OpenLog("cl")
@@ -122,5 +106,5 @@ func TestNoSpaceRecoversInPlace(t *testing.T) {
 	if l3.LastIndex() < 50 || l3.LastIndex() > 65 {
 		t.Fatalf("after a crash while full: last %d, want 50..65", l3.LastIndex())
 	}
-	checkEntries(t, l3, 1, l3.LastIndex())
+	checkIntact(t, l3, 1, l3.LastIndex())
 }
