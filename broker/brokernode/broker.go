@@ -507,6 +507,7 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 	if upTo > b.synced {
 		b.synced = upTo
 	}
+	b.syncSucceeded()
 	// In async mode appends are confirmed at once; what recovery found is confirmed after
 	// its first sync in both modes. A replica of a group confirms by the replication rules.
 	if b.grp == nil && (b.cfg.FlushMode == SyncFlush || !b.ready) && upTo > b.store.Confirmed() {

@@ -10,8 +10,12 @@ import (
 // The disk guard. RocketMQ refuses new messages when the data disk is more than
 // diskSpaceWarningLevelRatio (90 %) full, with SERVICE_NOT_AVAILABLE, which the official
 // clients treat as retriable and answer by sending to another broker. Sluice does the same
-// above Config.DiskFullRatio, and also after a write failed for lack of space (ENOSPC) or a
-// sync failed, until the next check (every CheckpointInterval) lets writes try again. Pulls, offsets and replication
+// above Config.DiskFullRatio; after an append failed for lack of space (ENOSPC), until the next
+// check (every CheckpointInterval) lets writes try again; and after a commit-log sync failed,
+// until one succeeds (the broker retries it every 100 ms; the production disk keeps what a
+// write lacking space could not write and writes it then). A sync that keeps failing for
+// another reason (EIO: the kernel may have dropped the pages) refuses writes until the broker
+// is restarted, which recovers the store from its files. Pulls, offsets and replication
 // of what is stored go on: only new messages are refused. A message that was not stored is
 // never answered with FLUSH_DISK_TIMEOUT or FLUSH_SLAVE_TIMEOUT, which mean stored but not yet
 // flushed or replicated (see syncFailed).
@@ -26,9 +30,8 @@ const diskFullRemark = "service not available now: the broker's disk is full (" 
 // diskFullState tracks why sends are refused and the repeated-error log.
 type diskFullState struct {
 	byRatio bool // the last check found the disk at or above DiskFullRatio
-	noSpace bool // a write or sync failed since the last check
-	// syncErr is the commit-log sync failure that set noSpace, if one did (else a lack of
-	// space on append).
+	noSpace bool // an append failed for lack of space since the last check
+	// syncErr is the last commit-log sync failure, until a sync succeeds.
 	syncErr error
 	percent int // the disk use the last check found
 
@@ -38,7 +41,8 @@ type diskFullState struct {
 
 // diskFull reports whether new messages are refused.
 func (b *Broker) diskFull() bool {
-	return b.retention.full.byRatio || b.retention.full.noSpace
+	f := &b.retention.full
+	return f.byRatio || f.noSpace || f.syncErr != nil
 }
 
 // refuseIfDiskFull answers a send SERVICE_NOT_AVAILABLE when the disk is full, nil otherwise.
@@ -49,7 +53,8 @@ func (b *Broker) refuseIfDiskFull(req *codec.Command) *codec.Command {
 	b.retention.stats.SendsRefused++
 	if err := b.retention.full.syncErr; err != nil && !errors.Is(err, node.ErrNoSpace) {
 		return codec.NewResponse(req, codec.ServiceNotAvailable,
-			"service not available now: the broker's disk failed to sync ("+err.Error()+"); writes are tried again shortly")
+			"service not available now: the broker's commit log failed to sync ("+err.Error()+
+				"); writes resume once a sync succeeds (if it never does, the broker needs a restart)")
 	}
 	return codec.NewResponse(req, codec.ServiceNotAvailable, diskFullRemark)
 }
@@ -68,8 +73,8 @@ func (b *Broker) updateDiskFull(percent int, known bool) {
 	}
 	f.byRatio, f.percent = full, percent
 	if f.noSpace {
-		b.log.Info("trying writes again after a failed write", "usedPercent", percent)
-		f.noSpace, f.syncErr = false, nil
+		b.log.Info("trying appends again after a lack of space", "usedPercent", percent)
+		f.noSpace = false
 	}
 	f.flush(b)
 }
@@ -90,12 +95,23 @@ func (b *Broker) storeFailed(req *codec.Command, err error) *codec.Command {
 // answered: whether their messages are on disk is unknown until a later sync succeeds, when
 // they are acknowledged as usual (a client that times out first retries, which may duplicate
 // but never loses a message). FLUSH_DISK_TIMEOUT would tell the client they were stored.
-// New sends are refused until the next check (every CheckpointInterval) lets writes try again.
+// New sends are refused until a sync succeeds.
 func (b *Broker) syncFailed(err error) {
 	f := &b.retention.full
-	f.report(b, "commit log fsync failed; sends waiting for it stay unanswered until a sync succeeds", err)
-	f.noSpace = true
+	f.report(b, "commit log fsync failed; sends waiting for it stay unanswered until a sync succeeds "+
+		"(new sends are refused meanwhile; if it never succeeds, restart the broker)", err)
 	f.syncErr = err
+}
+
+// syncSucceeded is OnSynced's part for a commit-log sync that succeeded: writes resume.
+func (b *Broker) syncSucceeded() {
+	f := &b.retention.full
+	if f.syncErr == nil {
+		return
+	}
+	f.flush(b)
+	b.log.Info("commit log syncs again: accepting new messages", "after", f.syncErr.Error())
+	f.syncErr = nil
 }
 
 // report logs err once, then counts its repetitions.
