@@ -501,7 +501,7 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		// it stay unanswered until a sync succeeds (diskfull.go), and nothing unsynced is
 		// confirmed before then.
 		b.syncFailed(err)
-		b.env.SetTimer(100*time.Millisecond, retrySyncTimer{})
+		b.env.SetTimer(syncRetryDelay(err), retrySyncTimer{})
 		return
 	}
 	if upTo > b.synced {

@@ -2,6 +2,7 @@ package brokernode
 
 import (
 	"errors"
+	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
@@ -12,7 +13,7 @@ import (
 // clients treat as retriable and answer by sending to another broker. Sluice does the same
 // above Config.DiskFullRatio; after an append failed for lack of space (ENOSPC), until the next
 // check (every CheckpointInterval) lets writes try again; and after a commit-log sync failed,
-// until one succeeds (the broker retries it every 100 ms; the production disk keeps what a
+// until one succeeds (the broker retries it, every second for a lack of space; the production disk keeps what a
 // write lacking space could not write and writes it then). A sync that keeps failing for
 // another reason (EIO: the kernel may have dropped the pages) refuses writes until the broker
 // is restarted, which recovers the store from its files. Pulls, offsets and replication
@@ -101,6 +102,16 @@ func (b *Broker) syncFailed(err error) {
 	f.report(b, "commit log fsync failed; sends waiting for it stay unanswered until a sync succeeds "+
 		"(new sends are refused meanwhile; if it never succeeds, restart the broker)", err)
 	f.syncErr = err
+}
+
+// syncRetryDelay is how long after a failed commit-log sync the next is tried: a full disk
+// frees space slowly (and each try of the production disk rereads its tail segment), other
+// failures may pass at once.
+func syncRetryDelay(err error) time.Duration {
+	if errors.Is(err, node.ErrNoSpace) {
+		return time.Second
+	}
+	return 100 * time.Millisecond
 }
 
 // syncSucceeded is OnSynced's part for a commit-log sync that succeeded: writes resume.
