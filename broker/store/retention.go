@@ -113,8 +113,17 @@ func (s *Store) Retain(p RetentionPolicy) (RetentionResult, error) {
 	}
 	if p.Force {
 		forced := first + max(1, (limit-first)/8)
-		if len(starts) > 1 {
-			forced = starts[1]
+		if len(starts) > 0 {
+			// The end of the oldest segment still holding entries (the starts may still list
+			// segments a front truncation removed, until the log's next sync); never inside
+			// the tail segment, which RocketMQ never deletes either.
+			forced = first
+			for _, st := range starts {
+				if st > first {
+					forced = st
+					break
+				}
+			}
 		}
 		cut = max(cut, min(forced, limit))
 	}

@@ -215,6 +215,31 @@ func TestRetainOnRealFiles(t *testing.T) {
 	checkKept(t, s, cut, n+10)
 }
 
+// TestRetainForcedOnRealFiles: under disk pressure each Retain removes the oldest segment
+// whatever its age, also before the files follow (no sync between), and never the tail.
+func TestRetainForcedOnRealFiles(t *testing.T) {
+	const n = 100
+	_, s := timedOnFiles(t, n)
+	defer s.Close()
+	starts := s.CommitLog().(node.SegmentedLog).SegmentStarts()
+	if len(starts) < 4 {
+		t.Fatalf("want several segments, have %v", starts)
+	}
+	for i, want := range starts[1:] {
+		res, err := s.Retain(RetentionPolicy{Force: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.To != want {
+			t.Fatalf("forced Retain %d removed up to %d, want the segment start %d (segments %v)", i, res.To, want, starts)
+		}
+		checkKept(t, s, int(want), n)
+	}
+	if res, err := s.Retain(RetentionPolicy{Force: true}); err != nil || res.Removed() != 0 {
+		t.Fatalf("forced Retain removed from the tail segment: %+v %v", res, err)
+	}
+}
+
 // TestRetainCrashBetweenSteps stops Retain after each of its steps, as a crash would, on real
 // files, and reopens the store from the files: nothing kept is lost, and the next Retain
 // finishes the job.
