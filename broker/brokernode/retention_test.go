@@ -2,10 +2,12 @@ package brokernode
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/sim/simdisk"
 )
 
 // advanceSynced moves the clock by d in checkpoint-interval steps, completing every fsync
@@ -107,5 +109,58 @@ func TestRetentionKeepsDelayedMessagesNotYetDue(t *testing.T) {
 	resp := h.mustAnswer(p, h.pull(p, "Orders", 0, 0))
 	if msgs := decodeBody(t, resp.Body); resp.Code != codec.Success || len(msgs) != 1 || string(msgs[0].Body) != "later" {
 		t.Fatalf("the delayed message once due: code %d %q", resp.Code, resp.Remark)
+	}
+}
+
+// Twelve simulated hours of steady sends on a small simulated disk: with a retention of an hour
+// the disk holds about an hour of messages; with a disk too small for an hour, retention
+// forced by disk pressure keeps it below the full ratio, so sends are never refused. Every
+// message is readable until it is older than the retention (or forced out), and queue offsets
+// only move forward.
+func TestRetentionKeepsASmallDiskBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		capacity    uint64
+		wantForced  bool
+		maxUsedPerc int
+	}{
+		{"retention by age", 4 << 20, false, 75},
+		{"retention forced by the disk", 400 << 10, true, 90},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			disk := simdisk.New()
+			disk.SetCapacity(tc.capacity)
+			h := startBroker(t, hourlyRetention(time.Hour), disk)
+			p := h.env.accept(h.b, "127.0.9.7:50000")
+			body := strings.Repeat("x", 1000)
+			var lastMin int64
+			peak := 0
+			for minute := 0; minute < 12*60; minute += 5 {
+				for range 50 { // 10 a minute
+					h.send(p, "Orders", 0, body, nil)
+				}
+				h.syncAll()
+				if max := h.b.Store().MaxOffset("Orders", 0); max != int64(minute+5)*10 {
+					t.Fatalf("minute %d: %d messages stored, want %d (refused: %d)", minute, max, (minute+5)*10, h.b.RetentionStats().SendsRefused)
+				}
+				h.env.advance(h.b, 5*time.Minute) // the fsyncs complete at the end: checkpoints lag
+				h.syncAll()
+				used, capacity, _ := disk.Space()
+				peak = max(peak, int(used*100/capacity))
+				min, max := h.b.Store().MinOffset("Orders", 0), h.b.Store().MaxOffset("Orders", 0)
+				if min < lastMin {
+					t.Fatalf("minute %d: min offset moved back from %d to %d", minute, lastMin, min)
+				}
+				lastMin = min
+				if !tc.wantForced && minute >= 60 && max-min < 55*10 {
+					t.Fatalf("minute %d: only %d messages kept, want the last hour's (about 600)", minute, max-min)
+				}
+			}
+			stats := h.b.RetentionStats()
+			if peak > tc.maxUsedPerc || (stats.ForcedRuns > 0) != tc.wantForced || stats.RemovedEntries < 5000 {
+				t.Fatalf("peak use %d%% (want at most %d%%), stats %+v", peak, tc.maxUsedPerc, stats)
+			}
+			t.Logf("peak use %d%%, stats %+v", peak, stats)
+		})
 	}
 }
