@@ -385,7 +385,16 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 	// once its WriteBatch has returned.
 	b, err := w.Read(index)
 	if err != nil {
-		return nil, walError(err, "read log %s index %d", l.name, index)
+		l.mu.Lock()
+		now := l.w
+		l.mu.Unlock()
+		if now == w {
+			return nil, walError(err, "read log %s index %d", l.name, index)
+		}
+		// The wal was reopened meanwhile (its old handle is closed): read from the new one.
+		if b, err = now.Read(index); err != nil {
+			return nil, walError(err, "read log %s index %d", l.name, index)
+		}
 	}
 	payload, err := logentry.Decode(b)
 	if err != nil {

@@ -53,7 +53,9 @@ func (l *Log) recoverNoSpaceLocked(b *batch, writeErr error) error {
 	if !errors.Is(writeErr, node.ErrNoSpace) {
 		return failLog(writeErr)
 	}
-	_ = l.w.Close() // its memory is what is wrong; the files are repaired next
+	// The old wal's memory is what is wrong; it stays open (unused for writes) until the new
+	// one replaces it, so that reads of written entries never find no wal.
+	old := l.w
 	// Logged once per episode: a full disk fails every retry the same way.
 	logger := l.disk.logger
 	if l.outOfSpace {
@@ -95,6 +97,7 @@ func (l *Log) recoverNoSpaceLocked(b *batch, writeErr error) error {
 	l.pending = b.suffixThen(walLast+1, l.pending)
 	l.flushing = nil
 	l.mu.Unlock()
+	_ = old.Close()
 	l.spare = nil
 	if !l.outOfSpace {
 		l.outOfSpace = true

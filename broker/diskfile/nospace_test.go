@@ -1,7 +1,9 @@
 package diskfile
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -60,6 +62,24 @@ func TestNoSpaceRecoversInPlace(t *testing.T) {
 	}
 	full := true
 	fillUp(t, &full)
+	// A reader, as the event loop reads while the disk worker syncs: entries already written
+	// stay readable while the log reopens its wal.
+	stop := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(readErr)
+		for i := uint64(1); ; i = i%50 + 1 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if b, err := l.Read(i); err != nil || !bytes.Equal(b, faultPayload(i)) {
+				readErr <- fmt.Errorf("concurrent Read(%d): %q %v", i, b, err)
+				return
+			}
+		}
+	}()
 	appendN(51, 60)
 	for range 3 {
 		if err := l.Sync(); !errors.Is(err, node.ErrNoSpace) {
@@ -71,6 +91,10 @@ func TestNoSpaceRecoversInPlace(t *testing.T) {
 	appendN(61, 65)
 	if err := l.Sync(); !errors.Is(err, node.ErrNoSpace) {
 		t.Fatalf("Sync on a full disk: %v", err)
+	}
+	close(stop)
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
 	}
 	// A crash now keeps the synced entries whole; a restart from here is tested below.
 	crashDir := filepath.Join(t.TempDir(), "crash")
