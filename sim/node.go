@@ -163,6 +163,21 @@ func (n *Node) deliverAt(at int64, fn func()) {
 	n.eventAt = at
 	fn()
 	n.eventAt = prev
+	n.checkInvariants()
+}
+
+// checkInvariants asks the node's handler, if it is a node.InvariantChecker, to check its state
+// after an event, and panics with the node, the seed and the time if it reports a broken
+// invariant: a node whose state is wrong is a bug the run must stop at.
+func (n *Node) checkInvariants() {
+	ic, ok := n.h.(node.InvariantChecker)
+	if !ok || !n.up {
+		return
+	}
+	if err := ic.CheckInvariants(); err != nil {
+		panic(fmt.Sprintf("sim: node %s broke an invariant (seed %d, virtual time %v, event %d): %v",
+			n.Addr, n.w.seed, time.Duration(n.w.now), n.w.delivered, err))
+	}
 }
 
 // EventTime is the virtual time at which the event the node is handling now reached it:

@@ -49,6 +49,7 @@ type DiskConfig struct {
 
 // World is one simulated cluster.
 type World struct {
+	seed   uint64
 	now    int64
 	seq    uint64
 	events eventHeap
@@ -87,6 +88,7 @@ func NewWorld(seed uint64, netCfg NetConfig, diskCfg DiskConfig, logger *slog.Lo
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &World{
+		seed:    seed,
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)),
 		trace:   fnv.New64a(),
 		nodes:   map[string]*Node{},
@@ -101,6 +103,9 @@ func NewWorld(seed uint64, netCfg NetConfig, diskCfg DiskConfig, logger *slog.Lo
 
 // Now is the current virtual time since the start of the run.
 func (w *World) Now() time.Duration { return time.Duration(w.now) }
+
+// Seed is the seed the world was created with.
+func (w *World) Seed() uint64 { return w.seed }
 
 // Rand is the world's PRNG (for workloads and fault schedules).
 func (w *World) Rand() *rand.Rand { return w.rng }

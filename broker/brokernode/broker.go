@@ -8,7 +8,8 @@
 // (group commit: one fsync in flight, every send that arrived meanwhile covered by the next),
 // and consumers see a message only once it is durable, so nothing a client has seen can
 // disappear in a crash. In async-flush mode sends are acknowledged and visible at once and the
-// commit log is synced on a timer.
+// commit log is synced on a timer. The path from an append to its acknowledgement is acks.go;
+// what a replica of a broker group does differently is its role (role.go).
 package brokernode
 
 import (
@@ -149,16 +150,10 @@ type Config struct {
 	// production.
 	Bugs bugs.Set
 
-	// OnAcknowledge, if set, observes every send a replica of a broker group acknowledges
-	// (SEND_OK goes out): the master epoch it acknowledged in and the commit-log index of the
-	// entry. For the simulator's checks (one acknowledging master per epoch; nothing
-	// acknowledged later truncated); it must not call back into the broker.
-	OnAcknowledge func(epoch int64, index uint64)
-	// OnWrite, if set, observes every entry a replica of a broker group writes as its master
-	// (a send, a retry, a delayed or committed message): the master epoch it wrote in and the
-	// commit-log index. For the simulator's check that only the master the controllers named
-	// writes, and only until they name another; it must not call back into the broker.
-	OnWrite func(epoch int64, index uint64)
+	// Observe, if set, is told of what the broker does that checkers judge (observe.go:
+	// acknowledgements, writes, confirmations, truncations, role changes), as it happens. For
+	// the simulator's checks; it must not call back into the broker.
+	Observe func(Event)
 }
 
 // DefaultConfig is a single master with RocketMQ's timings.
@@ -227,20 +222,6 @@ type (
 	clientScanTimer  struct{}
 )
 
-// pendingAck is a write waiting for the fsync that covers it: a send to answer (resp) or an
-// internal write (resp nil) whose queue is woken.
-type pendingAck struct {
-	index uint64
-	conn  node.ConnID
-	resp  *codec.Command
-	queue queueKey
-}
-
-type queueKey struct {
-	topic string
-	queue int32
-}
-
 // Broker is the broker node.
 type Broker struct {
 	env       node.Env
@@ -252,11 +233,10 @@ type Broker struct {
 	// ready is false until the recovered commit log has been synced once.
 	ready bool
 
-	// Group commit state for the commit log.
-	syncInFlight bool
-	syncWanted   bool
-	synced       uint64 // the commit log is durable up to here
-	pending      []pendingAck
+	// acks are the writes waiting to be acknowledged and the commit log's syncs (acks.go).
+	acks ackPipeline
+	// role is what the broker does in its group (role.go): soloRole without a group.
+	role role
 
 	// Checkpoint state: consume-queue logs still being synced.
 	ckptPending map[string]bool
@@ -281,9 +261,9 @@ type Broker struct {
 	topicsVersion metaVersion
 	// txn is the transactional-message bookkeeping (transaction.go).
 	txn *transactions
-	// grp is the broker's state as a replica of a broker group (replica.go); nil without
+	// repl is the broker's state as a replica of a broker group (replica.go); nil without
 	// controllers.
-	grp *group
+	repl *replica
 	// replies are the reply messages pushed to their requesters and waiting for their
 	// answers, by the push's opaque (reply.go).
 	replies map[int32]*replyPush
@@ -311,10 +291,10 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 	if err := cfg.CheckTxnSettings(); err != nil {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
-	if err := cfg.checkGroupSettings(); err != nil {
+	if err := cfg.checkReplicaSettings(); err != nil {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
-	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.groupMode(),
+	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.replicated(),
 		Bugs: cfg.Bugs})
 	if err != nil {
 		return nil, fmt.Errorf("open store of broker %s: %w", cfg.BrokerName, err)
@@ -360,8 +340,9 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("create %s: %w", ReplyTopic(cfg.ClusterName), err)
 	}
 	b.initDelay()
-	if cfg.groupMode() {
-		if err := b.initGroup(); err != nil {
+	b.role, b.acks.policy = soloRole{}, flushAcks{}
+	if cfg.replicated() {
+		if err := b.initReplica(); err != nil {
 			st.Close()
 			return nil, err
 		}
@@ -378,7 +359,7 @@ func (b *Broker) Ready() bool { return b.ready }
 // Start implements node.Handler: sync what recovery found, then start the timers.
 func (b *Broker) Start() {
 	cl := b.store.CommitLog()
-	b.syncInFlight = true
+	b.acks.syncInFlight = true
 	b.env.Sync(cl, cl.LastIndex())
 	b.env.SetTimer(b.cfg.OffsetFlushInterval, offsetFlushTimer{})
 	b.env.SetTimer(b.cfg.CheckpointInterval, checkpointTimer{})
@@ -414,9 +395,7 @@ func (b *Broker) OnConnClosed(c node.ConnID) {
 		}
 	}
 	b.registrationConnClosed(c)
-	if b.grp != nil {
-		b.groupConnClosed(c)
-	}
+	b.role.connClosed(b, c)
 	// Acks owed on c are dropped when their fsync completes (Send on a closed conn is a no-op).
 }
 
@@ -473,109 +452,8 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 			b.retryPull(t)
 		}
 	default:
-		b.onGroupTimer(tag)
+		b.onReplicaTimer(tag)
 	}
-}
-
-// OnSynced implements node.Handler.
-func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
-	cl := b.store.CommitLog()
-	if logName != cl.Name() {
-		b.checkpointSynced(logName, err)
-		return
-	}
-	b.syncInFlight = false
-	if b.grp != nil && b.grp.discardSync {
-		// A truncation came between this sync's request and its completion: what it made
-		// durable at the indexes now reused is unknown. Sync again.
-		b.grp.discardSync = false
-		b.requestSync()
-		return
-	}
-	if err != nil && b.cfg.Bugs.Has(bugs.SlaveSyncedOnFsyncError) && b.grp != nil && b.grp.role == roleSlave {
-		b.log.Error("commit log fsync failed; planted SlaveSyncedOnFsyncError counts it synced", "upTo", upTo, "err", err)
-		err = nil // the planted bug
-	}
-	if err != nil {
-		// An fsync error leaves the state of the written pages unknown: the sends waiting for
-		// it stay unanswered until a sync succeeds (diskfull.go), and nothing unsynced is
-		// confirmed before then.
-		b.syncFailed(err)
-		b.env.SetTimer(syncRetryDelay(err), retrySyncTimer{})
-		return
-	}
-	if upTo > b.synced {
-		b.synced = upTo
-	}
-	b.syncSucceeded()
-	// In async mode appends are confirmed at once; what recovery found is confirmed after
-	// its first sync in both modes. A replica of a group confirms by the replication rules.
-	if b.grp == nil && (b.cfg.FlushMode == SyncFlush || !b.ready) && upTo > b.store.Confirmed() {
-		b.store.Confirm(upTo)
-	}
-	if !b.ready {
-		b.ready = true
-		b.log.Info("broker ready", "addr", b.cfg.Addr, "commitLogLast", cl.LastIndex(), "flush", b.cfg.FlushMode.String())
-		b.registerAll()
-		b.env.SetTimer(b.cfg.RegisterInterval, registerTimer{})
-		if b.grp == nil {
-			b.startDelay()
-			b.recoverTransactions()
-		} else {
-			b.groupReady()
-		}
-	}
-	b.delayDurable(upTo)
-	if b.grp != nil {
-		b.groupSynced()
-	} else {
-		b.acknowledge(upTo)
-	}
-	if b.syncWanted || len(b.pending) > 0 {
-		b.syncWanted = false
-		b.requestSync()
-	}
-}
-
-// acknowledge makes the writes up to upTo visible and answers the sends waiting for them.
-func (b *Broker) acknowledge(upTo uint64) {
-	if upTo > b.store.Confirmed() {
-		b.store.Confirm(upTo)
-	}
-	woken := map[queueKey]bool{}
-	n := 0
-	for _, p := range b.pending {
-		if p.index > upTo {
-			break
-		}
-		if p.resp != nil && !b.cfg.Bugs.Has(bugs.AckBeforeSync) {
-			b.env.Send(p.conn, p.resp)
-			if b.grp != nil && b.cfg.OnAcknowledge != nil {
-				b.cfg.OnAcknowledge(b.grp.epoch, p.index)
-			}
-		}
-		woken[p.queue] = true
-		n++
-	}
-	b.pending = b.pending[n:]
-	for _, k := range sortedQueueKeys(woken) {
-		b.messagesVisible(k)
-	}
-}
-
-// requestSync asks for an fsync of the commit log, or notes that another is wanted once the
-// one in flight completes (group commit).
-func (b *Broker) requestSync() {
-	if b.syncInFlight {
-		b.syncWanted = true
-		return
-	}
-	cl := b.store.CommitLog()
-	if b.ready && cl.LastIndex() <= b.synced {
-		return // nothing new; before ready, the startup sync must complete even on an empty log
-	}
-	b.syncInFlight = true
-	b.env.Sync(cl, cl.LastIndex())
 }
 
 func (b *Broker) beginCheckpoint() {
@@ -615,7 +493,7 @@ func (b *Broker) checkpointSynced(logName string, err error) {
 // OnFrame dispatches one request.
 func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	if req.IsResponse() {
-		if b.grp != nil && b.onGroupResponse(c, req) {
+		if b.role.onResponse(b, c, req) {
 			return
 		}
 		if b.onRegisterResponse(c, req) {
@@ -629,7 +507,7 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		}
 		return
 	}
-	if b.grp != nil && isWriteRequest(req.Code) && !b.writable() {
+	if isWriteRequest(req.Code) && !b.role.writable(b) {
 		b.env.Send(c, b.refuseWrite(req))
 		return
 	}
@@ -639,13 +517,13 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleSend(c, req)
 	case codec.ReqSendMessageV2:
 		// The Java client's and ali-ons's default for one message: the same send, short names.
-		resp = b.handleSend(c, sendV1(req))
+		resp = b.handleSend(c, req)
 	case codec.ReqSendBatchMessage:
 		resp = b.handleSendBatch(c, req)
 	case codec.ReqSendReplyMessage:
 		resp = b.handleSendReply(c, req)
 	case codec.ReqSendReplyMessageV2:
-		resp = b.handleSendReply(c, sendV1(req))
+		resp = b.handleSendReply(c, req)
 	case codec.ReqPullMessage:
 		resp = b.handlePull(c, req, true)
 	case codec.ReqQueryConsumerOffset:
@@ -661,11 +539,7 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	case codec.ReqCheckClientConfig:
 		resp = b.handleCheckClientConfig(req)
 	case codec.ReqUnregisterClient:
-		for _, g := range b.groups.unregister(req.Ext("clientID")) {
-			b.notifyGroupChanged(g)
-		}
-		b.txn.producers.unregister(req.Ext("clientID"))
-		resp = codec.NewResponse(req, codec.Success, "")
+		resp = b.handleUnregisterClient(req)
 	case codec.ReqConsumerSendMsgBack:
 		resp = b.handleSendBack(c, req)
 	case codec.ReqEndTransaction:
@@ -714,19 +588,15 @@ func (b *Broker) nextOpaque() int32 {
 }
 
 func (b *Broker) handleCreateTopic(c node.ConnID, req *codec.Command) *codec.Command {
-	topic := req.Ext("topic")
+	h, hdrErr := codec.DecodeHeader[codec.CreateTopicHeader](req)
+	topic := h.Topic
 	if err := validTopic(topic); err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
-	r, errR := req.ExtInt("readQueueNums")
-	w, errW := req.ExtInt("writeQueueNums")
-	perm, errP := req.ExtInt("perm")
-	if errR != nil || errW != nil || r < 1 || w < 1 || r > store.MaxQueueNums || w > store.MaxQueueNums {
+	r, w, perm := h.ReadQueueNums, h.WriteQueueNums, h.Perm
+	if hdrErr != nil || r < 1 || w < 1 || r > store.MaxQueueNums || w > store.MaxQueueNums {
 		return codec.NewResponse(req, codec.SystemError,
 			fmt.Sprintf("readQueueNums and writeQueueNums must be 1..%d", store.MaxQueueNums))
-	}
-	if errP != nil {
-		perm = route.PermRead | route.PermWrite
 	}
 	if err := b.store.CreateTopic(store.TopicConfig{Name: topic, ReadQueueNums: int32(r), WriteQueueNums: int32(w), Perm: int32(perm)}); err != nil {
 		return codec.NewResponse(req, codec.SystemError, "create topic "+topic+": "+err.Error())

@@ -2,6 +2,7 @@ package brokernode
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -92,15 +93,15 @@ func (b *Broker) storeFailed(req *codec.Command, err error) *codec.Command {
 	return codec.NewResponse(req, codec.SystemError, "store message: "+err.Error())
 }
 
-// syncFailed is OnSynced's part for a failed commit-log fsync. The sends it covered are not
+// noteSyncFailed is OnSynced's part (syncFailed) for a failed commit-log fsync. The sends it covered are not
 // answered: whether their messages are on disk is unknown until a later sync succeeds, when
 // they are acknowledged as usual (a client that times out first retries, which may duplicate
 // but never loses a message). FLUSH_DISK_TIMEOUT would tell the client they were stored.
 // New sends are refused until a sync succeeds.
-func (b *Broker) syncFailed(err error) {
+func (b *Broker) noteSyncFailed(upTo uint64, err error) {
 	f := &b.retention.full
-	f.report(b, "commit log fsync failed; sends waiting for it stay unanswered until a sync succeeds "+
-		"(new sends are refused meanwhile; if it never succeeds, restart the broker)", err)
+	f.report(b, fmt.Sprintf("commit log fsync up to %d failed; sends waiting for it stay unanswered until a sync succeeds "+
+		"(new sends are refused meanwhile; if it never succeeds, restart the broker)", upTo), err)
 	f.syncErr = err
 }
 

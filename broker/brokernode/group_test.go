@@ -91,7 +91,7 @@ func (gw *groupWorld) broker(id int) *Broker {
 func (gw *groupWorld) master() int {
 	found := 0
 	for id := 1; id <= len(gw.addrs); id++ {
-		if b := gw.broker(id); b != nil && b.grp.role == roleMaster && b.leaseValid() {
+		if b := gw.broker(id); b != nil && b.master() != nil && b.master().leaseValid(b) {
 			if found != 0 {
 				gw.t.Fatalf("replicas %d and %d are both master with a valid lease", found, id)
 			}
@@ -107,6 +107,13 @@ func (gw *groupWorld) runUntil(limit time.Duration, what string, cond func() boo
 	for end := gw.w.Now() + limit; gw.w.Now() < end; {
 		gw.w.RunFor(100 * time.Millisecond)
 		gw.master() // checks that there is at most one
+		for id := range gw.addrs {
+			if b := gw.broker(id + 1); b != nil {
+				if err := b.CheckInvariants(); err != nil {
+					gw.t.Fatalf("invariant broken: %v", err)
+				}
+			}
+		}
 		if cond() {
 			return
 		}
@@ -116,10 +123,10 @@ func (gw *groupWorld) runUntil(limit time.Duration, what string, cond func() boo
 
 func (gw *groupWorld) inSync(id int) []int64 {
 	b := gw.broker(id)
-	if b == nil || b.grp.inSync == nil {
+	if b == nil || b.master() == nil {
 		return nil
 	}
-	set, _ := b.grp.inSync.Confirmed()
+	set, _ := b.master().inSync.Confirmed()
 	return set
 }
 
@@ -202,14 +209,14 @@ func runIsolationStory(t *testing.T, tune func(*Config)) *isolationStory {
 	}
 	gw.runUntil(20*time.Second, "a new master", func() bool {
 		for id := 1; id <= 3; id++ {
-			if b := gw.broker(id); id != st.first && b.grp.role == roleMaster && b.leaseValid() {
+			if b := gw.broker(id); id != st.first && b.master() != nil && b.master().leaseValid(b) {
 				return true
 			}
 		}
 		return false
 	})
 	for id := 1; id <= 3; id++ {
-		if b := gw.broker(id); id != st.first && b.grp.role == roleMaster {
+		if b := gw.broker(id); id != st.first && b.master() != nil {
 			st.second = id
 		}
 	}

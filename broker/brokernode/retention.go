@@ -119,17 +119,17 @@ func (b *Broker) checkRetention() {
 // retentionKeepFrom is the lowest commit-log index a slave of the group still needs: a master
 // keeps everything above what the slaves of its in-sync set reported synced. 0: no bound.
 func (b *Broker) retentionKeepFrom() uint64 {
-	g := b.grp
-	if g == nil || g.role != roleMaster || g.inSync == nil {
+	m := b.master()
+	if m == nil || m.inSync == nil {
 		return 0
 	}
-	set, _ := g.inSync.Confirmed()
+	set, _ := m.inSync.Confirmed()
 	keep := uint64(0)
 	for _, id := range set {
 		if id == b.cfg.BrokerID {
 			continue
 		}
-		need := g.inSync.Synced(id) + 1
+		need := m.inSync.Synced(id) + 1
 		if keep == 0 || need < keep {
 			keep = need
 		}

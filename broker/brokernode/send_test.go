@@ -67,7 +67,7 @@ func TestSendThenPullReturnsTheStoredRecord(t *testing.T) {
 	if m.BornTimestamp != 1767225600000 || m.StoreTimestamp != h.env.Now().UnixMilli() {
 		t.Errorf("born %d store %d, want 1767225600000 and %d", m.BornTimestamp, m.StoreTimestamp, h.env.Now().UnixMilli())
 	}
-	// The layout itself: PROTOCOL.md 4.1, IPv4 total = 91 + body + topic + properties.
+	// The layout itself: docs/protocol.md, "Stored message records": IPv4 total = 91 + body + topic + properties.
 	rec := resp.Body
 	if got, want := int(binary.BigEndian.Uint32(rec)), 91+len("order-2")+len("Orders")+len(m.Properties); got != want || len(rec) != want {
 		t.Errorf("TOTALSIZE %d, body of %d bytes, want both %d", got, len(rec), want)

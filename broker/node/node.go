@@ -84,6 +84,16 @@ type Stopper interface {
 	OnStop()
 }
 
+// InvariantChecker is implemented by a Handler that can check its own state: CheckInvariants
+// reports the first thing it finds that must always hold between events and does not. It must
+// be read-only (no Env calls, no random draws, no state changes), so that calling it or not
+// changes nothing in a run. The simulator calls it after every event it delivers and panics on
+// an error; package nodetest calls it after the events it delivers and fails the test; the
+// production runtime calls it on a sample of events and reports an error without stopping.
+type InvariantChecker interface {
+	CheckInvariants() error
+}
+
 // Disk is the storage a node sees: named append-only logs plus small metadata files that are
 // replaced atomically. Names are slash-separated relative paths without "..".
 type Disk interface {

@@ -240,7 +240,7 @@ func (s *Store) GetFiltered(topic string, queueID int32, offset int64, maxMsgs i
 	case offset > r.MaxOffset:
 		// Back to the end of the queue, not to 0 as Java 4.x does when minOffset is 0: a
 		// consumer ahead of the queue (after an async-flush broker lost its tail) should not
-		// re-read the whole queue (PROTOCOL.md section 2.3).
+		// re-read the whole queue (docs/protocol.md, "Pulls").
 		r.Status, r.NextOffset = OffsetOverflowBadly, r.MaxOffset
 		return r, nil
 	}

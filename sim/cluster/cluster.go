@@ -67,7 +67,7 @@ type Config struct {
 	MinInSync        int // 0: 2
 }
 
-// GroupsConfig is issue 4's cluster: three name servers with embedded controllers, two broker
+// GroupsConfig is the broker-group cluster: three name servers with embedded controllers, two broker
 // groups of three replicas in sync replication with at least two in sync, two producers and
 // two consumers, two simulated minutes.
 func GroupsConfig(seed uint64) Config {
@@ -80,7 +80,7 @@ func GroupsConfig(seed uint64) Config {
 	return cfg
 }
 
-// DefaultConfig is issue 2's cluster: one name server, one broker, two producers, two consumers.
+// DefaultConfig is the single-broker cluster: one name server, one broker, two producers, two consumers.
 func DefaultConfig(seed uint64) Config {
 	return Config{Seed: seed, Duration: 60 * time.Second, Producers: 2, Consumers: 2, Topic: "SimTopic",
 		FlushMode: brokernode.SyncFlush, CheckTimeout: 60 * time.Second}

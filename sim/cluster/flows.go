@@ -1,6 +1,6 @@
 package cluster
 
-// The flows of issue 3 beyond plain sends and pulls, run through the project's own client:
+// The workload's flows beyond plain sends and pulls, run through the project's own client:
 // batch, delayed and transactional sends, consumers that fail messages and send them back
 // (retries, dead letters), orderly consumers that take queue locks, and a consumer that starts
 // from a timestamp. Which of them a run exercises, and how hard, is drawn from its seed (swarm

@@ -1,6 +1,6 @@
 package cluster
 
-// The broker-group topology (issue 4): three name-server hosts, each running a name server and
+// The broker-group topology (docs/simulator.md): three name-server hosts, each running a name server and
 // an embedded controller member (one raft group of three), two broker groups of three
 // replicas each (sync or async replication), and the usual producers and consumers on the
 // project's client core, which follow a new master through the name servers' routes. The
@@ -43,9 +43,9 @@ import (
 type Topology int
 
 const (
-	// SingleBroker is issue 2's cluster: one name server and one broker.
+	// SingleBroker is the single-broker cluster: one name server and one broker.
 	SingleBroker Topology = iota
-	// BrokerGroups is issue 4's: three name servers with embedded controllers and two broker
+	// BrokerGroups is the broker-group cluster: three name servers with embedded controllers and two broker
 	// groups of three replicas.
 	BrokerGroups
 )
@@ -264,8 +264,14 @@ func (r *run) buildGroups() {
 			bcfg.MetaSyncInterval = r.cfg.MetaSyncInterval
 			bcfg.Bugs = plant.Bugs
 			replica := id
-			bcfg.OnAcknowledge = func(epoch int64, index uint64) { r.onAcknowledge(g, replica, epoch, index) }
-			bcfg.OnWrite = func(epoch int64, index uint64) { r.checkMasterWrite(g, replica, epoch, index, "wrote") }
+			bcfg.Observe = func(e brokernode.Event) {
+				switch e := e.(type) {
+				case brokernode.Acknowledged:
+					r.onAcknowledge(g, replica, e.Epoch, e.Index)
+				case brokernode.Wrote:
+					r.checkMasterWrite(g, replica, e.Epoch, e.Index, "wrote")
+				}
+			}
 			g.nodes = append(g.nodes, r.w.AddNode(bcfg.Addr, func(env node.Env) node.Handler {
 				b, err := brokernode.New(env, bcfg)
 				if err != nil {
@@ -738,7 +744,7 @@ func runGroups(cfg Config, wallNow func() time.Time) (*Report, error) {
 		report: &Report{Seed: cfg.Seed, Topology: BrokerGroups, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{},
 			GroupFailovers: map[string]int{}},
 		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{}, txByID: map[string]*txRecord{}}
-	// The flows of issue 3 assume one broker (its locks, delays and check-backs); this
+	// The flows of flows.go assume one broker (its locks, delays and check-backs); this
 	// topology runs plain sends and pulls.
 	r.flows = Flows{}
 	r.report.Flows = r.flows

@@ -333,7 +333,7 @@ func (p *routeProber) OnTimer(node.TimerID, any) {
 			p.conns[ns] = c
 		}
 		p.opaque++
-		req := codec.NewRequest(codec.ReqGetRouteInfoByTopic, map[string]string{"topic": p.rc.topic}, nil)
+		req := codec.NewRequest(codec.ReqGetRouteInfoByTopic, codec.EncodeHeader(&codec.TopicHeader{Topic: p.rc.topic}), nil)
 		req.Opaque = p.opaque
 		p.pending[ns] = routeProbe{opaque: req.Opaque, at: now, conn: c}
 		p.env.Send(c, req)
