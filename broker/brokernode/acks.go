@@ -20,7 +20,6 @@ package brokernode
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
@@ -188,6 +187,7 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		return
 	}
 	a.durable = max(a.durable, upTo)
+	b.syncSucceeded()
 	if !b.ready {
 		b.ready = true
 		b.log.Info("broker ready", "addr", b.cfg.Addr, "commitLogLast", cl.LastIndex(), "flush", b.cfg.FlushMode.String())
@@ -204,18 +204,12 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 }
 
 // syncFailed handles a failed commit-log fsync. It leaves the state of the written pages
-// unknown: the sends that were waiting are failed (their outcome is unknown to the client, not
-// a definite failure, so the answer says so) and the sync retried; nothing unsynced is ever
-// confirmed.
+// unknown: the sends that were waiting stay unanswered until a later sync succeeds (never
+// FLUSH_DISK_TIMEOUT, which tells a client its message was stored), new sends are refused
+// meanwhile (diskfull.go), and the sync is retried; nothing unsynced is ever confirmed.
 func (b *Broker) syncFailed(upTo uint64, err error) {
-	b.log.Error("commit log fsync failed", "upTo", upTo, "err", err)
-	for _, p := range b.acks.take(upTo) {
-		if p.resp != nil {
-			b.env.Send(p.conn, &codec.Command{Code: codec.FlushDiskTimeout, Opaque: p.resp.Opaque,
-				Flag: codec.FlagResponse, Language: "GO", Version: 317, Remark: "fsync failed: " + err.Error()})
-		}
-	}
-	b.env.SetTimer(100*time.Millisecond, retrySyncTimer{})
+	b.noteSyncFailed(upTo, err)
+	b.env.SetTimer(syncRetryDelay(err), retrySyncTimer{})
 }
 
 // settleAcks acknowledges what the policy allows now.

@@ -136,6 +136,16 @@ type Config struct {
 	// offsets (metasync.go); 0 means DefaultMetaSyncInterval, negative never.
 	MetaSyncInterval time.Duration
 
+	// Retention and the disk guard (retention.go, diskfull.go), RocketMQ's keys: commit-log
+	// segments older than FileReservedTime (0: never by age) are deleted at the hours of
+	// DeleteWhen (0-23, local time), and the oldest whatever their age once the data disk is
+	// more than DiskMaxUsedSpaceRatio percent full (0: never); above DiskFullRatio percent
+	// (0: never) new messages are refused.
+	FileReservedTime      time.Duration
+	DeleteWhen            []int
+	DiskMaxUsedSpaceRatio int
+	DiskFullRatio         int
+
 	// Bugs is the set of bugs planted for the simulator's catalogue (package bugs); empty in
 	// production.
 	Bugs bugs.Set
@@ -174,6 +184,11 @@ func DefaultConfig() Config {
 		TxnCheckInterval:     DefaultTxnCheckInterval,
 		TxnTimeout:           DefaultTxnTimeout,
 		TxnCheckMax:          DefaultTxnCheckMax,
+
+		FileReservedTime:      DefaultFileReservedTime,
+		DeleteWhen:            DefaultDeleteWhen(),
+		DiskMaxUsedSpaceRatio: DefaultDiskMaxUsedSpaceRatio,
+		DiskFullRatio:         DefaultDiskFullRatio,
 	}
 }
 
@@ -254,6 +269,8 @@ type Broker struct {
 	replies map[int32]*replyPush
 	// unsupported answers and logs the requests the broker does not serve.
 	unsupported node.Unsupported
+	// retention is retention's and the disk guard's state (retention.go, diskfull.go).
+	retention retentionState
 }
 
 // New opens the broker's store (recovering it after a crash) and returns the node.
@@ -403,6 +420,7 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 		}
 		b.env.SetTimer(b.cfg.OffsetFlushInterval, offsetFlushTimer{})
 	case checkpointTimer:
+		b.checkRetention()
 		b.beginCheckpoint()
 		b.env.SetTimer(b.cfg.CheckpointInterval, checkpointTimer{})
 	case asyncFlushTimer:

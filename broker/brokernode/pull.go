@@ -238,7 +238,12 @@ func (b *Broker) servePull(c node.ConnID, req *codec.Command, h *codec.PullHeade
 			setOffsets(0, res.MinOffset, res.MaxOffset)
 			return fail(codec.PullOffsetMoved, "queue is empty; offset moved to 0")
 		}
-	case store.OffsetOverflowBadly, store.OffsetTooSmall:
+	case store.OffsetTooSmall:
+		// Retention removed the messages there (RocketMQ: OFFSET_TOO_SMALL answered
+		// PULL_OFFSET_MOVED with nextBeginOffset the queue's min offset).
+		b.noteOffsetMoved(group, topic, int32(queueID), offset, res.NextOffset)
+		return fail(codec.PullOffsetMoved, "offset is below the queue's oldest message; moved to it")
+	case store.OffsetOverflowBadly:
 		return fail(codec.PullOffsetMoved, "offset is out of the queue's range")
 	case store.OffsetOverflowOne:
 	default:

@@ -34,6 +34,9 @@ func (b *Broker) acceptSend(req *codec.Command) (codec.SendHeader, *codec.Comman
 	if !b.ready {
 		return codec.SendHeader{}, codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
 	}
+	if resp := b.refuseIfDiskFull(req); resp != nil {
+		return codec.SendHeader{}, resp
+	}
 	h, err := decodeSendHeader(req)
 	if err != nil {
 		return h, codec.NewResponse(req, codec.MessageIllegal, err.Error())
@@ -226,8 +229,7 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 	for i, m := range msgs {
 		res, err := b.putMessage(m)
 		if err != nil {
-			b.log.Error("append to commit log", "topic", tc.Name, "queue", m.QueueID, "message", i, "of", len(msgs), "err", err)
-			return codec.NewResponse(req, codec.SystemError, "store message: "+err.Error())
+			return b.storeFailed(req, err)
 		}
 		if i == 0 {
 			first = res.QueueOffset

@@ -151,22 +151,6 @@ func TestPullDoesNotSeeAMessageBeforeItsFsync(t *testing.T) {
 	}
 }
 
-// A failed fsync answers the sends it would have covered with FLUSH_DISK_TIMEOUT (their
-// outcome is unknown), and the message stays invisible.
-func TestFailedFsyncAnswersFlushDiskTimeout(t *testing.T) {
-	h := startBroker(t, testConfig(), nil)
-	p := h.env.accept(h.b, "127.0.9.7:50000")
-	op := h.send(p, "Orders", 0, "m1", nil)
-	h.env.CompleteSyncs(h.b, errIO)
-	resp := h.mustAnswer(p, op)
-	if resp.Code != codec.FlushDiskTimeout || resp.Remark == "" {
-		t.Fatalf("send after a failed fsync: code %d remark %q, want 10 with a reason", resp.Code, resp.Remark)
-	}
-	if max := h.b.Store().MaxOffset("Orders", 0); max != 0 {
-		t.Fatalf("a message whose fsync failed is visible: max offset %d", max)
-	}
-}
-
 var errIO = &ioError{}
 
 type ioError struct{}

@@ -71,8 +71,6 @@ type key struct {
 	doc      string
 }
 
-const retentionNotBuilt = "parsed and shown, but not yet acted on: Sluice does not delete old commit-log segments yet (retention is not built)"
-
 var keys = []key{
 	{name: KeyBrokerClusterName, roles: Broker, kind: kindString, doc: "cluster the broker registers in"},
 	{name: KeyBrokerName, roles: Broker, kind: kindString, doc: "broker group name"},
@@ -87,11 +85,11 @@ var keys = []key{
 		doc: "SYNC_FLUSH acknowledges a send after its fsync; ASYNC_FLUSH at once"},
 	{name: KeyBrokerRole, roles: Broker, kind: kindEnum, enum: []string{"ASYNC_MASTER", "SYNC_MASTER", "SLAVE"},
 		doc: "without controllers, a master (SLAVE is refused); with them the controllers pick roles and this is ignored"},
-	{name: KeyFileReservedTime, roles: Broker, kind: kindInt, min: 1, max: 24 * 365 * 10, notActed: retentionNotBuilt,
+	{name: KeyFileReservedTime, roles: Broker, kind: kindInt, min: 1, max: 24 * 365 * 10,
 		doc: "hours a commit-log segment is kept"},
-	{name: KeyDeleteWhen, roles: Broker, kind: kindHours, notActed: retentionNotBuilt,
+	{name: KeyDeleteWhen, roles: Broker, kind: kindHours,
 		doc: "hours of the day expired segments are deleted at, ';'-separated (04)"},
-	{name: KeyDiskMaxUsedSpaceRatio, roles: Broker, kind: kindInt, min: 10, max: 95, notActed: retentionNotBuilt,
+	{name: KeyDiskMaxUsedSpaceRatio, roles: Broker, kind: kindInt, min: 10, max: 95,
 		doc: "percent of the data directory's file system past which the oldest segments go"},
 	{name: KeyMaxMessageSize, roles: Broker, kind: kindInt, min: 1, max: 64 << 20, doc: "largest message body accepted, in bytes"},
 	{name: KeyAutoCreateTopicEnable, roles: Broker, kind: kindBool, doc: "create unknown topics on first send"},

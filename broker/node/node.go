@@ -129,7 +129,10 @@ type Log interface {
 	LastIndex() uint64
 	// TruncateBack removes every entry after index (keeps ..index).
 	TruncateBack(index uint64) error
-	// TruncateFront removes every entry before index (keeps index..).
+	// TruncateFront removes every entry before index (keeps index..). Readers never see them
+	// again, but an implementation may change its files only at the next Sync or Close (the
+	// production disk does, to keep file work off the event loop): a crash before then may
+	// bring them back.
 	TruncateFront(index uint64) error
 	// Sync makes every appended entry durable. Runtimes only.
 	Sync() error
@@ -146,3 +149,19 @@ var (
 	// ErrIO: an I/O error.
 	ErrIO = errors.New("i/o error")
 )
+
+// SpaceReporter is implemented by a Disk that can tell how full the file system holding it is.
+// Nodes use it for retention and the disk-full guard; a Disk without it is never judged full by
+// its use (a write that fails with ErrNoSpace still is).
+type SpaceReporter interface {
+	// Space returns the bytes used and the capacity of the file system (or simulated device)
+	// the disk lives on.
+	Space() (used, capacity uint64, err error)
+}
+
+// SegmentedLog is implemented by a Log stored as segment files: SegmentStarts returns the first
+// index of each segment, ascending (the last is the tail). Retention cuts at segment starts
+// where it can, as RocketMQ deletes whole commit-log files.
+type SegmentedLog interface {
+	SegmentStarts() []uint64
+}

@@ -24,6 +24,9 @@ type consumeQueue struct {
 	// dirty: appended since the last BeginCheckpoint.
 	dirty bool
 	buf   []byte
+	// headIdx caches the commit-log index of the first entry (0: not known), for retention
+	// (retention.go); every truncation of the queue resets it.
+	headIdx uint64
 }
 
 func queueLogName(topic string, queueID int32) string {
@@ -116,6 +119,7 @@ func (q *consumeQueue) dropAbove(cp uint64, holes *replayHoles) error {
 	if keep == q.log.LastIndex() {
 		return nil
 	}
+	q.headIdx = 0
 	if err := q.log.TruncateBack(keep); err != nil {
 		return fmt.Errorf("store: recover consume queue %s/%d: truncate to %d: %w", q.key.topic, q.key.queueID, keep, err)
 	}

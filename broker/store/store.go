@@ -118,6 +118,9 @@ type Store struct {
 	// unplaced lists, ascending, the commit-log records that fail their checksum and are in
 	// no consume queue yet (holes.go); a replicated record may still place them.
 	unplaced []uint64
+	// afterRetentionStep, set by tests, runs after each step of Retain (retention.go); an
+	// error stops it there, as a crash would.
+	afterRetentionStep func(retentionStep) error
 }
 
 type checkpointRun struct {
@@ -243,6 +246,9 @@ func (s *Store) recover() error {
 		}
 	}
 
+	if err := s.trimToCommitLog(); err != nil {
+		return err
+	}
 	// Entries up to cp are what checkpoint covers; with ConfirmCheckpointedOnly only they are
 	// confirmed, and the replayed ones wait for Confirm.
 	confirmed := last

@@ -56,8 +56,8 @@ func reportFile(logger *slog.Logger, f *config.File) {
 	}
 }
 
-// retention holds the retention keys: read, checked and shown, not yet acted on (the broker
-// deletes no commit-log segment yet; config.NotActed says so wherever they are shown).
+// retention holds the retention keys as read, for --print-config; applyBrokerFile also sets
+// them in brokernode.Config (FileReservedTime, DeleteWhen, DiskMaxUsedSpaceRatio).
 type retention struct {
 	fileReservedHours int64    // fileReservedTime
 	deleteWhen        []string // deleteWhen, hours "04"
@@ -144,6 +144,13 @@ func applyBrokerFile(f *config.File, cfg *brokernode.Config, s *brokerSettings) 
 	if f.Has(config.KeyDiskMaxUsedSpaceRatio) {
 		s.retention.diskMaxUsedRatio = f.Int(config.KeyDiskMaxUsedSpaceRatio)
 	}
+	cfg.FileReservedTime = time.Duration(s.retention.fileReservedHours) * time.Hour
+	hours, err := parseDeleteWhen(strings.Join(s.retention.deleteWhen, ";"))
+	if err != nil {
+		return f.Errorf(config.KeyDeleteWhen, "%v", err)
+	}
+	cfg.DeleteWhen = hours
+	cfg.DiskMaxUsedSpaceRatio = int(s.retention.diskMaxUsedRatio)
 	if f.Has(config.KeyMaxMessageSize) {
 		cfg.MaxMessageBytes = int(f.Int(config.KeyMaxMessageSize))
 	}

@@ -48,8 +48,8 @@ func TestPrintConfig(t *testing.T) {
 }
 
 // A broker started from a real RocketMQ broker.conf (flags overriding its addresses) reports
-// the RocketMQ keys it ignores once, in one line, and the keys it reads but does not act on
-// yet, then serves; SIGTERM stops it with exit 0.
+// the RocketMQ keys it ignores once, in one line (none as read but not acted on: retention acts
+// on its keys), then serves; SIGTERM stops it with exit 0.
 func TestBrokerReportsIgnoredKeys(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real process")
@@ -69,9 +69,7 @@ func TestBrokerReportsIgnoredKeys(t *testing.T) {
 	if n := strings.Count(logs, "RocketMQ keys Sluice does not use are ignored"); n != 1 || !strings.Contains(logs, ignored) {
 		t.Errorf("ignored keys reported %d times, want once with %s:\n%s", n, ignored, logs)
 	}
-	for _, k := range []string{"deleteWhen", "fileReservedTime", "diskMaxUsedSpaceRatio"} {
-		if !strings.Contains(logs, "key="+k+" ") || !strings.Contains(logs, "not yet acted on") {
-			t.Errorf("%s not reported as not yet acted on:\n%s", k, logs)
-		}
+	if strings.Contains(logs, "not yet acted on") {
+		t.Errorf("keys reported as not acted on (retention acts on its keys):\n%s", logs)
 	}
 }

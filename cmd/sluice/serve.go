@@ -297,6 +297,7 @@ func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush, vip *string) {
 	fs.StringVar(vip, "vip-addr", cmp.Or(*vip, vipAuto), "the VIP channel's listen address, which Java clients with vipChannelEnabled send to: "+
 		"auto (the listen port - 2, as a Java broker, if free), an address, or off")
 	fs.StringVar(&cfg.BrokerName, "name", cfg.BrokerName, "broker group name")
+	retentionFlags(fs, cfg)
 	fs.Uint64Var(&cfg.RecentHeadEntries, "recent-head-entries", brokernode.DefaultRecentHeadEntries,
 		"a consumer group without an offset on a queue whose first message is within this many commit-log entries "+
 			"of the end starts at offset 0 whatever its consumeFromWhere (Java's 'head still in memory' rule)")

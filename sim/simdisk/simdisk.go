@@ -52,6 +52,8 @@ type Disk struct {
 	writeErr, syncErr error
 	// decoder checks every entry read (see SetBugs).
 	decoder logentry.Decoder
+	// capacity is what Space reports as the device's size (space.go).
+	capacity uint64
 }
 
 type entry struct {
