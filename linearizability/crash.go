@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -252,15 +253,7 @@ func UnflushedLosses(h History, finalDrain map[QueueKey][]PulledMsg) []Loss {
 	l := unflushed(&h, drainedIDs(finalDrain))
 	var out []Loss
 	for _, q := range sortedKeys(l, QueueKey.Compare) {
-		for _, id := range sortedKeys(l[q], func(a, b string) int {
-			switch {
-			case a < b:
-				return -1
-			case a > b:
-				return 1
-			}
-			return 0
-		}) {
+		for _, id := range sortedKeys(l[q], strings.Compare) {
 			out = append(out, Loss{Queue: q, MsgID: id, What: l[q][id]})
 		}
 	}
@@ -310,19 +303,7 @@ func newCrashCuts(h *History, q QueueKey) crashCuts {
 			top[e] = max(top[e], offset)
 		}
 	}
-	for _, s := range h.Sends {
-		if s.Queue == q && s.Outcome == OK {
-			prove(s.Call, s.Return, s.Offset)
-		}
-	}
-	for _, p := range h.Pulls {
-		if p.Queue != q || p.Outcome != OK {
-			continue
-		}
-		for _, m := range p.Msgs {
-			prove(p.Call, p.Return, m.Offset)
-		}
-	}
+	h.eachFilled(q, prove)
 	prev := int64(-1)
 	for i := range c.durable {
 		c.durable[i] = max(prev, top[i])
