@@ -29,6 +29,8 @@ var Regressions = []Regression{
 		Bug: "new master's offset behind its copy: the groups offset check took the new-group answer 0 for a committed offset (sim/cluster/groupoffsets.go)"},
 	{Topology: cluster.BrokerGroups, Flush: brokernode.SyncFlush, Replication: brokernode.SyncReplication, Seed: 206,
 		Bug: "liveness: a name server left a replica out of its route for 20 s while it could register: resets of its connections every few seconds each dropped it until its next registration, and the check did not restart its bound at a reset (sim/cluster/nsliveness.go onStrike)"},
+	{Topology: cluster.SingleBroker, Flush: brokernode.SyncFlush, Seed: 159,
+		Bug: "broker write too late (a send-back's dead letter stored 6 s after its deadline): after an append failed for lack of space the broker refused writes until its next checkpoint tick, up to 10 s after the disk had room; it now tries appends again after a second (brokernode's noSpaceTimer)"},
 	{Topology: cluster.SingleBroker, Flush: brokernode.SyncFlush, Seed: 100073, Duration: 30 * time.Second,
 		Bug: "broker write too late (a level-1 send-back first stored 27 s after its deadline): the broker's clock, stepped back 7.3 s at 4 s, stamped the re-put before virtual time 0, and the checks took a negative store time for none and counted a later duplicate (linearizability's PulledMsg.Stamped)"},
 }

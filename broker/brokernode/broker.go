@@ -430,6 +430,8 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 		}
 	case retrySyncTimer:
 		b.requestSync()
+	case noSpaceTimer:
+		b.retryAfterNoSpace()
 	case delayLevelTimer:
 		b.onDelayTimer(t)
 	case clientScanTimer:

@@ -12,8 +12,9 @@ import (
 // The disk guard. RocketMQ refuses new messages when the data disk is more than
 // diskSpaceWarningLevelRatio (90 %) full, with SERVICE_NOT_AVAILABLE, which the official
 // clients treat as retriable and answer by sending to another broker. Sluice does the same
-// above Config.DiskFullRatio; after an append failed for lack of space (ENOSPC), until the next
-// check (every CheckpointInterval) lets writes try again; and after a commit-log sync failed,
+// above Config.DiskFullRatio; after an append failed for lack of space (ENOSPC), for
+// noSpaceRetryDelay, after which appends are tried again (and refused again while the disk
+// stays full), so writes resume about a second after space is freed; and after a commit-log sync failed,
 // until one succeeds (the broker retries it, every second for a lack of space; the production disk keeps what a
 // write lacking space could not write and writes it then). A sync that keeps failing for
 // another reason (EIO: the kernel may have dropped the pages) refuses writes until the broker
@@ -32,7 +33,9 @@ const diskFullRemark = "service not available now: the broker's disk is full (" 
 // diskFullState tracks why sends are refused and the repeated-error log.
 type diskFullState struct {
 	byRatio bool // the last check found the disk at or above DiskFullRatio
-	noSpace bool // an append failed for lack of space since the last check
+	noSpace bool // an append failed for lack of space; cleared by noSpaceTimer
+	// noSpaceArmed: a noSpaceTimer is set.
+	noSpaceArmed bool
 	// syncErr is the last commit-log sync failure, until a sync succeeds.
 	syncErr error
 	percent int // the disk use the last check found
@@ -74,20 +77,38 @@ func (b *Broker) updateDiskFull(percent int, known bool) {
 		}
 	}
 	f.byRatio, f.percent = full, percent
-	if f.noSpace {
-		b.log.Info("trying appends again after a lack of space", "usedPercent", percent)
-		f.noSpace = false
-	}
 	f.flush(b)
 }
 
+// noSpaceRetryDelay is how long after an append failed for lack of space new messages are
+// refused before appends are tried again.
+const noSpaceRetryDelay = time.Second
+
+// noSpaceTimer ends a refusal after a failed append: appends are tried again.
+type noSpaceTimer struct{}
+
+// retryAfterNoSpace is noSpaceTimer's handler.
+func (b *Broker) retryAfterNoSpace() {
+	f := &b.retention.full
+	f.noSpaceArmed = false
+	if f.noSpace {
+		b.log.Info("trying appends again after a lack of space")
+		f.noSpace = false
+	}
+}
+
 // storeFailed answers a send whose message could not be stored: SERVICE_NOT_AVAILABLE with
-// the disk-full remark for a lack of space (and sends are refused until the next check),
+// the disk-full remark for a lack of space (and sends are refused for noSpaceRetryDelay),
 // SYSTEM_ERROR for anything else.
 func (b *Broker) storeFailed(req *codec.Command, err error) *codec.Command {
 	b.retention.full.report(b, "append to commit log failed", err)
 	if errors.Is(err, node.ErrNoSpace) {
-		b.retention.full.noSpace = true
+		f := &b.retention.full
+		f.noSpace = true
+		if !f.noSpaceArmed {
+			f.noSpaceArmed = true
+			b.env.SetTimer(noSpaceRetryDelay, noSpaceTimer{})
+		}
 		return codec.NewResponse(req, codec.ServiceNotAvailable, diskFullRemark)
 	}
 	return codec.NewResponse(req, codec.SystemError, "store message: "+err.Error())

@@ -68,8 +68,14 @@ func TestNoSpaceRefusesSendsAndResumes(t *testing.T) {
 	if resp.Code != codec.Success || len(decodeBody(t, resp.Body)) != 1 {
 		t.Fatalf("pull on a full disk: code %d %q", resp.Code, resp.Remark)
 	}
+	// Still full a second later: the retry's append fails and refuses again.
+	h.env.advance(h.b, noSpaceRetryDelay)
+	if resp := h.mustAnswer(p, h.send(p, "Orders", 0, "still full", nil)); resp.Code != codec.ServiceNotAvailable {
+		t.Fatalf("send on a disk still full after the retry delay: code %d %q", resp.Code, resp.Remark)
+	}
+	// Space freed: within a retry delay, not a checkpoint interval, sends are taken again.
 	disk.SetWriteError(nil)
-	h.env.advance(h.b, h.cfg.CheckpointInterval)
+	h.env.advance(h.b, noSpaceRetryDelay)
 	h.syncAll()
 	h.mustSend(p, "Orders", "m2")
 }
