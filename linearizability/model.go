@@ -56,8 +56,8 @@ import (
 //   - Failed sends are left out (they never took effect; CheckInvariants makes sure their ids
 //     are never observed) and so are pulls that did not return OK.
 //   - A crash that may lose acknowledged writes (History.Crashes, async flush; see crash.go) is
-//     two instantaneous operations on every queue: a mark at its LossFrom that records the
-//     log's length (what is in the log then was synced before the crash), and the crash itself,
+//     two instantaneous operations on every queue: a mark where its loss window opens that
+//     records the log's length (what is in the log then was synced before the crash), and the crash itself,
 //     which cuts the log back to any length from the mark's to its own. Offsets cut off are
 //     reused by later appends. What above relies on entries never being rewritten (filledBy,
 //     pinnedBelow, one append per offset a broker write was seen at) holds only between the
@@ -69,7 +69,7 @@ import (
 //     any pull read them: the drain no longer sees every position): the crash must then cut
 //     the log below the gap, so only an append that no pull served after that crash saw there
 //     may leave one. With History.StoreTimeSlack, a broker write's append is placed at the
-//     store time the pulls saw on it.
+//     store time the pulls saw on it, read back through History.BrokerClock.
 
 type opKind uint8
 
@@ -632,9 +632,9 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 				continue
 			}
 			a := appearance{m.MsgID, m.Offset, cuts.span(m.Offset, p.Call), cuts.span(m.Offset, p.Return), false}
-			if st := m.StoreTime; h.StoreTimeSlack > 0 && st > 0 {
+			if lo, hi, ok := h.appendedWithin(m.StoreTime, math.MinInt64, p.Return); ok {
 				// The store time says when the entry seen was appended, so which append it is.
-				if lo, hi := cuts.span(m.Offset, st-h.StoreTimeSlack), cuts.span(m.Offset, st+h.StoreTimeSlack); lo == hi {
+				if lo, hi := cuts.span(m.Offset, lo), cuts.span(m.Offset, hi); lo == hi {
 					a.from, a.to, a.stored = lo, hi, true
 				}
 			}
@@ -663,10 +663,10 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			// the append after that crash.
 			call = max(call, min(h.Crashes[a.from-1].At, end))
 		}
-		if h.StoreTimeSlack > 0 && st > 0 {
+		if lo, hi, ok := h.appendedWithin(st, call, end); ok {
 			// The broker stamps a message when it appends it.
-			end = max(call, min(end, st+h.StoreTimeSlack))
-			call = min(end, max(call, st-h.StoreTimeSlack))
+			end = max(call, min(end, hi))
+			call = min(end, max(call, lo))
 		}
 		ops = append(ops, porcupine.Operation{
 			ClientId: dense(BrokerClient),

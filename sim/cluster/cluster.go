@@ -242,8 +242,12 @@ type run struct {
 	drainedBy map[linearizability.QueueKey]map[string]bool
 	// crashes lists when the broker crashed; asyncFlushInterval is its configured flush
 	// interval (asyncflush.go).
-	crashes            []time.Duration
+	crashes            []brokerCrash
 	asyncFlushInterval time.Duration
+	// syncedThrough is the latest instant everything the broker's commit log held then is
+	// known durable (asyncflush.go); healedAt is when the harness healed every fault.
+	syncedThrough time.Duration
+	healedAt      time.Duration
 	// sqlPulls are the SQL92 flow's filtered pulls (sqlflow.go).
 	sqlPulls []sqlPull
 }
@@ -340,6 +344,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 
 	// Heal: let every planned fault run its course, then make sure of it.
 	w.RunFor(healWait)
+	r.healedAt = w.Now()
 	w.HealAll()
 	broker.Restart()
 	r.restarts = append(r.restarts, int64(w.Now()))
