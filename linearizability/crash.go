@@ -316,6 +316,23 @@ func describeCrash(in opInput) string {
 	return "broker crash: the log may lose its unsynced tail"
 }
 
+// MayCutBelow reports whether a crash after from and at or before to may have cut queue q back
+// to offset or below (async flush): whether such a crash may cut the entry at offset (nothing
+// proved it in the log by the crash's mark; see crashCuts). A consumer whose committed offset
+// lay past such a cut is moved back to the queue's new end, which is no loss of an offset.
+func (h *History) MayCutBelow(q QueueKey, offset, from, to int64) bool {
+	if len(h.Crashes) == 0 {
+		return false
+	}
+	cuts := newCrashCuts(h, q)
+	for i, c := range h.Crashes {
+		if c.At > from && c.At <= to && offset > cuts.durable[i] {
+			return true
+		}
+	}
+	return false
+}
+
 // crashCuts knows, for one queue, which crashes may cut which offsets. A crash cannot cut an
 // offset the log surely held at its mark (where its loss window opens): one that an operation between the previous
 // crash and the mark proved filled (an acknowledged send above it, a pull that returned it or

@@ -365,3 +365,31 @@ func TestCrashWindowNarrowedBySyncs(t *testing.T) {
 		t.Error("a crash synced after it validated")
 	}
 }
+
+// A consumer's offset may move back to a queue's new end after a crash cut the queue, and only
+// then: the crash must come between the reads, and may not cut what the log surely held.
+func TestMayCutBelow(t *testing.T) {
+	h := withCrashes(history(
+		sendOK(0, "a", 100, 110, 0),
+		sendOK(0, "b", 200, 210, 1), // before the window opens: the crash cannot cut it
+		sendOK(0, "c", 700, 710, 2), // inside it
+		sendOK(0, "d", 800, 810, 3),
+	), Crash{At: 1000, LossFrom: 500})
+	for _, tc := range []struct {
+		offset, from, to int64
+		want             bool
+	}{
+		{2, 900, 1100, true},   // back to c's offset: c and d may be cut
+		{3, 900, 1100, true},   // back to d's
+		{1, 900, 1100, false},  // b was in the log before the window: no cut reaches it
+		{2, 1001, 1100, false}, // no crash between the reads
+		{2, 0, 999, false},
+	} {
+		if got := h.MayCutBelow(qa, tc.offset, tc.from, tc.to); got != tc.want {
+			t.Errorf("MayCutBelow(%d, %d, %d) = %v, want %v", tc.offset, tc.from, tc.to, got, tc.want)
+		}
+	}
+	if none := history(sendOK(0, "a", 100, 110, 0)); none.MayCutBelow(qa, 0, 0, 2000) {
+		t.Error("a history without crashes may cut a queue")
+	}
+}

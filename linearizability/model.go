@@ -82,6 +82,9 @@ const (
 	opPull
 	opDurable // a crash's loss window opens: the log as it is now survives the crash
 	opCrash   // the crash: the log loses any part of its tail written since the mark
+	// opBrokerWrites: broker writes at consecutive offsets with one window, as one operation
+	// (bursts.go).
+	opBrokerWrites
 )
 
 // fillerID marks a log entry written by a spare slot. Real message ids are never empty.
@@ -107,6 +110,7 @@ type opInput struct {
 	// message at that offset, so it appends; otherwise it may also find itself already there
 	// (an earlier append seen across a crash that did not cut it).
 	fresh bool
+	burst []burstWrite // opBrokerWrites: the writes, from the offset of the output on
 }
 
 // opOutput is a porcupine operation's output.
@@ -227,6 +231,8 @@ func stepLog(state, input, output interface{}) []interface{} {
 			s = s.withUnseen(out.offset - int64(s.n))
 		}
 		return []interface{}{s.appended(in.msgID)}
+	case opBrokerWrites:
+		return stepBurst(s, in, out)
 	case opDurable:
 		s.durable, s.window = s.n, true
 		return []interface{}{s}
@@ -302,6 +308,8 @@ func describeOperation(input, output interface{}) string {
 		return fmt.Sprintf("c%d send %s -> unknown, never seen", in.client, in.msgID)
 	case opBrokerWrite:
 		return fmt.Sprintf("broker writes %s (%s), seen @%d", in.msgID, in.cause, out.offset)
+	case opBrokerWrites:
+		return describeBurst(in, out)
 	case opDurable, opCrash:
 		return describeCrash(in)
 	default:
@@ -694,5 +702,5 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			porcupine.Operation{ClientId: dense(BrokerClient), Input: opInput{kind: opCrash, queue: q, client: BrokerClient, index: i, offset: c.At},
 				Call: c.At, Output: opOutput{}, Return: c.At})
 	}
-	return ops
+	return mergeBursts(ops)
 }
