@@ -393,3 +393,32 @@ func TestMayCutBelow(t *testing.T) {
 		t.Error("a history without crashes may cut a queue")
 	}
 }
+
+// A send acknowledged across a crash is placed by the store time a pull saw on it: stamped
+// before the loss window opened, it was flushed, and losing it is a violation; stamped
+// inside the window, it may be lost.
+func TestStoreTimePlacesASendAcrossACrash(t *testing.T) {
+	for _, tc := range []struct {
+		stored  int64
+		verdict Verdict
+	}{
+		{200, VerdictIllegal}, // before LossFrom: synced
+		{700, VerdictOk},      // inside the window
+	} {
+		h := withCrashes(history(
+			sendOK(0, "a", 50, 60, 0),
+			sendOK(0, "b", 100, 1500, 1), // called before the crash, acknowledged after it
+			pull(1, 1, 300, 800, 1, "b"),
+			sendOK(0, "d", 1600, 1610, 1), // b's offset reused: b was lost
+		), Crash{At: 1000, LossFrom: 500})
+		h.Pulls[0].Msgs[0].StoreTime = tc.stored
+		h.StoreTimeSlack = 1
+		res, err := Check(h, 5*time.Second, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != tc.verdict {
+			t.Errorf("stored at %d: verdict %s, want %s", tc.stored, res.Verdict, tc.verdict)
+		}
+	}
+}

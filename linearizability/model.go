@@ -68,8 +68,9 @@ import (
 //     append may also leave a gap of entries nobody saw (broker writes appended and cut before
 //     any pull read them: the drain no longer sees every position): the crash must then cut
 //     the log below the gap, so only an append that no pull served after that crash saw there
-//     may leave one. With History.StoreTimeSlack, a broker write's append is placed at the
-//     store time the pulls saw on it, read back through History.BrokerClock.
+//     may leave one. With History.StoreTimeSlack, a broker write's append, and a send's that a
+//     pull saw at its offset, is placed at the store time the pulls saw on it, read back
+//     through History.BrokerClock.
 
 type opKind uint8
 
@@ -558,6 +559,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		offset int64
 		by     int64 // return of the earliest pull that saw it
 		call   int64 // and its call
+		stored int64 // and the store time it carried
 	}
 	sendsWithID := map[string]int{}
 	for _, s := range h.Sends {
@@ -570,7 +572,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		}
 		for _, m := range p.Msgs {
 			if o, ok := observed[m.MsgID]; !ok || p.Return < o.by {
-				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return, call: p.Call}
+				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return, call: p.Call, stored: m.StoreTime}
 			}
 		}
 	}
@@ -604,18 +606,26 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 				ret = end + 1
 			}
 		}
+		call := s.Call
 		if in.kind == opSend || in.kind == opSendObserved {
-			in.gapFrom = gapFrom(out.offset, s.Call, ret)
+			if seen, ok := observed[s.MsgID]; ok && seen.offset == out.offset && sendsWithID[s.MsgID] == 1 {
+				// The broker stamped it as it appended it (one append: a send's id is its own).
+				if lo, hi, ok := h.appendedWithin(seen.stored, call, ret); ok {
+					ret = max(call, min(ret, hi))
+					call = min(ret, max(call, lo))
+				}
+			}
+			in.gapFrom = gapFrom(out.offset, call, ret)
 			// Unseen entries below it are cut by the next crash, and it with them: not if a
 			// pull served after that crash saw it there.
 			seenAt := int64(math.MinInt64)
 			if seen, ok := observed[s.MsgID]; ok && seen.offset == out.offset {
 				seenAt = seen.call
 			}
-			in.unseen = unseen && h.mayLoseSeen(s.Call, ret, seenAt)
+			in.unseen = unseen && h.mayLoseSeen(call, ret, seenAt)
 		}
 		ops = append(ops, porcupine.Operation{
-			ClientId: dense(s.Client), Input: in, Call: s.Call, Output: out, Return: ret,
+			ClientId: dense(s.Client), Input: in, Call: call, Output: out, Return: ret,
 		})
 	}
 	// Broker writes: each offset a pull saw one at is an append (see the model comment), one
