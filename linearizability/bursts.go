@@ -66,21 +66,23 @@ func mergeBursts(ops []porcupine.Operation) []porcupine.Operation {
 		slices.SortFunc(idx, func(a, b int) int {
 			return cmp.Compare(ops[a].Output.(opOutput).offset, ops[b].Output.(opOutput).offset)
 		})
-		// emptyIn: an empty pull meeting the window at an offset in (first, last].
-		emptyIn := func(first, last int64) bool {
-			return slices.ContainsFunc(empty, func(p porcupine.Operation) bool {
-				o := p.Input.(opInput).offset
-				return o > first && o <= last && p.Call <= w.ret && p.Return >= w.call
-			})
+		// The offsets of the empty pulls meeting the window, sorted.
+		var emptyAt []int64
+		for _, p := range empty {
+			if p.Call <= w.ret && p.Return >= w.call {
+				emptyAt = append(emptyAt, p.Input.(opInput).offset)
+			}
 		}
+		slices.Sort(emptyAt)
 		for start := 0; start < len(idx); {
 			end := start + 1 // the run is idx[start:end]
 			first := ops[idx[start]].Output.(opOutput).offset
 			for end < len(idx) && ops[idx[end]].Output.(opOutput).offset == first+int64(end-start) {
 				end++
 			}
-			for end-start >= 2 && emptyIn(first, first+int64(end-start-1)) {
-				end-- // shorten it until no empty pull falls inside
+			// Shorten it to end below the first empty pull inside it, in (first, last].
+			if i, _ := slices.BinarySearch(emptyAt, first+1); i < len(emptyAt) && emptyAt[i] < first+int64(end-start) {
+				end = start + int(emptyAt[i]-first)
 			}
 			if end-start >= 2 {
 				head := ops[idx[start]]
