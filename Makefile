@@ -5,12 +5,18 @@ SEED    ?= 1
 SEEDS   ?= 500
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-short nodeclient sim sim-swarm bench bench-broker fuzz vet clean
+.PHONY: all build install run test test-short nodeclient sim sim-swarm bench bench-broker fuzz vet clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
+
+# sluice on the PATH: go install puts it in $(go env GOPATH)/bin (or $GOBIN).
+install:
+	$(GO) install ./cmd/sluice
+	@dir=$$($(GO) env GOBIN); [ -n "$$dir" ] || dir=$$($(GO) env GOPATH)/bin; \
+	  echo "installed $$dir/sluice (add $$dir to PATH if 'sluice' is not found)"
 
 # A local cluster on the default ports: name server 127.0.0.1:9876, broker 127.0.0.1:10911, data in ./data.
 run: build
@@ -106,6 +112,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzMasterFetch -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzMetadataBodies -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./broker/sqlfilter/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./broker/config/
 	$(GO) test -run '^$$' -fuzz FuzzRequests -fuzztime $(FUZZTIME) ./broker/controller/
 	$(GO) test -run '^$$' -fuzz FuzzDecodePlan -fuzztime $(FUZZTIME) ./faults/
 	$(GO) test -run '^$$' -fuzz FuzzBrokerInput -fuzztime $(FUZZTIME) ./broker/client/

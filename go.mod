@@ -9,6 +9,7 @@ require (
 	github.com/tidwall/wal v1.2.1
 	go.etcd.io/raft/v3 v3.7.0
 	google.golang.org/protobuf v1.36.11
+	gopkg.in/yaml.v3 v3.0.1
 	pgregory.net/rapid v1.3.0
 )
 

@@ -19,7 +19,7 @@ func TestBurstsOfBrokerWrites(t *testing.T) {
 		h := history(ops...)
 		for i := range h.Pulls {
 			for j := range h.Pulls[i].Msgs {
-				h.Pulls[i].Msgs[j].StoreTime = 500 // one millisecond, as it were
+				h.Pulls[i].Msgs[j].StoreTime, h.Pulls[i].Msgs[j].Stamped = 500, true // one millisecond, as it were
 			}
 		}
 		h.StoreTimeSlack = 1

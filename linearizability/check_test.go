@@ -468,7 +468,7 @@ func genHistory(seed uint64, queues []QueueKey, clients, opsPerQueue int) (Histo
 func TestCheckGeneratedHistories(t *testing.T) {
 	queues := []QueueKey{qa, qb, {Broker: "broker-b", Topic: "TopicTest", QueueID: 0}}
 	for seed := uint64(1); seed <= 5; seed++ {
-		h, final := genHistory(seed, queues, 8, 400)
+		h, _ := genHistory(seed, queues, 8, 400)
 		start := time.Now()
 		res, err := Check(h, 20*time.Second, "")
 		if err != nil {
@@ -476,9 +476,6 @@ func TestCheckGeneratedHistories(t *testing.T) {
 		}
 		if res.Verdict != VerdictOk {
 			t.Fatalf("seed %d: verdict %s on a linearizable history (%v)", seed, res.Verdict, res.Queues)
-		}
-		if v := CheckInvariants(h, final); len(v) != 0 {
-			t.Fatalf("seed %d: invariant violations on a clean history: %v", seed, v)
 		}
 		t.Logf("seed %d: %d sends, %d pulls checked in %v", seed, len(h.Sends), len(h.Pulls), time.Since(start))
 

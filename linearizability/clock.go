@@ -40,12 +40,12 @@ func (h *History) validateClock() error {
 // was appended: the earliest and latest instants of [lo, hi] at which its clock read within
 // StoreTimeSlack of st (not every instant between them need be one: a clock stepped back reads
 // the same time twice, and one skewed forward reads later what it read early). ok is false when
-// the history carries no store-time slack or st is 0 (not recorded; a clock set back may read
-// before the epoch, so a negative store time is a real one). When no instant of [lo, hi] fits, the store time is
+// the history carries no store-time slack; callers pass only stamped store times (a clock set
+// back may read before the epoch, so a negative one is real). When no instant of [lo, hi] fits, the store time is
 // read as virtual time, so that an append stamped out of place is still placed where its
 // stamp says, for the caller to find it out.
 func (h *History) appendedWithin(st, lo, hi int64) (from, to int64, ok bool) {
-	if h.StoreTimeSlack <= 0 || st == 0 {
+	if h.StoreTimeSlack <= 0 {
 		return 0, 0, false
 	}
 	rlo, rhi := st-h.StoreTimeSlack, st+h.StoreTimeSlack

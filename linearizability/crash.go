@@ -191,17 +191,6 @@ func (h *History) mayCut(spans map[string]span, id string, by int64) bool {
 	return ok && h.MayLose(s.lo, min(s.hi, by))
 }
 
-// sourceReturn is when a sighting's source returned (never, for the final drain).
-func (h *History) sourceReturn(s source) int64 {
-	switch s.kind {
-	case fromAck:
-		return h.Sends[s.op].Return
-	case fromPull:
-		return h.Pulls[s.op].Return
-	}
-	return math.MaxInt64
-}
-
 // Loss is one message missing from the final drain that a crash may have lost (async flush).
 type Loss struct {
 	Queue QueueKey

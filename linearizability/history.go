@@ -1,10 +1,11 @@
 // Package linearizability owns the histories the simulator records (every send and pull a
 // client made, with its invocation and return in virtual time and its outcome, plus what the
 // broker owes for delayed, transactional and retried messages, queue locks and offset
-// searches) and the checks run over them: a Porcupine model of each queue as an append-only
-// log, and direct invariant checks (no acknowledged message lost, no message at two offsets, no
-// failed send observed, broker writes on time and never lost, withheld messages never
-// delivered, one lock holder per queue, offset searches that agree with store times).
+// searches) and the Porcupine model of each queue as an append-only log they are checked
+// against (Check). The direct checks of the same histories (no acknowledged message lost, no
+// message at two offsets, and the rest: the invariants that are not about linearizability) are
+// the simulator's, in package sim/checks; they use what the model knows of when a position was
+// surely filled and what a crash may have cut (FilledBy, MayCut).
 //
 // It never touches a node: the simulator fills a History through its client calls and hands it
 // here after the run. Nothing here is deterministic-simulation code; Check uses wall-clock
@@ -14,6 +15,7 @@ package linearizability
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -83,9 +85,11 @@ type PulledMsg struct {
 	Offset int64
 	MsgID  string
 	// StoreTime is when the broker stored it (its store timestamp, in virtual nanoseconds of
-	// millisecond precision); 0 when not recorded. Only the checks of broker writes' deadlines
-	// and of offset searches read it.
+	// millisecond precision), when Stamped. It may be negative: a broker clock set back reads
+	// times before virtual time 0. Only the checks of broker writes' deadlines and of offset
+	// searches read it.
 	StoreTime int64
+	Stamped   bool
 }
 
 // BrokerClient is the client number of operations the broker performs itself (the appends of
@@ -287,4 +291,8 @@ func (h *History) Validate() error {
 		}
 	}
 	return nil
+}
+
+func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
+	return slices.SortedFunc(maps.Keys(m), compare)
 }

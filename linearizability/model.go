@@ -53,7 +53,7 @@ import (
 //     made the search try every order of the writes pending at the end of a run (their windows
 //     overlap up to the drain) with every way of spending the spare slots. Unseen, a write is a
 //     gap only an Unknown send could fill, so the final drain is what makes it count.
-//   - Failed sends are left out (they never took effect; CheckInvariants makes sure their ids
+//   - Failed sends are left out (they never took effect; sim/checks makes sure their ids
 //     are never observed) and so are pulls that did not return OK.
 //   - A crash that may lose acknowledged writes (History.Crashes, async flush; see crash.go) is
 //     two instantaneous operations on every queue: a mark where its loss window opens that
@@ -556,10 +556,11 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 
 	// Rewrite Unknown sends as the model comment at the top of this file explains.
 	type sighting struct {
-		offset int64
-		by     int64 // return of the earliest pull that saw it
-		call   int64 // and its call
-		stored int64 // and the store time it carried
+		offset  int64
+		by      int64 // return of the earliest pull that saw it
+		call    int64 // and its call
+		stored  int64 // and the store time it carried
+		stamped bool  // whether it carried one
 	}
 	sendsWithID := map[string]int{}
 	for _, s := range h.Sends {
@@ -572,7 +573,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		}
 		for _, m := range p.Msgs {
 			if o, ok := observed[m.MsgID]; !ok || p.Return < o.by {
-				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return, call: p.Call, stored: m.StoreTime}
+				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return, call: p.Call, stored: m.StoreTime, stamped: m.Stamped}
 			}
 		}
 	}
@@ -610,7 +611,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		if in.kind == opSend || in.kind == opSendObserved {
 			if seen, ok := observed[s.MsgID]; ok && seen.offset == out.offset && sendsWithID[s.MsgID] == 1 {
 				// The broker stamped it as it appended it (one append: a send's id is its own).
-				if lo, hi, ok := h.appendedWithin(seen.stored, call, ret); ok {
+				if lo, hi, ok := h.appendedWithin(seen.stored, call, ret); ok && seen.stamped {
 					ret = max(call, min(ret, hi))
 					call = min(ret, max(call, lo))
 				}
@@ -638,8 +639,8 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		stored   bool // from the store time: one append, never a no-op
 	}
 	firstSeen := map[appearance]int64{}
-	storedAt := map[appearance]int64{} // the store time the first sighting carried
-	seenCall := map[appearance]int64{} // the call of the first sighting
+	storedAt := map[appearance]PulledMsg{} // the first sighting, with the store time it carried
+	seenCall := map[appearance]int64{}     // the call of the first sighting
 	var appearances []appearance
 	for _, p := range h.Pulls {
 		if p.Queue != q || p.Outcome != OK {
@@ -650,7 +651,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 				continue
 			}
 			a := appearance{m.MsgID, m.Offset, cuts.span(m.Offset, p.Call), cuts.span(m.Offset, p.Return), false}
-			if lo, hi, ok := h.appendedWithin(m.StoreTime, math.MinInt64, p.Return); ok {
+			if lo, hi, ok := h.appendedWithin(m.StoreTime, math.MinInt64, p.Return); ok && m.Stamped {
 				// The store time says when the entry seen was appended, so which append it is.
 				if lo, hi := cuts.span(m.Offset, lo), cuts.span(m.Offset, hi); lo == hi {
 					a.from, a.to, a.stored = lo, hi, true
@@ -658,9 +659,9 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			}
 			if by, ok := firstSeen[a]; !ok {
 				appearances = append(appearances, a)
-				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m.StoreTime, p.Call
+				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m, p.Call
 			} else if p.Return < by {
-				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m.StoreTime, p.Call
+				firstSeen[a], storedAt[a], seenCall[a] = p.Return, m, p.Call
 			}
 		}
 	}
@@ -675,13 +676,13 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		w := writes[a.msgID]
 		end := min(firstSeen[a], filled(a.offset, firstSeen[a]))
 		call := min(w.After, end)
-		st := storedAt[a]
+		st, stamped := storedAt[a].StoreTime, storedAt[a].Stamped
 		if a.from > firstSpan[appearance{a.msgID, a.offset, 0, 0, false}] {
 			// Seen there before a crash that may have cut it: this one, if not a no-op, is
 			// the append after that crash.
 			call = max(call, min(h.Crashes[a.from-1].At, end))
 		}
-		if lo, hi, ok := h.appendedWithin(st, call, end); ok {
+		if lo, hi, ok := h.appendedWithin(st, call, end); ok && stamped {
 			// The broker stamps a message when it appends it.
 			end = max(call, min(end, hi))
 			call = min(end, max(call, lo))

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/faults"
-	"github.com/sluicemq/sluice/sim/cluster"
 )
 
 // Guarantee: under sync flush, a broker that is killed again and again, often in the middle of
@@ -14,15 +13,8 @@ func init() {
 	register(Scenario{
 		Name:   "crash-storm",
 		Covers: "repeated power loss during group commit and during recovery; nothing acknowledged lost",
-		Config: func(seed uint64) cluster.Config {
-			cfg := cluster.DefaultConfig(seed)
-			cfg.Faults = &faults.Config{
-				Targets: []string{cluster.BrokerAddr},
-				Rates: map[faults.Kind]faults.Rate{
-					faults.Crash: {MeanInterval: 2 * time.Second, MinDur: 10 * time.Millisecond, MaxDur: 500 * time.Millisecond},
-				},
-			}
-			return cfg
-		},
+		Config: brokerFaults(map[faults.Kind]faults.Rate{
+			faults.Crash: {MeanInterval: 2 * time.Second, MinDur: 10 * time.Millisecond, MaxDur: 500 * time.Millisecond},
+		}),
 	})
 }

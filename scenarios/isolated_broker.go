@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/faults"
-	"github.com/sluicemq/sluice/sim/cluster"
 )
 
 // Incident class: a broker cut off from its name server and clients (a switch failure) while
@@ -15,16 +14,9 @@ func init() {
 	register(Scenario{
 		Name:   "isolated-broker",
 		Covers: "network isolation of the broker with sends in flight; unknown outcomes resolved, liveness after healing",
-		Config: func(seed uint64) cluster.Config {
-			cfg := cluster.DefaultConfig(seed)
-			cfg.Faults = &faults.Config{
-				Targets: []string{cluster.BrokerAddr},
-				Rates: map[faults.Kind]faults.Rate{
-					faults.Partition: {MeanInterval: 6 * time.Second, MinDur: 500 * time.Millisecond, MaxDur: 5 * time.Second},
-					faults.Reset:     {MeanInterval: 3 * time.Second},
-				},
-			}
-			return cfg
-		},
+		Config: brokerFaults(map[faults.Kind]faults.Rate{
+			faults.Partition: {MeanInterval: 6 * time.Second, MinDur: 500 * time.Millisecond, MaxDur: 5 * time.Second},
+			faults.Reset:     {MeanInterval: 3 * time.Second},
+		}),
 	})
 }

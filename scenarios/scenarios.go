@@ -4,8 +4,10 @@
 package scenarios
 
 import (
+	"maps"
 	"sort"
 
+	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/sim/cluster"
 )
 
@@ -35,6 +37,16 @@ func All() []Scenario {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// brokerFaults is a Config of the single topology whose fault plan strikes the broker only,
+// at rates.
+func brokerFaults(rates map[faults.Kind]faults.Rate) func(seed uint64) cluster.Config {
+	return func(seed uint64) cluster.Config {
+		cfg := cluster.DefaultConfig(seed)
+		cfg.Faults = &faults.Config{Targets: []string{cluster.BrokerAddr}, Rates: maps.Clone(rates)}
+		return cfg
+	}
 }
 
 // Lookup finds a scenario by name.

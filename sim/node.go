@@ -169,6 +169,21 @@ func (n *Node) deliverAt(at int64, fn func()) {
 	n.eventAt = at
 	fn()
 	n.eventAt = prev
+	n.checkInvariants()
+}
+
+// checkInvariants asks the node's handler, if it is a node.InvariantChecker, to check its state
+// after an event, and panics with the node, the seed and the time if it reports a broken
+// invariant: a node whose state is wrong is a bug the run must stop at.
+func (n *Node) checkInvariants() {
+	ic, ok := n.h.(node.InvariantChecker)
+	if !ok || !n.up {
+		return
+	}
+	if err := ic.CheckInvariants(); err != nil {
+		panic(fmt.Sprintf("sim: node %s broke an invariant (seed %d, virtual time %v, event %d): %v",
+			n.Addr, n.w.seed, time.Duration(n.w.now), n.w.delivered, err))
+	}
 }
 
 // EventTime is the virtual time at which the event the node is handling now reached it:
@@ -227,24 +242,20 @@ func (n *Node) resume() {
 // Overlapping faults compose: the disk reports the newest still active, and is healthy again
 // when every one has healed. The fault stays across crashes (it is the disk's, not the
 // process's).
-func (n *Node) FailDiskWrites(err error) (heal func()) {
-	f := &diskFault{err: err}
-	n.writeFaults = append(n.writeFaults, f)
-	n.applyDiskFaults()
-	return func() {
-		n.writeFaults = slices.DeleteFunc(n.writeFaults, func(g *diskFault) bool { return g == f })
-		n.applyDiskFaults()
-	}
-}
+func (n *Node) FailDiskWrites(err error) (heal func()) { return n.addDiskFault(&n.writeFaults, err) }
 
 // FailDiskSyncs is FailDiskWrites for syncs: every fsync of the node's logs fails with err
 // (nothing becomes durable) until heal is called.
-func (n *Node) FailDiskSyncs(err error) (heal func()) {
+func (n *Node) FailDiskSyncs(err error) (heal func()) { return n.addDiskFault(&n.syncFaults, err) }
+
+// addDiskFault adds a fault failing with err to the list at faults (writes' or syncs') until
+// the returned heal removes it.
+func (n *Node) addDiskFault(faults *[]*diskFault, err error) (heal func()) {
 	f := &diskFault{err: err}
-	n.syncFaults = append(n.syncFaults, f)
+	*faults = append(*faults, f)
 	n.applyDiskFaults()
 	return func() {
-		n.syncFaults = slices.DeleteFunc(n.syncFaults, func(g *diskFault) bool { return g == f })
+		*faults = slices.DeleteFunc(*faults, func(g *diskFault) bool { return g == f })
 		n.applyDiskFaults()
 	}
 }
@@ -447,11 +458,16 @@ func (w *World) deliverClose(from string, e *endpoint) {
 	w.deliverCloseAt(e, at)
 }
 
-func (w *World) deliverCloseAt(e *endpoint, at int64) {
-	if at < e.lastAt {
-		at = e.lastAt
-	}
+// inOrder is when something due at at arrives at e: not before what was sent towards it
+// earlier (a connection delivers in order), which it then follows.
+func (e *endpoint) inOrder(at int64) int64 {
+	at = max(at, e.lastAt)
 	e.lastAt = at
+	return at
+}
+
+func (w *World) deliverCloseAt(e *endpoint, at int64) {
+	at = e.inOrder(at)
 	n, inc := e.n, e.n.inc
 	w.At(time.Duration(at), func() {
 		n.Deliver(func() {
@@ -642,10 +658,7 @@ func (w *World) transmit(local *endpoint, frame []byte) {
 func (w *World) sendFrame(local *endpoint, frame []byte) {
 	n, p := local.n, local.peer()
 	at := w.now + int64(w.latency()) + w.extraDelay(n.Addr, p.n.Addr)
-	if at < p.lastAt {
-		at = p.lastAt
-	}
-	p.lastAt = at
+	at = p.inOrder(at)
 	pn, pinc := p.n, p.n.inc
 	w.At(time.Duration(at), func() {
 		pn.Deliver(func() {

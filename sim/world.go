@@ -49,6 +49,7 @@ type DiskConfig struct {
 
 // World is one simulated cluster.
 type World struct {
+	seed   uint64
 	now    int64
 	seq    uint64
 	events eventHeap
@@ -87,6 +88,7 @@ func NewWorld(seed uint64, netCfg NetConfig, diskCfg DiskConfig, logger *slog.Lo
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &World{
+		seed:    seed,
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)),
 		trace:   fnv.New64a(),
 		nodes:   map[string]*Node{},
@@ -101,6 +103,9 @@ func NewWorld(seed uint64, netCfg NetConfig, diskCfg DiskConfig, logger *slog.Lo
 
 // Now is the current virtual time since the start of the run.
 func (w *World) Now() time.Duration { return time.Duration(w.now) }
+
+// Seed is the seed the world was created with.
+func (w *World) Seed() uint64 { return w.seed }
 
 // Rand is the world's PRNG (for workloads and fault schedules).
 func (w *World) Rand() *rand.Rand { return w.rng }
@@ -221,13 +226,16 @@ func (w *World) Addrs() []string {
 func (w *World) Block(from, to string) { w.blocked[from+">"+to]++ }
 
 // Unblock lifts one Block of a link; the link heals when none is left.
-func (w *World) Unblock(from, to string) {
-	k := from + ">" + to
-	if w.blocked[k] <= 1 {
-		delete(w.blocked, k)
+func (w *World) Unblock(from, to string) { release(w.blocked, from+">"+to) }
+
+// release lifts one hold of link k in holds (Block's, Drop's): the link is clear when none is
+// left.
+func release(holds map[string]int, k string) {
+	if holds[k] <= 1 {
+		delete(holds, k)
 		return
 	}
-	w.blocked[k]--
+	holds[k]--
 }
 
 // Drop makes a link lossy in one direction (from to to) until each Drop of it has been matched
@@ -242,14 +250,7 @@ func (w *World) Unblock(from, to string) {
 func (w *World) Drop(from, to string) { w.dropped[from+">"+to]++ }
 
 // Undrop lifts one Drop of a link; the link stops losing frames when none is left.
-func (w *World) Undrop(from, to string) {
-	k := from + ">" + to
-	if w.dropped[k] <= 1 {
-		delete(w.dropped, k)
-		return
-	}
-	w.dropped[k]--
-}
+func (w *World) Undrop(from, to string) { release(w.dropped, from+">"+to) }
 
 func (w *World) isDropped(from, to string) bool { return w.dropped[from+">"+to] > 0 }
 

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -153,7 +152,7 @@ func (c *Client) askNameServers(code int16, ext map[string]string) (*codec.Comma
 
 // Route returns a topic's route (GET_ROUTEINFO_BY_TOPIC).
 func (c *Client) Route(topic string) (*route.TopicRouteData, error) {
-	resp, err := c.askNameServers(codec.ReqGetRouteInfoByTopic, map[string]string{"topic": topic})
+	resp, err := c.askNameServers(codec.ReqGetRouteInfoByTopic, codec.EncodeHeader(&codec.TopicHeader{Topic: topic}))
 	if err != nil {
 		return nil, fmt.Errorf("route of topic %s: %w", topic, err)
 	}
@@ -215,10 +214,17 @@ func (c *Client) TopicBrokers(topic string) ([]Broker, error) {
 // already hosting it, else those advertising the auto-create template topic TBW102 (every
 // broker with auto-create on).
 func (c *Client) CreateTargets(topic string) ([]Broker, error) {
-	if bs, err := c.TopicBrokers(topic); err == nil {
+	bs, err := c.TopicBrokers(topic)
+	if err == nil {
 		return bs, nil
 	}
-	bs, err := c.TopicBrokers(route.DefaultTopic)
+	var answered *ResponseError
+	var netErr net.Error
+	if errors.As(err, &netErr) && !errors.As(err, &answered) {
+		// No name server answered at all: that, not the topic, is the problem.
+		return nil, fmt.Errorf("no name server answered: %w", unwrapRoute(err))
+	}
+	bs, err = c.TopicBrokers(route.DefaultTopic)
 	if err != nil {
 		return nil, fmt.Errorf("no broker hosts %s or %s to create it on; name one: %w", topic, route.DefaultTopic, err)
 	}
@@ -255,11 +261,10 @@ func (c *Client) CreateTopic(brokerAddr string, spec TopicSpec) error {
 	if perm == 0 {
 		perm = route.PermRead | route.PermWrite
 	}
-	_, err := c.callOK(brokerAddr, codec.NewRequest(codec.ReqUpdateAndCreateTopic, map[string]string{
-		"topic": spec.Name, "defaultTopic": route.DefaultTopic,
-		"readQueueNums": strconv.Itoa(spec.ReadQueueNums), "writeQueueNums": strconv.Itoa(spec.WriteQueueNums),
-		"perm": strconv.Itoa(perm), "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false",
-	}, nil))
+	_, err := c.callOK(brokerAddr, codec.NewRequest(codec.ReqUpdateAndCreateTopic, codec.EncodeHeader(&codec.CreateTopicHeader{
+		Topic: spec.Name, DefaultTopic: route.DefaultTopic, ReadQueueNums: int64(spec.ReadQueueNums),
+		WriteQueueNums: int64(spec.WriteQueueNums), Perm: int64(perm), TopicFilterType: "SINGLE_TAG",
+	}), nil))
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", spec.Name, err)
 	}
@@ -284,14 +289,14 @@ func (c *Client) DeleteTopic(topic string) (DeleteResult, error) {
 		return res, fmt.Errorf("delete topic %s: %w", topic, err)
 	}
 	for _, b := range brokers {
-		if _, err := c.callOK(b.Addr, codec.NewRequest(codec.ReqDeleteTopicInBroker, map[string]string{"topic": topic}, nil)); err != nil {
+		if _, err := c.callOK(b.Addr, codec.NewRequest(codec.ReqDeleteTopicInBroker, codec.EncodeHeader(&codec.TopicHeader{Topic: topic}), nil)); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		res.Brokers = append(res.Brokers, b.Addr)
 	}
 	for _, ns := range c.nameServers {
-		if _, err := c.callOK(ns, codec.NewRequest(codec.ReqDeleteTopicInNamesrv, map[string]string{"topic": topic}, nil)); err != nil {
+		if _, err := c.callOK(ns, codec.NewRequest(codec.ReqDeleteTopicInNamesrv, codec.EncodeHeader(&codec.TopicHeader{Topic: topic}), nil)); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -318,7 +323,7 @@ func (c *Client) ViewMessage(offsetMsgID string) (Found, error) {
 		return Found{}, err
 	}
 	addr := host.String()
-	resp, err := c.callOK(addr, codec.NewRequest(codec.ReqViewMessageByID, map[string]string{"offset": strconv.FormatInt(off, 10)}, nil))
+	resp, err := c.callOK(addr, codec.NewRequest(codec.ReqViewMessageByID, codec.EncodeHeader(&codec.ViewMessageHeader{Offset: off}), nil))
 	if err != nil {
 		return Found{}, fmt.Errorf("message %s: %w", offsetMsgID, err)
 	}
@@ -358,10 +363,9 @@ func (c *Client) QueryByKey(q KeyQuery) ([]Found, error) {
 	var out []Found
 	var errs []error
 	for _, b := range brokers {
-		resp, err := c.Call(b.Addr, codec.NewRequest(codec.ReqQueryMessage, map[string]string{
-			"topic": q.Topic, "key": q.Key, "maxNum": strconv.Itoa(maxNum),
-			"beginTimestamp": strconv.FormatInt(q.BeginMs, 10), "endTimestamp": strconv.FormatInt(end, 10),
-		}, nil))
+		resp, err := c.Call(b.Addr, codec.NewRequest(codec.ReqQueryMessage, codec.EncodeHeader(&codec.QueryMessageHeader{
+			Topic: q.Topic, Key: q.Key, MaxNum: int64(maxNum), BeginTimestampMs: q.BeginMs, EndTimestampMs: end,
+		}), nil))
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -437,4 +441,19 @@ func OffsetMsgID(m *codec.Message) string {
 		host = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	}
 	return codec.OffsetMsgID(host, m.PhysicalOffset)
+}
+
+// unwrapRoute drops the "route of topic T:" context of a route lookup's error when no name
+// server could be reached, leaving the name servers' own errors.
+func unwrapRoute(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		if _, multi := u.(interface{ Unwrap() []error }); multi {
+			return u
+		}
+		err = u
+	}
 }

@@ -14,7 +14,8 @@ import (
 // unreachable); pulls parked on it are answered at once (as for an unknown topic); and the
 // broker re-registers so the name servers drop the topic from its routes.
 func (b *Broker) handleDeleteTopic(req *codec.Command) *codec.Command {
-	topic := req.Ext("topic")
+	h, _ := codec.DecodeHeader[codec.TopicHeader](req) // no field can be malformed
+	topic := h.Topic
 	if err := validTopic(topic); err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
@@ -97,8 +98,8 @@ func (b *Broker) knownGroups() []string {
 	for _, g := range b.store.OffsetGroups() {
 		set[g] = true
 	}
-	if b.grp != nil {
-		for _, g := range b.grp.meta.groups { // copied from the master (metasync.go)
+	if b.repl != nil {
+		for _, g := range b.repl.meta.groups { // copied from the master (metasync.go)
 			set[g] = true
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/sluicemq/sluice/broker/node"
 )
 
-// batchExt is SEND_BATCH_MESSAGE's V2 header as the Go client writes it (PROTOCOL.md 2.2).
+// batchExt is SEND_BATCH_MESSAGE's V2 header as the Go client writes it (docs/protocol.md, "Batch sends").
 func batchExt(topic string, queueID int, props string) map[string]string {
 	return map[string]string{
 		"a": "pg", "b": topic, "c": "TBW102", "d": "4", "e": strconv.Itoa(queueID), "f": "0",
@@ -171,7 +171,7 @@ func TestBadBatchStoresNothing(t *testing.T) {
 		{"a body over MaxMessageBytes", batchExt("Orders", 0, ""), func(t *testing.T) []byte {
 			return batchBody(t, good[0], codec.BatchMessage{Body: make([]byte, 1024)})
 		}, codec.MessageIllegal, "exceeds the limit of 1024"},
-		{"no queue id", withExt("e", ""), goodBody, codec.MessageIllegal, "queue id"},
+		{"no queue id", withExt("e", ""), goodBody, codec.MessageIllegal, `header field "e" (queueId): "" is not an integer`},
 		{"a bad topic", withExt("b", "a b"), goodBody, codec.MessageIllegal, "illegal character"},
 		{"queue out of range", withExt("e", "4"), goodBody, codec.SystemError, "out of range"},
 	}

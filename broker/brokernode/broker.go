@@ -8,7 +8,8 @@
 // (group commit: one fsync in flight, every send that arrived meanwhile covered by the next),
 // and consumers see a message only once it is durable, so nothing a client has seen can
 // disappear in a crash. In async-flush mode sends are acknowledged and visible at once and the
-// commit log is synced on a timer.
+// commit log is synced on a timer. The path from an append to its acknowledgement is acks.go;
+// what a replica of a broker group does differently is its role (role.go).
 package brokernode
 
 import (
@@ -19,6 +20,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -134,68 +136,24 @@ type Config struct {
 	// offsets (metasync.go); 0 means DefaultMetaSyncInterval, negative never.
 	MetaSyncInterval time.Duration
 
-	// UnsafeSQLAbsentAsEmpty: a SQL92 filter reads a property the message does not have as
-	// an empty string instead of NULL (IS NULL never holds, <> holds for it). Planted bug
-	// for the simulator's catalogue; NEVER set in production.
-	UnsafeSQLAbsentAsEmpty bool
+	// Retention and the disk guard (retention.go, diskfull.go), RocketMQ's keys: commit-log
+	// segments older than FileReservedTime (0: never by age) are deleted at the hours of
+	// DeleteWhen (0-23, local time), and the oldest whatever their age once the data disk is
+	// more than DiskMaxUsedSpaceRatio percent full (0: never); above DiskFullRatio percent
+	// (0: never) new messages are refused.
+	FileReservedTime      time.Duration
+	DeleteWhen            []int
+	DiskMaxUsedSpaceRatio int
+	DiskFullRatio         int
 
-	// Planted replication bugs, for simulator tests only. NEVER set them in production.
-	// UnsafeSkipTruncation: a returning replica keeps the part of its log that differs from
-	// the master's and appends after it.
-	UnsafeSkipTruncation bool
-	// UnsafeStaleMasterAcks: a master whose mastership lapsed (no word from the controller
-	// within MasterLease) goes on accepting writes and acknowledges them on its own fsync,
-	// without the in-sync set.
-	UnsafeStaleMasterAcks bool
-	// UnsafeSlaveAckBeforeFsync: a slave reports replicated entries synced as soon as it has
-	// appended them, before its fsync. (It reports past its durable index, which the report's
-	// own assertion would catch; the planted bug stands for code the assertion does not guard,
-	// and switches it off.)
-	UnsafeSlaveAckBeforeFsync bool
-	// UnsafeDeposedMasterPulls: a master whose mastership lapsed goes on answering pulls from
-	// its own log (what it confirmed), where it should refuse them: a new master may have
-	// acknowledged messages it lacks, and it answers "nothing there".
-	UnsafeDeposedMasterPulls bool
-	// UnsafeLeaseFreeMaster: a master whose mastership lapsed goes on accepting writes and
-	// acknowledging them, still only once the in-sync set holds them.
-	UnsafeLeaseFreeMaster bool
-	// UnsafeSlaveSyncedOnFsyncError: a slave whose commit-log fsync failed counts the entries
-	// synced anyway (logs the error and goes on, the fsyncgate mistake) and so reports them
-	// synced to its master. Its durable index itself is wrong, so no assertion of the node can
-	// see it.
-	UnsafeSlaveSyncedOnFsyncError bool
-	// UnsafeOffsetSyncLowers: a slave's metadata round clamps the master's offsets to its own
-	// queue ends even below an offset it already holds that the master has passed (a replica
-	// just restarted, confirmed only up to its checkpoint, lowers offsets it had copied).
-	UnsafeOffsetSyncLowers bool
+	// Bugs is the set of bugs planted for the simulator's catalogue (package bugs); empty in
+	// production.
+	Bugs bugs.Set
 
-	// OnAcknowledge, if set, observes every send a replica of a broker group acknowledges
-	// (SEND_OK goes out): the master epoch it acknowledged in and the commit-log index of the
-	// entry. For the simulator's checks (one acknowledging master per epoch; nothing
-	// acknowledged later truncated); it must not call back into the broker.
-	OnAcknowledge func(epoch int64, index uint64)
-	// OnWrite, if set, observes every entry a replica of a broker group writes as its master
-	// (a send, a retry, a delayed or committed message): the master epoch it wrote in and the
-	// commit-log index. For the simulator's check that only the master the controllers named
-	// writes, and only until they name another; it must not call back into the broker.
-	OnWrite func(epoch int64, index uint64)
-
-	// UnsafeAckBeforeSync is a planted bug for tests of the simulator only: in sync-flush mode
-	// it acknowledges sends before the fsync that covers them. Never set it in production.
-	UnsafeAckBeforeSync bool
-	// UnsafeQueryUnflushedOffsets is a planted bug for simulator tests only: it answers offset
-	// queries from memory without persisting first, so a crash can move a read offset back.
-	UnsafeQueryUnflushedOffsets bool
-	// UnsafeDropFailedOffsetWrites is a planted bug for simulator tests only (the store's
-	// option of that name): a consumer-offset or delay-progress write that fails with EIO or
-	// ENOSPC is dropped, never retried, and the offsets answered as if durable. Never set it
-	// in production.
-	UnsafeDropFailedOffsetWrites bool
-	// UnsafeAsyncFlushOnce is a planted bug for simulator tests only: in async-flush mode the
-	// flush timer is not re-armed when it fires, so the commit log is synced once after each
-	// start and then never again, and a crash loses far more than the flush interval's worth
-	// of acknowledged messages. Never set it in production.
-	UnsafeAsyncFlushOnce bool
+	// Observe, if set, is told of what the broker does that checkers judge (observe.go:
+	// acknowledgements, writes, confirmations, truncations, role changes), as it happens. For
+	// the simulator's checks; it must not call back into the broker.
+	Observe func(Event)
 }
 
 // DefaultConfig is a single master with RocketMQ's timings.
@@ -226,6 +184,11 @@ func DefaultConfig() Config {
 		TxnCheckInterval:     DefaultTxnCheckInterval,
 		TxnTimeout:           DefaultTxnTimeout,
 		TxnCheckMax:          DefaultTxnCheckMax,
+
+		FileReservedTime:      DefaultFileReservedTime,
+		DeleteWhen:            DefaultDeleteWhen(),
+		DiskMaxUsedSpaceRatio: DefaultDiskMaxUsedSpaceRatio,
+		DiskFullRatio:         DefaultDiskFullRatio,
 	}
 }
 
@@ -259,20 +222,6 @@ type (
 	clientScanTimer  struct{}
 )
 
-// pendingAck is a write waiting for the fsync that covers it: a send to answer (resp) or an
-// internal write (resp nil) whose queue is woken.
-type pendingAck struct {
-	index uint64
-	conn  node.ConnID
-	resp  *codec.Command
-	queue queueKey
-}
-
-type queueKey struct {
-	topic string
-	queue int32
-}
-
 // Broker is the broker node.
 type Broker struct {
 	env       node.Env
@@ -284,11 +233,10 @@ type Broker struct {
 	// ready is false until the recovered commit log has been synced once.
 	ready bool
 
-	// Group commit state for the commit log.
-	syncInFlight bool
-	syncWanted   bool
-	synced       uint64 // the commit log is durable up to here
-	pending      []pendingAck
+	// acks are the writes waiting to be acknowledged and the commit log's syncs (acks.go).
+	acks ackPipeline
+	// role is what the broker does in its group (role.go): soloRole without a group.
+	role role
 
 	// Checkpoint state: consume-queue logs still being synced.
 	ckptPending map[string]bool
@@ -313,14 +261,16 @@ type Broker struct {
 	topicsVersion metaVersion
 	// txn is the transactional-message bookkeeping (transaction.go).
 	txn *transactions
-	// grp is the broker's state as a replica of a broker group (replica.go); nil without
+	// repl is the broker's state as a replica of a broker group (replica.go); nil without
 	// controllers.
-	grp *group
+	repl *replica
 	// replies are the reply messages pushed to their requesters and waiting for their
 	// answers, by the push's opaque (reply.go).
 	replies map[int32]*replyPush
 	// unsupported answers and logs the requests the broker does not serve.
 	unsupported node.Unsupported
+	// retention is retention's and the disk guard's state (retention.go, diskfull.go).
+	retention retentionState
 }
 
 // New opens the broker's store (recovering it after a crash) and returns the node.
@@ -341,12 +291,11 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 	if err := cfg.CheckTxnSettings(); err != nil {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
-	if err := cfg.checkGroupSettings(); err != nil {
+	if err := cfg.checkReplicaSettings(); err != nil {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
-	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.groupMode(),
-		UnsafeDropFailedOffsetWrites: cfg.UnsafeDropFailedOffsetWrites,
-		UnsafeSyncOffsetsLower:       cfg.UnsafeOffsetSyncLowers})
+	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.replicated(),
+		Bugs: cfg.Bugs})
 	if err != nil {
 		return nil, fmt.Errorf("open store of broker %s: %w", cfg.BrokerName, err)
 	}
@@ -391,8 +340,9 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("create %s: %w", ReplyTopic(cfg.ClusterName), err)
 	}
 	b.initDelay()
-	if cfg.groupMode() {
-		if err := b.initGroup(); err != nil {
+	b.role, b.acks.policy = soloRole{}, flushAcks{}
+	if cfg.replicated() {
+		if err := b.initReplica(); err != nil {
 			st.Close()
 			return nil, err
 		}
@@ -409,7 +359,7 @@ func (b *Broker) Ready() bool { return b.ready }
 // Start implements node.Handler: sync what recovery found, then start the timers.
 func (b *Broker) Start() {
 	cl := b.store.CommitLog()
-	b.syncInFlight = true
+	b.acks.syncInFlight = true
 	b.env.Sync(cl, cl.LastIndex())
 	b.env.SetTimer(b.cfg.OffsetFlushInterval, offsetFlushTimer{})
 	b.env.SetTimer(b.cfg.CheckpointInterval, checkpointTimer{})
@@ -445,9 +395,7 @@ func (b *Broker) OnConnClosed(c node.ConnID) {
 		}
 	}
 	b.registrationConnClosed(c)
-	if b.grp != nil {
-		b.groupConnClosed(c)
-	}
+	b.role.connClosed(b, c)
 	// Acks owed on c are dropped when their fsync completes (Send on a closed conn is a no-op).
 }
 
@@ -472,11 +420,12 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 		}
 		b.env.SetTimer(b.cfg.OffsetFlushInterval, offsetFlushTimer{})
 	case checkpointTimer:
+		b.checkRetention()
 		b.beginCheckpoint()
 		b.env.SetTimer(b.cfg.CheckpointInterval, checkpointTimer{})
 	case asyncFlushTimer:
 		b.requestSync()
-		if !b.cfg.UnsafeAsyncFlushOnce {
+		if !b.cfg.Bugs.Has(bugs.AsyncFlushOnce) {
 			b.env.SetTimer(b.cfg.AsyncFlushInterval, asyncFlushTimer{})
 		}
 	case retrySyncTimer:
@@ -503,123 +452,8 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 			b.retryPull(t)
 		}
 	default:
-		b.onGroupTimer(tag)
+		b.onReplicaTimer(tag)
 	}
-}
-
-// OnSynced implements node.Handler.
-func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
-	cl := b.store.CommitLog()
-	if logName != cl.Name() {
-		b.checkpointSynced(logName, err)
-		return
-	}
-	b.syncInFlight = false
-	if b.grp != nil && b.grp.discardSync {
-		// A truncation came between this sync's request and its completion: what it made
-		// durable at the indexes now reused is unknown. Sync again.
-		b.grp.discardSync = false
-		b.requestSync()
-		return
-	}
-	if err != nil && b.cfg.UnsafeSlaveSyncedOnFsyncError && b.grp != nil && b.grp.role == roleSlave {
-		b.log.Error("commit log fsync failed; UnsafeSlaveSyncedOnFsyncError counts it synced", "upTo", upTo, "err", err)
-		err = nil // the planted bug
-	}
-	if err != nil {
-		// An fsync error leaves the state of the written pages unknown: fail the sends that were
-		// waiting (their outcome is unknown to the client, not a definite failure, so say so)
-		// and keep trying; nothing unsynced is ever confirmed.
-		b.log.Error("commit log fsync failed", "upTo", upTo, "err", err)
-		for _, p := range b.pending {
-			if p.index <= upTo && p.resp != nil {
-				b.env.Send(p.conn, &codec.Command{Code: codec.FlushDiskTimeout, Opaque: p.resp.Opaque,
-					Flag: codec.FlagResponse, Language: "GO", Version: 317, Remark: "fsync failed: " + err.Error()})
-			}
-		}
-		b.dropAcked(upTo)
-		b.env.SetTimer(100*time.Millisecond, retrySyncTimer{})
-		return
-	}
-	if upTo > b.synced {
-		b.synced = upTo
-	}
-	// In async mode appends are confirmed at once; what recovery found is confirmed after
-	// its first sync in both modes. A replica of a group confirms by the replication rules.
-	if b.grp == nil && (b.cfg.FlushMode == SyncFlush || !b.ready) && upTo > b.store.Confirmed() {
-		b.store.Confirm(upTo)
-	}
-	if !b.ready {
-		b.ready = true
-		b.log.Info("broker ready", "addr", b.cfg.Addr, "commitLogLast", cl.LastIndex(), "flush", b.cfg.FlushMode.String())
-		b.registerAll()
-		b.env.SetTimer(b.cfg.RegisterInterval, registerTimer{})
-		if b.grp == nil {
-			b.startDelay()
-			b.recoverTransactions()
-		} else {
-			b.groupReady()
-		}
-	}
-	b.delayDurable(upTo)
-	if b.grp != nil {
-		b.groupSynced()
-	} else {
-		b.acknowledge(upTo)
-	}
-	if b.syncWanted || len(b.pending) > 0 {
-		b.syncWanted = false
-		b.requestSync()
-	}
-}
-
-// acknowledge makes the writes up to upTo visible and answers the sends waiting for them.
-func (b *Broker) acknowledge(upTo uint64) {
-	if upTo > b.store.Confirmed() {
-		b.store.Confirm(upTo)
-	}
-	woken := map[queueKey]bool{}
-	n := 0
-	for _, p := range b.pending {
-		if p.index > upTo {
-			break
-		}
-		if p.resp != nil && !b.cfg.UnsafeAckBeforeSync {
-			b.env.Send(p.conn, p.resp)
-			if b.grp != nil && b.cfg.OnAcknowledge != nil {
-				b.cfg.OnAcknowledge(b.grp.epoch, p.index)
-			}
-		}
-		woken[p.queue] = true
-		n++
-	}
-	b.pending = b.pending[n:]
-	for _, k := range sortedQueueKeys(woken) {
-		b.messagesVisible(k)
-	}
-}
-
-func (b *Broker) dropAcked(upTo uint64) {
-	n := 0
-	for n < len(b.pending) && b.pending[n].index <= upTo {
-		n++
-	}
-	b.pending = b.pending[n:]
-}
-
-// requestSync asks for an fsync of the commit log, or notes that another is wanted once the
-// one in flight completes (group commit).
-func (b *Broker) requestSync() {
-	if b.syncInFlight {
-		b.syncWanted = true
-		return
-	}
-	cl := b.store.CommitLog()
-	if b.ready && cl.LastIndex() <= b.synced {
-		return // nothing new; before ready, the startup sync must complete even on an empty log
-	}
-	b.syncInFlight = true
-	b.env.Sync(cl, cl.LastIndex())
 }
 
 func (b *Broker) beginCheckpoint() {
@@ -659,7 +493,7 @@ func (b *Broker) checkpointSynced(logName string, err error) {
 // OnFrame dispatches one request.
 func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	if req.IsResponse() {
-		if b.grp != nil && b.onGroupResponse(c, req) {
+		if b.role.onResponse(b, c, req) {
 			return
 		}
 		if b.onRegisterResponse(c, req) {
@@ -673,7 +507,7 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		}
 		return
 	}
-	if b.grp != nil && isWriteRequest(req.Code) && !b.writable() {
+	if isWriteRequest(req.Code) && !b.role.writable(b) {
 		b.env.Send(c, b.refuseWrite(req))
 		return
 	}
@@ -683,13 +517,13 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleSend(c, req)
 	case codec.ReqSendMessageV2:
 		// The Java client's and ali-ons's default for one message: the same send, short names.
-		resp = b.handleSend(c, sendV1(req))
+		resp = b.handleSend(c, req)
 	case codec.ReqSendBatchMessage:
 		resp = b.handleSendBatch(c, req)
 	case codec.ReqSendReplyMessage:
 		resp = b.handleSendReply(c, req)
 	case codec.ReqSendReplyMessageV2:
-		resp = b.handleSendReply(c, sendV1(req))
+		resp = b.handleSendReply(c, req)
 	case codec.ReqPullMessage:
 		resp = b.handlePull(c, req, true)
 	case codec.ReqQueryConsumerOffset:
@@ -705,11 +539,7 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	case codec.ReqCheckClientConfig:
 		resp = b.handleCheckClientConfig(req)
 	case codec.ReqUnregisterClient:
-		for _, g := range b.groups.unregister(req.Ext("clientID")) {
-			b.notifyGroupChanged(g)
-		}
-		b.txn.producers.unregister(req.Ext("clientID"))
-		resp = codec.NewResponse(req, codec.Success, "")
+		resp = b.handleUnregisterClient(req)
 	case codec.ReqConsumerSendMsgBack:
 		resp = b.handleSendBack(c, req)
 	case codec.ReqEndTransaction:
@@ -758,19 +588,15 @@ func (b *Broker) nextOpaque() int32 {
 }
 
 func (b *Broker) handleCreateTopic(c node.ConnID, req *codec.Command) *codec.Command {
-	topic := req.Ext("topic")
+	h, hdrErr := codec.DecodeHeader[codec.CreateTopicHeader](req)
+	topic := h.Topic
 	if err := validTopic(topic); err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
-	r, errR := req.ExtInt("readQueueNums")
-	w, errW := req.ExtInt("writeQueueNums")
-	perm, errP := req.ExtInt("perm")
-	if errR != nil || errW != nil || r < 1 || w < 1 || r > store.MaxQueueNums || w > store.MaxQueueNums {
+	r, w, perm := h.ReadQueueNums, h.WriteQueueNums, h.Perm
+	if hdrErr != nil || r < 1 || w < 1 || r > store.MaxQueueNums || w > store.MaxQueueNums {
 		return codec.NewResponse(req, codec.SystemError,
 			fmt.Sprintf("readQueueNums and writeQueueNums must be 1..%d", store.MaxQueueNums))
-	}
-	if errP != nil {
-		perm = route.PermRead | route.PermWrite
 	}
 	if err := b.store.CreateTopic(store.TopicConfig{Name: topic, ReadQueueNums: int32(r), WriteQueueNums: int32(w), Perm: int32(perm)}); err != nil {
 		return codec.NewResponse(req, codec.SystemError, "create topic "+topic+": "+err.Error())

@@ -1,15 +1,14 @@
 package brokernode
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -252,23 +251,35 @@ func (b *Broker) notifyGroupChanged(group string) {
 		return
 	}
 	for _, id := range slices.Sorted(maps.Keys(cg.clients)) {
-		req := codec.NewRequest(40, map[string]string{"consumerGroup": group}, nil)
+		req := codec.NewRequest(40, codec.EncodeHeader(&codec.ConsumerGroupHeader{ConsumerGroup: group}), nil)
 		req.Opaque = b.nextOpaque()
 		b.env.Send(cg.clients[id].conn, req)
 	}
 }
 
 func (b *Broker) handleConsumerList(req *codec.Command) *codec.Command {
+	h, _ := codec.DecodeHeader[codec.ConsumerGroupHeader](req) // no field can be malformed
 	resp := codec.NewResponse(req, codec.Success, "")
 	resp.Body = mustJSON(struct {
 		ConsumerIDList []string `json:"consumerIdList"`
-	}{b.groups.members(req.Ext("consumerGroup"))})
+	}{b.groups.members(h.ConsumerGroup)})
 	return resp
 }
 
-// extQueueID reads ext queueId and checks it is a queue id a topic can have.
-func extQueueID(req *codec.Command) (int32, error) {
-	q, err := req.ExtInt("queueId")
+// handleUnregisterClient serves UNREGISTER_CLIENT: the client leaves its consumer groups (which
+// are told to rebalance) and its producer groups.
+func (b *Broker) handleUnregisterClient(req *codec.Command) *codec.Command {
+	h, _ := codec.DecodeHeader[codec.UnregisterClientHeader](req) // no field can be malformed
+	for _, g := range b.groups.unregister(h.ClientID) {
+		b.notifyGroupChanged(g)
+	}
+	b.txn.producers.unregister(h.ClientID)
+	return codec.NewResponse(req, codec.Success, "")
+}
+
+// checkQueueID checks a header's queue id (decoded, err the header's error) is one a topic
+// can have.
+func checkQueueID(q int64, err error) (int32, error) {
 	if err != nil {
 		return 0, err
 	}
@@ -279,11 +290,12 @@ func extQueueID(req *codec.Command) (int32, error) {
 }
 
 func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
-	q, err := extQueueID(req)
+	h, err := codec.DecodeHeader[codec.QueryConsumerOffsetHeader](req)
+	q, err := checkQueueID(h.QueueID, err)
 	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, err.Error())
 	}
-	if g := b.grp; g != nil && g.role == roleMaster && g.dutiesDue {
+	if m := b.master(); m != nil && m.dutiesDue {
 		// A new master raises the offsets it copied clamped (its queues lagged the old
 		// master's) once it has confirmed the log it took over: until then it would answer
 		// below what it copied, and a moment later above.
@@ -295,8 +307,8 @@ func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
 		b.log.Error("flush consumer offsets before a query", "err", err)
 		return codec.NewResponse(req, codec.SystemError, "persist consumer offsets: "+err.Error())
 	}
-	topic := req.Ext("topic")
-	off, ok := b.store.QueryOffset(req.Ext("consumerGroup"), topic, q)
+	topic := h.Topic
+	off, ok := b.store.QueryOffset(h.ConsumerGroup, topic, q)
 	if !ok {
 		young, err := b.youngQueue(topic, q)
 		if err != nil {
@@ -308,7 +320,7 @@ func (b *Broker) handleQueryOffset(req *codec.Command) *codec.Command {
 		off = 0
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.SetExt("offset", strconv.FormatInt(off, 10))
+	resp.SetHeader(&codec.OffsetResponseHeader{Offset: off})
 	return resp
 }
 
@@ -341,13 +353,12 @@ func (b *Broker) youngQueue(topic string, q int32) (bool, error) {
 }
 
 func (b *Broker) handleUpdateOffset(req *codec.Command) *codec.Command {
-	q, errQ := extQueueID(req)
-	off, errO := req.ExtInt("commitOffset")
-	group, topic := req.Ext("consumerGroup"), req.Ext("topic")
-	if err := cmp.Or(errQ, errO); err != nil || group == "" || topic == "" {
-		return codec.NewResponse(req, codec.SystemError,
-			fmt.Sprintf("update offset: consumerGroup, topic, queueId and commitOffset are required (%v)", err))
+	h, err := codec.DecodeHeader[codec.UpdateConsumerOffsetHeader](req)
+	q, err := checkQueueID(h.QueueID, err)
+	if err != nil {
+		return codec.NewResponse(req, codec.SystemError, "update offset: "+err.Error())
 	}
+	off, group, topic := h.CommitOffset, h.ConsumerGroup, h.Topic
 	if off < 0 {
 		return codec.NewResponse(req, codec.SystemError, "update offset: negative commitOffset")
 	}
@@ -356,8 +367,9 @@ func (b *Broker) handleUpdateOffset(req *codec.Command) *codec.Command {
 }
 
 func (b *Broker) handleMinMaxOffset(req *codec.Command) *codec.Command {
-	q, err := extQueueID(req)
-	topic := req.Ext("topic")
+	h, err := codec.DecodeHeader[codec.QueueOffsetHeader](req)
+	q, err := checkQueueID(h.QueueID, err)
+	topic := h.Topic
 	resp := codec.NewResponse(req, codec.Success, "")
 	if err != nil {
 		resp.Code, resp.Remark = codec.SystemError, "min/max offset: "+err.Error()
@@ -371,7 +383,7 @@ func (b *Broker) handleMinMaxOffset(req *codec.Command) *codec.Command {
 			off = b.store.MaxOffset(topic, q)
 		}
 	}
-	resp.SetExt("offset", strconv.FormatInt(off, 10))
+	resp.SetHeader(&codec.OffsetResponseHeader{Offset: off})
 	return resp
 }
 
@@ -379,12 +391,12 @@ func (b *Broker) handleMinMaxOffset(req *codec.Command) *codec.Command {
 // stored at or after ext timestamp (ms), or the queue's max offset if all are older. The Go
 // client reads ext offset whatever the code, so errors leave it out.
 func (b *Broker) handleSearchOffset(req *codec.Command) *codec.Command {
-	q, errQ := extQueueID(req)
-	ts, errT := req.ExtInt("timestamp")
-	if err := cmp.Or(errQ, errT); err != nil {
+	h, err := codec.DecodeHeader[codec.SearchOffsetHeader](req)
+	q, err := checkQueueID(h.QueueID, err)
+	if err != nil {
 		return codec.NewResponse(req, codec.SystemError, "search offset: "+err.Error())
 	}
-	topic := req.Ext("topic")
+	topic, ts := h.Topic, h.TimestampMs
 	var off int64
 	if _, ok := b.store.Topic(topic); ok {
 		var err error
@@ -394,7 +406,7 @@ func (b *Broker) handleSearchOffset(req *codec.Command) *codec.Command {
 		}
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.SetExt("offset", strconv.FormatInt(off, 10))
+	resp.SetHeader(&codec.OffsetResponseHeader{Offset: off})
 	return resp
 }
 
@@ -407,7 +419,7 @@ func mustJSON(v any) []byte {
 }
 
 func (b *Broker) flushOffsetsBeforeQuery() error {
-	if b.cfg.UnsafeQueryUnflushedOffsets {
+	if b.cfg.Bugs.Has(bugs.QueryUnflushedOffsets) {
 		return nil // the planted bug: answer from memory, lost by a crash
 	}
 	return b.store.FlushOffsets()

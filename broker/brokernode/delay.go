@@ -221,7 +221,7 @@ func (b *Broker) armDelayLevel(lv *delayLevel, d time.Duration) {
 // deliverDue re-puts the level's due messages, in order, then sets a timer for the first one
 // not yet due (or goes idle when the queue is drained).
 func (b *Broker) deliverDue(lv *delayLevel) {
-	if !b.writable() {
+	if !b.role.writable(b) {
 		return // a replica that is not the master; becoming master starts the levels again
 	}
 	for range maxRePutsPerTurn {
@@ -323,7 +323,7 @@ func (b *Broker) rePut(lv *delayLevel, m *codec.Message) bool {
 		Body:           m.Body,
 		Properties:     codec.DeleteProperty(m.Properties, codec.PropDelay),
 	}
-	res, err := b.putMessage(out, 0, nil)
+	res, err := b.putMessage(out)
 	if err != nil {
 		b.log.Error("re-put delayed message", "level", lv.queueID+1, "offset", lv.next, "topic", topic, "err", err)
 		return false
@@ -339,8 +339,8 @@ func (b *Broker) skipDelayed(lv *delayLevel, next int64) {
 	lv.next = next
 	last := b.store.CommitLog().LastIndex()
 	b.delay.unsynced = append(b.delay.unsynced, delayProgress{index: last, queueID: lv.queueID, next: next})
-	if last <= b.synced {
-		b.delayDurable(b.synced) // no sync is coming to release it
+	if last <= b.acks.durable {
+		b.delayDurable(b.acks.durable) // no sync is coming to release it
 	}
 }
 

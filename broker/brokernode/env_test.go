@@ -14,17 +14,34 @@ import (
 )
 
 // brokerEnv is the nodetest.Env a broker test drives, with the shorthands the tests use.
-type brokerEnv struct{ *nodetest.Env }
+type brokerEnv struct {
+	*nodetest.Env
+	t *testing.T
+}
 
 func newBrokerEnv(t *testing.T, disk *simdisk.Disk) brokerEnv {
-	return brokerEnv{nodetest.New(t, disk)}
+	return brokerEnv{nodetest.New(t, disk), t}
+}
+
+// checkInvariants fails the test if h is a broker whose invariants are broken.
+func (e brokerEnv) checkInvariants(h node.Handler) {
+	e.t.Helper()
+	if b, ok := h.(*Broker); ok && b != nil {
+		if err := b.CheckInvariants(); err != nil {
+			e.t.Fatalf("invariant broken: %v", err)
+		}
+	}
 }
 
 // accept opens an inbound connection from remote.
 func (e brokerEnv) accept(h node.Handler, remote string) node.ConnID { return e.Accept(h, remote) }
 
 // advance moves time forward by d, firing due timers in time order (then in the order set).
-func (e brokerEnv) advance(h node.Handler, d time.Duration) { e.Advance(h, d) }
+func (e brokerEnv) advance(h node.Handler, d time.Duration) {
+	e.t.Helper()
+	e.Advance(h, d)
+	e.checkInvariants(h)
+}
 
 // liveTimers lists the timers neither fired nor cancelled whose tag satisfies match.
 func (e brokerEnv) liveTimers(match func(tag any) bool) []*nodetest.Timer {
@@ -136,6 +153,7 @@ func startBrokerAt(t *testing.T, cfg Config, disk *simdisk.Disk, now time.Time) 
 	if b.Ready() {
 		t.Fatal("broker is ready before its recovery fsync completed")
 	}
+	h.env.checkInvariants(b)
 	h.completeSyncs()
 	if !b.Ready() {
 		t.Fatal("broker is not ready after its recovery fsync")
@@ -147,7 +165,9 @@ func startBrokerAt(t *testing.T, cfg Config, disk *simdisk.Disk, now time.Time) 
 // fsyncs the broker requests meanwhile stay pending. It returns how many it completed.
 func (h *brokerHarness) completeSyncs() int {
 	h.t.Helper()
-	return h.env.CompleteSyncs(h.b, nil)
+	n := h.env.CompleteSyncs(h.b, nil)
+	h.env.checkInvariants(h.b)
+	return n
 }
 
 // syncAll completes fsyncs until the broker asks for no more.
@@ -165,6 +185,7 @@ func (h *brokerHarness) request(c node.ConnID, code int16, ext map[string]string
 	req := codec.NewRequest(code, ext, body)
 	req.Opaque = h.opaque
 	h.b.OnFrame(c, req)
+	h.env.checkInvariants(h.b)
 	return h.opaque
 }
 

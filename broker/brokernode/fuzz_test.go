@@ -96,9 +96,9 @@ func fuzzRequests() map[int16]fuzzRequest {
 		codec.ReqSendBatchMessage: {batchExt(fuzzTopic, 2, ""), fuzzBatchBody(
 			codec.BatchMessage{Flag: 1, Body: []byte("one"), Properties: codec.EncodeProperties(map[string]string{codec.PropTags: "TagA"})},
 			codec.BatchMessage{Body: []byte("two")})},
-		codec.ReqSendMessageV2:      {sendV1Inverse(send), []byte("hello, short names")},
+		codec.ReqSendMessageV2:      {v2Letters(send), []byte("hello, short names")},
 		codec.ReqSendReplyMessage:   {reply, []byte("reply")},
-		codec.ReqSendReplyMessageV2: {sendV1Inverse(reply), []byte("reply, short names")},
+		codec.ReqSendReplyMessageV2: {v2Letters(reply), []byte("reply, short names")},
 	}
 }
 
@@ -272,6 +272,7 @@ func FuzzBrokerRequest(f *testing.F) {
 			req.Flag |= codec.FlagOneway
 		}
 		h.b.OnFrame(c, req)
+		h.env.checkInvariants(h.b)
 		h.clientsAnswerReplyPushes()
 		h.syncAll()
 		h.nameServersAnswer()

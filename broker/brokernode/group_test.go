@@ -1,17 +1,15 @@
 package brokernode
 
 import (
-	crand "crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/controller"
 	"github.com/sluicemq/sluice/broker/node"
@@ -30,16 +28,7 @@ type groupWorld struct {
 
 const groupClientAddr = "127.0.0.50:1"
 
-func seedRaft(t *testing.T, seed uint64) {
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	old := crand.Reader
-	crand.Reader = rand.NewChaCha8(key)
-	t.Cleanup(func() { crand.Reader = old })
-}
-
 func newGroupWorld(t *testing.T, seed uint64, n int, tune func(*Config)) *groupWorld {
-	seedRaft(t, seed)
 	gw := &groupWorld{t: t, ctlAddr: "127.0.0.40:9878"}
 	gw.w = sim.NewWorld(seed, sim.NetConfig{MinLatency: 200 * time.Microsecond, MaxLatency: 2 * time.Millisecond},
 		sim.DiskConfig{MinFsync: 200 * time.Microsecond, MaxFsync: 3 * time.Millisecond}, groupTestLogger)
@@ -90,7 +79,7 @@ func (gw *groupWorld) broker(id int) *Broker {
 func (gw *groupWorld) master() int {
 	found := 0
 	for id := 1; id <= len(gw.addrs); id++ {
-		if b := gw.broker(id); b != nil && b.grp.role == roleMaster && b.leaseValid() {
+		if b := gw.broker(id); b != nil && b.master() != nil && b.master().leaseValid(b) {
 			if found != 0 {
 				gw.t.Fatalf("replicas %d and %d are both master with a valid lease", found, id)
 			}
@@ -106,6 +95,13 @@ func (gw *groupWorld) runUntil(limit time.Duration, what string, cond func() boo
 	for end := gw.w.Now() + limit; gw.w.Now() < end; {
 		gw.w.RunFor(100 * time.Millisecond)
 		gw.master() // checks that there is at most one
+		for id := range gw.addrs {
+			if b := gw.broker(id + 1); b != nil {
+				if err := b.CheckInvariants(); err != nil {
+					gw.t.Fatalf("invariant broken: %v", err)
+				}
+			}
+		}
 		if cond() {
 			return
 		}
@@ -115,10 +111,10 @@ func (gw *groupWorld) runUntil(limit time.Duration, what string, cond func() boo
 
 func (gw *groupWorld) inSync(id int) []int64 {
 	b := gw.broker(id)
-	if b == nil || b.grp.inSync == nil {
+	if b == nil || b.master() == nil {
 		return nil
 	}
-	set, _ := b.grp.inSync.Confirmed()
+	set, _ := b.master().inSync.Confirmed()
 	return set
 }
 
@@ -201,14 +197,14 @@ func runIsolationStory(t *testing.T, tune func(*Config)) *isolationStory {
 	}
 	gw.runUntil(20*time.Second, "a new master", func() bool {
 		for id := 1; id <= 3; id++ {
-			if b := gw.broker(id); id != st.first && b.grp.role == roleMaster && b.leaseValid() {
+			if b := gw.broker(id); id != st.first && b.master() != nil && b.master().leaseValid(b) {
 				return true
 			}
 		}
 		return false
 	})
 	for id := 1; id <= 3; id++ {
-		if b := gw.broker(id); id != st.first && b.grp.role == roleMaster {
+		if b := gw.broker(id); id != st.first && b.master() != nil {
 			st.second = id
 		}
 	}
@@ -278,10 +274,10 @@ func TestGroupFailoverKeepsAcknowledged(t *testing.T) {
 	}
 }
 
-// The planted bug UnsafeStaleMasterAcks: the cut-off master acknowledges the sends that came
+// The planted bug bugs.StaleMasterAcks: the cut-off master acknowledges the sends that came
 // after the cut once its lease lapses, and the failover loses them.
 func TestPlantedStaleMasterAcksLosesAcknowledged(t *testing.T) {
-	st := runIsolationStory(t, func(c *Config) { c.UnsafeStaleMasterAcks = true })
+	st := runIsolationStory(t, func(c *Config) { c.Bugs = c.Bugs.With(bugs.StaleMasterAcks) })
 	if len(st.lostAcked) == 0 {
 		t.Fatal("the cut-off master acknowledged nothing")
 	}
@@ -293,10 +289,10 @@ func TestPlantedStaleMasterAcksLosesAcknowledged(t *testing.T) {
 	}
 }
 
-// The planted bug UnsafeSkipTruncation: the old master keeps its unacknowledged tail when it
+// The planted bug bugs.SkipTruncation: the old master keeps its unacknowledged tail when it
 // rejoins, so its log differs from the new master's.
 func TestPlantedSkipTruncationKeepsDivergentTail(t *testing.T) {
-	st := runIsolationStory(t, func(c *Config) { c.UnsafeSkipTruncation = true })
+	st := runIsolationStory(t, func(c *Config) { c.Bugs = c.Bugs.With(bugs.SkipTruncation) })
 	got, want := st.gw.bodies(st.first), st.gw.bodies(st.second)
 	if !slices.ContainsFunc(got, func(b string) bool { return strings.HasPrefix(b, "lost") }) {
 		t.Fatalf("the old master dropped its unacknowledged tail: %v", got)

@@ -2,7 +2,6 @@ package brokernode
 
 import (
 	"errors"
-	"math"
 	"strconv"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -17,7 +16,8 @@ func (b *Broker) handleViewMessageByID(req *codec.Command) *codec.Command {
 	if !b.ready {
 		return codec.NewResponse(req, codec.SystemBusy, "broker is recovering its store")
 	}
-	off, err := req.ExtInt("offset")
+	h, err := codec.DecodeHeader[codec.ViewMessageHeader](req)
+	off := h.Offset
 	if err != nil || off < 0 {
 		return codec.NewResponse(req, codec.SystemError, "view message: offset must be a non-negative integer")
 	}
@@ -42,24 +42,22 @@ func (b *Broker) handleQueryMessage(req *codec.Command) *codec.Command {
 	if !b.ready {
 		return codec.NewResponse(req, codec.SystemBusy, "broker is recovering its store")
 	}
-	topic, key := req.Ext("topic"), req.Ext("key")
+	h, _ := codec.DecodeHeader[codec.QueryMessageHeader](req) // its numbers default when malformed
+	topic, key := h.Topic, h.Key
 	if err := validTopic(topic); err != nil {
 		return codec.NewResponse(req, codec.SystemError, "query message: "+err.Error())
 	}
 	if key == "" {
 		return codec.NewResponse(req, codec.SystemError, "query message: key is required")
 	}
-	maxNum := extInt(req, "maxNum", store.MaxQueryNum)
-	begin := extInt(req, "beginTimestamp", 0)
-	end := extInt(req, "endTimestamp", math.MaxInt64)
-	res, err := b.store.QueryMessage(topic, key, int(min(max(maxNum, 1), store.MaxQueryNum)), begin, end)
+	res, err := b.store.QueryMessage(topic, key, int(min(max(h.MaxNum, 1), store.MaxQueryNum)), h.BeginTimestampMs, h.EndTimestampMs)
 	if err != nil {
 		b.log.Error("query message", "topic", topic, "key", key, "err", err)
 		return codec.NewResponse(req, codec.SystemError, "query message: "+err.Error())
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.SetExt("indexLastUpdateTimestamp", strconv.FormatInt(res.LastIndexedMs, 10))
-	resp.SetExt("indexLastUpdatePhyoffset", strconv.FormatUint(res.LastIndexedIndex, 10))
+	resp.SetHeader(&codec.QueryMessageResponseHeader{IndexLastUpdateTimestampMs: res.LastIndexedMs,
+		IndexLastUpdatePhyoffset: int64(res.LastIndexedIndex)})
 	if len(res.Records) == 0 {
 		resp.Code, resp.Remark = codec.QueryNotFound, "can not find message, maybe time range not correct"
 		return resp

@@ -31,7 +31,7 @@ package brokernode
 // the master is away) are overwritten by the next round, as in Java; and a replica elected
 // after missing rounds (it was down) has the offsets of its last round.
 // The new master reloads the delay levels' progress and rebuilds its transaction bookkeeping
-// from the store when it starts its duties (replica.go maybeStartDuties): delayed messages
+// from the store when it starts its duties (masterRole.maybeStartDuties): delayed messages
 // re-put by the old master during the last MetaSyncInterval are re-put again, and transaction
 // check counts (kept in memory only) start afresh.
 
@@ -40,7 +40,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +73,7 @@ type metaSync struct {
 // resetMetaSync drops the connection to the master (a new master, or no longer a slave); the
 // next round starts at the next group tick.
 func (b *Broker) resetMetaSync() {
-	m := &b.grp.meta
+	m := &b.repl.meta
 	if m.conn != 0 {
 		b.env.Close(m.conn)
 	}
@@ -82,19 +81,19 @@ func (b *Broker) resetMetaSync() {
 }
 
 // ticks is d in group ticks, at least one.
-func ticks(d time.Duration) int { return max(1, int((d+groupTick-1)/groupTick)) }
+func ticks(d time.Duration) int { return max(1, int((d+replicaTickInterval-1)/replicaTickInterval)) }
 
 // endRound ends the round (or gives it up) and starts the next after d.
 func (b *Broker) endRound(d time.Duration) {
-	m := &b.grp.meta
+	m := &b.repl.meta
 	m.opaque, m.step, m.waited, m.idle = 0, 0, 0, ticks(d)
 }
 
-// metaSyncTick (every group tick) starts a round when one is due, and gives up a request
-// unanswered for too long.
+// metaSyncTick (every replica tick of a slave) starts a round when one is due, and gives up a
+// request unanswered for too long.
 func (b *Broker) metaSyncTick() {
-	g, m := b.grp, &b.grp.meta
-	if b.cfg.MetaSyncInterval < 0 || g.role != roleSlave || g.masterAddr == "" {
+	g, m := b.repl, &b.repl.meta
+	if b.cfg.MetaSyncInterval < 0 || g.masterAddr == "" {
 		return
 	}
 	if m.opaque != 0 {
@@ -114,14 +113,11 @@ func (b *Broker) metaSyncTick() {
 }
 
 func (b *Broker) sendMetaRequest() {
-	g, m := b.grp, &b.grp.meta
+	g, m := b.repl, &b.repl.meta
 	if m.conn == 0 {
 		m.conn = b.env.Dial(g.masterAddr)
 	}
-	req := codec.NewRequest(metaSyncCodes[m.step], map[string]string{
-		"brokerId":    strconv.FormatInt(b.cfg.BrokerID, 10),
-		"masterEpoch": strconv.FormatInt(g.epoch, 10),
-	}, nil)
+	req := codec.NewRequest(metaSyncCodes[m.step], codec.EncodeHeader(&codec.ReplicaHeader{BrokerID: b.cfg.BrokerID, MasterEpoch: g.epoch}), nil)
 	req.Opaque = b.nextOpaque()
 	m.opaque, m.waited = req.Opaque, 0
 	b.env.Send(m.conn, req)
@@ -129,11 +125,11 @@ func (b *Broker) sendMetaRequest() {
 
 // onMetaSyncAnswer applies one answer and sends the round's next request, or ends the round.
 func (b *Broker) onMetaSyncAnswer(resp *codec.Command) {
-	g, m := b.grp, &b.grp.meta
+	g, m := b.repl, &b.repl.meta
 	m.opaque = 0
 	code := metaSyncCodes[m.step]
-	if g.role != roleSlave {
-		return
+	if b.slave() == nil {
+		panic("brokernode: a metadata answer matched on a replica that is not a slave (leaving the slave role drops the round)")
 	}
 	var err error
 	if resp.Code != codec.Success {
@@ -186,7 +182,7 @@ func (b *Broker) applyMeta(code int16, body []byte) error {
 		if err != nil {
 			return err
 		}
-		b.grp.meta.groups = groups
+		b.repl.meta.groups = groups
 	case codec.ReqGetAllConsumerOffset, codec.ReqGetAllDelayOffset:
 		var offs []store.Offset
 		var err error
@@ -292,10 +288,11 @@ func (v *metaVersion) of(table []byte, now time.Time) dataVersion {
 // unless this broker is the master at that epoch; admins' requests (no masterEpoch) are served
 // by any broker.
 func (b *Broker) metaCheck(req *codec.Command) *codec.Command {
-	if req.Ext("masterEpoch") == "" {
+	h, err := codec.DecodeHeader[codec.ReplicaHeader](req)
+	if err == nil && h.MasterEpoch == codec.NoMasterEpoch {
 		return nil
 	}
-	return b.masterCheck(req)
+	return b.masterCheck(req, h.MasterEpoch)
 }
 
 // handleAllTopics serves GET_ALL_TOPIC_CONFIG (21).

@@ -55,8 +55,8 @@ func newGroupPair(t *testing.T, tune func(*Config)) *groupPair {
 	}
 	p.controller()
 	p.pump()
-	if p.m.b.grp.role != roleMaster || p.s.b.grp.role != roleSlave {
-		t.Fatalf("roles %v and %v after the controller named 1 master", p.m.b.grp.role, p.s.b.grp.role)
+	if p.m.b.master() == nil || p.s.b.slave() == nil {
+		t.Fatalf("roles %v and %v after the controller named 1 master", p.m.b.role, p.s.b.role)
 	}
 	return p
 }
@@ -88,6 +88,7 @@ func (r *relay) move() bool {
 			r.conns[f.Conn], r.back[tc] = tc, f.Conn
 		}
 		r.to.b.OnFrame(tc, f.Cmd)
+		r.to.env.checkInvariants(r.to.b)
 		moved = true
 	}
 	r.to.syncAll()
@@ -99,6 +100,7 @@ func (r *relay) move() bool {
 			continue
 		}
 		r.from.b.OnFrame(fc, f.Cmd)
+		r.from.env.checkInvariants(r.from.b)
 		moved = true
 	}
 	r.from.syncAll()
@@ -121,9 +123,9 @@ func (p *groupPair) pump() {
 
 // advance moves both clocks by d in group ticks, answering heartbeats and relaying.
 func (p *groupPair) advance(d time.Duration) {
-	for step := time.Duration(0); step < d; step += groupTick {
-		p.m.env.advance(p.m.b, groupTick)
-		p.s.env.advance(p.s.b, groupTick)
+	for step := time.Duration(0); step < d; step += replicaTickInterval {
+		p.m.env.advance(p.m.b, replicaTickInterval)
+		p.s.env.advance(p.s.b, replicaTickInterval)
 		p.controller()
 		p.pump()
 	}
@@ -458,8 +460,8 @@ func TestNewMasterAnswersOffsetsOnceItConfirmedTheLog(t *testing.T) {
 	p.m.controllerSays(1, testMaster, 1, "1,2", 2)
 	p.m.send(cli, "T", 0, "m1", nil)
 	p.pump()
-	if c := p.s.b.store.Confirmed(); c >= 2 || p.s.b.synced != 2 {
-		t.Fatalf("slave confirmed %d and synced %d, want m1 synced but not known confirmed", c, p.s.b.synced)
+	if c := p.s.b.store.Confirmed(); c >= 2 || p.s.b.acks.durable != 2 {
+		t.Fatalf("slave confirmed %d and synced %d, want m1 synced but not known confirmed", c, p.s.b.acks.durable)
 	}
 
 	// The controller names replica 2 master, replica 1 in its in-sync set; replica 1 has not

@@ -27,6 +27,7 @@ const maxPullMsgs = 1024
 type parkedPull struct {
 	conn  node.ConnID
 	req   *codec.Command
+	hdr   codec.PullHeader
 	key   queueKey
 	timer node.TimerID
 	done  bool
@@ -117,7 +118,7 @@ func (b *Broker) wakePulls(k queueKey) {
 
 // retryPull answers a parked pull without parking it again.
 func (b *Broker) retryPull(pp *parkedPull) {
-	if resp := b.handlePull(pp.conn, pp.req, false); resp != nil {
+	if resp := b.servePull(pp.conn, pp.req, &pp.hdr, nil, false); resp != nil {
 		b.env.Send(pp.conn, resp)
 	}
 }
@@ -125,22 +126,22 @@ func (b *Broker) retryPull(pp *parkedPull) {
 // handlePull serves PULL_MESSAGE. With allowPark and the suspend bit, a pull that finds nothing
 // is parked (nil is returned) until a message arrives or its long-polling time runs out.
 func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *codec.Command {
-	if resp := b.refuseRead(req); resp != nil {
+	h, err := codec.DecodeHeader[codec.PullHeader](req)
+	return b.servePull(c, req, &h, err, allowPark)
+}
+
+// servePull answers a pull whose header is h; hdrErr is what was wrong with the header, if
+// anything (answered once a replica's refusal has been considered, as before).
+func (b *Broker) servePull(c node.ConnID, req *codec.Command, h *codec.PullHeader, hdrErr error, allowPark bool) *codec.Command {
+	if resp := b.role.refuseRead(b, req); resp != nil {
 		return resp // a replica of a group that must not answer reads now (replica.go)
 	}
-	topic := req.Ext("topic")
-	group := req.Ext("consumerGroup")
-	queueID, errQ := req.ExtInt("queueId")
-	offset, errO := req.ExtInt("queueOffset")
+	topic, group, queueID, offset := h.Topic, h.ConsumerGroup, h.QueueID, h.QueueOffset
 	resp := codec.NewResponse(req, codec.Success, "")
-	suggest := strconv.FormatInt(b.suggestBrokerID(), 10)
+	suggest := b.suggestBrokerID()
 	setOffsets := func(next, min, max int64) {
-		resp.ExtFields = map[string]string{
-			"nextBeginOffset":      strconv.FormatInt(next, 10),
-			"minOffset":            strconv.FormatInt(min, 10),
-			"maxOffset":            strconv.FormatInt(max, 10),
-			"suggestWhichBrokerId": suggest,
-		}
+		resp.SetHeader(&codec.PullResponseHeader{NextBeginOffset: next, MinOffset: min, MaxOffset: max,
+			SuggestWhichBrokerID: suggest})
 	}
 	setOffsets(offset, 0, 0)
 	fail := func(code int16, remark string) *codec.Command {
@@ -148,8 +149,8 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 		resp.Remark = remark
 		return resp
 	}
-	if errQ != nil || errO != nil {
-		return fail(codec.SystemError, "pull: queueId and queueOffset are required integers")
+	if hdrErr != nil {
+		return fail(codec.SystemError, "pull: "+hdrErr.Error())
 	}
 	if !b.ready {
 		return fail(codec.SystemBusy, "broker is recovering its store")
@@ -161,7 +162,7 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 	if queueID < 0 || queueID >= int64(tc.ReadQueueNums) {
 		return fail(codec.SystemError, "queueId "+strconv.FormatInt(queueID, 10)+" is out of range for topic "+topic)
 	}
-	sysFlag := extInt(req, "sysFlag", 0)
+	sysFlag := h.SysFlag
 	// The subscription: the request's own with the subscription bit, else the group's from
 	// its heartbeats. None known (no heartbeat of the group yet, as after a restart of this
 	// broker) is refused as Java refuses it (SUBSCRIPTION_NOT_EXIST), not served unfiltered:
@@ -176,7 +177,7 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 		return fail(codec.SubscriptionNotExist, "the consumer's subscription not exist")
 	}
 	if sysFlag&pullSubscription != 0 {
-		exprType, expr := req.Ext("expressionType"), req.Ext("subscription")
+		exprType, expr := h.ExpressionType, h.Subscription
 		switch {
 		case hasSub && sub.same(exprType, expr):
 			// The group's own, parsed when its heartbeat brought it.
@@ -196,11 +197,11 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 		}
 	}
 	if sysFlag&pullCommitOffset != 0 && allowPark {
-		if co := extInt(req, "commitOffset", -1); co >= 0 && group != "" {
+		if co := h.CommitOffset; co >= 0 && group != "" {
 			b.store.CommitOffset(group, topic, int32(queueID), co)
 		}
 	}
-	maxMsgs := int(extInt(req, "maxMsgNums", 32))
+	maxMsgs := int(h.MaxMsgNums)
 	if maxMsgs < 1 {
 		maxMsgs = 1
 	} else if maxMsgs > maxPullMsgs {
@@ -237,19 +238,24 @@ func (b *Broker) handlePull(c node.ConnID, req *codec.Command, allowPark bool) *
 			setOffsets(0, res.MinOffset, res.MaxOffset)
 			return fail(codec.PullOffsetMoved, "queue is empty; offset moved to 0")
 		}
-	case store.OffsetOverflowBadly, store.OffsetTooSmall:
+	case store.OffsetTooSmall:
+		// Retention removed the messages there (RocketMQ: OFFSET_TOO_SMALL answered
+		// PULL_OFFSET_MOVED with nextBeginOffset the queue's min offset).
+		b.noteOffsetMoved(group, topic, int32(queueID), offset, res.NextOffset)
+		return fail(codec.PullOffsetMoved, "offset is below the queue's oldest message; moved to it")
+	case store.OffsetOverflowBadly:
 		return fail(codec.PullOffsetMoved, "offset is out of the queue's range")
 	case store.OffsetOverflowOne:
 	default:
 		panic("brokernode: pull: unhandled store status " + res.Status.String())
 	}
 	// Nothing new (offset at the end of the queue): park it if the client allows.
-	timeout := time.Duration(extInt(req, "suspendTimeoutMillis", 0)) * time.Millisecond
+	timeout := time.Duration(h.SuspendTimeoutMillis) * time.Millisecond
 	if timeout > b.cfg.MaxLongPoll {
 		timeout = b.cfg.MaxLongPoll
 	}
 	if allowPark && sysFlag&pullSuspend != 0 && timeout > 0 && b.parked.count < b.cfg.MaxParkedPulls {
-		pp := &parkedPull{conn: c, req: req, key: queueKey{topic: topic, queue: int32(queueID)}}
+		pp := &parkedPull{conn: c, req: req, hdr: *h, key: queueKey{topic: topic, queue: int32(queueID)}}
 		pp.timer = b.env.SetTimer(timeout, pp)
 		b.parked.add(pp)
 		return nil
@@ -263,7 +269,7 @@ const recordIndexAt = 4*5 + 8
 
 // assertConfirmed panics if a record a pull is about to serve lies beyond the confirmed log:
 // a slave must never show more than its master confirmed (store.Confirmed on a slave is at
-// most the master's confirmed index, slaveConfirm), a master nothing it has not acknowledged.
+// most the master's confirmed index, slaveAcks), a master nothing it has not acknowledged.
 func (b *Broker) assertConfirmed(rec []byte) {
 	if len(rec) < recordIndexAt+8 {
 		panic(fmt.Sprintf("brokernode: pull: the store served a record of %d bytes", len(rec)))

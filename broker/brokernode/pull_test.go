@@ -25,7 +25,7 @@ func brokerWithMessages(t *testing.T, cfg Config, n int) (*brokerHarness, node.C
 
 // Every PULL_MESSAGE answer carries nextBeginOffset, minOffset and maxOffset, whatever its
 // code, and each store outcome maps to the code and next offset RocketMQ clients act on
-// (PROTOCOL.md 2.3, PULL_MESSAGE response).
+// (docs/protocol.md, "Pulls").
 func TestPullStatusMapping(t *testing.T) {
 	cases := []struct {
 		name     string
@@ -61,9 +61,8 @@ func TestPullStatusMapping(t *testing.T) {
 					t.Fatalf("code %d answer lacks ext %s: %v", resp.Code, k, resp.ExtFields)
 				}
 			}
-			next, _ := resp.ExtInt("nextBeginOffset")
-			max, _ := resp.ExtInt("maxOffset")
-			min, _ := resp.ExtInt("minOffset")
+			ph, _ := codec.DecodeHeader[codec.PullResponseHeader](resp)
+			next, max, min := ph.NextBeginOffset, ph.MaxOffset, ph.MinOffset
 			if resp.Code != tc.wantCode || next != tc.wantNext || max != tc.wantMax || min != 0 {
 				t.Errorf("code %d next %d min %d max %d (%s); want code %d next %d min 0 max %d",
 					resp.Code, next, min, max, resp.Remark, tc.wantCode, tc.wantNext, tc.wantMax)
@@ -241,7 +240,8 @@ func TestTagFilterIsExactDespiteHashCollisions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		resp := h.mustAnswer(c, h.pull(c, "Orders", 0, tc.offset, "sysFlag", "4", "subscription", tc.sub))
-		next, _ := resp.ExtInt("nextBeginOffset")
+		ph, _ := codec.DecodeHeader[codec.PullResponseHeader](resp)
+		next := ph.NextBeginOffset
 		if got := bodies(resp); resp.Code != tc.wantCode || !slices.Equal(got, tc.want) || next != tc.wantNext {
 			t.Errorf("subscription %q from %d: code %d, %v, next %d; want code %d, %v, next %d",
 				tc.sub, tc.offset, resp.Code, got, next, tc.wantCode, tc.want, tc.wantNext)
@@ -262,7 +262,7 @@ func TestTagFilterIsExactDespiteHashCollisions(t *testing.T) {
 
 // Every PULL_MESSAGE answer, whatever its code and however it is reached (at once, after
 // long polling, woken by a message, refused), carries nextBeginOffset, minOffset, maxOffset
-// and suggestWhichBrokerId as decimal strings (PROTOCOL.md 2.3: a missing nextBeginOffset
+// and suggestWhichBrokerId as decimal strings (docs/protocol.md, "Pulls": a missing nextBeginOffset
 // sends a consumer back to offset 0). Orders/0 holds m0..m2, Orders/1 is empty.
 func TestEveryPullAnswerCarriesItsOffsets(t *testing.T) {
 	type outcome struct {

@@ -3,7 +3,6 @@ package brokernode
 import (
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -50,12 +49,11 @@ func (b *Broker) registerAll() map[int32]node.ConnID {
 	}
 	dv := b.reg.version.of(mustJSON(body.TopicConfigTable), b.env.Now())
 	body.DataVersion = route.DataVersion{Timestamp: dv.Timestamp, Counter: dv.Counter}
-	if b.grp != nil {
-		// Name servers route the master of the highest epoch when two replicas claim id 0.
-		body.DataVersion.StateVersion = b.grp.epoch
-	}
+	// Name servers route the master of the highest epoch when two replicas claim id 0 (0
+	// without a group).
+	body.DataVersion.StateVersion = b.epoch()
 	payload := mustJSON(body)
-	crc := strconv.FormatInt(int64(route.BodyCRC32(payload)), 10)
+	crc := int64(route.BodyCRC32(payload))
 	sent := map[int32]node.ConnID{}
 	for _, addr := range b.cfg.NameServers {
 		c, ok := b.nsConns[addr]
@@ -63,11 +61,10 @@ func (b *Broker) registerAll() map[int32]node.ConnID {
 			c = b.env.Dial(addr)
 			b.nsConns[addr] = c
 		}
-		req := codec.NewRequest(codec.ReqRegisterBroker, map[string]string{
-			"brokerName": b.cfg.BrokerName, "brokerAddr": b.cfg.Addr, "clusterName": b.cfg.ClusterName,
-			"brokerId": strconv.FormatInt(b.nameServerID(), 10), "haServerAddr": b.cfg.Addr,
-			"compressed": "false", "bodyCrc32": crc,
-		}, payload)
+		req := codec.NewRequest(codec.ReqRegisterBroker, codec.EncodeHeader(&codec.RegisterBrokerHeader{
+			BrokerName: b.cfg.BrokerName, BrokerAddr: b.cfg.Addr, ClusterName: b.cfg.ClusterName,
+			BrokerID: b.nameServerID(), HAServerAddr: b.cfg.Addr, BodyCRC32: crc,
+		}), payload)
 		req.Opaque = b.nextOpaque()
 		b.env.Send(c, req)
 		sent[req.Opaque] = c

@@ -21,7 +21,7 @@ func FuzzSlaveAnswers(f *testing.F) {
 		h.controllerSays(1, testMaster, 1, "1,2", 2)
 		c, hs := h.lastRequest(testMaster, codec.ReqReplicaHandshake)
 		h.reply(c, hs, codec.Success, map[string]string{"lastIndex": lastIndex, "epoch": "1"}, epochs)
-		if l := h.b.grp.link; l != nil && l.handshaken {
+		if s := h.b.slave(); s != nil && s.link != nil && s.link.handshaken {
 			c, f := h.lastRequest(testMaster, codec.ReqReplicaFetch)
 			h.reply(c, f, codec.Success, map[string]string{"epoch": epoch, "epochStart": start, "confirmed": confirmed}, body)
 		}
@@ -43,11 +43,11 @@ func FuzzSlaveAnswers(f *testing.F) {
 			}
 			next[k]++
 		}
-		if e, ok := h.b.grp.table.Last(); ok && e.Start > last+1 {
-			t.Fatalf("epoch table %v runs past the log's end %d", h.b.grp.table.Entries(), last)
+		if e, ok := h.b.repl.table.Last(); ok && e.Start > last+1 {
+			t.Fatalf("epoch table %v runs past the log's end %d", h.b.repl.table.Entries(), last)
 		}
-		if c := h.b.store.Confirmed(); c > last || c > h.b.synced {
-			t.Fatalf("confirmed %d beyond the log (%d) or the synced index (%d)", c, last, h.b.synced)
+		if c := h.b.store.Confirmed(); c > last || c > h.b.acks.durable {
+			t.Fatalf("confirmed %d beyond the log (%d) or the synced index (%d)", c, last, h.b.acks.durable)
 		}
 	})
 }
@@ -76,8 +76,8 @@ func FuzzMasterFetch(f *testing.F) {
 			}
 			if r.Code == codec.Success {
 				for _, m := range decodeBody(t, r.Body) {
-					if uint64(m.PhysicalOffset) > h.b.synced {
-						t.Fatalf("served entry %d, synced only up to %d", m.PhysicalOffset, h.b.synced)
+					if uint64(m.PhysicalOffset) > h.b.acks.durable {
+						t.Fatalf("served entry %d, synced only up to %d", m.PhysicalOffset, h.b.acks.durable)
 					}
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/replication"
@@ -48,11 +49,10 @@ func (h *brokerHarness) lastRequest(addr string, code int16) (node.ConnID, *code
 // reply delivers the answer to req on c.
 func (h *brokerHarness) reply(c node.ConnID, req *codec.Command, code int16, ext map[string]string, body []byte) {
 	resp := codec.NewResponse(req, code, "")
-	for k, v := range ext {
-		resp.SetExt(k, v)
-	}
+	resp.ExtFields = ext
 	resp.Body = body
 	h.b.OnFrame(c, resp)
+	h.env.checkInvariants(h.b)
 }
 
 // controllerSays answers the broker's pending heartbeat with the group view.
@@ -116,9 +116,11 @@ func wantFetch(t *testing.T, h *brokerHarness, from, synced string) {
 // and it synced, and refuses sends.
 func TestSlaveReportsOnlyWhatItSynced(t *testing.T) {
 	for _, unsafe := range []bool{false, true} {
-		t.Run(fmt.Sprintf("UnsafeSlaveAckBeforeFsync=%v", unsafe), func(t *testing.T) {
+		t.Run(fmt.Sprintf("SlaveAckBeforeFsync=%v", unsafe), func(t *testing.T) {
 			cfg := replicaConfig()
-			cfg.UnsafeSlaveAckBeforeFsync = unsafe
+			if unsafe {
+				cfg.Bugs = bugs.Of(bugs.SlaveAckBeforeFsync)
+			}
 			h := startBroker(t, cfg, nil)
 			_, hb := h.lastRequest(testCtl, codec.ReqControllerBrokerHeartbeat)
 			if hb.Ext("brokerId") != "2" || hb.Ext("brokerName") != "g" || hb.Ext("masterEpoch") != "0" {
@@ -139,7 +141,7 @@ func TestSlaveReportsOnlyWhatItSynced(t *testing.T) {
 			wantFetch(t, h, "1", "0") // no new fetch before the fsync
 			h.syncAll()
 			wantFetch(t, h, "4", "3")
-			if tb := h.b.grp.table.Entries(); len(tb) != 1 || tb[0] != (replication.Epoch{Epoch: 1, Start: 1}) {
+			if tb := h.b.repl.table.Entries(); len(tb) != 1 || tb[0] != (replication.Epoch{Epoch: 1, Start: 1}) {
 				t.Fatalf("epoch table %v", tb)
 			}
 			cli := h.env.accept(h.b, "127.0.0.50:1")
@@ -179,7 +181,7 @@ func TestSlaveTruncatesAtHandshake(t *testing.T) {
 	h.syncAll()
 
 	// The controller moves on: broker 3 is master at epoch 3, whose epoch 1 ended at 3.
-	h.env.advance(h.b, h.b.cfg.ControllerHeartbeatInterval+groupTick)
+	h.env.advance(h.b, h.b.cfg.ControllerHeartbeatInterval+replicaTickInterval)
 	h.controllerSays(3, "127.0.0.13:10911", 3, "3", 5)
 	c, hs = h.lastRequest("127.0.0.13:10911", codec.ReqReplicaHandshake)
 	h.reply(c, hs, codec.Success, map[string]string{"lastIndex": "6", "epoch": "3"}, epochsJSON(t, 1, 1, 3, 4))
@@ -202,7 +204,7 @@ func TestSlaveTruncatesAtHandshake(t *testing.T) {
 	h.reply(c, f, codec.Success, map[string]string{"epoch": "3", "epochStart": "4", "confirmed": "5"},
 		append(record(t, "new4", 4, 3), record(t, "new5", 5, 4)...))
 	want := []replication.Epoch{{Epoch: 1, Start: 1}, {Epoch: 3, Start: 4}}
-	if got := h.b.grp.table.Entries(); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := h.b.repl.table.Entries(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("epoch table %v, want %v", got, want)
 	}
 	saved, err := replication.Load(disk, 5)
@@ -231,8 +233,8 @@ func masterHarness(t *testing.T, minInSync int) (*brokerHarness, node.ConnID) {
 	cfg.MinInSync = minInSync
 	h := startBroker(t, cfg, nil)
 	h.controllerSays(1, testMaster, 1, "1,2", 2)
-	if h.b.grp.role != roleMaster || !h.b.writable() {
-		t.Fatalf("role %v after the controller named it master", h.b.grp.role)
+	if h.b.master() == nil || !h.b.role.writable(h.b) {
+		t.Fatalf("role %v after the controller named it master", h.b.role)
 	}
 	slave := h.env.accept(h.b, "127.0.0.12:40000")
 	return h, slave
@@ -308,7 +310,7 @@ func TestMasterLeaseLapses(t *testing.T) {
 	send := h.send(cli, "T", 0, "m1", nil)
 	h.syncAll()
 	h.env.advance(h.b, h.b.cfg.MasterLease) // heartbeats go unanswered
-	if h.b.writable() {
+	if h.b.role.writable(h.b) {
 		t.Fatal("still writable after the lease")
 	}
 	h.slaveFetch(slave, 2, 1)
@@ -335,7 +337,7 @@ func TestMasterLeaseIgnoresClockStepBack(t *testing.T) {
 	cli := h.env.accept(h.b, "127.0.0.50:1")
 	h.env.StepClock(-time.Minute)
 	h.env.advance(h.b, h.b.cfg.MasterLease) // heartbeats go unanswered
-	if h.b.writable() {
+	if h.b.role.writable(h.b) {
 		t.Fatal("still writable MasterLease after the last confirmed heartbeat, its clock stepped back")
 	}
 	if r := h.mustAnswer(cli, h.send(cli, "T", 0, "m1", nil)); r.Code != codec.ServiceNotAvailable {
@@ -346,11 +348,11 @@ func TestMasterLeaseIgnoresClockStepBack(t *testing.T) {
 	}
 	// Its heartbeats went on through the step; the next answer renews the lease.
 	h.controllerSays(1, testMaster, 1, "1", 3)
-	if !h.b.writable() {
+	if !h.b.role.writable(h.b) {
 		t.Fatal("not writable after the controller renewed the lease")
 	}
 	h.env.advance(h.b, h.b.cfg.MasterLease)
-	if h.b.writable() {
+	if h.b.role.writable(h.b) {
 		t.Fatal("still writable MasterLease after the renewal")
 	}
 }
@@ -462,9 +464,9 @@ func TestInSyncSetNeedsTheInheritedLog(t *testing.T) {
 	// only index 1, fetches from it.
 	h.env.advance(h.b, h.b.cfg.ControllerHeartbeatInterval)
 	h.controllerSays(2, cfg.Addr, 2, "2", 3)
-	if h.b.grp.role != roleMaster || h.b.store.CommitLog().LastIndex() != 3 || h.b.store.Confirmed() >= 3 {
+	if h.b.master() == nil || h.b.store.CommitLog().LastIndex() != 3 || h.b.store.Confirmed() >= 3 {
 		t.Fatalf("role %v, last %d, confirmed %d: the test needs a master that has not confirmed what it inherited",
-			h.b.grp.role, h.b.store.CommitLog().LastIndex(), h.b.store.Confirmed())
+			h.b.role, h.b.store.CommitLog().LastIndex(), h.b.store.Confirmed())
 	}
 	slave := h.env.accept(h.b, "127.0.0.13:40000")
 	fetch := func(from, synced int) {

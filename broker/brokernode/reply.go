@@ -44,7 +44,7 @@ type replyPush struct {
 	opaque   int32 // the push's
 	to       node.ConnID
 	clientID string
-	// from and req are the replier's connection and its request (long header names); m is the
+	// from and req are the replier's connection and its request; m is the
 	// message to store, tc and queueID its topic and queue.
 	from    node.ConnID
 	req     *codec.Command
@@ -55,13 +55,7 @@ type replyPush struct {
 	done    bool
 }
 
-// replyPushHeader lists the ext fields of PUSH_REPLY_MESSAGE_TO_CLIENT (Java's
-// ReplyMessageRequestHeader) that are copied from the replier's send header as it wrote them;
-// bornHost, storeHost, storeTimestamp and properties are the broker's.
-var replyPushHeader = [...]string{"producerGroup", "topic", "defaultTopic", "defaultTopicQueueNums", "queueId",
-	"sysFlag", "bornTimestamp", "flag", "reconsumeTimes", "unitMode"}
-
-// handleSendReply serves SEND_REPLY_MESSAGE, and SEND_REPLY_MESSAGE_V2 through sendV1: the
+// handleSendReply serves SEND_REPLY_MESSAGE and SEND_REPLY_MESSAGE_V2: the
 // reply is checked as a send is, then pushed to its requester. The answer goes out when the
 // push is settled and the reply stored (finishReply), so nil is returned unless the reply is
 // refused at once.
@@ -75,17 +69,17 @@ func (b *Broker) handleSendReply(c node.ConnID, req *codec.Command) *codec.Comma
 		return resp
 	}
 	m := b.newMessage(c, &h, queueID)
-	m.Flag = h.flag
+	m.Flag = h.Flag
 	m.Body = req.Body
-	m.Properties = h.properties // Java stores a reply's properties as sent: no CLUSTER
+	m.Properties = h.Properties // Java stores a reply's properties as sent: no CLUSTER
 	if isHalfMessage(m) {
 		// Java would store it as a half message no transaction ever resolves; refuse it.
 		return codec.NewResponse(req, codec.MessageIllegal, "a reply message cannot be a transactional half message")
 	}
 	rp := &replyPush{from: c, req: req, m: m, tc: tc, queueID: queueID}
-	rp.clientID = codec.Property(h.properties, codec.PropReplyToClient)
+	rp.clientID = codec.Property(h.Properties, codec.PropReplyToClient)
 	if rp.clientID == "" {
-		b.log.Warn("reply message without REPLY_TO_CLIENT, can not reply", "topic", h.topic)
+		b.log.Warn("reply message without REPLY_TO_CLIENT, can not reply", "topic", h.Topic)
 		return b.finishReply(rp, false, "reply message properties["+codec.PropReplyToClient+"] is null")
 	}
 	to, ok := b.txn.producers.clientConn(rp.clientID)
@@ -99,17 +93,13 @@ func (b *Broker) handleSendReply(c node.ConnID, req *codec.Command) *codec.Comma
 			"too many reply messages ("+strconv.Itoa(maxPendingReplies)+") are waiting for their requesters")
 	}
 	now := b.env.Now().UnixMilli()
-	ext := make(map[string]string, len(replyPushHeader)+4)
-	for _, k := range replyPushHeader {
-		if v, ok := req.ExtFields[k]; ok {
-			ext[k] = v
-		}
+	ph := codec.ReplyPushHeader{SendHeader: h,
+		BornHost:       javaHostString(m.BornHost.Addr().String(), m.BornHost.Port()),
+		StoreHost:      javaHostString(b.storeHost.Addr().String(), b.storeHost.Port()),
+		StoreTimestamp: now,
 	}
-	ext["properties"] = codec.SetProperty(h.properties, codec.PropPushReplyTime, strconv.FormatInt(now, 10))
-	ext["bornHost"] = javaHostString(m.BornHost.Addr().String(), m.BornHost.Port())
-	ext["storeHost"] = javaHostString(b.storeHost.Addr().String(), b.storeHost.Port())
-	ext["storeTimestamp"] = strconv.FormatInt(now, 10)
-	push := codec.NewRequest(codec.ReqPushReplyMessageToClient, ext, req.Body)
+	ph.Properties = codec.SetProperty(h.Properties, codec.PropPushReplyTime, strconv.FormatInt(now, 10))
+	push := codec.NewRequest(codec.ReqPushReplyMessageToClient, codec.EncodeHeader(&ph), req.Body)
 	push.Opaque = b.nextOpaque()
 	rp.opaque, rp.to = push.Opaque, to
 	rp.timer = b.env.SetTimer(b.replyPushTimeout(), rp)
@@ -195,29 +185,25 @@ func (b *Broker) finishReply(rp *replyPush, pushed bool, remark string) *codec.C
 		code = codec.SystemError
 	}
 	resp := codec.NewResponse(rp.req, code, remark)
-	resp.ExtFields = map[string]string{"MSG_REGION": "DefaultRegion", "TRACE_ON": "true"}
+	answer := codec.NewSendResponseHeader("", 0, 0)
+	answer.NoMessage = true // unless pushed or stored
 	if pushed {
-		resp.ExtFields["msgId"] = "0"
-		resp.ExtFields["queueId"] = strconv.Itoa(int(rp.queueID))
-		resp.ExtFields["queueOffset"] = "0"
+		answer = codec.NewSendResponseHeader("0", rp.queueID, 0)
 	}
+	resp.SetHeader(&answer)
 	if !b.cfg.StoreReplyMessage {
 		return resp
 	}
 	rp.m.StoreTimestamp = b.env.Now().UnixMilli()
-	res, err := b.putMessage(rp.m, rp.from, resp)
+	res, err := b.putMessage(rp.m)
 	if err != nil {
 		// Java logs a failed put of a reply and answers by the push alone.
 		b.log.Error("store reply message", "topic", rp.tc.Name, "queue", rp.queueID, "err", err)
 		return resp
 	}
-	resp.ExtFields["msgId"] = codec.OffsetMsgID(b.storeHost, int64(res.Index))
-	resp.ExtFields["queueId"] = strconv.Itoa(int(rp.queueID))
-	resp.ExtFields["queueOffset"] = strconv.FormatInt(res.QueueOffset, 10)
-	if b.answersAtOnce() {
-		return resp
-	}
-	return nil
+	answer = codec.NewSendResponseHeader(codec.OffsetMsgID(b.storeHost, int64(res.Index)), rp.queueID, res.QueueOffset)
+	resp.SetHeader(&answer)
+	return b.answerOnAck(rp.from, res.Index, resp)
 }
 
 // ensureReplyTopic creates the cluster's reply topic (one queue, read and write) if it is

@@ -243,7 +243,7 @@ func TestReplyV2Header(t *testing.T) {
 	cfg := testConfig()
 	cfg.FlushMode = AsyncFlush
 	w := newReplyWorld(t, cfg)
-	ext := sendV1Inverse(sendExt(ReplyTopic("DefaultCluster"), "0", replyProps(requesterID, "corr-009")))
+	ext := v2Letters(sendExt(ReplyTopic("DefaultCluster"), "0", replyProps(requesterID, "corr-009")))
 	ext["h"] = "5"
 	op := w.request(w.replier, codec.ReqSendReplyMessageV2, ext, []byte("short"))
 	pushes := w.pushes(w.requester)

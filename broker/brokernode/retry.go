@@ -22,8 +22,6 @@ import (
 const (
 	retryTopicPrefix = "%RETRY%"
 	dlqTopicPrefix   = "%DLQ%"
-	// defaultMaxReconsumeTimes applies when a request does not say (Java's retryMaxTimes).
-	defaultMaxReconsumeTimes = 16
 	// firstRetryDelayLevel is the level of a first retry; each reconsumption adds one.
 	firstRetryDelayLevel = 3
 )
@@ -37,24 +35,13 @@ func (b *Broker) handleSendBack(c node.ConnID, req *codec.Command) *codec.Comman
 	if !b.ready {
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
 	}
-	group := req.Ext("group")
-	if group == "" {
-		return fail("ext group is required")
+	h, err := codec.DecodeHeader[codec.SendBackHeader](req)
+	if err != nil {
+		return fail("%v", err)
 	}
+	group, offset, delayLevel, maxReconsume := h.Group, h.Offset, h.DelayLevel, h.MaxReconsumeTimes
 	if err := validTopic(retryTopicPrefix + group); err != nil {
 		return fail("group %q makes no valid retry topic: %v", group, err)
-	}
-	offset, err := req.ExtInt("offset")
-	if err != nil {
-		return fail("ext offset (the message's commit-log offset) must be an integer")
-	}
-	delayLevel, err := optionalExtInt(req, "delayLevel", 0)
-	if err != nil {
-		return fail("ext delayLevel must be an integer")
-	}
-	maxReconsume, err := optionalExtInt(req, "maxReconsumeTimes", defaultMaxReconsumeTimes)
-	if err != nil {
-		return fail("ext maxReconsumeTimes must be an integer")
 	}
 	if offset <= 0 || uint64(offset) > b.store.Confirmed() {
 		return fail("no message at commit-log offset %d (the log holds up to %d)", offset, b.store.Confirmed())
@@ -68,7 +55,7 @@ func (b *Broker) handleSendBack(c node.ConnID, req *codec.Command) *codec.Comman
 	// lost it and a new message reused its place in the commit log. Retrying that one instead
 	// would acknowledge a send-back of a message the broker no longer has and deliver another
 	// twice, so the message must be the one the consumer means (its UNIQ_KEY, when it has one).
-	if want, got := req.Ext("originMsgId"), codec.Property(m.Properties, codec.PropUniqKey); want != "" && got != "" && want != got {
+	if want, got := h.OriginMsgID, codec.Property(m.Properties, codec.PropUniqKey); want != "" && got != "" && want != got {
 		return fail("the message at commit-log offset %d is %s, not %s (lost in a crash?)", offset, got, want)
 	}
 	props := m.Properties
@@ -116,21 +103,20 @@ func (b *Broker) handleSendBack(c node.ConnID, req *codec.Command) *codec.Comman
 	}
 	out.Properties = props
 	resp := codec.NewResponse(req, codec.Success, "")
-	if _, err := b.putMessage(out, c, resp); err != nil {
+	res, err := b.putMessage(out)
+	if err != nil {
 		b.log.Error("send back: store message", "topic", out.Topic, "offset", offset, "err", err)
 		return fail("store the message for %s: %v", out.Topic, err)
 	}
-	if b.cfg.FlushMode == AsyncFlush || b.cfg.UnsafeAckBeforeSync {
-		return resp
-	}
-	return nil
+	return b.answerOnAck(c, res.Index, resp)
 }
 
 // retryAsNormal applies the dead-letter rule to a SEND_MESSAGE for a retry topic (the client's
 // fallback when send-back fails): once reconsumeTimes reaches maxReconsumeTimes (both from the
 // header), a message for an existing retry topic is redirected to the group's DLQ, without a
 // delay. Other topics are returned unchanged.
-func (b *Broker) retryAsNormal(req *codec.Command, topic string, queueID int64, props string) (string, int64, string, error) {
+func (b *Broker) retryAsNormal(h *codec.SendHeader) (string, int64, string, error) {
+	topic, queueID, props := h.Topic, h.QueueID, h.Properties
 	group, ok := strings.CutPrefix(topic, retryTopicPrefix)
 	if !ok {
 		return topic, queueID, props, nil
@@ -138,7 +124,7 @@ func (b *Broker) retryAsNormal(req *codec.Command, topic string, queueID int64, 
 	if _, exists := b.store.Topic(topic); !exists {
 		return topic, queueID, props, nil // answered 17 by the caller: retry topics come from heartbeats
 	}
-	if extInt(req, "reconsumeTimes", 0) < extInt(req, "maxReconsumeTimes", defaultMaxReconsumeTimes) {
+	if h.ReconsumeTimes < h.MaxReconsumeTimes {
 		return topic, queueID, props, nil
 	}
 	dlq, err := b.ensureDLQTopic(group)
@@ -176,12 +162,4 @@ func (b *Broker) ensureDLQTopic(group string) (string, error) {
 	b.log.Info("dead-letter topic created", "topic", name)
 	b.registerAll()
 	return name, nil
-}
-
-// optionalExtInt reads an integer ext field: def when absent, an error when malformed.
-func optionalExtInt(req *codec.Command, key string, def int64) (int64, error) {
-	if req.Ext(key) == "" {
-		return def, nil
-	}
-	return req.ExtInt(key)
 }

@@ -154,10 +154,10 @@ func TestSendBackErrors(t *testing.T) {
 		ext  map[string]string
 		want string
 	}{
-		{"no group", map[string]string{"offset": "1"}, "group is required"},
+		{"no group", map[string]string{"offset": "1"}, `missing header field "group"`},
 		{"bad group", map[string]string{"group": "a b", "offset": "1"}, "valid retry topic"},
 		{"no offset", map[string]string{"group": "cg"}, "offset"},
-		{"offset not a number", map[string]string{"group": "cg", "offset": "x"}, "must be an integer"},
+		{"offset not a number", map[string]string{"group": "cg", "offset": "x"}, `header field "offset": "x" is not an integer`},
 		{"unknown offset", map[string]string{"group": "cg", "offset": "99"}, "no message at commit-log offset 99"},
 		{"offset zero", map[string]string{"group": "cg", "offset": "0"}, "no message at commit-log offset 0"},
 		{"bad delay level", map[string]string{"group": "cg", "offset": "1", "delayLevel": "soon"}, "delayLevel"},

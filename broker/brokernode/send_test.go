@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/route"
 	"github.com/sluicemq/sluice/sim/simdisk"
@@ -66,7 +67,7 @@ func TestSendThenPullReturnsTheStoredRecord(t *testing.T) {
 	if m.BornTimestamp != 1767225600000 || m.StoreTimestamp != h.env.Now().UnixMilli() {
 		t.Errorf("born %d store %d, want 1767225600000 and %d", m.BornTimestamp, m.StoreTimestamp, h.env.Now().UnixMilli())
 	}
-	// The layout itself: PROTOCOL.md 4.1, IPv4 total = 91 + body + topic + properties.
+	// The layout itself: docs/protocol.md, "Stored message records": IPv4 total = 91 + body + topic + properties.
 	rec := resp.Body
 	if got, want := int(binary.BigEndian.Uint32(rec)), 91+len("order-2")+len("Orders")+len(m.Properties); got != want || len(rec) != want {
 		t.Errorf("TOTALSIZE %d, body of %d bytes, want both %d", got, len(rec), want)
@@ -150,22 +151,6 @@ func TestPullDoesNotSeeAMessageBeforeItsFsync(t *testing.T) {
 	}
 }
 
-// A failed fsync answers the sends it would have covered with FLUSH_DISK_TIMEOUT (their
-// outcome is unknown), and the message stays invisible.
-func TestFailedFsyncAnswersFlushDiskTimeout(t *testing.T) {
-	h := startBroker(t, testConfig(), nil)
-	p := h.env.accept(h.b, "127.0.9.7:50000")
-	op := h.send(p, "Orders", 0, "m1", nil)
-	h.env.CompleteSyncs(h.b, errIO)
-	resp := h.mustAnswer(p, op)
-	if resp.Code != codec.FlushDiskTimeout || resp.Remark == "" {
-		t.Fatalf("send after a failed fsync: code %d remark %q, want 10 with a reason", resp.Code, resp.Remark)
-	}
-	if max := h.b.Store().MaxOffset("Orders", 0); max != 0 {
-		t.Fatalf("a message whose fsync failed is visible: max offset %d", max)
-	}
-}
-
 var errIO = &ioError{}
 
 type ioError struct{}
@@ -188,10 +173,10 @@ func TestAsyncFlushAcksAtOnce(t *testing.T) {
 }
 
 // The planted bug must really plant the bug, or the simulator test that hunts it proves
-// nothing: with UnsafeAckBeforeSync a sync-flush send is answered before its fsync, once.
+// nothing: with bugs.AckBeforeSync a sync-flush send is answered before its fsync, once.
 func TestPlantedUnsafeAckBeforeSyncAcksBeforeTheFsync(t *testing.T) {
 	cfg := testConfig()
-	cfg.UnsafeAckBeforeSync = true
+	cfg.Bugs = cfg.Bugs.With(bugs.AckBeforeSync)
 	h := startBroker(t, cfg, nil)
 	p := h.env.accept(h.b, "127.0.9.7:50000")
 	op := h.send(p, "Orders", 0, "m1", nil)

@@ -2,13 +2,10 @@ package brokernode
 
 import (
 	"encoding/binary"
-	"maps"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
@@ -116,27 +113,6 @@ func sortedKeys(m map[string]string) []string {
 }
 
 func slicesEqual(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") }
-
-// sendV1 renames the letters and nothing else: a long name sent alongside a letter is dropped
-// (Java reads only the letters of a V2 header), other fields are kept, the request is untouched.
-func TestSendV1RenamesTheLetters(t *testing.T) {
-	req := codec.NewRequest(codec.ReqSendMessageV2, map[string]string{"a": "pg", "b": "T", "e": "1", "i": "",
-		"l": "3", "n": "broker-a", "topic": "Other", "AccessKey": "ak"}, []byte("x"))
-	req.Opaque = 9
-	before := maps.Clone(req.ExtFields)
-	v1 := sendV1(req)
-	want := map[string]string{"producerGroup": "pg", "topic": "T", "queueId": "1", "properties": "",
-		"maxReconsumeTimes": "3", "bname": "broker-a", "AccessKey": "ak"}
-	if diff := cmp.Diff(want, v1.ExtFields); diff != "" {
-		t.Errorf("V1 ext fields (-want +got):\n%s", diff)
-	}
-	if v1.Opaque != 9 || v1.Code != codec.ReqSendMessageV2 || string(v1.Body) != "x" {
-		t.Errorf("V1 request %+v", v1)
-	}
-	if !maps.Equal(before, req.ExtFields) {
-		t.Errorf("sendV1 modified the request: %v", req.ExtFields)
-	}
-}
 
 // A transactional half message sent with SEND_MESSAGE_V2 (sysFlag f = 4, TRAN_MSG) is held
 // like one sent with SEND_MESSAGE, takes the producer group from header field a, and is
@@ -251,7 +227,7 @@ func TestGroupSendV2MasterOnly(t *testing.T) {
 	})
 	m := gw.master()
 	slave := m%3 + 1
-	v2 := sendV1Inverse(sendExt("T", "0", nil))
+	v2 := v2Letters(sendExt("T", "0", nil))
 	ok := gw.cli.call(gw.addrs[m-1], codec.ReqSendMessageV2, v2, []byte("v2"))
 	refused := gw.cli.call(gw.addrs[slave-1], codec.ReqSendMessageV2, v2, []byte("refused"))
 	gw.w.RunFor(time.Second)
@@ -271,15 +247,16 @@ func TestGroupSendV2MasterOnly(t *testing.T) {
 	})
 }
 
-// sendV1Inverse turns long send names into V2 letters.
-func sendV1Inverse(ext map[string]string) map[string]string {
+// v2Letters turns long send names into V2 letters (SendMessageRequestHeaderV2's), keeping
+// other fields as they are.
+func v2Letters(ext map[string]string) map[string]string {
+	letters := map[string]string{"producerGroup": "a", "topic": "b", "defaultTopic": "c", "defaultTopicQueueNums": "d",
+		"queueId": "e", "sysFlag": "f", "bornTimestamp": "g", "flag": "h", "properties": "i", "reconsumeTimes": "j",
+		"unitMode": "k", "maxReconsumeTimes": "l", "batch": "m", "bname": "n"}
 	out := map[string]string{}
 	for k, v := range ext {
-		for _, n := range sendV2Names {
-			if n.long == k {
-				k = n.short
-				break
-			}
+		if l, ok := letters[k]; ok {
+			k = l
 		}
 		out[k] = v
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/sqlfilter"
 	"github.com/sluicemq/sluice/broker/store"
@@ -59,13 +60,13 @@ func (b *Broker) pullFilter(s subscription) (store.Filter, int16, string) {
 		return store.Filter{}, codec.SubscriptionParseFailed,
 			fmt.Sprintf("parse the consumer's subscription failed: %s expression %q: %v", s.exprType, s.expr, s.err)
 	}
-	return sqlFilter(s.sql, b.cfg.UnsafeSQLAbsentAsEmpty), codec.Success, ""
+	return sqlFilter(s.sql, b.cfg.Bugs.Has(bugs.SQLAbsentAsEmpty)), codec.Success, ""
 }
 
 // sqlFilter selects the messages whose properties (user properties and the system ones, TAGS
 // among them, as the Java broker decodes them) satisfy a SQL92 selector. The consume queue
 // holds no property bitmap, so every record is read and evaluated. absentAsEmpty is a planted
-// bug (Config.UnsafeSQLAbsentAsEmpty).
+// bug (Config.Bugs.Has(bugs.SQLAbsentAsEmpty)).
 func sqlFilter(e *sqlfilter.Expr, absentAsEmpty bool) store.Filter {
 	return store.Filter{
 		Record: func(rec []byte) bool {

@@ -1,6 +1,6 @@
 package brokernode
 
-// Transactional messages (PROTOCOL.md section 2.4), kept the way the Java 4.x broker keeps them:
+// Transactional messages (docs/protocol.md, "Transactions"), kept the way the Java 4.x broker keeps them:
 //
 //   - A half message (SEND_MESSAGE with TRAN_MSG=true) is stored in RMQ_SYS_TRANS_HALF_TOPIC
 //     queue 0 with REAL_TOPIC and REAL_QID: consumers of the real topic never see it.
@@ -194,19 +194,16 @@ func (b *Broker) handleEndTransaction(c node.ConnID, req *codec.Command) *codec.
 	if !b.ready {
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
 	}
-	group := req.Ext("producerGroup")
-	tranOffset, errT := req.ExtInt("tranStateTableOffset")
-	clOffset, errC := req.ExtInt("commitLogOffset")
-	kind, errK := req.ExtInt("commitOrRollback")
-	if errT != nil || errC != nil || errK != nil {
-		return codec.NewResponse(req, codec.SystemError,
-			"end transaction: tranStateTableOffset, commitLogOffset and commitOrRollback must be integers")
+	h, err := codec.DecodeHeader[codec.EndTransactionHeader](req)
+	if err != nil {
+		return codec.NewResponse(req, codec.SystemError, "end transaction: "+err.Error())
 	}
+	group, tranOffset, clOffset, kind := h.ProducerGroup, h.TranStateTableOffset, h.CommitLogOffset, h.CommitOrRollback
 	var how resolution
 	switch kind {
 	case 0:
 		b.log.Debug("transaction state unknown; it will be checked back", "group", group, "commitLogOffset", clOffset,
-			"fromCheck", req.Ext("fromTransactionCheck"), "remark", req.Remark)
+			"fromCheck", h.FromTransactionCheck, "remark", req.Remark)
 		return codec.NewResponse(req, codec.Success, "transaction state unknown; the broker will check back")
 	case codec.SysFlagTxnCommit:
 		how = resolveCommit
@@ -232,7 +229,7 @@ func (b *Broker) handleEndTransaction(c node.ConnID, req *codec.Command) *codec.
 	// In async-flush mode a crash may lose the half message and let another take both its
 	// commit-log index and its queue offset: deciding that one would deliver (or drop) a
 	// transaction its producer never decided. The half must be the one named (its UNIQ_KEY).
-	if want, got := req.Ext("msgId"), codec.Property(half.Properties, codec.PropUniqKey); want != "" && got != "" && want != got {
+	if want, got := h.MsgID, codec.Property(half.Properties, codec.PropUniqKey); want != "" && got != "" && want != got {
 		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf(
 			"end transaction: the half message at commitLogOffset %d is %s, not %s (lost in a crash?)", clOffset, got, want))
 	}
@@ -247,14 +244,14 @@ func (b *Broker) handleEndTransaction(c node.ConnID, req *codec.Command) *codec.
 		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf(
 			"end transaction: the half message at commitLogOffset %d was already resolved (%s); %s refused", clOffset, r.how, how))
 	}
-	resp := codec.NewResponse(req, codec.Success, "")
 	if how == resolveCommit {
 		if err := b.putCommitted(half); err != nil {
 			b.log.Error("commit transaction", "commitLogOffset", clOffset, "err", err)
 			return codec.NewResponse(req, codec.SystemError, "end transaction: write the committed message: "+err.Error())
 		}
 	}
-	if err := b.writeOpMark(half.QueueOffset, how, c, resp); err != nil {
+	opIndex, err := b.writeOpMark(half.QueueOffset, how)
+	if err != nil {
 		b.log.Error("write transaction op mark", "half", half.QueueOffset, "resolution", how, "err", err)
 		if how == resolveCommit {
 			// The committed message is written: remember the decision so it is never written
@@ -263,11 +260,8 @@ func (b *Broker) handleEndTransaction(c node.ConnID, req *codec.Command) *codec.
 		}
 		return codec.NewResponse(req, codec.SystemError, "end transaction: record the decision: "+err.Error())
 	}
-	b.log.Debug("transaction resolved", "half", half.QueueOffset, "resolution", how, "fromCheck", req.Ext("fromTransactionCheck"))
-	if b.answersAtOnce() {
-		return resp
-	}
-	return nil
+	b.log.Debug("transaction resolved", "half", half.QueueOffset, "resolution", how, "fromCheck", h.FromTransactionCheck)
+	return b.answerOnAck(c, opIndex, codec.NewResponse(req, codec.Success, ""))
 }
 
 // readHalf returns the half message at commit-log index clOffset.
@@ -316,15 +310,15 @@ func (b *Broker) putCommitted(half *codec.Message) error {
 		Body:                      half.Body,
 		Properties:                props,
 	}
-	_, err = b.putMessage(m, 0, nil)
+	_, err = b.putMessage(m)
 	return err
 }
 
-// writeOpMark records the decision on the half at queue offset half. resp, if not nil, is sent
-// on c once the mark is durable (sync-flush mode; see putMessage).
-func (b *Broker) writeOpMark(half int64, how resolution, c node.ConnID, resp *codec.Command) error {
+// writeOpMark records the decision on the half at queue offset half and returns the mark's
+// commit-log index.
+func (b *Broker) writeOpMark(half int64, how resolution) (uint64, error) {
 	if err := b.ensureTxnTopic(OpTopic); err != nil {
-		return err
+		return 0, err
 	}
 	now := b.env.Now().UnixMilli()
 	m := &codec.Message{
@@ -336,15 +330,15 @@ func (b *Broker) writeOpMark(half int64, how resolution, c node.ConnID, resp *co
 		Body:           []byte(strconv.FormatInt(half, 10)),
 		Properties:     codec.EncodeProperties(map[string]string{codec.PropTags: "d", propResolution: how.String()}),
 	}
-	res, err := b.putMessage(m, c, resp)
+	res, err := b.putMessage(m)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	t := b.txn
 	t.resolved[half] = resolved{how: how, opIndex: res.Index}
 	delete(t.checks, half)
 	t.ops = append(t.ops, opRef{opOffset: res.QueueOffset, half: half})
-	return nil
+	return res.Index, nil
 }
 
 // noteOpMark takes in an op mark read back from the op queue (recovery).
@@ -370,7 +364,7 @@ func (b *Broker) advanceTxnProgress() {
 	t := b.txn
 	for {
 		r, ok := t.resolved[t.progress]
-		if !ok || r.opIndex == 0 || r.opIndex > b.synced {
+		if !ok || r.opIndex == 0 || r.opIndex > b.acks.durable {
 			break
 		}
 		delete(t.resolved, t.progress)
@@ -450,7 +444,7 @@ func (b *Broker) repairLastCommit() {
 	}
 	b.log.Warn("committed transactional message without its op mark (crash between the two writes); recording the commit",
 		"half", half.QueueOffset, "index", last)
-	if err := b.writeOpMark(half.QueueOffset, resolveCommit, 0, nil); err != nil {
+	if _, err := b.writeOpMark(half.QueueOffset, resolveCommit); err != nil {
 		b.log.Error("write transaction op mark", "half", half.QueueOffset, "err", err)
 		t.resolved[half.QueueOffset] = resolved{how: resolveCommit}
 	}
@@ -497,13 +491,13 @@ func (b *Broker) scanQueue(topic string, from int64, limit int, fn func(*codec.M
 // be written, and check back every unresolved half older than TxnTimeout (the halves are in
 // store order, so the pass stops at the first that is too young).
 func (b *Broker) checkTransactions() {
-	if !b.writable() {
+	if !b.role.writable(b) {
 		return // a replica that is not the master
 	}
 	t := b.txn
 	for _, half := range slices.Sorted(maps.Keys(t.resolved)) {
 		if r := t.resolved[half]; r.opIndex == 0 {
-			if err := b.writeOpMark(half, r.how, 0, nil); err != nil {
+			if _, err := b.writeOpMark(half, r.how); err != nil {
 				b.log.Error("retry transaction op mark", "half", half, "resolution", r.how, "err", err)
 			}
 		}
@@ -543,7 +537,7 @@ func (b *Broker) checkHalf(m *codec.Message) (group string, asked bool) {
 	discard := func(why string) {
 		b.log.Warn("transactional message discarded, never delivered: "+why, "group", group, "topic", topic,
 			"msgId", codec.Property(m.Properties, codec.PropUniqKey), "half", qo)
-		if err := b.writeOpMark(qo, resolveDiscard, 0, nil); err != nil {
+		if _, err := b.writeOpMark(qo, resolveDiscard); err != nil {
 			b.log.Error("write transaction op mark", "half", qo, "err", err)
 		}
 	}
@@ -571,13 +565,10 @@ func (b *Broker) checkHalf(m *codec.Message) (group string, asked bool) {
 	if txID == "" {
 		txID = uniq
 	}
-	req := codec.NewRequest(codec.ReqCheckTransactionState, map[string]string{
-		"tranStateTableOffset": strconv.FormatInt(qo, 10),
-		"commitLogOffset":      strconv.FormatInt(m.PhysicalOffset, 10),
-		"msgId":                uniq,
-		"transactionId":        txID,
-		"offsetMsgId":          codec.OffsetMsgID(m.StoreHost, m.PhysicalOffset),
-	}, body)
+	req := codec.NewRequest(codec.ReqCheckTransactionState, codec.EncodeHeader(&codec.CheckTransactionStateHeader{
+		TranStateTableOffset: qo, CommitLogOffset: m.PhysicalOffset, MsgID: uniq, TransactionID: txID,
+		OffsetMsgID: codec.OffsetMsgID(m.StoreHost, m.PhysicalOffset),
+	}), body)
 	req.Opaque = b.nextOpaque()
 	req.Flag |= codec.FlagOneway
 	b.env.Send(conn, req)

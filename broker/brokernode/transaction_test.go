@@ -231,8 +231,8 @@ func TestTxnEndTransactionRejectsMismatches(t *testing.T) {
 		{"commitLogOffset of a normal message", func(e map[string]string) { e["commitLogOffset"] = strconv.FormatInt(plainOff, 10) }, "is not a half message"},
 		{"commitLogOffset beyond the log", func(e map[string]string) { e["commitLogOffset"] = "999" }, "no half message at commitLogOffset 999"},
 		{"commitLogOffset zero", func(e map[string]string) { e["commitLogOffset"] = "0" }, "not a commit-log index"},
-		{"non-numeric offset", func(e map[string]string) { e["tranStateTableOffset"] = "x" }, "must be integers"},
-		{"missing commitOrRollback", func(e map[string]string) { delete(e, "commitOrRollback") }, "must be integers"},
+		{"non-numeric offset", func(e map[string]string) { e["tranStateTableOffset"] = "x" }, `header field "tranStateTableOffset": "x" is not an integer`},
+		{"missing commitOrRollback", func(e map[string]string) { delete(e, "commitOrRollback") }, `missing header field "commitOrRollback"`},
 		{"unknown decision", func(e map[string]string) { e["commitOrRollback"] = "4" }, "must be 0 (unknown), 8 (commit) or 12 (rollback)"},
 	}
 	for _, tc := range tests {

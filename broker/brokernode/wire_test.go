@@ -11,7 +11,7 @@ import (
 
 // Every frame the broker sends a client, encoded by the real codec, has ext values that are
 // JSON strings: the Go client decodes extFields as map[string]string and drops the whole
-// frame when one value is a number, a boolean or an object (PROTOCOL.md 1.3). Checked over the
+// frame when one value is a number, a boolean or an object (docs/protocol.md, "Headers"). Checked over the
 // answers to a producer's and a consumer's requests, success and error alike.
 func TestEveryExtValueOnTheWireIsAString(t *testing.T) {
 	h := startBroker(t, testConfig(), nil)

@@ -288,7 +288,7 @@ func (c *Client) Route(topic string, done func(*route.TopicRouteData, error)) {
 	}
 	ns := c.cfg.NameServers[c.nsNext%len(c.cfg.NameServers)]
 	c.nsNext++
-	req := codec.NewRequest(codec.ReqGetRouteInfoByTopic, map[string]string{"topic": topic}, nil)
+	req := codec.NewRequest(codec.ReqGetRouteInfoByTopic, codec.EncodeHeader(&codec.TopicHeader{Topic: topic}), nil)
 	c.invoke(ns, req, func(resp *codec.Command, err error) {
 		if err != nil {
 			done(nil, fmt.Errorf("route %s from %s: %w", topic, ns, err))

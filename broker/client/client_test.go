@@ -34,7 +34,7 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, DefaultConfig(
 func newHarnessWith(t *testing.T, cfg Config) *harness {
 	env := nodetest.New(t, nil)
 	c := New(env, cfg)
-	c.Start()
+	env.Start(c)
 	return &harness{t: t, env: env, c: c, answered: map[*nodetest.Sent]bool{}}
 }
 
@@ -68,7 +68,7 @@ func (h *harness) reply(f *nodetest.Sent, code int16, ext map[string]string, bod
 	resp := codec.NewResponse(f.Cmd, code, "remark for code")
 	resp.ExtFields = ext
 	resp.Body = body
-	h.c.OnFrame(f.Conn, resp)
+	h.env.Frame(h.c, f.Conn, resp)
 }
 
 // drop marks f as one the test will never answer.
@@ -141,12 +141,12 @@ func TestSendRetriesOnlyAfterADefiniteFailure(t *testing.T) {
 		}, wantErr: ErrTimeout},
 		{name: "connection lost after it came up", fail: func(h *harness, f *nodetest.Sent) {
 			h.drop(f)
-			h.c.OnDialed(f.Conn)
-			h.c.OnConnClosed(f.Conn)
+			h.env.Dialed(h.c, f.Conn)
+			h.env.ConnClosed(h.c, f.Conn)
 		}, wantErr: ErrConnClosed},
 		{name: "connection never came up", fail: func(h *harness, f *nodetest.Sent) {
 			h.drop(f)
-			h.c.OnConnClosed(f.Conn)
+			h.env.ConnClosed(h.c, f.Conn)
 		}, wantRetry: true},
 	}
 	for _, tc := range cases {
@@ -242,8 +242,8 @@ func TestSendFallsBackToTBW102(t *testing.T) {
 	}
 	h.answerRoute(route.DefaultTopic, tbw.Encode())
 	f := h.next(codec.ReqSendMessage)
-	q, err := f.Cmd.ExtInt("queueId")
-	if f.Addr != brokerAAddr || f.Cmd.Ext("topic") != "NewTopic" || f.Cmd.Ext("defaultTopic") != route.DefaultTopic || err != nil || q < 0 || q >= 4 {
+	sh, err := codec.DecodeSendHeader(f.Cmd)
+	if q := sh.QueueID; f.Addr != brokerAAddr || sh.Topic != "NewTopic" || sh.DefaultTopic != route.DefaultTopic || err != nil || q < 0 || q >= 4 {
 		t.Fatalf("fallback send to %s: topic %q defaultTopic %q queueId %q", f.Addr, f.Cmd.Ext("topic"), f.Cmd.Ext("defaultTopic"), f.Cmd.Ext("queueId"))
 	}
 	h.reply(f, codec.Success, sendOK("0"), nil)
@@ -654,9 +654,9 @@ func TestPullWithoutAnswerLooksTheRouteUpAgain(t *testing.T) {
 	pull()
 	h.answerRoute("Orders", routeBody("broker-a"))
 	f := h.next(codec.ReqPullMessage)
-	h.c.OnDialed(f.Conn)
+	h.env.Dialed(h.c, f.Conn)
 	h.drop(f)
-	h.c.OnConnClosed(f.Conn)
+	h.env.ConnClosed(h.c, f.Conn)
 	if !errors.Is(pullErr, ErrConnClosed) {
 		t.Fatalf("pull on a closed connection: %v", pullErr)
 	}

@@ -3,7 +3,6 @@ package client
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -56,16 +55,10 @@ func (c *Client) SendBack(b SendBack, done func(error)) {
 			done(fmt.Errorf("%s: %w", what, err))
 			return
 		}
-		req := codec.NewRequest(codec.ReqConsumerSendMsgBack, map[string]string{
-			"group":             b.Group,
-			"offset":            itoa(m.PhysicalOffset),
-			"delayLevel":        strconv.Itoa(b.DelayLevel),
-			"originMsgId":       originID,
-			"originTopic":       originTopic,
-			"unitMode":          "false",
-			"maxReconsumeTimes": strconv.Itoa(b.MaxReconsumeTimes),
-			"bname":             b.Queue.BrokerName,
-		}, nil)
+		req := codec.NewRequest(codec.ReqConsumerSendMsgBack, codec.EncodeHeader(&codec.SendBackHeader{
+			Group: b.Group, Offset: m.PhysicalOffset, DelayLevel: int64(b.DelayLevel), OriginMsgID: originID,
+			OriginTopic: originTopic, MaxReconsumeTimes: int64(b.MaxReconsumeTimes), BrokerName: b.Queue.BrokerName,
+		}), nil)
 		c.invoke(addr, req, func(resp *codec.Command, err error) {
 			done(answerError(what+" at "+addr, resp, err))
 		})
@@ -81,20 +74,20 @@ func (c *Client) SearchOffset(q MessageQueue, ts time.Time, done func(offset int
 			done(0, fmt.Errorf("%s: %w", what, err))
 			return
 		}
-		req := codec.NewRequest(codec.ReqSearchOffsetByTimestamp, map[string]string{
-			"topic": q.Topic, "queueId": strconv.Itoa(int(q.QueueID)), "timestamp": itoa(ts.UnixMilli()), "bname": q.BrokerName,
-		}, nil)
+		req := codec.NewRequest(codec.ReqSearchOffsetByTimestamp, codec.EncodeHeader(&codec.SearchOffsetHeader{
+			Topic: q.Topic, QueueID: int64(q.QueueID), TimestampMs: ts.UnixMilli(), BrokerName: q.BrokerName,
+		}), nil)
 		c.invoke(addr, req, func(resp *codec.Command, err error) {
 			if err = answerError(what+" at "+addr, resp, err); err != nil {
 				done(0, err)
 				return
 			}
-			off, perr := resp.ExtInt("offset")
+			h, perr := codec.DecodeHeader[codec.OffsetResponseHeader](resp)
 			if perr != nil {
 				done(0, fmt.Errorf("%s at %s: answer has no offset: %w", what, addr, perr))
 				return
 			}
-			done(off, nil)
+			done(h.Offset, nil)
 		})
 	})
 }

@@ -144,18 +144,18 @@ func TestTransactionCheckIsAnsweredOnItsConnection(t *testing.T) {
 	h.answerRoute("Orders", routeBody("broker-a"))
 	h.c.Heartbeat(func(error) {})
 	hb := h.next(codec.ReqHeartBeat)
-	h.c.OnDialed(hb.Conn)
+	h.env.Dialed(h.c, hb.Conn)
 	h.reply(hb, codec.Success, nil, nil)
 
-	h.c.OnFrame(hb.Conn, checkRequest(t, "other-group"))
+	h.env.Frame(h.c, hb.Conn, checkRequest(t, "other-group"))
 	bad := checkRequest(t, "pg")
 	bad.Body = bad.Body[:20]
-	h.c.OnFrame(hb.Conn, bad)
+	h.env.Frame(h.c, hb.Conn, bad)
 	if len(checks) != 0 || len(h.pending()) != 0 {
 		t.Fatalf("checks of another group or with a bad body were answered: %d checks, %d requests", len(checks), len(h.pending()))
 	}
 
-	h.c.OnFrame(hb.Conn, checkRequest(t, "pg"))
+	h.env.Frame(h.c, hb.Conn, checkRequest(t, "pg"))
 	if len(checks) != 1 || checks[0].UniqKey != "tx-7" || checks[0].Msg.Topic != "Orders" || string(checks[0].Msg.Body) != "tx body" {
 		t.Fatalf("checker saw %+v", checks)
 	}
@@ -177,11 +177,11 @@ func TestTransactionCheckIsAnsweredOnItsConnection(t *testing.T) {
 
 	// A check whose connection closes before the application decides is answered nowhere.
 	cfg.CheckTransaction = func(ch TransactionCheck, reply func(TransactionState, func(error))) {
-		h.c.OnConnClosed(hb.Conn)
+		h.env.ConnClosed(h.c, hb.Conn)
 		reply(TxRollback, func(err error) { answered = append(answered, err) })
 	}
 	h.c.cfg = cfg
-	h.c.OnFrame(hb.Conn, checkRequest(t, "pg"))
+	h.env.Frame(h.c, hb.Conn, checkRequest(t, "pg"))
 	if len(answered) != 2 || !Definite(answered[1]) || len(h.pending()) != 0 {
 		t.Fatalf("answer after the connection closed: %v, %d requests", answered, len(h.pending()))
 	}

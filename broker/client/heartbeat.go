@@ -66,7 +66,7 @@ func (c *Client) learnBrokers(rd *route.TopicRouteData) {
 	}
 }
 
-// heartbeat bodies, as the official client writes them (PROTOCOL.md 2.3).
+// heartbeat bodies, as the official client writes them (docs/protocol.md, "Heartbeats").
 type (
 	heartbeatBody struct {
 		ClientID        string              `json:"clientID"`

@@ -80,24 +80,19 @@ func (c *Client) Send(m Message, done func(SendResult, error)) {
 	}, done)
 }
 
+// sendHeader is the header of a send to q as the official client writes it.
+func (c *Client) sendHeader(q MessageQueue, properties string) codec.SendHeader {
+	return codec.SendHeader{
+		ProducerGroup: c.cfg.ProducerGroup, Topic: q.Topic, DefaultTopic: route.DefaultTopic, DefaultTopicQueueNums: 4,
+		QueueID: int64(q.QueueID), BornTimestamp: c.env.Now().UnixMilli(), Properties: properties, BrokerName: q.BrokerName,
+	}
+}
+
 // sendRequest is SEND_MESSAGE (10) with the official client's long-name header.
 func (c *Client) sendRequest(q MessageQueue, sysFlag int, properties string, body []byte) *codec.Command {
-	return codec.NewRequest(codec.ReqSendMessage, map[string]string{
-		"producerGroup":         c.cfg.ProducerGroup,
-		"topic":                 q.Topic,
-		"defaultTopic":          route.DefaultTopic,
-		"defaultTopicQueueNums": "4",
-		"queueId":               strconv.Itoa(int(q.QueueID)),
-		"sysFlag":               strconv.Itoa(sysFlag),
-		"bornTimestamp":         itoa(c.env.Now().UnixMilli()),
-		"flag":                  "0",
-		"properties":            properties,
-		"reconsumeTimes":        "0",
-		"unitMode":              "false",
-		"maxReconsumeTimes":     "0",
-		"batch":                 "false",
-		"bname":                 q.BrokerName,
-	}, body)
+	h := c.sendHeader(q, properties)
+	h.SysFlag = int32(sysFlag)
+	return codec.NewRequest(codec.ReqSendMessage, codec.EncodeHeader(&h), body)
 }
 
 // send runs the send protocol shared by every kind of send: route (or TBW102's), queue choice,
@@ -139,15 +134,18 @@ func (c *Client) send(topic string, request func(q MessageQueue) *codec.Command,
 					c.finishSend(&res, fmt.Errorf("send to %s at %s: %w", q, addr, err), attempt, done)
 					return
 				}
-				off, perr := resp.ExtInt("queueOffset")
+				h, perr := codec.DecodeHeader[codec.SendResponseHeader](resp)
+				if perr == nil && h.NoMessage {
+					perr = errors.New("the answer names no message")
+				}
 				if perr != nil {
 					// The message is stored but the answer is malformed: unknown, not failed.
 					done(res, fmt.Errorf("send to %s: %w (%v)", q, ErrTimeout, perr))
 					return
 				}
-				res.QueueOffset = off
-				res.OffsetMsgID = resp.Ext("msgId")
-				res.TransactionID = resp.Ext("transactionId")
+				res.QueueOffset = h.QueueOffset
+				res.OffsetMsgID = h.MsgID
+				res.TransactionID = h.TransactionID
 				done(res, nil)
 			})
 		})
@@ -179,23 +177,10 @@ func (c *Client) SendBatch(msgs []Message, done func(SendResult, error)) {
 		}
 	}
 	c.send(topic, func(q MessageQueue) *codec.Command {
-		// The official client's V2 short-name header (PROTOCOL.md 2.2).
-		return codec.NewRequest(codec.ReqSendBatchMessage, map[string]string{
-			"a": c.cfg.ProducerGroup,
-			"b": q.Topic,
-			"c": route.DefaultTopic,
-			"d": "4",
-			"e": strconv.Itoa(int(q.QueueID)),
-			"f": "0",
-			"g": itoa(c.env.Now().UnixMilli()),
-			"h": "0",
-			"i": "",
-			"j": "0",
-			"k": "false",
-			"l": "0",
-			"m": "true",
-			"n": q.BrokerName,
-		}, body)
+		// The official client's V2 short-name header (SendMessageRequestHeaderV2).
+		h := c.sendHeader(q, "")
+		h.Batch = true
+		return codec.NewRequest(codec.ReqSendBatchMessage, codec.EncodeSendHeaderV2(h), body)
 	}, done)
 }
 
@@ -311,23 +296,15 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 		if exprType == "" {
 			exprType = "TAG"
 		}
-		req := codec.NewRequest(codec.ReqPullMessage, map[string]string{
-			"consumerGroup":        p.Group,
-			"topic":                p.Queue.Topic,
-			"queueId":              strconv.Itoa(int(p.Queue.QueueID)),
-			"queueOffset":          itoa(p.Offset),
-			"maxMsgNums":           strconv.Itoa(int(p.MaxMsgs)),
-			"sysFlag":              strconv.Itoa(sysFlag),
-			"commitOffset":         "0",
-			"suspendTimeoutMillis": itoa(p.SuspendMillis),
-			"subscription":         sub,
-			"subVersion":           "0",
-			"expressionType":       exprType,
-			"bname":                p.Queue.BrokerName,
-		}, nil)
-		if p.GroupSubscription {
-			delete(req.ExtFields, "subscription")
+		h := codec.PullHeader{
+			ConsumerGroup: p.Group, Topic: p.Queue.Topic, QueueID: int64(p.Queue.QueueID), QueueOffset: p.Offset,
+			MaxMsgNums: int64(p.MaxMsgs), SysFlag: int64(sysFlag), CommitOffset: 0, SuspendTimeoutMillis: p.SuspendMillis,
+			Subscription: sub, ExpressionType: exprType, BrokerName: p.Queue.BrokerName,
 		}
+		if p.GroupSubscription {
+			h.Subscription = "" // left out: the broker uses the group's, from its heartbeats
+		}
+		req := codec.NewRequest(codec.ReqPullMessage, codec.EncodeHeader(&h), nil)
 		c.invoke(addr, req, func(resp *codec.Command, err error) {
 			if err != nil {
 				// The broker may be gone: the next pull looks the route up again and starts
@@ -338,11 +315,10 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 				return
 			}
 			res := PullResult{Status: resp.Code, Addr: addr}
-			res.NextBeginOffset, _ = resp.ExtInt("nextBeginOffset")
-			res.MinOffset, _ = resp.ExtInt("minOffset")
-			res.MaxOffset, _ = resp.ExtInt("maxOffset")
-			if id, perr := resp.ExtInt("suggestWhichBrokerId"); perr == nil && id >= route.MasterID {
-				res.SuggestedBrokerID = id
+			ph, _ := codec.DecodeHeader[codec.PullResponseHeader](resp) // read leniently: no field can be malformed
+			res.NextBeginOffset, res.MinOffset, res.MaxOffset = ph.NextBeginOffset, ph.MinOffset, ph.MaxOffset
+			if ph.SuggestWhichBrokerID >= route.MasterID {
+				res.SuggestedBrokerID = ph.SuggestWhichBrokerID
 			}
 			switch resp.Code {
 			case codec.Success:
@@ -394,9 +370,9 @@ func (c *Client) QueryOffset(group string, q MessageQueue, done func(offset int6
 // QueryOffsetAt asks the broker at addr (a replica of q's broker group, whatever its role) for
 // a group's committed offset on q, as an admin or a monitor does.
 func (c *Client) QueryOffsetAt(addr, group string, q MessageQueue, done func(offset int64, found bool, err error)) {
-	req := codec.NewRequest(codec.ReqQueryConsumerOffset, map[string]string{
-		"consumerGroup": group, "topic": q.Topic, "queueId": strconv.Itoa(int(q.QueueID)), "bname": q.BrokerName,
-	}, nil)
+	req := codec.NewRequest(codec.ReqQueryConsumerOffset, codec.EncodeHeader(&codec.QueryConsumerOffsetHeader{
+		ConsumerGroup: group, Topic: q.Topic, QueueID: int64(q.QueueID), BrokerName: q.BrokerName,
+	}), nil)
 	c.invoke(addr, req, func(resp *codec.Command, err error) {
 		switch {
 		case err != nil:
@@ -406,8 +382,8 @@ func (c *Client) QueryOffsetAt(addr, group string, q MessageQueue, done func(off
 		case resp.Code != codec.Success:
 			done(0, false, &BrokerError{resp.Code, resp.Remark})
 		default:
-			off, perr := resp.ExtInt("offset")
-			done(off, perr == nil, perr)
+			h, perr := codec.DecodeHeader[codec.OffsetResponseHeader](resp)
+			done(h.Offset, perr == nil, perr)
 		}
 	})
 }
@@ -423,10 +399,9 @@ func (c *Client) CommitOffset(group string, q MessageQueue, offset int64) {
 		if err != nil {
 			return
 		}
-		c.oneway(addr, codec.NewRequest(codec.ReqUpdateConsumerOffset, map[string]string{
-			"consumerGroup": group, "topic": q.Topic, "queueId": strconv.Itoa(int(q.QueueID)),
-			"commitOffset": itoa(offset), "bname": q.BrokerName,
-		}, nil))
+		c.oneway(addr, codec.NewRequest(codec.ReqUpdateConsumerOffset, codec.EncodeHeader(&codec.UpdateConsumerOffsetHeader{
+			ConsumerGroup: group, Topic: q.Topic, QueueID: int64(q.QueueID), CommitOffset: offset, BrokerName: q.BrokerName,
+		}), nil))
 	})
 }
 

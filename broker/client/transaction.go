@@ -8,7 +8,7 @@ import (
 	"github.com/sluicemq/sluice/broker/node"
 )
 
-// Transactions (PROTOCOL.md 2.4): a half message is a send with sysFlag 4 and the properties
+// Transactions (docs/protocol.md, "Transactions"): a half message is a send with sysFlag 4 and the properties
 // TRAN_MSG=true and PGROUP=<producer group>; the broker keeps it from consumers until an
 // END_TRANSACTION commits it (it is then written to its real topic) or rolls it back. A half
 // message left unresolved makes the broker ask a producer of the group, with
@@ -97,24 +97,20 @@ func (c *Client) EndTransaction(half SendResult, uniqKey string, state Transacti
 
 func (c *Client) endTransactionRequest(tranStateTableOffset, commitLogOffset int64, state TransactionState, fromCheck bool,
 	uniqKey, transactionID, brokerName string) *codec.Command {
-	return codec.NewRequest(codec.ReqEndTransaction, map[string]string{
-		"producerGroup":        c.cfg.ProducerGroup,
-		"tranStateTableOffset": itoa(tranStateTableOffset),
-		"commitLogOffset":      itoa(commitLogOffset),
-		"commitOrRollback":     strconv.Itoa(int(state)),
-		"fromTransactionCheck": strconv.FormatBool(fromCheck),
-		"msgId":                uniqKey,
-		"transactionId":        transactionID,
-		"bname":                brokerName,
-	}, nil)
+	return codec.NewRequest(codec.ReqEndTransaction, codec.EncodeHeader(&codec.EndTransactionHeader{
+		ProducerGroup: c.cfg.ProducerGroup, TranStateTableOffset: tranStateTableOffset, CommitLogOffset: commitLogOffset,
+		CommitOrRollback: int64(state), FromTransactionCheck: fromCheck, MsgID: uniqKey, TransactionID: transactionID,
+		BrokerName: brokerName,
+	}), nil)
 }
 
 // onCheckTransaction serves CHECK_TRANSACTION_STATE as the official client does: a check
 // whose message is not of this producer group (PGROUP) is ignored, and the answer is an
 // END_TRANSACTION on the connection the check came in on. The check itself gets no response.
 func (c *Client) onCheckTransaction(conn node.ConnID, cmd *codec.Command) {
+	h, herr := codec.DecodeHeader[codec.CheckTransactionStateHeader](cmd)
 	if c.cfg.CheckTransaction == nil {
-		c.log.Warn("transaction check ignored: no checker configured", "msgId", cmd.Ext("msgId"))
+		c.log.Warn("transaction check ignored: no checker configured", "msgId", h.MsgID)
 		return
 	}
 	m, _, err := codec.DecodeRecord(cmd.Body)
@@ -126,23 +122,21 @@ func (c *Client) onCheckTransaction(conn node.ConnID, cmd *codec.Command) {
 		c.log.Warn("transaction check ignored: not this producer group", "group", pg, "ours", c.cfg.ProducerGroup)
 		return
 	}
-	tranOff, errT := cmd.ExtInt("tranStateTableOffset")
-	clOff, errC := cmd.ExtInt("commitLogOffset")
-	if errT != nil || errC != nil {
-		c.log.Warn("transaction check ignored: bad offsets", "tranStateTableOffset", cmd.Ext("tranStateTableOffset"),
-			"commitLogOffset", cmd.Ext("commitLogOffset"))
+	if herr != nil {
+		c.log.Warn("transaction check ignored: bad header", "err", herr)
 		return
 	}
+	tranOff, clOff := h.TranStateTableOffset, h.CommitLogOffset
 	check := TransactionCheck{
 		Msg: m, UniqKey: codec.Property(m.Properties, codec.PropUniqKey),
 		TranStateTableOffset: tranOff, CommitLogOffset: clOff,
-		TransactionID: codec.Property(m.Properties, codec.PropTransactionID), OffsetMsgID: cmd.Ext("offsetMsgId"),
+		TransactionID: codec.Property(m.Properties, codec.PropTransactionID), OffsetMsgID: h.OffsetMsgID,
 	}
 	if check.UniqKey == "" {
-		check.UniqKey = cmd.Ext("msgId")
+		check.UniqKey = h.MsgID
 	}
 	if check.TransactionID == "" {
-		check.TransactionID = cmd.Ext("transactionId")
+		check.TransactionID = h.TransactionID
 	}
 	if check.TransactionID == "" {
 		check.TransactionID = check.UniqKey

@@ -19,7 +19,7 @@ type BatchMessage struct {
 // magic, bodyCRC, flag and bodyLen (int32 each) and propsLen (int16).
 const batchRecordFixed = 4*5 + 2
 
-// DecodeBatch splits a SEND_BATCH_MESSAGE body into its messages (PROTOCOL.md 2.2): records
+// DecodeBatch splits a SEND_BATCH_MESSAGE body into its messages (docs/protocol.md, "Batch sends"): records
 // back to back, each
 //
 //	int32 totalSize | int32 magic | int32 bodyCRC | int32 flag | int32 bodyLen | body | int16 propsLen | props

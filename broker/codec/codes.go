@@ -37,7 +37,7 @@ const (
 	ReqSendReplyMessage        int16 = 324
 	ReqSendReplyMessageV2      int16 = 325
 	// ReqPushReplyMessageToClient is broker to client: a reply message for a request the
-	// client made (PROTOCOL.md 2.6).
+	// client made (docs/protocol.md, "Request and reply").
 	ReqPushReplyMessageToClient int16 = 326
 )
 

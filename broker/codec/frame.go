@@ -44,6 +44,18 @@
 // as ext values) that falls back, never fails, to the general decoder for anything else;
 // FuzzJSONHeaderFastPath checks that the two agree. What Sluice writes is narrower than what
 // it reads: ext values are always JSON strings, because the Go client fails on anything else.
+//
+// # Typed headers
+//
+// Every request and response kind that carries ext fields has a header type here (header_*.go,
+// e.g. SendHeader, PullHeader, OffsetResponseHeader), as RocketMQ has a CommandCustomHeader per
+// kind: a node decodes a request's header once, when it starts serving it (DecodeHeader,
+// DecodeSendHeader for the long and the V2 one-letter names alike), and works on the typed
+// value; whoever writes a command (a node answering, a client asking) encodes it from the same
+// type (EncodeHeader, Command.SetHeader). No code outside this package looks an ext field up
+// by name. Decoding is lenient, as the Java broker's is: unknown fields are ignored, and each
+// field documents what a missing or malformed value means (a *HeaderError naming it, or a
+// default). Encoding is strict: strings only, integers in decimal, booleans "true" or "false".
 package codec
 
 import (
@@ -53,7 +65,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strconv"
 )
 
 // Serialize types carried in the top byte of the header-length word.
@@ -109,11 +120,16 @@ func (c *Command) WireCode() int32 {
 // IsResponse reports whether the response bit is set.
 func (c *Command) IsResponse() bool { return c.Flag&FlagResponse != 0 }
 
-// Ext returns an ext field, "" if absent.
+// Ext returns an ext field as received, "" if absent: for tests and diagnostics. Code that
+// serves or sends a command reads and writes its header through a typed Header (DecodeHeader,
+// EncodeHeader, SetHeader).
 func (c *Command) Ext(key string) string { return c.ExtFields[key] }
 
-// SetExt sets an ext field, allocating the map if needed.
-func (c *Command) SetExt(key, value string) {
+// SetHeader replaces c's ext fields with h.
+func (c *Command) SetHeader(h Header) { c.ExtFields = EncodeHeader(h) }
+
+// setExt sets an ext field, allocating the map if needed.
+func (c *Command) setExt(key, value string) {
 	if c.ExtFields == nil {
 		c.ExtFields = make(map[string]string, 8)
 	}
@@ -261,7 +277,7 @@ func decodeBinaryHeader(h []byte) (*Command, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.SetExt(key, string(val))
+		c.setExt(key, string(val))
 	}
 	return c, nil
 }
@@ -308,17 +324,4 @@ func AppendBinaryFrame(dst []byte, c *Command) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(SerializeRocketMQ)<<24|uint32(len(h)))
 	dst = append(dst, h...)
 	return append(dst, c.Body...)
-}
-
-// ExtInt parses an integer ext field; a missing or malformed value is an error naming the key.
-func (c *Command) ExtInt(key string) (int64, error) {
-	v, ok := c.ExtFields[key]
-	if !ok {
-		return 0, fmt.Errorf("missing header field %q", key)
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("header field %q: %q is not an integer", key, v)
-	}
-	return n, nil
 }

@@ -127,7 +127,7 @@ func TestDecodeClientHeaders(t *testing.T) {
 		want   *Command
 	}{
 		{
-			name:   "Go client route request (PROTOCOL.md 1.3)",
+			name:   "Go client route request",
 			header: `{"code":105,"language":"GO","version":317,"opaque":1,"flag":0,"remark":"","extFields":{"topic":"TopicTest"}}`,
 			want: &Command{Code: 105, Language: "GO", Version: 317, Opaque: 1,
 				ExtFields: map[string]string{"topic": "TopicTest"}},
@@ -376,9 +376,9 @@ func TestCommandHelpers(t *testing.T) {
 	if req.Ext("missing") != "" {
 		t.Error("missing ext field is not empty")
 	}
-	req.SetExt("queueId", "3")
+	req.setExt("queueId", "3")
 	if req.Ext("queueId") != "3" {
-		t.Errorf("SetExt/Ext: %q", req.Ext("queueId"))
+		t.Errorf("setExt/Ext: %q", req.Ext("queueId"))
 	}
 	resp := NewResponse(req, PullNotFound, "no new message")
 	want := &Command{Code: PullNotFound, Language: "GO", Version: 317, Opaque: 12, Flag: FlagResponse, Remark: "no new message"}

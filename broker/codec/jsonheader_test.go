@@ -145,7 +145,7 @@ func TestJSONHeaderAcceptsWhatJavaAccepts(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got, equateCommands); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
-			// What Sluice writes back has strings only among the ext values (PROTOCOL.md 1.3).
+			// What Sluice writes back has strings only among the ext values (docs/protocol.md, "Headers").
 			var h struct {
 				ExtFields map[string]string `json:"extFields"`
 			}

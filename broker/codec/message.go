@@ -45,7 +45,7 @@ const (
 )
 
 // Message is one message as the broker stores it and as pull responses carry it (the 4.x
-// stored record layout, PROTOCOL.md section 4).
+// stored record layout, docs/protocol.md, "Stored message records").
 type Message struct {
 	Topic                     string
 	QueueID                   int32

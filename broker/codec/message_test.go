@@ -18,7 +18,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-// helloProps is the 63-byte property block of the captured "hello" send (PROTOCOL.md appendix).
+// helloProps is the 63-byte property block of the captured "hello" send (a capture of the Go client).
 const helloProps = "TAGS\x01TagA\x02KEYS\x01k1 k2\x02UNIQ_KEY\x01C00002021F38000000007b6e38880001\x02"
 
 func helloMessage() *Message {
@@ -105,7 +105,7 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 // TestRecordHelloGolden pins the captured example: "hello" on TopicTest with 63 bytes of
-// properties occupies 168 bytes (PROTOCOL.md 4.1). The whole record is kept as a hex golden.
+// properties occupies 168 bytes (docs/protocol.md, "Stored message records"). The whole record is kept as a hex golden.
 func TestRecordHelloGolden(t *testing.T) {
 	m := helloMessage()
 	if len(m.Properties) != 63 {
@@ -358,7 +358,7 @@ func TestOffsetMsgID(t *testing.T) {
 		offset int64
 		want   string
 	}{
-		{"127.0.0.1:20911", 0, "7F000001000051AF0000000000000000"}, // PROTOCOL.md 4.3
+		{"127.0.0.1:20911", 0, "7F000001000051AF0000000000000000"}, // docs/protocol.md, "Message ids"
 		{"10.0.0.7:10911", 168, "0A00000700002A9F00000000000000A8"},
 		{"255.255.255.255:65535", 1<<63 - 1, "FFFFFFFF0000FFFF7FFFFFFFFFFFFFFF"},
 		{"[2001:db8::1]:10911", 4096, "20010DB800000000000000000000000100002A9F0000000000001000"},

@@ -3,7 +3,7 @@ package codec
 import "strings"
 
 // More well-known property keys: the ones the broker sets on retried, dead-lettered and
-// delayed messages (PROTOCOL.md sections 2.2.3 and 4.2).
+// delayed messages (docs/protocol.md, "Properties").
 const (
 	PropRetryTopic      = "RETRY_TOPIC"
 	PropOriginMessageID = "ORIGIN_MESSAGE_ID"

@@ -8,9 +8,10 @@
 // decisions (elect.go), the raft log on the node's disk (storage.go), the raft transport
 // between members (remoting frames carrying protobuf raft messages) and the requests brokers,
 // name servers and admins send (requests.go). Like every node it is a deterministic state
-// machine: no goroutines, clock, randomness, files or sockets except through node.Env. The
-// one exception is inside raft itself: its randomized election timeout draws from
-// crypto/rand.Reader, which the simulator (never this package) replaces with a seeded reader.
+// machine: no goroutines, clock, randomness, files or sockets except through node.Env. Raft's
+// own randomized election timeout draws from crypto/rand, a process global that a simulator
+// running many worlds at once could not seed per world, so the member times its elections
+// itself, jittered by its Env.Rand (electionTimer), and raft's timeout never decides anything.
 package controller
 
 import (
@@ -25,6 +26,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 )
@@ -55,10 +57,10 @@ type Config struct {
 	// connection closed.
 	RedialDelay time.Duration
 
-	// UnsafeElectOutsideInSyncSet is a planted bug for the simulator to catch. NEVER set it in
-	// production: it lets an election pick a live replica outside the in-sync set (it
-	// prefers one), which can lose acknowledged messages.
-	UnsafeElectOutsideInSyncSet bool
+	// Bugs is the set of planted bugs (package bugs) the controller honours:
+	// ElectOutsideInSyncSet lets an election pick a live replica outside the in-sync set. Empty
+	// in production.
+	Bugs bugs.Set
 
 	// OnElection, if set, observes every election this member applies (from its log, replays
 	// after a restart included): the group, the master it names (0: masterless) and its new
@@ -175,6 +177,7 @@ type Controller struct {
 	// would not replace a dead master for as long as the step. Ticks fire late, never early,
 	// so this errs towards electing later.
 	ticked      time.Duration
+	election    electionTimer
 	leaderSince time.Time
 	seen        map[replicaKey]seenReplica
 	electing    map[GroupKey]electAttempt
@@ -249,6 +252,7 @@ func (c *Controller) Leader() (uint64, string) {
 
 // Start implements node.Handler.
 func (c *Controller) Start() {
+	c.restartElectionTimer()
 	c.env.SetTimer(c.cfg.TickInterval, tickTimer{})
 	c.env.SetTimer(c.cfg.CheckInterval, checkTimer{})
 	if len(c.cfg.Peers) == 1 {
@@ -295,7 +299,7 @@ func (c *Controller) OnTimer(_ node.TimerID, tag any) {
 		c.env.SetTimer(c.cfg.TickInterval, tickTimer{})
 		c.ticked += c.cfg.TickInterval
 		if c.failed == nil {
-			c.rn.Tick()
+			c.tick()
 		}
 	case checkTimer:
 		c.env.SetTimer(c.cfg.CheckInterval, checkTimer{})
@@ -366,6 +370,7 @@ func (c *Controller) stepPeer(req *codec.Command) {
 	if err := c.rn.Step(m); err != nil {
 		c.log.Debug("raft refused a message", "from", m.GetFrom(), "type", m.GetType().String(), "err", err)
 	}
+	c.noteHeard(m)
 }
 
 // pump hands raft's Ready to the disk, the network and the state machine until raft has
@@ -410,6 +415,7 @@ func (c *Controller) finishReady(rd raft.Ready) {
 		}
 	}
 	for _, m := range rd.Messages {
+		c.noteSent(m)
 		c.send(m)
 	}
 	for _, e := range rd.CommittedEntries {
@@ -584,7 +590,7 @@ func (c *Controller) checkGroup(k GroupKey, conn node.ConnID, req *codec.Command
 		return false, nil // an election for this epoch is in flight
 	}
 	masterAlive := g.MasterID != 0 && c.presumedAlive(replicaKey{k, g.MasterID})
-	elect, ok := decideElection(g, masterAlive, c.liveReplicas(g), c.cfg.UnsafeElectOutsideInSyncSet)
+	elect, ok := decideElection(g, masterAlive, c.liveReplicas(g), c.cfg.Bugs.Has(bugs.ElectOutsideInSyncSet))
 	if !ok {
 		if g.MasterID == 0 && c.warned[k] != g.MasterEpoch+1 {
 			c.warned[k] = g.MasterEpoch + 1

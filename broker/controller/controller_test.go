@@ -8,6 +8,7 @@ import (
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 )
@@ -56,12 +57,14 @@ func TestFailoverElectsTheInSyncSlave(t *testing.T) {
 // When the master dies and no live replica is in the in-sync set, the group goes masterless
 // under a new epoch (fencing the old master) rather than electing a replica that may lack
 // acknowledged messages; the old master, still in the in-sync set, is elected again when it
-// returns. The planted bug UnsafeElectOutsideInSyncSet elects the lagging replica instead.
+// returns. The planted bug bugs.ElectOutsideInSyncSet elects the lagging replica instead.
 func TestNoInSyncReplicaLeavesTheGroupMasterless(t *testing.T) {
 	for _, unsafe := range []bool{false, true} {
 		t.Run(fmt.Sprintf("unsafe=%v", unsafe), func(t *testing.T) {
 			cfg := oneMember()
-			cfg.UnsafeElectOutsideInSyncSet = unsafe
+			if unsafe {
+				cfg.Bugs = bugs.Of(bugs.ElectOutsideInSyncSet)
+			}
 			m := startMember(t, cfg, nil)
 			const b1, b2 node.ConnID = 101, 102
 			m.heartbeat(b1, 1)
@@ -173,7 +176,7 @@ func TestFollowerRedirectsToTheLeader(t *testing.T) {
 		t.Fatalf("before any leader: code %d leaderAddr %q", resp.Code, resp.Ext("leaderAddr"))
 	}
 	// Member 2 leads term 1 and says so with a heartbeat.
-	m.c.OnFrame(50, raftFrame(t, &pb.Message{Type: pb.MsgHeartbeat.Enum(), From: new(uint64(2)), To: new(uint64(1)), Term: new(uint64(1))}))
+	m.env.Frame(m.c, 50, raftFrame(t, &pb.Message{Type: pb.MsgHeartbeat.Enum(), From: new(uint64(2)), To: new(uint64(1)), Term: new(uint64(1))}))
 	m.settle()
 	resp = m.heartbeat(101, 1)
 	if resp.Code != codec.ControllerNotLeader || resp.Ext("leaderId") != "2" || resp.Ext("leaderAddr") != "10.0.0.2:9878" {
@@ -204,7 +207,7 @@ func TestMessagesWaitForTheSync(t *testing.T) {
 			for _, msg := range sent {
 				switch msg.GetType() {
 				case pb.MsgPreVote:
-					m.c.OnFrame(50, raftFrame(t, &pb.Message{Type: pb.MsgPreVoteResp.Enum(), From: new(msg.GetTo()), To: new(uint64(1)), Term: new(msg.GetTerm())}))
+					m.env.Frame(m.c, 50, raftFrame(t, &pb.Message{Type: pb.MsgPreVoteResp.Enum(), From: new(msg.GetTo()), To: new(uint64(1)), Term: new(msg.GetTerm())}))
 					m.settle()
 				case pb.MsgVote:
 					votes = append(votes, msg)
@@ -222,7 +225,7 @@ func TestMessagesWaitForTheSync(t *testing.T) {
 		t.Fatalf("votes were asked before the hard state was written: %v", err)
 	}
 	from := len(m.env.Sent())
-	m.c.OnFrame(50, raftFrame(t, &pb.Message{Type: pb.MsgVoteResp.Enum(), From: new(uint64(2)), To: new(uint64(1)), Term: new(votes[0].GetTerm())}))
+	m.env.Frame(m.c, 50, raftFrame(t, &pb.Message{Type: pb.MsgVoteResp.Enum(), From: new(uint64(2)), To: new(uint64(1)), Term: new(votes[0].GetTerm())}))
 	if !m.c.IsLeader() {
 		t.Fatal("a vote from a second member did not make the member leader")
 	}
@@ -251,7 +254,7 @@ func TestMessagesWaitForTheSync(t *testing.T) {
 // make durable.
 func TestSyncFailureStopsTheMember(t *testing.T) {
 	m := startMember(t, oneMember(), nil)
-	m.c.OnFrame(101, heartbeatReq(1))
+	m.env.Frame(m.c, 101, heartbeatReq(1))
 	if n := m.env.CompleteSyncs(m.c, fmt.Errorf("fsync: %w", node.ErrIO)); n == 0 {
 		t.Fatal("registration asked for no sync")
 	}
@@ -337,7 +340,7 @@ func TestNoConfirmationWhileAnElectionReplacesTheMaster(t *testing.T) {
 		"brokerId": "1", "brokerAddr": brokerAddr(1)}, nil)
 	req.Opaque = m.opaque
 	before := len(m.env.Sent())
-	m.c.OnFrame(b1, req)
+	m.env.Frame(m.c, b1, req)
 	for _, s := range m.env.Sent()[before:] {
 		if s.Conn == b1 && s.Cmd.IsResponse() && s.Cmd.Opaque == req.Opaque && s.Cmd.Code == codec.Success {
 			t.Fatalf("the master being replaced was confirmed: %v", info(t, s.Cmd))

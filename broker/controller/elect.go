@@ -22,7 +22,7 @@ type liveReplica struct {
 // live members of the in-sync set (any live replica while the set is empty, which means the
 // group never had a master). If none is eligible and the group still names a master, the
 // group goes masterless under a new epoch. unsafe is the planted bug
-// Config.UnsafeElectOutsideInSyncSet.
+// Config.Bugs.Has(bugs.ElectOutsideInSyncSet).
 func decideElection(g *Group, masterAlive bool, live map[int64]liveReplica, unsafe bool) (Command, bool) {
 	if g.MasterID != 0 && masterAlive {
 		return Command{}, false

@@ -51,7 +51,7 @@ func startMember(t testing.TB, cfg Config, disk *simdisk.Disk) *member {
 		t.Fatalf("new controller: %v", err)
 	}
 	m := &member{t: t, env: env, disk: disk, cfg: cfg, c: c}
-	c.Start()
+	env.Start(c)
 	m.settle()
 	return m
 }
@@ -82,7 +82,7 @@ func (m *member) request(conn node.ConnID, code int16, ext map[string]string, bo
 	req := codec.NewRequest(code, ext, body)
 	req.Opaque = m.opaque
 	before := len(m.env.Sent())
-	m.c.OnFrame(conn, req)
+	m.env.Frame(m.c, conn, req)
 	m.settle()
 	for _, s := range m.env.Sent()[before:] {
 		if s.Conn == conn && s.Cmd.IsResponse() && s.Cmd.Opaque == req.Opaque {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
@@ -78,8 +76,10 @@ func (c *Controller) serve(conn node.ConnID, req *codec.Command) *codec.Command 
 	if c.failed != nil {
 		return codec.NewResponse(req, codec.SystemError, "controller member failed: "+c.failed.Error())
 	}
-	if req.Code == codec.ReqControllerGetReplicaInfo && req.Ext("local") == "true" {
-		return c.replicaInfo(req)
+	if req.Code == codec.ReqControllerGetReplicaInfo {
+		if h, _ := codec.DecodeHeader[codec.BrokerGroupHeader](req); h.Local { // no field can be malformed
+			return c.replicaInfo(req)
+		}
 	}
 	if !c.isLeader {
 		return c.redirect(req)
@@ -100,33 +100,17 @@ func (c *Controller) serve(conn node.ConnID, req *codec.Command) *codec.Command 
 func (c *Controller) redirect(req *codec.Command) *codec.Command {
 	lead, addr := c.Leader()
 	resp := codec.NewResponse(req, codec.ControllerNotLeader, "this controller member is not the leader")
-	resp.SetExt("leaderId", strconv.FormatUint(lead, 10))
-	resp.SetExt("leaderAddr", addr)
+	resp.SetHeader(&codec.NotLeaderResponseHeader{LeaderID: lead, LeaderAddr: addr})
 	return resp
 }
 
-func groupKeyOf(req *codec.Command) (GroupKey, error) {
-	k := GroupKey{Cluster: req.Ext("clusterName"), Group: req.Ext("brokerName")}
-	if k.Cluster == "" || k.Group == "" {
-		return GroupKey{}, fmt.Errorf("clusterName and brokerName are required")
-	}
-	return k, nil
-}
-
 func (c *Controller) heartbeat(conn node.ConnID, req *codec.Command) *codec.Command {
-	k, err := groupKeyOf(req)
-	id, idErr := req.ExtInt("brokerId")
-	addr := req.Ext("brokerAddr")
-	if err == nil && (idErr != nil || id < 1 || addr == "") {
-		err = fmt.Errorf("brokerId (>= 1) and brokerAddr are required")
+	h, err := codec.DecodeHeader[codec.BrokerHeartbeatHeader](req)
+	k, id, addr := GroupKey{Cluster: h.ClusterName, Group: h.BrokerName}, h.BrokerID, h.BrokerAddr
+	if err == nil && id < 1 {
+		err = fmt.Errorf("brokerId %d is not a broker id (>= 1)", id)
 	}
-	var view liveReplica
-	if err == nil && req.Ext("masterEpoch") != "" {
-		view.Epoch, err = req.ExtInt("masterEpoch")
-	}
-	if err == nil && req.Ext("maxOffset") != "" {
-		view.MaxOffset, err = req.ExtInt("maxOffset")
-	}
+	view := liveReplica{Epoch: h.MasterEpoch, MaxOffset: h.MaxOffset}
 	if err != nil {
 		return codec.NewResponse(req, codec.ControllerInvalidRequest, "broker heartbeat: "+err.Error())
 	}
@@ -152,14 +136,8 @@ func (c *Controller) heartbeat(conn node.ConnID, req *codec.Command) *codec.Comm
 }
 
 func (c *Controller) alterInSync(conn node.ConnID, req *codec.Command) *codec.Command {
-	k, err := groupKeyOf(req)
-	var master, epoch int64
-	if err == nil {
-		master, err = req.ExtInt("masterBrokerId")
-	}
-	if err == nil {
-		epoch, err = req.ExtInt("masterEpoch")
-	}
+	h, err := codec.DecodeHeader[codec.AlterInSyncSetHeader](req)
+	k, master, epoch := GroupKey{Cluster: h.ClusterName, Group: h.BrokerName}, h.MasterBrokerID, h.MasterEpoch
 	var body AlterInSyncBody
 	if err == nil {
 		if err = json.Unmarshal(req.Body, &body); err != nil {
@@ -190,7 +168,8 @@ func (c *Controller) alterInSync(conn node.ConnID, req *codec.Command) *codec.Co
 }
 
 func (c *Controller) replicaInfo(req *codec.Command) *codec.Command {
-	cluster, group := req.Ext("clusterName"), req.Ext("brokerName")
+	h, _ := codec.DecodeHeader[codec.BrokerGroupHeader](req) // no field can be malformed
+	cluster, group := h.ClusterName, h.BrokerName
 	var body ReplicaInfoBody
 	for _, k := range c.state.Keys() {
 		if (cluster == "" || k.Cluster == cluster) && (group == "" || k.Group == group) {
@@ -219,15 +198,8 @@ func (c *Controller) groupResponse(req *codec.Command, code int16, remark string
 }
 
 func setGroupExt(resp *codec.Command, info GroupInfo) {
-	ids := make([]string, len(info.InSync))
-	for i, id := range info.InSync {
-		ids[i] = strconv.FormatInt(id, 10)
-	}
-	resp.SetExt("masterBrokerId", strconv.FormatInt(info.MasterID, 10))
-	resp.SetExt("masterAddress", info.MasterAddr)
-	resp.SetExt("masterEpoch", strconv.FormatInt(info.MasterEpoch, 10))
-	resp.SetExt("syncStateSet", strings.Join(ids, ","))
-	resp.SetExt("syncStateSetEpoch", strconv.FormatInt(info.InSyncEpoch, 10))
+	resp.SetHeader(&codec.GroupResponseHeader{MasterBrokerID: info.MasterID, MasterAddress: info.MasterAddr,
+		MasterEpoch: info.MasterEpoch, SyncStateSet: info.InSync, SyncStateSetEpoch: info.InSyncEpoch})
 }
 
 func (c *Controller) groupInfo(g *Group) GroupInfo {

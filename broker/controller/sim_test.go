@@ -1,13 +1,10 @@
 package controller
 
 import (
-	crand "crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -150,22 +147,11 @@ func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 	}
 }
 
-// seedCryptoRand makes raft's election-timeout draws (crypto/rand.Reader) come from seed,
-// as the simulator does, until the test ends.
-func seedCryptoRand(t *testing.T, seed uint64) {
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	old := crand.Reader
-	crand.Reader = rand.NewChaCha8(key)
-	t.Cleanup(func() { crand.Reader = old })
-}
-
 var controllerAddrs = []string{"10.0.0.1:9878", "10.0.0.2:9878", "10.0.0.3:9878"}
 
 // failoverRun is one simulated run: 3 controller members and 3 broker replicas. It checks
 // each step and returns the trace hash.
 func failoverRun(t *testing.T, seed uint64) uint64 {
-	seedCryptoRand(t, seed)
 	var logger *slog.Logger
 	if os.Getenv("SLUICE_SIM_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -91,7 +91,7 @@ type Command struct {
 	NewMaster   int64 `json:"newMaster,omitempty"`
 	ExpectEpoch int64 `json:"expectEpoch,omitempty"`
 	// Unclean marks an election of a replica outside the in-sync set. Only the planted bug
-	// Config.UnsafeElectOutsideInSyncSet proposes one; applying it skips the in-sync check.
+	// Config.Bugs.Has(bugs.ElectOutsideInSyncSet) proposes one; applying it skips the in-sync check.
 	Unclean bool `json:"unclean,omitempty"`
 }
 
@@ -247,22 +247,30 @@ func (s *State) elect(c Command) Result {
 
 // check panics if the group breaks an invariant of the state machine.
 func (g *Group) check() {
+	if err := g.invariant(); err != nil {
+		panic(err.Error())
+	}
+}
+
+// invariant reports the first invariant of the state machine the group breaks, or nil.
+func (g *Group) invariant() error {
 	if g.MasterID != 0 {
 		if _, ok := g.Replicas[g.MasterID]; !ok {
-			panic(fmt.Sprintf("controller: group %s: master %d is not a replica", g.Key, g.MasterID))
+			return fmt.Errorf("controller: group %s: master %d is not a replica", g.Key, g.MasterID)
 		}
 		if !g.inSync(g.MasterID) {
-			panic(fmt.Sprintf("controller: group %s: master %d is not in the in-sync set %v", g.Key, g.MasterID, g.InSync))
+			return fmt.Errorf("controller: group %s: master %d is not in the in-sync set %v", g.Key, g.MasterID, g.InSync)
 		}
 	}
 	for i, id := range g.InSync {
 		if _, ok := g.Replicas[id]; !ok || (i > 0 && g.InSync[i-1] >= id) {
-			panic(fmt.Sprintf("controller: group %s: in-sync set %v is not a sorted set of replicas", g.Key, g.InSync))
+			return fmt.Errorf("controller: group %s: in-sync set %v is not a sorted set of replicas", g.Key, g.InSync)
 		}
 	}
 	if g.MasterEpoch < 0 || g.InSyncEpoch < 0 || len(g.Replicas) > MaxReplicasPerGroup {
-		panic(fmt.Sprintf("controller: group %s: bad epochs or too many replicas", g.Key))
+		return fmt.Errorf("controller: group %s: bad epochs or too many replicas", g.Key)
 	}
+	return nil
 }
 
 func sortedSet(ids []int64) []int64 {

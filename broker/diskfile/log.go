@@ -115,6 +115,9 @@ type Log struct {
 	retired   []*os.File // former tail descriptors, closed by the next Sync (never in use then)
 	dirDirty  bool       // segment files were created, renamed or removed since the last Sync
 	syncOff   bool       // set by Close
+	frontTo   uint64     // a TruncateFront not yet applied to the files (0: none)
+
+	outOfSpace bool // the last write failed for lack of space (nospace.go); writeMu guards it
 }
 
 var _ node.Log = (*Log)(nil)
@@ -157,16 +160,7 @@ func openLog(d *Disk, name string) (*Log, error) {
 	if err := repairTail(dir, name, d.logger); err != nil {
 		return nil, err
 	}
-	w, err := wal.Open(dir, &wal.Options{
-		NoSync:           true,
-		SegmentSize:      d.segmentBytes,
-		LogFormat:        wal.Binary,
-		SegmentCacheSize: 2,
-		NoCopy:           true, // Read returns a view; node.Log says it must not be modified
-		AllowEmpty:       true,
-		DirPerms:         0o750,
-		FilePerms:        0o640,
-	})
+	w, err := wal.Open(dir, d.walOptions())
 	if err != nil {
 		return nil, walError(err, "open log %s", name)
 	}
@@ -294,15 +288,15 @@ func (l *Log) flushLocked() error {
 			j++
 		}
 		if err := l.writeEntries(b, i, j); err != nil {
-			l.mu.Lock()
-			l.failed = err
-			l.flushing = nil
-			l.mu.Unlock()
-			return err
+			return l.recoverNoSpaceLocked(b, err)
 		}
 		i = j
 	}
 
+	if l.outOfSpace {
+		l.outOfSpace = false
+		l.disk.logger.Info("diskfile: writes succeed again after a lack of space", "log", l.name)
+	}
 	l.mu.Lock()
 	l.flushing = nil
 	lent := b.lent
@@ -335,6 +329,11 @@ func (l *Log) writeEntries(b *batch, i, j int) error {
 	cycleBefore := l.tailBytes > l.segmentBytes
 	if err := l.w.WriteBatch(&l.wbatch); err != nil {
 		return walError(err, "write log %s entries %d..%d", l.name, first, b.first+uint64(j)-1)
+	}
+	if testWriteFault != nil {
+		if err := testWriteFault(l, first, b.first+uint64(j)-1); err != nil {
+			return ioError(err, "write log %s entries %d..%d", l.name, first, b.first+uint64(j)-1)
+		}
 	}
 	if b.ends[j-1]-b.start(i) > maxWriteBytes {
 		l.wbatch = wal.Batch{} // one large entry: do not pin its copy
@@ -380,12 +379,22 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 			return b, nil
 		}
 	}
+	w := l.w // replaced by a write that ran out of space (nospace.go)
 	l.mu.Unlock()
 	// Not in memory, so written: batches are written in order, and one leaves memory only
 	// once its WriteBatch has returned.
-	b, err := l.w.Read(index)
+	b, err := w.Read(index)
 	if err != nil {
-		return nil, walError(err, "read log %s index %d", l.name, index)
+		l.mu.Lock()
+		now := l.w
+		l.mu.Unlock()
+		if now == w {
+			return nil, walError(err, "read log %s index %d", l.name, index)
+		}
+		// The wal was reopened meanwhile (its old handle is closed): read from the new one.
+		if b, err = now.Read(index); err != nil {
+			return nil, walError(err, "read log %s index %d", l.name, index)
+		}
 	}
 	payload, err := logentry.Decode(b)
 	if err != nil {
@@ -425,6 +434,9 @@ func (l *Log) TruncateBack(index uint64) error {
 	if err := l.flushLocked(); err != nil {
 		return fmt.Errorf("truncate back log %s to %d: %w", l.name, index, err)
 	}
+	if err := l.applyFrontLocked(); err != nil {
+		return fmt.Errorf("truncate back log %s to %d: %w", l.name, index, err)
+	}
 	segIdx := 0 // emptying the log keeps the first segment file, empty
 	if index >= first {
 		segIdx = l.findSegment(index)
@@ -442,8 +454,12 @@ func (l *Log) TruncateBack(index uint64) error {
 
 // TruncateFront removes every entry before index (keeps index..). At or below FirstIndex() it
 // is a no-op; LastIndex()+1 empties the log (FirstIndex() becomes index, the next append
-// gets index). Above LastIndex()+1 it is an error: the log would have a gap. Pending entries
-// are written to the wal first; the truncation waits for an fsync in progress.
+// gets index). Above LastIndex()+1 it is an error: the log would have a gap.
+//
+// It is a memory operation, like Append: the entries are gone at once for readers, and the
+// files (whole segments removed, the one the cut falls in rewritten) follow on the next Sync,
+// on the runtime's disk worker, or at TruncateBack or Close. A crash before then brings the
+// entries back, which a caller removing old data must tolerate (the store's retention does).
 func (l *Log) TruncateFront(index uint64) error {
 	if err := l.usable(); err != nil {
 		return fmt.Errorf("truncate front log %s to %d: %w", l.name, index, err)
@@ -455,18 +471,27 @@ func (l *Log) TruncateFront(index uint64) error {
 	if index > last+1 {
 		return fmt.Errorf("truncate front log %s to %d: beyond last index %d plus one", l.name, index, last)
 	}
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	if err := l.flushLocked(); err != nil {
-		return fmt.Errorf("truncate front log %s to %d: %w", l.name, index, err)
+	l.mu.Lock()
+	l.frontTo = index
+	l.mu.Unlock()
+	l.first.Store(index)
+	return nil
+}
+
+// applyFrontLocked applies to the files the front truncation TruncateFront recorded, if any.
+// The pending entries must have been written (flushLocked); syncMu and writeMu must be held.
+func (l *Log) applyFrontLocked() error {
+	l.mu.Lock()
+	index := l.frontTo
+	l.frontTo = 0
+	l.mu.Unlock()
+	if index <= l.segStarts[0] {
+		return nil
 	}
 	segIdx := l.findSegment(index)
 	if err := l.w.TruncateFront(index); err != nil {
 		return l.setFailed(walError(err, "truncate front log %s to %d", l.name, index))
 	}
-	l.first.Store(index)
 	tailChanged := segIdx == len(l.segStarts)-1
 	l.segStarts = append(l.segStarts[:0], l.segStarts[segIdx:]...)
 	l.segStarts[0] = index
@@ -500,8 +525,19 @@ func (l *Log) Sync() error {
 	}
 	l.writeMu.Lock()
 	err := l.flushLocked()
+	if err == nil {
+		err = l.applyFrontLocked()
+	}
 	l.writeMu.Unlock()
 	if err != nil {
+		l.mu.Lock()
+		recovered := l.failed == nil
+		l.mu.Unlock()
+		if recovered {
+			// A write that ran out of space: the log kept the entries (nospace.go); a later
+			// Sync writes them. Nothing was fsynced, so nothing is sticky.
+			return fmt.Errorf("sync log %s: %w", l.name, err)
+		}
 		l.syncErr = fmt.Errorf("sync log %s: %w", l.name, err)
 		return l.syncErr
 	}
@@ -555,6 +591,8 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	if !failed {
 		if err := l.flushLocked(); err != nil {
+			errs = append(errs, err)
+		} else if err := l.applyFrontLocked(); err != nil {
 			errs = append(errs, err)
 		}
 	}

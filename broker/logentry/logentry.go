@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash/crc32"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/node"
 )
 
@@ -38,10 +39,9 @@ func Valid(stored []byte) bool {
 
 // Decoder turns stored entries back into payloads. The zero Decoder verifies every checksum.
 type Decoder struct {
-	// UnsafeSkipChecksum returns the payload without verifying its checksum: a planted bug
-	// for the simulator's catalogue (a read path that forgot the check serves corrupt
-	// entries). NEVER set in production.
-	UnsafeSkipChecksum bool
+	// Bugs is the set of planted bugs (package bugs) the decoder honours: SkipChecksum returns
+	// the payload without verifying its checksum. Empty in production.
+	Bugs bugs.Set
 }
 
 // Decode returns the payload of a stored entry (a view into stored), or an error wrapping
@@ -51,7 +51,7 @@ func (d Decoder) Decode(stored []byte) ([]byte, error) {
 		return nil, fmt.Errorf("entry of %d bytes has no checksum: %w", len(stored), node.ErrCorrupt)
 	}
 	payload := stored[CRCBytes:]
-	if d.UnsafeSkipChecksum {
+	if d.Bugs.Has(bugs.SkipChecksum) {
 		return payload, nil
 	}
 	if want, got := binary.BigEndian.Uint32(stored), Checksum(payload); want != got {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/node"
 )
 
@@ -26,7 +27,7 @@ func TestEveryBitFlipIsCaught(t *testing.T) {
 		if got, err := Decode(flipped); !errors.Is(err, node.ErrCorrupt) || got != nil {
 			t.Fatalf("bit %d: Decode = %q, %v; want ErrCorrupt", bit, got, err)
 		}
-		if got, err := (Decoder{UnsafeSkipChecksum: true}).Decode(flipped); err != nil || !bytes.Equal(got, flipped[CRCBytes:]) {
+		if got, err := (Decoder{Bugs: bugs.Of(bugs.SkipChecksum)}).Decode(flipped); err != nil || !bytes.Equal(got, flipped[CRCBytes:]) {
 			t.Fatalf("bit %d: unchecked Decode = %q, %v", bit, got, err)
 		}
 	}

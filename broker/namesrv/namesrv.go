@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -27,12 +28,11 @@ type Config struct {
 	// ScanInterval is how often expired brokers are looked for (Java: 10 s).
 	ScanInterval time.Duration
 
-	// UnsafeNeverExpireBrokers plants a bug for the simulator's checks to catch (NEVER set in
-	// production): the expiry scan measures a broker's silence with its operands swapped
-	// (lastUpdate - now, never positive), so a broker that stops heartbeating while its
-	// connection stays open (a paused or hung process, a host gone without a reset) is never
-	// dropped from routes.
-	UnsafeNeverExpireBrokers bool
+	// Bugs is the set of planted bugs (package bugs) the name server honours:
+	// NeverExpireBrokers (the expiry scan measures silence with its operands swapped, so a
+	// broker that stops heartbeating while its connection stays open is never dropped).
+	// Empty in production.
+	Bugs bugs.Set
 }
 
 // DefaultConfig is RocketMQ's timing.
@@ -103,7 +103,7 @@ func (s *Server) OnTimer(_ node.TimerID, tag any) {
 	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
 		b := s.brokers[addr]
 		silent := now.Sub(b.lastUpdate)
-		if s.cfg.UnsafeNeverExpireBrokers {
+		if s.cfg.Bugs.Has(bugs.NeverExpireBrokers) {
 			silent = b.lastUpdate.Sub(now)
 		}
 		if silent > s.cfg.BrokerExpiry {
@@ -127,7 +127,8 @@ func (s *Server) OnFrame(c node.ConnID, req *codec.Command) {
 	case codec.ReqRegisterBroker:
 		resp = s.register(c, req)
 	case codec.ReqUnregisterBroker:
-		delete(s.brokers, req.Ext("brokerAddr"))
+		h, _ := codec.DecodeHeader[codec.UnregisterBrokerHeader](req) // only the address is read
+		delete(s.brokers, h.BrokerAddr)
 		resp = codec.NewResponse(req, codec.Success, "")
 	case codec.ReqGetRouteInfoByTopic:
 		resp = s.routeInfo(req)
@@ -147,9 +148,8 @@ func (s *Server) OnFrame(c node.ConnID, req *codec.Command) {
 }
 
 func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
-	addr := req.Ext("brokerAddr")
-	name := req.Ext("brokerName")
-	id, err := req.ExtInt("brokerId")
+	h, err := codec.DecodeHeader[codec.RegisterBrokerHeader](req)
+	addr, name, id := h.BrokerAddr, h.BrokerName, h.BrokerID
 	if addr == "" || name == "" || err != nil {
 		return codec.NewResponse(req, codec.SystemError, "register broker: brokerAddr, brokerName and brokerId are required")
 	}
@@ -159,12 +159,12 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	if !utf8.ValidString(name) {
 		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": brokerName is not valid UTF-8")
 	}
-	if crc, err := req.ExtInt("bodyCrc32"); err == nil && crc != 0 && int64(route.BodyCRC32(req.Body)) != crc {
+	if crc := h.BodyCRC32; crc != 0 && int64(route.BodyCRC32(req.Body)) != crc {
 		// As Java's DefaultRequestProcessor.checksum: a body that does not match its CRC is refused.
 		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": crc32 not match")
 	}
 	var body route.RegisterBody
-	if strings.EqualFold(req.Ext("compressed"), "true") {
+	if h.Compressed {
 		// A Java broker with compressedRegister=true (RegisterBrokerBody.encode(true)).
 		body, err = route.DecodeCompressedRegisterBody(req.Body)
 	} else {
@@ -179,13 +179,13 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 		b = &liveBroker{addr: addr}
 		s.brokers[addr] = b
 	}
-	b.cluster = req.Ext("clusterName")
+	b.cluster = h.ClusterName
 	b.brokerName = name
 	b.brokerID = id
 	b.conn = c
 	b.lastUpdate = s.env.Now()
 	b.topics = body.TopicConfigTable
-	b.haServerAddr = req.Ext("haServerAddr")
+	b.haServerAddr = h.HAServerAddr
 	b.epoch = body.DataVersion.StateVersion
 	resp := codec.NewResponse(req, codec.Success, "")
 	// As Java's RouteInfoManager.registerBroker, a slave is told its group's master and where
@@ -200,14 +200,13 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 			}
 		}
 	}
-	resp.SetExt("masterAddr", master)
-	resp.SetExt("haServerAddr", ha)
+	resp.SetHeader(&codec.RegisterBrokerResponseHeader{MasterAddr: master, HAServerAddr: ha})
 	return resp
 }
 
 // checkBrokerAddr accepts host:port addresses the official Go client can take back out of a
 // route: it parses brokerAddrs by hand, splitting the JSON object's text on ',' and each entry
-// at its first ':', then stripping '"' (PROTOCOL.md 2.1), so one address with a comma, a quote,
+// at its first ':', then stripping '"' (docs/protocol.md, "Routes"), so one address with a comma, a quote,
 // whitespace or a character JSON escapes would break the route of every broker sharing a topic
 // with it. Hosts are names or IP literals: ASCII letters, digits and ".-_:[]%".
 func checkBrokerAddr(addr string) error {
@@ -227,7 +226,8 @@ func checkBrokerAddr(addr string) error {
 }
 
 func (s *Server) routeInfo(req *codec.Command) *codec.Command {
-	topic := req.Ext("topic")
+	h, _ := codec.DecodeHeader[codec.TopicHeader](req) // no field can be malformed
+	topic := h.Topic
 	rd := route.TopicRouteData{}
 	groups := map[string]*route.BrokerData{}
 	queues := map[string]route.QueueData{}
@@ -295,7 +295,8 @@ func (s *Server) idClaims() map[idClaim]*liveBroker {
 // lists until a broker registers it again (a broker that still has it does so at its next
 // registration, as with Java's name server).
 func (s *Server) deleteTopic(req *codec.Command) *codec.Command {
-	topic := req.Ext("topic")
+	h, _ := codec.DecodeHeader[codec.TopicHeader](req) // no field can be malformed
+	topic := h.Topic
 	if topic == "" {
 		return codec.NewResponse(req, codec.SystemError, "delete topic: topic is required")
 	}

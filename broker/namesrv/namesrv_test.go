@@ -34,7 +34,7 @@ func startNameServer(t *testing.T) *nameServer {
 		}
 	})
 	s := New(env, DefaultConfig())
-	s.Start()
+	env.Start(s)
 	return &nameServer{t: t, env: env, s: s}
 }
 
@@ -45,7 +45,7 @@ func (n *nameServer) call(c node.ConnID, code int16, ext map[string]string, body
 	req := codec.NewRequest(code, ext, body)
 	req.Opaque = n.opaque
 	before := len(n.env.Sent())
-	n.s.OnFrame(c, req)
+	n.env.Frame(n.s, c, req)
 	if len(n.env.Sent()) != before+1 {
 		n.t.Fatalf("request code %d got %d responses, want 1", code, len(n.env.Sent())-before)
 	}
@@ -147,7 +147,7 @@ func TestClosedBrokerConnectionDropsItFromRoutes(t *testing.T) {
 	n.register(1, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 4})
 	n.register(2, "broker-b", "127.0.0.2:10911", "0", map[string]int32{"Orders": 4, "OnlyB": 1})
 
-	n.s.OnConnClosed(2)
+	n.env.ConnClosed(n.s, 2)
 	if resp := n.route("OnlyB"); resp.Code != codec.TopicNotExist {
 		t.Fatalf("route of a topic only the closed broker had: code %d, want 17", resp.Code)
 	}
@@ -158,12 +158,12 @@ func TestClosedBrokerConnectionDropsItFromRoutes(t *testing.T) {
 	}
 	// broker-a re-registers over a new connection; the close of its old one must not drop it.
 	n.register(7, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 4})
-	n.s.OnConnClosed(1)
+	n.env.ConnClosed(n.s, 1)
 	if resp := n.route("Orders"); resp.Code != codec.Success {
 		t.Fatalf("the close of a broker's previous connection dropped it: code %d", resp.Code)
 	}
 	// Closing a connection no broker registered on changes nothing.
-	n.s.OnConnClosed(42)
+	n.env.ConnClosed(n.s, 42)
 	if resp := n.route("Orders"); resp.Code != codec.Success {
 		t.Fatalf("an unrelated close dropped broker-a: code %d", resp.Code)
 	}
@@ -231,7 +231,7 @@ func TestRequestsItDoesNotServe(t *testing.T) {
 		t.Errorf("register with a broken body: code %d, want 1", resp.Code)
 	}
 	before := len(n.env.Sent())
-	n.s.OnFrame(5, &codec.Command{Code: codec.Success, Flag: codec.FlagResponse, Opaque: 7})
+	n.env.Frame(n.s, 5, &codec.Command{Code: codec.Success, Flag: codec.FlagResponse, Opaque: 7})
 	if len(n.env.Sent()) != before {
 		t.Fatal("the name server answered a response")
 	}

@@ -84,6 +84,16 @@ type Stopper interface {
 	OnStop()
 }
 
+// InvariantChecker is implemented by a Handler that can check its own state: CheckInvariants
+// reports the first thing it finds that must always hold between events and does not. It must
+// be read-only (no Env calls, no random draws, no state changes), so that calling it or not
+// changes nothing in a run. The simulator calls it after every event it delivers and panics on
+// an error; package nodetest calls it after the events it delivers and fails the test; the
+// production runtime calls it on a sample of events and reports an error without stopping.
+type InvariantChecker interface {
+	CheckInvariants() error
+}
+
 // Disk is the storage a node sees: named append-only logs plus small metadata files that are
 // replaced atomically. Names are slash-separated relative paths without "..".
 type Disk interface {
@@ -119,7 +129,10 @@ type Log interface {
 	LastIndex() uint64
 	// TruncateBack removes every entry after index (keeps ..index).
 	TruncateBack(index uint64) error
-	// TruncateFront removes every entry before index (keeps index..).
+	// TruncateFront removes every entry before index (keeps index..). Readers never see them
+	// again, but an implementation may change its files only at the next Sync or Close (the
+	// production disk does, to keep file work off the event loop): a crash before then may
+	// bring them back.
 	TruncateFront(index uint64) error
 	// Sync makes every appended entry durable. Runtimes only.
 	Sync() error
@@ -136,3 +149,19 @@ var (
 	// ErrIO: an I/O error.
 	ErrIO = errors.New("i/o error")
 )
+
+// SpaceReporter is implemented by a Disk that can tell how full the file system holding it is.
+// Nodes use it for retention and the disk-full guard; a Disk without it is never judged full by
+// its use (a write that fails with ErrNoSpace still is).
+type SpaceReporter interface {
+	// Space returns the bytes used and the capacity of the file system (or simulated device)
+	// the disk lives on.
+	Space() (used, capacity uint64, err error)
+}
+
+// SegmentedLog is implemented by a Log stored as segment files: SegmentStarts returns the first
+// index of each segment, ascending (the last is the tail). Retention cuts at segment starts
+// where it can, as RocketMQ deletes whole commit-log files.
+type SegmentedLog interface {
+	SegmentStarts() []uint64
+}

@@ -12,7 +12,7 @@ import (
 )
 
 // nodePackages are the packages whose code runs inside a node (directories relative to the
-// repository root). They must stay deterministic: see DESIGN.md section 1.
+// repository root). They must stay deterministic: see package node and docs/architecture.md.
 var nodePackages = []string{
 	"broker/node",
 	"broker/codec",

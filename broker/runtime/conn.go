@@ -36,7 +36,13 @@ type conn struct {
 	up      bool     // out may be written: the node has had OnAccepted or OnDialed (see release)
 	closing bool     // flush out, then close (Env.Close)
 	closed  bool
+	writing bool          // the writer is handing a batch to the socket
 	wake    chan struct{} // cap 1: out became non-empty, up, closing or closed
+
+	// Owned by the loop: the requests delivered to the node and not yet answered (drain.go),
+	// and those the runtime answered for the node, whose answer from the node is dropped.
+	pending         map[int32]pendingReq
+	runtimeAnswered map[int32]struct{}
 }
 
 func (r *Runtime) newConn(remote string) *conn {
@@ -152,12 +158,17 @@ func (c *conn) writeLoop(nc net.Conn) {
 		buf := c.out
 		c.out = spare[:0]
 		closing := c.closing
+		c.writing = len(buf) > 0
 		c.mu.Unlock()
 		if closing {
 			_ = nc.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 		}
 		if len(buf) > 0 {
-			if _, err := nc.Write(buf); err != nil {
+			_, err := nc.Write(buf)
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			if err != nil {
 				c.lost(err)
 				return
 			}
@@ -273,11 +284,15 @@ func (r *Runtime) dial(addr string) node.ConnID {
 		defer r.wg.Done()
 		nc, err := r.dialer.DialContext(r.ctx, "tcp", addr)
 		if err != nil {
-			r.log.Info("dial failed", "conn", uint64(c.id), "addr", addr, "err", err)
+			r.log.Debug("dial failed", "conn", uint64(c.id), "addr", addr, "err", err)
+			if r.ctx.Err() == nil {
+				r.dialLog.failed(r.log, addr, err)
+			}
 			r.q.post(event{kind: evClosed, c: c})
 			c.shutdown()
 			return
 		}
+		r.dialLog.succeeded(r.log, addr)
 		// Posted before the reader starts, so OnDialed precedes every frame from the peer. The
 		// writer starts too, but holds the queued frames until dispatch releases them.
 		r.q.post(event{kind: evDialed, c: c})

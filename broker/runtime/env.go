@@ -51,6 +51,9 @@ func (e env) Send(id node.ConnID, cmd *codec.Command) {
 	if !ok {
 		return // closed: the node hears through OnConnClosed
 	}
+	if cmd.IsResponse() && !r.answered(c, cmd) {
+		return // the runtime answered this request for the node while shutting down
+	}
 	n, err := c.enqueue(cmd)
 	if err != nil {
 		r.log.Error("dropping a frame that cannot be encoded", "conn", uint64(id), "remote", c.remote, "code", cmd.Code, "err", err)
@@ -91,5 +94,6 @@ func (e env) Logger() *slog.Logger { return e.r.log }
 // OnConnClosed that must follow (it cannot be delivered re-entrantly).
 func (r *Runtime) forget(c *conn) {
 	delete(r.live, c.id)
+	r.untrack(c)
 	r.q.post(event{kind: evDeliverClosed, c: c})
 }

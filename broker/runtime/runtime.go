@@ -31,7 +31,14 @@ import (
 const (
 	DefaultMaxOutboundBytes = 64 << 20
 	DefaultDialTimeout      = 15 * time.Second
+	// DefaultInvariantCheckEvery: the handler's invariants are checked after one event in
+	// this many (see Config.InvariantCheckEvery).
+	DefaultInvariantCheckEvery = 1024
 )
+
+// invariantLogInterval rate-limits the log lines about a broken invariant: one at once, then
+// at most one per interval while it stays broken (the counter counts every detection).
+const invariantLogInterval = 10 * time.Second
 
 // maxQueuedFrameBytes bounds the inbound frames waiting for the loop: past it, reader
 // goroutines stop reading, so a slow node pushes back on its peers through TCP.
@@ -67,8 +74,16 @@ type Config struct {
 	MaxOutboundBytes int
 	// DialTimeout bounds Env.Dial's connection attempt; 0 means DefaultDialTimeout.
 	DialTimeout time.Duration
+	// Drain says which requests Shutdown refuses and which may stay unanswered (DrainPolicy);
+	// the zero value refuses none and waits for every answer.
+	Drain DrainPolicy
 	// Rand is the node's Env.Rand; nil means a PCG seeded from crypto/rand.
 	Rand *rand.Rand
+	// InvariantCheckEvery: if the handler is a node.InvariantChecker, its invariants are
+	// checked after one event in this many; a broken one is logged at ERROR and counted
+	// (InvariantViolations), and the node keeps running. 0 means DefaultInvariantCheckEvery,
+	// 1 checks after every event, a negative value never checks.
+	InvariantCheckEvery int
 }
 
 // Runtime drives one node.Handler on real sockets, timers and disk.
@@ -101,13 +116,22 @@ type Runtime struct {
 	conns  connRegistry // every connection whose socket may still be open
 	nextID atomic.Uint64
 
+	dialLog dialFailures // dial failures, logged once per address and then sparingly
+
 	// Owned by the loop goroutine.
+	drain   drainState
 	handler node.Handler
 	live    map[node.ConnID]*conn // connections the node knows about
 	timers  map[node.TimerID]liveTimer
 	timerID node.TimerID
 	rng     *rand.Rand
 	syncer  syncer
+	// events counts the events delivered, for sampling invariant checks; invariantLoggedAt is
+	// when a broken invariant was last logged.
+	events            uint64
+	invariantLoggedAt time.Time
+
+	invariantViolations atomic.Uint64
 }
 
 // New returns a Runtime for the handler newHandler builds. newHandler is called on the loop
@@ -125,6 +149,9 @@ func New(cfg Config, disk node.Disk, newHandler func(env node.Env) (node.Handler
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.InvariantCheckEvery == 0 {
+		cfg.InvariantCheckEvery = DefaultInvariantCheckEvery
 	}
 	rng := cfg.Rand
 	if rng == nil {
@@ -313,6 +340,7 @@ func (r *Runtime) loop() {
 		if !r.runBatch(batch) {
 			return
 		}
+		r.checkDrained()
 		clear(batch) // drop references to frames and closures
 		spare = batch[:0]
 	}
@@ -336,6 +364,7 @@ func (r *Runtime) runBatch(batch []event) bool {
 	ok := r.guard(func() {
 		for i := range batch {
 			r.dispatch(&batch[i])
+			r.sampleInvariants()
 		}
 	})
 	if f, is := r.handler.(failer); ok && is {
@@ -350,6 +379,34 @@ func (r *Runtime) runBatch(batch []event) bool {
 	}
 	return ok
 }
+
+// sampleInvariants counts one event and, on every Config.InvariantCheckEvery-th, checks the
+// handler's invariants. In production a broken invariant is reported, not fatal: the node may
+// still serve correctly what the invariant does not cover, and an operator decides.
+func (r *Runtime) sampleInvariants() {
+	r.events++
+	every := r.cfg.InvariantCheckEvery
+	if every < 0 || r.events%uint64(every) != 0 {
+		return
+	}
+	ic, ok := r.handler.(node.InvariantChecker)
+	if !ok {
+		return
+	}
+	err := ic.CheckInvariants()
+	if err == nil {
+		return
+	}
+	n := r.invariantViolations.Add(1)
+	if now := time.Now(); r.invariantLoggedAt.IsZero() || now.Sub(r.invariantLoggedAt) >= invariantLogInterval {
+		r.invariantLoggedAt = now
+		r.log.Error("node invariant broken", "err", err, "event", r.events, "violations", n)
+	}
+}
+
+// InvariantViolations counts the sampled invariant checks that found the handler's state
+// broken (see Config.InvariantCheckEvery). Safe to call from any goroutine.
+func (r *Runtime) InvariantViolations() uint64 { return r.invariantViolations.Load() }
 
 // guard runs fn and reports whether it returned normally. A panic is logged with its stack,
 // recorded for Err and stops the node.
@@ -386,7 +443,7 @@ func (r *Runtime) dispatch(e *event) {
 			h.OnDialed(e.c.id)
 		}
 	case evFrame:
-		if r.live[e.c.id] == e.c {
+		if r.live[e.c.id] == e.c && r.track(e.c, e.cmd) {
 			h.OnFrame(e.c.id, e.cmd)
 		}
 	case evClosed:
@@ -394,6 +451,7 @@ func (r *Runtime) dispatch(e *event) {
 		// only if it still thinks the connection is open.
 		if r.live[e.c.id] == e.c {
 			delete(r.live, e.c.id)
+			r.untrack(e.c)
 			e.c.shutdown()
 			h.OnConnClosed(e.c.id)
 		}
@@ -419,14 +477,7 @@ func (r *Runtime) dispatch(e *event) {
 func (r *Runtime) teardown() {
 	r.quitOnce.Do(func() { close(r.quit) })
 	r.q.close()
-	r.lifeMu.Lock()
-	lns := append([]net.Listener{r.ln}, r.extra...)
-	r.lifeMu.Unlock()
-	for _, ln := range lns {
-		if ln != nil {
-			_ = ln.Close()
-		}
-	}
+	r.closeListeners()
 	r.cancel()
 	for id, t := range r.timers {
 		t.t.Stop()

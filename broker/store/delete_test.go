@@ -147,7 +147,7 @@ func TestDeletedTopicStaysDeleted(t *testing.T) {
 	}
 }
 
-func checkpoint(t *testing.T, s *Store) {
+func checkpoint(t tb, s *Store) {
 	t.Helper()
 	logs, upTo := s.BeginCheckpoint()
 	for _, l := range logs {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
 )
@@ -230,7 +231,7 @@ func (s *Store) FlushOffsets() error {
 	if len(s.aheadOffsets) > 0 {
 		doc.Ahead = sortedEntries(s.aheadOffsets)
 	}
-	if s.opts.UnsafeDropFailedOffsetWrites {
+	if s.opts.Bugs.Has(bugs.DropFailedOffsetWrites) {
 		s.offsetsDirty = false // the planted bug: cleared whether or not the write happens
 	}
 	if err := writeJSON(s.disk, offsetsFile, doc); err != nil {

@@ -24,6 +24,9 @@ type consumeQueue struct {
 	// dirty: appended since the last BeginCheckpoint.
 	dirty bool
 	buf   []byte
+	// headIdx caches the commit-log index of the first entry (0: not known), for retention
+	// (retention.go); every truncation of the queue resets it.
+	headIdx uint64
 }
 
 func queueLogName(topic string, queueID int32) string {
@@ -116,6 +119,7 @@ func (q *consumeQueue) dropAbove(cp uint64, holes *replayHoles) error {
 	if keep == q.log.LastIndex() {
 		return nil
 	}
+	q.headIdx = 0
 	if err := q.log.TruncateBack(keep); err != nil {
 		return fmt.Errorf("store: recover consume queue %s/%d: truncate to %d: %w", q.key.topic, q.key.queueID, keep, err)
 	}
@@ -236,7 +240,7 @@ func (s *Store) GetFiltered(topic string, queueID int32, offset int64, maxMsgs i
 	case offset > r.MaxOffset:
 		// Back to the end of the queue, not to 0 as Java 4.x does when minOffset is 0: a
 		// consumer ahead of the queue (after an async-flush broker lost its tail) should not
-		// re-read the whole queue (PROTOCOL.md section 2.3).
+		// re-read the whole queue (docs/protocol.md, "Pulls").
 		r.Status, r.NextOffset = OffsetOverflowBadly, r.MaxOffset
 		return r, nil
 	}

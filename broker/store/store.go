@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/logentry"
 	"github.com/sluicemq/sluice/broker/node"
@@ -60,15 +61,11 @@ type Options struct {
 	// confirms it again.
 	ConfirmCheckpointedOnly bool
 
-	// UnsafeDropFailedOffsetWrites is a planted bug for simulator tests only: FlushOffsets
-	// forgets that offsets changed before it knows the write of offsets.json happened, so a
-	// write the disk refused (EIO, a full disk) is never retried and the offsets it carried
-	// are answered from memory as if they were durable. NEVER set it in production.
-	UnsafeDropFailedOffsetWrites bool
-	// UnsafeSyncOffsetsLower is a planted bug for simulator tests only (NEVER set it in
-	// production): SyncOffsets clamps a master's offset to the local queue end even below a
-	// local offset the master has passed.
-	UnsafeSyncOffsetsLower bool
+	// Bugs is the set of planted bugs (package bugs) the store honours: DropFailedOffsetWrites
+	// (FlushOffsets forgets that offsets changed before it knows the write happened) and
+	// OffsetSyncLowers (SyncOffsets clamps a master's offset to the local queue end even below
+	// a local offset the master has passed). Empty in production.
+	Bugs bugs.Set
 }
 
 // AppendResult says where an appended message went.
@@ -121,6 +118,9 @@ type Store struct {
 	// unplaced lists, ascending, the commit-log records that fail their checksum and are in
 	// no consume queue yet (holes.go); a replicated record may still place them.
 	unplaced []uint64
+	// afterRetentionStep, set by tests, runs after each step of Retain (retention.go); an
+	// error stops it there, as a crash would.
+	afterRetentionStep func(retentionStep) error
 }
 
 type checkpointRun struct {
@@ -246,6 +246,9 @@ func (s *Store) recover() error {
 		}
 	}
 
+	if err := s.trimToCommitLog(); err != nil {
+		return err
+	}
 	// Entries up to cp are what checkpoint covers; with ConfirmCheckpointedOnly only they are
 	// confirmed, and the replayed ones wait for Confirm.
 	confirmed := last

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/sluicemq/sluice/broker/bugs"
 )
 
 // What a slave of a broker group copies from its master besides the commit log (the broker's
@@ -72,7 +74,7 @@ func (s *Store) SyncOffsets(master []Offset) OffsetsSync {
 		off := o.Offset
 		if end := s.MaxOffset(o.Topic, o.QueueID); off > end {
 			off = end
-			if had && old <= o.Offset && !s.opts.UnsafeSyncOffsetsLower {
+			if had && old <= o.Offset && !s.opts.Bugs.Has(bugs.OffsetSyncLowers) {
 				off = max(off, old)
 			}
 			res.Clamped++

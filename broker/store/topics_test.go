@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/sim/simdisk"
 )
@@ -73,14 +74,14 @@ func (d *countingDisk) WriteFile(name string, data []byte) error {
 
 // A consumer-offset write the disk refuses (EIO, a full disk) is retried by the next flush,
 // even if no offset changed meanwhile, so an offset answered after that flush survives a crash.
-// The planted bug UnsafeDropFailedOffsetWrites forgets the failed write: the next flush writes
+// The planted bug bugs.DropFailedOffsetWrites forgets the failed write: the next flush writes
 // nothing and the crash takes the offset.
 func TestFailedOffsetWriteIsRetried(t *testing.T) {
 	for _, fault := range []error{node.ErrIO, node.ErrNoSpace} {
 		for _, planted := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%v/planted=%v", fault, planted), func(t *testing.T) {
 				sd := simdisk.New()
-				s := open(t, sd, Options{UnsafeDropFailedOffsetWrites: planted})
+				s := open(t, sd, Options{Bugs: plantIf(planted, bugs.DropFailedOffsetWrites)})
 				mustCreate(t, s, "T", 1)
 				s.CommitOffset("g", "T", 0, 7)
 				sd.SetWriteError(fault)
@@ -100,4 +101,12 @@ func TestFailedOffsetWriteIsRetried(t *testing.T) {
 			})
 		}
 	}
+}
+
+// plantIf is the set holding b when planted, else the empty set.
+func plantIf(planted bool, b bugs.Bug) bugs.Set {
+	if planted {
+		return bugs.Of(b)
+	}
+	return bugs.Set{}
 }

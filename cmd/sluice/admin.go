@@ -28,6 +28,8 @@ commands:
                                                       brokers hosting it, else on those hosting TBW102)
   topic delete <topic>                                delete a topic on its brokers and the name servers
   topic list                                          list every topic the name server knows
+  cluster list                                        list every broker the name server routes, with
+                                                      its role (master or slave) in its group
   msg id <offsetMsgId>                                show the message with this 4.x offset message id
   msg key --topic T [--max N] <key>                   show the messages of topic T with this key
                                                       (UNIQ_KEY, or a word of KEYS)
@@ -50,8 +52,8 @@ func runAdmin(args []string) int {
 
 func adminMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, adminUsage) }
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	ns := fs.String("namesrv", "127.0.0.1:9876", "name server addresses, ';'-separated")
 	timeout := fs.Duration("timeout", 5*time.Second, "timeout of each request")
 	broker := fs.String("broker", "", "topic create: the broker address to create the topic on")
@@ -61,7 +63,12 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	traceTopic := fs.String("trace-topic", adminclient.DefaultTraceTopic, "msg trace: the topic traces are sent to")
 	// Flags may come anywhere: before the command words, between them, after the arguments.
 	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, adminUsage)
+		return 0
+	}
 	if err != nil {
+		fmt.Fprintf(stderr, "sluice admin: %v\nrun 'sluice admin -h' for its commands and flags\n", err)
 		return 2
 	}
 	if len(pos) < 2 {
@@ -73,7 +80,7 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	defer cli.Close()
 	wantArgs := func(n int) bool {
 		if len(pos) != n {
-			fmt.Fprintf(stderr, "sluice admin %s %s: want %d argument(s), got %d\n\n%s", args[0], args[1], n, len(pos), adminUsage)
+			fmt.Fprintf(stderr, "sluice admin %s %s: want %d argument(s), got %d\nrun 'sluice admin -h' for its commands and flags\n", args[0], args[1], n, len(pos))
 			return false
 		}
 		return true
@@ -117,6 +124,24 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
+	case "cluster list":
+		if !wantArgs(0) {
+			return 2
+		}
+		brokers, err := cli.ClusterList()
+		if err != nil {
+			return fail(err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLUSTER\tGROUP\tID\tADDRESS\tROLE")
+		for _, b := range brokers {
+			role := "slave"
+			if b.Master() {
+				role = "master"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", b.Cluster, b.Group, b.ID, b.Addr, role)
+		}
+		tw.Flush()
 	case "topic list":
 		if !wantArgs(0) {
 			return 2
@@ -197,7 +222,7 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	default:
-		fmt.Fprintf(stderr, "sluice admin: unknown command %q\n\n%s", args[0]+" "+args[1], adminUsage)
+		fmt.Fprintf(stderr, "sluice admin: unknown command %q\nrun 'sluice admin -h' for its commands and flags\n", args[0]+" "+args[1])
 		return 2
 	}
 	return 0

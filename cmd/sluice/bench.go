@@ -28,8 +28,8 @@ func runBench(args []string) int {
 	inflight := fs.Int("inflight", 512, "sends in flight per client")
 	consume := fs.Bool("consume", true, "read every message back after sending")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process to this file")
-	if fs.Parse(args) != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)

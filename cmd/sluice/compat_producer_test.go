@@ -482,7 +482,7 @@ func connsTo(t *testing.T, addr string) int {
 	return n
 }
 
-// The official client accepts only literal IPs as name-server addresses (PROTOCOL.md 7): given
+// The official client accepts only literal IPs as name-server addresses (docs/protocol.md, "Routes"): given
 // a hostname it refuses to start. 'sluice dev' therefore announces its name server as the
 // literal address it listens on, even when told to listen on "localhost", and a producer given
 // that address sends and a consumer receives.
@@ -490,7 +490,7 @@ func TestCompatNameServerAsLiteralIP(t *testing.T) {
 	t.Parallel()
 	port := strings.TrimPrefix(freePort(t), "127.0.0.1:")
 	if _, err := producer.NewDefaultProducer(producer.WithNameServer([]string{"localhost:" + port})); err == nil {
-		t.Fatal("the official client accepted a hostname as name server; PROTOCOL.md 7 says it refuses one")
+		t.Fatal("the official client accepted a hostname as name server; docs/protocol.md says it refuses one")
 	}
 
 	cmd := exec.Command(sluiceBinary(t), "dev", "--data", filepath.Join(t.TempDir(), "data"),

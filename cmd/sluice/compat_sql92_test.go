@@ -162,12 +162,12 @@ func checkQueueOrder(t *testing.T, name string, log *deliveryLog, bodies []strin
 func queryOffset(t *testing.T, c *compatCluster, group, topic string, queue int) (int64, bool) {
 	t.Helper()
 	resp := rawRequest(t, c.Broker, codec.NewRequest(codec.ReqQueryConsumerOffset,
-		map[string]string{"consumerGroup": group, "topic": topic, "queueId": strconv.Itoa(queue)}, nil))
+		codec.EncodeHeader(&codec.QueryConsumerOffsetHeader{ConsumerGroup: group, Topic: topic, QueueID: int64(queue)}), nil))
 	if resp.Code != codec.Success {
 		return 0, false
 	}
-	off, err := resp.ExtInt("offset")
-	return off, err == nil
+	h, err := codec.DecodeHeader[codec.OffsetResponseHeader](resp)
+	return h.Offset, err == nil
 }
 
 // rawGroupPull is a PULL_MESSAGE as the push consumer sends it (the group's subscription comes

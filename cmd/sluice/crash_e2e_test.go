@@ -254,22 +254,8 @@ func TestKillDashNineLosesNoAcknowledgedMessage(t *testing.T) {
 	}
 	got := map[client.MessageQueue][]stored{}
 	for _, q := range queues {
-		var off int64
-		for {
-			res, err := reader.Pull(client.PullRequest{Queue: q, Group: "crash-check", Offset: off, MaxMsgs: 256})
-			if err != nil {
-				t.Fatalf("pull %s at %d after restart: %v", q, off, err)
-			}
-			if res.Status != codec.Success {
-				break
-			}
-			for _, m := range res.Msgs {
-				if m.QueueOffset != off {
-					t.Fatalf("%s: expected offset %d, got %d (order broken)", q, off, m.QueueOffset)
-				}
-				got[q] = append(got[q], stored{codec.Property(m.Properties, codec.PropUniqKey), crc32.ChecksumIEEE(m.Body)})
-				off++
-			}
+		for _, m := range readQueue(t, reader, q, "crash-check") {
+			got[q] = append(got[q], stored{codec.Property(m.Properties, codec.PropUniqKey), crc32.ChecksumIEEE(m.Body)})
 		}
 	}
 	missing := 0
@@ -302,6 +288,28 @@ func TestKillDashNineLosesNoAcknowledgedMessage(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("sluice dev did not stop within 15s of SIGINT")
+	}
+}
+
+// readQueue reads queue q from offset 0 to its end, failing the test if an offset is skipped.
+func readQueue(t *testing.T, reader *clientrt.Client, q client.MessageQueue, group string) []*codec.Message {
+	t.Helper()
+	var out []*codec.Message
+	for off := int64(0); ; {
+		res, err := reader.Pull(client.PullRequest{Queue: q, Group: group, Offset: off, MaxMsgs: 256})
+		if err != nil {
+			t.Fatalf("pull %s at %d: %v", q, off, err)
+		}
+		if res.Status != codec.Success {
+			return out
+		}
+		for _, m := range res.Msgs {
+			if m.QueueOffset != off {
+				t.Fatalf("%s: expected offset %d, got %d (order broken)", q, off, m.QueueOffset)
+			}
+			out = append(out, m)
+			off++
+		}
 	}
 }
 

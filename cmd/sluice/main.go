@@ -47,7 +47,7 @@ func main() {
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "sluice: unknown command %q\n\n%s", os.Args[1], usage)
+		fmt.Fprintf(os.Stderr, "sluice: unknown command %q\nrun 'sluice -h' to list the commands\n", os.Args[1])
 		code = 2
 	}
 	os.Exit(code)

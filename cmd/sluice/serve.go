@@ -16,7 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/adminclient"
 	"github.com/sluicemq/sluice/broker/brokernode"
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/config"
 	"github.com/sluicemq/sluice/broker/diskfile"
 	"github.com/sluicemq/sluice/broker/namesrv"
 	"github.com/sluicemq/sluice/broker/node"
@@ -73,7 +76,11 @@ func vipChannelAddr(addr string) (string, bool) {
 // warning when it cannot be listened on, since nothing needs it but Java clients that enable
 // it). The VIP channel's connections go to the same node, which cannot tell them apart.
 func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip string) (*runtime.Runtime, error) {
-	logger = logger.With("node", cfg.BrokerName)
+	name := cfg.BrokerName
+	if len(cfg.Controllers) > 0 {
+		name = fmt.Sprintf("%s-%d", cfg.BrokerName, cfg.BrokerID) // which replica of the group
+	}
+	logger = logger.With("node", name)
 	var extra []string
 	switch vip {
 	case "off", "":
@@ -91,7 +98,7 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip str
 	var rt *runtime.Runtime
 	var b *brokernode.Broker // set and read on the runtime's loop only
 	newRuntime := func(extra []string) *runtime.Runtime {
-		return runtime.New(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger}, disk, func(env node.Env) (node.Handler, error) {
+		return runtime.New(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger, Drain: brokerDrain}, disk, func(env node.Env) (node.Handler, error) {
 			c := cfg
 			if strings.HasSuffix(c.Addr, ":0") {
 				c.Addr = rt.Addr().String()
@@ -125,38 +132,177 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip str
 	}
 }
 
-// waitForStop blocks until SIGINT/SIGTERM or until one runtime stops by itself, then stops all.
-func waitForStop(logger *slog.Logger, rts ...*runtime.Runtime) int {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	failed := make(chan *runtime.Runtime, len(rts))
-	for _, rt := range rts {
-		go func() { <-rt.Done(); failed <- rt }()
+// defaultShutdownTimeout bounds a clean stop's drain of in-flight requests.
+const defaultShutdownTimeout = 10 * time.Second
+
+// stoppable is one node of the process for waitForStop: its runtime, and for a broker, how to
+// take it out of the name servers' routes.
+type stoppable struct {
+	rt         *runtime.Runtime // its stopping by itself ends the process
+	unregister func()
+	// shutdown, for an entry without rt, shuts down nodes the process may stop and start
+	// while it runs (sluice dev's replicas).
+	shutdown func(timeout time.Duration) error
+}
+
+// stopSignals receives SIGINT and SIGTERM once trapStopSignals has run. The commands that
+// run nodes trap them first thing, so a signal that comes while they start (after they have
+// printed that they listen, before they wait) is not the default action, which would kill
+// the process without a flush, but waits here for waitForStop.
+var stopSignals = make(chan os.Signal, 2)
+
+// trapStopSignals sends SIGINT and SIGTERM to stopSignals instead of killing the process.
+func trapStopSignals() { signal.Notify(stopSignals, os.Interrupt, syscall.SIGTERM) }
+
+// waitForStop blocks until SIGINT/SIGTERM or until one node stops by itself. On a signal it
+// shuts the nodes down in the reverse of the order given (a broker before the name server it
+// registered with): each stops accepting, is unregistered from the name servers, answers or
+// refuses what is in flight within timeout, flushes and closes; the process then exits 0, or 1
+// if a flush failed. A second signal exits at once (1). A node that stopped by itself stops
+// the others and exits 1.
+func waitForStop(logger *slog.Logger, timeout time.Duration, nodes ...stoppable) int {
+	trapStopSignals()
+	sig := stopSignals
+	defer signal.Stop(sig)
+	failed := make(chan *runtime.Runtime, len(nodes))
+	for _, n := range nodes {
+		if n.rt != nil {
+			go func() { <-n.rt.Done(); failed <- n.rt }()
+		}
 	}
-	code := 0
 	select {
 	case s := <-sig:
-		logger.Info("stopping", "signal", s.String())
+		logger.Info("shutting down: draining requests, then flushing (a second signal exits at once)", "signal", s.String(), "timeout", timeout)
 	case rt := <-failed:
 		logger.Error("a node stopped unexpectedly", "err", rt.Err())
-		code = 1
+		for _, n := range nodes {
+			if n.rt != nil {
+				n.rt.Stop()
+			} else {
+				_ = n.shutdown(0)
+			}
+		}
+		fmt.Println("sluice: stopped")
+		return 1
 	}
-	for _, rt := range rts {
-		rt.Stop()
+	done := make(chan int, 1)
+	go func() { done <- shutdownAll(logger, timeout, nodes) }()
+	// A bound on the whole stop, whatever a node does: the drain's timeout plus the flush.
+	hard := time.NewTimer(timeout + 10*time.Second)
+	defer hard.Stop()
+	select {
+	case code := <-done:
+		fmt.Println("sluice: stopped")
+		return code
+	case s := <-sig:
+		fmt.Fprintf(os.Stderr, "sluice: second signal (%s): exiting without finishing the shutdown\n", s)
+		return 1
+	case <-hard.C:
+		fmt.Fprintln(os.Stderr, "sluice: shutdown did not finish in time: exiting")
+		return 1
 	}
-	fmt.Println("sluice: stopped")
+}
+
+// shutdownAll shuts the nodes down, last first, and returns the exit code.
+func shutdownAll(logger *slog.Logger, timeout time.Duration, nodes []stoppable) int {
+	code := 0
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		unregistered := make(chan struct{})
+		go func() {
+			defer close(unregistered)
+			if n.unregister != nil {
+				n.unregister()
+			}
+		}()
+		var err error
+		if n.rt != nil {
+			err = n.rt.Shutdown(timeout)
+		} else {
+			err = n.shutdown(timeout)
+		}
+		<-unregistered
+		switch {
+		case errors.Is(err, runtime.ErrFlush):
+			logger.Error("shutdown: flush failed", "err", err)
+			code = 1
+		case err != nil:
+			logger.Warn("shutdown: stopped with requests unanswered", "err", err)
+		}
+	}
 	return code
 }
 
+// brokerDrain is a broker's DrainPolicy: while it shuts down, sends and pulls are refused with
+// SERVICE_NOT_AVAILABLE (RocketMQ clients retry a send on another broker, and pull again
+// later), and long-polling pulls and replica fetches do not hold the drain up. Sends already
+// taken are answered once their fsync (or replication) completes.
+var brokerDrain = runtime.DrainPolicy{
+	Refuse: func(code int16) bool {
+		switch code {
+		case codec.ReqSendMessage, codec.ReqSendMessageV2, codec.ReqSendBatchMessage, codec.ReqSendReplyMessage,
+			codec.ReqSendReplyMessageV2, codec.ReqConsumerSendMsgBack, codec.ReqPullMessage:
+			return true
+		}
+		return false
+	},
+	Parks:  func(code int16) bool { return code == codec.ReqPullMessage || code == codec.ReqReplicaFetch },
+	Code:   codec.ServiceNotAvailable,
+	Remark: "broker is shutting down",
+}
+
+// brokerUnregister returns a func that takes the broker out of its name servers' routes
+// (UNREGISTER_BROKER), so clients stop choosing it while it drains. The name servers drop it
+// anyway when its connections close; this is the early notice.
+func brokerUnregister(cfg brokernode.Config) func() {
+	return func() {
+		cli := adminclient.New(cfg.NameServers, 2*time.Second)
+		defer cli.Close()
+		for _, ns := range cfg.NameServers {
+			req := codec.NewRequest(codec.ReqUnregisterBroker, map[string]string{
+				"brokerName": cfg.BrokerName, "brokerAddr": cfg.Addr, "clusterName": cfg.ClusterName,
+				"brokerId": strconv.FormatInt(cfg.BrokerID, 10),
+			}, nil)
+			if _, err := cli.Call(ns, req); err != nil {
+				slog.Default().Debug("unregister from name server", "namesrv", ns, "err", err)
+			}
+		}
+	}
+}
+
+// prepareDataDir creates a node's data directory if it is missing and checks that it can be
+// written, so a bad --data is reported as what it is before anything starts.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("%s: %w", pe.Path, pe.Err)
+		}
+		return fmt.Errorf("data directory %s cannot be created: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".sluice-write-check-*")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("data directory %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
 func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush, vip *string) {
-	fs.StringVar(vip, "vip-addr", vipAuto, "the VIP channel's listen address, which Java clients with vipChannelEnabled send to: "+
+	fs.StringVar(vip, "vip-addr", cmp.Or(*vip, vipAuto), "the VIP channel's listen address, which Java clients with vipChannelEnabled send to: "+
 		"auto (the listen port - 2, as a Java broker, if free), an address, or off")
 	fs.StringVar(&cfg.BrokerName, "name", cfg.BrokerName, "broker group name")
+	retentionFlags(fs, cfg)
 	fs.Uint64Var(&cfg.RecentHeadEntries, "recent-head-entries", brokernode.DefaultRecentHeadEntries,
 		"a consumer group without an offset on a queue whose first message is within this many commit-log entries "+
 			"of the end starts at offset 0 whatever its consumeFromWhere (Java's 'head still in memory' rule)")
 	fs.StringVar(&cfg.ClusterName, "cluster", cfg.ClusterName, "cluster name")
-	fs.StringVar(flush, "flush", "sync", "flush mode: sync (acknowledge after fsync) or async")
+	fs.StringVar(flush, "flush", cmp.Or(*flush, "sync"), "flush mode: sync (acknowledge after fsync) or async")
 	fs.BoolVar(&cfg.AutoCreateTopic, "auto-create-topics", cfg.AutoCreateTopic, "create unknown topics on first send")
 	fs.BoolVar(&cfg.StoreReplyMessage, "store-reply-messages", cfg.StoreReplyMessage,
 		"store reply messages (request/reply) in <cluster>_REPLY_TOPIC besides pushing them to their requesters")
@@ -182,6 +328,7 @@ func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush, vip *string) {
 }
 
 func runDev(args []string) int {
+	trapStopSignals()
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	data := fs.String("data", "./data", "data directory")
 	nsAddr := fs.String("namesrv-addr", "127.0.0.1:9876", "name server listen address")
@@ -189,10 +336,12 @@ func runDev(args []string) int {
 	fs.StringVar(&cfg.Addr, "broker-addr", cfg.Addr, "broker listen address (a literal IP:port)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until stopped")
+	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests, flush and close before the process exits anyway")
+	replicas := fs.Int("replicas", 1, "1: one broker; 2 to 5: a controller and a broker group of that many replicas, whose master is printed as it changes (stdin takes kill N, stop N, start N, status)")
 	var flush, vip string
 	brokerFlags(fs, &cfg, &flush, &vip)
-	if fs.Parse(args) != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
@@ -215,6 +364,14 @@ func runDev(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
 		return 2
 	}
+	if *replicas != 1 {
+		return runDevGroup(devGroupOptions{replicas: *replicas, data: *data, nsAddr: *nsAddr, brokerAddr: cfg.Addr,
+			shutdown: *shutdown, set: flagsSet(fs)}, cfg, logger)
+	}
+	if err := prepareDataDir(filepath.Join(*data, cfg.BrokerName)); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+		return 1
+	}
 	ns, err := startNamesrv(*nsAddr, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
@@ -231,7 +388,7 @@ func runDev(args []string) int {
 	fmt.Printf("sluice dev: broker %s listening on %s%s (data %s, %s flush)\n", cfg.BrokerName, br.Addr(), vipNote(br),
 		filepath.Join(*data, cfg.BrokerName), cfg.FlushMode)
 	fmt.Println("sluice dev: press Ctrl-C to stop")
-	return waitForStop(logger, ns, br)
+	return waitForStop(logger, *shutdown, stoppable{rt: ns}, stoppable{rt: br, unregister: brokerUnregister(cfg)})
 }
 
 // startCPUProfile profiles the process into path; the returned func stops and closes it.
@@ -248,12 +405,35 @@ func startCPUProfile(path string) (func(), error) {
 }
 
 func runNamesrv(args []string) int {
-	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:9876", "listen address")
-	level := fs.String("log-level", "info", "log level")
-	embedded := embeddedControllerFlags(fs)
-	if fs.Parse(args) != nil {
+	trapStopSignals()
+	file, err := loadConfig(args, config.NameServer)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 2
+	}
+	addr, ctlDefaults := "127.0.0.1:9876", defaultControllerFlags()
+	if file != nil {
+		if file.Has(config.KeyListenPort) || file.Has(config.KeyBindAddress) {
+			host, port := "0.0.0.0", "9876" // RocketMQ's name server binds every interface
+			if file.Has(config.KeyBindAddress) {
+				host = file.String(config.KeyBindAddress)
+			}
+			if file.Has(config.KeyListenPort) {
+				port = strconv.FormatInt(file.Int(config.KeyListenPort), 10)
+			}
+			addr = net.JoinHostPort(host, port)
+		}
+		ctlDefaults.enabled = file.Bool(config.KeyEnableControllerInNamesrv)
+		applyControllerFile(file, &ctlDefaults)
+	}
+	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
+	printCfg := configFlag(fs, "namesrv.conf")
+	fs.StringVar(&addr, "addr", addr, "listen address")
+	level := fs.String("log-level", "info", "log level")
+	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests and close before the process exits anyway")
+	embedded := embeddedControllerFlags(fs, ctlDefaults)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	logger, err := newLogger(*level)
 	withController, copts, cerr := embedded()
@@ -264,14 +444,33 @@ func runNamesrv(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 2
 	}
-	ns, err := startNamesrv(*addr, logger)
+	if *printCfg {
+		set := flagsSet(fs)
+		b := &settingsBuilder{f: file, set: set}
+		host, port, _ := net.SplitHostPort(addr)
+		b.add(config.KeyBindAddress, host, "addr")
+		b.add(config.KeyListenPort, port, "addr")
+		b.add(config.KeyEnableControllerInNamesrv, strconv.FormatBool(withController), "controller")
+		if withController {
+			controllerEffective(b, copts, "controller-")
+		}
+		return printConfig(os.Stdout, "namesrv", b.out, file)
+	}
+	reportFile(logger, file)
+	if withController {
+		if err := prepareDataDir(copts.dir()); err != nil {
+			fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
+			return 1
+		}
+	}
+	ns, err := startNamesrv(addr, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 1
 	}
 	fmt.Printf("sluice namesrv: listening on %s\n", ns.Addr())
 	if !withController {
-		return waitForStop(logger, ns)
+		return waitForStop(logger, *shutdown, stoppable{rt: ns})
 	}
 	ctl, dir, err := startController(copts, logger)
 	if err != nil {
@@ -280,36 +479,52 @@ func runNamesrv(args []string) int {
 		return 1
 	}
 	fmt.Printf("sluice namesrv: controller member %d listening on %s (data %s)\n", copts.id, ctl.Addr(), dir)
-	return waitForStop(logger, ns, ctl)
+	return waitForStop(logger, *shutdown, stoppable{rt: ns}, stoppable{rt: ctl})
 }
 
 func runBroker(args []string) int {
-	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
-	cfg := brokernode.DefaultConfig()
-	data := fs.String("data", "./data", "data directory (the broker uses DIR/<name>)")
-	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (a literal IP:port)")
-	ns := fs.String("namesrv", "127.0.0.1:9876", "name server addresses, ';'-separated")
-	level := fs.String("log-level", "info", "log level")
-	var flush, vip string
-	brokerFlags(fs, &cfg, &flush, &vip)
-	group := groupFlags(fs, &cfg)
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	logger, err := newLogger(*level)
+	trapStopSignals()
+	file, err := loadConfig(args, config.Broker)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
 	}
-	dir := filepath.Join(*data, cfg.BrokerName)
+	cfg := brokernode.DefaultConfig()
+	st := defaultBrokerSettings()
+	if err := applyBrokerFile(file, &cfg, &st); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 2
+	}
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	printCfg := configFlag(fs, "broker.conf")
+	fs.StringVar(&st.data, "data", st.data, "data directory (the broker uses DIR/<name>, or DIR/<name>-<id> in a group; storePathRootDir in a config file names the broker's own directory)")
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (a literal IP:port)")
+	fs.StringVar(&st.ns, "namesrv", st.ns, "name server addresses, ';'-separated")
+	fs.StringVar(&st.level, "log-level", st.level, "log level")
+	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests, flush and close before the process exits anyway")
+	brokerFlags(fs, &cfg, &st.flush, &st.vip)
+	group := groupFlags(fs, &cfg, &st)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	set := flagsSet(fs)
+	logger, err := newLogger(st.level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 2
+	}
 	if err := group.apply(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
 	}
+	dir := filepath.Join(st.data, cfg.BrokerName)
 	if len(cfg.Controllers) > 0 {
-		dir = filepath.Join(*data, fmt.Sprintf("%s-%d", cfg.BrokerName, cfg.BrokerID))
+		dir = filepath.Join(st.data, fmt.Sprintf("%s-%d", cfg.BrokerName, cfg.BrokerID))
 	}
-	if cfg.FlushMode, err = brokernode.ParseFlushMode(flush); err != nil {
+	if st.storeRoot != "" && !set["data"] {
+		dir = st.storeRoot
+	}
+	if cfg.FlushMode, err = brokernode.ParseFlushMode(st.flush); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
 	}
@@ -317,19 +532,27 @@ func runBroker(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
 	}
-	cfg.NameServers = strings.Split(*ns, ";")
-	br, err := startBroker(cfg, dir, logger, vip)
+	cfg.NameServers = strings.Split(st.ns, ";")
+	if *printCfg {
+		return printConfig(os.Stdout, "broker", brokerEffective(file, set, cfg, st, dir), file)
+	}
+	reportFile(logger, file)
+	if err := prepareDataDir(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 1
+	}
+	br, err := startBroker(cfg, dir, logger, st.vip)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 1
 	}
 	if len(cfg.Controllers) > 0 {
-		fmt.Printf("sluice broker: %s replica %d listening on %s%s (data %s, %s replication, controllers %s)\n",
+		fmt.Printf("sluice broker: %s replica %d listening on %s%s (data %s, %s replication, controllers %s; the controllers pick its role)\n",
 			cfg.BrokerName, cfg.BrokerID, br.Addr(), vipNote(br), dir, cfg.ReplicationMode, strings.Join(cfg.Controllers, ";"))
 	} else {
-		fmt.Printf("sluice broker: %s listening on %s%s\n", cfg.BrokerName, br.Addr(), vipNote(br))
+		fmt.Printf("sluice broker: %s listening on %s%s (data %s)\n", cfg.BrokerName, br.Addr(), vipNote(br), dir)
 	}
-	return waitForStop(logger, br)
+	return waitForStop(logger, *shutdown, stoppable{rt: br, unregister: brokerUnregister(cfg)})
 }
 
 // groupSettings are the broker-group flags of 'sluice broker'.
@@ -339,14 +562,17 @@ type groupSettings struct {
 }
 
 // groupFlags declares --group (the same as --name), --id, --controllers, --replication and
-// --min-insync.
-func groupFlags(fs *flag.FlagSet, cfg *brokernode.Config) *groupSettings {
-	g := &groupSettings{}
+// --min-insync, with st's values (a config file's) as defaults.
+func groupFlags(fs *flag.FlagSet, cfg *brokernode.Config, st *brokerSettings) *groupSettings {
+	g := &groupSettings{controllers: st.controllers, replication: st.replication}
+	if cfg.MinInSync == 0 {
+		cfg.MinInSync = 1
+	}
 	fs.StringVar(&cfg.BrokerName, "group", cfg.BrokerName, "broker group name (the same as -name)")
 	fs.Int64Var(&cfg.BrokerID, "id", cfg.BrokerID, "replica id within the group (at least 1 with -controllers)")
-	fs.StringVar(&g.controllers, "controllers", "", "controller member addresses, ';'- or ','-separated; with any, the broker is a replica of its group and the controller picks its master")
-	fs.StringVar(&g.replication, "replication", "sync", "replication mode of the group: sync (acknowledge once the in-sync replicas hold a write) or async")
-	fs.IntVar(&cfg.MinInSync, "min-insync", 1, "least in-sync replicas (the master counted) for a sync-mode master to acknowledge writes")
+	fs.StringVar(&g.controllers, "controllers", g.controllers, "controller member addresses, ';'- or ','-separated; with any, the broker is a replica of its group and the controller picks its master")
+	fs.StringVar(&g.replication, "replication", g.replication, "replication mode of the group: sync (acknowledge once the in-sync replicas hold a write) or async")
+	fs.IntVar(&cfg.MinInSync, "min-insync", cfg.MinInSync, "least in-sync replicas (the master counted) for a sync-mode master to acknowledge writes")
 	return g
 }
 

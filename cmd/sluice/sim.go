@@ -33,7 +33,11 @@ func runSim(args []string) int {
 	stopFirst := fs.Bool("stop-on-violation", false, "stop at the first seed with a violation (for measuring how soon a planted bug is caught)")
 	checkTimeout := fs.Duration("check-timeout", 0, "how long Porcupine may take per run before a queue is reported undecided (0: the topology's default)")
 	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one")
-	if fs.Parse(args) != nil {
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *seeds < 1 {
+		fmt.Fprintf(os.Stderr, "sluice sim: --seeds %d: want at least 1 (the number of seeds to run)\n", *seeds)
 		return 2
 	}
 	mode, err := brokernode.ParseFlushMode(*flush)

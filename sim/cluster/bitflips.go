@@ -53,6 +53,7 @@ import (
 	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/linearizability"
 	"github.com/sluicemq/sluice/sim"
+	"github.com/sluicemq/sluice/sim/checks"
 )
 
 // KindServedCorrupt: a consumer got a message that fails its checksum (the producer's, in the
@@ -187,14 +188,14 @@ func (r *run) drainAnswered(q linearizability.QueueKey, addr string) {
 
 // excuseUnreadable drops from vs the lost messages a recorded flip destroyed, counting each
 // one once in LostUnreadable.
-func (r *run) excuseUnreadable(vs []linearizability.Violation) []linearizability.Violation {
+func (r *run) excuseUnreadable(vs []checks.Violation) []checks.Violation {
 	if r.lostUnreadable == nil {
 		r.lostUnreadable = map[string]bool{}
 	}
 	out := vs[:0:0]
 	for _, v := range vs {
 		switch v.Kind {
-		case linearizability.KindLostAcked, linearizability.KindLostObserved, linearizability.KindLostWrite:
+		case checks.KindLostAcked, checks.KindLostObserved, checks.KindLostWrite:
 			if v.MsgID != "" && r.destroyed(v.MsgID) {
 				if !r.lostUnreadable[v.MsgID] {
 					r.lostUnreadable[v.MsgID] = true

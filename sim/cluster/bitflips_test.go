@@ -8,6 +8,7 @@ import (
 	"github.com/sluicemq/sluice/broker/store"
 	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/linearizability"
+	"github.com/sluicemq/sluice/sim/checks"
 )
 
 // Hand-aimed flips of the broker's commit log, around crashes: every flip strikes a stored
@@ -46,14 +47,14 @@ func TestOnlyFlippedMessagesAreExcused(t *testing.T) {
 		{ok: true, msgID: "p0-3", addr: "b", queue: q}, // a copy the drain did not read
 		{ok: false}}}
 	r.drainAnswered(q, "a")
-	vs := r.excuseUnreadable([]linearizability.Violation{
-		{Kind: linearizability.KindLostAcked, MsgID: "p0-1"},
-		{Kind: linearizability.KindLostObserved, MsgID: "p0-1"},
-		{Kind: linearizability.KindLostAcked, MsgID: "p0-2"},
-		{Kind: linearizability.KindLostAcked, MsgID: "p0-3"},
-		{Kind: linearizability.KindOffsetConflict, MsgID: "p0-1"},
+	vs := r.excuseUnreadable([]checks.Violation{
+		{Kind: checks.KindLostAcked, MsgID: "p0-1"},
+		{Kind: checks.KindLostObserved, MsgID: "p0-1"},
+		{Kind: checks.KindLostAcked, MsgID: "p0-2"},
+		{Kind: checks.KindLostAcked, MsgID: "p0-3"},
+		{Kind: checks.KindOffsetConflict, MsgID: "p0-1"},
 	})
-	if len(vs) != 3 || vs[0].MsgID != "p0-2" || vs[1].MsgID != "p0-3" || vs[2].Kind != linearizability.KindOffsetConflict || r.report.LostUnreadable != 1 {
+	if len(vs) != 3 || vs[0].MsgID != "p0-2" || vs[1].MsgID != "p0-3" || vs[2].Kind != checks.KindOffsetConflict || r.report.LostUnreadable != 1 {
 		t.Fatalf("left %v, counted %d", vs, r.report.LostUnreadable)
 	}
 }

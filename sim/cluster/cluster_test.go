@@ -104,7 +104,7 @@ func hasKind(r *Report, kind string) bool {
 	return false
 }
 
-// allFlows switches every flow of issue 3 on, with parameters that exercise them within a
+// allFlows switches every flow of flows.go on, with parameters that exercise them within a
 // short run.
 func allFlows() *Flows {
 	return &Flows{Batch: true, Delay: true, Transactions: true, Retry: true, PoisonPercent: 8, MaxReconsumeTimes: 2,

@@ -1,6 +1,6 @@
 package cluster
 
-// The flows of issue 3 beyond plain sends and pulls, run through the project's own client:
+// The workload's flows beyond plain sends and pulls, run through the project's own client:
 // batch, delayed and transactional sends, consumers that fail messages and send them back
 // (retries, dead letters), orderly consumers that take queue locks, and a consumer that starts
 // from a timestamp. Which of them a run exercises, and how hard, is drawn from its seed (swarm
@@ -377,7 +377,7 @@ func historyID(topic, uniq string, reconsumeTimes int32) string {
 // pulledMsg records a pulled message with its store time in virtual time.
 func pulledMsg(m *codec.Message, uniq string) linearizability.PulledMsg {
 	return linearizability.PulledMsg{Offset: m.QueueOffset, MsgID: historyID(m.Topic, uniq, m.ReconsumeTimes),
-		StoreTime: (m.StoreTimestamp - sim.Epoch.UnixMilli()) * int64(time.Millisecond)}
+		StoreTime: (m.StoreTimestamp - sim.Epoch.UnixMilli()) * int64(time.Millisecond), Stamped: true}
 }
 
 // sendBackOp is one CONSUMER_SEND_MSG_BACK: message uniq, reconsumed gen times, sent back with

@@ -1,6 +1,6 @@
 package cluster
 
-// Consumer offsets in broker groups (issue 9). What a group promises (broker/brokernode
+// Consumer offsets in broker groups. What a group promises (broker/brokernode
 // metasync.go, broker/store sync.go), and how the harness checks it from what it observes on
 // the wire, never from the merge rules themselves:
 //
@@ -112,13 +112,12 @@ func newGroupOffsets(gr *groupsRun) *groupOffsets {
 	return o
 }
 
-// offsetOf is the consumer group and queue a request about offsets names.
-func offsetOf(group string, cmd *codec.Command) (groupQueue, bool) {
-	q, err := cmd.ExtInt("queueId")
-	if err != nil || cmd.Ext("consumerGroup") == "" {
+// offsetOf is the consumer group and queue an offset request names (err: its header's error).
+func offsetOf(group string, h codec.QueryConsumerOffsetHeader, err error) (groupQueue, bool) {
+	if err != nil || h.ConsumerGroup == "" {
 		return groupQueue{}, false
 	}
-	return groupQueue{cmd.Ext("consumerGroup"), linearizability.QueueKey{Broker: group, Topic: cmd.Ext("topic"), QueueID: int32(q)}}, true
+	return groupQueue{h.ConsumerGroup, linearizability.QueueKey{Broker: group, Topic: h.Topic, QueueID: int32(h.QueueID)}}, true
 }
 
 // observeGroups installs the world's observers for the offset and slave-progress checks.
@@ -149,11 +148,11 @@ func (r *run) onGroupSent(o *groupOffsets, from, to string, cmd *codec.Command) 
 			o.seq++
 			ev := offsetEvent{seq: o.seq, at: now, replica: src.id, role: role, epoch: epoch, found: cmd.Code == codec.Success}
 			if ev.found {
-				v, err := cmd.ExtInt("offset")
+				h, err := codec.DecodeHeader[codec.OffsetResponseHeader](cmd)
 				if err != nil {
 					return
 				}
-				ev.value = v
+				ev.value = h.Offset
 			}
 			o.events[src.group][gq] = append(o.events[src.group][gq], ev)
 		}
@@ -175,14 +174,15 @@ func (r *run) onGroupSent(o *groupOffsets, from, to string, cmd *codec.Command) 
 	case codec.ReqReplicaFetch:
 		r.checkSlaveReport(o, from, src, cmd)
 	case codec.ReqGetAllConsumerOffset:
-		epoch, err := cmd.ExtInt("masterEpoch")
-		if err == nil {
-			o.roundAsks[wireKey{to, from, cmd.Opaque}] = &metaRound{built: -1, master: dst.id, epoch: epoch}
+		h, err := codec.DecodeHeader[codec.ReplicaHeader](cmd)
+		if err == nil && h.MasterEpoch != codec.NoMasterEpoch {
+			o.roundAsks[wireKey{to, from, cmd.Opaque}] = &metaRound{built: -1, master: dst.id, epoch: h.MasterEpoch}
 		}
 	case codec.ReqGetAllDelayOffset:
 		// Sent right after the slave applied and persisted the offsets of the answer it
 		// received last, in the same round.
-		if m := o.answered[from]; m != nil && m.master == dst.id && cmd.Ext("masterEpoch") == strconv.FormatInt(m.epoch, 10) {
+		h, err := codec.DecodeHeader[codec.ReplicaHeader](cmd)
+		if m := o.answered[from]; m != nil && m.master == dst.id && err == nil && h.MasterEpoch == m.epoch {
 			o.seq++
 			m.applied, m.appliedSeq = now, o.seq
 			o.rounds[src.group][src.id] = append(o.rounds[src.group][src.id], *m)
@@ -210,14 +210,15 @@ func (r *run) onGroupDelivered(o *groupOffsets, from, to string, cmd *codec.Comm
 	}
 	switch cmd.Code {
 	case codec.ReqUpdateConsumerOffset:
-		gq, ok := offsetOf(group, cmd)
-		v, err := cmd.ExtInt("commitOffset")
-		if ok && err == nil && v >= 0 {
+		h, err := codec.DecodeHeader[codec.UpdateConsumerOffsetHeader](cmd)
+		gq, ok := offsetOf(group, codec.QueryConsumerOffsetHeader{ConsumerGroup: h.ConsumerGroup, Topic: h.Topic, QueueID: h.QueueID}, err)
+		if v := h.CommitOffset; ok && v >= 0 {
 			o.seq++
 			o.events[dst.group][gq] = append(o.events[dst.group][gq], offsetEvent{seq: o.seq, at: r.w.Now(), replica: dst.id, commit: true, value: v})
 		}
 	case codec.ReqQueryConsumerOffset:
-		if gq, ok := offsetOf(group, cmd); ok {
+		h, err := codec.DecodeHeader[codec.QueryConsumerOffsetHeader](cmd)
+		if gq, ok := offsetOf(group, h, err); ok {
 			o.queries[wireKey{to, from, cmd.Opaque}] = gq
 		}
 	}
@@ -268,15 +269,7 @@ func (r *run) checkGroupOffsets(lossy map[linearizability.QueueKey]bool) {
 		for k := range o.events[gi] {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, func(a, b groupQueue) int {
-			if a.group != b.group {
-				if a.group < b.group {
-					return -1
-				}
-				return 1
-			}
-			return a.queue.Compare(b.queue)
-		})
+		slices.SortFunc(keys, groupQueue.compare)
 		for _, k := range keys {
 			c := offsetChecker{r: r, g: g, rounds: o.rounds[gi], evs: o.events[gi][k], key: k}
 			c.reigns()

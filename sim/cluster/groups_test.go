@@ -64,7 +64,7 @@ func TestGroupsAsyncCountsLosses(t *testing.T) {
 	}
 }
 
-// Each failover masterFailovers and powerLosses add to the groups plan, alone in a run (in
+// Each failover faults.MasterFailovers and PowerLosses add to the groups plan, alone in a run (in
 // sync replication): nothing acknowledged is lost, the history is linearizable, one replica
 // acknowledges per epoch, the replicas end identical, and the failovers happen. It strikes
 // both groups alike (the topic may live on one of them only) and wants its failovers in one
@@ -77,11 +77,13 @@ func TestGroupsAimedFailovers(t *testing.T) {
 		failovers int
 		plants    []string
 	}{
-		{"isolate-master", func(g string) []faults.Fault { return []faults.Fault{isolateMaster(g, at, 10*time.Second)} }, 1,
+		{"isolate-master", func(g string) []faults.Fault {
+			return []faults.Fault{faults.IsolateMaster(g, controllerAddrs(), at, 10*time.Second)}
+		}, 1,
 			[]string{"skip-truncation", "stale-master-acks"}},
-		{"power-loss", func(g string) []faults.Fault { return powerLoss(g, at, 100*time.Millisecond, 8*time.Second) }, 1,
+		{"power-loss", func(g string) []faults.Fault { return faults.PowerLoss(g, at, 100*time.Millisecond, 8*time.Second) }, 1,
 			[]string{"slave-ack-before-fsync"}},
-		{"double-failover", func(g string) []faults.Fault { return doubleFailover(g, at, 7*time.Second) }, 2,
+		{"double-failover", func(g string) []faults.Fault { return faults.DoubleFailover(g, at, 7*time.Second) }, 2,
 			[]string{"elect-outside-in-sync"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -72,7 +72,7 @@ const routeProberAddr = "127.0.6.1:1"
 func (cfg Config) nameServerConfig() namesrv.Config {
 	c := namesrv.DefaultConfig()
 	c.BrokerExpiry, c.ScanInterval = simBrokerExpiry, simScanInterval
-	cfg.plant().applyNameServer(&c)
+	c.Bugs = cfg.plant().Bugs
 	return c
 }
 
@@ -333,7 +333,7 @@ func (p *routeProber) OnTimer(node.TimerID, any) {
 			p.conns[ns] = c
 		}
 		p.opaque++
-		req := codec.NewRequest(codec.ReqGetRouteInfoByTopic, map[string]string{"topic": p.rc.topic}, nil)
+		req := codec.NewRequest(codec.ReqGetRouteInfoByTopic, codec.EncodeHeader(&codec.TopicHeader{Topic: p.rc.topic}), nil)
 		req.Opaque = p.opaque
 		p.pending[ns] = routeProbe{opaque: req.Opaque, at: now, conn: c}
 		p.env.Send(c, req)

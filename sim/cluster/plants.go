@@ -11,10 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sluicemq/sluice/broker/brokernode"
-	"github.com/sluicemq/sluice/broker/controller"
-	"github.com/sluicemq/sluice/broker/namesrv"
-	"github.com/sluicemq/sluice/sim/simdisk"
+	"github.com/sluicemq/sluice/broker/bugs"
 )
 
 // Plant is one planted bug.
@@ -29,67 +26,65 @@ type Plant struct {
 	CaughtAt uint64
 	// AsyncFlush: the bug lives in async-flush mode, so its runs (planted and clean) use it.
 	AsyncFlush bool
-	// The switches it turns on, per kind of node (nil: none of that kind).
-	broker     func(*brokernode.Config)
-	controller func(*controller.Config)
-	nameServer func(*namesrv.Config)
-	disk       func(*simdisk.Disk) // every broker's disk
+	// Bugs is what it plants; every node of the run (brokers, their disks, controllers, name
+	// servers) is configured with the whole set and honours the bugs that live in its code.
+	Bugs bugs.Set
 }
 
 // Plants is the catalogue, by topology then name.
 var Plants = []Plant{
 	{Name: "ack-before-sync", CaughtAt: 3, Topology: SingleBroker,
-		Class:  "sync flush acknowledges before the fsync: a crash loses acknowledged messages (lost acknowledged)",
-		broker: func(c *brokernode.Config) { c.UnsafeAckBeforeSync = true }},
+		Class: "sync flush acknowledges before the fsync: a crash loses acknowledged messages (lost acknowledged)",
+		Bugs:  bugs.Of(bugs.AckBeforeSync)},
 	{Name: "unflushed-offsets", CaughtAt: 2, Topology: SingleBroker,
-		Class:  "consumer offsets answered before they are persisted: a crash moves a read offset back (offset went backwards)",
-		broker: func(c *brokernode.Config) { c.UnsafeQueryUnflushedOffsets = true }},
+		Class: "consumer offsets answered before they are persisted: a crash moves a read offset back (offset went backwards)",
+		Bugs:  bugs.Of(bugs.QueryUnflushedOffsets)},
 	{Name: "metadata-write-not-retried", CaughtAt: 36, Topology: SingleBroker,
-		Class:  "a consumer-offset write the disk refused (EIO, full disk) is dropped, never retried, and answered as durable: a crash moves a read offset back (offset went backwards)",
-		broker: func(c *brokernode.Config) { c.UnsafeDropFailedOffsetWrites = true }},
+		Class: "a consumer-offset write the disk refused (EIO, full disk) is dropped, never retried, and answered as durable: a crash moves a read offset back (offset went backwards)",
+		Bugs:  bugs.Of(bugs.DropFailedOffsetWrites)},
 	{Name: "never-expire-brokers", CaughtAt: 23, Topology: SingleBroker,
-		Class:      "the name server's expiry scan measures silence backwards and never drops a hung broker (dead broker still routed)",
-		nameServer: func(c *namesrv.Config) { c.UnsafeNeverExpireBrokers = true }},
+		Class: "the name server's expiry scan measures silence backwards and never drops a hung broker (dead broker still routed)",
+		Bugs:  bugs.Of(bugs.NeverExpireBrokers)},
 	{Name: "serve-corrupt", CaughtAt: 1, Topology: SingleBroker,
 		Class: "the disk's read path skips the entry checksum: a flipped bit is served (served corrupt)",
-		disk:  func(d *simdisk.Disk) { d.SetUnsafeSkipChecksum(true) }},
+		Bugs:  bugs.Of(bugs.SkipChecksum)},
 	{Name: "async-flush-once", CaughtAt: 1, Topology: SingleBroker, AsyncFlush: true,
-		Class:  "async flush does not re-arm its timer, so the log is synced once per start: a crash loses messages acknowledged long before it (lost acknowledged beyond the flush interval)",
-		broker: func(c *brokernode.Config) { c.UnsafeAsyncFlushOnce = true }},
+		Class: "async flush does not re-arm its timer, so the log is synced once per start: a crash loses messages acknowledged long before it (lost acknowledged beyond the flush interval)",
+		Bugs:  bugs.Of(bugs.AsyncFlushOnce)},
 	{Name: "sql-absent-as-empty", CaughtAt: 2, Topology: SingleBroker,
-		Class:  "a SQL92 filter reads a property the message lacks as an empty string, not NULL: IS NULL never holds and <> holds for it (filter skipped matching, filter delivered non-matching)",
-		broker: func(c *brokernode.Config) { c.UnsafeSQLAbsentAsEmpty = true }},
+		Class: "a SQL92 filter reads a property the message lacks as an empty string, not NULL: IS NULL never holds and <> holds for it (filter skipped matching, filter delivered non-matching)",
+		Bugs:  bugs.Of(bugs.SQLAbsentAsEmpty)},
 
 	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
-		Class:  "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",
-		broker: func(c *brokernode.Config) { c.UnsafeSkipTruncation = true }},
+		Class: "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",
+		Bugs:  bugs.Of(bugs.SkipTruncation)},
 	{Name: "stale-master-acks", CaughtAt: 1, Topology: BrokerGroups,
-		Class:  "a master whose lease lapsed keeps acknowledging on its own fsync (two masters in one epoch, lost acknowledged)",
-		broker: func(c *brokernode.Config) { c.UnsafeStaleMasterAcks = true }},
+		Class: "a master whose lease lapsed keeps acknowledging on its own fsync (two masters in one epoch, lost acknowledged)",
+		Bugs:  bugs.Of(bugs.StaleMasterAcks)},
 	{Name: "slave-ack-before-fsync", CaughtAt: 1, Topology: BrokerGroups,
-		Class:  "a slave reports entries synced before its fsync (slave reported unsynced entries): a power loss loses acknowledged messages",
-		broker: func(c *brokernode.Config) { c.UnsafeSlaveAckBeforeFsync = true }},
-	{Name: "deposed-master-pulls", CaughtAt: 6, Topology: BrokerGroups,
-		Class:  "a master whose lease lapsed still answers pulls from its own log (deposed master: it answered a pull called after the controllers elected another)",
-		broker: func(c *brokernode.Config) { c.UnsafeDeposedMasterPulls = true }},
+		Class: "a slave reports entries synced before its fsync (slave reported unsynced entries): a power loss loses acknowledged messages",
+		Bugs:  bugs.Of(bugs.SlaveAckBeforeFsync)},
+	{Name: "deposed-master-pulls", CaughtAt: 4, Topology: BrokerGroups,
+		Class: "a master whose lease lapsed still answers pulls from its own log (deposed master: it answered a pull called after the controllers elected another)",
+		Bugs:  bugs.Of(bugs.DeposedMasterPulls)},
 	{Name: "lease-free-master", CaughtAt: 1, Topology: BrokerGroups,
-		Class:  "a master whose lease lapsed still writes and acknowledges, by the in-sync rule (deposed master: it wrote or acknowledged after the controllers elected another)",
-		broker: func(c *brokernode.Config) { c.UnsafeLeaseFreeMaster = true }},
-	{Name: "elect-outside-in-sync", CaughtAt: 2, Topology: BrokerGroups,
-		Class:      "the controller elects a replica outside the in-sync set (lost acknowledged, acknowledged entry truncated)",
-		controller: func(c *controller.Config) { c.UnsafeElectOutsideInSyncSet = true }},
-	{Name: "offset-sync-backwards", CaughtAt: 2, Topology: BrokerGroups,
-		Class:  "a slave's metadata round clamps the master's offsets to its own queue ends even below offsets it holds that the master has passed: a restarted slave's copy goes back (slave offset copy went backwards)",
-		broker: func(c *brokernode.Config) { c.UnsafeOffsetSyncLowers = true }},
+		Class: "a master whose lease lapsed still writes and acknowledges, by the in-sync rule (deposed master: it wrote or acknowledged after the controllers elected another)",
+		Bugs:  bugs.Of(bugs.LeaseFreeMaster)},
+	{Name: "elect-outside-in-sync", CaughtAt: 1, Topology: BrokerGroups,
+		Class: "the controller elects a replica outside the in-sync set (lost acknowledged, acknowledged entry truncated)",
+		Bugs:  bugs.Of(bugs.ElectOutsideInSyncSet)},
+	{Name: "offset-sync-backwards", CaughtAt: 20, Topology: BrokerGroups,
+		Class: "a slave's metadata round clamps the master's offsets to its own queue ends even below offsets it holds that the master has passed: a restarted slave's copy goes back (slave offset copy went backwards)",
+		Bugs:  bugs.Of(bugs.OffsetSyncLowers)},
 	{Name: "slave-reports-ahead", CaughtAt: 7, Topology: BrokerGroups,
-		Class:  "a slave counts entries synced after its fsync failed (its durable index runs ahead of its disk, which no assertion of the node can see) and reports them to its master (slave reported unsynced entries)",
-		broker: func(c *brokernode.Config) { c.UnsafeSlaveSyncedOnFsyncError = true }},
+		Class: "a slave counts entries synced after its fsync failed (its durable index runs ahead of its disk, which no assertion of the node can see) and reports them to its master (slave reported unsynced entries)",
+		Bugs:  bugs.Of(bugs.SlaveSyncedOnFsyncError)},
 	{Name: "never-expire-brokers", CaughtAt: 15, Topology: BrokerGroups,
-		Class:      "the name server's expiry scan measures silence backwards and never drops a hung replica (dead broker still routed)",
-		nameServer: func(c *namesrv.Config) { c.UnsafeNeverExpireBrokers = true }},
+		Class: "the name server's expiry scan measures silence backwards and never drops a hung replica (dead broker still routed)",
+		Bugs:  bugs.Of(bugs.NeverExpireBrokers)},
 	{Name: "serve-corrupt", CaughtAt: 1, Topology: BrokerGroups,
 		Class: "the disk's read path skips the entry checksum: a flipped bit is served, to consumers or to slaves (served corrupt)",
-		disk:  func(d *simdisk.Disk) { d.SetUnsafeSkipChecksum(true) }},
+		Bugs:  bugs.Of(bugs.SkipChecksum)},
 }
 
 // PlantNames lists the planted bugs of topology t, in catalogue order.
@@ -123,30 +118,6 @@ func (cfg Config) plant() Plant {
 		panic(fmt.Sprintf("cluster: %v", err)) // Run checks the name before it builds anything
 	}
 	return p
-}
-
-func (p Plant) applyBroker(c *brokernode.Config) {
-	if p.broker != nil {
-		p.broker(c)
-	}
-}
-
-func (p Plant) applyController(c *controller.Config) {
-	if p.controller != nil {
-		p.controller(c)
-	}
-}
-
-func (p Plant) applyDisk(d *simdisk.Disk) {
-	if p.disk != nil {
-		p.disk(d)
-	}
-}
-
-func (p Plant) applyNameServer(c *namesrv.Config) {
-	if p.nameServer != nil {
-		p.nameServer(c)
-	}
 }
 
 // checkPlant reports an unknown planted bug before a run starts.

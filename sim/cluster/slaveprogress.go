@@ -1,6 +1,6 @@
 package cluster
 
-// Slave progress (issue 9). A slave of a broker group reports, in every fetch it sends its
+// Slave progress. A slave of a broker group reports, in every fetch it sends its
 // master, the index up to which its commit log is durable ("synced"); a master in sync
 // replication acknowledges an entry once every member of the in-sync set has reported it. A
 // report beyond what the slave's disk has made durable lets the master acknowledge an entry a
@@ -19,7 +19,8 @@ import (
 // checkSlaveReport checks the synced index of a fetch replica src (at address from) is
 // sending against its disk.
 func (r *run) checkSlaveReport(o *groupOffsets, from string, src replicaRef, cmd *codec.Command) {
-	synced, err := cmd.ExtInt("synced")
+	h, err := codec.DecodeHeader[codec.ReplicaFetchHeader](cmd)
+	synced := h.Synced
 	if err != nil || o.reportedAhead[from] {
 		return
 	}

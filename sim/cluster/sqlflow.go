@@ -196,10 +196,7 @@ func (r *run) consumeSQL(cli *client.Client, q client.MessageQueue) {
 				r.report.FlowCounts["sql"] += len(p.msgs)
 			}
 			offset = res.NextBeginOffset
-			if r.w.Now()-lastCommit > time.Second {
-				lastCommit = r.w.Now()
-				cli.CommitOffset(sqlGroup, q, offset)
-			}
+			r.commitNowAndThen(cli, sqlGroup, q, offset, &lastCommit)
 			r.w.After(0, pull)
 		})
 	}

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/logentry"
 	"github.com/sluicemq/sluice/broker/node"
 )
@@ -49,8 +50,10 @@ type Disk struct {
 	// writeErr and syncErr, when set, fail every write (Append, WriteFile, truncations) or
 	// every sync (Log.Sync, Log.SyncTo, SyncLog) until cleared.
 	writeErr, syncErr error
-	// decoder checks every entry read (see SetUnsafeSkipChecksum).
+	// decoder checks every entry read (see SetBugs).
 	decoder logentry.Decoder
+	// capacity is what Space reports as the device's size (space.go).
+	capacity uint64
 }
 
 type entry struct {
@@ -336,12 +339,12 @@ func (d *Disk) decode(ld *logData, index uint64) ([]byte, error) {
 	return payload, nil
 }
 
-// SetUnsafeSkipChecksum makes every later read return a stored payload without verifying
-// its checksum: the planted bug serve-corrupt (sim/cluster's catalogue). NEVER outside tests.
-func (d *Disk) SetUnsafeSkipChecksum(skip bool) {
+// SetBugs plants bugs in the disk's read path (package bugs): with SkipChecksum every later
+// read returns a stored payload without verifying its checksum. Tests only.
+func (d *Disk) SetBugs(s bugs.Set) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.decoder.UnsafeSkipChecksum = skip
+	d.decoder.Bugs = s
 }
 
 // SetWriteError makes every later Append, TruncateBack, TruncateFront and WriteFile fail with

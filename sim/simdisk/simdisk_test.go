@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/node"
 )
 
@@ -308,7 +309,7 @@ func TestFlipCaughtByProductionDecoder(t *testing.T) {
 	if _, err := d.Peek("log", 1); !errors.Is(err, node.ErrCorrupt) {
 		t.Fatalf("Peek of a flipped entry: %v", err)
 	}
-	d.SetUnsafeSkipChecksum(true)
+	d.SetBugs(bugs.Of(bugs.SkipChecksum))
 	got, err := l.Read(1)
 	if err != nil || len(got) != len(want) || bytes.Equal(got, want) {
 		t.Fatalf("unchecked Read of a flipped entry = %q, %v; want the flipped payload", got, err)

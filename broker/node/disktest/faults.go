@@ -19,7 +19,7 @@ type Loss struct {
 	Tear bool
 }
 
-// FaultDisk is a node.Disk under test together with the faults of DESIGN section 2 that a
+// FaultDisk is a node.Disk under test together with the faults (docs/simulator.md) that a
 // crash or the medium can inflict on it. The simulator's disk implements the faults in
 // memory; the production disk's test implements them on its real files. RunFaults checks
 // that both then behave as node.go documents.

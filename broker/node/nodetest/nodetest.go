@@ -2,7 +2,9 @@
 // test plays the rest of the world. Time moves only when the test advances it, fsyncs complete
 // only when the test completes them, and every command the node sends is recorded after a
 // round trip through the real codec (so an unencodable command fails the test here, as it
-// would on the wire).
+// would on the wire). After every event it delivers (timers, accepts, sync completions, and
+// the frames, dials and closes a test delivers through it) it checks the node's invariants if
+// the node is a node.InvariantChecker, and fails the test on a broken one.
 //
 // This package is imported by tests only; it must never be imported by node or runtime code.
 // Like node code it starts no goroutines and never reads the wall clock.
@@ -116,6 +118,7 @@ func (e *Env) Advance(h node.Handler, d time.Duration) {
 		next.fired = true
 		e.now = next.At
 		h.OnTimer(next.ID, next.Tag)
+		e.Check(h)
 	}
 	e.now = end
 }
@@ -161,7 +164,47 @@ func (e *Env) Dials() map[node.ConnID]string {
 func (e *Env) Accept(h node.Handler, remote string) node.ConnID {
 	e.nextConn++
 	h.OnAccepted(e.nextConn, remote)
+	e.Check(h)
 	return e.nextConn
+}
+
+// Start calls h's Start, then checks its invariants.
+func (e *Env) Start(h node.Handler) {
+	e.t.Helper()
+	h.Start()
+	e.Check(h)
+}
+
+// Frame delivers cmd to h on c, as the peer's frame arriving, then checks h's invariants.
+func (e *Env) Frame(h node.Handler, c node.ConnID, cmd *codec.Command) {
+	e.t.Helper()
+	h.OnFrame(c, cmd)
+	e.Check(h)
+}
+
+// Dialed tells h that c, a connection it dialled, is up, then checks h's invariants.
+func (e *Env) Dialed(h node.Handler, c node.ConnID) {
+	e.t.Helper()
+	h.OnDialed(c)
+	e.Check(h)
+}
+
+// ConnClosed tells h that c closed, then checks h's invariants.
+func (e *Env) ConnClosed(h node.Handler, c node.ConnID) {
+	e.t.Helper()
+	h.OnConnClosed(c)
+	e.Check(h)
+}
+
+// Check fails the test if h is a node.InvariantChecker that reports a broken invariant. Tests
+// that call a handler's methods directly call it after each; the Env's own deliveries do.
+func (e *Env) Check(h any) {
+	e.t.Helper()
+	if ic, ok := h.(node.InvariantChecker); ok {
+		if err := ic.CheckInvariants(); err != nil {
+			e.t.Fatalf("broken invariant at %v: %v", e.now.Sub(Start), err)
+		}
+	}
 }
 
 // Send encodes cmd, decodes the frame and records the result.
@@ -232,6 +275,7 @@ func (e *Env) CompleteSyncs(h node.Handler, err error) int {
 			}
 		}
 		h.OnSynced(s.Log.Name(), s.UpTo, err)
+		e.Check(h)
 	}
 	return len(pending)
 }

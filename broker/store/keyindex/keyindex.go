@@ -171,12 +171,45 @@ func (x *Index) TruncateFrom(from uint64) error {
 	return nil
 }
 
+// TruncateBefore removes every entry for a commit-log index below before (the oldest: entries
+// come in commit-log order), as retention removes those messages. Links and bucket heads that
+// point at removed entries end their chains (Walk). An entry that fails its checksum where the
+// boundary is sought stops the search with its error, and nothing is removed.
+func (x *Index) TruncateBefore(before uint64) error {
+	first, last := x.log.FirstIndex(), x.log.LastIndex()
+	// Invariant: entries below lo are for indexes below before; entries at or above hi are not.
+	lo, hi := first, last+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		e, _, err := x.read(mid)
+		if err != nil {
+			return fmt.Errorf("keyindex: truncate %s before commit-log index %d: %w", x.log.Name(), before, err)
+		}
+		if e.CommitIndex < before {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo <= first {
+		return nil
+	}
+	if err := x.log.TruncateFront(lo); err != nil {
+		return fmt.Errorf("keyindex: truncate %s front to %d: %w", x.log.Name(), lo, err)
+	}
+	if lo > last {
+		x.last = Entry{}
+	}
+	return nil
+}
+
 // Walk visits the entries with hash h, newest first, until visit returns false or maxScan
 // entries of h's bucket (which holds other hashes too) have been read. An unreadable entry
 // ends the walk with its error; the entries visited before it stand.
 func (x *Index) Walk(h uint64, maxScan int, visit func(Entry) bool) error {
 	p := x.heads.get(h & x.mask)
-	for n := 0; p != 0 && n < maxScan; n++ {
+	// A link below the first entry points at an entry retention removed: the chain ends there.
+	for n := 0; p != 0 && p >= x.log.FirstIndex() && n < maxScan; n++ {
 		e, prev, err := x.read(p)
 		if err != nil {
 			return fmt.Errorf("keyindex: read %s entry %d: %w", x.log.Name(), p, err)

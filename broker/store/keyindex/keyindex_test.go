@@ -121,6 +121,45 @@ func TestTruncateFrom(t *testing.T) {
 	}
 }
 
+// TruncateBefore removes the oldest entries (retention): chains end at the first kept entry,
+// across a reopen, and removing everything leaves an index that takes new entries.
+func TestTruncateBefore(t *testing.T) {
+	d := simdisk.New()
+	x := openIndex(t, d, 2)
+	a, b := Hash("T", "a"), Hash("T", "b")
+	for _, e := range []Entry{{a, 1, 0}, {b, 2, 0}, {a, 3, 0}, {b, 3, 0}, {a, 5, 0}} {
+		x.Add(e)
+	}
+	if err := x.TruncateBefore(3); err != nil {
+		t.Fatal(err)
+	}
+	check := func(x *Index) {
+		t.Helper()
+		if diff := cmp.Diff([]Entry{{a, 5, 0}, {a, 3, 0}}, walk(t, x, a)); diff != "" {
+			t.Errorf("a after truncating before 3 (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]Entry{{b, 3, 0}}, walk(t, x, b)); diff != "" {
+			t.Errorf("b after truncating before 3 (-want +got):\n%s", diff)
+		}
+		if x.Len() != 3 {
+			t.Errorf("len %d, want 3", x.Len())
+		}
+	}
+	check(x)
+	if err := x.Log().Close(); err != nil {
+		t.Fatal(err)
+	}
+	x = openIndex(t, d, 2)
+	check(x)
+	if err := x.TruncateBefore(6); err != nil || x.Len() != 0 || len(walk(t, x, a)) != 0 {
+		t.Fatalf("truncate everything: err %v len %d", err, x.Len())
+	}
+	x.Add(Entry{a, 7, 0})
+	if diff := cmp.Diff([]Entry{{a, 7, 0}}, walk(t, x, a)); diff != "" {
+		t.Errorf("a after adding to an emptied index (-want +got):\n%s", diff)
+	}
+}
+
 // A corrupt entry is never returned: Open counts it, and a walk reaching it ends with an
 // error wrapping node.ErrCorrupt after the entries newer than it.
 func TestCorruptEntry(t *testing.T) {

@@ -1,26 +1,16 @@
-package linearizability
+package checks
 
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	. "github.com/sluicemq/sluice/linearizability"
 )
 
-// kinds lists the kinds of vs, in order, with the message id when there is one.
-func kinds(vs []Violation) []string {
-	var out []string
-	for _, v := range vs {
-		k := v.Kind
-		if v.MsgID != "" {
-			k += " " + v.MsgID
-		}
-		out = append(out, k)
-	}
-	return out
-}
-
-func TestCheckInvariants(t *testing.T) {
+func TestDrainIDs(t *testing.T) {
 	tests := []struct {
 		name  string
 		h     History
@@ -121,7 +111,7 @@ func TestCheckInvariants(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := CheckInvariants(tc.h, tc.drain)
+			got := DrainIDs(tc.h, tc.drain)
 			if diff := cmp.Diff(tc.want, kinds(got)); diff != "" {
 				t.Errorf("violations (-want +got):\n%s\nfull: %v", diff, got)
 			}
@@ -134,17 +124,17 @@ func TestCheckInvariants(t *testing.T) {
 	}
 }
 
-func TestCheckDrainInvariantsOrder(t *testing.T) {
+func TestDrainOrder(t *testing.T) {
 	h := history(sendOK(0, "a", 0, 10, 0), sendOK(0, "b", 20, 30, 1))
-	got := CheckDrainInvariants(h, map[QueueKey][]PulledMsg{qa: {{Offset: 1, MsgID: "b"}, {Offset: 0, MsgID: "a"}}})
+	got := Drain(h, map[QueueKey][]PulledMsg{qa: {{Offset: 1, MsgID: "b"}, {Offset: 0, MsgID: "a"}}})
 	if diff := cmp.Diff([]string{KindDrainOrder + " a", KindDrainOrder + " b"}, kinds(got)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 
-// TestCheckInvariantsDeterministic: many violations over several queues come out in the same,
+// TestDrainDeterministic: many violations over several queues come out in the same,
 // sorted order every time, whatever the map iteration order.
-func TestCheckInvariantsDeterministic(t *testing.T) {
+func TestDrainDeterministic(t *testing.T) {
 	qc := QueueKey{Broker: "broker-b", Topic: "T", QueueID: 3}
 	h := history(
 		onQueue(qc, sendOK(0, "c1", 0, 10, 0), sendOK(0, "c2", 0, 10, 0), sendFailed(1, "cf", 0, 1)),
@@ -152,7 +142,7 @@ func TestCheckInvariantsDeterministic(t *testing.T) {
 		onQueue(qa, sendOK(0, "a1", 0, 10, 0), sendOK(0, "a2", 20, 30, 1)),
 	)
 	drain := map[QueueKey][]string{qa: {"a2"}, qb: {"b1", "cf"}, qc: {"c2"}}
-	first := CheckInvariants(h, drain)
+	first := DrainIDs(h, drain)
 	if len(first) < 6 {
 		t.Fatalf("expected many violations, got %v", first)
 	}
@@ -160,8 +150,53 @@ func TestCheckInvariantsDeterministic(t *testing.T) {
 		t.Errorf("not sorted by queue: %v", first)
 	}
 	for range 20 {
-		if again := CheckInvariants(h, drain); !cmp.Equal(first, again) {
+		if again := DrainIDs(h, drain); !cmp.Equal(first, again) {
 			t.Fatalf("order changed between runs:\n%v\n%v", first, again)
 		}
+	}
+}
+
+// Broker writes are owed once their cause was acknowledged, never seen before their cause
+// allows, first stored by their deadline, and delivered only to their own queue (duplicates
+// there are allowed). Withheld messages (rolled back) are never delivered.
+func TestBrokerWriteInvariants(t *testing.T) {
+	ms := int64(time.Millisecond)
+	late := write(qa, "d", 0, true)
+	late.Deadline = 100 * ms
+	tests := []struct {
+		name  string
+		h     History
+		drain map[QueueKey][]PulledMsg
+		want  []string
+	}{
+		{"owed and drained", withWrites(history(), write(qa, "d", 0, true)), drainOf(qa, nil, "d"), nil},
+		{"duplicates in its own queue", withWrites(history(), write(qa, "d", 0, true)), drainOf(qa, nil, "d", "d"), nil},
+		{"owed and lost", withWrites(history(), write(qa, "d", 0, true)), drainOf(qa, nil), []string{KindLostWrite + " d"}},
+		{"not owed and absent", withWrites(history(), write(qa, "d", 0, false)), drainOf(qa, nil), nil},
+		{"pulled before its due time", withWrites(history(pull(1, 0, 10, 20, 0, "d")), write(qa, "d", 50, true)),
+			drainOf(qa, nil, "d"), []string{KindTooEarly + " d"}},
+		{"pulled after its due time", withWrites(history(pull(1, 0, 40, 60, 0, "d")), write(qa, "d", 50, true)),
+			drainOf(qa, nil, "d"), nil},
+		{"in the log before its due time, as a later acknowledgement shows", withWrites(history(sendOK(0, "b", 10, 20, 1)),
+			write(qa, "d", 50, true)), drainOf(qa, nil, "d", "b"), []string{KindTooEarly + " d"}},
+		{"stored after its deadline", withWrites(history(), late), drainOf(qa, map[int]int64{0: 101 * ms}, "d"),
+			[]string{KindTooLate + " d"}},
+		// A broker clock set back before virtual time 0 stamps negative store times; the
+		// earliest copy still counts (not a later one that happens to be positive).
+		{"stored by its deadline on a clock set back, its duplicate later", withWrites(history(), late),
+			drainOf(qa, map[int]int64{0: -2000 * ms, 1: 900 * ms}, "d", "d"), nil},
+		{"stored by its deadline, its duplicate later", withWrites(history(), late), drainOf(qa, map[int]int64{0: 100 * ms, 1: 900 * ms}, "d", "d"), nil},
+		{"written to another queue", withWrites(history(), write(qretry, "d", 0, false)), drainOf(qa, nil, "d"),
+			[]string{KindWrongQueue + " d"}},
+		{"withheld and delivered", History{Withheld: []Withheld{{MsgID: "t", Why: "rolled back"}}}, drainOf(qa, nil, "t"),
+			[]string{KindWithheldDelivered + " t"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Drain(tc.h, tc.drain)
+			if diff := cmp.Diff(tc.want, kinds(got)); diff != "" {
+				t.Errorf("violations (-want +got):\n%s\nfull: %v", diff, got)
+			}
+		})
 	}
 }

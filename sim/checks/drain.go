@@ -1,75 +1,50 @@
-package linearizability
+// Package checks owns the direct checks of a simulated run's recorded history
+// (linearizability.History) and its final drain: the invariants that are not about
+// linearizability. No acknowledged or observed message is lost; a message sits at one position
+// and a position holds one message; no failed send and no message nobody sent is observed;
+// every queue drains in order; the broker's own writes (delayed, committed, retried messages)
+// appear on time and are never lost; withheld messages are never delivered (Drain); two
+// clients never hold one queue's lock at once (Locks); offset searches agree with store times
+// (Searches).
+//
+// Each check reads the history after the run and never touches a node. Whether the reads and
+// writes of a queue fit one append-only log is the log model's question (package
+// linearizability), not these checks'; the checks the simulator makes of the nodes themselves
+// (replicas, masters, consumer offsets) live with the simulator (sim/cluster).
+package checks
 
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sluicemq/sluice/linearizability"
 )
 
-// Kinds of invariant violation.
-const (
-	// KindLostAcked: an acknowledged send's message is not in the final drain of its queue.
-	KindLostAcked = "lost acknowledged message"
-	// KindLostObserved: a message some pull returned is not in the final drain of its queue.
-	KindLostObserved = "lost observed message"
-	// KindTwoOffsets: one message id was acknowledged or observed at two positions.
-	KindTwoOffsets = "message at two offsets"
-	// KindOffsetConflict: two message ids were acknowledged or observed at one position.
-	KindOffsetConflict = "two messages at one offset"
-	// KindFailedObserved: a message whose every send failed definitely was pulled or drained.
-	KindFailedObserved = "failed send observed"
-	// KindPhantom: a pulled or drained message id that no send in the history carried.
-	KindPhantom = "message never sent"
-	// KindDrainOrder: the final drain of a queue is not offsets 0, 1, 2, ... in order.
-	KindDrainOrder = "drain not contiguous"
-	// KindWrongQueue: a message seen in a queue that none of its sends or broker writes named.
-	KindWrongQueue = "message in the wrong queue"
-	// KindLostWrite: a broker write whose cause was acknowledged is not in the final drain.
-	KindLostWrite = "lost broker write"
-	// KindTooEarly: a broker write was pulled before it could legally appear (a delayed message
-	// before its due time, a transaction's message before its commit).
-	KindTooEarly = "broker write too early"
-	// KindTooLate: a broker write was first stored after its deadline.
-	KindTooLate = "broker write too late"
-	// KindWithheldDelivered: a message that must never be delivered was pulled or drained.
-	KindWithheldDelivered = "withheld message delivered"
-)
-
-// Violation is one broken invariant.
-type Violation struct {
-	Kind    string
-	Queue   QueueKey
-	MsgID   string // "" when the violation is not about one message
-	Message string // for a person: what was seen, and where
-}
-
-func (v Violation) String() string { return fmt.Sprintf("%s: %v: %s", v.Kind, v.Queue, v.Message) }
-
-// CheckInvariants checks h and the final drain of every queue directly, without Porcupine.
-// finalDrain[q][i] is the message id at offset i of queue q, read from offset 0 after faults
-// healed; "" marks an offset the drain found nothing at (reported as a drain out of order). A queue of the history missing from finalDrain counts as drained empty, so every
-// acknowledged message in it is reported lost. Violations come sorted by queue, kind, message
-// id and text.
-func CheckInvariants(h History, finalDrain map[QueueKey][]string) []Violation {
-	drain := make(map[QueueKey][]PulledMsg, len(finalDrain))
+// DrainIDs is Drain for a final drain given as message ids by offset: finalDrain[q][i] is the
+// message id at offset i of queue q; "" marks an offset the drain found nothing at (reported
+// as a drain out of order).
+func DrainIDs(h linearizability.History, finalDrain map[linearizability.QueueKey][]string) []Violation {
+	drain := make(map[linearizability.QueueKey][]linearizability.PulledMsg, len(finalDrain))
 	for q, ids := range finalDrain {
-		msgs := make([]PulledMsg, 0, len(ids))
+		msgs := make([]linearizability.PulledMsg, 0, len(ids))
 		for i, id := range ids {
 			if id != "" { // a hole: the drain found nothing at offset i
-				msgs = append(msgs, PulledMsg{Offset: int64(i), MsgID: id})
+				msgs = append(msgs, linearizability.PulledMsg{Offset: int64(i), MsgID: id})
 			}
 		}
 		drain[q] = msgs
 	}
-	return CheckDrainInvariants(h, drain)
+	return Drain(h, drain)
 }
 
 // position is a place in a queue.
 type position struct {
-	queue  QueueKey
+	queue  linearizability.QueueKey
 	offset int64
 }
 
@@ -115,33 +90,83 @@ type sighting struct {
 	source source
 }
 
-// CheckDrainInvariants is CheckInvariants for a drain that carries its offsets, as read by
-// pulls; it also checks that each queue's drained offsets run 0, 1, 2, ... in order (skipping
-// only offsets h.Unreadable lists).
-func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Violation {
-	var out []Violation
-	report := func(kind string, q QueueKey, id, format string, args ...any) {
-		out = append(out, Violation{Kind: kind, Queue: q, MsgID: id, Message: fmt.Sprintf(format, args...)})
-	}
+// Drain checks h and the final drain of every queue directly, without Porcupine (see the
+// package comment and the Kind constants for what it reports). finalDrain[q] is what the drain
+// of queue q read, from offset 0 once faults healed, with the offsets the pulls returned; each
+// queue's drained offsets must run 0, 1, 2, ... in order (skipping only offsets h.Unreadable
+// lists). A queue of the history missing from finalDrain counts as drained empty, so every
+// acknowledged message in it is reported lost. Violations come sorted by queue, kind, message
+// id and text.
+func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]linearizability.PulledMsg) []Violation {
+	c := &drainCheck{h: &h, finalDrain: finalDrain, mayExist: map[string]bool{}, sent: map[string]bool{},
+		queuesOf: map[string]map[linearizability.QueueKey]bool{}, writes: map[string]*linearizability.BrokerWrite{},
+		withheld: map[string]string{}, drained: map[linearizability.QueueKey]map[string]bool{}}
+	c.index()
+	c.positions()
+	c.losses()
+	c.brokerWrites()
+	c.placement()
+	c.provenance()
+	slices.SortFunc(c.out, func(a, b Violation) int {
+		if c := a.Queue.Compare(b.Queue); c != 0 {
+			return c
+		}
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.MsgID, b.MsgID), strings.Compare(a.Message, b.Message))
+	})
+	return c.out
+}
 
+// drainCheck is one run of Drain: the history indexed, and the violations found.
+type drainCheck struct {
+	h          *linearizability.History
+	finalDrain map[linearizability.QueueKey][]linearizability.PulledMsg
+	out        []Violation
+
+	// What the sends and broker writes say about each id: whether one was sent (or written)
+	// at all, whether one may have taken effect, and to which queues.
+	sent, mayExist map[string]bool
+	queuesOf       map[string]map[linearizability.QueueKey]bool
+	writes         map[string]*linearizability.BrokerWrite
+	withheld       map[string]string // why, by id
+	// seen is every sighting, in a deterministic order: acknowledgements, pulls, then the
+	// drains by queue (drainQueues, sorted); drained the ids each queue's drain read.
+	seen        []sighting
+	drainQueues []linearizability.QueueKey
+	drained     map[linearizability.QueueKey]map[string]bool
+	// unsynced is what crashes may have lost under async flush (linearizability.Crash): not
+	// lost for good, and not holding its position against the message that reused it.
+	unsynced lossSet
+}
+
+func (c *drainCheck) report(kind string, q linearizability.QueueKey, id, format string, args ...any) {
+	c.out = append(c.out, Violation{Kind: kind, Queue: q, MsgID: id, Message: fmt.Sprintf(format, args...)})
+}
+
+// queueMsg is a message id in one queue.
+type queueMsg struct {
+	queue linearizability.QueueKey
+	msgID string
+}
+
+// index fills in what the other checks read, and checks that each queue drained in order.
+func (c *drainCheck) index() {
+	h, finalDrain, report := c.h, c.finalDrain, c.report
 	// What the sends say about each id: whether any send may have taken effect, and where.
-	mayExist := map[string]bool{}
-	sent := map[string]bool{}
-	queuesOf := map[string]map[QueueKey]bool{}
-	addQueue := func(id string, q QueueKey) {
+	mayExist, sent, queuesOf := c.mayExist, c.sent, c.queuesOf
+	addQueue := func(id string, q linearizability.QueueKey) {
 		if queuesOf[id] == nil {
-			queuesOf[id] = map[QueueKey]bool{}
+			queuesOf[id] = map[linearizability.QueueKey]bool{}
 		}
 		queuesOf[id][q] = true
 	}
 	for _, s := range h.Sends {
 		sent[s.MsgID] = true
 		addQueue(s.MsgID, s.Queue)
-		if s.Outcome != Failed {
+		if s.Outcome != linearizability.Failed {
 			mayExist[s.MsgID] = true
 		}
 	}
-	writes := map[string]*BrokerWrite{}
+	writes := c.writes
 	for i := range h.Writes {
 		w := &h.Writes[i]
 		writes[w.MsgID] = w
@@ -149,7 +174,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		mayExist[w.MsgID] = true
 		addQueue(w.MsgID, w.Queue)
 	}
-	withheld := map[string]string{}
+	withheld := c.withheld
 	for _, w := range h.Withheld {
 		withheld[w.MsgID] = w.Why
 	}
@@ -164,24 +189,25 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 	}
 	seen := make([]sighting, 0, n)
 	for i, s := range h.Sends {
-		if s.Outcome == OK {
+		if s.Outcome == linearizability.OK {
 			seen = append(seen, sighting{position{s.Queue, s.Offset}, s.MsgID, source{fromAck, i, s.Client}})
 		}
 	}
 	for i, p := range h.Pulls {
-		if p.Outcome != OK {
+		if p.Outcome != linearizability.OK {
 			continue
 		}
 		for _, m := range p.Msgs {
 			seen = append(seen, sighting{position{p.Queue, m.Offset}, m.MsgID, source{fromPull, i, p.Client}})
 		}
 	}
-	drainQueues := make([]QueueKey, 0, len(finalDrain))
+	drainQueues := make([]linearizability.QueueKey, 0, len(finalDrain))
 	for q := range finalDrain {
 		drainQueues = append(drainQueues, q)
 	}
-	slices.SortFunc(drainQueues, QueueKey.Compare)
-	drained := map[QueueKey]map[string]bool{}
+	slices.SortFunc(drainQueues, linearizability.QueueKey.Compare)
+	c.drainQueues = drainQueues
+	drained := c.drained
 	for _, q := range drainQueues {
 		ids := map[string]bool{}
 		want := int64(0)
@@ -198,10 +224,14 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		}
 		drained[q] = ids
 	}
-	// What crashes may have lost under async flush (crash.go): not lost for good, and not
-	// holding its position against the message that reused it.
-	unsynced := unflushed(&h, drained)
+	c.unsynced = unflushed(*h, finalDrain)
+	c.seen = seen
+}
 
+// positions: one id, one position (but a broker write's duplicates in its own queue); one
+// position, one id (but a message a crash may have cut off it).
+func (c *drainCheck) positions() {
+	h, seen, writes, drainQueues, finalDrain, report := c.h, c.seen, c.writes, c.drainQueues, c.finalDrain, c.report
 	// One id, one position; one position, one id. Remember the first source of each pair.
 	positionsOf := map[string]map[position]source{}
 	idsAt := map[position]map[string]source{}
@@ -233,7 +263,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		}
 		report(KindTwoOffsets, poss[0].queue, id, "%s seen at %s", id, strings.Join(parts, ", "))
 	}
-	spans := h.appendSpans()
+	mayCut := h.MayCut()
 	drainAt := map[position]string{}
 	for _, q := range drainQueues {
 		for _, m := range finalDrain[q] {
@@ -250,7 +280,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		// reused it; two that held it are a conflict.
 		held := 0
 		for _, id := range ids {
-			if drainAt[pos] == id || !h.mayCut(spans, id, h.sourceReturn(idsAt[pos][id])) {
+			if drainAt[pos] == id || !mayCut(id, sourceReturn(h, idsAt[pos][id])) {
 				held++
 			}
 		}
@@ -263,20 +293,19 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		}
 		report(KindOffsetConflict, pos.queue, "", "offset %d holds %s", pos.offset, strings.Join(parts, ", "))
 	}
+}
 
-	// Acknowledged and observed messages must survive into the drain of their queue.
+// losses: acknowledged and observed messages survive into the drain of their queue.
+func (c *drainCheck) losses() {
+	h, drained, unsynced, report := c.h, c.drained, c.unsynced, c.report
 	for i, s := range h.Sends {
-		if s.Outcome == OK && !drained[s.Queue][s.MsgID] && !unsynced.has(s.Queue, s.MsgID) {
+		if s.Outcome == linearizability.OK && !drained[s.Queue][s.MsgID] && !unsynced.has(s.Queue, s.MsgID) {
 			report(KindLostAcked, s.Queue, s.MsgID, "%s acknowledged at offset %d to send #%d (client %d) is not in the final drain", s.MsgID, s.Offset, i, s.Client)
 		}
 	}
-	type queueMsg struct {
-		queue QueueKey
-		msgID string
-	}
 	lostObserved := map[queueMsg]bool{} // report each lost message once
 	for i, p := range h.Pulls {
-		if p.Outcome != OK {
+		if p.Outcome != linearizability.OK {
 			continue
 		}
 		for _, m := range p.Msgs {
@@ -288,9 +317,12 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 			report(KindLostObserved, p.Queue, m.MsgID, "%s pulled at offset %d by pull #%d (client %d) is not in the final drain", m.MsgID, m.Offset, i, p.Client)
 		}
 	}
+}
 
-	// Broker writes: owed ones survive into the drain; none appears before its cause allows
-	// or is first stored after its deadline.
+// brokerWrites: owed broker writes survive into the drain; none appears before its cause
+// allows or is first stored after its deadline.
+func (c *drainCheck) brokerWrites() {
+	h, drained, unsynced, writes, drainQueues, finalDrain, report := c.h, c.drained, c.unsynced, c.writes, c.drainQueues, c.finalDrain, c.report
 	for i, w := range h.Writes {
 		if w.Owed && !drained[w.Queue][w.MsgID] && !unsynced.has(w.Queue, w.MsgID) {
 			report(KindLostWrite, w.Queue, w.MsgID, "%s (%s, broker write #%d) is owed but not in the final drain", w.MsgID, w.Cause, i)
@@ -299,7 +331,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 	// When each appearance of a write was surely in the log: seen by a pull, or implied by a
 	// later offset (filledBy).
 	type appearance struct {
-		queue  QueueKey
+		queue  linearizability.QueueKey
 		msgID  string
 		offset int64
 	}
@@ -315,7 +347,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 		}
 	}
 	for i, p := range h.Pulls {
-		if p.Outcome != OK {
+		if p.Outcome != linearizability.OK {
 			continue
 		}
 		for _, m := range p.Msgs {
@@ -331,11 +363,11 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 			}
 		}
 	}
-	filled := map[QueueKey]func(o, t int64) int64{}
+	filled := map[linearizability.QueueKey]func(o, t int64) int64{}
 	early := map[string]bool{}
 	for _, a := range order {
 		if filled[a.queue] == nil {
-			filled[a.queue] = filledBy(&h, a.queue)
+			filled[a.queue] = linearizability.FilledBy(h, a.queue)
 		}
 		t, what := inLogBy[a], byWhat[a]
 		if f := filled[a.queue](a.offset, t); f < t {
@@ -350,7 +382,7 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 	firstStored := map[string]int64{}
 	for _, q := range drainQueues {
 		for _, m := range finalDrain[q] {
-			if w := writes[m.MsgID]; w != nil && q == w.Queue && m.StoreTime > 0 {
+			if w := writes[m.MsgID]; w != nil && q == w.Queue && m.Stamped {
 				if t, ok := firstStored[m.MsgID]; !ok || m.StoreTime < t {
 					firstStored[m.MsgID] = m.StoreTime
 				}
@@ -363,8 +395,12 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 				id, w.Cause, time.Duration(firstStored[id]), time.Duration(w.Deadline))
 		}
 	}
+}
 
-	// Withheld messages never appear; others appear only in a queue they were sent or written to.
+// placement: withheld messages never appear; others appear only in a queue they were sent
+// or written to.
+func (c *drainCheck) placement() {
+	seen, withheld, queuesOf, report := c.seen, c.withheld, c.queuesOf, c.report
 	wrongQueue := map[queueMsg]bool{}
 	for _, s := range seen {
 		key := queueMsg{s.pos.queue, s.msgID}
@@ -382,8 +418,11 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 				s.msgID, s.source, s.pos, strings.Join(queueNames(qs), ", "))
 		}
 	}
+}
 
-	// Observed ids must come from a send that may have taken effect.
+// provenance: observed ids come from a send that may have taken effect.
+func (c *drainCheck) provenance() {
+	seen, mayExist, withheld, sent, report := c.seen, c.mayExist, c.withheld, c.sent, c.report
 	reported := map[string]bool{}
 	for _, s := range seen {
 		if s.source.kind == fromAck || reported[s.msgID] || mayExist[s.msgID] || isWithheld(withheld, s.msgID) {
@@ -396,14 +435,6 @@ func CheckDrainInvariants(h History, finalDrain map[QueueKey][]PulledMsg) []Viol
 			report(KindPhantom, s.pos.queue, s.msgID, "%s was %s at %v but no send carried it", s.msgID, s.source, s.pos)
 		}
 	}
-
-	slices.SortFunc(out, func(a, b Violation) int {
-		if c := a.Queue.Compare(b.Queue); c != 0 {
-			return c
-		}
-		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.MsgID, b.MsgID), strings.Compare(a.Message, b.Message))
-	})
-	return out
 }
 
 func isWithheld(withheld map[string]string, id string) bool {
@@ -412,7 +443,7 @@ func isWithheld(withheld map[string]string, id string) bool {
 }
 
 // onlyIn reports whether every position is in queue q.
-func onlyIn(positions map[position]source, q QueueKey) bool {
+func onlyIn(positions map[position]source, q linearizability.QueueKey) bool {
 	for p := range positions {
 		if p.queue != q {
 			return false
@@ -421,19 +452,42 @@ func onlyIn(positions map[position]source, q QueueKey) bool {
 	return true
 }
 
-func queueNames(qs map[QueueKey]bool) []string {
+func queueNames(qs map[linearizability.QueueKey]bool) []string {
 	var out []string
-	for _, q := range sortedKeys(qs, QueueKey.Compare) {
+	for _, q := range sortedKeys(qs, linearizability.QueueKey.Compare) {
 		out = append(out, q.String())
 	}
 	return out
 }
 
 func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	return slices.SortedFunc(maps.Keys(m), compare)
+}
+
+// sourceReturn is when a sighting's source returned (never, for the final drain).
+func sourceReturn(h *linearizability.History, s source) int64 {
+	switch s.kind {
+	case fromAck:
+		return h.Sends[s.op].Return
+	case fromPull:
+		return h.Pulls[s.op].Return
 	}
-	slices.SortFunc(keys, compare)
-	return keys
+	return math.MaxInt64
+}
+
+// lossSet is what the drain is missing that crashes may have lost, by queue and id.
+type lossSet map[linearizability.QueueKey]map[string]bool
+
+func (l lossSet) has(q linearizability.QueueKey, id string) bool { return l[q][id] }
+
+// unflushed is linearizability.UnflushedLosses as a set.
+func unflushed(h linearizability.History, finalDrain map[linearizability.QueueKey][]linearizability.PulledMsg) lossSet {
+	out := lossSet{}
+	for _, l := range linearizability.UnflushedLosses(h, finalDrain) {
+		if out[l.Queue] == nil {
+			out[l.Queue] = map[string]bool{}
+		}
+		out[l.Queue][l.MsgID] = true
+	}
+	return out
 }

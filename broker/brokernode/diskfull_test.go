@@ -1,0 +1,98 @@
+package brokernode
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/sim/simdisk"
+)
+
+// A failed fsync leaves the sends it covered unanswered (never FLUSH_DISK_TIMEOUT: they are
+// not known stored), refuses new sends with SERVICE_NOT_AVAILABLE, and once a later sync
+// succeeds the waiting send is acknowledged and sends are accepted again.
+func TestFailedFsyncNeverAnswersStored(t *testing.T) {
+	h := startBroker(t, testConfig(), nil)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	op := h.send(p, "Orders", 0, "m1", nil)
+	h.env.CompleteSyncs(h.b, errIO)
+	if resp := h.answer(p, op); resp != nil {
+		t.Fatalf("send answered after a failed fsync: code %d %q", resp.Code, resp.Remark)
+	}
+	if max := h.b.Store().MaxOffset("Orders", 0); max != 0 {
+		t.Fatalf("a message whose fsync failed is visible: max offset %d", max)
+	}
+	refused := h.mustAnswer(p, h.send(p, "Orders", 0, "m2", nil))
+	if refused.Code != codec.ServiceNotAvailable || !strings.Contains(refused.Remark, "sync") {
+		t.Fatalf("send after a failed fsync: code %d %q, want 14 naming the failed sync", refused.Code, refused.Remark)
+	}
+	// The retry succeeds: the first send is acknowledged; the next check accepts sends again.
+	h.env.advance(h.b, h.cfg.CheckpointInterval)
+	h.syncAll()
+	if resp := h.mustAnswer(p, op); resp.Code != codec.Success {
+		t.Fatalf("send once the sync succeeded: code %d %q", resp.Code, resp.Remark)
+	}
+	h.mustSend(p, "Orders", "m3")
+	if got := h.b.RetentionStats().SendsRefused; got != 1 {
+		t.Fatalf("SendsRefused = %d, want 1", got)
+	}
+}
+
+// mustSend sends body to queue 0 of topic, completes the fsyncs and checks it is acknowledged.
+func (h *brokerHarness) mustSend(c node.ConnID, topic, body string) {
+	h.t.Helper()
+	op := h.send(c, topic, 0, body, nil)
+	h.syncAll()
+	if resp := h.mustAnswer(c, op); resp.Code != codec.Success {
+		h.t.Fatalf("send %q: code %d %q", body, resp.Code, resp.Remark)
+	}
+}
+
+// A write that fails for lack of space refuses the send with SERVICE_NOT_AVAILABLE and the
+// disk-full remark (the official client's retriable answer), pulls go on, and sends resume
+// once the next check finds the disk writable.
+func TestNoSpaceRefusesSendsAndResumes(t *testing.T) {
+	disk := simdisk.New()
+	h := startBroker(t, testConfig(), disk)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	h.mustSend(p, "Orders", "m1")
+	disk.SetWriteError(node.ErrNoSpace)
+	for i := range 3 {
+		resp := h.mustAnswer(p, h.send(p, "Orders", 0, "full", nil))
+		if resp.Code != codec.ServiceNotAvailable || resp.Remark != diskFullRemark {
+			t.Fatalf("send %d on a full disk: code %d %q", i, resp.Code, resp.Remark)
+		}
+	}
+	resp := h.mustAnswer(p, h.pull(p, "Orders", 0, 0))
+	if resp.Code != codec.Success || len(decodeBody(t, resp.Body)) != 1 {
+		t.Fatalf("pull on a full disk: code %d %q", resp.Code, resp.Remark)
+	}
+	disk.SetWriteError(nil)
+	h.env.advance(h.b, h.cfg.CheckpointInterval)
+	h.syncAll()
+	h.mustSend(p, "Orders", "m2")
+}
+
+// Above DiskFullRatio sends are refused; below, accepted again. Pulls work throughout.
+func TestDiskFullRatio(t *testing.T) {
+	disk := simdisk.New()
+	h := startBroker(t, testConfig(), disk)
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	h.mustSend(p, "Orders", "m1")
+	used, _, _ := func() (uint64, uint64, error) { disk.SetCapacity(1 << 40); return disk.Space() }()
+	disk.SetCapacity(used * 100 / 95) // 95 % used
+	h.env.advance(h.b, h.cfg.CheckpointInterval)
+	h.syncAll()
+	resp := h.mustAnswer(p, h.send(p, "Orders", 0, "m2", nil))
+	if resp.Code != codec.ServiceNotAvailable || resp.Remark != diskFullRemark {
+		t.Fatalf("send at 95%% use: code %d %q", resp.Code, resp.Remark)
+	}
+	if resp := h.mustAnswer(p, h.pull(p, "Orders", 0, 0)); resp.Code != codec.Success {
+		t.Fatalf("pull at 95%% use: code %d %q", resp.Code, resp.Remark)
+	}
+	disk.SetCapacity(used * 10) // 10 % used
+	h.env.advance(h.b, h.cfg.CheckpointInterval)
+	h.syncAll()
+	h.mustSend(p, "Orders", "m3")
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+)
+
+// mountSmallFS mounts a tmpfs of sizeMiB at a new directory for the test, or skips the test
+// (logging why) when it cannot: mounting needs root.
+func mountSmallFS(t *testing.T, sizeMiB int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: mounting a size-limited tmpfs needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "small")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", sizeMiB), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		t.Skipf("skipped: cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Logf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fillFS writes a file at path until the file system is full.
+func fillFS(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			t.Fatalf("fill %s: %v", path, err)
+		}
+	}
+}
+
+// TestDiskFullProcess runs 'sluice dev' on a 40 MiB tmpfs and fills it: sends are refused with
+// SERVICE_NOT_AVAILABLE saying the disk is full (the official client's retriable error) while
+// pulls go on; once the filler is removed, sends resume by themselves; after a restart every
+// acknowledged message is there. Forced retention is off (disk-max-used-space-ratio 0), so
+// nothing acknowledged may go.
+func TestDiskFullProcess(t *testing.T) {
+	fsDir := mountSmallFS(t, 40)
+	c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(fsDir, "data"),
+		extra: []string{"--disk-max-used-space-ratio=0", "--log-level=info"}}
+	c.proc = startDev(t, c.Data, c.NameServer, c.Broker, c.extra...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("broker log:\n%s", c.proc.stderr.String())
+		}
+	})
+	topic := uniqueName(t, "T")
+	c.createTopic(t, topic, 1)
+	p := c.newProducer(t)
+	ctx := context.Background()
+	var acked []string
+	send := func(body string) error {
+		res, err := p.SendSync(ctx, primitive.NewMessage(topic, []byte(body)))
+		if err == nil && res.Status == primitive.SendOK {
+			acked = append(acked, body)
+		} else if err == nil {
+			return fmt.Errorf("send status %v", res.Status)
+		}
+		return err
+	}
+	for i := range 20 {
+		if err := send(fmt.Sprintf("before-%d", i)); err != nil {
+			t.Fatalf("send before the disk fills: %v", err)
+		}
+	}
+
+	filler := filepath.Join(fsDir, "filler")
+	fillFS(t, filler)
+	var refusal error
+	for i := 0; refusal == nil; i++ {
+		if i > 20 {
+			t.Fatal("sends are still accepted on a full disk")
+		}
+		err := send(fmt.Sprintf("full-%d", i))
+		if err != nil && strings.Contains(err.Error(), "CODE: 14") && strings.Contains(err.Error(), "disk is full") {
+			refusal = err
+		}
+	}
+	t.Logf("refused as: %v", refusal)
+	pull := c.newPullConsumer(t, uniqueName(t, "probe"), topic, consumer.MessageSelector{})
+	mq := &primitive.MessageQueue{Topic: topic, BrokerName: "broker-a", QueueId: 0}
+	if res, err := pull.PullFrom(ctx, mq, 0, 8); err != nil || res.Status != primitive.PullFound {
+		t.Fatalf("pull on a full disk: %v %v", res, err)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "sends to resume once space is freed", func() bool {
+		return send(fmt.Sprintf("after-%d", time.Now().UnixNano())) == nil
+	})
+
+	firstLog := c.proc.stderr.String()
+	c.Restart(t)
+	c.waitRoute(t, topic, 1)
+	pull2 := c.newPullConsumer(t, uniqueName(t, "probe"), topic, consumer.MessageSelector{})
+	msgs, _, _ := pullQueue(t, pull2, mq)
+	got := map[string]bool{}
+	for _, m := range msgs {
+		got[string(m.Body)] = true
+	}
+	for _, b := range acked {
+		if !got[b] {
+			t.Errorf("acknowledged message %q missing after the restart", b)
+		}
+	}
+	if os.Getenv("SLUICE_TEST_SHOW_LOG") != "" {
+		t.Logf("log before the restart:\n%s\nafter:\n%s", firstLog, c.proc.stderr.String())
+	}
+	if stderr := c.proc.stderr.String(); strings.Contains(stderr, "corrupt") {
+		t.Errorf("the broker reports corruption after the restart:\n%s", stderr)
+	}
+}
