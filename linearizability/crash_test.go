@@ -392,3 +392,33 @@ func TestStoreTimePlacesASendAcrossACrash(t *testing.T) {
 		}
 	}
 }
+
+// A store time proves an entry in the log from when it was appended: a pull after a crash that
+// sees an entry stamped before the crash shows the crash did not cut it (nor anything below it),
+// and an entry stamped before a crash's loss window opened was in the log by then, whenever it
+// is seen. Without the stamp, the same sightings prove neither.
+func TestStoreTimeProvesEntriesSurviveCrashes(t *testing.T) {
+	stamped := func(stamp bool) History {
+		h := withCrashes(history(
+			sendOK(0, "a", 100, 110, 0),
+			sendUnknown(0, "c", 650),
+			pull(1, 1, 1500, 1510, 1, "c"), // after the crash: c, appended inside the window
+			sendUnknown(0, "e", 1520),
+			sendUnknown(0, "d", 1600),
+			pull(1, 3, 3500, 3510, 3, "d"), // after the second crash: d, appended before its window
+		), Crash{At: 1000, LossFrom: 500}, Crash{At: 3000, LossFrom: 2500})
+		h.StoreTimeSlack = 1
+		h.Pulls[0].Msgs[0].StoreTime, h.Pulls[0].Msgs[0].Stamped = 700, stamp
+		h.Pulls[1].Msgs[0].StoreTime, h.Pulls[1].Msgs[0].Stamped = 1700, stamp
+		return h
+	}
+	for _, stamp := range []bool{true, false} {
+		h := stamped(stamp)
+		if got := h.MayCutBelow(qa, 1, 900, 1100); got == stamp {
+			t.Errorf("stamped %v: MayCutBelow(1) across the first crash = %v", stamp, got)
+		}
+		if got := h.MayCutBelow(qa, 3, 2900, 3100); got == stamp {
+			t.Errorf("stamped %v: MayCutBelow(3) across the second crash = %v", stamp, got)
+		}
+	}
+}
