@@ -120,11 +120,52 @@ type opOutput struct {
 	msgs   []PulledMsg // pulls
 }
 
-// sharedLog backs many states: entries below len(ids) are never rewritten, so a state that is a
-// prefix of the log can share it. hashes[i] is the hash of ids[:i+1].
+// sharedLog backs many states: entries below its length are never rewritten, so a state that
+// is a prefix of the log can share it. Entry i is ids[i-base] from base on, and below base its
+// parent's: a state that appends something else than the log holds at its length forks a log
+// on top of the shared prefix instead of copying it (a search forks at almost every step, and
+// copies of logs thousands of entries long filled memory). Chains are flattened every
+// maxLogDepth forks, so reading an entry walks a bounded number of links. hashes[i-base] is
+// the hash of the first i+1 entries.
 type sharedLog struct {
+	parent *sharedLog
+	base   int
+	depth  int // links above it
 	ids    []string
 	hashes []uint64
+}
+
+// maxLogDepth bounds a log's chain of parents.
+const maxLogDepth = 16
+
+func (l *sharedLog) len() int { return l.base + len(l.ids) }
+
+// at is entry i (below len).
+func (l *sharedLog) at(i int) string {
+	for i < l.base {
+		l = l.parent
+	}
+	return l.ids[i-l.base]
+}
+
+// hashAt is the hash of the first i+1 entries.
+func (l *sharedLog) hashAt(i int) uint64 {
+	for i < l.base {
+		l = l.parent
+	}
+	return l.hashes[i-l.base]
+}
+
+// fork is a log whose first n entries are l's, to append to.
+func (l *sharedLog) fork(n int) *sharedLog {
+	if l.depth < maxLogDepth {
+		return &sharedLog{parent: l, base: n, depth: l.depth + 1}
+	}
+	f := &sharedLog{ids: make([]string, n), hashes: make([]uint64, n)}
+	for i := range n {
+		f.ids[i], f.hashes[i] = l.at(i), l.hashAt(i)
+	}
+	return f
 }
 
 // logState is one possible content of a queue: the first n ids of log, plus the number of
@@ -142,14 +183,14 @@ type logState struct {
 	window bool
 }
 
-func (s logState) at(i int64) string { return s.log.ids[i] }
+func (s logState) at(i int64) string { return s.log.at(int(i)) }
 
 // prefixHash is the hash of the first n ids.
 func (s logState) prefixHash() uint64 {
 	if s.n == 0 {
 		return 0
 	}
-	return s.log.hashes[s.n-1]
+	return s.log.hashAt(s.n - 1)
 }
 
 func (s logState) hash() uint64 {
@@ -161,16 +202,13 @@ func (s logState) hash() uint64 {
 func (s logState) appended(id string) logState {
 	l := s.log
 	switch {
-	case s.n < len(l.ids) && l.ids[s.n] == id:
+	case s.n < l.len() && l.at(s.n) == id:
 		t := s
 		t.n++
 		return t
-	case s.n < len(l.ids):
-		// Another branch appended something else here: fork a copy of our prefix.
-		l = &sharedLog{
-			ids:    slices.Clone(l.ids[:s.n]),
-			hashes: slices.Clone(l.hashes[:s.n]),
-		}
+	case s.n < l.len():
+		// Another branch appended something else here: fork on top of our prefix.
+		l = l.fork(s.n)
 	}
 	h := fnv.New64a()
 	h.Write([]byte(id))
@@ -207,7 +245,12 @@ func equalStates(a, b logState) bool {
 	if a.log == b.log {
 		return true
 	}
-	return slices.Equal(a.log.ids[:a.n], b.log.ids[:b.n])
+	for i := range a.n {
+		if a.log.at(i) != b.log.at(i) {
+			return false
+		}
+	}
+	return true
 }
 
 func stepLog(state, input, output interface{}) []interface{} {
@@ -330,7 +373,10 @@ func describeOperation(input, output interface{}) string {
 func describeState(state interface{}) string {
 	s := state.(logState)
 	const tail = 6
-	ids := slices.Clone(s.log.ids[max(0, s.n-tail):s.n])
+	var ids []string
+	for i := max(0, s.n-tail); i < s.n; i++ {
+		ids = append(ids, s.log.at(i))
+	}
 	for i, id := range ids {
 		if id == fillerID {
 			ids[i] = "?"
