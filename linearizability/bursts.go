@@ -15,9 +15,9 @@ import (
 // bursts of thousands made queues undecidable.
 //
 // A run of them is one operation instead, appending its writes in offset order, when that
-// loses no linearization: writes at consecutive offsets with one window, with no crash or
-// loss-window mark inside the window, and no pull that may have found the log empty inside the
-// run (an empty pull at an offset the run covers, its window meeting the run's). Then in every
+// loses no linearization: writes at consecutive offsets with one window, with no crash inside
+// the window, and no pull that may have found the log empty inside the run (an empty pull at an
+// offset the run covers, its window meeting the run's). Then in every
 // linearization the writes come in offset order, each exactly at the end (only the first may
 // leave a gap of unseen writes before it, when it may: the others' offsets follow on, and
 // none can come after the next crash to fill a gap the first left), and only operations that
@@ -25,6 +25,11 @@ import (
 // pulls that returned messages (the log after the whole run holds what they saw), empty pulls
 // at offsets outside the run (true before the run or after it as in its middle), spare slots.
 // So collapsing the run to the instant of its first write keeps every linearization legal.
+// A loss-window mark inside the window may fall between writes of the run, which the merged
+// run no longer allows; but the mark placed before the whole run records a shorter synced
+// length and opens the window earlier, which only allows more (the crash may cut to more
+// lengths, unseen writes may stand in gaps sooner), so a linearization with the mark inside
+// the run has one with the mark before it. Only a crash inside the window keeps a run apart.
 
 // burstWrite is one write of a merged run.
 type burstWrite struct {
@@ -39,7 +44,7 @@ func mergeBursts(ops []porcupine.Operation) []porcupine.Operation {
 	type window struct{ call, ret int64 }
 	byWindow := map[window][]int{} // indexes of mergeable writes, by window
 	var windows []window
-	var instants []int64 // crash and mark operations
+	var instants []int64 // crash operations
 	var empty []porcupine.Operation
 	for i, op := range ops {
 		in := op.Input.(opInput)
@@ -50,7 +55,7 @@ func mergeBursts(ops []porcupine.Operation) []porcupine.Operation {
 				windows = append(windows, w)
 			}
 			byWindow[w] = append(byWindow[w], i)
-		case in.kind == opDurable || in.kind == opCrash:
+		case in.kind == opCrash:
 			instants = append(instants, op.Call)
 		case in.kind == opPull && len(op.Output.(opOutput).msgs) == 0:
 			empty = append(empty, op)

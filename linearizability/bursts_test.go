@@ -8,7 +8,8 @@ import (
 
 // A burst of broker writes stamped in one millisecond is checked as one operation, and checks
 // the same: the writes line up with the acknowledgements around them, a later empty read
-// where they are is a violation, and an empty read that may fall inside the burst splits it.
+// where they are is a violation, and an empty read that may fall inside the burst splits it; a
+// crash's loss window opening inside it does not.
 func TestBurstsOfBrokerWrites(t *testing.T) {
 	burst := func(extra ...any) History {
 		ops := append([]any{
@@ -35,6 +36,9 @@ func TestBurstsOfBrokerWrites(t *testing.T) {
 		{"one run", burst(), []int{5}, VerdictOk},
 		{"an empty read after it", burst(pull(2, 1, 520, 530)), []int{5}, VerdictIllegal},
 		{"an empty read that may fall inside it", burst(pull(2, 3, 500, 500)), []int{2, 3}, VerdictOk},
+		// The loss window of a crash after it opens inside it: one run still (see mergeBursts).
+		{"a loss-window mark inside it", withCrashes(burst(), Crash{At: 650, LossFrom: 500}), []int{5}, VerdictOk},
+		{"a loss-window mark inside it, the crash cutting it", withCrashes(burst(pull(2, 3, 800, 810)), Crash{At: 650, LossFrom: 500}), []int{5}, VerdictIllegal},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
