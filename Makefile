@@ -62,7 +62,7 @@ sim:
 
 # The long sweeps (not part of make test): SEEDS seeds of each topology, each flush and
 # replication mode: the single broker (one name server, one broker, one simulated minute, every
-# flow) and issue 4's cluster (3 name servers with controllers, 2 broker groups of 3 replicas,
+# flow) and the groups cluster (3 name servers with controllers, 2 broker groups of 3 replicas,
 # 2 simulated minutes, the full fault catalogue plus failovers aimed at each group's master).
 # Then every planted bug of the catalogue ('sluice sim --plant list') must be caught within
 # PLANT_SEEDS seeds; it prints the seed of first catch and the violation.
@@ -98,11 +98,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzParseProperties -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzJSONHeaderFastPath -fuzztime $(FUZZTIME) ./broker/codec/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeHeaders -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzSetProperty -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzParseOffsetMsgID -fuzztime $(FUZZTIME) ./broker/codec/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeTopicRouteData -fuzztime $(FUZZTIME) ./broker/route/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRegisterBody -fuzztime $(FUZZTIME) ./broker/route/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeCompressedRegisterBody -fuzztime $(FUZZTIME) ./broker/route/
 	$(GO) test -run '^$$' -fuzz FuzzNameServerRequest -fuzztime $(FUZZTIME) ./broker/namesrv/
 	$(GO) test -run '^$$' -fuzz FuzzBrokerRequest -fuzztime $(FUZZTIME) ./broker/brokernode/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeHeartbeat -fuzztime $(FUZZTIME) ./broker/brokernode/

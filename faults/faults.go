@@ -426,6 +426,9 @@ type Injector struct {
 	// OnFlip, if set, is called just before a bit flip strikes entry index of log on node
 	// addr, so that a harness can note what the flip destroys (it may read the entry then).
 	OnFlip func(addr, log string, index uint64)
+	// OnStrike, if set, is called as a node fault strikes node addr, its symbolic name
+	// resolved, so that a harness can note faults whose effect is momentary (a reset).
+	OnStrike func(addr string, f Fault)
 	// FlipUpTo, if set, bounds the entries a bit flip may strike on node addr's log: at or
 	// below what it returns (and, as always, durable).
 	FlipUpTo func(addr, log string) uint64
@@ -550,6 +553,9 @@ func (in *Injector) Inject(f Fault) {
 		return
 	}
 	for _, addr := range in.resolve(f.group()) {
+		if in.OnStrike != nil {
+			in.OnStrike(addr, f)
+		}
 		in.injectNode(w.Node(addr), f)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -270,15 +271,7 @@ func UnflushedLosses(h History, finalDrain map[QueueKey][]PulledMsg) []Loss {
 	l := unflushed(&h, drainedIDs(finalDrain))
 	var out []Loss
 	for _, q := range sortedKeys(l, QueueKey.Compare) {
-		for _, id := range sortedKeys(l[q], func(a, b string) int {
-			switch {
-			case a < b:
-				return -1
-			case a > b:
-				return 1
-			}
-			return 0
-		}) {
+		for _, id := range sortedKeys(l[q], strings.Compare) {
 			out = append(out, Loss{Queue: q, MsgID: id, What: l[q][id]})
 		}
 	}
@@ -346,22 +339,16 @@ func newCrashCuts(h *History, q QueueKey) crashCuts {
 			top[e] = max(top[e], offset)
 		}
 	}
-	for _, s := range h.Sends {
-		if s.Queue == q && s.Outcome == OK {
-			prove(s.Call, s.Return, s.Offset)
-		}
-	}
+	h.eachFilled(q, prove)
+	// The store time bounds when an entry seen was appended (by hi: every instant whose
+	// reading fits the stamp is within the bound, and an entry cut and appended again is
+	// stamped again), and it was in the log from then until the pull: so the offset was filled
+	// by hi, and no crash between hi and the pull cut it, even when the pull came crashes later.
 	for _, p := range h.Pulls {
 		if p.Queue != q || p.Outcome != OK {
 			continue
 		}
 		for _, m := range p.Msgs {
-			prove(p.Call, p.Return, m.Offset)
-			// The store time bounds when the entry seen was appended (by hi: every instant
-			// whose reading fits the stamp is within the bound, and an entry cut and appended
-			// again is stamped again), and it was in the log from then until the pull: so the
-			// offset was filled by hi, and no crash between hi and the pull cut it, even when
-			// the pull came crashes later.
 			if _, hi, ok := h.appendedWithin(m.StoreTime, math.MinInt64, p.Return); ok && m.Stamped && hi <= p.Return {
 				prove(hi, hi, m.Offset)
 				for i := h.epochAfter(hi); i < len(h.Crashes) && h.Crashes[i].At < p.Call; i++ {

@@ -296,3 +296,23 @@ func (h *History) Validate() error {
 func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
 	return slices.SortedFunc(maps.Keys(m), compare)
 }
+
+// eachFilled calls f with each offset of queue q that an operation which succeeded saw
+// filled, with that operation's call and return times: an acknowledged send's offset, and
+// the offset of every message an OK pull returned. Sends come first, then pulls, each in
+// history order.
+func (h *History) eachFilled(q QueueKey, f func(call, ret, offset int64)) {
+	for _, s := range h.Sends {
+		if s.Queue == q && s.Outcome == OK {
+			f(s.Call, s.Return, s.Offset)
+		}
+	}
+	for _, p := range h.Pulls {
+		if p.Queue != q || p.Outcome != OK {
+			continue
+		}
+		for _, m := range p.Msgs {
+			f(p.Call, p.Return, m.Offset)
+		}
+	}
+}

@@ -507,19 +507,7 @@ func pinnedBelow(h *History, q QueueKey) func(o, call, ret int64) int64 {
 			pinnedIn[e] = append(pinnedIn[e], offsets...)
 		}
 	}
-	for _, s := range h.Sends {
-		if s.Queue == q && s.Outcome == OK {
-			pin(s.Call, s.Return, s.Offset)
-		}
-	}
-	for _, p := range h.Pulls {
-		if p.Queue != q || p.Outcome != OK {
-			continue
-		}
-		for _, m := range p.Msgs {
-			pin(p.Call, p.Return, m.Offset)
-		}
-	}
+	h.eachFilled(q, func(call, ret, offset int64) { pin(call, ret, offset) })
 	for e, pinned := range pinnedIn {
 		slices.Sort(pinned)
 		pinnedIn[e] = slices.Compact(pinned)

@@ -27,6 +27,8 @@ var Regressions = []Regression{
 		Bug: "message at two offsets, message never sent, not linearizable (p0-286 in SimTopic/3); sim/node.go delivered a request sent on a connecting socket that was then reset, so the client took a stored send for a definite failure"},
 	{Topology: cluster.BrokerGroups, Flush: brokernode.SyncFlush, Replication: brokernode.SyncReplication, Seed: 45,
 		Bug: "new master's offset behind its copy: the groups offset check took the new-group answer 0 for a committed offset (sim/cluster/groupoffsets.go)"},
+	{Topology: cluster.BrokerGroups, Flush: brokernode.SyncFlush, Replication: brokernode.SyncReplication, Seed: 206,
+		Bug: "liveness: a name server left a replica out of its route for 20 s while it could register: resets of its connections every few seconds each dropped it until its next registration, and the check did not restart its bound at a reset (sim/cluster/nsliveness.go onStrike)"},
 	{Topology: cluster.SingleBroker, Flush: brokernode.SyncFlush, Seed: 100073, Duration: 30 * time.Second,
 		Bug: "broker write too late (a level-1 send-back first stored 27 s after its deadline): the broker's clock, stepped back 7.3 s at 4 s, stamped the re-put before virtual time 0, and the checks took a negative store time for none and counted a later duplicate (linearizability's PulledMsg.Stamped)"},
 }

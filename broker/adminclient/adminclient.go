@@ -9,6 +9,7 @@
 package adminclient
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,18 +184,8 @@ func masters(r *route.TopicRouteData) []Broker {
 			out = append(out, Broker{bd.BrokerName, bd.BrokerAddrs[ids[0]]})
 		}
 	}
-	slices.SortFunc(out, func(a, b Broker) int { return cmpStrings(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Broker) int { return cmp.Compare(a.Name, b.Name) })
 	return out
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // TopicBrokers returns the masters hosting topic, sorted by broker group.
@@ -388,26 +379,16 @@ func (c *Client) QueryByKey(q KeyQuery) ([]Found, error) {
 	slices.SortStableFunc(out, func(a, b Found) int {
 		switch {
 		case a.Msg.StoreTimestamp != b.Msg.StoreTimestamp:
-			return cmpInt(a.Msg.StoreTimestamp, b.Msg.StoreTimestamp)
+			return cmp.Compare(a.Msg.StoreTimestamp, b.Msg.StoreTimestamp)
 		case a.Broker != b.Broker:
-			return cmpStrings(a.Broker, b.Broker)
+			return cmp.Compare(a.Broker, b.Broker)
 		}
-		return cmpInt(a.Msg.PhysicalOffset, b.Msg.PhysicalOffset)
+		return cmp.Compare(a.Msg.PhysicalOffset, b.Msg.PhysicalOffset)
 	})
 	if err := errors.Join(errs...); err != nil {
 		return out, fmt.Errorf("query key %q in topic %s: %w", q.Key, q.Topic, err)
 	}
 	return out, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // DecodeRecords splits a body of stored records (a QUERY_MESSAGE or VIEW_MESSAGE_BY_ID answer)

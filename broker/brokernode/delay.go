@@ -310,19 +310,9 @@ func (b *Broker) rePut(lv *delayLevel, m *codec.Message) bool {
 			"queue", qid, "queues", tc.WriteQueueNums)
 		qid %= int64(tc.WriteQueueNums)
 	}
-	out := &codec.Message{
-		Topic:          topic,
-		QueueID:        int32(qid),
-		Flag:           m.Flag,
-		SysFlag:        m.SysFlag,
-		BornTimestamp:  m.BornTimestamp,
-		BornHost:       m.BornHost,
-		StoreTimestamp: b.env.Now().UnixMilli(),
-		StoreHost:      b.storeHost,
-		ReconsumeTimes: m.ReconsumeTimes,
-		Body:           m.Body,
-		Properties:     codec.DeleteProperty(m.Properties, codec.PropDelay),
-	}
+	out := b.restamped(m)
+	out.Topic, out.QueueID = topic, int32(qid)
+	out.Properties = codec.DeleteProperty(m.Properties, codec.PropDelay)
 	res, err := b.putMessage(out)
 	if err != nil {
 		b.log.Error("re-put delayed message", "level", lv.queueID+1, "offset", lv.next, "topic", topic, "err", err)

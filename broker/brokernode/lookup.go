@@ -1,6 +1,7 @@
 package brokernode
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 
@@ -62,14 +63,6 @@ func (b *Broker) handleQueryMessage(req *codec.Command) *codec.Command {
 		resp.Code, resp.Remark = codec.QueryNotFound, "can not find message, maybe time range not correct"
 		return resp
 	}
-	size := 0
-	for _, r := range res.Records {
-		size += len(r)
-	}
-	body := make([]byte, 0, size)
-	for _, r := range res.Records {
-		body = append(body, r...)
-	}
-	resp.Body = body
+	resp.Body = bytes.Join(res.Records, nil)
 	return resp
 }

@@ -1,6 +1,7 @@
 package brokernode
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -223,15 +224,7 @@ func (m *masterRole) fetchAnswer(b *Broker, req *codec.Command, id int64, from u
 			b.log.Error("read records for a slave", "from", from, "err", err)
 			return codec.NewResponse(req, codec.SystemError, "read records: "+err.Error())
 		}
-		size := 0
-		for _, r := range recs {
-			size += len(r)
-		}
-		body := make([]byte, 0, size)
-		for _, r := range recs {
-			body = append(body, r...)
-		}
-		resp.Body = body
+		resp.Body = bytes.Join(recs, nil)
 	}
 	m.inSync.Answered(id, durable, b.env.Now())
 	return resp

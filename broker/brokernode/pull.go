@@ -1,6 +1,7 @@
 package brokernode
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -215,16 +216,10 @@ func (b *Broker) servePull(c node.ConnID, req *codec.Command, h *codec.PullHeade
 	setOffsets(res.NextOffset, res.MinOffset, res.MaxOffset)
 	switch res.Status {
 	case store.Found:
-		size := 0
 		for _, r := range res.Records {
 			b.assertConfirmed(r)
-			size += len(r)
 		}
-		body := make([]byte, 0, size)
-		for _, r := range res.Records {
-			body = append(body, r...)
-		}
-		resp.Body = body
+		resp.Body = bytes.Join(res.Records, nil)
 		return resp
 	case store.NoMatchedMessage:
 		return fail(codec.PullRetryImmediately, "no matched message")

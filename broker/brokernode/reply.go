@@ -64,19 +64,15 @@ func (b *Broker) handleSendReply(c node.ConnID, req *codec.Command) *codec.Comma
 	if resp != nil {
 		return resp
 	}
-	tc, queueID, resp := b.sendQueue(req, &h)
+	tc, m, resp := b.sendMessage(c, req, &h) // Java stores a reply's properties as sent: no CLUSTER
 	if resp != nil {
 		return resp
 	}
-	m := b.newMessage(c, &h, queueID)
-	m.Flag = h.Flag
-	m.Body = req.Body
-	m.Properties = h.Properties // Java stores a reply's properties as sent: no CLUSTER
 	if isHalfMessage(m) {
 		// Java would store it as a half message no transaction ever resolves; refuse it.
 		return codec.NewResponse(req, codec.MessageIllegal, "a reply message cannot be a transactional half message")
 	}
-	rp := &replyPush{from: c, req: req, m: m, tc: tc, queueID: queueID}
+	rp := &replyPush{from: c, req: req, m: m, tc: tc, queueID: m.QueueID}
 	rp.clientID = codec.Property(h.Properties, codec.PropReplyToClient)
 	if rp.clientID == "" {
 		b.log.Warn("reply message without REPLY_TO_CLIENT, can not reply", "topic", h.Topic)

@@ -67,16 +67,8 @@ func (b *Broker) handleSendBack(c node.ConnID, req *codec.Command) *codec.Comman
 		origin = codec.OffsetMsgID(m.StoreHost, m.PhysicalOffset)
 	}
 	props = codec.SetProperty(props, codec.PropOriginMessageID, origin)
-	out := &codec.Message{
-		Flag:           m.Flag,
-		SysFlag:        m.SysFlag,
-		BornTimestamp:  m.BornTimestamp,
-		BornHost:       m.BornHost,
-		StoreTimestamp: b.env.Now().UnixMilli(),
-		StoreHost:      b.storeHost,
-		ReconsumeTimes: m.ReconsumeTimes + 1,
-		Body:           m.Body,
-	}
+	out := b.restamped(m)
+	out.ReconsumeTimes++
 	if int64(m.ReconsumeTimes) >= maxReconsume || delayLevel < 0 {
 		dlq, err := b.ensureDLQTopic(group)
 		if err != nil {

@@ -65,14 +65,10 @@ func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
 	if h.Properties, err = b.withCluster(h.Properties); err != nil {
 		return codec.NewResponse(req, codec.MessageIllegal, err.Error())
 	}
-	tc, queueID, resp := b.sendQueue(req, &h)
+	tc, m, resp := b.sendMessage(c, req, &h)
 	if resp != nil {
 		return resp
 	}
-	m := b.newMessage(c, &h, queueID)
-	m.Flag = h.Flag
-	m.Body = req.Body
-	m.Properties = h.Properties
 	if isHalfMessage(m) {
 		if err := b.prepareHalf(m, h.ProducerGroup); err != nil {
 			return codec.NewResponse(req, codec.MessageIllegal, err.Error())
@@ -125,9 +121,8 @@ func (b *Broker) handleSendBatch(c node.ConnID, req *codec.Command) *codec.Comma
 	}
 	msgs := make([]*codec.Message, len(batch))
 	for i, bm := range batch {
-		m := b.newMessage(c, &h, queueID)
+		m := b.newMessage(c, &h, queueID, bm.Body)
 		m.Flag = bm.Flag
-		m.Body = bm.Body
 		m.Properties = props[i]
 		msgs[i] = m
 	}
@@ -196,18 +191,49 @@ func (b *Broker) sendQueue(req *codec.Command, h *codec.SendHeader) (store.Topic
 	return tc, int32(queueID), nil
 }
 
-// newMessage is a message of a send as the header and the connection describe it; the caller
-// sets its flag, body and properties.
-func (b *Broker) newMessage(c node.ConnID, h *codec.SendHeader, queueID int32) *codec.Message {
+// newMessage is a message of a send as the header and the connection describe it, carrying
+// body and the header's flag and properties (a batch replaces them with each message's own).
+func (b *Broker) newMessage(c node.ConnID, h *codec.SendHeader, queueID int32, body []byte) *codec.Message {
 	return &codec.Message{
 		Topic:          h.Topic,
 		QueueID:        queueID,
+		Flag:           h.Flag,
 		SysFlag:        h.SysFlag,
 		BornTimestamp:  h.BornTimestamp,
 		BornHost:       b.bornHost(c),
 		StoreTimestamp: b.env.Now().UnixMilli(),
 		StoreHost:      b.storeHost,
 		ReconsumeTimes: int32(h.ReconsumeTimes),
+		Body:           body,
+		Properties:     h.Properties,
+	}
+}
+
+// sendMessage picks the queue of a single send (sendQueue) and builds its message from the
+// header and the request's body; a refusal is returned as the response.
+func (b *Broker) sendMessage(c node.ConnID, req *codec.Command, h *codec.SendHeader) (store.TopicConfig, *codec.Message, *codec.Command) {
+	tc, queueID, resp := b.sendQueue(req, h)
+	if resp != nil {
+		return tc, nil, resp
+	}
+	return tc, b.newMessage(c, h, queueID, req.Body), nil
+}
+
+// restamped is a copy of the stored message m for a new write by this broker: what its
+// producer set (flag, system flag, birth, reconsume count, body, properties) is kept, and it is
+// stamped as stored here and now. The caller sets the topic and queue and changes whatever the
+// new write changes.
+func (b *Broker) restamped(m *codec.Message) *codec.Message {
+	return &codec.Message{
+		Flag:           m.Flag,
+		SysFlag:        m.SysFlag,
+		BornTimestamp:  m.BornTimestamp,
+		BornHost:       m.BornHost,
+		StoreTimestamp: b.env.Now().UnixMilli(),
+		StoreHost:      b.storeHost,
+		ReconsumeTimes: m.ReconsumeTimes,
+		Body:           m.Body,
+		Properties:     m.Properties,
 	}
 }
 

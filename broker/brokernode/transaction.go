@@ -296,20 +296,11 @@ func (b *Broker) putCommitted(half *codec.Message) error {
 	props := codec.DeleteProperty(half.Properties, codec.PropTranMsg)
 	props = codec.DeleteProperty(props, codec.PropRealTopc)
 	props = codec.DeleteProperty(props, codec.PropRealQID)
-	m := &codec.Message{
-		Topic:                     topic,
-		QueueID:                   int32(qid),
-		Flag:                      half.Flag,
-		SysFlag:                   half.SysFlag&^codec.SysFlagTransactionMask | codec.SysFlagTxnCommit,
-		BornTimestamp:             half.BornTimestamp,
-		BornHost:                  half.BornHost,
-		StoreTimestamp:            b.env.Now().UnixMilli(),
-		StoreHost:                 b.storeHost,
-		ReconsumeTimes:            half.ReconsumeTimes,
-		PreparedTransactionOffset: half.PhysicalOffset,
-		Body:                      half.Body,
-		Properties:                props,
-	}
+	m := b.restamped(half)
+	m.Topic, m.QueueID = topic, int32(qid)
+	m.SysFlag = half.SysFlag&^codec.SysFlagTransactionMask | codec.SysFlagTxnCommit
+	m.PreparedTransactionOffset = half.PhysicalOffset
+	m.Properties = props
 	_, err = b.putMessage(m)
 	return err
 }

@@ -9,9 +9,59 @@ import (
 // Header is a typed command header (see "Typed headers" in the package comment). It is
 // implemented by this package's header types only.
 type Header interface {
-	decodeExt(r *extReader)
-	encodeExt(w extWriter)
+	// fields lists the header's fields to f, in the order they are decoded (the first bad
+	// one is the error).
+	fields(f extFields)
 }
+
+// extFields is one direction of a header's field list: fieldDecoder reads each field from the
+// ext fields into the header, fieldEncoder writes it. Each kind of field is read by the
+// extReader method of its name (strIf reads as str) and written by extWriter's (requiredStr
+// as str; the integers as int).
+type extFields interface {
+	str(key string, p *string)
+	requiredStr(key string, p *string)
+	// strIf is a string field written only when it is not empty.
+	strIf(key string, p *string)
+	int(key string, p *int64)
+	intOr(key string, p *int64, def int64)
+	optionalInt(key string, p *int64, def int64)
+	// int32Or is intOr for a field that holds the low 32 bits of what was sent.
+	int32Or(key string, p *int32, def int64)
+	bool(key string, p *bool)
+	// custom is a field, or a few, with rules of their own.
+	custom(decode func(r *extReader), encode func(w extWriter))
+}
+
+type fieldDecoder struct{ r *extReader }
+
+func (d fieldDecoder) str(key string, p *string)         { *p = d.r.str(key) }
+func (d fieldDecoder) requiredStr(key string, p *string) { *p = d.r.requiredStr(key) }
+func (d fieldDecoder) strIf(key string, p *string)       { *p = d.r.str(key) }
+func (d fieldDecoder) int(key string, p *int64)          { *p = d.r.int(key) }
+func (d fieldDecoder) intOr(key string, p *int64, def int64) {
+	*p = d.r.intOr(key, def)
+}
+func (d fieldDecoder) optionalInt(key string, p *int64, def int64) {
+	*p = d.r.optionalInt(key, def)
+}
+func (d fieldDecoder) int32Or(key string, p *int32, def int64) {
+	*p = int32(d.r.intOr(key, def))
+}
+func (d fieldDecoder) bool(key string, p *bool)                          { *p = d.r.bool(key) }
+func (d fieldDecoder) custom(decode func(*extReader), _ func(extWriter)) { decode(d.r) }
+
+type fieldEncoder struct{ w extWriter }
+
+func (e fieldEncoder) str(key string, p *string)                         { e.w.str(key, *p) }
+func (e fieldEncoder) requiredStr(key string, p *string)                 { e.w.str(key, *p) }
+func (e fieldEncoder) strIf(key string, p *string)                       { e.w.strIf(key, *p) }
+func (e fieldEncoder) int(key string, p *int64)                          { e.w.int(key, *p) }
+func (e fieldEncoder) intOr(key string, p *int64, _ int64)               { e.w.int(key, *p) }
+func (e fieldEncoder) optionalInt(key string, p *int64, _ int64)         { e.w.int(key, *p) }
+func (e fieldEncoder) int32Or(key string, p *int32, _ int64)             { e.w.int(key, int64(*p)) }
+func (e fieldEncoder) bool(key string, p *bool)                          { e.w.bool(key, *p) }
+func (e fieldEncoder) custom(_ func(*extReader), encode func(extWriter)) { encode(e.w) }
 
 // DecodeHeader decodes c's ext fields into a header of type H. The error, if any, names the
 // first missing or malformed field (a *HeaderError); the other fields are decoded anyway, so
@@ -22,14 +72,14 @@ func DecodeHeader[H any, P interface {
 }](c *Command) (H, error) {
 	var h H
 	r := extReader{ext: c.ExtFields}
-	P(&h).decodeExt(&r)
+	P(&h).fields(fieldDecoder{&r})
 	return h, r.err
 }
 
 // EncodeHeader is h as ext fields.
 func EncodeHeader(h Header) map[string]string {
 	w := extWriter{}
-	h.encodeExt(w)
+	h.fields(fieldEncoder{w})
 	return w
 }
 

@@ -19,24 +19,14 @@ type RegisterBrokerHeader struct {
 	BodyCRC32  int64
 }
 
-func (h *RegisterBrokerHeader) decodeExt(r *extReader) {
-	h.BrokerName = r.str("brokerName")
-	h.BrokerAddr = r.str("brokerAddr")
-	h.ClusterName = r.str("clusterName")
-	h.BrokerID = r.int("brokerId")
-	h.HAServerAddr = r.str("haServerAddr")
-	h.Compressed = r.bool("compressed")
-	h.BodyCRC32 = r.intOr("bodyCrc32", 0)
-}
-
-func (h *RegisterBrokerHeader) encodeExt(w extWriter) {
-	w.str("brokerName", h.BrokerName)
-	w.str("brokerAddr", h.BrokerAddr)
-	w.str("clusterName", h.ClusterName)
-	w.int("brokerId", h.BrokerID)
-	w.str("haServerAddr", h.HAServerAddr)
-	w.bool("compressed", h.Compressed)
-	w.int("bodyCrc32", h.BodyCRC32)
+func (h *RegisterBrokerHeader) fields(f extFields) {
+	f.str("brokerName", &h.BrokerName)
+	f.str("brokerAddr", &h.BrokerAddr)
+	f.str("clusterName", &h.ClusterName)
+	f.int("brokerId", &h.BrokerID)
+	f.str("haServerAddr", &h.HAServerAddr)
+	f.bool("compressed", &h.Compressed)
+	f.intOr("bodyCrc32", &h.BodyCRC32, 0)
 }
 
 // RegisterBrokerResponseHeader is a name server's answer to REGISTER_BROKER: a slave's master
@@ -46,14 +36,9 @@ type RegisterBrokerResponseHeader struct {
 	HAServerAddr string
 }
 
-func (h *RegisterBrokerResponseHeader) decodeExt(r *extReader) {
-	h.MasterAddr = r.str("masterAddr")
-	h.HAServerAddr = r.str("haServerAddr")
-}
-
-func (h *RegisterBrokerResponseHeader) encodeExt(w extWriter) {
-	w.str("masterAddr", h.MasterAddr)
-	w.str("haServerAddr", h.HAServerAddr)
+func (h *RegisterBrokerResponseHeader) fields(f extFields) {
+	f.str("masterAddr", &h.MasterAddr)
+	f.str("haServerAddr", &h.HAServerAddr)
 }
 
 // UnregisterBrokerHeader is UNREGISTER_BROKER's header; a name server needs the address only.
@@ -64,18 +49,11 @@ type UnregisterBrokerHeader struct {
 	BrokerID    int64
 }
 
-func (h *UnregisterBrokerHeader) decodeExt(r *extReader) {
-	h.BrokerName = r.str("brokerName")
-	h.BrokerAddr = r.str("brokerAddr")
-	h.ClusterName = r.str("clusterName")
-	h.BrokerID = r.intOr("brokerId", 0)
-}
-
-func (h *UnregisterBrokerHeader) encodeExt(w extWriter) {
-	w.str("brokerName", h.BrokerName)
-	w.str("brokerAddr", h.BrokerAddr)
-	w.str("clusterName", h.ClusterName)
-	w.int("brokerId", h.BrokerID)
+func (h *UnregisterBrokerHeader) fields(f extFields) {
+	f.str("brokerName", &h.BrokerName)
+	f.str("brokerAddr", &h.BrokerAddr)
+	f.str("clusterName", &h.ClusterName)
+	f.intOr("brokerId", &h.BrokerID, 0)
 }
 
 // NoMasterEpoch is ReplicaHeader.MasterEpoch when the request names none (an admin's).
@@ -90,14 +68,9 @@ type ReplicaHeader struct {
 	MasterEpoch int64
 }
 
-func (h *ReplicaHeader) decodeExt(r *extReader) {
-	h.BrokerID = r.intOr("brokerId", 0)
-	h.MasterEpoch = r.optionalInt("masterEpoch", NoMasterEpoch)
-}
-
-func (h *ReplicaHeader) encodeExt(w extWriter) {
-	w.int("brokerId", h.BrokerID)
-	w.int("masterEpoch", h.MasterEpoch)
+func (h *ReplicaHeader) fields(f extFields) {
+	f.intOr("brokerId", &h.BrokerID, 0)
+	f.optionalInt("masterEpoch", &h.MasterEpoch, NoMasterEpoch)
 }
 
 // ReplicaFetchHeader is a slave's fetch of its master's commit log: from which index, and what
@@ -109,18 +82,11 @@ type ReplicaFetchHeader struct {
 	Synced      int64
 }
 
-func (h *ReplicaFetchHeader) decodeExt(r *extReader) {
-	h.MasterEpoch = r.optionalInt("masterEpoch", NoMasterEpoch)
-	h.BrokerID = r.int("brokerId")
-	h.From = r.int("from")
-	h.Synced = r.int("synced")
-}
-
-func (h *ReplicaFetchHeader) encodeExt(w extWriter) {
-	w.int("brokerId", h.BrokerID)
-	w.int("masterEpoch", h.MasterEpoch)
-	w.int("from", h.From)
-	w.int("synced", h.Synced)
+func (h *ReplicaFetchHeader) fields(f extFields) {
+	f.optionalInt("masterEpoch", &h.MasterEpoch, NoMasterEpoch)
+	f.int("brokerId", &h.BrokerID)
+	f.int("from", &h.From)
+	f.int("synced", &h.Synced)
 }
 
 // HandshakeResponseHeader is a master's answer to a handshake: the end of what it may serve
@@ -130,14 +96,9 @@ type HandshakeResponseHeader struct {
 	Epoch     int64
 }
 
-func (h *HandshakeResponseHeader) decodeExt(r *extReader) {
-	h.LastIndex = r.int("lastIndex")
-	h.Epoch = r.intOr("epoch", 0)
-}
-
-func (h *HandshakeResponseHeader) encodeExt(w extWriter) {
-	w.int("lastIndex", h.LastIndex)
-	w.int("epoch", h.Epoch)
+func (h *HandshakeResponseHeader) fields(f extFields) {
+	f.int("lastIndex", &h.LastIndex)
+	f.intOr("epoch", &h.Epoch, 0)
 }
 
 // FetchResponseHeader is a master's answer to a fetch: the epoch of the records, where it
@@ -148,16 +109,10 @@ type FetchResponseHeader struct {
 	Confirmed  int64
 }
 
-func (h *FetchResponseHeader) decodeExt(r *extReader) {
-	h.Epoch = r.int("epoch")
-	h.EpochStart = r.int("epochStart")
-	h.Confirmed = r.int("confirmed")
-}
-
-func (h *FetchResponseHeader) encodeExt(w extWriter) {
-	w.int("epoch", h.Epoch)
-	w.int("epochStart", h.EpochStart)
-	w.int("confirmed", h.Confirmed)
+func (h *FetchResponseHeader) fields(f extFields) {
+	f.int("epoch", &h.Epoch)
+	f.int("epochStart", &h.EpochStart)
+	f.int("confirmed", &h.Confirmed)
 }
 
 // BrokerGroupHeader names a broker group to the controller: GET_REPLICA_INFO's header, and the
@@ -168,18 +123,14 @@ type BrokerGroupHeader struct {
 	Local       bool
 }
 
-func (h *BrokerGroupHeader) decodeExt(r *extReader) {
-	h.ClusterName = r.str("clusterName")
-	h.BrokerName = r.str("brokerName")
-	h.Local = r.ext["local"] == "true"
-}
-
-func (h *BrokerGroupHeader) encodeExt(w extWriter) {
-	w.strIf("clusterName", h.ClusterName)
-	w.strIf("brokerName", h.BrokerName)
-	if h.Local {
-		w.bool("local", true)
-	}
+func (h *BrokerGroupHeader) fields(f extFields) {
+	f.strIf("clusterName", &h.ClusterName)
+	f.strIf("brokerName", &h.BrokerName)
+	f.custom(func(r *extReader) { h.Local = r.ext["local"] == "true" }, func(w extWriter) {
+		if h.Local {
+			w.bool("local", true)
+		}
+	})
 }
 
 // BrokerHeartbeatHeader is a replica's heartbeat to the controller. ClusterName, BrokerName,
@@ -194,22 +145,13 @@ type BrokerHeartbeatHeader struct {
 	MaxOffset   int64
 }
 
-func (h *BrokerHeartbeatHeader) decodeExt(r *extReader) {
-	h.ClusterName = r.requiredStr("clusterName")
-	h.BrokerName = r.requiredStr("brokerName")
-	h.BrokerID = r.int("brokerId")
-	h.BrokerAddr = r.requiredStr("brokerAddr")
-	h.MasterEpoch = r.optionalInt("masterEpoch", 0)
-	h.MaxOffset = r.optionalInt("maxOffset", 0)
-}
-
-func (h *BrokerHeartbeatHeader) encodeExt(w extWriter) {
-	w.str("clusterName", h.ClusterName)
-	w.str("brokerName", h.BrokerName)
-	w.int("brokerId", h.BrokerID)
-	w.str("brokerAddr", h.BrokerAddr)
-	w.int("masterEpoch", h.MasterEpoch)
-	w.int("maxOffset", h.MaxOffset)
+func (h *BrokerHeartbeatHeader) fields(f extFields) {
+	f.requiredStr("clusterName", &h.ClusterName)
+	f.requiredStr("brokerName", &h.BrokerName)
+	f.int("brokerId", &h.BrokerID)
+	f.requiredStr("brokerAddr", &h.BrokerAddr)
+	f.optionalInt("masterEpoch", &h.MasterEpoch, 0)
+	f.optionalInt("maxOffset", &h.MaxOffset, 0)
 }
 
 // AlterInSyncSetHeader is a master's request to the controller to change its group's in-sync
@@ -221,18 +163,11 @@ type AlterInSyncSetHeader struct {
 	MasterEpoch    int64
 }
 
-func (h *AlterInSyncSetHeader) decodeExt(r *extReader) {
-	h.ClusterName = r.requiredStr("clusterName")
-	h.BrokerName = r.requiredStr("brokerName")
-	h.MasterBrokerID = r.int("masterBrokerId")
-	h.MasterEpoch = r.int("masterEpoch")
-}
-
-func (h *AlterInSyncSetHeader) encodeExt(w extWriter) {
-	w.str("clusterName", h.ClusterName)
-	w.str("brokerName", h.BrokerName)
-	w.int("masterBrokerId", h.MasterBrokerID)
-	w.int("masterEpoch", h.MasterEpoch)
+func (h *AlterInSyncSetHeader) fields(f extFields) {
+	f.requiredStr("clusterName", &h.ClusterName)
+	f.requiredStr("brokerName", &h.BrokerName)
+	f.int("masterBrokerId", &h.MasterBrokerID)
+	f.int("masterEpoch", &h.MasterEpoch)
 }
 
 // GroupResponseHeader is the controller's answer about one broker group: its master, epoch
@@ -246,11 +181,15 @@ type GroupResponseHeader struct {
 	SyncStateSetEpoch int64
 }
 
-func (h *GroupResponseHeader) decodeExt(r *extReader) {
-	h.MasterBrokerID = r.int("masterBrokerId")
-	h.MasterEpoch = r.int("masterEpoch")
-	h.SyncStateSetEpoch = r.int("syncStateSetEpoch")
-	h.MasterAddress = r.str("masterAddress")
+func (h *GroupResponseHeader) fields(f extFields) {
+	f.int("masterBrokerId", &h.MasterBrokerID)
+	f.int("masterEpoch", &h.MasterEpoch)
+	f.int("syncStateSetEpoch", &h.SyncStateSetEpoch)
+	f.str("masterAddress", &h.MasterAddress)
+	f.custom(h.decodeSyncStateSet, h.encodeSyncStateSet)
+}
+
+func (h *GroupResponseHeader) decodeSyncStateSet(r *extReader) {
 	if s := r.str("syncStateSet"); s != "" {
 		for _, f := range strings.Split(s, ",") {
 			id, err := strconv.ParseInt(f, 10, 64)
@@ -264,16 +203,12 @@ func (h *GroupResponseHeader) decodeExt(r *extReader) {
 	}
 }
 
-func (h *GroupResponseHeader) encodeExt(w extWriter) {
+func (h *GroupResponseHeader) encodeSyncStateSet(w extWriter) {
 	ids := make([]string, len(h.SyncStateSet))
 	for i, id := range h.SyncStateSet {
 		ids[i] = strconv.FormatInt(id, 10)
 	}
-	w.int("masterBrokerId", h.MasterBrokerID)
-	w.str("masterAddress", h.MasterAddress)
-	w.int("masterEpoch", h.MasterEpoch)
 	w.str("syncStateSet", strings.Join(ids, ","))
-	w.int("syncStateSetEpoch", h.SyncStateSetEpoch)
 }
 
 // NotLeaderResponseHeader is a controller member's answer when it is not the leader: which
@@ -283,14 +218,11 @@ type NotLeaderResponseHeader struct {
 	LeaderAddr string
 }
 
-func (h *NotLeaderResponseHeader) decodeExt(r *extReader) {
-	if id, err := strconv.ParseUint(r.str("leaderId"), 10, 64); err == nil {
-		h.LeaderID = id
-	}
-	h.LeaderAddr = r.str("leaderAddr")
-}
-
-func (h *NotLeaderResponseHeader) encodeExt(w extWriter) {
-	w.str("leaderId", strconv.FormatUint(h.LeaderID, 10))
-	w.str("leaderAddr", h.LeaderAddr)
+func (h *NotLeaderResponseHeader) fields(f extFields) {
+	f.custom(func(r *extReader) {
+		if id, err := strconv.ParseUint(r.str("leaderId"), 10, 64); err == nil {
+			h.LeaderID = id
+		}
+	}, func(w extWriter) { w.str("leaderId", strconv.FormatUint(h.LeaderID, 10)) })
+	f.str("leaderAddr", &h.LeaderAddr)
 }

@@ -22,34 +22,19 @@ type PullHeader struct {
 	BrokerName     string
 }
 
-func (h *PullHeader) decodeExt(r *extReader) {
-	h.ConsumerGroup = r.str("consumerGroup")
-	h.Topic = r.str("topic")
-	h.QueueID = r.int("queueId")
-	h.QueueOffset = r.int("queueOffset")
-	h.MaxMsgNums = r.intOr("maxMsgNums", 32)
-	h.SysFlag = r.intOr("sysFlag", 0)
-	h.CommitOffset = r.intOr("commitOffset", -1)
-	h.SuspendTimeoutMillis = r.intOr("suspendTimeoutMillis", 0)
-	h.Subscription = r.str("subscription")
-	h.SubVersion = r.intOr("subVersion", 0)
-	h.ExpressionType = r.str("expressionType")
-	h.BrokerName = r.str("bname")
-}
-
-func (h *PullHeader) encodeExt(w extWriter) {
-	w.str("consumerGroup", h.ConsumerGroup)
-	w.str("topic", h.Topic)
-	w.int("queueId", h.QueueID)
-	w.int("queueOffset", h.QueueOffset)
-	w.int("maxMsgNums", h.MaxMsgNums)
-	w.int("sysFlag", h.SysFlag)
-	w.int("commitOffset", h.CommitOffset)
-	w.int("suspendTimeoutMillis", h.SuspendTimeoutMillis)
-	w.strIf("subscription", h.Subscription)
-	w.int("subVersion", h.SubVersion)
-	w.str("expressionType", h.ExpressionType)
-	w.str("bname", h.BrokerName)
+func (h *PullHeader) fields(f extFields) {
+	f.str("consumerGroup", &h.ConsumerGroup)
+	f.str("topic", &h.Topic)
+	f.int("queueId", &h.QueueID)
+	f.int("queueOffset", &h.QueueOffset)
+	f.intOr("maxMsgNums", &h.MaxMsgNums, 32)
+	f.intOr("sysFlag", &h.SysFlag, 0)
+	f.intOr("commitOffset", &h.CommitOffset, -1)
+	f.intOr("suspendTimeoutMillis", &h.SuspendTimeoutMillis, 0)
+	f.strIf("subscription", &h.Subscription)
+	f.intOr("subVersion", &h.SubVersion, 0)
+	f.str("expressionType", &h.ExpressionType)
+	f.str("bname", &h.BrokerName)
 }
 
 // PullResponseHeader is the answer to a pull: where to pull next, the queue's range, and the
@@ -62,18 +47,11 @@ type PullResponseHeader struct {
 	SuggestWhichBrokerID int64
 }
 
-func (h *PullResponseHeader) decodeExt(r *extReader) {
-	h.NextBeginOffset = r.intOr("nextBeginOffset", 0)
-	h.MinOffset = r.intOr("minOffset", 0)
-	h.MaxOffset = r.intOr("maxOffset", 0)
-	h.SuggestWhichBrokerID = r.intOr("suggestWhichBrokerId", -1)
-}
-
-func (h *PullResponseHeader) encodeExt(w extWriter) {
-	w.int("nextBeginOffset", h.NextBeginOffset)
-	w.int("minOffset", h.MinOffset)
-	w.int("maxOffset", h.MaxOffset)
-	w.int("suggestWhichBrokerId", h.SuggestWhichBrokerID)
+func (h *PullResponseHeader) fields(f extFields) {
+	f.intOr("nextBeginOffset", &h.NextBeginOffset, 0)
+	f.intOr("minOffset", &h.MinOffset, 0)
+	f.intOr("maxOffset", &h.MaxOffset, 0)
+	f.intOr("suggestWhichBrokerId", &h.SuggestWhichBrokerID, -1)
 }
 
 // QueryConsumerOffsetHeader is QUERY_CONSUMER_OFFSET's header.
@@ -84,18 +62,11 @@ type QueryConsumerOffsetHeader struct {
 	BrokerName    string
 }
 
-func (h *QueryConsumerOffsetHeader) decodeExt(r *extReader) {
-	h.ConsumerGroup = r.str("consumerGroup")
-	h.Topic = r.str("topic")
-	h.QueueID = r.int("queueId")
-	h.BrokerName = r.str("bname")
-}
-
-func (h *QueryConsumerOffsetHeader) encodeExt(w extWriter) {
-	w.str("consumerGroup", h.ConsumerGroup)
-	w.str("topic", h.Topic)
-	w.int("queueId", h.QueueID)
-	w.str("bname", h.BrokerName)
+func (h *QueryConsumerOffsetHeader) fields(f extFields) {
+	f.str("consumerGroup", &h.ConsumerGroup)
+	f.str("topic", &h.Topic)
+	f.int("queueId", &h.QueueID)
+	f.str("bname", &h.BrokerName)
 }
 
 // UpdateConsumerOffsetHeader is UPDATE_CONSUMER_OFFSET's header: every field but the broker
@@ -108,20 +79,12 @@ type UpdateConsumerOffsetHeader struct {
 	BrokerName    string
 }
 
-func (h *UpdateConsumerOffsetHeader) decodeExt(r *extReader) {
-	h.ConsumerGroup = r.requiredStr("consumerGroup")
-	h.Topic = r.requiredStr("topic")
-	h.QueueID = r.int("queueId")
-	h.CommitOffset = r.int("commitOffset")
-	h.BrokerName = r.str("bname")
-}
-
-func (h *UpdateConsumerOffsetHeader) encodeExt(w extWriter) {
-	w.str("consumerGroup", h.ConsumerGroup)
-	w.str("topic", h.Topic)
-	w.int("queueId", h.QueueID)
-	w.int("commitOffset", h.CommitOffset)
-	w.str("bname", h.BrokerName)
+func (h *UpdateConsumerOffsetHeader) fields(f extFields) {
+	f.requiredStr("consumerGroup", &h.ConsumerGroup)
+	f.requiredStr("topic", &h.Topic)
+	f.int("queueId", &h.QueueID)
+	f.int("commitOffset", &h.CommitOffset)
+	f.str("bname", &h.BrokerName)
 }
 
 // QueueOffsetHeader is the header of GET_MIN_OFFSET and GET_MAX_OFFSET (one queue).
@@ -131,16 +94,10 @@ type QueueOffsetHeader struct {
 	BrokerName string
 }
 
-func (h *QueueOffsetHeader) decodeExt(r *extReader) {
-	h.Topic = r.str("topic")
-	h.QueueID = r.int("queueId")
-	h.BrokerName = r.str("bname")
-}
-
-func (h *QueueOffsetHeader) encodeExt(w extWriter) {
-	w.str("topic", h.Topic)
-	w.int("queueId", h.QueueID)
-	w.str("bname", h.BrokerName)
+func (h *QueueOffsetHeader) fields(f extFields) {
+	f.str("topic", &h.Topic)
+	f.int("queueId", &h.QueueID)
+	f.str("bname", &h.BrokerName)
 }
 
 // SearchOffsetHeader is SEARCH_OFFSET_BY_TIMESTAMP's header: a queue and a store time (ms).
@@ -151,18 +108,11 @@ type SearchOffsetHeader struct {
 	BrokerName  string
 }
 
-func (h *SearchOffsetHeader) decodeExt(r *extReader) {
-	h.Topic = r.str("topic")
-	h.QueueID = r.int("queueId")
-	h.TimestampMs = r.int("timestamp")
-	h.BrokerName = r.str("bname")
-}
-
-func (h *SearchOffsetHeader) encodeExt(w extWriter) {
-	w.str("topic", h.Topic)
-	w.int("queueId", h.QueueID)
-	w.int("timestamp", h.TimestampMs)
-	w.str("bname", h.BrokerName)
+func (h *SearchOffsetHeader) fields(f extFields) {
+	f.str("topic", &h.Topic)
+	f.int("queueId", &h.QueueID)
+	f.int("timestamp", &h.TimestampMs)
+	f.str("bname", &h.BrokerName)
 }
 
 // OffsetResponseHeader is the answer to the offset requests (query, min, max, search): one
@@ -171,8 +121,7 @@ type OffsetResponseHeader struct {
 	Offset int64
 }
 
-func (h *OffsetResponseHeader) decodeExt(r *extReader) { h.Offset = r.int("offset") }
-func (h *OffsetResponseHeader) encodeExt(w extWriter)  { w.int("offset", h.Offset) }
+func (h *OffsetResponseHeader) fields(f extFields) { f.int("offset", &h.Offset) }
 
 // ConsumerGroupHeader names a consumer group: GET_CONSUMER_LIST_BY_GROUP's header, and
 // NOTIFY_CONSUMER_IDS_CHANGED's (the broker to a member).
@@ -180,8 +129,7 @@ type ConsumerGroupHeader struct {
 	ConsumerGroup string
 }
 
-func (h *ConsumerGroupHeader) decodeExt(r *extReader) { h.ConsumerGroup = r.str("consumerGroup") }
-func (h *ConsumerGroupHeader) encodeExt(w extWriter)  { w.str("consumerGroup", h.ConsumerGroup) }
+func (h *ConsumerGroupHeader) fields(f extFields) { f.str("consumerGroup", &h.ConsumerGroup) }
 
 // UnregisterClientHeader is UNREGISTER_CLIENT's header.
 type UnregisterClientHeader struct {
@@ -190,16 +138,10 @@ type UnregisterClientHeader struct {
 	ConsumerGroup string
 }
 
-func (h *UnregisterClientHeader) decodeExt(r *extReader) {
-	h.ClientID = r.str("clientID")
-	h.ProducerGroup = r.str("producerGroup")
-	h.ConsumerGroup = r.str("consumerGroup")
-}
-
-func (h *UnregisterClientHeader) encodeExt(w extWriter) {
-	w.str("clientID", h.ClientID)
-	w.strIf("producerGroup", h.ProducerGroup)
-	w.strIf("consumerGroup", h.ConsumerGroup)
+func (h *UnregisterClientHeader) fields(f extFields) {
+	f.str("clientID", &h.ClientID)
+	f.strIf("producerGroup", &h.ProducerGroup)
+	f.strIf("consumerGroup", &h.ConsumerGroup)
 }
 
 // SendBackHeader is CONSUMER_SEND_MSG_BACK's header: the group (required, not empty), the
@@ -217,26 +159,15 @@ type SendBackHeader struct {
 	BrokerName        string
 }
 
-func (h *SendBackHeader) decodeExt(r *extReader) {
-	h.Group = r.requiredStr("group")
-	h.Offset = r.int("offset")
-	h.DelayLevel = r.optionalInt("delayLevel", 0)
-	h.OriginMsgID = r.str("originMsgId")
-	h.OriginTopic = r.str("originTopic")
-	h.UnitMode = r.bool("unitMode")
-	h.MaxReconsumeTimes = r.optionalInt("maxReconsumeTimes", DefaultMaxReconsumeTimes)
-	h.BrokerName = r.str("bname")
-}
-
-func (h *SendBackHeader) encodeExt(w extWriter) {
-	w.str("group", h.Group)
-	w.int("offset", h.Offset)
-	w.int("delayLevel", h.DelayLevel)
-	w.str("originMsgId", h.OriginMsgID)
-	w.str("originTopic", h.OriginTopic)
-	w.bool("unitMode", h.UnitMode)
-	w.int("maxReconsumeTimes", h.MaxReconsumeTimes)
-	w.str("bname", h.BrokerName)
+func (h *SendBackHeader) fields(f extFields) {
+	f.requiredStr("group", &h.Group)
+	f.int("offset", &h.Offset)
+	f.optionalInt("delayLevel", &h.DelayLevel, 0)
+	f.str("originMsgId", &h.OriginMsgID)
+	f.str("originTopic", &h.OriginTopic)
+	f.bool("unitMode", &h.UnitMode)
+	f.optionalInt("maxReconsumeTimes", &h.MaxReconsumeTimes, DefaultMaxReconsumeTimes)
+	f.str("bname", &h.BrokerName)
 }
 
 // EndTransactionHeader is END_TRANSACTION's header: the three numbers are required.
@@ -252,26 +183,15 @@ type EndTransactionHeader struct {
 	BrokerName           string
 }
 
-func (h *EndTransactionHeader) decodeExt(r *extReader) {
-	h.ProducerGroup = r.str("producerGroup")
-	h.TranStateTableOffset = r.int("tranStateTableOffset")
-	h.CommitLogOffset = r.int("commitLogOffset")
-	h.CommitOrRollback = r.int("commitOrRollback")
-	h.FromTransactionCheck = r.bool("fromTransactionCheck")
-	h.MsgID = r.str("msgId")
-	h.TransactionID = r.str("transactionId")
-	h.BrokerName = r.str("bname")
-}
-
-func (h *EndTransactionHeader) encodeExt(w extWriter) {
-	w.str("producerGroup", h.ProducerGroup)
-	w.int("tranStateTableOffset", h.TranStateTableOffset)
-	w.int("commitLogOffset", h.CommitLogOffset)
-	w.int("commitOrRollback", h.CommitOrRollback)
-	w.bool("fromTransactionCheck", h.FromTransactionCheck)
-	w.str("msgId", h.MsgID)
-	w.str("transactionId", h.TransactionID)
-	w.str("bname", h.BrokerName)
+func (h *EndTransactionHeader) fields(f extFields) {
+	f.str("producerGroup", &h.ProducerGroup)
+	f.int("tranStateTableOffset", &h.TranStateTableOffset)
+	f.int("commitLogOffset", &h.CommitLogOffset)
+	f.int("commitOrRollback", &h.CommitOrRollback)
+	f.bool("fromTransactionCheck", &h.FromTransactionCheck)
+	f.str("msgId", &h.MsgID)
+	f.str("transactionId", &h.TransactionID)
+	f.str("bname", &h.BrokerName)
 }
 
 // CheckTransactionStateHeader is CHECK_TRANSACTION_STATE's header (the broker asks a
@@ -284,18 +204,10 @@ type CheckTransactionStateHeader struct {
 	OffsetMsgID          string
 }
 
-func (h *CheckTransactionStateHeader) decodeExt(r *extReader) {
-	h.TranStateTableOffset = r.int("tranStateTableOffset")
-	h.CommitLogOffset = r.int("commitLogOffset")
-	h.MsgID = r.str("msgId")
-	h.TransactionID = r.str("transactionId")
-	h.OffsetMsgID = r.str("offsetMsgId")
-}
-
-func (h *CheckTransactionStateHeader) encodeExt(w extWriter) {
-	w.int("tranStateTableOffset", h.TranStateTableOffset)
-	w.int("commitLogOffset", h.CommitLogOffset)
-	w.str("msgId", h.MsgID)
-	w.str("transactionId", h.TransactionID)
-	w.str("offsetMsgId", h.OffsetMsgID)
+func (h *CheckTransactionStateHeader) fields(f extFields) {
+	f.int("tranStateTableOffset", &h.TranStateTableOffset)
+	f.int("commitLogOffset", &h.CommitLogOffset)
+	f.str("msgId", &h.MsgID)
+	f.str("transactionId", &h.TransactionID)
+	f.str("offsetMsgId", &h.OffsetMsgID)
 }

@@ -65,53 +65,36 @@ func DecodeSendHeader(c *Command) (SendHeader, error) {
 	if IsSendV2(c.Code) {
 		names, r.alias = &sendV2Names, sendV2Alias
 	}
-	h.decodeNames(&r, names)
+	h.namedFields(fieldDecoder{&r}, names)
 	return h, r.err
 }
 
-func (h *SendHeader) decodeNames(r *extReader, n *sendNames) {
-	h.ProducerGroup = r.str(n.producerGroup)
-	h.Topic = r.str(n.topic)
-	h.DefaultTopic = r.str(n.defaultTopic)
-	h.DefaultTopicQueueNums = r.intOr(n.defaultTopicQueueNums, 0)
-	h.QueueID = r.int(n.queueID)
-	h.SysFlag = int32(r.intOr(n.sysFlag, 0))
-	h.BornTimestamp = r.intOr(n.bornTimestamp, 0)
-	h.Flag = int32(r.intOr(n.flag, 0))
-	h.Properties = r.str(n.properties)
-	h.ReconsumeTimes = r.intOr(n.reconsumeTimes, 0)
-	h.UnitMode = r.bool(n.unitMode)
-	h.MaxReconsumeTimes = r.intOr(n.maxReconsumeTimes, DefaultMaxReconsumeTimes)
-	h.Batch = r.bool(n.batch)
-	h.BrokerName = r.str(n.brokerName)
+// namedFields are the send header's fields under the names n.
+func (h *SendHeader) namedFields(f extFields, n *sendNames) {
+	f.str(n.producerGroup, &h.ProducerGroup)
+	f.str(n.topic, &h.Topic)
+	f.str(n.defaultTopic, &h.DefaultTopic)
+	f.intOr(n.defaultTopicQueueNums, &h.DefaultTopicQueueNums, 0)
+	f.int(n.queueID, &h.QueueID)
+	f.int32Or(n.sysFlag, &h.SysFlag, 0)
+	f.intOr(n.bornTimestamp, &h.BornTimestamp, 0)
+	f.int32Or(n.flag, &h.Flag, 0)
+	f.str(n.properties, &h.Properties)
+	f.intOr(n.reconsumeTimes, &h.ReconsumeTimes, 0)
+	f.bool(n.unitMode, &h.UnitMode)
+	f.intOr(n.maxReconsumeTimes, &h.MaxReconsumeTimes, DefaultMaxReconsumeTimes)
+	f.bool(n.batch, &h.Batch)
+	f.str(n.brokerName, &h.BrokerName)
 }
 
-func (h *SendHeader) encodeNames(w extWriter, n *sendNames) {
-	w.str(n.producerGroup, h.ProducerGroup)
-	w.str(n.topic, h.Topic)
-	w.str(n.defaultTopic, h.DefaultTopic)
-	w.int(n.defaultTopicQueueNums, h.DefaultTopicQueueNums)
-	w.int(n.queueID, h.QueueID)
-	w.int(n.sysFlag, int64(h.SysFlag))
-	w.int(n.bornTimestamp, h.BornTimestamp)
-	w.int(n.flag, int64(h.Flag))
-	w.str(n.properties, h.Properties)
-	w.int(n.reconsumeTimes, h.ReconsumeTimes)
-	w.bool(n.unitMode, h.UnitMode)
-	w.int(n.maxReconsumeTimes, h.MaxReconsumeTimes)
-	w.bool(n.batch, h.Batch)
-	w.str(n.brokerName, h.BrokerName)
-}
-
-// decodeExt and encodeExt use the long names (SEND_MESSAGE); see DecodeSendHeader and
-// EncodeSendHeaderV2 for V2.
-func (h *SendHeader) decodeExt(r *extReader) { h.decodeNames(r, &sendLongNames) }
-func (h *SendHeader) encodeExt(w extWriter)  { h.encodeNames(w, &sendLongNames) }
+// fields uses the long names (SEND_MESSAGE); see DecodeSendHeader and EncodeSendHeaderV2 for
+// V2.
+func (h *SendHeader) fields(f extFields) { h.namedFields(f, &sendLongNames) }
 
 // EncodeSendHeaderV2 is h with SEND_MESSAGE_V2's one-letter names.
 func EncodeSendHeaderV2(h SendHeader) map[string]string {
 	w := extWriter{}
-	h.encodeNames(w, &sendV2Names)
+	h.namedFields(fieldEncoder{w}, &sendV2Names)
 	return w
 }
 
@@ -136,7 +119,15 @@ func NewSendResponseHeader(msgID string, queueID int32, queueOffset int64) SendR
 	return SendResponseHeader{MsgID: msgID, QueueID: queueID, QueueOffset: queueOffset, Region: "DefaultRegion", TraceOn: true}
 }
 
-func (h *SendResponseHeader) decodeExt(r *extReader) {
+func (h *SendResponseHeader) fields(f extFields) {
+	f.custom(h.decodeMessage, h.encodeMessage)
+	f.strIf("transactionId", &h.TransactionID)
+	f.str("MSG_REGION", &h.Region)
+	f.bool("TRACE_ON", &h.TraceOn)
+}
+
+// decodeMessage and encodeMessage are the fields that name the message (NoMessage).
+func (h *SendResponseHeader) decodeMessage(r *extReader) {
 	var ok bool
 	if h.MsgID, ok = r.ext["msgId"]; ok {
 		h.QueueID = int32(r.intOr("queueId", 0))
@@ -144,20 +135,14 @@ func (h *SendResponseHeader) decodeExt(r *extReader) {
 	} else {
 		h.NoMessage = true
 	}
-	h.TransactionID = r.str("transactionId")
-	h.Region = r.str("MSG_REGION")
-	h.TraceOn = r.bool("TRACE_ON")
 }
 
-func (h *SendResponseHeader) encodeExt(w extWriter) {
+func (h *SendResponseHeader) encodeMessage(w extWriter) {
 	if !h.NoMessage {
 		w.str("msgId", h.MsgID)
 		w.int("queueId", int64(h.QueueID))
 		w.int("queueOffset", h.QueueOffset)
 	}
-	w.strIf("transactionId", h.TransactionID)
-	w.str("MSG_REGION", h.Region)
-	w.bool("TRACE_ON", h.TraceOn)
 }
 
 // ReplyPushHeader is PUSH_REPLY_MESSAGE_TO_CLIENT's header (Java's ReplyMessageRequestHeader):
@@ -175,16 +160,9 @@ type ReplyPushHeader struct {
 var replyPushNames = sendNames{"producerGroup", "topic", "defaultTopic", "defaultTopicQueueNums", "queueId",
 	"sysFlag", "bornTimestamp", "flag", "properties", "reconsumeTimes", "unitMode", "", "", ""}
 
-func (h *ReplyPushHeader) decodeExt(r *extReader) {
-	h.SendHeader.decodeNames(r, &replyPushNames)
-	h.BornHost = r.str("bornHost")
-	h.StoreHost = r.str("storeHost")
-	h.StoreTimestamp = r.intOr("storeTimestamp", 0)
-}
-
-func (h *ReplyPushHeader) encodeExt(w extWriter) {
-	h.SendHeader.encodeNames(w, &replyPushNames)
-	w.str("bornHost", h.BornHost)
-	w.str("storeHost", h.StoreHost)
-	w.int("storeTimestamp", h.StoreTimestamp)
+func (h *ReplyPushHeader) fields(f extFields) {
+	h.SendHeader.namedFields(f, &replyPushNames)
+	f.str("bornHost", &h.BornHost)
+	f.str("storeHost", &h.StoreHost)
+	f.intOr("storeTimestamp", &h.StoreTimestamp, 0)
 }

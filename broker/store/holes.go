@@ -154,6 +154,28 @@ func (s *Store) placeByHeader(idx uint64, unverified []byte, holes *replayHoles,
 			return nil, nil
 		}
 	}
+	q, err := s.replayQueue(idx, m, holes, place)
+	if q == nil || err != nil {
+		return nil, err
+	}
+	if q.end() != m.QueueOffset {
+		return nil, nil
+	}
+	// Appended like any record: the caller lists it as idx's queue.
+	if err := q.append(idx, len(unverified), 0); err != nil {
+		return nil, err
+	}
+	holes.placed++
+	s.logger.Warn("store: unreadable commit-log record placed by its unverified header",
+		"index", idx, "topic", m.Topic, "queue", m.QueueID, "offset", m.QueueOffset)
+	return q, nil
+}
+
+// replayQueue opens the consume queue of the record m at commit-log index idx during replay
+// and fills the offsets before m's (fillGap) as far as the unplaced holes go. It returns nil
+// without an error when m's topic was deleted after idx was written.
+func (s *Store) replayQueue(idx uint64, m *codec.Message, holes *replayHoles,
+	place func(q *consumeQueue, hole uint64, size int, tagsHash int64) error) (*consumeQueue, error) {
 	if s.deletedAt(m.Topic, idx) {
 		return nil, nil
 	}
@@ -166,16 +188,6 @@ func (s *Store) placeByHeader(idx uint64, unverified []byte, holes *replayHoles,
 			return nil, err
 		}
 	}
-	if q.end() != m.QueueOffset {
-		return nil, nil
-	}
-	// Appended like any record: the caller lists it as idx's queue.
-	if err := q.append(idx, len(unverified), 0); err != nil {
-		return nil, err
-	}
-	holes.placed++
-	s.logger.Warn("store: unreadable commit-log record placed by its unverified header",
-		"index", idx, "topic", m.Topic, "queue", m.QueueID, "offset", m.QueueOffset)
 	return q, nil
 }
 

@@ -308,17 +308,9 @@ func (s *Store) replay(idx uint64, holes *replayHoles,
 	if !ValidTopicName(m.Topic) || m.QueueID < 0 || m.QueueID >= MaxQueueNums {
 		return nil, fmt.Errorf("%w: commit log index %d holds topic %q queue %d", ErrCorrupt, idx, m.Topic, m.QueueID)
 	}
-	if s.deletedAt(m.Topic, idx) {
-		return nil, nil
-	}
-	q, err := s.openQueue(m.Topic, m.QueueID)
-	if err != nil {
+	q, err := s.replayQueue(idx, m, holes, place)
+	if q == nil || err != nil {
 		return nil, err
-	}
-	if m.QueueOffset > q.end() {
-		if err := s.fillGap(q, m.QueueOffset, holes, place); err != nil && !errors.Is(err, errNoHoles) {
-			return nil, err
-		}
 	}
 	if next := q.end(); m.QueueOffset != next {
 		return nil, fmt.Errorf("%w: commit log index %d has queue offset %d for %s/%d, but the consume queue's next offset is %d",

@@ -207,8 +207,10 @@ func (k groupQueue) compare(o groupQueue) int {
 }
 
 type run struct {
-	cfg   Config
-	flows Flows
+	cfg Config
+	// routes is the name-server route check (nsliveness.go), once started.
+	routes *routeCheck
+	flows  Flows
 	// offsetReads lists the offsets consumers read back, by group and queue, in the order answered.
 	offsetReads map[groupQueue][]offsetRead
 	// pulledUpTo is one past the highest queue offset pulled, by group and queue (redeliveries).
@@ -293,7 +295,9 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		r.startConsumer(i)
 	}
 	topo.startClients(r)
-	if err := topo.injector(r).Schedule(plan); err != nil {
+	in := topo.injector(r)
+	in.OnStrike = r.onStrike
+	if err := in.Schedule(plan); err != nil {
 		return nil, err
 	}
 	r.plan = plan

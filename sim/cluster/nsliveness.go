@@ -16,7 +16,8 @@ package cluster
 //     not appear in its answers;
 //   - liveness: a broker that has been up, ready, holding the topic and reachable both ways
 //     from an up name server must appear in its answers again within routeLivenessBound of
-//     becoming so, or of the last answer that routed it (a name server may drop a live broker
+//     becoming so, of the last reset of either's connections (which drops the broker until
+//     its next registration), or of the last answer that routed it (a name server may drop a live broker
 //     when its own clock jumps forward past the expiry; the broker's next registration brings
 //     it back).
 
@@ -166,6 +167,7 @@ type routeCheck struct {
 // startRouteCheck starts the prober and the poll for the name servers nss and brokers.
 func (r *run) startRouteCheck(nss, brokers []string) {
 	rc := &routeCheck{r: r, topic: r.cfg.Topic}
+	r.routes = rc
 	for _, ns := range nss {
 		for _, b := range brokers {
 			rc.watches = append(rc.watches, &routeWatch{ns: ns, broker: b, lastFresh: sim.Epoch,
@@ -191,6 +193,20 @@ func (rc *routeCheck) broker(addr string) *brokernode.Broker {
 	}
 	b, _ := n.Handler().(*brokernode.Broker)
 	return b
+}
+
+// onStrike notes a node fault as it strikes addr: a reset of a broker's or a name server's
+// connections drops the broker from that name server's routes until its next registration
+// (RegisterInterval, plus a dial), so the liveness bound starts again from the reset.
+func (r *run) onStrike(addr string, f faults.Fault) {
+	if f.Kind != faults.Reset || r.routes == nil {
+		return
+	}
+	for _, rw := range r.routes.watches {
+		if rw.broker == addr || rw.ns == addr {
+			rw.eligibleSince = -1
+		}
+	}
 }
 
 // poll records, for every broker and name server, whether a registration can reach it now.
