@@ -394,9 +394,8 @@ func TestStoreTimePlacesASendAcrossACrash(t *testing.T) {
 }
 
 // A store time proves an entry in the log from when it was appended: a pull after a crash that
-// sees an entry stamped before the crash shows the crash did not cut it (nor anything below it),
-// and an entry stamped before a crash's loss window opened was in the log by then, whenever it
-// is seen. Without the stamp, the same sightings prove neither.
+// sees an entry stamped before the crash (inside its loss window or before it) shows the crash
+// did not cut it (nor anything below it). Without the stamp, the same sightings prove nothing.
 func TestStoreTimeProvesEntriesSurviveCrashes(t *testing.T) {
 	stamped := func(stamp bool) History {
 		h := withCrashes(history(
