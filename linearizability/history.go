@@ -155,11 +155,14 @@ type History struct {
 	// Crashes are the broker's crashes that may lose acknowledged writes (async flush; see
 	// Crash), in time order. Empty when every acknowledged write is synced first.
 	Crashes []Crash
-	// StoreTimeSlack, when above 0, says that a pulled message's StoreTime is within it of the
-	// virtual time the broker appended it at (the broker stamps a message as it appends it; the
-	// slack covers the stamp's millisecond precision and what clock faults moved the broker's
-	// clock): the log model then places a broker write's append there.
+	// StoreTimeSlack, when above 0, says that a pulled message's StoreTime is within it of what
+	// the broker's clock (BrokerClock) read when it appended the message (the broker stamps a
+	// message as it appends it; the slack covers the stamp's millisecond precision): the log
+	// model then places a broker write's append at the virtual times the clock read that.
 	StoreTimeSlack int64
+	// BrokerClock is how clock faults moved the broker's clock, in time order (see
+	// ClockPiece); empty when it read virtual time throughout.
+	BrokerClock []ClockPiece
 	// Unreadable holds, by queue, the offsets whose stored message a fault destroyed (a bit
 	// flip the broker's checksum catches): the broker skips them, so a drain may too.
 	Unreadable map[QueueKey]map[int64]bool
@@ -272,6 +275,9 @@ func (h *History) Validate() error {
 		written[w.MsgID] = true
 	}
 	if err := h.validateCrashes(); err != nil {
+		return err
+	}
+	if err := h.validateClock(); err != nil {
 		return err
 	}
 	for i, l := range h.Locks {

@@ -56,8 +56,8 @@ import (
 //   - Failed sends are left out (they never took effect; sim/checks makes sure their ids
 //     are never observed) and so are pulls that did not return OK.
 //   - A crash that may lose acknowledged writes (History.Crashes, async flush; see crash.go) is
-//     two instantaneous operations on every queue: a mark at its LossFrom that records the
-//     log's length (what is in the log then was synced before the crash), and the crash itself,
+//     two instantaneous operations on every queue: a mark where its loss window opens that
+//     records the log's length (what is in the log then was synced before the crash), and the crash itself,
 //     which cuts the log back to any length from the mark's to its own. Offsets cut off are
 //     reused by later appends. What above relies on entries never being rewritten (filledBy,
 //     pinnedBelow, one append per offset a broker write was seen at) holds only between the
@@ -68,8 +68,9 @@ import (
 //     append may also leave a gap of entries nobody saw (broker writes appended and cut before
 //     any pull read them: the drain no longer sees every position): the crash must then cut
 //     the log below the gap, so only an append that no pull served after that crash saw there
-//     may leave one. With History.StoreTimeSlack, a broker write's append is placed at the
-//     store time the pulls saw on it.
+//     may leave one. With History.StoreTimeSlack, a broker write's append, and a send's that a
+//     pull saw at its offset, is placed at the store time the pulls saw on it, read back
+//     through History.BrokerClock.
 
 type opKind uint8
 
@@ -82,6 +83,9 @@ const (
 	opPull
 	opDurable // a crash's loss window opens: the log as it is now survives the crash
 	opCrash   // the crash: the log loses any part of its tail written since the mark
+	// opBrokerWrites: broker writes at consecutive offsets with one window, as one operation
+	// (bursts.go).
+	opBrokerWrites
 )
 
 // fillerID marks a log entry written by a spare slot. Real message ids are never empty.
@@ -107,6 +111,7 @@ type opInput struct {
 	// message at that offset, so it appends; otherwise it may also find itself already there
 	// (an earlier append seen across a crash that did not cut it).
 	fresh bool
+	burst []burstWrite // opBrokerWrites: the writes, from the offset of the output on
 }
 
 // opOutput is a porcupine operation's output.
@@ -115,11 +120,52 @@ type opOutput struct {
 	msgs   []PulledMsg // pulls
 }
 
-// sharedLog backs many states: entries below len(ids) are never rewritten, so a state that is a
-// prefix of the log can share it. hashes[i] is the hash of ids[:i+1].
+// sharedLog backs many states: entries below its length are never rewritten, so a state that
+// is a prefix of the log can share it. Entry i is ids[i-base] from base on, and below base its
+// parent's: a state that appends something else than the log holds at its length forks a log
+// on top of the shared prefix instead of copying it (a search forks at almost every step, and
+// copies of logs thousands of entries long filled memory). Chains are flattened every
+// maxLogDepth forks, so reading an entry walks a bounded number of links. hashes[i-base] is
+// the hash of the first i+1 entries.
 type sharedLog struct {
+	parent *sharedLog
+	base   int
+	depth  int // links above it
 	ids    []string
 	hashes []uint64
+}
+
+// maxLogDepth bounds a log's chain of parents.
+const maxLogDepth = 16
+
+func (l *sharedLog) len() int { return l.base + len(l.ids) }
+
+// at is entry i (below len).
+func (l *sharedLog) at(i int) string {
+	for i < l.base {
+		l = l.parent
+	}
+	return l.ids[i-l.base]
+}
+
+// hashAt is the hash of the first i+1 entries.
+func (l *sharedLog) hashAt(i int) uint64 {
+	for i < l.base {
+		l = l.parent
+	}
+	return l.hashes[i-l.base]
+}
+
+// fork is a log whose first n entries are l's, to append to.
+func (l *sharedLog) fork(n int) *sharedLog {
+	if l.depth < maxLogDepth {
+		return &sharedLog{parent: l, base: n, depth: l.depth + 1}
+	}
+	f := &sharedLog{ids: make([]string, n), hashes: make([]uint64, n)}
+	for i := range n {
+		f.ids[i], f.hashes[i] = l.at(i), l.hashAt(i)
+	}
+	return f
 }
 
 // logState is one possible content of a queue: the first n ids of log, plus the number of
@@ -137,14 +183,14 @@ type logState struct {
 	window bool
 }
 
-func (s logState) at(i int64) string { return s.log.ids[i] }
+func (s logState) at(i int64) string { return s.log.at(int(i)) }
 
 // prefixHash is the hash of the first n ids.
 func (s logState) prefixHash() uint64 {
 	if s.n == 0 {
 		return 0
 	}
-	return s.log.hashes[s.n-1]
+	return s.log.hashAt(s.n - 1)
 }
 
 func (s logState) hash() uint64 {
@@ -156,16 +202,13 @@ func (s logState) hash() uint64 {
 func (s logState) appended(id string) logState {
 	l := s.log
 	switch {
-	case s.n < len(l.ids) && l.ids[s.n] == id:
+	case s.n < l.len() && l.at(s.n) == id:
 		t := s
 		t.n++
 		return t
-	case s.n < len(l.ids):
-		// Another branch appended something else here: fork a copy of our prefix.
-		l = &sharedLog{
-			ids:    slices.Clone(l.ids[:s.n]),
-			hashes: slices.Clone(l.hashes[:s.n]),
-		}
+	case s.n < l.len():
+		// Another branch appended something else here: fork on top of our prefix.
+		l = l.fork(s.n)
 	}
 	h := fnv.New64a()
 	h.Write([]byte(id))
@@ -202,7 +245,12 @@ func equalStates(a, b logState) bool {
 	if a.log == b.log {
 		return true
 	}
-	return slices.Equal(a.log.ids[:a.n], b.log.ids[:b.n])
+	for i := range a.n {
+		if a.log.at(i) != b.log.at(i) {
+			return false
+		}
+	}
+	return true
 }
 
 func stepLog(state, input, output interface{}) []interface{} {
@@ -227,6 +275,8 @@ func stepLog(state, input, output interface{}) []interface{} {
 			s = s.withUnseen(out.offset - int64(s.n))
 		}
 		return []interface{}{s.appended(in.msgID)}
+	case opBrokerWrites:
+		return stepBurst(s, in, out)
 	case opDurable:
 		s.durable, s.window = s.n, true
 		return []interface{}{s}
@@ -302,6 +352,8 @@ func describeOperation(input, output interface{}) string {
 		return fmt.Sprintf("c%d send %s -> unknown, never seen", in.client, in.msgID)
 	case opBrokerWrite:
 		return fmt.Sprintf("broker writes %s (%s), seen @%d", in.msgID, in.cause, out.offset)
+	case opBrokerWrites:
+		return describeBurst(in, out)
 	case opDurable, opCrash:
 		return describeCrash(in)
 	default:
@@ -321,7 +373,10 @@ func describeOperation(input, output interface{}) string {
 func describeState(state interface{}) string {
 	s := state.(logState)
 	const tail = 6
-	ids := slices.Clone(s.log.ids[max(0, s.n-tail):s.n])
+	var ids []string
+	for i := max(0, s.n-tail); i < s.n; i++ {
+		ids = append(ids, s.log.at(i))
+	}
 	for i, id := range ids {
 		if id == fillerID {
 			ids[i] = "?"
@@ -535,9 +590,11 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 
 	// Rewrite Unknown sends as the model comment at the top of this file explains.
 	type sighting struct {
-		offset int64
-		by     int64 // return of the earliest pull that saw it
-		call   int64 // and its call
+		offset  int64
+		by      int64 // return of the earliest pull that saw it
+		call    int64 // and its call
+		stored  int64 // and the store time it carried
+		stamped bool  // whether it carried one
 	}
 	sendsWithID := map[string]int{}
 	for _, s := range h.Sends {
@@ -550,7 +607,7 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		}
 		for _, m := range p.Msgs {
 			if o, ok := observed[m.MsgID]; !ok || p.Return < o.by {
-				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return, call: p.Call}
+				observed[m.MsgID] = sighting{offset: m.Offset, by: p.Return, call: p.Call, stored: m.StoreTime, stamped: m.Stamped}
 			}
 		}
 	}
@@ -584,18 +641,26 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 				ret = end + 1
 			}
 		}
+		call := s.Call
 		if in.kind == opSend || in.kind == opSendObserved {
-			in.gapFrom = gapFrom(out.offset, s.Call, ret)
+			if seen, ok := observed[s.MsgID]; ok && seen.offset == out.offset && sendsWithID[s.MsgID] == 1 {
+				// The broker stamped it as it appended it (one append: a send's id is its own).
+				if lo, hi, ok := h.appendedWithin(seen.stored, call, ret); ok && seen.stamped {
+					ret = max(call, min(ret, hi))
+					call = min(ret, max(call, lo))
+				}
+			}
+			in.gapFrom = gapFrom(out.offset, call, ret)
 			// Unseen entries below it are cut by the next crash, and it with them: not if a
 			// pull served after that crash saw it there.
 			seenAt := int64(math.MinInt64)
 			if seen, ok := observed[s.MsgID]; ok && seen.offset == out.offset {
 				seenAt = seen.call
 			}
-			in.unseen = unseen && h.mayLoseSeen(s.Call, ret, seenAt)
+			in.unseen = unseen && h.mayLoseSeen(call, ret, seenAt)
 		}
 		ops = append(ops, porcupine.Operation{
-			ClientId: dense(s.Client), Input: in, Call: s.Call, Output: out, Return: ret,
+			ClientId: dense(s.Client), Input: in, Call: call, Output: out, Return: ret,
 		})
 	}
 	// Broker writes: each offset a pull saw one at is an append (see the model comment), one
@@ -620,9 +685,9 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 				continue
 			}
 			a := appearance{m.MsgID, m.Offset, cuts.span(m.Offset, p.Call), cuts.span(m.Offset, p.Return), false}
-			if st := m.StoreTime; h.StoreTimeSlack > 0 && m.Stamped {
+			if lo, hi, ok := h.appendedWithin(m.StoreTime, math.MinInt64, p.Return); ok && m.Stamped {
 				// The store time says when the entry seen was appended, so which append it is.
-				if lo, hi := cuts.span(m.Offset, st-h.StoreTimeSlack), cuts.span(m.Offset, st+h.StoreTimeSlack); lo == hi {
+				if lo, hi := cuts.span(m.Offset, lo), cuts.span(m.Offset, hi); lo == hi {
 					a.from, a.to, a.stored = lo, hi, true
 				}
 			}
@@ -651,10 +716,10 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			// the append after that crash.
 			call = max(call, min(h.Crashes[a.from-1].At, end))
 		}
-		if h.StoreTimeSlack > 0 && stamped {
+		if lo, hi, ok := h.appendedWithin(st, call, end); ok && stamped {
 			// The broker stamps a message when it appends it.
-			end = max(call, min(end, st+h.StoreTimeSlack))
-			call = min(end, max(call, st-h.StoreTimeSlack))
+			end = max(call, min(end, hi))
+			call = min(end, max(call, lo))
 		}
 		ops = append(ops, porcupine.Operation{
 			ClientId: dense(BrokerClient),
@@ -682,5 +747,5 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			porcupine.Operation{ClientId: dense(BrokerClient), Input: opInput{kind: opCrash, queue: q, client: BrokerClient, index: i, offset: c.At},
 				Call: c.At, Output: opOutput{}, Return: c.At})
 	}
-	return ops
+	return mergeBursts(ops)
 }

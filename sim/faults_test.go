@@ -510,3 +510,68 @@ func (c *timerCounter) OnConnClosed(node.ConnID)            {}
 func (c *timerCounter) OnFrame(node.ConnID, *codec.Command) {}
 func (c *timerCounter) OnTimer(node.TimerID, any)           { *c.fired++ }
 func (c *timerCounter) OnSynced(string, uint64, error)      {}
+
+// OnDurable reports what the disk made durable: as an fsync completes, everything the log held
+// when it was asked for (not what arrived while it ran); nothing for a failed one; and, as the
+// node crashes, each log that holds nothing unsynced, as of then.
+func TestOnDurableReportsWhatTheDiskSynced(t *testing.T) {
+	w, a, _ := pair(1, false, 0, 0)
+	w.RunUntil(10 * time.Millisecond)
+	na := w.Node("a:1")
+	type report struct {
+		log     string
+		through time.Duration
+	}
+	var got []report
+	na.OnDurable = func(log string, through time.Duration) { got = append(got, report{log, through}) }
+	l, err := a.env.Disk().OpenLog("log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendOne := func() {
+		t.Helper()
+		if _, err := l.Append([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendOne()
+	asked := w.Now()
+	a.env.Sync(l, l.LastIndex())
+	appendOne() // after the request: not covered by it
+	w.RunFor(5 * time.Millisecond)
+	if want := []report{{"log", asked}}; !slices.Equal(got, want) {
+		t.Fatalf("after one sync: %v, want %v", got, want)
+	}
+
+	heal := na.FailDiskSyncs(fmt.Errorf("injected: %w", node.ErrIO))
+	a.env.Sync(l, l.LastIndex())
+	w.RunFor(5 * time.Millisecond)
+	heal()
+	if len(got) != 1 {
+		t.Fatalf("a failed sync was reported: %v", got)
+	}
+	// A sync asked for less than the log held says nothing about the time it was asked at.
+	a.env.Sync(l, 1)
+	w.RunFor(5 * time.Millisecond)
+	if len(got) != 1 {
+		t.Fatalf("a sync of part of the log was reported: %v", got)
+	}
+
+	na.Crash() // the second entry is unsynced: nothing to report
+	if len(got) != 1 {
+		t.Fatalf("a crash with an unsynced entry was reported: %v", got)
+	}
+	na.Restart()
+	w.RunFor(5 * time.Millisecond)
+	l, err = a.env.Disk().OpenLog("log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.env.Sync(l, l.LastIndex())
+	w.RunFor(5 * time.Millisecond)
+	got = nil
+	na.Crash() // everything synced: the crash can lose nothing of it
+	if want := []report{{"log", w.Now()}}; !slices.Equal(got, want) {
+		t.Fatalf("crash with nothing unsynced: %v, want %v", got, want)
+	}
+}

@@ -40,6 +40,12 @@ type Node struct {
 	Pauses     int
 	// StartFailures counts starts whose handler could not be built (see AddNode).
 	StartFailures int
+	// OnDurable, when set, hears what the disk makes durable as it happens: every entry log
+	// held at virtual time through is durable now. It is told as an fsync of the log completes
+	// (through: when the node asked for it), and as the node crashes, of each log with nothing
+	// unsynced (through: now). It says what the disk did, not what the node claims, so a
+	// checker may rely on it (async flush: what a crash cannot lose).
+	OnDurable func(log string, through time.Duration)
 
 	// pausedUntil is the virtual time a pause ends; backlog holds, in arrival order, the
 	// events that reached the node while it was paused (or queued behind those), to be
@@ -369,7 +375,25 @@ func (n *Node) Crash() {
 	n.w.record("crash", n.Addr, uint64(n.inc), 0, nil)
 	n.Crashes++
 	n.CrashTimes = append(n.CrashTimes, n.w.Now())
+	n.noteDurable()
 	n.stop()
+}
+
+// noteDurable tells OnDurable of each log of the node's disk that holds nothing unsynced.
+func (n *Node) noteDurable() {
+	if n.OnDurable == nil {
+		return
+	}
+	names, err := n.Disk.ListLogs("")
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		durable, _ := n.Disk.Durable(name)
+		if _, last, ok := n.Disk.Span(name); ok && durable >= last {
+			n.OnDurable(name, n.w.Now())
+		}
+	}
 }
 
 // stop takes the node down as a crash does.
@@ -704,12 +728,17 @@ func (e *simEnv) Sync(l node.Log, upTo uint64) {
 	n, w := e.n, e.n.w
 	inc := e.inc
 	name := l.Name()
+	requested := w.Now()
+	_, held, _ := n.Disk.Span(name) // the last entry the log holds as the sync is asked for
 	w.After(w.between(w.disk.MinFsync, w.disk.MaxFsync)+time.Duration(n.fsyncExtra()), func() {
 		n.Deliver(func() {
 			if n.inc != inc || !n.up {
 				return
 			}
 			err := n.Disk.SyncLog(name, upTo)
+			if durable, ok := n.Disk.Durable(name); err == nil && ok && durable >= held && n.OnDurable != nil {
+				n.OnDurable(name, requested)
+			}
 			w.record("synced", n.Addr, upTo, 0, []byte(name))
 			n.h.OnSynced(name, upTo, err)
 		})

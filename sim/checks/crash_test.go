@@ -147,3 +147,120 @@ func TestDrainAcrossCrashes(t *testing.T) {
 		})
 	}
 }
+
+// As the drain invariants hold it (linearizability's TestCrashWindowNarrowedBySyncs holds the
+// log model to the same histories): the loss window is the later of the promise's (LossFrom) and the disk's (Synced): what was
+// appended before the latest sync the disk completed was flushed, and losing it is a violation
+// even inside the promise's window; only the unflushed tail after it may go. With no sync, or
+// an older one, the promise still bounds the window.
+func TestDrainWindowNarrowedBySyncs(t *testing.T) {
+	// The promise allows losing what was appended after 500; the disk synced what the log
+	// held at 800.
+	synced := Crash{At: 1000, LossFrom: 500, Synced: 800}
+	tests := []struct {
+		name  string
+		crash Crash
+		h     History
+		drain []string
+		want  []string // invariant violations
+		lost  []string // accepted as lost unflushed
+	}{
+		{
+			name: "a lost flushed message is a violation inside the promise's window",
+			h: history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "b", 600, 610, 1), // after LossFrom, before the sync was asked for
+				sendOK(0, "d", 1500, 1510, 1),
+				drainPull(2000, "a", "d"),
+			),
+			crash: synced, drain: []string{"a", "d"},
+			want: []string{KindLostAcked + " b", KindOffsetConflict},
+		},
+		{
+			name: "a lost unflushed tail is accepted",
+			h: history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "b", 600, 610, 1),
+				sendOK(0, "c", 850, 860, 2), // after the sync was asked for
+				sendOK(0, "d", 1500, 1510, 2),
+				drainPull(2000, "a", "b", "d"),
+			),
+			crash: synced, drain: []string{"a", "b", "d"},
+			lost: []string{"c acknowledged"},
+		},
+		{
+			name: "an append that may have come after the sync was asked for may be lost",
+			h: history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "c", 790, 810, 1),
+				sendOK(0, "d", 1500, 1510, 1),
+				drainPull(2000, "a", "d"),
+			),
+			crash: synced, drain: []string{"a", "d"},
+			lost: []string{"c acknowledged"},
+		},
+		{
+			name: "a lost flushed pulled message is a violation",
+			h: history(
+				sendOK(0, "a", 100, 110, 0),
+				sendUnknown(0, "u", 600),
+				pull(1, 1, 700, 710, 1, "u"),
+				sendOK(0, "d", 1500, 1510, 1),
+				drainPull(2000, "a", "d"),
+			),
+			crash: synced, drain: []string{"a", "d"},
+			want: []string{KindLostObserved + " u", KindOffsetConflict},
+		},
+		{
+			name: "nothing unsynced at the crash: nothing may be lost",
+			h: history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "c", 850, 860, 1),
+				sendOK(0, "d", 1500, 1510, 1),
+				drainPull(2000, "a", "d"),
+			),
+			crash: Crash{At: 1000, LossFrom: 500, Synced: 1000}, drain: []string{"a", "d"},
+			want: []string{KindLostAcked + " c", KindOffsetConflict},
+		},
+		{
+			name: "a sync older than the promise does not widen it",
+			h: history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "b", 300, 310, 1), // after the sync, before LossFrom
+				sendOK(0, "d", 1500, 1510, 1),
+				drainPull(2000, "a", "d"),
+			),
+			crash: Crash{At: 1000, LossFrom: 500, Synced: 200}, drain: []string{"a", "d"},
+			want: []string{KindLostAcked + " b", KindOffsetConflict},
+		},
+		{
+			name: "without a sync the promise bounds the window (a broker that syncs too seldom)",
+			h: history(
+				sendOK(0, "a", 100, 110, 0),
+				sendOK(0, "b", 300, 310, 1),
+				sendOK(0, "c", 600, 610, 2),
+				sendOK(0, "d", 1500, 1510, 1),
+				drainPull(2000, "a", "d"),
+			),
+			crash: Crash{At: 1000, LossFrom: 500}, drain: []string{"a", "d"},
+			want: []string{KindLostAcked + " b", KindOffsetConflict},
+			lost: []string{"c acknowledged"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := withCrashes(tc.h, tc.crash)
+			drain := finalDrainOf(tc.drain...)
+			if diff := cmp.Diff(tc.want, kinds(Drain(h, drain))); diff != "" {
+				t.Errorf("invariant violations (-want +got):\n%s", diff)
+			}
+			var lost []string
+			for _, l := range UnflushedLosses(h, drain) {
+				lost = append(lost, l.MsgID+" "+l.What)
+			}
+			if diff := cmp.Diff(tc.lost, lost); diff != "" {
+				t.Errorf("lost unflushed (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

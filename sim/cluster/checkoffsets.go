@@ -7,13 +7,16 @@ package cluster
 // a committed 0 (see checkOffsets).
 
 import (
+	"math"
 	"slices"
 
 	"github.com/sluicemq/sluice/linearizability"
 )
 
 // checkOffsets: a committed offset a consumer has read back never moves backwards, crashes
-// included (nothing here resets offsets), and once found it is never lost.
+// included (nothing here resets offsets), and once found it is never lost. Under async flush
+// a crash may cut a queue back (its unflushed tail), and a consumer whose offset lay past the
+// new end is moved back to it: that is allowed down to what the crash may cut (cutBack).
 //
 // Which reads show a committed offset: those found with an offset above 0. A broker answers a
 // group with no stored offset on a young queue SUCCESS with offset 0, as Java 4.x does
@@ -37,6 +40,10 @@ func (r *run) checkOffsets() (bad []linearizability.QueueKey) {
 		var prev *offsetRead
 		for i := range r.offsetReads[k] {
 			cur := &r.offsetReads[k][i]
+			if prev != nil && prev.found && cur.found && cur.offset < prev.offset && r.cutBack(k, i) {
+				prev = cur // a crash cut the queue back below the offset (async flush)
+				continue
+			}
 			if prev != nil && prev.found && (!cur.found || cur.offset < prev.offset) {
 				r.violate("offset went backwards", "group %s, queue %s: consumer offset read as %d at %v, then as %d (found=%v) at %v",
 					k.group, k.queue, prev.offset, prev.at, cur.offset, cur.found, cur.at)
@@ -48,4 +55,21 @@ func (r *run) checkOffsets() (bad []linearizability.QueueKey) {
 		}
 	}
 	return bad
+}
+
+// cutBack reports whether the i-th offset read of k may be lower than the one before it
+// because a crash cut the queue back below it: a crash since the consumer was last read at or
+// below that offset (before that, the entries above it were not even consumed) that may have
+// cut the entry at that offset (linearizability.History.MayCutBelow).
+func (r *run) cutBack(k groupQueue, i int) bool {
+	reads := r.offsetReads[k]
+	cur := reads[i]
+	since := int64(math.MinInt64)
+	for j := i - 1; j >= 0; j-- {
+		if reads[j].found && reads[j].offset <= cur.offset {
+			since = int64(reads[j].at)
+			break
+		}
+	}
+	return r.h.MayCutBelow(k.queue, cur.offset, since, int64(cur.at))
 }

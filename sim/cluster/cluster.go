@@ -244,8 +244,12 @@ type run struct {
 	drainedBy map[linearizability.QueueKey]map[string]bool
 	// crashes lists when the broker crashed; asyncFlushInterval is its configured flush
 	// interval (asyncflush.go).
-	crashes            []time.Duration
+	crashes            []brokerCrash
 	asyncFlushInterval time.Duration
+	// syncedThrough is the latest instant everything the broker's commit log held then is
+	// known durable (asyncflush.go); healedAt is when the harness healed every fault.
+	syncedThrough time.Duration
+	healedAt      time.Duration
 	// sqlPulls are the SQL92 flow's filtered pulls (sqlflow.go).
 	sqlPulls []sqlPull
 }
@@ -307,6 +311,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	// Heal: let every planned fault run its course, then end whatever is left and start every
 	// node that is down.
 	w.RunFor(healWait)
+	r.healedAt = w.Now()
 	w.HealAll()
 	for _, addr := range w.Addrs() {
 		if n := w.Node(addr); !n.Up() {
