@@ -46,7 +46,9 @@ type Env interface {
 	// Disk is the node's storage.
 	Disk() Disk
 	// Sync asks for every entry of l up to index upTo to be made durable; OnSynced follows.
-	// The runtime may cover several requests with one fsync (group commit).
+	// The runtime may cover several requests with one fsync (group commit). The node may
+	// close l before the sync runs (a store closes idle logs): the sync then reports whether
+	// the entries up to upTo are durable all the same.
 	Sync(l Log, upTo uint64)
 	// Rand is the node's seeded random source.
 	Rand() *rand.Rand

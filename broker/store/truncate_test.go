@@ -262,7 +262,7 @@ func testTruncateCrashes(t *testing.T, cut, checkpointAt uint64) {
 			t.Fatalf("checkpoint at %d", s.Checkpoint())
 		}
 		for _, k := range fixtureQueues {
-			if err := s.queues[k].log.Sync(); err != nil {
+			if err := queueLog(t, s, k.topic, k.queueID).Sync(); err != nil {
 				t.Fatal(err)
 			}
 		}
