@@ -557,7 +557,11 @@ func (l *Log) Sync() error {
 		f, err := os.OpenFile(l.segmentPath(l.tailStart), os.O_RDWR, 0)
 		if err != nil {
 			l.mu.Unlock()
-			l.syncErr = ioError(err, "sync log %s", l.name)
+			err = ioError(err, "sync log %s", l.name)
+			if errors.Is(err, node.ErrNoFiles) {
+				return err // nothing was fsynced: a later Sync tries again
+			}
+			l.syncErr = err
 			return l.syncErr
 		}
 		l.tailFile = f
@@ -575,7 +579,15 @@ func (l *Log) Sync() error {
 	}
 	if dirDirty {
 		if err := syncDir(l.dir); err != nil {
-			l.syncErr = ioError(err, "sync log %s: sync directory", l.name)
+			err = ioError(err, "sync log %s: sync directory", l.name)
+			if errors.Is(err, node.ErrNoFiles) {
+				// The directory could not be opened, so not fsynced: a later Sync tries again.
+				l.mu.Lock()
+				l.dirDirty = true
+				l.mu.Unlock()
+				return err
+			}
+			l.syncErr = err
 			return l.syncErr
 		}
 	}

@@ -138,6 +138,9 @@ type Log interface {
 	TruncateFront(index uint64) error
 	// Sync makes every appended entry durable. Runtimes only.
 	Sync() error
+	// Close closes the log. Afterwards FirstIndex and LastIndex still report the bounds it
+	// had, and Sync reports whether every entry appended before Close is durable (a runtime
+	// may run a sync the node asked for after the node closed the log: Env.Sync).
 	Close() error
 }
 
@@ -148,6 +151,9 @@ var (
 	ErrCorrupt = errors.New("corrupt entry")
 	// ErrNoSpace: the disk is full.
 	ErrNoSpace = errors.New("no space left on device")
+	// ErrNoFiles: the process (or the system) is out of file descriptors (EMFILE, ENFILE).
+	// Like ErrNoSpace it passes: nodes refuse new writes for a while and try again.
+	ErrNoFiles = errors.New("too many open files")
 	// ErrIO: an I/O error.
 	ErrIO = errors.New("i/o error")
 )

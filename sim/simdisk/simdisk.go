@@ -378,9 +378,9 @@ type Log struct {
 	// disk's crash count at open: a Sync after Close makes the entries up to closedLast
 	// durable, as the production disk's Close does (node.Env.Sync allows a log to be closed
 	// before its sync runs), unless a crash came between.
-	closed     *logData
-	closedLast uint64
-	crashes    int
+	closed                  *logData
+	closedFirst, closedLast uint64
+	crashes                 int
 }
 
 func (l *Log) data() (*logData, error) {
@@ -454,22 +454,24 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 	return l.d.decode(ld, index)
 }
 
-// FirstIndex returns the first index (0 on a closed handle).
+// FirstIndex returns the first index (on a handle closed by Close, the first index then; 0
+// on a handle a crash invalidated).
 func (l *Log) FirstIndex() uint64 {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
 	if l.ld == nil {
-		return 0
+		return l.closedFirst
 	}
 	return l.ld.first
 }
 
-// LastIndex returns the last index, FirstIndex()-1 when empty (0 on a closed handle).
+// LastIndex returns the last index, FirstIndex()-1 when empty (on a handle closed by Close,
+// the last index then; 0 on a handle a crash invalidated).
 func (l *Log) LastIndex() uint64 {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
 	if l.ld == nil {
-		return 0
+		return l.closedLast
 	}
 	return l.ld.last()
 }
@@ -560,6 +562,6 @@ func (l *Log) Close() error {
 	}
 	ld.handle = nil
 	l.ld = nil
-	l.closed, l.closedLast = ld, ld.last()
+	l.closed, l.closedFirst, l.closedLast = ld, ld.first, ld.last()
 	return nil
 }
