@@ -38,6 +38,8 @@ const (
 	KeyControllerAddr           = "controllerAddr"
 	KeyAllAckInSyncStateSet     = "allAckInSyncStateSet"
 	KeyMinInSyncReplicas        = "minInSyncReplicas"
+	// KeyMaxOpenQueueFiles is Sluice's own (RocketMQ maps its consume queues into memory).
+	KeyMaxOpenQueueFiles = "maxOpenQueueFiles"
 
 	KeyEnableControllerInNamesrv = "enableControllerInNamesrv"
 	KeyControllerPeers           = "controllerDLegerPeers"
@@ -111,6 +113,8 @@ var keys = []key{
 		doc: "true: sync replication (acknowledged once the in-sync replicas hold a write); false: async"},
 	{name: KeyMinInSyncReplicas, roles: Broker, kind: kindInt, min: 1, max: 64,
 		doc: "least in-sync replicas (the master counted) for a sync-mode master to acknowledge"},
+	{name: KeyMaxOpenQueueFiles, roles: Broker, kind: kindInt, min: 0, max: 1 << 24,
+		doc: "consume-queue logs kept open at once, two descriptors each (0: derived from the descriptor limit)"},
 
 	{name: KeyEnableControllerInNamesrv, roles: NameServer, kind: kindBool, doc: "also run a controller member in the name server's process"},
 	{name: KeyControllerPeers, roles: NameServer | Controller, kind: kindList, elem: checkPeer,
