@@ -466,11 +466,10 @@ func (s *Store) QueueHead(topic string, queueID int32) (minOffset int64, index u
 	if !known || q.end() <= q.start() {
 		return s.MinOffset(topic, queueID), 0, false, nil
 	}
-	index, _, _, err = q.entry(q.start())
-	if err != nil {
+	if err := q.learnHead(); err != nil { // cached: a closed queue is not opened for it
 		return q.start(), 0, false, fmt.Errorf("store: head of consume queue %s/%d: %w", topic, queueID, err)
 	}
-	return q.start(), index, true, nil
+	return q.start(), q.headIdx, true, nil
 }
 
 // truncateBack removes the queue's entries from queue offset end on (the new end).

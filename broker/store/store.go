@@ -588,9 +588,10 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// closeLogs closes every log. The handles stay: a closed handle refuses everything (reads,
-// appends, syncs) and reports an empty log, so a failed store whose Reopen could not open
-// its logs again stays safe to call into until a later Reopen succeeds.
+// closeLogs closes every log. The handles stay: a closed handle refuses reads, appends and
+// truncations (and reports the bounds it had), and closed consume queues are not reopened
+// (files.broken), so a failed store whose Reopen could not open its logs again stays safe to
+// call into until a later Reopen succeeds.
 func (s *Store) closeLogs() error {
 	var errs []error
 	for _, q := range s.sortedQueues() {
