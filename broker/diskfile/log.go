@@ -658,6 +658,11 @@ func (l *Log) Close() (err error) {
 	return nil
 }
 
+var _ node.DurableCloser = (*Log)(nil)
+
+// ClosesDurably reports that a Close returning nil has written and fsynced every entry.
+func (l *Log) ClosesDurably() bool { return true }
+
 // usable reports why the log cannot be used, if it cannot.
 func (l *Log) usable() error {
 	if l.closed {

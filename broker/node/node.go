@@ -167,6 +167,14 @@ type SpaceReporter interface {
 	Space() (used, capacity uint64, err error)
 }
 
+// DurableCloser is implemented by a Log whose Close, when it returns nil, has made every entry
+// appended before it durable, as a Sync would (the production disk's writes its pending
+// entries and fsyncs). A node may then count a closed log synced instead of reopening it for
+// a sync. A Log without it promises nothing of Close.
+type DurableCloser interface {
+	ClosesDurably() bool
+}
+
 // SegmentedLog is implemented by a Log stored as segment files: SegmentStarts returns the first
 // index of each segment, ascending (the last is the tail). Retention cuts at segment starts
 // where it can, as RocketMQ deletes whole commit-log files.

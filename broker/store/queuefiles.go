@@ -19,7 +19,9 @@ import (
 //
 // Closing is safe with the checkpoint protocol because nothing assumes that closing makes a
 // log durable: a dirty queue stays dirty when closed, and BeginCheckpoint reopens it to hand
-// its log to the checkpoint. A log handed to a checkpoint may be closed before its sync runs;
+// its log to the checkpoint. Unless the disk says its Close is as good as a sync
+// (node.DurableCloser, as the production disk's is): then a queue closed without error is
+// clean, and no checkpoint reopens it. A log handed to a checkpoint may be closed before its sync runs;
 // runtimes sync by name or report what the close made durable (node.Env.Sync).
 //
 // Reopening checks the log against the bounds remembered at close. The one difference a
@@ -98,7 +100,11 @@ func (f *queueFiles) close(q *consumeQueue) error {
 		return nil
 	}
 	q.first, q.last = q.log.FirstIndex(), q.log.LastIndex()
+	dc, durable := q.log.(node.DurableCloser)
 	err := q.log.Close()
+	if err == nil && durable && dc.ClosesDurably() {
+		q.dirty = false // everything it held is durable, its front truncation applied
+	}
 	q.log = nil
 	f.unlink(q)
 	f.open--
