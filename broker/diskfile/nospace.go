@@ -104,7 +104,7 @@ func (l *Log) recoverNoSpaceLocked(b *batch, writeErr error) error {
 	l.spare = nil
 	if !l.outOfSpace {
 		l.outOfSpace = true
-		logger.Warn("diskfile: write failed for lack of space; entries kept in memory for a later write (logged once until a write succeeds)",
+		logger.Warn("diskfile: write failed for lack of space (or of file descriptors); entries kept in memory for a later write (logged once until a write succeeds)",
 			"log", l.name, "writtenUpTo", walLast, "pendingFrom", walLast+1, "err", writeErr)
 	}
 	return writeErr
