@@ -146,6 +146,12 @@ type Config struct {
 	DiskMaxUsedSpaceRatio int
 	DiskFullRatio         int
 
+	// MaxOpenQueueFiles bounds the consume-queue logs the store keeps open at once (idle ones
+	// are closed and reopened on demand; package store, queuefiles.go); 0 means
+	// store.DefaultMaxOpenQueueFiles. The production runtime derives it from the process's
+	// descriptor limit unless it is set.
+	MaxOpenQueueFiles int
+
 	// Bugs is the set of bugs planted for the simulator's catalogue (package bugs); empty in
 	// production.
 	Bugs bugs.Set
@@ -295,7 +301,7 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
 	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.replicated(),
-		Bugs: cfg.Bugs})
+		MaxOpenQueueFiles: cfg.MaxOpenQueueFiles, Bugs: cfg.Bugs})
 	if err != nil {
 		return nil, fmt.Errorf("open store of broker %s: %w", cfg.BrokerName, err)
 	}

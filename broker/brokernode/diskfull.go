@@ -23,17 +23,29 @@ import (
 // never answered with FLUSH_DISK_TIMEOUT or FLUSH_SLAVE_TIMEOUT, which mean stored but not yet
 // flushed or replicated (see syncFailed).
 //
+// Running out of file descriptors (node.ErrNoFiles: EMFILE or ENFILE while opening a consume
+// queue, a metadata file or a new segment) is handled like a lack of space: the send is
+// refused with SERVICE_NOT_AVAILABLE saying so, new sends are refused for noSpaceRetryDelay,
+// and appends are tried again after it; the store is not failed by it (an append that could
+// not open its queue changed nothing).
+//
 // Repeated errors are logged once, then counted: the count is logged when the error changes
-// or stops.
+// or stops. Errors of one kind (a lack of space or of descriptors) count as one error whatever
+// file they name.
 
 // diskFullRemark is the remark of a send refused for lack of space.
 const diskFullRemark = "service not available now: the broker's disk is full (" +
 	"retry on another broker; writes resume once space is freed)"
 
+// noFilesRemark is the remark of a send refused for lack of file descriptors.
+const noFilesRemark = "service not available now: the broker is out of file descriptors (" +
+	"retry on another broker; writes resume once descriptors are free)"
+
 // diskFullState tracks why sends are refused and the repeated-error log.
 type diskFullState struct {
 	byRatio bool // the last check found the disk at or above DiskFullRatio
 	noSpace bool // an append failed for lack of space; cleared by noSpaceTimer
+	noFiles bool // an append failed for lack of file descriptors; cleared by noSpaceTimer
 	// noSpaceArmed: a noSpaceTimer is set.
 	noSpaceArmed bool
 	// syncErr is the last commit-log sync failure, until a sync succeeds.
@@ -47,7 +59,7 @@ type diskFullState struct {
 // diskFull reports whether new messages are refused.
 func (b *Broker) diskFull() bool {
 	f := &b.retention.full
-	return f.byRatio || f.noSpace || f.syncErr != nil
+	return f.byRatio || f.noSpace || f.noFiles || f.syncErr != nil
 }
 
 // refuseIfDiskFull answers a send SERVICE_NOT_AVAILABLE when the disk is full, nil otherwise.
@@ -56,7 +68,11 @@ func (b *Broker) refuseIfDiskFull(req *codec.Command) *codec.Command {
 		return nil
 	}
 	b.retention.stats.SendsRefused++
-	if err := b.retention.full.syncErr; err != nil && !errors.Is(err, node.ErrNoSpace) {
+	f := &b.retention.full
+	if !f.byRatio && !f.noSpace && (f.noFiles || errors.Is(f.syncErr, node.ErrNoFiles)) {
+		return codec.NewResponse(req, codec.ServiceNotAvailable, noFilesRemark)
+	}
+	if err := f.syncErr; err != nil && !errors.Is(err, node.ErrNoSpace) && !errors.Is(err, node.ErrNoFiles) {
 		return codec.NewResponse(req, codec.ServiceNotAvailable,
 			"service not available now: the broker's commit log failed to sync ("+err.Error()+
 				"); writes resume once a sync succeeds (if it never does, the broker needs a restart)")
@@ -91,27 +107,43 @@ type noSpaceTimer struct{}
 func (b *Broker) retryAfterNoSpace() {
 	f := &b.retention.full
 	f.noSpaceArmed = false
-	if f.noSpace {
-		b.log.Info("trying appends again after a lack of space")
-		f.noSpace = false
+	if f.noSpace || f.noFiles {
+		b.log.Info("trying appends again after a lack of space or file descriptors")
+		f.noSpace, f.noFiles = false, false
 	}
 }
 
 // storeFailed answers a send whose message could not be stored: SERVICE_NOT_AVAILABLE with
-// the disk-full remark for a lack of space (and sends are refused for noSpaceRetryDelay),
-// SYSTEM_ERROR for anything else.
+// the disk-full remark for a lack of space or the descriptors remark for a lack of file
+// descriptors (and sends are refused for noSpaceRetryDelay), SYSTEM_ERROR for anything else.
 func (b *Broker) storeFailed(req *codec.Command, err error) *codec.Command {
-	b.retention.full.report(b, "append to commit log failed", err)
-	if errors.Is(err, node.ErrNoSpace) {
-		f := &b.retention.full
-		f.noSpace = true
-		if !f.noSpaceArmed {
-			f.noSpaceArmed = true
-			b.env.SetTimer(noSpaceRetryDelay, noSpaceTimer{})
-		}
-		return codec.NewResponse(req, codec.ServiceNotAvailable, diskFullRemark)
+	if resp := b.refuseForResources(req, "store message", err); resp != nil {
+		return resp
 	}
+	b.retention.full.report(b, "append to commit log failed", err)
 	return codec.NewResponse(req, codec.SystemError, "store message: "+err.Error())
+}
+
+// refuseForResources is storeFailed's answer when err is a lack of space or of file
+// descriptors (what failed says what was being done), nil for any other error.
+func (b *Broker) refuseForResources(req *codec.Command, what string, err error) *codec.Command {
+	f := &b.retention.full
+	remark := diskFullRemark
+	switch {
+	case errors.Is(err, node.ErrNoSpace):
+		f.noSpace = true
+	case errors.Is(err, node.ErrNoFiles):
+		f.noFiles = true
+		remark = noFilesRemark
+	default:
+		return nil
+	}
+	f.report(b, what+" failed; refusing new messages for a while", err)
+	if !f.noSpaceArmed {
+		f.noSpaceArmed = true
+		b.env.SetTimer(noSpaceRetryDelay, noSpaceTimer{})
+	}
+	return codec.NewResponse(req, codec.ServiceNotAvailable, remark)
 }
 
 // noteSyncFailed is OnSynced's part (syncFailed) for a failed commit-log fsync. The sends it covered are not
@@ -130,7 +162,7 @@ func (b *Broker) noteSyncFailed(upTo uint64, err error) {
 // frees space slowly (and each try of the production disk rereads its tail segment), other
 // failures may pass at once.
 func syncRetryDelay(err error) time.Duration {
-	if errors.Is(err, node.ErrNoSpace) {
+	if errors.Is(err, node.ErrNoSpace) || errors.Is(err, node.ErrNoFiles) {
 		return time.Second
 	}
 	return 100 * time.Millisecond
@@ -147,9 +179,16 @@ func (b *Broker) syncSucceeded() {
 	f.syncErr = nil
 }
 
-// report logs err once, then counts its repetitions.
+// report logs err once, then counts its repetitions (a lack of space or of descriptors
+// counts as one error whichever file it names).
 func (f *diskFullState) report(b *Broker, msg string, err error) {
 	s := msg + ": " + err.Error()
+	switch {
+	case errors.Is(err, node.ErrNoSpace):
+		s = msg + ": " + node.ErrNoSpace.Error()
+	case errors.Is(err, node.ErrNoFiles):
+		s = msg + ": " + node.ErrNoFiles.Error()
+	}
 	if s == f.lastErr {
 		f.repeats++
 		return

@@ -1,11 +1,13 @@
 package brokernode
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
+	"github.com/sluicemq/sluice/broker/node/nodetest"
 	"github.com/sluicemq/sluice/sim/simdisk"
 )
 
@@ -101,4 +103,78 @@ func TestDiskFullRatio(t *testing.T) {
 	h.env.advance(h.b, h.cfg.CheckpointInterval)
 	h.syncAll()
 	h.mustSend(p, "Orders", "m3")
+}
+
+// noFilesDisk is a disk whose process has run out of file descriptors while fail is set:
+// opening a log and writing a metadata file fail with node.ErrNoFiles, as the production
+// disk reports EMFILE.
+type noFilesDisk struct {
+	node.Disk
+	fail bool
+}
+
+func (d *noFilesDisk) OpenLog(name string) (node.Log, error) {
+	if d.fail {
+		return nil, fmt.Errorf("open log %s: %w", name, node.ErrNoFiles)
+	}
+	return d.Disk.OpenLog(name)
+}
+
+func (d *noFilesDisk) WriteFile(name string, data []byte) error {
+	if d.fail {
+		return fmt.Errorf("write file %s: %w", name, node.ErrNoFiles)
+	}
+	return d.Disk.WriteFile(name, data)
+}
+
+// Running out of file descriptors is handled like a full disk: a send that needs to open a
+// consume queue, and one that needs to auto-create its topic, are refused with
+// SERVICE_NOT_AVAILABLE saying the broker is out of file descriptors, new sends are refused
+// for a retry delay, the store is not failed, and sends resume by themselves once descriptors
+// are free.
+func TestOutOfDescriptorsRefusesSendsAndResumes(t *testing.T) {
+	inner := simdisk.New()
+	disk := &noFilesDisk{Disk: inner}
+	cfg := testConfig()
+	cfg.MaxOpenQueueFiles = 1
+	env := brokerEnv{nodetest.New(t, disk), t}
+	b, err := New(env, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &brokerHarness{t: t, env: env, b: b, cfg: cfg, disk: inner}
+	b.Start()
+	h.syncAll()
+	p := h.env.accept(h.b, "127.0.9.7:50000")
+	h.mustSend(p, "Orders", "m1") // opens Orders/0, the one log the budget allows
+
+	disk.fail = true
+	resp := h.mustAnswer(p, h.send(p, "Orders", 1, "needs a new log", nil))
+	if resp.Code != codec.ServiceNotAvailable || resp.Remark != noFilesRemark {
+		t.Fatalf("send needing a consume queue without descriptors: code %d %q", resp.Code, resp.Remark)
+	}
+	if resp := h.mustAnswer(p, h.send(p, "Orders", 0, "refused meanwhile", nil)); resp.Code != codec.ServiceNotAvailable || resp.Remark != noFilesRemark {
+		t.Fatalf("send during the refusal: code %d %q", resp.Code, resp.Remark)
+	}
+	h.env.advance(h.b, noSpaceRetryDelay)
+	if resp := h.mustAnswer(p, h.send(p, "NewTopic", 0, "auto-create", nil)); resp.Code != codec.ServiceNotAvailable || resp.Remark != noFilesRemark {
+		t.Fatalf("send auto-creating a topic without descriptors: code %d %q", resp.Code, resp.Remark)
+	}
+	if h.b.Store().Failed() {
+		t.Fatal("running out of descriptors failed the store")
+	}
+
+	disk.fail = false
+	h.env.advance(h.b, noSpaceRetryDelay)
+	h.syncAll()
+	h.mustSend(p, "Orders", "m2")
+	op := h.send(p, "Orders", 1, "m3", nil)
+	h.syncAll()
+	if resp = h.mustAnswer(p, op); resp.Code != codec.Success {
+		t.Fatalf("send to a new consume queue after descriptors were freed: code %d %q", resp.Code, resp.Remark)
+	}
+	h.mustSend(p, "NewTopic", "auto-created")
+	if resp := h.mustAnswer(p, h.pull(p, "Orders", 0, 0)); resp.Code != codec.Success || len(decodeBody(t, resp.Body)) != 2 {
+		t.Fatalf("pull of Orders/0: code %d %q", resp.Code, resp.Remark)
+	}
 }

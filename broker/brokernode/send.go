@@ -1,6 +1,7 @@
 package brokernode
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -173,7 +174,11 @@ func (b *Broker) sendQueue(req *codec.Command, h *codec.SendHeader) (store.Topic
 	}
 	tc, ok := b.store.Topic(h.Topic)
 	if !ok {
-		tc, ok = b.autoCreate(h.Topic, h.DefaultTopicQueueNums)
+		var err error
+		tc, ok, err = b.autoCreate(h.Topic, h.DefaultTopicQueueNums)
+		if resp := b.refuseForResources(req, "auto-create topic "+h.Topic, err); resp != nil {
+			return tc, 0, resp
+		}
 		if !ok {
 			return tc, 0, codec.NewResponse(req, codec.TopicNotExist, "topic "+h.Topic+" does not exist and auto-creation is off")
 		}
@@ -291,11 +296,12 @@ func (b *Broker) putMessage(m *codec.Message) (store.AppendResult, error) {
 	return res, nil
 }
 
-// autoCreate creates an unknown topic on first send when allowed.
+// autoCreate creates an unknown topic on first send when allowed (ok false when it is not, or
+// when creating it failed: err says why).
 // queues is the producer's defaultTopicQueueNums, capped at DefaultQueueNums.
-func (b *Broker) autoCreate(topic string, queues int64) (store.TopicConfig, bool) {
+func (b *Broker) autoCreate(topic string, queues int64) (_ store.TopicConfig, ok bool, err error) {
 	if !b.cfg.AutoCreateTopic || strings.HasPrefix(topic, "%") {
-		return store.TopicConfig{}, false
+		return store.TopicConfig{}, false, nil
 	}
 	n := b.cfg.DefaultQueueNums
 	if queues >= 1 && queues < int64(n) {
@@ -303,12 +309,14 @@ func (b *Broker) autoCreate(topic string, queues int64) (store.TopicConfig, bool
 	}
 	tc := store.TopicConfig{Name: topic, ReadQueueNums: n, WriteQueueNums: n, Perm: route.PermRead | route.PermWrite}
 	if err := b.store.CreateTopic(tc); err != nil {
-		b.log.Error("auto-create topic", "topic", topic, "err", err)
-		return store.TopicConfig{}, false
+		if !errors.Is(err, node.ErrNoSpace) && !errors.Is(err, node.ErrNoFiles) {
+			b.log.Error("auto-create topic", "topic", topic, "err", err) // the others are counted
+		}
+		return store.TopicConfig{}, false, err
 	}
 	b.log.Info("topic auto-created", "topic", topic, "queues", n)
 	b.registerAll()
-	return tc, true
+	return tc, true, nil
 }
 
 func (b *Broker) bornHost(c node.ConnID) netip.AddrPort {

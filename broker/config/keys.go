@@ -38,6 +38,8 @@ const (
 	KeyControllerAddr           = "controllerAddr"
 	KeyAllAckInSyncStateSet     = "allAckInSyncStateSet"
 	KeyMinInSyncReplicas        = "minInSyncReplicas"
+	// KeyMaxOpenQueueFiles is Sluice's own (RocketMQ maps its consume queues into memory).
+	KeyMaxOpenQueueFiles = "maxOpenQueueFiles"
 
 	KeyEnableControllerInNamesrv = "enableControllerInNamesrv"
 	KeyControllerPeers           = "controllerDLegerPeers"
@@ -68,7 +70,9 @@ type key struct {
 	elem     func(string) error // for kindList: checks one element
 	// NotActed is why the key is parsed and stored but not yet acted on ("" if it is).
 	notActed string
-	doc      string
+	// own says why Sluice reads a key RocketMQ has not ("" for RocketMQ's keys).
+	own string
+	doc string
 }
 
 var keys = []key{
@@ -111,6 +115,9 @@ var keys = []key{
 		doc: "true: sync replication (acknowledged once the in-sync replicas hold a write); false: async"},
 	{name: KeyMinInSyncReplicas, roles: Broker, kind: kindInt, min: 1, max: 64,
 		doc: "least in-sync replicas (the master counted) for a sync-mode master to acknowledge"},
+	{name: KeyMaxOpenQueueFiles, roles: Broker, kind: kindInt, min: 0, max: 1 << 24,
+		own: "RocketMQ maps its consume-queue files into memory; Sluice opens consume-queue logs within a budget of descriptors",
+		doc: "consume-queue logs kept open at once, two descriptors each (0: derived from the descriptor limit)"},
 
 	{name: KeyEnableControllerInNamesrv, roles: NameServer, kind: kindBool, doc: "also run a controller member in the name server's process"},
 	{name: KeyControllerPeers, roles: NameServer | Controller, kind: kindList, elem: checkPeer,

@@ -393,12 +393,15 @@ func validName(name string) error {
 	return nil
 }
 
-// ioError wraps err with context and with node.ErrNoSpace (disk or quota full) or node.ErrIO,
-// keeping err in the chain.
+// ioError wraps err with context and with node.ErrNoSpace (disk or quota full),
+// node.ErrNoFiles (out of file descriptors) or node.ErrIO, keeping err in the chain.
 func ioError(err error, format string, args ...any) error {
 	kind := node.ErrIO
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	switch {
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		kind = node.ErrNoSpace
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
+		kind = node.ErrNoFiles
 	}
 	return fmt.Errorf("%s: %w: %w", fmt.Sprintf(format, args...), kind, err)
 }

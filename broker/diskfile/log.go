@@ -93,6 +93,9 @@ type Log struct {
 	// that Sync could be opening) and to close.
 	syncMu  sync.Mutex
 	syncErr error // sticky; guarded by syncMu
+	// closeErr is what Close left undone (nil: every entry appended before it is durable);
+	// a Sync after Close returns it. Guarded by syncMu.
+	closeErr error
 
 	// writeMu serialises writes to the wal and guards the segment mirror. Sync holds it while
 	// it writes (not while it fsyncs); Append takes it for a back-pressure flush, the
@@ -521,7 +524,12 @@ func (l *Log) Sync() error {
 	off := l.syncOff
 	l.mu.Unlock()
 	if off {
-		return fmt.Errorf("sync log %s: log is closed", l.name)
+		// Close wrote and fsynced every entry (node.Env.Sync lets a node close a log whose
+		// sync it asked for); it says whether it could.
+		if l.closeErr != nil {
+			return fmt.Errorf("sync log %s after its close: %w", l.name, l.closeErr)
+		}
+		return nil
 	}
 	l.writeMu.Lock()
 	err := l.flushLocked()
@@ -549,7 +557,11 @@ func (l *Log) Sync() error {
 		f, err := os.OpenFile(l.segmentPath(l.tailStart), os.O_RDWR, 0)
 		if err != nil {
 			l.mu.Unlock()
-			l.syncErr = ioError(err, "sync log %s", l.name)
+			err = ioError(err, "sync log %s", l.name)
+			if errors.Is(err, node.ErrNoFiles) {
+				return err // nothing was fsynced: a later Sync tries again
+			}
+			l.syncErr = err
 			return l.syncErr
 		}
 		l.tailFile = f
@@ -567,7 +579,15 @@ func (l *Log) Sync() error {
 	}
 	if dirDirty {
 		if err := syncDir(l.dir); err != nil {
-			l.syncErr = ioError(err, "sync log %s: sync directory", l.name)
+			err = ioError(err, "sync log %s: sync directory", l.name)
+			if errors.Is(err, node.ErrNoFiles) {
+				// The directory could not be opened, so not fsynced: a later Sync tries again.
+				l.mu.Lock()
+				l.dirDirty = true
+				l.mu.Unlock()
+				return err
+			}
+			l.syncErr = err
 			return l.syncErr
 		}
 	}
@@ -575,9 +595,10 @@ func (l *Log) Sync() error {
 }
 
 // Close writes the pending entries to the wal and closes the log; it may then be opened
-// again. The wal fsyncs the tail on close, so every entry is then durable. On a failed log
-// the pending entries are dropped.
-func (l *Log) Close() error {
+// again. The wal fsyncs the tail on close, so every entry is then durable, and a Sync after
+// Close returns nil (or what Close could not do). On a failed log the pending entries are
+// dropped.
+func (l *Log) Close() (err error) {
 	if l.closed {
 		return fmt.Errorf("close log %s: already closed", l.name)
 	}
@@ -585,6 +606,18 @@ func (l *Log) Close() error {
 	defer l.disk.release(l.name)
 	var errs []error
 	l.syncMu.Lock()
+	defer func() {
+		l.closeErr = err
+		l.mu.Lock()
+		if l.failed != nil && err == nil {
+			l.closeErr = fmt.Errorf("close log %s: pending entries dropped: the log had failed: %w", l.name, l.failed)
+		}
+		l.mu.Unlock()
+		if l.syncErr != nil && l.closeErr == nil {
+			l.closeErr = l.syncErr
+		}
+		l.syncMu.Unlock()
+	}()
 	l.writeMu.Lock()
 	l.mu.Lock()
 	failed := l.failed != nil
@@ -611,7 +644,6 @@ func (l *Log) Close() error {
 	dirDirty := l.dirDirty
 	l.mu.Unlock()
 	l.writeMu.Unlock()
-	l.syncMu.Unlock()
 	if err := l.w.Close(); err != nil && !errors.Is(err, wal.ErrCorrupt) {
 		errs = append(errs, err)
 	}
@@ -625,6 +657,11 @@ func (l *Log) Close() error {
 	}
 	return nil
 }
+
+var _ node.DurableCloser = (*Log)(nil)
+
+// ClosesDurably reports that a Close returning nil has written and fsynced every entry.
+func (l *Log) ClosesDurably() bool { return true }
 
 // usable reports why the log cannot be used, if it cannot.
 func (l *Log) usable() error {

@@ -50,7 +50,10 @@ func (l *Log) recoverNoSpaceLocked(b *batch, writeErr error) error {
 		l.mu.Unlock()
 		return err
 	}
-	if !errors.Is(writeErr, node.ErrNoSpace) {
+	if !errors.Is(writeErr, node.ErrNoSpace) && !errors.Is(writeErr, node.ErrNoFiles) {
+		// A lack of descriptors (the wal could not open its next segment) is handled as a
+		// lack of space: the reopen needs one descriptor, which the wal freed by closing the
+		// segment it had filled.
 		return failLog(writeErr)
 	}
 	// The old wal's memory is what is wrong; it stays open (unused for writes) until the new
@@ -101,7 +104,7 @@ func (l *Log) recoverNoSpaceLocked(b *batch, writeErr error) error {
 	l.spare = nil
 	if !l.outOfSpace {
 		l.outOfSpace = true
-		logger.Warn("diskfile: write failed for lack of space; entries kept in memory for a later write (logged once until a write succeeds)",
+		logger.Warn("diskfile: write failed for lack of space (or of file descriptors); entries kept in memory for a later write (logged once until a write succeeds)",
 			"log", l.name, "writtenUpTo", walLast, "pendingFrom", walLast+1, "err", writeErr)
 	}
 	return writeErr

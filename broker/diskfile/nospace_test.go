@@ -132,3 +132,17 @@ func TestNoSpaceRecoversInPlace(t *testing.T) {
 	}
 	checkIntact(t, l3, 1, l3.LastIndex())
 }
+
+// EMFILE and ENFILE are reported as node.ErrNoFiles (handled like a lack of space by nodes),
+// ENOSPC as node.ErrNoSpace, anything else as node.ErrIO; the cause stays in the chain.
+func TestIOErrorKinds(t *testing.T) {
+	for _, c := range []struct {
+		errno syscall.Errno
+		want  error
+	}{{syscall.EMFILE, node.ErrNoFiles}, {syscall.ENFILE, node.ErrNoFiles}, {syscall.ENOSPC, node.ErrNoSpace}, {syscall.EIO, node.ErrIO}} {
+		err := ioError(&os.PathError{Op: "open", Path: "x", Err: c.errno}, "open log %s", "x")
+		if !errors.Is(err, c.want) || !errors.Is(err, c.errno) {
+			t.Errorf("%v: got %v, want it to wrap %v and the errno", c.errno, err, c.want)
+		}
+	}
+}

@@ -46,7 +46,9 @@ type Env interface {
 	// Disk is the node's storage.
 	Disk() Disk
 	// Sync asks for every entry of l up to index upTo to be made durable; OnSynced follows.
-	// The runtime may cover several requests with one fsync (group commit).
+	// The runtime may cover several requests with one fsync (group commit). The node may
+	// close l before the sync runs (a store closes idle logs): the sync then reports whether
+	// the entries up to upTo are durable all the same.
 	Sync(l Log, upTo uint64)
 	// Rand is the node's seeded random source.
 	Rand() *rand.Rand
@@ -136,6 +138,9 @@ type Log interface {
 	TruncateFront(index uint64) error
 	// Sync makes every appended entry durable. Runtimes only.
 	Sync() error
+	// Close closes the log. Afterwards FirstIndex and LastIndex still report the bounds it
+	// had, and Sync reports whether every entry appended before Close is durable (a runtime
+	// may run a sync the node asked for after the node closed the log: Env.Sync).
 	Close() error
 }
 
@@ -146,6 +151,9 @@ var (
 	ErrCorrupt = errors.New("corrupt entry")
 	// ErrNoSpace: the disk is full.
 	ErrNoSpace = errors.New("no space left on device")
+	// ErrNoFiles: the process (or the system) is out of file descriptors (EMFILE, ENFILE).
+	// Like ErrNoSpace it passes: nodes refuse new writes for a while and try again.
+	ErrNoFiles = errors.New("too many open files")
 	// ErrIO: an I/O error.
 	ErrIO = errors.New("i/o error")
 )
@@ -157,6 +165,14 @@ type SpaceReporter interface {
 	// Space returns the bytes used and the capacity of the file system (or simulated device)
 	// the disk lives on.
 	Space() (used, capacity uint64, err error)
+}
+
+// DurableCloser is implemented by a Log whose Close, when it returns nil, has made every entry
+// appended before it durable, as a Sync would (the production disk's writes its pending
+// entries and fsyncs). A node may then count a closed log synced instead of reopening it for
+// a sync. A Log without it promises nothing of Close.
+type DurableCloser interface {
+	ClosesDurably() bool
 }
 
 // SegmentedLog is implemented by a Log stored as segment files: SegmentStarts returns the first

@@ -77,7 +77,7 @@ func (s *Store) DeleteTopic(name string) ([]string, error) {
 	}
 	var removed []string
 	for _, q := range queues {
-		removed = append(removed, q.log.Name())
+		removed = append(removed, queueLogName(q.key.topic, q.key.queueID))
 		s.removeQueue(q)
 	}
 	s.logger.Info("store: topic deleted", "topic", name, "upToIndex", upTo, "queues", len(queues))
@@ -109,8 +109,8 @@ func (s *Store) queuesOf(topic string) []*consumeQueue {
 // stale log is removed by the next recovery (its entries are all covered by a tombstone).
 func (s *Store) removeQueue(q *consumeQueue) {
 	delete(s.queues, q.key)
-	name := q.log.Name()
-	if err := q.log.Close(); err != nil {
+	name := queueLogName(q.key.topic, q.key.queueID)
+	if err := s.files.close(q); err != nil {
 		s.logger.Warn("store: close consume queue of a deleted topic", "log", name, "err", err)
 	}
 	if err := s.disk.RemoveLog(name); err != nil {
@@ -183,10 +183,10 @@ func (s *Store) removeStaleQueue(q *consumeQueue) (bool, error) {
 	if index > upTo {
 		return false, nil
 	}
-	s.logger.Info("store: removing consume queue of a deleted topic", "log", q.log.Name(), "upToIndex", upTo)
+	name := queueLogName(q.key.topic, q.key.queueID)
+	s.logger.Info("store: removing consume queue of a deleted topic", "log", name, "upToIndex", upTo)
 	delete(s.queues, q.key)
-	name := q.log.Name()
-	if err := q.log.Close(); err != nil {
+	if err := s.files.close(q); err != nil {
 		return false, fmt.Errorf("store: close stale consume queue %s: %w", name, err)
 	}
 	if err := s.disk.RemoveLog(name); err != nil {

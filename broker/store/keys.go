@@ -128,8 +128,7 @@ func (s *Store) indexKeys(index uint64, m *codec.Message) error {
 // consume-queue entry and the commit-log entry of index go, so the three stay consistent.
 func (s *Store) unappend(q *consumeQueue, index uint64, cause error) error {
 	errIdx := s.keys.TruncateFrom(index)
-	errCQ := q.log.TruncateBack(uint64(q.end() - 1))
-	q.headIdx = 0
+	errCQ := q.truncateBack(q.end() - 1)
 	errCL := s.commitLog.TruncateBack(index - 1)
 	if err := errors.Join(errIdx, errCQ, errCL); err != nil {
 		return s.fail(fmt.Errorf("indexing keys failed (%v), then undoing the append failed: %w", cause, err))

@@ -35,13 +35,14 @@ type storeMachine struct {
 	flushed   map[offsetKey]int64 // consumer offsets in offsets.json
 	seq       int
 	crashes   int
+	opts      Options // what the store is opened with
 }
 
 var modelQueues = []queueKey{{"A", 0}, {"A", 1}, {"B", 0}, {"C%x", 2}}
 
-func newStoreMachine(t *rapid.T) *storeMachine {
-	m := &storeMachine{d: simdisk.New(), committed: map[offsetKey]int64{}, flushed: map[offsetKey]int64{}}
-	m.s = open(t, m.d, Options{})
+func newStoreMachine(t *rapid.T, opts Options) *storeMachine {
+	m := &storeMachine{d: simdisk.New(), committed: map[offsetKey]int64{}, flushed: map[offsetKey]int64{}, opts: opts}
+	m.s = open(t, m.d, opts)
 	mustCreate(t, m.s, "A", 2)
 	mustCreate(t, m.s, "B", 1)
 	mustCreate(t, m.s, "C%x", 3)
@@ -209,7 +210,7 @@ func (m *storeMachine) Crash(t *rapid.T) {
 	seed := rapid.Uint64().Draw(t, "crashSeed")
 	m.d.Crash(rand.New(rand.NewPCG(seed, seed^0x5eed)))
 	m.crashes++
-	m.s = open(t, m.d, Options{})
+	m.s = open(t, m.d, m.opts)
 	last := m.s.CommitLog().LastIndex()
 	if last < m.synced || last > uint64(len(m.history)) {
 		t.Fatalf("after crash the commit log ends at %d; synced %d, appended %d", last, m.synced, len(m.history))
@@ -227,7 +228,7 @@ func (m *storeMachine) Restart(t *rapid.T) {
 		t.Fatal(err)
 	}
 	m.flushed = cloneOffsets(m.committed)
-	m.s = open(t, m.d, Options{})
+	m.s = open(t, m.d, m.opts)
 	if last := m.s.CommitLog().LastIndex(); last != uint64(len(m.history)) {
 		t.Fatalf("after a clean restart the commit log ends at %d, appended %d", last, len(m.history))
 	}
@@ -268,6 +269,9 @@ func (m *storeMachine) Check(t *rapid.T) {
 			q.assertInside(m.s.CommitLog().LastIndex())
 		}
 	}
+	if open, budget, _, _ := m.s.OpenQueueFiles(); open > budget {
+		t.Fatalf("%d consume-queue logs open, budget %d", open, budget)
+	}
 	for k, want := range m.committed {
 		if got, ok := m.s.QueryOffset(k.group, k.topic, k.queueID); !ok || got != want {
 			t.Fatalf("QueryOffset(%v) = %d %v, want %d", k, got, ok, want)
@@ -280,20 +284,41 @@ func (m *storeMachine) Check(t *rapid.T) {
 // against the model after every step.
 func TestStoreModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		m := newStoreMachine(t)
-		t.Repeat(map[string]func(*rapid.T){
-			"append":        m.Append,
-			"appendMore":    m.Append,
-			"confirmAsync":  m.ConfirmAsync,
-			"syncCommitLog": m.SyncCommitLog,
-			"checkpoint":    m.Checkpoint,
-			"get":           m.Get,
-			"readIndex":     m.ReadIndex,
-			"commitOffset":  m.CommitOffset,
-			"flushOffsets":  m.FlushOffsets,
-			"crash":         m.Crash,
-			"restart":       m.Restart,
-			"":              m.Check,
-		})
+		m := newStoreMachine(t, Options{})
+		t.Repeat(m.actions())
 	})
+}
+
+// TestStoreModelSmallBudget is TestStoreModel with fewer open consume-queue logs allowed than
+// the model has queues: queues are closed and reopened all along, also while a checkpoint
+// holds their logs, and their offsets must survive that, checkpoints, restarts and crashes.
+func TestStoreModelSmallBudget(t *testing.T) {
+	var closes uint64
+	rapid.Check(t, func(t *rapid.T) {
+		budget := rapid.IntRange(1, len(modelQueues)-1).Draw(t, "budget")
+		m := newStoreMachine(t, Options{MaxOpenQueueFiles: budget})
+		t.Repeat(m.actions())
+		_, _, _, n := m.s.OpenQueueFiles()
+		closes += n
+	})
+	if closes == 0 {
+		t.Fatal("no run closed a consume queue: the budget was never exercised")
+	}
+}
+
+func (m *storeMachine) actions() map[string]func(*rapid.T) {
+	return map[string]func(*rapid.T){
+		"append":        m.Append,
+		"appendMore":    m.Append,
+		"confirmAsync":  m.ConfirmAsync,
+		"syncCommitLog": m.SyncCommitLog,
+		"checkpoint":    m.Checkpoint,
+		"get":           m.Get,
+		"readIndex":     m.ReadIndex,
+		"commitOffset":  m.CommitOffset,
+		"flushOffsets":  m.FlushOffsets,
+		"crash":         m.Crash,
+		"restart":       m.Restart,
+		"":              m.Check,
+	}
 }

@@ -29,9 +29,9 @@ func TestOffsetByTime(t *testing.T) {
 		appendAt(t, s, "T", 2, ms)
 	}
 	s.Confirm(10)
-	appendAt(t, s, "T", 0, 50)                                              // T/0 offset 6, never confirmed
-	appendAt(t, s, "T", 1, 50)                                              // T/1 offset 0, never confirmed
-	if err := s.queues[queueKey{"T", 2}].log.TruncateFront(3); err != nil { // T/2 offsets 0, 1 gone
+	appendAt(t, s, "T", 0, 50)                                      // T/0 offset 6, never confirmed
+	appendAt(t, s, "T", 1, 50)                                      // T/1 offset 0, never confirmed
+	if err := queueLog(t, s, "T", 2).TruncateFront(3); err != nil { // T/2 offsets 0, 1 gone
 		t.Fatal(err)
 	}
 

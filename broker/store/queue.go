@@ -15,37 +15,68 @@ type queueKey struct {
 	queueID int32
 }
 
-// consumeQueue is one topic queue's index: queue offset q is at log index q+1.
+// consumeQueue is one topic queue's index: queue offset q is at log index q+1. Its log is
+// open only while it is among the most recently used (queuefiles.go).
 type consumeQueue struct {
 	key queueKey
-	log node.Log
+	// log is the open log; nil while the queue is closed.
+	log   node.Log
+	files *queueFiles
+	// first and last are the log's FirstIndex and LastIndex at its last close (meaningful
+	// while log is nil).
+	first, last uint64
 	// confirmedEnd is one past the highest queue offset readers may see.
 	confirmedEnd int64
-	// dirty: appended since the last BeginCheckpoint.
+	// dirty: appended (or trimmed) since the last BeginCheckpoint.
 	dirty bool
-	buf   []byte
-	// headIdx caches the commit-log index of the first entry (0: not known), for retention
-	// (retention.go); every truncation of the queue resets it.
-	headIdx uint64
+	// headIdx and tailIdx cache the commit-log indexes of the first and the last entry (0:
+	// not known), so that retention (retention.go), truncation and recovery need not open
+	// every queue; every truncation of the queue's end it affects resets them.
+	headIdx, tailIdx uint64
+	// prev and next link the open queues by use (queuefiles.go).
+	prev, next *consumeQueue
 }
 
 func queueLogName(topic string, queueID int32) string {
 	return fmt.Sprintf("%s%s/%d", cqPrefix, topic, queueID)
 }
 
-// openQueue returns the consume queue, opening (or creating) its log on first use.
+// openQueue returns the consume queue with its log open, opening (or creating) it.
 func (s *Store) openQueue(topic string, queueID int32) (*consumeQueue, error) {
 	k := queueKey{topic, queueID}
 	if q, ok := s.queues[k]; ok {
+		if _, err := q.use(); err != nil {
+			return nil, err
+		}
 		return q, nil
 	}
+	if tc, ok := s.topics[topic]; ok {
+		k.topic = tc.Name // share the configuration's string
+	}
+	f := s.files
+	f.makeRoom()
 	l, err := s.disk.OpenLog(queueLogName(topic, queueID))
 	if err != nil {
 		return nil, fmt.Errorf("store: open consume queue %s/%d: %w", topic, queueID, err)
 	}
-	q := &consumeQueue{key: k, log: l}
+	f.opens++
+	q := &consumeQueue{key: k, log: l, files: f}
+	f.open++
+	f.pushFront(q)
 	s.queues[k] = q
 	return q, nil
+}
+
+// dirtyQueues returns the dirty consume queues, sorted by topic and queue.
+func (s *Store) dirtyQueues() []*consumeQueue {
+	var out []*consumeQueue
+	for _, q := range s.queues {
+		if q.dirty {
+			out = append(out, q)
+		}
+	}
+	sortQueues(out)
+	return out
 }
 
 func (s *Store) sortedQueues() []*consumeQueue {
@@ -53,6 +84,11 @@ func (s *Store) sortedQueues() []*consumeQueue {
 	for _, q := range s.queues {
 		out = append(out, q)
 	}
+	sortQueues(out)
+	return out
+}
+
+func sortQueues(out []*consumeQueue) {
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i].key, out[j].key
 		if a.topic != b.topic {
@@ -60,17 +96,32 @@ func (s *Store) sortedQueues() []*consumeQueue {
 		}
 		return a.queueID < b.queueID
 	})
-	return out
 }
 
 // start is the lowest queue offset held; end is one past the highest.
-func (q *consumeQueue) start() int64 { return int64(q.log.FirstIndex()) - 1 }
-func (q *consumeQueue) end() int64   { return int64(q.log.LastIndex()) }
+func (q *consumeQueue) start() int64 {
+	if q.log == nil {
+		return int64(q.first) - 1
+	}
+	return int64(q.log.FirstIndex()) - 1
+}
+
+func (q *consumeQueue) end() int64 {
+	if q.log == nil {
+		return int64(q.last)
+	}
+	return int64(q.log.LastIndex())
+}
 
 func (q *consumeQueue) append(index uint64, size int, tagsHash int64) error {
-	want := q.log.LastIndex() + 1
-	q.buf = encodeCQEntry(q.buf[:0], index, size, tagsHash)
-	got, err := q.log.Append(q.buf)
+	l, err := q.use()
+	if err != nil {
+		return err
+	}
+	want := l.LastIndex() + 1
+	f := q.files
+	f.buf = encodeCQEntry(f.buf[:0], index, size, tagsHash)
+	got, err := l.Append(f.buf)
 	if err != nil {
 		return fmt.Errorf("store: append to consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
 	}
@@ -78,12 +129,20 @@ func (q *consumeQueue) append(index uint64, size int, tagsHash int64) error {
 		panic(fmt.Sprintf("store: consume queue %s/%d appended at %d, expected %d (offsets must be dense)", q.key.topic, q.key.queueID, got, want))
 	}
 	q.dirty = true
+	q.tailIdx = index
+	if got == l.FirstIndex() {
+		q.headIdx = index
+	}
 	return nil
 }
 
 // entry reads queue offset off.
 func (q *consumeQueue) entry(off int64) (index uint64, size int, tagsHash int64, err error) {
-	b, err := q.log.Read(uint64(off) + 1)
+	l, err := q.use()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	b, err := l.Read(uint64(off) + 1)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -99,15 +158,25 @@ func (q *consumeQueue) entry(off int64) (index uint64, size int, tagsHash int64,
 // it drops that it could read are noted in holes (nil: not noted), so that replay can still
 // place a commit-log record it cannot read.
 func (q *consumeQueue) dropAbove(cp uint64, holes *replayHoles) error {
-	keep := q.log.LastIndex()
-	for keep >= q.log.FirstIndex() {
-		b, err := q.log.Read(keep)
+	if q.end() <= q.start() || (q.tailIdx != 0 && q.tailIdx <= cp) {
+		return nil // answered without opening the queue
+	}
+	l, err := q.use()
+	if err != nil {
+		return fmt.Errorf("store: recover consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
+	}
+	keep := l.LastIndex()
+	for keep >= l.FirstIndex() {
+		b, err := l.Read(keep)
 		if err != nil && !errors.Is(err, node.ErrCorrupt) {
 			return fmt.Errorf("store: recover consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
 		}
 		if err == nil {
 			index, size, tagsHash, ok := decodeCQEntry(b)
 			if ok && index <= cp {
+				if keep == l.LastIndex() {
+					q.tailIdx = index
+				}
 				break
 			}
 			if ok {
@@ -116,24 +185,47 @@ func (q *consumeQueue) dropAbove(cp uint64, holes *replayHoles) error {
 		}
 		keep--
 	}
-	if keep == q.log.LastIndex() {
+	if keep == l.LastIndex() {
 		return nil
 	}
-	q.headIdx = 0
-	if err := q.log.TruncateBack(keep); err != nil {
+	q.headIdx, q.tailIdx = 0, 0
+	if err := l.TruncateBack(keep); err != nil {
 		return fmt.Errorf("store: recover consume queue %s/%d: truncate to %d: %w", q.key.topic, q.key.queueID, keep, err)
 	}
 	return nil
 }
 
-// assertInside panics if the queue's last entry points beyond the commit log.
+// learnHead reads and caches the commit-log index of the queue's first entry, if it has one
+// and it is not known.
+func (q *consumeQueue) learnHead() error {
+	if q.headIdx != 0 || q.end() <= q.start() {
+		return nil
+	}
+	index, _, _, err := q.entry(q.start())
+	if err != nil {
+		return err
+	}
+	q.headIdx = index
+	return nil
+}
+
+// assertInside panics if the queue's last entry points beyond the commit log. A closed queue
+// whose last entry's index is not cached is not opened for it.
 func (q *consumeQueue) assertInside(clLast uint64) {
-	if q.log.LastIndex() < q.log.FirstIndex() {
+	if q.end() <= q.start() {
 		return
 	}
-	index, _, _, err := q.entry(q.end() - 1)
-	if err != nil {
-		return // a corrupt entry is reported when read
+	index := q.tailIdx
+	if index == 0 {
+		if q.log == nil {
+			return
+		}
+		// Read without marking the queue used: callers iterate the queue map.
+		b, err := q.log.Read(uint64(q.end()))
+		var ok bool
+		if index, _, _, ok = decodeCQEntry(b); err != nil || !ok {
+			return // a corrupt entry is reported when read
+		}
 	}
 	if index > clLast {
 		panic(fmt.Sprintf("store: consume queue %s/%d offset %d points at commit log index %d beyond its last index %d",
@@ -374,9 +466,18 @@ func (s *Store) QueueHead(topic string, queueID int32) (minOffset int64, index u
 	if !known || q.end() <= q.start() {
 		return s.MinOffset(topic, queueID), 0, false, nil
 	}
-	index, _, _, err = q.entry(q.start())
-	if err != nil {
+	if err := q.learnHead(); err != nil { // cached: a closed queue is not opened for it
 		return q.start(), 0, false, fmt.Errorf("store: head of consume queue %s/%d: %w", topic, queueID, err)
 	}
-	return q.start(), index, true, nil
+	return q.start(), q.headIdx, true, nil
+}
+
+// truncateBack removes the queue's entries from queue offset end on (the new end).
+func (q *consumeQueue) truncateBack(end int64) error {
+	l, err := q.use()
+	if err != nil {
+		return err
+	}
+	q.headIdx, q.tailIdx = 0, 0
+	return l.TruncateBack(uint64(end)) // queue offset o is at log index o+1
 }

@@ -246,12 +246,8 @@ func (q *consumeQueue) trimBefore(cut uint64) error {
 	if q.end() <= q.start() {
 		return nil
 	}
-	if q.headIdx == 0 {
-		index, _, _, err := q.entry(q.start())
-		if err != nil {
-			return fmt.Errorf("store: retention: head of consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
-		}
-		q.headIdx = index
+	if err := q.learnHead(); err != nil {
+		return fmt.Errorf("store: retention: head of consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
 	}
 	if q.headIdx >= cut {
 		return nil // the usual case, answered without reading the queue
@@ -273,11 +269,23 @@ func (q *consumeQueue) trimBefore(cut uint64) error {
 	if lo <= q.start() {
 		return nil
 	}
-	if err := q.log.TruncateFront(uint64(lo) + 1); err != nil {
+	l, err := q.use()
+	if err != nil {
+		return fmt.Errorf("store: retention: consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
+	}
+	if err := l.TruncateFront(uint64(lo) + 1); err != nil {
 		return fmt.Errorf("store: retention: truncate consume queue %s/%d front to offset %d: %w", q.key.topic, q.key.queueID, lo, err)
 	}
 	q.dirty = true // the next checkpoint's sync applies the truncation to the files
 	q.headIdx = 0
+	if q.end() <= q.start() {
+		q.tailIdx = 0
+		return nil
+	}
+	// Learn the new head while the log is open, so the next Retain need not open it.
+	if err := q.learnHead(); err != nil {
+		return fmt.Errorf("store: retention: new head of consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
+	}
 	return nil
 }
 

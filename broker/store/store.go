@@ -61,6 +61,10 @@ type Options struct {
 	// confirms it again.
 	ConfirmCheckpointedOnly bool
 
+	// MaxOpenQueueFiles bounds the consume-queue logs open at once (queuefiles.go); 0 means
+	// DefaultMaxOpenQueueFiles.
+	MaxOpenQueueFiles int
+
 	// Bugs is the set of planted bugs (package bugs) the store honours: DropFailedOffsetWrites
 	// (FlushOffsets forgets that offsets changed before it knows the write happened) and
 	// OffsetSyncLowers (SyncOffsets clamps a master's offset to the local queue end even below
@@ -85,6 +89,8 @@ type Store struct {
 	commitLog node.Log
 	topics    map[string]TopicConfig
 	queues    map[queueKey]*consumeQueue
+	// files owns which consume-queue logs are open (queuefiles.go).
+	files *queueFiles
 
 	offsets      map[offsetKey]int64
 	offsetsDirty bool
@@ -160,6 +166,9 @@ func Open(d node.Disk, opts Options) (*Store, error) {
 	if opts.MinGetScan <= 0 {
 		opts.MinGetScan = DefaultMinGetScan
 	}
+	if opts.MaxOpenQueueFiles <= 0 {
+		opts.MaxOpenQueueFiles = DefaultMaxOpenQueueFiles
+	}
 	s := &Store{
 		disk:    d,
 		logger:  opts.Logger,
@@ -167,6 +176,7 @@ func Open(d node.Disk, opts Options) (*Store, error) {
 		topics:  map[string]TopicConfig{},
 		queues:  map[queueKey]*consumeQueue{},
 		offsets: map[offsetKey]int64{},
+		files:   &queueFiles{disk: d, budget: opts.MaxOpenQueueFiles},
 	}
 	if err := s.recover(); err != nil {
 		s.closeLogs()
@@ -207,6 +217,7 @@ func (s *Store) recover() error {
 		return fmt.Errorf("store: open commit log: %w", err)
 	}
 	s.commitLog = cl
+	s.files.commitLog = cl
 	first, last := cl.FirstIndex(), cl.LastIndex()
 	cp := min(ckpt.CommitLogIndex, last)
 	if cp < ckpt.CommitLogIndex {
@@ -241,8 +252,17 @@ func (s *Store) recover() error {
 		if err := q.dropAbove(cp, holes); err != nil {
 			return err
 		}
-		if _, err := s.removeStaleQueue(q); err != nil {
+		removed, err := s.removeStaleQueue(q)
+		if err != nil {
 			return err
+		}
+		if removed {
+			continue
+		}
+		// Learn what the later steps need while the log is open: its head for retention
+		// (dropAbove learnt its tail), so that no step opens every queue again.
+		if err := q.learnHead(); err != nil && !errors.Is(err, node.ErrCorrupt) {
+			return fmt.Errorf("store: recover consume queue %s/%d: %w", topic, qid, err)
 		}
 	}
 
@@ -366,6 +386,9 @@ func tagsHashOf(m *codec.Message) int64 {
 }
 
 func (s *Store) usable() error {
+	if s.err == nil && s.files.broken != nil {
+		return s.fail(s.files.broken)
+	}
 	return s.err
 }
 
@@ -492,13 +515,20 @@ func (s *Store) BeginCheckpoint() (logs []node.Log, upTo uint64) {
 		s.keysDirty = s.keysDirty || s.inFlight.keys
 		s.inFlight = nil
 	}
-	var queues []*consumeQueue
-	for _, q := range s.sortedQueues() {
-		if q.dirty {
-			q.dirty = false
-			queues = append(queues, q)
-			logs = append(logs, q.log)
+	queues := s.dirtyQueues()
+	for _, q := range queues {
+		// A dirty queue closed since its appends is reopened: its log must be synced. Logs
+		// opened here may close others handed out before them, which runtimes allow.
+		l, err := q.use()
+		if err != nil {
+			s.logger.Warn("store: checkpoint postponed: a consume queue with unsynced entries cannot be opened",
+				"queue", q.key.topic+"/"+fmt.Sprint(q.key.queueID), "err", err)
+			return nil, s.checkpoint
 		}
+		logs = append(logs, l)
+	}
+	for _, q := range queues {
+		q.dirty = false
 	}
 	keys := s.keysDirty
 	if keys {
@@ -550,6 +580,7 @@ func (s *Store) Close() error {
 	}
 	errs = append(errs, s.closeLogs())
 	s.queues = map[queueKey]*consumeQueue{}
+	s.files = &queueFiles{disk: s.disk, budget: s.opts.MaxOpenQueueFiles}
 	s.keys, s.commitLog = nil, nil
 	if s.err == nil {
 		s.err = ErrClosed
@@ -557,13 +588,18 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// closeLogs closes every log. The handles stay: a closed handle refuses everything (reads,
-// appends, syncs) and reports an empty log, so a failed store whose Reopen could not open
-// its logs again stays safe to call into until a later Reopen succeeds.
+// closeLogs closes every log. The handles stay: a closed handle refuses reads, appends and
+// truncations (and reports the bounds it had), and closed consume queues are not reopened
+// (files.broken), so a failed store whose Reopen could not open its logs again stays safe to
+// call into until a later Reopen succeeds.
 func (s *Store) closeLogs() error {
 	var errs []error
 	for _, q := range s.sortedQueues() {
-		errs = append(errs, q.log.Close())
+		errs = append(errs, s.files.close(q))
+	}
+	if s.files.broken == nil {
+		// A failed store whose Reopen could not open its logs again must not reopen queues.
+		s.files.broken = ErrClosed
 	}
 	if s.keys != nil {
 		errs = append(errs, s.keys.Log().Close())

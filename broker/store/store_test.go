@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -110,7 +111,7 @@ func TestGetStatuses(t *testing.T) {
 	s.Confirm(9)
 	mustAppend(t, s, msg("T", 1, "n0", "")) // index 10, never confirmed
 	// Simulate retention on T/2: offsets 0 and 1 are gone.
-	if err := s.queues[queueKey{"T", 2}].log.TruncateFront(3); err != nil {
+	if err := queueLog(t, s, "T", 2).TruncateFront(3); err != nil {
 		t.Fatal(err)
 	}
 	tagA := codec.TagsHash("a")
@@ -424,7 +425,7 @@ func TestRecoveryDropsDanglingQueueEntries(t *testing.T) {
 		}
 		d.SyncLog(commitLogName, 2)
 		for _, q := range s.sortedQueues() {
-			q.log.Sync()
+			d.SyncLog(queueLogName(q.key.topic, q.key.queueID), math.MaxUint64)
 		}
 		return d
 	}
@@ -436,7 +437,7 @@ func TestRecoveryDropsDanglingQueueEntries(t *testing.T) {
 	if diff := cmp.Diff([]string{"m1"}, queueBodies(t, s, "T", 1)); diff != "" {
 		t.Errorf("T/1 (-want +got):\n%s", diff)
 	}
-	if got := s.queues[queueKey{"T", 1}].log.LastIndex(); got != 1 {
+	if got := queueLog(t, s, "T", 1).LastIndex(); got != 1 {
 		t.Errorf("T/1 consume queue holds %d entries, want 1", got)
 	}
 	if r := mustAppend(t, s, msg("T", 1, "m4'", "")); r.Index != 4 || r.QueueOffset != 1 {
@@ -638,4 +639,18 @@ func TestBitFlipReplayPlacesByHeader(t *testing.T) {
 	if _, upTo := s.BeginCheckpoint(); upTo != s.CommitLog().LastIndex() {
 		t.Fatalf("checkpoint up to %d, want %d: the hole is placed", upTo, s.CommitLog().LastIndex())
 	}
+}
+
+// queueLog returns the open log of a consume queue, opening it if the budget closed it.
+func queueLog(t *testing.T, s *Store, topic string, queueID int32) node.Log {
+	t.Helper()
+	q, ok := s.queues[queueKey{topic, queueID}]
+	if !ok {
+		t.Fatalf("no consume queue %s/%d", topic, queueID)
+	}
+	l, err := q.use()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -235,7 +235,7 @@ func (s *Store) SyncTopics(topics []TopicConfig, deleted map[string]uint64) (Top
 				s.pending[i] = nil
 			}
 		}
-		res.Removed = append(res.Removed, q.log.Name())
+		res.Removed = append(res.Removed, queueLogName(q.key.topic, q.key.queueID))
 		s.removeQueue(q)
 	}
 	s.logger.Info("store: topics synced from the master", "topics", len(newTopics), "deleted", res.Deleted,
@@ -251,13 +251,16 @@ func (s *Store) queuesUpTo(topic string, upTo uint64) (stale []*consumeQueue, mi
 			stale = append(stale, q)
 			continue
 		}
-		first, _, _, err := q.entry(q.start())
-		if err != nil {
+		if err := q.learnHead(); err != nil {
 			return nil, false, fmt.Errorf("store: sync topics: consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
 		}
-		lastIdx, _, _, err := q.entry(q.end() - 1)
-		if err != nil {
-			return nil, false, fmt.Errorf("store: sync topics: consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
+		first, lastIdx := q.headIdx, q.tailIdx
+		if lastIdx == 0 {
+			var err error
+			if lastIdx, _, _, err = q.entry(q.end() - 1); err != nil {
+				return nil, false, fmt.Errorf("store: sync topics: consume queue %s/%d: %w", q.key.topic, q.key.queueID, err)
+			}
+			q.tailIdx = lastIdx
 		}
 		switch {
 		case lastIdx <= upTo:

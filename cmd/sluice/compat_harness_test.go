@@ -62,6 +62,7 @@ type compatCluster struct {
 	Broker     string
 	Data       string
 	extra      []string
+	wrap       []string // runs the process through this command (startDevWrapped); nil: none
 	proc       *devProcess
 }
 
@@ -77,7 +78,7 @@ func startCompat(t *testing.T, extra ...string) *compatCluster {
 func (c *compatCluster) Restart(t *testing.T) {
 	t.Helper()
 	c.Stop(t)
-	c.proc = startDev(t, c.Data, c.NameServer, c.Broker, c.extra...)
+	c.proc = startDevWrapped(t, c.wrap, c.Data, c.NameServer, c.Broker, c.extra...)
 }
 
 // Stop stops the process with SIGINT and waits for it to exit.

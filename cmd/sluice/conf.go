@@ -154,6 +154,9 @@ func applyBrokerFile(f *config.File, cfg *brokernode.Config, s *brokerSettings) 
 	if f.Has(config.KeyMaxMessageSize) {
 		cfg.MaxMessageBytes = int(f.Int(config.KeyMaxMessageSize))
 	}
+	if f.Has(config.KeyMaxOpenQueueFiles) {
+		cfg.MaxOpenQueueFiles = int(f.Int(config.KeyMaxOpenQueueFiles))
+	}
 	if f.Has(config.KeyAutoCreateTopicEnable) {
 		cfg.AutoCreateTopic = f.Bool(config.KeyAutoCreateTopicEnable)
 	}
@@ -251,6 +254,7 @@ func brokerEffective(f *config.File, set map[string]bool, cfg brokernode.Config,
 	b.add(config.KeyDeleteWhen, strings.Join(s.retention.deleteWhen, ";"))
 	b.add(config.KeyDiskMaxUsedSpaceRatio, strconv.FormatInt(s.retention.diskMaxUsedRatio, 10))
 	b.add(config.KeyMaxMessageSize, strconv.Itoa(cfg.MaxMessageBytes))
+	b.add(config.KeyMaxOpenQueueFiles, strconv.Itoa(cfg.MaxOpenQueueFiles), "max-open-queue-files")
 	b.add(config.KeyAutoCreateTopicEnable, strconv.FormatBool(cfg.AutoCreateTopic), "auto-create-topics")
 	b.add(config.KeyDefaultTopicQueueNums, strconv.Itoa(int(cfg.DefaultQueueNums)))
 	b.add(config.KeyMessageDelayLevel, formatDelayLevels(cfg.DelayLevels), "delay-levels")

@@ -88,8 +88,16 @@ func (b *logBuffer) String() string {
 // startDev starts 'sluice dev' and waits until it says it listens; extra flags are appended.
 func startDev(t *testing.T, data, nsAddr, brokerAddr string, extra ...string) *devProcess {
 	t.Helper()
+	return startDevWrapped(t, nil, data, nsAddr, brokerAddr, extra...)
+}
+
+// startDevWrapped is startDev run through the command wrap (e.g. prlimit with its options;
+// nil: none), which must exec the command it is given, so the process is sluice's.
+func startDevWrapped(t *testing.T, wrap []string, data, nsAddr, brokerAddr string, extra ...string) *devProcess {
+	t.Helper()
 	args := append([]string{"dev", "--data", data, "--namesrv-addr", nsAddr, "--broker-addr", brokerAddr, "--log-level", "warn"}, extra...)
-	cmd := exec.Command(sluiceBinary(t), args...)
+	argv := append(append(append([]string(nil), wrap...), sluiceBinary(t)), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -95,6 +95,9 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip str
 	if err != nil {
 		return nil, fmt.Errorf("open broker data directory %s: %w", dir, err)
 	}
+	if cfg.MaxOpenQueueFiles == 0 {
+		cfg.MaxOpenQueueFiles = queueFileBudget(logger)
+	}
 	var rt *runtime.Runtime
 	var b *brokernode.Broker // set and read on the runtime's loop only
 	newRuntime := func(extra []string) *runtime.Runtime {
@@ -298,6 +301,9 @@ func brokerFlags(fs *flag.FlagSet, cfg *brokernode.Config, flush, vip *string) {
 		"auto (the listen port - 2, as a Java broker, if free), an address, or off")
 	fs.StringVar(&cfg.BrokerName, "name", cfg.BrokerName, "broker group name")
 	retentionFlags(fs, cfg)
+	fs.IntVar(&cfg.MaxOpenQueueFiles, "max-open-queue-files", cfg.MaxOpenQueueFiles,
+		"consume-queue logs kept open at once, two file descriptors each; idle ones are closed and reopened on demand "+
+			"(0: derived from the process's descriptor limit at start)")
 	fs.Uint64Var(&cfg.RecentHeadEntries, "recent-head-entries", brokernode.DefaultRecentHeadEntries,
 		"a consumer group without an offset on a queue whose first message is within this many commit-log entries "+
 			"of the end starts at offset 0 whatever its consumeFromWhere (Java's 'head still in memory' rule)")

@@ -193,6 +193,11 @@ func (r *Report) Summary() string {
 // queries for groups without an offset see both of Java's answers, 0 and 22 (checkOffsets).
 const simRecentHeadEntries = 1000
 
+// simMaxOpenQueueFiles is the simulated brokers' budget of open consume-queue logs: small, so
+// that every run closes and reopens queues (the store's queuefiles.go) as a broker with more
+// queues than its budget does.
+const simMaxOpenQueueFiles = 8
+
 // offsetRead is one QUERY_CONSUMER_OFFSET answer.
 type offsetRead struct {
 	at     time.Duration

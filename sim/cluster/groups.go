@@ -344,6 +344,7 @@ func (r *run) buildGroups() {
 			bcfg.FlushMode = r.cfg.FlushMode
 			bcfg.RegisterInterval = 5 * time.Second
 			bcfg.RecentHeadEntries = simRecentHeadEntries
+			bcfg.MaxOpenQueueFiles = simMaxOpenQueueFiles
 			bcfg.MetaSyncInterval = r.cfg.MetaSyncInterval
 			bcfg.Bugs = plant.Bugs
 			replica := id

@@ -44,6 +44,7 @@ func (t *singleTopology) build(r *run) {
 	bcfg.Bugs = r.cfg.plant().Bugs
 	bcfg.RegisterInterval = 5 * time.Second
 	bcfg.RecentHeadEntries = simRecentHeadEntries
+	bcfg.MaxOpenQueueFiles = simMaxOpenQueueFiles
 	r.configureBroker(&bcfg)
 	r.asyncFlushInterval = bcfg.AsyncFlushInterval
 	t.broker = r.w.AddNode(BrokerAddr, newBroker(bcfg, "broker"))

@@ -121,7 +121,7 @@ func (d *Disk) OpenLog(name string) (node.Log, error) {
 		ld.durable = min(ld.durable, ld.last())
 		d.stats.TornRepaired++
 	}
-	ld.handle = &Log{d: d, ld: ld}
+	ld.handle = &Log{d: d, ld: ld, crashes: d.stats.Crashes}
 	return ld.handle, nil
 }
 
@@ -374,6 +374,13 @@ func (d *Disk) Stats() Stats {
 type Log struct {
 	d  *Disk
 	ld *logData // nil once closed or invalidated by a crash
+	// closed is the log a clean Close released, with its last index then, and crashes the
+	// disk's crash count at open: a Sync after Close makes the entries up to closedLast
+	// durable, as the production disk's Close does (node.Env.Sync allows a log to be closed
+	// before its sync runs), unless a crash came between.
+	closed                  *logData
+	closedFirst, closedLast uint64
+	crashes                 int
 }
 
 func (l *Log) data() (*logData, error) {
@@ -412,6 +419,9 @@ func (l *Log) Name() string {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
 	if l.ld == nil {
+		if l.closed != nil {
+			return l.closed.name // runtimes name a log whose sync was asked for before its close
+		}
 		return ""
 	}
 	return l.ld.name
@@ -444,22 +454,24 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 	return l.d.decode(ld, index)
 }
 
-// FirstIndex returns the first index (0 on a closed handle).
+// FirstIndex returns the first index (on a handle closed by Close, the first index then; 0
+// on a handle a crash invalidated).
 func (l *Log) FirstIndex() uint64 {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
 	if l.ld == nil {
-		return 0
+		return l.closedFirst
 	}
 	return l.ld.first
 }
 
-// LastIndex returns the last index, FirstIndex()-1 when empty (0 on a closed handle).
+// LastIndex returns the last index, FirstIndex()-1 when empty (on a handle closed by Close,
+// the last index then; 0 on a handle a crash invalidated).
 func (l *Log) LastIndex() uint64 {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
 	if l.ld == nil {
-		return 0
+		return l.closedLast
 	}
 	return l.ld.last()
 }
@@ -507,10 +519,18 @@ func (l *Log) TruncateFront(index uint64) error {
 	return nil
 }
 
-// Sync makes every entry appended so far durable.
+// Sync makes every entry appended so far durable. On a handle closed by Close (not by a crash)
+// it makes durable what the log held at the close.
 func (l *Log) Sync() error {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()
+	if l.ld == nil && l.closed != nil && l.crashes == l.d.stats.Crashes && l.d.logs[l.closed.name] == l.closed {
+		if l.d.syncErr != nil {
+			return fmt.Errorf("simdisk: sync %q: %w", l.closed.name, l.d.syncErr)
+		}
+		l.closed.syncTo(l.closedLast)
+		return nil
+	}
 	ld, err := l.syncable()
 	if err != nil {
 		return err
@@ -542,5 +562,6 @@ func (l *Log) Close() error {
 	}
 	ld.handle = nil
 	l.ld = nil
+	l.closed, l.closedFirst, l.closedLast = ld, ld.first, ld.last()
 	return nil
 }
