@@ -46,6 +46,10 @@ type Node struct {
 	// unsynced (through: now). It says what the disk did, not what the node claims, so a
 	// checker may rely on it (async flush: what a crash cannot lose).
 	OnDurable func(log string, through time.Duration)
+	// OnUp, when set, hears the node come up (its handler built: up is true) and go down (a
+	// crash: false), as each happens. A start that fails is not reported: the node stays down.
+	// It only observes (failure reports draw it).
+	OnUp func(up bool)
 
 	// pausedUntil is the virtual time a pause ends; backlog holds, in arrival order, the
 	// events that reached the node while it was paused (or queued behind those), to be
@@ -131,6 +135,9 @@ func (n *Node) start() {
 			}
 		})
 		return
+	}
+	if n.OnUp != nil {
+		n.OnUp(true)
 	}
 	inc := n.inc
 	n.w.After(0, func() {
@@ -377,6 +384,9 @@ func (n *Node) Crash() {
 	n.CrashTimes = append(n.CrashTimes, n.w.Now())
 	n.noteDurable()
 	n.stop()
+	if n.OnUp != nil {
+		n.OnUp(false)
+	}
 }
 
 // noteDurable tells OnDurable of each log of the node's disk that holds nothing unsynced.

@@ -14,6 +14,7 @@ import (
 	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/scenarios"
 	"github.com/sluicemq/sluice/sim/cluster"
+	"github.com/sluicemq/sluice/sim/report"
 )
 
 func runSim(args []string) int {
@@ -176,6 +177,7 @@ func runSim(args []string) int {
 			if rep.VizPath != "" {
 				fmt.Printf("  visualisation: %s\n", rep.VizPath)
 			}
+			reportCfg, reportRep, shrunkFrom := cfg, rep, 0
 			if *shrink {
 				small, srep, err := cluster.Shrink(cfg, rep, time.Now, 200)
 				if err != nil {
@@ -198,24 +200,19 @@ func runSim(args []string) int {
 				}
 				cfg.Duration = small.Duration
 				*planFile = path
+				reportCfg, reportRep, shrunkFrom = small, srep, len(rep.Plan)
 			}
-			replay := fmt.Sprintf("sluice sim --seed %d --duration %v --flush %s", cfg.Seed, cfg.Duration, mode)
-			if topo == cluster.BrokerGroups {
-				replay += fmt.Sprintf(" --topology groups --replication %s", repl)
-			}
-			if *rate > 0 {
-				replay += fmt.Sprintf(" --rate %v", *rate)
-			}
-			if *planFile != "" {
-				replay += " --plan " + *planFile
-			}
-			if *plant != "" {
-				replay += " --plant " + *plant
-			}
+			scenarioName := ""
 			if sc != nil {
-				replay += " --scenario " + sc.Name
+				scenarioName = sc.Name
 			}
+			replay := report.Replay(cfg, *planFile, scenarioName)
 			fmt.Println("  replay:", replay)
+			if path, err := writeSimReport(*vizDir, reportCfg, reportRep, replay, *planFile, shrunkFrom); err != nil {
+				fmt.Fprintln(os.Stderr, "sluice sim: report:", err)
+			} else {
+				fmt.Println("  report:", path)
+			}
 			if *stopFirst {
 				fmt.Printf("first violation at seed %d (%d seeds run)\n", cfg.Seed, i+1)
 				*seeds = i + 1

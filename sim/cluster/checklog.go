@@ -30,6 +30,7 @@ func (r *run) checkLog(h linearizability.History, dir string, show []linearizabi
 	}
 	for _, q := range res.Failed() {
 		r.violate("linearizability", "queue %s: history is not linearizable as an append-only log", q)
+		r.report.Violations[len(r.report.Violations)-1].Queue = q
 	}
 	// A queue Porcupine could not decide in time is unchecked, not fine: say so, so a run
 	// never passes on a check that did not happen.
@@ -38,5 +39,13 @@ func (r *run) checkLog(h linearizability.History, dir string, show []linearizabi
 	}
 	if paths := res.VizPaths(); len(paths) > 0 {
 		r.report.VizPath = paths[0]
+	}
+	for _, q := range res.Queues {
+		if q.VizPath != "" {
+			if r.report.VizPaths == nil {
+				r.report.VizPaths = map[linearizability.QueueKey]string{}
+			}
+			r.report.VizPaths[q.Queue] = q.VizPath
+		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/linearizability"
 	"github.com/sluicemq/sluice/sim"
+	"github.com/sluicemq/sluice/sim/checks"
 )
 
 // Config describes one run.
@@ -90,6 +91,10 @@ func DefaultConfig(seed uint64) Config {
 type Violation struct {
 	Kind   string
 	Detail string
+	// Queue and MsgID, when the check named them (Queue.Broker "" and MsgID "" when not):
+	// the queue, and the message, the violation is about (failure reports focus on them).
+	Queue linearizability.QueueKey
+	MsgID string
 }
 
 // Report is a run's outcome.
@@ -111,6 +116,10 @@ type Report struct {
 	Crashes    int
 	Violations []Violation
 	VizPath    string
+	// VizPaths are the visualisations written, by queue (VizPath is the first of them).
+	VizPaths map[linearizability.QueueKey]string
+	// Timeline is what the run recorded for its failure report (record.go).
+	Timeline *Timeline
 
 	// The groups topology only. Failovers counts elections that showed (a group's
 	// acknowledgements moving to a new master epoch); FailoverTimes are, for each, the time
@@ -262,10 +271,18 @@ type run struct {
 	healedAt      time.Duration
 	// sqlPulls are the SQL92 flow's filtered pulls (sqlflow.go).
 	sqlPulls []sqlPull
+	// timeline is the run's record for its failure report (record.go).
+	timeline *Timeline
 }
 
 func (r *run) violate(kind, format string, args ...any) {
 	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...)})
+}
+
+// violateOn reports a violation found by a checker of package sim/checks, with its queue and
+// message.
+func (r *run) violateOn(v checks.Violation) {
+	r.report.Violations = append(r.report.Violations, Violation{Kind: v.Kind, Detail: v.Message, Queue: v.Queue, MsgID: v.MsgID})
 }
 
 // healWait is how long after the workload Run lets the planned faults run their course before
@@ -292,7 +309,14 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{}, txByID: map[string]*txRecord{}}
 	r.flows = topo.flows(r)
 	r.report.Flows = r.flows
+	r.timeline = &Timeline{Brokers: map[string]string{}, History: &r.h}
+	r.report.Timeline = r.timeline
 	topo.build(r)
+	r.timeline.Nodes = w.Addrs()
+	r.watchUps()
+	for _, addr := range topo.brokers(r) {
+		r.timeline.Brokers[addr] = r.groupOf(addr)
+	}
 
 	plan := cfg.Plan
 	if !cfg.ExplicitPlan {
@@ -306,7 +330,10 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	}
 	topo.startClients(r)
 	in := topo.injector(r)
-	in.OnStrike = r.onStrike
+	in.OnStrike = func(addr string, f faults.Fault) {
+		r.noteStrike(addr, f)
+		r.onStrike(addr, f)
+	}
 	if err := in.Schedule(plan); err != nil {
 		return nil, err
 	}
@@ -317,11 +344,13 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.startRouteCheck(topo.nameServers(), topo.brokers(r))
 	w.RunUntil(cfg.Duration)
 	r.stopped = true
+	r.timeline.Workload = w.Now()
 
 	// Heal: let every planned fault run its course, then end whatever is left and start every
 	// node that is down.
 	w.RunFor(healWait)
 	r.healedAt = w.Now()
+	r.timeline.Healed = w.Now()
 	w.HealAll()
 	for _, addr := range w.Addrs() {
 		if n := w.Node(addr); !n.Up() {
@@ -333,6 +362,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	topo.afterDrain(r)
 	r.report.Crashes = topo.crashes(r)
 	r.report.Simulated = w.Now()
+	r.timeline.End = w.Now()
 	r.report.Events = w.Delivered()
 	r.report.TraceHash = w.TraceHash()
 	r.report.Consumed = r.consumed

@@ -354,6 +354,8 @@ func (r *run) buildGroups() {
 					r.onAcknowledge(g, replica, e.Epoch, e.Index)
 				case brokernode.Wrote:
 					r.checkMasterWrite(g, replica, e.Epoch, e.Index, "wrote")
+				case brokernode.RoleChanged:
+					r.noteRole(bcfg.Addr, name, e.Role, e.Epoch, e.MasterID)
 				}
 			}
 			n := r.w.AddNode(bcfg.Addr, newBroker(bcfg, fmt.Sprintf("%s replica %d", name, replica)))
@@ -477,7 +479,7 @@ func (groupsTopology) check(r *run, drain map[linearizability.QueueKey][]lineari
 		if lossy[v.Queue] {
 			continue
 		}
-		r.violate(v.Kind, "%s", v.Message)
+		r.violateOn(v)
 		show = append(show, v.Queue)
 	}
 	r.checkGroupOffsets(lossy)

@@ -79,6 +79,7 @@ func (m mastership) term(group string, epoch int64) (masterTerm, bool) {
 // onElection is every controller member's OnElection.
 func (r *run) onElection(k controller.GroupKey, masterID, epoch int64) {
 	r.gr.terms.record(k.Group, masterID, epoch, r.w.Now())
+	r.noteElection(k.Group, masterID, epoch)
 }
 
 // judgeMaster checks that replica id of group g acting as the master of epoch at time at

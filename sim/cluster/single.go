@@ -99,7 +99,7 @@ func (t *singleTopology) check(r *run, drain map[linearizability.QueueKey][]line
 	// Every violation gets a visualisation: of its queue, or of every queue when it names none.
 	var show []linearizability.QueueKey
 	for _, v := range vs {
-		r.violate(v.Kind, "%s", v.Message)
+		r.violateOn(v)
 		show = append(show, v.Queue)
 	}
 	show = append(show, r.checkOffsets()...)
