@@ -5,7 +5,7 @@ SEED    ?= 1
 SEEDS   ?= 500
 FUZZTIME ?= 30s
 
-.PHONY: all build install run test test-short nodeclient sim sim-swarm bench bench-broker fuzz vet clean
+.PHONY: all build install run test test-short deps nodeclient sim sim-swarm bench bench-broker fuzz vet clean
 
 all: build
 
@@ -29,7 +29,7 @@ run: build
 # half as many as CHECK_SEEDS): about 3 minutes together.
 CHECK_SEEDS ?= 16
 CHECK_ASYNC_SEEDS ?= 8
-test: nodeclient
+test: nodeclient deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 14m ./...
 	$(GO) build -o bin/sluice-sim ./cmd/sluice
@@ -42,8 +42,19 @@ sweep = fail=0; for mode in "single --flush sync:$(1)" "single --flush async:$(o
 	  n=$${mode\#\#*:}; mode=$${mode%:*}; \
 	  echo "== sluice sim --topology $$mode --seed 1 --seeds $$n"; \
 	  out=$$(./bin/sluice-sim sim --topology $$mode --seed 1 --seeds $$n) || fail=1; \
-	  echo "$$out" | grep -E 'VIOLATION|^  (violation|replay):|^seeds='; \
+	  echo "$$out" | grep -E 'VIOLATION|^  (violation|replay|report):|^seeds='; \
 	done; [ $$fail = 0 ] || { echo "a sweep found violations"; exit 1; }
+
+# Debian's chromium, which the browser test of the simulator's failure report opens
+# (sim/report: TestShrunkReportInChromium): installed with apt-get when missing and this runs as
+# root; otherwise it says why not, and that test skips with the reason.
+deps:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make deps: installing Debian's chromium (the browser test of sim/report)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "make deps: could not install chromium; the browser test of sim/report will skip"; \
+	else echo "make deps: no chromium, and no root apt-get to install it; the browser test of sim/report will skip"; fi
 
 # The Node.js RocketMQ client ali-ons that cmd/sluice/compat_nodejs_test.go drives, installed
 # from the npm registry at the versions package-lock.json pins (into its node_modules, which git
