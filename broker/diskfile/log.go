@@ -538,7 +538,7 @@ func (l *Log) Sync() error {
 			// Sync writes them. Nothing was fsynced, so nothing is sticky.
 			return fmt.Errorf("sync log %s: %w", l.name, err)
 		}
-		l.syncErr = fmt.Errorf("sync log %s: %w", l.name, err)
+		l.syncErr = fmt.Errorf("sync log %s: %w: %w", l.name, node.ErrSyncLost, err)
 		return l.syncErr
 	}
 
@@ -549,7 +549,7 @@ func (l *Log) Sync() error {
 		f, err := os.OpenFile(l.segmentPath(l.tailStart), os.O_RDWR, 0)
 		if err != nil {
 			l.mu.Unlock()
-			l.syncErr = ioError(err, "sync log %s", l.name)
+			l.syncErr = lostError(err, "sync log %s", l.name)
 			return l.syncErr
 		}
 		l.tailFile = f
@@ -561,13 +561,13 @@ func (l *Log) Sync() error {
 	for _, r := range retired {
 		r.Close() // the wal fsynced these segments when it started the next one
 	}
-	if err := f.Sync(); err != nil {
-		l.syncErr = ioError(err, "sync log %s", l.name)
+	if err := fsync(l, f); err != nil {
+		l.syncErr = lostError(err, "sync log %s", l.name)
 		return l.syncErr
 	}
 	if dirDirty {
 		if err := syncDir(l.dir); err != nil {
-			l.syncErr = ioError(err, "sync log %s: sync directory", l.name)
+			l.syncErr = lostError(err, "sync log %s: sync directory", l.name)
 			return l.syncErr
 		}
 	}

@@ -507,6 +507,24 @@ func (l *Log) TruncateFront(index uint64) error {
 	return nil
 }
 
+// Rebase empties the log and restarts it at index (node.Rebaser), durably at once.
+func (l *Log) Rebase(index uint64) error {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	ld, err := l.writable("rebase")
+	if err != nil {
+		return err
+	}
+	if index == 0 {
+		return fmt.Errorf("simdisk: rebase %q to index 0", ld.name)
+	}
+	clear(ld.entries)
+	ld.entries = ld.entries[:0]
+	ld.first = index
+	ld.durable = index - 1
+	return nil
+}
+
 // Sync makes every entry appended so far durable.
 func (l *Log) Sync() error {
 	l.d.mu.Lock()
