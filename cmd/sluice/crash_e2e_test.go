@@ -88,8 +88,17 @@ func (b *logBuffer) String() string {
 // startDev starts 'sluice dev' and waits until it says it listens; extra flags are appended.
 func startDev(t *testing.T, data, nsAddr, brokerAddr string, extra ...string) *devProcess {
 	t.Helper()
+	return startDevBinary(t, sluiceBinary(t), nil, data, nsAddr, brokerAddr, extra...)
+}
+
+// startDevBinary is startDev with another build of sluice, and env added to its environment.
+func startDevBinary(t *testing.T, bin string, env []string, data, nsAddr, brokerAddr string, extra ...string) *devProcess {
+	t.Helper()
 	args := append([]string{"dev", "--data", data, "--namesrv-addr", nsAddr, "--broker-addr", brokerAddr, "--log-level", "warn"}, extra...)
-	cmd := exec.Command(sluiceBinary(t), args...)
+	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
