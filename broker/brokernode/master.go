@@ -158,7 +158,8 @@ func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
 		return resp
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.SetHeader(&codec.HandshakeResponseHeader{LastIndex: int64(b.acks.durable), Epoch: b.repl.epoch})
+	resp.SetHeader(&codec.HandshakeResponseHeader{LastIndex: int64(b.acks.durable), Epoch: b.repl.epoch,
+		FirstIndex: int64(b.store.CommitLog().FirstIndex())})
 	body, err := json.Marshal(epochsBody{Epochs: b.repl.table.Entries()})
 	if err != nil {
 		panic("brokernode: encode epoch table: " + err.Error())
@@ -185,6 +186,12 @@ func (b *Broker) handleReplicaFetch(c node.ConnID, req *codec.Command) *codec.Co
 	case from < 1 || uint64(from) > durable+1 || synced < 0 || synced >= from:
 		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf(
 			"fetch from %d with %d synced does not follow this master's log (durable up to %d): handshake again", from, synced, durable))
+	}
+	if first := b.store.CommitLog().FirstIndex(); uint64(from) < first {
+		// Retention removed it: the slave's next handshake learns where this log starts, and
+		// restarts its own there (rebase.go).
+		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf(
+			"fetch from %d: this master's commit log starts at %d (retention removed what precedes it): handshake again", from, first))
 	}
 	m.inSync.Fetched(id, uint64(synced), durable, b.env.Now())
 	m.updateAcks(b)

@@ -155,9 +155,10 @@ func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
 	}
 	mt, err := decodeEpochs(resp.Body)
 	hs, errL := codec.DecodeHeader[codec.HandshakeResponseHeader](resp)
-	masterLast := hs.LastIndex
-	if err != nil || errL != nil || masterLast < 0 {
-		s.retryLater(b, slog.LevelError, "master's handshake answer does not decode", "err", errors.Join(err, errL))
+	masterLast, masterFirst := hs.LastIndex, hs.FirstIndex
+	if err != nil || errL != nil || masterLast < 0 || masterFirst < 1 || masterFirst > masterLast+1 {
+		s.retryLater(b, slog.LevelError, "master's handshake answer does not decode", "err", errors.Join(err, errL),
+			"firstIndex", masterFirst, "lastIndex", masterLast)
 		return
 	}
 	if b.store.Failed() {
@@ -173,6 +174,17 @@ func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
 	}
 	last := b.store.CommitLog().LastIndex()
 	p := replication.Divergence(g.table, last, mt, uint64(masterLast))
+	if target, ok := rebaseTarget(b.store.CommitLog().FirstIndex(), last, p, uint64(masterFirst)); ok {
+		// What this replica lacks is gone from the master (rebase.go).
+		if err := b.rebaseReplica(target, mt); err != nil {
+			s.retryLater(b, slog.LevelError, "restarting the log at the master's first index failed", "first", target, "err", err)
+			return
+		}
+		s.link.handshaken = true
+		b.log.Info("replicating from master", "master", g.masterAddr, "epoch", g.epoch, "from", target, "sharedUpTo", p)
+		s.sendFetch(b)
+		return
+	}
 	if p < last {
 		if b.cfg.Bugs.Has(bugs.SkipTruncation) {
 			b.log.Warn("planted SkipTruncation: keeping a log that differs from the master's after index", "index", p, "last", last)
