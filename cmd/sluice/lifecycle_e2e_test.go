@@ -228,11 +228,16 @@ func freePortBlock(t *testing.T, n, step int) string {
 // process is killed when the test ends if it still runs.
 func startLines(t *testing.T, cmd *exec.Cmd) <-chan string {
 	t.Helper()
+	return startLinesTo(t, cmd, &logBuffer{})
+}
+
+// startLinesTo is startLines with the process's stderr collected in stderr.
+func startLinesTo(t *testing.T, cmd *exec.Cmd, stderr *logBuffer) <-chan string {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &logBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
