@@ -160,7 +160,11 @@ func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
 	resp := codec.NewResponse(req, codec.Success, "")
 	resp.SetHeader(&codec.HandshakeResponseHeader{LastIndex: int64(b.acks.durable), Epoch: b.repl.epoch,
 		FirstIndex: int64(b.store.CommitLog().FirstIndex())})
-	body, err := json.Marshal(epochsBody{Epochs: b.repl.table.Entries()})
+	doc := epochsBody{Epochs: b.repl.table.Entries()}
+	if b.store.CommitLog().FirstIndex() > 1 {
+		doc.QueueStarts = b.store.QueueStarts() // for a slave that must restart at the first index
+	}
+	body, err := json.Marshal(doc)
 	if err != nil {
 		panic("brokernode: encode epoch table: " + err.Error())
 	}

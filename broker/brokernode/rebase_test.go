@@ -1,6 +1,7 @@
 package brokernode
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/replication"
+	"github.com/sluicemq/sluice/broker/store"
 	"github.com/sluicemq/sluice/sim/simdisk"
 )
 
@@ -31,8 +33,14 @@ func TestSlaveBelowMastersFirstIndexRestartsItsLog(t *testing.T) {
 	c, f := h.lastRequest(testMaster, codec.ReqReplicaFetch)
 	h.reply(c, f, codec.SystemError, nil, nil)
 	h.env.advance(h.b, time.Second)
+	// The master's queues: T/0 from offset 7 (m11..), T/1 from 42, with nothing past index 10.
+	body, err := json.Marshal(epochsBody{Epochs: []replication.Epoch{{Epoch: 1, Start: 1}},
+		QueueStarts: []store.QueueStart{{Topic: "T", QueueID: 0, Offset: 7}, {Topic: "T", QueueID: 1, Offset: 42}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, hs = h.lastRequest(testMaster, codec.ReqReplicaHandshake)
-	h.reply(c, hs, codec.Success, map[string]string{"lastIndex": "20", "epoch": "1", "firstIndex": "11"}, epochsJSON(t, 1, 1))
+	h.reply(c, hs, codec.Success, map[string]string{"lastIndex": "20", "epoch": "1", "firstIndex": "11"}, body)
 	cl := h.b.store.CommitLog()
 	if cl.FirstIndex() != 11 || cl.LastIndex() != 10 {
 		t.Fatalf("after the handshake the slave's log holds %d..%d, want empty at 11", cl.FirstIndex(), cl.LastIndex())
@@ -56,6 +64,9 @@ func TestSlaveBelowMastersFirstIndexRestartsItsLog(t *testing.T) {
 		t.Helper()
 		if min, max := h.b.store.MinOffset("T", 0), h.b.store.MaxOffset("T", 0); min != 7 || max != 10 {
 			t.Fatalf("T/0 offsets %d..%d, want 7..10", min, max)
+		}
+		if min, max := h.b.store.MinOffset("T", 1), h.b.store.MaxOffset("T", 1); min != 42 || max != 42 {
+			t.Fatalf("T/1 offsets %d..%d, want the master's 42..42", min, max)
 		}
 		cli := h.env.accept(h.b, "127.0.0.50:1")
 		moved := h.mustAnswer(cli, h.pull(cli, "T", 0, 1))

@@ -124,3 +124,51 @@ func (s *Store) loadRebased() error {
 	s.rebasedAt = doc.CommitLogIndex
 	return nil
 }
+
+// QueueStart is where one consume queue starts: its min offset.
+type QueueStart struct {
+	Topic   string `json:"topic"`
+	QueueID int32  `json:"queueId"`
+	Offset  int64  `json:"offset"`
+}
+
+// QueueStarts lists every queue's min offset, sorted by topic and queue: on a master, the
+// offsets a replica rebased to its first index starts its queues at (StartQueuesAt).
+func (s *Store) QueueStarts() []QueueStart {
+	qs := s.sortedQueues()
+	out := make([]QueueStart, 0, len(qs))
+	for _, q := range qs {
+		out = append(out, QueueStart{Topic: q.key.topic, QueueID: q.key.queueID, Offset: q.start()})
+	}
+	return out
+}
+
+// StartQueuesAt starts the empty queues of a rebased store at its master's offsets (the
+// master's QueueStarts when its commit log started where this one restarted), creating the
+// queues (and topics) it lacks: a queue no record after the restart index reaches would
+// otherwise keep its old end, and a replica elected master later would hand out offsets the
+// group already used. Queues holding entries are left alone.
+func (s *Store) StartQueuesAt(starts []QueueStart) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if s.rebasedAt == 0 {
+		return fmt.Errorf("store: start queues at a master's offsets: the store was never rebased")
+	}
+	for _, st := range starts {
+		if !ValidTopicName(st.Topic) || st.QueueID < 0 || st.QueueID >= MaxQueueNums || st.Offset < 0 {
+			return fmt.Errorf("store: start queue %q/%d at %d: not a queue", st.Topic, st.QueueID, st.Offset)
+		}
+		if err := s.ensureReplicaTopic(st.Topic, st.QueueID); err != nil {
+			return err
+		}
+		q, err := s.openQueue(st.Topic, st.QueueID)
+		if err != nil {
+			return err
+		}
+		if _, err := s.rebaseQueue(q, st.Offset); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -174,3 +174,51 @@ func TestQueueGapOutsideRebaseDiverges(t *testing.T) {
 		t.Fatalf("T/1 min offset %d after the rebased append, want 3", r.MinOffset("T", 1))
 	}
 }
+
+// TestStartQueuesAt: after a rebase, a queue none of whose records lies past the restart index
+// still starts where the master's does (not at its old end, nor at 0 for a new replica), its
+// topic created; a queue holding entries is left alone.
+func TestStartQueuesAt(t *testing.T) {
+	master := open(t, simdisk.New(), Options{KeyIndexBucketBits: 4})
+	mustCreate(t, master, "Idle", 1)
+	mustCreate(t, master, "T", 1)
+	for i := 1; i <= 10; i++ {
+		topic := "Idle"
+		if i > 5 {
+			topic = "T"
+		}
+		m := msg(topic, 0, fmt.Sprintf("m%d", i), "")
+		m.StoreTimestamp = int64(i) * 1000
+		mustAppend(t, master, m)
+	}
+	settle(t, master)
+	if res, err := master.Retain(RetentionPolicy{ExpireBeforeMs: 7500}); err != nil || res.To != 8 {
+		t.Fatalf("master's retention: %+v %v", res, err)
+	}
+	r := open(t, simdisk.New(), Options{KeyIndexBucketBits: 4, ConfirmCheckpointedOnly: true})
+	if err := r.StartQueuesAt(master.QueueStarts()); err == nil {
+		t.Fatal("StartQueuesAt on a store never rebased succeeded")
+	}
+	if err := r.Rebase(8); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartQueuesAt(master.QueueStarts()); err != nil {
+		t.Fatal(err)
+	}
+	replicate(t, master, r, 8)
+	settle(t, r)
+	for _, c := range []struct {
+		topic    string
+		min, max int64
+	}{{"Idle", 5, 5}, {"T", 2, 5}} {
+		if min, max := r.MinOffset(c.topic, 0), r.MaxOffset(c.topic, 0); min != c.min || max != c.max {
+			t.Errorf("%s/0 holds %d..%d, want %d..%d (the master's)", c.topic, min, max, c.min, c.max)
+		}
+	}
+	if _, ok := r.Topic("Idle"); !ok {
+		t.Error("topic Idle not created")
+	}
+	if err := r.StartQueuesAt([]QueueStart{{Topic: "T", QueueID: 0, Offset: 0}}); err != nil || r.MinOffset("T", 0) != 2 {
+		t.Errorf("a queue holding entries moved: min %d, %v", r.MinOffset("T", 0), err)
+	}
+}
