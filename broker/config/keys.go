@@ -11,35 +11,35 @@ import (
 
 // The keys Sluice reads, under their RocketMQ names.
 const (
-	KeyBrokerClusterName          = "brokerClusterName"
-	KeyBrokerName                 = "brokerName"
-	KeyBrokerID                   = "brokerId"
-	KeyNamesrvAddr                = "namesrvAddr"
-	KeyListenPort                 = "listenPort"
-	KeyBrokerIP1                  = "brokerIP1"
-	KeyBindAddress                = "bindAddress"
-	KeyStorePathRootDir           = "storePathRootDir"
-	KeyFlushDiskType              = "flushDiskType"
-	KeyBrokerRole                 = "brokerRole"
-	KeyFileReservedTime           = "fileReservedTime"
-	KeyDeleteWhen                 = "deleteWhen"
-	KeyDiskMaxUsedSpaceRatio      = "diskMaxUsedSpaceRatio"
-	KeyDiskSpaceWarningLevelRatio = "diskSpaceWarningLevelRatio"
-	KeyMaxMessageSize             = "maxMessageSize"
-	KeyAutoCreateTopicEnable      = "autoCreateTopicEnable"
-	KeyDefaultTopicQueueNums      = "defaultTopicQueueNums"
-	KeyMessageDelayLevel          = "messageDelayLevel"
-	KeyTransactionTimeOut         = "transactionTimeOut"
-	KeyTransactionCheckMax        = "transactionCheckMax"
-	KeyTransactionCheckInterval   = "transactionCheckInterval"
-	KeyEnablePropertyFilter       = "enablePropertyFilter"
-	KeyStoreReplyMessageEnable    = "storeReplyMessageEnable"
-	KeyTraceTopicEnable           = "traceTopicEnable"
-	KeyMsgTraceTopicName          = "msgTraceTopicName"
-	KeyEnableControllerMode       = "enableControllerMode"
-	KeyControllerAddr             = "controllerAddr"
-	KeyAllAckInSyncStateSet       = "allAckInSyncStateSet"
-	KeyMinInSyncReplicas          = "minInSyncReplicas"
+	KeyBrokerClusterName        = "brokerClusterName"
+	KeyBrokerName               = "brokerName"
+	KeyBrokerID                 = "brokerId"
+	KeyNamesrvAddr              = "namesrvAddr"
+	KeyListenPort               = "listenPort"
+	KeyBrokerIP1                = "brokerIP1"
+	KeyBindAddress              = "bindAddress"
+	KeyStorePathRootDir         = "storePathRootDir"
+	KeyFlushDiskType            = "flushDiskType"
+	KeyBrokerRole               = "brokerRole"
+	KeyFileReservedTime         = "fileReservedTime"
+	KeyDeleteWhen               = "deleteWhen"
+	KeyDiskMaxUsedSpaceRatio    = "diskMaxUsedSpaceRatio"
+	KeyDiskFullRatio            = "diskSpaceWarningLevelRatio"
+	KeyMaxMessageSize           = "maxMessageSize"
+	KeyAutoCreateTopicEnable    = "autoCreateTopicEnable"
+	KeyDefaultTopicQueueNums    = "defaultTopicQueueNums"
+	KeyMessageDelayLevel        = "messageDelayLevel"
+	KeyTransactionTimeOut       = "transactionTimeOut"
+	KeyTransactionCheckMax      = "transactionCheckMax"
+	KeyTransactionCheckInterval = "transactionCheckInterval"
+	KeyEnablePropertyFilter     = "enablePropertyFilter"
+	KeyStoreReplyMessageEnable  = "storeReplyMessageEnable"
+	KeyTraceTopicEnable         = "traceTopicEnable"
+	KeyMsgTraceTopicName        = "msgTraceTopicName"
+	KeyEnableControllerMode     = "enableControllerMode"
+	KeyControllerAddr           = "controllerAddr"
+	KeyAllAckInSyncStateSet     = "allAckInSyncStateSet"
+	KeyMinInSyncReplicas        = "minInSyncReplicas"
 
 	KeyEnableControllerInNamesrv = "enableControllerInNamesrv"
 	KeyControllerPeers           = "controllerDLegerPeers"
@@ -94,7 +94,7 @@ var keys = []key{
 		doc: "hours of the day expired segments are deleted at, ';'-separated (04)"},
 	{name: KeyDiskMaxUsedSpaceRatio, roles: Broker, kind: kindInt, min: 0, max: 95,
 		doc: "percent of the data directory's file system past which the oldest segments go (0: never)"},
-	{name: KeyDiskSpaceWarningLevelRatio, roles: Broker, kind: kindInt, min: 0, max: 99,
+	{name: KeyDiskFullRatio, roles: Broker, kind: kindInt, min: 0, max: 99,
 		doc: "percent of the data directory's file system at or past which new messages are refused (0: never)"},
 	{name: KeyMaxMessageSize, roles: Broker, kind: kindInt, min: 1, max: 64 << 20, doc: "largest message body accepted, in bytes"},
 	{name: KeyAutoCreateTopicEnable, roles: Broker, kind: kindBool, doc: "create unknown topics on first send"},

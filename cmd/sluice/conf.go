@@ -134,8 +134,8 @@ func applyBrokerFile(f *config.File, cfg *brokernode.Config, s *brokerSettings) 
 	if f.Has(config.KeyDiskMaxUsedSpaceRatio) {
 		cfg.DiskMaxUsedSpaceRatio = int(f.Int(config.KeyDiskMaxUsedSpaceRatio))
 	}
-	if f.Has(config.KeyDiskSpaceWarningLevelRatio) {
-		cfg.DiskFullRatio = int(f.Int(config.KeyDiskSpaceWarningLevelRatio))
+	if f.Has(config.KeyDiskFullRatio) {
+		cfg.DiskFullRatio = int(f.Int(config.KeyDiskFullRatio))
 	}
 	if f.Has(config.KeyMaxMessageSize) {
 		cfg.MaxMessageBytes = int(f.Int(config.KeyMaxMessageSize))
@@ -236,7 +236,7 @@ func brokerEffective(f *config.File, set map[string]bool, cfg brokernode.Config,
 	b.add(config.KeyFileReservedTime, formatReservedTime(cfg.FileReservedTime), "file-reserved-time")
 	b.add(config.KeyDeleteWhen, formatDeleteWhen(cfg.DeleteWhen), "delete-when")
 	b.add(config.KeyDiskMaxUsedSpaceRatio, strconv.Itoa(cfg.DiskMaxUsedSpaceRatio), "disk-max-used-space-ratio")
-	b.add(config.KeyDiskSpaceWarningLevelRatio, strconv.Itoa(cfg.DiskFullRatio), "disk-full-ratio")
+	b.add(config.KeyDiskFullRatio, strconv.Itoa(cfg.DiskFullRatio), "disk-full-ratio")
 	b.add(config.KeyMaxMessageSize, strconv.Itoa(cfg.MaxMessageBytes))
 	b.add(config.KeyAutoCreateTopicEnable, strconv.FormatBool(cfg.AutoCreateTopic), "auto-create-topics")
 	b.add(config.KeyDefaultTopicQueueNums, strconv.Itoa(int(cfg.DefaultQueueNums)))
