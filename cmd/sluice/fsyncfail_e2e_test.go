@@ -17,34 +17,6 @@ import (
 	"github.com/sluicemq/sluice/broker/codec"
 )
 
-var (
-	faultBuildOnce sync.Once
-	faultBinPath   string
-	faultBuildErr  error
-)
-
-// faultBinary builds cmd/sluice with -tags faultinject (broker/diskfile/faultinject.go): its
-// fsyncs fail with EIO while the file named by SLUICE_FAULT_FSYNC_TRIGGER exists.
-func faultBinary(t *testing.T) string {
-	t.Helper()
-	faultBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sluice-faultbin-")
-		if err != nil {
-			faultBuildErr = err
-			return
-		}
-		faultBinPath = filepath.Join(dir, "sluice")
-		out, err := exec.Command("go", "build", "-tags", "faultinject", "-o", faultBinPath, ".").CombinedOutput()
-		if err != nil {
-			faultBuildErr = fmt.Errorf("go build -tags faultinject: %v\n%s", err, out)
-		}
-	})
-	if faultBuildErr != nil {
-		t.Fatal(faultBuildErr)
-	}
-	return faultBinPath
-}
-
 // A disk whose fsync starts failing with EIO (a real file system's error, injected under the
 // real files): the broker acknowledges nothing the failed fsync covered, logs one ERROR line
 // naming the file in its data directory and the error, and exits non-zero at once for its
@@ -158,21 +130,9 @@ func TestFsyncEIOStopsTheBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = startDev(t, data, nsAddr, brokerAddr)
-	reader, err := clientrt.Start(client.DefaultConfig(nsAddr), quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	var queues []client.MessageQueue
-	waitFor(t, 20*time.Second, "the topic's route after the restart", func() bool {
-		queues, err = reader.Queues(topic)
-		return err == nil
-	})
 	stored := map[string]acked{}
-	for _, q := range queues {
-		for _, m := range readQueue(t, reader, q, "fsync-check") {
-			stored[codec.Property(m.Properties, codec.PropUniqKey)] = acked{q, m.QueueOffset, crc32.ChecksumIEEE(m.Body)}
-		}
+	for id, sm := range readTopic(t, nsAddr, topic, "fsync-check") {
+		stored[id] = acked{sm.queue, sm.msg.QueueOffset, crc32.ChecksumIEEE(sm.msg.Body)}
 	}
 	lost := 0
 	for id, a := range ack {

@@ -140,7 +140,7 @@ func TestSlaveRejoinsAfterMastersRetention(t *testing.T) {
 		return err == nil
 	})
 	for _, q := range queues {
-		for _, m := range readFromMin(t, reader, q) {
+		for _, m := range readQueueFrom(t, reader, q, "rejoin-check", true) {
 			stored[codec.Property(m.Properties, codec.PropUniqKey)] = sent{q, m.QueueOffset}
 		}
 	}
@@ -167,36 +167,4 @@ func TestSlaveRejoinsAfterMastersRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLine(t, lines, `sluice: stopped`, 20*time.Second)
-}
-
-// readFromMin reads queue q from its min offset to its end, failing the test if an offset is
-// skipped.
-func readFromMin(t *testing.T, reader *clientrt.Client, q client.MessageQueue) []*codec.Message {
-	t.Helper()
-	var out []*codec.Message
-	off := int64(0)
-	for tries := 0; ; tries++ {
-		res, err := reader.Pull(client.PullRequest{Queue: q, Group: "rejoin-check", Offset: off, MaxMsgs: 64})
-		if err != nil {
-			if tries < 50 {
-				time.Sleep(200 * time.Millisecond) // the new master may still be confirming its log
-				continue
-			}
-			t.Fatalf("pull %s at %d: %v", q, off, err)
-		}
-		switch {
-		case res.Status == codec.PullOffsetMoved && len(out) == 0 && res.NextBeginOffset > off:
-			off = res.NextBeginOffset
-			continue
-		case res.Status != codec.Success:
-			return out
-		}
-		for _, m := range res.Msgs {
-			if m.QueueOffset != off {
-				t.Fatalf("%s: expected offset %d, got %d", q, off, m.QueueOffset)
-			}
-			out = append(out, m)
-			off++
-		}
-	}
 }
