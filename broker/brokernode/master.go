@@ -150,19 +150,20 @@ func (b *Broker) masterCheck(req *codec.Command, epoch int64) *codec.Command {
 	return nil
 }
 
-// handleReplicaHandshake answers a slave's handshake with the master's epoch table and the end
-// of what it may serve (its durable index).
+// handleReplicaHandshake answers a slave's handshake with the master's epoch table, the end
+// of what it may serve (its durable index) and, once retention removed entries, where its log
+// and its queues start.
 func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
 	h, _ := codec.DecodeHeader[codec.ReplicaHeader](req) // a malformed epoch is NoMasterEpoch
 	if resp := b.masterCheck(req, h.MasterEpoch); resp != nil {
 		return resp
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
-	resp.SetHeader(&codec.HandshakeResponseHeader{LastIndex: int64(b.acks.durable), Epoch: b.repl.epoch,
-		FirstIndex: int64(b.store.CommitLog().FirstIndex())})
+	resp.SetHeader(&codec.HandshakeResponseHeader{LastIndex: int64(b.acks.durable), Epoch: b.repl.epoch})
 	doc := epochsBody{Epochs: b.repl.table.Entries()}
-	if b.store.CommitLog().FirstIndex() > 1 {
-		doc.QueueStarts = b.store.QueueStarts() // for a slave that must restart at the first index
+	if first := b.store.CommitLog().FirstIndex(); first > 1 {
+		// For a slave that must restart its log at the first index (rebase.go).
+		doc.FirstIndex, doc.QueueStarts = first, b.store.QueueStarts()
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"testing"
 	"time"
 
@@ -34,13 +33,13 @@ func TestSlaveBelowMastersFirstIndexRestartsItsLog(t *testing.T) {
 	h.reply(c, f, codec.SystemError, nil, nil)
 	h.env.advance(h.b, time.Second)
 	// The master's queues: T/0 from offset 7 (m11..), T/1 from 42, with nothing past index 10.
-	body, err := json.Marshal(epochsBody{Epochs: []replication.Epoch{{Epoch: 1, Start: 1}},
+	body, err := json.Marshal(epochsBody{Epochs: []replication.Epoch{{Epoch: 1, Start: 1}}, FirstIndex: 11,
 		QueueStarts: []store.QueueStart{{Topic: "T", QueueID: 0, Offset: 7}, {Topic: "T", QueueID: 1, Offset: 42}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, hs = h.lastRequest(testMaster, codec.ReqReplicaHandshake)
-	h.reply(c, hs, codec.Success, map[string]string{"lastIndex": "20", "epoch": "1", "firstIndex": "11"}, body)
+	h.reply(c, hs, codec.Success, map[string]string{"lastIndex": "20", "epoch": "1"}, body)
 	cl := h.b.store.CommitLog()
 	if cl.FirstIndex() != 11 || cl.LastIndex() != 10 {
 		t.Fatalf("after the handshake the slave's log holds %d..%d, want empty at 11", cl.FirstIndex(), cl.LastIndex())
@@ -87,7 +86,7 @@ func TestSlaveBelowMastersFirstIndexRestartsItsLog(t *testing.T) {
 	h = startBrokerAt(t, replicaConfig(), disk, h.env.Now())
 	h.controllerSays(1, testMaster, 1, "1,2", 2)
 	c, hs = h.lastRequest(testMaster, codec.ReqReplicaHandshake)
-	h.reply(c, hs, codec.Success, map[string]string{"lastIndex": "20", "epoch": "1", "firstIndex": "11"}, epochsJSON(t, 1, 1))
+	h.reply(c, hs, codec.Success, map[string]string{"lastIndex": "20", "epoch": "1"}, body)
 	wantFetch(t, h, "14", "13")
 	h.fetchAnswer(1, 1, 13)
 	check()
@@ -166,7 +165,10 @@ func TestMasterRetentionKeepsWhatLiveSlavesLack(t *testing.T) {
 		t.Fatalf("fetch below the master's first index answered %d %q", r.Code, r.Remark)
 	}
 	hs := h.request(slave, codec.ReqReplicaHandshake, map[string]string{"brokerId": "2", "masterEpoch": "1"}, nil)
-	if r := h.mustAnswer(slave, hs); r.Code != codec.Success || r.Ext("firstIndex") != strconv.FormatUint(first, 10) {
-		t.Fatalf("handshake answer %d %v, want firstIndex %d", r.Code, r.ExtFields, first)
+	r := h.mustAnswer(slave, hs)
+	var doc epochsBody
+	if err := json.Unmarshal(r.Body, &doc); r.Code != codec.Success || err != nil || doc.FirstIndex != first ||
+		fmt.Sprint(doc.QueueStarts) != "[{T 0 5}]" {
+		t.Fatalf("handshake answer %d %s (%v), want first index %d and T/0 starting at 5", r.Code, r.Body, err, first)
 	}
 }

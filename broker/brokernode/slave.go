@@ -137,18 +137,22 @@ func (s *slaveRole) sendToMaster(b *Broker, req *codec.Command) {
 // retention removed messages, where its queues start (for a slave restarting its log at the
 // master's first index: rebase.go).
 type epochsBody struct {
-	Epochs      []replication.Epoch `json:"epochs"`
-	QueueStarts []store.QueueStart  `json:"queueStarts,omitempty"`
+	Epochs []replication.Epoch `json:"epochs"`
+	// FirstIndex is the master's commit log's first index (absent: 1), QueueStarts its
+	// queues' min offsets then.
+	FirstIndex  uint64             `json:"firstIndex,omitempty"`
+	QueueStarts []store.QueueStart `json:"queueStarts,omitempty"`
 }
 
-// decodeEpochs reads a handshake answer's epoch table and queue starts.
-func decodeEpochs(body []byte) (*replication.Table, []store.QueueStart, error) {
+// decodeEpochs reads a handshake answer's body.
+func decodeEpochs(body []byte) (*replication.Table, epochsBody, error) {
 	var doc epochsBody
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, nil, fmt.Errorf("epoch table: %w", err)
+		return nil, doc, fmt.Errorf("epoch table: %w", err)
 	}
+	doc.FirstIndex = max(doc.FirstIndex, 1)
 	t, err := replication.NewTable(doc.Epochs)
-	return t, doc.QueueStarts, err
+	return t, doc, err
 }
 
 func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
@@ -157,9 +161,9 @@ func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
 		s.retryLater(b, slog.LevelInfo, "master refused the handshake; retrying", "master", g.masterAddr, "code", resp.Code, "remark", resp.Remark)
 		return
 	}
-	mt, starts, err := decodeEpochs(resp.Body)
+	mt, doc, err := decodeEpochs(resp.Body)
 	hs, errL := codec.DecodeHeader[codec.HandshakeResponseHeader](resp)
-	masterLast, masterFirst := hs.LastIndex, hs.FirstIndex
+	masterLast, masterFirst, starts := hs.LastIndex, int64(doc.FirstIndex), doc.QueueStarts
 	if err != nil || errL != nil || masterLast < 0 || masterFirst < 1 || masterFirst > masterLast+1 {
 		s.retryLater(b, slog.LevelError, "master's handshake answer does not decode", "err", errors.Join(err, errL),
 			"firstIndex", masterFirst, "lastIndex", masterLast)

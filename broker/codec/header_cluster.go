@@ -89,19 +89,16 @@ func (h *ReplicaFetchHeader) fields(f extFields) {
 	f.int("synced", &h.Synced)
 }
 
-// HandshakeResponseHeader is a master's answer to a handshake: the end of what it may serve,
-// its epoch, and the first index its commit log still holds (retention removed what precedes
-// it; 1 when absent). LastIndex is required.
+// HandshakeResponseHeader is a master's answer to a handshake: the end of what it may serve
+// and its epoch. LastIndex is required.
 type HandshakeResponseHeader struct {
-	LastIndex  int64
-	Epoch      int64
-	FirstIndex int64
+	LastIndex int64
+	Epoch     int64
 }
 
 func (h *HandshakeResponseHeader) fields(f extFields) {
 	f.int("lastIndex", &h.LastIndex)
 	f.intOr("epoch", &h.Epoch, 0)
-	f.intOr("firstIndex", &h.FirstIndex, 1)
 }
 
 // FetchResponseHeader is a master's answer to a fetch: the epoch of the records, where it

@@ -113,7 +113,7 @@ func TestHeadersRoundTrip(t *testing.T) {
 		typed("replica handshake", map[string]string{"brokerId": "2", "masterEpoch": "3"}, ReplicaHeader{BrokerID: 2, MasterEpoch: 3}),
 		typed("replica fetch", map[string]string{"brokerId": "2", "masterEpoch": "3", "from": "10", "synced": "9"},
 			ReplicaFetchHeader{BrokerID: 2, MasterEpoch: 3, From: 10, Synced: 9}),
-		typed("handshake answer", map[string]string{"lastIndex": "10", "epoch": "3", "firstIndex": "4"}, HandshakeResponseHeader{LastIndex: 10, Epoch: 3, FirstIndex: 4}),
+		typed("handshake answer", map[string]string{"lastIndex": "10", "epoch": "3"}, HandshakeResponseHeader{LastIndex: 10, Epoch: 3}),
 		typed("fetch answer", map[string]string{"epoch": "3", "epochStart": "5", "confirmed": "9"}, FetchResponseHeader{Epoch: 3, EpochStart: 5, Confirmed: 9}),
 		typed("replica info", map[string]string{"clusterName": "c", "brokerName": "g", "local": "true"},
 			BrokerGroupHeader{ClusterName: "c", BrokerName: "g", Local: true}),
