@@ -15,6 +15,11 @@ import (
 // master's. The offsets in between belong to messages below the commit log's first index,
 // which this store never holds again: a pull there is moved up, as after retention.
 //
+// Cost: the production disk rewrites a rebased log's files at once, on the event loop (an
+// empty segment file made durable, the old ones removed): a few fsyncs for the commit log and
+// for each queue that moves. A replica with very many queues stalls for that long, once per
+// rebase, which only a replica that was away past its master's retention ever does.
+//
 // rebase.json records that the store was rebased (and where): only then may an empty queue
 // skip offsets; in a store never rebased a gap in a queue's offsets is a divergence
 // (ErrDiverged) or corruption, as before.
