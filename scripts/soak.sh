@@ -12,8 +12,10 @@
 #   SOAK_DURATION   how long messages are sent (10m)
 #   SOAK_RATE       messages a second (1500: about 1 GB in 10 minutes, four times the disk)
 #   SOAK_SIZE       message body bytes (1024)
-#   SOAK_RETENTION  the broker's --file-reserved-time (1m; deletion is allowed at every hour)
-#   SOAK_DISK_MIB   size of the file system for the data directory (256)
+#   SOAK_RETENTION  the broker's --file-reserved-time (1m; deletion is allowed at every hour;
+#                   0: nothing is deleted by age)
+#   SOAK_DISK_MIB   size of the file system for the data directory (256; 0: no file system of
+#                   its own, the data directory is on the host's)
 #   SOAK_FLUSH      sync or async (sync)
 #   SOAK_EVERY      report interval (10s)
 #   SOAK_PORT       the name server's port; the broker's is 1035 above it (29876)
@@ -56,7 +58,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ "$(id -u)" = 0 ]; then
+if [ "$disk_mib" = 0 ]; then
+	echo "soak: SOAK_DISK_MIB=0: data directory $data on the host's file system"
+elif [ "$(id -u)" = 0 ]; then
 	if truncate -s "${disk_mib}M" "$work/disk.img" && mkfs.ext4 -q -F "$work/disk.img" &&
 		mount -o loop "$work/disk.img" "$mnt"; then
 		mounted="ext4 (loop)"
@@ -66,7 +70,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 if [ -n "$mounted" ]; then
 	echo "soak: data directory $data on a $disk_mib MiB $mounted file system"
-else
+elif [ "$disk_mib" != 0 ]; then
 	echo "soak: note: cannot mount a small file system (not root, or mount failed): data directory $data is on the host's file system, so the disk-pressure rule (75% full) sees the host disk, not $disk_mib MiB"
 fi
 

@@ -435,7 +435,8 @@ func (r *rateRun) monitor(out io.Writer, issued *atomic.Int64, stop <-chan struc
 		}
 		r.sampleMu.Unlock()
 		r.resetSampleInterval()
-		iv.lagEnd = r.ackedTotal.Load() - r.consumedTotal.Load()
+		// A consumer may read a message before its send's acknowledgement is counted.
+		iv.lagEnd = max(r.ackedTotal.Load()-r.consumedTotal.Load(), 0)
 		due := min(int64(now.Seconds()*r.o.rate)+1, int64(r.o.total()))
 		iv.issuedBehindAtEnd = max(due-issued.Load(), 0)
 		if last && len(history) > 0 && iv.end-iv.start < r.o.every/2 {
