@@ -24,7 +24,7 @@ func runBench(args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	ns := fs.String("namesrv", "127.0.0.1:9876", "name server address")
 	topic := fs.String("topic", fmt.Sprintf("Bench%d", time.Now().UnixNano()%1e6), "topic (new by default)")
-	n := fs.Int("messages", 200000, "messages to send")
+	n := fs.Int("messages", 200000, "messages to send (without --rate)")
 	size := fs.Int("size", 1024, "message body bytes")
 	clients := fs.Int("clients", 4, "client connections (each its own event loop)")
 	inflight := fs.Int("inflight", 512, "sends in flight per client")

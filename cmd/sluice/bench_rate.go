@@ -2,14 +2,15 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,9 +53,6 @@ func (o rateOptions) total() uint64 {
 // bodyHeader is the bytes at the front of a body: its sequence number and its intended send
 // time (nanoseconds after the run started), so a consumer can check it and time it end to end.
 const bodyHeader = 16
-
-// warmUpBody is what the shared warm-up sends to the topic (bench.go); consumers skip it.
-var warmUpBody = []byte("warm-up")
 
 // bodyMaker builds message bodies: the header, then bytes of a fixed random pattern starting
 // at an offset that depends on the sequence number (incompressible, and checkable).
@@ -237,11 +235,20 @@ func runRateBench(o rateOptions, cls []*clientrt.Client, out io.Writer) int {
 	r.resetSampleInterval()
 
 	var queues []client.MessageQueue
+	var from []int64 // each queue's end before the run: the consumers read what the run sends
 	if o.consume {
 		var err error
 		if queues, err = cls[0].Queues(o.topic); err != nil {
 			fmt.Fprintln(out, "sluice bench: queues:", err)
 			return 1
+		}
+		for _, q := range queues {
+			res, err := cls[0].Pull(client.PullRequest{Queue: q, Group: o.group, MaxMsgs: 1})
+			if err != nil {
+				fmt.Fprintln(out, "sluice bench: find the end of the queues:", err)
+				return 1
+			}
+			from = append(from, res.MaxOffset)
 		}
 	}
 	r.start = time.Now()
@@ -252,7 +259,7 @@ func runRateBench(o rateOptions, cls []*clientrt.Client, out io.Writer) int {
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
-			r.consume(cls[i%len(cls)], q, &stopConsumers)
+			r.consume(cls[i%len(cls)], q, from[i], &stopConsumers)
 		}()
 	}
 	var history []*interval
@@ -300,10 +307,9 @@ func runRateBench(o rateOptions, cls []*clientrt.Client, out io.Writer) int {
 }
 
 // consume reads queue q along with the producers, as a consumer group does: long-polling
-// pulls, offsets committed every second, moved forward when retention removed what it had
-// not read.
-func (r *rateRun) consume(c *clientrt.Client, q client.MessageQueue, stop *atomic.Bool) {
-	var off int64
+// pulls from offset off, offsets committed every second, moved forward when retention removed
+// what it had not read.
+func (r *rateRun) consume(c *clientrt.Client, q client.MessageQueue, off int64, stop *atomic.Bool) {
 	lastCommit := time.Now()
 	for !stop.Load() {
 		if time.Since(lastCommit) >= time.Second {
@@ -325,9 +331,6 @@ func (r *rateRun) consume(c *clientrt.Client, q client.MessageQueue, stop *atomi
 			var n, bad int64
 			var lats []time.Duration
 			for _, m := range res.Msgs {
-				if bytes.Equal(m.Body, warmUpBody) {
-					continue
-				}
 				intended, ok := r.body.check(m.Body)
 				if !ok {
 					bad++
@@ -571,12 +574,7 @@ func (r *rateRun) summarize(out io.Writer, history []*interval) int {
 		fmt.Fprintf(out, "  data directory: at most %s in its files; file system at most %s used of %s (%.0f%%); files deleted: %s\n",
 			mib(diskMax), mib(fsMax), mib(fsSize), 100*float64(fsMax)/float64(max(fsSize, 1)), kindCounts(deleted))
 	}
-	kinds := make([]string, 0, len(r.firstErr))
-	for k := range r.firstErr {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
+	for _, k := range slices.Sorted(maps.Keys(r.firstErr)) {
 		fmt.Fprintf(out, "  first %s: %s\n", k, r.firstErr[k])
 	}
 	if corrupt > 0 {
@@ -640,16 +638,7 @@ func kindCounts(m map[string]int) string {
 	if len(m) == 0 {
 		return "none"
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
-	}
-	return strings.Join(parts, " ")
+	return sortedCounts(m, "%s %d", " ")
 }
 
 // codeCounts formats refusals by response code: " (code 14: 3)", or "" when none.
@@ -657,14 +646,14 @@ func codeCounts(m map[int16]int64) string {
 	if len(m) == 0 {
 		return ""
 	}
-	codes := make([]int16, 0, len(m))
-	for c := range m {
-		codes = append(codes, c)
+	return " (" + sortedCounts(m, "code %d: %d", ", ") + ")"
+}
+
+// sortedCounts formats m's entries in key order, each with format (key, count), joined by sep.
+func sortedCounts[K cmp.Ordered, V int | int64](m map[K]V, format, sep string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf(format, k, m[k]))
 	}
-	slices.Sort(codes)
-	parts := make([]string, 0, len(codes))
-	for _, c := range codes {
-		parts = append(parts, fmt.Sprintf("code %d: %d", c, m[c]))
-	}
-	return " (" + strings.Join(parts, ", ") + ")"
+	return strings.Join(parts, sep)
 }
