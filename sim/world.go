@@ -8,11 +8,8 @@
 package sim
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"fmt"
-	"hash"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"maps"
@@ -52,9 +49,9 @@ type World struct {
 	seed   uint64
 	now    int64
 	seq    uint64
-	events eventHeap
+	events eventQueue
 	rng    *rand.Rand
-	trace  hash.Hash64
+	trace  traceHash
 	nodes  map[string]*Node
 	net    NetConfig
 	disk   DiskConfig
@@ -90,7 +87,7 @@ func NewWorld(seed uint64, netCfg NetConfig, diskCfg DiskConfig, logger *slog.Lo
 	return &World{
 		seed:    seed,
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)),
-		trace:   fnv.New64a(),
+		trace:   newTraceHash(),
 		nodes:   map[string]*Node{},
 		net:     netCfg,
 		disk:    diskCfg,
@@ -111,54 +108,38 @@ func (w *World) Seed() uint64 { return w.seed }
 func (w *World) Rand() *rand.Rand { return w.rng }
 
 // TraceHash is the hash over every event delivered so far.
-func (w *World) TraceHash() uint64 { return w.trace.Sum64() }
+func (w *World) TraceHash() uint64 { return uint64(w.trace) }
 
 // Delivered is the number of events delivered so far.
 func (w *World) Delivered() uint64 { return w.delivered }
 
-type event struct {
-	at  int64
-	seq uint64
-	fn  func()
-}
-
-type eventHeap []event
-
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
-	if h[i].at != h[j].at {
-		return h[i].at < h[j].at
-	}
-	return h[i].seq < h[j].seq
-}
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
-}
-
 // At schedules fn at virtual time at (never earlier than now).
-func (w *World) At(at time.Duration, fn func()) {
-	t := int64(at)
-	if t < w.now {
-		t = w.now
-	}
-	w.seq++
-	heap.Push(&w.events, event{at: t, seq: w.seq, fn: fn})
-}
+func (w *World) At(at time.Duration, fn func()) { w.schedule(int64(at), nil, fn) }
 
 // After schedules fn d after now.
-func (w *World) After(d time.Duration, fn func()) { w.At(time.Duration(w.now)+d, fn) }
+func (w *World) After(d time.Duration, fn func()) { w.schedule(w.now+int64(d), nil, fn) }
+
+// deliverAfter schedules fn, an event for n's handler, d after now: it then goes through
+// n.Deliver (so a pause holds it back).
+func (w *World) deliverAfter(d time.Duration, n *Node, fn func()) { w.schedule(w.now+int64(d), n, fn) }
+
+// schedule queues fn at virtual time at (never earlier than now), to run through n.Deliver if
+// n is not nil. Events run in the order of their time and then of their scheduling.
+func (w *World) schedule(at int64, n *Node, fn func()) {
+	w.seq++
+	w.events.push(event{at: max(at, w.now), seq: w.seq, n: n, fn: fn})
+}
 
 // RunUntil delivers events up to and including virtual time t, then sets the clock to t.
 func (w *World) RunUntil(t time.Duration) {
 	for len(w.events) > 0 && w.events[0].at <= int64(t) {
-		e := heap.Pop(&w.events).(event)
+		e := w.events.pop()
 		w.now = e.at
-		e.fn()
+		if e.n != nil {
+			e.n.Deliver(e.fn)
+		} else {
+			e.fn()
+		}
 	}
 	if int64(t) > w.now {
 		w.now = int64(t)
@@ -176,10 +157,10 @@ func (w *World) record(kind string, addr string, a, b uint64, data []byte) {
 	binary.LittleEndian.PutUint64(buf[8:], a)
 	binary.LittleEndian.PutUint64(buf[16:], b)
 	binary.LittleEndian.PutUint64(buf[24:], uint64(len(data)))
-	w.trace.Write([]byte(kind))
-	w.trace.Write([]byte(addr))
-	w.trace.Write(buf[:])
-	w.trace.Write(data)
+	w.trace.addString(kind)
+	w.trace.addString(addr)
+	w.trace.add(buf[:])
+	w.trace.add(data)
 }
 
 func (w *World) between(lo, hi time.Duration) time.Duration {
