@@ -730,7 +730,7 @@ func (e *simEnv) Sync(l node.Log, upTo uint64) {
 		if durable, ok := n.Disk.Durable(name); err == nil && ok && durable >= held && n.OnDurable != nil {
 			n.OnDurable(name, requested)
 		}
-		w.record("synced", n.Addr, upTo, 0, []byte(name))
+		w.recordText("synced", n.Addr, upTo, 0, name)
 		n.h.OnSynced(name, upTo, err)
 	})
 }

@@ -58,14 +58,14 @@ type World struct {
 	logger *slog.Logger
 
 	delivered uint64
-	// blocked counts, per directed link, the partitions that cut it; key "from>to". A link
+	// blocked counts, per directed link, the partitions that cut it. A link
 	// carries frames again only when every partition that cut it has healed, so overlapping
 	// partitions compose instead of healing each other.
-	blocked map[string]int
+	blocked map[link]int
 	// dropped counts, per directed link, the one-way losses that cut it (see Drop).
-	dropped map[string]int
+	dropped map[link]int
 	// delays lists, per directed link, the extra latencies of the delay spikes on it.
-	delays map[string][]time.Duration
+	delays map[link][]time.Duration
 	// onSent and onDelivered observe frames for a harness (see Observe); nil: nobody looks.
 	onSent, onDelivered func(from, to string, cmd *codec.Command)
 }
@@ -92,9 +92,9 @@ func NewWorld(seed uint64, netCfg NetConfig, diskCfg DiskConfig, logger *slog.Lo
 		net:     netCfg,
 		disk:    diskCfg,
 		logger:  logger,
-		blocked: map[string]int{},
-		dropped: map[string]int{},
-		delays:  map[string][]time.Duration{},
+		blocked: map[link]int{},
+		dropped: map[link]int{},
+		delays:  map[link][]time.Duration{},
 	}
 }
 
@@ -151,16 +151,26 @@ func (w *World) RunFor(d time.Duration) { w.RunUntil(time.Duration(w.now) + d) }
 
 // record mixes one delivered event into the trace hash.
 func (w *World) record(kind string, addr string, a, b uint64, data []byte) {
+	w.recordHead(kind, addr, a, b, len(data))
+	w.trace.add(data)
+}
+
+// recordText is record for an event whose data is a string.
+func (w *World) recordText(kind string, addr string, a, b uint64, text string) {
+	w.recordHead(kind, addr, a, b, len(text))
+	w.trace.addString(text)
+}
+
+func (w *World) recordHead(kind string, addr string, a, b uint64, dataLen int) {
 	w.delivered++
 	var buf [32]byte
 	binary.LittleEndian.PutUint64(buf[0:], uint64(w.now))
 	binary.LittleEndian.PutUint64(buf[8:], a)
 	binary.LittleEndian.PutUint64(buf[16:], b)
-	binary.LittleEndian.PutUint64(buf[24:], uint64(len(data)))
+	binary.LittleEndian.PutUint64(buf[24:], uint64(dataLen))
 	w.trace.addString(kind)
 	w.trace.addString(addr)
 	w.trace.add(buf[:])
-	w.trace.add(data)
 }
 
 func (w *World) between(lo, hi time.Duration) time.Duration {
@@ -202,16 +212,19 @@ func (w *World) Addrs() []string {
 	return slices.Sorted(maps.Keys(w.nodes))
 }
 
+// link is a directed link between two nodes, by address.
+type link struct{ from, to string }
+
 // Block drops every frame from one node to another (one direction) until each Block of that
 // link has been matched by an Unblock.
-func (w *World) Block(from, to string) { w.blocked[from+">"+to]++ }
+func (w *World) Block(from, to string) { w.blocked[link{from, to}]++ }
 
 // Unblock lifts one Block of a link; the link heals when none is left.
-func (w *World) Unblock(from, to string) { release(w.blocked, from+">"+to) }
+func (w *World) Unblock(from, to string) { release(w.blocked, link{from, to}) }
 
 // release lifts one hold of link k in holds (Block's, Drop's): the link is clear when none is
 // left.
-func release(holds map[string]int, k string) {
+func release(holds map[link]int, k link) {
 	if holds[k] <= 1 {
 		delete(holds, k)
 		return
@@ -228,12 +241,14 @@ func release(holds map[string]int, k string) {
 // frame, the sender gives up and resets the connection (its peer learns of the close after a
 // latency: closes themselves are not lost). A dial either way across a lossy link fails after
 // a connect timeout, since a handshake needs both directions.
-func (w *World) Drop(from, to string) { w.dropped[from+">"+to]++ }
+func (w *World) Drop(from, to string) { w.dropped[link{from, to}]++ }
 
 // Undrop lifts one Drop of a link; the link stops losing frames when none is left.
-func (w *World) Undrop(from, to string) { release(w.dropped, from+">"+to) }
+func (w *World) Undrop(from, to string) { release(w.dropped, link{from, to}) }
 
-func (w *World) isDropped(from, to string) bool { return w.dropped[from+">"+to] > 0 }
+func (w *World) isDropped(from, to string) bool {
+	return len(w.dropped) > 0 && w.dropped[link{from, to}] > 0
+}
 
 // AddDelay adds d (> 0) to the latency of every frame, close and handshake later sent from one
 // node to another (one direction), until RemoveDelay(from, to, d). Spikes on one link add up.
@@ -242,13 +257,13 @@ func (w *World) AddDelay(from, to string, d time.Duration) {
 	if d <= 0 {
 		panic(fmt.Sprintf("sim: delay spike of %v on %s>%s", d, from, to))
 	}
-	k := from + ">" + to
+	k := link{from, to}
 	w.delays[k] = append(w.delays[k], d)
 }
 
 // RemoveDelay ends one AddDelay(from, to, d); one that is not (or no longer) active is a no-op.
 func (w *World) RemoveDelay(from, to string, d time.Duration) {
-	k := from + ">" + to
+	k := link{from, to}
 	ds := w.delays[k]
 	if i := slices.Index(ds, d); i >= 0 {
 		ds = slices.Delete(ds, i, i+1)
@@ -263,7 +278,10 @@ func (w *World) RemoveDelay(from, to string, d time.Duration) {
 // extraDelay is the sum of the delay spikes on a link.
 func (w *World) extraDelay(from, to string) int64 {
 	var sum int64
-	for _, d := range w.delays[from+">"+to] {
+	if len(w.delays) == 0 {
+		return 0
+	}
+	for _, d := range w.delays[link{from, to}] {
 		sum += int64(d)
 	}
 	return sum
@@ -281,14 +299,16 @@ func (w *World) retransmitTimeout() int64 {
 // delivered), disk errors, slow fsyncs and clock offsets. Heals that were scheduled for these
 // faults later find nothing to undo. Crashed nodes stay down (restart them explicitly).
 func (w *World) HealAll() {
-	w.blocked = map[string]int{}
-	w.dropped = map[string]int{}
-	w.delays = map[string][]time.Duration{}
+	w.blocked = map[link]int{}
+	w.dropped = map[link]int{}
+	w.delays = map[link][]time.Duration{}
 	for _, a := range w.Addrs() {
 		w.nodes[a].heal()
 	}
 }
-func (w *World) isBlocked(from, to string) bool { return w.blocked[from+">"+to] > 0 }
+func (w *World) isBlocked(from, to string) bool {
+	return len(w.blocked) > 0 && w.blocked[link{from, to}] > 0
+}
 
 // LinkState reports, for harness checks, what the faults do to the link from one node to
 // another now: cut by a partition, lossy (one-way loss), and the extra latency of its delay
