@@ -14,6 +14,7 @@
 package client
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,7 +113,10 @@ type call struct {
 }
 
 type cachedRoute struct {
-	data    *route.TopicRouteData
+	data *route.TopicRouteData
+	// body is the route body data was decoded from: a refresh that brings the same bytes
+	// (nearly every one) copies data instead of parsing them again.
+	body    []byte
 	fetched time.Time
 	// refreshAt, when set, ends the route's life before RouteTTL: a read went to a slave
 	// because the route names no master for a group (see readFrom).
@@ -298,12 +302,17 @@ func (c *Client) Route(topic string, done func(*route.TopicRouteData, error)) {
 			done(nil, fmt.Errorf("route %s: %w: %w", topic, errNoRoute, &BrokerError{resp.Code, resp.Remark}))
 			return
 		}
-		rd, err := route.DecodeTopicRouteData(resp.Body)
-		if err != nil {
+		var rd *route.TopicRouteData
+		body := resp.Body
+		if prev, ok := c.routes[topic]; ok && bytes.Equal(prev.body, body) {
+			rd, body = prev.data.Clone(), prev.body
+		} else if rd, err = route.DecodeTopicRouteData(body); err != nil {
 			done(nil, err)
 			return
+		} else {
+			body = bytes.Clone(body) // the frame's buffer is not ours to keep
 		}
-		c.routes[topic] = &cachedRoute{data: rd, fetched: c.env.Now()}
+		c.routes[topic] = &cachedRoute{data: rd, body: body, fetched: c.env.Now()}
 		c.learnBrokers(rd)
 		done(rd, nil)
 	})

@@ -4,6 +4,7 @@
 package namesrv
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,10 @@ type liveBroker struct {
 	haServerAddr string
 	// topics this broker registered, by name.
 	topics map[string]route.TopicConfig
+	// registered is the uncompressed body topics and epoch were decoded from (nil once topics
+	// changed since): a registration with the same bytes (every heartbeat while the broker's
+	// topics stay as they are) has nothing new to decode.
+	registered []byte
 }
 
 // Server is the name server node.
@@ -164,7 +169,11 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": crc32 not match")
 	}
 	var body route.RegisterBody
-	if h.Compressed {
+	unchanged := false
+	if b := s.brokers[addr]; b != nil && !h.Compressed && b.registered != nil && bytes.Equal(b.registered, req.Body) {
+		body.TopicConfigTable, body.DataVersion.StateVersion = b.topics, b.epoch
+		unchanged = true
+	} else if h.Compressed {
 		// A Java broker with compressedRegister=true (RegisterBrokerBody.encode(true)).
 		body, err = route.DecodeCompressedRegisterBody(req.Body)
 	} else {
@@ -185,6 +194,12 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	b.conn = c
 	b.lastUpdate = s.env.Now()
 	b.topics = body.TopicConfigTable
+	if !unchanged {
+		b.registered = nil
+		if !h.Compressed {
+			b.registered = bytes.Clone(req.Body) // the frame's buffer is not ours to keep
+		}
+	}
 	b.haServerAddr = h.HAServerAddr
 	b.epoch = body.DataVersion.StateVersion
 	resp := codec.NewResponse(req, codec.Success, "")
@@ -304,6 +319,7 @@ func (s *Server) deleteTopic(req *codec.Command) *codec.Command {
 	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
 		if _, ok := s.brokers[addr].topics[topic]; ok {
 			delete(s.brokers[addr].topics, topic)
+			s.brokers[addr].registered = nil
 			n++
 		}
 	}
