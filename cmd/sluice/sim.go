@@ -33,8 +33,13 @@ func runSim(args []string) int {
 	stopFirst := fs.Bool("stop-on-violation", false, "stop at the first seed with a violation (for measuring how soon a planted bug is caught)")
 	checkTimeout := fs.Duration("check-timeout", 0, "how long Porcupine may take per run before a queue is reported undecided (0: the topology's default)")
 	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one")
+	rate := fs.Float64("rate", 0, "offered send load of the producers, in messages per second of simulated time (0: the default pacing, a send every 2 to 21 ms per producer with at most 8 in flight)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *rate < 0 || *rate != *rate {
+		fmt.Fprintf(os.Stderr, "sluice sim: --rate %v: want a number of messages per second, at least 0 (0: the default pacing)\n", *rate)
+		return 2
 	}
 	if *seeds < 1 {
 		fmt.Fprintf(os.Stderr, "sluice sim: --seeds %d: want at least 1 (the number of seeds to run)\n", *seeds)
@@ -130,6 +135,7 @@ func runSim(args []string) int {
 			cfg.Duration = *duration
 		}
 		cfg.FlushMode = mode
+		cfg.Rate = *rate
 		cfg.Plant = *plant
 		if *checkTimeout > 0 {
 			cfg.CheckTimeout = *checkTimeout
@@ -196,6 +202,9 @@ func runSim(args []string) int {
 			replay := fmt.Sprintf("sluice sim --seed %d --duration %v --flush %s", cfg.Seed, cfg.Duration, mode)
 			if topo == cluster.BrokerGroups {
 				replay += fmt.Sprintf(" --topology groups --replication %s", repl)
+			}
+			if *rate > 0 {
+				replay += fmt.Sprintf(" --rate %v", *rate)
 			}
 			if *planFile != "" {
 				replay += " --plan " + *planFile

@@ -59,6 +59,11 @@ type Config struct {
 	// MetaSyncInterval is the brokers' (0: their default; negative: slaves copy no metadata).
 	MetaSyncInterval time.Duration
 	MinInSync        int // 0: 2
+
+	// Rate is the offered send load of the plain producers, in messages per second of
+	// simulated time, shared evenly between them (0: each producer sends every 2 to 21 ms
+	// with at most 8 sends in flight, the pacing every recorded seed was drawn with).
+	Rate float64
 }
 
 // GroupsConfig is the groups topology's default run: three name servers with embedded

@@ -89,9 +89,21 @@ func (r *run) startProducer(i int) {
 			r.produce(cli, i, fmt.Sprintf("p%d-%d", i, seq), func() { inflight-- })
 			seq++
 		}
-		r.w.After(time.Duration(2+r.w.Rand().IntN(20))*time.Millisecond, tick)
+		r.w.After(r.sendGap(), tick)
 	}
 	r.w.After(100*time.Millisecond, tick)
+}
+
+// sendGap draws the time from one producer's send to its next: with Config.Rate unset, 2 to
+// 21 ms (the pacing of every recorded seed; one draw either way, so traces stay as they were);
+// with it set, uniform between half and one and a half times the mean gap that offers Rate
+// messages per second across all producers.
+func (r *run) sendGap() time.Duration {
+	if r.cfg.Rate <= 0 {
+		return time.Duration(2+r.w.Rand().IntN(20)) * time.Millisecond
+	}
+	mean := float64(time.Second) * float64(max(r.cfg.Producers, 1)) / r.cfg.Rate
+	return max(time.Duration(mean*(0.5+r.w.Rand().Float64())), time.Microsecond)
 }
 
 // probe checks liveness after healing: a send must succeed within a bound.
