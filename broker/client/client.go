@@ -113,10 +113,7 @@ type call struct {
 }
 
 type cachedRoute struct {
-	data *route.TopicRouteData
-	// body is the route body data was decoded from: a refresh that brings the same bytes
-	// (nearly every one) copies data instead of parsing them again.
-	body    []byte
+	data    *route.TopicRouteData
 	fetched time.Time
 	// refreshAt, when set, ends the route's life before RouteTTL: a read went to a slave
 	// because the route names no master for a group (see readFrom).
@@ -137,8 +134,12 @@ type Client struct {
 	calls  map[int32]*call
 	opaque int32
 	routes map[string]*cachedRoute
-	nsNext int
-	rr     int
+	// routeBodies holds, by topic, the last route body decoded and what it decoded to: a
+	// lookup that brings the same bytes (nearly every one) copies that instead of parsing them
+	// again. Unlike routes, it outlives invalidation.
+	routeBodies map[string]decodedRoute
+	nsNext      int
+	rr          int
 	// brokers holds every broker address seen in a route, by group and broker id: heartbeats
 	// go to them.
 	brokers map[string]map[string]string
@@ -157,7 +158,7 @@ func New(env node.Env, cfg Config) *Client {
 		addrOf: map[node.ConnID]string{},
 		dialed: map[node.ConnID]bool{},
 		calls:  map[int32]*call{},
-		routes: map[string]*cachedRoute{},
+		routes: map[string]*cachedRoute{}, routeBodies: map[string]decodedRoute{},
 
 		brokers:   map[string]map[string]string{},
 		consumers: map[string]ConsumerGroup{},
@@ -302,20 +303,35 @@ func (c *Client) Route(topic string, done func(*route.TopicRouteData, error)) {
 			done(nil, fmt.Errorf("route %s: %w: %w", topic, errNoRoute, &BrokerError{resp.Code, resp.Remark}))
 			return
 		}
-		var rd *route.TopicRouteData
-		body := resp.Body
-		if prev, ok := c.routes[topic]; ok && bytes.Equal(prev.body, body) {
-			rd, body = prev.data.Clone(), prev.body
-		} else if rd, err = route.DecodeTopicRouteData(body); err != nil {
+		rd, err := c.decodeRoute(topic, resp.Body)
+		if err != nil {
 			done(nil, err)
 			return
-		} else {
-			body = bytes.Clone(body) // the frame's buffer is not ours to keep
 		}
-		c.routes[topic] = &cachedRoute{data: rd, body: body, fetched: c.env.Now()}
+		c.routes[topic] = &cachedRoute{data: rd, fetched: c.env.Now()}
 		c.learnBrokers(rd)
 		done(rd, nil)
 	})
+}
+
+// decodedRoute is a route body and what it decodes to (see Client.routeBodies).
+type decodedRoute struct {
+	body []byte
+	data *route.TopicRouteData
+}
+
+// decodeRoute decodes topic's route body b, or copies what the same bytes decoded to last time.
+func (c *Client) decodeRoute(topic string, b []byte) (*route.TopicRouteData, error) {
+	if prev, ok := c.routeBodies[topic]; ok && bytes.Equal(prev.body, b) {
+		return prev.data.Clone(), nil
+	}
+	rd, err := route.DecodeTopicRouteData(b)
+	if err != nil {
+		return nil, err
+	}
+	// Kept apart from what the caller gets (the frame's buffer is not ours to keep either).
+	c.routeBodies[topic] = decodedRoute{body: bytes.Clone(b), data: rd.Clone()}
+	return rd, nil
 }
 
 // fresh reports whether a cached route may still be used.
