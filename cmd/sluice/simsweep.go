@@ -214,8 +214,11 @@ func (t *sweepTally) summaryTable(groups bool) string {
 		}
 		b.WriteString("\n")
 	}
+	// (Not "  violation...": scripts grep the runs' own "  violation:" lines.)
 	if len(t.violationSeeds) == 0 {
-		b.WriteString("  violations: none\n")
+		b.WriteString("  checks violated: none\n")
+	} else {
+		b.WriteString("  checks violated (kind, seeds):\n")
 	}
 	for _, k := range slices.Sorted(maps.Keys(t.violationSeeds)) {
 		seeds := t.violationSeeds[k]
@@ -227,7 +230,7 @@ func (t *sweepTally) summaryTable(groups bool) string {
 			}
 			list = append(list, fmt.Sprint(s))
 		}
-		fmt.Fprintf(&b, "  violation %-24s %4d seeds: %s\n", k, len(seeds), strings.Join(list, " "))
+		fmt.Fprintf(&b, "    %-34s %4d: %s\n", k, len(seeds), strings.Join(list, " "))
 	}
 	return b.String()
 }
