@@ -210,7 +210,7 @@ func (t *sweepTally) summaryTable(groups bool) string {
 		if len(t.failoverTimes) > 0 {
 			s := slices.Sorted(slices.Values(t.failoverTimes))
 			fmt.Fprintf(&b, ", time to the new master's first acknowledgement: p50 %v  p90 %v  p99 %v  max %v",
-				ms(percentile(s, 50)), ms(percentile(s, 90)), ms(percentile(s, 99)), ms(s[len(s)-1]))
+				roundMs(percentile(s, 50)), roundMs(percentile(s, 90)), roundMs(percentile(s, 99)), roundMs(s[len(s)-1]))
 		}
 		b.WriteString("\n")
 	}
@@ -235,7 +235,8 @@ func (t *sweepTally) summaryTable(groups bool) string {
 	return b.String()
 }
 
-func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+// roundMs rounds d to whole milliseconds, for the summary table.
+func roundMs(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 
 // percentile is the p-th percentile (nearest rank) of sorted, which must not be empty.
 func percentile(sorted []time.Duration, p int) time.Duration {
