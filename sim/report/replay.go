@@ -9,22 +9,18 @@ import (
 
 // Replay is the sluice sim command that replays the run of cfg: every flag that changes what
 // the run does (topology, seed, duration, flush and replication modes, offered load, planted
-// bug, scenario, a plan file, a check budget other than the topology's default). planFile is
-// the fault plan's file when the run replays one (after shrinking); scenario the named
-// scenario it ran ("" for none).
+// bug, scenario, a plan file). Porcupine's wall-clock budget (--check-timeout, scaled by
+// --parallel) changes no event of the run and is left out. planFile is the fault plan's file
+// when the run replays one (after shrinking); scenario the named scenario it ran ("" for
+// none).
 func Replay(cfg cluster.Config, planFile, scenario string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sluice sim --topology %s --seed %d --duration %v --flush %s", cfg.Topology, cfg.Seed, cfg.Duration, cfg.FlushMode)
-	def := cluster.DefaultConfig(cfg.Seed)
 	if cfg.Topology == cluster.BrokerGroups {
-		def = cluster.GroupsConfig(cfg.Seed)
 		fmt.Fprintf(&b, " --replication %s", cfg.Replication)
 	}
 	if cfg.Rate > 0 {
 		fmt.Fprintf(&b, " --rate %v", cfg.Rate)
-	}
-	if cfg.CheckTimeout != def.CheckTimeout {
-		fmt.Fprintf(&b, " --check-timeout %v", cfg.CheckTimeout)
 	}
 	if planFile != "" {
 		b.WriteString(" --plan " + shellQuote(planFile))

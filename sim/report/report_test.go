@@ -261,7 +261,7 @@ func TestReplay(t *testing.T) {
 	cfg := cluster.DefaultConfig(3)
 	cfg.Plant, cfg.Rate, cfg.CheckTimeout = "ack-before-sync", 100, 5*time.Second
 	got := Replay(cfg, "/tmp/a plan.json", "")
-	want := "sluice sim --topology single --seed 3 --duration 1m0s --flush sync --rate 100 --check-timeout 5s --plan '/tmp/a plan.json' --plant ack-before-sync"
+	want := "sluice sim --topology single --seed 3 --duration 1m0s --flush sync --rate 100 --plan '/tmp/a plan.json' --plant ack-before-sync"
 	if got != want {
 		t.Errorf("replay\n %s\nwant\n %s", got, want)
 	}
