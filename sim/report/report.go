@@ -21,6 +21,7 @@ import (
 
 	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/linearizability"
+	"github.com/sluicemq/sluice/sim/checks"
 	"github.com/sluicemq/sluice/sim/cluster"
 )
 
@@ -197,17 +198,18 @@ func Build(in Input) (Model, error) {
 	return m, nil
 }
 
-// meanings explains the violation kinds a person meets most.
+// meanings explains the violation kinds a person meets most ("linearizability" and
+// "undecided" are sim/cluster's log check's).
 var meanings = map[string]string{
-	"lost acknowledged message":  "A producer was told its message was stored (SEND_OK), yet the final drain of its queue, after every fault healed, did not return it: the broker acknowledged something it then lost.",
-	"lost observed message":      "A consumer pulled a message that the final drain of its queue no longer returns: the broker served a message it then lost.",
-	"message at two offsets":     "One message was acknowledged or seen at two positions of its queue.",
-	"two messages at one offset": "Two different messages were acknowledged or seen at one position of a queue: the log was rewritten under its readers.",
-	"linearizability":            "No order of appends explains every acknowledged send and answered pull of the queue: Porcupine's visualisation below shows the longest explainable prefix.",
-	"undecided":                  "Porcupine did not decide the queue within its time budget, so the queue is unchecked; this is not a proof of a bug.",
-	"drain not contiguous":       "The final drain of a queue skipped or reordered offsets.",
-	"failed send observed":       "A message whose every send was refused was nevertheless delivered.",
-	"message never sent":         "A consumer received a message no producer sent.",
+	checks.KindLostAcked:      "A producer was told its message was stored (SEND_OK), yet the final drain of its queue, after every fault healed, did not return it: the broker acknowledged something it then lost.",
+	checks.KindLostObserved:   "A consumer pulled a message that the final drain of its queue no longer returns: the broker served a message it then lost.",
+	checks.KindTwoOffsets:     "One message was acknowledged or seen at two positions of its queue.",
+	checks.KindOffsetConflict: "Two different messages were acknowledged or seen at one position of a queue: the log was rewritten under its readers.",
+	"linearizability":         "No order of appends explains every acknowledged send and answered pull of the queue: Porcupine's visualisation below shows the longest explainable prefix.",
+	"undecided":               "Porcupine did not decide the queue within its time budget, so the queue is unchecked; this is not a proof of a bug.",
+	checks.KindDrainOrder:     "The final drain of a queue skipped or reordered offsets.",
+	checks.KindFailedObserved: "A message whose every send was refused was nevertheless delivered.",
+	checks.KindPhantom:        "A consumer received a message no producer sent.",
 }
 
 // faultRows lists the plan with where each fault struck.
@@ -224,7 +226,7 @@ func faultRows(plan []faults.Fault, strikes []cluster.Strike) []FaultRow {
 		if isNodeFault(f.Kind) {
 			var hit []string
 			for _, s := range strikes {
-				if s.At == f.At && s.Fault.Kind == f.Kind && sameFault(s.Fault, f) {
+				if sameFault(s.Fault, f) {
 					note := s.Addr
 					if !s.WasUp {
 						note += " (was down)"
