@@ -56,6 +56,7 @@ func (b *Broker) refuseIfDiskFull(req *codec.Command) *codec.Command {
 		return nil
 	}
 	b.retention.stats.SendsRefused++
+	b.observe(SendRefused{})
 	if err := b.retention.full.syncErr; err != nil && !errors.Is(err, node.ErrNoSpace) {
 		return codec.NewResponse(req, codec.ServiceNotAvailable,
 			"service not available now: the broker's commit log failed to sync ("+err.Error()+
@@ -105,6 +106,7 @@ func (b *Broker) storeFailed(req *codec.Command, err error) *codec.Command {
 	if errors.Is(err, node.ErrNoSpace) {
 		f := &b.retention.full
 		f.noSpace = true
+		b.observe(SendRefused{NoSpace: true})
 		if !f.noSpaceArmed {
 			f.noSpaceArmed = true
 			b.env.SetTimer(noSpaceRetryDelay, noSpaceTimer{})
