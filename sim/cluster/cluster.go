@@ -262,9 +262,9 @@ type run struct {
 	gr *groupsRun
 	// flips are the bit flips that struck, in order (bitflips.go); lostUnreadable the
 	// messages counted in Report.LostUnreadable.
-	flips          []flipRecord
+	flips []flipRecord
 	// retention judges the brokers' deletions (retention.go).
-	retention retentionCheck
+	retention      retentionCheck
 	lostUnreadable map[string]bool
 	corruptSeen    map[corruptAt]bool // pulls whose answer was corrupt (reported once each)
 	witnesses      []int              // indexes in h.Pulls of the flips' witnesses
@@ -306,7 +306,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		sim.DiskConfig{MinFsync: 100 * time.Microsecond, MaxFsync: maxFsync},
 		cfg.Logger)
 	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration,
-		report:      &Report{Seed: cfg.Seed, Topology: cfg.Topology, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{},
+		report: &Report{Seed: cfg.Seed, Topology: cfg.Topology, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{},
 			Retention: cfg.retentionOn()},
 		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{}, txByID: map[string]*txRecord{}}
 	r.flows = topo.flows(r)

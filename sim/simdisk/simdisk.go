@@ -70,11 +70,11 @@ type entry struct {
 func (e entry) bad() bool { return e.torn || !logentry.Valid(e.data) }
 
 type logData struct {
-	name    string
-	first   uint64 // index of entries[0]
+	name  string
+	first uint64 // index of entries[0]
 	// base is the bytes of every entry ever removed from the front: entries[0]'s position in
 	// the log's byte stream, which places segment boundaries (space.go).
-	base uint64
+	base    uint64
 	entries []entry
 	// durable is the highest index that survives a crash; entries above it are unsynced.
 	// Always first-1 <= durable <= last.
