@@ -5,7 +5,8 @@ package cluster
 // simulated clock against a simulated disk with a capacity and segments, and this checker
 // judges every deletion they report (brokernode.Retained):
 //
-//   - a message may vanish only by retention: each removed message was stored (by its
+//   - a message may vanish only by retention: each removed message, or one after it in the
+//     commit log (RocketMQ judges a segment by its newest message), was stored (by its
 //     broker's clock, the store time in its record) more than FileReservedTime before the
 //     deletion, or the deletion was forced by disk pressure (the broker found the simulated
 //     disk more than DiskMaxUsedSpaceRatio percent full at the check);
@@ -155,6 +156,20 @@ func (r *run) judgeRetained(log string, n *sim.Node, e brokernode.Retained) {
 	pressure := e.Forced && e.UsedPercent > brokernode.DefaultDiskMaxUsedSpaceRatio
 	nowMs := sim.Epoch.Add(r.w.Now() + n.ClockOffset()).UnixMilli()
 	deadline := nowMs - r.fileReservedTime().Milliseconds()
+	// lastExpired is the highest index from From on, up to the end of what the log holds, of a
+	// message stored before the deadline: a message before it may go, as RocketMQ judges a
+	// segment by its newest message (and the broker's search for the first unexpired message
+	// lands around a step back of its clock).
+	lastExpired := uint64(0)
+	for j := e.From; ; j++ {
+		rec, ok := recs[j]
+		if !ok && j >= e.To {
+			break
+		}
+		if ok && rec.storeMs < deadline {
+			lastExpired = j
+		}
+	}
 	bad := 0
 	for i := e.From; i < e.To; i++ {
 		rec, ok := recs[i]
@@ -162,7 +177,7 @@ func (r *run) judgeRetained(log string, n *sim.Node, e brokernode.Retained) {
 			continue // written before a crash lost it, or a broker's own entry without a record here
 		}
 		delete(recs, i)
-		if pressure || rec.storeMs < deadline {
+		if pressure || i <= lastExpired && lastExpired != 0 {
 			if rec.id != "" {
 				rc.retained[rec.id] = true
 				r.h.AddRetained(rec.queue, rec.offset+1)
