@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/store"
 )
@@ -92,6 +93,9 @@ func (b *Broker) checkRetention() {
 	}
 	if b.cfg.FileReservedTime > 0 {
 		p.ExpireBeforeMs = b.env.Now().Add(-b.cfg.FileReservedTime).UnixMilli()
+		if b.cfg.Bugs.Has(bugs.RetainUnexpired) {
+			p.ExpireBeforeMs = b.env.Now().Add(b.cfg.FileReservedTime).UnixMilli()
+		}
 	}
 	rounds := 1
 	if force {

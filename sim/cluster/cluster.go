@@ -299,6 +299,9 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	if cfg.plant().AsyncFlush {
 		cfg.FlushMode = brokernode.AsyncFlush
 	}
+	if cfg.plant().Retention && !cfg.retentionOn() {
+		cfg.Retention = plantRetention
+	}
 	topo := newTopology(cfg.Topology)
 	start := wallNow()
 	w := sim.NewWorld(cfg.Seed,

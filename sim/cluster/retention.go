@@ -42,6 +42,10 @@ const KindRetainedUnexpired = "retained unexpired message"
 // retentionOn reports whether the run gives the brokers a finite disk or a retention time.
 func (c Config) retentionOn() bool { return c.DiskCapacity > 0 || c.Retention > 0 }
 
+// plantRetention is the brokers' FileReservedTime in the runs of a planted bug that lives in
+// retention (Plant.Retention): longer than a default run, so nothing may expire in it.
+const plantRetention = 10 * time.Minute
+
 // segmentBytes is the simulated commit log's segment size: a thirty-second of the disk
 // (RocketMQ's 1 GiB segments on a disk of tens of GiB), 64 KiB without a capacity.
 func (c Config) segmentBytes() uint64 {
