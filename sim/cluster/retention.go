@@ -104,6 +104,9 @@ type retentionCheck struct {
 	recs map[string]map[uint64]retainedRec
 	// retained is the ids legal deletions removed.
 	retained map[string]bool
+	// removedTo, by log, is one past the highest commit-log index a deletion removed (each
+	// judged here, so an index below it missing from every replica was retention's).
+	removedTo map[string]uint64
 }
 
 // onRetentionEvent is the observer's part for retention: log names the commit log (the
@@ -114,7 +117,7 @@ func (r *run) onRetentionEvent(log string, n *sim.Node, e brokernode.Event) {
 	}
 	rc := &r.retention
 	if rc.recs == nil {
-		rc.recs, rc.retained = map[string]map[uint64]retainedRec{}, map[string]bool{}
+		rc.recs, rc.retained, rc.removedTo = map[string]map[uint64]retainedRec{}, map[string]bool{}, map[string]uint64{}
 	}
 	if rc.recs[log] == nil {
 		rc.recs[log] = map[uint64]retainedRec{}
@@ -155,6 +158,7 @@ func (r *run) onRetentionEvent(log string, n *sim.Node, e brokernode.Event) {
 func (r *run) judgeRetained(log string, n *sim.Node, e brokernode.Retained) {
 	rc := &r.retention
 	recs := rc.recs[log]
+	rc.removedTo[log] = max(rc.removedTo[log], e.To)
 	// Disk pressure as the broker measured it at the check (the simulated disk's Space): more
 	// than DiskMaxUsedSpaceRatio percent full.
 	pressure := e.Forced && e.UsedPercent > brokernode.DefaultDiskMaxUsedSpaceRatio
