@@ -250,6 +250,8 @@ type run struct {
 	// plan is the run's fault plan; crash times bound what the broker may forget (locks) and
 	// how late it may be (delays).
 	plan []faults.Fault
+	// stalls caches the plan's faults that stall the broker (flows.go).
+	stalls *stallFaults
 	// flow records: what the new flows did, turned into history entries by flowHistory.
 	// restarts lists when the broker was restarted outside the plan.
 	restarts   []int64
