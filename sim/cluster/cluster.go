@@ -175,6 +175,9 @@ type Report struct {
 	RetainedMsgs      int
 	SendsRefusedSpace int
 	OffsetsMoved      int
+	// PullsCompacted counts the empty pulls a later one of the same client replaced in the
+	// history (retention.go's addPull).
+	PullsCompacted int
 }
 
 // Summary is the one-line report the sim command prints; it ends with trace=<hex>.

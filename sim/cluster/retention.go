@@ -107,6 +107,8 @@ type retentionCheck struct {
 	// removedTo, by log, is one past the highest commit-log index a deletion removed (each
 	// judged here, so an index below it missing from every replica was retention's).
 	removedTo map[string]uint64
+	// lastPull is, by client and queue, the index in the history of the last pull (addPull).
+	lastPull map[pullChain]int
 }
 
 // onRetentionEvent is the observer's part for retention: log names the commit log (the
@@ -205,6 +207,37 @@ func (r *run) judgeRetained(log string, n *sim.Node, e brokernode.Retained) {
 	}
 }
 
+// pullChain is one client's pulls of one queue (addPull).
+type pullChain struct {
+	client int
+	queue  linearizability.QueueKey
+}
+
+// addPull records a pull in the history. In a long run with retention and sync flush, a pull
+// answered OK and empty at the same offset as the same client's previous pull of the queue,
+// also OK and empty, replaces it: the queue's log in the model only grows (no crash may cut
+// it), so the later of the two, which began after the earlier returned, holds whenever the
+// earlier fails, and the earlier adds nothing to the check. A consumer idling on a quiet
+// queue would otherwise grow the history by a pull per poll for the whole run.
+func (r *run) addPull(op linearizability.PullOp) {
+	if !r.cfg.retentionOn() || r.cfg.FlushMode != brokernode.SyncFlush {
+		r.h.AddPull(op)
+		return
+	}
+	if r.retention.lastPull == nil {
+		r.retention.lastPull = map[pullChain]int{}
+	}
+	k := pullChain{op.Client, op.Queue}
+	empty := func(p linearizability.PullOp) bool { return p.Outcome == linearizability.OK && len(p.Msgs) == 0 }
+	if i, ok := r.retention.lastPull[k]; ok && empty(op) && empty(r.h.Pulls[i]) && r.h.Pulls[i].Offset == op.Offset {
+		r.h.Pulls[i] = op
+		r.report.PullsCompacted++
+		return
+	}
+	r.retention.lastPull[k] = len(r.h.Pulls)
+	r.h.AddPull(op)
+}
+
 // fileReservedTime is the brokers' FileReservedTime.
 func (r *run) fileReservedTime() time.Duration {
 	if r.cfg.Retention > 0 {
@@ -218,6 +251,6 @@ func (rep *Report) retentionSummary() string {
 	if !rep.Retention {
 		return ""
 	}
-	return fmt.Sprintf(" retention=runs:%d,forced:%d,segments-deleted:%d,msgs-deleted:%d sends-refused-for-space=%d consumers-moved=%d",
-		rep.RetentionRuns, rep.ForcedRuns, rep.SegmentsDeleted, rep.RetainedMsgs, rep.SendsRefusedSpace, rep.OffsetsMoved)
+	return fmt.Sprintf(" retention=runs:%d,forced:%d,segments-deleted:%d,msgs-deleted:%d sends-refused-for-space=%d consumers-moved=%d pulls-compacted=%d",
+		rep.RetentionRuns, rep.ForcedRuns, rep.SegmentsDeleted, rep.RetainedMsgs, rep.SendsRefusedSpace, rep.OffsetsMoved, rep.PullsCompacted)
 }

@@ -196,7 +196,7 @@ func (r *run) pullRecorded(cli *client.Client, clientIdx int, req client.PullReq
 			}
 		}
 		r.report.Pulls++
-		r.h.AddPull(op)
+		r.addPull(op)
 		done(res, err)
 	})
 }
