@@ -148,6 +148,7 @@ func runSim(args []string) int {
 	var resumeBehind int64
 	var failoverTimes []time.Duration
 	bitFlips, lostUnreadable := 0, 0
+	var segmentsDeleted, refusedForSpace, consumersMoved int
 	totals := map[faults.Kind]int{}
 	start := time.Now()
 	for i := 0; i < *seeds; i++ {
@@ -193,6 +194,9 @@ func runSim(args []string) int {
 		slavePulls += rep.SlavePulls
 		bitFlips += rep.BitFlips
 		lostUnreadable += rep.LostUnreadable
+		segmentsDeleted += rep.SegmentsDeleted
+		refusedForSpace += rep.SendsRefusedSpace
+		consumersMoved += rep.OffsetsMoved
 		if len(rep.Violations) > 0 {
 			failed++
 			for i, v := range rep.Violations {
@@ -273,6 +277,9 @@ func runSim(args []string) int {
 				repl, failovers, cluster.Median(failoverTimes), cluster.Worst(failoverTimes), lostAcked, lostObserved, redelivered, resumeBehind, slavePulls)
 		} else {
 			groups = fmt.Sprintf(" flush=%s lost-unflushed=%d", mode, lostUnflushed)
+		}
+		if capacity > 0 || *retention > 0 {
+			groups += fmt.Sprintf(" segments-deleted=%d sends-refused-for-space=%d consumers-moved=%d", segmentsDeleted, refusedForSpace, consumersMoved)
 		}
 		fmt.Printf("seeds=%d failed=%d faults=%s%s bit-flips=%d lost-unreadable=%d wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","), groups,
 			bitFlips, lostUnreadable, el.Round(time.Millisecond), float64(*seeds)/el.Minutes())
