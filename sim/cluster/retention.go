@@ -100,8 +100,10 @@ type retainedRec struct {
 // retentionCheck is the checker's state.
 type retentionCheck struct {
 	// recs, by log (the single broker's, or a group's), by commit-log index: the messages
-	// written and not yet removed.
-	recs map[string]map[uint64]retainedRec
+	// written there and not yet removed; in a group more than one when a deposed master wrote
+	// at an index its successor also wrote at (one of them is then truncated, and which one
+	// a replica held when it removed the index is not known here).
+	recs map[string]map[uint64][]retainedRec
 	// retained is the ids legal deletions removed.
 	retained map[string]bool
 	// removedTo, by log, is one past the highest commit-log index a deletion removed (each
@@ -119,10 +121,10 @@ func (r *run) onRetentionEvent(log string, n *sim.Node, e brokernode.Event) {
 	}
 	rc := &r.retention
 	if rc.recs == nil {
-		rc.recs, rc.retained, rc.removedTo = map[string]map[uint64]retainedRec{}, map[string]bool{}, map[string]uint64{}
+		rc.recs, rc.retained, rc.removedTo = map[string]map[uint64][]retainedRec{}, map[string]bool{}, map[string]uint64{}
 	}
 	if rc.recs[log] == nil {
-		rc.recs[log] = map[uint64]retainedRec{}
+		rc.recs[log] = map[uint64][]retainedRec{}
 	}
 	b, _ := n.Handler().(*brokernode.Broker)
 	switch e := e.(type) {
@@ -139,9 +141,14 @@ func (r *run) onRetentionEvent(log string, n *sim.Node, e brokernode.Event) {
 		if err != nil {
 			return // a flipped header: the bit-flip checks judge it
 		}
-		rc.recs[log][e.Index] = retainedRec{id: historyID(m.Topic, codec.Property(m.Properties, codec.PropUniqKey), m.ReconsumeTimes),
+		rec := retainedRec{id: historyID(m.Topic, codec.Property(m.Properties, codec.PropUniqKey), m.ReconsumeTimes),
 			queue:  linearizability.QueueKey{Broker: log, Topic: m.Topic, QueueID: m.QueueID},
 			offset: m.QueueOffset, storeMs: m.StoreTimestamp, size: uint64(len(recs[0]))}
+		if r.gr == nil {
+			rc.recs[log][e.Index] = []retainedRec{rec} // one writer: a rewrite replaces what a crash lost
+			return
+		}
+		rc.recs[log][e.Index] = append(rc.recs[log][e.Index], rec)
 	case brokernode.Retained:
 		r.report.RetentionRuns++
 		r.report.SegmentsDeleted += e.Segments
@@ -170,31 +177,38 @@ func (r *run) judgeRetained(log string, n *sim.Node, e brokernode.Retained) {
 	// message stored before the deadline: a message before it may go, as RocketMQ judges a
 	// segment by its newest message (and the broker's search for the first unexpired message
 	// lands around a step back of its clock).
+	// A deposed master's record at an index counts as well as its successor's (either may be
+	// the one the replica held).
 	lastExpired := uint64(0)
 	for j := e.From; ; j++ {
-		rec, ok := recs[j]
+		cands, ok := recs[j]
 		if !ok && j >= e.To {
 			break
 		}
-		if ok && rec.storeMs < deadline {
-			lastExpired = j
+		for _, rec := range cands {
+			if rec.storeMs < deadline {
+				lastExpired = j
+			}
 		}
 	}
 	bad := 0
 	for i := e.From; i < e.To; i++ {
-		rec, ok := recs[i]
+		cands, ok := recs[i]
 		if !ok {
 			continue // written before a crash lost it, or a broker's own entry without a record here
 		}
 		delete(recs, i)
 		if pressure || i <= lastExpired && lastExpired != 0 {
-			if rec.id != "" {
-				rc.retained[rec.id] = true
-				r.h.AddRetained(rec.queue, rec.offset+1)
+			for _, rec := range cands {
+				if rec.id != "" {
+					rc.retained[rec.id] = true
+					r.h.AddRetained(rec.queue, rec.offset+1)
+				}
 			}
 			r.report.RetainedMsgs++
 			continue
 		}
+		rec := cands[len(cands)-1]
 		if bad++; bad <= 3 {
 			r.violate(KindRetainedUnexpired, "%s removed %s (%s offset %d, index %d) stored at %v, %v before the deletion at %v (fileReservedTime %v); forced=%v with the disk %d%% full",
 				n.Addr, rec.id, rec.queue, rec.offset, i, time.UnixMilli(rec.storeMs).UTC().Format(time.RFC3339Nano),
