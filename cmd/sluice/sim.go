@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -37,12 +39,38 @@ func runSim(args []string) int {
 	checkTimeout := fs.Duration("check-timeout", 0, "how long Porcupine may take per run before a queue is reported undecided (0: the topology's default)")
 	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one")
 	rate := fs.Float64("rate", 0, "offered send load of the producers, in messages per second of simulated time (0: the default pacing, a send every 2 to 21 ms per producer with at most 8 in flight)")
+	diskCapacity := fs.String("disk-capacity", "", "give each broker a simulated disk of this size (bytes, or e.g. 64MiB) and turn retention on: sends are refused above 90% full, the oldest segments go above 75%")
+	retention := fs.Duration("retention", 0, "the brokers' fileReservedTime (turns retention on; default with --disk-capacity: 72h): segments older than this are deleted at the --delete-when hours")
+	deleteWhen := fs.String("delete-when", "", "with retention on, the hours (0-23, ';' or ',' separated) at which expired segments are deleted (default: every hour)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if *rate < 0 || *rate != *rate {
 		fmt.Fprintf(os.Stderr, "sluice sim: --rate %v: want a number of messages per second, at least 0 (0: the default pacing)\n", *rate)
 		return 2
+	}
+	var capacity uint64
+	var err error
+	if *diskCapacity != "" {
+		if capacity, err = parseByteSize(*diskCapacity); err != nil || capacity == 0 {
+			fmt.Fprintf(os.Stderr, "sluice sim: --disk-capacity: %v\n", cmp.Or(err, errors.New("want more than 0 bytes")))
+			return 2
+		}
+	}
+	if *retention < 0 {
+		fmt.Fprintf(os.Stderr, "sluice sim: --retention %v: want a positive duration\n", *retention)
+		return 2
+	}
+	var hours []int
+	if *deleteWhen != "" {
+		if hours, err = parseHours(*deleteWhen); err != nil {
+			fmt.Fprintln(os.Stderr, "sluice sim: --delete-when", err)
+			return 2
+		}
+		if capacity == 0 && *retention == 0 {
+			fmt.Fprintln(os.Stderr, "sluice sim: --delete-when needs --retention or --disk-capacity (retention is off without them)")
+			return 2
+		}
 	}
 	if *seeds < 1 {
 		fmt.Fprintf(os.Stderr, "sluice sim: --seeds %d: want at least 1 (the number of seeds to run)\n", *seeds)
@@ -127,6 +155,7 @@ func runSim(args []string) int {
 	var resumeBehind int64
 	var failoverTimes []time.Duration
 	bitFlips, lostUnreadable := 0, 0
+	var segmentsDeleted, refusedForSpace, consumersMoved int
 	totals := map[faults.Kind]int{}
 	start := time.Now()
 	explicitPlan := *planFile != ""
@@ -154,6 +183,7 @@ func runSim(args []string) int {
 		}
 		cfg.FlushMode = mode
 		cfg.Rate = *rate
+		cfg.DiskCapacity, cfg.Retention, cfg.DeleteWhen = capacity, *retention, hours
 		cfg.Plant = *plant
 		if *checkTimeout > 0 {
 			cfg.CheckTimeout = *checkTimeout
@@ -206,6 +236,9 @@ func runSim(args []string) int {
 		slavePulls += rep.SlavePulls
 		bitFlips += rep.BitFlips
 		lostUnreadable += rep.LostUnreadable
+		segmentsDeleted += rep.SegmentsDeleted
+		refusedForSpace += rep.SendsRefusedSpace
+		consumersMoved += rep.OffsetsMoved
 		if len(rep.Violations) > 0 {
 			failed++
 			for i, v := range rep.Violations {
@@ -250,6 +283,15 @@ func runSim(args []string) int {
 			if *rate > 0 {
 				replay += fmt.Sprintf(" --rate %v", *rate)
 			}
+			if *diskCapacity != "" {
+				replay += " --disk-capacity " + *diskCapacity
+			}
+			if *retention > 0 {
+				replay += fmt.Sprintf(" --retention %v", *retention)
+			}
+			if *deleteWhen != "" {
+				replay += " --delete-when " + *deleteWhen
+			}
 			if replayPlan != "" {
 				replay += " --plan " + replayPlan
 			}
@@ -285,6 +327,9 @@ func runSim(args []string) int {
 				repl, failovers, cluster.Median(failoverTimes), cluster.Worst(failoverTimes), lostAcked, lostObserved, redelivered, resumeBehind, slavePulls)
 		} else {
 			groups = fmt.Sprintf(" flush=%s lost-unflushed=%d", mode, lostUnflushed)
+		}
+		if capacity > 0 || *retention > 0 {
+			groups += fmt.Sprintf(" segments-deleted=%d sends-refused-for-space=%d consumers-moved=%d", segmentsDeleted, refusedForSpace, consumersMoved)
 		}
 		fmt.Printf("seeds=%d failed=%d faults=%s%s bit-flips=%d lost-unreadable=%d wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","), groups,
 			bitFlips, lostUnreadable, el.Round(time.Millisecond), float64(*seeds)/el.Minutes())

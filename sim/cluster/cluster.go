@@ -60,6 +60,14 @@ type Config struct {
 	MetaSyncInterval time.Duration
 	MinInSync        int // 0: 2
 
+	// DiskCapacity, when set, is the size in bytes of each broker's simulated disk, and
+	// Retention, when set, the brokers' FileReservedTime; either turns retention on
+	// (retention.go): the brokers delete at the hours of DeleteWhen (nil: every hour) and
+	// under disk pressure, the disks have segments, and the checks judge every deletion.
+	DiskCapacity uint64
+	Retention    time.Duration
+	DeleteWhen   []int
+
 	// Rate is the offered send load of the plain producers, in messages per second of
 	// simulated time, shared evenly between them (0: each producer sends every 2 to 21 ms
 	// with at most 8 sends in flight, the pacing every recorded seed was drawn with).
@@ -157,6 +165,22 @@ type Report struct {
 	// interval (and its slack) before the crash, or owed by the broker for such a write
 	// (asyncflush.go). Any other loss is a violation.
 	LostUnflushed int
+
+	// With retention on (Config.DiskCapacity or Config.Retention; retention.go), from the
+	// brokers' events: RetentionRuns deletions, ForcedRuns of them by disk pressure,
+	// SegmentsDeleted commit-log segments and RetainedMsgs messages they removed;
+	// SendsRefusedSpace sends refused for lack of space; OffsetsMoved pulls below a queue's
+	// min offset moved forward (PULL_OFFSET_MOVED).
+	Retention         bool
+	RetentionRuns     int
+	ForcedRuns        int
+	SegmentsDeleted   int
+	RetainedMsgs      int
+	SendsRefusedSpace int
+	OffsetsMoved      int
+	// PullsCompacted counts the empty pulls a later one of the same client replaced in the
+	// history (retention.go's addPull).
+	PullsCompacted int
 }
 
 // Summary is the one-line report the sim command prints; it ends with trace=<hex>.
@@ -185,10 +209,10 @@ func (r *Report) Summary() string {
 	if r.Topology != BrokerGroups {
 		groups = fmt.Sprintf(" lost-unflushed=%d", r.LostUnflushed)
 	}
-	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s routes=probes:%d,expired:%d bit-flips=%d lost-unreadable=%d violations=%d %s trace=%016x",
+	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s routes=probes:%d,expired:%d bit-flips=%d lost-unreadable=%d%s violations=%d %s trace=%016x",
 		r.Seed, r.Simulated, r.Wall.Round(time.Millisecond), r.Events,
 		r.Sends[linearizability.OK], r.Sends[linearizability.Failed], r.Sends[linearizability.Unknown],
-		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), flows, groups, r.RouteProbes, r.RouteExpiries, r.BitFlips, r.LostUnreadable, len(r.Violations), status, r.TraceHash)
+		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), flows, groups, r.RouteProbes, r.RouteExpiries, r.BitFlips, r.LostUnreadable, r.retentionSummary(), len(r.Violations), status, r.TraceHash)
 }
 
 // simRecentHeadEntries is the brokers' RecentHeadEntries in the simulator: small enough that a
@@ -237,6 +261,8 @@ type run struct {
 	// plan is the run's fault plan; crash times bound what the broker may forget (locks) and
 	// how late it may be (delays).
 	plan []faults.Fault
+	// stalls caches the plan's faults that stall the broker (flows.go).
+	stalls *stallFaults
 	// flow records: what the new flows did, turned into history entries by flowHistory.
 	// restarts lists when the broker was restarted outside the plan.
 	restarts   []int64
@@ -249,7 +275,9 @@ type run struct {
 	gr *groupsRun
 	// flips are the bit flips that struck, in order (bitflips.go); lostUnreadable the
 	// messages counted in Report.LostUnreadable.
-	flips          []flipRecord
+	flips []flipRecord
+	// retention judges the brokers' deletions (retention.go).
+	retention      retentionCheck
 	lostUnreadable map[string]bool
 	corruptSeen    map[corruptAt]bool // pulls whose answer was corrupt (reported once each)
 	witnesses      []int              // indexes in h.Pulls of the flips' witnesses
@@ -284,6 +312,9 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	if cfg.plant().AsyncFlush {
 		cfg.FlushMode = brokernode.AsyncFlush
 	}
+	if cfg.plant().Retention && !cfg.retentionOn() {
+		cfg.Retention = plantRetention
+	}
 	topo := newTopology(cfg.Topology)
 	start := wallNow()
 	w := sim.NewWorld(cfg.Seed,
@@ -291,7 +322,8 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		sim.DiskConfig{MinFsync: 100 * time.Microsecond, MaxFsync: maxFsync},
 		cfg.Logger)
 	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration,
-		report:      &Report{Seed: cfg.Seed, Topology: cfg.Topology, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{}},
+		report: &Report{Seed: cfg.Seed, Topology: cfg.Topology, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{},
+			Retention: cfg.retentionOn()},
 		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{}, txByID: map[string]*txRecord{}}
 	r.flows = topo.flows(r)
 	r.report.Flows = r.flows
