@@ -93,11 +93,11 @@ func runSim(args []string) int {
 		}
 		sc = &s
 	}
-	var plan []faults.Fault
+	var plan cluster.PlanFile
 	if *planFile != "" {
 		b, err := os.ReadFile(*planFile)
 		if err == nil {
-			plan, err = faults.DecodePlan(b)
+			plan, err = cluster.DecodePlanFile(b)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sluice sim:", err)
@@ -143,7 +143,7 @@ func runSim(args []string) int {
 		cfg.VizDir = *vizDir
 		cfg.Logger = logger
 		if *planFile != "" {
-			cfg.Plan, cfg.ExplicitPlan = plan, true
+			plan.Apply(&cfg)
 		}
 		rep, err := cluster.Run(cfg, time.Now)
 		if err != nil {
@@ -177,13 +177,14 @@ func runSim(args []string) int {
 				fmt.Printf("  visualisation: %s\n", rep.VizPath)
 			}
 			if *shrink {
-				small, srep, err := cluster.Shrink(cfg, rep, time.Now, 200)
+				sh, err := cluster.Shrink(cfg, rep, time.Now, 200)
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "sluice sim: shrink:", err)
 					return 1
 				}
+				small := sh.Config
 				path := filepath.Join(*vizDir, fmt.Sprintf("sluice-plan-seed%d.json", cfg.Seed))
-				b, err := faults.EncodePlan(small.Plan)
+				b, err := cluster.EncodePlanFile(small)
 				if err == nil {
 					err = os.WriteFile(path, b, 0o644)
 				}
@@ -191,8 +192,8 @@ func runSim(args []string) int {
 					fmt.Fprintln(os.Stderr, "sluice sim: write shrunk plan:", err)
 					return 1
 				}
-				fmt.Printf("  shrunk: %d of %d faults, %v of workload, still failing with %q\n",
-					len(small.Plan), len(rep.Plan), small.Duration, srep.Violations[0].Kind)
+				fmt.Printf("  shrunk: %d of %d faults, %v of workload, %d producers, %d consumers, still failing with %q (%d runs, %v)\n",
+					len(small.Plan), len(rep.Plan), small.Duration, small.Producers, small.Consumers, sh.Kind, sh.Runs, sh.Wall.Round(time.Millisecond))
 				for _, f := range small.Plan {
 					fmt.Printf("    fault: %v\n", f)
 				}

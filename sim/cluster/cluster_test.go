@@ -78,7 +78,8 @@ func TestShrinkKeepsTheFailure(t *testing.T) {
 	if len(rep.Violations) == 0 {
 		t.Fatal("no failing seed to shrink")
 	}
-	small, srep, err := Shrink(cfg, rep, time.Now, 25)
+	sh, err := Shrink(cfg, rep, time.Now, 25)
+	small, srep := sh.Config, sh.Report
 	if err != nil {
 		t.Fatal(err)
 	}
