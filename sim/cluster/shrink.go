@@ -26,6 +26,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/sluicemq/sluice/faults"
@@ -59,6 +61,8 @@ type Shrunk struct {
 	Runs int
 	// Wall is the shrink's wall time.
 	Wall time.Duration
+	// Steps says, a line per step, what each step left and what it had cost so far.
+	Steps []string
 }
 
 // Shrink looks for a smaller run than cfg (whose run gave failing) that fails with a violation of
@@ -71,7 +75,7 @@ func Shrink(cfg Config, failing *Report, wallNow func() time.Time, budget int) (
 	if !ok {
 		return Shrunk{Config: cfg, Report: failing}, nil
 	}
-	s := &shrinker{kind: kind, budget: budget, wallNow: wallNow, seen: map[string]bool{}, logger: cfg.Logger}
+	s := &shrinker{kind: kind, budget: budget, parallel: max(1, min(2, runtime.GOMAXPROCS(0))), wallNow: wallNow, seen: map[string]bool{}, logger: cfg.Logger}
 	s.best = cfg
 	s.best.Plan = within(failing.Plan, cfg.Duration)
 	s.best.ExplicitPlan = true
@@ -82,22 +86,18 @@ func Shrink(cfg Config, failing *Report, wallNow func() time.Time, budget int) (
 	}
 	s.seen[s.key(s.best)] = true
 
-	if err := s.duration(0); err != nil {
-		return Shrunk{}, err
-	}
-	for round := 0; round < 3; round++ {
+	shorten := func() error { return s.duration(lastStrike(s.best.Plan)) }
+	steps := []shrinkStep{{"duration", func() error { return s.duration(0) }}, {"plan", s.plan}, {"duration", shorten}, {"workload", s.workload}}
+	for i := 0; i < len(steps); i++ {
 		before := s.key(s.best)
-		if err := s.plan(); err != nil {
+		if err := steps[i].do(); err != nil {
 			return Shrunk{}, err
 		}
-		if err := s.duration(lastStrike(s.best.Plan)); err != nil {
-			return Shrunk{}, err
-		}
-		if err := s.workload(); err != nil {
-			return Shrunk{}, err
-		}
-		if s.key(s.best) == before || s.runs >= s.budget {
-			break
+		s.steps = append(s.steps, fmt.Sprintf("%-8s -> %d faults over %v, %d producers, %d consumers (%d runs so far, %v)",
+			steps[i].name, len(s.best.Plan), s.best.Duration, s.best.Producers, s.best.Consumers, s.runs, wallNow().Sub(start).Round(time.Millisecond)))
+		if steps[i].name == "workload" && s.key(s.best) != before {
+			// A smaller workload may let more faults go, and fail sooner.
+			steps = append(steps, shrinkStep{"plan", s.plan}, shrinkStep{"duration", shorten})
 		}
 	}
 
@@ -109,16 +109,24 @@ func Shrink(cfg Config, failing *Report, wallNow func() time.Time, budget int) (
 	if !rep.hasKind(kind) {
 		return Shrunk{}, fmt.Errorf("shrink: the shrunk run (seed %d, %d faults over %v) did not replay its %q violation in full", s.best.Seed, len(s.best.Plan), s.best.Duration, kind)
 	}
-	return Shrunk{Config: s.best, Report: rep, Kind: kind, Runs: s.runs, Wall: wallNow().Sub(start)}, nil
+	return Shrunk{Config: s.best, Report: rep, Kind: kind, Runs: s.runs, Wall: wallNow().Sub(start), Steps: s.steps}, nil
+}
+
+// shrinkStep is one step of a shrink.
+type shrinkStep struct {
+	name string
+	do   func() error
 }
 
 type shrinker struct {
-	kind    string
-	budget  int
-	runs    int
-	wallNow func() time.Time
-	logger  *slog.Logger
-	best    Config
+	kind     string
+	budget   int
+	parallel int // candidate runs at a time
+	runs     int
+	wallNow  func() time.Time
+	logger   *slog.Logger
+	best     Config
+	steps    []string
 	// seen records, by key, whether a configuration showed the kind.
 	seen map[string]bool
 }
@@ -137,24 +145,68 @@ func (s *shrinker) key(c Config) string {
 	return string(b)
 }
 
-// try runs c (unless it ran before) and makes it the best if it shows the kind. A candidate
-// that panics or fails to start does not show it: it is logged and passed over. Beyond the
-// budget nothing runs and nothing shows.
+// try runs c (unless it ran before) and makes it the best if it shows the kind.
 func (s *shrinker) try(c Config) (bool, error) {
-	k := s.key(c)
-	if shows, ok := s.seen[k]; ok {
-		return shows, nil
+	i, err := s.first([]Config{c})
+	return i == 0, err
+}
+
+// first runs the candidates (those that ran before are not run again), up to s.parallel at
+// a time, and makes the first in order that shows the kind the best; it returns its index, or
+// -1. The outcome is the same at any parallelism: a batch's later candidates run only
+// speculatively. A candidate that panics or fails to start does not show the kind: it is
+// logged and passed over. Beyond the budget nothing runs and nothing shows.
+func (s *shrinker) first(cands []Config) (int, error) {
+	for lo := 0; lo < len(cands); {
+		// The batch: the next candidates up to s.parallel that need a run (cached ones decide
+		// at once, in order).
+		var batch []int
+		hi := lo
+		for ; hi < len(cands) && len(batch) < s.parallel; hi++ {
+			k := s.key(cands[hi])
+			if shows, ok := s.seen[k]; ok {
+				if !shows {
+					continue
+				}
+				if len(batch) == 0 {
+					s.best = cands[hi]
+					return hi, nil
+				}
+				hi++ // the batch's runs decide whether an earlier candidate wins
+				break
+			}
+			if s.runs+len(batch) >= s.budget {
+				break
+			}
+			batch = append(batch, hi)
+		}
+		if len(batch) == 0 && hi == lo {
+			return -1, nil // out of budget
+		}
+		shows := make([]bool, len(batch))
+		var wg sync.WaitGroup
+		for j, i := range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				shows[j] = s.run(cands[i])
+			}()
+		}
+		wg.Wait()
+		s.runs += len(batch)
+		for j, i := range batch {
+			s.seen[s.key(cands[i])] = shows[j]
+		}
+		// The first in order that shows, cached ones included.
+		for i := lo; i < hi; i++ {
+			if s.seen[s.key(cands[i])] {
+				s.best = cands[i]
+				return i, nil
+			}
+		}
+		lo = hi
 	}
-	if s.runs >= s.budget {
-		return false, nil
-	}
-	s.runs++
-	shows := s.run(c)
-	s.seen[k] = shows
-	if shows {
-		s.best = c
-	}
-	return shows, nil
+	return -1, nil
 }
 
 // run runs candidate c, cut short once its kind shows.
@@ -205,52 +257,54 @@ func (s *shrinker) duration(floor time.Duration) error {
 
 // plan shrinks the best plan by ddmin.
 func (s *shrinker) plan() error {
-	test := func(plan []faults.Fault) (bool, error) {
-		c := s.best
-		c.Plan = plan
-		return s.try(c)
-	}
 	if len(s.best.Plan) == 0 {
 		return nil
 	}
-	if shows, err := test([]faults.Fault{}); err != nil || shows {
+	if shows, err := s.try(s.with([]faults.Fault{})); err != nil || shows {
 		return err
 	}
 	n := 2
 	for len(s.best.Plan) >= 2 && s.runs < s.budget {
 		plan := s.best.Plan
 		chunks := split(plan, n)
-		reduced := false
+		cands := make([]Config, 0, 2*n)
 		for _, ch := range chunks {
-			shows, err := test(ch)
-			if err != nil {
+			cands = append(cands, s.with(ch))
+		}
+		i, err := s.first(cands)
+		if err != nil {
+			return err
+		}
+		if i >= 0 {
+			n = 2
+			continue
+		}
+		if n > 2 { // with two chunks, the complements are the chunks
+			cands = cands[:0]
+			for i := range chunks {
+				cands = append(cands, s.with(without(chunks, i)))
+			}
+			if i, err = s.first(cands); err != nil {
 				return err
 			}
-			if shows {
-				n, reduced = 2, true
-				break
+			if i >= 0 {
+				n = max(n-1, 2)
+				continue
 			}
 		}
-		if !reduced && n > 2 { // with two chunks, the complements are the chunks
-			for i := range chunks {
-				shows, err := test(without(chunks, i))
-				if err != nil {
-					return err
-				}
-				if shows {
-					n, reduced = max(n-1, 2), true
-					break
-				}
-			}
+		if n >= len(plan) {
+			break // 1-minimal: no single fault can go
 		}
-		if !reduced {
-			if n >= len(plan) {
-				break // 1-minimal: no single fault can go
-			}
-			n = min(2*n, len(plan))
-		}
+		n = min(2*n, len(plan))
 	}
 	return nil
+}
+
+// with is the best configuration with plan as its fault plan.
+func (s *shrinker) with(plan []faults.Fault) Config {
+	c := s.best
+	c.Plan = plan
+	return c
 }
 
 // workload switches the optional flows off and lowers the producers and consumers to one.
