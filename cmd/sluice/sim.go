@@ -194,6 +194,9 @@ func runSim(args []string) int {
 				}
 				fmt.Printf("  shrunk: %d of %d faults, %v of workload, %d producers, %d consumers, still failing with %q (%d runs, %v)\n",
 					len(small.Plan), len(rep.Plan), small.Duration, small.Producers, small.Consumers, sh.Kind, sh.Runs, sh.Wall.Round(time.Millisecond))
+				for _, st := range sh.Steps {
+					fmt.Printf("    step: %s\n", st)
+				}
 				for _, f := range small.Plan {
 					fmt.Printf("    fault: %v\n", f)
 				}

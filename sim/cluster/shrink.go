@@ -12,9 +12,10 @@ package cluster
 //     complements (the plan less each chunk), at finer and finer granularity down to single
 //     faults, so the result is 1-minimal (no single fault can go) within the budget;
 //  3. the duration again (fewer faults usually fail sooner);
-//  4. the workload: every optional flow off at once, else each on its own; one producer; one
+//  4. the start: the whole plan moved earlier, and the end with it, by bisection;
+//  5. the workload: every optional flow off at once, else each on its own; one producer; one
 //     consumer;
-//  5. steps 2 to 4 again while any of them shrank something.
+//  6. steps 2 and 3 again if the workload shrank.
 //
 // A candidate run is cut short once its kind shows (Config.StopAtKind): online checks stop the
 // workload at that simulated second, and Porcupine is skipped when a cheaper check reported the
@@ -87,7 +88,7 @@ func Shrink(cfg Config, failing *Report, wallNow func() time.Time, budget int) (
 	s.seen[s.key(s.best)] = true
 
 	shorten := func() error { return s.duration(lastStrike(s.best.Plan)) }
-	steps := []shrinkStep{{"duration", func() error { return s.duration(0) }}, {"plan", s.plan}, {"duration", shorten}, {"workload", s.workload}}
+	steps := []shrinkStep{{"duration", func() error { return s.duration(0) }}, {"plan", s.plan}, {"duration", shorten}, {"shift", s.shift}, {"workload", s.workload}}
 	for i := 0; i < len(steps); i++ {
 		before := s.key(s.best)
 		if err := steps[i].do(); err != nil {
@@ -250,6 +251,44 @@ func (s *shrinker) duration(floor time.Duration) error {
 		}
 		if !shows {
 			lo = mid
+		}
+	}
+	return nil
+}
+
+// shift moves the whole plan earlier, and the end of the run with it, bisecting on whole
+// seconds for the largest move that still fails: a fault late in a long run often needs only
+// a cluster that has warmed up, not the minutes before it.
+func (s *shrinker) shift() error {
+	if len(s.best.Plan) == 0 {
+		return nil
+	}
+	base := s.best
+	first := base.Plan[0].At
+	for _, f := range base.Plan {
+		first = min(first, f.At)
+	}
+	lo, hi := time.Duration(0), first.Truncate(time.Second)+time.Second // lo fails; hi is not known to
+	for hi-lo > time.Second && s.runs < s.budget {
+		mid := (lo + (hi-lo)/2).Truncate(time.Second)
+		if mid <= lo {
+			mid = lo + time.Second
+		}
+		c := base
+		c.Duration = base.Duration - mid
+		c.Plan = make([]faults.Fault, len(base.Plan))
+		for i, f := range base.Plan {
+			f.At -= mid
+			c.Plan[i] = f
+		}
+		shows, err := s.try(c)
+		if err != nil {
+			return err
+		}
+		if shows {
+			lo = mid
+		} else {
+			hi = mid
 		}
 	}
 	return nil
