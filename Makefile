@@ -5,7 +5,7 @@ SEED    ?= 1
 SEEDS   ?= 500
 FUZZTIME ?= 30s
 
-.PHONY: all build install run test test-short nodeclient sim sim-swarm bench bench-broker fuzz vet clean
+.PHONY: all build install run test test-short nodeclient sim sim-swarm bench bench-broker soak fuzz vet clean
 
 all: build
 
@@ -36,13 +36,16 @@ test: nodeclient
 	@$(call sweep,$(CHECK_SEEDS),$(shell echo $$(( $(CHECK_SEEDS) / 2 ))),$(CHECK_ASYNC_SEEDS))
 
 # sweep(N, M, A): N seeds of the single topology in sync flush and A (default N) in async
-# flush, M (default N) of the groups topology in sync and async replication; the violations
-# and each sweep's totals are printed, and it fails if any seed failed.
+# flush, M (default N) of the groups topology in sync and async replication, PARALLEL seeds at
+# a time (default: one a core); the violations, each sweep's totals and its summary table are
+# printed, and it fails if any seed failed.
+PARALLEL ?=
+simflags = $(if $(PARALLEL),--parallel $(PARALLEL))
 sweep = fail=0; for mode in "single --flush sync:$(1)" "single --flush async:$(or $(3),$(1))" "groups --replication sync:$(or $(2),$(1))" "groups --replication async:$(or $(2),$(1))"; do \
 	  n=$${mode\#\#*:}; mode=$${mode%:*}; \
-	  echo "== sluice sim --topology $$mode --seed 1 --seeds $$n"; \
-	  out=$$(./bin/sluice-sim sim --topology $$mode --seed 1 --seeds $$n) || fail=1; \
-	  echo "$$out" | grep -E 'VIOLATION|^  (violation|replay):|^seeds='; \
+	  echo "== sluice sim --topology $$mode --seed 1 --seeds $$n $(simflags)"; \
+	  out=$$(./bin/sluice-sim sim --topology $$mode --seed 1 --seeds $$n $(simflags)) || fail=1; \
+	  echo "$$out" | grep -E 'VIOLATION|^  (violation|replay):'; echo "$$out" | sed -n '/^seeds=/,$$p'; \
 	done; [ $$fail = 0 ] || { echo "a sweep found violations"; exit 1; }
 
 # The Node.js RocketMQ client ali-ons that cmd/sluice/compat_nodejs_test.go drives, installed
@@ -65,14 +68,16 @@ sim:
 # flow) and the groups cluster (3 name servers with controllers, 2 broker groups of 3 replicas,
 # 2 simulated minutes, the full fault catalogue plus failovers aimed at each group's master).
 # Then every planted bug of the catalogue ('sluice sim --plant list') must be caught within
-# PLANT_SEEDS seeds; it prints the seed of first catch and the violation.
+# PLANT_SEEDS seeds; it prints the seed of first catch and the violation. Seeds run PARALLEL at
+# a time (default: one a core), each in a world of its own: the results are the same at any
+# PARALLEL.
 PLANT_SEEDS ?= 200
 sim-swarm:
 	$(GO) build -o bin/sluice-sim ./cmd/sluice
 	@$(call sweep,$(SEEDS))
 	@./bin/sluice-sim sim --plant list | while read p topo class; do \
 	  echo "== planted bug $$p ($$topo)"; \
-	  out=$$(./bin/sluice-sim sim --topology $$topo --plant $$p --seed 1 --seeds $(PLANT_SEEDS) --stop-on-violation); \
+	  out=$$(./bin/sluice-sim sim --topology $$topo --plant $$p --seed 1 --seeds $(PLANT_SEEDS) --stop-on-violation $(simflags)); \
 	  if echo "$$out" | grep -q '^first violation'; then echo "$$out" | grep '^first violation'; echo "$$out" | grep '^  violation' | head -3; \
 	  else echo "planted bug $$p NOT caught within $(PLANT_SEEDS) seeds"; exit 1; fi; \
 	done
@@ -91,6 +96,18 @@ bench-broker: build
 	  echo "broker peak RSS: $$(grep VmHWM /proc/$$pid/status | tr -s " ")"; \
 	  kill -INT $$pid; wait $$pid; rm -rf $$d; \
 	done
+
+# Soak (not part of make test): a broker with a SOAK_RETENTION retention on a SOAK_DISK_MIB file
+# system (loop-mounted ext4 when run as root) takes SOAK_RATE 1 KiB messages a second for
+# SOAK_DURATION with a consumer group reading along; a line every 10 s, then a summary: disk
+# use bounded, throughput and broker RSS flat. See scripts/soak.sh for the other settings.
+SOAK_DURATION ?= 10m
+SOAK_RATE ?= 1500
+SOAK_RETENTION ?= 1m
+SOAK_DISK_MIB ?= 256
+soak: build
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) SOAK_RETENTION=$(SOAK_RETENTION) \
+	  SOAK_DISK_MIB=$(SOAK_DISK_MIB) BIN=$(BIN) ./scripts/soak.sh
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME) ./broker/codec/

@@ -133,14 +133,12 @@ func (n *Node) start() {
 		return
 	}
 	inc := n.inc
-	n.w.After(0, func() {
-		n.Deliver(func() {
-			if n.inc != inc {
-				return
-			}
-			n.w.record("start", n.Addr, uint64(inc), 0, nil)
-			n.h.Start()
-		})
+	n.w.deliverAfter(0, n, func() {
+		if n.inc != inc {
+			return
+		}
+		n.w.record("start", n.Addr, uint64(inc), 0, nil)
+		n.h.Start()
 	})
 }
 
@@ -469,16 +467,14 @@ func (e *endpoint) inOrder(at int64) int64 {
 func (w *World) deliverCloseAt(e *endpoint, at int64) {
 	at = e.inOrder(at)
 	n, inc := e.n, e.n.inc
-	w.At(time.Duration(at), func() {
-		n.Deliver(func() {
-			if n.inc != inc || !n.up || !e.open {
-				return
-			}
-			e.open = false
-			delete(n.conns, e.id)
-			w.record("closed", n.Addr, uint64(e.id), 0, nil)
-			n.h.OnConnClosed(e.id)
-		})
+	w.schedule(at, n, func() {
+		if n.inc != inc || !n.up || !e.open {
+			return
+		}
+		e.open = false
+		delete(n.conns, e.id)
+		w.record("closed", n.Addr, uint64(e.id), 0, nil)
+		n.h.OnConnClosed(e.id)
 	})
 }
 
@@ -505,15 +501,13 @@ func (e *simEnv) SetTimer(d time.Duration, tag any) node.TimerID {
 	}
 	n.timers[id] = true
 	inc := e.inc
-	n.w.After(d, func() {
-		n.Deliver(func() {
-			if n.inc != inc || !n.timers[id] {
-				return
-			}
-			delete(n.timers, id)
-			n.w.record("timer", n.Addr, uint64(id), 0, nil)
-			n.h.OnTimer(id, tag)
-		})
+	n.w.deliverAfter(d, n, func() {
+		if n.inc != inc || !n.timers[id] {
+			return
+		}
+		delete(n.timers, id)
+		n.w.record("timer", n.Addr, uint64(id), 0, nil)
+		n.h.OnTimer(id, tag)
 	})
 	return id
 }
@@ -660,23 +654,21 @@ func (w *World) sendFrame(local *endpoint, frame []byte) {
 	at := w.now + int64(w.latency()) + w.extraDelay(n.Addr, p.n.Addr)
 	at = p.inOrder(at)
 	pn, pinc := p.n, p.n.inc
-	w.At(time.Duration(at), func() {
-		pn.Deliver(func() {
-			// Frames sent before a close still arrive (the close is ordered after them),
-			// unless the receiving side closed the connection itself.
-			if pn.inc != pinc || !pn.up || !p.open || pn.conns[p.id] != p {
-				return
-			}
-			got, err := codec.Decode(frame[4:])
-			if err != nil {
-				panic(fmt.Sprintf("sim: frame from %s does not decode: %v", n.Addr, err))
-			}
-			w.record("frame", pn.Addr, uint64(p.id), 0, frame)
-			if w.onDelivered != nil {
-				w.onDelivered(n.Addr, pn.Addr, got)
-			}
-			pn.h.OnFrame(p.id, got)
-		})
+	w.schedule(at, pn, func() {
+		// Frames sent before a close still arrive (the close is ordered after them),
+		// unless the receiving side closed the connection itself.
+		if pn.inc != pinc || !pn.up || !p.open || pn.conns[p.id] != p {
+			return
+		}
+		got, err := codec.Decode(frame[4:])
+		if err != nil {
+			panic(fmt.Sprintf("sim: frame from %s does not decode: %v", n.Addr, err))
+		}
+		w.record("frame", pn.Addr, uint64(p.id), 0, frame)
+		if w.onDelivered != nil {
+			w.onDelivered(n.Addr, pn.Addr, got)
+		}
+		pn.h.OnFrame(p.id, got)
 	})
 }
 
@@ -730,18 +722,16 @@ func (e *simEnv) Sync(l node.Log, upTo uint64) {
 	name := l.Name()
 	requested := w.Now()
 	_, held, _ := n.Disk.Span(name) // the last entry the log holds as the sync is asked for
-	w.After(w.between(w.disk.MinFsync, w.disk.MaxFsync)+time.Duration(n.fsyncExtra()), func() {
-		n.Deliver(func() {
-			if n.inc != inc || !n.up {
-				return
-			}
-			err := n.Disk.SyncLog(name, upTo)
-			if durable, ok := n.Disk.Durable(name); err == nil && ok && durable >= held && n.OnDurable != nil {
-				n.OnDurable(name, requested)
-			}
-			w.record("synced", n.Addr, upTo, 0, []byte(name))
-			n.h.OnSynced(name, upTo, err)
-		})
+	w.deliverAfter(w.between(w.disk.MinFsync, w.disk.MaxFsync)+time.Duration(n.fsyncExtra()), n, func() {
+		if n.inc != inc || !n.up {
+			return
+		}
+		err := n.Disk.SyncLog(name, upTo)
+		if durable, ok := n.Disk.Durable(name); err == nil && ok && durable >= held && n.OnDurable != nil {
+			n.OnDurable(name, requested)
+		}
+		w.recordText("synced", n.Addr, upTo, 0, name)
+		n.h.OnSynced(name, upTo, err)
 	})
 }
 

@@ -8,12 +8,8 @@
 package sim
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"fmt"
-	"hash"
-	"hash/fnv"
-	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -52,23 +48,23 @@ type World struct {
 	seed   uint64
 	now    int64
 	seq    uint64
-	events eventHeap
+	events eventQueue
 	rng    *rand.Rand
-	trace  hash.Hash64
+	trace  traceHash
 	nodes  map[string]*Node
 	net    NetConfig
 	disk   DiskConfig
 	logger *slog.Logger
 
 	delivered uint64
-	// blocked counts, per directed link, the partitions that cut it; key "from>to". A link
+	// blocked counts, per directed link, the partitions that cut it. A link
 	// carries frames again only when every partition that cut it has healed, so overlapping
 	// partitions compose instead of healing each other.
-	blocked map[string]int
+	blocked map[link]int
 	// dropped counts, per directed link, the one-way losses that cut it (see Drop).
-	dropped map[string]int
+	dropped map[link]int
 	// delays lists, per directed link, the extra latencies of the delay spikes on it.
-	delays map[string][]time.Duration
+	delays map[link][]time.Duration
 	// onSent and onDelivered observe frames for a harness (see Observe); nil: nobody looks.
 	onSent, onDelivered func(from, to string, cmd *codec.Command)
 }
@@ -85,19 +81,19 @@ func (w *World) Observe(sent, delivered func(from, to string, cmd *codec.Command
 // NewWorld creates an empty world seeded with seed. logger may be nil.
 func NewWorld(seed uint64, netCfg NetConfig, diskCfg DiskConfig, logger *slog.Logger) *World {
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		logger = slog.New(slog.DiscardHandler) // not even formatted
 	}
 	return &World{
 		seed:    seed,
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)),
-		trace:   fnv.New64a(),
+		trace:   newTraceHash(),
 		nodes:   map[string]*Node{},
 		net:     netCfg,
 		disk:    diskCfg,
 		logger:  logger,
-		blocked: map[string]int{},
-		dropped: map[string]int{},
-		delays:  map[string][]time.Duration{},
+		blocked: map[link]int{},
+		dropped: map[link]int{},
+		delays:  map[link][]time.Duration{},
 	}
 }
 
@@ -111,54 +107,38 @@ func (w *World) Seed() uint64 { return w.seed }
 func (w *World) Rand() *rand.Rand { return w.rng }
 
 // TraceHash is the hash over every event delivered so far.
-func (w *World) TraceHash() uint64 { return w.trace.Sum64() }
+func (w *World) TraceHash() uint64 { return uint64(w.trace) }
 
 // Delivered is the number of events delivered so far.
 func (w *World) Delivered() uint64 { return w.delivered }
 
-type event struct {
-	at  int64
-	seq uint64
-	fn  func()
-}
-
-type eventHeap []event
-
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
-	if h[i].at != h[j].at {
-		return h[i].at < h[j].at
-	}
-	return h[i].seq < h[j].seq
-}
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
-}
-
 // At schedules fn at virtual time at (never earlier than now).
-func (w *World) At(at time.Duration, fn func()) {
-	t := int64(at)
-	if t < w.now {
-		t = w.now
-	}
-	w.seq++
-	heap.Push(&w.events, event{at: t, seq: w.seq, fn: fn})
-}
+func (w *World) At(at time.Duration, fn func()) { w.schedule(int64(at), nil, fn) }
 
 // After schedules fn d after now.
-func (w *World) After(d time.Duration, fn func()) { w.At(time.Duration(w.now)+d, fn) }
+func (w *World) After(d time.Duration, fn func()) { w.schedule(w.now+int64(d), nil, fn) }
+
+// deliverAfter schedules fn, an event for n's handler, d after now: it then goes through
+// n.Deliver (so a pause holds it back).
+func (w *World) deliverAfter(d time.Duration, n *Node, fn func()) { w.schedule(w.now+int64(d), n, fn) }
+
+// schedule queues fn at virtual time at (never earlier than now), to run through n.Deliver if
+// n is not nil. Events run in the order of their time and then of their scheduling.
+func (w *World) schedule(at int64, n *Node, fn func()) {
+	w.seq++
+	w.events.push(event{at: max(at, w.now), seq: w.seq, n: n, fn: fn})
+}
 
 // RunUntil delivers events up to and including virtual time t, then sets the clock to t.
 func (w *World) RunUntil(t time.Duration) {
 	for len(w.events) > 0 && w.events[0].at <= int64(t) {
-		e := heap.Pop(&w.events).(event)
+		e := w.events.pop()
 		w.now = e.at
-		e.fn()
+		if e.n != nil {
+			e.n.Deliver(e.fn)
+		} else {
+			e.fn()
+		}
 	}
 	if int64(t) > w.now {
 		w.now = int64(t)
@@ -170,16 +150,26 @@ func (w *World) RunFor(d time.Duration) { w.RunUntil(time.Duration(w.now) + d) }
 
 // record mixes one delivered event into the trace hash.
 func (w *World) record(kind string, addr string, a, b uint64, data []byte) {
+	w.recordHead(kind, addr, a, b, len(data))
+	w.trace.add(data)
+}
+
+// recordText is record for an event whose data is a string.
+func (w *World) recordText(kind string, addr string, a, b uint64, text string) {
+	w.recordHead(kind, addr, a, b, len(text))
+	w.trace.addString(text)
+}
+
+func (w *World) recordHead(kind string, addr string, a, b uint64, dataLen int) {
 	w.delivered++
 	var buf [32]byte
 	binary.LittleEndian.PutUint64(buf[0:], uint64(w.now))
 	binary.LittleEndian.PutUint64(buf[8:], a)
 	binary.LittleEndian.PutUint64(buf[16:], b)
-	binary.LittleEndian.PutUint64(buf[24:], uint64(len(data)))
-	w.trace.Write([]byte(kind))
-	w.trace.Write([]byte(addr))
-	w.trace.Write(buf[:])
-	w.trace.Write(data)
+	binary.LittleEndian.PutUint64(buf[24:], uint64(dataLen))
+	w.trace.addString(kind)
+	w.trace.addString(addr)
+	w.trace.add(buf[:])
 }
 
 func (w *World) between(lo, hi time.Duration) time.Duration {
@@ -221,16 +211,19 @@ func (w *World) Addrs() []string {
 	return slices.Sorted(maps.Keys(w.nodes))
 }
 
+// link is a directed link between two nodes, by address.
+type link struct{ from, to string }
+
 // Block drops every frame from one node to another (one direction) until each Block of that
 // link has been matched by an Unblock.
-func (w *World) Block(from, to string) { w.blocked[from+">"+to]++ }
+func (w *World) Block(from, to string) { w.blocked[link{from, to}]++ }
 
 // Unblock lifts one Block of a link; the link heals when none is left.
-func (w *World) Unblock(from, to string) { release(w.blocked, from+">"+to) }
+func (w *World) Unblock(from, to string) { release(w.blocked, link{from, to}) }
 
 // release lifts one hold of link k in holds (Block's, Drop's): the link is clear when none is
 // left.
-func release(holds map[string]int, k string) {
+func release(holds map[link]int, k link) {
 	if holds[k] <= 1 {
 		delete(holds, k)
 		return
@@ -247,12 +240,14 @@ func release(holds map[string]int, k string) {
 // frame, the sender gives up and resets the connection (its peer learns of the close after a
 // latency: closes themselves are not lost). A dial either way across a lossy link fails after
 // a connect timeout, since a handshake needs both directions.
-func (w *World) Drop(from, to string) { w.dropped[from+">"+to]++ }
+func (w *World) Drop(from, to string) { w.dropped[link{from, to}]++ }
 
 // Undrop lifts one Drop of a link; the link stops losing frames when none is left.
-func (w *World) Undrop(from, to string) { release(w.dropped, from+">"+to) }
+func (w *World) Undrop(from, to string) { release(w.dropped, link{from, to}) }
 
-func (w *World) isDropped(from, to string) bool { return w.dropped[from+">"+to] > 0 }
+func (w *World) isDropped(from, to string) bool {
+	return len(w.dropped) > 0 && w.dropped[link{from, to}] > 0
+}
 
 // AddDelay adds d (> 0) to the latency of every frame, close and handshake later sent from one
 // node to another (one direction), until RemoveDelay(from, to, d). Spikes on one link add up.
@@ -261,13 +256,13 @@ func (w *World) AddDelay(from, to string, d time.Duration) {
 	if d <= 0 {
 		panic(fmt.Sprintf("sim: delay spike of %v on %s>%s", d, from, to))
 	}
-	k := from + ">" + to
+	k := link{from, to}
 	w.delays[k] = append(w.delays[k], d)
 }
 
 // RemoveDelay ends one AddDelay(from, to, d); one that is not (or no longer) active is a no-op.
 func (w *World) RemoveDelay(from, to string, d time.Duration) {
-	k := from + ">" + to
+	k := link{from, to}
 	ds := w.delays[k]
 	if i := slices.Index(ds, d); i >= 0 {
 		ds = slices.Delete(ds, i, i+1)
@@ -282,7 +277,10 @@ func (w *World) RemoveDelay(from, to string, d time.Duration) {
 // extraDelay is the sum of the delay spikes on a link.
 func (w *World) extraDelay(from, to string) int64 {
 	var sum int64
-	for _, d := range w.delays[from+">"+to] {
+	if len(w.delays) == 0 {
+		return 0
+	}
+	for _, d := range w.delays[link{from, to}] {
 		sum += int64(d)
 	}
 	return sum
@@ -300,14 +298,16 @@ func (w *World) retransmitTimeout() int64 {
 // delivered), disk errors, slow fsyncs and clock offsets. Heals that were scheduled for these
 // faults later find nothing to undo. Crashed nodes stay down (restart them explicitly).
 func (w *World) HealAll() {
-	w.blocked = map[string]int{}
-	w.dropped = map[string]int{}
-	w.delays = map[string][]time.Duration{}
+	w.blocked = map[link]int{}
+	w.dropped = map[link]int{}
+	w.delays = map[link][]time.Duration{}
 	for _, a := range w.Addrs() {
 		w.nodes[a].heal()
 	}
 }
-func (w *World) isBlocked(from, to string) bool { return w.blocked[from+">"+to] > 0 }
+func (w *World) isBlocked(from, to string) bool {
+	return len(w.blocked) > 0 && w.blocked[link{from, to}] > 0
+}
 
 // LinkState reports, for harness checks, what the faults do to the link from one node to
 // another now: cut by a partition, lossy (one-way loss), and the extra latency of its delay

@@ -5,7 +5,7 @@ import "testing"
 // Two partitions that overlap in time cut the same links; the first to heal must not heal the
 // link for the second (an isolated node stays isolated until every partition has lifted).
 func TestOverlappingPartitionsCompose(t *testing.T) {
-	w := &World{blocked: map[string]int{}}
+	w := &World{blocked: map[link]int{}}
 	w.Block("a", "b") // partition 1
 	w.Block("a", "b") // partition 2, overlapping
 	w.Unblock("a", "b")

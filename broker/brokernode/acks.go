@@ -19,6 +19,7 @@ package brokernode
 // In async-flush mode a write is acknowledged as it is appended, and the log synced on a timer.
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/sluicemq/sluice/broker/bugs"
@@ -182,6 +183,10 @@ func (b *Broker) OnSynced(logName string, upTo uint64, err error) {
 		b.log.Error("commit log fsync failed; planted SlaveSyncedOnFsyncError counts it synced", "upTo", upTo, "err", err)
 		err = nil // the planted bug
 	}
+	if errors.Is(err, node.ErrSyncLost) {
+		b.syncLost(logName, err)
+		return
+	}
 	if err != nil {
 		b.syncFailed(upTo, err)
 		return
@@ -250,6 +255,9 @@ func (b *Broker) acknowledge(upTo uint64) {
 // one in flight completes (group commit).
 func (b *Broker) requestSync() {
 	a := &b.acks
+	if b.fatal != nil {
+		return // the disk cannot sync again (syncLost)
+	}
 	if a.syncInFlight {
 		a.syncWanted = true
 		return

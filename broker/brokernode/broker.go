@@ -13,6 +13,7 @@
 package brokernode
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -244,6 +245,9 @@ type Broker struct {
 	// role is what the broker does in its group (role.go): soloRole without a group.
 	role role
 
+	// fatal is why the broker stopped for good (syncLost); nil while it runs.
+	fatal error
+
 	// Checkpoint state: consume-queue logs still being synced.
 	ckptPending map[string]bool
 	ckptUpTo    uint64
@@ -465,8 +469,8 @@ func (b *Broker) OnTimer(_ node.TimerID, tag any) {
 }
 
 func (b *Broker) beginCheckpoint() {
-	if b.ckptPending != nil {
-		return // one at a time
+	if b.ckptPending != nil || b.fatal != nil {
+		return // one at a time; none once a sync was lost (syncLost)
 	}
 	logs, upTo := b.store.BeginCheckpoint()
 	if len(logs) == 0 {
@@ -482,6 +486,11 @@ func (b *Broker) beginCheckpoint() {
 
 func (b *Broker) checkpointSynced(logName string, err error) {
 	if b.ckptPending == nil || !b.ckptPending[logName] {
+		return
+	}
+	if errors.Is(err, node.ErrSyncLost) {
+		b.ckptPending = nil
+		b.syncLost(logName, err)
 		return
 	}
 	if err != nil {

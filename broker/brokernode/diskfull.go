@@ -16,9 +16,9 @@ import (
 // noSpaceRetryDelay, after which appends are tried again (and refused again while the disk
 // stays full), so writes resume about a second after space is freed; and after a commit-log sync failed,
 // until one succeeds (the broker retries it, every second for a lack of space; the production disk keeps what a
-// write lacking space could not write and writes it then). A sync that keeps failing for
-// another reason (EIO: the kernel may have dropped the pages) refuses writes until the broker
-// is restarted, which recovers the store from its files. Pulls, offsets and replication
+// write lacking space could not write and writes it then). A sync the disk says can never
+// succeed again in place (node.ErrSyncLost: the production disk's failed fsync, after which
+// the kernel may have dropped the pages) stops the broker instead (syncLost). Pulls, offsets and replication
 // of what is stored go on: only new messages are refused. A message that was not stored is
 // never answered with FLUSH_DISK_TIMEOUT or FLUSH_SLAVE_TIMEOUT, which mean stored but not yet
 // flushed or replicated (see syncFailed).
@@ -205,3 +205,27 @@ func (f *diskFullState) flush(b *Broker) {
 	}
 	f.lastErr, f.repeats = "", 0
 }
+
+// syncLost handles a sync of logName that failed with node.ErrSyncLost: the disk cannot make
+// that log durable again in place, and what the sync covered may never reach the medium, so
+// retrying (and acknowledging on a later success) would be fsyncgate's mistake. The broker
+// stops: Failed reports why, the runtime stops the node and the process exits non-zero, for
+// its supervisor to restart it; recovery then rebuilds the store from what the files hold.
+//
+// Nothing the failed sync covered is acknowledged: the sends waiting for it are not answered
+// (their connections close with the process, which a client reads as a send of unknown
+// outcome, as after a crash), and new sends are refused meanwhile. In async-flush mode sends
+// were answered SEND_OK as they were appended, before any fsync, as that mode promises: the
+// ones the medium lacks are lost, as by a crash.
+func (b *Broker) syncLost(logName string, err error) {
+	if b.fatal != nil {
+		return
+	}
+	b.fatal = fmt.Errorf("fsync of log %s failed, so what it covered may not be on disk: stopping; "+
+		"restart the broker to recover its store from its files (%d sends left unanswered): %w", logName, len(b.acks.pending), err)
+	b.retention.full.syncErr = err // refuse sends until the runtime stops the node
+}
+
+// Failed reports why the broker stopped for good (syncLost), nil while it runs: the
+// production runtime then stops the node.
+func (b *Broker) Failed() error { return b.fatal }

@@ -1,9 +1,11 @@
 package brokernode
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
@@ -176,5 +178,51 @@ func TestOutOfDescriptorsRefusesSendsAndResumes(t *testing.T) {
 	h.mustSend(p, "NewTopic", "auto-created")
 	if resp := h.mustAnswer(p, h.pull(p, "Orders", 0, 0)); resp.Code != codec.Success || len(decodeBody(t, resp.Body)) != 2 {
 		t.Fatalf("pull of Orders/0: code %d %q", resp.Code, resp.Remark)
+	}
+}
+
+// A sync the disk says can never succeed again in place (node.ErrSyncLost: the production
+// disk's failed fsync) stops the broker: Failed says why, naming the log, the send it covered
+// is never answered, new sends are refused, and no sync is retried.
+func TestLostSyncStopsTheBroker(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		t.Run(fmt.Sprintf("async=%v", async), func(t *testing.T) {
+			cfg := testConfig()
+			if async {
+				cfg.FlushMode = AsyncFlush
+			}
+			h := startBroker(t, cfg, nil)
+			p := h.env.accept(h.b, "127.0.9.7:50000")
+			h.mustSend(p, "Orders", "m1")
+			op := h.send(p, "Orders", 0, "m2", nil)
+			if async {
+				h.mustAnswer(p, op) // async flush: answered as appended, before any fsync
+				h.env.advance(h.b, cfg.AsyncFlushInterval)
+			}
+			lost := fmt.Errorf("sync log commitlog: %w: %w", errIO, node.ErrSyncLost)
+			if n := h.env.CompleteSyncs(h.b, lost); n == 0 {
+				t.Fatal("no sync to fail")
+			}
+			err := h.b.Failed()
+			if err == nil || !strings.Contains(err.Error(), "commitlog") || !errors.Is(err, node.ErrSyncLost) {
+				t.Fatalf("Failed() = %v, want the lost sync of the commit log", err)
+			}
+			if !async {
+				if resp := h.answer(p, op); resp != nil {
+					t.Fatalf("send answered after its fsync was lost: code %d %q", resp.Code, resp.Remark)
+				}
+			}
+			refused := h.mustAnswer(p, h.send(p, "Orders", 0, "m3", nil))
+			if refused.Code != codec.ServiceNotAvailable {
+				t.Fatalf("send after a lost sync: code %d %q, want 14", refused.Code, refused.Remark)
+			}
+			h.env.advance(h.b, 5*time.Second)
+			if n := h.env.CompleteSyncs(h.b, nil); n != 0 {
+				t.Fatalf("%d syncs retried after a lost sync", n)
+			}
+			if max := h.b.Store().MaxOffset("Orders", 0); !async && max != 1 {
+				t.Fatalf("max offset %d after the lost sync, want 1 (m2 never confirmed)", max)
+			}
+		})
 	}
 }

@@ -150,8 +150,9 @@ func (b *Broker) masterCheck(req *codec.Command, epoch int64) *codec.Command {
 	return nil
 }
 
-// handleReplicaHandshake answers a slave's handshake with the master's epoch table and the end
-// of what it may serve (its durable index).
+// handleReplicaHandshake answers a slave's handshake with the master's epoch table, the end
+// of what it may serve (its durable index) and, once retention removed entries, where its log
+// and its queues start.
 func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
 	h, _ := codec.DecodeHeader[codec.ReplicaHeader](req) // a malformed epoch is NoMasterEpoch
 	if resp := b.masterCheck(req, h.MasterEpoch); resp != nil {
@@ -159,7 +160,12 @@ func (b *Broker) handleReplicaHandshake(req *codec.Command) *codec.Command {
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
 	resp.SetHeader(&codec.HandshakeResponseHeader{LastIndex: int64(b.acks.durable), Epoch: b.repl.epoch})
-	body, err := json.Marshal(epochsBody{Epochs: b.repl.table.Entries()})
+	doc := epochsBody{Epochs: b.repl.table.Entries()}
+	if first := b.store.CommitLog().FirstIndex(); first > 1 {
+		// For a slave that must restart its log at the first index (rebase.go).
+		doc.FirstIndex, doc.QueueStarts = first, b.store.QueueStarts()
+	}
+	body, err := json.Marshal(doc)
 	if err != nil {
 		panic("brokernode: encode epoch table: " + err.Error())
 	}
@@ -185,6 +191,12 @@ func (b *Broker) handleReplicaFetch(c node.ConnID, req *codec.Command) *codec.Co
 	case from < 1 || uint64(from) > durable+1 || synced < 0 || synced >= from:
 		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf(
 			"fetch from %d with %d synced does not follow this master's log (durable up to %d): handshake again", from, synced, durable))
+	}
+	if first := b.store.CommitLog().FirstIndex(); uint64(from) < first {
+		// Retention removed it: the slave's next handshake learns where this log starts, and
+		// restarts its own there (rebase.go).
+		return codec.NewResponse(req, codec.SystemError, fmt.Sprintf(
+			"fetch from %d: this master's commit log starts at %d (retention removed what precedes it): handshake again", from, first))
 	}
 	m.inSync.Fetched(id, uint64(synced), durable, b.env.Now())
 	m.updateAcks(b)

@@ -117,13 +117,18 @@ func (b *Broker) checkRetention() {
 }
 
 // retentionKeepFrom is the lowest commit-log index a slave of the group still needs: a master
-// keeps everything above what the slaves of its in-sync set reported synced. 0: no bound.
+// keeps everything above what its live slaves reported synced: the slaves of its in-sync set,
+// and every slave that fetched within liveSlaveWindow (one catching up, outside the set). A
+// slave not heard from for longer is not waited for: a disk must not fill up for a replica
+// that may never come back; when it does, it restarts its log at this master's first index
+// (rebase.go). 0: no bound.
 func (b *Broker) retentionKeepFrom() uint64 {
 	m := b.master()
 	if m == nil || m.inSync == nil {
 		return 0
 	}
 	set, _ := m.inSync.Confirmed()
+	set = append(set, m.inSync.HeardSince(b.env.Now().Add(-b.liveSlaveWindow()))...)
 	keep := uint64(0)
 	for _, id := range set {
 		if id == b.cfg.BrokerID {
@@ -135,6 +140,14 @@ func (b *Broker) retentionKeepFrom() uint64 {
 		}
 	}
 	return keep
+}
+
+// liveSlaveWindow is how recently a slave must have fetched for retention to keep what it has
+// not fetched yet: a slave following its master fetches at least every ReplicaFetchWait (a
+// parked fetch is answered then) and gives up on one unanswered for ControllerTimeout more;
+// twice that rides out a reconnection.
+func (b *Broker) liveSlaveWindow() time.Duration {
+	return 2 * (b.cfg.ReplicaFetchWait + b.cfg.ControllerTimeout)
 }
 
 // noteOffsetMoved logs and counts a pull moved up to a queue's min offset.

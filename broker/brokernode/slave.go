@@ -133,18 +133,26 @@ func (s *slaveRole) sendToMaster(b *Broker, req *codec.Command) {
 	b.env.Send(l.conn, req)
 }
 
-// epochsBody is the body of a handshake answer.
+// epochsBody is the body of a handshake answer: the master's epoch table, and once its
+// retention removed messages, where its queues start (for a slave restarting its log at the
+// master's first index: rebase.go).
 type epochsBody struct {
 	Epochs []replication.Epoch `json:"epochs"`
+	// FirstIndex is the master's commit log's first index (absent: 1), QueueStarts its
+	// queues' min offsets then.
+	FirstIndex  uint64             `json:"firstIndex,omitempty"`
+	QueueStarts []store.QueueStart `json:"queueStarts,omitempty"`
 }
 
-// decodeEpochs reads a handshake answer's epoch table.
-func decodeEpochs(body []byte) (*replication.Table, error) {
+// decodeEpochs reads a handshake answer's body.
+func decodeEpochs(body []byte) (*replication.Table, epochsBody, error) {
 	var doc epochsBody
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, fmt.Errorf("epoch table: %w", err)
+		return nil, doc, fmt.Errorf("epoch table: %w", err)
 	}
-	return replication.NewTable(doc.Epochs)
+	doc.FirstIndex = max(doc.FirstIndex, 1)
+	t, err := replication.NewTable(doc.Epochs)
+	return t, doc, err
 }
 
 func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
@@ -153,11 +161,12 @@ func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
 		s.retryLater(b, slog.LevelInfo, "master refused the handshake; retrying", "master", g.masterAddr, "code", resp.Code, "remark", resp.Remark)
 		return
 	}
-	mt, err := decodeEpochs(resp.Body)
+	mt, doc, err := decodeEpochs(resp.Body)
 	hs, errL := codec.DecodeHeader[codec.HandshakeResponseHeader](resp)
-	masterLast := hs.LastIndex
-	if err != nil || errL != nil || masterLast < 0 {
-		s.retryLater(b, slog.LevelError, "master's handshake answer does not decode", "err", errors.Join(err, errL))
+	masterLast, masterFirst, starts := hs.LastIndex, int64(doc.FirstIndex), doc.QueueStarts
+	if err != nil || errL != nil || masterLast < 0 || masterFirst < 1 || masterFirst > masterLast+1 {
+		s.retryLater(b, slog.LevelError, "master's handshake answer does not decode", "err", errors.Join(err, errL),
+			"firstIndex", masterFirst, "lastIndex", masterLast)
 		return
 	}
 	if b.store.Failed() {
@@ -173,6 +182,28 @@ func (s *slaveRole) onHandshakeAnswer(b *Broker, resp *codec.Command) {
 	}
 	last := b.store.CommitLog().LastIndex()
 	p := replication.Divergence(g.table, last, mt, uint64(masterLast))
+	target, rebase := rebaseTarget(b.store.CommitLog().FirstIndex(), last, p, uint64(masterFirst))
+	if rebase {
+		// What this replica lacks is gone from the master (rebase.go).
+		if err := b.rebaseReplica(target, mt); err != nil {
+			s.retryLater(b, slog.LevelError, "restarting the log at the master's first index failed", "first", target, "err", err)
+			return
+		}
+	}
+	if cl := b.store.CommitLog(); cl.LastIndex()+1 == cl.FirstIndex() && cl.FirstIndex() == uint64(masterFirst) && b.store.Rebased() == cl.FirstIndex() {
+		// Restarted at the master's first index and nothing replicated since: the queues start
+		// where the master's do (again, after a crash since).
+		if err := b.store.StartQueuesAt(starts); err != nil {
+			s.retryLater(b, slog.LevelError, "start the queues at the master's offsets", "err", err)
+			return
+		}
+	}
+	if rebase {
+		s.link.handshaken = true
+		b.log.Info("replicating from master", "master", g.masterAddr, "epoch", g.epoch, "from", target, "sharedUpTo", p)
+		s.sendFetch(b)
+		return
+	}
 	if p < last {
 		if b.cfg.Bugs.Has(bugs.SkipTruncation) {
 			b.log.Warn("planted SkipTruncation: keeping a log that differs from the master's after index", "index", p, "last", last)

@@ -14,6 +14,7 @@
 package client
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,8 +134,12 @@ type Client struct {
 	calls  map[int32]*call
 	opaque int32
 	routes map[string]*cachedRoute
-	nsNext int
-	rr     int
+	// routeBodies holds, by topic, the last route body decoded and what it decoded to: a
+	// lookup that brings the same bytes (nearly every one) copies that instead of parsing them
+	// again. Unlike routes, it outlives invalidation.
+	routeBodies map[string]decodedRoute
+	nsNext      int
+	rr          int
 	// brokers holds every broker address seen in a route, by group and broker id: heartbeats
 	// go to them.
 	brokers map[string]map[string]string
@@ -153,7 +158,7 @@ func New(env node.Env, cfg Config) *Client {
 		addrOf: map[node.ConnID]string{},
 		dialed: map[node.ConnID]bool{},
 		calls:  map[int32]*call{},
-		routes: map[string]*cachedRoute{},
+		routes: map[string]*cachedRoute{}, routeBodies: map[string]decodedRoute{},
 
 		brokers:   map[string]map[string]string{},
 		consumers: map[string]ConsumerGroup{},
@@ -298,7 +303,7 @@ func (c *Client) Route(topic string, done func(*route.TopicRouteData, error)) {
 			done(nil, fmt.Errorf("route %s: %w: %w", topic, errNoRoute, &BrokerError{resp.Code, resp.Remark}))
 			return
 		}
-		rd, err := route.DecodeTopicRouteData(resp.Body)
+		rd, err := c.decodeRoute(topic, resp.Body)
 		if err != nil {
 			done(nil, err)
 			return
@@ -307,6 +312,26 @@ func (c *Client) Route(topic string, done func(*route.TopicRouteData, error)) {
 		c.learnBrokers(rd)
 		done(rd, nil)
 	})
+}
+
+// decodedRoute is a route body and what it decodes to (see Client.routeBodies).
+type decodedRoute struct {
+	body []byte
+	data *route.TopicRouteData
+}
+
+// decodeRoute decodes topic's route body b, or copies what the same bytes decoded to last time.
+func (c *Client) decodeRoute(topic string, b []byte) (*route.TopicRouteData, error) {
+	if prev, ok := c.routeBodies[topic]; ok && bytes.Equal(prev.body, b) {
+		return prev.data.Clone(), nil
+	}
+	rd, err := route.DecodeTopicRouteData(b)
+	if err != nil {
+		return nil, err
+	}
+	// Kept apart from what the caller gets (the frame's buffer is not ours to keep either).
+	c.routeBodies[topic] = decodedRoute{body: bytes.Clone(b), data: rd.Clone()}
+	return rd, nil
 }
 
 // fresh reports whether a cached route may still be used.

@@ -162,7 +162,12 @@ func AppendFrame(dst []byte, c *Command) ([]byte, error) {
 }
 
 // Encode returns the frame for c.
-func Encode(c *Command) ([]byte, error) { return AppendFrame(nil, c) }
+func Encode(c *Command) ([]byte, error) {
+	// Room for the frame as it usually comes out (an ext field takes a few dozen bytes), so
+	// that encoding seldom grows the buffer.
+	size := 128 + len(c.Remark) + 48*len(c.ExtFields) + len(c.Body)
+	return AppendFrame(make([]byte, 0, size), c)
+}
 
 // ReadFrame reads one frame from r and returns its content without the length word. A length
 // above maxBytes or below the header-length word is an error; the stream cannot be resynchronised

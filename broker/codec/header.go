@@ -78,10 +78,25 @@ func DecodeHeader[H any, P interface {
 
 // EncodeHeader is h as ext fields.
 func EncodeHeader(h Header) map[string]string {
-	w := extWriter{}
+	var n fieldCounter
+	h.fields(&n)
+	w := make(extWriter, int(n)) // sized up front: growing a map rehashes it
 	h.fields(fieldEncoder{w})
 	return w
 }
+
+// fieldCounter counts a header's fields (a custom one as two), to size its ext-field map.
+type fieldCounter int
+
+func (n *fieldCounter) str(string, *string)                        { *n++ }
+func (n *fieldCounter) requiredStr(string, *string)                { *n++ }
+func (n *fieldCounter) strIf(string, *string)                      { *n++ }
+func (n *fieldCounter) int(string, *int64)                         { *n++ }
+func (n *fieldCounter) intOr(string, *int64, int64)                { *n++ }
+func (n *fieldCounter) optionalInt(string, *int64, int64)          { *n++ }
+func (n *fieldCounter) int32Or(string, *int32, int64)              { *n++ }
+func (n *fieldCounter) bool(string, *bool)                         { *n++ }
+func (n *fieldCounter) custom(func(*extReader), func(w extWriter)) { *n += 2 }
 
 // HeaderError is a header field that is missing or does not hold what its type needs.
 type HeaderError struct {

@@ -359,7 +359,9 @@ func decodeJSONHeaderFast(b []byte) (*Command, bool) {
 			if !s.consume('{') {
 				return nil, false
 			}
-			c.ExtFields = make(map[string]string, 8)
+			// Sized by the colons left (one a field at least; capped, since a value may hold
+			// any number), so that a header's map seldom grows.
+			c.ExtFields = make(map[string]string, min(strings.Count(s.text[s.i:], ":"), 32))
 			if !s.consume('}') {
 				for {
 					k, ok := s.str()

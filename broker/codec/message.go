@@ -171,13 +171,15 @@ func (r *recordReader) u64(what string) uint64 {
 	return 0
 }
 
-func (r *recordReader) host(v6 bool, what string) netip.AddrPort {
+// host reads an address and its port; what names the address, whatPort the port (passed
+// apart so that no name is built for every record read).
+func (r *recordReader) host(v6 bool, what, whatPort string) netip.AddrPort {
 	n := 4
 	if v6 {
 		n = 16
 	}
 	ip := r.take(n, what)
-	port := r.u32(what + " port")
+	port := r.u32(whatPort)
 	if r.err == nil && port > 0xFFFF {
 		r.err = fmt.Errorf("%w: %s port %d exceeds 65535", ErrBadFrame, what, port)
 	}
@@ -218,9 +220,9 @@ func decodeRecord(b []byte, checkBody bool) (*Message, int, error) {
 	m.PhysicalOffset = int64(r.u64("physical offset"))
 	m.SysFlag = int32(r.u32("sysflag"))
 	m.BornTimestamp = int64(r.u64("born timestamp"))
-	m.BornHost = r.host(m.SysFlag&SysFlagBornHostV6 != 0, "born host")
+	m.BornHost = r.host(m.SysFlag&SysFlagBornHostV6 != 0, "born host", "born host port")
 	m.StoreTimestamp = int64(r.u64("store timestamp"))
-	m.StoreHost = r.host(m.SysFlag&SysFlagStoreHostV6 != 0, "store host")
+	m.StoreHost = r.host(m.SysFlag&SysFlagStoreHostV6 != 0, "store host", "store host port")
 	m.ReconsumeTimes = int32(r.u32("reconsume times"))
 	m.PreparedTransactionOffset = int64(r.u64("prepared transaction offset"))
 	m.Body = r.take(int(int32(r.u32("body length"))), "body")
@@ -375,7 +377,7 @@ func ParseOffsetMsgID(id string) (netip.AddrPort, int64, error) {
 		return netip.AddrPort{}, 0, fmt.Errorf("bad offset message id %q", id)
 	}
 	r := &recordReader{b: b}
-	host := r.host(len(b) == 28, "host")
+	host := r.host(len(b) == 28, "host", "host port")
 	off := int64(r.u64("offset"))
 	return host, off, r.err
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Role is a Sluice process a file configures.
@@ -63,6 +64,7 @@ type value struct {
 	i    int64
 	b    bool
 	list []string
+	d    time.Duration
 }
 
 // Error is a configuration error: the key (if any) and line it concerns.
@@ -192,6 +194,9 @@ func (f *File) String(key string) string {
 
 // Int is an integer key's value, 0 if unset.
 func (f *File) Int(key string) int64 { return f.typed(key, kindInt).i }
+
+// Duration returns a duration key's value.
+func (f *File) Duration(key string) time.Duration { return f.typed(key, kindRetention).d }
 
 // Bool is a boolean key's value, false if unset.
 func (f *File) Bool(key string) bool { return f.typed(key, kindBool).b }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseProperties(t *testing.T) {
@@ -71,7 +72,12 @@ func TestParseValuesAndErrors(t *testing.T) {
 		{"bad namesrv", Broker, "namesrvAddr=1.2.3.4:9876;nohost", `namesrvAddr: bad value "1.2.3.4:9876;nohost": "nohost": want ip:port`},
 		{"deleteWhen many", Broker, "deleteWhen=04;16", ""},
 		{"bad deleteWhen", Broker, "deleteWhen=25", "deleteWhen: bad value \"25\": want hours of the day 00 to 23"},
-		{"ratio range", Broker, "diskMaxUsedSpaceRatio=99", "want 10 to 95"},
+		{"ratio range", Broker, "diskMaxUsedSpaceRatio=99", "want 0 to 95"},
+		{"reserved hours", Broker, "fileReservedTime=48", ""},
+		{"reserved duration", Broker, "fileReservedTime=90m", ""},
+		{"reserved never", Broker, "fileReservedTime=0s", ""},
+		{"reserved zero hours", Broker, "fileReservedTime=0", "fileReservedTime: bad value \"0\": want 1 to 87600 hours"},
+		{"reserved garbage", Broker, "fileReservedTime=3d", "want whole hours (1 to 87600) or a duration"},
 		{"misspelt key", Broker, "brokerClusterNmae=X", "f.conf:1: brokerClusterNmae: unknown key (did you mean brokerClusterName?)"},
 		{"case slip", Broker, "namesrvaddr=1.2.3.4:9876", "unknown key (did you mean namesrvAddr?)"},
 		{"misspelt rocketmq key", Broker, "sendMessageThreadPoolNum=4", "unknown key (did you mean sendMessageThreadPoolNums?)"},
@@ -128,7 +134,7 @@ func TestRocketMQBrokerConf(t *testing.T) {
 		{f.String(KeyBrokerName), "broker-a"},
 		{f.Int(KeyBrokerID), int64(0)},
 		{f.List(KeyDeleteWhen), []string{"04"}},
-		{f.Int(KeyFileReservedTime), int64(48)},
+		{f.Duration(KeyFileReservedTime), 48 * time.Hour},
 		{f.String(KeyBrokerRole), "ASYNC_MASTER"},
 		{f.String(KeyFlushDiskType), "ASYNC_FLUSH"},
 		{f.List(KeyNamesrvAddr), []string{"10.0.0.11:9876", "10.0.0.12:9876"}},
@@ -267,6 +273,10 @@ func FuzzParse(f *testing.F) {
 				}
 			case kindBool:
 				cf.Bool(k)
+			case kindRetention:
+				if d := cf.Duration(k); d < 0 {
+					t.Fatalf("%s=%v negative", k, d)
+				}
 			case kindList, kindHours:
 				if len(cf.List(k)) == 0 {
 					t.Fatalf("%s: empty list accepted", k)

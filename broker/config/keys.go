@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The keys Sluice reads, under their RocketMQ names.
@@ -23,6 +24,7 @@ const (
 	KeyFileReservedTime         = "fileReservedTime"
 	KeyDeleteWhen               = "deleteWhen"
 	KeyDiskMaxUsedSpaceRatio    = "diskMaxUsedSpaceRatio"
+	KeyDiskFullRatio            = "diskSpaceWarningLevelRatio"
 	KeyMaxMessageSize           = "maxMessageSize"
 	KeyAutoCreateTopicEnable    = "autoCreateTopicEnable"
 	KeyDefaultTopicQueueNums    = "defaultTopicQueueNums"
@@ -50,14 +52,15 @@ const (
 type kind uint8
 
 const (
-	kindString kind = iota + 1 // any non-empty text
-	kindPath                   // a file system path
-	kindIP                     // a literal IP address
-	kindInt                    // a decimal integer in [min, max]
-	kindBool                   // true or false (any case, as Java's Boolean.parseBoolean, but strict)
-	kindEnum                   // one of enum
-	kindList                   // ';'- or ','-separated non-empty elements, each checked by elem
-	kindHours                  // deleteWhen: ';'-separated hours 00..23
+	kindString    kind = iota + 1 // any non-empty text
+	kindPath                      // a file system path
+	kindIP                        // a literal IP address
+	kindInt                       // a decimal integer in [min, max]
+	kindBool                      // true or false (any case, as Java's Boolean.parseBoolean, but strict)
+	kindEnum                      // one of enum
+	kindList                      // ';'- or ','-separated non-empty elements, each checked by elem
+	kindHours                     // deleteWhen: ';'-separated hours 00..23
+	kindRetention                 // fileReservedTime: whole hours (RocketMQ) or a Go duration such as 90m (Sluice)
 )
 
 // key is one key Sluice reads.
@@ -89,12 +92,14 @@ var keys = []key{
 		doc: "SYNC_FLUSH acknowledges a send after its fsync; ASYNC_FLUSH at once"},
 	{name: KeyBrokerRole, roles: Broker, kind: kindEnum, enum: []string{"ASYNC_MASTER", "SYNC_MASTER", "SLAVE"},
 		doc: "without controllers, a master (SLAVE is refused); with them the controllers pick roles and this is ignored"},
-	{name: KeyFileReservedTime, roles: Broker, kind: kindInt, min: 1, max: 24 * 365 * 10,
-		doc: "hours a commit-log segment is kept"},
+	{name: KeyFileReservedTime, roles: Broker, kind: kindRetention, min: 1, max: 24 * 365 * 10,
+		doc: "hours a commit-log segment is kept (or a duration with its unit, such as 90m; 0s: kept by age for ever)"},
 	{name: KeyDeleteWhen, roles: Broker, kind: kindHours,
 		doc: "hours of the day expired segments are deleted at, ';'-separated (04)"},
-	{name: KeyDiskMaxUsedSpaceRatio, roles: Broker, kind: kindInt, min: 10, max: 95,
-		doc: "percent of the data directory's file system past which the oldest segments go"},
+	{name: KeyDiskMaxUsedSpaceRatio, roles: Broker, kind: kindInt, min: 0, max: 95,
+		doc: "percent of the data directory's file system past which the oldest segments go (0: never)"},
+	{name: KeyDiskFullRatio, roles: Broker, kind: kindInt, min: 0, max: 99,
+		doc: "percent of the data directory's file system at or past which new messages are refused (0: never)"},
 	{name: KeyMaxMessageSize, roles: Broker, kind: kindInt, min: 1, max: 64 << 20, doc: "largest message body accepted, in bytes"},
 	{name: KeyAutoCreateTopicEnable, roles: Broker, kind: kindBool, doc: "create unknown topics on first send"},
 	{name: KeyDefaultTopicQueueNums, roles: Broker, kind: kindInt, min: 1, max: 1024, doc: "queues of an auto-created topic"},
@@ -177,6 +182,19 @@ func (k key) parse(s string) (value, error) {
 			return v, fmt.Errorf("want %d to %d", k.min, k.max)
 		}
 		v.i = n
+	case kindRetention:
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			if n < k.min || n > k.max {
+				return v, fmt.Errorf("want %d to %d hours, or a duration with its unit", k.min, k.max)
+			}
+			v.d = time.Duration(n) * time.Hour
+			break
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > time.Duration(k.max)*time.Hour {
+			return v, fmt.Errorf("want whole hours (%d to %d) or a duration with its unit, such as 90m", k.min, k.max)
+		}
+		v.d = d
 	case kindBool:
 		switch strings.ToLower(s) {
 		case "true":

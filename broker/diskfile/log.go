@@ -546,7 +546,7 @@ func (l *Log) Sync() error {
 			// Sync writes them. Nothing was fsynced, so nothing is sticky.
 			return fmt.Errorf("sync log %s: %w", l.name, err)
 		}
-		l.syncErr = fmt.Errorf("sync log %s: %w", l.name, err)
+		l.syncErr = fmt.Errorf("sync log %s: %w: %w", l.name, node.ErrSyncLost, err)
 		return l.syncErr
 	}
 
@@ -557,11 +557,10 @@ func (l *Log) Sync() error {
 		f, err := os.OpenFile(l.segmentPath(l.tailStart), os.O_RDWR, 0)
 		if err != nil {
 			l.mu.Unlock()
-			err = ioError(err, "sync log %s", l.name)
-			if errors.Is(err, node.ErrNoFiles) {
-				return err // nothing was fsynced: a later Sync tries again
+			if e := ioError(err, "sync log %s", l.name); errors.Is(e, node.ErrNoFiles) {
+				return e // nothing was fsynced: a later Sync tries again
 			}
-			l.syncErr = err
+			l.syncErr = lostError(err, "sync log %s", l.name)
 			return l.syncErr
 		}
 		l.tailFile = f
@@ -573,21 +572,20 @@ func (l *Log) Sync() error {
 	for _, r := range retired {
 		r.Close() // the wal fsynced these segments when it started the next one
 	}
-	if err := f.Sync(); err != nil {
-		l.syncErr = ioError(err, "sync log %s", l.name)
+	if err := fsync(l, f); err != nil {
+		l.syncErr = lostError(err, "sync log %s", l.name)
 		return l.syncErr
 	}
 	if dirDirty {
 		if err := syncDir(l.dir); err != nil {
-			err = ioError(err, "sync log %s: sync directory", l.name)
-			if errors.Is(err, node.ErrNoFiles) {
+			if e := ioError(err, "sync log %s: sync directory", l.name); errors.Is(e, node.ErrNoFiles) {
 				// The directory could not be opened, so not fsynced: a later Sync tries again.
 				l.mu.Lock()
 				l.dirDirty = true
 				l.mu.Unlock()
-				return err
+				return e
 			}
-			l.syncErr = err
+			l.syncErr = lostError(err, "sync log %s: sync directory", l.name)
 			return l.syncErr
 		}
 	}

@@ -4,6 +4,7 @@
 package namesrv
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,13 @@ type liveBroker struct {
 	topics map[string]route.TopicConfig
 }
 
+// registration is a broker's last uncompressed REGISTER_BROKER body and what it decoded to.
+type registration struct {
+	body   []byte
+	topics map[string]route.TopicConfig
+	epoch  int64
+}
+
 // Server is the name server node.
 type Server struct {
 	env node.Env
@@ -62,6 +70,12 @@ type Server struct {
 	log *slog.Logger
 	// brokers by address.
 	brokers map[string]*liveBroker
+	// registered holds, by broker address, the last registration body decoded: a registration
+	// with the same bytes (every heartbeat while the broker's topics stay as they are, and a
+	// return after it expired) has nothing new to decode. Its topics map is the one the broker
+	// holds, so whatever changes those forgets the entry. It outlives expiry, bounded by
+	// maxRegistered.
+	registered map[string]registration
 	// unsupported answers and logs the requests the name server does not serve.
 	unsupported node.Unsupported
 }
@@ -69,7 +83,7 @@ type Server struct {
 // New creates a name server on env.
 func New(env node.Env, cfg Config) *Server {
 	return &Server{env: env, cfg: cfg, log: env.Logger(), brokers: map[string]*liveBroker{},
-		unsupported: node.Unsupported{What: "name server"}}
+		registered: map[string]registration{}, unsupported: node.Unsupported{What: "name server"}}
 }
 
 type scanTimer struct{}
@@ -164,14 +178,26 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": crc32 not match")
 	}
 	var body route.RegisterBody
-	if h.Compressed {
-		// A Java broker with compressedRegister=true (RegisterBrokerBody.encode(true)).
-		body, err = route.DecodeCompressedRegisterBody(req.Body)
+	if prev, ok := s.registered[addr]; ok && !h.Compressed && bytes.Equal(prev.body, req.Body) {
+		body.TopicConfigTable, body.DataVersion.StateVersion = prev.topics, prev.epoch
 	} else {
-		body, err = route.DecodeRegisterBody(req.Body)
-	}
-	if err != nil {
-		return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": "+err.Error())
+		delete(s.registered, addr)
+		if h.Compressed {
+			// A Java broker with compressedRegister=true (RegisterBrokerBody.encode(true)).
+			body, err = route.DecodeCompressedRegisterBody(req.Body)
+		} else {
+			body, err = route.DecodeRegisterBody(req.Body)
+		}
+		if err != nil {
+			return codec.NewResponse(req, codec.SystemError, "register broker "+addr+": "+err.Error())
+		}
+		if !h.Compressed {
+			if len(s.registered) >= maxRegistered(len(s.brokers)) {
+				clear(s.registered)
+			}
+			// A copy: the frame's buffer is not ours to keep.
+			s.registered[addr] = registration{body: bytes.Clone(req.Body), topics: body.TopicConfigTable, epoch: body.DataVersion.StateVersion}
+		}
 	}
 	b := s.brokers[addr]
 	if b == nil {
@@ -203,6 +229,10 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	resp.SetHeader(&codec.RegisterBrokerResponseHeader{MasterAddr: master, HAServerAddr: ha})
 	return resp
 }
+
+// maxRegistered bounds Server.registered: brokers that expired and never came back (a broker
+// moved to a new address) are forgotten once their entries outnumber the live brokers'.
+func maxRegistered(live int) int { return 2*live + 16 }
 
 // checkBrokerAddr accepts host:port addresses the official Go client can take back out of a
 // route: it parses brokerAddrs by hand, splitting the JSON object's text on ',' and each entry
@@ -304,6 +334,7 @@ func (s *Server) deleteTopic(req *codec.Command) *codec.Command {
 	for _, addr := range slices.Sorted(maps.Keys(s.brokers)) {
 		if _, ok := s.brokers[addr].topics[topic]; ok {
 			delete(s.brokers[addr].topics, topic)
+			delete(s.registered, addr)
 			n++
 		}
 	}

@@ -270,4 +270,10 @@ func TestDeleteTopicInNamesrv(t *testing.T) {
 	if resp.Code != codec.Success || err != nil || len(rd.BrokerDatas) != 1 || rd.BrokerDatas[0].BrokerName != "broker-b" || rd.QueueDatas[0].WriteQueueNums != 2 {
 		t.Fatalf("route after broker-b registered Orders again: code %d %s", resp.Code, resp.Body)
 	}
+	// broker-a's next heartbeat carries the very bytes it registered before the delete: the
+	// name server must not take them for a registration it has already applied.
+	n.register(1, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 4, "Audit": 1})
+	if rd, _ := route.DecodeTopicRouteData(n.route("Orders").Body); rd == nil || len(rd.BrokerDatas) != 2 {
+		t.Fatalf("route after broker-a registered the same topics again: %+v, want both groups", rd)
+	}
 }

@@ -156,6 +156,13 @@ var (
 	ErrNoFiles = errors.New("too many open files")
 	// ErrIO: an I/O error.
 	ErrIO = errors.New("i/o error")
+	// ErrSyncLost is wrapped by a Log's Sync error when the log cannot be made durable again
+	// in place: a failed fsync (the kernel may have dropped the pages it could not write, so a
+	// later fsync that succeeds proves nothing) or a failed write that left the log's files in
+	// an unknown state. Every later Sync fails too; the node must stop, and the restarted
+	// process recovers from what its files hold. A Sync error without it may pass (a full disk
+	// that gets space back).
+	ErrSyncLost = errors.New("log cannot be synced again until the process restarts")
 )
 
 // SpaceReporter is implemented by a Disk that can tell how full the file system holding it is.
@@ -180,4 +187,13 @@ type DurableCloser interface {
 // where it can, as RocketMQ deletes whole commit-log files.
 type SegmentedLog interface {
 	SegmentStarts() []uint64
+}
+
+// Rebaser is implemented by a Log that can be emptied and restarted at any index: after
+// Rebase(index) the log holds nothing, FirstIndex() is index and the next append gets index,
+// durably when it returns (a crash in the middle leaves the old entries, or an empty log at
+// index, or an empty log at 1; never a mix). A replica uses it to restart its commit log at its
+// master's first index, when retention on the master removed entries it never fetched.
+type Rebaser interface {
+	Rebase(index uint64) error
 }

@@ -151,6 +151,17 @@ func (s *InSync) Synced(id int64) uint64 {
 	return 0
 }
 
+// HeardSince returns the slaves whose last fetch came at or after since, sorted.
+func (s *InSync) HeardSince(since time.Time) []int64 {
+	var ids []int64
+	for id, f := range s.followers {
+		if !f.heardAt.IsZero() && !f.heardAt.Before(since) {
+			ids = append(ids, id)
+		}
+	}
+	return sortedIDs(ids)
+}
+
 // lag is how long slave id has lacked some of the master's entries (0 if it holds all).
 func (s *InSync) lag(id int64, last uint64, now time.Time) time.Duration {
 	f := s.follower(id)

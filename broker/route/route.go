@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,6 +90,19 @@ func DecodeTopicRouteData(b []byte) (*TopicRouteData, error) {
 		return nil, fmt.Errorf("decode topic route: %w", err)
 	}
 	return &r, nil
+}
+
+// Clone returns a deep copy of r: decoding the body r was decoded from again would give an
+// equal value, and nothing in it is shared with r.
+func (r *TopicRouteData) Clone() *TopicRouteData {
+	out := *r
+	out.QueueDatas = slices.Clone(r.QueueDatas)
+	out.BrokerDatas = slices.Clone(r.BrokerDatas)
+	for i := range out.BrokerDatas {
+		out.BrokerDatas[i].BrokerAddrs = maps.Clone(out.BrokerDatas[i].BrokerAddrs)
+	}
+	out.FilterServerTable = maps.Clone(r.FilterServerTable)
+	return &out
 }
 
 // MasterAddr returns the master address of a broker group in r.

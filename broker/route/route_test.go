@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -253,4 +254,32 @@ func FuzzDecodeTopicRouteData(f *testing.F) {
 			t.Fatalf("encode is not stable:\n%s\n%s", first, second)
 		}
 	})
+}
+
+// A clone equals what decoding the same body again gives, empty and absent fields alike, and
+// shares nothing with the original.
+func TestCloneIsADecodeAgain(t *testing.T) {
+	for _, body := range []string{
+		`{"queueDatas":[{"brokerName":"b","readQueueNums":4,"writeQueueNums":4,"perm":6,"topicSysFlag":0}],` +
+			`"brokerDatas":[{"cluster":"c","brokerName":"b","brokerAddrs":{"0":"127.0.0.1:10911","1":"127.0.0.2:10911"}}],"filterServerTable":{}}`,
+		`{"queueDatas":[],"brokerDatas":[{"cluster":"c","brokerName":"b","brokerAddrs":null}]}`,
+		`{}`,
+	} {
+		rd, err := DecodeTopicRouteData([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := DecodeTopicRouteData([]byte(body))
+		c := rd.Clone()
+		if !reflect.DeepEqual(c, again) {
+			t.Fatalf("%s: clone %+v, decoded again %+v", body, c, again)
+		}
+		if len(c.BrokerDatas) > 0 && c.BrokerDatas[0].BrokerAddrs != nil {
+			c.BrokerDatas[0].BrokerAddrs["0"] = "changed"
+			c.QueueDatas[0].Perm = 0
+			if !reflect.DeepEqual(rd, again) {
+				t.Fatalf("%s: changing the clone changed the original", body)
+			}
+		}
+	}
 }

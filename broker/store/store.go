@@ -127,6 +127,8 @@ type Store struct {
 	// afterRetentionStep, set by tests, runs after each step of Retain (retention.go); an
 	// error stops it there, as a crash would.
 	afterRetentionStep func(retentionStep) error
+	// rebasedAt is where Rebase last restarted the commit log (rebase.go; 0: never).
+	rebasedAt uint64
 }
 
 type checkpointRun struct {
@@ -209,6 +211,9 @@ func (s *Store) recover() error {
 	}
 	var ckpt checkpointDoc
 	if _, err := readJSON(s.disk, checkpointFile, &ckpt); err != nil {
+		return err
+	}
+	if err := s.loadRebased(); err != nil {
 		return err
 	}
 
@@ -330,6 +335,9 @@ func (s *Store) replay(idx uint64, holes *replayHoles,
 	}
 	q, err := s.replayQueue(idx, m, holes, place)
 	if q == nil || err != nil {
+		return nil, err
+	}
+	if _, err := s.rebaseQueue(q, m.QueueOffset); err != nil {
 		return nil, err
 	}
 	if next := q.end(); m.QueueOffset != next {

@@ -146,6 +146,9 @@ func (s *Store) AppendReplica(index uint64, rec []byte) (AppendResult, error) {
 		if q, err = s.openQueue(m.Topic, m.QueueID); err != nil {
 			return AppendResult{}, err
 		}
+		if _, err := s.rebaseQueue(q, m.QueueOffset); err != nil {
+			return AppendResult{}, err
+		}
 		if m.QueueOffset > q.end() && len(s.unplaced) > 0 {
 			// Offsets of records this replica cannot read (holes.go).
 			if err := s.fillReplicaGap(q, m.QueueOffset); err != nil && !errors.Is(err, errNoHoles) {

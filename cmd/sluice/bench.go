@@ -17,19 +17,35 @@ import (
 
 // runBench drives a running cluster from this process: producers send fixed-size messages with
 // a window of requests in flight, then one consumer reads them all back. It reports the
-// acknowledged send rate, send latency percentiles, and the consume rate.
+// acknowledged send rate, send latency percentiles, and the consume rate. With --rate it runs
+// the steady-rate mode instead (bench_rate.go): that many messages a second for --duration,
+// with a consumer group reading along and a report line every --report-every.
 func runBench(args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	ns := fs.String("namesrv", "127.0.0.1:9876", "name server address")
 	topic := fs.String("topic", fmt.Sprintf("Bench%d", time.Now().UnixNano()%1e6), "topic (new by default)")
-	n := fs.Int("messages", 200000, "messages to send")
+	n := fs.Int("messages", 200000, "messages to send (without --rate)")
 	size := fs.Int("size", 1024, "message body bytes")
 	clients := fs.Int("clients", 4, "client connections (each its own event loop)")
 	inflight := fs.Int("inflight", 512, "sends in flight per client")
-	consume := fs.Bool("consume", true, "read every message back after sending")
+	consume := fs.Bool("consume", true, "read every message back after sending (with --rate: a consumer group reads along)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process to this file")
+	rate := fs.Float64("rate", 0, "steady-rate mode: send this many messages a second, open loop, for --duration (instead of --messages)")
+	duration := fs.Duration("duration", time.Minute, "with --rate: how long to send")
+	every := fs.Duration("report-every", 10*time.Second, "with --rate: print a report line this often")
+	group := fs.String("group", "", "with --rate: the consumer group reading along (default: bench-<topic>)")
+	brokerPID := fs.Int("broker-pid", 0, "with --rate: sample this process's resident memory (/proc/PID/status VmRSS) into the report")
+	dataDir := fs.String("data-dir", "", "with --rate: sample the disk use of this data directory (and its file system) and count the files deleted from it")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *rate < 0 || (*rate > 0 && (*duration <= 0 || *every <= 0)) {
+		fmt.Fprintln(os.Stderr, "sluice bench: --rate wants a positive rate, --duration and --report-every")
+		return 2
+	}
+	if *clients < 1 || *inflight < 1 || *size < 1 {
+		fmt.Fprintln(os.Stderr, "sluice bench: --clients, --inflight and --size must be at least 1")
+		return 2
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
@@ -65,6 +81,15 @@ func runBench(args []string) int {
 			fmt.Fprintln(os.Stderr, "sluice bench: warm-up send:", err)
 			return 1
 		}
+	}
+	if *rate > 0 {
+		o := rateOptions{topic: *topic, rate: *rate, duration: *duration, every: *every, size: *size,
+			inflight: *clients * *inflight, consume: *consume, group: *group, brokerPID: *brokerPID,
+			dataDir: *dataDir, drain: 15 * time.Second}
+		if o.group == "" {
+			o.group = "bench-" + *topic
+		}
+		return runRateBench(o, cls, os.Stdout)
 	}
 	body := make([]byte, *size)
 	for i := range body {

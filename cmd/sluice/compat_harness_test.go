@@ -62,23 +62,35 @@ type compatCluster struct {
 	Broker     string
 	Data       string
 	extra      []string
-	wrap       []string // runs the process through this command (startDevWrapped); nil: none
+	wrap       []string // runs the process through this command (e.g. prlimit); nil: none
 	proc       *devProcess
+	bin        string   // the sluice binary ("": sluiceBinary)
+	env        []string // added to the process's environment
 }
 
 // startCompat starts 'sluice dev' with extra flags appended to its command line.
 func startCompat(t *testing.T, extra ...string) *compatCluster {
 	t.Helper()
 	c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(t.TempDir(), "data"), extra: extra}
-	c.proc = startDev(t, c.Data, c.NameServer, c.Broker, extra...)
+	c.Start(t)
 	return c
+}
+
+// Start starts the process (c.bin, or the usual build) with c.extra on c's ports and data.
+func (c *compatCluster) Start(t *testing.T) {
+	t.Helper()
+	bin := c.bin
+	if bin == "" {
+		bin = sluiceBinary(t)
+	}
+	c.proc = startDevCmd(t, c.wrap, bin, c.env, c.Data, c.NameServer, c.Broker, c.extra...)
 }
 
 // Restart stops the process cleanly (SIGINT) and starts it again on the same ports and data.
 func (c *compatCluster) Restart(t *testing.T) {
 	t.Helper()
 	c.Stop(t)
-	c.proc = startDevWrapped(t, c.wrap, c.Data, c.NameServer, c.Broker, c.extra...)
+	c.Start(t)
 }
 
 // Stop stops the process with SIGINT and waits for it to exit.

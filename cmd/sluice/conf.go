@@ -56,19 +56,6 @@ func reportFile(logger *slog.Logger, f *config.File) {
 	}
 }
 
-// retention holds the retention keys as read, for --print-config; applyBrokerFile also sets
-// them in brokernode.Config (FileReservedTime, DeleteWhen, DiskMaxUsedSpaceRatio).
-type retention struct {
-	fileReservedHours int64    // fileReservedTime
-	deleteWhen        []string // deleteWhen, hours "04"
-	diskMaxUsedRatio  int64    // diskMaxUsedSpaceRatio, percent
-}
-
-// RocketMQ's defaults of the retention keys.
-func defaultRetention() retention {
-	return retention{fileReservedHours: 72, deleteWhen: []string{"04"}, diskMaxUsedRatio: 75}
-}
-
 // brokerSettings are the settings of 'sluice broker' beyond brokernode.Config.
 type brokerSettings struct {
 	data        string // --data: the broker uses DATA/<name> (DATA/<name>-<id> in a group)
@@ -80,12 +67,11 @@ type brokerSettings struct {
 	replication string
 	level       string
 	role        string // brokerRole, as written
-	retention   retention
 }
 
 func defaultBrokerSettings() brokerSettings {
 	return brokerSettings{data: "./data", ns: "127.0.0.1:9876", flush: "sync", vip: vipAuto, replication: "sync",
-		level: "info", role: "ASYNC_MASTER", retention: defaultRetention()}
+		level: "info", role: "ASYNC_MASTER"}
 }
 
 // applyBrokerFile sets cfg and s from a broker.conf.
@@ -136,21 +122,21 @@ func applyBrokerFile(f *config.File, cfg *brokernode.Config, s *brokerSettings) 
 		}
 	}
 	if f.Has(config.KeyFileReservedTime) {
-		s.retention.fileReservedHours = f.Int(config.KeyFileReservedTime)
+		cfg.FileReservedTime = f.Duration(config.KeyFileReservedTime)
 	}
 	if f.Has(config.KeyDeleteWhen) {
-		s.retention.deleteWhen = f.List(config.KeyDeleteWhen)
+		hours, err := parseDeleteWhen(strings.Join(f.List(config.KeyDeleteWhen), ";"))
+		if err != nil {
+			return f.Errorf(config.KeyDeleteWhen, "%v", err)
+		}
+		cfg.DeleteWhen = hours
 	}
 	if f.Has(config.KeyDiskMaxUsedSpaceRatio) {
-		s.retention.diskMaxUsedRatio = f.Int(config.KeyDiskMaxUsedSpaceRatio)
+		cfg.DiskMaxUsedSpaceRatio = int(f.Int(config.KeyDiskMaxUsedSpaceRatio))
 	}
-	cfg.FileReservedTime = time.Duration(s.retention.fileReservedHours) * time.Hour
-	hours, err := parseDeleteWhen(strings.Join(s.retention.deleteWhen, ";"))
-	if err != nil {
-		return f.Errorf(config.KeyDeleteWhen, "%v", err)
+	if f.Has(config.KeyDiskFullRatio) {
+		cfg.DiskFullRatio = int(f.Int(config.KeyDiskFullRatio))
 	}
-	cfg.DeleteWhen = hours
-	cfg.DiskMaxUsedSpaceRatio = int(s.retention.diskMaxUsedRatio)
 	if f.Has(config.KeyMaxMessageSize) {
 		cfg.MaxMessageBytes = int(f.Int(config.KeyMaxMessageSize))
 	}
@@ -250,9 +236,10 @@ func brokerEffective(f *config.File, set map[string]bool, cfg brokernode.Config,
 	}
 	b.add(config.KeyFlushDiskType, flush, "flush")
 	b.add(config.KeyBrokerRole, s.role)
-	b.add(config.KeyFileReservedTime, strconv.FormatInt(s.retention.fileReservedHours, 10))
-	b.add(config.KeyDeleteWhen, strings.Join(s.retention.deleteWhen, ";"))
-	b.add(config.KeyDiskMaxUsedSpaceRatio, strconv.FormatInt(s.retention.diskMaxUsedRatio, 10))
+	b.add(config.KeyFileReservedTime, formatReservedTime(cfg.FileReservedTime), "file-reserved-time")
+	b.add(config.KeyDeleteWhen, formatDeleteWhen(cfg.DeleteWhen), "delete-when")
+	b.add(config.KeyDiskMaxUsedSpaceRatio, strconv.Itoa(cfg.DiskMaxUsedSpaceRatio), "disk-max-used-space-ratio")
+	b.add(config.KeyDiskFullRatio, strconv.Itoa(cfg.DiskFullRatio), "disk-full-ratio")
 	b.add(config.KeyMaxMessageSize, strconv.Itoa(cfg.MaxMessageBytes))
 	b.add(config.KeyMaxOpenQueueFiles, strconv.Itoa(cfg.MaxOpenQueueFiles), "max-open-queue-files")
 	b.add(config.KeyAutoCreateTopicEnable, strconv.FormatBool(cfg.AutoCreateTopic), "auto-create-topics")
@@ -274,6 +261,24 @@ func brokerEffective(f *config.File, set map[string]bool, cfg brokernode.Config,
 		b.add(config.KeyMinInSyncReplicas, strconv.Itoa(cfg.MinInSync), "min-insync")
 	}
 	return b.out
+}
+
+// formatReservedTime writes a retention time as fileReservedTime reads it: whole hours as
+// RocketMQ writes them, anything else as a duration with its unit.
+func formatReservedTime(d time.Duration) string {
+	if d > 0 && d%time.Hour == 0 {
+		return strconv.FormatInt(int64(d/time.Hour), 10)
+	}
+	return d.String()
+}
+
+// formatDeleteWhen writes hours as deleteWhen reads them ("04;16").
+func formatDeleteWhen(hours []int) string {
+	parts := make([]string, len(hours))
+	for i, h := range hours {
+		parts[i] = fmt.Sprintf("%02d", h)
+	}
+	return strings.Join(parts, ";")
 }
 
 // formatDelayLevels writes delay levels as messageDelayLevel does ("1s 5s ... 2h").

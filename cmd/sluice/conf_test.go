@@ -10,7 +10,7 @@ import (
 )
 
 // --print-config shows each setting with its source: the default, the file's line, or the
-// flag that overrode the file. Its output is itself a configuration file that yields the same
+// flag that overrode the file (the retention flags too, whose values the keys can hold). Its output is itself a configuration file that yields the same
 // settings. Every file of deploy/ prints (so the compose example's files stay loadable by the
 // commands that mount them, not only by the parser).
 func TestPrintConfig(t *testing.T) {
@@ -26,10 +26,20 @@ func TestPrintConfig(t *testing.T) {
 		return string(out)
 	}
 	deploy := filepath.Join("..", "..", "deploy", "conf")
-	out := run("broker", "--config", filepath.Join(deploy, "broker-n0.conf"), "--flush", "async", "--print-config")
+	out := run("broker", "--config", filepath.Join(deploy, "broker-n0.conf"), "--flush", "async",
+		"--file-reserved-time", "90m", "--delete-when", "01;13", "--disk-max-used-space-ratio", "0", "--disk-full-ratio", "85",
+		"--print-config")
 	golden(t, "print-config-broker.golden", []byte(out))
-	if !strings.Contains(out, "# flag --flush\nflushDiskType=ASYNC_FLUSH\n") {
-		t.Errorf("the --flush flag did not override the file's flushDiskType:\n%s", out)
+	for _, want := range []string{
+		"# flag --flush\nflushDiskType=ASYNC_FLUSH\n",
+		"# flag --file-reserved-time\nfileReservedTime=1h30m0s\n",
+		"# flag --delete-when\ndeleteWhen=01;13\n",
+		"# flag --disk-max-used-space-ratio\ndiskMaxUsedSpaceRatio=0\n",
+		"# flag --disk-full-ratio\ndiskSpaceWarningLevelRatio=85\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("a flag did not override the file's key: no %q in\n%s", want, out)
+		}
 	}
 	// Printed back in as a file, it gives the same settings (sources aside).
 	path := filepath.Join(t.TempDir(), "effective.conf")

@@ -23,31 +23,49 @@ import (
 	"github.com/sluicemq/sluice/broker/codec"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// sluiceBuild is one build of cmd/sluice, made once per test run.
+type sluiceBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// builds are the builds tests use, by build tags.
+var builds = map[string]*sluiceBuild{"": {}, "faultinject": {}}
 
 // sluiceBinary builds cmd/sluice once per test run.
 func sluiceBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	return buildSluice(t, "")
+}
+
+// faultBinary builds cmd/sluice with -tags faultinject (broker/diskfile/faultinject.go), whose
+// disk fails on demand: see there.
+func faultBinary(t *testing.T) string {
+	t.Helper()
+	return buildSluice(t, "faultinject")
+}
+
+// buildSluice builds cmd/sluice with the build tags once per test run.
+func buildSluice(t *testing.T, tags string) string {
+	t.Helper()
+	b := builds[tags]
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "sluice-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "sluice")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		b.path = filepath.Join(dir, "sluice")
+		out, err := exec.Command("go", "build", "-tags", tags, "-o", b.path, ".").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build -tags %q: %v\n%s", tags, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
 
 func freePort(t *testing.T) string {
@@ -88,16 +106,25 @@ func (b *logBuffer) String() string {
 // startDev starts 'sluice dev' and waits until it says it listens; extra flags are appended.
 func startDev(t *testing.T, data, nsAddr, brokerAddr string, extra ...string) *devProcess {
 	t.Helper()
-	return startDevWrapped(t, nil, data, nsAddr, brokerAddr, extra...)
+	return startDevCmd(t, nil, sluiceBinary(t), nil, data, nsAddr, brokerAddr, extra...)
 }
 
-// startDevWrapped is startDev run through the command wrap (e.g. prlimit with its options;
-// nil: none), which must exec the command it is given, so the process is sluice's.
-func startDevWrapped(t *testing.T, wrap []string, data, nsAddr, brokerAddr string, extra ...string) *devProcess {
+// startDevBinary is startDev with another build of sluice, and env added to its environment.
+func startDevBinary(t *testing.T, bin string, env []string, data, nsAddr, brokerAddr string, extra ...string) *devProcess {
+	t.Helper()
+	return startDevCmd(t, nil, bin, env, data, nsAddr, brokerAddr, extra...)
+}
+
+// startDevCmd starts bin's 'sluice dev' through the command wrap (nil: none), with env added
+// to its environment, and waits until it says it listens.
+func startDevCmd(t *testing.T, wrap []string, bin string, env []string, data, nsAddr, brokerAddr string, extra ...string) *devProcess {
 	t.Helper()
 	args := append([]string{"dev", "--data", data, "--namesrv-addr", nsAddr, "--broker-addr", brokerAddr, "--log-level", "warn"}, extra...)
-	argv := append(append(append([]string(nil), wrap...), sluiceBinary(t)), args...)
+	argv := append(append(append([]string(nil), wrap...), bin), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -302,11 +329,28 @@ func TestKillDashNineLosesNoAcknowledgedMessage(t *testing.T) {
 // readQueue reads queue q from offset 0 to its end, failing the test if an offset is skipped.
 func readQueue(t *testing.T, reader *clientrt.Client, q client.MessageQueue, group string) []*codec.Message {
 	t.Helper()
+	return readQueueFrom(t, reader, q, group, false)
+}
+
+// readQueueFrom reads queue q from offset 0, or if fromMin from its min offset (the first pull
+// is moved there), to its end, failing the test if an offset is skipped. A new master may
+// refuse pulls for a while (it confirms the log it took over): a failed pull is retried.
+func readQueueFrom(t *testing.T, reader *clientrt.Client, q client.MessageQueue, group string, fromMin bool) []*codec.Message {
+	t.Helper()
 	var out []*codec.Message
-	for off := int64(0); ; {
+	off := int64(0)
+	for tries := 0; ; tries++ {
 		res, err := reader.Pull(client.PullRequest{Queue: q, Group: group, Offset: off, MaxMsgs: 256})
 		if err != nil {
+			if tries < 50 {
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
 			t.Fatalf("pull %s at %d: %v", q, off, err)
+		}
+		if fromMin && res.Status == codec.PullOffsetMoved && len(out) == 0 && res.NextBeginOffset > off {
+			off = res.NextBeginOffset
+			continue
 		}
 		if res.Status != codec.Success {
 			return out
@@ -319,6 +363,35 @@ func readQueue(t *testing.T, reader *clientrt.Client, q client.MessageQueue, gro
 			off++
 		}
 	}
+}
+
+// storedMsg is a message read back from a queue.
+type storedMsg struct {
+	queue client.MessageQueue
+	msg   *codec.Message
+}
+
+// readTopic reads every queue of topic back (from offset 0) through the name server at ns,
+// once its route is there, and returns the messages by UNIQ_KEY.
+func readTopic(t *testing.T, ns, topic, group string) map[string]storedMsg {
+	t.Helper()
+	reader, err := clientrt.Start(client.DefaultConfig(ns), quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	var queues []client.MessageQueue
+	waitFor(t, 20*time.Second, "the topic's route", func() bool {
+		queues, err = reader.Queues(topic)
+		return err == nil
+	})
+	out := map[string]storedMsg{}
+	for _, q := range queues {
+		for _, m := range readQueue(t, reader, q, group) {
+			out[codec.Property(m.Properties, codec.PropUniqKey)] = storedMsg{q, m}
+		}
+	}
+	return out
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

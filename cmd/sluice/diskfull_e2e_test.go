@@ -58,16 +58,42 @@ func fillFS(t *testing.T, path string) {
 	}
 }
 
-// TestDiskFullProcess runs 'sluice dev' on a 40 MiB tmpfs and fills it: sends are refused with
+// TestDiskFullProcess runs 'sluice dev' on a full disk: sends are refused with
 // SERVICE_NOT_AVAILABLE saying the disk is full (the official client's retriable error) while
-// pulls go on; once the filler is removed, sends resume by themselves; after a restart every
+// pulls go on; once space is back, sends resume by themselves; after a restart every
 // acknowledged message is there. Forced retention is off (disk-max-used-space-ratio 0), so
-// nothing acknowledged may go.
+// nothing acknowledged may go. The disk is a 40 MiB tmpfs the test fills (when it runs as
+// root), and, always, the usual file system with ENOSPC injected under the real files (a
+// binary built with -tags faultinject: every log write fails as a short write with ENOSPC while
+// a trigger file exists).
 func TestDiskFullProcess(t *testing.T) {
-	fsDir := mountSmallFS(t, 40)
-	c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(fsDir, "data"),
-		extra: []string{"--disk-max-used-space-ratio=0", "--log-level=info"}}
-	c.proc = startDev(t, c.Data, c.NameServer, c.Broker, c.extra...)
+	t.Run("tmpfs", func(t *testing.T) {
+		fsDir := mountSmallFS(t, 40)
+		filler := filepath.Join(fsDir, "filler")
+		c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(fsDir, "data"),
+			extra: []string{"--disk-max-used-space-ratio=0", "--log-level=info"}}
+		testDiskFull(t, c, func() { fillFS(t, filler) }, func() error { return os.Remove(filler) })
+	})
+	t.Run("injected", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("starts a real process")
+		}
+		trigger := filepath.Join(t.TempDir(), "disk-full")
+		c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(t.TempDir(), "data"),
+			extra: []string{"--disk-max-used-space-ratio=0", "--log-level=info"},
+			bin:   faultBinary(t), env: []string{"SLUICE_FAULT_NOSPACE_TRIGGER=" + trigger}}
+		testDiskFull(t, c, func() {
+			if err := os.WriteFile(trigger, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, func() error { return os.Remove(trigger) })
+	})
+}
+
+// testDiskFull is TestDiskFullProcess on cluster c (not started yet), whose disk fill fills
+// and free frees.
+func testDiskFull(t *testing.T, c *compatCluster, fill func(), free func() error) {
+	c.Start(t)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("broker log:\n%s", c.proc.stderr.String())
@@ -93,8 +119,7 @@ func TestDiskFullProcess(t *testing.T) {
 		}
 	}
 
-	filler := filepath.Join(fsDir, "filler")
-	fillFS(t, filler)
+	fill()
 	var refusal error
 	for i := 0; refusal == nil; i++ {
 		if i > 20 {
@@ -112,7 +137,7 @@ func TestDiskFullProcess(t *testing.T) {
 		t.Fatalf("pull on a full disk: %v %v", res, err)
 	}
 
-	if err := os.Remove(filler); err != nil {
+	if err := free(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 60*time.Second, "sends to resume once space is freed", func() bool {

@@ -18,10 +18,6 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
-
-	"github.com/sluicemq/sluice/broker/client"
-	"github.com/sluicemq/sluice/broker/clientrt"
-	"github.com/sluicemq/sluice/broker/codec"
 )
 
 // SIGTERM in the middle of a stream of sends from the official Go client: the process answers
@@ -118,22 +114,9 @@ func TestSIGTERMDuringSendsLosesNothingAcknowledged(t *testing.T) {
 			mu.Unlock()
 
 			c.proc = startDev(t, c.Data, c.NameServer, c.Broker, c.extra...)
-			reader, err := clientrt.Start(client.DefaultConfig(c.NameServer), quietLogger())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer reader.Close()
-			var queues []client.MessageQueue
-			waitFor(t, 20*time.Second, "the topic's route after the restart", func() bool {
-				queues, err = reader.Queues(topic)
-				return err == nil
-			})
 			stored := map[string]ackedSend{}
-			for _, q := range queues {
-				for _, m := range readQueue(t, reader, q, "sigterm-check") {
-					id := codec.Property(m.Properties, codec.PropUniqKey)
-					stored[id] = ackedSend{int(q.QueueID), m.QueueOffset, crc32.ChecksumIEEE(m.Body)}
-				}
+			for id, sm := range readTopic(t, c.NameServer, topic, "sigterm-check") {
+				stored[id] = ackedSend{int(sm.queue.QueueID), sm.msg.QueueOffset, crc32.ChecksumIEEE(sm.msg.Body)}
 			}
 			lost := 0
 			for id, a := range ack {
@@ -228,11 +211,16 @@ func freePortBlock(t *testing.T, n, step int) string {
 // process is killed when the test ends if it still runs.
 func startLines(t *testing.T, cmd *exec.Cmd) <-chan string {
 	t.Helper()
+	return startLinesTo(t, cmd, &logBuffer{})
+}
+
+// startLinesTo is startLines with the process's stderr collected in stderr.
+func startLinesTo(t *testing.T, cmd *exec.Cmd, stderr *logBuffer) <-chan string {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &logBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -66,7 +66,7 @@ func TestManyQueuesUnderDescriptorLimit(t *testing.T) {
 	started := time.Now()
 	c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(fastDataDir(t), "data"),
 		wrap: nofileWrap(childNofile)}
-	c.proc = startDevWrapped(t, c.wrap, c.Data, c.NameServer, c.Broker)
+	c.Start(t)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("broker log:\n%s", c.proc.stderr.String())

@@ -177,7 +177,12 @@ func waitForStop(logger *slog.Logger, timeout time.Duration, nodes ...stoppable)
 	case s := <-sig:
 		logger.Info("shutting down: draining requests, then flushing (a second signal exits at once)", "signal", s.String(), "timeout", timeout)
 	case rt := <-failed:
-		logger.Error("a node stopped unexpectedly", "err", rt.Err())
+		if err := rt.Err(); errors.Is(err, runtime.ErrFailed) || errors.Is(err, runtime.ErrPanic) {
+			// The runtime logged the error when it stopped the node: one ERROR line says it.
+			logger.Warn("stopping the process, which exits 1, after the node error above")
+		} else {
+			logger.Error("a node stopped unexpectedly", "err", err)
+		}
 		for _, n := range nodes {
 			if n.rt != nil {
 				n.rt.Stop()

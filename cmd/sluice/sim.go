@@ -3,10 +3,11 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ func runSim(args []string) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan that fails the same way")
 	stopFirst := fs.Bool("stop-on-violation", false, "stop at the first seed with a violation (for measuring how soon a planted bug is caught)")
+	parallel := fs.Int("parallel", runtime.NumCPU(), "run this many seeds at once, each in a world of its own (a seed's run is the same at any value; output stays in seed order; Porcupine's time budget per run is multiplied by it, the worlds sharing the machine)")
+	showProgress := fs.Bool("progress", false, "write a progress line to stderr every 10 s (on a terminal it is always shown, and kept up to date in place)")
 	checkTimeout := fs.Duration("check-timeout", 0, "how long Porcupine may take per run before a queue is reported undecided (0: the topology's default)")
 	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one")
 	rate := fs.Float64("rate", 0, "offered send load of the producers, in messages per second of simulated time (0: the default pacing, a send every 2 to 21 ms per producer with at most 8 in flight)")
@@ -43,6 +46,10 @@ func runSim(args []string) int {
 	}
 	if *seeds < 1 {
 		fmt.Fprintf(os.Stderr, "sluice sim: --seeds %d: want at least 1 (the number of seeds to run)\n", *seeds)
+		return 2
+	}
+	if *parallel < 1 {
+		fmt.Fprintf(os.Stderr, "sluice sim: --parallel %d: want at least 1 (the number of seeds run at once)\n", *parallel)
 		return 2
 	}
 	mode, err := brokernode.ParseFlushMode(*flush)
@@ -104,7 +111,7 @@ func runSim(args []string) int {
 			return 2
 		}
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -122,7 +129,18 @@ func runSim(args []string) int {
 	bitFlips, lostUnreadable := 0, 0
 	totals := map[faults.Kind]int{}
 	start := time.Now()
-	for i := 0; i < *seeds; i++ {
+	explicitPlan := *planFile != ""
+	if os.Getenv("GOGC") == "" {
+		// A world allocates fast and keeps little alive: collecting a fifth as often costs
+		// memory (a few hundred MB a world), not time (GOGC set in the environment wins).
+		debug.SetGCPercent(400)
+	}
+	if *verbose {
+		*parallel = 1 // the logs of worlds run at once would interleave
+	}
+	// configFor is seed --seed + i's configuration; the sweep's workers call it at once, so it
+	// only reads.
+	configFor := func(i int) cluster.Config {
 		cfg := cluster.DefaultConfig(*seed + uint64(i))
 		if sc != nil {
 			cfg = sc.Config(*seed + uint64(i))
@@ -142,14 +160,38 @@ func runSim(args []string) int {
 		}
 		cfg.VizDir = *vizDir
 		cfg.Logger = logger
-		if *planFile != "" {
+		if explicitPlan {
 			plan.Apply(&cfg)
 		}
-		rep, err := cluster.Run(cfg, time.Now)
+		// Porcupine's budget is wall time: with P worlds sharing the machine each check gets
+		// about 1/P of it, so a run that decides alone must not come out undecided here.
+		cfg.CheckTimeout *= time.Duration(*parallel)
+		return cfg
+	}
+	tally := newSweepTally(*seeds, start)
+	var prog *progress
+	if isTerminal(os.Stderr) {
+		prog = &progress{w: os.Stderr, terminal: true, interval: 250 * time.Millisecond}
+	} else if *showProgress {
+		prog = &progress{w: os.Stderr, interval: 10 * time.Second}
+	}
+	finished := func(r seedRun) {
+		tally.finished(r)
+		prog.update(tally, time.Now(), false)
+	}
+	code := 0
+	// emit reports one run, in seed order; false stops the sweep.
+	emit := func(r seedRun) bool {
+		i, cfg, rep, err := r.i, r.cfg, r.rep, r.err
+		prog.clear()
+		defer prog.update(tally, time.Now(), true)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "sluice sim: seed %d: %v\n", cfg.Seed, err)
-			return 1
+			code = 1
+			return false
 		}
+		tally.emitted(r)
+		replayPlan := *planFile
 		fmt.Println(rep.Summary())
 		for k, n := range rep.Faults {
 			totals[k] += n
@@ -180,7 +222,8 @@ func runSim(args []string) int {
 				sh, err := cluster.Shrink(cfg, rep, time.Now, 200)
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "sluice sim: shrink:", err)
-					return 1
+					code = 1
+					return false
 				}
 				small := sh.Config
 				path := filepath.Join(*vizDir, fmt.Sprintf("sluice-plan-seed%d.json", cfg.Seed))
@@ -190,7 +233,8 @@ func runSim(args []string) int {
 				}
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "sluice sim: write shrunk plan:", err)
-					return 1
+					code = 1
+					return false
 				}
 				fmt.Printf("  shrunk: %d of %d faults, %v of workload, %d producers, %d consumers, still failing with %q (%d runs, %v)\n",
 					len(small.Plan), len(rep.Plan), small.Duration, small.Producers, small.Consumers, sh.Kind, sh.Runs, sh.Wall.Round(time.Millisecond))
@@ -201,7 +245,7 @@ func runSim(args []string) int {
 					fmt.Printf("    fault: %v\n", f)
 				}
 				cfg.Duration = small.Duration
-				*planFile = path
+				replayPlan = path
 			}
 			replay := fmt.Sprintf("sluice sim --seed %d --duration %v --flush %s", cfg.Seed, cfg.Duration, mode)
 			if topo == cluster.BrokerGroups {
@@ -210,8 +254,8 @@ func runSim(args []string) int {
 			if *rate > 0 {
 				replay += fmt.Sprintf(" --rate %v", *rate)
 			}
-			if *planFile != "" {
-				replay += " --plan " + *planFile
+			if replayPlan != "" {
+				replay += " --plan " + replayPlan
 			}
 			if *plant != "" {
 				replay += " --plant " + *plant
@@ -223,9 +267,15 @@ func runSim(args []string) int {
 			if *stopFirst {
 				fmt.Printf("first violation at seed %d (%d seeds run)\n", cfg.Seed, i+1)
 				*seeds = i + 1
-				break
+				return false
 			}
 		}
+		return true
+	}
+	runSeeds(*seeds, *parallel, configFor, time.Now, finished, emit)
+	prog.clear()
+	if code != 0 {
+		return code
 	}
 	if *seeds > 1 {
 		el := time.Since(start)
@@ -242,6 +292,7 @@ func runSim(args []string) int {
 		}
 		fmt.Printf("seeds=%d failed=%d faults=%s%s bit-flips=%d lost-unreadable=%d wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","), groups,
 			bitFlips, lostUnreadable, el.Round(time.Millisecond), float64(*seeds)/el.Minutes())
+		fmt.Print(tally.summaryTable(topo == cluster.BrokerGroups))
 	}
 	if failed > 0 {
 		return 1

@@ -104,6 +104,9 @@ type Report struct {
 	Seed      uint64
 	Simulated time.Duration
 	Wall      time.Duration
+	// CheckWall is the part of Wall spent judging the run once the simulation ended (the
+	// history checks, Porcupine among them).
+	CheckWall time.Duration
 	Events    uint64
 	TraceHash uint64
 	Sends     map[linearizability.Outcome]int
@@ -350,8 +353,10 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.report.Events = w.Delivered()
 	r.report.TraceHash = w.TraceHash()
 	r.report.Consumed = r.consumed
+	checkStart := wallNow()
 	topo.check(r, drain)
-	r.report.Wall = wallNow().Sub(start)
+	end := wallNow()
+	r.report.Wall, r.report.CheckWall = end.Sub(start), end.Sub(checkStart)
 	return r.report, nil
 }
 

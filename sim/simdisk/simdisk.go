@@ -519,6 +519,24 @@ func (l *Log) TruncateFront(index uint64) error {
 	return nil
 }
 
+// Rebase empties the log and restarts it at index (node.Rebaser), durably at once.
+func (l *Log) Rebase(index uint64) error {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	ld, err := l.writable("rebase")
+	if err != nil {
+		return err
+	}
+	if index == 0 {
+		return fmt.Errorf("simdisk: rebase %q to index 0", ld.name)
+	}
+	clear(ld.entries)
+	ld.entries = ld.entries[:0]
+	ld.first = index
+	ld.durable = index - 1
+	return nil
+}
+
 // Sync makes every entry appended so far durable. On a handle closed by Close (not by a crash)
 // it makes durable what the log held at the close.
 func (l *Log) Sync() error {

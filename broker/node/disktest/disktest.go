@@ -30,6 +30,7 @@ func Run(t *testing.T, newDisk func(t *testing.T) node.Disk) {
 	t.Run("TruncateBackEmpties", func(t *testing.T) { testTruncateBackEmpties(t, newDisk(t)) })
 	t.Run("TruncateFront", func(t *testing.T) { testTruncateFront(t, newDisk(t)) })
 	t.Run("TruncateFrontEmpties", func(t *testing.T) { testTruncateFrontEmpties(t, newDisk(t)) })
+	t.Run("Rebase", func(t *testing.T) { testRebase(t, newDisk(t)) })
 	t.Run("ReopenKeepsSynced", func(t *testing.T) { testReopen(t, newDisk(t)) })
 	t.Run("ReopenAfterTruncations", func(t *testing.T) { testReopenAfterTruncations(t, newDisk(t)) })
 	t.Run("IndependentLogs", func(t *testing.T) { testIndependentLogs(t, newDisk(t)) })
@@ -291,6 +292,35 @@ func testTruncateFrontEmpties(t *testing.T, d node.Disk) {
 	checkNotFound(t, l, 41)
 	appendN(t, l, 4) // indexes continue
 	checkEntries(t, l, 41, 44)
+}
+
+// testRebase: node.Rebaser empties a log and restarts it at any index, forwards or backwards,
+// durably: a reopen without a sync finds it so.
+func testRebase(t *testing.T, d node.Disk) {
+	l := openLog(t, d, "rebase")
+	r, ok := l.(node.Rebaser)
+	if !ok {
+		t.Fatalf("%T is no node.Rebaser", l)
+	}
+	appendN(t, l, 40)
+	syncLog(t, l)
+	for _, to := range []uint64{1000, 7} {
+		if err := r.Rebase(to); err != nil {
+			t.Fatalf("Rebase(%d): %v", to, err)
+		}
+		checkBounds(t, l, to, to-1)
+		checkNotFound(t, l, to)
+		checkNotFound(t, l, to-1)
+		closeLog(t, l)
+		l = openLog(t, d, "rebase")
+		r = l.(node.Rebaser)
+		checkBounds(t, l, to, to-1)
+		if got, err := l.Append(entry("rebase", to)); err != nil || got != to {
+			t.Fatalf("append after Rebase(%d): %d %v", to, got, err)
+		}
+		checkEntries(t, l, to, to)
+	}
+	closeLog(t, l)
 }
 
 func testReopen(t *testing.T, d node.Disk) {

@@ -238,16 +238,17 @@ func (x *Index) read(p uint64) (Entry, uint64, error) {
 }
 
 // heads is the bucket table: the log index of each bucket's newest entry (0: empty). It is
-// allocated in pages on first use, so a small index holds little memory and opening one is
-// cheap; it never exceeds 8 bytes a bucket.
+// allocated in small pages on first use, so a small index (a broker that restarted a moment
+// ago, with a few thousand keys over 2^18 buckets) holds and clears little memory and opening
+// one is cheap; it never exceeds 8 bytes a bucket and a pointer a page.
 type heads struct {
-	pages [][]uint64
+	pages []*[1 << pageBits]uint64
 }
 
-const pageBits = 12
+const pageBits = 7
 
 func newHeads(buckets uint64) heads {
-	return heads{pages: make([][]uint64, (buckets+1<<pageBits-1)>>pageBits)}
+	return heads{pages: make([]*[1 << pageBits]uint64, (buckets+1<<pageBits-1)>>pageBits)}
 }
 
 func (h *heads) get(b uint64) uint64 {
@@ -263,7 +264,7 @@ func (h *heads) set(b, p uint64) {
 		if p == 0 {
 			return
 		}
-		pg = make([]uint64, 1<<pageBits)
+		pg = new([1 << pageBits]uint64)
 		h.pages[b>>pageBits] = pg
 	}
 	pg[b&(1<<pageBits-1)] = p
@@ -272,6 +273,9 @@ func (h *heads) set(b, p uint64) {
 // clearAbove empties the buckets whose head is above keep.
 func (h *heads) clearAbove(keep uint64) {
 	for _, pg := range h.pages {
+		if pg == nil {
+			continue
+		}
 		for i, p := range pg {
 			if p > keep {
 				pg[i] = 0
