@@ -80,7 +80,7 @@ func TestShrinkKeepsTheFailure(t *testing.T) {
 	if !ok {
 		t.Fatal("no failing seed to shrink")
 	}
-	sh, err := Shrink(cfg, rep, time.Now, 60)
+	sh, err := Shrink(cfg, rep, time.Now, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

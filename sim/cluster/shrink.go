@@ -8,8 +8,8 @@ package cluster
 // The search, each step keeping a candidate only if it still shows the kind:
 //  1. the duration: the shortest prefix of the run (the plan cut to the faults that strike in
 //     it), by bisection on whole seconds;
-//  2. the fault plan, by delta debugging (ddmin): remove chunks (test each chunk alone), then
-//     complements (the plan less each chunk), at finer and finer granularity down to single
+//  2. the fault plan, by delta debugging (ddmin): remove chunks (the plan less each chunk),
+//     then complements (each chunk alone), at finer and finer granularity down to single
 //     faults, so the result is 1-minimal (no single fault can go) within the budget;
 //  3. the duration again (fewer faults usually fail sooner);
 //  4. the start: the whole plan moved earlier, and the end with it, by bisection;
@@ -306,28 +306,30 @@ func (s *shrinker) plan() error {
 	for len(s.best.Plan) >= 2 && s.runs < s.budget {
 		plan := s.best.Plan
 		chunks := split(plan, n)
-		cands := make([]Config, 0, 2*n)
-		for _, ch := range chunks {
-			cands = append(cands, s.with(ch))
+		// Remove a chunk: a failure that needs few faults survives most removals.
+		cands := make([]Config, 0, n)
+		for i := range chunks {
+			cands = append(cands, s.with(without(chunks, i)))
 		}
 		i, err := s.first(cands)
 		if err != nil {
 			return err
 		}
 		if i >= 0 {
-			n = 2
+			n = max(n-1, 2)
 			continue
 		}
-		if n > 2 { // with two chunks, the complements are the chunks
+		// Keep a chunk alone (with two chunks, that was a removal).
+		if n > 2 {
 			cands = cands[:0]
-			for i := range chunks {
-				cands = append(cands, s.with(without(chunks, i)))
+			for _, ch := range chunks {
+				cands = append(cands, s.with(ch))
 			}
 			if i, err = s.first(cands); err != nil {
 				return err
 			}
 			if i >= 0 {
-				n = max(n-1, 2)
+				n = 2
 				continue
 			}
 		}
