@@ -90,7 +90,7 @@ func TestShrinkKeepsTheFailure(t *testing.T) {
 	for _, step := range sh.Steps {
 		t.Log(step)
 	}
-	if sh.Kind != kind || !hasKind(sh.Report, kind) {
+	if sh.Kind != kind || !sh.Report.hasKind(kind) {
 		t.Fatalf("shrunk run lost the failure %q (kept %q): %s", kind, sh.Kind, sh.Report.Summary())
 	}
 	if len(small.Plan) > 3 {
@@ -114,18 +114,9 @@ func TestShrinkKeepsTheFailure(t *testing.T) {
 	replay.Plant = cfg.Plant
 	pf.Apply(&replay)
 	again := runSeed(t, replay)
-	if again.TraceHash != sh.Report.TraceHash || !hasKind(again, kind) {
+	if again.TraceHash != sh.Report.TraceHash || !again.hasKind(kind) {
 		t.Fatalf("the plan file does not replay: trace %016x then %016x, violations %v", sh.Report.TraceHash, again.TraceHash, again.Violations)
 	}
-}
-
-func hasKind(r *Report, kind string) bool {
-	for _, v := range r.Violations {
-		if v.Kind == kind {
-			return true
-		}
-	}
-	return false
 }
 
 // allFlows switches every flow of flows.go on, with parameters that exercise them within a
