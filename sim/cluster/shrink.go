@@ -25,6 +25,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -155,8 +156,7 @@ func (s *shrinker) try(c Config) (bool, error) {
 // first runs the candidates (those that ran before are not run again), up to s.parallel at
 // a time, and makes the first in order that shows the kind the best; it returns its index, or
 // -1. The outcome is the same at any parallelism: a batch's later candidates run only
-// speculatively. A candidate that panics or fails to start does not show the kind: it is
-// logged and passed over. Beyond the budget nothing runs and nothing shows.
+// speculatively. Beyond the budget nothing runs and nothing shows.
 func (s *shrinker) first(cands []Config) (int, error) {
 	for lo := 0; lo < len(cands); {
 		// The batch: the next candidates up to s.parallel that need a run (cached ones decide
@@ -185,16 +185,20 @@ func (s *shrinker) first(cands []Config) (int, error) {
 			return -1, nil // out of budget
 		}
 		shows := make([]bool, len(batch))
+		errs := make([]error, len(batch))
 		var wg sync.WaitGroup
 		for j, i := range batch {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				shows[j] = s.run(cands[i])
+				shows[j], errs[j] = s.run(cands[i])
 			}()
 		}
 		wg.Wait()
 		s.runs += len(batch)
+		if err := errors.Join(errs...); err != nil {
+			return -1, err
+		}
 		for j, i := range batch {
 			s.seen[s.key(cands[i])] = shows[j]
 		}
@@ -210,21 +214,22 @@ func (s *shrinker) first(cands []Config) (int, error) {
 	return -1, nil
 }
 
-// run runs candidate c, cut short once its kind shows.
-func (s *shrinker) run(c Config) (shows bool) {
+// run runs candidate c, cut short once its kind shows. A candidate whose node panics (an
+// assertion of the node code) does not show the kind: it is logged and passed over. An error is
+// the harness's (Run could not set the run up) and ends the shrink.
+func (s *shrinker) run(c Config) (shows bool, err error) {
 	c.StopAtKind = s.kind
 	defer func() {
 		if v := recover(); v != nil {
 			s.log("shrink candidate panicked", c, "panic", fmt.Sprint(v))
-			shows = false
+			shows, err = false, nil
 		}
 	}()
 	rep, err := Run(c, s.wallNow)
 	if err != nil {
-		s.log("shrink candidate did not run", c, "err", err)
-		return false
+		return false, fmt.Errorf("shrink: candidate with %d faults over %v: %w", len(c.Plan), c.Duration, err)
 	}
-	return rep.hasKind(s.kind)
+	return rep.hasKind(s.kind), nil
 }
 
 func (s *shrinker) log(msg string, c Config, args ...any) {
