@@ -30,12 +30,12 @@ func runSim(args []string) int {
 	verbose := fs.Bool("v", false, "log node events to stderr")
 	scenario := fs.String("scenario", "", "run a named scenario instead of a swarm-drawn fault mix ('list' lists them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
-	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan that fails the same way")
+	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan, duration and workload that fail with the same violation kind")
 	stopFirst := fs.Bool("stop-on-violation", false, "stop at the first seed with a violation (for measuring how soon a planted bug is caught)")
 	parallel := fs.Int("parallel", runtime.NumCPU(), "run this many seeds at once, each in a world of its own (a seed's run is the same at any value; output stays in seed order; Porcupine's time budget per run is multiplied by it, the worlds sharing the machine)")
 	showProgress := fs.Bool("progress", false, "write a progress line to stderr every 10 s (on a terminal it is always shown, and kept up to date in place)")
 	checkTimeout := fs.Duration("check-timeout", 0, "how long Porcupine may take per run before a queue is reported undecided (0: the topology's default)")
-	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one")
+	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one, with the duration, producers, consumers and flows it fixes")
 	rate := fs.Float64("rate", 0, "offered send load of the producers, in messages per second of simulated time (0: the default pacing, a send every 2 to 21 ms per producer with at most 8 in flight)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
