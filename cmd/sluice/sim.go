@@ -32,12 +32,12 @@ func runSim(args []string) int {
 	verbose := fs.Bool("v", false, "log node events to stderr")
 	scenario := fs.String("scenario", "", "run a named scenario instead of a swarm-drawn fault mix ('list' lists them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
-	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan that fails the same way")
+	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan, duration and workload that fail with the same violation kind")
 	stopFirst := fs.Bool("stop-on-violation", false, "stop at the first seed with a violation (for measuring how soon a planted bug is caught)")
 	parallel := fs.Int("parallel", runtime.NumCPU(), "run this many seeds at once, each in a world of its own (a seed's run is the same at any value; output stays in seed order; Porcupine's time budget per run is multiplied by it, the worlds sharing the machine)")
 	showProgress := fs.Bool("progress", false, "write a progress line to stderr every 10 s (on a terminal it is always shown, and kept up to date in place)")
 	checkTimeout := fs.Duration("check-timeout", 0, "how long Porcupine may take per run before a queue is reported undecided (0: the topology's default)")
-	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one")
+	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one, with the duration, producers, consumers and flows it fixes")
 	rate := fs.Float64("rate", 0, "offered send load of the producers, in messages per second of simulated time (0: the default pacing, a send every 2 to 21 ms per producer with at most 8 in flight)")
 	diskCapacity := fs.String("disk-capacity", "", "give each broker a simulated disk of this size (bytes, or e.g. 64MiB) and turn retention on: sends are refused above 90% full, the oldest segments go above 75%")
 	retention := fs.Duration("retention", 0, "the brokers' fileReservedTime (turns retention on; default with --disk-capacity: 72h): segments older than this are deleted at the --delete-when hours")
@@ -128,11 +128,11 @@ func runSim(args []string) int {
 		}
 		sc = &s
 	}
-	var plan []faults.Fault
+	var plan cluster.PlanFile
 	if *planFile != "" {
 		b, err := os.ReadFile(*planFile)
 		if err == nil {
-			plan, err = faults.DecodePlan(b)
+			plan, err = cluster.DecodePlanFile(b)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sluice sim:", err)
@@ -191,7 +191,7 @@ func runSim(args []string) int {
 		cfg.VizDir = *vizDir
 		cfg.Logger = logger
 		if explicitPlan {
-			cfg.Plan, cfg.ExplicitPlan = plan, true
+			plan.Apply(&cfg)
 		}
 		// Porcupine's budget is wall time: with P worlds sharing the machine each check gets
 		// about 1/P of it, so a run that decides alone must not come out undecided here.
@@ -252,14 +252,15 @@ func runSim(args []string) int {
 				fmt.Printf("  visualisation: %s\n", rep.VizPath)
 			}
 			if *shrink {
-				small, srep, err := cluster.Shrink(cfg, rep, time.Now, 200)
+				sh, err := cluster.Shrink(cfg, rep, time.Now, 200)
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "sluice sim: shrink:", err)
 					code = 1
 					return false
 				}
+				small := sh.Config
 				path := filepath.Join(*vizDir, fmt.Sprintf("sluice-plan-seed%d.json", cfg.Seed))
-				b, err := faults.EncodePlan(small.Plan)
+				b, err := cluster.EncodePlanFile(small)
 				if err == nil {
 					err = os.WriteFile(path, b, 0o644)
 				}
@@ -268,8 +269,11 @@ func runSim(args []string) int {
 					code = 1
 					return false
 				}
-				fmt.Printf("  shrunk: %d of %d faults, %v of workload, still failing with %q\n",
-					len(small.Plan), len(rep.Plan), small.Duration, srep.Violations[0].Kind)
+				fmt.Printf("  shrunk: %d of %d faults, %v of workload, %d producers, %d consumers, still failing with %q (%d runs, %v)\n",
+					len(small.Plan), len(rep.Plan), small.Duration, small.Producers, small.Consumers, sh.Kind, sh.Runs, sh.Wall.Round(time.Millisecond))
+				for _, st := range sh.Steps {
+					fmt.Printf("    step: %s\n", st)
+				}
 				for _, f := range small.Plan {
 					fmt.Printf("    fault: %v\n", f)
 				}

@@ -72,6 +72,13 @@ type Config struct {
 	// simulated time, shared evenly between them (0: each producer sends every 2 to 21 ms
 	// with at most 8 sends in flight, the pacing every recorded seed was drawn with).
 	Rate float64
+
+	// StopAtKind, if set, ends the run as soon as a violation of this kind (a Violation.Kind)
+	// is recorded: the workload and healing stop at the next simulated second, and the drain
+	// and the checks after it are skipped; Porcupine's log check, the dearest, is skipped
+	// whenever a cheaper check has reported the kind. Shrink's candidate runs set it: such a
+	// run answers only "does the kind occur", and its report is partial.
+	StopAtKind string
 }
 
 // GroupsConfig is the groups topology's default run: three name servers with embedded
@@ -350,12 +357,16 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.report.Faults = faults.Count(plan)
 	topo.watch(r)
 	r.startRouteCheck(topo.nameServers(), topo.brokers(r))
-	w.RunUntil(cfg.Duration)
+	if r.runUntil(cfg.Duration) {
+		return r.stoppedEarly(start, wallNow), nil
+	}
 	r.stopped = true
 
 	// Heal: let every planned fault run its course, then end whatever is left and start every
 	// node that is down.
-	w.RunFor(healWait)
+	if r.runUntil(w.Now() + healWait) {
+		return r.stoppedEarly(start, wallNow), nil
+	}
 	r.healedAt = w.Now()
 	w.HealAll()
 	for _, addr := range w.Addrs() {
@@ -366,6 +377,9 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.restarts = append(r.restarts, int64(w.Now()))
 	drain := r.drain(func() string { return topo.downState(r) })
 	topo.afterDrain(r)
+	if r.reached() {
+		return r.stoppedEarly(start, wallNow), nil
+	}
 	r.report.Crashes = topo.crashes(r)
 	r.report.Simulated = w.Now()
 	r.report.Events = w.Delivered()
@@ -376,4 +390,46 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	end := wallNow()
 	r.report.Wall, r.report.CheckWall = end.Sub(start), end.Sub(checkStart)
 	return r.report, nil
+}
+
+// runUntil runs the world until t; with cfg.StopAtKind set it runs a simulated second at a time
+// and reports true, stopping there, once a violation of that kind is recorded.
+func (r *run) runUntil(t time.Duration) bool {
+	if r.cfg.StopAtKind == "" {
+		r.w.RunUntil(t)
+		return false
+	}
+	for r.w.Now() < t {
+		r.w.RunUntil(min(r.w.Now()+time.Second, t))
+		if r.reached() {
+			return true
+		}
+	}
+	return false
+}
+
+// reached reports whether the run has recorded a violation of cfg.StopAtKind.
+func (r *run) reached() bool {
+	return r.cfg.StopAtKind != "" && r.report.hasKind(r.cfg.StopAtKind)
+}
+
+// stoppedEarly completes the report of a run that StopAtKind ended before its checks.
+func (r *run) stoppedEarly(start time.Time, wallNow func() time.Time) *Report {
+	r.stopped = true
+	r.report.Simulated = r.w.Now()
+	r.report.Events = r.w.Delivered()
+	r.report.TraceHash = r.w.TraceHash()
+	r.report.Consumed = r.consumed
+	r.report.Wall = wallNow().Sub(start)
+	return r.report
+}
+
+// hasKind reports whether the report holds a violation of kind.
+func (rep *Report) hasKind(kind string) bool {
+	for _, v := range rep.Violations {
+		if v.Kind == kind {
+			return true
+		}
+	}
+	return false
 }
