@@ -116,7 +116,7 @@ func mergeBursts(ops []porcupine.Operation) []porcupine.Operation {
 // itself, gap and all, the others each at the end.
 func stepBurst(s logState, in opInput, out opOutput) []interface{} {
 	for i, w := range in.burst {
-		one := opInput{kind: opBrokerWrite, queue: in.queue, client: in.client, msgID: w.msgID, fresh: w.fresh}
+		one := opInput{kind: opBrokerWrite, queue: in.queue, client: in.client, msgID: w.msgID, fresh: w.fresh, retainedTo: in.retainedTo}
 		if i == 0 {
 			one.unseen, one.gapFrom = in.unseen, in.gapFrom
 		}

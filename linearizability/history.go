@@ -166,6 +166,18 @@ type History struct {
 	// Unreadable holds, by queue, the offsets whose stored message a fault destroyed (a bit
 	// flip the broker's checksum catches): the broker skips them, so a drain may too.
 	Unreadable map[QueueKey]map[int64]bool
+	// Retained holds, by queue, the offset below which retention legally removed messages
+	// (the queue's min offset as the checks know it): a drain may start above 0, up to it.
+	Retained map[QueueKey]int64
+}
+
+// AddRetained records that retention legally removed q's messages below offset start (see
+// Retained).
+func (h *History) AddRetained(q QueueKey, start int64) {
+	if h.Retained == nil {
+		h.Retained = map[QueueKey]int64{}
+	}
+	h.Retained[q] = max(h.Retained[q], start)
 }
 
 // AddUnreadable records that the message at offset of q was destroyed (see Unreadable).

@@ -112,6 +112,12 @@ type opInput struct {
 	// (an earlier append seen across a crash that did not cut it).
 	fresh bool
 	burst []burstWrite // opBrokerWrites: the writes, from the offset of the output on
+	// retainedTo (sends and broker writes): History.Retained for the queue. Retention removed
+	// the entries below it, judged one by one by the retention check, so the drain does not see
+	// them: an append at or below it may find a gap of entries nobody saw (broker writes
+	// removed before any pull read them) and fill it, like spare slots, up to the pinned
+	// offsets (gapFrom).
+	retainedTo int64
 }
 
 // opOutput is a porcupine operation's output.
@@ -227,6 +233,15 @@ func b2i(b bool) int {
 	return 0
 }
 
+// withRetained returns s with k entries nobody saw appended, which retention removed since
+// (opInput.retainedTo).
+func (s logState) withRetained(k int64) logState {
+	for ; k > 0; k-- {
+		s = s.appended(fillerID)
+	}
+	return s
+}
+
 // withUnseen returns s with k entries nobody saw appended, which the next crash must cut.
 func (s logState) withUnseen(k int64) logState {
 	if s.cutTo == 0 {
@@ -267,6 +282,9 @@ func stepLog(state, input, output interface{}) []interface{} {
 		if out.offset < int64(s.n) {
 			return nil
 		}
+		if out.offset > int64(s.n) && out.offset <= in.retainedTo && int64(s.n) >= in.gapFrom {
+			return []interface{}{s.withRetained(out.offset - int64(s.n)).appended(in.msgID)}
+		}
 		if out.offset > int64(s.n) {
 			// Only unseen broker writes a crash then cut can stand in the gap.
 			if !in.unseen || !s.window || int64(s.n) < in.gapFrom {
@@ -296,6 +314,9 @@ func stepLog(state, input, output interface{}) []interface{} {
 			return nil
 		}
 		var next []interface{}
+		if gap > 0 && out.offset <= in.retainedTo {
+			return []interface{}{s.withRetained(gap).appended(in.msgID)}
+		}
 		if gap <= int64(s.spare) {
 			t := s
 			for g := gap; g > 0; g-- {
@@ -737,6 +758,13 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 			Input:    opInput{kind: opPull, queue: q, client: p.Client, index: i, offset: p.Offset},
 			Call:     p.Call, Output: opOutput{msgs: p.Msgs}, Return: p.Return,
 		})
+	}
+	if to := h.Retained[q]; to > 0 {
+		for i := range ops {
+			in := ops[i].Input.(opInput)
+			in.retainedTo = to
+			ops[i].Input = in
+		}
 	}
 	// Crashes: a mark where the loss window opens, then the crash (see the model comment).
 	for i, c := range h.Crashes {

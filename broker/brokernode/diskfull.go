@@ -68,6 +68,7 @@ func (b *Broker) refuseIfDiskFull(req *codec.Command) *codec.Command {
 		return nil
 	}
 	b.retention.stats.SendsRefused++
+	b.observe(SendRefused{})
 	f := &b.retention.full
 	if !f.byRatio && !f.noSpace && (f.noFiles || errors.Is(f.syncErr, node.ErrNoFiles)) {
 		return codec.NewResponse(req, codec.ServiceNotAvailable, noFilesRemark)
@@ -132,6 +133,7 @@ func (b *Broker) refuseForResources(req *codec.Command, what string, err error) 
 	switch {
 	case errors.Is(err, node.ErrNoSpace):
 		f.noSpace = true
+		b.observe(SendRefused{NoSpace: true})
 	case errors.Is(err, node.ErrNoFiles):
 		f.noFiles = true
 		remark = noFilesRemark

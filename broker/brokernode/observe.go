@@ -1,7 +1,7 @@
 package brokernode
 
 // Event is what a broker reports to Config.Observe: one of Acknowledged, Wrote, Confirmed,
-// Truncated and RoleChanged. Epoch is the master epoch the broker knew at the time (0 for a
+// Truncated, RoleChanged, Retained, OffsetMoved and SendRefused. Epoch is the master epoch the broker knew at the time (0 for a
 // broker without a group).
 type Event interface{ event() }
 
@@ -42,11 +42,42 @@ type RoleChanged struct {
 	MasterID int64
 }
 
+// Retained: retention removed commit-log entries From..To-1 (retention.go), Segments whole
+// segments of them (0 on a log without segments). Forced: the disk was more than
+// DiskMaxUsedSpaceRatio full (UsedPercent, at the check), so the oldest went whatever their
+// age; otherwise every removed message was stored before ExpireBeforeMs (the broker's clock,
+// milliseconds since the epoch).
+type Retained struct {
+	Epoch          int64
+	From, To       uint64
+	Segments       int
+	Forced         bool
+	UsedPercent    int
+	ExpireBeforeMs int64
+}
+
+// OffsetMoved: a pull of Group at offset From of Topic's queue QueueID, below the queue's min
+// offset, was answered PULL_OFFSET_MOVED with To.
+type OffsetMoved struct {
+	Group, Topic string
+	QueueID      int32
+	From, To     int64
+}
+
+// SendRefused: a send was refused for lack of space: the disk was at least DiskFullRatio full
+// (or a commit-log sync was failing), or, with NoSpace, its append failed with ENOSPC.
+type SendRefused struct {
+	NoSpace bool
+}
+
 func (Acknowledged) event() {}
 func (Wrote) event()        {}
 func (Confirmed) event()    {}
 func (Truncated) event()    {}
 func (RoleChanged) event()  {}
+func (Retained) event()     {}
+func (OffsetMoved) event()  {}
+func (SendRefused) event()  {}
 
 // observe reports e to Config.Observe, if set.
 func (b *Broker) observe(e Event) {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/store"
 )
@@ -92,6 +93,9 @@ func (b *Broker) checkRetention() {
 	}
 	if b.cfg.FileReservedTime > 0 {
 		p.ExpireBeforeMs = b.env.Now().Add(-b.cfg.FileReservedTime).UnixMilli()
+		if b.cfg.Bugs.Has(bugs.RetainUnexpired) {
+			p.ExpireBeforeMs = b.env.Now().Add(b.cfg.FileReservedTime).UnixMilli()
+		}
 	}
 	rounds := 1
 	if force {
@@ -112,7 +116,9 @@ func (b *Broker) checkRetention() {
 			b.retention.stats.ForcedRuns++
 		}
 		b.log.Info("retention removed old messages", "fromIndex", res.From, "toIndex", res.To-1,
-			"forced", force, "diskUsedPercent", percent)
+			"segments", res.Segments, "forced", force, "diskUsedPercent", percent)
+		b.observe(Retained{Epoch: b.epoch(), From: res.From, To: res.To, Segments: res.Segments, Forced: force,
+			UsedPercent: percent, ExpireBeforeMs: p.ExpireBeforeMs})
 	}
 }
 
@@ -153,6 +159,7 @@ func (b *Broker) liveSlaveWindow() time.Duration {
 // noteOffsetMoved logs and counts a pull moved up to a queue's min offset.
 func (b *Broker) noteOffsetMoved(group, topic string, queueID int32, from, to int64) {
 	b.retention.stats.OffsetsMoved++
+	b.observe(OffsetMoved{Group: group, Topic: topic, QueueID: queueID, From: from, To: to})
 	b.log.Warn("consumer behind the queue's oldest message moved forward", "group", group, "topic", topic,
 		"queue", queueID, "from", from, "to", to, "skipped", to-from)
 }

@@ -497,7 +497,10 @@ func (b *Broker) checkTransactions() {
 	now := b.env.Now().UnixMilli()
 	timeoutMs := b.cfg.TxnTimeout.Milliseconds()
 	unasked := map[string]int{} // due halves whose group has no producer connected, by group
+	next := t.progress
 	err := b.scanQueue(HalfTopic, t.progress, maxCheckScan, func(m *codec.Message) bool {
+		b.discardUnreadableHalves(next, m.QueueOffset)
+		next = m.QueueOffset + 1
 		if _, done := t.resolved[m.QueueOffset]; done {
 			return true
 		}
@@ -514,6 +517,24 @@ func (b *Broker) checkTransactions() {
 	}
 	for _, group := range slices.Sorted(maps.Keys(unasked)) {
 		b.log.Info("no producer of the group is connected to check its transactions", "group", group, "halves", unasked[group])
+	}
+}
+
+// discardUnreadableHalves discards the halves at queue offsets from..to-1, which the check
+// pass's scan skipped: their records fail their checksum (or are gone), so they can never be
+// committed, and left unresolved they would hold the progress, and with it retention (which
+// keeps every half from the progress on), for good: the disk would fill.
+func (b *Broker) discardUnreadableHalves(from, to int64) {
+	t := b.txn
+	for half := from; half < to; half++ {
+		if _, done := t.resolved[half]; done {
+			continue
+		}
+		b.log.Warn("transactional message discarded, never delivered: its half message is unreadable", "half", half)
+		if _, err := b.writeOpMark(half, resolveDiscard); err != nil {
+			b.log.Error("write transaction op mark", "half", half, "resolution", resolveDiscard, "err", err)
+			return
+		}
 	}
 }
 

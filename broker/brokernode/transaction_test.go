@@ -550,3 +550,32 @@ func TestTxnAsyncFlushAnswersAtOnce(t *testing.T) {
 		t.Errorf("transaction progress %d once the async flush synced the op mark, want 1", off)
 	}
 }
+
+// A half whose record fails its checksum (a flipped bit) is discarded by the check pass, not
+// left unresolved: the progress, which retention keeps every half from, moves past it, and
+// the halves after it are checked as usual.
+func TestTxnUnreadableHalfIsDiscarded(t *testing.T) {
+	h := startBroker(t, txnConfig(), nil)
+	p := h.producerConn("127.0.0.5:40001", "10.0.0.5@1", "pg")
+	bad := h.sendHalf(p, "pg", "Orders", 1, "order-1", "U1")
+	h.sendHalf(p, "pg", "Orders", 1, "order-2", "U2")
+	if err := h.disk.FlipByte("commitlog", uint64(bad.clOffset)); err != nil {
+		t.Fatal(err)
+	}
+	h.env.advance(h.b, 3500*time.Millisecond)
+	checks := h.checks(p)
+	if len(checks) != 1 || checks[0].Ext("msgId") != "U2" {
+		t.Fatalf("%d checks after the timeout, want one, of U2", len(checks))
+	}
+	h.syncAll()
+	h.env.advance(h.b, time.Second)
+	if got := h.b.txn.progress; got <= bad.queueOffset {
+		t.Fatalf("transaction progress %d: still at the unreadable half %d", got, bad.queueOffset)
+	}
+	if r := h.endTxnAnswer(p, "pg", bad, 8, true); r.Code == codec.Success {
+		t.Errorf("a commit of the discarded half was accepted")
+	}
+	if got := h.queueMessages("Orders", 1); len(got) != 0 {
+		t.Errorf("queue 1 holds %d messages, want none", len(got))
+	}
+}

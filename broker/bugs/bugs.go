@@ -55,6 +55,9 @@ const (
 	NeverExpireBrokers
 	// SkipChecksum: the disk's read path skips the entry checksum, so a flipped bit is served.
 	SkipChecksum
+	// RetainUnexpired: retention's expiry deadline is FileReservedTime after now instead of
+	// before it, so every segment retention may touch counts as expired.
+	RetainUnexpired
 
 	numBugs
 )
@@ -75,6 +78,7 @@ var names = [numBugs]string{
 	ElectOutsideInSyncSet:   "ElectOutsideInSyncSet",
 	NeverExpireBrokers:      "NeverExpireBrokers",
 	SkipChecksum:            "SkipChecksum",
+	RetainUnexpired:         "RetainUnexpired",
 }
 
 func (b Bug) String() string {

@@ -60,6 +60,9 @@ type RetentionResult struct {
 	From, To uint64
 	// Limit is the highest cut the kept-entry rules allowed (the cut may be lower).
 	Limit uint64
+	// Segments is how many segments of the commit log the cut emptied (0 on a log without
+	// segments).
+	Segments int
 }
 
 // Removed is the number of commit-log entries removed.
@@ -140,6 +143,7 @@ func (s *Store) Retain(p RetentionPolicy) (RetentionResult, error) {
 		return res, s.fail(fmt.Errorf("retention: truncate commit log front to %d: %w", cut, err))
 	}
 	res.To = cut
+	res.Segments = segmentsEmptied(starts, first, cut)
 	s.logger.Info("store: retention removed old messages", "fromIndex", first, "toIndex", cut-1,
 		"forced", p.Force)
 	return res, nil
@@ -309,6 +313,18 @@ func segmentStarts(l node.Log) []uint64 {
 		return sl.SegmentStarts()
 	}
 	return nil
+}
+
+// segmentsEmptied counts the segments (by their starts, ascending; the last is the tail) that
+// held entries at or above first and hold none once the log starts at cut.
+func segmentsEmptied(starts []uint64, first, cut uint64) int {
+	n := 0
+	for i := 0; i+1 < len(starts); i++ {
+		if end := starts[i+1]; end > first && end <= cut {
+			n++
+		}
+	}
+	return n
 }
 
 // floorStart returns the greatest segment start at or below cut, but not below first.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -31,19 +33,45 @@ func runSim(args []string) int {
 	verbose := fs.Bool("v", false, "log node events to stderr")
 	scenario := fs.String("scenario", "", "run a named scenario instead of a swarm-drawn fault mix ('list' lists them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
-	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan that fails the same way")
+	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan, duration and workload that fail with the same violation kind")
 	stopFirst := fs.Bool("stop-on-violation", false, "stop at the first seed with a violation (for measuring how soon a planted bug is caught)")
 	parallel := fs.Int("parallel", runtime.NumCPU(), "run this many seeds at once, each in a world of its own (a seed's run is the same at any value; output stays in seed order; Porcupine's time budget per run is multiplied by it, the worlds sharing the machine)")
 	showProgress := fs.Bool("progress", false, "write a progress line to stderr every 10 s (on a terminal it is always shown, and kept up to date in place)")
 	checkTimeout := fs.Duration("check-timeout", 0, "how long Porcupine may take per run before a queue is reported undecided (0: the topology's default)")
-	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one")
+	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one, with the duration, producers, consumers and flows it fixes")
 	rate := fs.Float64("rate", 0, "offered send load of the producers, in messages per second of simulated time (0: the default pacing, a send every 2 to 21 ms per producer with at most 8 in flight)")
+	diskCapacity := fs.String("disk-capacity", "", "give each broker a simulated disk of this size (bytes, or e.g. 64MiB) and turn retention on: sends are refused above 90% full, the oldest segments go above 75%")
+	retention := fs.Duration("retention", 0, "the brokers' fileReservedTime (turns retention on; default with --disk-capacity: 72h): segments older than this are deleted at the --delete-when hours")
+	deleteWhen := fs.String("delete-when", "", "with retention on, the hours (0-23, ';' or ',' separated) at which expired segments are deleted (default: every hour)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if *rate < 0 || *rate != *rate {
 		fmt.Fprintf(os.Stderr, "sluice sim: --rate %v: want a number of messages per second, at least 0 (0: the default pacing)\n", *rate)
 		return 2
+	}
+	var capacity uint64
+	var err error
+	if *diskCapacity != "" {
+		if capacity, err = parseByteSize(*diskCapacity); err != nil || capacity == 0 {
+			fmt.Fprintf(os.Stderr, "sluice sim: --disk-capacity: %v\n", cmp.Or(err, errors.New("want more than 0 bytes")))
+			return 2
+		}
+	}
+	if *retention < 0 {
+		fmt.Fprintf(os.Stderr, "sluice sim: --retention %v: want a positive duration\n", *retention)
+		return 2
+	}
+	var hours []int
+	if *deleteWhen != "" {
+		if hours, err = parseHours(*deleteWhen); err != nil {
+			fmt.Fprintln(os.Stderr, "sluice sim: --delete-when", err)
+			return 2
+		}
+		if capacity == 0 && *retention == 0 {
+			fmt.Fprintln(os.Stderr, "sluice sim: --delete-when needs --retention or --disk-capacity (retention is off without them)")
+			return 2
+		}
 	}
 	if *seeds < 1 {
 		fmt.Fprintf(os.Stderr, "sluice sim: --seeds %d: want at least 1 (the number of seeds to run)\n", *seeds)
@@ -101,11 +129,11 @@ func runSim(args []string) int {
 		}
 		sc = &s
 	}
-	var plan []faults.Fault
+	var plan cluster.PlanFile
 	if *planFile != "" {
 		b, err := os.ReadFile(*planFile)
 		if err == nil {
-			plan, err = faults.DecodePlan(b)
+			plan, err = cluster.DecodePlanFile(b)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sluice sim:", err)
@@ -128,6 +156,7 @@ func runSim(args []string) int {
 	var resumeBehind int64
 	var failoverTimes []time.Duration
 	bitFlips, lostUnreadable := 0, 0
+	var segmentsDeleted, refusedForSpace, consumersMoved int
 	totals := map[faults.Kind]int{}
 	start := time.Now()
 	explicitPlan := *planFile != ""
@@ -155,6 +184,7 @@ func runSim(args []string) int {
 		}
 		cfg.FlushMode = mode
 		cfg.Rate = *rate
+		cfg.DiskCapacity, cfg.Retention, cfg.DeleteWhen = capacity, *retention, hours
 		cfg.Plant = *plant
 		if *checkTimeout > 0 {
 			cfg.CheckTimeout = *checkTimeout
@@ -162,7 +192,7 @@ func runSim(args []string) int {
 		cfg.VizDir = *vizDir
 		cfg.Logger = logger
 		if explicitPlan {
-			cfg.Plan, cfg.ExplicitPlan = plan, true
+			plan.Apply(&cfg)
 		}
 		// Porcupine's budget is wall time: with P worlds sharing the machine each check gets
 		// about 1/P of it, so a run that decides alone must not come out undecided here.
@@ -207,6 +237,9 @@ func runSim(args []string) int {
 		slavePulls += rep.SlavePulls
 		bitFlips += rep.BitFlips
 		lostUnreadable += rep.LostUnreadable
+		segmentsDeleted += rep.SegmentsDeleted
+		refusedForSpace += rep.SendsRefusedSpace
+		consumersMoved += rep.OffsetsMoved
 		if len(rep.Violations) > 0 {
 			failed++
 			for i, v := range rep.Violations {
@@ -221,14 +254,15 @@ func runSim(args []string) int {
 			}
 			reportCfg, reportRep, shrunkFrom := cfg, rep, 0
 			if *shrink {
-				small, srep, err := cluster.Shrink(cfg, rep, time.Now, 200)
+				sh, err := cluster.Shrink(cfg, rep, time.Now, 200)
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "sluice sim: shrink:", err)
 					code = 1
 					return false
 				}
+				small := sh.Config
 				path := filepath.Join(*vizDir, fmt.Sprintf("sluice-plan-seed%d.json", cfg.Seed))
-				b, err := faults.EncodePlan(small.Plan)
+				b, err := cluster.EncodePlanFile(small)
 				if err == nil {
 					err = os.WriteFile(path, b, 0o644)
 				}
@@ -237,14 +271,17 @@ func runSim(args []string) int {
 					code = 1
 					return false
 				}
-				fmt.Printf("  shrunk: %d of %d faults, %v of workload, still failing with %q\n",
-					len(small.Plan), len(rep.Plan), small.Duration, srep.Violations[0].Kind)
+				fmt.Printf("  shrunk: %d of %d faults, %v of workload, %d producers, %d consumers, still failing with %q (%d runs, %v)\n",
+					len(small.Plan), len(rep.Plan), small.Duration, small.Producers, small.Consumers, sh.Kind, sh.Runs, sh.Wall.Round(time.Millisecond))
+				for _, st := range sh.Steps {
+					fmt.Printf("    step: %s\n", st)
+				}
 				for _, f := range small.Plan {
 					fmt.Printf("    fault: %v\n", f)
 				}
 				cfg.Duration = small.Duration
 				replayPlan = path
-				reportCfg, reportRep, shrunkFrom = small, srep, len(rep.Plan)
+				reportCfg, reportRep, shrunkFrom = small, sh.Report, len(rep.Plan)
 			}
 			scenarioName := ""
 			if sc != nil {
@@ -282,6 +319,9 @@ func runSim(args []string) int {
 				repl, failovers, cluster.Median(failoverTimes), cluster.Worst(failoverTimes), lostAcked, lostObserved, redelivered, resumeBehind, slavePulls)
 		} else {
 			groups = fmt.Sprintf(" flush=%s lost-unflushed=%d", mode, lostUnflushed)
+		}
+		if capacity > 0 || *retention > 0 {
+			groups += fmt.Sprintf(" segments-deleted=%d sends-refused-for-space=%d consumers-moved=%d", segmentsDeleted, refusedForSpace, consumersMoved)
 		}
 		fmt.Printf("seeds=%d failed=%d faults=%s%s bit-flips=%d lost-unreadable=%d wall=%v seeds/min=%.1f\n", *seeds, failed, strings.Join(fk, ","), groups,
 			bitFlips, lostUnreadable, el.Round(time.Millisecond), float64(*seeds)/el.Minutes())

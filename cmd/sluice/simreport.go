@@ -6,12 +6,9 @@ import (
 )
 
 // writeSimReport writes the HTML failure report (package sim/report) of a failing run into
-// dir and returns its path; shrunkFrom > 0 (the plan's faults before shrinking) says cfg is
-// the shrinker's configuration, whose run the report replays.
+// dir and returns its path; shrunkFrom > 0 (the plan's faults before shrinking) says cfg and
+// rep are the shrinker's (its final full run of the smallest failure, whose Porcupine pages
+// the report embeds).
 func writeSimReport(dir string, cfg cluster.Config, rep *cluster.Report, replay, planFile string, shrunkFrom int) (string, error) {
-	in := report.Input{Config: cfg, Report: rep, Replay: replay, PlanFile: planFile, OriginalFaults: shrunkFrom}
-	if shrunkFrom > 0 {
-		return report.WriteShrunk(dir, in)
-	}
-	return report.Write(dir, in)
+	return report.Write(dir, report.Input{Config: cfg, Report: rep, Replay: replay, PlanFile: planFile, OriginalFaults: shrunkFrom})
 }

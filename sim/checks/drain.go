@@ -94,7 +94,7 @@ type sighting struct {
 // package comment and the Kind constants for what it reports). finalDrain[q] is what the drain
 // of queue q read, from offset 0 once faults healed, with the offsets the pulls returned; each
 // queue's drained offsets must run 0, 1, 2, ... in order (skipping only offsets h.Unreadable
-// lists). A queue of the history missing from finalDrain counts as drained empty, so every
+// lists, and starting up to h.Retained above 0). A queue of the history missing from finalDrain counts as drained empty, so every
 // acknowledged message in it is reported lost. Violations come sorted by queue, kind, message
 // id and text.
 func Drain(h linearizability.History, finalDrain map[linearizability.QueueKey][]linearizability.PulledMsg) []Violation {
@@ -212,6 +212,9 @@ func (c *drainCheck) index() {
 		ids := map[string]bool{}
 		want := int64(0)
 		for i, m := range finalDrain[q] {
+			if start := h.Retained[q]; m.Offset > want && want < start {
+				want = min(m.Offset, start) // removed by retention (History.Retained)
+			}
 			for m.Offset > want && h.Unreadable[q][want] {
 				want++ // a destroyed message the broker skips
 			}

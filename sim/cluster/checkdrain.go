@@ -21,5 +21,23 @@ func (r *run) drainViolations(drain map[linearizability.QueueKey][]linearizabili
 		r.violate("history", "malformed history: %v", err)
 		return nil, false
 	}
-	return r.excuseUnreadable(checks.Drain(r.h, drain)), true
+	return r.excuseRetained(r.excuseUnreadable(checks.Drain(r.h, drain))), true
+}
+
+// excuseRetained drops from vs the losses of messages a legal deletion removed (retention.go).
+func (r *run) excuseRetained(vs []checks.Violation) []checks.Violation {
+	if len(r.retention.retained) == 0 {
+		return vs
+	}
+	out := vs[:0]
+	for _, v := range vs {
+		switch v.Kind {
+		case checks.KindLostAcked, checks.KindLostObserved, checks.KindLostWrite:
+			if r.retention.retained[v.MsgID] {
+				continue
+			}
+		}
+		out = append(out, v)
+	}
+	return out
 }

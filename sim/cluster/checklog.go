@@ -19,6 +19,9 @@ import (
 // then sorts the run's violations by kind.
 func (r *run) checkLog(h linearizability.History, dir string, show []linearizability.QueueKey) {
 	defer sort.SliceStable(r.report.Violations, func(i, j int) bool { return r.report.Violations[i].Kind < r.report.Violations[j].Kind })
+	if r.reached() {
+		return // a cheaper check already showed what the run was for (Config.StopAtKind)
+	}
 	vizDir := r.cfg.VizDir
 	if vizDir != "" {
 		vizDir = filepath.Join(vizDir, dir)

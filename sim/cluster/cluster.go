@@ -61,10 +61,25 @@ type Config struct {
 	MetaSyncInterval time.Duration
 	MinInSync        int // 0: 2
 
+	// DiskCapacity, when set, is the size in bytes of each broker's simulated disk, and
+	// Retention, when set, the brokers' FileReservedTime; either turns retention on
+	// (retention.go): the brokers delete at the hours of DeleteWhen (nil: every hour) and
+	// under disk pressure, the disks have segments, and the checks judge every deletion.
+	DiskCapacity uint64
+	Retention    time.Duration
+	DeleteWhen   []int
+
 	// Rate is the offered send load of the plain producers, in messages per second of
 	// simulated time, shared evenly between them (0: each producer sends every 2 to 21 ms
 	// with at most 8 sends in flight, the pacing every recorded seed was drawn with).
 	Rate float64
+
+	// StopAtKind, if set, ends the run as soon as a violation of this kind (a Violation.Kind)
+	// is recorded: the workload and healing stop at the next simulated second, and the drain
+	// and the checks after it are skipped; Porcupine's log check, the dearest, is skipped
+	// whenever a cheaper check has reported the kind. Shrink's candidate runs set it: such a
+	// run answers only "does the kind occur", and its report is partial.
+	StopAtKind string
 }
 
 // GroupsConfig is the groups topology's default run: three name servers with embedded
@@ -166,6 +181,22 @@ type Report struct {
 	// interval (and its slack) before the crash, or owed by the broker for such a write
 	// (asyncflush.go). Any other loss is a violation.
 	LostUnflushed int
+
+	// With retention on (Config.DiskCapacity or Config.Retention; retention.go), from the
+	// brokers' events: RetentionRuns deletions, ForcedRuns of them by disk pressure,
+	// SegmentsDeleted commit-log segments and RetainedMsgs messages they removed;
+	// SendsRefusedSpace sends refused for lack of space; OffsetsMoved pulls below a queue's
+	// min offset moved forward (PULL_OFFSET_MOVED).
+	Retention         bool
+	RetentionRuns     int
+	ForcedRuns        int
+	SegmentsDeleted   int
+	RetainedMsgs      int
+	SendsRefusedSpace int
+	OffsetsMoved      int
+	// PullsCompacted counts the empty pulls a later one of the same client replaced in the
+	// history (retention.go's addPull).
+	PullsCompacted int
 }
 
 // Summary is the one-line report the sim command prints; it ends with trace=<hex>.
@@ -194,10 +225,10 @@ func (r *Report) Summary() string {
 	if r.Topology != BrokerGroups {
 		groups = fmt.Sprintf(" lost-unflushed=%d", r.LostUnflushed)
 	}
-	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s routes=probes:%d,expired:%d bit-flips=%d lost-unreadable=%d violations=%d %s trace=%016x",
+	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s routes=probes:%d,expired:%d bit-flips=%d lost-unreadable=%d%s violations=%d %s trace=%016x",
 		r.Seed, r.Simulated, r.Wall.Round(time.Millisecond), r.Events,
 		r.Sends[linearizability.OK], r.Sends[linearizability.Failed], r.Sends[linearizability.Unknown],
-		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), flows, groups, r.RouteProbes, r.RouteExpiries, r.BitFlips, r.LostUnreadable, len(r.Violations), status, r.TraceHash)
+		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), flows, groups, r.RouteProbes, r.RouteExpiries, r.BitFlips, r.LostUnreadable, r.retentionSummary(), len(r.Violations), status, r.TraceHash)
 }
 
 // simRecentHeadEntries is the brokers' RecentHeadEntries in the simulator: small enough that a
@@ -246,6 +277,8 @@ type run struct {
 	// plan is the run's fault plan; crash times bound what the broker may forget (locks) and
 	// how late it may be (delays).
 	plan []faults.Fault
+	// stalls caches the plan's faults that stall the broker (flows.go).
+	stalls *stallFaults
 	// flow records: what the new flows did, turned into history entries by flowHistory.
 	// restarts lists when the broker was restarted outside the plan.
 	restarts   []int64
@@ -258,7 +291,9 @@ type run struct {
 	gr *groupsRun
 	// flips are the bit flips that struck, in order (bitflips.go); lostUnreadable the
 	// messages counted in Report.LostUnreadable.
-	flips          []flipRecord
+	flips []flipRecord
+	// retention judges the brokers' deletions (retention.go).
+	retention      retentionCheck
 	lostUnreadable map[string]bool
 	corruptSeen    map[corruptAt]bool // pulls whose answer was corrupt (reported once each)
 	witnesses      []int              // indexes in h.Pulls of the flips' witnesses
@@ -301,6 +336,9 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	if cfg.plant().AsyncFlush {
 		cfg.FlushMode = brokernode.AsyncFlush
 	}
+	if cfg.plant().Retention && !cfg.retentionOn() {
+		cfg.Retention = plantRetention
+	}
 	topo := newTopology(cfg.Topology)
 	start := wallNow()
 	w := sim.NewWorld(cfg.Seed,
@@ -308,7 +346,8 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		sim.DiskConfig{MinFsync: 100 * time.Microsecond, MaxFsync: maxFsync},
 		cfg.Logger)
 	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration,
-		report:      &Report{Seed: cfg.Seed, Topology: cfg.Topology, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{}},
+		report: &Report{Seed: cfg.Seed, Topology: cfg.Topology, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{},
+			Retention: cfg.retentionOn()},
 		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{}, txByID: map[string]*txRecord{}}
 	r.flows = topo.flows(r)
 	r.report.Flows = r.flows
@@ -345,13 +384,17 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.report.Faults = faults.Count(plan)
 	topo.watch(r)
 	r.startRouteCheck(topo.nameServers(), topo.brokers(r))
-	w.RunUntil(cfg.Duration)
+	if r.runUntil(cfg.Duration) {
+		return r.stoppedEarly(start, wallNow), nil
+	}
 	r.stopped = true
 	r.timeline.Workload = w.Now()
 
 	// Heal: let every planned fault run its course, then end whatever is left and start every
 	// node that is down.
-	w.RunFor(healWait)
+	if r.runUntil(w.Now() + healWait) {
+		return r.stoppedEarly(start, wallNow), nil
+	}
 	r.healedAt = w.Now()
 	r.timeline.Healed = w.Now()
 	w.HealAll()
@@ -363,6 +406,9 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.restarts = append(r.restarts, int64(w.Now()))
 	drain := r.drain(func() string { return topo.downState(r) })
 	topo.afterDrain(r)
+	if r.reached() {
+		return r.stoppedEarly(start, wallNow), nil
+	}
 	r.report.Crashes = topo.crashes(r)
 	r.report.Simulated = w.Now()
 	r.timeline.End = w.Now()
@@ -374,4 +420,46 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	end := wallNow()
 	r.report.Wall, r.report.CheckWall = end.Sub(start), end.Sub(checkStart)
 	return r.report, nil
+}
+
+// runUntil runs the world until t; with cfg.StopAtKind set it runs a simulated second at a time
+// and reports true, stopping there, once a violation of that kind is recorded.
+func (r *run) runUntil(t time.Duration) bool {
+	if r.cfg.StopAtKind == "" {
+		r.w.RunUntil(t)
+		return false
+	}
+	for r.w.Now() < t {
+		r.w.RunUntil(min(r.w.Now()+time.Second, t))
+		if r.reached() {
+			return true
+		}
+	}
+	return false
+}
+
+// reached reports whether the run has recorded a violation of cfg.StopAtKind.
+func (r *run) reached() bool {
+	return r.cfg.StopAtKind != "" && r.report.hasKind(r.cfg.StopAtKind)
+}
+
+// stoppedEarly completes the report of a run that StopAtKind ended before its checks.
+func (r *run) stoppedEarly(start time.Time, wallNow func() time.Time) *Report {
+	r.stopped = true
+	r.report.Simulated = r.w.Now()
+	r.report.Events = r.w.Delivered()
+	r.report.TraceHash = r.w.TraceHash()
+	r.report.Consumed = r.consumed
+	r.report.Wall = wallNow().Sub(start)
+	return r.report
+}
+
+// hasKind reports whether the report holds a violation of kind.
+func (rep *Report) hasKind(kind string) bool {
+	for _, v := range rep.Violations {
+		if v.Kind == kind {
+			return true
+		}
+	}
+	return false
 }

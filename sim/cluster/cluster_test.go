@@ -61,8 +61,9 @@ func TestSeedsHaveNoViolations(t *testing.T) {
 	}
 }
 
-// A failing seed shrinks to a smaller fault plan that still fails the same way, and the shrunk
-// configuration replays byte for byte.
+// A planted single-broker failure shrinks to at most three faults that fail the same way (the
+// same violation kind), and the plan file written for it replays that failure exactly: same
+// trace, same kind, from the seed, the plant and the file alone.
 func TestShrinkKeepsTheFailure(t *testing.T) {
 	var cfg Config
 	var rep *Report
@@ -71,37 +72,51 @@ func TestShrinkKeepsTheFailure(t *testing.T) {
 		cfg.Duration = 30 * time.Second
 		cfg.Plant = "ack-before-sync"
 		cfg.VizDir = t.TempDir()
-		if rep = runSeed(t, cfg); len(rep.Violations) > 0 && len(rep.Plan) > 1 {
+		if rep = runSeed(t, cfg); len(rep.Violations) > 0 && len(rep.Plan) > 3 {
 			break
 		}
 	}
-	if len(rep.Violations) == 0 {
+	kind, ok := FailureKind(rep)
+	if !ok {
 		t.Fatal("no failing seed to shrink")
 	}
-	small, srep, err := Shrink(cfg, rep, time.Now, 25)
+	sh, err := Shrink(cfg, rep, time.Now, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasKind(srep, rep.Violations[0].Kind) {
-		t.Fatalf("shrunk run lost the failure %q: %s", rep.Violations[0].Kind, srep.Summary())
+	small := sh.Config
+	t.Logf("shrunk seed %d from %d faults over %v to %d over %v (%d producers, %d consumers) in %d runs, %v: %q",
+		cfg.Seed, len(rep.Plan), cfg.Duration, len(small.Plan), small.Duration, small.Producers, small.Consumers, sh.Runs, sh.Wall, sh.Kind)
+	for _, step := range sh.Steps {
+		t.Log(step)
 	}
-	if len(small.Plan) > len(rep.Plan) || small.Duration > cfg.Duration {
-		t.Fatalf("shrinking grew the run: %d faults over %v, was %d over %v", len(small.Plan), small.Duration, len(rep.Plan), cfg.Duration)
+	if sh.Kind != kind || !sh.Report.hasKind(kind) {
+		t.Fatalf("shrunk run lost the failure %q (kept %q): %s", kind, sh.Kind, sh.Report.Summary())
 	}
-	t.Logf("shrunk seed %d from %d faults over %v to %d over %v", cfg.Seed, len(rep.Plan), cfg.Duration, len(small.Plan), small.Duration)
-	again := runSeed(t, small)
-	if again.TraceHash != srep.TraceHash || !hasKind(again, rep.Violations[0].Kind) {
-		t.Fatalf("shrunk plan does not replay: trace %016x then %016x", srep.TraceHash, again.TraceHash)
+	if len(small.Plan) > 3 {
+		t.Fatalf("shrunk to %d faults, want at most 3: %v", len(small.Plan), small.Plan)
 	}
-}
+	if small.Duration > cfg.Duration || small.Producers > cfg.Producers || small.Consumers > cfg.Consumers {
+		t.Fatalf("shrinking grew the run: %v, %d producers, %d consumers", small.Duration, small.Producers, small.Consumers)
+	}
 
-func hasKind(r *Report, kind string) bool {
-	for _, v := range r.Violations {
-		if v.Kind == kind {
-			return true
-		}
+	// Replay as 'sluice sim --seed N --plant P --plan FILE' does: a fresh configuration of
+	// the seed, the plan file applied.
+	b, err := EncodePlanFile(small)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return false
+	pf, err := DecodePlanFile(b)
+	if err != nil {
+		t.Fatalf("decode the written plan file: %v\n%s", err, b)
+	}
+	replay := DefaultConfig(cfg.Seed)
+	replay.Plant = cfg.Plant
+	pf.Apply(&replay)
+	again := runSeed(t, replay)
+	if again.TraceHash != sh.Report.TraceHash || !again.hasKind(kind) {
+		t.Fatalf("the plan file does not replay: trace %016x then %016x, violations %v", sh.Report.TraceHash, again.TraceHash, again.Violations)
+	}
 }
 
 // allFlows switches every flow of flows.go on, with parameters that exercise them within a

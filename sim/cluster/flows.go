@@ -137,6 +137,31 @@ func stallsBroker(f faults.Fault) bool {
 		slices.Contains(faults.DiskKinds, f.Kind) || slices.Contains(faults.ClockKinds, f.Kind)
 }
 
+// stallFaults are the plan's faults that stall the broker (stallsBroker), and of them its
+// clock faults, in plan order: the bounds below walk them for every flow operation, so they
+// are filtered once (the plan does not change once the run starts).
+type stallFaults struct {
+	planLen    int
+	all, clock []faults.Fault
+}
+
+// brokerStalls returns the plan's stallFaults, filtering the plan on first use.
+func (r *run) brokerStalls() *stallFaults {
+	if r.stalls == nil || r.stalls.planLen != len(r.plan) {
+		st := &stallFaults{planLen: len(r.plan)}
+		for _, f := range r.plan {
+			if stallsBroker(f) {
+				st.all = append(st.all, f)
+				if slices.Contains(faults.ClockKinds, f.Kind) {
+					st.clock = append(st.clock, f)
+				}
+			}
+		}
+		r.stalls = st
+	}
+	return r.stalls
+}
+
 // lateness is how late a broker write due at t may be: a little for timers and fsyncs, plus
 // every stall of the broker that ends after t (down, paused, its disk failing or slow, its
 // clock moved: it may be held up more than once before it gets to it), plus every clock fault
@@ -146,10 +171,7 @@ func stallsBroker(f faults.Fault) bool {
 // clock is right again by the time they are due.
 func (r *run) lateness(t time.Duration) time.Duration {
 	d := 3 * time.Second
-	for _, f := range r.plan {
-		if !stallsBroker(f) {
-			continue
-		}
+	for _, f := range r.brokerStalls().all {
 		switch {
 		case f.At+f.Duration >= t:
 			d += f.Duration + f.Delta.Abs()
@@ -171,8 +193,8 @@ func (r *run) storeDeadline(from, t time.Duration) int64 {
 // [a, b]: every clock fault in effect then may have moved it by its Delta.
 func (r *run) clockOffsetOver(a, b time.Duration) time.Duration {
 	var d time.Duration
-	for _, f := range r.plan {
-		if stallsBroker(f) && slices.Contains(faults.ClockKinds, f.Kind) && f.At <= b && f.At+f.Duration >= a {
+	for _, f := range r.brokerStalls().clock {
+		if f.At <= b && f.At+f.Duration >= a {
 			d += f.Delta.Abs()
 		}
 	}
@@ -196,10 +218,7 @@ func (r *run) earliestDue(from, to, delay time.Duration) time.Duration {
 	}
 	// The clock steps back when a fault sets it behind, or heals one that set it ahead (a
 	// jump slews back at most at half speed, so it never runs backwards).
-	for _, f := range r.plan {
-		if !stallsBroker(f) {
-			continue
-		}
+	for _, f := range r.brokerStalls().all {
 		var back time.Duration
 		switch {
 		case (f.Kind == faults.ClockSkew || f.Kind == faults.ClockJump) && f.Delta < 0:
@@ -217,12 +236,10 @@ func (r *run) earliestDue(from, to, delay time.Duration) time.Duration {
 	// at the clock faults' edges, and on each piece the offset is at most the faults in
 	// effect there.
 	cuts := []time.Duration{from, target}
-	for _, f := range r.plan {
-		if stallsBroker(f) && slices.Contains(faults.ClockKinds, f.Kind) {
-			for _, c := range []time.Duration{f.At, f.At + f.Duration} {
-				if c > from && c < target {
-					cuts = append(cuts, c)
-				}
+	for _, f := range r.brokerStalls().clock {
+		for _, c := range []time.Duration{f.At, f.At + f.Duration} {
+			if c > from && c < target {
+				cuts = append(cuts, c)
 			}
 		}
 	}
@@ -241,10 +258,8 @@ func (r *run) earliestDue(from, to, delay time.Duration) time.Duration {
 // (clock faults): its due times and lock leases are measured on that clock.
 func (r *run) clockSlack() time.Duration {
 	var d time.Duration
-	for _, f := range r.plan {
-		if stallsBroker(f) && slices.Contains(faults.ClockKinds, f.Kind) {
-			d += f.Delta.Abs()
-		}
+	for _, f := range r.brokerStalls().clock {
+		d += f.Delta.Abs()
 	}
 	return d
 }

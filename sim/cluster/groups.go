@@ -347,8 +347,10 @@ func (r *run) buildGroups() {
 			bcfg.MaxOpenQueueFiles = simMaxOpenQueueFiles
 			bcfg.MetaSyncInterval = r.cfg.MetaSyncInterval
 			bcfg.Bugs = plant.Bugs
+			r.retentionConfig(&bcfg)
 			replica := id
 			bcfg.Observe = func(e brokernode.Event) {
+				r.onRetentionEvent(name, g.nodes[replica-1], e)
 				switch e := e.(type) {
 				case brokernode.Acknowledged:
 					r.onAcknowledge(g, replica, e.Epoch, e.Index)
@@ -360,6 +362,7 @@ func (r *run) buildGroups() {
 			}
 			n := r.w.AddNode(bcfg.Addr, newBroker(bcfg, fmt.Sprintf("%s replica %d", name, replica)))
 			n.Disk.SetBugs(plant.Bugs)
+			r.retentionDisk(n)
 			g.nodes = append(g.nodes, n)
 		}
 	}

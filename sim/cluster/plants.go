@@ -26,6 +26,9 @@ type Plant struct {
 	CaughtAt uint64
 	// AsyncFlush: the bug lives in async-flush mode, so its runs (planted and clean) use it.
 	AsyncFlush bool
+	// Retention: the bug lives in retention, so its runs (planted and clean) turn it on with
+	// plantRetention's settings unless the run sets its own (retention.go).
+	Retention bool
 	// Bugs is what it plants; every node of the run (brokers, their disks, controllers, name
 	// servers) is configured with the whole set and honours the bugs that live in its code.
 	Bugs bugs.Set
@@ -51,6 +54,9 @@ var Plants = []Plant{
 	{Name: "async-flush-once", CaughtAt: 1, Topology: SingleBroker, AsyncFlush: true,
 		Class: "async flush does not re-arm its timer, so the log is synced once per start: a crash loses messages acknowledged long before it (lost acknowledged beyond the flush interval)",
 		Bugs:  bugs.Of(bugs.AsyncFlushOnce)},
+	{Name: "retain-unexpired", CaughtAt: 1, Topology: SingleBroker, Retention: true,
+		Class: "retention's expiry deadline lies ahead of the broker's clock instead of behind it: segments nobody may delete yet go (retained unexpired message)",
+		Bugs:  bugs.Of(bugs.RetainUnexpired)},
 	{Name: "sql-absent-as-empty", CaughtAt: 2, Topology: SingleBroker,
 		Class: "a SQL92 filter reads a property the message lacks as an empty string, not NULL: IS NULL never holds and <> holds for it (filter skipped matching, filter delivered non-matching)",
 		Bugs:  bugs.Of(bugs.SQLAbsentAsEmpty)},

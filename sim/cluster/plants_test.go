@@ -22,6 +22,9 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 			if p.AsyncFlush {
 				cfg.FlushMode = brokernode.AsyncFlush
 			}
+			if p.Retention {
+				cfg.Retention = plantRetention
+			}
 			planted := cfg
 			planted.Plant = p.Name
 			rep := runSeed(t, planted)

@@ -65,6 +65,9 @@ func (r *run) checkReplicas() (lost int) {
 					bad = true
 				}
 			}
+			if !found && a.index < r.retention.removedTo[g.name] {
+				continue // retention removed it from every replica (judged by retention.go)
+			}
 			if (!found && len(logs) == groupReplicas) || bad {
 				lost++
 				if !async {

@@ -1,74 +1,455 @@
 package cluster
 
+// The shrinker: given a failing run, it searches for a smaller run that fails the same way, so
+// that a person debugging it reads a few faults over a short workload rather than dozens over
+// minutes. "The same way" is the failure's kind (FailureKind): the name of the check category
+// that failed, never the message, which names offsets and times that any change moves.
+//
+// The search, each step keeping a candidate only if it still shows the kind:
+//  1. the duration: the shortest prefix of the run (the plan cut to the faults that strike in
+//     it), by bisection on whole seconds;
+//  2. the fault plan, by delta debugging (ddmin): remove chunks (the plan less each chunk),
+//     then complements (each chunk alone), at finer and finer granularity down to single
+//     faults, so the result is 1-minimal (no single fault can go) within the budget;
+//  3. the duration again (fewer faults usually fail sooner);
+//  4. the start: the whole plan moved earlier, and the end with it, by bisection;
+//  5. the workload: every optional flow off at once, else each on its own; one producer; one
+//     consumer;
+//  6. steps 2 and 3 again if the workload shrank.
+//
+// A candidate run is cut short once its kind shows (Config.StopAtKind): online checks stop the
+// workload at that simulated second, and Porcupine is skipped when a cheaper check reported the
+// kind. Runs are deterministic, so a candidate is never run twice (results are cached by
+// configuration), and the result replays exactly: Shrink ends with a full run of it, every
+// check on, and fails if that run does not show the kind.
+
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/sluicemq/sluice/faults"
 )
 
-// Shrink looks for a smaller run that fails the same way as failing (a violation of the same
-// kind as its first one): it drops faults one at a time, keeping each removal after which the
-// run still fails, then halves the workload's duration while it still fails. It runs at most
-// budget simulations. The returned configuration replays the smallest failure found (its
-// ExplicitPlan is set); its report is that run's.
-func Shrink(cfg Config, failing *Report, wallNow func() time.Time, budget int) (Config, *Report, error) {
-	if len(failing.Violations) == 0 {
-		return cfg, failing, nil
+// Checks whose violations say a check could not run, not that the system failed: a shrink never
+// aims at them.
+var harnessKinds = map[string]bool{"undecided": true, "checker": true}
+
+// FailureKind is the kind a shrink of rep keeps: the Kind of its first violation that is not a
+// harness kind (Porcupine undecided or failing); ok is false when there is none.
+func FailureKind(rep *Report) (kind string, ok bool) {
+	for _, v := range rep.Violations {
+		if !harnessKinds[v.Kind] {
+			return v.Kind, true
+		}
 	}
-	kind := failing.Violations[0].Kind
-	fails := func(r *Report) bool {
-		for _, v := range r.Violations {
-			if v.Kind == kind {
-				return true
+	return "", false
+}
+
+// Shrunk is a shrink's outcome.
+type Shrunk struct {
+	// Config replays the smallest failure found (its ExplicitPlan is set; EncodePlanFile
+	// writes what a replay needs besides the seed and the mode flags).
+	Config Config
+	// Report is Config's full run, every check on.
+	Report *Report
+	// Kind is the violation kind kept (FailureKind of the failing run).
+	Kind string
+	// Runs counts the candidate runs (cached repeats excluded, the final replay included).
+	Runs int
+	// Wall is the shrink's wall time.
+	Wall time.Duration
+	// Steps says, a line per step, what each step left and what it had cost so far.
+	Steps []string
+}
+
+// Shrink looks for a smaller run than cfg (whose run gave failing) that fails with a violation of
+// the same kind (FailureKind), running at most budget candidate simulations, and returns the
+// smallest it found with its full report. When failing has no violation of a kind to keep,
+// it returns cfg and failing unchanged.
+func Shrink(cfg Config, failing *Report, wallNow func() time.Time, budget int) (Shrunk, error) {
+	start := wallNow()
+	kind, ok := FailureKind(failing)
+	if !ok {
+		return Shrunk{Config: cfg, Report: failing}, nil
+	}
+	s := &shrinker{kind: kind, budget: budget, parallel: max(1, min(2, runtime.GOMAXPROCS(0))), wallNow: wallNow, seen: map[string]bool{}, logger: cfg.Logger}
+	s.best = cfg
+	s.best.Plan = within(failing.Plan, cfg.Duration)
+	s.best.ExplicitPlan = true
+	s.best.StopAtKind = ""
+	if cfg.Topology == SingleBroker && s.best.Flows == nil {
+		f := failing.Flows // what the seed drew, fixed so that it can be shrunk and replayed
+		s.best.Flows = &f
+	}
+	s.seen[s.key(s.best)] = true
+
+	shorten := func() error { return s.duration(lastStrike(s.best.Plan)) }
+	steps := []shrinkStep{{"duration", func() error { return s.duration(0) }}, {"plan", s.plan}, {"duration", shorten}, {"shift", s.shift}, {"workload", s.workload}}
+	for i := 0; i < len(steps); i++ {
+		before := s.key(s.best)
+		if err := steps[i].do(); err != nil {
+			return Shrunk{}, err
+		}
+		s.steps = append(s.steps, fmt.Sprintf("%-8s -> %d faults over %v, %d producers, %d consumers (%d runs so far, %v)",
+			steps[i].name, len(s.best.Plan), s.best.Duration, s.best.Producers, s.best.Consumers, s.runs, wallNow().Sub(start).Round(time.Millisecond)))
+		if steps[i].name == "workload" && s.key(s.best) != before {
+			// A smaller workload may let more faults go, and fail sooner.
+			steps = append(steps, shrinkStep{"plan", s.plan}, shrinkStep{"duration", shorten})
+		}
+	}
+
+	rep, err := Run(s.best, wallNow)
+	s.runs++
+	if err != nil {
+		return Shrunk{}, fmt.Errorf("shrink: replay the shrunk run: %w", err)
+	}
+	if !rep.hasKind(kind) {
+		return Shrunk{}, fmt.Errorf("shrink: the shrunk run (seed %d, %d faults over %v) did not replay its %q violation in full", s.best.Seed, len(s.best.Plan), s.best.Duration, kind)
+	}
+	return Shrunk{Config: s.best, Report: rep, Kind: kind, Runs: s.runs, Wall: wallNow().Sub(start), Steps: s.steps}, nil
+}
+
+// shrinkStep is one step of a shrink.
+type shrinkStep struct {
+	name string
+	do   func() error
+}
+
+type shrinker struct {
+	kind     string
+	budget   int
+	parallel int // candidate runs at a time
+	runs     int
+	wallNow  func() time.Time
+	logger   *slog.Logger
+	best     Config
+	steps    []string
+	// seen records, by key, whether a configuration showed the kind.
+	seen map[string]bool
+}
+
+// key identifies a candidate: everything a shrink changes.
+func (s *shrinker) key(c Config) string {
+	b, err := json.Marshal(struct {
+		D    time.Duration
+		P, C int
+		F    *Flows
+		Plan []faults.Fault
+	}{c.Duration, c.Producers, c.Consumers, c.Flows, c.Plan})
+	if err != nil {
+		panic(fmt.Sprintf("cluster: shrink key: %v", err)) // plain data always encodes
+	}
+	return string(b)
+}
+
+// try runs c (unless it ran before) and makes it the best if it shows the kind.
+func (s *shrinker) try(c Config) (bool, error) {
+	i, err := s.first([]Config{c})
+	return i == 0, err
+}
+
+// first runs the candidates (those that ran before are not run again), up to s.parallel at
+// a time, and makes the first in order that shows the kind the best; it returns its index, or
+// -1. The outcome is the same at any parallelism: a batch's later candidates run only
+// speculatively. Beyond the budget nothing runs and nothing shows.
+func (s *shrinker) first(cands []Config) (int, error) {
+	for lo := 0; lo < len(cands); {
+		// The batch: the next candidates up to s.parallel that need a run (cached ones decide
+		// at once, in order).
+		var batch []int
+		hi := lo
+		for ; hi < len(cands) && len(batch) < s.parallel; hi++ {
+			k := s.key(cands[hi])
+			if shows, ok := s.seen[k]; ok {
+				if !shows {
+					continue
+				}
+				if len(batch) == 0 {
+					s.best = cands[hi]
+					return hi, nil
+				}
+				hi++ // the batch's runs decide whether an earlier candidate wins
+				break
+			}
+			if s.runs+len(batch) >= s.budget {
+				break
+			}
+			batch = append(batch, hi)
+		}
+		if len(batch) == 0 && hi == lo {
+			return -1, nil // out of budget
+		}
+		shows := make([]bool, len(batch))
+		errs := make([]error, len(batch))
+		var wg sync.WaitGroup
+		for j, i := range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				shows[j], errs[j] = s.run(cands[i])
+			}()
+		}
+		wg.Wait()
+		s.runs += len(batch)
+		if err := errors.Join(errs...); err != nil {
+			return -1, err
+		}
+		for j, i := range batch {
+			s.seen[s.key(cands[i])] = shows[j]
+		}
+		// The first in order that shows, cached ones included.
+		for i := lo; i < hi; i++ {
+			if s.seen[s.key(cands[i])] {
+				s.best = cands[i]
+				return i, nil
 			}
 		}
-		return false
+		lo = hi
 	}
-	best, bestRep := cfg, failing
-	best.Plan = append([]faults.Fault(nil), failing.Plan...)
-	best.ExplicitPlan = true
-	try := func(c Config) (bool, error) {
-		if budget <= 0 {
-			return false, nil
+	return -1, nil
+}
+
+// run runs candidate c, cut short once its kind shows. A candidate whose node panics (an
+// assertion of the node code) does not show the kind: it is logged and passed over. An error is
+// the harness's (Run could not set the run up) and ends the shrink.
+func (s *shrinker) run(c Config) (shows bool, err error) {
+	c.StopAtKind = s.kind
+	defer func() {
+		if v := recover(); v != nil {
+			s.log("shrink candidate panicked", c, "panic", fmt.Sprint(v))
+			shows, err = false, nil
 		}
-		budget--
-		rep, err := Run(c, wallNow)
+	}()
+	rep, err := Run(c, s.wallNow)
+	if err != nil {
+		return false, fmt.Errorf("shrink: candidate with %d faults over %v: %w", len(c.Plan), c.Duration, err)
+	}
+	return rep.hasKind(s.kind), nil
+}
+
+func (s *shrinker) log(msg string, c Config, args ...any) {
+	if s.logger != nil {
+		s.logger.Warn(msg, append([]any{"seed", c.Seed, "faults", len(c.Plan), "duration", c.Duration}, args...)...)
+	}
+}
+
+// duration bisects, on whole seconds, for the shortest duration above floor at which the run
+// still shows the kind (the plan cut to the faults that strike by then).
+func (s *shrinker) duration(floor time.Duration) error {
+	lo := floor.Truncate(time.Second) // not known to fail
+	for s.best.Duration-lo > time.Second && s.runs < s.budget {
+		mid := (lo + (s.best.Duration-lo)/2).Truncate(time.Second)
+		if mid <= lo {
+			mid = lo + time.Second
+		}
+		c := s.best
+		c.Duration = mid
+		c.Plan = within(s.best.Plan, mid)
+		shows, err := s.try(c)
 		if err != nil {
-			return false, err
+			return err
 		}
-		if fails(rep) {
-			best, bestRep = c, rep
-			return true, nil
+		if !shows {
+			lo = mid
 		}
-		return false, nil
 	}
-	for i := 0; i < len(best.Plan) && budget > 0; {
-		c := best
-		c.Plan = append(append([]faults.Fault(nil), best.Plan[:i]...), best.Plan[i+1:]...)
-		ok, err := try(c)
+	return nil
+}
+
+// shift moves the whole plan earlier, and the end of the run with it, bisecting on whole
+// seconds for the largest move that still fails: a fault late in a long run often needs only
+// a cluster that has warmed up, not the minutes before it.
+func (s *shrinker) shift() error {
+	if len(s.best.Plan) == 0 {
+		return nil
+	}
+	base := s.best
+	first := base.Plan[0].At
+	for _, f := range base.Plan {
+		first = min(first, f.At)
+	}
+	lo, hi := time.Duration(0), first.Truncate(time.Second)+time.Second // lo fails; hi is not known to
+	for hi-lo > time.Second && s.runs < s.budget {
+		mid := (lo + (hi-lo)/2).Truncate(time.Second)
+		if mid <= lo {
+			mid = lo + time.Second
+		}
+		c := base
+		c.Duration = base.Duration - mid
+		c.Plan = make([]faults.Fault, len(base.Plan))
+		for i, f := range base.Plan {
+			f.At -= mid
+			c.Plan[i] = f
+		}
+		shows, err := s.try(c)
 		if err != nil {
-			return best, bestRep, err
+			return err
 		}
-		if !ok {
-			i++
+		if shows {
+			lo = mid
+		} else {
+			hi = mid
 		}
 	}
-	for best.Duration > 5*time.Second && budget > 0 {
-		c := best
-		c.Duration = best.Duration / 2
-		c.Plan = nil
-		for _, f := range best.Plan {
-			if f.At < c.Duration {
-				c.Plan = append(c.Plan, f)
+	return nil
+}
+
+// plan shrinks the best plan by ddmin.
+func (s *shrinker) plan() error {
+	if len(s.best.Plan) == 0 {
+		return nil
+	}
+	if shows, err := s.try(s.with([]faults.Fault{})); err != nil || shows {
+		return err
+	}
+	n := 2
+	for len(s.best.Plan) >= 2 && s.runs < s.budget {
+		plan := s.best.Plan
+		chunks := split(plan, n)
+		// Remove a chunk: a failure that needs few faults survives most removals.
+		cands := make([]Config, 0, n)
+		for i := range chunks {
+			cands = append(cands, s.with(without(chunks, i)))
+		}
+		i, err := s.first(cands)
+		if err != nil {
+			return err
+		}
+		if i >= 0 {
+			n = max(n-1, 2)
+			continue
+		}
+		// Keep a chunk alone (with two chunks, that was a removal).
+		if n > 2 {
+			cands = cands[:0]
+			for _, ch := range chunks {
+				cands = append(cands, s.with(ch))
+			}
+			if i, err = s.first(cands); err != nil {
+				return err
+			}
+			if i >= 0 {
+				n = 2
+				continue
 			}
 		}
-		ok, err := try(c)
-		if err != nil {
-			return best, bestRep, err
+		if n >= len(plan) {
+			break // 1-minimal: no single fault can go
 		}
-		if !ok {
-			break
+		n = min(2*n, len(plan))
+	}
+	return nil
+}
+
+// with is the best configuration with plan as its fault plan.
+func (s *shrinker) with(plan []faults.Fault) Config {
+	c := s.best
+	c.Plan = plan
+	return c
+}
+
+// workload switches the optional flows off and lowers the producers and consumers to one.
+func (s *shrinker) workload() error {
+	if f := s.best.Flows; f != nil && *f != flowsOff(*f) {
+		c := s.best
+		off := flowsOff(*f)
+		c.Flows = &off
+		shows, err := s.try(c)
+		if err != nil {
+			return err
+		}
+		if !shows {
+			for _, off := range flowSwitches {
+				cur := *s.best.Flows
+				next := cur
+				off(&next)
+				if next == cur {
+					continue
+				}
+				c := s.best
+				c.Flows = &next
+				if _, err := s.try(c); err != nil {
+					return err
+				}
+			}
 		}
 	}
-	return best, bestRep, nil
+	for _, set := range []func(*Config){
+		func(c *Config) { c.Producers = 1 },
+		func(c *Config) { c.Consumers = 1 },
+	} {
+		c := s.best
+		set(&c)
+		if s.key(c) == s.key(s.best) {
+			continue
+		}
+		if _, err := s.try(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flowSwitches each switch one optional flow off.
+var flowSwitches = []func(*Flows){
+	func(f *Flows) { f.Batch = false },
+	func(f *Flows) { f.Delay = false },
+	func(f *Flows) { f.Transactions = false },
+	func(f *Flows) { f.Retry = false },
+	func(f *Flows) { f.Orderly = false },
+	func(f *Flows) { f.FromTime = false },
+	func(f *Flows) { f.SQL92 = false },
+}
+
+// flowsOff is f with every optional flow off (their parameters kept).
+func flowsOff(f Flows) Flows {
+	for _, off := range flowSwitches {
+		off(&f)
+	}
+	return f
+}
+
+// within is the part of plan that strikes before d.
+func within(plan []faults.Fault, d time.Duration) []faults.Fault {
+	out := []faults.Fault{}
+	for _, f := range plan {
+		if f.At < d {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// lastStrike is when the last fault of plan strikes (0 for none).
+func lastStrike(plan []faults.Fault) time.Duration {
+	var last time.Duration
+	for _, f := range plan {
+		last = max(last, f.At)
+	}
+	return last
+}
+
+// split cuts plan into n chunks of nearly equal length, in order (n <= len(plan)).
+func split(plan []faults.Fault, n int) [][]faults.Fault {
+	var out [][]faults.Fault
+	for i := 0; i < n; i++ {
+		out = append(out, plan[i*len(plan)/n:(i+1)*len(plan)/n])
+	}
+	return out
+}
+
+// without is every chunk but chunks[i], concatenated in order.
+func without(chunks [][]faults.Fault, i int) []faults.Fault {
+	out := []faults.Fault{}
+	for j, ch := range chunks {
+		if j != i {
+			out = append(out, ch...)
+		}
+	}
+	return out
 }

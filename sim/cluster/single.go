@@ -46,9 +46,14 @@ func (t *singleTopology) build(r *run) {
 	bcfg.RecentHeadEntries = simRecentHeadEntries
 	bcfg.MaxOpenQueueFiles = simMaxOpenQueueFiles
 	r.configureBroker(&bcfg)
+	r.retentionConfig(&bcfg)
+	if r.cfg.retentionOn() {
+		bcfg.Observe = func(e brokernode.Event) { r.onRetentionEvent(BrokerName, t.broker, e) }
+	}
 	r.asyncFlushInterval = bcfg.AsyncFlushInterval
 	t.broker = r.w.AddNode(BrokerAddr, newBroker(bcfg, "broker"))
 	t.broker.Disk.SetBugs(r.cfg.plant().Bugs)
+	r.retentionDisk(t.broker)
 }
 
 // plan: the fault plan has its own PRNGs, derived from the seed, so that replacing the plan

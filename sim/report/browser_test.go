@@ -13,7 +13,6 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/sim/checks"
 	"github.com/sluicemq/sluice/sim/cluster"
 )
@@ -61,12 +60,13 @@ func TestShrunkReportInChromium(t *testing.T) {
 		t.Fatalf("seed %d with %s planted found no violation", cfg.Seed, plant.Name)
 	}
 	// A small shrinking budget: the test needs a shrunk plan and its replay, not the smallest.
-	small, _, err := cluster.Shrink(cfg, rep, time.Now, 4)
+	sh, err := cluster.Shrink(cfg, rep, time.Now, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
+	small := sh.Config
 	planFile := filepath.Join(dir, "plan.json")
-	b, err := faults.EncodePlan(small.Plan)
+	b, err := cluster.EncodePlanFile(small)
 	if err == nil {
 		err = os.WriteFile(planFile, b, 0o644)
 	}
@@ -74,7 +74,7 @@ func TestShrunkReportInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	replay := Replay(small, planFile, "")
-	path, err := WriteShrunk(dir, Input{Config: small, Report: rep, Replay: replay, PlanFile: planFile, OriginalFaults: len(rep.Plan)})
+	path, err := Write(dir, Input{Config: small, Report: sh.Report, Replay: replay, PlanFile: planFile, OriginalFaults: len(rep.Plan)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 )
 
 // Replay is the sluice sim command that replays the run of cfg: every flag that changes what
-// the run does (topology, seed, duration, flush and replication modes, offered load, planted
-// bug, scenario, a plan file). Porcupine's wall-clock budget (--check-timeout, scaled by
+// the run does (topology, seed, duration, flush and replication modes, offered load, the
+// simulated disk's capacity and retention, planted bug, scenario, a plan file). Porcupine's wall-clock budget (--check-timeout, scaled by
 // --parallel) changes no event of the run and is left out. planFile is the fault plan's file
 // when the run replays one (after shrinking); scenario the named scenario it ran ("" for
 // none).
@@ -21,6 +21,19 @@ func Replay(cfg cluster.Config, planFile, scenario string) string {
 	}
 	if cfg.Rate > 0 {
 		fmt.Fprintf(&b, " --rate %v", cfg.Rate)
+	}
+	if cfg.DiskCapacity > 0 {
+		fmt.Fprintf(&b, " --disk-capacity %d", cfg.DiskCapacity)
+	}
+	if cfg.Retention > 0 {
+		fmt.Fprintf(&b, " --retention %v", cfg.Retention)
+	}
+	if len(cfg.DeleteWhen) > 0 {
+		hours := make([]string, len(cfg.DeleteWhen))
+		for i, h := range cfg.DeleteWhen {
+			hours[i] = fmt.Sprint(h)
+		}
+		b.WriteString(" --delete-when " + strings.Join(hours, ","))
 	}
 	if planFile != "" {
 		b.WriteString(" --plan " + shellQuote(planFile))

@@ -448,22 +448,6 @@ func FileName(t cluster.Topology, seed uint64) string {
 	return fmt.Sprintf("sluice-report-%s-seed%d.html", t, seed)
 }
 
-// WriteShrunk writes the report of a shrunk run (in.Config is the shrinker's smallest
-// failing configuration, its ExplicitPlan set): it runs that configuration once more first,
-// so that the report and the Porcupine pages it embeds are that run's, whatever the
-// shrinker's later tries wrote over them, and fails if the replay no longer fails.
-func WriteShrunk(dir string, in Input) (string, error) {
-	again, err := cluster.Run(in.Config, time.Now)
-	if err != nil {
-		return "", fmt.Errorf("report: replay the shrunk run: %w", err)
-	}
-	if len(again.Violations) == 0 {
-		return "", fmt.Errorf("report: the shrunk run of seed %d did not fail again on replay (trace %016x)", in.Config.Seed, again.TraceHash)
-	}
-	in.Report = again
-	return Write(dir, in)
-}
-
 // Write builds the report of in and writes it into dir (the temp directory when dir is
 // empty), returning its path.
 func Write(dir string, in Input) (string, error) {

@@ -260,8 +260,9 @@ func TestNamedTime(t *testing.T) {
 func TestReplay(t *testing.T) {
 	cfg := cluster.DefaultConfig(3)
 	cfg.Plant, cfg.Rate, cfg.CheckTimeout = "ack-before-sync", 100, 5*time.Second
+	cfg.DiskCapacity, cfg.Retention, cfg.DeleteWhen = 64<<20, 2*time.Hour, []int{4, 16}
 	got := Replay(cfg, "/tmp/a plan.json", "")
-	want := "sluice sim --topology single --seed 3 --duration 1m0s --flush sync --rate 100 --plan '/tmp/a plan.json' --plant ack-before-sync"
+	want := "sluice sim --topology single --seed 3 --duration 1m0s --flush sync --rate 100 --disk-capacity 67108864 --retention 2h0m0s --delete-when 4,16 --plan '/tmp/a plan.json' --plant ack-before-sync"
 	if got != want {
 		t.Errorf("replay\n %s\nwant\n %s", got, want)
 	}

@@ -54,6 +54,8 @@ type Disk struct {
 	decoder logentry.Decoder
 	// capacity is what Space reports as the device's size (space.go).
 	capacity uint64
+	// segmentBytes, when set, is the size of the segments logs report (space.go).
+	segmentBytes uint64
 }
 
 type entry struct {
@@ -68,8 +70,11 @@ type entry struct {
 func (e entry) bad() bool { return e.torn || !logentry.Valid(e.data) }
 
 type logData struct {
-	name    string
-	first   uint64 // index of entries[0]
+	name  string
+	first uint64 // index of entries[0]
+	// base is the bytes of every entry ever removed from the front: entries[0]'s position in
+	// the log's byte stream, which places segment boundaries (space.go).
+	base    uint64
 	entries []entry
 	// durable is the highest index that survives a crash; entries above it are unsynced.
 	// Always first-1 <= durable <= last.
@@ -513,6 +518,9 @@ func (l *Log) TruncateFront(index uint64) error {
 		return fmt.Errorf("simdisk: truncate front %q to %d: beyond last index %d plus one", ld.name, index, ld.last())
 	}
 	drop := index - ld.first
+	for _, e := range ld.entries[:drop] {
+		ld.base += uint64(len(e.data))
+	}
 	ld.entries = append([]entry(nil), ld.entries[drop:]...)
 	ld.first = index
 	ld.durable = max(ld.durable, index-1)

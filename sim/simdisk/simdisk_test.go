@@ -315,3 +315,41 @@ func TestFlipCaughtByProductionDecoder(t *testing.T) {
 		t.Fatalf("unchecked Read of a flipped entry = %q, %v; want the flipped payload", got, err)
 	}
 }
+
+// Segments stay put as the front is cut: an entry belongs to the segment its first byte falls
+// in, counted from the log's creation.
+func TestSegmentStarts(t *testing.T) {
+	d := New()
+	l, err := d.OpenLog("commitlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl := l.(*Log)
+	if got := sl.SegmentStarts(); got != nil {
+		t.Fatalf("without SetSegmentBytes: starts %v, want none", got)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := l.Append(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.SetSegmentBytes(3 * entryBytes(t, d))
+	want := []uint64{1, 4, 7, 10}
+	if got := sl.SegmentStarts(); !slices.Equal(got, want) {
+		t.Fatalf("starts %v, want %v", got, want)
+	}
+	if err := l.TruncateFront(5); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sl.SegmentStarts(), []uint64{5, 7, 10}; !slices.Equal(got, want) {
+		t.Fatalf("after cutting the front to 5: starts %v, want %v", got, want)
+	}
+}
+
+// entryBytes is the stored size of one 100-byte entry of "commitlog".
+func entryBytes(t *testing.T, d *Disk) uint64 {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return uint64(len(d.logs["commitlog"].entries[0].data))
+}
