@@ -164,6 +164,12 @@ func runSim(args []string) int {
 		// A world allocates fast and keeps little alive: collecting a fifth as often costs
 		// memory (a few hundred MB a world), not time (GOGC set in the environment wins).
 		debug.SetGCPercent(400)
+		if total := totalMemory(); total > 0 && os.Getenv("GOMEMLIMIT") == "" {
+			// A long run keeps its history alive (a 48 h run: gigabytes), where GOGC 400 would
+			// let the heap grow to five times that: above half the machine's memory the
+			// collector runs as often as it must instead.
+			debug.SetMemoryLimit(int64(total / 2))
+		}
 	}
 	if *verbose {
 		*parallel = 1 // the logs of worlds run at once would interleave
