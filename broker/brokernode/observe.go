@@ -1,8 +1,8 @@
 package brokernode
 
 // Event is what a broker reports to Config.Observe: one of Acknowledged, Wrote, Confirmed,
-// Truncated, RoleChanged, Retained, OffsetMoved and SendRefused. Epoch is the master epoch the broker knew at the time (0 for a
-// broker without a group).
+// Truncated, RoleChanged, Retained, OffsetMoved, SendRefused and Rebased (rebase.go). Epoch is
+// the master epoch the broker knew at the time (0 for a broker without a group).
 type Event interface{ event() }
 
 // Acknowledged: the answer to the write at Index went out (SEND_OK and the like) once the ack
