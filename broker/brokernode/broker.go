@@ -314,7 +314,7 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		nsConns: map[string]node.ConnID{},
 		parked:  newParkedPulls(),
 		groups:  newConsumerGroups(),
-		locks:   newQueueLocks(cfg.LockLease),
+		locks:   newQueueLocks(cfg.LockLease, cfg.Bugs.Has(bugs.LockRenewalKeepsLease)),
 		remotes: map[node.ConnID]netip.AddrPort{},
 		txn:     newTransactions(),
 
