@@ -2,8 +2,8 @@ package cluster
 
 // The catalogue of planted bugs: one-line mistakes that test-only switches of the node code
 // turn on, each standing for a class of bug the simulator's checks must catch. A harness that
-// cannot fail proves nothing, so every entry is run by make sim-swarm (caught within
-// PLANT_SEEDS seeds, or the target fails) and by the tests of this package. A planted bug is
+// cannot fail proves nothing, so every entry is run by make mutants ('sluice sim --mutants':
+// caught within PLANT_SEEDS seeds, or the target fails) and by the tests of this package. A planted bug is
 // caught by a violation of a semantic check; a node's panic is not a catch.
 
 import (
@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sluicemq/sluice/broker/brokernode"
 	"github.com/sluicemq/sluice/broker/bugs"
 )
 
@@ -100,6 +101,24 @@ var Plants = []Plant{
 	{Name: "serve-corrupt", CaughtAt: 1, Topology: BrokerGroups,
 		Class: "the disk's read path skips the entry checksum: a flipped bit is served, to consumers or to slaves (served corrupt)",
 		Bugs:  bugs.Of(bugs.SkipChecksum)},
+}
+
+// Config is the configuration of the planted bug's run at seed: its topology's default run, in
+// the modes the bug lives in, with the bug planted. The same run with Plant "" is its clean
+// twin (TestPlantedBugsAreCaught runs both).
+func (p Plant) Config(seed uint64) Config {
+	cfg := DefaultConfig(seed)
+	if p.Topology == BrokerGroups {
+		cfg = GroupsConfig(seed)
+	}
+	if p.AsyncFlush {
+		cfg.FlushMode = brokernode.AsyncFlush
+	}
+	if p.Retention {
+		cfg.Retention = plantRetention
+	}
+	cfg.Plant = p.Name
+	return cfg
 }
 
 // PlantNames lists the planted bugs of topology t, in catalogue order.
