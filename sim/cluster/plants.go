@@ -3,8 +3,8 @@ package cluster
 // The catalogue of planted bugs: one-line mistakes that test-only switches of the node code
 // turn on, each standing for a class of bug the simulator's checks must catch. A harness that
 // cannot fail proves nothing, so every entry is run by make mutants ('sluice sim --mutants':
-// caught within PLANT_SEEDS seeds, or the target fails) and by the tests of this package. A planted bug is
-// caught by a violation of a semantic check; a node's panic is not a catch.
+// caught within PLANT_SEEDS seeds, or the target fails) and by the tests of this package. A
+// planted bug is caught by a violation of a semantic check; a node's panic is not a catch.
 
 import (
 	"fmt"
