@@ -125,7 +125,8 @@ func (res *mutantResult) take(r seedRun) bool {
 
 // mutantsTable is the closing table: per bug its topology, whether a check caught it, at
 // which seed (and the catalogue's CaughtAt, if that differs), the seeds run, the runs that
-// panicked, the kinds of violation of the catching run, and the class of bug it stands for.
+// panicked, the kinds of violation of the catching run (the first three the checks reported),
+// and the class of bug it stands for.
 func mutantsTable(results []mutantResult, first uint64, seeds int) string {
 	rows := [][]string{{"planted bug", "topology", "caught", "seed", "seeds run", "panics", "violation kinds", "class"}}
 	caught, stale := 0, 0
@@ -136,7 +137,10 @@ func mutantsTable(results []mutantResult, first uint64, seeds int) string {
 			verdict, kind = "ERROR", r.err.Error()
 		case r.caughtAt > 0:
 			caught++
-			verdict, seed, kind = "yes", fmt.Sprint(r.caughtAt), strings.Join(r.kinds, ", ")
+			verdict, seed, kind = "yes", fmt.Sprint(r.caughtAt), strings.Join(r.kinds[:min(3, len(r.kinds))], ", ")
+			if len(r.kinds) > 3 {
+				kind += fmt.Sprintf(" +%d more", len(r.kinds)-3)
+			}
 			// CaughtAt is the first catch from seed 1, so a search from at or below it must
 			// find it.
 			if first <= r.plant.CaughtAt && r.caughtAt != r.plant.CaughtAt {

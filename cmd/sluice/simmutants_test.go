@@ -49,7 +49,7 @@ func TestMutantsTable(t *testing.T) {
 	p3 := cluster.Plant{Name: "c", Topology: cluster.SingleBroker, CaughtAt: 5, Class: "class three"}
 	out := mutantsTable([]mutantResult{
 		{plant: p1, caughtAt: 3, kinds: []string{"kind one"}, seedsRun: 3},
-		{plant: p2, caughtAt: 2, kinds: []string{"kind two", "liveness"}, seedsRun: 2, panics: []uint64{1}},
+		{plant: p2, caughtAt: 2, kinds: []string{"kind two", "liveness", "k3", "k4", "k5"}, seedsRun: 2, panics: []uint64{1}},
 		{plant: p3, seedsRun: 200},
 	}, 1, 200)
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
@@ -65,7 +65,7 @@ func TestMutantsTable(t *testing.T) {
 			t.Errorf("row not aligned under the topology column: %q", l)
 		}
 	}
-	for _, want := range []string{"yes     3 ", "2 (catalogue 1)", "kind two, liveness", "NO ", "class three"} {
+	for _, want := range []string{"yes     3 ", "2 (catalogue 1)", "kind two, liveness, k3 +2 more", "NO ", "class three"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
