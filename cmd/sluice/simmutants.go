@@ -7,6 +7,7 @@ package main
 // is counted and the search goes on.
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,13 +35,14 @@ type mutantsOptions struct {
 type mutantResult struct {
 	plant cluster.Plant
 	// caughtAt is the seed of the first violation (0: none within the seeds run); kinds are
-	// that run's violation kinds, in the order the checks reported them, and detail its first
-	// violation.
+	// that run's violation kinds, those the plant's class names first (classNames), and detail
+	// the first violation of kinds[0].
 	caughtAt uint64
 	kinds    []string
 	detail   string
 	seedsRun int
 	panics   []uint64 // seeds whose run panicked
+	panicked string   // the first of those panics
 	wall     time.Duration
 	err      error // a run that could not be set up
 }
@@ -66,7 +68,7 @@ func runMutants(w io.Writer, o mutantsOptions, wallNow func() time.Time) int {
 			fmt.Fprintf(w, "== %s (%s): NOT caught within %d seeds (%v)\n", p.Name, p.Topology, res.seedsRun, res.wall.Round(time.Millisecond))
 		}
 		if len(res.panics) > 0 {
-			fmt.Fprintf(w, "   panicked (no catch) at seeds %v\n", res.panics)
+			fmt.Fprintf(w, "   panicked (no catch) at seeds %v; the first: %s\n", res.panics, res.panicked)
 		}
 	}
 	fmt.Fprint(w, mutantsTable(results, o.first, o.seeds))
@@ -106,27 +108,45 @@ func (res *mutantResult) take(r seedRun) bool {
 	var rp *runPanic
 	switch {
 	case errors.As(r.err, &rp):
+		if len(res.panics) == 0 {
+			res.panicked = fmt.Sprint(rp.value)
+		}
 		res.panics = append(res.panics, r.cfg.Seed)
 		return true
 	case r.err != nil:
 		res.err = fmt.Errorf("seed %d: %w", r.cfg.Seed, r.err)
 		return false
 	case len(r.rep.Violations) > 0:
-		res.caughtAt, res.detail = r.cfg.Seed, r.rep.Violations[0].Detail
+		res.caughtAt = r.cfg.Seed
 		for _, v := range r.rep.Violations {
 			if !slices.Contains(res.kinds, v.Kind) {
 				res.kinds = append(res.kinds, v.Kind)
 			}
 		}
+		named := func(kind string) int { // 0 for a kind the class names, to sort first
+			if classNames(res.plant.Class, kind) {
+				return 0
+			}
+			return 1
+		}
+		slices.SortStableFunc(res.kinds, func(a, b string) int { return cmp.Compare(named(a), named(b)) })
+		i := slices.IndexFunc(r.rep.Violations, func(v cluster.Violation) bool { return v.Kind == res.kinds[0] })
+		res.detail = r.rep.Violations[i].Detail
 		return false
 	}
 	return true
 }
 
+// classNames reports whether a plant's class names violation kind (a class ends with the
+// kinds that catch it, in words: "lost acknowledged" for "lost acknowledged message").
+func classNames(class, kind string) bool {
+	return strings.Contains(class, strings.TrimSuffix(kind, " message"))
+}
+
 // mutantsTable is the closing table: per bug its topology, whether a check caught it, at
 // which seed (and the catalogue's CaughtAt, if that differs), the seeds run, the runs that
-// panicked, the kinds of violation of the catching run (the first three the checks reported),
-// and the class of bug it stands for.
+// panicked, the kinds of violation of the catching run (the first three, those its class names
+// first), and the class of bug it stands for.
 func mutantsTable(results []mutantResult, first uint64, seeds int) string {
 	rows := [][]string{{"planted bug", "topology", "caught", "seed", "seeds run", "panics", "violation kinds", "class"}}
 	caught, stale := 0, 0

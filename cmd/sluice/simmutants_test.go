@@ -10,9 +10,10 @@ import (
 )
 
 // A run that panicked is no catch: the search counts it and goes on; the first run with a
-// violation ends it, with that run's kinds; an error that is not a panic ends it as an error.
+// violation ends it, with that run's kinds (those the plant's class names first); an error
+// that is not a panic ends it as an error.
 func TestMutantSearchTakesRuns(t *testing.T) {
-	var res mutantResult
+	res := mutantResult{plant: cluster.Plant{Class: "a crash loses acknowledged messages (lost acknowledged)"}}
 	run := func(i int, rep *cluster.Report, err error) bool {
 		return res.take(seedRun{i: i, cfg: cluster.Config{Seed: uint64(i) + 1}, rep: rep, err: err})
 	}
@@ -23,15 +24,16 @@ func TestMutantSearchTakesRuns(t *testing.T) {
 		t.Fatal("a panic ended the search: a panic is no catch")
 	}
 	caught := &cluster.Report{Violations: []cluster.Violation{
-		{Kind: "lost acknowledged message", Detail: "m1 is gone"},
 		{Kind: "liveness", Detail: "no drain"},
+		{Kind: "lost acknowledged message", Detail: "m1 is gone"},
+		{Kind: "linearizability", Detail: "queue 1"},
 		{Kind: "lost acknowledged message", Detail: "m2 is gone"},
 	}}
 	if run(2, caught, nil) {
 		t.Fatal("a run with violations did not end the search")
 	}
 	if res.caughtAt != 3 || res.seedsRun != 3 || len(res.panics) != 1 || res.panics[0] != 2 ||
-		strings.Join(res.kinds, ",") != "lost acknowledged message,liveness" || res.detail != "m1 is gone" {
+		strings.Join(res.kinds, ",") != "lost acknowledged message,liveness,linearizability" || res.detail != "m1 is gone" {
 		t.Fatalf("search recorded %+v", res)
 	}
 
