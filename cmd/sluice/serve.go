@@ -397,6 +397,11 @@ func runDev(args []string) int {
 		}
 	}
 	ops, err := startOps(*metricsAddr, logger)
+	if err != nil && !flagsSet(fs)["metrics-addr"] {
+		// The default address taken (another sluice dev): run without, as the VIP channel does.
+		logger.Warn("no metrics endpoint: its default address is taken (set --metrics-addr)", "err", err)
+		ops, err = nil, nil
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice dev:", err, "(--metrics-addr '' turns metrics off)")
 		return 1
