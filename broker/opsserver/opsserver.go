@@ -41,8 +41,9 @@ type Server struct {
 	reg *prometheus.Registry
 	log *slog.Logger
 
-	mu      sync.Mutex // serialises scrapes (refresh then gather) and guards sources
-	sources []Source
+	mu        sync.Mutex // serialises scrapes (refresh then gather) and guards sources and recorders
+	sources   []Source
+	recorders map[string]*promrec.Recorder // by node name
 
 	ln   net.Listener
 	srv  *http.Server
@@ -54,12 +55,20 @@ type Server struct {
 func New(log *slog.Logger) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Server{reg: reg, log: log}
+	return &Server{reg: reg, log: log, recorders: map[string]*promrec.Recorder{}}
 }
 
-// Recorder returns a recorder for the node named name: its series carry node="name".
+// Recorder returns the recorder of the node named name: its series carry node="name". A node
+// started again (sluice dev's replicas) gets the same one.
 func (s *Server) Recorder(name string) metrics.Recorder {
-	return promrec.New(prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, s.reg))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.recorders[name]
+	if r == nil {
+		r = promrec.New(prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, s.reg))
+		s.recorders[name] = r
+	}
+	return r
 }
 
 // Add adds a node's source.
@@ -69,10 +78,14 @@ func (s *Server) Add(src Source) {
 	s.sources = append(s.sources, src)
 }
 
-// Remove removes the source named name (a node the process stopped).
+// Remove removes the source named name (a node the process stopped) and drops its gauges,
+// which would otherwise show its last state as if it still held.
 func (s *Server) Remove(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if r := s.recorders[name]; r != nil {
+		r.ResetGauges()
+	}
 	for i, src := range s.sources {
 		if src.Name == name {
 			s.sources = append(s.sources[:i], s.sources[i+1:]...)

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -198,4 +200,117 @@ func TestMetricsEndpointCountsSendsAndPulls(t *testing.T) {
 	if got := after.value("sluice_broker_ready", "node=broker-a"); got != 1 {
 		t.Errorf("sluice_broker_ready = %v, want 1", got)
 	}
+}
+
+// In 'sluice dev --replicas 3' the metrics follow a failover: after the master is killed,
+// /readyz answers 503 while the surviving replicas have no master to follow, then 200 once one
+// of them is master; the controller's election count and the group's epoch went up, and the
+// new master counted itself becoming master.
+func TestMetricsFollowFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	ns, br := freePortBlock(t, 2, devControllerPort), freePortBlock(t, 3, devReplicaPortStep)
+	metricsAddr := freePort(t)
+	base := "http://" + metricsAddr
+	cmd := exec.Command(sluiceBinary(t), "dev", "--replicas", "3", "--data", t.TempDir(), "--namesrv-addr", ns,
+		"--broker-addr", br, "--log-level", "warn", "--metrics-addr", metricsAddr)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := startLines(t, cmd)
+	waitLine(t, lines, `metrics at (http://\S+)/metrics`, 30*time.Second)
+	var master string
+	for master == "" {
+		m := waitLines(t, lines, `broker-a master is replica (\d) \(.*\), in sync: \[(.*)\]`, 60*time.Second)
+		if len(strings.Fields(m[2])) == 3 {
+			master = m[1]
+		}
+	}
+	waitFor(t, 30*time.Second, "/readyz 200 with a master and two caught-up slaves", func() bool {
+		code, _ := getStatus(base + "/readyz")
+		return code == http.StatusOK
+	})
+	before := scrapeMetrics(t, base)
+	if got := before.value("sluice_broker_master", "node=broker-a-"+master); got != 1 {
+		t.Fatalf("sluice_broker_master of replica %s = %v, want 1", master, got)
+	}
+	if got := before.value("sluice_broker_insync_replicas", "node=broker-a-"+master); got != 3 {
+		t.Errorf("in-sync set size on the master = %v, want 3", got)
+	}
+
+	// Watch /readyz from the kill on: it must answer 503 (no master to follow) and then 200.
+	type answer struct {
+		code int
+		body string
+	}
+	answers := make(chan answer, 4096)
+	stop := make(chan struct{})
+	go func() {
+		defer close(answers)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			code, body := getStatus(base + "/readyz")
+			select {
+			case answers <- answer{code, body}:
+			default:
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	if _, err := fmt.Fprintf(stdin, "kill %s\n", master); err != nil {
+		t.Fatal(err)
+	}
+	var next string
+	for next == "" || next == master {
+		next = waitLine(t, lines, `broker-a master is replica (\d)`, 30*time.Second)
+	}
+	var sawNotReady, readyAgain bool
+	var notReadyBody string
+	deadline := time.After(30 * time.Second)
+	for !readyAgain {
+		select {
+		case a := <-answers:
+			switch {
+			case a.code == http.StatusServiceUnavailable && !sawNotReady:
+				sawNotReady, notReadyBody = true, a.body
+			case a.code == http.StatusOK && sawNotReady:
+				readyAgain = true
+			}
+		case <-deadline:
+			close(stop)
+			t.Fatalf("/readyz after the kill: saw 503 %v, 200 after it %v", sawNotReady, readyAgain)
+		}
+	}
+	close(stop)
+	t.Logf("master moved from replica %s to %s; /readyz said meanwhile: %q", master, next, notReadyBody)
+	after := scrapeMetrics(t, base)
+	if got := after.value("sluice_controller_elections_total", "outcome=elected") - before.value("sluice_controller_elections_total", "outcome=elected"); got < 1 {
+		t.Errorf("controller elections moved by %v, want at least 1", got)
+	}
+	if got, was := after.value("sluice_controller_group_epoch", "group=broker-a"), before.value("sluice_controller_group_epoch", "group=broker-a"); got <= was {
+		t.Errorf("group epoch %v after the failover, %v before", got, was)
+	}
+	if got := after.value("sluice_broker_role_changes_total", "node=broker-a-"+next, "role=master"); got < 1 {
+		t.Errorf("the new master (replica %s) counted %v changes to master", next, got)
+	}
+	if got := after.value("sluice_broker_master", "node=broker-a-"+next); got != 1 {
+		t.Errorf("sluice_broker_master of the new master (replica %s) = %v", next, got)
+	}
+	if got := after.value("sluice_broker_epoch", "node=broker-a-"+next); got != after.value("sluice_controller_group_epoch", "group=broker-a") {
+		t.Errorf("the new master's epoch %v, the controller's %v", got, after.value("sluice_controller_group_epoch", "group=broker-a"))
+	}
+	if got := after.value("sluice_broker_master", "node=broker-a-"+master); got != 0 {
+		t.Errorf("the killed replica %s still shows sluice_broker_master %v", master, got)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, lines, `sluice: stopped`, 15*time.Second)
+	_ = cmd.Wait()
 }

@@ -69,6 +69,18 @@ func (r *Recorder) Histogram(d *metrics.Desc, lv ...string) metrics.Histogram {
 	return r.vec(d).(*prometheus.HistogramVec).WithLabelValues(lv...)
 }
 
+// ResetGauges drops every series of every gauge recorded through r: a node that stopped
+// reports no state. Its counters and histograms stay (they count on if it starts again).
+func (r *Recorder) ResetGauges() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, v := range r.vecs {
+		if g, ok := v.(*prometheus.GaugeVec); ok {
+			g.Reset()
+		}
+	}
+}
+
 // Reset drops every series of d.
 func (r *Recorder) Reset(d *metrics.Desc) {
 	switch v := r.vec(d).(type) {
