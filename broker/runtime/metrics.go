@@ -17,7 +17,7 @@ var (
 		"Time from a request's arrival on the node's loop to its answer being queued, by request kind (Config.RequestKind: send, pull, ...); a pull's time includes its long-polling wait.",
 		metrics.LatencyBuckets, "request")
 	mFsyncSeconds = metrics.NewHistogram("sluice_fsync_duration_seconds",
-		"Time one group-commit fsync took, by log kind (commitlog, consumequeue, ...: the first element of the log's name).",
+		"Time one group-commit fsync took, by log kind: the first element of the log's name (commitlog; cq, the consume queues; keyindex; ...).",
 		metrics.FsyncBuckets, "log")
 	mFsyncEntries = metrics.NewHistogram("sluice_fsync_batch_entries",
 		"Log entries one group-commit fsync made durable (entries appended since the log's previous sync), by log kind.",
