@@ -146,13 +146,13 @@ func (m *brokerMetrics) event(e Event) {
 func (b *Broker) ReportMetrics(r metrics.Recorder) {
 	cl := b.store.CommitLog()
 	r.Gauge(mEpoch).Set(float64(b.epoch()))
-	r.Gauge(mIsMaster).Set(boolGauge(b.role.writable(b)))
+	r.Gauge(mIsMaster).Set(metrics.Bool(b.role.writable(b)))
 	r.Gauge(mMinIndex).Set(float64(cl.FirstIndex()))
 	r.Gauge(mMaxIndex).Set(float64(cl.LastIndex()))
 	r.Gauge(mConfirmed).Set(float64(b.store.Confirmed()))
 	r.Gauge(mParked).Set(float64(b.parked.count))
-	r.Gauge(mRegistered).Set(boolGauge(b.reg.accepted))
-	r.Gauge(mReadyDesc).Set(boolGauge(b.Health() == nil))
+	r.Gauge(mRegistered).Set(metrics.Bool(b.reg.accepted))
+	r.Gauge(mReadyDesc).Set(metrics.Bool(b.Health() == nil))
 	topics := b.store.Topics()
 	r.Gauge(mTopics).Set(float64(len(topics)))
 
@@ -193,13 +193,6 @@ func (b *Broker) ReportMetrics(r metrics.Recorder) {
 		}
 		r.Gauge(mSlaveBehind).Set(float64(behind))
 	}
-}
-
-func boolGauge(v bool) float64 {
-	if v {
-		return 1
-	}
-	return 0
 }
 
 // Health reports why the broker is not ready to serve its part of the cluster (nil when it

@@ -33,7 +33,7 @@ func (c *Controller) countElection(k GroupKey, masterID int64) {
 // ReportMetrics implements metrics.Reporter. Read-only.
 func (c *Controller) ReportMetrics(r metrics.Recorder) {
 	st := c.rn.BasicStatus()
-	r.Gauge(mLeader).Set(boolGauge(c.isLeader))
+	r.Gauge(mLeader).Set(metrics.Bool(c.isLeader))
 	r.Gauge(mLeaderID).Set(float64(st.Lead))
 	r.Gauge(mTerm).Set(float64(st.GetTerm()))
 	r.Gauge(mApplied).Set(float64(c.appliedIndex))
@@ -59,11 +59,4 @@ func (c *Controller) Health() error {
 		return errNoLeader
 	}
 	return nil
-}
-
-func boolGauge(v bool) float64 {
-	if v {
-		return 1
-	}
-	return 0
 }

@@ -93,6 +93,14 @@ func (Nop) Gauge(*Desc, ...string) Gauge         { return nopSeries{} }
 func (Nop) Histogram(*Desc, ...string) Histogram { return nopSeries{} }
 func (Nop) Reset(*Desc)                          {}
 
+// Bool is a gauge's value for a flag: 1 for true, 0 for false.
+func Bool(v bool) float64 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
 // Or is r, or Nop if r is nil.
 func Or(r Recorder) Recorder {
 	if r == nil {
