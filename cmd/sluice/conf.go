@@ -244,7 +244,9 @@ func brokerEffective(f *config.File, set map[string]bool, cfg brokernode.Config,
 	b.add(config.KeyDiskFullRatio, strconv.Itoa(cfg.DiskFullRatio), "disk-full-ratio")
 	b.add(config.KeyMaxMessageSize, strconv.Itoa(cfg.MaxMessageBytes))
 	b.add(config.KeyMaxOpenQueueFiles, strconv.Itoa(cfg.MaxOpenQueueFiles), "max-open-queue-files")
-	b.add(config.KeyMetricsAddr, s.metrics, "metrics-addr")
+	if s.metrics != "" { // unset: off, which the key cannot say
+		b.add(config.KeyMetricsAddr, s.metrics, "metrics-addr")
+	}
 	b.add(config.KeyAutoCreateTopicEnable, strconv.FormatBool(cfg.AutoCreateTopic), "auto-create-topics")
 	b.add(config.KeyDefaultTopicQueueNums, strconv.Itoa(int(cfg.DefaultQueueNums)))
 	b.add(config.KeyMessageDelayLevel, formatDelayLevels(cfg.DelayLevels), "delay-levels")

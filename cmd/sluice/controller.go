@@ -170,7 +170,9 @@ func runController(args []string) int {
 	if *printCfg {
 		b := &settingsBuilder{f: file, set: set}
 		controllerEffective(b, o, "")
-		b.add(config.KeyMetricsAddr, *metricsAddr, "metrics-addr")
+		if *metricsAddr != "" { // unset: off, which the key cannot say
+			b.add(config.KeyMetricsAddr, *metricsAddr, "metrics-addr")
+		}
 		return printConfig(os.Stdout, "controller", b.out, file)
 	}
 	reportFile(logger, file)

@@ -20,9 +20,12 @@ import (
 // serve none unless given an address.
 const devMetricsAddr = "127.0.0.1:5557"
 
+// metricsFlagUsage is --metrics-addr's help.
+const metricsFlagUsage = "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this address (empty: off)"
+
 // metricsFlag declares --metrics-addr with default def.
 func metricsFlag(fs *flag.FlagSet, def string) *string {
-	return fs.String("metrics-addr", def, "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this address (empty: off)")
+	return fs.String("metrics-addr", def, metricsFlagUsage)
 }
 
 // Metrics of what only the process sees: the data disk's use and the commit log's files.

@@ -492,7 +492,9 @@ func runNamesrv(args []string) int {
 		b.add(config.KeyBindAddress, host, "addr")
 		b.add(config.KeyListenPort, port, "addr")
 		b.add(config.KeyEnableControllerInNamesrv, strconv.FormatBool(withController), "controller")
-		b.add(config.KeyMetricsAddr, *metricsAddr, "metrics-addr")
+		if *metricsAddr != "" { // unset: off, which the key cannot say
+			b.add(config.KeyMetricsAddr, *metricsAddr, "metrics-addr")
+		}
 		if withController {
 			controllerEffective(b, copts, "controller-")
 		}
@@ -551,7 +553,7 @@ func runBroker(args []string) int {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (a literal IP:port)")
 	fs.StringVar(&st.ns, "namesrv", st.ns, "name server addresses, ';'-separated")
 	fs.StringVar(&st.level, "log-level", st.level, "log level")
-	fs.StringVar(&st.metrics, "metrics-addr", st.metrics, "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this address (empty: off)")
+	fs.StringVar(&st.metrics, "metrics-addr", st.metrics, metricsFlagUsage)
 	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests, flush and close before the process exits anyway")
 	brokerFlags(fs, &cfg, &st.flush, &st.vip)
 	group := groupFlags(fs, &cfg, &st)
