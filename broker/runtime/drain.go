@@ -74,7 +74,7 @@ func (r *Runtime) track(c *conn, cmd *codec.Command) bool {
 	pr := pendingReq{code: cmd.Code, parks: parks}
 	if r.metrics.on {
 		if pr.hist = r.requestHist(cmd.Code); pr.hist != nil {
-			pr.at = time.Now()
+			pr.at = r.metrics.batchAt
 		}
 	}
 	c.pending[cmd.Opaque] = pr
@@ -99,7 +99,7 @@ func (r *Runtime) answered(c *conn, cmd *codec.Command) bool {
 	}
 	delete(c.pending, cmd.Opaque)
 	if p.hist != nil {
-		p.hist.Observe(time.Since(p.at).Seconds())
+		p.hist.Observe(r.metrics.answerNow().Sub(p.at).Seconds())
 	}
 	if !p.parks {
 		r.drain.inflight--

@@ -14,7 +14,7 @@ import (
 // (metrics.Reporter).
 var (
 	mRequestSeconds = metrics.NewHistogram("sluice_request_duration_seconds",
-		"Time from a request's arrival on the node's loop to its answer being queued, by request kind (Config.RequestKind: send, pull, ...); a pull's time includes its long-polling wait.",
+		"Time from a request's arrival on the node's loop (the start of the batch of events it came in) to its answer being queued, by request kind (Config.RequestKind: send, pull, ...); a pull's time includes its long-polling wait.",
 		metrics.LatencyBuckets, "request")
 	mFsyncSeconds = metrics.NewHistogram("sluice_fsync_duration_seconds",
 		"Time one group-commit fsync took, by log kind: the first element of the log's name (commitlog; cq, the consume queues; keyindex; ...).",
@@ -35,6 +35,29 @@ type runtimeMetrics struct {
 	requests map[int16]metrics.Histogram
 	// synced is the index each log was last reported synced up to, by log name.
 	synced map[string]uint64
+	// The request latency clock. time.Now costs about 180 ns on the project's VMs, as much as
+	// the rest of a send's recording, so the loop reads it at most once per batch of events
+	// for arrivals (batchAt: every request of a batch was queued before it started) and once
+	// per event for answers (answerAt, valid while answerAtSet: a group commit answers many
+	// sends in one event).
+	batchAt     time.Time
+	answerAt    time.Time
+	answerAtSet bool
+}
+
+// startBatch reads the clock for the requests of the batch of events about to be delivered.
+func (m *runtimeMetrics) startBatch() {
+	if m.on {
+		m.batchAt = time.Now()
+	}
+}
+
+// answerNow is the time of the answers of the event being delivered.
+func (m *runtimeMetrics) answerNow() time.Time {
+	if !m.answerAtSet {
+		m.answerAt, m.answerAtSet = time.Now(), true
+	}
+	return m.answerAt
 }
 
 func newRuntimeMetrics(rec metrics.Recorder) runtimeMetrics {

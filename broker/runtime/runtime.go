@@ -370,8 +370,10 @@ type failer interface{ Failed() error }
 // through Failed that it failed, which stops the node (Done, Err) so the process can exit and a
 // supervisor restart it.
 func (r *Runtime) runBatch(batch []event) bool {
+	r.metrics.startBatch()
 	ok := r.guard(func() {
 		for i := range batch {
+			r.metrics.answerAtSet = false
 			r.dispatch(&batch[i])
 			r.sampleInvariants()
 		}
