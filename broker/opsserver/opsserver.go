@@ -121,7 +121,7 @@ func (s *Server) gather() ([]*dto.MetricFamily, error) {
 	defer s.mu.Unlock()
 	for _, src := range s.sources {
 		if src.Refresh != nil {
-			if err := src.Refresh(); err != nil {
+			if err := within(askTimeout, src.Refresh); err != nil {
 				s.log.Debug("metrics: refresh failed", "node", src.Name, "err", err)
 			}
 		}
@@ -140,7 +140,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		if src.Ready == nil {
 			continue
 		}
-		if err := src.Ready(); err != nil {
+		if err := within(askTimeout, src.Ready); err != nil {
 			notReady = append(notReady, src.Name+": "+err.Error())
 		}
 	}
@@ -152,6 +152,25 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ready")
+}
+
+// askTimeout bounds how long a scrape or a readiness check waits for a node: one whose event
+// loop is stuck is reported as not ready, and its gauges are left as they were.
+const askTimeout = 2 * time.Second
+
+// within runs f and returns its error, or an error saying it did not return within d (f then
+// finishes in the background).
+func within(d time.Duration, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("did not answer within %v (its event loop may be stuck)", d)
+	}
 }
 
 // Listen starts serving on addr ("127.0.0.1:0" picks a port).

@@ -72,3 +72,15 @@ func TestScrapeRefreshesAndRemoveDropsGauges(t *testing.T) {
 		t.Errorf("a node added again under its name got another recorder")
 	}
 }
+
+// A node whose loop does not answer is reported not ready within the bound, not waited for.
+func TestReadyzDoesNotWaitForAStuckNode(t *testing.T) {
+	s := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stuck := make(chan struct{})
+	defer close(stuck)
+	s.Add(Source{Name: "broker-a", Ready: func() error { <-stuck; return nil }})
+	code, body := get(t, s.Handler(), "/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "broker-a: did not answer") {
+		t.Errorf("/readyz with a stuck node: %d %q", code, body)
+	}
+}
