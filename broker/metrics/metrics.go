@@ -72,9 +72,10 @@ type Recorder interface {
 }
 
 // Reporter is implemented by a node that can report gauges of its state (offsets, lags, the
-// in-sync set) on demand: ReportMetrics sets them through r. It must be read-only (no Env
-// calls, no random draws, no state changes) so that reporting or not changes nothing in a
-// run; runtimes call it on the node's loop when metrics are scraped.
+// in-sync set) on demand: ReportMetrics sets them through r. It must be read-only (no state
+// changes, no random draws, no Env call but reading the node's clock, Env.Now) so that
+// reporting or not changes nothing in a run; runtimes call it on the node's loop when metrics
+// are scraped.
 type Reporter interface {
 	ReportMetrics(r Recorder)
 }
