@@ -69,6 +69,29 @@ const (
 	// from the first grant and another client of the group is granted the queue while its
 	// holder still renews it.
 	LockRenewalKeepsLease
+	// RetryUnknownSends: the client retries a send whose outcome is unknown (a timeout, a
+	// connection lost after the request left) as if it had failed, on another queue.
+	RetryUnknownSends
+	// LockTrustsRequest: the client reports every queue a lock request asked for as locked,
+	// whatever the broker's answer granted.
+	LockTrustsRequest
+	// RecoveryDropsLast: recovery takes the commit log's last entry for a torn write and
+	// truncates it, whole and durable as it is.
+	RecoveryDropsLast
+	// ConfirmReplayed: a replicated broker's recovery counts every entry of its commit log
+	// confirmed, not only those up to its checkpoint, so it serves entries the in-sync set may
+	// never have had.
+	ConfirmReplayed
+	// ElectKeepsEpoch: the controller's election of a new master keeps the group's master
+	// epoch instead of starting the next one.
+	ElectKeepsEpoch
+	// StaleRegistration: the name server's registration cache matches a broker's registration
+	// by its address alone, so a re-registration that brings new topics or a new master epoch
+	// is answered from the one before.
+	StaleRegistration
+	// CommitFetchPosition: the client's pull carries a commit of the position the pull asks
+	// to reach (its offset plus its batch size), before the consumer has processed any of it.
+	CommitFetchPosition
 
 	numBugs
 )
@@ -93,6 +116,13 @@ var names = [numBugs]string{
 	DelayLevelOffByOne:      "DelayLevelOffByOne",
 	RollbackAsCommit:        "RollbackAsCommit",
 	LockRenewalKeepsLease:   "LockRenewalKeepsLease",
+	RetryUnknownSends:       "RetryUnknownSends",
+	LockTrustsRequest:       "LockTrustsRequest",
+	RecoveryDropsLast:       "RecoveryDropsLast",
+	ConfirmReplayed:         "ConfirmReplayed",
+	ElectKeepsEpoch:         "ElectKeepsEpoch",
+	StaleRegistration:       "StaleRegistration",
+	CommitFetchPosition:     "CommitFetchPosition",
 }
 
 func (b Bug) String() string {

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -44,6 +45,9 @@ type Config struct {
 	// CheckTransaction decides the outcome of a half message a broker asks about
 	// (CHECK_TRANSACTION_STATE); nil ignores such checks. See TransactionCheck.
 	CheckTransaction func(check TransactionCheck, reply func(state TransactionState, done func(error)))
+	// Bugs is the set of planted bugs (package bugs) the client honours: RetryUnknownSends,
+	// LockTrustsRequest and CommitFetchPosition. Tests only; empty in production.
+	Bugs bugs.Set
 }
 
 // DefaultConfig returns RocketMQ's defaults for the given name servers.

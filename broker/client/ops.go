@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/route"
 )
@@ -185,7 +186,9 @@ func (c *Client) SendBatch(msgs []Message, done func(SendResult, error)) {
 }
 
 func (c *Client) finishSend(res *SendResult, err error, retry func(), done func(SendResult, error)) {
-	if Definite(err) && retriable(err) && res.Attempts < c.cfg.MaxSendAttempts {
+	// With the planted bug bugs.RetryUnknownSends, an unknown outcome is retried as a failure.
+	failed := Definite(err) && retriable(err) || c.cfg.Bugs.Has(bugs.RetryUnknownSends) && !Definite(err)
+	if failed && res.Attempts < c.cfg.MaxSendAttempts {
 		retry()
 		return
 	}
@@ -303,6 +306,10 @@ func (c *Client) Pull(p PullRequest, done func(PullResult, error)) {
 		}
 		if p.GroupSubscription {
 			h.Subscription = "" // left out: the broker uses the group's, from its heartbeats
+		}
+		if c.cfg.Bugs.Has(bugs.CommitFetchPosition) {
+			// The planted bug: commit where this pull means to get to, not what was processed.
+			h.SysFlag, h.CommitOffset = h.SysFlag|1, p.Offset+int64(p.MaxMsgs)
 		}
 		req := codec.NewRequest(codec.ReqPullMessage, codec.EncodeHeader(&h), nil)
 		c.invoke(addr, req, func(resp *codec.Command, err error) {

@@ -59,8 +59,8 @@ type Config struct {
 	RedialDelay time.Duration
 
 	// Bugs is the set of planted bugs (package bugs) the controller honours:
-	// ElectOutsideInSyncSet lets an election pick a live replica outside the in-sync set. Empty
-	// in production.
+	// ElectOutsideInSyncSet lets an election pick a live replica outside the in-sync set, and
+	// ElectKeepsEpoch lets it keep the master epoch. Empty in production.
 	Bugs bugs.Set
 
 	// OnElection, if set, observes every election this member applies (from its log, replays
@@ -222,7 +222,7 @@ func New(env node.Env, cfg Config) (*Controller, error) {
 		env: env, cfg: cfg, log: log, unsupported: node.Unsupported{What: "controller"},
 		rn: rn, storage: st, wal: wal,
 		peers:     map[uint64]*peer{},
-		state:     NewState(),
+		state:     &State{groups: map[GroupKey]*Group{}, keepEpoch: cfg.Bugs.Has(bugs.ElectKeepsEpoch)},
 		seen:      map[replicaKey]seenReplica{},
 		electing:  map[GroupKey]electAttempt{},
 		warned:    map[GroupKey]int64{},

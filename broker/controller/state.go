@@ -109,6 +109,9 @@ type Result struct {
 // in the same order and so holds the same State. It is pure: no clock, no randomness.
 type State struct {
 	groups map[GroupKey]*Group
+	// keepEpoch is the planted bug bugs.ElectKeepsEpoch (every member is configured alike, so
+	// every member applies alike): an election of a new master keeps the master epoch.
+	keepEpoch bool
 }
 
 // NewState returns an empty state.
@@ -237,7 +240,9 @@ func (s *State) elect(c Command) Result {
 		return Result{Code: codec.ControllerInvalidMaster, Remark: fmt.Sprintf("elect: broker %d is not in the in-sync set %v", c.NewMaster, g.InSync)}
 	}
 	g.MasterID = c.NewMaster
-	g.MasterEpoch++
+	if !s.keepEpoch {
+		g.MasterEpoch++
+	}
 	// Only the new master is known to hold everything now; the others rejoin once they have
 	// caught up with it (the master alters the set).
 	g.InSync = []int64{c.NewMaster}

@@ -68,7 +68,9 @@ type Options struct {
 	// Bugs is the set of planted bugs (package bugs) the store honours: DropFailedOffsetWrites
 	// (FlushOffsets forgets that offsets changed before it knows the write happened) and
 	// OffsetSyncLowers (SyncOffsets clamps a master's offset to the local queue end even below
-	// a local offset the master has passed). Empty in production.
+	// a local offset the master has passed), RecoveryDropsLast (recovery truncates the
+	// commit log's last entry as if it were torn) and ConfirmReplayed (recovery confirms every
+	// replayed entry despite ConfirmCheckpointedOnly). Empty in production.
 	Bugs bugs.Set
 }
 
@@ -224,6 +226,13 @@ func (s *Store) recover() error {
 	s.commitLog = cl
 	s.files.commitLog = cl
 	first, last := cl.FirstIndex(), cl.LastIndex()
+	if s.opts.Bugs.Has(bugs.RecoveryDropsLast) && last > first {
+		// The planted bug: a whole, durable last entry is repaired away as if torn.
+		if err := cl.TruncateBack(last - 1); err != nil {
+			return fmt.Errorf("store: truncate commit log to %d: %w", last-1, err)
+		}
+		last--
+	}
 	cp := min(ckpt.CommitLogIndex, last)
 	if cp < ckpt.CommitLogIndex {
 		s.logger.Info("store: commit log ends before checkpoint; lowering it",
@@ -277,7 +286,7 @@ func (s *Store) recover() error {
 	// Entries up to cp are what checkpoint covers; with ConfirmCheckpointedOnly only they are
 	// confirmed, and the replayed ones wait for Confirm.
 	confirmed := last
-	if s.opts.ConfirmCheckpointedOnly {
+	if s.opts.ConfirmCheckpointedOnly && !s.opts.Bugs.Has(bugs.ConfirmReplayed) {
 		confirmed = max(cp, first-1)
 		for _, q := range s.queues {
 			q.confirmedEnd = q.end()

@@ -285,12 +285,15 @@ type run struct {
 	offsetReads map[groupQueue][]offsetRead
 	// pulledUpTo is one past the highest queue offset pulled, by group and queue (redeliveries).
 	pulledUpTo map[groupQueue]int64
-	w          *sim.World
-	h          linearizability.History
-	stopAt     time.Duration
-	stopped    bool
-	consumed   int
-	report     *Report
+	// processed holds the queue offsets the group's consumers processed, by group and queue
+	// (checkprocessed.go).
+	processed map[groupQueue]map[int64]bool
+	w         *sim.World
+	h         linearizability.History
+	stopAt    time.Duration
+	stopped   bool
+	consumed  int
+	report    *Report
 	// plan is the run's fault plan; crash times bound what the broker may forget (locks) and
 	// how late it may be (delays).
 	plan []faults.Fault
@@ -365,7 +368,8 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration,
 		report: &Report{Seed: cfg.Seed, Topology: cfg.Topology, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{},
 			Retention: cfg.retentionOn(), Metrics: simmetrics.New()},
-		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{}, txByID: map[string]*txRecord{}}
+		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{},
+		processed: map[groupQueue]map[int64]bool{}, txByID: map[string]*txRecord{}}
 	r.flows = topo.flows(r)
 	r.report.Flows = r.flows
 	r.timeline = &Timeline{Brokers: map[string]string{}, History: &r.h}

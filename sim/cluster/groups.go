@@ -490,6 +490,7 @@ func (groupsTopology) check(r *run, drain map[linearizability.QueueKey][]lineari
 		show = append(show, v.Queue)
 	}
 	r.checkGroupOffsets(lossy)
+	show = append(show, r.checkProcessed(drain, lossy)...)
 	h := r.h
 	if len(lossy) > 0 {
 		h = linearizability.History{}

@@ -50,20 +50,22 @@ type masterTerm struct {
 type mastership map[string][]masterTerm
 
 // record notes an election applied at time now; a member replaying its log after a restart
-// applies old elections again, which are already known.
-func (m mastership) record(group string, master, epoch int64, now time.Duration) {
+// applies old elections again, which are already known. An election of another master at an
+// epoch already known is not recorded: record returns the master named first, and ok false.
+func (m mastership) record(group string, master, epoch int64, now time.Duration) (first int64, ok bool) {
 	terms := m[group]
 	if n := len(terms); n > 0 {
 		last := &terms[n-1]
 		if epoch <= last.epoch {
-			if t, ok := m.term(group, epoch); ok && t.master != master {
-				panic(fmt.Sprintf("cluster: controllers named masters %d and %d of %s at epoch %d", t.master, master, group, epoch))
+			if t, known := m.term(group, epoch); known && t.master != master {
+				return t.master, false
 			}
-			return
+			return master, true
 		}
 		last.until = now
 	}
 	m[group] = append(terms, masterTerm{epoch: epoch, master: master, from: now, until: -1})
+	return master, true
 }
 
 // term finds group's term at epoch.
@@ -78,7 +80,10 @@ func (m mastership) term(group string, epoch int64) (masterTerm, bool) {
 
 // onElection is every controller member's OnElection.
 func (r *run) onElection(k controller.GroupKey, masterID, epoch int64) {
-	r.gr.terms.record(k.Group, masterID, epoch, r.w.Now())
+	if first, ok := r.gr.terms.record(k.Group, masterID, epoch, r.w.Now()); !ok {
+		r.violate("two masters in one epoch", "group %s: the controllers named master %d of epoch %d, then master %d at %v",
+			k.Group, first, epoch, masterID, r.w.Now())
+	}
 	r.noteElection(k.Group, masterID, epoch)
 }
 

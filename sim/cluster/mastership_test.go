@@ -28,10 +28,10 @@ func TestMastershipRecordsFirstApplications(t *testing.T) {
 	if _, ok := m.term("g", 4); ok {
 		t.Error("an epoch never elected has a term")
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("two masters recorded for one epoch without a panic")
-		}
-	}()
-	m.record("g", 2, 3, 10*time.Second)
+	if first, ok := m.record("g", 2, 3, 10*time.Second); ok || first != 3 {
+		t.Errorf("a second master of epoch 3 recorded: got (%d, %v), want (3, false)", first, ok)
+	}
+	if got, _ := m.term("g", 3); got.master != 3 {
+		t.Errorf("epoch 3's master became %d", got.master)
+	}
 }

@@ -110,6 +110,7 @@ func (t *singleTopology) check(r *run, drain map[linearizability.QueueKey][]line
 		show = append(show, v.Queue)
 	}
 	show = append(show, r.checkOffsets()...)
+	show = append(show, r.checkProcessed(drain, nil)...)
 	show = append(show, r.checkSQL(drain)...)
 	if len(r.report.Violations) > 0 && len(show) == 0 {
 		show = r.h.Queues()

@@ -32,6 +32,7 @@ func (r *run) addClientWith(addr string, id string, tune func(*client.Config)) *
 		ccfg.RouteTTL = 2 * time.Second
 	}
 	ccfg.ClientID = id
+	ccfg.Bugs = r.cfg.plant().Bugs
 	if tune != nil {
 		tune(&ccfg)
 	}
@@ -288,6 +289,7 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 						r.report.Redelivered++
 					}
 					r.pulledUpTo[k] = max(r.pulledUpTo[k], m.QueueOffset+1)
+					r.noteProcessed(k, m.QueueOffset)
 				}
 				if consumed != nil {
 					for _, m := range res.Msgs {

@@ -210,6 +210,8 @@ var meanings = map[string]string{
 	checks.KindDrainOrder:     "The final drain of a queue skipped or reordered offsets.",
 	checks.KindFailedObserved: "A message whose every send was refused was nevertheless delivered.",
 	checks.KindPhantom:        "A consumer received a message no producer sent.",
+	cluster.KindOffsetPastUnprocessed: "A consumer group's committed offset passed a message none of its consumers processed: " +
+		"a consumer resuming from that offset skips the message for good.",
 }
 
 // faultRows lists the plan with where each fault struck.
