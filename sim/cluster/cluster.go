@@ -77,7 +77,8 @@ type Config struct {
 	// StopAtKind, if set, ends the run as soon as a violation of this kind (a Violation.Kind)
 	// is recorded: the workload and healing stop at the next simulated second, and the drain
 	// and the checks after it are skipped; Porcupine's log check, the dearest, is skipped
-	// whenever a cheaper check has reported the kind. Shrink's candidate runs set it: such a
+	// whenever a cheaper check has reported the kind, and whenever the kind is not its own
+	// (KindNotLinearizable). Shrink's candidate runs set it: such a
 	// run answers only "does the kind occur", and its report is partial.
 	StopAtKind string
 }
@@ -110,6 +111,9 @@ type Violation struct {
 	// the queue, and the message, the violation is about (failure reports focus on them).
 	Queue linearizability.QueueKey
 	MsgID string
+	// At is the simulated time the check recorded it: while the run goes on for the checks
+	// that judge it as it happens, the end of the run for those that judge it afterwards.
+	At time.Duration
 }
 
 // Report is a run's outcome.
@@ -314,13 +318,13 @@ type run struct {
 }
 
 func (r *run) violate(kind, format string, args ...any) {
-	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...)})
+	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...), At: r.w.Now()})
 }
 
 // violateOn reports a violation found by a checker of package sim/checks, with its queue and
 // message.
 func (r *run) violateOn(v checks.Violation) {
-	r.report.Violations = append(r.report.Violations, Violation{Kind: v.Kind, Detail: v.Message, Queue: v.Queue, MsgID: v.MsgID})
+	r.report.Violations = append(r.report.Violations, Violation{Kind: v.Kind, Detail: v.Message, Queue: v.Queue, MsgID: v.MsgID, At: r.w.Now()})
 }
 
 // healWait is how long after the workload Run lets the planned faults run their course before
