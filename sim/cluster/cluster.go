@@ -111,8 +111,10 @@ type Violation struct {
 	// the queue, and the message, the violation is about (failure reports focus on them).
 	Queue linearizability.QueueKey
 	MsgID string
-	// At is the simulated time the check recorded it: while the run goes on for the checks
-	// that judge it as it happens, the end of the run for those that judge it afterwards.
+	// At is when, in simulated time, the run showed it: when the check recorded it, for the
+	// checks that judge the run as it goes; for those that judge it afterwards, the instant of
+	// the observation that showed it where the check can tell (an offset read back lower than
+	// before), else the end of the run.
 	At time.Duration
 }
 
@@ -319,6 +321,13 @@ type run struct {
 
 func (r *run) violate(kind, format string, args ...any) {
 	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...), At: r.w.Now()})
+}
+
+// violateAt is violate for a check that judges the run after it ended but knows when the
+// observation that shows the violation happened (Violation.At).
+func (r *run) violateAt(at time.Duration, kind, format string, args ...any) {
+	r.violate(kind, format, args...)
+	r.report.Violations[len(r.report.Violations)-1].At = at
 }
 
 // violateOn reports a violation found by a checker of package sim/checks, with its queue and

@@ -7,9 +7,9 @@ package cluster
 //
 // The search, each step keeping a candidate only if it still shows the kind:
 //  1. the duration: the shortest prefix of the run (the plan cut to the faults that strike in
-//     it): when a check recorded the kind while the workload ran, the run up to a second past
-//     that instant, tried once (the faults after it go at once); when only the checks after
-//     the workload did, by bisection on whole seconds;
+//     it): when the run showed the kind before its workload ended (Violation.At), first the
+//     run up to a second past that instant (every later fault goes in one run); if that does
+//     not fail, or the kind showed only later, by bisection on whole seconds;
 //  2. the tail: the fewest of the latest faults that still fail, by bisection on how many
 //     (the faults that make a failure mostly strike shortly before it, and the earlier ones
 //     go in a few runs where ddmin would take many);
@@ -332,18 +332,16 @@ func (s *shrinker) log(msg string, c Config, args ...any) {
 }
 
 // duration shortens the run, down to whole seconds above floor, while it still shows the kind
-// (the plan cut to the faults that strike by then). When the best run recorded the kind while
-// its workload ran, the run up to a second past that instant is all it tries: a check that
-// judges the run as it goes needs the run up to there, and that one run drops every later
-// fault at once. Otherwise it bisects.
+// (the plan cut to the faults that strike by then). When the best run showed the kind before
+// its workload ended (Violation.At), it first tries the run up to a second past that instant:
+// the run needs little more, and that one run drops every later fault at once. Otherwise, or
+// if that does not fail, it bisects.
 func (s *shrinker) duration(floor time.Duration) error {
 	lo := floor.Truncate(time.Second) // not known to fail
-	if s.bestAt < s.best.Duration {
-		if cut := s.bestAt.Truncate(time.Second) + time.Second; cut > lo && cut < s.best.Duration && !s.out() {
-			_, err := s.try(s.cut(cut))
+	if cut := s.bestAt.Truncate(time.Second) + time.Second; cut > lo && cut < s.best.Duration && !s.out() {
+		if shows, err := s.try(s.cut(cut)); err != nil || shows {
 			return err
 		}
-		return nil
 	}
 	for s.best.Duration-lo > time.Second && !s.out() {
 		mid := (lo + (s.best.Duration-lo)/2).Truncate(time.Second)
