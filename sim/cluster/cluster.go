@@ -78,8 +78,8 @@ type Config struct {
 	// is recorded: the workload and healing stop at the next simulated second, and the drain
 	// and the checks after it are skipped; Porcupine's log check, the dearest, is skipped
 	// whenever a cheaper check has reported the kind, and whenever the kind is not its own
-	// (KindNotLinearizable). Shrink's candidate runs set it: such a
-	// run answers only "does the kind occur", and its report is partial.
+	// (KindNotLinearizable). Shrink's candidate runs set it: such a run answers only "does
+	// the kind occur", and its report is partial.
 	StopAtKind string
 }
 

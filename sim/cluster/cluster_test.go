@@ -79,9 +79,9 @@ func TestShrinkKeepsTheFailure(t *testing.T) {
 			cfg.Duration = 30 * time.Second
 			return cfg
 		}, 3},
-		{"groups", "PLANT", func(seed uint64) Config {
+		{"groups", "slave-ack-before-fsync", func(seed uint64) Config {
 			cfg := GroupsConfig(seed)
-			cfg.Duration = 60 * time.Second
+			cfg.Duration = 40 * time.Second
 			return cfg
 		}, 5},
 	} {

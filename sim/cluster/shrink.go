@@ -10,9 +10,9 @@ package cluster
 //     it): when the run showed the kind before its workload ended (Violation.At), first the
 //     run up to a second past that instant (every later fault goes in one run); if that does
 //     not fail, or the kind showed only later, by bisection on whole seconds;
-//  2. the tail: the fewest of the latest faults that still fail, by bisection on how many
-//     (the faults that make a failure mostly strike shortly before it, and the earlier ones
-//     go in a few runs where ddmin would take many);
+//  2. the tail: the fewest of the latest faults that still fail alone, by bisection on how
+//     many (the faults that make a failure mostly strike shortly before it, and the earlier
+//     ones go in a few runs where ddmin would take many);
 //  3. the fault plan, by delta debugging (ddmin): remove chunks (the plan less each chunk),
 //     then complements (each chunk alone), at finer and finer granularity down to single
 //     faults, so the result is 1-minimal (no single fault can go) within the budget;
@@ -47,11 +47,11 @@ import (
 // aims at them.
 var harnessKinds = map[string]bool{"undecided": true, "checker": true}
 
-// FailureKind is the kind a shrink of rep keeps: the Kind of its earliest violation (by the
-// simulated time a check recorded it; of those recorded at once, the first in the report) that
-// is not a harness kind (Porcupine undecided or failing); ok is false when there is none. The
-// earliest is the first thing that went wrong; what follows is often its consequence (a
-// broker serving corrupt entries, say, then misses the liveness bound).
+// FailureKind is the kind a shrink of rep keeps: the Kind of its earliest violation (by
+// Violation.At; of those at one instant, the first in the report) that is not a harness kind
+// (Porcupine undecided or failing); ok is false when there is none. The earliest is the first
+// thing that went wrong; what follows is often its consequence (a broker serving corrupt
+// entries, say, then misses the liveness bound).
 func FailureKind(rep *Report) (kind string, ok bool) {
 	first := -1
 	for i, v := range rep.Violations {
@@ -65,7 +65,7 @@ func FailureKind(rep *Report) (kind string, ok bool) {
 	return rep.Violations[first].Kind, true
 }
 
-// firstAt is when rep first recorded a violation of kind (ok false when it has none).
+// firstAt is when rep's run first showed a violation of kind (ok false when it has none).
 func firstAt(rep *Report, kind string) (at time.Duration, ok bool) {
 	for _, v := range rep.Violations {
 		if v.Kind == kind && (!ok || v.At < at) {
@@ -406,7 +406,10 @@ func (s *shrinker) shift() error {
 }
 
 // tail bisects for the fewest of the best plan's latest faults (by strike time) that still
-// fail, the plan's earlier faults dropped: k faults fail and fewer than lo are not known to.
+// fail alone, the earlier faults dropped: k faults fail, and fewer than lo are not known to.
+// Failing is often not monotone in the faults kept (a failure may need two late faults, and
+// an earlier one whose absence changes the run), so this finds a short tail, not always the
+// shortest; ddmin goes on from there.
 func (s *shrinker) tail() error {
 	times := make([]time.Duration, len(s.best.Plan))
 	for i, f := range s.best.Plan {
