@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/linearizability"
 )
 
@@ -159,6 +160,22 @@ func TestFailureKindIsTheEarliest(t *testing.T) {
 	}
 	if _, ok := FailureKind(&Report{Violations: []Violation{{Kind: "undecided"}, {Kind: "checker"}}}); ok {
 		t.Fatal("FailureKind kept a harness kind")
+	}
+}
+
+// The workload step never tries a run whose plan aims at a client it drops: Run would refuse
+// such a plan, and a harness error ends a shrink.
+func TestShrinkKeepsClientsThePlanNames(t *testing.T) {
+	plan := []faults.Fault{{Kind: faults.GroupPartition, Nodes: []string{"@master:broker-a", consumerAddr(1)}}}
+	two := Config{Producers: 2, Consumers: 2}
+	one := two
+	one.Producers = 1
+	if namesDroppedClient(plan, two, one) {
+		t.Fatal("dropping the second producer counted as dropping a client the plan names")
+	}
+	one.Consumers = 1
+	if !namesDroppedClient(plan, two, one) {
+		t.Fatalf("dropping the second consumer, which %v names, went unnoticed", plan[0])
 	}
 }
 

@@ -524,14 +524,34 @@ func (s *shrinker) workload() error {
 	} {
 		c := s.best
 		set(&c)
-		if s.key(c) == s.key(s.best) {
-			continue
+		if s.key(c) == s.key(s.best) || namesDroppedClient(c.Plan, s.best, c) {
+			continue // nothing to try, or a fault aims at a client the smaller run lacks
 		}
 		if _, err := s.try(c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// namesDroppedClient reports whether plan names a producer or consumer that from has and to
+// does not (a run whose plan names a node it lacks is not a run: Run refuses it).
+func namesDroppedClient(plan []faults.Fault, from, to Config) bool {
+	gone := map[string]bool{}
+	for i := to.Producers; i < from.Producers; i++ {
+		gone[producerAddr(i)] = true
+	}
+	for i := to.Consumers; i < from.Consumers; i++ {
+		gone[consumerAddr(i)] = true
+	}
+	for _, f := range plan {
+		for _, n := range slices.Concat([]string{f.Node}, f.Nodes, f.Peers) {
+			if gone[n] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // flowSwitches each switch one optional flow off.
