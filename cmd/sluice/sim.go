@@ -269,7 +269,7 @@ func runSim(args []string) int {
 			if *shrink {
 				sh, err := cluster.ShrinkWithin(cfg, rep, time.Now, cluster.ShrinkLimits{Runs: *shrinkRuns, Wall: *shrinkWall, Kind: *shrinkKind})
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "sluice sim: shrink:", err)
+					fmt.Fprintln(os.Stderr, "sluice sim:", err) // the error names the shrink
 					code = 1
 					return false
 				}
