@@ -34,6 +34,9 @@ func runSim(args []string) int {
 	scenario := fs.String("scenario", "", "run a named scenario instead of a swarm-drawn fault mix ('list' lists them)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	shrink := fs.Bool("shrink", false, "on a violation, search for a smaller fault plan, duration and workload that fail with the same violation kind")
+	shrinkRuns := fs.Int("shrink-runs", cluster.DefaultShrinkRuns, "with --shrink: the most candidate runs the search may make")
+	shrinkWall := fs.Duration("shrink-wall", 0, "with --shrink: the most wall time the search may take (0: no limit); when it runs out the smallest failure found so far is kept, and the result then depends on the machine's speed")
+	shrinkKind := fs.String("shrink-kind", "", "with --shrink: the violation kind to keep (default: the kind of the run's earliest violation)")
 	stopFirst := fs.Bool("stop-on-violation", false, "stop at the first seed with a violation (for measuring how soon a planted bug is caught)")
 	parallel := fs.Int("parallel", runtime.NumCPU(), "run this many seeds at once, each in a world of its own (a seed's run is the same at any value; output stays in seed order; Porcupine's time budget per run is multiplied by it, the worlds sharing the machine)")
 	showProgress := fs.Bool("progress", false, "write a progress line to stderr every 10 s (on a terminal it is always shown, and kept up to date in place)")
@@ -76,6 +79,10 @@ func runSim(args []string) int {
 	}
 	if *seeds < 1 {
 		fmt.Fprintf(os.Stderr, "sluice sim: --seeds %d: want at least 1 (the number of seeds to run)\n", *seeds)
+		return 2
+	}
+	if *shrinkRuns < 1 || *shrinkWall < 0 {
+		fmt.Fprintf(os.Stderr, "sluice sim: --shrink-runs %d, --shrink-wall %v: want at least 1 run and a duration of at least 0 (0: no limit)\n", *shrinkRuns, *shrinkWall)
 		return 2
 	}
 	if *parallel < 1 {
@@ -268,9 +275,9 @@ func runSim(args []string) int {
 			}
 			reportCfg, reportRep, shrunkFrom := cfg, rep, 0
 			if *shrink {
-				sh, err := cluster.Shrink(cfg, rep, time.Now, 200)
+				sh, err := cluster.ShrinkWithin(cfg, rep, time.Now, cluster.ShrinkLimits{Runs: *shrinkRuns, Wall: *shrinkWall, Kind: *shrinkKind})
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "sluice sim: shrink:", err)
+					fmt.Fprintln(os.Stderr, "sluice sim:", err) // the error names the shrink
 					code = 1
 					return false
 				}
@@ -289,6 +296,9 @@ func runSim(args []string) int {
 					len(small.Plan), len(rep.Plan), small.Duration, small.Producers, small.Consumers, sh.Kind, sh.Runs, sh.Wall.Round(time.Millisecond))
 				for _, st := range sh.Steps {
 					fmt.Printf("    step: %s\n", st)
+				}
+				if sh.Exhausted != "" {
+					fmt.Printf("  shrink stopped early: %s; the result may not be minimal (raise --shrink-runs or --shrink-wall)\n", sh.Exhausted)
 				}
 				for _, f := range small.Plan {
 					fmt.Printf("    fault: %v\n", f)

@@ -14,13 +14,18 @@ import (
 	"github.com/sluicemq/sluice/linearizability"
 )
 
+// KindNotLinearizable is the kind of the log check's violations.
+const KindNotLinearizable = "linearizability"
+
 // checkLog checks h with Porcupine's append-only log model per queue (pictures of the queues
 // in show go to VizDir/dir: one directory per seed, so a sweep keeps every failing seed's),
 // then sorts the run's violations by kind.
 func (r *run) checkLog(h linearizability.History, dir string, show []linearizability.QueueKey) {
 	defer sort.SliceStable(r.report.Violations, func(i, j int) bool { return r.report.Violations[i].Kind < r.report.Violations[j].Kind })
-	if r.reached() {
-		return // a cheaper check already showed what the run was for (Config.StopAtKind)
+	if r.reached() || r.cfg.StopAtKind != "" && r.cfg.StopAtKind != KindNotLinearizable {
+		// A cheaper check already showed what the run was for, or the run is for a kind this
+		// check never reports (Config.StopAtKind).
+		return
 	}
 	vizDir := r.cfg.VizDir
 	if vizDir != "" {
@@ -32,7 +37,7 @@ func (r *run) checkLog(h linearizability.History, dir string, show []linearizabi
 		return
 	}
 	for _, q := range res.Failed() {
-		r.violate("linearizability", "queue %s: history is not linearizable as an append-only log", q)
+		r.violate(KindNotLinearizable, "queue %s: history is not linearizable as an append-only log", q)
 		r.report.Violations[len(r.report.Violations)-1].Queue = q
 	}
 	// A queue Porcupine could not decide in time is unchecked, not fine: say so, so a run

@@ -45,7 +45,7 @@ func (r *run) checkOffsets() (bad []linearizability.QueueKey) {
 				continue
 			}
 			if prev != nil && prev.found && (!cur.found || cur.offset < prev.offset) {
-				r.violate("offset went backwards", "group %s, queue %s: consumer offset read as %d at %v, then as %d (found=%v) at %v",
+				r.violateAt(cur.at, "offset went backwards", "group %s, queue %s: consumer offset read as %d at %v, then as %d (found=%v) at %v",
 					k.group, k.queue, prev.offset, prev.at, cur.offset, cur.found, cur.at)
 				bad = append(bad, k.queue)
 			}

@@ -78,8 +78,9 @@ type Config struct {
 	// StopAtKind, if set, ends the run as soon as a violation of this kind (a Violation.Kind)
 	// is recorded: the workload and healing stop at the next simulated second, and the drain
 	// and the checks after it are skipped; Porcupine's log check, the dearest, is skipped
-	// whenever a cheaper check has reported the kind. Shrink's candidate runs set it: such a
-	// run answers only "does the kind occur", and its report is partial.
+	// whenever a cheaper check has reported the kind, and whenever the kind is not its own
+	// (KindNotLinearizable). Shrink's candidate runs set it: such a run answers only "does
+	// the kind occur", and its report is partial.
 	StopAtKind string
 }
 
@@ -111,6 +112,11 @@ type Violation struct {
 	// the queue, and the message, the violation is about (failure reports focus on them).
 	Queue linearizability.QueueKey
 	MsgID string
+	// At is when, in simulated time, the run showed it: when the check recorded it, for the
+	// checks that judge the run as it goes; for those that judge it afterwards, the instant of
+	// the observation that showed it where the check can tell (an offset read back lower than
+	// before), else the end of the run.
+	At time.Duration
 }
 
 // Report is a run's outcome.
@@ -334,13 +340,20 @@ type run struct {
 }
 
 func (r *run) violate(kind, format string, args ...any) {
-	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...)})
+	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...), At: r.w.Now()})
+}
+
+// violateAt is violate for a check that judges the run after it ended but knows when the
+// observation that shows the violation happened (Violation.At).
+func (r *run) violateAt(at time.Duration, kind, format string, args ...any) {
+	r.violate(kind, format, args...)
+	r.report.Violations[len(r.report.Violations)-1].At = at
 }
 
 // violateOn reports a violation found by a checker of package sim/checks, with its queue and
 // message.
 func (r *run) violateOn(v checks.Violation) {
-	r.report.Violations = append(r.report.Violations, Violation{Kind: v.Kind, Detail: v.Message, Queue: v.Queue, MsgID: v.MsgID})
+	r.report.Violations = append(r.report.Violations, Violation{Kind: v.Kind, Detail: v.Message, Queue: v.Queue, MsgID: v.MsgID, At: r.w.Now()})
 }
 
 // healWait is how long after the workload Run lets the planned faults run their course before

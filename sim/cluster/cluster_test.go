@@ -2,9 +2,11 @@ package cluster
 
 import (
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/linearizability"
 )
 
@@ -61,61 +63,147 @@ func TestSeedsHaveNoViolations(t *testing.T) {
 	}
 }
 
-// A planted single-broker failure shrinks to at most three faults that fail the same way (the
-// same violation kind), and the plan file written for it replays that failure exactly: same
-// trace, same kind, from the seed, the plant and the file alone.
+// A planted failure shrinks to a few faults that fail the same way (the same violation kind):
+// a single-broker bug to at most three, a replication bug to at most five; and the plan file
+// written for it replays that failure exactly: same trace, same kind, from the seed, the plant
+// and the file alone.
 func TestShrinkKeepsTheFailure(t *testing.T) {
-	var cfg Config
-	var rep *Report
-	for s := uint64(1); s <= 50; s++ {
-		cfg = DefaultConfig(s)
-		cfg.Duration = 30 * time.Second
-		cfg.Plant = "ack-before-sync"
-		cfg.VizDir = t.TempDir()
-		if rep = runSeed(t, cfg); len(rep.Violations) > 0 && len(rep.Plan) > 3 {
-			break
-		}
+	for _, tc := range []struct {
+		name  string
+		plant string
+		// config is the run of a seed before shrinking, and the one a replay starts from.
+		config    func(seed uint64) Config
+		maxFaults int
+	}{
+		{"single", "ack-before-sync", func(seed uint64) Config {
+			cfg := DefaultConfig(seed)
+			cfg.Duration = 30 * time.Second
+			return cfg
+		}, 3},
+		{"groups", "slave-ack-before-fsync", func(seed uint64) Config {
+			cfg := GroupsConfig(seed)
+			cfg.Duration = 40 * time.Second
+			return cfg
+		}, 5},
+	} {
+		t.Run(tc.name+"/"+tc.plant, func(t *testing.T) {
+			var cfg Config
+			var rep *Report
+			for s := uint64(1); s <= 50; s++ {
+				cfg = tc.config(s)
+				cfg.Plant = tc.plant
+				cfg.VizDir = t.TempDir()
+				if rep = runSeed(t, cfg); len(rep.Violations) > 0 && len(rep.Plan) > tc.maxFaults {
+					break
+				}
+			}
+			kind, ok := FailureKind(rep)
+			if !ok || len(rep.Plan) <= tc.maxFaults {
+				t.Fatalf("no seed to shrink: the last, %d, had %d faults and violations %v", cfg.Seed, len(rep.Plan), rep.Violations)
+			}
+			sh, err := Shrink(cfg, rep, time.Now, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			small := sh.Config
+			t.Logf("shrunk seed %d from %d faults over %v to %d over %v (%d producers, %d consumers) in %d runs, %v: %q",
+				cfg.Seed, len(rep.Plan), cfg.Duration, len(small.Plan), small.Duration, small.Producers, small.Consumers, sh.Runs, sh.Wall, sh.Kind)
+			for _, step := range sh.Steps {
+				t.Log(step)
+			}
+			if sh.Kind != kind || !sh.Report.hasKind(kind) {
+				t.Fatalf("shrunk run lost the failure %q (kept %q): %s", kind, sh.Kind, sh.Report.Summary())
+			}
+			if len(small.Plan) > tc.maxFaults {
+				t.Fatalf("shrunk to %d faults, want at most %d (%s): %v", len(small.Plan), tc.maxFaults, sh.Exhausted, small.Plan)
+			}
+			if small.Duration > cfg.Duration || small.Producers > cfg.Producers || small.Consumers > cfg.Consumers {
+				t.Fatalf("shrinking grew the run: %v, %d producers, %d consumers", small.Duration, small.Producers, small.Consumers)
+			}
+
+			// Replay as 'sluice sim --seed N --plant P --plan FILE' does: a fresh configuration
+			// of the seed, the plan file applied.
+			b, err := EncodePlanFile(small)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pf, err := DecodePlanFile(b)
+			if err != nil {
+				t.Fatalf("decode the written plan file: %v\n%s", err, b)
+			}
+			replay := tc.config(cfg.Seed)
+			replay.Plant = cfg.Plant
+			pf.Apply(&replay)
+			again := runSeed(t, replay)
+			if again.TraceHash != sh.Report.TraceHash || !again.hasKind(kind) {
+				t.Fatalf("the plan file does not replay: trace %016x then %016x, violations %v", sh.Report.TraceHash, again.TraceHash, again.Violations)
+			}
+		})
 	}
+}
+
+// A shrink keeps the kind of the earliest violation that is not the harness's, whatever order
+// the report lists them in (by kind): what went wrong first, not a consequence of it.
+func TestFailureKindIsTheEarliest(t *testing.T) {
+	rep := &Report{Violations: []Violation{
+		{Kind: "dead broker still routed", At: 9 * time.Second},
+		{Kind: "liveness", At: 80 * time.Second},
+		{Kind: "served corrupt", At: 7 * time.Second},
+		{Kind: "served corrupt", At: 3 * time.Second},
+		{Kind: "undecided", At: time.Second},
+	}}
+	if kind, ok := FailureKind(rep); !ok || kind != "served corrupt" {
+		t.Fatalf("FailureKind = %q, %v; want the earliest, served corrupt", kind, ok)
+	}
+	if at, ok := firstAt(rep, "served corrupt"); !ok || at != 3*time.Second {
+		t.Fatalf("firstAt = %v, %v; want 3s", at, ok)
+	}
+	if _, ok := FailureKind(&Report{Violations: []Violation{{Kind: "undecided"}, {Kind: "checker"}}}); ok {
+		t.Fatal("FailureKind kept a harness kind")
+	}
+}
+
+// The workload step never tries a run whose plan aims at a client it drops: Run would refuse
+// such a plan, and a harness error ends a shrink.
+func TestShrinkKeepsClientsThePlanNames(t *testing.T) {
+	plan := []faults.Fault{{Kind: faults.GroupPartition, Nodes: []string{"@master:broker-a", consumerAddr(1)}}}
+	two := Config{Producers: 2, Consumers: 2}
+	one := two
+	one.Producers = 1
+	if namesDroppedClient(plan, two, one) {
+		t.Fatal("dropping the second producer counted as dropping a client the plan names")
+	}
+	one.Consumers = 1
+	if !namesDroppedClient(plan, two, one) {
+		t.Fatalf("dropping the second consumer, which %v names, went unnoticed", plan[0])
+	}
+}
+
+// When the wall-clock budget runs out, the shrink says so and returns the smallest failure found
+// so far (here, before any candidate ran: the failing run itself), replayed in full.
+func TestShrinkWallBudget(t *testing.T) {
+	cfg := DefaultConfig(3)
+	cfg.Plant = "ack-before-sync"
+	rep := runSeed(t, cfg)
 	kind, ok := FailureKind(rep)
 	if !ok {
-		t.Fatal("no failing seed to shrink")
+		t.Fatalf("seed %d with ack-before-sync planted did not fail: %s", cfg.Seed, rep.Summary())
 	}
-	sh, err := Shrink(cfg, rep, time.Now, 100)
+	// A wall clock that moves a minute a reading: the budget is gone at the first look.
+	var now time.Time
+	clock := func() time.Time { now = now.Add(time.Minute); return now }
+	sh, err := ShrinkWithin(cfg, rep, clock, ShrinkLimits{Wall: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	small := sh.Config
-	t.Logf("shrunk seed %d from %d faults over %v to %d over %v (%d producers, %d consumers) in %d runs, %v: %q",
-		cfg.Seed, len(rep.Plan), cfg.Duration, len(small.Plan), small.Duration, small.Producers, small.Consumers, sh.Runs, sh.Wall, sh.Kind)
-	for _, step := range sh.Steps {
-		t.Log(step)
+	if !strings.Contains(sh.Exhausted, "wall-clock budget of 1s ran out") || sh.Runs != 1 {
+		t.Fatalf("exhausted %q after %d runs; want the wall-clock budget to run out before any candidate", sh.Exhausted, sh.Runs)
 	}
-	if sh.Kind != kind || !sh.Report.hasKind(kind) {
-		t.Fatalf("shrunk run lost the failure %q (kept %q): %s", kind, sh.Kind, sh.Report.Summary())
+	if len(sh.Config.Plan) != len(within(rep.Plan, cfg.Duration)) || sh.Kind != kind || !sh.Report.hasKind(kind) {
+		t.Fatalf("kept %d of %d faults, kind %q (want %q)", len(sh.Config.Plan), len(rep.Plan), sh.Kind, kind)
 	}
-	if len(small.Plan) > 3 {
-		t.Fatalf("shrunk to %d faults, want at most 3: %v", len(small.Plan), small.Plan)
-	}
-	if small.Duration > cfg.Duration || small.Producers > cfg.Producers || small.Consumers > cfg.Consumers {
-		t.Fatalf("shrinking grew the run: %v, %d producers, %d consumers", small.Duration, small.Producers, small.Consumers)
-	}
-
-	// Replay as 'sluice sim --seed N --plant P --plan FILE' does: a fresh configuration of
-	// the seed, the plan file applied.
-	b, err := EncodePlanFile(small)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pf, err := DecodePlanFile(b)
-	if err != nil {
-		t.Fatalf("decode the written plan file: %v\n%s", err, b)
-	}
-	replay := DefaultConfig(cfg.Seed)
-	replay.Plant = cfg.Plant
-	pf.Apply(&replay)
-	again := runSeed(t, replay)
-	if again.TraceHash != sh.Report.TraceHash || !again.hasKind(kind) {
-		t.Fatalf("the plan file does not replay: trace %016x then %016x, violations %v", sh.Report.TraceHash, again.TraceHash, again.Violations)
+	if _, err := ShrinkWithin(cfg, rep, time.Now, ShrinkLimits{Kind: "two masters in one epoch"}); err == nil {
+		t.Fatal("a shrink asked to keep a kind the run did not have went ahead")
 	}
 }
 

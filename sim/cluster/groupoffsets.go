@@ -290,8 +290,9 @@ type offsetChecker struct {
 	key    groupQueue
 }
 
-func (c *offsetChecker) violate(kind, format string, args ...any) {
-	c.r.violate(kind, "group %s, consumer group %s, queue %s: %s", c.g.name, c.key.group, c.key.queue, fmt.Sprintf(format, args...))
+// violate reports a violation shown by the read at at.
+func (c *offsetChecker) violate(at time.Duration, kind, format string, args ...any) {
+	c.r.violateAt(at, kind, "group %s, consumer group %s, queue %s: %s", c.g.name, c.key.group, c.key.queue, fmt.Sprintf(format, args...))
 }
 
 // committed reports whether replica id received a commit of a value in [lo, hi] between the
@@ -349,7 +350,7 @@ func (c *offsetChecker) reigns() {
 		}
 		if p, ok := last[e.replica]; ok && p.epoch == e.epoch && backwards(p, e) &&
 			!(e.found && c.committed(e.replica, e.value, e.value, p.seq, e.seq)) {
-			c.violate("offset went backwards", "master %d at epoch %d answered %d at %v, then %s at %v, and no consumer committed that in between",
+			c.violate(e.at, "offset went backwards", "master %d at epoch %d answered %d at %v, then %s at %v, and no consumer committed that in between",
 				e.replica, e.epoch, p.value, p.at, describeRead(e), e.at)
 		}
 		last[e.replica] = e
@@ -389,7 +390,7 @@ func (c *offsetChecker) slaveCopies() {
 		if e.found && c.committed(base.master, e.value, p.value-1, base.builtSeq, e.seq) {
 			continue // the master's own offset went down
 		}
-		c.violate("slave offset copy went backwards", "slave %d following master %d at epoch %d answered %d at %v (after copying at %v), then %s at %v; the master's offset did not go down",
+		c.violate(e.at, "slave offset copy went backwards", "slave %d following master %d at epoch %d answered %d at %v (after copying at %v), then %s at %v; the master's offset did not go down",
 			e.replica, base.master, e.epoch, p.value, p.at, base.applied, describeRead(e), e.at)
 	}
 }
@@ -438,7 +439,7 @@ func (c *offsetChecker) failovers() {
 		if e.found && c.committed(e.replica, e.value, e.value, m.builtSeq, e.seq) {
 			continue // committed to it directly since
 		}
-		c.violate("new master's offset behind its copy", "replica %d, master at epoch %d from %v, answered %s; its last round (applied at %v) copied master %d of epoch %d at %v, which had answered %d at %v",
+		c.violate(e.at, "new master's offset behind its copy", "replica %d, master at epoch %d from %v, answered %s; its last round (applied at %v) copied master %d of epoch %d at %v, which had answered %d at %v",
 			e.replica, e.epoch, e.at, describeRead(e), m.applied, m.master, m.epoch, m.built, known.value, known.at)
 	}
 }

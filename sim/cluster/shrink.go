@@ -7,28 +7,36 @@ package cluster
 //
 // The search, each step keeping a candidate only if it still shows the kind:
 //  1. the duration: the shortest prefix of the run (the plan cut to the faults that strike in
-//     it), by bisection on whole seconds;
-//  2. the fault plan, by delta debugging (ddmin): remove chunks (the plan less each chunk),
+//     it): when the run showed the kind before its workload ended (Violation.At), first the
+//     run up to a second past that instant (every later fault goes in one run); if that does
+//     not fail, or the kind showed only later, by bisection on whole seconds;
+//  2. the tail: the fewest of the latest faults that still fail alone, by bisection on how
+//     many (the faults that make a failure mostly strike shortly before it, and the earlier
+//     ones go in a few runs where ddmin would take many);
+//  3. the fault plan, by delta debugging (ddmin): remove chunks (the plan less each chunk),
 //     then complements (each chunk alone), at finer and finer granularity down to single
 //     faults, so the result is 1-minimal (no single fault can go) within the budget;
-//  3. the duration again (fewer faults usually fail sooner);
-//  4. the start: the whole plan moved earlier, and the end with it, by bisection;
-//  5. the workload: every optional flow off at once, else each on its own; one producer; one
+//  4. the duration again (fewer faults usually fail sooner);
+//  5. the start: the whole plan moved earlier, and the end with it, by bisection;
+//  6. the workload: every optional flow off at once, else each on its own; one producer; one
 //     consumer;
-//  6. steps 2 and 3 again if the workload shrank.
+//  7. steps 3 and 4 again if the workload shrank.
 //
 // A candidate run is cut short once its kind shows (Config.StopAtKind): online checks stop the
-// workload at that simulated second, and Porcupine is skipped when a cheaper check reported the
-// kind. Runs are deterministic, so a candidate is never run twice (results are cached by
-// configuration), and the result replays exactly: Shrink ends with a full run of it, every
-// check on, and fails if that run does not show the kind.
+// workload at that simulated second, and Porcupine is skipped unless the kind is its own and
+// no cheaper check reported it. Runs are deterministic, so a candidate is never run twice
+// (outcomes are cached by configuration), the search is too (unless a wall-clock budget cuts
+// it short), and the result replays exactly: Shrink ends with a full run of it, every check
+// on, and fails if that run does not show the kind.
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,15 +47,48 @@ import (
 // aims at them.
 var harnessKinds = map[string]bool{"undecided": true, "checker": true}
 
-// FailureKind is the kind a shrink of rep keeps: the Kind of its first violation that is not a
-// harness kind (Porcupine undecided or failing); ok is false when there is none.
+// FailureKind is the kind a shrink of rep keeps: the Kind of its earliest violation (by
+// Violation.At; of those at one instant, the first in the report) that is not a harness kind
+// (Porcupine undecided or failing); ok is false when there is none. The earliest is the first
+// thing that went wrong; what follows is often its consequence (a broker serving corrupt
+// entries, say, then misses the liveness bound).
 func FailureKind(rep *Report) (kind string, ok bool) {
-	for _, v := range rep.Violations {
-		if !harnessKinds[v.Kind] {
-			return v.Kind, true
+	first := -1
+	for i, v := range rep.Violations {
+		if !harnessKinds[v.Kind] && (first < 0 || v.At < rep.Violations[first].At) {
+			first = i
 		}
 	}
-	return "", false
+	if first < 0 {
+		return "", false
+	}
+	return rep.Violations[first].Kind, true
+}
+
+// firstAt is when rep's run first showed a violation of kind (ok false when it has none).
+func firstAt(rep *Report, kind string) (at time.Duration, ok bool) {
+	for _, v := range rep.Violations {
+		if v.Kind == kind && (!ok || v.At < at) {
+			at, ok = v.At, true
+		}
+	}
+	return at, ok
+}
+
+// DefaultShrinkRuns is the candidate runs a shrink may make unless told otherwise.
+const DefaultShrinkRuns = 200
+
+// ShrinkLimits bound a shrink and say what it keeps.
+type ShrinkLimits struct {
+	// Runs bounds the candidate runs (0: DefaultShrinkRuns).
+	Runs int
+	// Wall, if set, bounds the search's wall time: once it has passed no candidate starts
+	// and the shrink returns the smallest failure found so far (its closing full run still
+	// happens). The result then depends on the machine's speed; without it, a shrink's
+	// result depends only on its input.
+	Wall time.Duration
+	// Kind, if set, is the violation kind to keep, one the failing run had ("": FailureKind's).
+	Kind string
 }
 
 // Shrunk is a shrink's outcome.
@@ -65,6 +106,9 @@ type Shrunk struct {
 	Wall time.Duration
 	// Steps says, a line per step, what each step left and what it had cost so far.
 	Steps []string
+	// Exhausted, when not "", says which budget ran out before the search ended (so the
+	// result may not be minimal).
+	Exhausted string
 }
 
 // Shrink looks for a smaller run than cfg (whose run gave failing) that fails with a violation of
@@ -72,12 +116,28 @@ type Shrunk struct {
 // smallest it found with its full report. When failing has no violation of a kind to keep,
 // it returns cfg and failing unchanged.
 func Shrink(cfg Config, failing *Report, wallNow func() time.Time, budget int) (Shrunk, error) {
+	return ShrinkWithin(cfg, failing, wallNow, ShrinkLimits{Runs: budget})
+}
+
+// ShrinkWithin is Shrink with the limits and the kind to keep spelled out.
+func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim ShrinkLimits) (Shrunk, error) {
 	start := wallNow()
-	kind, ok := FailureKind(failing)
+	kind, ok := lim.Kind, lim.Kind != ""
+	if !ok {
+		kind, ok = FailureKind(failing)
+	} else if !failing.hasKind(kind) || harnessKinds[kind] {
+		return Shrunk{}, fmt.Errorf("shrink: the failing run (seed %d) has no violation of kind %q to keep", cfg.Seed, kind)
+	}
 	if !ok {
 		return Shrunk{Config: cfg, Report: failing}, nil
 	}
-	s := &shrinker{kind: kind, budget: budget, parallel: max(1, min(2, runtime.GOMAXPROCS(0))), wallNow: wallNow, seen: map[string]bool{}, logger: cfg.Logger}
+	at, _ := firstAt(failing, kind)
+	s := &shrinker{kind: kind, budget: cmp.Or(lim.Runs, DefaultShrinkRuns), parallel: max(1, min(2, runtime.GOMAXPROCS(0))),
+		wallNow: wallNow, seen: map[string]outcome{}, logger: cfg.Logger, bestAt: at}
+	if lim.Wall > 0 {
+		s.deadline = start.Add(lim.Wall)
+	}
+	s.wallBudget = lim.Wall
 	s.best = cfg
 	s.best.Plan = within(failing.Plan, cfg.Duration)
 	s.best.ExplicitPlan = true
@@ -86,10 +146,10 @@ func Shrink(cfg Config, failing *Report, wallNow func() time.Time, budget int) (
 		f := failing.Flows // what the seed drew, fixed so that it can be shrunk and replayed
 		s.best.Flows = &f
 	}
-	s.seen[s.key(s.best)] = true
+	s.seen[s.key(s.best)] = outcome{shows: true, at: at}
 
 	shorten := func() error { return s.duration(lastStrike(s.best.Plan)) }
-	steps := []shrinkStep{{"duration", func() error { return s.duration(0) }}, {"plan", s.plan}, {"duration", shorten}, {"shift", s.shift}, {"workload", s.workload}}
+	steps := []shrinkStep{{"duration", func() error { return s.duration(0) }}, {"tail", s.tail}, {"plan", s.plan}, {"duration", shorten}, {"shift", s.shift}, {"workload", s.workload}}
 	for i := 0; i < len(steps); i++ {
 		before := s.key(s.best)
 		if err := steps[i].do(); err != nil {
@@ -111,7 +171,7 @@ func Shrink(cfg Config, failing *Report, wallNow func() time.Time, budget int) (
 	if !rep.hasKind(kind) {
 		return Shrunk{}, fmt.Errorf("shrink: the shrunk run (seed %d, %d faults over %v) did not replay its %q violation in full", s.best.Seed, len(s.best.Plan), s.best.Duration, kind)
 	}
-	return Shrunk{Config: s.best, Report: rep, Kind: kind, Runs: s.runs, Wall: wallNow().Sub(start), Steps: s.steps}, nil
+	return Shrunk{Config: s.best, Report: rep, Kind: kind, Runs: s.runs, Wall: wallNow().Sub(start), Steps: s.steps, Exhausted: s.exhausted}, nil
 }
 
 // shrinkStep is one step of a shrink.
@@ -126,11 +186,43 @@ type shrinker struct {
 	parallel int // candidate runs at a time
 	runs     int
 	wallNow  func() time.Time
-	logger   *slog.Logger
-	best     Config
-	steps    []string
-	// seen records, by key, whether a configuration showed the kind.
-	seen map[string]bool
+	// deadline, if set, is when the wall-clock budget (wallBudget) runs out.
+	deadline   time.Time
+	wallBudget time.Duration
+	// exhausted says which budget ran out ("" while neither has).
+	exhausted string
+	logger    *slog.Logger
+	best      Config
+	// bestAt is when best's run first recorded the kind.
+	bestAt time.Duration
+	steps  []string
+	// seen records, by key, the outcome of a configuration's run.
+	seen map[string]outcome
+}
+
+// outcome is what a candidate's run showed: whether it had the kind, and when it first
+// recorded it.
+type outcome struct {
+	shows bool
+	at    time.Duration
+}
+
+// out reports whether a budget has run out (and notes which): no candidate starts then.
+func (s *shrinker) out() bool {
+	switch {
+	case s.exhausted != "":
+	case s.runs >= s.budget:
+		s.exhausted = fmt.Sprintf("the budget of %d runs ran out", s.budget)
+	case !s.deadline.IsZero() && !s.wallNow().Before(s.deadline):
+		s.exhausted = fmt.Sprintf("the wall-clock budget of %v ran out after %d runs", s.wallBudget, s.runs)
+	}
+	return s.exhausted != ""
+}
+
+// choose makes candidate c, whose run showed the kind, the best.
+func (s *shrinker) choose(c Config) {
+	s.best = c
+	s.bestAt = s.seen[s.key(c)].at
 }
 
 // key identifies a candidate: everything a shrink changes.
@@ -165,18 +257,18 @@ func (s *shrinker) first(cands []Config) (int, error) {
 		hi := lo
 		for ; hi < len(cands) && len(batch) < s.parallel; hi++ {
 			k := s.key(cands[hi])
-			if shows, ok := s.seen[k]; ok {
-				if !shows {
+			if o, ok := s.seen[k]; ok {
+				if !o.shows {
 					continue
 				}
 				if len(batch) == 0 {
-					s.best = cands[hi]
+					s.choose(cands[hi])
 					return hi, nil
 				}
 				hi++ // the batch's runs decide whether an earlier candidate wins
 				break
 			}
-			if s.runs+len(batch) >= s.budget {
+			if s.runs+len(batch) >= s.budget || len(batch) == 0 && s.out() {
 				break
 			}
 			batch = append(batch, hi)
@@ -184,14 +276,14 @@ func (s *shrinker) first(cands []Config) (int, error) {
 		if len(batch) == 0 && hi == lo {
 			return -1, nil // out of budget
 		}
-		shows := make([]bool, len(batch))
+		outs := make([]outcome, len(batch))
 		errs := make([]error, len(batch))
 		var wg sync.WaitGroup
 		for j, i := range batch {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				shows[j], errs[j] = s.run(cands[i])
+				outs[j], errs[j] = s.run(cands[i])
 			}()
 		}
 		wg.Wait()
@@ -200,12 +292,12 @@ func (s *shrinker) first(cands []Config) (int, error) {
 			return -1, err
 		}
 		for j, i := range batch {
-			s.seen[s.key(cands[i])] = shows[j]
+			s.seen[s.key(cands[i])] = outs[j]
 		}
 		// The first in order that shows, cached ones included.
 		for i := lo; i < hi; i++ {
-			if s.seen[s.key(cands[i])] {
-				s.best = cands[i]
+			if s.seen[s.key(cands[i])].shows {
+				s.choose(cands[i])
 				return i, nil
 			}
 		}
@@ -217,19 +309,20 @@ func (s *shrinker) first(cands []Config) (int, error) {
 // run runs candidate c, cut short once its kind shows. A candidate whose node panics (an
 // assertion of the node code) does not show the kind: it is logged and passed over. An error is
 // the harness's (Run could not set the run up) and ends the shrink.
-func (s *shrinker) run(c Config) (shows bool, err error) {
+func (s *shrinker) run(c Config) (o outcome, err error) {
 	c.StopAtKind = s.kind
 	defer func() {
 		if v := recover(); v != nil {
 			s.log("shrink candidate panicked", c, "panic", fmt.Sprint(v))
-			shows, err = false, nil
+			o, err = outcome{}, nil
 		}
 	}()
 	rep, err := Run(c, s.wallNow)
 	if err != nil {
-		return false, fmt.Errorf("shrink: candidate with %d faults over %v: %w", len(c.Plan), c.Duration, err)
+		return outcome{}, fmt.Errorf("shrink: candidate with %d faults over %v: %w", len(c.Plan), c.Duration, err)
 	}
-	return rep.hasKind(s.kind), nil
+	o.at, o.shows = firstAt(rep, s.kind)
+	return o, nil
 }
 
 func (s *shrinker) log(msg string, c Config, args ...any) {
@@ -238,19 +331,24 @@ func (s *shrinker) log(msg string, c Config, args ...any) {
 	}
 }
 
-// duration bisects, on whole seconds, for the shortest duration above floor at which the run
-// still shows the kind (the plan cut to the faults that strike by then).
+// duration shortens the run, down to whole seconds above floor, while it still shows the kind
+// (the plan cut to the faults that strike by then). When the best run showed the kind before
+// its workload ended (Violation.At), it first tries the run up to a second past that instant:
+// the run needs little more, and that one run drops every later fault at once. Otherwise, or
+// if that does not fail, it bisects.
 func (s *shrinker) duration(floor time.Duration) error {
 	lo := floor.Truncate(time.Second) // not known to fail
-	for s.best.Duration-lo > time.Second && s.runs < s.budget {
+	if cut := s.bestAt.Truncate(time.Second) + time.Second; cut > lo && cut < s.best.Duration && !s.out() {
+		if shows, err := s.try(s.cut(cut)); err != nil || shows {
+			return err
+		}
+	}
+	for s.best.Duration-lo > time.Second && !s.out() {
 		mid := (lo + (s.best.Duration-lo)/2).Truncate(time.Second)
 		if mid <= lo {
 			mid = lo + time.Second
 		}
-		c := s.best
-		c.Duration = mid
-		c.Plan = within(s.best.Plan, mid)
-		shows, err := s.try(c)
+		shows, err := s.try(s.cut(mid))
 		if err != nil {
 			return err
 		}
@@ -259,6 +357,14 @@ func (s *shrinker) duration(floor time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// cut is the best configuration ended at d, its plan cut to the faults that strike by then.
+func (s *shrinker) cut(d time.Duration) Config {
+	c := s.best
+	c.Duration = d
+	c.Plan = within(s.best.Plan, d)
+	return c
 }
 
 // shift moves the whole plan earlier, and the end of the run with it, bisecting on whole
@@ -274,7 +380,7 @@ func (s *shrinker) shift() error {
 		first = min(first, f.At)
 	}
 	lo, hi := time.Duration(0), first.Truncate(time.Second)+time.Second // lo fails; hi is not known to
-	for hi-lo > time.Second && s.runs < s.budget {
+	for hi-lo > time.Second && !s.out() {
 		mid := (lo + (hi-lo)/2).Truncate(time.Second)
 		if mid <= lo {
 			mid = lo + time.Second
@@ -299,6 +405,39 @@ func (s *shrinker) shift() error {
 	return nil
 }
 
+// tail bisects for the fewest of the best plan's latest faults (by strike time) that still
+// fail alone, the earlier faults dropped: k faults fail, and fewer than lo are not known to.
+// Failing is often not monotone in the faults kept (a failure may need two late faults, and
+// an earlier one whose absence changes the run), so this finds a short tail, not always the
+// shortest; ddmin goes on from there.
+func (s *shrinker) tail() error {
+	times := make([]time.Duration, len(s.best.Plan))
+	for i, f := range s.best.Plan {
+		times[i] = f.At
+	}
+	slices.Sort(times)
+	lo, k := 0, len(times)
+	for k-lo > 1 && !s.out() {
+		mid := lo + (k-lo)/2
+		from := times[len(times)-mid] // keep the faults striking from here on: mid, or more on a tie
+		c := s.with(slices.DeleteFunc(slices.Clone(s.best.Plan), func(f faults.Fault) bool { return f.At < from }))
+		if len(c.Plan) >= k {
+			lo = mid // a tie keeps them all: nothing to learn
+			continue
+		}
+		shows, err := s.try(c)
+		if err != nil {
+			return err
+		}
+		if shows {
+			k = len(c.Plan)
+		} else {
+			lo = mid
+		}
+	}
+	return nil
+}
+
 // plan shrinks the best plan by ddmin.
 func (s *shrinker) plan() error {
 	if len(s.best.Plan) == 0 {
@@ -308,7 +447,7 @@ func (s *shrinker) plan() error {
 		return err
 	}
 	n := 2
-	for len(s.best.Plan) >= 2 && s.runs < s.budget {
+	for len(s.best.Plan) >= 2 && !s.out() {
 		plan := s.best.Plan
 		chunks := split(plan, n)
 		// Remove a chunk: a failure that needs few faults survives most removals.
@@ -385,14 +524,34 @@ func (s *shrinker) workload() error {
 	} {
 		c := s.best
 		set(&c)
-		if s.key(c) == s.key(s.best) {
-			continue
+		if s.key(c) == s.key(s.best) || namesDroppedClient(c.Plan, s.best, c) {
+			continue // nothing to try, or a fault aims at a client the smaller run lacks
 		}
 		if _, err := s.try(c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// namesDroppedClient reports whether plan names a producer or consumer that from has and to
+// does not (a run whose plan names a node it lacks is not a run: Run refuses it).
+func namesDroppedClient(plan []faults.Fault, from, to Config) bool {
+	gone := map[string]bool{}
+	for i := to.Producers; i < from.Producers; i++ {
+		gone[producerAddr(i)] = true
+	}
+	for i := to.Consumers; i < from.Consumers; i++ {
+		gone[consumerAddr(i)] = true
+	}
+	for _, f := range plan {
+		for _, n := range slices.Concat([]string{f.Node}, f.Nodes, f.Peers) {
+			if gone[n] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // flowSwitches each switch one optional flow off.
