@@ -37,6 +37,32 @@ func TestScenariosPass(t *testing.T) {
 	}
 }
 
+// Each scenario's fixed plan reproduces its incident's shape: the run at seed 1 catches the
+// planted bugs the scenario names (each one the mistake behind the incident), and passes
+// without them (TestScenariosPass).
+func TestScenariosCatchTheirPlants(t *testing.T) {
+	for _, s := range All() {
+		for _, name := range s.Catches {
+			t.Run(s.Name+"/"+name, func(t *testing.T) {
+				cfg := s.Config(1)
+				if _, err := cluster.LookupPlant(name, cfg.Topology); err != nil {
+					t.Fatal(err)
+				}
+				cfg.Plant = name
+				cfg.VizDir = t.TempDir()
+				rep, err := cluster.Run(cfg, time.Now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rep.Violations) == 0 {
+					t.Fatalf("planted bug %s went unnoticed: %s", name, rep.Summary())
+				}
+				t.Logf("caught: %s: %s", rep.Violations[0].Kind, rep.Violations[0].Detail)
+			})
+		}
+	}
+}
+
 // Every seed that once failed on main passes now.
 func TestRegressionsPass(t *testing.T) {
 	for _, g := range Regressions {
