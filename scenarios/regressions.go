@@ -18,6 +18,11 @@ type Regression struct {
 	Seed        uint64
 	// Duration is the simulated workload's length it failed with; 0 means the default.
 	Duration time.Duration
+	// Rate, DiskCapacity and Retention are sluice sim's --rate, --disk-capacity and
+	// --retention it failed with (0: not given).
+	Rate         float64
+	DiskCapacity uint64
+	Retention    time.Duration
 	// Bug is what the seed caught and where it was fixed.
 	Bug string
 	// FixedBy is the commit on main that fixed it: the seed failed on its parent.
@@ -58,6 +63,9 @@ var Regressions = []Regression{
 		Bug: "not linearizable (a stale read, and a replica unreadable): a replaced master kept a valid lease for tens of seconds after its clock returned from a forward skew, and answered a long-polled pull with nothing after the new master had acknowledged at that offset; a master's lease now ends on an elapsed-time timer (brokernode, 58b8a38), and the controller times master silence on its ticks (61b811e)"},
 	{Topology: cluster.BrokerGroups, Flush: brokernode.SyncFlush, Replication: brokernode.SyncReplication, Seed: 420, FixedBy: "58b8a38", Plan: "groups-seed420.plan",
 		Bug: "not linearizable (a stale read): a replaced master kept a valid lease for tens of seconds after its clock was skewed back 52s, and answered a long-polled pull with nothing after the new master had acknowledged at that offset; a master's lease now ends on an elapsed-time timer (brokernode, 58b8a38), and the controller times master silence on its ticks (61b811e)"},
+	{Topology: cluster.BrokerGroups, Flush: brokernode.SyncFlush, Replication: brokernode.SyncReplication, Seed: 8,
+		Duration: 20 * time.Minute, Rate: 5, DiskCapacity: 512 << 10, Retention: 10 * time.Minute, FixedBy: "0c07eab", Plan: "groups-seed8-retention.plan",
+		Bug: "lost acknowledged message, though retention had legally removed it: the groups retention check kept one record per index, and a deposed master's stale write there hid the record of the removal; it now keeps every record written at an index (sim/cluster retention check)"},
 }
 
 // Config is the regression's run, as `sluice sim` would build it from Command's flags.
@@ -71,6 +79,7 @@ func (g Regression) Config() cluster.Config {
 	if g.Duration > 0 {
 		cfg.Duration = g.Duration
 	}
+	cfg.Rate, cfg.DiskCapacity, cfg.Retention = g.Rate, g.DiskCapacity, g.Retention
 	return cfg
 }
 
@@ -94,6 +103,15 @@ func (g Regression) Command() string {
 	}
 	if g.Duration > 0 {
 		cmd += fmt.Sprintf(" --duration %v", g.Duration)
+	}
+	if g.Rate > 0 {
+		cmd += fmt.Sprintf(" --rate %v", g.Rate)
+	}
+	if g.DiskCapacity > 0 {
+		cmd += fmt.Sprintf(" --disk-capacity %d", g.DiskCapacity)
+	}
+	if g.Retention > 0 {
+		cmd += fmt.Sprintf(" --retention %v", g.Retention)
 	}
 	return cmd
 }
