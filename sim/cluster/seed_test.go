@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,8 +37,9 @@ func TestSeed(t *testing.T) {
 	for _, v := range rep.Violations {
 		t.Errorf("%s: %s", v.Kind, v.Detail)
 	}
-	for q, path := range rep.VizPaths {
-		t.Logf("visualisation of %v: %s", q, path)
+	paths := slices.Sorted(maps.Values(rep.VizPaths))
+	for _, path := range paths {
+		t.Logf("visualisation: %s", path)
 	}
 }
 
