@@ -43,7 +43,7 @@ var Regressions = []Regression{
 		Bug: "message at two offsets, message never sent, not linearizable (p0-286 in SimTopic/3); sim/node.go delivered a request sent on a connecting socket that was then reset, so the client took a stored send for a definite failure"},
 	{Topology: cluster.BrokerGroups, Flush: brokernode.SyncFlush, Replication: brokernode.SyncReplication, Seed: 45, FixedBy: "c4f8e6d", Plan: "groups-seed45.plan", PlanShrunk: true,
 		Bug: "new master's offset behind its copy: the groups offset check took the new-group answer 0 for a committed offset (sim/cluster/groupoffsets.go)"},
-	{Topology: cluster.BrokerGroups, Flush: brokernode.SyncFlush, Replication: brokernode.SyncReplication, Seed: 206, FixedBy: "b26e0bb", Plan: "groups-seed206.plan",
+	{Topology: cluster.BrokerGroups, Flush: brokernode.SyncFlush, Replication: brokernode.SyncReplication, Seed: 206, FixedBy: "b26e0bb", Plan: "groups-seed206.plan", PlanShrunk: true,
 		Bug: "liveness: a name server left a replica out of its route for 20 s while it could register: resets of its connections every few seconds each dropped it until its next registration, and the check did not restart its bound at a reset (sim/cluster/nsliveness.go onStrike)"},
 	{Topology: cluster.SingleBroker, Flush: brokernode.SyncFlush, Seed: 159, FixedBy: "da8ac5a", Plan: "single-seed159.plan", PlanShrunk: true,
 		Bug: "broker write too late (a send-back's dead letter stored 6 s after its deadline): after an append failed for lack of space the broker refused writes until its next checkpoint tick, up to 10 s after the disk had room; it now tries appends again after a second (brokernode's noSpaceTimer)"},
