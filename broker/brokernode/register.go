@@ -20,6 +20,8 @@ type registrations struct {
 	// version is the dataVersion of the topic table registered last: it moves when the
 	// table's bytes change, as Java's TopicConfigManager dataVersion does.
 	version metaVersion
+	// accepted: a name server answered a REGISTER_BROKER with success (Health).
+	accepted bool
 	// nextRound numbers rounds; held lists the answers waiting, oldest round first.
 	nextRound uint64
 	held      []*heldAnswer

@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +43,38 @@ func TestSeed(t *testing.T) {
 	paths := slices.Sorted(maps.Values(rep.VizPaths))
 	for _, path := range paths {
 		t.Logf("visualisation: %s", path)
+	}
+}
+
+// Every package under sim/ with tests imports seedflag from them, so that the documented
+// command does not stop at "flag provided but not defined: -seed" in a package added later.
+func TestEverySimPackageTakesTheSeedFlags(t *testing.T) {
+	const imp = `"github.com/sluicemq/sluice/sim/internal/seedflag"`
+	hasTests := map[string]bool{}
+	imports := map[string]bool{}
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		dir := filepath.Dir(path)
+		hasTests[dir] = true
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		imports[dir] = imports[dir] || strings.Contains(string(b), imp)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hasTests) < 5 {
+		t.Fatalf("found tests in %d packages under sim/ only: %v", len(hasTests), hasTests)
+	}
+	for dir := range hasTests {
+		if !imports[dir] {
+			t.Errorf("sim/%s: no test file imports %s (add a seedflag_test.go as sim/report's)", strings.TrimPrefix(filepath.ToSlash(dir), "../"), imp)
+		}
 	}
 }
 
