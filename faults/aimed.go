@@ -8,6 +8,7 @@ package faults
 //   - MasterOf(g): the replica of broker group g that believes it is master (none if no
 //     replica does);
 //   - SlavesOf(g): the other replicas of g;
+//   - SlaveOf(g): one of them, the lowest-numbered (one slave lagging while the other keeps up);
 //   - GroupOf(g): every replica of g.
 
 import (
@@ -20,6 +21,9 @@ func MasterOf(g string) string { return "@master:" + g }
 
 // SlavesOf names the replicas of g that are not its master.
 func SlavesOf(g string) string { return "@slaves:" + g }
+
+// SlaveOf names one slave of g: the lowest-numbered replica that is not its master.
+func SlaveOf(g string) string { return "@slave:" + g }
 
 // GroupOf names every replica of g.
 func GroupOf(g string) string { return "@group:" + g }

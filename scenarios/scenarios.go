@@ -6,6 +6,7 @@ package scenarios
 import (
 	"maps"
 	"sort"
+	"time"
 
 	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/sim/cluster"
@@ -18,6 +19,10 @@ type Scenario struct {
 	Covers string
 	// Config builds the run for a seed.
 	Config func(seed uint64) cluster.Config
+	// Catches lists planted bugs (sim/cluster/plants.go) that the scenario's run at seed 1
+	// must catch: the proof that its fault plan reproduces the incident's shape, not merely a
+	// run that passes (TestScenariosCatchTheirPlants).
+	Catches []string
 }
 
 var registry = map[string]Scenario{}
@@ -47,6 +52,34 @@ func brokerFaults(rates map[faults.Kind]faults.Rate) func(seed uint64) cluster.C
 		cfg.Faults = &faults.Config{Targets: []string{cluster.BrokerAddr}, Rates: maps.Clone(rates)}
 		return cfg
 	}
+}
+
+// incidentWarmup is when an incident's faults strike in the groups topology: the controllers
+// have elected every group's master and the clients are sending and consuming.
+const incidentWarmup = 8 * time.Second
+
+// incidentDuration is an incident scenario's simulated workload: the plan heals within it.
+const incidentDuration = 30 * time.Second
+
+// groupsIncident is a Config of the groups topology (sync replication, two in sync) that runs
+// the fixed fault plan plan, for every seed: the seed draws the workload, never the faults.
+func groupsIncident(plan func() []faults.Fault) func(seed uint64) cluster.Config {
+	return func(seed uint64) cluster.Config {
+		cfg := cluster.GroupsConfig(seed)
+		cfg.Duration = incidentDuration
+		cfg.Plan, cfg.ExplicitPlan = plan(), true
+		return cfg
+	}
+}
+
+// eachGroup concatenates what fault draws for every broker group of the groups topology (the
+// test topic may live on either).
+func eachGroup(fault func(group string) []faults.Fault) []faults.Fault {
+	var out []faults.Fault
+	for _, g := range cluster.GroupNames {
+		out = append(out, fault(g)...)
+	}
+	return out
 }
 
 // Lookup finds a scenario by name.

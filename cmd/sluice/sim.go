@@ -104,6 +104,33 @@ func runSim(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice sim:", err)
 		return 2
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	durationSet := set["duration"]
+	var sc *scenarios.Scenario
+	if *scenario == "list" {
+		for _, s := range scenarios.All() {
+			fmt.Printf("%-20s %s\n", s.Name, s.Covers)
+		}
+		return 0
+	}
+	if *scenario != "" {
+		s, ok := scenarios.Lookup(*scenario)
+		if !ok {
+			fmt.Fprintf(os.Stderr, "sluice sim: unknown scenario %q ('--scenario list' lists them)\n", *scenario)
+			return 2
+		}
+		sc = &s
+		// The scenario fixes its topology (its plan names that topology's nodes); --topology,
+		// which a replay command states, must agree with it.
+		if own := s.Config(*seed).Topology; own != topo {
+			if set["topology"] {
+				fmt.Fprintf(os.Stderr, "sluice sim: scenario %s runs the %s topology, not %s\n", s.Name, own, topo)
+				return 2
+			}
+			topo = own
+		}
+	}
 	if *plant == "list" {
 		width := 0
 		for _, p := range cluster.Plants {
@@ -123,23 +150,6 @@ func runSim(args []string) int {
 		if p.AsyncFlush {
 			mode = brokernode.AsyncFlush // the bug lives there (cluster.Run does the same)
 		}
-	}
-	durationSet := false
-	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
-	var sc *scenarios.Scenario
-	if *scenario == "list" {
-		for _, s := range scenarios.All() {
-			fmt.Printf("%-20s %s\n", s.Name, s.Covers)
-		}
-		return 0
-	}
-	if *scenario != "" {
-		s, ok := scenarios.Lookup(*scenario)
-		if !ok {
-			fmt.Fprintf(os.Stderr, "sluice sim: unknown scenario %q ('--scenario list' lists them)\n", *scenario)
-			return 2
-		}
-		sc = &s
 	}
 	var plan cluster.PlanFile
 	if *planFile != "" {
@@ -193,10 +203,13 @@ func runSim(args []string) int {
 	// only reads.
 	configFor := func(i int) cluster.Config {
 		cfg := cluster.DefaultConfig(*seed + uint64(i))
-		if sc != nil {
+		switch {
+		case sc != nil:
 			cfg = sc.Config(*seed + uint64(i))
-		}
-		if topo == cluster.BrokerGroups {
+			if topo == cluster.BrokerGroups && set["replication"] {
+				cfg.Replication = repl
+			}
+		case topo == cluster.BrokerGroups:
 			cfg = cluster.GroupsConfig(*seed + uint64(i))
 			cfg.Replication = repl
 		}

@@ -41,6 +41,7 @@ func TestSameSeedSameTrace(t *testing.T) {
 // A correct broker passes every check across a spread of seeds with crashes, resets and
 // partitions.
 func TestSeedsHaveNoViolations(t *testing.T) {
+	skipWhileReplaying(t)
 	seeds := 12
 	if testing.Short() {
 		seeds = 3

@@ -77,8 +77,12 @@ func controllerAddrs() []string {
 	return out
 }
 
-func producerAddr(i int) string { return fmt.Sprintf("127.0.2.%d:1", i+1) }
-func consumerAddr(i int) string { return fmt.Sprintf("127.0.3.%d:1", i+1) }
+// ProducerAddr and ConsumerAddr are the addresses of plain producer and consumer i (from 0),
+// for fault plans that name clients (a master cut off together with its clients).
+func ProducerAddr(i int) string { return fmt.Sprintf("127.0.2.%d:1", i+1) }
+
+// ConsumerAddr: see ProducerAddr.
+func ConsumerAddr(i int) string { return fmt.Sprintf("127.0.3.%d:1", i+1) }
 
 // diskFault reports whether err comes from an injected disk fault (the process exits at
 // startup; the simulator starts it again later).
@@ -232,10 +236,10 @@ func (groupsTopology) plan(r *run) []faults.Fault {
 		// A master cut off together with a producer and a consumer (apache/rocketmq#7017).
 		grp := []string{faults.MasterOf(name)}
 		if i < r.cfg.Producers {
-			grp = append(grp, producerAddr(i))
+			grp = append(grp, ProducerAddr(i))
 		}
 		if i < r.cfg.Consumers {
-			grp = append(grp, consumerAddr(i))
+			grp = append(grp, ConsumerAddr(i))
 		}
 		isolated = append(isolated, grp)
 	}
@@ -392,7 +396,7 @@ func (r *run) superviseControllers() {
 	r.w.After(time.Second, tick)
 }
 
-// resolveRole maps the plan's symbolic names: the roles of faults.MasterOf, SlavesOf and
+// resolveRole maps the plan's symbolic names: the roles of faults.MasterOf, SlavesOf, SlaveOf and
 // GroupOf, and "@host:N" (name-server host N: its name server and its controller member).
 func (r *run) resolveRole(name string) []string {
 	kind, arg, _ := strings.Cut(strings.TrimPrefix(name, "@"), ":")
@@ -403,18 +407,21 @@ func (r *run) resolveRole(name string) []string {
 			panic(fmt.Sprintf("cluster: unknown host %q", name))
 		}
 		return []string{HostNameServerAddr(h), HostControllerAddr(h)}
-	case "master", "group", "slaves":
+	case "master", "group", "slaves", "slave":
 		for _, g := range r.gr.groups {
 			if g.name != arg {
 				continue
 			}
-			if kind == "slaves" {
+			if kind == "slaves" || kind == "slave" {
 				var out []string
 				m := g.master()
 				for id, n := range g.nodes {
 					if id+1 != m {
 						out = append(out, n.Addr)
 					}
+				}
+				if kind == "slave" {
+					return out[:min(1, len(out))]
 				}
 				return out
 			}

@@ -77,7 +77,7 @@ func (r *run) sendRecorded(cli *client.Client, clientIdx int, id string, done fu
 }
 
 func (r *run) startProducer(i int) {
-	cli := r.addClientWith(fmt.Sprintf("127.0.2.%d:1", i+1), fmt.Sprintf("producer-%d", i), r.tuneProducer)
+	cli := r.addClientWith(ProducerAddr(i), fmt.Sprintf("producer-%d", i), r.tuneProducer)
 	const maxInflight = 8
 	inflight, seq := 0, 0
 	var tick func()
@@ -207,7 +207,7 @@ const consumerGroup = "SimConsumers"
 
 func (r *run) startConsumer(i int) {
 	idx := 100 + i
-	cli := r.addClientWith(fmt.Sprintf("127.0.3.%d:1", i+1), fmt.Sprintf("consumer-%d", i), r.tuneConsumer)
+	cli := r.addClientWith(ConsumerAddr(i), fmt.Sprintf("consumer-%d", i), r.tuneConsumer)
 	if r.flows.Retry {
 		cli.RegisterConsumer(client.ConsumerGroup{Name: consumerGroup, Subscriptions: map[string]string{r.cfg.Topic: "*"}})
 	}
