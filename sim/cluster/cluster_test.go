@@ -167,7 +167,7 @@ func TestFailureKindIsTheEarliest(t *testing.T) {
 // The workload step never tries a run whose plan aims at a client it drops: Run would refuse
 // such a plan, and a harness error ends a shrink.
 func TestShrinkKeepsClientsThePlanNames(t *testing.T) {
-	plan := []faults.Fault{{Kind: faults.GroupPartition, Nodes: []string{"@master:broker-a", consumerAddr(1)}}}
+	plan := []faults.Fault{{Kind: faults.GroupPartition, Nodes: []string{"@master:broker-a", ConsumerAddr(1)}}}
 	two := Config{Producers: 2, Consumers: 2}
 	one := two
 	one.Producers = 1

@@ -539,10 +539,10 @@ func (s *shrinker) workload() error {
 func namesDroppedClient(plan []faults.Fault, from, to Config) bool {
 	gone := map[string]bool{}
 	for i := to.Producers; i < from.Producers; i++ {
-		gone[producerAddr(i)] = true
+		gone[ProducerAddr(i)] = true
 	}
 	for i := to.Consumers; i < from.Consumers; i++ {
-		gone[consumerAddr(i)] = true
+		gone[ConsumerAddr(i)] = true
 	}
 	for _, f := range plan {
 		for _, n := range slices.Concat([]string{f.Node}, f.Nodes, f.Peers) {
