@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/metrics"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
 	"github.com/sluicemq/sluice/broker/store"
@@ -157,6 +158,9 @@ type Config struct {
 	// production.
 	Bugs bugs.Set
 
+	// Metrics records the broker's metrics (metrics.go); nil records nothing.
+	Metrics metrics.Recorder
+
 	// Observe, if set, is told of what the broker does that checkers judge (observe.go:
 	// acknowledgements, writes, confirmations, truncations, role changes), as it happens. For
 	// the simulator's checks; it must not call back into the broker.
@@ -281,6 +285,8 @@ type Broker struct {
 	unsupported node.Unsupported
 	// retention is retention's and the disk guard's state (retention.go, diskfull.go).
 	retention retentionState
+	// metrics holds the recorder and its cached handles (metrics.go).
+	metrics brokerMetrics
 }
 
 // New opens the broker's store (recovering it after a crash) and returns the node.
@@ -314,9 +320,10 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		nsConns: map[string]node.ConnID{},
 		parked:  newParkedPulls(),
 		groups:  newConsumerGroups(),
-		locks:   newQueueLocks(cfg.LockLease),
+		locks:   newQueueLocks(cfg.LockLease, cfg.Bugs.Has(bugs.LockRenewalKeepsLease)),
 		remotes: map[node.ConnID]netip.AddrPort{},
 		txn:     newTransactions(),
+		metrics: newBrokerMetrics(cfg.Metrics),
 
 		unsupported: node.Unsupported{What: "broker"},
 	}
@@ -388,6 +395,16 @@ func (b *Broker) OnAccepted(c node.ConnID, remote string) {
 
 // OnDialed implements node.Handler.
 func (b *Broker) OnDialed(node.ConnID) {}
+
+// isNameServerConn reports whether c is the broker's connection to a name server.
+func (b *Broker) isNameServerConn(c node.ConnID) bool {
+	for _, nc := range b.nsConns {
+		if nc == c {
+			return true
+		}
+	}
+	return false
+}
 
 // OnConnClosed forgets everything tied to the connection: parked pulls, consumer clients,
 // and name-server connections (redialled at the next registration).
@@ -510,12 +527,16 @@ func (b *Broker) checkpointSynced(logName string, err error) {
 // OnFrame dispatches one request.
 func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 	if req.IsResponse() {
+		if req.Code == codec.Success && !b.reg.accepted && b.isNameServerConn(c) {
+			b.reg.accepted = true // the broker sends name servers nothing but registrations
+		}
 		if b.role.onResponse(b, c, req) {
 			return
 		}
 		if b.onRegisterResponse(c, req) {
 			return
 		}
+
 		if b.onReplyPushResponse(c, req) {
 			return
 		}

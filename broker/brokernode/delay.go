@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -259,6 +260,9 @@ func (b *Broker) deliverDue(lv *delayLevel) {
 			continue
 		}
 		delay := b.delay.delayOf(lv.queueID)
+		if b.cfg.Bugs.Has(bugs.DelayLevelOffByOne) {
+			delay = b.delay.delayOf(max(lv.queueID-1, 0)) // the planted bug: one table entry down
+		}
 		due := time.UnixMilli(m.StoreTimestamp).Add(delay)
 		now := b.env.Now()
 		if due.After(now.Add(delay)) {

@@ -137,6 +137,7 @@ func (b *Broker) refuseForResources(req *codec.Command, what string, err error) 
 	case errors.Is(err, node.ErrNoFiles):
 		f.noFiles = true
 		remark = noFilesRemark
+		b.metrics.refused(refusedNoFiles)
 	default:
 		return nil
 	}

@@ -82,13 +82,16 @@ type lockEntry struct {
 type queueLocks struct {
 	lease   time.Duration
 	byGroup map[string]map[lockMQ]*lockEntry
+	// renewKeepsLease is the planted bug bugs.LockRenewalKeepsLease: a renewal by the holder
+	// leaves the lease where its first grant set it.
+	renewKeepsLease bool
 }
 
-func newQueueLocks(lease time.Duration) *queueLocks {
+func newQueueLocks(lease time.Duration, renewKeepsLease bool) *queueLocks {
 	if lease <= 0 {
 		panic(fmt.Sprintf("brokernode: queue lock lease %v must be positive", lease))
 	}
-	return &queueLocks{lease: lease, byGroup: map[string]map[lockMQ]*lockEntry{}}
+	return &queueLocks{lease: lease, byGroup: map[string]map[lockMQ]*lockEntry{}, renewKeepsLease: renewKeepsLease}
 }
 
 // tryLock grants client every queue of mqs that is free, already its own, or held by a
@@ -106,6 +109,8 @@ func (l *queueLocks) tryLock(group, client string, mqs []lockMQ, now time.Time) 
 		switch {
 		case e == nil:
 			held[mq] = &lockEntry{clientID: client, renewed: now}
+		case e.clientID == client && l.renewKeepsLease:
+			// the planted bug: the renewal is granted but does not move the lease
 		case e.clientID == client || now.Sub(e.renewed) > l.lease:
 			e.clientID, e.renewed = client, now
 		default:

@@ -81,6 +81,7 @@ func (SendRefused) event()  {}
 
 // observe reports e to Config.Observe, if set.
 func (b *Broker) observe(e Event) {
+	b.metrics.event(e)
 	if b.cfg.Observe != nil {
 		b.cfg.Observe(e)
 	}

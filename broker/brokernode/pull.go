@@ -220,6 +220,7 @@ func (b *Broker) servePull(c node.ConnID, req *codec.Command, h *codec.PullHeade
 			b.assertConfirmed(r)
 		}
 		resp.Body = bytes.Join(res.Records, nil)
+		b.metrics.served(topic, len(res.Records), len(resp.Body))
 		return resp
 	case store.NoMatchedMessage:
 		return fail(codec.PullRetryImmediately, "no matched message")

@@ -26,6 +26,8 @@ type registrations struct {
 	body      []byte
 	bodyCRC   int64
 	bodyOfVer route.DataVersion
+	// accepted: a name server answered a REGISTER_BROKER with success (Health).
+	accepted bool
 	// nextRound numbers rounds; held lists the answers waiting, oldest round first.
 	nextRound uint64
 	held      []*heldAnswer

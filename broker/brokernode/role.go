@@ -247,6 +247,7 @@ func (b *Broker) nameServerID() int64 {
 // refuseWrite answers a write request to a replica that may not write, as Java answers a send
 // to a slave: SERVICE_NOT_AVAILABLE, which the clients retry on another broker.
 func (b *Broker) refuseWrite(req *codec.Command) *codec.Command {
+	b.metrics.refused(refusedNotMaster)
 	why := "it is a " + b.role.String()
 	if b.master() != nil {
 		why = "its mastership lapsed (no word from the controller)"

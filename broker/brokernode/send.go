@@ -33,6 +33,7 @@ func decodeSendHeader(req *codec.Command) (codec.SendHeader, error) {
 // recovered, the body's size, the delay property); a refusal is returned as the response.
 func (b *Broker) acceptSend(req *codec.Command) (codec.SendHeader, *codec.Command) {
 	if !b.ready {
+		b.metrics.refused(refusedRecovering)
 		return codec.SendHeader{}, codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
 	}
 	if resp := b.refuseIfDiskFull(req); resp != nil {
@@ -85,6 +86,7 @@ func (b *Broker) handleSend(c node.ConnID, req *codec.Command) *codec.Command {
 // Java does.
 func (b *Broker) handleSendBatch(c node.ConnID, req *codec.Command) *codec.Command {
 	if !b.ready {
+		b.metrics.refused(refusedRecovering)
 		return codec.NewResponse(req, codec.ServiceNotAvailable, "broker is recovering its store")
 	}
 	h, err := decodeSendHeader(req)
@@ -257,7 +259,9 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 	queueID := msgs[0].QueueID // the queue asked for: putMessage moves a delayed message to the schedule topic
 	var first int64
 	var last uint64
+	topic, bodyBytes := msgs[0].Topic, 0 // the topic sent to: putMessage moves a delayed message
 	for i, m := range msgs {
+		bodyBytes += len(m.Body)
 		res, err := b.putMessage(m)
 		if err != nil {
 			return b.storeFailed(req, err)
@@ -268,6 +272,7 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 		ids[i] = codec.OffsetMsgID(b.storeHost, int64(res.Index))
 		last = res.Index
 	}
+	b.metrics.stored(topic, len(msgs), bodyBytes)
 	resp := codec.NewResponse(req, codec.Success, "")
 	answer := codec.NewSendResponseHeader(strings.Join(ids, ","), queueID, first)
 	resp.SetHeader(&answer)

@@ -34,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
@@ -199,6 +200,9 @@ func (b *Broker) handleEndTransaction(c node.ConnID, req *codec.Command) *codec.
 		return codec.NewResponse(req, codec.SystemError, "end transaction: "+err.Error())
 	}
 	group, tranOffset, clOffset, kind := h.ProducerGroup, h.TranStateTableOffset, h.CommitLogOffset, h.CommitOrRollback
+	if b.cfg.Bugs.Has(bugs.RollbackAsCommit) && kind&codec.SysFlagTxnCommit != 0 {
+		kind = codec.SysFlagTxnCommit // the planted bug: the commit bit tested, not the type compared
+	}
 	var how resolution
 	switch kind {
 	case 0:

@@ -58,6 +58,17 @@ const (
 	// RetainUnexpired: retention's expiry deadline is FileReservedTime after now instead of
 	// before it, so every segment retention may touch counts as expired.
 	RetainUnexpired
+	// DelayLevelOffByOne: the delay schedule reads each level's delay one entry down the
+	// table (level n waits level n-1's delay; level 1 its own), so messages of the higher
+	// levels are delivered before they are due.
+	DelayLevelOffByOne
+	// RollbackAsCommit: END_TRANSACTION reads its commit-or-rollback field as a bit set, and
+	// rollback (12) has the commit bit (8) set: a rolled-back transaction is committed.
+	RollbackAsCommit
+	// LockRenewalKeepsLease: renewing a queue lock does not move its lease, so the lease runs
+	// from the first grant and another client of the group is granted the queue while its
+	// holder still renews it.
+	LockRenewalKeepsLease
 
 	numBugs
 )
@@ -79,6 +90,9 @@ var names = [numBugs]string{
 	NeverExpireBrokers:      "NeverExpireBrokers",
 	SkipChecksum:            "SkipChecksum",
 	RetainUnexpired:         "RetainUnexpired",
+	DelayLevelOffByOne:      "DelayLevelOffByOne",
+	RollbackAsCommit:        "RollbackAsCommit",
+	LockRenewalKeepsLease:   "LockRenewalKeepsLease",
 }
 
 func (b Bug) String() string {

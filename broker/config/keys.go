@@ -42,6 +42,8 @@ const (
 	KeyMinInSyncReplicas        = "minInSyncReplicas"
 	// KeyMaxOpenQueueFiles is Sluice's own (RocketMQ maps its consume queues into memory).
 	KeyMaxOpenQueueFiles = "maxOpenQueueFiles"
+	// KeyMetricsAddr is Sluice's own: where Prometheus metrics, /healthz and /readyz are served.
+	KeyMetricsAddr = "metricsAddr"
 
 	KeyEnableControllerInNamesrv = "enableControllerInNamesrv"
 	KeyControllerPeers           = "controllerDLegerPeers"
@@ -123,6 +125,9 @@ var keys = []key{
 	{name: KeyMaxOpenQueueFiles, roles: Broker, kind: kindInt, min: 0, max: 1 << 24,
 		own: "RocketMQ maps its consume-queue files into memory; Sluice opens consume-queue logs within a budget of descriptors",
 		doc: "consume-queue logs kept open at once, two descriptors each (0: derived from the descriptor limit)"},
+	{name: KeyMetricsAddr, roles: Broker | NameServer | Controller, kind: kindString,
+		own: "RocketMQ exports metrics through its own exporter; Sluice serves Prometheus metrics itself",
+		doc: "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this ip:port (unset: off)"},
 
 	{name: KeyEnableControllerInNamesrv, roles: NameServer, kind: kindBool, doc: "also run a controller member in the name server's process"},
 	{name: KeyControllerPeers, roles: NameServer | Controller, kind: kindList, elem: checkPeer,

@@ -28,6 +28,7 @@ import (
 
 	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/metrics"
 	"github.com/sluicemq/sluice/broker/node"
 )
 
@@ -68,6 +69,9 @@ type Config struct {
 	// master when, independent of what the brokers believe; it must not call back into the
 	// controller.
 	OnElection func(k GroupKey, masterID, epoch int64)
+
+	// Metrics records the member's metrics (metrics.go); nil records nothing.
+	Metrics metrics.Recorder
 }
 
 // DefaultConfig returns the timing Sluice uses, for member id of peers.
@@ -183,6 +187,7 @@ type Controller struct {
 	electing    map[GroupKey]electAttempt
 	warned      map[GroupKey]int64 // masterless epoch already logged
 	proposals   map[uint64]*proposal
+	rec         metrics.Recorder
 	// groupBodies holds, by group, the last group answer body encoded and what it encodes:
 	// replicas heartbeat every few seconds and the answer seldom changes (groupBody).
 	groupBodies map[GroupKey]encodedGroup
@@ -225,6 +230,7 @@ func New(env node.Env, cfg Config) (*Controller, error) {
 		electing:  map[GroupKey]electAttempt{},
 		warned:    map[GroupKey]int64{},
 		proposals: map[uint64]*proposal{},
+		rec:       metrics.Or(cfg.Metrics),
 
 		groupBodies: map[GroupKey]encodedGroup{},
 	}
@@ -495,6 +501,9 @@ func (c *Controller) apply(e *pb.Entry) {
 	}
 	res := c.state.Apply(cmd)
 	c.logApplied(cmd, res)
+	if cmd.Op == OpElect && res.Code == codec.Success {
+		c.countElection(res.Group.Key, res.Group.MasterID)
+	}
 	if cmd.Op == OpElect && res.Code == codec.Success && c.cfg.OnElection != nil {
 		c.cfg.OnElection(res.Group.Key, res.Group.MasterID, res.Group.MasterEpoch)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluicemq/sluice/broker/bugs"
 	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/metrics"
 	"github.com/sluicemq/sluice/broker/node"
 	"github.com/sluicemq/sluice/broker/route"
 )
@@ -34,6 +35,9 @@ type Config struct {
 	// broker that stops heartbeating while its connection stays open is never dropped).
 	// Empty in production.
 	Bugs bugs.Set
+
+	// Metrics records the name server's metrics (metrics.go); nil records nothing.
+	Metrics metrics.Recorder
 }
 
 // DefaultConfig is RocketMQ's timing.
@@ -84,12 +88,14 @@ type Server struct {
 	routes map[string][]byte
 	// unsupported answers and logs the requests the name server does not serve.
 	unsupported node.Unsupported
+	rec         metrics.Recorder
 }
 
 // New creates a name server on env.
 func New(env node.Env, cfg Config) *Server {
 	return &Server{env: env, cfg: cfg, log: env.Logger(), brokers: map[string]*liveBroker{},
-		registered: map[string]registration{}, routes: map[string][]byte{}, unsupported: node.Unsupported{What: "name server"}}
+		registered: map[string]registration{}, routes: map[string][]byte{}, unsupported: node.Unsupported{What: "name server"},
+		rec: metrics.Or(cfg.Metrics)}
 }
 
 type scanTimer struct{}
@@ -111,6 +117,7 @@ func (s *Server) OnConnClosed(c node.ConnID) {
 			s.log.Info("broker connection closed, dropping it from routes", "broker", addr)
 			delete(s.brokers, addr)
 			s.forgetRoutes()
+			s.rec.Counter(mDropped, "closed").Add(1)
 		}
 	}
 }
@@ -131,6 +138,7 @@ func (s *Server) OnTimer(_ node.TimerID, tag any) {
 			s.log.Warn("broker expired, dropping it from routes", "broker", addr, "silentFor", silent)
 			delete(s.brokers, addr)
 			s.forgetRoutes()
+			s.rec.Counter(mDropped, "expired").Add(1)
 		}
 	}
 	s.env.SetTimer(s.cfg.ScanInterval, scanTimer{})
@@ -148,10 +156,14 @@ func (s *Server) OnFrame(c node.ConnID, req *codec.Command) {
 	switch req.Code {
 	case codec.ReqRegisterBroker:
 		resp = s.register(c, req)
+		s.countRegistration(resp)
 	case codec.ReqUnregisterBroker:
 		h, _ := codec.DecodeHeader[codec.UnregisterBrokerHeader](req) // only the address is read
-		delete(s.brokers, h.BrokerAddr)
-		s.forgetRoutes()
+		if _, ok := s.brokers[h.BrokerAddr]; ok {
+			delete(s.brokers, h.BrokerAddr)
+			s.forgetRoutes()
+			s.rec.Counter(mDropped, "unregistered").Add(1)
+		}
 		resp = codec.NewResponse(req, codec.Success, "")
 	case codec.ReqGetRouteInfoByTopic:
 		resp = s.routeInfo(req)

@@ -25,6 +25,7 @@ var nodePackages = []string{
 	"broker/client",
 	"broker/controller",
 	"broker/replication",
+	"broker/metrics",
 }
 
 // forbiddenImports may not be imported by node code at all.

@@ -230,3 +230,36 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// Lag is how far one slave is behind its master (InSync.Lags).
+type Lag struct {
+	ID      int64
+	Entries uint64        // entries of the master's log it has not reported synced
+	Behind  time.Duration // how long it has lacked some of them (0 when it holds all)
+}
+
+// Lags reports the lag of every slave the master has heard from or that is in the in-sync
+// sets, sorted by id; last is the master's last index. Read-only.
+func (s *InSync) Lags(last uint64, now time.Time) []Lag {
+	ids := slices.Collect(maps.Keys(s.followers))
+	for _, id := range s.members() {
+		if id != s.self && s.followers[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	ids = sortedIDs(ids)
+	out := make([]Lag, 0, len(ids))
+	for _, id := range ids {
+		l := Lag{ID: id}
+		synced, caughtUpAt := uint64(0), s.created
+		if f := s.followers[id]; f != nil {
+			synced, caughtUpAt = f.synced, f.caughtUpAt
+		}
+		if synced < last {
+			l.Entries = last - synced
+			l.Behind = max(0, now.Sub(caughtUpAt))
+		}
+		out = append(out, l)
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/metrics"
 )
 
 // DrainPolicy says what becomes of requests while a node shuts down (Shutdown). Requests are
@@ -47,6 +48,9 @@ type drainState struct {
 type pendingReq struct {
 	code  int16
 	parks bool // does not count in inflight
+	// hist, if the request is timed, is its latency histogram, and at its arrival.
+	hist metrics.Histogram
+	at   time.Time
 }
 
 // track records a request delivered on c; it reports false if the request is refused instead
@@ -67,7 +71,13 @@ func (r *Runtime) track(c *conn, cmd *codec.Command) bool {
 		return true // a client reusing an opaque: the first answer settles both
 	}
 	parks := p.Parks != nil && p.Parks(cmd.Code)
-	c.pending[cmd.Opaque] = pendingReq{code: cmd.Code, parks: parks}
+	pr := pendingReq{code: cmd.Code, parks: parks}
+	if r.metrics.on {
+		if pr.hist = r.requestHist(cmd.Code); pr.hist != nil {
+			pr.at = r.metrics.batchAt
+		}
+	}
+	c.pending[cmd.Opaque] = pr
 	if !parks {
 		r.drain.inflight++
 	}
@@ -88,6 +98,9 @@ func (r *Runtime) answered(c *conn, cmd *codec.Command) bool {
 		return true
 	}
 	delete(c.pending, cmd.Opaque)
+	if p.hist != nil {
+		p.hist.Observe(r.metrics.answerNow().Sub(p.at).Seconds())
+	}
 	if !p.parks {
 		r.drain.inflight--
 	}

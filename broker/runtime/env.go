@@ -81,7 +81,7 @@ func (e env) Disk() node.Disk { return e.r.disk }
 func (e env) Sync(l node.Log, upTo uint64) {
 	r := e.r
 	name := l.Name()
-	r.syncer.Request(l, upTo, func(upTo uint64, err error) {
+	r.syncer.Request(r.timed(l), upTo, func(upTo uint64, err error) {
 		r.q.post(event{kind: evSynced, logName: name, upTo: upTo, err: err})
 	})
 }

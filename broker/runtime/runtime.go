@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/metrics"
 	"github.com/sluicemq/sluice/broker/node"
 )
 
@@ -84,6 +85,12 @@ type Config struct {
 	// (InvariantViolations), and the node keeps running. 0 means DefaultInvariantCheckEvery,
 	// 1 checks after every event, a negative value never checks.
 	InvariantCheckEvery int
+	// Metrics records the runtime's metrics and is handed to the node's ReportMetrics
+	// (metrics.go); nil records nothing.
+	Metrics metrics.Recorder
+	// RequestKind names the kind of request a code is, for the request latency histogram
+	// ("send", "pull"); "" (or a nil RequestKind) leaves it untimed.
+	RequestKind func(code int16) string
 }
 
 // Runtime drives one node.Handler on real sockets, timers and disk.
@@ -130,6 +137,7 @@ type Runtime struct {
 	// when a broken invariant was last logged.
 	events            uint64
 	invariantLoggedAt time.Time
+	metrics           runtimeMetrics
 
 	invariantViolations atomic.Uint64
 }
@@ -170,6 +178,7 @@ func New(cfg Config, disk node.Disk, newHandler func(env node.Env) (node.Handler
 		live:       make(map[node.ConnID]*conn),
 		timers:     make(map[node.TimerID]liveTimer),
 		rng:        rng,
+		metrics:    newRuntimeMetrics(cfg.Metrics),
 	}
 	r.q.init(maxQueuedFrameBytes)
 	r.conns.init()
@@ -361,8 +370,10 @@ type failer interface{ Failed() error }
 // through Failed that it failed, which stops the node (Done, Err) so the process can exit and a
 // supervisor restart it.
 func (r *Runtime) runBatch(batch []event) bool {
+	r.metrics.startBatch()
 	ok := r.guard(func() {
 		for i := range batch {
+			r.metrics.answerAtSet = false
 			r.dispatch(&batch[i])
 			r.sampleInvariants()
 		}
@@ -467,6 +478,7 @@ func (r *Runtime) dispatch(e *event) {
 		delete(r.timers, e.timer)
 		h.OnTimer(e.timer, t.tag)
 	case evSynced:
+		r.noteSynced(e.logName, e.upTo, e.err)
 		h.OnSynced(e.logName, e.upTo, e.err)
 	default:
 		panic(fmt.Sprintf("runtime: unknown event kind %d", e.kind))

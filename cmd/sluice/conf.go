@@ -67,6 +67,7 @@ type brokerSettings struct {
 	replication string
 	level       string
 	role        string // brokerRole, as written
+	metrics     string // --metrics-addr (metricsAddr)
 }
 
 func defaultBrokerSettings() brokerSettings {
@@ -143,6 +144,7 @@ func applyBrokerFile(f *config.File, cfg *brokernode.Config, s *brokerSettings) 
 	if f.Has(config.KeyMaxOpenQueueFiles) {
 		cfg.MaxOpenQueueFiles = int(f.Int(config.KeyMaxOpenQueueFiles))
 	}
+	s.metrics = metricsAddrOf(f)
 	if f.Has(config.KeyAutoCreateTopicEnable) {
 		cfg.AutoCreateTopic = f.Bool(config.KeyAutoCreateTopicEnable)
 	}
@@ -242,6 +244,9 @@ func brokerEffective(f *config.File, set map[string]bool, cfg brokernode.Config,
 	b.add(config.KeyDiskFullRatio, strconv.Itoa(cfg.DiskFullRatio), "disk-full-ratio")
 	b.add(config.KeyMaxMessageSize, strconv.Itoa(cfg.MaxMessageBytes))
 	b.add(config.KeyMaxOpenQueueFiles, strconv.Itoa(cfg.MaxOpenQueueFiles), "max-open-queue-files")
+	if s.metrics != "" { // unset: off, which the key cannot say
+		b.add(config.KeyMetricsAddr, s.metrics, "metrics-addr")
+	}
 	b.add(config.KeyAutoCreateTopicEnable, strconv.FormatBool(cfg.AutoCreateTopic), "auto-create-topics")
 	b.add(config.KeyDefaultTopicQueueNums, strconv.Itoa(int(cfg.DefaultQueueNums)))
 	b.add(config.KeyMessageDelayLevel, formatDelayLevels(cfg.DelayLevels), "delay-levels")

@@ -104,23 +104,27 @@ func parsePeers(s string) (map[uint64]string, error) {
 var _ interface{ Failed() error } = (*controller.Controller)(nil)
 
 // startController opens the member's data directory (DATA/controller-ID) and starts it.
-func startController(o controllerOptions, logger *slog.Logger) (*runtime.Runtime, string, error) {
+func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint) (*runtime.Runtime, string, error) {
 	cfg := controller.DefaultConfig(o.id, o.peers)
+	name := "controller-" + strconv.FormatUint(o.id, 10)
+	rec := ops.recorder(name)
+	cfg.Metrics = rec
 	listen := o.listen
 	if listen == "" {
 		listen = o.peers[o.id]
 	}
 	dir := o.dir()
-	logger = logger.With("node", "controller-"+strconv.FormatUint(o.id, 10))
+	logger = logger.With("node", name)
 	disk, err := diskfile.Open(dir, diskfile.Options{Logger: logger})
 	if err != nil {
 		return nil, "", fmt.Errorf("open controller data directory %s: %w", dir, err)
 	}
-	rt := runtime.New(runtime.Config{ListenAddr: listen, Logger: logger}, disk,
+	rt := runtime.New(runtime.Config{ListenAddr: listen, Logger: logger, Metrics: rec}, disk,
 		func(env node.Env) (node.Handler, error) { return controller.New(env, cfg) })
 	if err := rt.Start(); err != nil {
 		return nil, "", fmt.Errorf("start controller member %d: %w", o.id, err)
 	}
+	ops.add(name, rt, rec, disk, false)
 	return rt, dir, nil
 }
 
@@ -142,6 +146,7 @@ func runController(args []string) int {
 	peers := fs.String("peers", v.peers, "every member as id=ip:port, comma-separated (1 or 3 members)")
 	fs.StringVar(&o.data, "data", v.data, "data directory (the member uses DIR/controller-<id>)")
 	fs.StringVar(&o.listen, "addr", "", "listen address (default: this member's address in --peers)")
+	metricsAddr := metricsFlag(fs, metricsAddrOf(file))
 	level := fs.String("log-level", "info", "log level")
 	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests and close before the process exits anyway")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -165,6 +170,9 @@ func runController(args []string) int {
 	if *printCfg {
 		b := &settingsBuilder{f: file, set: set}
 		controllerEffective(b, o, "")
+		if *metricsAddr != "" { // unset: off, which the key cannot say
+			b.add(config.KeyMetricsAddr, *metricsAddr, "metrics-addr")
+		}
 		return printConfig(os.Stdout, "controller", b.out, file)
 	}
 	reportFile(logger, file)
@@ -172,12 +180,19 @@ func runController(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice controller:", err)
 		return 1
 	}
-	rt, dir, err := startController(o, logger)
+	ops, err := startOps(*metricsAddr, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice controller:", err)
+		return 1
+	}
+	defer ops.close()
+	rt, dir, err := startController(o, logger, ops)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice controller:", err)
 		return 1
 	}
 	fmt.Printf("sluice controller: member %d listening on %s (data %s)\n", o.id, rt.Addr(), dir)
+	printOps(ops)
 	return waitForStop(logger, *shutdown, stoppable{rt: rt})
 }
 

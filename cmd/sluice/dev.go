@@ -35,6 +35,7 @@ type devGroupOptions struct {
 	brokerAddr string // replica 1's; replica i listens 10*(i-1) ports above it
 	shutdown   time.Duration
 	set        map[string]bool
+	ops        *opsEndpoint
 }
 
 // devControllerPort is the controller's port: the name server's + 2 (9878 beside 9876, as
@@ -57,6 +58,7 @@ type devGroup struct {
 	rts []*runtime.Runtime // nil: stopped
 
 	stopping atomic.Bool // the process is shutting down: the master watch is silent
+	ops      *opsEndpoint
 }
 
 func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger) int {
@@ -76,7 +78,7 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 	if err != nil || brPort == 0 {
 		return fail(2, fmt.Errorf("--broker-addr %q: want a literal ip:port with a port (replicas listen %d ports apart)", o.brokerAddr, devReplicaPortStep))
 	}
-	g := &devGroup{logger: logger, shutdown: o.shutdown, ctlAddr: ctlAddr, rts: make([]*runtime.Runtime, o.replicas)}
+	g := &devGroup{logger: logger, shutdown: o.shutdown, ctlAddr: ctlAddr, rts: make([]*runtime.Runtime, o.replicas), ops: o.ops}
 	for i := 1; i <= o.replicas; i++ {
 		c := base
 		c.BrokerID = int64(i)
@@ -95,11 +97,11 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 	if err := prepareDataDir(copts.dir()); err != nil {
 		return fail(1, err)
 	}
-	ns, err := startNamesrv(o.nsAddr, logger)
+	ns, err := startNamesrv(o.nsAddr, logger, o.ops)
 	if err != nil {
 		return fail(1, err)
 	}
-	ctl, ctlDir, err := startController(copts, logger)
+	ctl, ctlDir, err := startController(copts, logger, o.ops)
 	if err != nil {
 		ns.Stop()
 		return fail(1, err)
@@ -120,6 +122,7 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 		c := g.cfgs[i]
 		fmt.Printf("sluice dev: broker %s replica %d listening on %s (data %s)\n", c.BrokerName, i+1, c.Addr, g.dirs[i])
 	}
+	printOps(o.ops)
 	fmt.Printf("sluice dev: a group of %d replicas, %s replication; the controller picks the master.\n", o.replicas, base.ReplicationMode)
 	fmt.Println("sluice dev: type 'kill N' (stop replica N at once), 'stop N' (shut it down cleanly), 'start N', or 'status'")
 	fmt.Println("sluice dev: press Ctrl-C to stop")
@@ -145,7 +148,7 @@ func splitPort(addr string) (string, int, error) {
 // start starts replica id (1-based).
 func (g *devGroup) start(id int) error {
 	c := g.cfgs[id-1]
-	rt, err := startBroker(c, g.dirs[id-1], g.logger, "off")
+	rt, err := startBroker(c, g.dirs[id-1], g.logger, "off", g.ops)
 	if err != nil {
 		return err
 	}
@@ -161,6 +164,9 @@ func (g *devGroup) take(id int) *runtime.Runtime {
 	defer g.mu.Unlock()
 	rt := g.rts[id-1]
 	g.rts[id-1] = nil
+	if rt != nil {
+		g.ops.remove(brokerNodeName(g.cfgs[id-1]))
+	}
 	return rt
 }
 

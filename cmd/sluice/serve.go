@@ -34,13 +34,17 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
-// startNamesrv starts a name server runtime listening on addr.
-func startNamesrv(addr string, logger *slog.Logger) (*runtime.Runtime, error) {
-	rt := runtime.New(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv")}, nil,
-		func(env node.Env) (node.Handler, error) { return namesrv.New(env, namesrv.DefaultConfig()), nil })
+// startNamesrv starts a name server runtime listening on addr, its metrics served by ops.
+func startNamesrv(addr string, logger *slog.Logger, ops *opsEndpoint) (*runtime.Runtime, error) {
+	rec := ops.recorder("namesrv")
+	cfg := namesrv.DefaultConfig()
+	cfg.Metrics = rec
+	rt := runtime.New(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv"), Metrics: rec, RequestKind: namesrvRequestKind}, nil,
+		func(env node.Env) (node.Handler, error) { return namesrv.New(env, cfg), nil })
 	if err := rt.Start(); err != nil {
 		return nil, fmt.Errorf("start name server: %w", err)
 	}
+	ops.add("namesrv", rt, rec, nil, false)
 	return rt, nil
 }
 
@@ -75,11 +79,10 @@ func vipChannelAddr(addr string) (string, bool) {
 // and on the VIP channel: vip is an address, "off", or "auto" (listen port - 2, skipped with a
 // warning when it cannot be listened on, since nothing needs it but Java clients that enable
 // it). The VIP channel's connections go to the same node, which cannot tell them apart.
-func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip string) (*runtime.Runtime, error) {
-	name := cfg.BrokerName
-	if len(cfg.Controllers) > 0 {
-		name = fmt.Sprintf("%s-%d", cfg.BrokerName, cfg.BrokerID) // which replica of the group
-	}
+func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip string, ops *opsEndpoint) (*runtime.Runtime, error) {
+	name := brokerNodeName(cfg)
+	rec := ops.recorder(name)
+	cfg.Metrics = rec
 	logger = logger.With("node", name)
 	var extra []string
 	switch vip {
@@ -101,7 +104,8 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip str
 	var rt *runtime.Runtime
 	var b *brokernode.Broker // set and read on the runtime's loop only
 	newRuntime := func(extra []string) *runtime.Runtime {
-		return runtime.New(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger, Drain: brokerDrain}, disk, func(env node.Env) (node.Handler, error) {
+		return runtime.New(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger, Drain: brokerDrain,
+			Metrics: rec, RequestKind: brokerRequestKind}, disk, func(env node.Env) (node.Handler, error) {
 			c := cfg
 			if strings.HasSuffix(c.Addr, ":0") {
 				c.Addr = rt.Addr().String()
@@ -129,10 +133,20 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip str
 			return nil, fmt.Errorf("start broker %s: stopped before it was ready: %w", cfg.BrokerName, cmp.Or(rt.Err(), err))
 		}
 		if ready {
+			ops.add(name, rt, rec, disk, true)
 			return rt, nil
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// brokerNodeName names a broker in logs and metrics: its group name, with its replica id in a
+// group.
+func brokerNodeName(cfg brokernode.Config) string {
+	if len(cfg.Controllers) > 0 {
+		return fmt.Sprintf("%s-%d", cfg.BrokerName, cfg.BrokerID) // which replica of the group
+	}
+	return cfg.BrokerName
 }
 
 // defaultShutdownTimeout bounds a clean stop's drain of in-flight requests.
@@ -348,6 +362,7 @@ func runDev(args []string) int {
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until stopped")
 	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests, flush and close before the process exits anyway")
+	metricsAddr := metricsFlag(fs, devMetricsAddr)
 	replicas := fs.Int("replicas", 1, "1: one broker; 2 to 5: a controller and a broker group of that many replicas, whose master is printed as it changes (stdin takes kill N, stop N, start N, status)")
 	var flush, vip string
 	brokerFlags(fs, &cfg, &flush, &vip)
@@ -375,21 +390,34 @@ func runDev(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
 		return 2
 	}
-	if *replicas != 1 {
-		return runDevGroup(devGroupOptions{replicas: *replicas, data: *data, nsAddr: *nsAddr, brokerAddr: cfg.Addr,
-			shutdown: *shutdown, set: flagsSet(fs)}, cfg, logger)
+	if *replicas == 1 {
+		if err := prepareDataDir(filepath.Join(*data, cfg.BrokerName)); err != nil {
+			fmt.Fprintln(os.Stderr, "sluice dev:", err)
+			return 1
+		}
 	}
-	if err := prepareDataDir(filepath.Join(*data, cfg.BrokerName)); err != nil {
-		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+	ops, err := startOps(*metricsAddr, logger)
+	if err != nil && !flagsSet(fs)["metrics-addr"] {
+		// The default address taken (another sluice dev): run without, as the VIP channel does.
+		logger.Warn("no metrics endpoint: its default address is taken (set --metrics-addr)", "err", err)
+		ops, err = nil, nil
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice dev:", err, "(--metrics-addr '' turns metrics off)")
 		return 1
 	}
-	ns, err := startNamesrv(*nsAddr, logger)
+	defer ops.close()
+	if *replicas != 1 {
+		return runDevGroup(devGroupOptions{replicas: *replicas, data: *data, nsAddr: *nsAddr, brokerAddr: cfg.Addr,
+			shutdown: *shutdown, set: flagsSet(fs), ops: ops}, cfg, logger)
+	}
+	ns, err := startNamesrv(*nsAddr, logger, ops)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
 		return 1
 	}
 	cfg.NameServers = []string{ns.Addr().String()}
-	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger, vip)
+	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger, vip, ops)
 	if err != nil {
 		ns.Stop()
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
@@ -398,6 +426,7 @@ func runDev(args []string) int {
 	fmt.Printf("sluice dev: name server listening on %s\n", ns.Addr())
 	fmt.Printf("sluice dev: broker %s listening on %s%s (data %s, %s flush)\n", cfg.BrokerName, br.Addr(), vipNote(br),
 		filepath.Join(*data, cfg.BrokerName), cfg.FlushMode)
+	printOps(ops)
 	fmt.Println("sluice dev: press Ctrl-C to stop")
 	return waitForStop(logger, *shutdown, stoppable{rt: ns}, stoppable{rt: br, unregister: brokerUnregister(cfg)})
 }
@@ -440,6 +469,7 @@ func runNamesrv(args []string) int {
 	fs := flag.NewFlagSet("namesrv", flag.ContinueOnError)
 	printCfg := configFlag(fs, "namesrv.conf")
 	fs.StringVar(&addr, "addr", addr, "listen address")
+	metricsAddr := metricsFlag(fs, metricsAddrOf(file))
 	level := fs.String("log-level", "info", "log level")
 	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests and close before the process exits anyway")
 	embedded := embeddedControllerFlags(fs, ctlDefaults)
@@ -462,6 +492,9 @@ func runNamesrv(args []string) int {
 		b.add(config.KeyBindAddress, host, "addr")
 		b.add(config.KeyListenPort, port, "addr")
 		b.add(config.KeyEnableControllerInNamesrv, strconv.FormatBool(withController), "controller")
+		if *metricsAddr != "" { // unset: off, which the key cannot say
+			b.add(config.KeyMetricsAddr, *metricsAddr, "metrics-addr")
+		}
 		if withController {
 			controllerEffective(b, copts, "controller-")
 		}
@@ -474,22 +507,30 @@ func runNamesrv(args []string) int {
 			return 1
 		}
 	}
-	ns, err := startNamesrv(addr, logger)
+	ops, err := startOps(*metricsAddr, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
+		return 1
+	}
+	defer ops.close()
+	ns, err := startNamesrv(addr, logger, ops)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 1
 	}
 	fmt.Printf("sluice namesrv: listening on %s\n", ns.Addr())
 	if !withController {
+		printOps(ops)
 		return waitForStop(logger, *shutdown, stoppable{rt: ns})
 	}
-	ctl, dir, err := startController(copts, logger)
+	ctl, dir, err := startController(copts, logger, ops)
 	if err != nil {
 		ns.Stop()
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 1
 	}
 	fmt.Printf("sluice namesrv: controller member %d listening on %s (data %s)\n", copts.id, ctl.Addr(), dir)
+	printOps(ops)
 	return waitForStop(logger, *shutdown, stoppable{rt: ns}, stoppable{rt: ctl})
 }
 
@@ -512,6 +553,7 @@ func runBroker(args []string) int {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (a literal IP:port)")
 	fs.StringVar(&st.ns, "namesrv", st.ns, "name server addresses, ';'-separated")
 	fs.StringVar(&st.level, "log-level", st.level, "log level")
+	fs.StringVar(&st.metrics, "metrics-addr", st.metrics, metricsFlagUsage)
 	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests, flush and close before the process exits anyway")
 	brokerFlags(fs, &cfg, &st.flush, &st.vip)
 	group := groupFlags(fs, &cfg, &st)
@@ -552,7 +594,13 @@ func runBroker(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 1
 	}
-	br, err := startBroker(cfg, dir, logger, st.vip)
+	ops, err := startOps(st.metrics, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 1
+	}
+	defer ops.close()
+	br, err := startBroker(cfg, dir, logger, st.vip, ops)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 1
@@ -563,6 +611,7 @@ func runBroker(args []string) int {
 	} else {
 		fmt.Printf("sluice broker: %s listening on %s%s (data %s)\n", cfg.BrokerName, br.Addr(), vipNote(br), dir)
 	}
+	printOps(ops)
 	return waitForStop(logger, *shutdown, stoppable{rt: br, unregister: brokerUnregister(cfg)})
 }
 

@@ -43,6 +43,7 @@ func runSim(args []string) int {
 	diskCapacity := fs.String("disk-capacity", "", "give each broker a simulated disk of this size (bytes, or e.g. 64MiB) and turn retention on: sends are refused above 90% full, the oldest segments go above 75%")
 	retention := fs.Duration("retention", 0, "the brokers' fileReservedTime (turns retention on; default with --disk-capacity: 72h): segments older than this are deleted at the --delete-when hours")
 	deleteWhen := fs.String("delete-when", "", "with retention on, the hours (0-23, ';' or ',' separated) at which expired segments are deleted (default: every hour)")
+	mutants := fs.Bool("mutants", false, "run every planted bug of the catalogue ('--plant list') through --seeds seeds (default 200) from --seed, each until a check catches it, and print the mutation record: per bug, whether a check caught it, at which seed, and the violation kind (--topology, if given, picks one topology's bugs)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -97,8 +98,12 @@ func runSim(args []string) int {
 		return 2
 	}
 	if *plant == "list" {
+		width := 0
 		for _, p := range cluster.Plants {
-			fmt.Printf("%-24s %-7s %s\n", p.Name, p.Topology, p.Class)
+			width = max(width, len(p.Name))
+		}
+		for _, p := range cluster.Plants {
+			fmt.Printf("%-*s %-7s %s\n", width, p.Name, p.Topology, p.Class)
 		}
 		return 0
 	}
@@ -173,6 +178,9 @@ func runSim(args []string) int {
 	}
 	if *verbose {
 		*parallel = 1 // the logs of worlds run at once would interleave
+	}
+	if *mutants {
+		return runSimMutants(fs, *seed, *seeds, *parallel, *topology, *vizDir, *checkTimeout)
 	}
 	// configFor is seed --seed + i's configuration; the sweep's workers call it at once, so it
 	// only reads.

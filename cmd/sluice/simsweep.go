@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -51,7 +52,7 @@ func runSeeds(n, parallel int, config func(i int) cluster.Config, wallNow func()
 					return
 				}
 				cfg := config(int(i))
-				rep, err := cluster.Run(cfg, wallNow)
+				rep, err := runRecovered(cfg, wallNow)
 				finished <- seedRun{i: int(i), cfg: cfg, rep: rep, err: err}
 			}
 		}()
@@ -79,6 +80,26 @@ func runSeeds(n, parallel int, config func(i int) cluster.Config, wallNow func()
 			}
 		}
 	}
+}
+
+// runPanic is a run that ended in a panic (a node's broken invariant, or a bug of the
+// harness): no check judged it, so it is neither a pass nor a violation.
+type runPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *runPanic) Error() string { return fmt.Sprintf("panic: %v\n%s", p.value, p.stack) }
+
+// runRecovered is cluster.Run, with a panic returned as a *runPanic error: one world's panic
+// does not take the others of a parallel sweep down with it.
+func runRecovered(cfg cluster.Config, wallNow func() time.Time) (rep *cluster.Report, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			rep, err = nil, &runPanic{value: v, stack: debug.Stack()}
+		}
+	}()
+	return cluster.Run(cfg, wallNow)
 }
 
 // sweepTally is what a sweep has seen so far: the progress line reads it while the sweep runs,

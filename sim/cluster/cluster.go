@@ -27,6 +27,7 @@ import (
 	"github.com/sluicemq/sluice/linearizability"
 	"github.com/sluicemq/sluice/sim"
 	"github.com/sluicemq/sluice/sim/checks"
+	"github.com/sluicemq/sluice/sim/simmetrics"
 )
 
 // Config describes one run.
@@ -197,6 +198,22 @@ type Report struct {
 	// PullsCompacted counts the empty pulls a later one of the same client replaced in the
 	// history (retention.go's addPull).
 	PullsCompacted int
+
+	// Metrics holds what the nodes recorded through their metrics recorders, each node's
+	// series labelled node=<its address> (the summary prints a few: metricsSummary).
+	Metrics *simmetrics.Memory
+}
+
+// metricsSummary is the summary line's part drawn from the nodes' metrics: the messages the
+// brokers stored from sends and served to pulls, and how often a replica became master.
+func (r *Report) metricsSummary() string {
+	if r.Metrics == nil {
+		return ""
+	}
+	m := r.Metrics
+	return fmt.Sprintf(" metrics=msgs-in:%.0f,msgs-out:%.0f,became-master:%.0f",
+		m.Sum("sluice_broker_messages_in_total"), m.Sum("sluice_broker_messages_out_total"),
+		m.Sum("sluice_broker_role_changes_total", "role=master"))
 }
 
 // Summary is the one-line report the sim command prints; it ends with trace=<hex>.
@@ -225,10 +242,10 @@ func (r *Report) Summary() string {
 	if r.Topology != BrokerGroups {
 		groups = fmt.Sprintf(" lost-unflushed=%d", r.LostUnflushed)
 	}
-	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s routes=probes:%d,expired:%d bit-flips=%d lost-unreadable=%d%s violations=%d %s trace=%016x",
+	return fmt.Sprintf("seed=%d sim=%v wall=%v events=%d sends=ok:%d,failed:%d,unknown:%d pulls=%d consumed=%d drained=%d faults=%s flows=%s%s routes=probes:%d,expired:%d bit-flips=%d lost-unreadable=%d%s%s violations=%d %s trace=%016x",
 		r.Seed, r.Simulated, r.Wall.Round(time.Millisecond), r.Events,
 		r.Sends[linearizability.OK], r.Sends[linearizability.Failed], r.Sends[linearizability.Unknown],
-		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), flows, groups, r.RouteProbes, r.RouteExpiries, r.BitFlips, r.LostUnreadable, r.retentionSummary(), len(r.Violations), status, r.TraceHash)
+		r.Pulls, r.Consumed, r.Drained, strings.Join(fk, ","), flows, groups, r.RouteProbes, r.RouteExpiries, r.BitFlips, r.LostUnreadable, r.retentionSummary(), r.metricsSummary(), len(r.Violations), status, r.TraceHash)
 }
 
 // simRecentHeadEntries is the brokers' RecentHeadEntries in the simulator: small enough that a
@@ -347,7 +364,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 		cfg.Logger)
 	r := &run{cfg: cfg, w: w, stopAt: cfg.Duration,
 		report: &Report{Seed: cfg.Seed, Topology: cfg.Topology, Sends: map[linearizability.Outcome]int{}, FlowCounts: map[string]int{},
-			Retention: cfg.retentionOn()},
+			Retention: cfg.retentionOn(), Metrics: simmetrics.New()},
 		offsetReads: map[groupQueue][]offsetRead{}, pulledUpTo: map[groupQueue]int64{}, txByID: map[string]*txRecord{}}
 	r.flows = topo.flows(r)
 	r.report.Flows = r.flows

@@ -313,8 +313,11 @@ func (r *run) buildGroups() {
 	plant := r.cfg.plant()
 	ncfg := r.cfg.nameServerConfig()
 	for h := 1; h <= nameServerHosts; h++ {
+		ncfg := ncfg
+		ncfg.Metrics = r.report.Metrics.With("node", HostNameServerAddr(h))
 		r.w.AddNode(HostNameServerAddr(h), func(env node.Env) node.Handler { return namesrv.New(env, ncfg) })
 		ccfg := controller.DefaultConfig(uint64(h), peers)
+		ccfg.Metrics = r.report.Metrics.With("node", HostControllerAddr(h))
 		ccfg.Bugs = plant.Bugs
 		ccfg.OnElection = r.onElection
 		r.w.AddNode(HostControllerAddr(h), func(env node.Env) node.Handler {
@@ -337,6 +340,7 @@ func (r *run) buildGroups() {
 			bcfg.BrokerName = name
 			bcfg.BrokerID = int64(id)
 			bcfg.Addr = ReplicaAddr(gi, id)
+			bcfg.Metrics = r.report.Metrics.With("node", bcfg.Addr)
 			bcfg.NameServers = nameServers()
 			bcfg.Controllers = controllerAddrs()
 			bcfg.ReplicationMode = r.cfg.Replication

@@ -2,15 +2,16 @@ package cluster
 
 // The catalogue of planted bugs: one-line mistakes that test-only switches of the node code
 // turn on, each standing for a class of bug the simulator's checks must catch. A harness that
-// cannot fail proves nothing, so every entry is run by make sim-swarm (caught within
-// PLANT_SEEDS seeds, or the target fails) and by the tests of this package. A planted bug is
-// caught by a violation of a semantic check; a node's panic is not a catch.
+// cannot fail proves nothing, so every entry is run by make mutants ('sluice sim --mutants':
+// caught within PLANT_SEEDS seeds, or the target fails) and by the tests of this package. A
+// planted bug is caught by a violation of a semantic check; a node's panic is not a catch.
 
 import (
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/sluicemq/sluice/broker/brokernode"
 	"github.com/sluicemq/sluice/broker/bugs"
 )
 
@@ -60,6 +61,15 @@ var Plants = []Plant{
 	{Name: "sql-absent-as-empty", CaughtAt: 2, Topology: SingleBroker,
 		Class: "a SQL92 filter reads a property the message lacks as an empty string, not NULL: IS NULL never holds and <> holds for it (filter skipped matching, filter delivered non-matching)",
 		Bugs:  bugs.Of(bugs.SQLAbsentAsEmpty)},
+	{Name: "delay-level-off-by-one", CaughtAt: 1, Topology: SingleBroker,
+		Class: "the delay schedule reads each level's delay one entry down the table: a message of level 2 or 3 is delivered before it is due (broker write too early)",
+		Bugs:  bugs.Of(bugs.DelayLevelOffByOne)},
+	{Name: "rollback-as-commit", CaughtAt: 1, Topology: SingleBroker,
+		Class: "END_TRANSACTION tests the commit bit instead of comparing the type, and rollback (12) has it: a rolled-back transaction is delivered (withheld message delivered)",
+		Bugs:  bugs.Of(bugs.RollbackAsCommit)},
+	{Name: "lock-renewal-keeps-lease", CaughtAt: 4, Topology: SingleBroker,
+		Class: "renewing a queue lock does not move its lease: another orderly consumer is granted the queue while its holder still renews it (two lock holders)",
+		Bugs:  bugs.Of(bugs.LockRenewalKeepsLease)},
 
 	{Name: "skip-truncation", CaughtAt: 1, Topology: BrokerGroups,
 		Class: "a returning replica keeps the tail that differs from the new master's (acknowledged entry truncated, replicas differ)",
@@ -91,6 +101,24 @@ var Plants = []Plant{
 	{Name: "serve-corrupt", CaughtAt: 1, Topology: BrokerGroups,
 		Class: "the disk's read path skips the entry checksum: a flipped bit is served, to consumers or to slaves (served corrupt)",
 		Bugs:  bugs.Of(bugs.SkipChecksum)},
+}
+
+// Config is the configuration of the planted bug's run at seed: its topology's default run, in
+// the modes the bug lives in, with the bug planted. The same run with Plant "" is its clean
+// twin (TestPlantedBugsAreCaught runs both).
+func (p Plant) Config(seed uint64) Config {
+	cfg := DefaultConfig(seed)
+	if p.Topology == BrokerGroups {
+		cfg = GroupsConfig(seed)
+	}
+	if p.AsyncFlush {
+		cfg.FlushMode = brokernode.AsyncFlush
+	}
+	if p.Retention {
+		cfg.Retention = plantRetention
+	}
+	cfg.Plant = p.Name
+	return cfg
 }
 
 // PlantNames lists the planted bugs of topology t, in catalogue order.

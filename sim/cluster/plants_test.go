@@ -1,32 +1,19 @@
 package cluster
 
-import (
-	"testing"
-
-	"github.com/sluicemq/sluice/broker/brokernode"
-)
+import "testing"
 
 // Every planted bug of the catalogue is caught at the seed the catalogue names, by a violation
 // of a semantic check, and that seed passes without the bug: the violation is the bug's. (make
-// sim-swarm measures the first catching seed of each within PLANT_SEEDS seeds.)
+// mutants measures the first catching seed of each within PLANT_SEEDS seeds.)
 func TestPlantedBugsAreCaught(t *testing.T) {
 	for _, p := range Plants {
 		t.Run(p.Topology.String()+"/"+p.Name, func(t *testing.T) {
 			if p.CaughtAt == 0 {
 				t.Fatalf("planted bug %s names no seed that catches it", p.Name)
 			}
-			cfg := DefaultConfig(p.CaughtAt)
-			if p.Topology == BrokerGroups {
-				cfg = GroupsConfig(p.CaughtAt)
-			}
-			if p.AsyncFlush {
-				cfg.FlushMode = brokernode.AsyncFlush
-			}
-			if p.Retention {
-				cfg.Retention = plantRetention
-			}
-			planted := cfg
-			planted.Plant = p.Name
+			planted := p.Config(p.CaughtAt)
+			cfg := planted
+			cfg.Plant = ""
 			rep := runSeed(t, planted)
 			if len(rep.Violations) == 0 {
 				t.Fatalf("planted bug %s went unnoticed at seed %d: %s", p.Name, p.CaughtAt, rep.Summary())

@@ -35,6 +35,7 @@ func (t *singleTopology) flows(r *run) Flows { return r.drawFlows() }
 
 func (t *singleTopology) build(r *run) {
 	ncfg := r.cfg.nameServerConfig()
+	ncfg.Metrics = r.report.Metrics.With("node", NameServerAddr)
 	r.w.AddNode(NameServerAddr, func(env node.Env) node.Handler { return namesrv.New(env, ncfg) })
 	bcfg := brokernode.DefaultConfig()
 	bcfg.BrokerName = BrokerName
@@ -45,6 +46,7 @@ func (t *singleTopology) build(r *run) {
 	bcfg.RegisterInterval = 5 * time.Second
 	bcfg.RecentHeadEntries = simRecentHeadEntries
 	bcfg.MaxOpenQueueFiles = simMaxOpenQueueFiles
+	bcfg.Metrics = r.report.Metrics.With("node", BrokerAddr)
 	r.configureBroker(&bcfg)
 	r.retentionConfig(&bcfg)
 	if r.cfg.retentionOn() {
