@@ -43,7 +43,7 @@ func TestBurstsOfBrokerWrites(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var runs []int
-			for _, op := range queueOperations(&tc.h, qa) {
+			for _, op := range queueOperations(&tc.h, qa, sendsByID(&tc.h)) {
 				if in := op.Input.(opInput); in.kind == opBrokerWrites {
 					runs = append(runs, len(in.burst))
 				} else if in.kind == opBrokerWrite {

@@ -92,6 +92,7 @@ func Check(h History, timeout time.Duration, vizDir string, alsoShow ...QueueKey
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
+	ids := sendsByID(&h) // read by every worker
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), max(len(queues), 1)) {
@@ -99,7 +100,7 @@ func Check(h History, timeout time.Duration, vizDir string, alsoShow ...QueueKey
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				ops := queueOperations(&h, queues[i])
+				ops := queueOperations(&h, queues[i], ids)
 				qr := QueueResult{Queue: queues[i], Ops: len(ops), Verdict: VerdictUnknown}
 				var budget time.Duration // porcupine reads 0 as no limit
 				if !deadline.IsZero() {

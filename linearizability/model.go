@@ -574,14 +574,25 @@ func Operations(h *History) ([]porcupine.Operation, error) {
 		return nil, err
 	}
 	var ops []porcupine.Operation
+	ids := sendsByID(h)
 	for _, q := range h.Queues() {
-		ops = append(ops, queueOperations(h, q)...)
+		ops = append(ops, queueOperations(h, q, ids)...)
 	}
 	return ops, nil
 }
 
-// queueOperations converts the operations of one queue of a validated history.
-func queueOperations(h *History, q QueueKey) []porcupine.Operation {
+// sendsByID counts the sends of h by message id (queueOperations' last argument).
+func sendsByID(h *History) map[string]int {
+	n := make(map[string]int, len(h.Sends))
+	for _, s := range h.Sends {
+		n[s.MsgID]++
+	}
+	return n
+}
+
+// queueOperations converts the operations of one queue of a validated history; sendsWithID
+// is sendsByID(h), which it only reads (the same for every queue).
+func queueOperations(h *History, q QueueKey, sendsWithID map[string]int) []porcupine.Operation {
 	var end int64
 	var clients []int
 	for _, s := range h.Sends {
@@ -616,10 +627,6 @@ func queueOperations(h *History, q QueueKey) []porcupine.Operation {
 		call    int64 // and its call
 		stored  int64 // and the store time it carried
 		stamped bool  // whether it carried one
-	}
-	sendsWithID := map[string]int{}
-	for _, s := range h.Sends {
-		sendsWithID[s.MsgID]++
 	}
 	observed := map[string]sighting{}
 	for _, p := range h.Pulls {

@@ -20,6 +20,12 @@ type registrations struct {
 	// version is the dataVersion of the topic table registered last: it moves when the
 	// table's bytes change, as Java's TopicConfigManager dataVersion does.
 	version metaVersion
+	// body is the last registration body encoded, with its CRC and the data version it
+	// carries: while the version stays (the topic table's bytes and the epoch are the same) a
+	// registration sends the same body, shared by its requests and never modified.
+	body      []byte
+	bodyCRC   int64
+	bodyOfVer route.DataVersion
 	// accepted: a name server answered a REGISTER_BROKER with success (Health).
 	accepted bool
 	// nextRound numbers rounds; held lists the answers waiting, oldest round first.
@@ -54,8 +60,13 @@ func (b *Broker) registerAll() map[int32]node.ConnID {
 	// Name servers route the master of the highest epoch when two replicas claim id 0 (0
 	// without a group).
 	body.DataVersion.StateVersion = b.epoch()
-	payload := mustJSON(body)
-	crc := int64(route.BodyCRC32(payload))
+	// The counter moves whenever the table's bytes do, so the same version is the same body.
+	if b.reg.body == nil || b.reg.bodyOfVer != body.DataVersion {
+		b.reg.body = mustJSON(body)
+		b.reg.bodyCRC = int64(route.BodyCRC32(b.reg.body))
+		b.reg.bodyOfVer = body.DataVersion
+	}
+	payload, crc := b.reg.body, b.reg.bodyCRC
 	sent := map[int32]node.ConnID{}
 	for _, addr := range b.cfg.NameServers {
 		c, ok := b.nsConns[addr]

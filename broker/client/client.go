@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -138,10 +139,12 @@ type Client struct {
 	calls  map[int32]*call
 	opaque int32
 	routes map[string]*cachedRoute
-	// routeBodies holds, by topic, the last route body decoded and what it decoded to: a
-	// lookup that brings the same bytes (nearly every one) copies that instead of parsing them
-	// again. Unlike routes, it outlives invalidation.
-	routeBodies map[string]decodedRoute
+	// routeBodies holds, by topic, the last few route bodies decoded (oldest first, at most
+	// keptRouteBodies) and what they decoded to: a lookup that brings the same bytes as one of
+	// them (nearly every one; name servers that disagree for a while, asked in turn, alternate
+	// between a few) copies that instead of parsing them again. Unlike routes, it outlives
+	// invalidation.
+	routeBodies map[string][]decodedRoute
 	nsNext      int
 	rr          int
 	// brokers holds every broker address seen in a route, by group and broker id: heartbeats
@@ -162,7 +165,7 @@ func New(env node.Env, cfg Config) *Client {
 		addrOf: map[node.ConnID]string{},
 		dialed: map[node.ConnID]bool{},
 		calls:  map[int32]*call{},
-		routes: map[string]*cachedRoute{}, routeBodies: map[string]decodedRoute{},
+		routes: map[string]*cachedRoute{}, routeBodies: map[string][]decodedRoute{},
 
 		brokers:   map[string]map[string]string{},
 		consumers: map[string]ConsumerGroup{},
@@ -326,17 +329,26 @@ type decodedRoute struct {
 
 // decodeRoute decodes topic's route body b, or copies what the same bytes decoded to last time.
 func (c *Client) decodeRoute(topic string, b []byte) (*route.TopicRouteData, error) {
-	if prev, ok := c.routeBodies[topic]; ok && bytes.Equal(prev.body, b) {
-		return prev.data.Clone(), nil
+	kept := c.routeBodies[topic]
+	for _, prev := range kept {
+		if bytes.Equal(prev.body, b) {
+			return prev.data.Clone(), nil
+		}
 	}
 	rd, err := route.DecodeTopicRouteData(b)
 	if err != nil {
 		return nil, err
 	}
+	if len(kept) >= keptRouteBodies {
+		kept = slices.Delete(kept, 0, 1)
+	}
 	// Kept apart from what the caller gets (the frame's buffer is not ours to keep either).
-	c.routeBodies[topic] = decodedRoute{body: bytes.Clone(b), data: rd.Clone()}
+	c.routeBodies[topic] = append(kept, decodedRoute{body: bytes.Clone(b), data: rd.Clone()})
 	return rd, nil
 }
+
+// keptRouteBodies bounds Client.routeBodies per topic.
+const keptRouteBodies = 4
 
 // fresh reports whether a cached route may still be used.
 func (c *Client) fresh(r *cachedRoute) bool {

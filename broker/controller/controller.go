@@ -188,6 +188,9 @@ type Controller struct {
 	warned      map[GroupKey]int64 // masterless epoch already logged
 	proposals   map[uint64]*proposal
 	rec         metrics.Recorder
+	// groupBodies holds, by group, the last group answer body encoded and what it encodes:
+	// replicas heartbeat every few seconds and the answer seldom changes (groupBody).
+	groupBodies map[GroupKey]encodedGroup
 }
 
 // New opens a member's raft log and state on env's disk. The state machine is rebuilt by
@@ -228,6 +231,8 @@ func New(env node.Env, cfg Config) (*Controller, error) {
 		warned:    map[GroupKey]int64{},
 		proposals: map[uint64]*proposal{},
 		rec:       metrics.Or(cfg.Metrics),
+
+		groupBodies: map[GroupKey]encodedGroup{},
 	}
 	for _, id := range voters {
 		if id != cfg.ID {

@@ -192,9 +192,37 @@ func (c *Controller) groupResponse(req *codec.Command, code int16, remark string
 	if g != nil {
 		info := c.groupInfo(g)
 		setGroupExt(resp, info)
-		resp.Body, _ = json.Marshal(info)
+		resp.Body = c.groupBody(info)
 	}
 	return resp
+}
+
+// encodedGroup is a group answer's body and the GroupInfo it encodes.
+type encodedGroup struct {
+	info GroupInfo
+	body []byte
+}
+
+// groupBody is info as JSON: the body encoded last time for the group when info is the same
+// (the body is shared by the answers that carry it and never modified).
+func (c *Controller) groupBody(info GroupInfo) []byte {
+	k := GroupKey{Cluster: info.Cluster, Group: info.Group}
+	if e, ok := c.groupBodies[k]; ok && sameGroupInfo(e.info, info) {
+		return e.body
+	}
+	body, _ := json.Marshal(info)
+	if len(c.groupBodies) >= MaxGroups {
+		clear(c.groupBodies) // groups come and go: start over rather than grow
+	}
+	c.groupBodies[k] = encodedGroup{info: info, body: body}
+	return body
+}
+
+// sameGroupInfo reports whether a and b encode to the same JSON.
+func sameGroupInfo(a, b GroupInfo) bool {
+	return a.Cluster == b.Cluster && a.Group == b.Group && a.MasterID == b.MasterID && a.MasterAddr == b.MasterAddr &&
+		a.MasterEpoch == b.MasterEpoch && a.InSyncEpoch == b.InSyncEpoch && slices.Equal(a.InSync, b.InSync) &&
+		slices.Equal(a.Replicas, b.Replicas) && (a.InSync == nil) == (b.InSync == nil) && (a.Replicas == nil) == (b.Replicas == nil)
 }
 
 func setGroupExt(resp *codec.Command, info GroupInfo) {

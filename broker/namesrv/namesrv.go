@@ -81,6 +81,12 @@ type Server struct {
 	// holds, so whatever changes those forgets the entry. It outlives expiry, bounded by
 	// maxRegistered.
 	registered map[string]registration
+	// routes holds, by topic, the route body routeInfo last encoded, while nothing a route is
+	// built from has changed since (which brokers are registered, their groups, ids, epochs,
+	// clusters and topic tables): brokers heartbeat far more often than that changes, and
+	// clients ask for routes all the time. forgetRoutes empties it on every such change.
+	// A body in it is shared by the responses that carry it and never modified.
+	routes map[string][]byte
 	// unsupported answers and logs the requests the name server does not serve.
 	unsupported node.Unsupported
 	rec         metrics.Recorder
@@ -89,7 +95,7 @@ type Server struct {
 // New creates a name server on env.
 func New(env node.Env, cfg Config) *Server {
 	return &Server{env: env, cfg: cfg, log: env.Logger(), brokers: map[string]*liveBroker{},
-		registered: map[string]registration{}, unsupported: node.Unsupported{What: "name server"},
+		registered: map[string]registration{}, routes: map[string][]byte{}, unsupported: node.Unsupported{What: "name server"},
 		rec: metrics.Or(cfg.Metrics)}
 }
 
@@ -111,6 +117,7 @@ func (s *Server) OnConnClosed(c node.ConnID) {
 		if b := s.brokers[addr]; b.conn == c {
 			s.log.Info("broker connection closed, dropping it from routes", "broker", addr)
 			delete(s.brokers, addr)
+			s.forgetRoutes()
 			s.rec.Counter(mDropped, "closed").Add(1)
 		}
 	}
@@ -131,6 +138,7 @@ func (s *Server) OnTimer(_ node.TimerID, tag any) {
 		if silent > s.cfg.BrokerExpiry {
 			s.log.Warn("broker expired, dropping it from routes", "broker", addr, "silentFor", silent)
 			delete(s.brokers, addr)
+			s.forgetRoutes()
 			s.rec.Counter(mDropped, "expired").Add(1)
 		}
 	}
@@ -154,6 +162,7 @@ func (s *Server) OnFrame(c node.ConnID, req *codec.Command) {
 		h, _ := codec.DecodeHeader[codec.UnregisterBrokerHeader](req) // only the address is read
 		if _, ok := s.brokers[h.BrokerAddr]; ok {
 			delete(s.brokers, h.BrokerAddr)
+			s.forgetRoutes()
 			s.rec.Counter(mDropped, "unregistered").Add(1)
 		}
 		resp = codec.NewResponse(req, codec.Success, "")
@@ -194,6 +203,7 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 	if prev, ok := s.registered[addr]; ok && !h.Compressed && (bytes.Equal(prev.body, req.Body) || s.cfg.Bugs.Has(bugs.StaleRegistration)) {
 		body.TopicConfigTable, body.DataVersion.StateVersion = prev.topics, prev.epoch
 	} else {
+		s.forgetRoutes() // a new topic table
 		delete(s.registered, addr)
 		if h.Compressed {
 			// A Java broker with compressedRegister=true (RegisterBrokerBody.encode(true)).
@@ -217,6 +227,9 @@ func (s *Server) register(c node.ConnID, req *codec.Command) *codec.Command {
 		s.log.Info("broker registered", "broker", addr, "group", name, "id", id)
 		b = &liveBroker{addr: addr}
 		s.brokers[addr] = b
+		s.forgetRoutes()
+	} else if b.cluster != h.ClusterName || b.brokerName != name || b.brokerID != id || b.epoch != body.DataVersion.StateVersion {
+		s.forgetRoutes()
 	}
 	b.cluster = h.ClusterName
 	b.brokerName = name
@@ -271,6 +284,11 @@ func checkBrokerAddr(addr string) error {
 func (s *Server) routeInfo(req *codec.Command) *codec.Command {
 	h, _ := codec.DecodeHeader[codec.TopicHeader](req) // no field can be malformed
 	topic := h.Topic
+	if body, ok := s.routes[topic]; ok {
+		resp := codec.NewResponse(req, codec.Success, "")
+		resp.Body = body
+		return resp
+	}
 	rd := route.TopicRouteData{}
 	groups := map[string]*route.BrokerData{}
 	queues := map[string]route.QueueData{}
@@ -307,8 +325,18 @@ func (s *Server) routeInfo(req *codec.Command) *codec.Command {
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
 	resp.Body = rd.Encode()
+	if len(s.routes) >= maxRoutes {
+		clear(s.routes) // clients asking for many topics: start over rather than grow
+	}
+	s.routes[topic] = resp.Body
 	return resp
 }
+
+// maxRoutes bounds Server.routes.
+const maxRoutes = 1024
+
+// forgetRoutes drops the memoised route bodies: something a route is built from changed.
+func (s *Server) forgetRoutes() { clear(s.routes) }
 
 // idClaim is one broker id of one group.
 type idClaim struct {
@@ -348,6 +376,7 @@ func (s *Server) deleteTopic(req *codec.Command) *codec.Command {
 		if _, ok := s.brokers[addr].topics[topic]; ok {
 			delete(s.brokers[addr].topics, topic)
 			delete(s.registered, addr)
+			s.forgetRoutes()
 			n++
 		}
 	}

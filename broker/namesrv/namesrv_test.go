@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -276,4 +277,52 @@ func TestDeleteTopicInNamesrv(t *testing.T) {
 	if rd, _ := route.DecodeTopicRouteData(n.route("Orders").Body); rd == nil || len(rd.BrokerDatas) != 2 {
 		t.Fatalf("route after broker-a registered the same topics again: %+v, want both groups", rd)
 	}
+}
+
+// The name server keeps the last route body it encoded for a topic; every change a route is
+// built from must show in the next route all the same: a new broker, a known broker under
+// another id or group with the very same registration bytes, a new topic table, a closed
+// connection, an unregistration. Each route is compared with one a fresh name server builds
+// from the same registrations.
+func TestRoutesFollowEveryChange(t *testing.T) {
+	n := startNameServer(t)
+	type reg struct {
+		c              node.ConnID
+		name, addr, id string
+		topics         map[string]int32
+	}
+	var live []reg
+	check := func(step string) {
+		t.Helper()
+		fresh := startNameServer(t)
+		for _, r := range live {
+			fresh.register(r.c, r.name, r.addr, r.id, r.topics)
+		}
+		got, want := n.route("Orders"), fresh.route("Orders")
+		if got.Code != want.Code || !bytes.Equal(got.Body, want.Body) {
+			t.Fatalf("%s: route %d %s, want %d %s", step, got.Code, got.Body, want.Code, want.Body)
+		}
+	}
+	apply := func(step string, r reg) {
+		t.Helper()
+		if resp := n.register(r.c, r.name, r.addr, r.id, r.topics); resp.Code != codec.Success {
+			t.Fatalf("%s: register: %d %s", step, resp.Code, resp.Remark)
+		}
+		live = slices.DeleteFunc(live, func(o reg) bool { return o.addr == r.addr })
+		live = append(live, r)
+		check(step)
+	}
+	check("nobody registered")
+	apply("a master", reg{1, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 4}})
+	check("asked again")
+	apply("a slave", reg{2, "broker-a", "127.0.0.2:10911", "1", map[string]int32{"Orders": 4}})
+	apply("the slave under another id, same bytes", reg{2, "broker-a", "127.0.0.2:10911", "2", map[string]int32{"Orders": 4}})
+	apply("the slave in another group, same bytes", reg{2, "broker-b", "127.0.0.2:10911", "2", map[string]int32{"Orders": 4}})
+	apply("more queues", reg{1, "broker-a", "127.0.0.1:10911", "0", map[string]int32{"Orders": 8}})
+	n.s.OnConnClosed(2)
+	live = slices.DeleteFunc(live, func(r reg) bool { return r.c == 2 })
+	check("the slave's connection closed")
+	n.call(1, codec.ReqUnregisterBroker, map[string]string{"brokerAddr": "127.0.0.1:10911"}, nil)
+	live = nil
+	check("the master unregistered")
 }

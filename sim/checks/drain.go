@@ -236,35 +236,35 @@ func (c *drainCheck) index() {
 func (c *drainCheck) positions() {
 	h, seen, writes, drainQueues, finalDrain, report := c.h, c.seen, c.writes, c.drainQueues, c.finalDrain, c.report
 	// One id, one position; one position, one id. Remember the first source of each pair.
-	positionsOf := map[string]map[position]source{}
-	idsAt := map[position]map[string]source{}
+	positionsOf := make(map[string]firstSources[position], len(seen))
+	idsAt := make(map[position]firstSources[string], len(seen))
 	for _, s := range seen {
-		if positionsOf[s.msgID] == nil {
-			positionsOf[s.msgID] = map[position]source{}
+		if f, ok := positionsOf[s.msgID]; !ok {
+			positionsOf[s.msgID] = firstSources[position]{key: s.pos, src: s.source}
+		} else if f.add(s.pos, s.source) {
+			positionsOf[s.msgID] = f
 		}
-		if _, ok := positionsOf[s.msgID][s.pos]; !ok {
-			positionsOf[s.msgID][s.pos] = s.source
-		}
-		if idsAt[s.pos] == nil {
-			idsAt[s.pos] = map[string]source{}
-		}
-		if _, ok := idsAt[s.pos][s.msgID]; !ok {
-			idsAt[s.pos][s.msgID] = s.source
+		if f, ok := idsAt[s.pos]; !ok {
+			idsAt[s.pos] = firstSources[string]{key: s.msgID, src: s.source}
+		} else if f.add(s.msgID, s.source) {
+			idsAt[s.pos] = f
 		}
 	}
-	for _, id := range sortedKeys(positionsOf, strings.Compare) {
-		if len(positionsOf[id]) < 2 {
-			continue
-		}
-		if w := writes[id]; w != nil && onlyIn(positionsOf[id], w.Queue) {
+	for _, id := range severalKeys(positionsOf, strings.Compare) {
+		at := positionsOf[id].all()
+		if w := writes[id]; w != nil && onlyIn(at, w.Queue) {
 			continue // delivered at least once: duplicates in its own queue are allowed
 		}
-		poss := sortedKeys(positionsOf[id], position.compare)
+		poss := sortedKeys(at, position.compare)
 		parts := make([]string, len(poss))
 		for i, p := range poss {
-			parts[i] = fmt.Sprintf("%v (%s)", p, positionsOf[id][p])
+			parts[i] = fmt.Sprintf("%v (%s)", p, at[p])
 		}
 		report(KindTwoOffsets, poss[0].queue, id, "%s seen at %s", id, strings.Join(parts, ", "))
+	}
+	shared := severalKeys(idsAt, position.compare)
+	if len(shared) == 0 {
+		return
 	}
 	mayCut := h.MayCut()
 	drainAt := map[position]string{}
@@ -273,17 +273,15 @@ func (c *drainCheck) positions() {
 			drainAt[position{q, m.Offset}] = m.MsgID
 		}
 	}
-	for _, pos := range sortedKeys(idsAt, position.compare) {
-		if len(idsAt[pos]) < 2 {
-			continue
-		}
-		ids := sortedKeys(idsAt[pos], strings.Compare)
+	for _, pos := range shared {
+		holders := idsAt[pos].all()
+		ids := sortedKeys(holders, strings.Compare)
 		// A message a crash may have cut off this position (not there in the drain, and
 		// appended within a crash's loss window) does not hold it against the one that
 		// reused it; two that held it are a conflict.
 		held := 0
 		for _, id := range ids {
-			if drainAt[pos] == id || !mayCut(id, sourceReturn(h, idsAt[pos][id])) {
+			if drainAt[pos] == id || !mayCut(id, sourceReturn(h, holders[id])) {
 				held++
 			}
 		}
@@ -292,7 +290,7 @@ func (c *drainCheck) positions() {
 		}
 		parts := make([]string, len(ids))
 		for i, id := range ids {
-			parts[i] = fmt.Sprintf("%s (%s)", id, idsAt[pos][id])
+			parts[i] = fmt.Sprintf("%s (%s)", id, holders[id])
 		}
 		report(KindOffsetConflict, pos.queue, "", "offset %d holds %s", pos.offset, strings.Join(parts, ", "))
 	}
@@ -460,6 +458,51 @@ func queueNames(qs map[linearizability.QueueKey]bool) []string {
 	for _, q := range sortedKeys(qs, linearizability.QueueKey.Compare) {
 		out = append(out, q.String())
 	}
+	return out
+}
+
+// firstSources is the first source seen of each of a set of keys (positions of an id, ids at a
+// position), kept without a map while there is only one key, as there is for almost every id
+// and position.
+type firstSources[K comparable] struct {
+	key  K
+	src  source
+	rest map[K]source // the keys other than key, once there are any
+}
+
+// add notes k's source s unless k has one already; it reports whether it created rest (the
+// caller must then store f back).
+func (f *firstSources[K]) add(k K, s source) bool {
+	if k == f.key {
+		return false
+	}
+	created := f.rest == nil
+	if created {
+		f.rest = map[K]source{}
+	}
+	if _, ok := f.rest[k]; !ok {
+		f.rest[k] = s
+	}
+	return created
+}
+
+// all is every key with its first source.
+func (f firstSources[K]) all() map[K]source {
+	m := make(map[K]source, 1+len(f.rest))
+	m[f.key] = f.src
+	maps.Copy(m, f.rest)
+	return m
+}
+
+// severalKeys is, sorted, the keys of m whose entries hold more than one key.
+func severalKeys[K, J comparable](m map[K]firstSources[J], compare func(a, b K) int) []K {
+	var out []K
+	for k, f := range m {
+		if f.rest != nil {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, compare)
 	return out
 }
 

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+	"os"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -9,6 +11,11 @@ import (
 // benchSeeds are the seeds the benchmarks cycle through: one seed's fault plan can make a run
 // much lighter or heavier than the rest, so a figure is an average over several.
 const benchSeeds = 8
+
+// simGCPercent is the GOGC `sluice sim` runs worlds with unless GOGC is set in the
+// environment (cmd/sluice's sim command): the benchmarks measure the simulator as that command
+// runs it.
+const simGCPercent = 400
 
 // benchRun runs cfg for seeds 1, 2, ... benchSeeds, 1, ... (b.N runs in all) and reports the
 // simulator's speed:
@@ -20,8 +27,13 @@ const benchSeeds = 8
 //   - cpu-events/s and cpu-x-realtime: events/s and x-realtime per second of the process's CPU
 //     time instead of wall time: on a machine other work keeps busy, these move far less
 //     between runs than the wall-time figures (with -cpu 1 they are what one core achieves).
+//
+// It collects garbage as `sluice sim` does (simGCPercent, unless GOGC is set).
 func benchRun(b *testing.B, config func(seed uint64) Config) {
 	b.Helper()
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(simGCPercent))
+	}
 	var events uint64
 	var simulated, wall, checkWall time.Duration
 	dir := b.TempDir()

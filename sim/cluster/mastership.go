@@ -89,8 +89,9 @@ func (r *run) onElection(k controller.GroupKey, masterID, epoch int64) {
 
 // judgeMaster checks that replica id of group g acting as the master of epoch at time at
 // (what: "wrote", "acknowledged", "answered a pull") was the controllers' master then. It
-// reports one violation per group, epoch and kind of act.
-func (r *run) judgeMaster(g *groupState, id int, epoch int64, at time.Duration, what, detail string) {
+// reports one violation per group, epoch and kind of act; detail, which describes the act, is
+// only called for a violation (the check runs on every write, acknowledgement and pull).
+func (r *run) judgeMaster(g *groupState, id int, epoch int64, at time.Duration, what string, detail func() string) {
 	t, ok := r.gr.terms.term(g.name, epoch)
 	var kind, why string
 	switch {
@@ -115,7 +116,7 @@ func (r *run) judgeMaster(g *groupState, id int, epoch int64, at time.Duration, 
 	}
 	g.judged[key] = true
 	r.violate(kind, "group %s: replica %d %s as the master of epoch %d at %v (%s), but %s",
-		g.name, id, what, epoch, at, detail, why)
+		g.name, id, what, epoch, at, detail(), why)
 }
 
 // nextTerm describes the term after epoch.
@@ -135,17 +136,20 @@ func (r *run) nextTerm(group string, epoch int64) string {
 // clock may have stepped, so it can only judge its lease as of each event's arrival (in
 // production Env.Now is monotonic and it would judge it later, more strictly).
 func (r *run) checkMasterWrite(g *groupState, id int, epoch int64, index uint64, what string) {
-	at := g.nodes[id-1].EventTime()
-	detail := fmt.Sprintf("commit-log index %d", index)
-	if now := r.w.Now(); now != at {
-		detail += fmt.Sprintf(", on an event that reached it at %v, held back by a pause", at)
-	}
-	r.judgeMaster(g, id, epoch, at, what, detail)
+	at, now := g.nodes[id-1].EventTime(), r.w.Now()
+	r.judgeMaster(g, id, epoch, at, what, func() string {
+		detail := fmt.Sprintf("commit-log index %d", index)
+		if now != at {
+			detail += fmt.Sprintf(", on an event that reached it at %v, held back by a pause", at)
+		}
+		return detail
+	})
 }
 
 // checkMasterPull judges the answer of the replica at addr to a pull of q called at call
-// (atCall: masterEpochs then), if it answered as a master (see servedByMaster).
-func (r *run) checkMasterPull(addr string, atCall map[string]int64, call time.Duration, q linearizability.QueueKey, offset int64, status string) {
+// (atCall: masterEpochs then), if it answered as a master (see servedByMaster); code and msgs
+// are the answer's status and message count.
+func (r *run) checkMasterPull(addr string, atCall map[string]int64, call time.Duration, q linearizability.QueueKey, offset int64, code int16, msgs int) {
 	epoch, ok := r.masterAnswer(addr, atCall)
 	if !ok {
 		return
@@ -153,8 +157,10 @@ func (r *run) checkMasterPull(addr string, atCall map[string]int64, call time.Du
 	for _, g := range r.gr.groups {
 		for id, n := range g.nodes {
 			if n.Addr == addr {
-				r.judgeMaster(g, id+1, epoch, call, "answered a pull",
-					fmt.Sprintf("pull of %s at offset %d called then, answered %s at %v", q, offset, status, r.w.Now()))
+				now := r.w.Now()
+				r.judgeMaster(g, id+1, epoch, call, "answered a pull", func() string {
+					return fmt.Sprintf("pull of %s at offset %d called then, answered %s at %v", q, offset, pullStatus(code, msgs), now)
+				})
 				return
 			}
 		}

@@ -22,6 +22,7 @@ package cluster
 //     it back).
 
 import (
+	"bytes"
 	"cmp"
 	"math/rand/v2"
 	"slices"
@@ -162,6 +163,10 @@ type routeCheck struct {
 	r       *run
 	topic   string
 	watches []*routeWatch
+	// lastBody is the last route body that decoded, and lastRouted the addresses it routes:
+	// the name servers answer the same bytes until a route changes.
+	lastBody   []byte
+	lastRouted []string
 }
 
 // startRouteCheck starts the prober and the poll for the name servers nss and brokers.
@@ -267,6 +272,10 @@ func (rc *routeCheck) onAnswer(ns string, sent time.Duration, resp *codec.Comman
 	var routed []string
 	switch resp.Code {
 	case codec.Success:
+		if rc.lastBody != nil && bytes.Equal(rc.lastBody, resp.Body) {
+			routed = rc.lastRouted
+			break
+		}
 		rd, err := route.DecodeTopicRouteData(resp.Body)
 		if err != nil {
 			r.violate("route", "name server %s answered a route for %s that does not decode: %v", ns, rc.topic, err)
@@ -277,6 +286,7 @@ func (rc *routeCheck) onAnswer(ns string, sent time.Duration, resp *codec.Comman
 				routed = append(routed, addr)
 			}
 		}
+		rc.lastBody, rc.lastRouted = bytes.Clone(resp.Body), routed
 	case codec.TopicNotExist:
 	default:
 		return // the name server could not say (nothing it answers so today)

@@ -187,7 +187,7 @@ func (r *run) pullRecorded(cli *client.Client, clientIdx int, req client.PullReq
 			op.Outcome = linearizability.Unknown
 		}
 		if err == nil && r.gr != nil {
-			r.checkMasterPull(res.Addr, masters, time.Duration(call), op.Queue, op.Offset, pullStatus(res.Status, len(res.Msgs)))
+			r.checkMasterPull(res.Addr, masters, time.Duration(call), op.Queue, op.Offset, res.Status, len(res.Msgs))
 		}
 		if err == nil && r.gr != nil && !r.servedByMaster(res.Addr, masters) {
 			r.report.SlavePulls++

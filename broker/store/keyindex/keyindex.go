@@ -245,7 +245,10 @@ type heads struct {
 	pages []*[1 << pageBits]uint64
 }
 
-const pageBits = 7
+// pageBits sizes a page at 16 buckets (128 bytes): keys hash all over the table, so a page
+// seldom holds more than one or two of a small index's heads, and the page table of 2^18 buckets
+// (the store's default) is 128 KiB.
+const pageBits = 4
 
 func newHeads(buckets uint64) heads {
 	return heads{pages: make([]*[1 << pageBits]uint64, (buckets+1<<pageBits-1)>>pageBits)}
