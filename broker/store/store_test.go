@@ -559,7 +559,7 @@ func TestBitFlipReplayKeepsOffsets(t *testing.T) {
 			mustAppend(t, s, msg("T", 0, "a1", ""))
 			mustAppend(t, s, msg("T", 1, "b0", ""))
 			mustAppend(t, s, msg("T", 0, "a2", ""))
-			mustAppend(t, s, msg("T", 1, "b1", "")) // a flipped last entry is a torn tail to the disk
+			mustAppend(t, s, msg("T", 1, "b1", ""))
 			s.Confirm(5)
 			if err := d.SyncLog(commitLogName, 5); err != nil {
 				t.Fatal(err)
