@@ -19,11 +19,7 @@ import (
 // messages and offsets come back, including those replayed past the checkpoint.
 func TestOnProductionDisk(t *testing.T) {
 	dir := t.TempDir()
-	d, err := diskfile.Open(dir, diskfile.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := open(t, d, Options{})
+	s := openOnFiles(t, dir)
 	mustCreate(t, s, "T", 2)
 	var want [2][]string
 	for i := 0; i < 50; i++ {
@@ -55,7 +51,7 @@ func TestOnProductionDisk(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = open(t, d, Options{})
+	s = openOnFiles(t, dir)
 	defer s.Close()
 	for q := int32(0); q < 2; q++ {
 		if diff := cmp.Diff(want[q], queueBodies(t, s, "T", q)); diff != "" {
@@ -76,11 +72,7 @@ func TestFlippedLastRecordKeepsItsOffset(t *testing.T) {
 	for _, cqSurvives := range []bool{true, false} {
 		t.Run(fmt.Sprintf("consumeQueueSurvives=%v", cqSurvives), func(t *testing.T) {
 			dir := t.TempDir()
-			d, err := diskfile.Open(dir, diskfile.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := open(t, d, Options{})
+			s := openOnFiles(t, dir)
 			mustCreate(t, s, "T", 2)
 			big := strings.Repeat("x", 500) // the flip, in the record's middle, lands in its body
 			mustAppend(t, s, msg("T", 0, "a0", ""))
@@ -101,11 +93,7 @@ func TestFlippedLastRecordKeepsItsOffset(t *testing.T) {
 			}
 			flipInLastEntry(t, filepath.Join(dir, "logs", commitLogName), func(e []byte) int { return len(e) / 2 })
 
-			d, err = diskfile.Open(dir, diskfile.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s = open(t, d, Options{})
+			s = openOnFiles(t, dir)
 			defer s.Close()
 			if got := s.CommitLog().LastIndex(); got != 3 {
 				t.Errorf("commit log ends at %d after the flip, want 3 (the flipped record kept)", got)
@@ -129,11 +117,7 @@ func TestFlippedLastRecordKeepsItsOffset(t *testing.T) {
 // one bit, and only one: placed there.
 func TestFlippedHeaderKeepsItsOffset(t *testing.T) {
 	dir := t.TempDir()
-	d, err := diskfile.Open(dir, diskfile.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := open(t, d, Options{})
+	s := openOnFiles(t, dir)
 	mustCreate(t, s, "Orders", 1)
 	mustCreate(t, s, "Ocders", 1) // one bit from "Obders" too, but its next offset is 2
 	mustAppend(t, s, msg("Orders", 0, "o0", ""))
@@ -169,11 +153,7 @@ func TestFlippedHeaderKeepsItsOffset(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := copyDir(t, dir)
 			flipInLastEntry(t, filepath.Join(dir, "logs", commitLogName), tc.at)
-			d, err := diskfile.Open(dir, diskfile.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := open(t, d, Options{})
+			s := openOnFiles(t, dir)
 			defer s.Close()
 			if r := mustAppend(t, s, msg("Orders", 0, "new", "")); r.QueueOffset != 2 {
 				t.Fatalf("the next message of Orders/0 went to offset %d, want 2 (offset 1 is the flipped record's)", r.QueueOffset)
@@ -187,6 +167,16 @@ func TestFlippedHeaderKeepsItsOffset(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openOnFiles opens a store on the production disk in dir.
+func openOnFiles(t *testing.T, dir string) *Store {
+	t.Helper()
+	d, err := diskfile.Open(dir, diskfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return open(t, d, Options{})
 }
 
 // copyDir copies the directory tree at src into a new temporary directory.

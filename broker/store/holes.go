@@ -39,10 +39,10 @@ import (
 //   - a later record of the same queue whose queue offset is past the queue's end: the gap is
 //     filled, in order, with unplaced unreadable records after the queue's last entry.
 //
-// So any single flipped bit in a record places it, save one in its queue's offset field or
-// topic that happens to name another queue's next offset as well (ambiguous: left unplaced),
-// or one that names another existing queue and its next offset exactly (misplaced: as with
-// an undamaged-looking header, nothing tells). Several flipped bits may defeat all of them.
+// So a single flipped bit anywhere in a record leaves it placeable, unless the damaged header
+// is one bit from two queues' next offsets (ambiguous: left unplaced) or names another queue's
+// next offset exactly (misplaced, as a plausible header always could be). Several flipped
+// bits in its header may defeat all of them.
 // An unreadable record none places stays out of every queue (logged): the store keeps it in
 // its unplaced list, where a replicated record (AppendReplica: a slave's master assigns the
 // queue offsets) whose queue offset is past its queue's end fills the gap the same way, and
