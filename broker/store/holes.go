@@ -321,8 +321,9 @@ func (s *Store) framingBitPlacement(idx uint64, b []byte) (queueKey, int64, bool
 func framingBytes(b []byte) []int {
 	const sysflagAt, bornHostAt = 36, 48 // after total size, magic, body crc, queue id, flag, queue and physical offsets
 	at := []int{0, 1, 2, 3, 4, 5, 6, 7, sysflagAt, sysflagAt + 1, sysflagAt + 2, sysflagAt + 3}
+	inside := func() []int { return slices.DeleteFunc(at, func(i int) bool { return i >= len(b) }) }
 	if len(b) < sysflagAt+4 {
-		return at
+		return inside()
 	}
 	sysflag := binary.BigEndian.Uint32(b[sysflagAt:])
 	hostIP := func(v6 bool) int {
@@ -338,15 +339,15 @@ func framingBytes(b []byte) []int {
 		at = append(at, bornPort+i, storePort+i, bodyLenAt+i)
 	}
 	if bodyLenAt+4 > len(b) {
-		return slices.DeleteFunc(at, func(i int) bool { return i >= len(b) })
+		return inside()
 	}
 	topicLenAt := bodyLenAt + 4 + int(int32(binary.BigEndian.Uint32(b[bodyLenAt:])))
 	if topicLenAt < bodyLenAt+4 || topicLenAt >= len(b) {
-		return at
+		return inside()
 	}
 	propsLenAt := topicLenAt + 1 + int(b[topicLenAt])
 	at = append(at, topicLenAt, propsLenAt, propsLenAt+1)
-	return slices.DeleteFunc(at, func(i int) bool { return i >= len(b) })
+	return inside()
 }
 
 // replayQueue opens the consume queue of the record m at commit-log index idx during replay
