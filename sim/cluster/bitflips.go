@@ -34,8 +34,9 @@ package cluster
 // A flip of a log's last entry is kept when the broker next opens it, not dropped as a torn
 // write (the simulated disk tears only what a crash cut short; the production disk keeps
 // every whole entry), and recovery places it like any unreadable record. A record recovery
-// cannot place (several bits of its header damaged: not what a flip here does) would give its
-// queue offset to the next message again; a sweep would report that.
+// cannot place (its one flipped bit leaves its header one bit from two queues' next offsets,
+// see broker/store/holes.go) would give its queue offset to the next message again; a sweep
+// would report that.
 
 import (
 	"errors"
