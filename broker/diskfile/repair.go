@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/sluicemq/sluice/broker/logentry"
 )
 
 // repairTail makes the log in dir openable after a crash. tidwall/wal's binary segment format
@@ -18,17 +16,21 @@ import (
 // fails on a tail segment whose last entry is cut short. Since the wal is used with NoSync,
 // a crash can leave exactly that: the bytes appended since the last fsync partly on disk.
 //
-// repairTail truncates the tail segment to its last whole entry, and further drops that last
-// entry if its checksum fails (torn inside: its length made it to disk but not all of its
-// bytes). Only unsynced data can be lost this way: the tail's synced prefix is whole. A
-// length prefix below crcBytes is never written by Append, so it is treated as the start of
-// the torn region too (a file extended with zeros after a crash reads as zero-length
-// entries). The cost of that rule: a damaged length prefix inside the tail segment is
-// indistinguishable from a torn write, and the rest of the segment is dropped; the repair is
-// logged at Warn with the number of bytes dropped.
+// repairTail truncates the tail segment to its last whole entry. Only unsynced data can be
+// lost this way: the tail's synced prefix is whole. A length prefix below crcBytes is never
+// written by Append, so it is treated as the start of the torn region too (a file extended
+// with zeros after a crash reads as zero-length entries). The cost of that rule: a damaged
+// length prefix inside the tail segment is indistinguishable from a torn write, and the rest
+// of the segment is dropped; the repair is logged at Warn with the number of bytes dropped.
 //
-// A bad checksum on an entry before the last is corruption, not a torn write: it is left in
-// place and Read reports it with node.ErrCorrupt.
+// A whole entry whose checksum fails is kept, the last one included, and Read reports it with
+// node.ErrCorrupt. Nothing on the medium tells a last entry torn inside (its length reached
+// the disk, some of its bytes did not) from a synced one a bit flip struck later, and the
+// latter may have been acknowledged and read: dropping it would give its index, and so its
+// queue offset, to the next message, and a consumer would see two messages at one offset.
+// Kept, an entry that was torn after all costs a hole instead (the store skips its queue
+// offset: see broker/store/holes.go), never an acknowledged message, since it was never
+// synced.
 func repairTail(dir, name string, logger *slog.Logger) error {
 	path, err := tailSegmentFile(dir)
 	if err != nil {
@@ -54,36 +56,22 @@ func repairTail(dir, name string, logger *slog.Logger) error {
 	return nil
 }
 
-// wholePrefix returns the length of data's prefix that holds only whole entries with a valid
-// last entry, and why anything after it is dropped.
+// wholePrefix returns the length of data's prefix that holds only whole entries, and why
+// anything after it is dropped. Whether an entry's checksum holds plays no part (see
+// repairTail).
 func wholePrefix(data []byte) (keep int, reason string) {
-	off, lastStart := 0, -1
+	off := 0
 	for off < len(data) {
 		size, n := binary.Uvarint(data[off:])
 		if n <= 0 || size > uint64(len(data)-off-n) {
-			reason = "last entry is cut short"
-			break
+			return off, "last entry is cut short"
 		}
 		if size < crcBytes {
-			reason = "entry too short to hold a checksum"
-			break
+			return off, "entry too short to hold a checksum"
 		}
-		lastStart = off
 		off += n + int(size)
 	}
-	if lastStart >= 0 {
-		size, n := binary.Uvarint(data[lastStart:])
-		entry := data[lastStart+n : lastStart+n+int(size)]
-		if !logentry.Valid(entry) {
-			if reason == "" {
-				reason = "last entry fails its checksum"
-			} else {
-				reason += "; the whole entry before it fails its checksum"
-			}
-			off = lastStart
-		}
-	}
-	return off, reason
+	return off, ""
 }
 
 // tailSegmentFile returns the path of the segment wal.Open will append to, or "" when there

@@ -1,7 +1,10 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -23,17 +26,33 @@ import (
 //   - the record's own header, read from its unverified bytes (a flipped bit most often lies
 //     in the body): when it decodes, names this very commit-log index, a queue that exists
 //     (or a configured topic) and that queue's next offset (after filling any gap before it
-//     as below), the record is placed there. A header whose flipped bit changed its queue or
-//     offset almost always names an offset that is not its queue's next one, and is ignored;
+//     as below), the record is placed there;
+//   - the same header corrected by one bit: a bit flipped in a placement field (the topic's
+//     bytes, the queue id, the queue offset, the commit-log index) makes the header name a
+//     queue that does not exist or an offset that is not its queue's next one, and a bit
+//     flipped in a field that frames the others (the total size, magic, sysflag, ports, body,
+//     topic or properties length) makes it not decode. Every one-bit correction of the
+//     placement fields (oneBitPlacement), or of the framing fields (framingBitPlacement), is
+//     tried; when exactly one names, with this commit-log index, a queue's next offset as
+//     above (without filling a gap), the record is placed there. Two candidates place
+//     nothing: a guess could take an offset of the wrong queue;
 //   - a later record of the same queue whose queue offset is past the queue's end: the gap is
 //     filled, in order, with unplaced unreadable records after the queue's last entry.
 //
-// An unreadable record neither places stays out of every queue (logged) for now: the store
-// keeps it in its unplaced list, where a replicated record (AppendReplica: a slave's master
-// assigns the queue offsets) whose queue offset is past its queue's end fills the gap the same
-// way, and checkpoints stay below it so that the next recovery replays it again. On a master
-// (or a single broker) whose queue has no later record, nothing ever places it: its offset is
-// taken again by the queue's next message.
+// So a single flipped bit anywhere in a record leaves it placeable, unless the damaged header
+// is one bit from two queues' next offsets (ambiguous: left unplaced) or names another queue's
+// next offset exactly (misplaced, as a plausible header always could be). Several flipped
+// bits in its header may defeat all of them.
+// An unreadable record none places stays out of every queue (logged): the store keeps it in
+// its unplaced list, where a replicated record (AppendReplica: a slave's master assigns the
+// queue offsets) whose queue offset is past its queue's end fills the gap the same way, and
+// checkpoints and retention stay below it so that the next recovery replays it again. On a
+// master (or a single broker) whose queue has no later record, nothing places it: its offset
+// is taken again by the queue's next message.
+//
+// The record must reach recovery at all: a flipped last entry of the commit log is kept by
+// the disk (broker/diskfile's repairTail keeps every whole entry), not dropped as a torn
+// write, which gave its index and its queue offset to the next message.
 
 // droppedEntry is a consume-queue entry dropAbove removed: where it was and what it held.
 type droppedEntry struct {
@@ -138,15 +157,45 @@ func (s *Store) replayUnreadable(idx uint64, holes *replayHoles, unverified []by
 }
 
 // placeByHeader appends unreadable record idx to the queue its unverified header names, when
-// that header is plausible (see the list above); it returns nil, nil when it is not.
+// that header is plausible, or else to the one queue it names but for one flipped bit (see
+// the list above); it returns nil, nil when neither.
 func (s *Store) placeByHeader(idx uint64, unverified []byte, holes *replayHoles,
 	place func(q *consumeQueue, hole uint64, size int, tagsHash int64) error) (*consumeQueue, error) {
 	if unverified == nil {
 		return nil, nil
 	}
-	m, n, err := codec.DecodeRecordUnchecked(unverified)
-	if err != nil || n != len(unverified) || m.PhysicalOffset != int64(idx) ||
-		!ValidTopicName(m.Topic) || m.QueueID < 0 || m.QueueID >= MaxQueueNums || m.QueueOffset < 0 {
+	var k queueKey
+	var offset int64
+	var ok bool
+	if m, n, err := codec.DecodeRecordUnchecked(unverified); err == nil && n == len(unverified) {
+		q, err := s.placeByExactHeader(idx, m, len(unverified), holes, place)
+		if q != nil || err != nil {
+			return q, err
+		}
+		k, offset, ok = s.oneBitPlacement(idx, m)
+	} else {
+		k, offset, ok = s.framingBitPlacement(idx, unverified)
+	}
+	if !ok {
+		return nil, nil
+	}
+	q, err := s.openQueue(k.topic, k.queueID)
+	if err != nil {
+		return nil, err
+	}
+	if q.end() != offset {
+		panic(fmt.Sprintf("store: one-bit placement of index %d at %s/%d offset %d, queue ends at %d", idx, k.topic, k.queueID, offset, q.end()))
+	}
+	s.logger.Warn("store: unreadable commit-log record placed by its unverified header, one bit corrected",
+		"index", idx, "topic", k.topic, "queue", k.queueID, "offset", offset)
+	return q, s.appendPlaced(q, idx, len(unverified), holes)
+}
+
+// placeByExactHeader places record idx where its unverified header m says, when that is
+// plausible; nil, nil when it is not.
+func (s *Store) placeByExactHeader(idx uint64, m *codec.Message, size int, holes *replayHoles,
+	place func(q *consumeQueue, hole uint64, size int, tagsHash int64) error) (*consumeQueue, error) {
+	if m.PhysicalOffset != int64(idx) || !ValidTopicName(m.Topic) || m.QueueID < 0 || m.QueueID >= MaxQueueNums || m.QueueOffset < 0 {
 		return nil, nil
 	}
 	if _, ok := s.queues[queueKey{m.Topic, m.QueueID}]; !ok {
@@ -161,14 +210,144 @@ func (s *Store) placeByHeader(idx uint64, unverified []byte, holes *replayHoles,
 	if q.end() != m.QueueOffset {
 		return nil, nil
 	}
-	// Appended like any record: the caller lists it as idx's queue.
-	if err := q.append(idx, len(unverified), 0); err != nil {
-		return nil, err
-	}
-	holes.placed++
 	s.logger.Warn("store: unreadable commit-log record placed by its unverified header",
 		"index", idx, "topic", m.Topic, "queue", m.QueueID, "offset", m.QueueOffset)
-	return q, nil
+	return q, s.appendPlaced(q, idx, size, holes)
+}
+
+// appendPlaced appends unreadable record idx to q as its next entry, like any replayed
+// record (the caller lists q as idx's queue).
+func (s *Store) appendPlaced(q *consumeQueue, idx uint64, size int, holes *replayHoles) error {
+	if err := q.append(idx, size, 0); err != nil {
+		return err
+	}
+	holes.placed++
+	return nil
+}
+
+// oneBitPlacement finds where record idx goes when its unverified header m differs in one
+// bit from a placement that fits: the header's commit-log index is idx and it names a queue
+// whose next offset is its queue offset (an existing queue that no tombstone covers at idx, or
+// a configured topic's queue at offset 0). Such a bit is looked for in the commit-log index
+// (the rest must then fit as it is), else in the topic's bytes, the queue id and the queue
+// offset. It reports ok only when exactly one placement fits.
+func (s *Store) oneBitPlacement(idx uint64, m *codec.Message) (queueKey, int64, bool) {
+	fits := func(topic string, queueID int32, offset int64) bool {
+		return s.placementFits(idx, topic, queueID, offset)
+	}
+	if m.PhysicalOffset != int64(idx) {
+		if bits.OnesCount64(uint64(m.PhysicalOffset)^idx) == 1 && ValidTopicName(m.Topic) && fits(m.Topic, m.QueueID, m.QueueOffset) {
+			return queueKey{m.Topic, m.QueueID}, m.QueueOffset, true
+		}
+		return queueKey{}, 0, false
+	}
+	var found []queueKey
+	var offset int64
+	try := func(topic string, queueID int32, off int64) {
+		if len(found) < 2 && fits(topic, queueID, off) {
+			found = append(found, queueKey{topic, queueID})
+			offset = off
+		}
+	}
+	topic := []byte(m.Topic)
+	for i := range topic {
+		for b := range 8 {
+			topic[i] ^= 1 << b
+			if t := string(topic); ValidTopicName(t) {
+				try(t, m.QueueID, m.QueueOffset)
+			}
+			topic[i] ^= 1 << b
+		}
+	}
+	if ValidTopicName(m.Topic) {
+		for b := range 32 {
+			try(m.Topic, m.QueueID^(1<<b), m.QueueOffset)
+		}
+		for b := range 64 {
+			try(m.Topic, m.QueueID, m.QueueOffset^(1<<b))
+		}
+	}
+	if len(found) != 1 {
+		return queueKey{}, 0, false
+	}
+	return found[0], offset, true
+}
+
+// placementFits reports whether record idx can go to queue topic/queueID at offset: that is
+// an existing queue's next offset (no tombstone covering idx), or offset 0 of a configured
+// topic's queue.
+func (s *Store) placementFits(idx uint64, topic string, queueID int32, offset int64) bool {
+	if offset < 0 || queueID < 0 || queueID >= MaxQueueNums || s.deletedAt(topic, idx) {
+		return false
+	}
+	if q, ok := s.queues[queueKey{topic, queueID}]; ok {
+		return q.end() == offset
+	}
+	tc, ok := s.topics[topic]
+	return ok && offset == 0 && queueID < max(tc.ReadQueueNums, tc.WriteQueueNums)
+}
+
+// framingBitPlacement finds where record idx goes when its unverified bytes b do not decode
+// as a record: a bit flipped in a field that frames the others (total size, magic, sysflag,
+// the hosts' ports, the body, topic and properties lengths) leaves the placement fields
+// intact. Each bit of those fields is flipped back in turn; it reports ok only when exactly
+// one placement fits (placementFits, with the header's commit-log index idx) among the
+// records that then decode whole.
+func (s *Store) framingBitPlacement(idx uint64, b []byte) (queueKey, int64, bool) {
+	fix := slices.Clone(b)
+	var found queueKey
+	var offset int64
+	n := 0
+	for _, at := range framingBytes(b) {
+		for bit := range 8 {
+			fix[at] ^= 1 << bit
+			m, size, err := codec.DecodeRecordUnchecked(fix)
+			fix[at] ^= 1 << bit
+			if err != nil || size != len(fix) || m.PhysicalOffset != int64(idx) || !ValidTopicName(m.Topic) ||
+				!s.placementFits(idx, m.Topic, m.QueueID, m.QueueOffset) {
+				continue
+			}
+			if k := (queueKey{m.Topic, m.QueueID}); n == 0 || k != found || m.QueueOffset != offset {
+				found, offset = k, m.QueueOffset
+				n++
+			}
+		}
+	}
+	return found, offset, n == 1
+}
+
+// framingBytes returns the positions in record b of its framing fields' bytes, located with
+// the (possibly damaged) values of the fields before them.
+func framingBytes(b []byte) []int {
+	const sysflagAt, bornHostAt = 36, 48 // after total size, magic, body crc, queue id, flag, queue and physical offsets
+	at := []int{0, 1, 2, 3, 4, 5, 6, 7, sysflagAt, sysflagAt + 1, sysflagAt + 2, sysflagAt + 3}
+	inside := func() []int { return slices.DeleteFunc(at, func(i int) bool { return i >= len(b) }) }
+	if len(b) < sysflagAt+4 {
+		return inside()
+	}
+	sysflag := binary.BigEndian.Uint32(b[sysflagAt:])
+	hostIP := func(v6 bool) int {
+		if v6 {
+			return 16
+		}
+		return 4
+	}
+	bornPort := bornHostAt + hostIP(sysflag&codec.SysFlagBornHostV6 != 0)
+	storePort := bornPort + 4 + 8 + hostIP(sysflag&codec.SysFlagStoreHostV6 != 0) // after the store timestamp
+	bodyLenAt := storePort + 4 + 4 + 8                                            // after reconsume times, prepared tx offset
+	for i := range 4 {
+		at = append(at, bornPort+i, storePort+i, bodyLenAt+i)
+	}
+	if bodyLenAt+4 > len(b) {
+		return inside()
+	}
+	topicLenAt := bodyLenAt + 4 + int(int32(binary.BigEndian.Uint32(b[bodyLenAt:])))
+	if topicLenAt < bodyLenAt+4 || topicLenAt >= len(b) {
+		return inside()
+	}
+	propsLenAt := topicLenAt + 1 + int(b[topicLenAt])
+	at = append(at, topicLenAt, propsLenAt, propsLenAt+1)
+	return inside()
 }
 
 // replayQueue opens the consume queue of the record m at commit-log index idx during replay

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -24,10 +25,10 @@ import (
 // clean, and no checkpoint reopens it. A log handed to a checkpoint may be closed before its sync runs;
 // runtimes sync by name or report what the close made durable (node.Env.Sync).
 //
-// Reopening checks the log against the bounds remembered at close. The one difference a
-// healthy disk can show is a last entry dropped by the open's tail repair (a bit flipped in
-// it while it was closed): that entry is rebuilt from the commit-log record it pointed at.
-// Any other difference fails the store (reopen required), as a corrupt log does.
+// Reopening checks the log against the bounds remembered at close. Any difference fails the
+// store (reopen required), as a corrupt log does. A last entry that fails its checksum (a bit
+// flipped in it while the log was closed; the disk keeps a whole entry however it reads) is
+// rebuilt from the commit-log record it pointed at.
 
 // DefaultMaxOpenQueueFiles is the open consume-queue logs used when
 // Options.MaxOpenQueueFiles is zero.
@@ -147,11 +148,17 @@ func (q *consumeQueue) reconcile() error {
 	l := q.log
 	first, last := l.FirstIndex(), l.LastIndex()
 	if first == q.first && last == q.last {
-		return nil
-	}
-	if first == q.first && last+1 == q.last && q.tailIdx != 0 {
-		// The tail repair dropped the last entry: put it back from its commit-log record.
+		if q.tailIdx == 0 || last < first {
+			return nil
+		}
+		if _, err := l.Read(last); !errors.Is(err, node.ErrCorrupt) {
+			return nil // any other error shows when the entry is read
+		}
+		// The last entry fails its checksum: put it back from its commit-log record.
 		b, err := q.rebuiltTail()
+		if err == nil {
+			err = l.TruncateBack(last - 1)
+		}
 		if err == nil {
 			_, err = l.Append(b)
 		}
@@ -159,7 +166,7 @@ func (q *consumeQueue) reconcile() error {
 			q.dirty = true
 			return nil
 		}
-		return fmt.Errorf("%w: consume queue %s/%d lost its last entry (commit log index %d) while closed, and it cannot be rebuilt: %w",
+		return fmt.Errorf("%w: consume queue %s/%d's last entry (commit log index %d) was corrupted while closed, and it cannot be rebuilt: %w",
 			ErrCorrupt, q.key.topic, q.key.queueID, q.tailIdx, err)
 	}
 	return fmt.Errorf("%w: consume queue %s/%d reopened with entries %d..%d, it had %d..%d when closed",

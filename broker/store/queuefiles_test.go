@@ -127,7 +127,7 @@ func TestManyQueuesOnProductionDisk(t *testing.T) {
 }
 
 // TestReopenRebuildsAFlippedTail: a queue's last entry is corrupted while the queue is closed;
-// reopening drops it (the disk's tail repair) and the store rebuilds it from the commit log.
+// reopening finds it failing its checksum and the store rebuilds it from the commit log.
 func TestReopenRebuildsAFlippedTail(t *testing.T) {
 	d := simdisk.New()
 	s := open(t, d, Options{MaxOpenQueueFiles: 1})

@@ -142,7 +142,8 @@ type checkpointRun struct {
 // Open opens (or creates) the store on d and recovers it:
 //
 //  1. topics.json, offsets.json and checkpoint.json are loaded (missing files mean empty).
-//  2. The commit log is opened; the disk has already dropped a torn last entry.
+//  2. The commit log is opened; the disk has already dropped a torn last entry (one cut
+//     short: a whole entry that fails its checksum is kept, and replayed as unreadable).
 //  3. cp = min(checkpoint, commit-log last index). If cp is below the stored checkpoint (the
 //     commit log lost entries the checkpoint covered), checkpoint.json is lowered to cp first,
 //     so that new messages reusing those indexes are replayed by any later recovery.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -559,7 +560,7 @@ func TestBitFlipReplayKeepsOffsets(t *testing.T) {
 			mustAppend(t, s, msg("T", 0, "a1", ""))
 			mustAppend(t, s, msg("T", 1, "b0", ""))
 			mustAppend(t, s, msg("T", 0, "a2", ""))
-			mustAppend(t, s, msg("T", 1, "b1", "")) // a flipped last entry is a torn tail to the disk
+			mustAppend(t, s, msg("T", 1, "b1", ""))
 			s.Confirm(5)
 			if err := d.SyncLog(commitLogName, 5); err != nil {
 				t.Fatal(err)
@@ -653,4 +654,26 @@ func queueLog(t *testing.T, s *Store, topic string, queueID int32) node.Log {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// TestFramingBytesInside: whatever the damaged bytes say, the framing positions lie inside
+// them (framingBitPlacement flips each).
+func TestFramingBytesInside(t *testing.T) {
+	rec, err := codec.AppendRecord(nil, msg("Orders", 0, "o0", "tag"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n <= len(rec); n++ {
+		b := slices.Clone(rec[:n])
+		for _, fill := range []byte{0x00, 0xff} {
+			for i := 40; i < n; i++ {
+				b[i] = fill // lengths and flags of any value
+			}
+			for _, at := range framingBytes(b) {
+				if at < 0 || at >= len(b) {
+					t.Fatalf("%d bytes: framing position %d", n, at)
+				}
+			}
+		}
+	}
 }

@@ -31,9 +31,12 @@ package cluster
 // Flips strike the commit log only. Consume queues and the key index are derived from it and
 // could be rebuilt from it, but the broker does not do that yet: a flipped consume-queue entry
 // stalls its queue (the read fails), which the checks would report as a liveness failure.
-// A flip of a log's last entry when the broker next opens it looks like a torn write to the
-// disk (production disk alike) and is dropped with it; the next message then reuses its
-// offset. That case is left in: a sweep would report it.
+// A flip of a log's last entry is kept when the broker next opens it, not dropped as a torn
+// write (the simulated disk tears only what a crash cut short; the production disk keeps
+// every whole entry), and recovery places it like any unreadable record. A record recovery
+// cannot place (its one flipped bit leaves its header one bit from two queues' next offsets,
+// see broker/store/holes.go) would give its queue offset to the next message again; a sweep
+// would report that.
 
 import (
 	"errors"

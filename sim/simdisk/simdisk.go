@@ -37,7 +37,7 @@ type Stats struct {
 	EntriesLost     uint64 // unsynced entries dropped by crashes (torn entries included)
 	TornEntries     uint64 // entries torn by crashes (then dropped by the next open)
 	Flips           uint64 // bit flips injected by FlipByte
-	TornRepaired    uint64 // bad last entries dropped by OpenLog's tail repair
+	TornRepaired    uint64 // torn last entries dropped by OpenLog's tail repair
 }
 
 // Disk is an in-memory node.Disk. All methods are safe for concurrent use, though the simulator
@@ -65,9 +65,6 @@ type entry struct {
 	// of it survived.
 	torn bool
 }
-
-// bad reports whether the entry fails its checksum (a flipped bit) or was torn.
-func (e entry) bad() bool { return e.torn || !logentry.Valid(e.data) }
 
 type logData struct {
 	name  string
@@ -105,8 +102,10 @@ func checkName(name string) error {
 	return nil
 }
 
-// OpenLog opens or creates a log. A last entry that fails its checksum (torn by a crash) is
-// dropped, as the production disk repairs a torn tail. A log can have one open handle at a time.
+// OpenLog opens or creates a log. A last entry a crash tore is dropped, as the production disk
+// cuts an entry cut short; one that fails its checksum only because a bit flipped is kept and
+// reported corrupt, as the production disk keeps every whole entry (broker/diskfile's
+// repairTail). A log can have one open handle at a time.
 func (d *Disk) OpenLog(name string) (node.Log, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -121,7 +120,7 @@ func (d *Disk) OpenLog(name string) (node.Log, error) {
 	if ld.handle != nil {
 		return nil, fmt.Errorf("simdisk: log %q is already open", name)
 	}
-	if n := len(ld.entries); n > 0 && ld.entries[n-1].bad() {
+	if n := len(ld.entries); n > 0 && ld.entries[n-1].torn {
 		ld.entries = ld.entries[:n-1]
 		ld.durable = min(ld.durable, ld.last())
 		d.stats.TornRepaired++
@@ -294,10 +293,8 @@ func (d *Disk) crash(choose func(name string, unsynced uint64) (keep uint64, tea
 }
 
 // FlipByte flips a bit in entry index of log name. Later reads of that entry fail with an
-// error wrapping node.ErrCorrupt; if it is the last entry when the log is next opened, the
-// tail repair drops it as a torn write. (The production disk does the same for an entry in
-// its tail segment file, but keeps and reports one that ends a full segment; either way it
-// is never served.)
+// error wrapping node.ErrCorrupt, also after the log is reopened: the tail repair keeps a
+// flipped last entry (the production disk, too, keeps every whole entry).
 func (d *Disk) FlipByte(name string, index uint64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
