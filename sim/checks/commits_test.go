@@ -13,7 +13,9 @@ import (
 func TestCommits(t *testing.T) {
 	drain := map[QueueKey][]PulledMsg{qa: {{Offset: 0, MsgID: "a"}, {Offset: 1, MsgID: "b"}, {Offset: 3, MsgID: "d"}}}
 	deliver := func(offset, at int64) Delivery { return Delivery{Group: "g", Queue: qa, Offset: offset, At: at} }
-	commit := func(offset, at int64) CommitOp { return CommitOp{Client: "c1", Group: "g", Queue: qa, Offset: offset, At: at} }
+	commit := func(offset, at int64) CommitOp {
+		return CommitOp{Client: "c1", Group: "g", Queue: qa, Offset: offset, At: at}
+	}
 	tests := []struct {
 		name      string
 		delivered []Delivery
