@@ -245,6 +245,7 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 	var offset int64
 	var lastCommit time.Duration
 	var pull, begin func()
+	r.judgeCommits(group)
 	backoff := func(f func()) { r.w.After(time.Duration(100+r.w.Rand().IntN(900))*time.Millisecond, f) }
 	begin = func() {
 		if r.stopped || !active() {
@@ -282,6 +283,7 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 			}
 			if res.Status == codec.Success {
 				r.consumed += len(res.Msgs)
+				r.noteDelivered(group, queueKey(q), res.Msgs)
 				k := groupQueue{group, queueKey(q)}
 				for _, m := range res.Msgs {
 					if m.QueueOffset < r.pulledUpTo[k] {
