@@ -37,7 +37,7 @@ func (r *run) startBroadcasts() {
 func (r *run) startBroadcast(i int) {
 	idx := 400 + i
 	name := fmt.Sprintf("broadcast-%d", i)
-	cli := r.addClient(fmt.Sprintf("127.0.6.%d:1", i+1), name)
+	cli := r.addClient(fmt.Sprintf("127.0.8.%d:1", i+1), name)
 	cli.RegisterConsumer(client.ConsumerGroup{Name: broadcastGroup, Model: client.Broadcasting,
 		Subscriptions: map[string]string{r.cfg.Topic: "*"}})
 	var discover func()
