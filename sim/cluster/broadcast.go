@@ -40,25 +40,13 @@ func (r *run) startBroadcast(i int) {
 	cli := r.addClient(fmt.Sprintf("127.0.8.%d:1", i+1), name)
 	cli.RegisterConsumer(client.ConsumerGroup{Name: broadcastGroup, Model: client.Broadcasting,
 		Subscriptions: map[string]string{r.cfg.Topic: "*"}})
-	var discover func()
-	discover = func() {
-		if r.stopped {
-			return
+	r.discoverQueues(cli, r.cfg.Topic, 200*time.Millisecond, func(qs []client.MessageQueue) {
+		for _, q := range qs {
+			rd := &checks.BroadcastRead{Client: name, Queue: queueKey(q)}
+			r.consumers.broadcast = append(r.consumers.broadcast, rd)
+			r.broadcastQueue(cli, idx, q, rd)
 		}
-		cli.Queues(r.cfg.Topic, func(qs []client.MessageQueue, err error) {
-			if err != nil || len(qs) == 0 {
-				cli.InvalidateRoute(r.cfg.Topic)
-				r.w.After(500*time.Millisecond, discover)
-				return
-			}
-			for _, q := range qs {
-				rd := &checks.BroadcastRead{Client: name, Queue: queueKey(q)}
-				r.consumers.broadcast = append(r.consumers.broadcast, rd)
-				r.broadcastQueue(cli, idx, q, rd)
-			}
-		})
-	}
-	r.w.After(200*time.Millisecond, discover)
+	})
 }
 
 // broadcastQueue pulls q from the offset rd reached, recording what it is delivered in rd.
