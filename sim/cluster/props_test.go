@@ -85,7 +85,7 @@ func TestPropsGroups(t *testing.T) {
 
 // TestPropsCatchPlantedBug: the properties can fail. With a planted bug that acknowledges
 // before the fsync, rapid finds a plan whose crash or failed fsync breaks a queue's log (an
-// acknowledged message lost), and shrinks it: the counterexample it settles on is no bigger
+// acknowledged message lost), and shrinks it: the counterexample it settles on is smaller
 // than the first it found, and small. rapid's seed is fixed, so the search is the same every
 // time; its shrinking is bounded by rapid.shrinktime.
 func TestPropsCatchPlantedBug(t *testing.T) {
@@ -121,13 +121,14 @@ func TestPropsCatchPlantedBug(t *testing.T) {
 	t.Logf("%d runs in %v: the first counterexample at run %d (%v)", runs, time.Since(start).Round(time.Millisecond), firstAt, found.Round(time.Millisecond))
 	t.Logf("first counterexample: %d faults, %v, %d producers, %d consumers; shrunk: %d faults, %v, %d producers, %d consumers: %v",
 		len(first.Plan), first.Duration, first.Producers, first.Consumers, len(last.Plan), last.Duration, last.Producers, last.Consumers, last.Plan)
-	if size(last) > size(first) {
-		t.Errorf("rapid's shrunk counterexample (%d faults, %v) is bigger than the first (%d faults, %v)", len(last.Plan), last.Duration, len(first.Plan), first.Duration)
+	if size(last) >= size(first) {
+		t.Errorf("rapid did not shrink the counterexample: %d faults, %v, first %d faults, %v", len(last.Plan), last.Duration, len(first.Plan), first.Duration)
 	}
-	// One fault that stops the broker's disk from syncing (a crash, a failed or slow fsync)
-	// is all it takes; allow one more.
-	if len(last.Plan) > 2 {
-		t.Errorf("shrunk counterexample: want at most 2 faults; got %v", last.Plan)
+	// One fault that keeps the broker's disk from syncing (a crash, a failed fsync) is all it
+	// takes (10 s of shrinking on an idle machine gets there); the bound leaves room for a
+	// loaded one, where shrinking runs out of time sooner.
+	if len(last.Plan) > 3 {
+		t.Errorf("shrunk counterexample: want at most 3 faults; got %v", last.Plan)
 	}
 }
 
