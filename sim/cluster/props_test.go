@@ -26,6 +26,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -405,8 +406,7 @@ func (r *recordingTB) Failed() bool      { return r.failed }
 // environment (RAPID_CHECKS for rapid.checks, and so on) set, for the length of the test.
 func rapidDefaults(t *testing.T, values map[string]string) {
 	t.Helper()
-	given := map[string]bool{}
-	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	given := commandLineFlags()
 	for name, v := range values {
 		env := "RAPID_" + strings.ToUpper(strings.TrimPrefix(name, "rapid."))
 		if _, ok := os.LookupEnv(env); ok || given[name] {
@@ -416,9 +416,18 @@ func rapidDefaults(t *testing.T, values map[string]string) {
 	}
 }
 
+// commandLineFlags are the flags the command line set, noted before any test set one (a flag
+// set by flag.Set counts as set from then on).
+var commandLineFlags = sync.OnceValue(func() map[string]bool {
+	given := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	return given
+})
+
 // forceRapid sets rapid's flags for the length of the test, whatever was given.
 func forceRapid(t *testing.T, values map[string]string) {
 	t.Helper()
+	commandLineFlags()
 	for name, v := range values {
 		setFlag(t, name, v)
 	}
