@@ -47,20 +47,21 @@ const (
 // properties names what each violation kind stands for; kinds not listed are "another
 // invariant".
 var properties = map[string]string{
-	checks.KindDrainOrder:            "per-queue order",
-	checks.KindTwoOffsets:            "per-queue order",
-	checks.KindOffsetConflict:        "per-queue order",
-	checks.KindLostAcked:             "per-queue order",
-	checks.KindLostObserved:          "per-queue order",
-	checks.KindFailedObserved:        "per-queue order",
-	checks.KindPhantom:               "per-queue order",
-	checks.KindWrongQueue:            "per-queue order",
-	"order":                          "per-queue order",
-	"linearizability":                "per-queue order",
-	checks.KindLockOverlap:           "an orderly queue processed by one consumer at a time",
-	checks.KindBroadcastMissed:       "a broadcasting consumer sees every message",
-	checks.KindCommitPastUnprocessed: "committed offsets never pass an unprocessed message",
-	"offset went backwards":          "committed offsets never pass an unprocessed message",
+	checks.KindDrainOrder:             "per-queue order",
+	checks.KindTwoOffsets:             "per-queue order",
+	checks.KindOffsetConflict:         "per-queue order",
+	checks.KindLostAcked:              "per-queue order",
+	checks.KindLostObserved:           "per-queue order",
+	checks.KindFailedObserved:         "per-queue order",
+	checks.KindPhantom:                "per-queue order",
+	checks.KindWrongQueue:             "per-queue order",
+	"order":                           "per-queue order",
+	"linearizability":                 "per-queue order",
+	checks.KindLockOverlap:            "an orderly queue processed by one consumer at a time",
+	checks.KindBroadcastMissed:        "a broadcasting consumer sees every message",
+	checks.KindCommitPastUnprocessed:  "committed offsets never pass an unprocessed message",
+	"offset went backwards":           "committed offsets never pass an unprocessed message",
+	"offset past unprocessed message": "committed offsets never pass an unprocessed message", // checkprocessed.go, on main
 }
 
 // propertyOf is the property a violation kind stands for.
