@@ -61,7 +61,7 @@ var properties = map[string]string{
 	checks.KindBroadcastMissed:        "a broadcasting consumer sees every message",
 	checks.KindCommitPastUnprocessed:  "committed offsets never pass an unprocessed message",
 	"offset went backwards":           "committed offsets never pass an unprocessed message",
-	"offset past unprocessed message": "committed offsets never pass an unprocessed message", // checkprocessed.go, on main
+	"offset past unprocessed message": "committed offsets never pass an unprocessed message", // the processed-offsets check (checkprocessed.go)
 }
 
 // propertyOf is the property a violation kind stands for.
