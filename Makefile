@@ -5,7 +5,7 @@ SEED    ?= 1
 SEEDS   ?= 500
 FUZZTIME ?= 30s
 
-.PHONY: all build install run test test-short deps nodeclient sim sim-swarm mutants bench bench-broker soak fuzz vet clean
+.PHONY: all build install run test test-short deps nodeclient sim sim-swarm mutants sim-props bench bench-broker soak fuzz vet clean
 
 all: build
 
@@ -93,6 +93,13 @@ PLANT_SEEDS ?= 200
 mutants:
 	$(GO) build -o bin/sluice-sim ./cmd/sluice
 	./bin/sluice-sim sim --mutants --seeds $(PLANT_SEEDS) $(simflags)
+
+# The rapid properties of sim/cluster/props_test.go (make test runs a few checks of each):
+# RAPID_CHECKS runs of the single topology and as many of the groups topology, each drawn by
+# rapid (workload, flows, fault plan); a failure is shrunk and printed with its replay command.
+RAPID_CHECKS ?= 300
+sim-props:
+	RAPID_CHECKS=$(RAPID_CHECKS) $(GO) test -count=1 -timeout 0 -run 'TestProps(Single|Groups)$$' -v ./sim/cluster/
 
 bench: bench-broker
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./broker/store/ ./broker/diskfile/ ./broker/runtime/ ./broker/codec/

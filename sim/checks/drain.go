@@ -5,7 +5,9 @@
 // every queue drains in order; the broker's own writes (delayed, committed, retried messages)
 // appear on time and are never lost; withheld messages are never delivered (Drain); two
 // clients never hold one queue's lock at once (Locks); offset searches agree with store times
-// (Searches).
+// (Searches); a consumer group never commits an offset past a message it was not delivered
+// (Commits); a broadcasting consumer is delivered every message of the queues it reads
+// (Broadcast).
 //
 // Each check reads the history after the run and never touches a node. Whether the reads and
 // writes of a queue fit one append-only log is the log model's question (package

@@ -9,7 +9,8 @@
 // sim/checks), consumer offsets (checkoffsets.go; groupoffsets.go for groups), acknowledgements
 // per epoch (acks.go), replicas (replicas.go), mastership (mastership.go), slave progress
 // (slaveprogress.go), name-server routes (nsliveness.go), bit flips and corrupt answers
-// (bitflips.go), SQL92 filters (sqlflow.go), and liveness after healing (workload.go: the probe
+// (bitflips.go), SQL92 filters (sqlflow.go), consumer commits and broadcasting consumers
+// (checkcommits.go, broadcast.go), and liveness after healing (workload.go: the probe
 // and the final drain must finish within their bounds).
 package cluster
 
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/broker/brokernode"
+	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/linearizability"
 	"github.com/sluicemq/sluice/sim"
@@ -55,7 +57,8 @@ type Config struct {
 	Logger       *slog.Logger
 
 	// Topology: SingleBroker (the default, everything above) or BrokerGroups (groups.go),
-	// which takes the settings below and runs plain sends and pulls (Flows are ignored).
+	// which takes the settings below and runs plain sends and pulls (of Flows, only Broadcast
+	// is honoured).
 	Topology    Topology
 	Replication brokernode.ReplicationMode
 	// MetaSyncInterval is the brokers' (0: their default; negative: slaves copy no metadata).
@@ -337,6 +340,10 @@ type run struct {
 	sqlPulls []sqlPull
 	// timeline is the run's record for its failure report (record.go).
 	timeline *Timeline
+	// consumers is what the consumer checks judge (checkcommits.go).
+	consumers consumerRecord
+	// sentTaps and deliveredTaps observe the frames nodes send and receive (checkcommits.go).
+	sentTaps, deliveredTaps []func(from, to string, cmd *codec.Command)
 }
 
 func (r *run) violate(kind, format string, args ...any) {
@@ -388,6 +395,8 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.timeline = &Timeline{Brokers: map[string]string{}, History: &r.h}
 	r.report.Timeline = r.timeline
 	topo.build(r)
+	r.tap(r.onCommitSent, nil)
+	r.installTaps()
 	r.timeline.Nodes = w.Addrs()
 	r.watchUps()
 	for _, addr := range topo.brokers(r) {

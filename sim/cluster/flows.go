@@ -55,6 +55,10 @@ type Flows struct {
 	SQL92           bool
 	SQLSelector     int
 	SQLViaHeartbeat bool
+	// Broadcast: consumers of a broadcasting group each read every queue (broadcast.go). The
+	// swarm never draws it (the seeds keep their traces); plan files and the property tests
+	// of props_test.go turn it on, in either topology.
+	Broadcast bool `json:",omitempty"`
 }
 
 // SwarmFlows draws a flow mix from r: each flow is on or off, with its own parameters.
@@ -292,6 +296,7 @@ func (r *run) startFlowClients() {
 	if r.flows.SQL92 {
 		r.startSQLConsumer()
 	}
+	r.startBroadcasts()
 }
 
 // producerGroup is the producers' group (the transactions' check-backs go to any member).

@@ -124,7 +124,7 @@ func offsetOf(group string, h codec.QueryConsumerOffsetHeader, err error) (group
 func (r *run) observeGroups() {
 	o := newGroupOffsets(r.gr)
 	r.gr.offsets = o
-	r.w.Observe(func(from, to string, cmd *codec.Command) { r.onGroupSent(o, from, to, cmd) },
+	r.tap(func(from, to string, cmd *codec.Command) { r.onGroupSent(o, from, to, cmd) },
 		func(from, to string, cmd *codec.Command) { r.onGroupDelivered(o, from, to, cmd) })
 }
 

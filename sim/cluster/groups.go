@@ -201,7 +201,13 @@ func (r *run) masterAnswer(addr string, atCall map[string]int64) (int64, bool) {
 // groupsTopology is BrokerGroups; its state is the run's gr.
 type groupsTopology struct{}
 
-func (groupsTopology) flows(*run) Flows { return Flows{} }
+// flows: plain sends and pulls, and the broadcasting consumers when the run asks for them.
+func (groupsTopology) flows(r *run) Flows {
+	if f := r.cfg.Flows; f != nil {
+		return Flows{Broadcast: f.Broadcast}
+	}
+	return Flows{}
+}
 
 func (groupsTopology) build(r *run) {
 	if r.cfg.MinInSync == 0 {
@@ -277,7 +283,10 @@ func (groupsTopology) plan(r *run) []faults.Fault {
 	return plan
 }
 
-func (groupsTopology) startClients(r *run) { r.startOffsetAuditor() }
+func (groupsTopology) startClients(r *run) {
+	r.startOffsetAuditor()
+	r.startBroadcasts()
+}
 
 func (groupsTopology) injector(r *run) *faults.Injector {
 	return &faults.Injector{World: r.w, Resolve: r.resolveRole, OnFlip: r.onFlip, FlipUpTo: r.groupFlipUpTo}
@@ -488,6 +497,7 @@ func (groupsTopology) check(r *run, drain map[linearizability.QueueKey][]lineari
 			lossy[v.Queue] = true
 		}
 	}
+	vs = append(vs, r.checkConsumers(drain, lossy)...)
 	var show []linearizability.QueueKey
 	for _, v := range vs {
 		if lossy[v.Queue] {

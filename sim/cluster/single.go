@@ -103,6 +103,7 @@ func (t *singleTopology) check(r *run, drain map[linearizability.QueueKey][]line
 	r.report.LostUnflushed = len(linearizability.UnflushedLosses(r.h, drain))
 	vs = append(vs, checks.Locks(r.h.Locks, r.lockLease(), r.brokerDownTimes())...)
 	vs = append(vs, checks.Searches(&r.h, drain)...)
+	vs = append(vs, r.checkConsumers(drain, nil)...)
 	// Every violation gets a visualisation: of its queue, or of every queue when it names none.
 	var show []linearizability.QueueKey
 	for _, v := range vs {

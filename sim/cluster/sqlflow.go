@@ -121,23 +121,11 @@ func (r *run) startSQLConsumer() {
 		cli.RegisterConsumer(client.ConsumerGroup{Name: sqlGroup, Subscriptions: map[string]string{r.cfg.Topic: sel.expr},
 			ExpressionTypes: map[string]string{r.cfg.Topic: "SQL92"}})
 	}
-	var discover func()
-	discover = func() {
-		if r.stopped {
-			return
+	r.discoverQueues(cli, r.cfg.Topic, 300*time.Millisecond, func(qs []client.MessageQueue) {
+		for _, q := range qs {
+			r.consumeSQL(cli, q)
 		}
-		cli.Queues(r.cfg.Topic, func(qs []client.MessageQueue, err error) {
-			if err != nil || len(qs) == 0 {
-				cli.InvalidateRoute(r.cfg.Topic)
-				r.w.After(500*time.Millisecond, discover)
-				return
-			}
-			for _, q := range qs {
-				r.consumeSQL(cli, q)
-			}
-		})
-	}
-	r.w.After(300*time.Millisecond, discover)
+	})
 }
 
 func (r *run) consumeSQL(cli *client.Client, q client.MessageQueue) {

@@ -217,26 +217,34 @@ func (r *run) startConsumer(i int) {
 		topics = append(topics, client.RetryTopic(consumerGroup))
 	}
 	for _, topic := range topics {
-		var discover func()
-		discover = func() {
-			if r.stopped {
+		r.discoverQueues(cli, topic, 200*time.Millisecond, func(qs []client.MessageQueue) {
+			for j, q := range qs {
+				if j%r.cfg.Consumers == i {
+					r.consumeQueue(cli, idx, consumerGroup, q, always, r.onConsumed)
+				}
+			}
+		})
+	}
+}
+
+// discoverQueues looks up topic's queues after a first delay, and again every half second
+// until it finds some (or the workload stops), then hands them to found.
+func (r *run) discoverQueues(cli *client.Client, topic string, first time.Duration, found func([]client.MessageQueue)) {
+	var discover func()
+	discover = func() {
+		if r.stopped {
+			return
+		}
+		cli.Queues(topic, func(qs []client.MessageQueue, err error) {
+			if err != nil || len(qs) == 0 {
+				cli.InvalidateRoute(topic)
+				r.w.After(500*time.Millisecond, discover)
 				return
 			}
-			cli.Queues(topic, func(qs []client.MessageQueue, err error) {
-				if err != nil || len(qs) == 0 {
-					cli.InvalidateRoute(topic)
-					r.w.After(500*time.Millisecond, discover)
-					return
-				}
-				for j, q := range qs {
-					if j%r.cfg.Consumers == i {
-						r.consumeQueue(cli, idx, consumerGroup, q, always, r.onConsumed)
-					}
-				}
-			})
-		}
-		r.w.After(200*time.Millisecond, discover)
+			found(qs)
+		})
 	}
+	r.w.After(first, discover)
 }
 
 // consumeQueue consumes q for group from its committed offset while active says so (and the
@@ -246,6 +254,7 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 	var offset int64
 	var lastCommit time.Duration
 	var pull, begin func()
+	r.judgeCommits(group)
 	backoff := func(f func()) { r.w.After(time.Duration(100+r.w.Rand().IntN(900))*time.Millisecond, f) }
 	begin = func() {
 		if r.stopped || !active() {
@@ -283,6 +292,7 @@ func (r *run) consumeQueue(cli *client.Client, idx int, group string, q client.M
 			}
 			if res.Status == codec.Success {
 				r.consumed += len(res.Msgs)
+				r.noteDelivered(group, queueKey(q), res.Msgs)
 				k := groupQueue{group, queueKey(q)}
 				for _, m := range res.Msgs {
 					if m.QueueOffset < r.pulledUpTo[k] {
