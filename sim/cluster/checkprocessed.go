@@ -62,7 +62,7 @@ func (r *run) checkProcessed(drain map[linearizability.QueueKey][]linearizabilit
 		if len(missed) == 0 {
 			continue
 		}
-		r.violate(KindOffsetPastUnprocessed, "group %s, queue %s: committed offset %d read at %v, but none of the group's consumers processed the message at offset %d (%d such below it)",
+		r.violateAt(high.at, KindOffsetPastUnprocessed, "group %s, queue %s: committed offset %d read at %v, but none of the group's consumers processed the message at offset %d (%d such below it)",
 			k.group, k.queue, high.offset, high.at, missed[0], len(missed))
 		bad = append(bad, k.queue)
 	}
