@@ -347,14 +347,13 @@ type run struct {
 }
 
 func (r *run) violate(kind, format string, args ...any) {
-	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...), At: r.w.Now()})
+	r.violateAt(r.w.Now(), kind, format, args...)
 }
 
 // violateAt is violate for a check that judges the run after it ended but knows when the
 // observation that shows the violation happened (Violation.At).
 func (r *run) violateAt(at time.Duration, kind, format string, args ...any) {
-	r.violate(kind, format, args...)
-	r.report.Violations[len(r.report.Violations)-1].At = at
+	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...), At: at})
 }
 
 // violateOn reports a violation found by a checker of package sim/checks, with its queue and
