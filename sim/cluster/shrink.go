@@ -109,7 +109,8 @@ type Shrunk struct {
 	Runs int
 	// Wall is the shrink's wall time.
 	Wall time.Duration
-	// Steps says, a line per step, what each step left and what it had cost so far.
+	// Steps says, a line per step, what each step left and what it had cost so far (runs,
+	// batches of runs that went at once, wall time).
 	Steps []string
 	// Exhausted, when not "", says which budget ran out before the search ended (so the
 	// result may not be minimal).
@@ -166,8 +167,8 @@ func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim Shr
 		if err := steps[i].do(); err != nil {
 			return Shrunk{}, err
 		}
-		s.steps = append(s.steps, fmt.Sprintf("%-8s -> %d faults over %v, %d producers, %d consumers (%d runs so far, %v)",
-			steps[i].name, len(s.best.Plan), s.best.Duration, s.best.Producers, s.best.Consumers, s.runs, wallNow().Sub(start).Round(time.Millisecond)))
+		s.steps = append(s.steps, fmt.Sprintf("%-8s -> %d faults over %v, %d producers, %d consumers (%d runs in %d batches so far, %v)",
+			steps[i].name, len(s.best.Plan), s.best.Duration, s.best.Producers, s.best.Consumers, s.runs, s.batches, wallNow().Sub(start).Round(time.Millisecond)))
 		if steps[i].name == "workload" && s.key(s.best) != before {
 			// A smaller workload may let more faults go, and fail sooner.
 			steps = append(steps, shrinkStep{"plan", s.plan}, shrinkStep{"duration", shorten})
@@ -211,7 +212,10 @@ type shrinker struct {
 	budget   int
 	parallel int // candidate runs at a time (at least 1)
 	runs     int // candidate runs started
-	wallNow  func() time.Time
+	// batches counts the batches of candidate runs that went at once: the runs one after
+	// another, which with idle cores is what the wall time follows (runs at parallel 1).
+	batches int
+	wallNow func() time.Time
 	// deadline, if set, is when the wall-clock budget (wallBudget) runs out.
 	deadline   time.Time
 	wallBudget time.Duration
@@ -314,6 +318,9 @@ func (s *shrinker) first(cands []Config) (int, error) {
 		}
 		wg.Wait()
 		s.runs += len(batch)
+		if len(batch) > 0 {
+			s.batches++
+		}
 		if err := errors.Join(errs...); err != nil {
 			return -1, err
 		}
