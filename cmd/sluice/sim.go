@@ -38,7 +38,7 @@ func runSim(args []string) int {
 	shrinkWall := fs.Duration("shrink-wall", 0, "with --shrink: the most wall time the search may take (0: no limit); when it runs out the smallest failure found so far is kept, and the result then depends on the machine's speed")
 	shrinkKind := fs.String("shrink-kind", "", "with --shrink: the violation kind to keep (default: the kind of the run's earliest violation)")
 	stopFirst := fs.Bool("stop-on-violation", false, "stop at the first seed with a violation (for measuring how soon a planted bug is caught)")
-	parallel := fs.Int("parallel", runtime.NumCPU(), "run this many seeds at once, each in a world of its own (a seed's run is the same at any value; output stays in seed order; Porcupine's time budget per run is multiplied by it, the worlds sharing the machine)")
+	parallel := fs.Int("parallel", runtime.NumCPU(), "run this many seeds at once, each in a world of its own, and with --shrink this many candidate runs of the search at once (a seed's run, and a shrink's result, is the same at any value; output stays in seed order; Porcupine's time budget per run is multiplied by it, the worlds sharing the machine)")
 	showProgress := fs.Bool("progress", false, "write a progress line to stderr every 10 s (on a terminal it is always shown, and kept up to date in place)")
 	checkTimeout := fs.Duration("check-timeout", 0, "how long Porcupine may take per run before a queue is reported undecided (0: the topology's default)")
 	planFile := fs.String("plan", "", "replay the fault plan in this JSON file (as written by --shrink) instead of drawing one, with the duration, producers, consumers and flows it fixes")
@@ -288,7 +288,7 @@ func runSim(args []string) int {
 			}
 			reportCfg, reportRep, shrunkFrom := cfg, rep, 0
 			if *shrink {
-				sh, err := cluster.ShrinkWithin(cfg, rep, time.Now, cluster.ShrinkLimits{Runs: *shrinkRuns, Wall: *shrinkWall, Kind: *shrinkKind})
+				sh, err := cluster.ShrinkWithin(cfg, rep, time.Now, cluster.ShrinkLimits{Runs: *shrinkRuns, Wall: *shrinkWall, Kind: *shrinkKind, Parallel: *parallel})
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "sluice sim:", err) // the error names the shrink
 					code = 1

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/sluicemq/sluice/faults"
 	"github.com/sluicemq/sluice/linearizability"
 )
@@ -140,6 +142,43 @@ func TestShrinkKeepsTheFailure(t *testing.T) {
 				t.Fatalf("the plan file does not replay: trace %016x then %016x, violations %v", sh.Report.TraceHash, again.TraceHash, again.Violations)
 			}
 		})
+	}
+}
+
+// A shrink's result does not depend on how many candidates run at once: of a batch run together,
+// the first failing candidate in the sequential order wins, so two at a time shrink a planted
+// failure to the very configuration (plan, duration, clients, flows) and trace that one at a
+// time do.
+func TestShrinkSameAtAnyParallelism(t *testing.T) {
+	cfg := DefaultConfig(3) // ack-before-sync's catalogue seed (CaughtAt)
+	cfg.Plant = "ack-before-sync"
+	rep := runSeed(t, cfg)
+	if _, ok := FailureKind(rep); !ok {
+		t.Fatalf("seed %d with ack-before-sync planted did not fail: %s", cfg.Seed, rep.Summary())
+	}
+	var got [2]Shrunk
+	for i, p := range []int{1, 2} {
+		sh, err := ShrinkWithin(cfg, rep, time.Now, ShrinkLimits{Parallel: p})
+		if err != nil {
+			t.Fatalf("parallel %d: %v", p, err)
+		}
+		if sh.Exhausted != "" {
+			t.Fatalf("parallel %d: %s (the result then depends on the parallelism)", p, sh.Exhausted)
+		}
+		t.Logf("parallel %d: %d of %d faults over %v in %d runs, %v", p, len(sh.Config.Plan), len(rep.Plan), sh.Config.Duration, sh.Runs, sh.Wall)
+		got[i] = sh
+	}
+	if len(got[0].Config.Plan) == len(within(rep.Plan, cfg.Duration)) {
+		t.Fatalf("the shrink kept all %d faults: nothing to compare", len(got[0].Config.Plan))
+	}
+	if diff := cmp.Diff(got[0].Config, got[1].Config); diff != "" {
+		t.Fatalf("shrunk configuration at parallel 1 and 2 differ (-1 +2):\n%s", diff)
+	}
+	if got[0].Kind != got[1].Kind || got[0].Report.TraceHash != got[1].Report.TraceHash {
+		t.Fatalf("kind %q, trace %016x at parallel 1; %q, %016x at 2", got[0].Kind, got[0].Report.TraceHash, got[1].Kind, got[1].Report.TraceHash)
+	}
+	if _, err := ShrinkWithin(cfg, rep, time.Now, ShrinkLimits{Parallel: -1}); err == nil {
+		t.Fatal("a shrink with -1 candidate runs at a time went ahead")
 	}
 }
 

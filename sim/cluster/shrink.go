@@ -89,6 +89,11 @@ type ShrinkLimits struct {
 	Wall time.Duration
 	// Kind, if set, is the violation kind to keep, one the failing run had ("": FailureKind's).
 	Kind string
+	// Parallel is how many candidate runs may go at once, each in a world of its own (0: one
+	// a core, runtime.GOMAXPROCS). The result does not depend on it (see shrinker.first),
+	// unless a budget runs out: every run started counts against Runs, so a batch's
+	// speculative runs spend the budget sooner.
+	Parallel int
 }
 
 // Shrunk is a shrink's outcome.
@@ -104,7 +109,8 @@ type Shrunk struct {
 	Runs int
 	// Wall is the shrink's wall time.
 	Wall time.Duration
-	// Steps says, a line per step, what each step left and what it had cost so far.
+	// Steps says, a line per step, what each step left and what it had cost so far (runs,
+	// batches of runs that went at once, wall time).
 	Steps []string
 	// Exhausted, when not "", says which budget ran out before the search ended (so the
 	// result may not be minimal).
@@ -119,8 +125,14 @@ func Shrink(cfg Config, failing *Report, wallNow func() time.Time, budget int) (
 	return ShrinkWithin(cfg, failing, wallNow, ShrinkLimits{Runs: budget})
 }
 
-// ShrinkWithin is Shrink with the limits and the kind to keep spelled out.
+// ShrinkWithin is Shrink with the limits and the kind to keep spelled out. The candidates of a
+// ddmin round run up to lim.Parallel at a time; wallNow is then read from several goroutines
+// (the shrinker serialises its calls).
 func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim ShrinkLimits) (Shrunk, error) {
+	if lim.Parallel < 0 {
+		return Shrunk{}, fmt.Errorf("shrink: %d candidate runs at a time: want at least 1 (0: one a core)", lim.Parallel)
+	}
+	wallNow = lockedClock(wallNow)
 	start := wallNow()
 	kind, ok := lim.Kind, lim.Kind != ""
 	if !ok {
@@ -132,7 +144,7 @@ func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim Shr
 		return Shrunk{Config: cfg, Report: failing}, nil
 	}
 	at, _ := firstAt(failing, kind)
-	s := &shrinker{kind: kind, budget: cmp.Or(lim.Runs, DefaultShrinkRuns), parallel: max(1, min(2, runtime.GOMAXPROCS(0))),
+	s := &shrinker{kind: kind, budget: cmp.Or(lim.Runs, DefaultShrinkRuns), parallel: cmp.Or(lim.Parallel, runtime.GOMAXPROCS(0)),
 		wallNow: wallNow, seen: map[string]outcome{}, logger: cfg.Logger, bestAt: at}
 	if lim.Wall > 0 {
 		s.deadline = start.Add(lim.Wall)
@@ -155,8 +167,8 @@ func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim Shr
 		if err := steps[i].do(); err != nil {
 			return Shrunk{}, err
 		}
-		s.steps = append(s.steps, fmt.Sprintf("%-8s -> %d faults over %v, %d producers, %d consumers (%d runs so far, %v)",
-			steps[i].name, len(s.best.Plan), s.best.Duration, s.best.Producers, s.best.Consumers, s.runs, wallNow().Sub(start).Round(time.Millisecond)))
+		s.steps = append(s.steps, fmt.Sprintf("%-8s -> %d faults over %v, %d producers, %d consumers (%d runs in %d batches so far, %v)",
+			steps[i].name, len(s.best.Plan), s.best.Duration, s.best.Producers, s.best.Consumers, s.runs, s.batches, wallNow().Sub(start).Round(time.Millisecond)))
 		if steps[i].name == "workload" && s.key(s.best) != before {
 			// A smaller workload may let more faults go, and fail sooner.
 			steps = append(steps, shrinkStep{"plan", s.plan}, shrinkStep{"duration", shorten})
@@ -174,18 +186,36 @@ func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim Shr
 	return Shrunk{Config: s.best, Report: rep, Kind: kind, Runs: s.runs, Wall: wallNow().Sub(start), Steps: s.steps, Exhausted: s.exhausted}, nil
 }
 
+// lockedClock is now with its calls serialised: a shrink's candidates run at once and each
+// reads the wall clock (Porcupine's budget), and a test's clock may be a plain closure.
+func lockedClock(now func() time.Time) func() time.Time {
+	var mu sync.Mutex
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now()
+	}
+}
+
 // shrinkStep is one step of a shrink.
 type shrinkStep struct {
 	name string
 	do   func() error
 }
 
+// shrinker is one shrink's state. Only the goroutine that called ShrinkWithin writes it: the
+// candidate runs of a batch (shrinker.first) read only kind, wallNow and logger, set before the
+// first, and hand their outcomes back through slices of their own, which that goroutine copies
+// into the cache (seen) once the batch is done; so seen and runs need no lock.
 type shrinker struct {
 	kind     string
 	budget   int
-	parallel int // candidate runs at a time
-	runs     int
-	wallNow  func() time.Time
+	parallel int // candidate runs at a time (at least 1)
+	runs     int // candidate runs started
+	// batches counts the batches of candidate runs that went at once: the runs one after
+	// another, which with idle cores is what the wall time follows (runs at parallel 1).
+	batches int
+	wallNow func() time.Time
 	// deadline, if set, is when the wall-clock budget (wallBudget) runs out.
 	deadline   time.Time
 	wallBudget time.Duration
@@ -288,6 +318,9 @@ func (s *shrinker) first(cands []Config) (int, error) {
 		}
 		wg.Wait()
 		s.runs += len(batch)
+		if len(batch) > 0 {
+			s.batches++
+		}
 		if err := errors.Join(errs...); err != nil {
 			return -1, err
 		}
