@@ -43,10 +43,15 @@ type Delivery struct {
 // what the broker no longer has. The check is by offset, not by message id: where a crash or a
 // failover reused an offset, the group processed what the offset held when it read it.
 //
+// destroyed reports the offsets a fault destroyed a copy of (a bit flip on any replica: the
+// replica a consumer read may have skipped what another, whose copy the drain read, still holds);
+// they are not judged either, as the drain checks excuse them (nil: none).
+//
 // A group's commits are judged only for the groups listed: a group whose members filter what
 // they are delivered (a SQL92 or tag subscription) commits past what the filter kept from it.
 // One violation is reported per group and queue, for the first commit that passes a message.
-func Commits(commits []CommitOp, delivered []Delivery, drain map[linearizability.QueueKey][]linearizability.PulledMsg, groups []string) []Violation {
+func Commits(commits []CommitOp, delivered []Delivery, drain map[linearizability.QueueKey][]linearizability.PulledMsg, groups []string,
+	destroyed func(q linearizability.QueueKey, offset int64) bool) []Violation {
 	type key struct {
 		group string
 		queue linearizability.QueueKey
@@ -90,7 +95,10 @@ func Commits(commits []CommitOp, delivered []Delivery, drain map[linearizability
 		worst := make([]int, len(msgs))
 		for i, m := range msgs {
 			at, ok := first[k][m.Offset]
-			if !ok {
+			switch {
+			case destroyed != nil && destroyed(k.queue, m.Offset):
+				at = 0 // excused
+			case !ok:
 				at = never
 			}
 			need[i], worst[i] = at, i

@@ -97,7 +97,8 @@ func (r *run) checkConsumers(drain map[linearizability.QueueKey][]linearizabilit
 		}
 		drain = kept
 	}
-	vs := checks.Commits(r.consumers.commits, r.consumers.delivered, drain, r.consumers.judged)
+	vs := checks.Commits(r.consumers.commits, r.consumers.delivered, drain, r.consumers.judged,
+		func(q linearizability.QueueKey, offset int64) bool { return r.h.Unreadable[q][offset] })
 	var reads []checks.BroadcastRead
 	for _, rd := range r.consumers.broadcast {
 		reads = append(reads, *rd)
