@@ -29,9 +29,11 @@ type BroadcastRead struct {
 // on the queues where reused says an offset may have held another message before (a crash of
 // an async-flush broker cuts a queue back and reuses its offsets: the consumer read what the
 // offset held then). Messages past the offset it reached it had not read yet, and messages the
-// drain does not hold are the drain checks' question. One violation is reported per consumer
-// and queue, for the first message it missed.
-func Broadcast(reads []BroadcastRead, drain map[linearizability.QueueKey][]linearizability.PulledMsg, reused func(linearizability.QueueKey) bool) []Violation {
+// drain does not hold are the drain checks' question, as are those destroyed reports a fault
+// destroyed a copy of (the replica the consumer read may have skipped what another still holds;
+// nil: none). One violation is reported per consumer and queue, for the first message it missed.
+func Broadcast(reads []BroadcastRead, drain map[linearizability.QueueKey][]linearizability.PulledMsg, reused func(linearizability.QueueKey) bool,
+	destroyed func(q linearizability.QueueKey, offset int64) bool) []Violation {
 	reads = slices.Clone(reads)
 	slices.SortStableFunc(reads, func(a, b BroadcastRead) int {
 		return cmp.Or(strings.Compare(a.Client, b.Client), a.Queue.Compare(b.Queue))
@@ -49,7 +51,7 @@ func Broadcast(reads []BroadcastRead, drain map[linearizability.QueueKey][]linea
 			if m.Offset >= rd.Reached {
 				break
 			}
-			if ids[m.MsgID] || byOffset && offsets[m.Offset] {
+			if ids[m.MsgID] || byOffset && offsets[m.Offset] || destroyed != nil && destroyed(rd.Queue, m.Offset) {
 				continue
 			}
 			out = append(out, Violation{Kind: KindBroadcastMissed, Queue: rd.Queue, MsgID: m.MsgID, Message: fmt.Sprintf(

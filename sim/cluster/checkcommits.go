@@ -97,8 +97,8 @@ func (r *run) checkConsumers(drain map[linearizability.QueueKey][]linearizabilit
 		}
 		drain = kept
 	}
-	vs := checks.Commits(r.consumers.commits, r.consumers.delivered, drain, r.consumers.judged,
-		func(q linearizability.QueueKey, offset int64) bool { return r.h.Unreadable[q][offset] })
+	destroyed := func(q linearizability.QueueKey, offset int64) bool { return r.h.Unreadable[q][offset] }
+	vs := checks.Commits(r.consumers.commits, r.consumers.delivered, drain, r.consumers.judged, destroyed)
 	var reads []checks.BroadcastRead
 	for _, rd := range r.consumers.broadcast {
 		reads = append(reads, *rd)
@@ -106,5 +106,5 @@ func (r *run) checkConsumers(drain map[linearizability.QueueKey][]linearizabilit
 	// A crash of an async-flush broker, or a failover in async replication, may cut a queue
 	// back and reuse its offsets.
 	reused := r.cfg.FlushMode == brokernode.AsyncFlush || r.cfg.Replication == brokernode.AsyncReplication
-	return append(vs, checks.Broadcast(reads, drain, func(linearizability.QueueKey) bool { return reused })...)
+	return append(vs, checks.Broadcast(reads, drain, func(linearizability.QueueKey) bool { return reused }, destroyed)...)
 }
