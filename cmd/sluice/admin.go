@@ -80,12 +80,13 @@ func findAdminCommand(words []string) (cmd *adminCommand, n int) {
 }
 
 // addGlobalFlags declares the flags every command takes.
-func addGlobalFlags(fs *flag.FlagSet) (ns *string, timeout *time.Duration, asJSON *bool) {
+func addGlobalFlags(fs *flag.FlagSet) (ns *string, timeout *time.Duration, asJSON, useTLS *bool) {
 	ns = fs.String("namesrv", "127.0.0.1:9876", "name server addresses, ';'-separated")
 	fs.StringVar(ns, "n", "127.0.0.1:9876", "name server addresses (mqadmin's -n)")
 	timeout = fs.Duration("timeout", 5*time.Second, "timeout of each request")
 	asJSON = fs.Bool("json", false, "print JSON instead of text")
-	return ns, timeout, asJSON
+	useTLS = fs.Bool("tls", false, "dial the cluster with TLS (its ports enforce it)")
+	return ns, timeout, asJSON, useTLS
 }
 
 // commandWords are the arguments that are not global flags or their values, in order: the
@@ -141,7 +142,7 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("admin "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	ns, timeout, asJSON := addGlobalFlags(fs)
+	ns, timeout, asJSON, useTLS := addGlobalFlags(fs)
 	run := cmd.setup(fs)
 	pos, err := parseInterspersed(fs, withoutWords(args, words, n))
 	if errors.Is(err, flag.ErrHelp) {
@@ -156,6 +157,9 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cli := adminclient.New(strings.Split(*ns, ";"), *timeout)
+	if *useTLS {
+		cli.WithTLS()
+	}
 	defer cli.Close()
 	out, err := run(&adminEnv{cli: cli, timeout: *timeout, stderr: stderr}, pos)
 	var usage usageError
@@ -211,6 +215,7 @@ flags every command takes:
   --namesrv, -n ADDR[;ADDR]   name server addresses (default 127.0.0.1:9876)
   --timeout D                 timeout of each request (default 5s)
   --json                      print the result as JSON, for scripts
+  --tls                       dial the cluster with TLS (when its ports enforce it)
 
 run 'sluice admin <command> -h' for a command's own flags
 `)
