@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/config"
+	"github.com/sluicemq/sluice/broker/runtime"
 	"github.com/sluicemq/sluice/broker/tlsconf"
 )
 
@@ -136,18 +137,34 @@ func TestTLSFromFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := tlsFromFile(f)
-	want := runtimeTLS{
+	got := transportFromFile(f)
+	want := transportSettings{
 		server: tlsconf.Server{Mode: tlsconf.Enforcing, CertFile: "/c.pem", KeyFile: "/k.pem", ClientAuth: tlsconf.AuthRequire, TrustFile: "/ca.pem"},
 		client: tlsconf.Client{Enable: true, CertFile: "/cc.pem", KeyFile: "/ck.pem", TrustFile: "/cca.pem", AuthServer: true},
 	}
 	if got != want {
-		t.Errorf("tlsFromFile = %+v, want %+v", got, want)
+		t.Errorf("transportFromFile = %+v, want %+v", got, want)
 	}
 	if err := setTransport(got); err == nil || !strings.Contains(err.Error(), "tls") {
 		t.Errorf("setTransport with missing certificate files: %v, want an error", err)
 	}
-	if got := tlsFromFile(nil); got != (runtimeTLS{}) {
+	if got := transportFromFile(nil); got != (transportSettings{}) {
 		t.Errorf("no file: %+v, want plain TCP", got)
+	}
+}
+
+// The limit keys of a configuration file set the runtime's limits; unset ones keep its
+// defaults, -1 (or an idle time of 0, as Java) turns one off.
+func TestLimitsFromFile(t *testing.T) {
+	text := "serverChannelMaxIdleTimeSeconds=0\nmaxConnections=500\nmaxConnectionsPerAddress=-1\n" +
+		"maxRequestsInFlightPerConnection=64\nframeReadTimeoutMillis=1500\nwriteStallTimeoutMillis=-1\n"
+	f, err := config.Parse("namesrv.conf", []byte(text), config.NameServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runtime.Limits{IdleTimeout: -1, MaxConns: 500, MaxConnsPerAddr: -1, MaxInflightPerConn: 64,
+		FrameReadTimeout: 1500 * time.Millisecond, WriteStallTimeout: -1}
+	if got := limitsFromFile(f); got != want {
+		t.Errorf("limitsFromFile = %+v, want %+v", got, want)
 	}
 }

@@ -135,7 +135,7 @@ func runController(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice controller:", err)
 		return 2
 	}
-	if err := setTransport(tlsFromFile(file)); err != nil {
+	if err := setTransport(transportFromFile(file)); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice controller:", err)
 		return 2
 	}

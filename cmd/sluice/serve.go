@@ -456,7 +456,7 @@ func runNamesrv(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 2
 	}
-	if err := setTransport(tlsFromFile(file)); err != nil {
+	if err := setTransport(transportFromFile(file)); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 2
 	}
@@ -550,7 +550,7 @@ func runBroker(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
 	}
-	if err := setTransport(tlsFromFile(file)); err != nil {
+	if err := setTransport(transportFromFile(file)); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
 	}
