@@ -18,6 +18,7 @@ commands:
   sim         run seeded simulations of a cluster under faults and check them
   bench       measure send and consume rates against a running cluster
   admin       create, delete and list topics; look messages up by id or key
+  probe       GET a URL (a node's /readyz) and exit 0 on a 2xx answer, for health checks
 
 'sluice <command> -h' lists a command's flags.
 `
@@ -44,6 +45,8 @@ func main() {
 		code = runBench(args)
 	case "admin":
 		code = runAdmin(args)
+	case "probe":
+		code = runProbe(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
