@@ -74,7 +74,8 @@ func TestDevWaitReadyLeavesTheSignal(t *testing.T) {
 }
 
 // 'sluice dev --replicas 3' says it is ready, before "press Ctrl-C", only when its /readyz
-// answers 200: the controller has named a master and both slaves have caught up.
+// answers 200 (and 'sluice probe' of it exits 0): the controller has named a master and both
+// slaves have caught up.
 func TestDevSaysReadyWhenReadyzIs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
@@ -96,6 +97,10 @@ func TestDevSaysReadyWhenReadyzIs(t *testing.T) {
 	}
 	if code, body := getStatus("http://" + metrics + "/readyz"); code != http.StatusOK {
 		t.Errorf("sluice dev said it is ready, but /readyz answers %d:\n%s", code, body)
+	}
+	// What the compose healthchecks run, against a real node.
+	if out, err := exec.Command(sluiceBinary(t), "probe", "http://"+metrics+"/readyz").CombinedOutput(); err != nil {
+		t.Errorf("sluice probe of a ready node: %v: %s", err, out)
 	}
 	waitLine(t, lines, `press Ctrl-C`, 5*time.Second)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

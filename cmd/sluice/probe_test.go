@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -114,15 +113,12 @@ func TestProbeCommand(t *testing.T) {
 	bin := sluiceBinary(t)
 	for _, want := range []int{0, 1} {
 		ready.Store(want == 0)
-		out, err := exec.Command(bin, "probe", "--timeout", "5s", srv.URL+"/readyz").CombinedOutput()
-		code := 0
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			code = exit.ExitCode()
-		} else if err != nil {
+		cmd := exec.Command(bin, "probe", "--timeout", "5s", srv.URL+"/readyz")
+		out, err := cmd.CombinedOutput()
+		if cmd.ProcessState == nil {
 			t.Fatal(err)
 		}
-		if code != want {
+		if code := cmd.ProcessState.ExitCode(); code != want {
 			t.Errorf("ready %v: exit %d, want %d: %s", want == 0, code, want, out)
 		}
 	}
