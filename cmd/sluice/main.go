@@ -15,6 +15,7 @@ commands:
   namesrv     a name server (with --controller, also a controller member)
   controller  a controller member (a raft group of 1 or 3 that elects broker-group masters)
   broker      a broker
+  probe       GET a URL (a node's /readyz) and exit 0 on a 2xx answer, for health checks
   sim         run seeded simulations of a cluster under faults and check them
   bench       measure send and consume rates against a running cluster
   admin       RocketMQ mqadmin's commands: cluster, topics, groups, offsets, messages
@@ -44,6 +45,8 @@ func main() {
 		code = runBench(args)
 	case "admin":
 		code = runAdmin(args)
+	case "probe":
+		code = runProbe(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
