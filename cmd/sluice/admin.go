@@ -55,10 +55,14 @@ var errNoneFound = errors.New("nothing found")
 var adminCommands = []adminCommand{
 	clusterListCmd,
 	topicListCmd,
+	topicRouteCmd,
 	updateTopicCmd,
 	deleteTopicCmd,
 	queryMsgByIdCmd,
 	queryMsgByKeyCmd,
+	queryMsgByOffsetCmd,
+	sendMessageCmd,
+	consumeMessageCmd,
 	queryMsgTraceByIdCmd,
 }
 
