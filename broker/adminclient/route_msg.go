@@ -223,14 +223,30 @@ func sendStatus(code int16) string {
 	return ""
 }
 
+// autoCreateQueues is how many queues a send asks the broker to create a new topic with (the
+// official producer's defaultTopicQueueNums).
+const autoCreateQueues = 4
+
 // maxSendAttempts is the official producer's default (retryTimesWhenSendFailed 2, plus one).
 const maxSendAttempts = 3
 
 // Send sends one message with SEND_MESSAGE_V2 to the master of its queue's group, with a
 // UNIQ_KEY as the official client gives each message. Without a queue named, it tries up to
-// three writable queues (another group first) after refusals the official client retries.
+// three writable queues (another group first) after refusals the official client retries. A
+// topic without a route is sent by TBW102's, for the broker to create.
 func (c *Client) Send(m Outgoing) (SendResult, error) {
 	r, err := c.Route(m.Topic)
+	var re *ResponseError
+	if errors.As(err, &re) && re.Code == codec.TopicNotExist {
+		// As the official producer does: send by the auto-create template's route, to the
+		// queues the broker will create the topic with (if it allows).
+		if r, err = c.Route(route.DefaultTopic); err == nil {
+			for i := range r.QueueDatas {
+				qd := &r.QueueDatas[i]
+				qd.ReadQueueNums, qd.WriteQueueNums = min(qd.ReadQueueNums, autoCreateQueues), min(qd.WriteQueueNums, autoCreateQueues)
+			}
+		}
+	}
 	if err != nil {
 		return SendResult{}, fmt.Errorf("send to %s: %w", m.Topic, err)
 	}
@@ -284,7 +300,7 @@ func (c *Client) sendTo(r *route.TopicRouteData, q Queue, properties string, bod
 		return SendResult{}, fmt.Errorf("queue %s: broker %s has no master in the route", q, q.BrokerName)
 	}
 	h := codec.SendHeader{ProducerGroup: ToolsProducerGroup, Topic: q.Topic, DefaultTopic: route.DefaultTopic,
-		DefaultTopicQueueNums: 4, QueueID: int64(q.QueueID), BornTimestamp: time.Now().UnixMilli(),
+		DefaultTopicQueueNums: autoCreateQueues, QueueID: int64(q.QueueID), BornTimestamp: time.Now().UnixMilli(),
 		Properties: properties, MaxReconsumeTimes: codec.DefaultMaxReconsumeTimes, BrokerName: q.BrokerName}
 	resp, err := c.Call(addr, codec.NewRequest(codec.ReqSendMessageV2, codec.EncodeSendHeaderV2(h), body))
 	if err != nil {
