@@ -604,8 +604,11 @@ func parseAdminTime(s string) (int64, error) {
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return ms, nil
 	}
-	if t, err := time.ParseInLocation("2006-01-02#15:04:05:000", s, time.Local); err == nil {
-		return t.UnixMilli(), nil
+	// Go's layouts put fractional seconds after a point only: read mqadmin's ":SSS" as ".SSS".
+	if i := strings.LastIndexByte(s, ':'); i > 0 && strings.Contains(s, "#") {
+		if t, err := time.ParseInLocation("2006-01-02#15:04:05.000", s[:i]+"."+s[i+1:], time.Local); err == nil {
+			return t.UnixMilli(), nil
+		}
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
