@@ -6,6 +6,7 @@ package adminclient
 // message (sendMessage).
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -58,20 +59,8 @@ func (c *Client) ReadQueues(topic, brokerName string) ([]Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Queue
-	for _, qd := range r.QueueDatas {
-		if brokerName != "" && qd.BrokerName != brokerName || qd.Perm&route.PermRead == 0 {
-			continue
-		}
-		for id := int32(0); id < qd.ReadQueueNums; id++ {
-			out = append(out, Queue{Topic: topic, BrokerName: qd.BrokerName, QueueID: id})
-		}
-	}
-	slices.SortFunc(out, func(a, b Queue) int {
-		if a.BrokerName != b.BrokerName {
-			return strings.Compare(a.BrokerName, b.BrokerName)
-		}
-		return int(a.QueueID - b.QueueID)
+	out := routeQueues(r, topic, func(qd route.QueueData) (int32, bool) {
+		return qd.ReadQueueNums, (brokerName == "" || qd.BrokerName == brokerName) && qd.Perm&route.PermRead != 0
 	})
 	if len(out) == 0 {
 		if brokerName != "" {
@@ -325,23 +314,24 @@ func (c *Client) sendTo(r *route.TopicRouteData, q Queue, properties string, bod
 // writeQueues are the writable queues of the route's groups that have a master, sorted by
 // broker name and queue id.
 func writeQueues(r *route.TopicRouteData, topic string) []Queue {
+	return routeQueues(r, topic, func(qd route.QueueData) (int32, bool) {
+		_, hasMaster := r.MasterAddr(qd.BrokerName)
+		return qd.WriteQueueNums, hasMaster && qd.Perm&route.PermWrite != 0
+	})
+}
+
+// routeQueues are the queues of the route's groups that count accepts, as many of each as
+// count says, sorted by broker name and queue id.
+func routeQueues(r *route.TopicRouteData, topic string, count func(route.QueueData) (n int32, ok bool)) []Queue {
 	var out []Queue
 	for _, qd := range r.QueueDatas {
-		if qd.Perm&route.PermWrite == 0 {
-			continue
-		}
-		if _, ok := r.MasterAddr(qd.BrokerName); !ok {
-			continue
-		}
-		for id := int32(0); id < qd.WriteQueueNums; id++ {
+		n, ok := count(qd)
+		for id := int32(0); ok && id < n; id++ {
 			out = append(out, Queue{Topic: topic, BrokerName: qd.BrokerName, QueueID: id})
 		}
 	}
 	slices.SortFunc(out, func(a, b Queue) int {
-		if a.BrokerName != b.BrokerName {
-			return strings.Compare(a.BrokerName, b.BrokerName)
-		}
-		return int(a.QueueID - b.QueueID)
+		return cmp.Or(strings.Compare(a.BrokerName, b.BrokerName), cmp.Compare(a.QueueID, b.QueueID))
 	})
 	return out
 }

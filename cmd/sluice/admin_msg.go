@@ -367,12 +367,11 @@ func inflate(b []byte) ([]byte, error) {
 // queryMsgByOffset: the message at an offset of a queue, read as mqadmin reads it (one pull from
 // the group's master, no offset committed).
 var queryMsgByOffsetCmd = adminCommand{
-	name: "queryMsgByOffset", nargs: 0,
+	name: "queryMsgByOffset", args: "-t T -b BROKER -i QUEUE -o OFFSET", nargs: 0,
 	summary: "show the message at offset --offset of queue --queue of topic --topic on broker group --broker",
 	setup: func(fs *flag.FlagSet) adminRun {
 		q := queueFlags(fs)
-		offset := fs.Int64("offset", -1, "the queue offset (required)")
-		fs.Int64Var(offset, "o", -1, "the queue offset (mqadmin's -o)")
+		offset := offsetFlag(fs, "the queue offset (required)")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
 			if err := q.require(); err != nil {
 				return nil, err
@@ -423,13 +422,20 @@ func (o queueOpts) require() error {
 	return nil
 }
 
+// offsetFlag declares --offset and mqadmin's -o: a queue offset, -1 when not given.
+func offsetFlag(fs *flag.FlagSet, usage string) *int64 {
+	offset := fs.Int64("offset", -1, usage)
+	fs.Int64Var(offset, "o", -1, usage+" (mqadmin's -o)")
+	return offset
+}
+
 func (o queueOpts) queue() adminclient.Queue {
 	return adminclient.Queue{Topic: *o.topic, BrokerName: *o.broker, QueueID: int32(*o.queueID)}
 }
 
 // sendMessage: send one message, as mqadmin's sendMessage does.
 var sendMessageCmd = adminCommand{
-	name: "sendMessage", nargs: 0,
+	name: "sendMessage", args: "-t T -p BODY [-k KEYS] [-c TAGS] [-b BROKER -i QUEUE]", nargs: 0,
 	summary: "send one message with body --body to topic --topic (to queue --queue of broker group --broker if given) and show where it was stored",
 	setup: func(fs *flag.FlagSet) adminRun {
 		q := queueFlags(fs)
@@ -476,12 +482,11 @@ func (o sendOut) writeText(w io.Writer) {
 // consumeMessage: read messages of a topic's queues, as mqadmin's consumeMessage does (pulls
 // under a throwaway group that commits nothing).
 var consumeMessageCmd = adminCommand{
-	name: "consumeMessage", nargs: 0,
+	name: "consumeMessage", args: "-t T [-b BROKER -i QUEUE -o OFFSET] [-s/-e TIME] [-c N]", nargs: 0,
 	summary: "read up to --count messages of topic --topic (of broker group --broker, queue --queue, from --offset, stored between --begin and --end), committing nothing",
 	setup: func(fs *flag.FlagSet) adminRun {
 		q := queueFlags(fs)
-		offset := fs.Int64("offset", -1, "start at this queue offset (needs --queue)")
-		fs.Int64Var(offset, "o", -1, "the start offset (mqadmin's -o)")
+		offset := offsetFlag(fs, "start at this queue offset (needs --queue)")
 		begin := fs.String("begin", "", "only messages stored at or after this time (ms since the epoch, RFC 3339 or mqadmin's yyyy-MM-dd#HH:mm:ss:SSS)")
 		fs.StringVar(begin, "s", "", "the begin time (mqadmin's -s)")
 		end := fs.String("end", "", "only messages stored before this time")
