@@ -170,9 +170,9 @@ func (c *Client) Pull(q Queue, offset int64, maxMsgs int) (Pulled, error) {
 type Outgoing struct {
 	Topic, Tags, Keys string
 	Body              []byte
-	// Queue, when BrokerName is set, is the queue to send to; otherwise one of the topic's
-	// writable queues is chosen (and another tried after a refusal the official client
-	// retries).
+	// Queue, when BrokerName is set and QueueID is 0 or more, is the queue to send to. Otherwise
+	// one of the topic's writable queues is chosen, of group BrokerName if set (and another
+	// tried after a refusal the official client retries).
 	Queue Queue
 }
 
@@ -239,10 +239,13 @@ func (c *Client) Send(m Outgoing) (SendResult, error) {
 	if err != nil {
 		return SendResult{}, fmt.Errorf("send to %s: %w", m.Topic, err)
 	}
-	candidates := []Queue{m.Queue}
-	if m.Queue.BrokerName == "" {
-		if candidates = writeQueues(r, m.Topic); len(candidates) == 0 {
-			return SendResult{}, fmt.Errorf("send to %s: the route has no writable queue", m.Topic)
+	candidates, chosen := []Queue{m.Queue}, m.Queue.BrokerName != "" && m.Queue.QueueID >= 0
+	if !chosen {
+		candidates = slices.DeleteFunc(writeQueues(r, m.Topic), func(q Queue) bool {
+			return m.Queue.BrokerName != "" && q.BrokerName != m.Queue.BrokerName
+		})
+		if len(candidates) == 0 {
+			return SendResult{}, fmt.Errorf("send to %s: the route has no writable queue (of broker %q)", m.Topic, m.Queue.BrokerName)
 		}
 	}
 	props := map[string]string{codec.PropUniqKey: newUniqKey(), codec.PropWait: "true"}
@@ -266,7 +269,7 @@ func (c *Client) Send(m Outgoing) (SendResult, error) {
 		}
 		errs = append(errs, err)
 		var re *ResponseError
-		if !errors.As(err, &re) || !retriedCode(re.Code) || m.Queue.BrokerName != "" {
+		if !errors.As(err, &re) || !retriedCode(re.Code) || chosen {
 			break
 		}
 	}

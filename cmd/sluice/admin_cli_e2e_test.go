@@ -79,9 +79,14 @@ func TestAdminTopicAndMessageCommands(t *testing.T) {
 					t.Errorf("sendMessage --json: msgId %v is not 32 hex digits", r["msgId"])
 				}
 			}
-			// A queue not named: the result says which one was chosen.
-			if r := adminJSON(t, c.mustAdmin(t, "sendMessage", "-t", "AnyQueueTopic", "-p", "x", "--json")).(map[string]any); r["sendStatus"] != "SEND_OK" {
-				t.Errorf("sendMessage to a queue of its choice: %v", r)
+			// A queue not named: the result says which one was chosen (of the group named, if one
+			// is). A topic without a route is created by the send, with 4 queues.
+			for _, args := range [][]string{{"-t", "AnyQueueTopic"}, {"-t", "AnyQueueTopic", "-b", "broker-a"}} {
+				r := adminJSON(t, c.mustAdmin(t, append([]string{"sendMessage", "-p", "x", "--json"}, args...)...)).(map[string]any)
+				mq := r["messageQueue"].(map[string]any)
+				if q := mq["queueId"].(float64); r["sendStatus"] != "SEND_OK" || mq["brokerName"] != "broker-a" || q < 0 || q > 3 {
+					t.Errorf("sendMessage %v: %v, want SEND_OK to a queue 0 to 3 of broker-a", args, r)
+				}
 			}
 
 			// By offset message id, by key, by queue offset.

@@ -26,7 +26,6 @@ func TestAdminMessageCommandUsageErrors(t *testing.T) {
 		{[]string{"sendMessage", "-t", "T"}, "--body is required"},
 		{[]string{"sendMessage", "-p", "x"}, "--topic is required"},
 		{[]string{"sendMessage", "-t", "T", "-p", "x", "-i", "1"}, "--queue needs --broker"},
-		{[]string{"sendMessage", "-t", "T", "-p", "x", "-b", "broker-a"}, "--broker needs --queue"},
 		{[]string{"consumeMessage"}, "--topic is required"},
 		{[]string{"consumeMessage", "-t", "T", "-i", "1"}, "--queue needs --broker"},
 		{[]string{"consumeMessage", "-t", "T", "-b", "broker-a", "-o", "3"}, "--offset needs --queue"},

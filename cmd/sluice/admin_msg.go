@@ -435,8 +435,8 @@ func (o queueOpts) queue() adminclient.Queue {
 
 // sendMessage: send one message, as mqadmin's sendMessage does.
 var sendMessageCmd = adminCommand{
-	name: "sendMessage", args: "-t T -p BODY [-k KEYS] [-c TAGS] [-b BROKER -i QUEUE]", nargs: 0,
-	summary: "send one message with body --body to topic --topic (to queue --queue of broker group --broker if given) and show where it was stored",
+	name: "sendMessage", args: "-t T -p BODY [-k KEYS] [-c TAGS] [-b BROKER [-i QUEUE]]", nargs: 0,
+	summary: "send one message with body --body to topic --topic (to broker group --broker, its queue --queue, if given) and show where it was stored",
 	setup: func(fs *flag.FlagSet) adminRun {
 		q := queueFlags(fs)
 		body := fs.String("body", "", "the message body, as UTF-8 text (required)")
@@ -456,10 +456,7 @@ var sendMessageCmd = adminCommand{
 			}
 			m := adminclient.Outgoing{Topic: *q.topic, Tags: *tags, Keys: *keys, Body: []byte(*body)}
 			if *q.broker != "" {
-				if *q.queueID < 0 {
-					return nil, usageError("--broker needs --queue: the queue of that group to send to")
-				}
-				m.Queue = q.queue()
+				m.Queue = q.queue() // without --queue, a queue of that group
 			}
 			res, err := e.cli.Send(m)
 			if err != nil {
