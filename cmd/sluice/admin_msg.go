@@ -509,7 +509,7 @@ var consumeMessageCmd = adminCommand{
 			if r.endMs, err = parseAdminTime(*end); err != nil {
 				return nil, usageError("--end: " + err.Error())
 			}
-			r.offset, r.count = *offset, *count
+			r.offset = *offset
 			queues, err := e.cli.ReadQueues(*q.topic, *q.broker)
 			if err != nil {
 				return nil, err
@@ -522,10 +522,10 @@ var consumeMessageCmd = adminCommand{
 			}
 			out := consumeOut{}
 			for _, qu := range queues {
-				if len(out) >= r.count {
+				if len(out) >= *count {
 					break
 				}
-				found, err := readQueueRange(e.cli, qu, r, r.count-len(out))
+				found, err := readQueueRange(e.cli, qu, r, *count-len(out))
 				for _, f := range found {
 					m := newMessageOut(f)
 					m.BrokerName = qu.BrokerName
@@ -544,7 +544,6 @@ var consumeMessageCmd = adminCommand{
 type readRange struct {
 	offset         int64 // -1: from the queue's oldest message
 	beginMs, endMs int64 // store times; 0: no bound
-	count          int
 }
 
 // pullBatch is how many messages one pull asks for.
