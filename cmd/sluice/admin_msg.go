@@ -384,8 +384,11 @@ var queryMsgByOffsetCmd = adminCommand{
 				return nil, err
 			}
 			if p.Status != codec.Success {
-				return nil, fmt.Errorf("no message at offset %d of %s (%s answered code %d; the queue holds offsets %d to %d)",
-					*offset, q.queue(), p.Addr, p.Status, p.MinOffset, p.MaxOffset-1)
+				held := fmt.Sprintf("the queue holds offsets %d to %d", p.MinOffset, p.MaxOffset-1)
+				if p.MaxOffset <= p.MinOffset {
+					held = "the queue is empty"
+				}
+				return nil, fmt.Errorf("no message at offset %d of %s (%s answered code %d: %s)", *offset, q.queue(), p.Addr, p.Status, held)
 			}
 			m := newMessageOut(adminclient.Found{Broker: p.Addr, Msg: p.Msgs[0]})
 			m.BrokerName = *q.broker
