@@ -19,7 +19,7 @@ import (
 // Limits bound what one connection, or all of them together, can make a node hold or wait
 // for: the defences against a broken or hostile client. A limit hit closes that one
 // connection (or, for requests in flight, answers SYSTEM_BUSY), is counted
-// (sluice_connection_limit_hits_total) and logged at most once per logInterval per kind; the
+// (sluice_connection_limit_hits_total) and logged (a burst of logBurst lines per kind, then one per logEvery); the
 // node and every other connection go on. Zero fields take the defaults below; a negative
 // count or duration turns that limit off.
 type Limits struct {
@@ -120,40 +120,54 @@ type guard struct {
 	partial  atomic.Int64 // bytes held in partly read frames
 	outbound atomic.Int64 // bytes queued for peers, not yet handed to the socket
 
-	logMu    sync.Mutex
-	loggedAt map[string]time.Time
-	dropped  map[string]int
+	logMu sync.Mutex
+	logs  map[string]*logBucket // by kind
 }
 
-// logInterval is the least time between two log lines about the same kind of limit hit.
-const logInterval = 10 * time.Second
+// Log lines about one kind of limit hit: up to logBurst at once, refilled one per logEvery.
+const (
+	logBurst = 20
+	logEvery = time.Second
+)
+
+// logBucket is a token bucket of log lines.
+type logBucket struct {
+	tokens  float64
+	at      time.Time // when tokens was last refilled
+	dropped int       // hits not logged since the last line
+}
 
 func newGuard(l Limits, log *slog.Logger, rec metrics.Recorder) *guard {
 	g := &guard{limits: l.withDefaults(), log: log, hits: map[string]metrics.Counter{}, perAddr: map[string]int{},
-		loggedAt: map[string]time.Time{}, dropped: map[string]int{}}
+		logs: map[string]*logBucket{}}
 	rec = metrics.Or(rec)
 	for _, k := range hitKinds {
 		g.hits[k] = rec.Counter(mLimitHits, k)
+		g.logs[k] = &logBucket{tokens: logBurst}
 	}
 	return g
 }
 
-// hit counts a limit hit of kind and logs it, at most once per logInterval per kind (saying
-// how many were not logged since).
+// hit counts a limit hit of kind and logs it if the kind's bucket has a line left (saying how
+// many hits were not logged since the last line).
 func (g *guard) hit(kind, msg string, args ...any) {
 	g.hits[kind].Add(1)
 	g.logMu.Lock()
-	now := time.Now()
-	if now.Sub(g.loggedAt[kind]) < logInterval {
-		g.dropped[kind]++
+	b, now := g.logs[kind], time.Now()
+	if !b.at.IsZero() {
+		b.tokens = min(logBurst, b.tokens+float64(now.Sub(b.at))/float64(logEvery))
+	}
+	b.at = now
+	if b.tokens < 1 {
+		b.dropped++
 		g.logMu.Unlock()
 		return
 	}
-	g.loggedAt[kind] = now
-	if n := g.dropped[kind]; n > 0 {
-		args = append(args, "notLoggedSinceLast", n)
+	b.tokens--
+	if b.dropped > 0 {
+		args = append(args, "notLoggedSinceLast", b.dropped)
 	}
-	g.dropped[kind] = 0
+	b.dropped = 0
 	g.logMu.Unlock()
 	g.log.Warn(msg, append(args, "limit", kind)...)
 }

@@ -173,11 +173,11 @@ func TestLimitLogsRateLimited(t *testing.T) {
 	for range 100 {
 		g.hit(hitBadFrame, "closing connection: bad frame")
 	}
-	g.loggedAt[hitBadFrame] = time.Time{} // as if logInterval had passed
+	g.logs[hitBadFrame].at = time.Now().Add(-logEvery) // as if a line's worth of time had passed
 	g.hit(hitBadFrame, "closing connection: bad frame")
 	l := logs.String()
-	if got := countLines(l); got != 2 || !containsAll(l, "notLoggedSinceLast=99") {
-		t.Errorf("%d lines, want 2, the second counting 99 left out:\n%s", got, l)
+	if got := countLines(l); got != logBurst+1 || !containsAll(l, "notLoggedSinceLast=80") {
+		t.Errorf("%d lines, want %d, the last counting 80 left out:\n%s", got, logBurst+1, l)
 	}
 }
 

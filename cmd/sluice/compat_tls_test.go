@@ -9,10 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,21 +82,7 @@ func TestCompatTLSEnforcing(t *testing.T) {
 	}
 	nc.Close()
 
-	topic := uniqueName(t, "tls")
-	p := c.newProducer(t, producer.WithTls(true))
-	sent := map[string]*primitive.Message{}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for i := range 10 {
-		m := userMessage(topic, i)
-		res, err := p.SendSync(ctx, m)
-		if err != nil || res.Status != primitive.SendOK {
-			t.Fatalf("send %d over TLS: %v %v", i, res, err)
-		}
-		sent[res.MsgID] = m
-	}
-	in := c.startConsumer(t, topic, consumer.MessageSelector{}, consumer.WithTls(true))
-	expectExactly(t, in, sent, 30*time.Second)
+	runTLSClient(t, c, uniqueName(t, "tls"), 10)
 
 	// The admin tool reaches the cluster with --tls, and not without it.
 	var out, errOut bytes.Buffer
@@ -110,21 +99,62 @@ func TestCompatTLSPermissive(t *testing.T) {
 	t.Parallel()
 	cert, key := selfSignedCert(t, t.TempDir())
 	c := startCompat(t, "--tls-mode", "permissive", "--tls-cert", cert, "--tls-key", key)
-	topic := uniqueName(t, "tls")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	runTLSClient(t, c, uniqueName(t, "tls"), 5)
+	topic := uniqueName(t, "plain")
+	p := c.newProducer(t)
 	sent := map[string]*primitive.Message{}
-	for i, p := range []interface {
-		SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
-	}{c.newProducer(t, producer.WithTls(true)), c.newProducer(t)} {
+	for i := range 5 {
 		m := userMessage(topic, i)
-		res, err := p.SendSync(ctx, m)
+		res, err := p.SendSync(context.Background(), m)
 		if err != nil || res.Status != primitive.SendOK {
-			t.Fatalf("send from producer %d (TLS: %v): %v %v", i, i == 0, res, err)
+			t.Fatalf("plain send %d to a permissive broker: %v %v", i, res, err)
 		}
 		sent[res.MsgID] = m
 	}
-	in := c.startConsumer(t, topic, consumer.MessageSelector{})
+	expectExactly(t, c.startConsumer(t, topic, consumer.MessageSelector{}), sent, 30*time.Second)
+}
+
+// tlsClientEnv names the cluster and workload of TestTLSClientProcess.
+const tlsClientEnv = "SLUICE_TLS_CLIENT"
+
+// runTLSClient runs the official Go client with WithTls(true) against c in a process of its own
+// (this test binary, running TestTLSClientProcess): the client's TLS option sets a process-wide
+// default, which would turn TLS on for every other official client of the test process. The
+// process sends n messages to topic and consumes them all, or fails.
+func runTLSClient(t *testing.T, c *compatCluster, topic string, n int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTLSClientProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|%s|%d", tlsClientEnv, c.NameServer, c.Broker, topic, n))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestTLSClientProcess") {
+		t.Fatalf("the official client over TLS: %v\n%s", err, out)
+	}
+}
+
+// TestTLSClientProcess is the body of runTLSClient's process; run on its own (without the
+// environment runTLSClient sets) it has nothing to connect to and skips.
+func TestTLSClientProcess(t *testing.T) {
+	spec := os.Getenv(tlsClientEnv)
+	if spec == "" {
+		t.Skip("the TLS client process of TestCompatTLS*, started by runTLSClient")
+	}
+	f := strings.Split(spec, "|")
+	n, err := strconv.Atoi(f[3])
+	if len(f) != 4 || err != nil {
+		t.Fatalf("%s=%q: want ns|broker|topic|n", tlsClientEnv, spec)
+	}
+	c := &compatCluster{NameServer: f[0], Broker: f[1]}
+	p := c.newProducer(t, producer.WithTls(true))
+	sent := map[string]*primitive.Message{}
+	for i := range n {
+		m := userMessage(f[2], i)
+		res, err := p.SendSync(context.Background(), m)
+		if err != nil || res.Status != primitive.SendOK {
+			t.Fatalf("send %d over TLS: %v %v", i, res, err)
+		}
+		sent[res.MsgID] = m
+	}
+	in := c.startConsumer(t, f[2], consumer.MessageSelector{}, consumer.WithTls(true))
 	expectExactly(t, in, sent, 30*time.Second)
 }
 
