@@ -93,7 +93,7 @@ func errText(err error) string {
 func messageView(m Message) MessageView {
 	v := MessageView{MsgID: m.MsgID, OffsetMsgID: m.OffsetMsgID, Topic: m.Topic, Broker: m.Broker, QueueID: m.QueueID,
 		QueueOffset: m.QueueOffset, Tags: orUnknown(m.Tags), Keys: orUnknown(m.Keys), ReconsumeTimes: m.ReconsumeTimes,
-		Born: m.BornAt.UTC().Format("2006-01-02 15:04:05.000 UTC") + " from " + m.BornHost,
+		Born:   m.BornAt.UTC().Format("2006-01-02 15:04:05.000 UTC") + " from " + m.BornHost,
 		Stored: m.StoredAt.UTC().Format("2006-01-02 15:04:05.000 UTC") + " at " + m.StoreHost}
 	for _, k := range slices.Sorted(maps.Keys(m.Properties)) {
 		v.Properties = append(v.Properties, Property{k, m.Properties[k]})
