@@ -82,9 +82,15 @@ func (c *Console) Sample() {
 	at := c.opts.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The page shows every failure; the log says when reading starts failing and recovers.
+	switch {
+	case err != nil && c.err == nil:
+		c.opts.Logger.Warn("console: cannot read the cluster", "err", err)
+	case err == nil && c.err != nil:
+		c.opts.Logger.Info("console: reads the cluster again")
+	}
 	c.err = err
 	if err != nil {
-		c.opts.Logger.Warn("console: read the cluster", "err", err)
 		return
 	}
 	c.latest, c.latestAt = &s, at

@@ -277,7 +277,7 @@ func systemTopic(name string, own map[string]bool) bool {
 			return true
 		}
 	}
-	return own[name]
+	return own[name] || strings.HasSuffix(name, "_REPLY_TOPIC") // a cluster's reply topic
 }
 
 func topicViews(s Snapshot, rates map[queueKey]float64) (user, system []TopicView) {

@@ -18,6 +18,7 @@ commands:
   sim         run seeded simulations of a cluster under faults and check them
   bench       measure send and consume rates against a running cluster
   admin       create, delete and list topics; look messages up by id or key
+  console     a web console of a running cluster: brokers, topics, consumer lag, message lookup
 
 'sluice <command> -h' lists a command's flags.
 `
@@ -44,6 +45,8 @@ func main() {
 		code = runBench(args)
 	case "admin":
 		code = runAdmin(args)
+	case "console":
+		code = runConsole(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

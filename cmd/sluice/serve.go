@@ -363,6 +363,7 @@ func runDev(args []string) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until stopped")
 	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests, flush and close before the process exits anyway")
 	metricsAddr := metricsFlag(fs, devMetricsAddr)
+	consoleAddr := fs.String("console-addr", defaultConsoleAddr, "serve the web console on this address (off or empty: none)")
 	replicas := fs.Int("replicas", 1, "1: one broker; 2 to 5: a controller and a broker group of that many replicas, whose master is printed as it changes (stdin takes kill N, stop N, start N, status)")
 	var flush, vip string
 	brokerFlags(fs, &cfg, &flush, &vip)
@@ -407,6 +408,14 @@ func runDev(args []string) int {
 		return 1
 	}
 	defer ops.close()
+	con, err := devConsole(*consoleAddr, flagsSet(fs)["console-addr"], *nsAddr, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+		return 1
+	}
+	if con != nil {
+		defer con.Close(consoleShutdown)
+	}
 	if *replicas != 1 {
 		return runDevGroup(devGroupOptions{replicas: *replicas, data: *data, nsAddr: *nsAddr, brokerAddr: cfg.Addr,
 			shutdown: *shutdown, set: flagsSet(fs), ops: ops}, cfg, logger)
