@@ -33,7 +33,8 @@ var pages = template.Must(template.New("").ParseFS(assets, "templates/*.html"))
 // Options configure a console.
 type Options struct {
 	NameServers []string      // shown on the page
-	Interval    time.Duration // between samples; the page refreshes as often (default 5s)
+	Interval    time.Duration // between samples (default 5s)
+	Refresh     time.Duration // how often the page reloads itself (default Interval; at least 1s)
 	History     int           // samples kept for the charts (default 120)
 	RateWindow  time.Duration // rates are averaged over this much history (default 1m)
 	Logger      *slog.Logger
@@ -43,6 +44,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Interval <= 0 {
 		o.Interval = 5 * time.Second
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = o.Interval
 	}
 	if o.History <= 0 {
 		o.History = 120
@@ -117,7 +121,7 @@ func (c *Console) Run(ctx context.Context) {
 // page builds the main page from what the samples kept.
 func (c *Console) page() Page {
 	c.mu.Lock()
-	in := viewInput{nameServers: c.opts.NameServers, refresh: c.opts.Interval, rateWindow: c.opts.RateWindow,
+	in := viewInput{nameServers: c.opts.NameServers, refresh: c.opts.Refresh, rateWindow: c.opts.RateWindow,
 		latest: c.latest, latestAt: c.latestAt, err: c.err, history: c.history}
 	c.mu.Unlock()
 	// Samples are never changed once kept (Sample replaces, it does not edit), so building

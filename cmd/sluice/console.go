@@ -30,11 +30,11 @@ const consoleRequestTimeout = 3 * time.Second
 const consoleShutdown = 5 * time.Second
 
 // startConsole serves the console of the cluster behind nameServers on addr, sampling it every
-// interval.
-func startConsole(addr string, nameServers []string, interval time.Duration, logger *slog.Logger) (*console.Server, error) {
+// interval; the page reloads itself every refresh (0: every interval).
+func startConsole(addr string, nameServers []string, interval, refresh time.Duration, logger *slog.Logger) (*console.Server, error) {
 	cli := adminclient.New(nameServers, consoleRequestTimeout)
 	srv, err := console.Start(addr, console.NewAdminSource(cli), console.Options{
-		NameServers: nameServers, Interval: interval, Logger: logger})
+		NameServers: nameServers, Interval: interval, Refresh: refresh, Logger: logger})
 	if err != nil {
 		cli.Close()
 		return nil, err
@@ -47,7 +47,8 @@ func runConsole(args []string) int {
 	fs := flag.NewFlagSet("console", flag.ContinueOnError)
 	ns := fs.String("namesrv", "127.0.0.1:9876", "name server addresses, ';'-separated")
 	addr := fs.String("addr", defaultConsoleAddr, "serve the console on this address")
-	interval := fs.Duration("interval", 5*time.Second, "how often the cluster is sampled and the page refreshes")
+	interval := fs.Duration("interval", 5*time.Second, "how often the cluster is sampled")
+	refresh := fs.Duration("refresh", 0, "how often the page reloads itself (default: --interval, at least 1s)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -65,7 +66,7 @@ func runConsole(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice console:", err)
 		return 2
 	}
-	srv, err := startConsole(*addr, strings.Split(*ns, ";"), *interval, logger)
+	srv, err := startConsole(*addr, strings.Split(*ns, ";"), *interval, *refresh, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice console:", err)
 		return 1
@@ -82,14 +83,23 @@ func runConsole(args []string) int {
 	return 0
 }
 
-// devConsole starts the console of 'sluice dev' on addr (off: none), reading the name server
-// at nsAddr. When the default address is taken (another sluice dev), the process runs without
-// one, as it does without metrics.
+// withConsole adds the console, if any, to the nodes waitForStop stops: last, so it stops
+// first, before the nodes it reads.
+func withConsole(nodes []stoppable, con *console.Server) []stoppable {
+	if con == nil {
+		return nodes
+	}
+	return append(nodes, stoppable{shutdown: con.Close})
+}
+
+// devConsole starts the console of 'sluice dev' on addr (off or empty: none), reading the name
+// server at nsAddr; set says --console-addr was given. When the default address is taken
+// (another sluice dev), the process runs without one, as it does without metrics.
 func devConsole(addr string, set bool, nsAddr string, logger *slog.Logger) (*console.Server, error) {
 	if addr == "" || addr == consoleAddrOff {
 		return nil, nil
 	}
-	srv, err := startConsole(addr, []string{nsAddr}, 5*time.Second, logger)
+	srv, err := startConsole(addr, []string{nsAddr}, 5*time.Second, 0, logger)
 	if err != nil && !set {
 		logger.Warn("no web console: its default address is taken (set --console-addr)", "err", err)
 		return nil, nil

@@ -36,6 +36,8 @@ type devGroupOptions struct {
 	shutdown   time.Duration
 	set        map[string]bool
 	ops        *opsEndpoint
+	// consoleAddr is where the web console is served (off or empty: none).
+	consoleAddr string
 }
 
 // devControllerPort is the controller's port: the name server's + 2 (9878 beside 9876, as
@@ -123,6 +125,13 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 		fmt.Printf("sluice dev: broker %s replica %d listening on %s (data %s)\n", c.BrokerName, i+1, c.Addr, g.dirs[i])
 	}
 	printOps(o.ops)
+	con, err := devConsole(o.consoleAddr, o.set["console-addr"], ns.Addr().String(), logger)
+	if err != nil {
+		g.stopAll()
+		ctl.Stop()
+		ns.Stop()
+		return fail(1, err)
+	}
 	fmt.Printf("sluice dev: a group of %d replicas, %s replication; the controller picks the master.\n", o.replicas, base.ReplicationMode)
 	fmt.Println("sluice dev: type 'kill N' (stop replica N at once), 'stop N' (shut it down cleanly), 'start N', or 'status'")
 	fmt.Println("sluice dev: press Ctrl-C to stop")
@@ -130,7 +139,7 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 	defer close(stop)
 	go g.watchMaster(stop)
 	go g.readCommands()
-	return waitForStop(logger, o.shutdown, stoppable{rt: ns}, stoppable{rt: ctl}, stoppable{shutdown: g.shutdownAll})
+	return waitForStop(logger, o.shutdown, withConsole([]stoppable{{rt: ns}, {rt: ctl}, {shutdown: g.shutdownAll}}, con)...)
 }
 
 func splitPort(addr string) (string, int, error) {

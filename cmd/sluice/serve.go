@@ -408,17 +408,9 @@ func runDev(args []string) int {
 		return 1
 	}
 	defer ops.close()
-	con, err := devConsole(*consoleAddr, flagsSet(fs)["console-addr"], *nsAddr, logger)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sluice dev:", err)
-		return 1
-	}
-	if con != nil {
-		defer con.Close(consoleShutdown)
-	}
 	if *replicas != 1 {
 		return runDevGroup(devGroupOptions{replicas: *replicas, data: *data, nsAddr: *nsAddr, brokerAddr: cfg.Addr,
-			shutdown: *shutdown, set: flagsSet(fs), ops: ops}, cfg, logger)
+			shutdown: *shutdown, set: flagsSet(fs), ops: ops, consoleAddr: *consoleAddr}, cfg, logger)
 	}
 	ns, err := startNamesrv(*nsAddr, logger, ops)
 	if err != nil {
@@ -436,8 +428,16 @@ func runDev(args []string) int {
 	fmt.Printf("sluice dev: broker %s listening on %s%s (data %s, %s flush)\n", cfg.BrokerName, br.Addr(), vipNote(br),
 		filepath.Join(*data, cfg.BrokerName), cfg.FlushMode)
 	printOps(ops)
+	nodes := []stoppable{{rt: ns}, {rt: br, unregister: brokerUnregister(cfg)}}
+	con, err := devConsole(*consoleAddr, flagsSet(fs)["console-addr"], ns.Addr().String(), logger)
+	if err != nil {
+		br.Stop()
+		ns.Stop()
+		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+		return 1
+	}
 	fmt.Println("sluice dev: press Ctrl-C to stop")
-	return waitForStop(logger, *shutdown, stoppable{rt: ns}, stoppable{rt: br, unregister: brokerUnregister(cfg)})
+	return waitForStop(logger, *shutdown, withConsole(nodes, con)...)
 }
 
 // startCPUProfile profiles the process into path; the returned func stops and closes it.
