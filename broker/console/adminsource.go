@@ -39,6 +39,23 @@ func NewAdminSource(cli *adminclient.Client) *AdminSource { return &AdminSource{
 func (a *AdminSource) Snapshot() (Snapshot, error) {
 	var s Snapshot
 	problem := func(err error) { s.Problems = append(s.Problems, err.Error()) }
+	// A broker that cannot be reached is asked nothing more in this snapshot: each request
+	// would wait out the timeout again.
+	unreachable := map[string]bool{}
+	ask := func(addr string, req func() error) {
+		if unreachable[addr] {
+			return
+		}
+		err := req()
+		if err == nil {
+			return
+		}
+		problem(err)
+		var answered *adminclient.ResponseError
+		if !errors.As(err, &answered) {
+			unreachable[addr] = true
+		}
+	}
 	brokers, err := a.cli.ClusterList()
 	if err != nil {
 		return s, fmt.Errorf("cluster list: %w", err)
@@ -69,46 +86,48 @@ func (a *AdminSource) Snapshot() (Snapshot, error) {
 				continue
 			}
 			for q := range qd.ReadQueueNums {
-				minOff, err := a.cli.MinOffset(addr, topic, q)
-				if err != nil {
-					problem(err)
-					continue
-				}
-				maxOff, err := a.cli.MaxOffset(addr, topic, q)
-				if err != nil {
-					problem(err)
-					continue
-				}
-				s.Queues = append(s.Queues, Queue{Topic: topic, Broker: qd.BrokerName, QueueID: q, Min: minOff, Max: maxOff})
+				ask(addr, func() error {
+					minOff, err := a.cli.MinOffset(addr, topic, q)
+					if err != nil {
+						return err
+					}
+					maxOff, err := a.cli.MaxOffset(addr, topic, q)
+					if err != nil {
+						return err
+					}
+					s.Queues = append(s.Queues, Queue{Topic: topic, Broker: qd.BrokerName, QueueID: q, Min: minOff, Max: maxOff})
+					return nil
+				})
 			}
 		}
 	}
 	consumers := map[string]map[string]bool{} // group to client ids, over every master
 	for _, group := range slices.Sorted(maps.Keys(masters)) {
 		addr := masters[group]
-		names, err := a.cli.SubscriptionGroups(addr)
-		if err != nil {
-			problem(fmt.Errorf("broker group %s: %w", group, err))
-		}
+		var names []string
+		ask(addr, func() (err error) {
+			names, err = a.cli.SubscriptionGroups(addr)
+			return wrapGroup(group, err)
+		})
 		for _, g := range names {
 			if consumers[g] == nil {
 				consumers[g] = map[string]bool{}
 			}
-			ids, err := a.cli.ConsumerIDs(addr, g)
-			if err != nil {
-				problem(fmt.Errorf("broker group %s: %w", group, err))
+			ask(addr, func() error {
+				ids, err := a.cli.ConsumerIDs(addr, g)
+				for _, id := range ids {
+					consumers[g][id] = true
+				}
+				return wrapGroup(group, err)
+			})
+		}
+		ask(addr, func() error {
+			offs, err := a.cli.ConsumerOffsets(addr)
+			for _, o := range offs {
+				s.Offsets = append(s.Offsets, Offset{Group: o.Group, Topic: o.Topic, Broker: group, QueueID: o.QueueID, Offset: o.Offset})
 			}
-			for _, id := range ids {
-				consumers[g][id] = true
-			}
-		}
-		offs, err := a.cli.ConsumerOffsets(addr)
-		if err != nil {
-			problem(fmt.Errorf("broker group %s: %w", group, err))
-		}
-		for _, o := range offs {
-			s.Offsets = append(s.Offsets, Offset{Group: o.Group, Topic: o.Topic, Broker: group, QueueID: o.QueueID, Offset: o.Offset})
-		}
+			return wrapGroup(group, err)
+		})
 	}
 	for _, g := range slices.Sorted(maps.Keys(consumers)) {
 		s.Groups = append(s.Groups, Group{Name: g, Consumers: slices.Sorted(maps.Keys(consumers[g]))})
@@ -139,6 +158,14 @@ func (a *AdminSource) MessagesByKey(topic, key string) ([]Message, error) {
 		out = append(out, messageOf(f))
 	}
 	return out, err
+}
+
+// wrapGroup names the broker group an error came from.
+func wrapGroup(group string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("broker group %s: %w", group, err)
 }
 
 // maxInflated bounds what the console inflates of a compressed body.
