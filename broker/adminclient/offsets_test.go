@@ -1,6 +1,8 @@
 package adminclient
 
 import (
+	"bytes"
+	"compress/zlib"
 	"errors"
 	"slices"
 	"testing"
@@ -89,5 +91,23 @@ func TestConsumerOffsetsRejectsBadKey(t *testing.T) {
 	defer c.Close()
 	if _, err := c.ConsumerOffsets(addr); err == nil {
 		t.Fatal("a key without '@' was accepted")
+	}
+}
+
+// Inflate gives back what was compressed, and refuses a body that inflates beyond its limit
+// or is not zlib at all.
+func TestInflate(t *testing.T) {
+	var buf bytes.Buffer
+	w := zlib.NewWriter(&buf)
+	w.Write(bytes.Repeat([]byte("a"), 1000))
+	w.Close()
+	if out, err := Inflate(buf.Bytes(), 1000); err != nil || len(out) != 1000 {
+		t.Errorf("Inflate = %d bytes, %v; want 1000", len(out), err)
+	}
+	if _, err := Inflate(buf.Bytes(), 999); err == nil {
+		t.Error("a body inflating beyond the limit was accepted")
+	}
+	if _, err := Inflate([]byte("plain"), 1000); err == nil {
+		t.Error("a body that is not zlib inflated")
 	}
 }

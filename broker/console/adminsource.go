@@ -1,12 +1,9 @@
 package console
 
 import (
-	"bytes"
 	"cmp"
-	"compress/zlib"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -180,7 +177,7 @@ func messageOf(f adminclient.Found) Message {
 		BornHost: m.BornHost.String(), StoreHost: m.StoreHost.String(), ReconsumeTimes: m.ReconsumeTimes,
 		Properties: props, Body: m.Body, BodyBytes: len(m.Body)}
 	if m.SysFlag&codec.SysFlagCompressed != 0 {
-		body, err := inflate(m.Body)
+		body, err := adminclient.Inflate(m.Body, maxInflated)
 		if err != nil {
 			out.BodyNote = "zlib-compressed, does not inflate: " + err.Error()
 		} else {
@@ -188,20 +185,4 @@ func messageOf(f adminclient.Found) Message {
 		}
 	}
 	return out
-}
-
-func inflate(b []byte) ([]byte, error) {
-	r, err := zlib.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	out, err := io.ReadAll(io.LimitReader(r, maxInflated+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(out) > maxInflated {
-		return nil, errors.New("inflates beyond 1 MiB")
-	}
-	return out, nil
 }

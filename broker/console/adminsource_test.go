@@ -1,6 +1,8 @@
 package console
 
 import (
+	"bytes"
+	"compress/zlib"
 	"encoding/json"
 	"net"
 	"slices"
@@ -158,5 +160,25 @@ func TestAdminSourceSnapshot(t *testing.T) {
 	p := buildPage(viewInput{latest: &s, history: []point{pointOf(time.Now(), s)}})
 	if g := p.Groups[0]; g.Lag != "60" || g.Consumers != 1 { // 100-40 on queue 0; 110-200 is 0 on queue 1
 		t.Errorf("billing's view: %+v", g)
+	}
+}
+
+// A body stored compressed is shown inflated, and says so; one that does not inflate is shown
+// as stored, with the reason.
+func TestMessageOfCompressedBody(t *testing.T) {
+	var buf bytes.Buffer
+	w := zlib.NewWriter(&buf)
+	w.Write([]byte("hello, compressed world"))
+	w.Close()
+	props := codec.EncodeProperties(map[string]string{codec.PropKeys: "k1", codec.PropTags: "t"})
+	m := &codec.Message{Topic: "T", SysFlag: codec.SysFlagCompressed, Body: buf.Bytes(), Properties: props}
+	v := messageView(messageOf(adminclient.Found{Broker: "127.0.0.1:10911", Msg: m}))
+	if v.Body != "hello, compressed world" || !strings.Contains(v.BodyHow, "zlib-compressed, 23 bytes inflated") || v.Keys != "k1" || v.Tags != "t" {
+		t.Errorf("compressed body shown as %q (%s), keys %q, tags %q", v.Body, v.BodyHow, v.Keys, v.Tags)
+	}
+	m.Body = []byte{1, 2, 3}
+	v = messageView(messageOf(adminclient.Found{Msg: m}))
+	if !strings.Contains(v.BodyHow, "does not inflate") || !strings.Contains(v.Body, "01 02 03") {
+		t.Errorf("a body that does not inflate shown as %q (%s)", v.Body, v.BodyHow)
 	}
 }
