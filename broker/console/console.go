@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -146,7 +147,7 @@ func (c *Console) Handler() http.Handler {
 		render(w, c.opts.Logger, "message.html", struct {
 			NameServers string
 			Lookup      LookupView
-		}{c.page().NameServers, v})
+		}{strings.Join(c.opts.NameServers, ";"), v})
 	})
 	return mux
 }
