@@ -79,7 +79,7 @@ func jsonBody(req *codec.Command, v any) *codec.Command {
 // routed queue's offsets, groups, consumers and committed offsets from each group's master,
 // joined by broker group. A master that cannot be reached is asked once per snapshot, and
 // named as a problem rather than failing the snapshot.
-func TestAdminSourceSnapshot(t *testing.T) {
+func TestConsoleAdminSourceSnapshot(t *testing.T) {
 	broker := serveFake(t, func(req *codec.Command) *codec.Command {
 		switch req.Code {
 		case codec.ReqGetMaxOffset, codec.ReqGetMinOffset:
@@ -165,7 +165,7 @@ func TestAdminSourceSnapshot(t *testing.T) {
 
 // A body stored compressed is shown inflated, and says so; one that does not inflate is shown
 // as stored, with the reason.
-func TestMessageOfCompressedBody(t *testing.T) {
+func TestConsoleMessageOfCompressedBody(t *testing.T) {
 	var buf bytes.Buffer
 	w := zlib.NewWriter(&buf)
 	w.Write([]byte("hello, compressed world"))

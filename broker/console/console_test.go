@@ -54,7 +54,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func TestLag(t *testing.T) {
+func TestConsoleLag(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
 		max, committed int64
@@ -71,7 +71,7 @@ func TestLag(t *testing.T) {
 	}
 }
 
-func TestQueueRates(t *testing.T) {
+func TestConsoleQueueRates(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	a0, a1, b0 := queueKey{"broker-a", "T", 0}, queueKey{"broker-a", "T", 1}, queueKey{"broker-b", "T", 0}
 	pt := func(sec int, max map[queueKey]int64) point {
@@ -137,7 +137,7 @@ func clusterSnapshot(tMax0, tMax1 int64) Snapshot {
 // The view model: lag per queue and in total (clamped at 0, unknown where the queue is not
 // routed), rates from the samples, optional fields as "–" when the source lacks them, system
 // topics apart, and the chart drawn over every sample.
-func TestBuildPage(t *testing.T) {
+func TestConsoleBuildPage(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	src := &fakeSource{snaps: []Snapshot{clusterSnapshot(40, 20), clusterSnapshot(100, 30)}}
 	c := New(src, Options{NameServers: []string{"127.0.0.1:9876"}, Interval: 2 * time.Second, Now: clk.now})
@@ -200,7 +200,7 @@ func TestBuildPage(t *testing.T) {
 
 // Before any sample, and when the source fails, the page says so instead of showing stale or
 // empty figures as if they were real.
-func TestPageWithoutData(t *testing.T) {
+func TestConsolePageWithoutData(t *testing.T) {
 	src := &fakeSource{err: errors.New("dial 127.0.0.1:9876: connection refused")}
 	c := New(src, Options{})
 	if p := c.page(); p.SampledAt != "" || len(p.Problems) != 0 || p.Clusters != nil {
@@ -218,7 +218,7 @@ func TestPageWithoutData(t *testing.T) {
 }
 
 // The history keeps at most Options.History samples, oldest dropped first.
-func TestHistoryBounded(t *testing.T) {
+func TestConsoleHistoryBounded(t *testing.T) {
 	clk := &clock{t: time.Unix(1000, 0)}
 	c := New(&fakeSource{snaps: []Snapshot{clusterSnapshot(1, 1)}}, Options{History: 3, Now: clk.now})
 	for range 5 {
@@ -243,7 +243,7 @@ func get(t *testing.T, h http.Handler, path string) string {
 
 // The page is plain server-rendered HTML: it refreshes itself, has no script, escapes what
 // the cluster names, and shows each group's lag and chart.
-func TestPageHandler(t *testing.T) {
+func TestConsolePageHandler(t *testing.T) {
 	snap := clusterSnapshot(40, 20)
 	snap.Groups = append(snap.Groups, Group{Name: `<script>alert(1)</script>`})
 	c := New(&fakeSource{snaps: []Snapshot{snap}}, Options{Interval: 3 * time.Second})
@@ -275,7 +275,7 @@ func TestPageHandler(t *testing.T) {
 
 // The lookup finds by offset message id or by topic and key, shows text bodies as text and
 // others as hex, and says what is wrong with a half-filled form.
-func TestMessageHandler(t *testing.T) {
+func TestConsoleMessageHandler(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	src := &fakeSource{snaps: []Snapshot{{}}, msgs: []Message{
 		{MsgID: "U1", OffsetMsgID: "7F00000100002A9F0000000000000010", Topic: "T", Keys: "order-1 customer-9", Body: []byte("hello <b>"), BodyBytes: 9, BornAt: at, StoredAt: at},
@@ -308,7 +308,7 @@ func TestMessageHandler(t *testing.T) {
 }
 
 // A server samples as soon as it starts, serves the page, and stops on Close.
-func TestServerStartClose(t *testing.T) {
+func TestConsoleServerStartClose(t *testing.T) {
 	src := &fakeSource{snaps: []Snapshot{clusterSnapshot(5, 5)}}
 	s, err := Start("127.0.0.1:0", src, Options{Interval: 20 * time.Millisecond})
 	if err != nil {
