@@ -38,6 +38,8 @@ type devGroupOptions struct {
 	ops        *opsEndpoint
 	// consoleAddr is where the web console is served (off or empty: none).
 	consoleAddr string
+	// readyTimeout bounds the wait for every node to be ready before saying so (0: none).
+	readyTimeout time.Duration
 }
 
 // devControllerPort is the controller's port: the name server's + 2 (9878 beside 9876, as
@@ -125,6 +127,8 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 		fmt.Printf("sluice dev: broker %s replica %d listening on %s (data %s)\n", c.BrokerName, i+1, c.Addr, g.dirs[i])
 	}
 	printOps(o.ops)
+	fmt.Printf("sluice dev: a group of %d replicas, %s replication; the controller picks the master.\n", o.replicas, base.ReplicationMode)
+	announceReady(g.readyChecks(ns, ctl, copts), o.readyTimeout, o.ops)
 	con, err := devConsole(o.consoleAddr, o.set["console-addr"], ns.Addr().String(), logger)
 	if err != nil {
 		g.stopAll()
@@ -132,7 +136,6 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 		ns.Stop()
 		return fail(1, err)
 	}
-	fmt.Printf("sluice dev: a group of %d replicas, %s replication; the controller picks the master.\n", o.replicas, base.ReplicationMode)
 	fmt.Println("sluice dev: type 'kill N' (stop replica N at once), 'stop N' (shut it down cleanly), 'start N', or 'status'")
 	fmt.Println("sluice dev: press Ctrl-C to stop")
 	stop := make(chan struct{})
@@ -165,6 +168,19 @@ func (g *devGroup) start(id int) error {
 	g.rts[id-1] = rt
 	g.mu.Unlock()
 	return nil
+}
+
+// readyChecks are the readiness of the name server, the controller and every replica running.
+func (g *devGroup) readyChecks(ns, ctl *runtime.Runtime, copts controllerOptions) []readyCheck {
+	checks := []readyCheck{runtimeCheck("namesrv", ns), runtimeCheck(controllerNodeName(copts.id), ctl)}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, rt := range g.rts {
+		if rt != nil {
+			checks = append(checks, runtimeCheck(brokerNodeName(g.cfgs[i]), rt))
+		}
+	}
+	return checks
 }
 
 // take removes replica id's runtime, nil if it is stopped.
