@@ -165,7 +165,9 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("lookup by key %s: summary %q, keys %q, body %q, offset id %q (sent as %s)", needleKey, summary, keys, body, offsetID, needle.OffsetMsgID)
 	}
 	found := screenshot()
-	do("look the message up by id",
+	// From the main page again: the lookup page has a summary already, which a wait would take
+	// for the new one's.
+	do("look the message up by id", chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS("#lookup-id")),
 		chromedp.SetValue(chromedp.CSS(`#lookup-id input[name=id]`), needle.OffsetMsgID),
 		chromedp.Click(chromedp.CSS(`#lookup-id button`)),
 		chromedp.WaitVisible(chromedp.CSS(`#lookup-summary`)))
