@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"compress/zlib"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -348,21 +345,7 @@ func isText(b []byte) bool {
 // maxInflated bounds what the viewer inflates of a compressed body.
 const maxInflated = 64 << 20
 
-func inflate(b []byte) ([]byte, error) {
-	r, err := zlib.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	out, err := io.ReadAll(io.LimitReader(r, maxInflated+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(out) > maxInflated {
-		return nil, errors.New("inflates beyond 64 MiB")
-	}
-	return out, nil
-}
+func inflate(b []byte) ([]byte, error) { return adminclient.Inflate(b, maxInflated) }
 
 // queryMsgByOffset: the message at an offset of a queue, read as mqadmin reads it (one pull from
 // the group's master, no offset committed).

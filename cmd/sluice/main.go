@@ -19,6 +19,7 @@ commands:
   sim         run seeded simulations of a cluster under faults and check them
   bench       measure send and consume rates against a running cluster
   admin       RocketMQ mqadmin's commands: cluster, topics, groups, offsets, messages
+  console     a web console of a running cluster: brokers, topics, consumer lag, message lookup
 
 'sluice <command> -h' lists a command's flags.
 `
@@ -47,6 +48,8 @@ func main() {
 		code = runAdmin(args)
 	case "probe":
 		code = runProbe(args)
+	case "console":
+		code = runConsole(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
