@@ -134,7 +134,9 @@ func TestResetOffsetByTime(t *testing.T) {
 		}
 		return out
 	}
-	mq := func(q int32) codec.MessageQueue { return codec.MessageQueue{BrokerName: "broker-a", QueueID: q, Topic: "Orders"} }
+	mq := func(q int32) codec.MessageQueue {
+		return codec.MessageQueue{BrokerName: "broker-a", QueueID: q, Topic: "Orders"}
+	}
 	pushesBefore := len(h.framesTo(c))
 
 	resp := reset("cg", "Orders", t0+5000, true)
@@ -146,7 +148,8 @@ func TestResetOffsetByTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Queue 0: m1 is the first stored after t0+5s; queue 1: all older, its end; 2, 3: empty.
-	want := []codec.QueueOffset{{mq(0), 1}, {mq(1), 1}, {mq(2), 0}, {mq(3), 0}}
+	qo := func(q int32, off int64) codec.QueueOffset { return codec.QueueOffset{Queue: mq(q), Offset: off} }
+	want := []codec.QueueOffset{qo(0, 1), qo(1, 1), qo(2, 0), qo(3, 0)}
 	if diff := cmp.Diff(want, table); diff != "" {
 		t.Errorf("answered table (-want +got):\n%s", diff)
 	}
