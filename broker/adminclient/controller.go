@@ -117,3 +117,6 @@ func ControllerBesideNameServer(nameServer string) (string, error) {
 	}
 	return net.JoinHostPort(host, strconv.Itoa(p+2)), nil
 }
+
+// NameServers are the name server addresses the client was made with.
+func (c *Client) NameServers() []string { return slices.Clone(c.nameServers) }

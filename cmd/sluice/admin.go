@@ -60,6 +60,11 @@ var adminCommands = []adminCommand{
 	queryMsgByIdCmd,
 	queryMsgByKeyCmd,
 	queryMsgTraceByIdCmd,
+	consumerConnectionCmd,
+	producerConnectionCmd,
+	resetOffsetByTimeCmd,
+	getControllerMetaDataCmd,
+	getSyncStateSetCmd,
 }
 
 // findAdminCommand finds the command that words start with: its name (any letter case) as the
