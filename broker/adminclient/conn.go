@@ -25,33 +25,18 @@ type ConsumerConnection struct {
 // group's connections (GET_CONSUMER_CONNECTION_LIST). It fails when no broker has a client of
 // the group online.
 func (c *Client) ConsumerConnections(group string) (ConsumerConnection, error) {
-	brokers, err := c.TopicBrokers("%RETRY%" + group)
-	if err != nil {
-		return ConsumerConnection{}, fmt.Errorf("consumer connections of %s: %w", group, err)
-	}
 	var out ConsumerConnection
-	var errs []error
-	for _, b := range brokers {
-		resp, err := c.callOK(b.Addr, codec.NewRequest(codec.ReqGetConsumerConnectionList,
-			codec.EncodeHeader(&codec.ConsumerConnectionHeader{ConsumerGroup: group}), nil))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		var cc codec.ConsumerConnection
-		if err := json.Unmarshal(resp.Body, &cc); err != nil {
-			errs = append(errs, fmt.Errorf("%s: bad body: %w", b.Addr, err))
-			continue
-		}
-		if len(out.Brokers) == 0 {
+	req := codec.NewRequest(codec.ReqGetConsumerConnectionList, codec.EncodeHeader(&codec.ConsumerConnectionHeader{ConsumerGroup: group}), nil)
+	brokers, err := askEachMaster(c, "%RETRY%"+group, req, func(cc codec.ConsumerConnection) {
+		conns := mergeConnections(out.ConnectionSet, cc.ConnectionSet)
+		if out.SubscriptionTable == nil {
 			out.ConsumerConnection = cc
-			out.ConnectionSet = nil
 		}
-		out.ConnectionSet = mergeConnections(out.ConnectionSet, cc.ConnectionSet)
-		out.Brokers = append(out.Brokers, b.Name)
-	}
-	if len(out.Brokers) == 0 {
-		return out, fmt.Errorf("consumer connections of %s: %w", group, errors.Join(errs...))
+		out.ConnectionSet = conns
+	})
+	out.Brokers = brokers
+	if err != nil {
+		return out, fmt.Errorf("consumer connections of %s: %w", group, err)
 	}
 	return out, nil
 }
@@ -67,31 +52,47 @@ type ProducerConnection struct {
 // (a producer heartbeats to the brokers of the topics it sends to). It fails when no broker
 // knows a client of the group.
 func (c *Client) ProducerConnections(group, topic string) (ProducerConnection, error) {
+	var out ProducerConnection
+	req := codec.NewRequest(codec.ReqGetProducerConnectionList, codec.EncodeHeader(&codec.ProducerConnectionHeader{ProducerGroup: group}), nil)
+	brokers, err := askEachMaster(c, topic, req, func(pc codec.ProducerConnection) {
+		out.ConnectionSet = mergeConnections(out.ConnectionSet, pc.ConnectionSet)
+	})
+	out.Brokers = brokers
+	if err != nil {
+		return out, fmt.Errorf("producer connections of %s: %w", group, err)
+	}
+	return out, nil
+}
+
+// askEachMaster sends req to the master of every broker group routing topic and hands each
+// SUCCESS answer's JSON body to add. It returns the broker groups that answered, and an error
+// when none did.
+func askEachMaster[T any](c *Client, topic string, req *codec.Command, add func(T)) ([]string, error) {
 	brokers, err := c.TopicBrokers(topic)
 	if err != nil {
-		return ProducerConnection{}, fmt.Errorf("producer connections of %s: %w", group, err)
+		return nil, err
 	}
-	var out ProducerConnection
+	var answered []string
 	var errs []error
 	for _, b := range brokers {
-		resp, err := c.callOK(b.Addr, codec.NewRequest(codec.ReqGetProducerConnectionList,
-			codec.EncodeHeader(&codec.ProducerConnectionHeader{ProducerGroup: group}), nil))
+		r := *req // each call sets its own opaque
+		resp, err := c.callOK(b.Addr, &r)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		var pc codec.ProducerConnection
-		if err := json.Unmarshal(resp.Body, &pc); err != nil {
+		var body T
+		if err := json.Unmarshal(resp.Body, &body); err != nil {
 			errs = append(errs, fmt.Errorf("%s: bad body: %w", b.Addr, err))
 			continue
 		}
-		out.ConnectionSet = mergeConnections(out.ConnectionSet, pc.ConnectionSet)
-		out.Brokers = append(out.Brokers, b.Name)
+		add(body)
+		answered = append(answered, b.Name)
 	}
-	if len(out.Brokers) == 0 {
-		return out, fmt.Errorf("producer connections of %s: %w", group, errors.Join(errs...))
+	if len(answered) == 0 {
+		return nil, errors.Join(errs...)
 	}
-	return out, nil
+	return answered, nil
 }
 
 // mergeConnections adds the connections of more whose client ids a lacks, sorted by client id.

@@ -54,25 +54,10 @@ func NewSubscriptionData(topic, exprType, subString string, subVersion int64) Su
 	for _, t := range strings.Split(subString, "||") {
 		if t = strings.TrimSpace(t); t != "" && !slices.Contains(sd.TagsSet, t) {
 			sd.TagsSet = append(sd.TagsSet, t)
-			sd.CodeSet = append(sd.CodeSet, JavaStringHash(t))
+			sd.CodeSet = append(sd.CodeSet, int32(TagsHash(t)))
 		}
 	}
 	return sd
-}
-
-// JavaStringHash is Java's String.hashCode of s (over its UTF-16 code units).
-func JavaStringHash(s string) int32 {
-	var h int32
-	for _, r := range s {
-		if r >= 0x10000 {
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
-	}
-	return h
 }
 
 // ConsumerConnection is GET_CONSUMER_CONNECTION_LIST's answer: the group's connected clients,

@@ -46,11 +46,7 @@ type consumerConnectionOut struct {
 }
 
 func (o consumerConnectionOut) writeText(w io.Writer) {
-	t := table{header: []string{"#", "CLIENT ID", "ADDRESS", "LANGUAGE", "VERSION"}}
-	for i, c := range o.ConnectionSet {
-		t.add(i+1, c.ClientID, c.ClientAddr, c.Language, c.Version)
-	}
-	t.write(w)
+	writeConnections(w, o.ConnectionSet)
 	fmt.Fprintln(w)
 	s := table{header: []string{"TOPIC", "EXPRESSION TYPE", "SUBSCRIPTION"}}
 	for _, topic := range slices.Sorted(maps.Keys(o.SubscriptionTable)) {
@@ -91,9 +87,12 @@ type producerConnectionOut struct {
 	Brokers       []string           `json:"brokers"`
 }
 
-func (o producerConnectionOut) writeText(w io.Writer) {
+func (o producerConnectionOut) writeText(w io.Writer) { writeConnections(w, o.ConnectionSet) }
+
+// writeConnections is the table of a group's connected clients.
+func writeConnections(w io.Writer, conns []codec.Connection) {
 	t := table{header: []string{"#", "CLIENT ID", "ADDRESS", "LANGUAGE", "VERSION"}}
-	for i, c := range o.ConnectionSet {
+	for i, c := range conns {
 		t.add(i+1, c.ClientID, c.ClientAddr, c.Language, c.Version)
 	}
 	t.write(w)
