@@ -125,6 +125,23 @@ type ResetSpec struct {
 	TimestampMs int64
 	// Force lets a queue move forward too; without it only queues past the time move back.
 	Force bool
+	// Broker, if set, limits the reset to one broker group (its name or its master's
+	// address); Queue, if set, to one queue; Offset, with Queue, is the offset to move to
+	// instead of the time's (mqadmin's -b, -q and -o).
+	Broker string
+	Queue  *int32
+	Offset *int64
+}
+
+// queues is the queues of a broker group with n read queues that s resets.
+func (s ResetSpec) queues(n int) []int32 {
+	var out []int32
+	for q := range int32(n) {
+		if s.Queue == nil || *s.Queue == q {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // ResetResult is what a reset did.
@@ -149,16 +166,34 @@ func (c *Client) ResetOffsetByTime(s ResetSpec) (ResetResult, error) {
 	if err != nil {
 		return ResetResult{}, fmt.Errorf("reset offsets of %s on %s: %w", s.Group, s.Topic, err)
 	}
+	if s.Offset != nil && s.Queue == nil {
+		return ResetResult{}, errors.New("reset offsets: an offset needs a queue")
+	}
+	h := codec.ResetOffsetHeader{Group: s.Group, Topic: s.Topic, TimestampMs: s.TimestampMs, IsForce: s.Force, QueueID: -1, Offset: -1}
+	if s.Queue != nil {
+		h.QueueID = int64(*s.Queue)
+	}
+	if s.Offset != nil {
+		h.Offset = *s.Offset
+	}
 	var res ResetResult
 	var errs []error
+	asked := 0
 	for _, b := range masters(r) {
-		queues := readQueues(r, b.Name)
-		old := make(map[int32]int64, queues)
-		for q := range int32(queues) {
+		if s.Broker != "" && s.Broker != b.Name && s.Broker != b.Addr {
+			continue
+		}
+		asked++
+		queues := s.queues(readQueues(r, b.Name))
+		if len(queues) == 0 {
+			errs = append(errs, fmt.Errorf("%s has no such queue", b.Name))
+			continue
+		}
+		old := make(map[int32]int64, len(queues))
+		for _, q := range queues {
 			old[q] = c.committedOffset(b.Addr, s.Group, s.Topic, q)
 		}
-		resp, err := c.Call(b.Addr, codec.NewRequest(codec.ReqInvokeBrokerToResetOffset, codec.EncodeHeader(&codec.ResetOffsetHeader{
-			Group: s.Group, Topic: s.Topic, TimestampMs: s.TimestampMs, IsForce: s.Force, QueueID: -1, Offset: -1}), nil))
+		resp, err := c.Call(b.Addr, codec.NewRequest(codec.ReqInvokeBrokerToResetOffset, codec.EncodeHeader(&h), nil))
 		var table []codec.QueueOffset
 		switch {
 		case err != nil:
@@ -181,6 +216,9 @@ func (c *Client) ResetOffsetByTime(s ResetSpec) (ResetResult, error) {
 			}
 			res.Queues = append(res.Queues, OffsetReset{Broker: b.Name, QueueID: e.Queue.QueueID, Old: prev, New: e.Offset})
 		}
+	}
+	if asked == 0 {
+		errs = append(errs, fmt.Errorf("no broker group %s hosts the topic", s.Broker))
 	}
 	slices.SortFunc(res.Queues, func(a, b OffsetReset) int {
 		return cmp.Or(strings.Compare(a.Broker, b.Broker), cmp.Compare(a.QueueID, b.QueueID))
@@ -217,12 +255,14 @@ func (c *Client) committedOffset(addr, group, topic string, q int32) int64 {
 }
 
 // resetOffline is mqadmin's resetOffsetByTimeOld on one broker: each queue's offset at the
-// time, committed unless it would move the queue forward without Force.
-func (c *Client) resetOffline(b Broker, queues int, old map[int32]int64, s ResetSpec) ([]codec.QueueOffset, error) {
+// time (or the offset asked), committed unless it would move the queue forward without Force.
+func (c *Client) resetOffline(b Broker, queues []int32, old map[int32]int64, s ResetSpec) ([]codec.QueueOffset, error) {
 	var out []codec.QueueOffset
-	for q := range int32(queues) {
+	for _, q := range queues {
 		var target int64
-		if s.TimestampMs == -1 {
+		if s.Offset != nil {
+			target = *s.Offset
+		} else if s.TimestampMs == -1 {
 			resp, err := c.callOK(b.Addr, codec.NewRequest(codec.ReqGetMaxOffset, map[string]string{"topic": s.Topic, "queueId": fmt.Sprint(q)}, nil))
 			if err != nil {
 				return out, err
@@ -244,7 +284,7 @@ func (c *Client) resetOffline(b Broker, queues int, old map[int32]int64, s Reset
 			}
 			target = h.Offset
 		}
-		if prev := old[q]; prev >= 0 && !s.Force && target >= prev {
+		if prev := old[q]; prev >= 0 && !s.Force && s.Offset == nil && target >= prev {
 			target = prev
 		}
 		if _, err := c.callOK(b.Addr, codec.NewRequest(codec.ReqUpdateConsumerOffset, map[string]string{

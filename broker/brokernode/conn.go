@@ -129,9 +129,9 @@ func (b *Broker) handleProducerConnections(req *codec.Command) *codec.Command {
 // handleResetOffset serves INVOKE_BROKER_TO_RESET_OFFSET as RocketMQ 5's broker does by
 // default (useServerSideResetOffset): for each read queue of the topic (or the one queue
 // asked), the offset at the time (SEARCH_OFFSET_BY_TIMESTAMP's: the first message stored at
-// or after it, the queue's end if none; timestamp -1: the end), or the offset given, becomes
-// the group's committed offset. Without isForce a queue only moves back, as RocketMQ 4's
-// Broker2Client.resetOffset did. Like Broker2Client, it then pushes the new offsets to every
+// or after it, the queue's end if none; timestamp -1: the end), or the offset given for the
+// one queue asked, becomes the group's committed offset. Without isForce a queue only moves
+// back to a time, as RocketMQ 4's Broker2Client.resetOffset did. Like Broker2Client, it then pushes the new offsets to every
 // client of the group connected here (RESET_CONSUMER_CLIENT_OFFSET, oneway), so a running
 // consumer drops what it holds and pulls from them; a group with no client online just has
 // its offsets moved. Only a master (or a broker without a group) resets.
@@ -169,7 +169,8 @@ func (b *Broker) handleResetOffset(req *codec.Command) *codec.Command {
 			b.log.Error("reset offset: find the offset at a time", "topic", topic, "queue", q, "timestamp", h.TimestampMs, "err", err)
 			return codec.NewResponse(req, codec.SystemError, "reset offset: "+err.Error())
 		}
-		if cur, ok := b.store.QueryOffset(group, topic, q); ok && !h.IsForce && target >= cur {
+		explicit := h.QueueID >= 0 && h.Offset >= 0
+		if cur, ok := b.store.QueryOffset(group, topic, q); ok && !h.IsForce && !explicit && target >= cur {
 			target = cur
 		}
 		table = append(table, codec.QueueOffset{Queue: codec.MessageQueue{BrokerName: b.cfg.BrokerName, QueueID: q, Topic: topic}, Offset: target})

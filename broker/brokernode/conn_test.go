@@ -189,6 +189,27 @@ func TestResetOffsetByTime(t *testing.T) {
 		t.Errorf("reset with no client online: offsets %v, want all 0", got)
 	}
 
+	// One queue to an offset: forward too, unforced; out of the queue's range, refused.
+	resetOne := func(q, off int64) *codec.Command {
+		ext := codec.EncodeHeader(&codec.ResetOffsetHeader{Group: "cg", Topic: "Orders", TimestampMs: 0, QueueID: q, Offset: off})
+		return h.mustAnswer(admin, h.request(admin, codec.ReqInvokeBrokerToResetOffset, ext, nil))
+	}
+	resp = resetOne(0, 2)
+	if table, err := codec.DecodeResetOffsetBody(resp.Body); resp.Code != codec.Success || err != nil || !cmp.Equal(table, []codec.QueueOffset{qo(0, 2)}) {
+		t.Errorf("reset of queue 0 to 2: code %d (%s), table %v, %v", resp.Code, resp.Remark, table, err)
+	}
+	if got := offsets(); !cmp.Equal(got, []int64{2, 0, 0, 0}) {
+		t.Errorf("reset of queue 0 to 2: offsets %v", got)
+	}
+	for _, bad := range [][2]int64{{0, 4}, {4, 0}} {
+		if resp := resetOne(bad[0], bad[1]); resp.Code != codec.SystemError {
+			t.Errorf("reset of queue %d to %d: code %d (%s), want SYSTEM_ERROR", bad[0], bad[1], resp.Code, resp.Remark)
+		}
+	}
+	if got := offsets(); !cmp.Equal(got, []int64{2, 0, 0, 0}) {
+		t.Errorf("refused resets moved offsets to %v", got)
+	}
+
 	for _, tc := range []struct {
 		name, group, topic string
 		want               int16

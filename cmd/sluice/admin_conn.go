@@ -112,6 +112,12 @@ var resetOffsetByTimeCmd = adminCommand{
 		fs.StringVar(at, "s", "", "the time (mqadmin's -s)")
 		force := fs.String("force", "true", "true: every queue moves to the time; false: only queues past it move back")
 		fs.StringVar(force, "f", "true", "force (mqadmin's -f)")
+		broker := fs.String("broker", "", "only this broker group (its name or its master's address)")
+		fs.StringVar(broker, "b", "", "the broker (mqadmin's -b)")
+		queue := fs.Int("queue", -1, "only this queue")
+		fs.IntVar(queue, "q", -1, "the queue (mqadmin's -q)")
+		offset := fs.Int64("offset", -1, "with --queue: move it to this offset instead of the time's")
+		fs.Int64Var(offset, "o", -1, "the offset (mqadmin's -o)")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
 			if *group == "" || *topic == "" || *at == "" {
 				return nil, usageError("--group, --topic and --timestamp are required")
@@ -124,7 +130,18 @@ var resetOffsetByTimeCmd = adminCommand{
 			if err != nil {
 				return nil, usageError(fmt.Sprintf("--force %q: want true or false", *force))
 			}
-			res, err := e.cli.ResetOffsetByTime(adminclient.ResetSpec{Group: *group, Topic: *topic, TimestampMs: ms, Force: f})
+			spec := adminclient.ResetSpec{Group: *group, Topic: *topic, TimestampMs: ms, Force: f, Broker: *broker}
+			if *queue >= 0 {
+				q := int32(*queue)
+				spec.Queue = &q
+			}
+			if *offset >= 0 {
+				if *queue < 0 {
+					return nil, usageError("--offset needs --queue")
+				}
+				spec.Offset = offset
+			}
+			res, err := e.cli.ResetOffsetByTime(spec)
 			out := resetOffsetOut{Group: *group, Topic: *topic, TimestampMs: ms, Force: f, OffsetTable: []resetQueueOut{},
 				Offline: append([]string{}, res.Offline...)}
 			for _, q := range res.Queues {

@@ -99,6 +99,12 @@ func TestAdminConnectionsAndReset(t *testing.T) {
 			if got := committed(cli, master, group, topic, 0) + committed(cli, master, group, topic, 1); got != 0 {
 				t.Errorf("after a reset with no consumer online: committed offsets sum to %d, want 0", got)
 			}
+			// One queue to an offset, on the broker group named.
+			v = adminJSON(t, c.mustAdmin(t, "resetOffsetByTime", "-g", group, "-t", topic, "-s", "now", "-b", "broker-a", "-q", "1", "-o", "2", "--json")).(map[string]any)
+			if table := v["offsetTable"].([]any); len(table) != 1 || table[0].(map[string]any)["queueId"] != 1.0 || table[0].(map[string]any)["offset"] != 2.0 ||
+				committed(cli, master, group, topic, 1) != 2 || committed(cli, master, group, topic, 0) != 0 {
+				t.Errorf("reset of queue 1 to offset 2: %v", v)
+			}
 			if _, errOut, code := c.admin(t, "resetOffsetByTime", "-g", "NobodyGroup", "-t", topic, "-s", "now"); code != 1 || !strings.Contains(errOut, "does not exist") {
 				t.Errorf("reset of an unknown group: exit %d, %s", code, errOut)
 			}
