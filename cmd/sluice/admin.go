@@ -64,6 +64,11 @@ var adminCommands = []adminCommand{
 	sendMessageCmd,
 	consumeMessageCmd,
 	queryMsgTraceByIdCmd,
+	consumerConnectionCmd,
+	producerConnectionCmd,
+	resetOffsetByTimeCmd,
+	getControllerMetaDataCmd,
+	getSyncStateSetCmd,
 }
 
 // findAdminCommand finds the command that words start with: its name (any letter case) as the
