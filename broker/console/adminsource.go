@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,10 +20,16 @@ import (
 // consumer groups, their committed offsets and connected consumers.
 type AdminSource struct {
 	cli *adminclient.Client
+	// controller is a controller member asked for each replicated group's master epoch and
+	// in-sync set ("": the one beside the first name server, adminclient.ControllerBesideNameServer).
+	controller string
 }
 
-// NewAdminSource reads the cluster behind cli.
-func NewAdminSource(cli *adminclient.Client) *AdminSource { return &AdminSource{cli: cli} }
+// NewAdminSource reads the cluster behind cli, and the sync state of its replicated groups from
+// the controller member at controller ("": the one beside the first name server).
+func NewAdminSource(cli *adminclient.Client, controller string) *AdminSource {
+	return &AdminSource{cli: cli, controller: controller}
+}
 
 // Snapshot reads the cluster: GET_BROKER_CLUSTER_INFO, GET_ALL_TOPIC_LIST_FROM_NAMESERVER and
 // each topic's route from the name servers; GET_MIN_OFFSET and GET_MAX_OFFSET of every routed
@@ -30,9 +37,9 @@ func NewAdminSource(cli *adminclient.Client) *AdminSource { return &AdminSource{
 // GET_CONSUMER_LIST_BY_GROUP from each group's master. What one broker or topic fails to
 // answer is a problem of the snapshot; only the name servers' silence is an error.
 //
-// The name servers know no epoch, in-sync set or disk use, and this source reads them from
-// nowhere else yet: Broker.Epoch, DiskUsedBytes, DiskTotalBytes and Snapshot.SyncStates stay
-// empty, and the page shows "–" for them.
+// The name servers know no epoch or in-sync set: for each group with more than one replica,
+// the controller is asked (CONTROLLER_GET_SYNC_STATE_DATA, Snapshot.SyncStates). A single
+// broker has no controller, and the page shows "–" there.
 func (a *AdminSource) Snapshot() (Snapshot, error) {
 	var s Snapshot
 	problem := func(err error) { s.Problems = append(s.Problems, err.Error()) }
@@ -64,9 +71,7 @@ func (a *AdminSource) Snapshot() (Snapshot, error) {
 			masters[b.Group] = b.Addr
 		}
 	}
-	// Where each broker's epoch and disk use (GET_BROKER_RUNTIME_INFO, into s.Brokers) and each
-	// group's master epoch and in-sync set (the controller's sync-state query, into
-	// s.SyncStates) are to be read, a problem for each that fails to answer.
+	a.syncStates(&s, ask)
 	topics, err := a.cli.TopicList()
 	if err != nil {
 		return s, fmt.Errorf("topic list: %w", err)
@@ -185,4 +190,42 @@ func messageOf(f adminclient.Found) Message {
 		}
 	}
 	return out
+}
+
+// syncStates asks the controller for the sync state of every group with more than one replica.
+func (a *AdminSource) syncStates(s *Snapshot, ask func(addr string, req func() error)) {
+	replicas := map[string]int{}
+	var groups []string
+	for _, b := range s.Brokers {
+		if replicas[b.Group]++; replicas[b.Group] == 2 {
+			groups = append(groups, b.Group)
+		}
+	}
+	if len(groups) == 0 {
+		return
+	}
+	ctl := a.controller
+	if ctl == "" {
+		var err error
+		if ctl, err = adminclient.ControllerBesideNameServer(a.cli.NameServers()[0]); err != nil {
+			s.Problems = append(s.Problems, err.Error())
+			return
+		}
+	}
+	slices.Sort(groups)
+	for _, g := range groups {
+		ask(ctl, func() error {
+			st, err := a.cli.GroupSyncState(ctl, g)
+			if err != nil {
+				return fmt.Errorf("sync state of %s from controller %s: %w", g, ctl, err)
+			}
+			in := make([]string, len(st.InSync))
+			for i, id := range st.InSync {
+				in[i] = strconv.FormatInt(id, 10)
+			}
+			s.SyncStates = append(s.SyncStates, SyncState{Group: g, Epoch: st.MasterEpoch,
+				Master: fmt.Sprintf("%d (%s)", st.MasterID, st.MasterAddr), InSync: in})
+			return nil
+		})
+	}
 }

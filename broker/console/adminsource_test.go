@@ -127,17 +127,37 @@ func TestConsoleAdminSourceSnapshot(t *testing.T) {
 		}
 		return codec.NewResponse(req, codec.RequestCodeNotSupported, "no")
 	})
+	// The controller leads itself, and holds broker-a's sync state.
+	var ctl *fakeServer
+	ctl = serveFake(t, func(req *codec.Command) *codec.Command {
+		resp := codec.NewResponse(req, codec.Success, "")
+		switch req.Code {
+		case codec.ReqControllerGetMetadataInfo:
+			resp.SetHeader(&codec.ControllerMetadataHeader{Group: "g", ControllerLeaderID: "1", ControllerLeaderAddress: ctl.addr, IsLeader: true})
+			return resp
+		case codec.ReqControllerGetSyncStateData:
+			return jsonBody(req, codec.BrokerReplicasInfo{ReplicasInfoTable: map[string]codec.ReplicasInfo{"broker-a": {
+				MasterBrokerID: 2, MasterAddress: broker.addr, MasterEpoch: 3, SyncStateSetEpoch: 4,
+				InSyncReplicas: []codec.ReplicaIdentity{{BrokerName: "broker-a", BrokerID: 1}, {BrokerName: "broker-a", BrokerID: 2}}}}})
+		}
+		return codec.NewResponse(req, codec.RequestCodeNotSupported, "no")
+	})
 	cli := adminclient.New([]string{ns.addr}, 2*time.Second)
 	defer cli.Close()
-	s, err := NewAdminSource(cli).Snapshot()
+	s, err := NewAdminSource(cli, ctl.addr).Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Brokers) != 3 || s.Brokers[0].Group != "broker-a" || s.Brokers[0].ID != 0 || s.Brokers[2].Group != "broker-b" {
 		t.Errorf("brokers %+v", s.Brokers)
 	}
-	if s.Brokers[0].Epoch != nil || s.Brokers[0].DiskUsedBytes != nil || s.SyncStates != nil {
-		t.Errorf("figures the name servers do not know were filled: %+v, %+v", s.Brokers[0], s.SyncStates)
+	if want := []SyncState{{Group: "broker-a", Epoch: 3, Master: "2 (" + broker.addr + ")", InSync: []string{"1", "2"}}}; !slices.EqualFunc(s.SyncStates, want, func(a, b SyncState) bool {
+		return a.Group == b.Group && a.Epoch == b.Epoch && a.Master == b.Master && slices.Equal(a.InSync, b.InSync)
+	}) {
+		t.Errorf("sync states %+v, want %+v (broker-b has one replica: no controller to ask)", s.SyncStates, want)
+	}
+	if s.Brokers[0].Epoch != nil || s.Brokers[0].DiskUsedBytes != nil {
+		t.Errorf("figures the name servers do not know were filled: %+v", s.Brokers[0])
 	}
 	wantQueues := []Queue{{"Orders", "broker-a", 0, 5, 100}, {"Orders", "broker-a", 1, 5, 110}}
 	if !slices.Equal(s.Queues, wantQueues) {

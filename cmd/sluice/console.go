@@ -31,9 +31,9 @@ const consoleShutdown = 5 * time.Second
 
 // startConsole serves the console of the cluster behind nameServers on addr, sampling it every
 // interval; the page reloads itself every refresh (0: every interval).
-func startConsole(addr string, nameServers []string, interval, refresh time.Duration, logger *slog.Logger) (*console.Server, error) {
+func startConsole(addr string, nameServers []string, controller string, interval, refresh time.Duration, logger *slog.Logger) (*console.Server, error) {
 	cli := adminclient.New(nameServers, consoleRequestTimeout)
-	srv, err := console.Start(addr, console.NewAdminSource(cli), console.Options{
+	srv, err := console.Start(addr, console.NewAdminSource(cli, controller), console.Options{
 		NameServers: nameServers, Interval: interval, Refresh: refresh, Logger: logger})
 	if err != nil {
 		cli.Close()
@@ -47,6 +47,7 @@ func runConsole(args []string) int {
 	fs := flag.NewFlagSet("console", flag.ContinueOnError)
 	ns := fs.String("namesrv", "127.0.0.1:9876", "name server addresses, ';'-separated")
 	addr := fs.String("addr", defaultConsoleAddr, "serve the console on this address")
+	controller := fs.String("controller", "", "a controller member, asked for the replicated groups' master epoch and in-sync set (default: beside the first name server, its port + 2)")
 	interval := fs.Duration("interval", 5*time.Second, "how often the cluster is sampled")
 	refresh := fs.Duration("refresh", 0, "how often the page reloads itself (default: --interval, at least 1s)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -66,7 +67,7 @@ func runConsole(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice console:", err)
 		return 2
 	}
-	srv, err := startConsole(*addr, strings.Split(*ns, ";"), *interval, *refresh, logger)
+	srv, err := startConsole(*addr, strings.Split(*ns, ";"), *controller, *interval, *refresh, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice console:", err)
 		return 1
@@ -99,7 +100,7 @@ func devConsole(addr string, set bool, nsAddr string, logger *slog.Logger) (*con
 	if addr == "" || addr == consoleAddrOff {
 		return nil, nil
 	}
-	srv, err := startConsole(addr, []string{nsAddr}, 5*time.Second, 0, logger)
+	srv, err := startConsole(addr, []string{nsAddr}, "", 5*time.Second, 0, logger)
 	if err != nil && !set {
 		logger.Warn("no web console: its default address is taken (set --console-addr)", "err", err)
 		return nil, nil
