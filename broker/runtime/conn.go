@@ -181,7 +181,7 @@ func (c *conn) writeLoop(nc net.Conn) {
 		c.mu.Unlock()
 		if closing {
 			_ = nc.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
-		} else if stall := c.r.limits.limits.WriteStallTimeout; stall > 0 && len(buf) > 0 {
+		} else if stall := c.r.limits.cfg.WriteStallTimeout; stall > 0 && len(buf) > 0 {
 			_ = nc.SetWriteDeadline(time.Now().Add(stall))
 		}
 		if len(buf) > 0 {
@@ -252,11 +252,11 @@ func (c *conn) lost(err error) {
 	case errors.Is(err, codec.ErrBadFrame) || errors.Is(err, codec.ErrFrameTooLarge):
 		c.r.limits.hit(hitBadFrame, "closing connection: bad frame", "conn", uint64(c.id), "remote", c.remote, "err", err)
 	case errors.Is(err, errIdle):
-		c.r.limits.hit(hitIdle, "closing connection: idle", "conn", uint64(c.id), "remote", c.remote, "after", c.r.limits.limits.IdleTimeout)
+		c.r.limits.hit(hitIdle, "closing connection: idle", "conn", uint64(c.id), "remote", c.remote, "after", c.r.limits.cfg.IdleTimeout)
 	case errors.Is(err, errSlowFrame):
-		c.r.limits.hit(hitSlowFrame, "closing connection: a frame arrives too slowly", "conn", uint64(c.id), "remote", c.remote, "within", c.r.limits.limits.FrameReadTimeout)
+		c.r.limits.hit(hitSlowFrame, "closing connection: a frame arrives too slowly", "conn", uint64(c.id), "remote", c.remote, "within", c.r.limits.cfg.FrameReadTimeout)
 	case errors.Is(err, errPartialFull):
-		c.r.limits.hit(hitPartial, "closing connection: partly read frames hold too many bytes", "conn", uint64(c.id), "remote", c.remote, "budget", c.r.limits.limits.MaxPartialFrameBytes)
+		c.r.limits.hit(hitPartial, "closing connection: partly read frames hold too many bytes", "conn", uint64(c.id), "remote", c.remote, "budget", c.r.limits.cfg.MaxPartialFrameBytes)
 	case errors.Is(err, io.EOF):
 		log.Debug("connection closed by peer", "conn", uint64(c.id), "remote", c.remote)
 	default:

@@ -65,7 +65,7 @@ func (e env) Send(id node.ConnID, cmd *codec.Command) {
 		r.forget(c)
 		c.shutdown()
 	}
-	if max := r.limits.limits.MaxOutboundTotalBytes; max > 0 && r.limits.outbound.Load() > max {
+	if max := r.limits.cfg.MaxOutboundTotalBytes; max > 0 && r.limits.outbound.Load() > max {
 		r.shedOutbound()
 	}
 }

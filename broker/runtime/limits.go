@@ -109,7 +109,7 @@ var mLimitHits = metrics.New("sluice_connection_limit_hits_total",
 // guard enforces Limits. Its fields are safe for concurrent use: the accept loop, readers and
 // writers use them.
 type guard struct {
-	limits Limits
+	cfg    Limits
 	log    *slog.Logger
 	hits   map[string]metrics.Counter // by kind; filled at construction, then read-only
 
@@ -138,7 +138,7 @@ type logBucket struct {
 }
 
 func newGuard(l Limits, log *slog.Logger, rec metrics.Recorder) *guard {
-	g := &guard{limits: l.withDefaults(), log: log, hits: map[string]metrics.Counter{}, perAddr: map[string]int{},
+	g := &guard{cfg: l.withDefaults(), log: log, hits: map[string]metrics.Counter{}, perAddr: map[string]int{},
 		logs: map[string]*logBucket{}}
 	rec = metrics.Or(rec)
 	for _, k := range hitKinds {
@@ -178,13 +178,13 @@ func (g *guard) admit(remote string) bool {
 	host := remoteHost(remote)
 	g.mu.Lock()
 	switch {
-	case g.limits.MaxConns > 0 && g.conns >= g.limits.MaxConns:
+	case g.cfg.MaxConns > 0 && g.conns >= g.cfg.MaxConns:
 		g.mu.Unlock()
-		g.hit(hitConns, "connection refused: too many connections", "remote", remote, "max", g.limits.MaxConns)
+		g.hit(hitConns, "connection refused: too many connections", "remote", remote, "max", g.cfg.MaxConns)
 		return false
-	case g.limits.MaxConnsPerAddr > 0 && g.perAddr[host] >= g.limits.MaxConnsPerAddr:
+	case g.cfg.MaxConnsPerAddr > 0 && g.perAddr[host] >= g.cfg.MaxConnsPerAddr:
 		g.mu.Unlock()
-		g.hit(hitConnsPerAddr, "connection refused: too many connections from one address", "remote", remote, "max", g.limits.MaxConnsPerAddr)
+		g.hit(hitConnsPerAddr, "connection refused: too many connections from one address", "remote", remote, "max", g.cfg.MaxConnsPerAddr)
 		return false
 	}
 	g.conns++
@@ -237,7 +237,7 @@ type frameReader struct {
 // (inbound connections); a frame once begun must arrive within FrameReadTimeout; the bytes it
 // holds meanwhile count against MaxPartialFrameBytes.
 func (f *frameReader) next() ([]byte, error) {
-	l := f.g.limits
+	l := f.g.cfg
 	if f.br.Buffered() < 4 { // the length word may have to be waited for
 		switch {
 		case f.inbound && l.IdleTimeout > 0:
@@ -334,7 +334,7 @@ func (r *Runtime) shedOutbound() {
 		return
 	}
 	r.limits.hit(hitOutbound, "closing connection: it holds the most of the frames queued for peers, which passed their budget",
-		"conn", uint64(worst.id), "remote", worst.remote, "queuedBytes", most, "budget", r.limits.limits.MaxOutboundTotalBytes)
+		"conn", uint64(worst.id), "remote", worst.remote, "queuedBytes", most, "budget", r.limits.cfg.MaxOutboundTotalBytes)
 	r.forget(worst)
 	worst.shutdown()
 }
