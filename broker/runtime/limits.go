@@ -109,9 +109,9 @@ var mLimitHits = metrics.New("sluice_connection_limit_hits_total",
 // guard enforces Limits. Its fields are safe for concurrent use: the accept loop, readers and
 // writers use them.
 type guard struct {
-	cfg    Limits
-	log    *slog.Logger
-	hits   map[string]metrics.Counter // by kind; filled at construction, then read-only
+	cfg  Limits
+	log  *slog.Logger
+	hits map[string]metrics.Counter // by kind; filled at construction, then read-only
 
 	mu      sync.Mutex
 	conns   int
