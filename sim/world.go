@@ -57,6 +57,8 @@ type World struct {
 	logger *slog.Logger
 
 	delivered uint64
+	// frameBuf is scratch space a delivered frame is encoded into for the trace hash.
+	frameBuf []byte
 	// blocked counts, per directed link, the partitions that cut it. A link
 	// carries frames again only when every partition that cut it has healed, so overlapping
 	// partitions compose instead of healing each other.

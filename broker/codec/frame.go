@@ -65,6 +65,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"unicode/utf8"
 )
 
 // Serialize types carried in the top byte of the header-length word.
@@ -329,4 +330,33 @@ func AppendBinaryFrame(dst []byte, c *Command) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(SerializeRocketMQ)<<24|uint32(len(h)))
 	dst = append(dst, h...)
 	return append(dst, c.Body...)
+}
+
+// Transfer returns the command a peer decodes from c's frame (Decode of Encode(c) without the
+// length word), without encoding and decoding it: a copy that shares nothing mutable with c
+// (its own ext-field map and body), with an empty ext-field map and body as nil and a code
+// outside 16 bits split into CodeOutOfRange and WideCode, as decoding makes them. It is for
+// an in-process transport (the simulator's network) that must hand the receiver what the wire
+// would. ok is false when the copy could differ from what decoding yields (a string that is
+// not valid UTF-8, which encoding replaces): the caller must then encode and decode.
+func Transfer(c *Command) (got *Command, ok bool) {
+	if !utf8.ValidString(c.Language) || !utf8.ValidString(c.Remark) {
+		return nil, false
+	}
+	code, wide := splitCode(int64(c.WireCode()))
+	got = &Command{Code: code, WideCode: wide, Language: c.Language, Version: c.Version,
+		Opaque: c.Opaque, Flag: c.Flag, Remark: c.Remark}
+	if len(c.ExtFields) > 0 {
+		got.ExtFields = make(map[string]string, len(c.ExtFields))
+		for k, v := range c.ExtFields {
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return nil, false
+			}
+			got.ExtFields[k] = v
+		}
+	}
+	if len(c.Body) > 0 {
+		got.Body = slices.Clone(c.Body)
+	}
+	return got, true
 }
