@@ -347,13 +347,12 @@ func Transfer(c *Command) (got *Command, ok bool) {
 	got = &Command{Code: code, WideCode: wide, Language: c.Language, Version: c.Version,
 		Opaque: c.Opaque, Flag: c.Flag, Remark: c.Remark}
 	if len(c.ExtFields) > 0 {
-		got.ExtFields = make(map[string]string, len(c.ExtFields))
 		for k, v := range c.ExtFields {
 			if !utf8.ValidString(k) || !utf8.ValidString(v) {
 				return nil, false
 			}
-			got.ExtFields[k] = v
 		}
+		got.ExtFields = maps.Clone(c.ExtFields) // copies the table, cheaper than inserting anew
 	}
 	if len(c.Body) > 0 {
 		got.Body = slices.Clone(c.Body)
