@@ -102,10 +102,13 @@ type Command struct {
 	Language string
 	// Version is the sender's MQVersion ordinal: a Java int in a JSON header, 16 bits in a
 	// binary one.
-	Version   int32
-	Opaque    int32
-	Flag      int32
-	Remark    string
+	Version int32
+	Opaque  int32
+	Flag    int32
+	Remark  string
+	// ExtFields is the header's fields. A command's map is never changed in place once the
+	// command is built or decoded (SetHeader replaces it), so that commands may share one
+	// (Transfer).
 	ExtFields map[string]string
 	Body      []byte
 }
@@ -333,8 +336,8 @@ func AppendBinaryFrame(dst []byte, c *Command) []byte {
 }
 
 // Transfer returns the command a peer decodes from c's frame (Decode of Encode(c) without the
-// length word), without encoding and decoding it: a copy that shares nothing mutable with c
-// (its own ext-field map and body), with an empty ext-field map and body as nil and a code
+// length word), without encoding and decoding it: a copy with its own body and c's ext-field
+// map (which nothing changes in place), with an empty ext-field map and body as nil and a code
 // outside 16 bits split into CodeOutOfRange and WideCode, as decoding makes them. It is for
 // an in-process transport (the simulator's network) that must hand the receiver what the wire
 // would. ok is false when the copy could differ from what decoding yields (a string that is
@@ -352,7 +355,7 @@ func Transfer(c *Command) (got *Command, ok bool) {
 				return nil, false
 			}
 		}
-		got.ExtFields = maps.Clone(c.ExtFields) // copies the table, cheaper than inserting anew
+		got.ExtFields = c.ExtFields // never changed in place (see Command.ExtFields): shared
 	}
 	if len(c.Body) > 0 {
 		got.Body = slices.Clone(c.Body)
