@@ -633,7 +633,7 @@ func (e *simEnv) Send(c node.ConnID, cmd *codec.Command) {
 
 // wire is what goes on the wire when node n sends cmd: the command its peer will decode (see
 // codec.Transfer), taken now, so that whatever the sender does with cmd afterwards changes
-// nothing in flight. The frame's bytes are encoded only as it is delivered (sendFrame), into
+// nothing in flight. The frame's header is encoded only as it is delivered (sendFrame), into
 // the world's scratch buffer, for the trace hash: a frame is encoded once and never decoded
 // unless Transfer cannot vouch for the copy.
 func (w *World) wire(n *Node, cmd *codec.Command) *codec.Command {
@@ -687,12 +687,12 @@ func (w *World) sendFrame(local *endpoint, frame *codec.Command) {
 		if pn.inc != pinc || !pn.up || !p.open || pn.conns[p.id] != p {
 			return
 		}
-		encoded, err := codec.AppendFrame(w.frameBuf[:0], frame)
+		head, err := codec.AppendFrameHead(w.frameBuf[:0], frame)
 		if err != nil {
 			panic(fmt.Sprintf("sim: node %s sent an unencodable command: %v", n.Addr, err))
 		}
-		w.frameBuf = encoded[:0]
-		w.record("frame", pn.Addr, uint64(p.id), 0, encoded)
+		w.frameBuf = head[:0]
+		w.recordFrame(pn.Addr, uint64(p.id), head, frame.Body)
 		if w.onDelivered != nil {
 			w.onDelivered(n.Addr, pn.Addr, frame)
 		}

@@ -152,6 +152,16 @@ func NewResponse(req *Command, code int16, remark string) *Command {
 
 // AppendFrame appends the whole frame for c (length word included) to dst, with a JSON header.
 func AppendFrame(dst []byte, c *Command) ([]byte, error) {
+	dst, err := AppendFrameHead(dst, c)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, c.Body...), nil
+}
+
+// AppendFrameHead appends c's frame up to its body (length word, header-length word, JSON
+// header) to dst: the frame is that followed by c.Body.
+func AppendFrameHead(dst []byte, c *Command) ([]byte, error) {
 	base := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
 	dst = appendJSONHeader(dst, c)
@@ -159,7 +169,6 @@ func AppendFrame(dst []byte, c *Command) ([]byte, error) {
 	if hlen > 0xFFFFFF {
 		return dst[:base], fmt.Errorf("encode header of code %d: header is %d bytes: %w", c.Code, hlen, ErrFrameTooLarge)
 	}
-	dst = append(dst, c.Body...)
 	binary.BigEndian.PutUint32(dst[base:], uint32(4+hlen+len(c.Body)))
 	binary.BigEndian.PutUint32(dst[base+4:], uint32(SerializeJSON)<<24|uint32(hlen))
 	return dst, nil
