@@ -3,7 +3,8 @@
 // sequence number, with one seeded PRNG for every random choice (latencies, fsync times, crash
 // losses, workload). Nodes are the same node.Handler code the production runtime drives. The
 // network is simulated TCP (in order per connection, latency, resets, partitions) carrying
-// frames encoded by the real codec; disks are sim/simdisk. A hash over every delivered event
+// frames: the receiver gets the command the real codec would decode (codec.Transfer), and the
+// frame the real codec encodes is what the trace hash mixes in; disks are sim/simdisk. A hash over every delivered event
 // (the trace hash) proves a run replays byte for byte from its seed.
 package sim
 
