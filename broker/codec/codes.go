@@ -39,6 +39,16 @@ const (
 	// ReqPushReplyMessageToClient is broker to client: a reply message for a request the
 	// client made (docs/protocol.md, "Request and reply").
 	ReqPushReplyMessageToClient int16 = 326
+
+	// Admin statistics and configuration (mqadmin's brokerStatus, topicStatus,
+	// consumerProgress, updateSubGroup, deleteSubGroup, getBrokerConfig, updateBrokerConfig).
+	ReqUpdateBrokerConfig          int16 = 25
+	ReqGetBrokerConfig             int16 = 26
+	ReqGetBrokerRuntimeInfo        int16 = 28
+	ReqUpdateAndCreateSubscription int16 = 200
+	ReqGetTopicStatsInfo           int16 = 202
+	ReqDeleteSubscriptionGroup     int16 = 207
+	ReqGetConsumeStats             int16 = 208
 )
 
 // CodeOutOfRange is the Code of a decoded command whose header code does not fit in 16 bits
