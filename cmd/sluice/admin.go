@@ -60,6 +60,13 @@ var adminCommands = []adminCommand{
 	queryMsgByIdCmd,
 	queryMsgByKeyCmd,
 	queryMsgTraceByIdCmd,
+	brokerStatusCmd,
+	topicStatusCmd,
+	consumerProgressCmd,
+	updateSubGroupCmd,
+	deleteSubGroupCmd,
+	getBrokerConfigCmd,
+	updateBrokerConfigCmd,
 }
 
 // findAdminCommand finds the command that words start with: its name (any letter case) as the
