@@ -72,7 +72,6 @@ func startAdminCluster(t *testing.T, replicas int) *adminCluster {
 	return c
 }
 
-
 // admin runs 'sluice admin args... --namesrv' against the cluster, in this process, and returns
 // its standard output, standard error and exit code.
 func (c *adminCluster) admin(t *testing.T, args ...string) (stdout, stderr string, code int) {
