@@ -49,6 +49,24 @@ func targetBrokers(e *adminEnv, broker, cluster string, mastersOnly, all bool) (
 	return addrs, nil
 }
 
+// onBrokers calls f on each address in turn and returns those it succeeded on: on all of them,
+// joining the errors, when keepGoing (a read); up to the first error otherwise (a change).
+func onBrokers(addrs []string, keepGoing bool, f func(addr string) error) ([]string, error) {
+	done := []string{}
+	var errs []error
+	for _, a := range addrs {
+		if err := f(a); err != nil {
+			if !keepGoing {
+				return done, err
+			}
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, a)
+	}
+	return done, errors.Join(errs...)
+}
+
 // brokerStatus: each broker's runtime table (GET_BROKER_RUNTIME_INFO).
 var brokerStatusCmd = adminCommand{
 	name: "brokerStatus", nargs: 0,
@@ -61,16 +79,14 @@ var brokerStatusCmd = adminCommand{
 				return nil, err
 			}
 			out := brokerStatusOut{Brokers: []brokerTableOut{}}
-			var errs []error
-			for _, a := range addrs {
+			_, err = onBrokers(addrs, true, func(a string) error {
 				t, err := e.cli.RuntimeInfo(a)
-				if err != nil {
-					errs = append(errs, err)
-					continue
+				if err == nil {
+					out.Brokers = append(out.Brokers, brokerTableOut{Addr: a, Table: t})
 				}
-				out.Brokers = append(out.Brokers, brokerTableOut{Addr: a, Table: t})
-			}
-			return out, errors.Join(errs...)
+				return err
+			})
+			return out, err
 		}
 	},
 }
@@ -338,14 +354,9 @@ var updateSubGroupCmd = adminCommand{
 			if slowly.set {
 				cfg.WhichBrokerWhenConsumeSlowly = slowly.v
 			}
-			out := subGroupOut{Config: cfg, Brokers: []string{}, verb: "updated"}
-			for _, a := range addrs {
-				if err := e.cli.UpdateSubscriptionGroup(a, cfg); err != nil {
-					return out, err
-				}
-				out.Brokers = append(out.Brokers, a)
-			}
-			return out, nil
+			out := subGroupOut{Config: cfg, verb: "updated"}
+			out.Brokers, err = onBrokers(addrs, false, func(a string) error { return e.cli.UpdateSubscriptionGroup(a, cfg) })
+			return out, err
 		}
 	},
 }
@@ -398,14 +409,9 @@ var deleteSubGroupCmd = adminCommand{
 			if err != nil {
 				return nil, err
 			}
-			out := subGroupOut{Config: codec.SubscriptionGroupConfig{GroupName: *group}, Brokers: []string{}, CleanOffset: clean.v, verb: "deleted"}
-			for _, a := range addrs {
-				if err := e.cli.DeleteSubscriptionGroup(a, *group, clean.v); err != nil {
-					return out, err
-				}
-				out.Brokers = append(out.Brokers, a)
-			}
-			return out, nil
+			out := subGroupOut{Config: codec.SubscriptionGroupConfig{GroupName: *group}, CleanOffset: clean.v, verb: "deleted"}
+			out.Brokers, err = onBrokers(addrs, false, func(a string) error { return e.cli.DeleteSubscriptionGroup(a, *group, clean.v) })
+			return out, err
 		}
 	},
 }
@@ -422,20 +428,19 @@ var getBrokerConfigCmd = adminCommand{
 				return nil, err
 			}
 			out := brokerConfigOut{Brokers: []brokerConfigEntry{}}
-			var errs []error
-			for _, a := range addrs {
+			_, err = onBrokers(addrs, true, func(a string) error {
 				ps, err := e.cli.BrokerConfig(a)
 				if err != nil {
-					errs = append(errs, err)
-					continue
+					return err
 				}
 				m := map[string]string{}
 				for _, p := range ps {
 					m[p.Key] = p.Value
 				}
 				out.Brokers = append(out.Brokers, brokerConfigEntry{Addr: a, Config: m})
-			}
-			return out, errors.Join(errs...)
+				return nil
+			})
+			return out, err
 		}
 	},
 }
@@ -483,14 +488,9 @@ var updateBrokerConfigCmd = adminCommand{
 			if err != nil {
 				return nil, err
 			}
-			out := updateConfigOut{Key: *key, Value: *value, Brokers: []string{}}
-			for _, a := range addrs {
-				if err := e.cli.UpdateBrokerConfig(a, *key, *value); err != nil {
-					return out, err
-				}
-				out.Brokers = append(out.Brokers, a)
-			}
-			return out, nil
+			out := updateConfigOut{Key: *key, Value: *value}
+			out.Brokers, err = onBrokers(addrs, false, func(a string) error { return e.cli.UpdateBrokerConfig(a, *key, *value) })
+			return out, err
 		}
 	},
 }
