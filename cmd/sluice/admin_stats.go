@@ -181,6 +181,9 @@ var consumerProgressCmd = adminCommand{
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
 			if *group != "" {
 				s, err := e.cli.ConsumeStats(*group, *topic)
+				if err == nil && len(s.Offsets) == 0 {
+					err = errNoneFound
+				}
 				return newGroupProgress(s), err
 			}
 			if *topic != "" {
@@ -234,6 +237,10 @@ func newGroupProgress(s adminclient.GroupStats) groupProgressOut {
 }
 
 func (o groupProgressOut) writeText(w io.Writer) {
+	if len(o.Queues) == 0 {
+		fmt.Fprintf(w, "no consume progress of group %s: no broker has its offsets\n", o.Group)
+		return
+	}
 	t := table{header: []string{"TOPIC", "BROKER", "QID", "BROKER OFFSET", "CONSUMER OFFSET", "DIFF", "LAST TIME"}}
 	for _, q := range o.Queues {
 		t.add(q.Topic, q.Broker, q.QueueID, q.BrokerOffset, q.ConsumerOffset, q.Diff, storeTime(q.LastTimestamp))

@@ -96,6 +96,9 @@ func TestAdminStats(t *testing.T) {
 			if q := gp.Queues[0]; q.BrokerOffset != sent || q.Diff != sent-committed || gp.DiffTotal != sent-committed || q.LastTimestamp == 0 {
 				t.Errorf("consumerProgress --json: %+v, want broker offset %d, diff %d", gp, sent, sent-committed)
 			}
+			if out, _, code := c.admin(t, "consumerProgress", "-g", "NoSuchGroup"); code != 1 || !strings.Contains(out, "no consume progress") {
+				t.Errorf("consumerProgress of an unknown group: exit %d\n%s", code, out)
+			}
 			tps := adminMask{regexp.MustCompile(`Consume TPS: .*`), "Consume TPS: X"}
 			adminGolden(t, "consumerProgress-"+n, c.mustAdmin(t, "consumerProgress", "-g", group), tps)
 			var all allProgressOut
