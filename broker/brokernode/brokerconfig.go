@@ -76,8 +76,12 @@ func parseOverrides(name string, text []byte) ([]string, *config.File, error) {
 	if len(f.Ignored) > 0 {
 		return nil, nil, fmt.Errorf("key %s is a RocketMQ broker key Sluice does not use", f.Ignored[0])
 	}
+	entries, err := config.ParseProperties(text) // parsed by Parse above: cannot fail now
+	if err != nil {
+		return nil, nil, err
+	}
 	var keys []string
-	for _, e := range codec.DecodeConfigProperties(text) {
+	for _, e := range entries {
 		if _, live := liveKeys[e.Key]; !live {
 			return nil, nil, fmt.Errorf("key %s cannot be changed while the broker runs (keys that can: %s); set it in broker.conf and restart",
 				e.Key, strings.Join(LiveConfigKeys(), ", "))
