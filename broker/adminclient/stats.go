@@ -220,10 +220,10 @@ func (c *Client) ConsumeStats(group, topic string) (GroupStats, error) {
 	return out, nil
 }
 
-// SubscriptionGroups returns every group the cluster's masters list
+// GroupConfigs returns every group the cluster's masters list
 // (GET_ALL_SUBSCRIPTIONGROUP_CONFIG), with the configuration of the first master (in
 // ClusterList's order) that lists it, sorted by name.
-func (c *Client) SubscriptionGroups() ([]codec.SubscriptionGroupConfig, error) {
+func (c *Client) GroupConfigs() ([]codec.SubscriptionGroupConfig, error) {
 	brokers, err := c.ClusterBrokers("", true)
 	if err != nil {
 		return nil, err

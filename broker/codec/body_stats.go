@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -20,15 +19,9 @@ import (
 // fastjson writes a map whose keys are objects (a MessageQueue) with the object itself as the
 // key, which is not JSON: {"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{...}}}.
 // The encoders here write exactly that (fields in fastjson's alphabetical order); the decoders
-// read it, and also keys that are strings holding such an object, and are strict about nothing
-// else: they read bodies from outside (adminclient) and must not panic on any input.
-
-// MessageQueue is RocketMQ's MessageQueue: one queue of a topic on a broker group.
-type MessageQueue struct {
-	BrokerName string `json:"brokerName"`
-	QueueID    int32  `json:"queueId"`
-	Topic      string `json:"topic"`
-}
+// read it, and also keys that are strings holding such an object, with the scanner of
+// DecodeResetOffsetBody (body_conn.go): they read bodies from outside (adminclient) and must
+// not panic on any input.
 
 // compareMQ orders queues by topic, broker group and queue id.
 func compareMQ(a, b MessageQueue) int {
@@ -90,7 +83,7 @@ func (t TopicStatsTable) Encode() []byte {
 // DecodeTopicStatsTable reads a TopicStatsTable body, queues sorted.
 func DecodeTopicStatsTable(b []byte) (TopicStatsTable, error) {
 	var t TopicStatsTable
-	err := decodeMQTable(b, "offsetTable", nil, func(mq MessageQueue, v []byte) error {
+	err := decodeMQTable(b, "topic stats", "offsetTable", nil, func(mq MessageQueue, v []byte) error {
 		var o TopicOffset
 		if err := json.Unmarshal(v, &o); err != nil {
 			return err
@@ -99,7 +92,7 @@ func DecodeTopicStatsTable(b []byte) (TopicStatsTable, error) {
 		return nil
 	})
 	if err != nil {
-		return TopicStatsTable{}, fmt.Errorf("topic stats: %w", err)
+		return TopicStatsTable{}, err
 	}
 	slices.SortFunc(t.Offsets, func(a, b QueueTopicOffset) int { return compareMQ(a.Queue, b.Queue) })
 	return t, nil
@@ -148,7 +141,7 @@ func (s ConsumeStats) Encode() []byte {
 // DecodeConsumeStats reads a ConsumeStats body, queues sorted.
 func DecodeConsumeStats(b []byte) (ConsumeStats, error) {
 	var s ConsumeStats
-	err := decodeMQTable(b, "offsetTable", map[string]func([]byte) error{
+	err := decodeMQTable(b, "consume stats", "offsetTable", map[string]func([]byte) error{
 		"consumeTps": func(v []byte) error { return json.Unmarshal(v, &s.ConsumeTps) },
 	}, func(mq MessageQueue, v []byte) error {
 		var o OffsetWrapper
@@ -159,7 +152,7 @@ func DecodeConsumeStats(b []byte) (ConsumeStats, error) {
 		return nil
 	})
 	if err != nil {
-		return ConsumeStats{}, fmt.Errorf("consume stats: %w", err)
+		return ConsumeStats{}, err
 	}
 	slices.SortFunc(s.Offsets, func(a, b QueueOffsetWrapper) int { return compareMQ(a.Queue, b.Queue) })
 	return s, nil
@@ -177,181 +170,98 @@ func writeMQEntry(buf *bytes.Buffer, mq MessageQueue, v any) {
 // maxMQEntries bounds the entries a decoded table may hold.
 const maxMQEntries = 1 << 20
 
-// decodeMQTable reads a JSON object (fastjson's object-keyed maps allowed anywhere) whose
-// member table is a map keyed by MessageQueue, calling entry for each of its entries and
-// other[name] for the object's other members it knows; unknown members are skipped.
-func decodeMQTable(b []byte, table string, other map[string]func([]byte) error, entry func(MessageQueue, []byte) error) error {
-	return eachMember(b, func(key, val []byte) error {
-		name, err := memberName(key)
+// decodeMQTable reads an object (body what, for errors) whose member table is a map keyed by
+// MessageQueue in fastjson's shape (or with string keys holding the queue, or null), calling
+// entry for each of its entries and other[name] for the object's other members it knows;
+// unknown members are skipped. It uses DecodeResetOffsetBody's scanner (body_conn.go).
+func decodeMQTable(b []byte, what, table string, other map[string]func([]byte) error, entry func(MessageQueue, []byte) error) error {
+	s := &scanner{b: b, what: what}
+	s.ws()
+	if !s.eat('{') {
+		return s.errorf("want an object")
+	}
+	for fields := 0; ; fields++ {
+		if s.ws(); s.eat('}') {
+			break
+		}
+		if fields > 0 {
+			if !s.eat(',') {
+				return s.errorf("want ',' or '}'")
+			}
+			s.ws()
+		}
+		name, err := s.str()
 		if err != nil {
 			return err
 		}
+		if s.ws(); !s.eat(':') {
+			return s.errorf("want ':'")
+		}
+		s.ws()
 		if name == table {
-			if bytes.Equal(val, []byte("null")) {
-				return nil
+			if err := s.mqEntries(entry); err != nil {
+				return err
 			}
-			n := 0
-			return eachMember(val, func(k, v []byte) error {
-				if n++; n > maxMQEntries {
-					return fmt.Errorf("%s: more than %d entries", table, maxMQEntries)
-				}
-				mq, err := decodeMQKey(k)
-				if err != nil {
-					return fmt.Errorf("%s key %.64q: %w", table, k, err)
-				}
-				if err := entry(mq, v); err != nil {
-					return fmt.Errorf("%s entry of %s/%s/%d: %w", table, mq.Topic, mq.BrokerName, mq.QueueID, err)
-				}
-				return nil
-			})
+			continue
+		}
+		v, err := s.value()
+		if err != nil {
+			return err
 		}
 		if f := other[name]; f != nil {
-			if err := f(val); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
+			if err := f(v); err != nil {
+				return s.errorf("%s: %v", name, err)
 			}
 		}
-		return nil
-	})
+	}
+	if s.ws(); s.i != len(s.b) {
+		return s.errorf("trailing bytes")
+	}
+	return nil
 }
 
-// memberName reads an object member's name: a JSON string (or, as fastjson allows, a bare word).
-func memberName(key []byte) (string, error) {
-	if len(key) > 0 && key[0] == '"' {
-		var s string
-		if err := json.Unmarshal(key, &s); err != nil {
-			return "", fmt.Errorf("member name %.64q: %w", key, err)
-		}
-		return s, nil
-	}
-	return string(key), nil
-}
-
-// decodeMQKey reads a MessageQueue key: the object itself, or a string holding it.
-func decodeMQKey(k []byte) (MessageQueue, error) {
-	if len(k) > 0 && k[0] == '"' {
-		var s string
-		if err := json.Unmarshal(k, &s); err != nil {
-			return MessageQueue{}, err
-		}
-		k = []byte(s)
-	}
-	if len(k) == 0 || k[0] != '{' {
-		return MessageQueue{}, errors.New("not a MessageQueue object")
-	}
-	var mq MessageQueue
-	if err := json.Unmarshal(k, &mq); err != nil {
-		return MessageQueue{}, err
-	}
-	return mq, nil
-}
-
-// eachMember calls f with the raw key and value of each member of the object b (keys may be
-// any JSON value, as fastjson writes them).
-func eachMember(b []byte, f func(key, val []byte) error) error {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return errors.New("want an object")
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		if j := skipSpace(b, i+1); j != len(b) {
-			return fmt.Errorf("trailing bytes at %d", j)
-		}
+// mqEntries reads a map keyed by MessageQueue ({key:value,...} or null), each value raw.
+func (s *scanner) mqEntries(entry func(MessageQueue, []byte) error) error {
+	if bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+		s.i += 4
 		return nil
 	}
-	for {
-		kEnd, err := valueEnd(b, i)
-		if err != nil {
-			return err
-		}
-		key := b[i:kEnd]
-		i = skipSpace(b, kEnd)
-		if i >= len(b) || b[i] != ':' {
-			return fmt.Errorf("want ':' at %d", i)
-		}
-		i = skipSpace(b, i+1)
-		vEnd, err := valueEnd(b, i)
-		if err != nil {
-			return err
-		}
-		if err := f(key, b[i:vEnd]); err != nil {
-			return err
-		}
-		i = skipSpace(b, vEnd)
-		if i >= len(b) {
-			return errors.New("unterminated object")
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			if j := skipSpace(b, i+1); j != len(b) {
-				return fmt.Errorf("trailing bytes at %d", j)
-			}
+	if !s.eat('{') {
+		return s.errorf("want an object")
+	}
+	for n := 0; ; n++ {
+		if s.ws(); s.eat('}') {
 			return nil
-		default:
-			return fmt.Errorf("want ',' or '}' at %d", i)
 		}
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// valueEnd returns the end of the JSON value (objects with non-string keys allowed) that
-// starts at b[i].
-func valueEnd(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errors.New("unexpected end of body")
-	}
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, err := stringEnd(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1, nil
-				}
+		if n > 0 {
+			if !s.eat(',') {
+				return s.errorf("want ',' or '}'")
 			}
+			s.ws()
 		}
-		return 0, errors.New("unterminated object or array")
-	}
-	j := i
-	for j < len(b) && !strings.ContainsRune(",:}] \t\r\n", rune(b[j])) {
-		j++
-	}
-	if j == i {
-		return 0, fmt.Errorf("want a value at %d", i)
-	}
-	return j, nil
-}
-
-// stringEnd returns the end of the JSON string starting at b[i] (a '"').
-func stringEnd(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
+		if n >= maxMQEntries {
+			return s.errorf("more than %d queues", maxMQEntries)
+		}
+		k, err := s.value()
+		if err != nil {
+			return err
+		}
+		if s.ws(); !s.eat(':') {
+			return s.errorf("want ':'")
+		}
+		s.ws()
+		v, err := s.value()
+		if err != nil {
+			return err
+		}
+		mq, err := s.queue(k)
+		if err != nil {
+			return err
+		}
+		if err := entry(mq, v); err != nil {
+			return s.errorf("entry of %s/%s/%d: %v", mq.Topic, mq.BrokerName, mq.QueueID, err)
 		}
 	}
-	return 0, errors.New("unterminated string")
 }
 
 // SubscriptionGroupConfig is Java's SubscriptionGroupConfig: the body of

@@ -45,6 +45,28 @@ const (
 	// KeyMetricsAddr is Sluice's own: where Prometheus metrics, /healthz and /readyz are served.
 	KeyMetricsAddr = "metricsAddr"
 
+	// TLS, under the names of RocketMQ's TlsSystemConfig (system properties there, keys here).
+	KeyTLSServerMode       = "tls.server.mode"
+	KeyTLSServerCertPath   = "tls.server.certPath"
+	KeyTLSServerKeyPath    = "tls.server.keyPath"
+	KeyTLSServerClientAuth = "tls.server.need.client.auth"
+	KeyTLSServerTrustPath  = "tls.server.trustCertPath"
+	KeyTLSEnable           = "tls.enable"
+	KeyTLSClientCertPath   = "tls.client.certPath"
+	KeyTLSClientKeyPath    = "tls.client.keyPath"
+	KeyTLSClientTrustPath  = "tls.client.trustCertPath"
+	KeyTLSClientAuthServer = "tls.client.authServer"
+
+	// Limits on what clients can make a node hold (runtime.Limits).
+	KeyServerChannelMaxIdleTimeSeconds = "serverChannelMaxIdleTimeSeconds"
+	KeyMaxConnections                  = "maxConnections"
+	KeyMaxConnectionsPerAddress        = "maxConnectionsPerAddress"
+	KeyMaxRequestsInFlight             = "maxRequestsInFlightPerConnection"
+	KeyFrameReadTimeoutMillis          = "frameReadTimeoutMillis"
+	KeyWriteStallTimeoutMillis         = "writeStallTimeoutMillis"
+	KeyMaxPartialFrameBytes            = "maxPartialFrameBytes"
+	KeyMaxOutboundBytesTotal           = "maxOutboundBytesTotal"
+
 	KeyEnableControllerInNamesrv = "enableControllerInNamesrv"
 	KeyControllerPeers           = "controllerDLegerPeers"
 	KeyControllerSelfID          = "controllerDLegerSelfId"
@@ -128,6 +150,35 @@ var keys = []key{
 	{name: KeyMetricsAddr, roles: Broker | NameServer | Controller, kind: kindString,
 		own: "RocketMQ exports metrics through its own exporter; Sluice serves Prometheus metrics itself",
 		doc: "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this ip:port (unset: off)"},
+	{name: KeyTLSServerMode, roles: allRoles, own: tlsOwn, kind: kindEnum, enum: []string{"disabled", "permissive", "enforcing"},
+		doc: "TLS on the listening port: disabled, permissive (plain and TLS on one port) or enforcing (TLS only); default disabled"},
+	{name: KeyTLSServerCertPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM certificate chain the port serves (re-read when the file changes)"},
+	{name: KeyTLSServerKeyPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM private key of that certificate"},
+	{name: KeyTLSServerClientAuth, roles: allRoles, own: tlsOwn, kind: kindEnum, enum: []string{"none", "optional", "require"},
+		doc: "client certificates: none, optional (verified if presented) or require"},
+	{name: KeyTLSServerTrustPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM CAs that sign client certificates"},
+	{name: KeyTLSEnable, roles: allRoles, own: tlsOwn, kind: kindBool, doc: "dial other nodes (name servers, controllers, brokers) with TLS"},
+	{name: KeyTLSClientCertPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM certificate presented to nodes that ask for one"},
+	{name: KeyTLSClientKeyPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM private key of that certificate"},
+	{name: KeyTLSClientTrustPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM CAs the certificates of dialled nodes must chain to"},
+	{name: KeyTLSClientAuthServer, roles: allRoles, own: tlsOwn, kind: kindBool,
+		doc: "verify the certificates of dialled nodes (false: encrypt without verifying, as RocketMQ's default)"},
+	{name: KeyServerChannelMaxIdleTimeSeconds, roles: allRoles, kind: kindInt, min: -1, max: 1 << 20,
+		doc: "seconds an inbound connection may send nothing before it is closed (120; 0 or less: never)"},
+	{name: KeyMaxConnections, roles: allRoles, kind: kindInt, min: -1, max: 1 << 24, own: limitsOwn,
+		doc: "inbound connections open at once; more are closed at accept (10000; -1: no limit)"},
+	{name: KeyMaxConnectionsPerAddress, roles: allRoles, kind: kindInt, min: -1, max: 1 << 24, own: limitsOwn,
+		doc: "inbound connections from one IP address (1000; -1: no limit)"},
+	{name: KeyMaxRequestsInFlight, roles: allRoles, kind: kindInt, min: -1, max: 1 << 24, own: limitsOwn,
+		doc: "unanswered requests per connection, parked long polls included; more are answered SYSTEM_BUSY (4096; -1: no limit)"},
+	{name: KeyFrameReadTimeoutMillis, roles: allRoles, kind: kindInt, min: -1, max: 1 << 30, own: limitsOwn,
+		doc: "milliseconds a frame may take to arrive once begun; a slower sender is cut off (30000; -1: no limit)"},
+	{name: KeyWriteStallTimeoutMillis, roles: allRoles, kind: kindInt, min: -1, max: 1 << 30, own: limitsOwn,
+		doc: "milliseconds one write to a peer may take; a peer that does not read is disconnected (60000; -1: no limit)"},
+	{name: KeyMaxPartialFrameBytes, roles: allRoles, kind: kindInt, min: -1, max: 1 << 40, own: limitsOwn,
+		doc: "bytes held in partly arrived frames over every connection; the connection that would pass it is closed (268435456; -1: no limit)"},
+	{name: KeyMaxOutboundBytesTotal, roles: allRoles, kind: kindInt, min: -1, max: 1 << 40, own: limitsOwn,
+		doc: "bytes queued for peers over every connection; past it the connection holding the most is closed (536870912; -1: no limit)"},
 
 	{name: KeyEnableControllerInNamesrv, roles: NameServer, kind: kindBool, doc: "also run a controller member in the name server's process"},
 	{name: KeyControllerPeers, roles: NameServer | Controller, kind: kindList, elem: checkPeer,
@@ -337,3 +388,9 @@ func distance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// tlsOwn is why the tls.* keys are Sluice's own: RocketMQ reads them as system properties.
+const tlsOwn = "RocketMQ reads its TLS settings as JVM system properties (TlsSystemConfig); Sluice reads them from the file under the same names"
+
+// limitsOwn is why the connection limits are Sluice's own keys.
+const limitsOwn = "RocketMQ bounds clients through its thread pools' queues and Netty's settings; Sluice bounds each connection's demands directly"

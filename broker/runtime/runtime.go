@@ -91,6 +91,15 @@ type Config struct {
 	// RequestKind names the kind of request a code is, for the request latency histogram
 	// ("send", "pull"); "" (or a nil RequestKind) leaves it untimed.
 	RequestKind func(code int16) string
+	// WrapListener, if set, wraps each listener (ListenAddr's and ExtraListenAddrs') before it
+	// accepts: TLS (broker/tlsconf). Its error fails Start.
+	WrapListener func(net.Listener) (net.Listener, error)
+	// WrapDial, if set, is applied to each connection the node dials, before the node hears
+	// of it (a TLS handshake, bounded by ctx); its error fails the dial.
+	WrapDial func(ctx context.Context, nc net.Conn, addr string) (net.Conn, error)
+	// Limits bound what clients can make the node hold (limits.go); the zero value takes the
+	// defaults.
+	Limits Limits
 }
 
 // Runtime drives one node.Handler on real sockets, timers and disk.
@@ -124,6 +133,7 @@ type Runtime struct {
 	nextID atomic.Uint64
 
 	dialLog dialFailures // dial failures, logged once per address and then sparingly
+	limits  *guard       // enforces Config.Limits
 
 	// Owned by the loop goroutine.
 	drain   drainState
@@ -180,6 +190,7 @@ func New(cfg Config, disk node.Disk, newHandler func(env node.Env) (node.Handler
 		rng:        rng,
 		metrics:    newRuntimeMetrics(cfg.Metrics),
 	}
+	r.limits = newGuard(cfg.Limits, cfg.Logger, cfg.Metrics)
 	r.q.init(maxQueuedFrameBytes)
 	r.conns.init()
 	r.dialer.Timeout = cfg.DialTimeout
@@ -212,14 +223,14 @@ func (r *Runtime) start() error {
 		return errors.New("runtime already started")
 	}
 	if r.cfg.ListenAddr != "" {
-		ln, err := net.Listen("tcp", r.cfg.ListenAddr)
+		ln, err := r.listen(r.cfg.ListenAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", r.cfg.ListenAddr, err)
 		}
 		r.ln, r.addr = ln, ln.Addr()
 	}
 	for _, addr := range r.cfg.ExtraListenAddrs {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := r.listen(addr)
 		if err != nil {
 			if r.ln != nil {
 				_ = r.ln.Close()
@@ -454,6 +465,7 @@ func (r *Runtime) dispatch(e *event) {
 			h.OnDialed(e.c.id)
 		}
 	case evFrame:
+		e.c.dequeued()
 		if r.live[e.c.id] == e.c && r.track(e.c, e.cmd) {
 			h.OnFrame(e.c.id, e.cmd)
 		}
@@ -503,4 +515,18 @@ func (r *Runtime) teardown() {
 		r.syncer.Close()
 	}
 	close(r.done)
+}
+
+// listen listens on addr, through Config.WrapListener if set.
+func (r *Runtime) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || r.cfg.WrapListener == nil {
+		return ln, err
+	}
+	wrapped, err := r.cfg.WrapListener(ln)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return wrapped, nil
 }

@@ -55,11 +55,20 @@ var errNoneFound = errors.New("nothing found")
 var adminCommands = []adminCommand{
 	clusterListCmd,
 	topicListCmd,
+	topicRouteCmd,
 	updateTopicCmd,
 	deleteTopicCmd,
 	queryMsgByIdCmd,
 	queryMsgByKeyCmd,
+	queryMsgByOffsetCmd,
+	sendMessageCmd,
+	consumeMessageCmd,
 	queryMsgTraceByIdCmd,
+	consumerConnectionCmd,
+	producerConnectionCmd,
+	resetOffsetByTimeCmd,
+	getControllerMetaDataCmd,
+	getSyncStateSetCmd,
 	brokerStatusCmd,
 	topicStatusCmd,
 	consumerProgressCmd,
@@ -87,12 +96,13 @@ func findAdminCommand(words []string) (cmd *adminCommand, n int) {
 }
 
 // addGlobalFlags declares the flags every command takes.
-func addGlobalFlags(fs *flag.FlagSet) (ns *string, timeout *time.Duration, asJSON *bool) {
+func addGlobalFlags(fs *flag.FlagSet) (ns *string, timeout *time.Duration, asJSON, useTLS *bool) {
 	ns = fs.String("namesrv", "127.0.0.1:9876", "name server addresses, ';'-separated")
 	fs.StringVar(ns, "n", "127.0.0.1:9876", "name server addresses (mqadmin's -n)")
 	timeout = fs.Duration("timeout", 5*time.Second, "timeout of each request")
 	asJSON = fs.Bool("json", false, "print JSON instead of text")
-	return ns, timeout, asJSON
+	useTLS = fs.Bool("tls", false, "dial the cluster with TLS (its ports enforce it)")
+	return ns, timeout, asJSON, useTLS
 }
 
 // commandWords are the arguments that are not global flags or their values, in order: the
@@ -148,7 +158,7 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("admin "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	ns, timeout, asJSON := addGlobalFlags(fs)
+	ns, timeout, asJSON, useTLS := addGlobalFlags(fs)
 	run := cmd.setup(fs)
 	pos, err := parseInterspersed(fs, withoutWords(args, words, n))
 	if errors.Is(err, flag.ErrHelp) {
@@ -163,6 +173,9 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cli := adminclient.New(strings.Split(*ns, ";"), *timeout)
+	if *useTLS {
+		cli.WithTLS()
+	}
 	defer cli.Close()
 	out, err := run(&adminEnv{cli: cli, timeout: *timeout, stderr: stderr}, pos)
 	var usage usageError
@@ -204,23 +217,48 @@ func hasHelpFlag(args []string) bool {
 // adminUsage lists the commands.
 func adminUsage(w io.Writer) {
 	fmt.Fprint(w, "usage: sluice admin <command> [flags] [args]   (RocketMQ mqadmin's command names)\n\ncommands:\n")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// Each command on its line, its summary under it: one column of names and arguments as
+	// wide as the longest would leave the summaries no room.
 	for _, c := range adminCommands {
 		also := ""
 		if len(c.aliases) > 0 {
 			also = " (also: " + strings.Join(c.aliases, ", ") + ")"
 		}
-		fmt.Fprintf(tw, "  %s %s\t%s%s\n", c.name, c.args, c.summary, also)
+		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(c.name+" "+c.args))
+		for _, l := range wrapWords(c.summary+also, 90) {
+			fmt.Fprintf(w, "      %s\n", l)
+		}
 	}
-	tw.Flush()
 	fmt.Fprint(w, `
 flags every command takes:
   --namesrv, -n ADDR[;ADDR]   name server addresses (default 127.0.0.1:9876)
   --timeout D                 timeout of each request (default 5s)
   --json                      print the result as JSON, for scripts
+  --tls                       dial the cluster with TLS (when its ports enforce it)
 
 run 'sluice admin <command> -h' for a command's own flags
 `)
+}
+
+// wrapWords breaks s into lines of at most width bytes at spaces (a longer word has a line of
+// its own).
+func wrapWords(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(word) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 // commandUsage describes one command and its flags.

@@ -189,7 +189,7 @@ var consumerProgressCmd = adminCommand{
 			if *topic != "" {
 				return nil, usageError("--topic needs --group")
 			}
-			groups, err := e.cli.SubscriptionGroups()
+			groups, err := e.cli.GroupConfigs()
 			if err != nil && len(groups) == 0 {
 				return nil, err
 			}
@@ -331,7 +331,7 @@ var updateSubGroupCmd = adminCommand{
 				return nil, err
 			}
 			current := map[string]codec.SubscriptionGroupConfig{}
-			if groups, err := e.cli.SubscriptionGroups(); err == nil {
+			if groups, err := e.cli.GroupConfigs(); err == nil {
 				for _, g := range groups {
 					current[g.GroupName] = g
 				}
