@@ -61,37 +61,28 @@ func (b *Broker) forgetCheckpointLogs(names []string) {
 	}
 }
 
-// subscriptionGroupConfig is one group of the GET_ALL_SUBSCRIPTIONGROUP_CONFIG body, with
-// Java's defaults (SubscriptionGroupConfig): Sluice keeps no per-group settings.
-type subscriptionGroupConfig struct {
-	GroupName                      string `json:"groupName"`
-	ConsumeEnable                  bool   `json:"consumeEnable"`
-	ConsumeFromMinEnable           bool   `json:"consumeFromMinEnable"`
-	ConsumeBroadcastEnable         bool   `json:"consumeBroadcastEnable"`
-	RetryQueueNums                 int    `json:"retryQueueNums"`
-	RetryMaxTimes                  int    `json:"retryMaxTimes"`
-	BrokerID                       int64  `json:"brokerId"`
-	WhichBrokerWhenConsumeSlowly   int64  `json:"whichBrokerWhenConsumeSlowly"`
-	NotifyConsumerIdsChangedEnable bool   `json:"notifyConsumerIdsChangedEnable"`
-}
-
 // dataVersion is RocketMQ's DataVersion: it changes whenever the data it versions does.
 type dataVersion struct {
 	Timestamp int64 `json:"timestamp"`
 	Counter   int64 `json:"counter"`
 }
 
-// groupsVersion versions the set of known consumer groups as GET_ALL_SUBSCRIPTIONGROUP_CONFIG
-// last reported it.
+// groupsVersion versions the set of known consumer groups and their configurations as
+// GET_ALL_SUBSCRIPTIONGROUP_CONFIG last reported them.
 type groupsVersion struct {
 	groups  []string
+	configs []codec.SubscriptionGroupConfig
 	version dataVersion
 }
 
-// knownGroups are the consumer groups with live members (from heartbeats), committed offsets
-// or, on a replica of a group, listed by its master when it last copied them, sorted.
+// knownGroups are the consumer groups an admin configured, with live members (from
+// heartbeats), committed offsets or, on a replica of a group, listed by its master when it
+// last copied them, sorted.
 func (b *Broker) knownGroups() []string {
 	set := map[string]bool{}
+	for _, c := range b.store.SubscriptionGroups() {
+		set[c.GroupName] = true
+	}
 	for g := range b.groups.byName {
 		set[g] = true
 	}
@@ -107,28 +98,42 @@ func (b *Broker) knownGroups() []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
+// allGroupsBody is GET_ALL_SUBSCRIPTIONGROUP_CONFIG's body, Java's
+// SubscriptionGroupWrapper, plus Sluice's configuredGroups: the groups an admin configured (a
+// slave stores those, and lists the others as its master does; Java's parser ignores it).
+type allGroupsBody struct {
+	SubscriptionGroupTable map[string]codec.SubscriptionGroupConfig `json:"subscriptionGroupTable"`
+	DataVersion            dataVersion                              `json:"dataVersion"`
+	ConfiguredGroups       []string                                 `json:"configuredGroups,omitempty"`
+}
+
 // handleAllSubscriptionGroups serves GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201):
-// {"subscriptionGroupTable":{"g":{...}},"dataVersion":{...}}, groups in name order.
+// {"subscriptionGroupTable":{"g":{...}},"dataVersion":{...}}, groups in name order: the
+// configuration an admin gave a group (subgroups.go), else Java's defaults
+// (codec.DefaultSubscriptionGroup).
 func (b *Broker) handleAllSubscriptionGroups(req *codec.Command) *codec.Command {
 	if resp := b.metaCheck(req); resp != nil {
 		return resp
 	}
-	groups := b.knownGroups()
-	if b.groupsVersion.version.Counter == 0 || !slices.Equal(groups, b.groupsVersion.groups) {
-		b.groupsVersion = groupsVersion{groups: groups, version: dataVersion{
-			Timestamp: b.env.Now().UnixMilli(), Counter: b.groupsVersion.version.Counter + 1}}
+	groups, configs := b.knownGroups(), b.store.SubscriptionGroups()
+	if v := b.groupsVersion; v.version.Counter == 0 || !slices.Equal(groups, v.groups) || !slices.Equal(configs, v.configs) {
+		b.groupsVersion = groupsVersion{groups: groups, configs: configs, version: dataVersion{
+			Timestamp: b.env.Now().UnixMilli(), Counter: v.version.Counter + 1}}
 	}
-	table := make(map[string]subscriptionGroupConfig, len(groups))
+	table := make(map[string]codec.SubscriptionGroupConfig, len(groups))
 	for _, g := range groups {
-		table[g] = subscriptionGroupConfig{GroupName: g, ConsumeEnable: true, ConsumeFromMinEnable: true,
-			ConsumeBroadcastEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16, WhichBrokerWhenConsumeSlowly: 1,
-			NotifyConsumerIdsChangedEnable: true}
+		c, ok := b.store.SubscriptionGroup(g)
+		if !ok {
+			c = codec.DefaultSubscriptionGroup(g)
+		}
+		table[g] = c
+	}
+	var configured []string
+	for _, c := range configs {
+		configured = append(configured, c.GroupName)
 	}
 	resp := codec.NewResponse(req, codec.Success, "")
 	// encoding/json writes map keys sorted, so the same groups give the same bytes.
-	resp.Body = mustJSON(struct {
-		SubscriptionGroupTable map[string]subscriptionGroupConfig `json:"subscriptionGroupTable"`
-		DataVersion            dataVersion                        `json:"dataVersion"`
-	}{table, b.groupsVersion.version})
+	resp.Body = mustJSON(allGroupsBody{table, b.groupsVersion.version, configured})
 	return resp
 }

@@ -242,7 +242,7 @@ func TestAllSubscriptionGroups(t *testing.T) {
 	}
 	h.mustAnswer(c, h.request(c, codec.ReqHeartBeat, nil, heartbeat("127.0.9.8@1", "another")))
 	var got struct {
-		SubscriptionGroupTable map[string]subscriptionGroupConfig
+		SubscriptionGroupTable map[string]codec.SubscriptionGroupConfig
 		DataVersion            dataVersion
 	}
 	if err := json.Unmarshal([]byte(allGroups(t, h, c)), &got); err != nil {

@@ -19,6 +19,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/bugs"
@@ -287,6 +288,11 @@ type Broker struct {
 	retention retentionState
 	// metrics holds the recorder and its cached handles (metrics.go).
 	metrics brokerMetrics
+	// stats are the counters of the admin statistics (stats.go).
+	stats brokerStats
+	// overrides are the settings UPDATE_BROKER_CONFIG changed, key to value as given
+	// (brokerconfig.go), persisted in the data directory.
+	overrides map[string]string
 }
 
 // New opens the broker's store (recovering it after a crash) and returns the node.
@@ -310,6 +316,10 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 	if err := cfg.checkReplicaSettings(); err != nil {
 		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
 	}
+	setKeys, overrides, err := applyOverrides(env.Disk(), &cfg)
+	if err != nil {
+		return nil, fmt.Errorf("broker %s: %w", cfg.BrokerName, err)
+	}
 	st, err := store.Open(env.Disk(), store.Options{Logger: env.Logger(), ConfirmCheckpointedOnly: cfg.replicated(),
 		MaxOpenQueueFiles: cfg.MaxOpenQueueFiles, Bugs: cfg.Bugs})
 	if err != nil {
@@ -324,8 +334,13 @@ func New(env node.Env, cfg Config) (*Broker, error) {
 		remotes: map[node.ConnID]netip.AddrPort{},
 		txn:     newTransactions(),
 		metrics: newBrokerMetrics(cfg.Metrics),
+		stats:   brokerStats{boot: env.Now()},
 
+		overrides:   overrides,
 		unsupported: node.Unsupported{What: "broker"},
+	}
+	if len(setKeys) > 0 {
+		b.log.Warn("config: settings changed by updateBrokerConfig override broker.conf and the flags", "file", overridesFile, "keys", strings.Join(setKeys, ","))
 	}
 	if cfg.AutoCreateTopic {
 		if _, ok := st.Topic(route.DefaultTopic); !ok {
@@ -610,6 +625,20 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleAllOffsets(req)
 	case codec.ReqGetAllDelayOffset:
 		resp = b.handleDelayOffsets(req)
+	case codec.ReqGetBrokerRuntimeInfo:
+		resp = b.handleRuntimeInfo(req)
+	case codec.ReqGetTopicStatsInfo:
+		resp = b.handleTopicStats(req)
+	case codec.ReqGetConsumeStats:
+		resp = b.handleConsumeStats(req)
+	case codec.ReqUpdateAndCreateSubscription:
+		resp = b.handleUpdateSubscriptionGroup(req)
+	case codec.ReqDeleteSubscriptionGroup:
+		resp = b.handleDeleteSubscriptionGroup(req)
+	case codec.ReqGetBrokerConfig:
+		resp = b.handleGetBrokerConfig(req)
+	case codec.ReqUpdateBrokerConfig:
+		resp = b.handleUpdateBrokerConfig(req)
 	case codec.ReqReplicaHandshake:
 		resp = b.handleReplicaHandshake(req)
 	case codec.ReqReplicaFetch:

@@ -178,9 +178,12 @@ func (b *Broker) applyMeta(code int16, body []byte) error {
 			b.registerAll()
 		}
 	case codec.ReqGetAllSubscriptionGroup:
-		groups, err := decodeAllGroups(body)
+		groups, configured, err := decodeAllGroups(body)
 		if err != nil {
 			return err
+		}
+		if _, err := b.store.SyncSubscriptionGroups(configured); err != nil {
+			return fmt.Errorf("persist synced subscription groups: %w", err)
 		}
 		b.repl.meta.groups = groups
 	case codec.ReqGetAllConsumerOffset, codec.ReqGetAllDelayOffset:
@@ -383,19 +386,39 @@ func decodeAllTopics(body []byte) ([]store.TopicConfig, map[string]uint64, error
 	return topics, deleted, nil
 }
 
-// decodeAllGroups reads a GET_ALL_SUBSCRIPTIONGROUP_CONFIG body: the group names, sorted.
-func decodeAllGroups(body []byte) ([]string, error) {
+// decodeAllGroups reads a GET_ALL_SUBSCRIPTIONGROUP_CONFIG body: the group names, sorted, and
+// the configurations of those an admin configured (configuredGroups), sorted by name.
+func decodeAllGroups(body []byte) ([]string, []codec.SubscriptionGroupConfig, error) {
 	var doc struct {
 		SubscriptionGroupTable map[string]json.RawMessage `json:"subscriptionGroupTable"`
+		ConfiguredGroups       []string                   `json:"configuredGroups"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, fmt.Errorf("subscription groups: %w", err)
+		return nil, nil, fmt.Errorf("subscription groups: %w", err)
 	}
 	groups := slices.Sorted(maps.Keys(doc.SubscriptionGroupTable))
 	if slices.Contains(groups, "") {
-		return nil, fmt.Errorf("subscription groups: a group without a name")
+		return nil, nil, fmt.Errorf("subscription groups: a group without a name")
 	}
-	return groups, nil
+	var configured []codec.SubscriptionGroupConfig
+	for _, name := range slices.Sorted(slices.Values(doc.ConfiguredGroups)) {
+		raw, ok := doc.SubscriptionGroupTable[name]
+		if !ok {
+			return nil, nil, fmt.Errorf("subscription groups: configured group %q is not in the table", name)
+		}
+		c, err := codec.DecodeSubscriptionGroup(raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c.GroupName != name {
+			return nil, nil, fmt.Errorf("subscription groups: group %q is named %q in its configuration", name, c.GroupName)
+		}
+		if len(configured) > 0 && configured[len(configured)-1].GroupName == name {
+			continue // listed twice
+		}
+		configured = append(configured, c)
+	}
+	return groups, configured, nil
 }
 
 // decodeAllOffsets reads a GET_ALL_CONSUMER_OFFSET body, sorted; the store checks the values.

@@ -338,7 +338,7 @@ func FuzzMetadataBodies(f *testing.F) {
 				}
 			}
 		}
-		_, _ = decodeAllGroups(body)
+		_, _, _ = decodeAllGroups(body)
 		for _, dec := range []func([]byte) ([]store.Offset, error){decodeAllOffsets, decodeDelayOffsets} {
 			offs, err := dec(body)
 			if err != nil {

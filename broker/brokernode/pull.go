@@ -156,6 +156,9 @@ func (b *Broker) servePull(c node.ConnID, req *codec.Command, h *codec.PullHeade
 	if !b.ready {
 		return fail(codec.SystemBusy, "broker is recovering its store")
 	}
+	if remark := b.groupConsumeDisabled(group); remark != "" {
+		return fail(codec.NoPermission, remark)
+	}
 	tc, ok := b.store.Topic(topic)
 	if !ok {
 		return fail(codec.TopicNotExist, "topic "+topic+" does not exist")
@@ -221,6 +224,7 @@ func (b *Broker) servePull(c node.ConnID, req *codec.Command, h *codec.PullHeade
 		}
 		resp.Body = bytes.Join(res.Records, nil)
 		b.metrics.served(topic, len(res.Records), len(resp.Body))
+		b.countServed(group, len(res.Records))
 		return resp
 	case store.NoMatchedMessage:
 		return fail(codec.PullRetryImmediately, "no matched message")

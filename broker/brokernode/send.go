@@ -273,6 +273,7 @@ func (b *Broker) storeSend(c node.ConnID, req *codec.Command, tc store.TopicConf
 		last = res.Index
 	}
 	b.metrics.stored(topic, len(msgs), bodyBytes)
+	b.countStored(len(msgs))
 	resp := codec.NewResponse(req, codec.Success, "")
 	answer := codec.NewSendResponseHeader(strings.Join(ids, ","), queueID, first)
 	resp.SetHeader(&answer)

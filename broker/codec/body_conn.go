@@ -165,14 +165,16 @@ func DecodeResetOffsetBody(body []byte) ([]QueueOffset, error) {
 	return out, nil
 }
 
-// scanner reads the few JSON-like shapes DecodeResetOffsetBody accepts.
+// scanner reads the few JSON-like shapes DecodeResetOffsetBody (and the statistics bodies'
+// decoders, body_stats.go) accept.
 type scanner struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	what string // the body read, for errors ("" is a reset offset body)
 }
 
 func (s *scanner) errorf(format string, args ...any) error {
-	return fmt.Errorf("reset offset body: at byte %d: %s", s.i, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%s: at byte %d: %s", cmp.Or(s.what, "reset offset body"), s.i, fmt.Sprintf(format, args...))
 }
 
 func (s *scanner) ws() {

@@ -46,6 +46,16 @@ const (
 	ReqGetProducerConnectionList int16 = 204
 	ReqResetConsumerClientOffset int16 = 220
 	ReqInvokeBrokerToResetOffset int16 = 222
+
+	// Admin statistics and configuration (mqadmin's brokerStatus, topicStatus,
+	// consumerProgress, updateSubGroup, deleteSubGroup, getBrokerConfig, updateBrokerConfig).
+	ReqUpdateBrokerConfig          int16 = 25
+	ReqGetBrokerConfig             int16 = 26
+	ReqGetBrokerRuntimeInfo        int16 = 28
+	ReqUpdateAndCreateSubscription int16 = 200
+	ReqGetTopicStatsInfo           int16 = 202
+	ReqDeleteSubscriptionGroup     int16 = 207
+	ReqGetConsumeStats             int16 = 208
 )
 
 // CodeOutOfRange is the Code of a decoded command whose header code does not fit in 16 bits

@@ -102,6 +102,8 @@ type Store struct {
 
 	// deleted holds the tombstones of deleted topics (delete.go).
 	deleted map[string]uint64
+	// subgroups are the subscription groups an admin configured (subgroups.go).
+	subgroups map[string]codec.SubscriptionGroupConfig
 	// keys is the index by message key (keys.go); keysDirty: added to since the last
 	// BeginCheckpoint.
 	keys      *keyindex.Index
@@ -211,6 +213,9 @@ func (s *Store) recover() error {
 			s.aheadOffsets = map[offsetKey]int64{}
 		}
 		s.aheadOffsets[offsetKey{e.Group, e.Topic, e.QueueID}] = e.Offset
+	}
+	if err := s.loadSubscriptionGroups(); err != nil {
+		return err
 	}
 	var ckpt checkpointDoc
 	if _, err := readJSON(s.disk, checkpointFile, &ckpt); err != nil {

@@ -69,6 +69,13 @@ var adminCommands = []adminCommand{
 	resetOffsetByTimeCmd,
 	getControllerMetaDataCmd,
 	getSyncStateSetCmd,
+	brokerStatusCmd,
+	topicStatusCmd,
+	consumerProgressCmd,
+	updateSubGroupCmd,
+	deleteSubGroupCmd,
+	getBrokerConfigCmd,
+	updateBrokerConfigCmd,
 }
 
 // findAdminCommand finds the command that words start with: its name (any letter case) as the

@@ -1,31 +1,43 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/sluicemq/sluice/broker/adminclient"
 )
 
-// clusterList: every broker the name servers route, with its role in its group.
+// clusterList: every broker the name servers route, with its role in its group and, from its
+// runtime info (GET_BROKER_RUNTIME_INFO), mqadmin's columns: version, message rates in and out,
+// disk use; with -m, mqadmin's moreStats (messages in and out yesterday and today).
 var clusterListCmd = adminCommand{
 	name: "clusterList", aliases: []string{"cluster list"}, nargs: 0,
-	summary: "list every broker the name server routes, with its role (master or slave) in its group",
+	summary: "list every broker the name server routes: its role (master or slave) in its group, version, message rates, disk use",
 	setup: func(fs *flag.FlagSet) adminRun {
+		more := fs.Bool("more", false, "also show the messages in and out yesterday and today")
+		fs.BoolVar(more, "m", false, "more statistics (mqadmin's -m)")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
 			brokers, err := e.cli.ClusterList()
 			if err != nil {
 				return nil, err
 			}
-			out := clusterListOut{Brokers: []clusterBrokerOut{}}
+			out := clusterListOut{Brokers: []clusterBrokerOut{}, more: *more}
 			for _, b := range brokers {
 				role := "slave"
 				if b.Master() {
 					role = "master"
 				}
-				out.Brokers = append(out.Brokers, clusterBrokerOut{Cluster: b.Cluster, Group: b.Group, ID: b.ID, Addr: b.Addr, Role: role})
+				o := clusterBrokerOut{Cluster: b.Cluster, Group: b.Group, ID: b.ID, Addr: b.Addr, Role: role}
+				if t, err := e.cli.RuntimeInfo(b.Addr); err != nil {
+					fmt.Fprintf(e.stderr, "sluice admin clusterList: %v\n", err)
+				} else {
+					o.addRuntime(t, *more)
+				}
+				out.Brokers = append(out.Brokers, o)
 			}
 			return out, nil
 		}
@@ -34,6 +46,7 @@ var clusterListCmd = adminCommand{
 
 type clusterListOut struct {
 	Brokers []clusterBrokerOut `json:"brokers"`
+	more    bool
 }
 
 type clusterBrokerOut struct {
@@ -42,12 +55,57 @@ type clusterBrokerOut struct {
 	ID      int64  `json:"brokerId"`
 	Addr    string `json:"addr"`
 	Role    string `json:"role"`
+	// From the broker's runtime info; empty when it did not answer.
+	Version   string   `json:"version,omitempty"`
+	InTPS     *float64 `json:"inTps,omitempty"`
+	OutTPS    *float64 `json:"outTps,omitempty"`
+	DiskRatio string   `json:"commitLogDiskRatio,omitempty"`
+	// With -m: messages in and out yesterday and so far today.
+	InTotalYest   *uint64 `json:"inTotalYest,omitempty"`
+	OutTotalYest  *uint64 `json:"outTotalYest,omitempty"`
+	InTotalToday  *uint64 `json:"inTotalToday,omitempty"`
+	OutTotalToday *uint64 `json:"outTotalToday,omitempty"`
+}
+
+// addRuntime fills the columns mqadmin's clusterList reads from a broker's runtime table.
+func (o *clusterBrokerOut) addRuntime(t map[string]string, more bool) {
+	in, out := adminclient.FirstTPS(t["putTps"]), adminclient.FirstTPS(t["getTransferedTps"])
+	o.Version, o.InTPS, o.OutTPS, o.DiskRatio = t["brokerVersionDesc"], &in, &out, t["commitLogDiskRatio"]
+	if !more {
+		return
+	}
+	n := func(k string) uint64 { v, _ := strconv.ParseUint(t[k], 10, 64); return v }
+	diff := func(later, earlier string) *uint64 { d := n(later) - min(n(later), n(earlier)); return &d }
+	o.InTotalYest = diff("msgPutTotalTodayMorning", "msgPutTotalYesterdayMorning")
+	o.OutTotalYest = diff("msgGetTotalTodayMorning", "msgGetTotalYesterdayMorning")
+	o.InTotalToday = diff("msgPutTotalTodayNow", "msgPutTotalTodayMorning")
+	o.OutTotalToday = diff("msgGetTotalTodayNow", "msgGetTotalTodayMorning")
 }
 
 func (o clusterListOut) writeText(w io.Writer) {
-	t := table{header: []string{"CLUSTER", "GROUP", "ID", "ADDRESS", "ROLE"}}
+	t := table{header: []string{"CLUSTER", "GROUP", "ID", "ADDRESS", "ROLE", "VERSION", "INTPS", "OUTTPS", "SPACE"}}
+	if o.more {
+		t.header = append(t.header, "IN YESTERDAY", "OUT YESTERDAY", "IN TODAY", "OUT TODAY")
+	}
+	dash := func(s string) string { return cmp.Or(s, "-") }
+	tps := func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", *v)
+	}
+	count := func(v *uint64) string {
+		if v == nil {
+			return "-"
+		}
+		return strconv.FormatUint(*v, 10)
+	}
 	for _, b := range o.Brokers {
-		t.add(b.Cluster, b.Group, b.ID, b.Addr, b.Role)
+		row := []any{b.Cluster, b.Group, b.ID, b.Addr, b.Role, dash(b.Version), tps(b.InTPS), tps(b.OutTPS), dash(b.DiskRatio)}
+		if o.more {
+			row = append(row, count(b.InTotalYest), count(b.OutTotalYest), count(b.InTotalToday), count(b.OutTotalToday))
+		}
+		t.add(row...)
 	}
 	t.write(w)
 }
