@@ -37,8 +37,9 @@ func NewAdminSource(cli *adminclient.Client, controller string) *AdminSource {
 // GET_CONSUMER_LIST_BY_GROUP from each group's master. What one broker or topic fails to
 // answer is a problem of the snapshot; only the name servers' silence is an error.
 //
-// The name servers know no epoch or in-sync set: for each group with more than one replica,
-// the controller is asked (CONTROLLER_GET_SYNC_STATE_DATA, Snapshot.SyncStates). A single
+// The name servers know no epoch, disk use or in-sync set: each broker is asked for its runtime
+// info (GET_BROKER_RUNTIME_INFO: its master epoch and disk use), and for each group with more
+// than one replica the controller is asked (CONTROLLER_GET_SYNC_STATE_DATA, Snapshot.SyncStates). A single
 // broker has no controller, and the page shows "–" there.
 func (a *AdminSource) Snapshot() (Snapshot, error) {
 	var s Snapshot
@@ -70,6 +71,18 @@ func (a *AdminSource) Snapshot() (Snapshot, error) {
 		if b.Master() {
 			masters[b.Group] = b.Addr
 		}
+	}
+	for i := range s.Brokers {
+		b := &s.Brokers[i]
+		ask(b.Addr, func() error {
+			rt, err := a.cli.BrokerRuntime(b.Addr)
+			if err != nil {
+				return err
+			}
+			epoch, used, total := rt.MasterEpoch, int64(rt.DiskUsedBytes), int64(rt.DiskCapacityBytes)
+			b.Epoch, b.DiskUsedBytes, b.DiskTotalBytes = &epoch, &used, &total
+			return nil
+		})
 	}
 	a.syncStates(&s, ask)
 	topics, err := a.cli.TopicList()

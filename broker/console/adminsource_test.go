@@ -91,6 +91,8 @@ func TestConsoleAdminSourceSnapshot(t *testing.T) {
 			}
 			resp.SetHeader(&codec.OffsetResponseHeader{Offset: off})
 			return resp
+		case codec.ReqGetBrokerRuntimeInfo:
+			return jsonBody(req, map[string]any{"table": map[string]string{"masterEpoch": "3", "diskUsedBytes": "1000", "diskCapacityBytes": "4000"}})
 		case codec.ReqGetAllSubscriptionGroup:
 			return jsonBody(req, map[string]any{"subscriptionGroupTable": map[string]any{"billing": map[string]any{}}})
 		case codec.ReqGetConsumerListByGroup:
@@ -108,7 +110,7 @@ func TestConsoleAdminSourceSnapshot(t *testing.T) {
 	deadAddr := ln.Addr().String()
 	ln.Close()
 	brokers := map[string]route.BrokerData{
-		"broker-a": {Cluster: "c", BrokerName: "broker-a", BrokerAddrs: map[string]string{"0": broker.addr, "1": "127.0.0.1:1"}},
+		"broker-a": {Cluster: "c", BrokerName: "broker-a", BrokerAddrs: map[string]string{"0": broker.addr, "1": broker.addr}},
 		"broker-b": {Cluster: "c", BrokerName: "broker-b", BrokerAddrs: map[string]string{"0": deadAddr}},
 	}
 	ns := serveFake(t, func(req *codec.Command) *codec.Command {
@@ -156,8 +158,11 @@ func TestConsoleAdminSourceSnapshot(t *testing.T) {
 	}) {
 		t.Errorf("sync states %+v, want %+v (broker-b has one replica: no controller to ask)", s.SyncStates, want)
 	}
-	if s.Brokers[0].Epoch != nil || s.Brokers[0].DiskUsedBytes != nil {
-		t.Errorf("figures the name servers do not know were filled: %+v", s.Brokers[0])
+	if b := s.Brokers[0]; b.Epoch == nil || *b.Epoch != 3 || b.DiskUsedBytes == nil || *b.DiskUsedBytes != 1000 || b.DiskTotalBytes == nil || *b.DiskTotalBytes != 4000 {
+		t.Errorf("broker-a's master: %+v, want epoch 3 and 1000 of 4000 bytes used from its runtime info", b)
+	}
+	if b := s.Brokers[2]; b.Epoch != nil || b.DiskUsedBytes != nil {
+		t.Errorf("broker-b's master did not answer, yet has figures: %+v", b)
 	}
 	wantQueues := []Queue{{"Orders", "broker-a", 0, 5, 100}, {"Orders", "broker-a", 1, 5, 110}}
 	if !slices.Equal(s.Queues, wantQueues) {
