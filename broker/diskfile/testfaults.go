@@ -156,9 +156,9 @@ func (f *Faults) armed() bool {
 	return err == nil
 }
 
-// draw reports whether an event of probability p happens; f.mu must be held. A zero p draws
-// nothing, so that adding a kind of fault to a spec leaves the draws of the others alone only
-// when it is absent (the stream is per spec, not per kind).
+// draw reports whether an event of probability p happens; f.mu must be held. A zero p takes
+// nothing from the generator, so a kind of fault absent from a spec leaves the draws of the
+// others as they are.
 func (f *Faults) draw(p float64) bool {
 	return p > 0 && f.rng.Float64() < p
 }

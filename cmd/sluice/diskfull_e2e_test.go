@@ -36,33 +36,29 @@ func TestDiskFullProcess(t *testing.T) {
 		}, small.Release)
 	})
 	t.Run("injected", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("starts a real process")
-		}
-		trigger := filepath.Join(t.TempDir(), "disk-full")
-		c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(t.TempDir(), "data"),
-			extra: []string{"--disk-max-used-space-ratio=0", "--log-level=info"},
-			bin:   faultBinary(t), env: []string{"SLUICE_FAULT_NOSPACE_TRIGGER=" + trigger}}
-		testDiskFull(t, c, func() {
-			if err := os.WriteFile(trigger, nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}, func() error { return os.Remove(trigger) })
+		testInjectedDiskFull(t, faultBinary(t), func(trigger string) string { return "SLUICE_FAULT_NOSPACE_TRIGGER=" + trigger })
 	})
 	t.Run("test-hook", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("starts a real process")
-		}
-		trigger := filepath.Join(t.TempDir(), "disk-full")
-		c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(t.TempDir(), "data"),
-			extra: []string{"--disk-max-used-space-ratio=0", "--log-level=info"},
-			bin:   sluiceBinary(t), env: []string{"SLUICE_TEST_DISK_FAULTS=seed=3,nospace-write=1,while=" + trigger}}
-		testDiskFull(t, c, func() {
-			if err := os.WriteFile(trigger, nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}, func() error { return os.Remove(trigger) })
+		testInjectedDiskFull(t, sluiceBinary(t), func(trigger string) string {
+			return envTestDiskFaults + "=seed=3,nospace-write=1,while=" + trigger
+		})
 	})
+}
+
+// testInjectedDiskFull is testDiskFull with bin on the usual file system, whose writes fail
+// as short writes with ENOSPC while a trigger file exists; env names the trigger to the process.
+func testInjectedDiskFull(t *testing.T, bin string, env func(trigger string) string) {
+	if testing.Short() {
+		t.Skip("starts a real process")
+	}
+	trigger := filepath.Join(t.TempDir(), "disk-full")
+	c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(t.TempDir(), "data"),
+		extra: []string{"--disk-max-used-space-ratio=0", "--log-level=info"}, bin: bin, env: []string{env(trigger)}}
+	testDiskFull(t, c, func() {
+		if err := os.WriteFile(trigger, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}, func() error { return os.Remove(trigger) })
 }
 
 // testDiskFull is TestDiskFullProcess on cluster c (not started yet), whose disk fill fills
