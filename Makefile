@@ -5,12 +5,21 @@ SEED    ?= 1
 SEEDS   ?= 500
 FUZZTIME ?= 30s
 
-.PHONY: all build install run test test-short deps nodeclient sim sim-swarm mutants sim-props bench bench-broker soak fuzz vet clean
+.PHONY: all build build-race install run test test-short deps nodeclient sim sim-swarm mutants sim-props bench bench-broker soak fuzz vet clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
+
+# The binary built with the race detector, for real-process fault runs (make jepsen RACE=1 runs
+# its cluster from it; any race report fails the run). SLUICE_BIN names the binary such a run
+# uses: bin/sluice-race when RACE is set, else bin/sluice.
+RACE_BIN := bin/sluice-race
+RACE ?=
+SLUICE_BIN = $(if $(RACE),$(RACE_BIN),$(BIN))
+build-race:
+	$(GO) build -race -o $(RACE_BIN) ./cmd/sluice
 
 # sluice on the PATH: go install puts it in $(go env GOPATH)/bin (or $GOBIN).
 install:
@@ -26,12 +35,16 @@ run: build
 # seeds of scenarios/regressions.go), real-process tests, then a bounded sweep of both
 # topologies in both flush and replication modes (CHECK_SEEDS seeds of the single topology in
 # sync flush, CHECK_ASYNC_SEEDS in async flush, whose runs check longer; the groups topology
-# half as many as CHECK_SEEDS): about 3 minutes together.
+# half as many as CHECK_SEEDS): about 3 minutes together. The production runtime, its disk, the
+# client runtime, the ops server and TLS reloading run again under the race detector (their own
+# goroutines are where races can hide; the node code is single-threaded): about 50 s more.
+RACE_PKGS := ./broker/runtime/ ./broker/diskfile/ ./broker/clientrt/ ./broker/opsserver/ ./broker/tlsconf/ ./broker/testclock/
 CHECK_SEEDS ?= 16
 CHECK_ASYNC_SEEDS ?= 8
 test: nodeclient deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 14m ./...
+	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 	$(GO) build -o bin/sluice-sim ./cmd/sluice
 	@$(call sweep,$(CHECK_SEEDS),$(shell echo $$(( $(CHECK_SEEDS) / 2 ))),$(CHECK_ASYNC_SEEDS))
 

@@ -66,6 +66,9 @@ type Options struct {
 	MaxPendingBytes int
 	// Logger receives repairs and other notable events; nil means slog.Default().
 	Logger *slog.Logger
+	// Faults, test-only, injects slow and failing fsyncs and failing writes into the disk's
+	// logs (testfaults.go); nil injects none, as in production.
+	Faults *Faults
 }
 
 // Disk is a node.Disk over one directory. It is safe for concurrent use.
@@ -76,6 +79,7 @@ type Disk struct {
 	segmentBytes int
 	maxPending   int
 	logger       *slog.Logger
+	faults       *Faults // nil: none
 
 	mu   sync.Mutex
 	open map[string]*Log // logs currently open (nil while OpenLog opens one)
@@ -110,6 +114,7 @@ func Open(dir string, opts Options) (*Disk, error) {
 		segmentBytes: opts.SegmentBytes,
 		maxPending:   opts.MaxPendingBytes,
 		logger:       opts.Logger,
+		faults:       opts.Faults,
 		open:         make(map[string]*Log),
 	}
 	for _, p := range []string{d.logsDir, d.metaDir} {

@@ -30,17 +30,7 @@ func init() {
 			if _, err := os.Stat(trigger); err != nil {
 				return nil
 			}
-			starts, err := listSegments(l.dir)
-			if err != nil || len(starts) == 0 {
-				return err
-			}
-			path := l.segmentPath(starts[len(starts)-1])
-			if st, err := os.Stat(path); err == nil && st.Size() > 3 {
-				if err := os.Truncate(path, st.Size()-3); err != nil {
-					return err
-				}
-			}
-			return &fs.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+			return shortWrite(l)
 		}
 	}
 }

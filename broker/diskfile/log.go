@@ -338,6 +338,11 @@ func (l *Log) writeEntries(b *batch, i, j int) error {
 			return ioError(err, "write log %s entries %d..%d", l.name, first, b.first+uint64(j)-1)
 		}
 	}
+	if l.disk.faults != nil {
+		if err := l.disk.faults.afterWrite(l); err != nil {
+			return ioError(err, "write log %s entries %d..%d", l.name, first, b.first+uint64(j)-1)
+		}
+	}
 	if b.ends[j-1]-b.start(i) > maxWriteBytes {
 		l.wbatch = wal.Batch{} // one large entry: do not pin its copy
 	}

@@ -13,6 +13,11 @@ var testSyncFault func(l *Log, f *os.File) error
 
 // fsync fsyncs f, the tail segment of l.
 func fsync(l *Log, f *os.File) error {
+	if faults := l.disk.faults; faults != nil {
+		if err := faults.beforeFsync(f.Name(), l.disk.logger); err != nil {
+			return err
+		}
+	}
 	if testSyncFault != nil {
 		if err := testSyncFault(l, f); err != nil {
 			return err

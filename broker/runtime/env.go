@@ -23,7 +23,7 @@ type liveTimer struct {
 	tag any
 }
 
-func (e env) Now() time.Time { return time.Now() }
+func (e env) Now() time.Time { return e.r.cfg.Now() }
 
 func (e env) SetTimer(d time.Duration, tag any) node.TimerID {
 	r := e.r

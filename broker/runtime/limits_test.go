@@ -197,6 +197,7 @@ func countLines(s string) int {
 func TestOutboundBudgetShedsTheWorstReader(t *testing.T) {
 	body := make([]byte, 256<<10)
 	n := &testNode{}
+	queued := make(chan struct{}, 1)
 	n.onFrame = func(c node.ConnID, cmd *codec.Command) {
 		count := 1
 		if cmd.Code == 7 {
@@ -207,12 +208,23 @@ func TestOutboundBudgetShedsTheWorstReader(t *testing.T) {
 			resp.Body = body
 			n.env.Send(c, resp)
 		}
+		if cmd.Code == 7 {
+			queued <- struct{}{}
+		}
 	}
 	r := startNode(t, Config{ListenAddr: "127.0.0.1:0", MaxOutboundBytes: 1 << 30,
 		Limits: Limits{MaxOutboundTotalBytes: 4 << 20, WriteStallTimeout: -1}}, n)
 	greedy := dialRaw(t, r.Addr().String())
 	greedy.write(codec.NewRequest(7, nil, nil))
 	greedy.flush()
+	// Read nothing until the node has queued all 64 MiB: a reader draining the connection
+	// meanwhile (closedByPeer reads) can keep the queued bytes under the budget when the loop
+	// runs slowly, as under the race detector.
+	select {
+	case <-queued:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the node never handled the greedy request")
+	}
 	if !closedByPeer(greedy) {
 		t.Fatal("the connection holding the most outbound bytes was not closed")
 	}

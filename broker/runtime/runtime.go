@@ -100,6 +100,10 @@ type Config struct {
 	// Limits bound what clients can make the node hold (limits.go); the zero value takes the
 	// defaults.
 	Limits Limits
+	// Now is the node's Env.Now; nil means time.Now. Test-only: a harness shifts one process's
+	// clock with it (cmd/sluice's SLUICE_TEST_CLOCK_OFFSET, docs/testing-flags.md). Timers
+	// are durations and are not affected; only the wall time the node reads is.
+	Now func() time.Time
 }
 
 // Runtime drives one node.Handler on real sockets, timers and disk.
@@ -158,6 +162,9 @@ type Runtime struct {
 func New(cfg Config, disk node.Disk, newHandler func(env node.Env) (node.Handler, error)) *Runtime {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.MaxFrameBytes <= 0 {
 		cfg.MaxFrameBytes = codec.DefaultMaxFrameBytes

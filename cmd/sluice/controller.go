@@ -118,7 +118,7 @@ func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint)
 	}
 	dir := o.dir()
 	logger = logger.With("node", name)
-	disk, err := diskfile.Open(dir, diskfile.Options{Logger: logger})
+	disk, err := diskfile.Open(dir, diskfile.Options{Logger: logger, Faults: testHooks.disk})
 	if err != nil {
 		return nil, "", fmt.Errorf("open controller data directory %s: %w", dir, err)
 	}

@@ -2,61 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/sluicemq/sluice/faults/realdisk"
 )
-
-// mountSmallFS mounts a tmpfs of sizeMiB at a new directory for the test, or skips the test
-// (logging why) when it cannot: mounting needs root.
-func mountSmallFS(t *testing.T, sizeMiB int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: mounting a size-limited tmpfs needs root")
-	}
-	dir := filepath.Join(t.TempDir(), "small")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", sizeMiB), "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		t.Skipf("skipped: cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Logf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fillFS writes a file at path until the file system is full.
-func fillFS(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				return
-			}
-			t.Fatalf("fill %s: %v", path, err)
-		}
-	}
-}
 
 // TestDiskFullProcess runs 'sluice dev' on a full disk: sends are refused with
 // SERVICE_NOT_AVAILABLE saying the disk is full (the official client's retriable error) while
@@ -65,29 +22,43 @@ func fillFS(t *testing.T, path string) {
 // nothing acknowledged may go. The disk is a 40 MiB tmpfs the test fills (when it runs as
 // root), and, always, the usual file system with ENOSPC injected under the real files (a
 // binary built with -tags faultinject: every log write fails as a short write with ENOSPC while
-// a trigger file exists).
+// a trigger file exists), and the same through the ordinary binary's test hook
+// SLUICE_TEST_DISK_FAULTS (nospace-write, armed while a file exists: docs/testing-flags.md).
 func TestDiskFullProcess(t *testing.T) {
 	t.Run("tmpfs", func(t *testing.T) {
-		fsDir := mountSmallFS(t, 40)
-		filler := filepath.Join(fsDir, "filler")
-		c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(fsDir, "data"),
+		small := realdisk.MountT(t, 40)
+		c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(small.Dir, "data"),
 			extra: []string{"--disk-max-used-space-ratio=0", "--log-level=info"}}
-		testDiskFull(t, c, func() { fillFS(t, filler) }, func() error { return os.Remove(filler) })
-	})
-	t.Run("injected", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("starts a real process")
-		}
-		trigger := filepath.Join(t.TempDir(), "disk-full")
-		c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(t.TempDir(), "data"),
-			extra: []string{"--disk-max-used-space-ratio=0", "--log-level=info"},
-			bin:   faultBinary(t), env: []string{"SLUICE_FAULT_NOSPACE_TRIGGER=" + trigger}}
 		testDiskFull(t, c, func() {
-			if err := os.WriteFile(trigger, nil, 0o600); err != nil {
+			if err := small.Fill(0); err != nil {
 				t.Fatal(err)
 			}
-		}, func() error { return os.Remove(trigger) })
+		}, small.Release)
 	})
+	t.Run("injected", func(t *testing.T) {
+		testInjectedDiskFull(t, faultBinary(t), func(trigger string) string { return "SLUICE_FAULT_NOSPACE_TRIGGER=" + trigger })
+	})
+	t.Run("test-hook", func(t *testing.T) {
+		testInjectedDiskFull(t, sluiceBinary(t), func(trigger string) string {
+			return envTestDiskFaults + "=seed=3,nospace-write=1,while=" + trigger
+		})
+	})
+}
+
+// testInjectedDiskFull is testDiskFull with bin on the usual file system, whose writes fail
+// as short writes with ENOSPC while a trigger file exists; env names the trigger to the process.
+func testInjectedDiskFull(t *testing.T, bin string, env func(trigger string) string) {
+	if testing.Short() {
+		t.Skip("starts a real process")
+	}
+	trigger := filepath.Join(t.TempDir(), "disk-full")
+	c := &compatCluster{NameServer: freePort(t), Broker: freePort(t), Data: filepath.Join(t.TempDir(), "data"),
+		extra: []string{"--disk-max-used-space-ratio=0", "--log-level=info"}, bin: bin, env: []string{env(trigger)}}
+	testDiskFull(t, c, func() {
+		if err := os.WriteFile(trigger, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}, func() error { return os.Remove(trigger) })
 }
 
 // testDiskFull is TestDiskFullProcess on cluster c (not started yet), whose disk fill fills

@@ -23,15 +23,31 @@ import (
 // supervisor (rather than refusing sends for ever, since a later fsync would prove nothing);
 // restarted on the same data directory, it serves every message it acknowledged, at its
 // acknowledged offset, intact, and takes sends again.
+//
+// The fault comes from a binary built with -tags faultinject (its fsyncs fail while a trigger
+// file exists), and from the ordinary binary's test hook SLUICE_TEST_DISK_FAULTS
+// (docs/testing-flags.md), armed by the same kind of file, with slow fsyncs drawn as well.
 func TestFsyncEIOStopsTheBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
+	t.Run("faultinject", func(t *testing.T) {
+		trigger := filepath.Join(t.TempDir(), "fail-fsync")
+		testFsyncEIO(t, faultBinary(t), []string{"SLUICE_FAULT_FSYNC_TRIGGER=" + trigger}, trigger)
+	})
+	t.Run("test-hook", func(t *testing.T) {
+		trigger := filepath.Join(t.TempDir(), "fail-fsync")
+		testFsyncEIO(t, sluiceBinary(t), []string{"SLUICE_TEST_DISK_FAULTS=seed=7,slow-fsync=5ms@0.5,fail-fsync=1,while=" + trigger}, trigger)
+	})
+}
+
+// testFsyncEIO is TestFsyncEIOStopsTheBroker with binary bin, started with env, whose fsyncs
+// fail while the file trigger exists.
+func testFsyncEIO(t *testing.T, bin string, env []string, trigger string) {
 	data := filepath.Join(t.TempDir(), "data")
-	trigger := filepath.Join(t.TempDir(), "fail-fsync")
 	nsAddr, brokerAddr := freePort(t), freePort(t)
 	const topic = "FsyncTopic"
-	p := startDevBinary(t, faultBinary(t), []string{"SLUICE_FAULT_FSYNC_TRIGGER=" + trigger}, data, nsAddr, brokerAddr)
+	p := startDevBinary(t, bin, env, data, nsAddr, brokerAddr)
 
 	cli, err := clientrt.Start(client.DefaultConfig(nsAddr), quietLogger())
 	if err != nil {

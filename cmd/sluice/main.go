@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 )
 
@@ -31,6 +32,13 @@ func main() {
 	}
 	var code int
 	args := os.Args[2:]
+	switch os.Args[1] {
+	case "dev", "namesrv", "controller", "broker":
+		if err := loadTestHooks(slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
+			fmt.Fprintf(os.Stderr, "sluice: %v\n", err)
+			os.Exit(2)
+		}
+	}
 	switch os.Args[1] {
 	case "dev":
 		code = runDev(args)

@@ -94,7 +94,7 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip str
 	default:
 		extra = []string{vip}
 	}
-	disk, err := diskfile.Open(dir, diskfile.Options{Logger: logger})
+	disk, err := diskfile.Open(dir, diskfile.Options{Logger: logger, Faults: testHooks.disk})
 	if err != nil {
 		return nil, fmt.Errorf("open broker data directory %s: %w", dir, err)
 	}

@@ -71,6 +71,7 @@ func (t transportSettings) apply(c runtime.Config) runtime.Config {
 		c.WrapDial = dial
 	}
 	c.Limits = t.limits
+	c.Now = testHooks.now() // test-only: nil (the real clock) unless a test shifts it (testhooks.go)
 	return c
 }
 
