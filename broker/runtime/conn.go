@@ -216,7 +216,12 @@ func (c *conn) writeLoop(nc net.Conn) {
 // closes the connection (the stream cannot be resynchronised) and is logged.
 func (c *conn) readLoop(nc net.Conn) {
 	defer c.r.wg.Done()
-	fr := frameReader{g: c.r.limits, nc: nc, br: bufio.NewReaderSize(nc, readBufferBytes), maxBytes: c.r.cfg.MaxFrameBytes, inbound: c.inbound}
+	fr := frameReader{g: c.r.limits, nc: nc, maxBytes: c.r.cfg.MaxFrameBytes, inbound: c.inbound}
+	if c.inbound {
+		fr.br = bufio.NewReaderSize(nc, smallReadBufferBytes)
+	} else {
+		fr.br, fr.grown = bufio.NewReaderSize(nc, readBufferBytes), true
+	}
 	for {
 		frame, err := fr.next()
 		if err != nil {

@@ -220,6 +220,14 @@ var (
 	errPartialFull = errors.New("too many bytes in partly read frames across connections")
 )
 
+// An inbound connection reads through a small buffer until it has sent framesBeforeFullBuffer
+// frames, then through a readBufferBytes one: thousands of idle or one-request connections cost
+// little memory, a busy one reads in large batches.
+const (
+	smallReadBufferBytes   = 4 << 10
+	framesBeforeFullBuffer = 16
+)
+
 // frameChunkBytes is the step in which a frame's buffer grows as its bytes arrive.
 const frameChunkBytes = 64 << 10
 
@@ -230,6 +238,8 @@ type frameReader struct {
 	br       *bufio.Reader
 	maxBytes int
 	inbound  bool // idle timeout applies (the peer dialled us)
+	frames   int  // frames read while the buffer is small
+	grown    bool // the buffer has its full size
 	deadline bool // a read deadline is set on nc
 }
 
@@ -238,6 +248,10 @@ type frameReader struct {
 // holds meanwhile count against MaxPartialFrameBytes.
 func (f *frameReader) next() ([]byte, error) {
 	l := f.g.cfg
+	if !f.grown && f.frames >= framesBeforeFullBuffer && f.br.Buffered() == 0 {
+		f.br, f.grown = bufio.NewReaderSize(f.nc, readBufferBytes), true
+	}
+	f.frames++
 	if f.br.Buffered() < 4 { // the length word may have to be waited for
 		switch {
 		case f.inbound && l.IdleTimeout > 0:

@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -239,4 +241,32 @@ func TestOutboundBudgetShedsTheWorstReader(t *testing.T) {
 		}
 	}
 	waitFor(t, "the outbound bytes released", func() bool { return r.limits.outbound.Load() == 0 })
+}
+
+// An inbound connection reads through a small buffer until it has sent a few frames, then
+// through a full one: idle connections by the thousand cost little.
+func TestReadBufferGrowsWithUse(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	g := newGuard(Limits{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	f := frameReader{g: g, nc: server, br: bufio.NewReaderSize(server, smallReadBufferBytes), maxBytes: codec.DefaultMaxFrameBytes, inbound: true}
+	go func() {
+		for i := range framesBeforeFullBuffer + 4 {
+			frame, _ := codec.Encode(codec.NewRequest(1, nil, []byte{byte(i)}))
+			client.Write(frame)
+		}
+	}()
+	for i := range framesBeforeFullBuffer + 4 {
+		if _, err := f.next(); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		want := smallReadBufferBytes
+		if i >= framesBeforeFullBuffer {
+			want = readBufferBytes
+		}
+		if got := f.br.Size(); got != want {
+			t.Errorf("after frame %d the buffer holds %d bytes, want %d", i, got, want)
+		}
+	}
 }

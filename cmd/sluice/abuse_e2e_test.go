@@ -25,15 +25,22 @@ import (
 
 // abuseRSSBoundBytes is the most the broker process may hold (its peak resident set) while it
 // is abused as TestAbuseLeavesGoodClientsServed does: about 110 MB is the broker at rest, and
-// the abuse may add the partly read frames' budget (maxPartialFrameBytes=64 MiB in that test)
-// and the outbound buffers of the connections that do not read.
-const abuseRSSBoundBytes = 400 << 20
+// the abuse may add the partly read frames' budget and the bytes queued for peers that do not
+// read (64 MiB each in that test), the loop's inbox (64 MiB) and thousands of connections'
+// goroutines and buffers. The broker runs with GOMEMLIMIT=abuseMemLimit, as an operator sets
+// a JVM's -Xmx: without a limit Go's collector lets the heap reach twice what is live before
+// it collects, so the peak would follow the machine's load rather than the budgets.
+const (
+	abuseRSSBoundBytes = 400 << 20
+	abuseMemLimit      = "256MiB"
+)
 
-// startProc starts the sluice binary with args, waits for a stdout line containing ready, and
+// startProc starts the sluice binary with args (and env added to its environment), waits for a stdout line containing ready, and
 // stops it (SIGTERM, then SIGKILL) when the test ends.
-func startProc(t *testing.T, ready string, args ...string) *exec.Cmd {
+func startProc(t *testing.T, env []string, ready string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(sluiceBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -124,8 +131,8 @@ func TestAbuseLeavesGoodClientsServed(t *testing.T) {
 	os.WriteFile(nsConf, []byte("bindAddress=127.0.0.1\nlistenPort="+nsPort+"\n"+limits), 0o644)
 	os.WriteFile(brConf, []byte("brokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort="+brPort+"\nnamesrvAddr="+nsAddr+
 		"\nstorePathRootDir="+filepath.Join(dir, "broker")+"\nserverChannelMaxIdleTimeSeconds=25\n"+limits), 0o644)
-	startProc(t, "listening on", "namesrv", "--config", nsConf, "--log-level", "error")
-	br := startProc(t, "listening on", "broker", "--config", brConf, "--log-level", "error")
+	startProc(t, nil, "listening on", "namesrv", "--config", nsConf, "--log-level", "error")
+	br := startProc(t, []string{"GOMEMLIMIT=" + abuseMemLimit}, "listening on", "broker", "--config", brConf, "--log-level", "error")
 	c := &compatCluster{NameServer: nsAddr, Broker: brAddr}
 
 	ctx, cancel := context.WithCancel(context.Background())
