@@ -32,7 +32,7 @@ func startAdminCluster(t *testing.T, replicas int) *adminCluster {
 	}
 	ns, br := freePortBlock(t, 2, devControllerPort), freePortBlock(t, replicas, devReplicaPortStep)
 	cmd := exec.Command(sluiceBinary(t), "dev", "--replicas", itoa(replicas), "--data", t.TempDir(),
-		"--namesrv-addr", ns, "--broker-addr", br, "--log-level", "warn", "--metrics-addr", "")
+		"--namesrv-addr", ns, "--broker-addr", br, "--log-level", "warn", "--metrics-addr", "", "--console-addr", "off")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

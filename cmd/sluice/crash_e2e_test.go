@@ -119,7 +119,10 @@ func startDevBinary(t *testing.T, bin string, env []string, data, nsAddr, broker
 // to its environment, and waits until it says it listens.
 func startDevCmd(t *testing.T, wrap []string, bin string, env []string, data, nsAddr, brokerAddr string, extra ...string) *devProcess {
 	t.Helper()
-	args := append([]string{"dev", "--data", data, "--namesrv-addr", nsAddr, "--broker-addr", brokerAddr, "--log-level", "warn"}, extra...)
+	// No metrics or console on their default ports, which parallel tests would contend for (a
+	// test that wants them passes its own --metrics-addr or --console-addr, which wins).
+	args := append([]string{"dev", "--data", data, "--namesrv-addr", nsAddr, "--broker-addr", brokerAddr, "--log-level", "warn",
+		"--metrics-addr", "", "--console-addr", "off"}, extra...)
 	argv := append(append(append([]string(nil), wrap...), bin), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	if env != nil {

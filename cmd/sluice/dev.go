@@ -70,9 +70,6 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
 		return code
 	}
-	if o.replicas < 2 || o.replicas > 5 {
-		return fail(2, fmt.Errorf("--replicas %d: want 1 (a single broker) or 2 to 5 (a replicated group)", o.replicas))
-	}
 	nsHost, nsPort, err := splitPort(o.nsAddr)
 	if err != nil {
 		return fail(2, fmt.Errorf("--namesrv-addr: %w", err))

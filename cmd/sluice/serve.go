@@ -372,6 +372,10 @@ func runDev(args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	if *replicas < 1 || *replicas > 5 { // before anything listens
+		fmt.Fprintf(os.Stderr, "sluice dev: --replicas %d: want 1 (a single broker) or 2 to 5 (a replicated group)\n", *replicas)
+		return 2
+	}
 	if err := setTransport(tlsFlags()); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
 		return 2
