@@ -85,6 +85,12 @@ type Config struct {
 	// (KindNotLinearizable). Shrink's candidate runs set it: such a run answers only "does
 	// the kind occur", and its report is partial.
 	StopAtKind string
+	// KindWhileRunning, with StopAtKind, narrows the question to "did a check record the kind
+	// while the workload ran": a run that has not by then ends with its workload, without
+	// healing, draining or the checks after them. Shrink sets it for a kind its failing run
+	// recorded so (Report.RecordedWhileRunning), sparing the candidates that do not fail a
+	// sixth or so of their run.
+	KindWhileRunning bool
 }
 
 // GroupsConfig is the groups topology's default run: three name servers with embedded
@@ -211,6 +217,10 @@ type Report struct {
 	// Metrics holds what the nodes recorded through their metrics recorders, each node's
 	// series labelled node=<its address> (the summary prints a few: metricsSummary).
 	Metrics *simmetrics.Memory
+
+	// whileRunning holds the kinds of the violations recorded before the workload ended
+	// (RecordedWhileRunning).
+	whileRunning map[string]bool
 }
 
 // metricsSummary is the summary line's part drawn from the nodes' metrics: the messages the
@@ -354,12 +364,32 @@ func (r *run) violate(kind, format string, args ...any) {
 // observation that shows the violation happened (Violation.At).
 func (r *run) violateAt(at time.Duration, kind, format string, args ...any) {
 	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...), At: at})
+	r.noteWhileRunning(kind)
+}
+
+// noteWhileRunning records that a violation of kind was recorded before the workload ended
+// (Report.RecordedWhileRunning).
+func (r *run) noteWhileRunning(kind string) {
+	if r.stopped {
+		return
+	}
+	if r.report.whileRunning == nil {
+		r.report.whileRunning = map[string]bool{}
+	}
+	r.report.whileRunning[kind] = true
+}
+
+// RecordedWhileRunning reports whether a check recorded a violation of kind while the run's
+// workload was still running (a check that judges as the run goes), rather than after it.
+func (rep *Report) RecordedWhileRunning(kind string) bool {
+	return rep.whileRunning[kind]
 }
 
 // violateOn reports a violation found by a checker of package sim/checks, with its queue and
 // message.
 func (r *run) violateOn(v checks.Violation) {
 	r.report.Violations = append(r.report.Violations, Violation{Kind: v.Kind, Detail: v.Message, Queue: v.Queue, MsgID: v.MsgID, At: r.w.Now()})
+	r.noteWhileRunning(v.Kind)
 }
 
 // healWait is how long after the workload Run lets the planned faults run their course before
@@ -426,7 +456,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.report.Faults = faults.Count(plan)
 	topo.watch(r)
 	r.startRouteCheck(topo.nameServers(), topo.brokers(r))
-	if r.runUntil(cfg.Duration) {
+	if r.runUntil(cfg.Duration) || cfg.StopAtKind != "" && cfg.KindWhileRunning {
 		return r.stoppedEarly(start, wallNow), nil
 	}
 	r.stopped = true
