@@ -10,21 +10,27 @@ package cluster
 //     it): when the run showed the kind before its workload ended (Violation.At), first the
 //     run up to a second past that instant (every later fault goes in one run); if that does
 //     not fail, or the kind showed only later, by bisection on whole seconds;
-//  2. the tail: the fewest of the latest faults that still fail alone, by bisection on how
+//  2. the clients: every optional flow off at once, one producer, one consumer (a run's cost
+//     is mostly its sends, so every later candidate is cheaper);
+//  3. the tail: the fewest of the latest faults that still fail alone, by bisection on how
 //     many (the faults that make a failure mostly strike shortly before it, and the earlier
 //     ones go in a few runs where ddmin would take many);
-//  3. the fault plan, by delta debugging (ddmin): remove chunks (the plan less each chunk),
-//     then complements (each chunk alone), at finer and finer granularity down to single
-//     faults, so the result is 1-minimal (no single fault can go) within the budget;
-//  4. the duration again (fewer faults usually fail sooner);
-//  5. the start: the whole plan moved earlier, and the end with it, by bisection;
-//  6. the workload: every optional flow off at once, else each on its own; one producer; one
-//     consumer;
-//  7. steps 3 and 4 again if the workload shrank.
+//  4. the fault plan, by delta debugging (ddmin): remove chunks (the plan less each chunk,
+//     each round starting at the chunk the last removal took), then complements (each chunk
+//     alone), at finer and finer granularity down to single faults, so the result is
+//     1-minimal (no single fault can go) within the budget;
+//  5. the duration again (fewer faults usually fail sooner);
+//  6. the start: the whole plan moved earlier, and the end with it, by bisection;
+//  7. the workload: as in 2, and each optional flow off on its own;
+//  8. steps 4 and 5 again if the workload shrank.
 //
 // A candidate run is cut short once its kind shows (Config.StopAtKind): online checks stop the
 // workload at that simulated second, and Porcupine is skipped unless the kind is its own and
-// no cheaper check reported it. Runs are deterministic, so a candidate is never run twice
+// no cheaper check reported it. When the failing run recorded the kind while its workload ran
+// (Report.RecordedWhileRunning), a candidate that has not by the end of its workload ends there,
+// without healing, draining or the checks after them (Config.KindWhileRunning); a candidate
+// that fails so fails the full run too, which runs the same events up to there. Runs are
+// deterministic, so a candidate is never run twice
 // (outcomes are cached by configuration), the search is too (unless a wall-clock budget cuts
 // it short), and the result replays exactly: Shrink ends with a full run of it, every check
 // on, and fails if that run does not show the kind.
