@@ -226,8 +226,8 @@ type shrinker struct {
 	// that has not by the end of its workload stops there (Config.KindWhileRunning).
 	whileRunning bool
 	budget       int
-	parallel int // candidate runs at a time (at least 1)
-	runs     int // candidate runs started
+	parallel     int // candidate runs at a time (at least 1)
+	runs         int // candidate runs started
 	// events counts the simulated events of the candidate runs (what the search cost,
 	// independent of the machine's speed and load).
 	events uint64
