@@ -183,6 +183,52 @@ func TestShrinkSameAtAnyParallelism(t *testing.T) {
 	}
 }
 
+// A planted replication bug of the groups topology, at its catalogue seed and in its default
+// run, shrinks to at most five faults that fail the same way within a budget of candidate runs:
+// a count, which unlike wall time holds on any machine. The budget is what the shrink takes
+// today with some slack; a change to the search that needs more runs shows here.
+func TestShrinkGroupsPlantWithinRunBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a groups shrink takes some seconds of CPU")
+	}
+	const budget = groupsShrinkBudget
+	p, err := LookupPlant(groupsShrinkPlant, BrokerGroups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := p.Config(p.CaughtAt)
+	rep := runSeed(t, cfg)
+	kind, ok := FailureKind(rep)
+	if !ok {
+		t.Fatalf("%s at seed %d did not fail: %s", p.Name, p.CaughtAt, rep.Summary())
+	}
+	sh, err := ShrinkWithin(cfg, rep, time.Now, ShrinkLimits{Runs: budget, Parallel: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s seed %d: %d of %d faults over %v, %d producers, %d consumers, in %d runs (%d simulated events), %v",
+		p.Name, p.CaughtAt, len(sh.Config.Plan), len(rep.Plan), sh.Config.Duration, sh.Config.Producers, sh.Config.Consumers, sh.Runs, sh.Events, sh.Wall)
+	for _, step := range sh.Steps {
+		t.Log(step)
+	}
+	if sh.Exhausted != "" {
+		t.Fatalf("%s: %s", p.Name, sh.Exhausted)
+	}
+	if sh.Kind != kind || !sh.Report.hasKind(kind) {
+		t.Fatalf("kept %q, want %q; the replay's violations: %v", sh.Kind, kind, sh.Report.Violations)
+	}
+	if len(sh.Config.Plan) > 5 {
+		t.Fatalf("shrunk to %d faults, want at most 5: %v", len(sh.Config.Plan), sh.Config.Plan)
+	}
+}
+
+// groupsShrinkPlant and groupsShrinkBudget are TestShrinkGroupsPlantWithinRunBudget's planted
+// bug and its budget of candidate runs.
+const (
+	groupsShrinkPlant  = "offset-sync-backwards"
+	groupsShrinkBudget = 40
+)
+
 // A shrink keeps the kind of the earliest violation that is not the harness's, whatever order
 // the report lists them in (by kind): what went wrong first, not a consequence of it.
 func TestFailureKindIsTheEarliest(t *testing.T) {

@@ -10,19 +10,18 @@ package cluster
 //     it): when the run showed the kind before its workload ended (Violation.At), first the
 //     run up to a second past that instant (every later fault goes in one run); if that does
 //     not fail, or the kind showed only later, by bisection on whole seconds;
-//  2. the clients: every optional flow off at once, one producer, one consumer (a run's cost
-//     is mostly its sends, so every later candidate is cheaper);
-//  3. the tail: the fewest of the latest faults that still fail alone, by bisection on how
+//  2. the tail: the fewest of the latest faults that still fail alone, by bisection on how
 //     many (the faults that make a failure mostly strike shortly before it, and the earlier
 //     ones go in a few runs where ddmin would take many);
-//  4. the fault plan, by delta debugging (ddmin): remove chunks (the plan less each chunk,
-//     each round starting at the chunk the last removal took), then complements (each chunk
-//     alone), at finer and finer granularity down to single faults, so the result is
-//     1-minimal (no single fault can go) within the budget;
-//  5. the duration again (fewer faults usually fail sooner);
-//  6. the start: the whole plan moved earlier, and the end with it, by bisection;
-//  7. the workload: as in 2, and each optional flow off on its own;
-//  8. steps 4 and 5 again if the workload shrank.
+//  3. the fault plan, by delta debugging (ddmin): remove chunks (the plan less each chunk),
+//     then complements (each chunk alone), at finer and finer granularity down to single
+//     faults, so the result is 1-minimal (no single fault can go) within the budget;
+//  4. the duration again (fewer faults usually fail sooner);
+//  5. the start: the whole plan moved earlier, and the end with it, by bisection to within a
+//     sixteenth of the run;
+//  6. the workload: every optional flow off at once, else each on its own; one producer; one
+//     consumer;
+//  7. steps 3 and 4 again if the workload shrank.
 //
 // A candidate run is cut short once its kind shows (Config.StopAtKind): online checks stop the
 // workload at that simulated second, and Porcupine is skipped unless the kind is its own and
@@ -170,7 +169,7 @@ func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim Shr
 	s.seen[s.key(s.best)] = outcome{shows: true, at: at}
 
 	shorten := func() error { return s.duration(lastStrike(s.best.Plan)) }
-	steps := []shrinkStep{{"duration", func() error { return s.duration(0) }}, {"clients", s.clients}, {"tail", s.tail}, {"plan", s.plan},
+	steps := []shrinkStep{{"duration", func() error { return s.duration(0) }}, {"tail", s.tail}, {"plan", s.plan},
 		{"duration", shorten}, {"shift", s.shift}, {"workload", s.workload}}
 	for i := 0; i < len(steps); i++ {
 		before := s.key(s.best)
@@ -507,29 +506,23 @@ func (s *shrinker) plan() error {
 	if shows, err := s.try(s.with([]faults.Fault{})); err != nil || shows {
 		return err
 	}
-	n, from := 2, 0
+	n := 2
 	for len(s.best.Plan) >= 2 && !s.out() {
 		plan := s.best.Plan
 		chunks := split(plan, n)
-		// Remove a chunk: a failure that needs few faults survives most removals. The round
-		// starts where the last removal was (the chunks before it were just found needed, and
-		// mostly still are) and wraps around, so a round that removes nothing has tried every
-		// chunk.
+		// Remove a chunk: a failure that needs few faults survives most removals.
 		cands := make([]Config, 0, n)
-		for j := range chunks {
-			cands = append(cands, s.with(without(chunks, (from+j)%n)))
+		for i := range chunks {
+			cands = append(cands, s.with(without(chunks, i)))
 		}
 		i, err := s.first(cands)
 		if err != nil {
 			return err
 		}
 		if i >= 0 {
-			removed := (from + i) % n
 			n = max(n-1, 2)
-			from = removed % n
 			continue
 		}
-		from = 0
 		// Keep a chunk alone (with two chunks, that was a removal).
 		if n > 2 {
 			cands = cands[:0]
@@ -559,21 +552,8 @@ func (s *shrinker) with(plan []faults.Fault) Config {
 	return c
 }
 
-// clients is the workload step's first try, made before the plan shrinks so that every later
-// candidate is cheaper (a run's cost is mostly its sends): every optional flow off at once, one
-// producer, one consumer.
-func (s *shrinker) clients() error {
-	return s.shrinkWorkload(false)
-}
-
 // workload switches the optional flows off and lowers the producers and consumers to one.
 func (s *shrinker) workload() error {
-	return s.shrinkWorkload(true)
-}
-
-// shrinkWorkload switches the optional flows off, all at once and, with each, one at a time
-// if that fails, and lowers the producers and then the consumers to one.
-func (s *shrinker) shrinkWorkload(each bool) error {
 	if f := s.best.Flows; f != nil && *f != flowsOff(*f) {
 		c := s.best
 		off := flowsOff(*f)
@@ -582,7 +562,7 @@ func (s *shrinker) shrinkWorkload(each bool) error {
 		if err != nil {
 			return err
 		}
-		if !shows && each {
+		if !shows {
 			for _, off := range flowSwitches {
 				cur := *s.best.Flows
 				next := cur
