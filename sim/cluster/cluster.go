@@ -85,12 +85,12 @@ type Config struct {
 	// (KindNotLinearizable). Shrink's candidate runs set it: such a run answers only "does
 	// the kind occur", and its report is partial.
 	StopAtKind string
-	// KindWhileRunning, with StopAtKind, narrows the question to "did a check record the kind
-	// while the workload ran": a run that has not by then ends with its workload, without
-	// healing, draining or the checks after them. Shrink sets it for a kind its failing run
-	// recorded so (Report.RecordedWhileRunning), sparing the candidates that do not fail a
-	// sixth or so of their run.
-	KindWhileRunning bool
+	// KindBeforeDrain, with StopAtKind, narrows the question to "did a check record the kind
+	// before the drain": a run that has not by the end of its healing ends there, without the
+	// drain and the checks after it. Shrink sets it for a kind its failing run recorded so
+	// (Report.RecordedBeforeDrain), sparing the candidates that do not fail the drain and its
+	// checks, about a sixth of a groups run's CPU.
+	KindBeforeDrain bool
 }
 
 // GroupsConfig is the groups topology's default run: three name servers with embedded
@@ -218,9 +218,9 @@ type Report struct {
 	// series labelled node=<its address> (the summary prints a few: metricsSummary).
 	Metrics *simmetrics.Memory
 
-	// whileRunning holds the kinds of the violations recorded before the workload ended
-	// (RecordedWhileRunning).
-	whileRunning map[string]bool
+	// beforeDrain holds the kinds of the violations recorded before the final drain
+	// (RecordedBeforeDrain).
+	beforeDrain map[string]bool
 }
 
 // metricsSummary is the summary line's part drawn from the nodes' metrics: the messages the
@@ -311,8 +311,10 @@ type run struct {
 	h         linearizability.History
 	stopAt    time.Duration
 	stopped   bool
-	consumed  int
-	report    *Report
+	// draining: the faults have healed and the final drain, and the checks after it, run.
+	draining bool
+	consumed int
+	report   *Report
 	// plan is the run's fault plan; crash times bound what the broker may forget (locks) and
 	// how late it may be (delays).
 	plan []faults.Fault
@@ -364,32 +366,33 @@ func (r *run) violate(kind, format string, args ...any) {
 // observation that shows the violation happened (Violation.At).
 func (r *run) violateAt(at time.Duration, kind, format string, args ...any) {
 	r.report.Violations = append(r.report.Violations, Violation{Kind: kind, Detail: fmt.Sprintf(format, args...), At: at})
-	r.noteWhileRunning(kind)
+	r.noteBeforeDrain(kind)
 }
 
-// noteWhileRunning records that a violation of kind was recorded before the workload ended
-// (Report.RecordedWhileRunning).
-func (r *run) noteWhileRunning(kind string) {
-	if r.stopped {
+// noteBeforeDrain records that a violation of kind was recorded before the drain
+// (Report.RecordedBeforeDrain).
+func (r *run) noteBeforeDrain(kind string) {
+	if r.draining {
 		return
 	}
-	if r.report.whileRunning == nil {
-		r.report.whileRunning = map[string]bool{}
+	if r.report.beforeDrain == nil {
+		r.report.beforeDrain = map[string]bool{}
 	}
-	r.report.whileRunning[kind] = true
+	r.report.beforeDrain[kind] = true
 }
 
-// RecordedWhileRunning reports whether a check recorded a violation of kind while the run's
-// workload was still running (a check that judges as the run goes), rather than after it.
-func (rep *Report) RecordedWhileRunning(kind string) bool {
-	return rep.whileRunning[kind]
+// RecordedBeforeDrain reports whether a check recorded a violation of kind before the run's
+// final drain (one that judges as the run goes, while the workload ran or the faults healed),
+// rather than in the drain or the checks after it.
+func (rep *Report) RecordedBeforeDrain(kind string) bool {
+	return rep.beforeDrain[kind]
 }
 
 // violateOn reports a violation found by a checker of package sim/checks, with its queue and
 // message.
 func (r *run) violateOn(v checks.Violation) {
 	r.report.Violations = append(r.report.Violations, Violation{Kind: v.Kind, Detail: v.Message, Queue: v.Queue, MsgID: v.MsgID, At: r.w.Now()})
-	r.noteWhileRunning(v.Kind)
+	r.noteBeforeDrain(v.Kind)
 }
 
 // healWait is how long after the workload Run lets the planned faults run their course before
@@ -456,7 +459,7 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 	r.report.Faults = faults.Count(plan)
 	topo.watch(r)
 	r.startRouteCheck(topo.nameServers(), topo.brokers(r))
-	if r.runUntil(cfg.Duration) || cfg.StopAtKind != "" && cfg.KindWhileRunning {
+	if r.runUntil(cfg.Duration) {
 		return r.stoppedEarly(start, wallNow), nil
 	}
 	r.stopped = true
@@ -464,9 +467,10 @@ func Run(cfg Config, wallNow func() time.Time) (*Report, error) {
 
 	// Heal: let every planned fault run its course, then end whatever is left and start every
 	// node that is down.
-	if r.runUntil(w.Now() + healWait) {
+	if r.runUntil(w.Now()+healWait) || cfg.StopAtKind != "" && cfg.KindBeforeDrain {
 		return r.stoppedEarly(start, wallNow), nil
 	}
+	r.draining = true
 	r.healedAt = w.Now()
 	r.timeline.Healed = w.Now()
 	w.HealAll()

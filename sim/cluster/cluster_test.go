@@ -348,21 +348,21 @@ func TestUndecidedQueuesAreReported(t *testing.T) {
 	t.Fatalf("no undecided queue reported with a 1ns check budget; violations: %v", rep.Violations)
 }
 
-// A candidate run that asks only whether its kind was recorded while the workload ran
-// (Config.KindWhileRunning) ends with its workload when it was not: no healing, no drain, no
-// checks after them. A run notes which kinds its checks recorded while the workload ran.
-func TestKindWhileRunningEndsWithTheWorkload(t *testing.T) {
+// A candidate run that asks only whether its kind was recorded before the drain
+// (Config.KindBeforeDrain) ends with its healing when it was not: no drain, no checks after it.
+// A run notes which kinds its checks recorded before the drain.
+func TestKindBeforeDrainEndsWithTheHealing(t *testing.T) {
 	cfg := DefaultConfig(3) // ack-before-sync's catalogue seed (CaughtAt)
 	cfg.Duration = 10 * time.Second
 	cfg.StopAtKind = "two masters in one epoch" // a kind the single topology never records
 	whole := runSeed(t, cfg)
-	cfg.KindWhileRunning = true
+	cfg.KindBeforeDrain = true
 	cut := runSeed(t, cfg)
-	if cut.Simulated != cfg.Duration || whole.Simulated <= cfg.Duration+healWait {
-		t.Fatalf("simulated %v with KindWhileRunning, %v without; want %v, and more than %v", cut.Simulated, whole.Simulated, cfg.Duration, cfg.Duration+healWait)
+	if cut.Simulated != cfg.Duration+healWait || whole.Simulated <= cfg.Duration+healWait {
+		t.Fatalf("simulated %v with KindBeforeDrain, %v without; want %v, and more", cut.Simulated, whole.Simulated, cfg.Duration+healWait)
 	}
 	if len(cut.Violations) != 0 {
-		t.Fatalf("a run cut at its workload's end reported %v", cut.Violations)
+		t.Fatalf("a run cut before its drain reported %v", cut.Violations)
 	}
 
 	// slave-ack-before-fsync's catalogue seed: the slave-progress check, which judges as the
@@ -371,13 +371,13 @@ func TestKindWhileRunningEndsWithTheWorkload(t *testing.T) {
 	live.Duration = 10 * time.Second
 	live.Plant = "slave-ack-before-fsync"
 	rep := runSeed(t, live)
-	if kind, ok := FailureKind(rep); !ok || !rep.RecordedWhileRunning(kind) {
-		t.Fatalf("slave-ack-before-fsync: earliest kind %q (%v) not recorded while running: %s", kind, ok, rep.Summary())
+	if kind, ok := FailureKind(rep); !ok || !rep.RecordedBeforeDrain(kind) {
+		t.Fatalf("slave-ack-before-fsync: earliest kind %q (%v) not recorded before the drain: %s", kind, ok, rep.Summary())
 	}
-	// ack-before-sync's catalogue seed: the drain check, which judges after healing, records it.
+	// ack-before-sync's catalogue seed: the drain check, which judges after the drain, records it.
 	lost := DefaultConfig(3)
 	lost.Plant = "ack-before-sync"
-	if rep := runSeed(t, lost); !rep.hasKind(checks.KindLostAcked) || rep.RecordedWhileRunning(checks.KindLostAcked) {
-		t.Fatalf("ack-before-sync: %q recorded %v, recorded while running %v", checks.KindLostAcked, rep.hasKind(checks.KindLostAcked), rep.RecordedWhileRunning(checks.KindLostAcked))
+	if rep := runSeed(t, lost); !rep.hasKind(checks.KindLostAcked) || rep.RecordedBeforeDrain(checks.KindLostAcked) {
+		t.Fatalf("ack-before-sync: %q recorded %v, recorded before the drain %v", checks.KindLostAcked, rep.hasKind(checks.KindLostAcked), rep.RecordedBeforeDrain(checks.KindLostAcked))
 	}
 }

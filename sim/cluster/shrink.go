@@ -25,10 +25,11 @@ package cluster
 //
 // A candidate run is cut short once its kind shows (Config.StopAtKind): online checks stop the
 // workload at that simulated second, and Porcupine is skipped unless the kind is its own and
-// no cheaper check reported it. When the failing run recorded the kind while its workload ran
-// (Report.RecordedWhileRunning), a candidate that has not by the end of its workload ends there,
-// without healing, draining or the checks after them (Config.KindWhileRunning); a candidate
-// that fails so fails the full run too, which runs the same events up to there. Runs are
+// no cheaper check reported it. When the failing run recorded the kind before its drain
+// (Report.RecordedBeforeDrain: a check that judges as the run goes), a candidate that has not
+// by the end of its healing ends there, without the drain and the checks after it
+// (Config.KindBeforeDrain); a candidate that fails so fails the full run too, which runs the
+// same events up to there. Runs are
 // deterministic, so a candidate is never run twice
 // (outcomes are cached by configuration), the search is too (unless a wall-clock budget cuts
 // it short), and the result replays exactly: Shrink ends with a full run of it, every check
@@ -153,7 +154,7 @@ func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim Shr
 	}
 	at, _ := firstAt(failing, kind)
 	s := &shrinker{kind: kind, budget: cmp.Or(lim.Runs, DefaultShrinkRuns), parallel: cmp.Or(lim.Parallel, runtime.GOMAXPROCS(0)),
-		wallNow: wallNow, seen: map[string]outcome{}, logger: cfg.Logger, bestAt: at, whileRunning: failing.RecordedWhileRunning(kind)}
+		wallNow: wallNow, seen: map[string]outcome{}, logger: cfg.Logger, bestAt: at, beforeDrain: failing.RecordedBeforeDrain(kind)}
 	if lim.Wall > 0 {
 		s.deadline = start.Add(lim.Wall)
 	}
@@ -221,12 +222,12 @@ type shrinkStep struct {
 // into the cache (seen) once the batch is done; so seen and runs need no lock.
 type shrinker struct {
 	kind string
-	// whileRunning: the failing run recorded the kind while its workload ran, so a candidate
-	// that has not by the end of its workload stops there (Config.KindWhileRunning).
-	whileRunning bool
-	budget       int
-	parallel     int // candidate runs at a time (at least 1)
-	runs         int // candidate runs started
+	// beforeDrain: the failing run recorded the kind before its drain, so a candidate that
+	// has not by then stops there (Config.KindBeforeDrain).
+	beforeDrain bool
+	budget      int
+	parallel    int // candidate runs at a time (at least 1)
+	runs        int // candidate runs started
 	// events counts the simulated events of the candidate runs (what the search cost,
 	// independent of the machine's speed and load).
 	events uint64
@@ -364,7 +365,7 @@ func (s *shrinker) first(cands []Config) (int, error) {
 // assertion of the node code) does not show the kind: it is logged and passed over. An error is
 // the harness's (Run could not set the run up) and ends the shrink.
 func (s *shrinker) run(c Config) (o outcome, err error) {
-	c.StopAtKind, c.KindWhileRunning = s.kind, s.whileRunning
+	c.StopAtKind, c.KindBeforeDrain = s.kind, s.beforeDrain
 	defer func() {
 		if v := recover(); v != nil {
 			s.log("shrink candidate panicked", c, "panic", fmt.Sprint(v))
