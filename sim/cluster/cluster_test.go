@@ -191,8 +191,8 @@ func TestShrinkGroupsPlantWithinRunBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a groups shrink takes some seconds of CPU")
 	}
-	// offset-sync-backwards at its catalogue seed shrinks from 199 faults to 3 in 25 runs.
-	const plant, budget = "offset-sync-backwards", 32
+	// offset-sync-backwards at its catalogue seed shrinks from 199 faults to 3 in 27 runs.
+	const plant, budget = "offset-sync-backwards", 35
 	p, err := LookupPlant(plant, BrokerGroups)
 	if err != nil {
 		t.Fatal(err)

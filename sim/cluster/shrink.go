@@ -14,9 +14,8 @@ package cluster
 //     many (the faults that make a failure mostly strike shortly before it, and the earlier
 //     ones go in a few runs where ddmin would take many);
 //  3. the fault plan, by delta debugging (ddmin): remove chunks (the plan less each chunk),
-//     then complements (each chunk alone, but for single faults), at finer and finer
-//     granularity down to single faults, so the result is 1-minimal (no single fault can go)
-//     within the budget;
+//     then complements (each chunk alone), at finer and finer granularity down to single
+//     faults, so the result is 1-minimal (no single fault can go) within the budget;
 //  4. the duration again (fewer faults usually fail sooner);
 //  5. the start: the whole plan moved earlier, and the end with it, by bisection to within a
 //     sixteenth of the run;
@@ -525,11 +524,10 @@ func (s *shrinker) plan() error {
 			n = max(n-1, 2)
 			continue
 		}
-		// Keep a chunk alone: with two chunks that was a removal, and with single faults
-		// 1-minimality needs only the removals (a lone fault that fails where the plan less
-		// any one fault does not is a failure far from monotone; not trying each saves a run
-		// a fault, in every pass over a small plan).
-		if n > 2 && n < len(plan) {
+		// Keep a chunk alone (with two chunks, that was a removal). Single faults too: a lone
+		// fault may fail where the plan less any one fault does not (recovery-drops-last's
+		// crash), though 1-minimality needs only the removals.
+		if n > 2 {
 			cands = cands[:0]
 			for _, ch := range chunks {
 				cands = append(cands, s.with(ch))
