@@ -305,8 +305,8 @@ func runSim(args []string) int {
 					code = 1
 					return false
 				}
-				fmt.Printf("  shrunk: %d of %d faults, %v of workload, %d producers, %d consumers, still failing with %q (%d runs, %v)\n",
-					len(small.Plan), len(rep.Plan), small.Duration, small.Producers, small.Consumers, sh.Kind, sh.Runs, sh.Wall.Round(time.Millisecond))
+				fmt.Printf("  shrunk: %d of %d faults, %v of workload, %d producers, %d consumers, still failing with %q (%d runs, %d simulated events, %v)\n",
+					len(small.Plan), len(rep.Plan), small.Duration, small.Producers, small.Consumers, sh.Kind, sh.Runs, sh.Events, sh.Wall.Round(time.Millisecond))
 				for _, st := range sh.Steps {
 					fmt.Printf("    step: %s\n", st)
 				}

@@ -17,14 +17,20 @@ package cluster
 //     then complements (each chunk alone), at finer and finer granularity down to single
 //     faults, so the result is 1-minimal (no single fault can go) within the budget;
 //  4. the duration again (fewer faults usually fail sooner);
-//  5. the start: the whole plan moved earlier, and the end with it, by bisection;
+//  5. the start: the whole plan moved earlier, and the end with it, by bisection to within a
+//     sixteenth of the run;
 //  6. the workload: every optional flow off at once, else each on its own; one producer; one
 //     consumer;
 //  7. steps 3 and 4 again if the workload shrank.
 //
 // A candidate run is cut short once its kind shows (Config.StopAtKind): online checks stop the
 // workload at that simulated second, and Porcupine is skipped unless the kind is its own and
-// no cheaper check reported it. Runs are deterministic, so a candidate is never run twice
+// no cheaper check reported it. When the failing run recorded the kind before its drain
+// (Report.RecordedBeforeDrain: a check that judges as the run goes), a candidate that has not
+// by the end of its healing ends there, without the drain and the checks after it
+// (Config.KindBeforeDrain); a candidate that fails so fails the full run too, which runs the
+// same events up to there. Runs are
+// deterministic, so a candidate is never run twice
 // (outcomes are cached by configuration), the search is too (unless a wall-clock budget cuts
 // it short), and the result replays exactly: Shrink ends with a full run of it, every check
 // on, and fails if that run does not show the kind.
@@ -107,6 +113,9 @@ type Shrunk struct {
 	Kind string
 	// Runs counts the candidate runs (cached repeats excluded, the final replay included).
 	Runs int
+	// Events counts the simulated events of those runs: the search's cost, which unlike Wall
+	// does not depend on the machine's speed or load.
+	Events uint64
 	// Wall is the shrink's wall time.
 	Wall time.Duration
 	// Steps says, a line per step, what each step left and what it had cost so far (runs,
@@ -145,7 +154,7 @@ func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim Shr
 	}
 	at, _ := firstAt(failing, kind)
 	s := &shrinker{kind: kind, budget: cmp.Or(lim.Runs, DefaultShrinkRuns), parallel: cmp.Or(lim.Parallel, runtime.GOMAXPROCS(0)),
-		wallNow: wallNow, seen: map[string]outcome{}, logger: cfg.Logger, bestAt: at}
+		wallNow: wallNow, seen: map[string]outcome{}, logger: cfg.Logger, bestAt: at, beforeDrain: failing.RecordedBeforeDrain(kind)}
 	if lim.Wall > 0 {
 		s.deadline = start.Add(lim.Wall)
 	}
@@ -161,7 +170,8 @@ func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim Shr
 	s.seen[s.key(s.best)] = outcome{shows: true, at: at}
 
 	shorten := func() error { return s.duration(lastStrike(s.best.Plan)) }
-	steps := []shrinkStep{{"duration", func() error { return s.duration(0) }}, {"tail", s.tail}, {"plan", s.plan}, {"duration", shorten}, {"shift", s.shift}, {"workload", s.workload}}
+	steps := []shrinkStep{{"duration", func() error { return s.duration(0) }}, {"tail", s.tail}, {"plan", s.plan},
+		{"duration", shorten}, {"shift", s.shift}, {"workload", s.workload}}
 	for i := 0; i < len(steps); i++ {
 		before := s.key(s.best)
 		if err := steps[i].do(); err != nil {
@@ -177,13 +187,16 @@ func ShrinkWithin(cfg Config, failing *Report, wallNow func() time.Time, lim Shr
 
 	rep, err := Run(s.best, wallNow)
 	s.runs++
+	if rep != nil {
+		s.events += rep.Events
+	}
 	if err != nil {
 		return Shrunk{}, fmt.Errorf("shrink: replay the shrunk run: %w", err)
 	}
 	if !rep.hasKind(kind) {
 		return Shrunk{}, fmt.Errorf("shrink: the shrunk run (seed %d, %d faults over %v) did not replay its %q violation in full", s.best.Seed, len(s.best.Plan), s.best.Duration, kind)
 	}
-	return Shrunk{Config: s.best, Report: rep, Kind: kind, Runs: s.runs, Wall: wallNow().Sub(start), Steps: s.steps, Exhausted: s.exhausted}, nil
+	return Shrunk{Config: s.best, Report: rep, Kind: kind, Runs: s.runs, Events: s.events, Wall: wallNow().Sub(start), Steps: s.steps, Exhausted: s.exhausted}, nil
 }
 
 // lockedClock is now with its calls serialised: a shrink's candidates run at once and each
@@ -208,10 +221,16 @@ type shrinkStep struct {
 // first, and hand their outcomes back through slices of their own, which that goroutine copies
 // into the cache (seen) once the batch is done; so seen and runs need no lock.
 type shrinker struct {
-	kind     string
-	budget   int
-	parallel int // candidate runs at a time (at least 1)
-	runs     int // candidate runs started
+	kind string
+	// beforeDrain: the failing run recorded the kind before its drain, so a candidate that
+	// has not by then stops there (Config.KindBeforeDrain).
+	beforeDrain bool
+	budget      int
+	parallel    int // candidate runs at a time (at least 1)
+	runs        int // candidate runs started
+	// events counts the simulated events of the candidate runs (what the search cost,
+	// independent of the machine's speed and load).
+	events uint64
 	// batches counts the batches of candidate runs that went at once: the runs one after
 	// another, which with idle cores is what the wall time follows (runs at parallel 1).
 	batches int
@@ -235,6 +254,8 @@ type shrinker struct {
 type outcome struct {
 	shows bool
 	at    time.Duration
+	// events is how many simulated events the run took (its cost, whatever the machine's load).
+	events uint64
 }
 
 // out reports whether a budget has run out (and notes which): no candidate starts then.
@@ -326,6 +347,7 @@ func (s *shrinker) first(cands []Config) (int, error) {
 		}
 		for j, i := range batch {
 			s.seen[s.key(cands[i])] = outs[j]
+			s.events += outs[j].events
 		}
 		// The first in order that shows, cached ones included.
 		for i := lo; i < hi; i++ {
@@ -343,7 +365,7 @@ func (s *shrinker) first(cands []Config) (int, error) {
 // assertion of the node code) does not show the kind: it is logged and passed over. An error is
 // the harness's (Run could not set the run up) and ends the shrink.
 func (s *shrinker) run(c Config) (o outcome, err error) {
-	c.StopAtKind = s.kind
+	c.StopAtKind, c.KindBeforeDrain = s.kind, s.beforeDrain
 	defer func() {
 		if v := recover(); v != nil {
 			s.log("shrink candidate panicked", c, "panic", fmt.Sprint(v))
@@ -355,6 +377,7 @@ func (s *shrinker) run(c Config) (o outcome, err error) {
 		return outcome{}, fmt.Errorf("shrink: candidate with %d faults over %v: %w", len(c.Plan), c.Duration, err)
 	}
 	o.at, o.shows = firstAt(rep, s.kind)
+	o.events = rep.Events
 	return o, nil
 }
 
@@ -402,7 +425,9 @@ func (s *shrinker) cut(d time.Duration) Config {
 
 // shift moves the whole plan earlier, and the end of the run with it, bisecting on whole
 // seconds for the largest move that still fails: a fault late in a long run often needs only
-// a cluster that has warmed up, not the minutes before it.
+// a cluster that has warmed up, not the minutes before it. The bisection stops once what is
+// left to gain is at most a sixteenth of the run (shiftPrecision): the last few runs of a
+// bisection buy a few seconds, and a failure that needs its whole run wastes them.
 func (s *shrinker) shift() error {
 	if len(s.best.Plan) == 0 {
 		return nil
@@ -413,7 +438,7 @@ func (s *shrinker) shift() error {
 		first = min(first, f.At)
 	}
 	lo, hi := time.Duration(0), first.Truncate(time.Second)+time.Second // lo fails; hi is not known to
-	for hi-lo > time.Second && !s.out() {
+	for hi-lo > max(time.Second, base.Duration/shiftPrecision) && !s.out() {
 		mid := (lo + (hi-lo)/2).Truncate(time.Second)
 		if mid <= lo {
 			mid = lo + time.Second
@@ -437,6 +462,9 @@ func (s *shrinker) shift() error {
 	}
 	return nil
 }
+
+// shiftPrecision is the fraction of the run (its reciprocal) below which shift stops bisecting.
+const shiftPrecision = 16
 
 // tail bisects for the fewest of the best plan's latest faults (by strike time) that still
 // fail alone, the earlier faults dropped: k faults fail, and fewer than lo are not known to.
@@ -496,7 +524,9 @@ func (s *shrinker) plan() error {
 			n = max(n-1, 2)
 			continue
 		}
-		// Keep a chunk alone (with two chunks, that was a removal).
+		// Keep a chunk alone (with two chunks, that was a removal). Single faults too: a lone
+		// fault may fail where the plan less any one fault does not (recovery-drops-last's
+		// crash), though 1-minimality needs only the removals.
 		if n > 2 {
 			cands = cands[:0]
 			for _, ch := range chunks {
