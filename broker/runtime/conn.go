@@ -29,6 +29,8 @@ type conn struct {
 	r      *Runtime
 	id     node.ConnID
 	remote string
+	// inbound: the connection was accepted (its requests pass Config.Gate), not dialled.
+	inbound bool
 
 	mu      sync.Mutex
 	nc      net.Conn // nil until a dial completes
@@ -201,12 +203,41 @@ func (c *conn) readLoop(nc net.Conn) {
 			c.lost(err)
 			return
 		}
+		if gate := c.r.cfg.Gate; gate != nil && c.inbound && !cmd.IsResponse() {
+			if refusal := gate(c.remote, cmd); refusal != nil {
+				if !c.refuse(cmd, refusal) {
+					return
+				}
+				continue
+			}
+		}
 		if !c.r.q.postFrame(event{kind: evFrame, c: c, cmd: cmd}, len(frame)+frameEventOverheadBytes) {
 			c.shutdown()
 			return
 		}
 	}
 }
+
+// refuse answers a request Config.Gate refused, from the reader goroutine (the node never
+// sees the request). It reports false if the connection was closed because its outbound
+// queue is over the limit (a client that sends refused requests and reads no answers).
+func (c *conn) refuse(req, answer *codec.Command) bool {
+	if req.Flag&codec.FlagOneway != 0 {
+		return true
+	}
+	n, err := c.enqueue(answer)
+	if err != nil {
+		c.r.log.Error("dropping a refusal that cannot be encoded", "conn", uint64(c.id), "remote", c.remote, "err", err)
+		return true
+	}
+	if n > c.r.cfg.MaxOutboundBytes {
+		c.lost(errOutboundOverLimit)
+		return false
+	}
+	return true
+}
+
+var errOutboundOverLimit = errors.New("outbound queue over limit")
 
 // lost reports that the connection ended on its own (peer close, I/O or protocol error).
 func (c *conn) lost(err error) {
@@ -254,6 +285,7 @@ func (r *Runtime) acceptLoop(ln net.Listener) {
 		backoff = 0
 		c := r.newConn(nc.RemoteAddr().String())
 		c.up = true // the node can send on it only after OnAccepted
+		c.inbound = true
 		r.log.Debug("accepted connection", "conn", uint64(c.id), "remote", c.remote)
 		if !r.conns.add(c) {
 			_ = nc.Close() // stopping

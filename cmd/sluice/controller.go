@@ -104,7 +104,7 @@ func parsePeers(s string) (map[uint64]string, error) {
 var _ interface{ Failed() error } = (*controller.Controller)(nil)
 
 // startController opens the member's data directory (DATA/controller-ID) and starts it.
-func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint) (*runtime.Runtime, string, error) {
+func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint, sec nodeSecurity) (*runtime.Runtime, string, error) {
 	cfg := controller.DefaultConfig(o.id, o.peers)
 	name := "controller-" + strconv.FormatUint(o.id, 10)
 	rec := ops.recorder(name)
@@ -119,7 +119,7 @@ func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint)
 	if err != nil {
 		return nil, "", fmt.Errorf("open controller data directory %s: %w", dir, err)
 	}
-	rt := runtime.New(runtime.Config{ListenAddr: listen, Logger: logger, Metrics: rec}, disk,
+	rt := runtime.New(sec.apply(runtime.Config{ListenAddr: listen, Logger: logger, Metrics: rec}), disk,
 		func(env node.Env) (node.Handler, error) { return controller.New(env, cfg) })
 	if err := rt.Start(); err != nil {
 		return nil, "", fmt.Errorf("start controller member %d: %w", o.id, err)
@@ -186,7 +186,12 @@ func runController(args []string) int {
 		return 1
 	}
 	defer ops.close()
-	rt, dir, err := startController(o, logger, ops)
+	sec, err := startACL(aclSettingsOf(file), logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice controller:", err)
+		return 2
+	}
+	rt, dir, err := startController(o, logger, ops, sec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice controller:", err)
 		return 1

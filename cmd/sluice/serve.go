@@ -35,11 +35,11 @@ func newLogger(level string) (*slog.Logger, error) {
 }
 
 // startNamesrv starts a name server runtime listening on addr, its metrics served by ops.
-func startNamesrv(addr string, logger *slog.Logger, ops *opsEndpoint) (*runtime.Runtime, error) {
+func startNamesrv(addr string, logger *slog.Logger, ops *opsEndpoint, sec nodeSecurity) (*runtime.Runtime, error) {
 	rec := ops.recorder("namesrv")
 	cfg := namesrv.DefaultConfig()
 	cfg.Metrics = rec
-	rt := runtime.New(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv"), Metrics: rec, RequestKind: namesrvRequestKind}, nil,
+	rt := runtime.New(sec.apply(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv"), Metrics: rec, RequestKind: namesrvRequestKind}), nil,
 		func(env node.Env) (node.Handler, error) { return namesrv.New(env, cfg), nil })
 	if err := rt.Start(); err != nil {
 		return nil, fmt.Errorf("start name server: %w", err)
@@ -79,7 +79,7 @@ func vipChannelAddr(addr string) (string, bool) {
 // and on the VIP channel: vip is an address, "off", or "auto" (listen port - 2, skipped with a
 // warning when it cannot be listened on, since nothing needs it but Java clients that enable
 // it). The VIP channel's connections go to the same node, which cannot tell them apart.
-func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip string, ops *opsEndpoint) (*runtime.Runtime, error) {
+func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip string, ops *opsEndpoint, sec nodeSecurity) (*runtime.Runtime, error) {
 	name := brokerNodeName(cfg)
 	rec := ops.recorder(name)
 	cfg.Metrics = rec
@@ -104,8 +104,8 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip str
 	var rt *runtime.Runtime
 	var b *brokernode.Broker // set and read on the runtime's loop only
 	newRuntime := func(extra []string) *runtime.Runtime {
-		return runtime.New(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger, Drain: brokerDrain,
-			Metrics: rec, RequestKind: brokerRequestKind}, disk, func(env node.Env) (node.Handler, error) {
+		return runtime.New(sec.apply(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger, Drain: brokerDrain,
+			Metrics: rec, RequestKind: brokerRequestKind}), disk, func(env node.Env) (node.Handler, error) {
 			c := cfg
 			if strings.HasSuffix(c.Addr, ":0") {
 				c.Addr = rt.Addr().String()
@@ -276,7 +276,7 @@ var brokerDrain = runtime.DrainPolicy{
 // brokerUnregister returns a func that takes the broker out of its name servers' routes
 // (UNREGISTER_BROKER), so clients stop choosing it while it drains. The name servers drop it
 // anyway when its connections close; this is the early notice.
-func brokerUnregister(cfg brokernode.Config) func() {
+func brokerUnregister(cfg brokernode.Config, sec nodeSecurity) func() {
 	return func() {
 		cli := adminclient.New(cfg.NameServers, 2*time.Second)
 		defer cli.Close()
@@ -285,7 +285,7 @@ func brokerUnregister(cfg brokernode.Config) func() {
 				"brokerName": cfg.BrokerName, "brokerAddr": cfg.Addr, "clusterName": cfg.ClusterName,
 				"brokerId": strconv.FormatInt(cfg.BrokerID, 10),
 			}, nil)
-			if _, err := cli.Call(ns, req); err != nil {
+			if _, err := cli.Call(ns, sec.signRequest(req)); err != nil {
 				slog.Default().Debug("unregister from name server", "namesrv", ns, "err", err)
 			}
 		}
@@ -411,13 +411,13 @@ func runDev(args []string) int {
 		return runDevGroup(devGroupOptions{replicas: *replicas, data: *data, nsAddr: *nsAddr, brokerAddr: cfg.Addr,
 			shutdown: *shutdown, set: flagsSet(fs), ops: ops}, cfg, logger)
 	}
-	ns, err := startNamesrv(*nsAddr, logger, ops)
+	ns, err := startNamesrv(*nsAddr, logger, ops, nodeSecurity{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
 		return 1
 	}
 	cfg.NameServers = []string{ns.Addr().String()}
-	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger, vip, ops)
+	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger, vip, ops, nodeSecurity{})
 	if err != nil {
 		ns.Stop()
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
@@ -428,7 +428,7 @@ func runDev(args []string) int {
 		filepath.Join(*data, cfg.BrokerName), cfg.FlushMode)
 	printOps(ops)
 	fmt.Println("sluice dev: press Ctrl-C to stop")
-	return waitForStop(logger, *shutdown, stoppable{rt: ns}, stoppable{rt: br, unregister: brokerUnregister(cfg)})
+	return waitForStop(logger, *shutdown, stoppable{rt: ns}, stoppable{rt: br, unregister: brokerUnregister(cfg, nodeSecurity{})})
 }
 
 // startCPUProfile profiles the process into path; the returned func stops and closes it.
@@ -513,7 +513,12 @@ func runNamesrv(args []string) int {
 		return 1
 	}
 	defer ops.close()
-	ns, err := startNamesrv(addr, logger, ops)
+	sec, err := startACL(aclSettingsOf(file), logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
+		return 2
+	}
+	ns, err := startNamesrv(addr, logger, ops, sec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 1
@@ -523,7 +528,7 @@ func runNamesrv(args []string) int {
 		printOps(ops)
 		return waitForStop(logger, *shutdown, stoppable{rt: ns})
 	}
-	ctl, dir, err := startController(copts, logger, ops)
+	ctl, dir, err := startController(copts, logger, ops, sec)
 	if err != nil {
 		ns.Stop()
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
@@ -600,7 +605,12 @@ func runBroker(args []string) int {
 		return 1
 	}
 	defer ops.close()
-	br, err := startBroker(cfg, dir, logger, st.vip, ops)
+	sec, err := startACL(aclSettingsOf(file), logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 2
+	}
+	br, err := startBroker(cfg, dir, logger, st.vip, ops, sec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 1
@@ -612,7 +622,7 @@ func runBroker(args []string) int {
 		fmt.Printf("sluice broker: %s listening on %s%s (data %s)\n", cfg.BrokerName, br.Addr(), vipNote(br), dir)
 	}
 	printOps(ops)
-	return waitForStop(logger, *shutdown, stoppable{rt: br, unregister: brokerUnregister(cfg)})
+	return waitForStop(logger, *shutdown, stoppable{rt: br, unregister: brokerUnregister(cfg, sec)})
 }
 
 // groupSettings are the broker-group flags of 'sluice broker'.
