@@ -1,7 +1,6 @@
 package acl
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -113,12 +112,14 @@ func readFile(path string) ([]byte, error) {
 }
 
 // Watch reloads the ACL file at path into g whenever its contents change, checking every
-// interval until stop is closed; loaded is the contents g's policy came from. A file that
-// cannot be read or parsed is logged and the policy in force is kept, so a half-written edit
-// never opens or closes the broker. It returns at once; the watching runs on its own
-// goroutine.
+// interval until stop is closed; loaded is the contents g's policy came from. New contents
+// are applied once two checks in a row read them, so an edit caught half-written (a file
+// truncated and not yet rewritten reads as no accounts at all) is not applied; a file that
+// cannot be read or parsed is logged and the policy in force kept. It returns at once; the
+// watching runs on its own goroutine.
 func Watch(g *Guard, path string, loaded []byte, interval time.Duration, stop <-chan struct{}) {
-	last := sha256.Sum256(loaded)
+	applied := sha256.Sum256(loaded)
+	var seen [sha256.Size]byte // the contents the last check read, if they differ from applied
 	var lastErr string
 	go func() {
 		t := time.NewTicker(interval)
@@ -130,8 +131,16 @@ func Watch(g *Guard, path string, loaded []byte, interval time.Duration, stop <-
 			case <-t.C:
 			}
 			data, err := readFile(path)
-			if err == nil && sha256.Sum256(data) == last {
-				continue
+			if err == nil {
+				sum := sha256.Sum256(data)
+				if sum == applied {
+					seen = [sha256.Size]byte{}
+					continue
+				}
+				if sum != seen {
+					seen = sum // changed since the last check: wait for the next to read the same
+					continue
+				}
 			}
 			var p *Policy
 			if err == nil {
@@ -145,10 +154,10 @@ func Watch(g *Guard, path string, loaded []byte, interval time.Duration, stop <-
 				continue
 			}
 			lastErr = ""
-			last = sha256.Sum256(data)
+			applied = sha256.Sum256(data)
 			g.Set(p)
 			g.log.Info("acl: reloaded the ACL file", "file", path, "accounts", len(p.Accounts),
-				"globalWhiteRemoteAddresses", len(p.GlobalWhite), "bytes", len(bytes.TrimSpace(data)))
+				"globalWhiteRemoteAddresses", len(p.GlobalWhite), "bytes", len(data))
 		}
 	}()
 }
