@@ -47,8 +47,8 @@ accounts:
 // aclCluster is a name server and a broker, each its own process with aclEnable=true.
 type aclCluster struct {
 	ns, broker, aclFile string
-	brokerProc         *devProcess
-	topic, group       string
+	brokerProc          *devProcess
+	topic, group        string
 }
 
 func (c *aclCluster) writeACL(t *testing.T, subOnlyTopicPerm string) {
