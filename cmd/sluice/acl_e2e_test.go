@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -200,6 +201,19 @@ func TestACLEndToEnd(t *testing.T) {
 	r := c.call(t, c.broker, acl.Credentials{AccessKey: "appUser01", SecretKey: "appUserSecret"}.Sign(create))
 	if r.Code != codec.NoPermission || !strings.Contains(r.Remark, "UPDATE_AND_CREATE_TOPIC") || !strings.Contains(r.Remark, "admin") {
 		t.Fatalf("UPDATE_AND_CREATE_TOPIC by a normal account: code %d %q", r.Code, r.Remark)
+	}
+
+	// 'sluice admin' is refused without an account and allowed with the admin one.
+	adminCLI := func(creds ...string) (string, error) {
+		args := append([]string{"admin", "--namesrv", c.ns, "topic", "create", "--broker", c.broker, "--queues", "1", other}, creds...)
+		out, err := exec.Command(sluiceBinary(t), args...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := adminCLI(); err == nil || !strings.Contains(out, "code 16") {
+		t.Fatalf("sluice admin topic create without an account: %v\n%s", err, out)
+	}
+	if out, err := adminCLI("--access-key", "brokerNode1", "--secret-key", "brokerNodeSecret"); err != nil {
+		t.Fatalf("sluice admin topic create as admin: %v\n%s", err, out)
 	}
 
 	// The permitted account sends and consumes with the official client.

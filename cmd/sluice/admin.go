@@ -17,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/sluicemq/sluice/broker/acl"
 	"github.com/sluicemq/sluice/broker/adminclient"
 	"github.com/sluicemq/sluice/broker/codec"
 )
@@ -42,6 +43,8 @@ commands:
 flags every command takes:
   --namesrv ADDR[;ADDR]   name server addresses (default 127.0.0.1:9876)
   --timeout D             timeout of each request (default 5s)
+  --access-key AK         sign requests as this ACL account (a cluster with aclEnable=true;
+  --secret-key SK         topic create and delete need an admin account), with its secret key
 `
 
 // runAdmin is 'sluice admin': topic administration and message lookup against a running
@@ -61,6 +64,8 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	topic := fs.String("topic", "", "msg key: the topic to search")
 	maxNum := fs.Int("max", 64, "msg key: at most this many messages per broker")
 	traceTopic := fs.String("trace-topic", adminclient.DefaultTraceTopic, "msg trace: the topic traces are sent to")
+	accessKey := fs.String("access-key", "", "sign requests with this ACL account (a cluster with aclEnable=true; admin commands need an admin account)")
+	secretKey := fs.String("secret-key", "", "the secret key of -access-key")
 	// Flags may come anywhere: before the command words, between them, after the arguments.
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -78,6 +83,13 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	args, pos = pos[:2], pos[2:]
 	cli := adminclient.New(strings.Split(*ns, ";"), *timeout)
 	defer cli.Close()
+	if (*accessKey == "") != (*secretKey == "") {
+		fmt.Fprint(stderr, "sluice admin: -access-key and -secret-key go together\n")
+		return 2
+	}
+	if *accessKey != "" {
+		cli.SetSigner(acl.Credentials{AccessKey: *accessKey, SecretKey: *secretKey}.Sign)
+	}
 	wantArgs := func(n int) bool {
 		if len(pos) != n {
 			fmt.Fprintf(stderr, "sluice admin %s %s: want %d argument(s), got %d\nrun 'sluice admin -h' for its commands and flags\n", args[0], args[1], n, len(pos))
