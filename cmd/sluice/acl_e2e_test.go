@@ -276,3 +276,65 @@ func TestACLEndToEnd(t *testing.T) {
 		t.Errorf("broker log: want refusals logged without secrets:\n%s", logs)
 	}
 }
+
+// Three controller members with aclEnable=true, signing their own traffic (raft messages
+// included) with an admin account: they elect a leader, which answers a broker heartbeat
+// signed with that account and refuses an unsigned one and one from a normal account.
+func TestACLControllers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	dir := t.TempDir()
+	aclFile := filepath.Join(dir, "plain_acl.yml")
+	if err := os.WriteFile(aclFile, []byte(`
+accounts:
+  - accessKey: controllerNode
+    secretKey: controllerSecret
+    admin: true
+  - accessKey: appUser01
+    secretKey: appUserSecret
+    defaultTopicPerm: PUB|SUB
+    defaultGroupPerm: SUB
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addrs := []string{freePort(t), freePort(t), freePort(t)}
+	peers := fmt.Sprintf("n1-%s;n2-%s;n3-%s", addrs[0], addrs[1], addrs[2])
+	for i := range addrs {
+		conf := filepath.Join(dir, fmt.Sprintf("controller%d.conf", i+1))
+		text := fmt.Sprintf("controllerDLegerPeers=%s\ncontrollerDLegerSelfId=n%d\ncontrollerStorePath=%s\n", peers, i+1,
+			filepath.Join(dir, fmt.Sprintf("c%d", i+1))) +
+			"aclEnable=true\naclFile=" + aclFile + "\naclAccessKey=controllerNode\naclSecretKey=controllerSecret\n"
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		startProcess(t, "listening on", "controller", "--config", conf, "--log-level", "warn")
+	}
+	c := &aclCluster{}
+	heartbeat := func() *codec.Command {
+		return codec.NewRequest(codec.ReqControllerBrokerHeartbeat, map[string]string{"clusterName": "C", "brokerName": "G",
+			"brokerId": "1", "brokerAddr": "127.0.0.9:10001"}, nil)
+	}
+	node := acl.Credentials{AccessKey: "controllerNode", SecretKey: "controllerSecret"}
+	var leader string
+	waitFor(t, 30*time.Second, "a leader answering a signed heartbeat", func() bool {
+		for _, a := range addrs {
+			if r := c.call(t, a, node.Sign(heartbeat())); r.Code == codec.Success {
+				leader = a
+				return true
+			}
+		}
+		return false
+	})
+	if r := c.call(t, leader, heartbeat()); r.Code != codec.NoPermission || !strings.Contains(r.Remark, "not signed") {
+		t.Fatalf("unsigned heartbeat: code %d %q", r.Code, r.Remark)
+	}
+	app := acl.Credentials{AccessKey: "appUser01", SecretKey: "appUserSecret"}
+	if r := c.call(t, leader, app.Sign(heartbeat())); r.Code != codec.NoPermission || !strings.Contains(r.Remark, "admin") {
+		t.Fatalf("heartbeat from a normal account: code %d %q", r.Code, r.Remark)
+	}
+	raft := codec.NewRequest(codec.ReqControllerRaftMessage, nil, []byte("not a raft message"))
+	if r := c.call(t, leader, raft); r.Code != codec.NoPermission {
+		t.Fatalf("unsigned raft message: code %d %q", r.Code, r.Remark)
+	}
+}
