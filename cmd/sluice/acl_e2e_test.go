@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sluicemq/sluice/broker/acl"
 	"github.com/sluicemq/sluice/broker/codec"
+	"github.com/sluicemq/sluice/broker/controller"
 )
 
 // The ACL file of the end-to-end test: the broker's own (admin) account, an application that
@@ -337,4 +339,80 @@ accounts:
 	if r := c.call(t, leader, raft); r.Code != codec.NoPermission {
 		t.Fatalf("unsigned raft message: code %d %q", r.Code, r.Remark)
 	}
+}
+
+// A broker group of two replicas with sync replication (two in sync), a name server with an
+// embedded controller member, all with aclEnable=true: every acknowledged send needs the slave
+// to have fetched it from the master, so sends succeeding means the replicas' handshake and
+// fetches, their heartbeats to the controller and their registrations, all signed with the
+// node account, pass the ACL.
+func TestACLReplicatedGroup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	dir := t.TempDir()
+	c := &aclCluster{ns: freePort(t), aclFile: filepath.Join(dir, "plain_acl.yml"), topic: uniqueName(t, "topic"),
+		group: uniqueName(t, "group")}
+	c.writeACL(t, "SUB")
+	conf := filepath.Join(dir, "node.conf")
+	if err := os.WriteFile(conf, []byte("aclEnable=true\naclFile="+c.aclFile+
+		"\naclAccessKey=brokerNode1\naclSecretKey=brokerNodeSecret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctl := freePort(t)
+	startProcess(t, "controller member 1 listening", "namesrv", "--config", conf, "--addr", c.ns, "--log-level", "warn",
+		"--controller", "--controller-id", "1", "--controller-peers", "1="+ctl, "--controller-data", dir)
+	brokers := []string{freePort(t), freePort(t)}
+	var procs []*devProcess
+	for i, addr := range brokers {
+		procs = append(procs, startProcess(t, "listening on", "broker", "--config", conf, "--data", filepath.Join(dir, "data"), "--addr", addr,
+			"--vip-addr", "off", "--namesrv", c.ns, "--cluster", "AclCluster", "--group", "acl", "--id", fmt.Sprint(i+1),
+			"--controllers", ctl, "--replication", "sync", "--min-insync", "2", "--log-level", "warn"))
+	}
+	node := acl.Credentials{AccessKey: "brokerNode1", SecretKey: "brokerNodeSecret"}
+	waitFor(t, 30*time.Second, "a master with both replicas in sync", func() bool {
+		r := c.call(t, ctl, node.Sign(codec.NewRequest(codec.ReqControllerGetReplicaInfo,
+			map[string]string{"clusterName": "AclCluster", "brokerName": "acl"}, nil)))
+		var body controller.ReplicaInfoBody
+		if r.Code != codec.Success || json.Unmarshal(r.Body, &body) != nil || len(body.Groups) != 1 {
+			return false
+		}
+		return body.Groups[0].MasterID != 0 && len(body.Groups[0].InSync) == 2
+	})
+	waitFor(t, 30*time.Second, "the topic created by 'sluice admin' as admin", func() bool {
+		out, err := exec.Command(sluiceBinary(t), "admin", "--namesrv", c.ns, "--access-key", "brokerNode1",
+			"--secret-key", "brokerNodeSecret", "topic", "create", "--queues", "2", c.topic).CombinedOutput()
+		if err != nil {
+			t.Logf("topic create: %v: %s", err, out)
+		}
+		return err == nil
+	})
+	p := c.producer(t, primitive.Credentials{AccessKey: "appUser01", SecretKey: "appUserSecret"})
+	var lastErr error
+	start := time.Now()
+	if !poll(60*time.Second, func() bool { lastErr = send(p, c.topic, "first"); return lastErr == nil }) {
+		var logs strings.Builder
+		for _, b := range procs {
+			logs.WriteString(b.stderr.String())
+		}
+		t.Fatalf("no send acknowledged by both replicas within 60s: %v\n%s", lastErr, logs.String())
+	}
+	t.Logf("first send acknowledged after %v", time.Since(start).Round(time.Millisecond))
+	for i := range 20 {
+		if err := send(p, c.topic, fmt.Sprintf("m%d", i)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+}
+
+// poll calls cond until it holds (true) or timeout passes (false).
+func poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
 }
