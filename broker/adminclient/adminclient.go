@@ -10,6 +10,7 @@ package adminclient
 
 import (
 	"cmp"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ const MaxResponseBytes = 64 << 20
 type Client struct {
 	nameServers []string
 	timeout     time.Duration
+	tls         bool // dial with TLS (WithTLS)
 
 	mu     sync.Mutex
 	conns  map[string]net.Conn
@@ -50,6 +52,14 @@ func (c *Client) SetSigner(sign func(*codec.Command) *codec.Command) {
 // (dial included) must complete within timeout.
 func New(nameServers []string, timeout time.Duration) *Client {
 	return &Client{nameServers: nameServers, timeout: timeout, conns: map[string]net.Conn{}}
+}
+
+// WithTLS makes the client dial every node with TLS, for a cluster whose ports enforce it. Like
+// RocketMQ's clients by default (tls.client.authServer=false), it encrypts without verifying
+// the server's certificate. It returns c, and must be called before the first request.
+func (c *Client) WithTLS() *Client {
+	c.tls = true
+	return c
 }
 
 // Close closes every connection.
@@ -95,7 +105,13 @@ func (c *Client) conn(addr string) (net.Conn, error) {
 	if conn, ok := c.conns[addr]; ok {
 		return conn, nil
 	}
-	conn, err := net.DialTimeout("tcp", addr, c.timeout)
+	var conn net.Conn
+	var err error
+	if c.tls {
+		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: c.timeout}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	} else {
+		conn, err = net.DialTimeout("tcp", addr, c.timeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

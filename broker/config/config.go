@@ -34,6 +34,9 @@ const (
 	Controller
 )
 
+// allRoles are every role: keys of the process rather than of one node.
+const allRoles = Broker | NameServer | Controller
+
 func (r Role) String() string {
 	switch r {
 	case Broker:

@@ -52,6 +52,17 @@ const (
 	KeyACLFile      = "aclFile"
 	KeyACLAccessKey = "aclAccessKey"
 	KeyACLSecretKey = "aclSecretKey"
+	// TLS, under the names of RocketMQ's TlsSystemConfig (system properties there, keys here).
+	KeyTLSServerMode       = "tls.server.mode"
+	KeyTLSServerCertPath   = "tls.server.certPath"
+	KeyTLSServerKeyPath    = "tls.server.keyPath"
+	KeyTLSServerClientAuth = "tls.server.need.client.auth"
+	KeyTLSServerTrustPath  = "tls.server.trustCertPath"
+	KeyTLSEnable           = "tls.enable"
+	KeyTLSClientCertPath   = "tls.client.certPath"
+	KeyTLSClientKeyPath    = "tls.client.keyPath"
+	KeyTLSClientTrustPath  = "tls.client.trustCertPath"
+	KeyTLSClientAuthServer = "tls.client.authServer"
 
 	KeyEnableControllerInNamesrv = "enableControllerInNamesrv"
 	KeyControllerPeers           = "controllerDLegerPeers"
@@ -147,6 +158,19 @@ var keys = []key{
 	{name: KeyACLSecretKey, roles: Broker | NameServer | Controller, kind: kindString,
 		own: "RocketMQ's nodes do not sign their requests to each other",
 		doc: "the secret key of aclAccessKey"},
+	{name: KeyTLSServerMode, roles: allRoles, own: tlsOwn, kind: kindEnum, enum: []string{"disabled", "permissive", "enforcing"},
+		doc: "TLS on the listening port: disabled, permissive (plain and TLS on one port) or enforcing (TLS only); default disabled"},
+	{name: KeyTLSServerCertPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM certificate chain the port serves (re-read when the file changes)"},
+	{name: KeyTLSServerKeyPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM private key of that certificate"},
+	{name: KeyTLSServerClientAuth, roles: allRoles, own: tlsOwn, kind: kindEnum, enum: []string{"none", "optional", "require"},
+		doc: "client certificates: none, optional (verified if presented) or require"},
+	{name: KeyTLSServerTrustPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM CAs that sign client certificates"},
+	{name: KeyTLSEnable, roles: allRoles, own: tlsOwn, kind: kindBool, doc: "dial other nodes (name servers, controllers, brokers) with TLS"},
+	{name: KeyTLSClientCertPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM certificate presented to nodes that ask for one"},
+	{name: KeyTLSClientKeyPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM private key of that certificate"},
+	{name: KeyTLSClientTrustPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM CAs the certificates of dialled nodes must chain to"},
+	{name: KeyTLSClientAuthServer, roles: allRoles, own: tlsOwn, kind: kindBool,
+		doc: "verify the certificates of dialled nodes (false: encrypt without verifying, as RocketMQ's default)"},
 
 	{name: KeyEnableControllerInNamesrv, roles: NameServer, kind: kindBool, doc: "also run a controller member in the name server's process"},
 	{name: KeyControllerPeers, roles: NameServer | Controller, kind: kindList, elem: checkPeer,
@@ -356,3 +380,6 @@ func distance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// tlsOwn is why the tls.* keys are Sluice's own: RocketMQ reads them as system properties.
+const tlsOwn = "RocketMQ reads its TLS settings as JVM system properties (TlsSystemConfig); Sluice reads them from the file under the same names"

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -315,6 +316,11 @@ func (r *Runtime) dial(addr string) node.ConnID {
 	go func() {
 		defer r.wg.Done()
 		nc, err := r.dialer.DialContext(r.ctx, "tcp", addr)
+		if err == nil && r.cfg.WrapDial != nil {
+			ctx, cancel := context.WithTimeout(r.ctx, r.cfg.DialTimeout)
+			nc, err = r.cfg.WrapDial(ctx, nc, addr)
+			cancel()
+		}
 		if err != nil {
 			r.log.Debug("dial failed", "conn", uint64(c.id), "addr", addr, "err", err)
 			if r.ctx.Err() == nil {

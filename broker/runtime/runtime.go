@@ -100,6 +100,12 @@ type Config struct {
 	// Sign, if set, replaces every request the node sends with what it returns (package acl
 	// adds the node's signature); responses are sent as they are.
 	Sign func(req *codec.Command) *codec.Command
+	// WrapListener, if set, wraps each listener (ListenAddr's and ExtraListenAddrs') before it
+	// accepts: TLS (broker/tlsconf). Its error fails Start.
+	WrapListener func(net.Listener) (net.Listener, error)
+	// WrapDial, if set, is applied to each connection the node dials, before the node hears
+	// of it (a TLS handshake, bounded by ctx); its error fails the dial.
+	WrapDial func(ctx context.Context, nc net.Conn, addr string) (net.Conn, error)
 }
 
 // Runtime drives one node.Handler on real sockets, timers and disk.
@@ -221,14 +227,14 @@ func (r *Runtime) start() error {
 		return errors.New("runtime already started")
 	}
 	if r.cfg.ListenAddr != "" {
-		ln, err := net.Listen("tcp", r.cfg.ListenAddr)
+		ln, err := r.listen(r.cfg.ListenAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", r.cfg.ListenAddr, err)
 		}
 		r.ln, r.addr = ln, ln.Addr()
 	}
 	for _, addr := range r.cfg.ExtraListenAddrs {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := r.listen(addr)
 		if err != nil {
 			if r.ln != nil {
 				_ = r.ln.Close()
@@ -512,4 +518,18 @@ func (r *Runtime) teardown() {
 		r.syncer.Close()
 	}
 	close(r.done)
+}
+
+// listen listens on addr, through Config.WrapListener if set.
+func (r *Runtime) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || r.cfg.WrapListener == nil {
+		return ln, err
+	}
+	wrapped, err := r.cfg.WrapListener(ln)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return wrapped, nil
 }

@@ -119,7 +119,7 @@ func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint,
 	if err != nil {
 		return nil, "", fmt.Errorf("open controller data directory %s: %w", dir, err)
 	}
-	rt := runtime.New(sec.apply(runtime.Config{ListenAddr: listen, Logger: logger, Metrics: rec}), disk,
+	rt := runtime.New(sec.apply(transport.apply(runtime.Config{ListenAddr: listen, Logger: logger, Metrics: rec})), disk,
 		func(env node.Env) (node.Handler, error) { return controller.New(env, cfg) })
 	if err := rt.Start(); err != nil {
 		return nil, "", fmt.Errorf("start controller member %d: %w", o.id, err)
@@ -132,6 +132,10 @@ func runController(args []string) int {
 	trapStopSignals()
 	file, err := loadConfig(args, config.Controller)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice controller:", err)
+		return 2
+	}
+	if err := setTransport(tlsFromFile(file)); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice controller:", err)
 		return 2
 	}

@@ -17,7 +17,7 @@ commands:
   broker      a broker
   sim         run seeded simulations of a cluster under faults and check them
   bench       measure send and consume rates against a running cluster
-  admin       create, delete and list topics; look messages up by id or key
+  admin       RocketMQ mqadmin's commands: cluster, topics, groups, offsets, messages
 
 'sluice <command> -h' lists a command's flags.
 `

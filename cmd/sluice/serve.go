@@ -39,7 +39,7 @@ func startNamesrv(addr string, logger *slog.Logger, ops *opsEndpoint, sec nodeSe
 	rec := ops.recorder("namesrv")
 	cfg := namesrv.DefaultConfig()
 	cfg.Metrics = rec
-	rt := runtime.New(sec.apply(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv"), Metrics: rec, RequestKind: namesrvRequestKind}), nil,
+	rt := runtime.New(sec.apply(transport.apply(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv"), Metrics: rec, RequestKind: namesrvRequestKind})), nil,
 		func(env node.Env) (node.Handler, error) { return namesrv.New(env, cfg), nil })
 	if err := rt.Start(); err != nil {
 		return nil, fmt.Errorf("start name server: %w", err)
@@ -104,8 +104,8 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip str
 	var rt *runtime.Runtime
 	var b *brokernode.Broker // set and read on the runtime's loop only
 	newRuntime := func(extra []string) *runtime.Runtime {
-		return runtime.New(sec.apply(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger, Drain: brokerDrain,
-			Metrics: rec, RequestKind: brokerRequestKind}), disk, func(env node.Env) (node.Handler, error) {
+		return runtime.New(sec.apply(transport.apply(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger, Drain: brokerDrain,
+			Metrics: rec, RequestKind: brokerRequestKind})), disk, func(env node.Env) (node.Handler, error) {
 			c := cfg
 			if strings.HasSuffix(c.Addr, ":0") {
 				c.Addr = rt.Addr().String()
@@ -364,10 +364,15 @@ func runDev(args []string) int {
 	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests, flush and close before the process exits anyway")
 	metricsAddr := metricsFlag(fs, devMetricsAddr)
 	replicas := fs.Int("replicas", 1, "1: one broker; 2 to 5: a controller and a broker group of that many replicas, whose master is printed as it changes (stdin takes kill N, stop N, start N, status)")
+	tlsFlags := devTLSFlags(fs)
 	var flush, vip string
 	brokerFlags(fs, &cfg, &flush, &vip)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if err := setTransport(tlsFlags()); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+		return 2
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
@@ -448,6 +453,10 @@ func runNamesrv(args []string) int {
 	trapStopSignals()
 	file, err := loadConfig(args, config.NameServer)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
+		return 2
+	}
+	if err := setTransport(tlsFromFile(file)); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 2
 	}
@@ -543,6 +552,10 @@ func runBroker(args []string) int {
 	trapStopSignals()
 	file, err := loadConfig(args, config.Broker)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 2
+	}
+	if err := setTransport(tlsFromFile(file)); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
 	}
