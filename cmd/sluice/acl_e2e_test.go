@@ -66,15 +66,16 @@ func (c *aclCluster) writeACL(t *testing.T, subOnlyTopicPerm string) {
 	}
 }
 
-func startACLCluster(t *testing.T) *aclCluster {
+// startACLCluster starts the name server and the broker with aclEnable=true and extra (more
+// key=value lines) in both configuration files.
+func startACLCluster(t *testing.T, dir, extra string) *aclCluster {
 	t.Helper()
-	dir := t.TempDir()
 	c := &aclCluster{ns: freePort(t), broker: freePort(t), aclFile: filepath.Join(dir, "plain_acl.yml"),
 		topic: uniqueName(t, "topic"), group: uniqueName(t, "group")}
 	c.writeACL(t, "SUB")
 	nsConf := filepath.Join(dir, "namesrv.conf")
 	brokerConf := filepath.Join(dir, "broker.conf")
-	common := "aclEnable=true\naclFile=" + c.aclFile + "\n"
+	common := "aclEnable=true\naclFile=" + c.aclFile + "\n" + extra
 	if err := os.WriteFile(nsConf, []byte(common), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestACLEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	c := startACLCluster(t)
+	c := startACLCluster(t, t.TempDir(), "")
 
 	// A fake broker without credentials cannot register; a normal account cannot either.
 	reg := func() *codec.Command {
@@ -415,4 +416,49 @@ func poll(timeout time.Duration, cond func() bool) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return true
+}
+
+// ACL over TLS: with every port enforcing TLS and the broker dialling its name server with
+// TLS, the official client with WithTls and WithCredentials sends, a wrong secret is refused,
+// and 'sluice admin --tls' creates a topic only with the admin account.
+func TestACLWithTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	dir := t.TempDir()
+	cert, key := selfSignedCert(t, dir)
+	c := startACLCluster(t, dir, "tls.server.mode=enforcing\ntls.server.certPath="+cert+"\ntls.server.keyPath="+key+"\ntls.enable=true\n")
+	create := func(creds ...string) int {
+		var out, errOut strings.Builder
+		args := append([]string{"topic", "create", "--tls", "-n", c.ns, "--broker", c.broker, "--queues", "1", c.topic}, creds...)
+		code := adminMain(args, &out, &errOut)
+		t.Logf("sluice admin %v: exit %d %s%s", args, code, out.String(), errOut.String())
+		return code
+	}
+	if create() == 0 {
+		t.Fatal("sluice admin created a topic without an account")
+	}
+	if create("--access-key", "brokerNode1", "--secret-key", "brokerNodeSecret") != 0 {
+		t.Fatal("sluice admin could not create a topic as admin")
+	}
+	newProducer := func(creds primitive.Credentials) rocketmq.Producer {
+		p, err := rocketmq.NewProducer(producer.WithNameServer([]string{c.ns}), producer.WithInstanceName(uniqueName(t, "inst")),
+			producer.WithGroupName(uniqueName(t, "pg")), producer.WithRetry(0), producer.WithCredentials(creds),
+			producer.WithTls(true), producer.WithSendMsgTimeout(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Shutdown() })
+		return p
+	}
+	p := newProducer(primitive.Credentials{AccessKey: "appUser01", SecretKey: "appUserSecret"})
+	var err error
+	if !poll(20*time.Second, func() bool { err = send(p, c.topic, "over tls"); return err == nil }) {
+		t.Fatalf("send over TLS with a permitted account: %v", err)
+	}
+	wantNoPermission(t, "wrong secret over TLS", send(newProducer(primitive.Credentials{AccessKey: "appUser01", SecretKey: "wrongSecret1"}), c.topic, "x"),
+		"signature check failed")
 }
