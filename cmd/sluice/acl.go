@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/acl"
@@ -93,4 +94,20 @@ func startACL(s aclSettings, logger *slog.Logger) (nodeSecurity, error) {
 	logger.Info("acl: on", "file", s.file, "accounts", len(p.Accounts), "globalWhiteRemoteAddresses", len(p.GlobalWhite),
 		"signedAs", s.creds.AccessKey)
 	return sec, nil
+}
+
+// aclEffective adds the ACL keys to a --print-config listing when the file sets any of them;
+// the secret key is shown masked.
+func aclEffective(b *settingsBuilder, s aclSettings) {
+	if b.f == nil || !(b.f.Has(config.KeyACLEnable) || b.f.Has(config.KeyACLFile) || b.f.Has(config.KeyACLAccessKey)) {
+		return
+	}
+	b.add(config.KeyACLEnable, strconv.FormatBool(s.enable))
+	if s.file != "" {
+		b.add(config.KeyACLFile, s.file)
+	}
+	if s.creds.AccessKey != "" {
+		b.add(config.KeyACLAccessKey, s.creds.AccessKey)
+		b.add(config.KeyACLSecretKey, "********")
+	}
 }

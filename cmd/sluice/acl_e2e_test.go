@@ -462,3 +462,25 @@ func TestACLWithTLS(t *testing.T) {
 	wantNoPermission(t, "wrong secret over TLS", send(newProducer(primitive.Credentials{AccessKey: "appUser01", SecretKey: "wrongSecret1"}), c.topic, "x"),
 		"signature check failed")
 }
+
+// --print-config lists the ACL keys a file sets, the secret key masked.
+func TestACLPrintConfigMasksSecret(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "broker.conf")
+	if err := os.WriteFile(conf, []byte("aclEnable=true\naclFile=/etc/plain_acl.yml\naclAccessKey=brokerNode1\naclSecretKey=brokerNodeSecret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{"broker", "namesrv"} {
+		out, err := exec.Command(sluiceBinary(t), role, "--config", conf, "--print-config").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s --print-config: %v\n%s", role, err, out)
+		}
+		for _, want := range []string{"aclEnable=true", "aclFile=/etc/plain_acl.yml", "aclAccessKey=brokerNode1", "aclSecretKey=********"} {
+			if !strings.Contains(string(out), want+"\n") {
+				t.Errorf("%s --print-config lacks %s:\n%s", role, want, out)
+			}
+		}
+		if strings.Contains(string(out), "brokerNodeSecret") {
+			t.Errorf("%s --print-config shows the secret:\n%s", role, out)
+		}
+	}
+}

@@ -177,6 +177,7 @@ func runController(args []string) int {
 		if *metricsAddr != "" { // unset: off, which the key cannot say
 			b.add(config.KeyMetricsAddr, *metricsAddr, "metrics-addr")
 		}
+		aclEffective(b, aclSettingsOf(file))
 		return printConfig(os.Stdout, "controller", b.out, file)
 	}
 	reportFile(logger, file)

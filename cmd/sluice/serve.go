@@ -507,6 +507,7 @@ func runNamesrv(args []string) int {
 		if withController {
 			controllerEffective(b, copts, "controller-")
 		}
+		aclEffective(b, aclSettingsOf(file))
 		return printConfig(os.Stdout, "namesrv", b.out, file)
 	}
 	reportFile(logger, file)
@@ -605,7 +606,9 @@ func runBroker(args []string) int {
 	}
 	cfg.NameServers = strings.Split(st.ns, ";")
 	if *printCfg {
-		return printConfig(os.Stdout, "broker", brokerEffective(file, set, cfg, st, dir), file)
+		b := &settingsBuilder{f: file, set: set, out: brokerEffective(file, set, cfg, st, dir)}
+		aclEffective(b, aclSettingsOf(file))
+		return printConfig(os.Stdout, "broker", b.out, file)
 	}
 	reportFile(logger, file)
 	if err := prepareDataDir(dir); err != nil {
