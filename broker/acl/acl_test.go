@@ -274,3 +274,17 @@ func TestWatchReloads(t *testing.T) {
 	write(v1)
 	wait("the revocation", false)
 }
+
+// BenchmarkCheckSend: the cost ACL adds to a signed send (a typical V2 header, 1 KiB body).
+func BenchmarkCheckSend(b *testing.B) {
+	p := mustPolicy(b, checkFile)
+	ext := map[string]string{"a": "pg", "b": "Orders", "c": "TBW102", "d": "4", "e": "1", "f": "0", "g": "1700000000000",
+		"h": "0", "i": "UNIQ_KEY\x01AC11000100002A9F0000000000000000\x02WAIT\x01true", "j": "0", "k": "false", "m": "false", "n": "broker-a"}
+	req := signedReq(codec.ReqSendMessageV2, ext, make([]byte, 1024), "producer1", "producerSecret")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Check("127.0.0.1:1", req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
