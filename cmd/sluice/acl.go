@@ -88,6 +88,9 @@ func startACL(s aclSettings, logger *slog.Logger) (nodeSecurity, error) {
 	if err != nil {
 		return sec, err
 	}
+	if s.creds.AccessKey == "" {
+		logger.Warn("acl: aclEnable=true without aclAccessKey: this node's own requests (registration, heartbeats, replication) go unsigned, and nodes with ACL on refuse them")
+	}
 	g := acl.NewGuard(p, logger)
 	acl.Watch(g, s.file, data, aclReloadInterval, nil)
 	sec.gate = g.Admit
