@@ -116,11 +116,13 @@ func (c *aclCluster) call(t *testing.T, addr string, req *codec.Command) *codec.
 	return cmd
 }
 
-func (c *aclCluster) producer(t *testing.T, creds primitive.Credentials) rocketmq.Producer {
+// producer starts an official producer signing with creds (and opts); it is shut down when the
+// test ends.
+func (c *aclCluster) producer(t *testing.T, creds primitive.Credentials, opts ...producer.Option) rocketmq.Producer {
 	t.Helper()
-	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{c.ns}), producer.WithInstanceName(uniqueName(t, "inst")),
-		producer.WithGroupName(uniqueName(t, "pg")), producer.WithRetry(0), producer.WithCredentials(creds),
-		producer.WithSendMsgTimeout(5*time.Second))
+	p, err := rocketmq.NewProducer(append([]producer.Option{producer.WithNameServer([]string{c.ns}),
+		producer.WithInstanceName(uniqueName(t, "inst")), producer.WithGroupName(uniqueName(t, "pg")), producer.WithRetry(0),
+		producer.WithCredentials(creds), producer.WithSendMsgTimeout(5 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,25 +443,12 @@ func TestACLWithTLS(t *testing.T) {
 	if create("--access-key", "brokerNode1", "--secret-key", "brokerNodeSecret") != 0 {
 		t.Fatal("sluice admin could not create a topic as admin")
 	}
-	newProducer := func(creds primitive.Credentials) rocketmq.Producer {
-		p, err := rocketmq.NewProducer(producer.WithNameServer([]string{c.ns}), producer.WithInstanceName(uniqueName(t, "inst")),
-			producer.WithGroupName(uniqueName(t, "pg")), producer.WithRetry(0), producer.WithCredentials(creds),
-			producer.WithTls(true), producer.WithSendMsgTimeout(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = p.Shutdown() })
-		return p
-	}
-	p := newProducer(primitive.Credentials{AccessKey: "appUser01", SecretKey: "appUserSecret"})
+	p := c.producer(t, primitive.Credentials{AccessKey: "appUser01", SecretKey: "appUserSecret"}, producer.WithTls(true))
 	var err error
 	if !poll(20*time.Second, func() bool { err = send(p, c.topic, "over tls"); return err == nil }) {
 		t.Fatalf("send over TLS with a permitted account: %v", err)
 	}
-	wantNoPermission(t, "wrong secret over TLS", send(newProducer(primitive.Credentials{AccessKey: "appUser01", SecretKey: "wrongSecret1"}), c.topic, "x"),
+	wantNoPermission(t, "wrong secret over TLS", send(c.producer(t, primitive.Credentials{AccessKey: "appUser01", SecretKey: "wrongSecret1"}, producer.WithTls(true)), c.topic, "x"),
 		"signature check failed")
 }
 
