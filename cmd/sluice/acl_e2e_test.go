@@ -427,6 +427,7 @@ func TestACLWithTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
+	t.Cleanup(func() { resetOfficialTLS(t) })
 	dir := t.TempDir()
 	cert, key := selfSignedCert(t, dir)
 	c := startACLCluster(t, dir, "tls.server.mode=enforcing\ntls.server.certPath="+cert+"\ntls.server.keyPath="+key+"\ntls.enable=true\n")
@@ -472,4 +473,17 @@ func TestACLPrintConfigMasksSecret(t *testing.T) {
 			t.Errorf("%s --print-config shows the secret:\n%s", role, out)
 		}
 	}
+}
+
+// resetOfficialTLS undoes producer.WithTls(true), which the official client keeps in a
+// process-wide default (remote.DefaultRemotingClientConfig) that every client made later in
+// the process starts from: without this, every later test's clients would dial with TLS.
+func resetOfficialTLS(t *testing.T) {
+	p, err := rocketmq.NewProducer(producer.WithTls(false), producer.WithNameServer([]string{"127.0.0.1:1"}),
+		producer.WithInstanceName(uniqueName(t, "reset-tls")))
+	if err != nil {
+		t.Errorf("reset the official client's TLS default: %v", err)
+		return
+	}
+	_ = p.Shutdown()
 }
