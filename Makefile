@@ -48,16 +48,17 @@ sweep = fail=0; for mode in "single --flush sync:$(1)" "single --flush async:$(o
 	  echo "$$out" | grep -E 'VIOLATION|^  (violation|replay|report):'; echo "$$out" | sed -n '/^seeds=/,$$p'; \
 	done; [ $$fail = 0 ] || { echo "a sweep found violations"; exit 1; }
 
-# Debian's chromium, which the browser test of the simulator's failure report opens
-# (sim/report: TestShrunkReportInChromium): installed with apt-get when missing and this runs as
-# root; otherwise it says why not, and that test skips with the reason.
+# Debian's chromium, which the browser tests open (sim/report: TestShrunkReportInChromium, the
+# simulator's failure report; cmd/sluice: TestConsoleInChromium, the web console): installed
+# with apt-get when missing and this runs as root; otherwise it says why not, and those tests
+# skip with the reason (under CI=true they fail instead: package internal/chromium).
 deps:
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "make deps: installing Debian's chromium (the browser test of sim/report)"; \
+	  echo "make deps: installing Debian's chromium (the browser tests of sim/report and the console)"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-	    || echo "make deps: could not install chromium; the browser test of sim/report will skip"; \
-	else echo "make deps: no chromium, and no root apt-get to install it; the browser test of sim/report will skip"; fi
+	    || echo "make deps: could not install chromium; the browser tests will skip (fail under CI=true)"; \
+	else echo "make deps: no chromium, and no root apt-get to install it; the browser tests will skip (fail under CI=true)"; fi
 
 # The Node.js RocketMQ client ali-ons that cmd/sluice/compat_nodejs_test.go drives, installed
 # from the npm registry at the versions package-lock.json pins (into its node_modules, which git

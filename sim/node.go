@@ -92,16 +92,16 @@ type endpoint struct {
 	// that delivery stays in order per direction.
 	lastAt int64
 	open   bool
-	// stalled holds the encoded frames towards this endpoint that a lossy link (World.Drop)
-	// has held back, in order, since stallSince; the sender's retransmissions deliver them.
-	stalled    [][]byte
+	// stalled holds the frames towards this endpoint that a lossy link (World.Drop) has held
+	// back, in order, since stallSince; the sender's retransmissions deliver them.
+	stalled    []wireFrame
 	stallSince int64
 	// connecting marks a dialer's end whose handshake has not completed: the SYN-ACK has not
 	// come back. Frames its node sends meanwhile wait in pending and leave only when it does,
 	// as a kernel holds writes on a socket that is still connecting; a connection that closes
 	// first delivered none of them, which is what node.Handler.OnDialed promises.
 	connecting bool
-	pending    [][]byte
+	pending    []wireFrame
 }
 
 func (e *endpoint) peer() *endpoint { return e.c.ends[1-e.side] }
@@ -620,10 +620,7 @@ func (e *simEnv) Send(c node.ConnID, cmd *codec.Command) {
 	if local == nil || local.c.closed {
 		return
 	}
-	frame, err := codec.Encode(cmd)
-	if err != nil {
-		panic(fmt.Sprintf("sim: node %s encodes an unencodable command: %v", n.Addr, err))
-	}
+	frame := w.wire(n, cmd)
 	if w.onSent != nil {
 		w.onSent(n.Addr, local.peer().n.Addr, cmd)
 	}
@@ -634,9 +631,37 @@ func (e *simEnv) Send(c node.ConnID, cmd *codec.Command) {
 	w.transmit(local, frame)
 }
 
-// transmit sends one encoded frame from local, an established end, towards its peer: reset by
+// wireFrame is a frame on the wire: the command its receiver gets and, if the frame was
+// encoded as it was sent, its bytes (length word included).
+type wireFrame struct {
+	cmd     *codec.Command
+	encoded []byte
+}
+
+// wire is what goes on the wire when node n sends cmd: the command its peer will decode (see
+// codec.Transfer), taken now, so that whatever the sender does with cmd afterwards changes
+// nothing in flight. The frame's head is encoded only as it is delivered (sendFrame), into the
+// world's scratch buffer, for the trace hash, and never decoded. When Transfer cannot vouch
+// for a copy, the frame is encoded now and decoded, and those bytes are what the trace hash
+// mixes in (encoding what they decode to need not give them back).
+func (w *World) wire(n *Node, cmd *codec.Command) wireFrame {
+	if got, ok := codec.Transfer(cmd); ok {
+		return wireFrame{cmd: got}
+	}
+	encoded, err := codec.Encode(cmd)
+	if err != nil {
+		panic(fmt.Sprintf("sim: node %s encodes an unencodable command: %v", n.Addr, err))
+	}
+	got, err := codec.Decode(encoded[4:])
+	if err != nil {
+		panic(fmt.Sprintf("sim: frame from %s does not decode: %v", n.Addr, err))
+	}
+	return wireFrame{cmd: got, encoded: encoded}
+}
+
+// transmit sends one frame from local, an established end, towards its peer: reset by
 // a partition, held by a lossy link, or put on the wire.
-func (w *World) transmit(local *endpoint, frame []byte) {
+func (w *World) transmit(local *endpoint, frame wireFrame) {
 	n := local.n
 	p := local.peer()
 	if w.isBlocked(n.Addr, p.n.Addr) {
@@ -657,9 +682,9 @@ func (w *World) transmit(local *endpoint, frame []byte) {
 	w.sendFrame(local, frame)
 }
 
-// sendFrame puts one encoded frame from local's node on the wire towards local's peer, to be
-// delivered after a latency and after everything sent before it on the connection.
-func (w *World) sendFrame(local *endpoint, frame []byte) {
+// sendFrame puts one frame from local's node on the wire towards local's peer, to be delivered
+// after a latency and after everything sent before it on the connection.
+func (w *World) sendFrame(local *endpoint, frame wireFrame) {
 	n, p := local.n, local.peer()
 	at := w.now + int64(w.latency()) + w.extraDelay(n.Addr, p.n.Addr)
 	at = p.inOrder(at)
@@ -670,15 +695,20 @@ func (w *World) sendFrame(local *endpoint, frame []byte) {
 		if pn.inc != pinc || !pn.up || !p.open || pn.conns[p.id] != p {
 			return
 		}
-		got, err := codec.Decode(frame[4:])
-		if err != nil {
-			panic(fmt.Sprintf("sim: frame from %s does not decode: %v", n.Addr, err))
+		if frame.encoded != nil {
+			w.recordFrame(pn.Addr, uint64(p.id), frame.encoded, nil)
+		} else {
+			head, err := codec.AppendFrameHead(w.frameBuf[:0], frame.cmd)
+			if err != nil {
+				panic(fmt.Sprintf("sim: node %s sent an unencodable command: %v", n.Addr, err))
+			}
+			w.frameBuf = head[:0]
+			w.recordFrame(pn.Addr, uint64(p.id), head, frame.cmd.Body)
 		}
-		w.record("frame", pn.Addr, uint64(p.id), 0, frame)
 		if w.onDelivered != nil {
-			w.onDelivered(n.Addr, pn.Addr, got)
+			w.onDelivered(n.Addr, pn.Addr, frame.cmd)
 		}
-		pn.h.OnFrame(p.id, got)
+		pn.h.OnFrame(p.id, frame.cmd)
 	})
 }
 

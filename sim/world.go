@@ -3,7 +3,8 @@
 // sequence number, with one seeded PRNG for every random choice (latencies, fsync times, crash
 // losses, workload). Nodes are the same node.Handler code the production runtime drives. The
 // network is simulated TCP (in order per connection, latency, resets, partitions) carrying
-// frames encoded by the real codec; disks are sim/simdisk. A hash over every delivered event
+// frames: the receiver gets the command the real codec would decode (codec.Transfer), and the
+// frame the real codec encodes is what the trace hash mixes in; disks are sim/simdisk. A hash over every delivered event
 // (the trace hash) proves a run replays byte for byte from its seed.
 package sim
 
@@ -57,6 +58,8 @@ type World struct {
 	logger *slog.Logger
 
 	delivered uint64
+	// frameBuf is scratch space a delivered frame's header is encoded into for the trace hash.
+	frameBuf []byte
 	// blocked counts, per directed link, the partitions that cut it. A link
 	// carries frames again only when every partition that cut it has healed, so overlapping
 	// partitions compose instead of healing each other.
@@ -152,6 +155,14 @@ func (w *World) RunFor(d time.Duration) { w.RunUntil(time.Duration(w.now) + d) }
 func (w *World) record(kind string, addr string, a, b uint64, data []byte) {
 	w.recordHead(kind, addr, a, b, len(data))
 	w.trace.add(data)
+}
+
+// recordFrame is record for a delivered frame, whose data is head (its length words and
+// header) followed by body: the same hash as of the frame in one piece, without copying it.
+func (w *World) recordFrame(addr string, connID uint64, head, body []byte) {
+	w.recordHead("frame", addr, connID, 0, len(head)+len(body))
+	w.trace.add(head)
+	w.trace.add(body)
 }
 
 // recordText is record for an event whose data is a string.

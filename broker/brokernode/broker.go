@@ -584,6 +584,12 @@ func (b *Broker) OnFrame(c node.ConnID, req *codec.Command) {
 		resp = b.handleEndTransaction(c, req)
 	case codec.ReqGetConsumerListByGroup:
 		resp = b.handleConsumerList(req)
+	case codec.ReqGetConsumerConnectionList:
+		resp = b.handleConsumerConnections(req)
+	case codec.ReqGetProducerConnectionList:
+		resp = b.handleProducerConnections(req)
+	case codec.ReqInvokeBrokerToResetOffset:
+		resp = b.handleResetOffset(req)
 	case codec.ReqUpdateAndCreateTopic:
 		resp = b.handleCreateTopic(c, req)
 	case codec.ReqLockBatchMQ:

@@ -19,28 +19,50 @@ import (
 type heartbeatData struct {
 	ClientID        string `json:"clientID"`
 	ConsumerDataSet []struct {
-		GroupName           string `json:"groupName"`
-		MessageModel        string `json:"messageModel"`
-		SubscriptionDataSet []struct {
-			Topic          string `json:"topic"`
-			SubString      string `json:"subString"`
-			ExpressionType string `json:"expressionType"`
-		} `json:"subscriptionDataSet"`
+		GroupName           string                      `json:"groupName"`
+		MessageModel        string                      `json:"messageModel"`
+		ConsumeType         looseString                 `json:"consumeType"`
+		ConsumeFromWhere    looseString                 `json:"consumeFromWhere"`
+		SubscriptionDataSet []heartbeatSubscriptionData `json:"subscriptionDataSet"`
 	} `json:"consumerDataSet"`
 	ProducerDataSet []struct {
 		GroupName string `json:"groupName"`
 	} `json:"producerDataSet"`
 }
 
+// heartbeatSubscriptionData is one subscription of a heartbeat's consumer group.
+type heartbeatSubscriptionData struct {
+	Topic          string `json:"topic"`
+	SubString      string `json:"subString"`
+	ExpressionType string `json:"expressionType"`
+	// SubVersion is kept for GET_CONSUMER_CONNECTION_LIST; any JSON is accepted (not an
+	// integer: 0), so that a heartbeat is never refused for it.
+	SubVersion looseInt `json:"subVersion"`
+}
+
 type clientInfo struct {
 	conn     node.ConnID
 	lastSeen time.Time
+	// who is what GET_CONSUMER_CONNECTION_LIST and GET_PRODUCER_CONNECTION_LIST show of the
+	// client, from its latest heartbeat.
+	who clientWho
+}
+
+// clientWho is what a heartbeat says about its client beyond its id: the language and
+// version of its request header, and the connection's remote address.
+type clientWho struct {
+	addr     string
+	language string
+	version  int32
 }
 
 type consumerGroup struct {
 	clients map[string]*clientInfo
 	// subs is the group's subscription by topic (from the latest heartbeat).
 	subs map[string]subscription
+	// shown is how the group consumes, as its latest heartbeat described it, for
+	// GET_CONSUMER_CONNECTION_LIST (conn.go).
+	shown groupShown
 }
 
 // consumerGroups tracks the live clients of every consumer group.
@@ -51,7 +73,7 @@ type consumerGroups struct {
 func newConsumerGroups() *consumerGroups { return &consumerGroups{byName: map[string]*consumerGroup{}} }
 
 // heartbeat records a client in a group and reports whether membership changed.
-func (g *consumerGroups) heartbeat(group, clientID string, c node.ConnID, now time.Time, subs map[string]subscription) bool {
+func (g *consumerGroups) heartbeat(group, clientID string, c node.ConnID, now time.Time, subs map[string]subscription, who clientWho) bool {
 	cg := g.byName[group]
 	if cg == nil {
 		cg = &consumerGroup{clients: map[string]*clientInfo{}}
@@ -65,6 +87,7 @@ func (g *consumerGroups) heartbeat(group, clientID string, c node.ConnID, now ti
 	}
 	ci.conn = c
 	ci.lastSeen = now
+	ci.who = who
 	return !known
 }
 
@@ -183,6 +206,7 @@ func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Comma
 			b.registerAll()
 		}
 	}
+	who := b.clientWho(c, req)
 	for _, cd := range hb.ConsumerDataSet {
 		if cd.GroupName == "" {
 			continue
@@ -191,14 +215,16 @@ func (b *Broker) handleHeartbeat(c node.ConnID, req *codec.Command) *codec.Comma
 		for _, sd := range cd.SubscriptionDataSet {
 			subs[sd.Topic] = b.heartbeatSubscription(hb.ClientID, cd.GroupName, sd.Topic, sd.ExpressionType, sd.SubString)
 		}
-		if b.groups.heartbeat(cd.GroupName, hb.ClientID, c, b.env.Now(), subs) {
+		joined := b.groups.heartbeat(cd.GroupName, hb.ClientID, c, b.env.Now(), subs, who)
+		b.groups.byName[cd.GroupName].shown = shownFromHeartbeat(cd.ConsumeType, cd.MessageModel, cd.ConsumeFromWhere, cd.SubscriptionDataSet)
+		if joined {
 			b.log.Info("consumer joined", "group", cd.GroupName, "client", hb.ClientID)
 			b.notifyGroupChanged(cd.GroupName)
 		}
 	}
 	for _, pd := range hb.ProducerDataSet {
 		if pd.GroupName != "" {
-			b.txn.producers.heartbeat(pd.GroupName, hb.ClientID, c, b.env.Now(), nil)
+			b.txn.producers.heartbeat(pd.GroupName, hb.ClientID, c, b.env.Now(), nil, who)
 		}
 	}
 	return codec.NewResponse(req, codec.Success, "")

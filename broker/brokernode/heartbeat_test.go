@@ -20,11 +20,7 @@ const goClientHeartbeat = `{"clientID":"10.0.0.1@4242","producerDataSet":[{"grou
 	`{"classFilterMode":false,"topic":"%RETRY%cg","subString":"*","tagsSet":[],"codeSet":[],"subVersion":1,"expressionType":"TAG"}],"unitMode":false}]}`
 
 func TestDecodeHeartbeat(t *testing.T) {
-	type sub = struct {
-		Topic          string `json:"topic"`
-		SubString      string `json:"subString"`
-		ExpressionType string `json:"expressionType"`
-	}
+	type sub = heartbeatSubscriptionData
 	cases := []struct {
 		name    string
 		body    string
@@ -36,7 +32,7 @@ func TestDecodeHeartbeat(t *testing.T) {
 				t.Fatalf("decoded %+v", hb)
 			}
 			cd := hb.ConsumerDataSet[0]
-			want := []sub{{"Orders", "TagA || TagB", "TAG"}, {"%RETRY%cg", "*", "TAG"}}
+			want := []sub{{"Orders", "TagA || TagB", "TAG", 1767225600000000000}, {"%RETRY%cg", "*", "TAG", 1}}
 			if cd.GroupName != "cg" || cd.MessageModel != "CLUSTERING" {
 				t.Errorf("consumer data %+v", cd)
 			}

@@ -39,6 +39,13 @@ const (
 	// ReqPushReplyMessageToClient is broker to client: a reply message for a request the
 	// client made (docs/protocol.md, "Request and reply").
 	ReqPushReplyMessageToClient int16 = 326
+	// The connection and offset-reset admin requests (Java's AdminBrokerProcessor and
+	// Broker2Client): a group's connected clients, and a reset of its offsets to a time that
+	// the broker pushes to them with ReqResetConsumerClientOffset (broker to client, oneway).
+	ReqGetConsumerConnectionList int16 = 203
+	ReqGetProducerConnectionList int16 = 204
+	ReqResetConsumerClientOffset int16 = 220
+	ReqInvokeBrokerToResetOffset int16 = 222
 )
 
 // CodeOutOfRange is the Code of a decoded command whose header code does not fit in 16 bits
@@ -55,6 +62,11 @@ const (
 	ReqControllerBrokerHeartbeat int16 = 1003
 	ReqControllerGetReplicaInfo  int16 = 1004
 	ReqControllerRaftMessage     int16 = 1050
+	// ReqControllerGetMetadataInfo (1005) and ReqControllerGetSyncStateData (1006) are
+	// RocketMQ 5's admin views of the controller, with its header and body shapes
+	// (GetMetaDataResponseHeader, BrokerReplicasInfo: see body_conn.go).
+	ReqControllerGetMetadataInfo  int16 = 1005
+	ReqControllerGetSyncStateData int16 = 1006
 )
 
 // Replication request codes, Sluice's own (package brokernode, replica.go): a slave's
@@ -81,6 +93,11 @@ const (
 	QueryNotFound           int16 = 22
 	SubscriptionParseFailed int16 = 23
 	SubscriptionNotExist    int16 = 24
+	// SubscriptionGroupNotExist: an offset reset for a group the broker knows nothing of.
+	SubscriptionGroupNotExist int16 = 26
+	// ConsumerNotOnline: no client of the group is connected (GET_CONSUMER_CONNECTION_LIST;
+	// a RocketMQ 4 broker's INVOKE_BROKER_TO_RESET_OFFSET).
+	ConsumerNotOnline int16 = 206
 )
 
 // Controller response codes (RocketMQ 5 ResponseCode).

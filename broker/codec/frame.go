@@ -65,6 +65,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"unicode/utf8"
 )
 
 // Serialize types carried in the top byte of the header-length word.
@@ -101,10 +102,13 @@ type Command struct {
 	Language string
 	// Version is the sender's MQVersion ordinal: a Java int in a JSON header, 16 bits in a
 	// binary one.
-	Version   int32
-	Opaque    int32
-	Flag      int32
-	Remark    string
+	Version int32
+	Opaque  int32
+	Flag    int32
+	Remark  string
+	// ExtFields is the header's fields. A command's map is never changed in place once the
+	// command is built or decoded (SetHeader replaces it), so that commands may share one
+	// (Transfer).
 	ExtFields map[string]string
 	Body      []byte
 }
@@ -148,6 +152,16 @@ func NewResponse(req *Command, code int16, remark string) *Command {
 
 // AppendFrame appends the whole frame for c (length word included) to dst, with a JSON header.
 func AppendFrame(dst []byte, c *Command) ([]byte, error) {
+	dst, err := AppendFrameHead(dst, c)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, c.Body...), nil
+}
+
+// AppendFrameHead appends c's frame up to its body (length word, header-length word, JSON
+// header) to dst: the frame is that followed by c.Body.
+func AppendFrameHead(dst []byte, c *Command) ([]byte, error) {
 	base := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
 	dst = appendJSONHeader(dst, c)
@@ -155,7 +169,6 @@ func AppendFrame(dst []byte, c *Command) ([]byte, error) {
 	if hlen > 0xFFFFFF {
 		return dst[:base], fmt.Errorf("encode header of code %d: header is %d bytes: %w", c.Code, hlen, ErrFrameTooLarge)
 	}
-	dst = append(dst, c.Body...)
 	binary.BigEndian.PutUint32(dst[base:], uint32(4+hlen+len(c.Body)))
 	binary.BigEndian.PutUint32(dst[base+4:], uint32(SerializeJSON)<<24|uint32(hlen))
 	return dst, nil
@@ -329,4 +342,32 @@ func AppendBinaryFrame(dst []byte, c *Command) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(SerializeRocketMQ)<<24|uint32(len(h)))
 	dst = append(dst, h...)
 	return append(dst, c.Body...)
+}
+
+// Transfer returns the command a peer decodes from c's frame (Decode of Encode(c) without the
+// length word), without encoding and decoding it: a copy with its own body and c's ext-field
+// map (which nothing changes in place), with an empty ext-field map and body as nil and a code
+// outside 16 bits split into CodeOutOfRange and WideCode, as decoding makes them. It is for
+// an in-process transport (the simulator's network) that must hand the receiver what the wire
+// would. ok is false when the copy could differ from what decoding yields (a string that is
+// not valid UTF-8, which encoding replaces): the caller must then encode and decode.
+func Transfer(c *Command) (got *Command, ok bool) {
+	if !utf8.ValidString(c.Language) || !utf8.ValidString(c.Remark) {
+		return nil, false
+	}
+	code, wide := splitCode(int64(c.WireCode()))
+	got = &Command{Code: code, WideCode: wide, Language: c.Language, Version: c.Version,
+		Opaque: c.Opaque, Flag: c.Flag, Remark: c.Remark}
+	if len(c.ExtFields) > 0 {
+		for k, v := range c.ExtFields {
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return nil, false
+			}
+		}
+		got.ExtFields = c.ExtFields // never changed in place (see Command.ExtFields): shared
+	}
+	if len(c.Body) > 0 {
+		got.Body = slices.Clone(c.Body)
+	}
+	return got, true
 }

@@ -64,6 +64,16 @@ const (
 	KeyTLSClientTrustPath  = "tls.client.trustCertPath"
 	KeyTLSClientAuthServer = "tls.client.authServer"
 
+	// Limits on what clients can make a node hold (runtime.Limits).
+	KeyServerChannelMaxIdleTimeSeconds = "serverChannelMaxIdleTimeSeconds"
+	KeyMaxConnections                  = "maxConnections"
+	KeyMaxConnectionsPerAddress        = "maxConnectionsPerAddress"
+	KeyMaxRequestsInFlight             = "maxRequestsInFlightPerConnection"
+	KeyFrameReadTimeoutMillis          = "frameReadTimeoutMillis"
+	KeyWriteStallTimeoutMillis         = "writeStallTimeoutMillis"
+	KeyMaxPartialFrameBytes            = "maxPartialFrameBytes"
+	KeyMaxOutboundBytesTotal           = "maxOutboundBytesTotal"
+
 	KeyEnableControllerInNamesrv = "enableControllerInNamesrv"
 	KeyControllerPeers           = "controllerDLegerPeers"
 	KeyControllerSelfID          = "controllerDLegerSelfId"
@@ -171,6 +181,22 @@ var keys = []key{
 	{name: KeyTLSClientTrustPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM CAs the certificates of dialled nodes must chain to"},
 	{name: KeyTLSClientAuthServer, roles: allRoles, own: tlsOwn, kind: kindBool,
 		doc: "verify the certificates of dialled nodes (false: encrypt without verifying, as RocketMQ's default)"},
+	{name: KeyServerChannelMaxIdleTimeSeconds, roles: allRoles, kind: kindInt, min: -1, max: 1 << 20,
+		doc: "seconds an inbound connection may send nothing before it is closed (120; 0 or less: never)"},
+	{name: KeyMaxConnections, roles: allRoles, kind: kindInt, min: -1, max: 1 << 24, own: limitsOwn,
+		doc: "inbound connections open at once; more are closed at accept (10000; -1: no limit)"},
+	{name: KeyMaxConnectionsPerAddress, roles: allRoles, kind: kindInt, min: -1, max: 1 << 24, own: limitsOwn,
+		doc: "inbound connections from one IP address (1000; -1: no limit)"},
+	{name: KeyMaxRequestsInFlight, roles: allRoles, kind: kindInt, min: -1, max: 1 << 24, own: limitsOwn,
+		doc: "unanswered requests per connection, parked long polls included; more are answered SYSTEM_BUSY (4096; -1: no limit)"},
+	{name: KeyFrameReadTimeoutMillis, roles: allRoles, kind: kindInt, min: -1, max: 1 << 30, own: limitsOwn,
+		doc: "milliseconds a frame may take to arrive once begun; a slower sender is cut off (30000; -1: no limit)"},
+	{name: KeyWriteStallTimeoutMillis, roles: allRoles, kind: kindInt, min: -1, max: 1 << 30, own: limitsOwn,
+		doc: "milliseconds one write to a peer may take; a peer that does not read is disconnected (60000; -1: no limit)"},
+	{name: KeyMaxPartialFrameBytes, roles: allRoles, kind: kindInt, min: -1, max: 1 << 40, own: limitsOwn,
+		doc: "bytes held in partly arrived frames over every connection; the connection that would pass it is closed (268435456; -1: no limit)"},
+	{name: KeyMaxOutboundBytesTotal, roles: allRoles, kind: kindInt, min: -1, max: 1 << 40, own: limitsOwn,
+		doc: "bytes queued for peers over every connection; past it the connection holding the most is closed (536870912; -1: no limit)"},
 
 	{name: KeyEnableControllerInNamesrv, roles: NameServer, kind: kindBool, doc: "also run a controller member in the name server's process"},
 	{name: KeyControllerPeers, roles: NameServer | Controller, kind: kindList, elem: checkPeer,
@@ -383,3 +409,6 @@ func distance(a, b string) int {
 
 // tlsOwn is why the tls.* keys are Sluice's own: RocketMQ reads them as system properties.
 const tlsOwn = "RocketMQ reads its TLS settings as JVM system properties (TlsSystemConfig); Sluice reads them from the file under the same names"
+
+// limitsOwn is why the connection limits are Sluice's own keys.
+const limitsOwn = "RocketMQ bounds clients through its thread pools' queues and Netty's settings; Sluice bounds each connection's demands directly"

@@ -32,7 +32,11 @@ import (
 // every group matches), and local=true to be answered by any member from its own applied
 // state instead of by the leader. Body ReplicaInfoBody.
 //
-// Any of them sent to a member that is not the leader is answered ControllerNotLeader with ext
+// ReqControllerGetMetadataInfo (1005) and ReqControllerGetSyncStateData (1006) are admins'
+// views (admin.go).
+//
+// Any of them but ReqControllerGetMetadataInfo (and a local replica-info request) sent to a
+// member that is not the leader is answered ControllerNotLeader with ext
 // leaderId and leaderAddr (empty while no leader is known): send it again there.
 
 // AlterInSyncBody is the body of an alter-in-sync-set request.
@@ -69,7 +73,10 @@ type ReplicaInfoBody struct {
 // serve answers one request, or returns nil when the answer waits for a proposal.
 func (c *Controller) serve(conn node.ConnID, req *codec.Command) *codec.Command {
 	switch req.Code {
-	case codec.ReqControllerBrokerHeartbeat, codec.ReqControllerAlterInSyncSet, codec.ReqControllerGetReplicaInfo:
+	case codec.ReqControllerBrokerHeartbeat, codec.ReqControllerAlterInSyncSet, codec.ReqControllerGetReplicaInfo,
+		codec.ReqControllerGetSyncStateData:
+	case codec.ReqControllerGetMetadataInfo:
+		return c.metadata(req) // any member, from its own view (admin.go)
 	default:
 		return c.unsupported.Answer(c.env, conn, "", req)
 	}
@@ -92,6 +99,8 @@ func (c *Controller) serve(conn node.ConnID, req *codec.Command) *codec.Command 
 		return c.heartbeat(conn, req)
 	case codec.ReqControllerAlterInSyncSet:
 		return c.alterInSync(conn, req)
+	case codec.ReqControllerGetSyncStateData:
+		return c.syncStateData(req)
 	default:
 		return c.replicaInfo(req)
 	}

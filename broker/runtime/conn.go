@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicemq/sluice/broker/codec"
@@ -22,6 +23,8 @@ const (
 	closeFlushTimeout = 5 * time.Second
 	// frameEventOverheadBytes is what a queued frame costs beyond its bytes, for backpressure.
 	frameEventOverheadBytes = 256
+	// maxQueuedFramesPerConn bounds one connection's frames waiting for the loop.
+	maxQueuedFramesPerConn = 256
 )
 
 // conn is one TCP connection. The loop owns its place in Runtime.live; mu guards what the
@@ -30,8 +33,9 @@ type conn struct {
 	r      *Runtime
 	id     node.ConnID
 	remote string
-	// inbound: the connection was accepted (its requests pass Config.Gate), not dialled.
-	inbound bool
+	// inbound: the peer dialled the node (its requests pass Config.Gate); admitted: it counts
+	// against the guard's connection limits until shutdown. Set before the connection starts.
+	inbound, admitted bool
 
 	mu      sync.Mutex
 	nc      net.Conn // nil until a dial completes
@@ -42,6 +46,12 @@ type conn struct {
 	writing bool          // the writer is handing a batch to the socket
 	wake    chan struct{} // cap 1: out became non-empty, up, closing or closed
 
+	// queued counts the frames the reader posted that the loop has not dispatched; past
+	// maxQueuedFramesPerConn the reader waits for room (signalled at half), so one
+	// connection flooding requests cannot fill the loop's inbox ahead of every other.
+	queued atomic.Int32
+	room   chan struct{} // cap 1
+
 	// Owned by the loop: the requests delivered to the node and not yet answered (drain.go),
 	// and those the runtime answered for the node, whose answer from the node is dropped.
 	pending         map[int32]pendingReq
@@ -49,7 +59,7 @@ type conn struct {
 }
 
 func (r *Runtime) newConn(remote string) *conn {
-	return &conn{r: r, id: node.ConnID(r.nextID.Add(1)), remote: remote, wake: make(chan struct{}, 1)}
+	return &conn{r: r, id: node.ConnID(r.nextID.Add(1)), remote: remote, wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 }
 
 func (c *conn) signal() {
@@ -72,6 +82,7 @@ func (c *conn) enqueue(cmd *codec.Command) (int, error) {
 		c.mu.Unlock()
 		return 0, err
 	}
+	c.r.limits.outbound.Add(int64(len(out) - len(c.out)))
 	c.out = out
 	n := len(out)
 	c.mu.Unlock()
@@ -116,12 +127,17 @@ func (c *conn) shutdown() {
 	}
 	c.closed = true
 	nc := c.nc
+	c.r.limits.outbound.Add(-int64(len(c.out)))
 	c.out = nil
 	c.mu.Unlock()
+	if c.admitted {
+		c.r.limits.release(c.remote)
+	}
 	if nc != nil {
 		_ = nc.Close()
 	}
 	c.signal()
+	c.signalRoom() // a reader waiting for room sees the connection closed
 	c.r.conns.remove(c)
 }
 
@@ -165,13 +181,22 @@ func (c *conn) writeLoop(nc net.Conn) {
 		c.mu.Unlock()
 		if closing {
 			_ = nc.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+		} else if stall := c.r.limits.cfg.WriteStallTimeout; stall > 0 && len(buf) > 0 {
+			_ = nc.SetWriteDeadline(time.Now().Add(stall))
 		}
 		if len(buf) > 0 {
 			_, err := nc.Write(buf)
+			c.r.limits.outbound.Add(-int64(len(buf)))
 			c.mu.Lock()
 			c.writing = false
 			c.mu.Unlock()
 			if err != nil {
+				if isTimeout(err) && !closing {
+					c.r.limits.hit(hitWriteStall, "closing connection: the peer does not read", "conn", uint64(c.id), "remote", c.remote, "queuedBytes", len(buf))
+					c.r.q.post(event{kind: evClosed, c: c})
+					c.shutdown()
+					return
+				}
 				c.lost(err)
 				return
 			}
@@ -191,10 +216,9 @@ func (c *conn) writeLoop(nc net.Conn) {
 // closes the connection (the stream cannot be resynchronised) and is logged.
 func (c *conn) readLoop(nc net.Conn) {
 	defer c.r.wg.Done()
-	br := bufio.NewReaderSize(nc, readBufferBytes)
-	maxBytes := c.r.cfg.MaxFrameBytes
+	fr := frameReader{g: c.r.limits, nc: nc, br: bufio.NewReaderSize(nc, readBufferBytes), maxBytes: c.r.cfg.MaxFrameBytes, inbound: c.inbound}
 	for {
-		frame, err := codec.ReadFrame(br, maxBytes)
+		frame, err := fr.next()
 		if err != nil {
 			c.lost(err)
 			return
@@ -212,6 +236,10 @@ func (c *conn) readLoop(nc net.Conn) {
 				continue
 			}
 		}
+		if !c.waitRoom() {
+			return
+		}
+		c.queued.Add(1)
 		if !c.r.q.postFrame(event{kind: evFrame, c: c, cmd: cmd}, len(frame)+frameEventOverheadBytes) {
 			c.shutdown()
 			return
@@ -251,7 +279,13 @@ func (c *conn) lost(err error) {
 	log := c.r.log
 	switch {
 	case errors.Is(err, codec.ErrBadFrame) || errors.Is(err, codec.ErrFrameTooLarge):
-		log.Warn("closing connection: bad frame", "conn", uint64(c.id), "remote", c.remote, "err", err)
+		c.r.limits.hit(hitBadFrame, "closing connection: bad frame", "conn", uint64(c.id), "remote", c.remote, "err", err)
+	case errors.Is(err, errIdle):
+		c.r.limits.hit(hitIdle, "closing connection: idle", "conn", uint64(c.id), "remote", c.remote, "after", c.r.limits.cfg.IdleTimeout)
+	case errors.Is(err, errSlowFrame):
+		c.r.limits.hit(hitSlowFrame, "closing connection: a frame arrives too slowly", "conn", uint64(c.id), "remote", c.remote, "within", c.r.limits.cfg.FrameReadTimeout)
+	case errors.Is(err, errPartialFull):
+		c.r.limits.hit(hitPartial, "closing connection: partly read frames hold too many bytes", "conn", uint64(c.id), "remote", c.remote, "budget", c.r.limits.cfg.MaxPartialFrameBytes)
 	case errors.Is(err, io.EOF):
 		log.Debug("connection closed by peer", "conn", uint64(c.id), "remote", c.remote)
 	default:
@@ -284,9 +318,14 @@ func (r *Runtime) acceptLoop(ln net.Listener) {
 			continue
 		}
 		backoff = 0
-		c := r.newConn(nc.RemoteAddr().String())
+		remote := nc.RemoteAddr().String()
+		if !r.limits.admit(remote) {
+			_ = nc.Close()
+			continue
+		}
+		c := r.newConn(remote)
 		c.up = true // the node can send on it only after OnAccepted
-		c.inbound = true
+		c.inbound, c.admitted = true, true
 		r.log.Debug("accepted connection", "conn", uint64(c.id), "remote", c.remote)
 		if !r.conns.add(c) {
 			_ = nc.Close() // stopping
@@ -375,4 +414,34 @@ func (g *connRegistry) stop() []*conn {
 		all = append(all, c)
 	}
 	return all
+}
+
+// waitRoom waits while the connection has maxQueuedFramesPerConn frames waiting for the loop.
+// It reports false if the connection closed meanwhile.
+func (c *conn) waitRoom() bool {
+	for c.queued.Load() >= maxQueuedFramesPerConn {
+		<-c.room
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return false
+		}
+	}
+	return true
+}
+
+// dequeued is the loop's note that it took one of the connection's frames; at half the bound
+// a waiting reader may go on.
+func (c *conn) dequeued() {
+	if c.queued.Add(-1) == maxQueuedFramesPerConn/2 {
+		c.signalRoom()
+	}
+}
+
+func (c *conn) signalRoom() {
+	select {
+	case c.room <- struct{}{}:
+	default:
+	}
 }

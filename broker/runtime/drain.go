@@ -70,6 +70,12 @@ func (r *Runtime) track(c *conn, cmd *codec.Command) bool {
 	if _, dup := c.pending[cmd.Opaque]; dup {
 		return true // a client reusing an opaque: the first answer settles both
 	}
+	if max := r.limits.cfg.MaxInflightPerConn; max > 0 && len(c.pending) >= max {
+		r.limits.hit(hitInflight, "request refused: too many requests in flight on the connection", "conn", uint64(c.id), "remote", c.remote, "code", cmd.Code, "max", max)
+		_, _ = c.enqueue(&codec.Command{Code: codec.SystemBusy, Opaque: cmd.Opaque, Flag: codec.FlagResponse, Language: "GO", Version: 317,
+			Remark: fmt.Sprintf("[TOO_MANY_REQUESTS] %d requests in flight on this connection; wait for their answers", max)})
+		return false
+	}
 	parks := p.Parks != nil && p.Parks(cmd.Code)
 	pr := pendingReq{code: cmd.Code, parks: parks}
 	if r.metrics.on {

@@ -68,6 +68,9 @@ func (e env) Send(id node.ConnID, cmd *codec.Command) {
 		r.forget(c)
 		c.shutdown()
 	}
+	if max := r.limits.cfg.MaxOutboundTotalBytes; max > 0 && r.limits.outbound.Load() > max {
+		r.shedOutbound()
+	}
 }
 
 func (e env) Close(id node.ConnID) {

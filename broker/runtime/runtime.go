@@ -106,6 +106,9 @@ type Config struct {
 	// WrapDial, if set, is applied to each connection the node dials, before the node hears
 	// of it (a TLS handshake, bounded by ctx); its error fails the dial.
 	WrapDial func(ctx context.Context, nc net.Conn, addr string) (net.Conn, error)
+	// Limits bound what clients can make the node hold (limits.go); the zero value takes the
+	// defaults.
+	Limits Limits
 }
 
 // Runtime drives one node.Handler on real sockets, timers and disk.
@@ -139,6 +142,7 @@ type Runtime struct {
 	nextID atomic.Uint64
 
 	dialLog dialFailures // dial failures, logged once per address and then sparingly
+	limits  *guard       // enforces Config.Limits
 
 	// Owned by the loop goroutine.
 	drain   drainState
@@ -195,6 +199,7 @@ func New(cfg Config, disk node.Disk, newHandler func(env node.Env) (node.Handler
 		rng:        rng,
 		metrics:    newRuntimeMetrics(cfg.Metrics),
 	}
+	r.limits = newGuard(cfg.Limits, cfg.Logger, cfg.Metrics)
 	r.q.init(maxQueuedFrameBytes)
 	r.conns.init()
 	r.dialer.Timeout = cfg.DialTimeout
@@ -469,6 +474,7 @@ func (r *Runtime) dispatch(e *event) {
 			h.OnDialed(e.c.id)
 		}
 	case evFrame:
+		e.c.dequeued()
 		if r.live[e.c.id] == e.c && r.track(e.c, e.cmd) {
 			h.OnFrame(e.c.id, e.cmd)
 		}

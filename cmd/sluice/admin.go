@@ -56,11 +56,20 @@ var errNoneFound = errors.New("nothing found")
 var adminCommands = []adminCommand{
 	clusterListCmd,
 	topicListCmd,
+	topicRouteCmd,
 	updateTopicCmd,
 	deleteTopicCmd,
 	queryMsgByIdCmd,
 	queryMsgByKeyCmd,
+	queryMsgByOffsetCmd,
+	sendMessageCmd,
+	consumeMessageCmd,
 	queryMsgTraceByIdCmd,
+	consumerConnectionCmd,
+	producerConnectionCmd,
+	resetOffsetByTimeCmd,
+	getControllerMetaDataCmd,
+	getSyncStateSetCmd,
 }
 
 // findAdminCommand finds the command that words start with: its name (any letter case) as the
@@ -218,15 +227,18 @@ func hasHelpFlag(args []string) bool {
 // adminUsage lists the commands.
 func adminUsage(w io.Writer) {
 	fmt.Fprint(w, "usage: sluice admin <command> [flags] [args]   (RocketMQ mqadmin's command names)\n\ncommands:\n")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// Each command on its line, its summary under it: one column of names and arguments as
+	// wide as the longest would leave the summaries no room.
 	for _, c := range adminCommands {
 		also := ""
 		if len(c.aliases) > 0 {
 			also = " (also: " + strings.Join(c.aliases, ", ") + ")"
 		}
-		fmt.Fprintf(tw, "  %s %s\t%s%s\n", c.name, c.args, c.summary, also)
+		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(c.name+" "+c.args))
+		for _, l := range wrapWords(c.summary+also, 90) {
+			fmt.Fprintf(w, "      %s\n", l)
+		}
 	}
-	tw.Flush()
 	fmt.Fprint(w, `
 flags every command takes:
   --namesrv, -n ADDR[;ADDR]   name server addresses (default 127.0.0.1:9876)
@@ -238,6 +250,27 @@ flags every command takes:
 
 run 'sluice admin <command> -h' for a command's own flags
 `)
+}
+
+// wrapWords breaks s into lines of at most width bytes at spaces (a longer word has a line of
+// its own).
+func wrapWords(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(word) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 // commandUsage describes one command and its flags.

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"compress/zlib"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -86,6 +83,7 @@ type messageOut struct {
 	OffsetMsgID     string            `json:"offsetMsgId"`
 	Topic           string            `json:"topic"`
 	Broker          string            `json:"broker"`
+	BrokerName      string            `json:"brokerName,omitempty"` // the broker group, when read from a queue
 	QueueID         int32             `json:"queueId"`
 	QueueOffset     int64             `json:"queueOffset"`
 	CommitLogOffset int64             `json:"commitLogOffset"`
@@ -347,18 +345,320 @@ func isText(b []byte) bool {
 // maxInflated bounds what the viewer inflates of a compressed body.
 const maxInflated = 64 << 20
 
-func inflate(b []byte) ([]byte, error) {
-	r, err := zlib.NewReader(bytes.NewReader(b))
+func inflate(b []byte) ([]byte, error) { return adminclient.Inflate(b, maxInflated) }
+
+// queryMsgByOffset: the message at an offset of a queue, read as mqadmin reads it (one pull from
+// the group's master, no offset committed).
+var queryMsgByOffsetCmd = adminCommand{
+	name: "queryMsgByOffset", args: "-t T -b BROKER -i QUEUE -o OFFSET", nargs: 0,
+	summary: "show the message at offset --offset of queue --queue of topic --topic on broker group --broker",
+	setup: func(fs *flag.FlagSet) adminRun {
+		q := queueFlags(fs)
+		offset := offsetFlag(fs, "the queue offset (required)")
+		return func(e *adminEnv, _ []string) (adminOutput, error) {
+			if err := q.require(); err != nil {
+				return nil, err
+			}
+			if *offset < 0 {
+				return nil, usageError("--offset is required (0 or more)")
+			}
+			p, err := e.cli.Pull(q.queue(), *offset, 1)
+			if err != nil {
+				return nil, err
+			}
+			if p.Status != codec.Success {
+				held := fmt.Sprintf("the queue holds offsets %d to %d", p.MinOffset, p.MaxOffset-1)
+				if p.MaxOffset <= p.MinOffset {
+					held = "the queue is empty"
+				}
+				return nil, fmt.Errorf("no message at offset %d of %s (%s answered code %d: %s)", *offset, q.queue(), p.Addr, p.Status, held)
+			}
+			m := newMessageOut(adminclient.Found{Broker: p.Addr, Msg: p.Msgs[0]})
+			m.BrokerName = *q.broker
+			return messagesOut{Messages: []messageOut{m}}, nil
+		}
+	},
+}
+
+// queueOpts are the flags naming one queue: mqadmin's -t, -b (broker name) and -i.
+type queueOpts struct {
+	topic, broker *string
+	queueID       *int
+}
+
+func queueFlags(fs *flag.FlagSet) queueOpts {
+	o := queueOpts{topic: fs.String("topic", "", "the topic (required)"), broker: fs.String("broker", "", "the broker group's name"),
+		queueID: fs.Int("queue", -1, "the queue id")}
+	fs.StringVar(o.topic, "t", "", "the topic (mqadmin's -t)")
+	fs.StringVar(o.broker, "b", "", "the broker group's name (mqadmin's -b)")
+	fs.IntVar(o.queueID, "i", -1, "the queue id (mqadmin's -i)")
+	return o
+}
+
+// require fails unless the flags name a whole queue.
+func (o queueOpts) require() error {
+	switch {
+	case *o.topic == "":
+		return usageError("--topic is required")
+	case *o.broker == "":
+		return usageError("--broker (the broker group's name) is required")
+	case *o.queueID < 0:
+		return usageError("--queue is required (0 or more)")
+	}
+	return nil
+}
+
+// offsetFlag declares --offset and mqadmin's -o: a queue offset, -1 when not given.
+func offsetFlag(fs *flag.FlagSet, usage string) *int64 {
+	offset := fs.Int64("offset", -1, usage)
+	fs.Int64Var(offset, "o", -1, usage+" (mqadmin's -o)")
+	return offset
+}
+
+func (o queueOpts) queue() adminclient.Queue {
+	return adminclient.Queue{Topic: *o.topic, BrokerName: *o.broker, QueueID: int32(*o.queueID)}
+}
+
+// sendMessage: send one message, as mqadmin's sendMessage does.
+var sendMessageCmd = adminCommand{
+	name: "sendMessage", args: "-t T -p BODY [-k KEYS] [-c TAGS] [-b BROKER [-i QUEUE]]", nargs: 0,
+	summary: "send one message with body --body to topic --topic (to broker group --broker, its queue --queue, if given) and show where it was stored",
+	setup: func(fs *flag.FlagSet) adminRun {
+		q := queueFlags(fs)
+		body := fs.String("body", "", "the message body, as UTF-8 text (required)")
+		fs.StringVar(body, "p", "", "the body (mqadmin's -p)")
+		keys := fs.String("keys", "", "the message's keys, space-separated")
+		fs.StringVar(keys, "k", "", "the keys (mqadmin's -k)")
+		tags := fs.String("tags", "", "the message's tag")
+		fs.StringVar(tags, "c", "", "the tag (mqadmin's -c)")
+		return func(e *adminEnv, _ []string) (adminOutput, error) {
+			switch {
+			case *q.topic == "":
+				return nil, usageError("--topic is required")
+			case *body == "":
+				return nil, usageError("--body is required")
+			case *q.queueID >= 0 && *q.broker == "":
+				return nil, usageError("--queue needs --broker, the broker group's name")
+			}
+			m := adminclient.Outgoing{Topic: *q.topic, Tags: *tags, Keys: *keys, Body: []byte(*body)}
+			if *q.broker != "" {
+				m.Queue = q.queue() // without --queue, a queue of that group
+			}
+			res, err := e.cli.Send(m)
+			if err != nil {
+				return nil, err
+			}
+			return sendOut(res), nil
+		}
+	},
+}
+
+// sendOut is a send's result; --json prints it in RocketMQ's SendResult field names.
+type sendOut adminclient.SendResult
+
+func (o sendOut) writeText(w io.Writer) {
+	t := table{header: []string{"BROKER NAME", "QID", "SEND RESULT", "MSGID", "OFFSETMSGID", "QUEUE OFFSET"}}
+	t.add(o.Queue.BrokerName, o.Queue.QueueID, o.SendStatus, o.MsgID, o.OffsetMsgID, o.QueueOffset)
+	t.write(w)
+}
+
+// consumeMessage: read messages of a topic's queues, as mqadmin's consumeMessage does (pulls
+// under a throwaway group that commits nothing).
+var consumeMessageCmd = adminCommand{
+	name: "consumeMessage", args: "-t T [-b BROKER -i QUEUE -o OFFSET] [-s/-e TIME] [-c N]", nargs: 0,
+	summary: "read up to --count messages of topic --topic (of broker group --broker, queue --queue, from --offset, stored between --begin and --end), committing nothing",
+	setup: func(fs *flag.FlagSet) adminRun {
+		q := queueFlags(fs)
+		offset := offsetFlag(fs, "start at this queue offset (needs --queue)")
+		begin := fs.String("begin", "", "only messages stored at or after this time (ms since the epoch, RFC 3339 or mqadmin's yyyy-MM-dd#HH:mm:ss:SSS)")
+		fs.StringVar(begin, "s", "", "the begin time (mqadmin's -s)")
+		end := fs.String("end", "", "only messages stored before this time")
+		fs.StringVar(end, "e", "", "the end time (mqadmin's -e)")
+		count := fs.Int("count", 128, "at most this many messages in all")
+		fs.IntVar(count, "c", 128, "the message count (mqadmin's -c)")
+		return func(e *adminEnv, _ []string) (adminOutput, error) {
+			switch {
+			case *q.topic == "":
+				return nil, usageError("--topic is required")
+			case *q.queueID >= 0 && *q.broker == "":
+				return nil, usageError("--queue needs --broker, the broker group's name")
+			case *offset >= 0 && *q.queueID < 0:
+				return nil, usageError("--offset needs --queue")
+			case *count < 1:
+				return nil, usageError("--count must be at least 1")
+			}
+			var r readRange
+			var err error
+			if r.beginMs, err = parseAdminTime(*begin); err != nil {
+				return nil, usageError("--begin: " + err.Error())
+			}
+			if r.endMs, err = parseAdminTime(*end); err != nil {
+				return nil, usageError("--end: " + err.Error())
+			}
+			r.offset = *offset
+			queues, err := e.cli.ReadQueues(*q.topic, *q.broker)
+			if err != nil {
+				return nil, err
+			}
+			if *q.queueID >= 0 {
+				queues = slices.DeleteFunc(queues, func(x adminclient.Queue) bool { return x.QueueID != int32(*q.queueID) })
+				if len(queues) == 0 {
+					return nil, fmt.Errorf("topic %s has no readable queue %d on broker %s", *q.topic, *q.queueID, *q.broker)
+				}
+			}
+			out := consumeOut{}
+			for _, qu := range queues {
+				if len(out) >= *count {
+					break
+				}
+				found, err := readQueueRange(e.cli, qu, r, *count-len(out))
+				for _, f := range found {
+					m := newMessageOut(f)
+					m.BrokerName = qu.BrokerName
+					out = append(out, m)
+				}
+				if err != nil {
+					return out, err
+				}
+			}
+			return out, nil
+		}
+	},
+}
+
+// readRange is what consumeMessage reads of each queue.
+type readRange struct {
+	offset         int64 // -1: from the queue's oldest message
+	beginMs, endMs int64 // store times; 0: no bound
+}
+
+// pullBatch is how many messages one pull asks for.
+const pullBatch = 32
+
+// readQueueRange reads up to limit messages of q within r, pull by pull.
+func readQueueRange(cli *adminclient.Client, q adminclient.Queue, r readRange, limit int) ([]adminclient.Found, error) {
+	from, to, err := cli.QueueRange(q)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	out, err := io.ReadAll(io.LimitReader(r, maxInflated+1))
-	if err != nil {
-		return nil, err
+	if r.beginMs > 0 {
+		if from, err = cli.SearchOffset(q, r.beginMs); err != nil {
+			return nil, err
+		}
 	}
-	if len(out) > maxInflated {
-		return nil, errors.New("inflates beyond 64 MiB")
+	if r.endMs > 0 {
+		if to, err = cli.SearchOffset(q, r.endMs); err != nil {
+			return nil, err
+		}
+	}
+	from = max(from, r.offset)
+	var out []adminclient.Found
+	for from < to && len(out) < limit {
+		p, err := cli.Pull(q, from, int(min(int64(pullBatch), to-from, int64(limit-len(out)))))
+		if err != nil {
+			return out, err
+		}
+		switch {
+		case p.Status == codec.Success:
+			for _, m := range p.Msgs {
+				inTime := m.StoreTimestamp >= r.beginMs && (r.endMs == 0 || m.StoreTimestamp < r.endMs)
+				if m.QueueOffset >= to || len(out) >= limit {
+					break
+				}
+				if inTime {
+					out = append(out, adminclient.Found{Broker: p.Addr, Msg: m})
+				}
+			}
+		case p.Status == codec.PullOffsetMoved && p.NextBeginOffset > from:
+			// Retention removed messages below the offset asked for: go on from the oldest.
+		default:
+			return out, nil // nothing more to read
+		}
+		if p.NextBeginOffset <= from {
+			return out, fmt.Errorf("pull %s at %d from %s: the answer's next offset %d does not move on", q, from, p.Addr, p.NextBeginOffset)
+		}
+		from = p.NextBeginOffset
 	}
 	return out, nil
+}
+
+// parseAdminTime reads a time as mqadmin's -s and -e take it (milliseconds since the epoch,
+// or yyyy-MM-dd#HH:mm:ss:SSS in local time), or RFC 3339; "" is 0.
+func parseAdminTime(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return ms, nil
+	}
+	// Go's layouts put fractional seconds after a point only: read mqadmin's ":SSS" as ".SSS".
+	if i := strings.LastIndexByte(s, ':'); i > 0 && strings.Contains(s, "#") {
+		if t, err := time.ParseInLocation("2006-01-02#15:04:05.000", s[:i]+"."+s[i+1:], time.Local); err == nil {
+			return t.UnixMilli(), nil
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is neither milliseconds since the epoch, yyyy-MM-dd#HH:mm:ss:SSS nor RFC 3339", s)
+	}
+	return t.UnixMilli(), nil
+}
+
+// consumeOut are the messages read, one line each; --json prints them as an array.
+type consumeOut []messageOut
+
+// maxLineBody bounds the body text one line shows.
+const maxLineBody = 60
+
+func (o consumeOut) writeText(w io.Writer) {
+	fmt.Fprintf(w, "%d message(s)\n", len(o))
+	if len(o) == 0 {
+		return
+	}
+	t := table{header: []string{"BROKER NAME", "QID", "OFFSET", "MSGID", "KEYS", "TAGS", "STORED", "BODY"}}
+	for _, m := range o {
+		t.add(brokerNameOf(m), m.QueueID, m.QueueOffset, m.MsgID, shown(m.Properties[codec.PropKeys]),
+			shown(m.Properties[codec.PropTags]), msTime(m.StoreTimestamp), lineBody(m.found.Msg))
+	}
+	t.write(w)
+}
+
+// brokerNameOf is the broker group a message was read from, from its route's queue.
+func brokerNameOf(m messageOut) string {
+	if m.BrokerName != "" {
+		return m.BrokerName
+	}
+	return m.Broker
+}
+
+// lineBody is a message body for one table cell: text cut at maxLineBody runes, Go-quoted if
+// it holds characters a terminal would garble, hex if it is not UTF-8.
+func lineBody(m *codec.Message) string {
+	body := m.Body
+	if m.SysFlag&codec.SysFlagCompressed != 0 {
+		if inflated, err := inflate(body); err == nil {
+			body = inflated
+		}
+	}
+	if len(body) == 0 {
+		return "-"
+	}
+	if !utf8.Valid(body) {
+		s := hex.EncodeToString(body[:min(len(body), maxLineBody/2)])
+		if len(body) > maxLineBody/2 {
+			s += "..."
+		}
+		return "0x" + s
+	}
+	s, cut := string(body), false
+	if utf8.RuneCountInString(s) > maxLineBody {
+		s, cut = string([]rune(s)[:maxLineBody]), true
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		s = strconv.Quote(s)
+	}
+	if cut {
+		s += "..."
+	}
+	return s
 }

@@ -36,6 +36,8 @@ func runBench(args []string) int {
 	group := fs.String("group", "", "with --rate: the consumer group reading along (default: bench-<topic>)")
 	brokerPID := fs.Int("broker-pid", 0, "with --rate: sample this process's resident memory (/proc/PID/status VmRSS) into the report")
 	dataDir := fs.String("data-dir", "", "with --rate: sample the disk use of this data directory (and its file system) and count the files deleted from it")
+	var progressOn progressFlag
+	fs.Var(&progressOn, "progress", "a live progress line on stderr, once a second: elapsed time, messages, rate, latency p50 and p99, errors (default: when stderr is a terminal)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -82,14 +84,18 @@ func runBench(args []string) int {
 			return 1
 		}
 	}
+	terminal := isTerminal(os.Stderr)
+	prog := startProgress(os.Stderr, terminal, progressOn.enabled(terminal))
+	defer prog.stop()
+	out := prog.above(os.Stdout)
 	if *rate > 0 {
 		o := rateOptions{topic: *topic, rate: *rate, duration: *duration, every: *every, size: *size,
 			inflight: *clients * *inflight, consume: *consume, group: *group, brokerPID: *brokerPID,
-			dataDir: *dataDir, drain: 15 * time.Second}
+			dataDir: *dataDir, drain: 15 * time.Second, progress: prog}
 		if o.group == "" {
 			o.group = "bench-" + *topic
 		}
-		return runRateBench(o, cls, os.Stdout)
+		return runRateBench(o, cls, out)
 	}
 	body := make([]byte, *size)
 	for i := range body {
@@ -113,6 +119,7 @@ func runBench(args []string) int {
 				t0 := time.Now()
 				c.SendAsync(client.Message{Topic: *topic, Body: body}, func(_ client.SendResult, err error) {
 					d := time.Since(t0)
+					prog.sendDone(d, err)
 					mu.Lock()
 					if err != nil {
 						errs++
@@ -136,7 +143,7 @@ func runBench(args []string) int {
 		}
 		return lat[int(p*float64(len(lat)-1))]
 	}
-	fmt.Printf("send: %d acknowledged, %d failed in %v: %.0f msgs/s, %.1f MB/s; latency p50 %v p99 %v max %v\n",
+	fmt.Fprintf(out, "send: %d acknowledged, %d failed in %v: %.0f msgs/s, %.1f MB/s; latency p50 %v p99 %v max %v\n",
 		len(lat), errs, el.Round(time.Millisecond), float64(len(lat))/el.Seconds(),
 		float64(len(lat)**size)/el.Seconds()/1e6, pct(0.50), pct(0.99), pct(1))
 	if !*consume {
@@ -165,11 +172,13 @@ func runBench(args []string) int {
 				mu.Lock()
 				got += int64(len(res.Msgs))
 				mu.Unlock()
+				prog.readDone(int64(len(res.Msgs)))
 			}
 		}()
 	}
 	cwg.Wait()
 	el = time.Since(start)
+	prog.stop()
 	fmt.Printf("consume: %d messages in %v: %.0f msgs/s\n", got, el.Round(time.Millisecond), float64(got)/el.Seconds())
 	return 0
 }

@@ -42,6 +42,9 @@ type rateOptions struct {
 	brokerPID int           // sampled for RSS when > 0
 	dataDir   string        // sampled for disk use when not empty
 	drain     time.Duration // after the last send, how long consumers may take to catch up
+
+	// progress is the live progress line (bench_progress.go; nil: none).
+	progress *benchProgress
 }
 
 // total is the number of messages a run sends: those whose intended send time, i/rate, is
@@ -200,6 +203,7 @@ func (r *rateRun) noteErr(kind string, err error) {
 
 func (r *rateRun) sendDone(intended time.Duration, err error) {
 	lat := r.since() - intended
+	r.o.progress.sendDone(lat, err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var be *client.BrokerError
@@ -303,6 +307,7 @@ func runRateBench(o rateOptions, cls []*clientrt.Client, out io.Writer) int {
 	<-monitorDone
 	stopConsumers.Store(true)
 	cwg.Wait()
+	o.progress.stop()
 	return r.summarize(out, history)
 }
 
@@ -347,6 +352,7 @@ func (r *rateRun) consume(c *clientrt.Client, q client.MessageQueue, off int64, 
 			}
 			r.mu.Unlock()
 			r.consumedTotal.Add(n)
+			r.o.progress.readDone(n)
 		case codec.PullOffsetMoved:
 			if res.NextBeginOffset > off {
 				r.mu.Lock()

@@ -9,10 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +26,7 @@ import (
 
 	"github.com/sluicemq/sluice/broker/codec"
 	"github.com/sluicemq/sluice/broker/config"
+	"github.com/sluicemq/sluice/broker/runtime"
 	"github.com/sluicemq/sluice/broker/tlsconf"
 )
 
@@ -80,21 +84,7 @@ func TestCompatTLSEnforcing(t *testing.T) {
 	}
 	nc.Close()
 
-	topic := uniqueName(t, "tls")
-	p := c.newProducer(t, producer.WithTls(true))
-	sent := map[string]*primitive.Message{}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for i := range 10 {
-		m := userMessage(topic, i)
-		res, err := p.SendSync(ctx, m)
-		if err != nil || res.Status != primitive.SendOK {
-			t.Fatalf("send %d over TLS: %v %v", i, res, err)
-		}
-		sent[res.MsgID] = m
-	}
-	in := c.startConsumer(t, topic, consumer.MessageSelector{}, consumer.WithTls(true))
-	expectExactly(t, in, sent, 30*time.Second)
+	runTLSClient(t, c, uniqueName(t, "tls"), 10)
 
 	// The admin tool reaches the cluster with --tls, and not without it.
 	var out, errOut bytes.Buffer
@@ -113,21 +103,62 @@ func TestCompatTLSPermissive(t *testing.T) {
 	t.Cleanup(func() { resetOfficialTLS(t) })
 	cert, key := selfSignedCert(t, t.TempDir())
 	c := startCompat(t, "--tls-mode", "permissive", "--tls-cert", cert, "--tls-key", key)
-	topic := uniqueName(t, "tls")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	runTLSClient(t, c, uniqueName(t, "tls"), 5)
+	topic := uniqueName(t, "plain")
+	p := c.newProducer(t)
 	sent := map[string]*primitive.Message{}
-	for i, p := range []interface {
-		SendSync(context.Context, ...*primitive.Message) (*primitive.SendResult, error)
-	}{c.newProducer(t, producer.WithTls(true)), c.newProducer(t)} {
+	for i := range 5 {
 		m := userMessage(topic, i)
-		res, err := p.SendSync(ctx, m)
+		res, err := p.SendSync(context.Background(), m)
 		if err != nil || res.Status != primitive.SendOK {
-			t.Fatalf("send from producer %d (TLS: %v): %v %v", i, i == 0, res, err)
+			t.Fatalf("plain send %d to a permissive broker: %v %v", i, res, err)
 		}
 		sent[res.MsgID] = m
 	}
-	in := c.startConsumer(t, topic, consumer.MessageSelector{})
+	expectExactly(t, c.startConsumer(t, topic, consumer.MessageSelector{}), sent, 30*time.Second)
+}
+
+// tlsClientEnv names the cluster and workload of TestTLSClientProcess.
+const tlsClientEnv = "SLUICE_TLS_CLIENT"
+
+// runTLSClient runs the official Go client with WithTls(true) against c in a process of its own
+// (this test binary, running TestTLSClientProcess): the client's TLS option sets a process-wide
+// default, which would turn TLS on for every other official client of the test process. The
+// process sends n messages to topic and consumes them all, or fails.
+func runTLSClient(t *testing.T, c *compatCluster, topic string, n int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTLSClientProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|%s|%d", tlsClientEnv, c.NameServer, c.Broker, topic, n))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestTLSClientProcess") {
+		t.Fatalf("the official client over TLS: %v\n%s", err, out)
+	}
+}
+
+// TestTLSClientProcess is the body of runTLSClient's process; run on its own (without the
+// environment runTLSClient sets) it has nothing to connect to and skips.
+func TestTLSClientProcess(t *testing.T) {
+	spec := os.Getenv(tlsClientEnv)
+	if spec == "" {
+		t.Skip("the TLS client process of TestCompatTLS*, started by runTLSClient")
+	}
+	f := strings.Split(spec, "|")
+	n, err := strconv.Atoi(f[3])
+	if len(f) != 4 || err != nil {
+		t.Fatalf("%s=%q: want ns|broker|topic|n", tlsClientEnv, spec)
+	}
+	c := &compatCluster{NameServer: f[0], Broker: f[1]}
+	p := c.newProducer(t, producer.WithTls(true))
+	sent := map[string]*primitive.Message{}
+	for i := range n {
+		m := userMessage(f[2], i)
+		res, err := p.SendSync(context.Background(), m)
+		if err != nil || res.Status != primitive.SendOK {
+			t.Fatalf("send %d over TLS: %v %v", i, res, err)
+		}
+		sent[res.MsgID] = m
+	}
+	in := c.startConsumer(t, f[2], consumer.MessageSelector{}, consumer.WithTls(true))
 	expectExactly(t, in, sent, 30*time.Second)
 }
 
@@ -140,18 +171,34 @@ func TestTLSFromFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := tlsFromFile(f)
-	want := runtimeTLS{
+	got := transportFromFile(f)
+	want := transportSettings{
 		server: tlsconf.Server{Mode: tlsconf.Enforcing, CertFile: "/c.pem", KeyFile: "/k.pem", ClientAuth: tlsconf.AuthRequire, TrustFile: "/ca.pem"},
 		client: tlsconf.Client{Enable: true, CertFile: "/cc.pem", KeyFile: "/ck.pem", TrustFile: "/cca.pem", AuthServer: true},
 	}
 	if got != want {
-		t.Errorf("tlsFromFile = %+v, want %+v", got, want)
+		t.Errorf("transportFromFile = %+v, want %+v", got, want)
 	}
 	if err := setTransport(got); err == nil || !strings.Contains(err.Error(), "tls") {
 		t.Errorf("setTransport with missing certificate files: %v, want an error", err)
 	}
-	if got := tlsFromFile(nil); got != (runtimeTLS{}) {
+	if got := transportFromFile(nil); got != (transportSettings{}) {
 		t.Errorf("no file: %+v, want plain TCP", got)
+	}
+}
+
+// The limit keys of a configuration file set the runtime's limits; unset ones keep its
+// defaults, -1 (or an idle time of 0, as Java) turns one off.
+func TestLimitsFromFile(t *testing.T) {
+	text := "serverChannelMaxIdleTimeSeconds=0\nmaxConnections=500\nmaxConnectionsPerAddress=-1\n" +
+		"maxRequestsInFlightPerConnection=64\nframeReadTimeoutMillis=1500\nwriteStallTimeoutMillis=-1\n"
+	f, err := config.Parse("namesrv.conf", []byte(text), config.NameServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runtime.Limits{IdleTimeout: -1, MaxConns: 500, MaxConnsPerAddr: -1, MaxInflightPerConn: 64,
+		FrameReadTimeout: 1500 * time.Millisecond, WriteStallTimeout: -1}
+	if got := limitsFromFile(f); got != want {
+		t.Errorf("limitsFromFile = %+v, want %+v", got, want)
 	}
 }

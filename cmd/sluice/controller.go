@@ -103,10 +103,13 @@ func parsePeers(s string) (map[uint64]string, error) {
 // the node and waitForStop makes the process exit 1 for its supervisor to restart it.
 var _ interface{ Failed() error } = (*controller.Controller)(nil)
 
+// controllerNodeName names controller member id in logs and metrics.
+func controllerNodeName(id uint64) string { return "controller-" + strconv.FormatUint(id, 10) }
+
 // startController opens the member's data directory (DATA/controller-ID) and starts it.
 func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint, sec nodeSecurity) (*runtime.Runtime, string, error) {
 	cfg := controller.DefaultConfig(o.id, o.peers)
-	name := "controller-" + strconv.FormatUint(o.id, 10)
+	name := controllerNodeName(o.id)
 	rec := ops.recorder(name)
 	cfg.Metrics = rec
 	listen := o.listen
@@ -135,7 +138,7 @@ func runController(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice controller:", err)
 		return 2
 	}
-	if err := setTransport(tlsFromFile(file)); err != nil {
+	if err := setTransport(transportFromFile(file)); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice controller:", err)
 		return 2
 	}

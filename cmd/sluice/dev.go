@@ -36,6 +36,10 @@ type devGroupOptions struct {
 	shutdown   time.Duration
 	set        map[string]bool
 	ops        *opsEndpoint
+	// consoleAddr is where the web console is served (off or empty: none).
+	consoleAddr string
+	// readyTimeout bounds the wait for every node to be ready before saying so (0: none).
+	readyTimeout time.Duration
 }
 
 // devControllerPort is the controller's port: the name server's + 2 (9878 beside 9876, as
@@ -124,13 +128,21 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 	}
 	printOps(o.ops)
 	fmt.Printf("sluice dev: a group of %d replicas, %s replication; the controller picks the master.\n", o.replicas, base.ReplicationMode)
+	announceReady(g.readyChecks(ns, ctl, copts), o.readyTimeout, o.ops)
+	con, err := devConsole(o.consoleAddr, o.set["console-addr"], ns.Addr().String(), logger)
+	if err != nil {
+		g.stopAll()
+		ctl.Stop()
+		ns.Stop()
+		return fail(1, err)
+	}
 	fmt.Println("sluice dev: type 'kill N' (stop replica N at once), 'stop N' (shut it down cleanly), 'start N', or 'status'")
 	fmt.Println("sluice dev: press Ctrl-C to stop")
 	stop := make(chan struct{})
 	defer close(stop)
 	go g.watchMaster(stop)
 	go g.readCommands()
-	return waitForStop(logger, o.shutdown, stoppable{rt: ns}, stoppable{rt: ctl}, stoppable{shutdown: g.shutdownAll})
+	return waitForStop(logger, o.shutdown, withConsole([]stoppable{{rt: ns}, {rt: ctl}, {shutdown: g.shutdownAll}}, con)...)
 }
 
 func splitPort(addr string) (string, int, error) {
@@ -156,6 +168,19 @@ func (g *devGroup) start(id int) error {
 	g.rts[id-1] = rt
 	g.mu.Unlock()
 	return nil
+}
+
+// readyChecks are the readiness of the name server, the controller and every replica running.
+func (g *devGroup) readyChecks(ns, ctl *runtime.Runtime, copts controllerOptions) []readyCheck {
+	checks := []readyCheck{runtimeCheck("namesrv", ns), runtimeCheck(controllerNodeName(copts.id), ctl)}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, rt := range g.rts {
+		if rt != nil {
+			checks = append(checks, runtimeCheck(brokerNodeName(g.cfgs[i]), rt))
+		}
+	}
+	return checks
 }
 
 // take removes replica id's runtime, nil if it is stopped.

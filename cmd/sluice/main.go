@@ -15,9 +15,11 @@ commands:
   namesrv     a name server (with --controller, also a controller member)
   controller  a controller member (a raft group of 1 or 3 that elects broker-group masters)
   broker      a broker
+  probe       GET a URL (a node's /readyz) and exit 0 on a 2xx answer, for health checks
   sim         run seeded simulations of a cluster under faults and check them
   bench       measure send and consume rates against a running cluster
   admin       RocketMQ mqadmin's commands: cluster, topics, groups, offsets, messages
+  console     a web console of a running cluster: brokers, topics, consumer lag, message lookup
 
 'sluice <command> -h' lists a command's flags.
 `
@@ -44,6 +46,10 @@ func main() {
 		code = runBench(args)
 	case "admin":
 		code = runAdmin(args)
+	case "probe":
+		code = runProbe(args)
+	case "console":
+		code = runConsole(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -363,6 +363,8 @@ func runDev(args []string) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until stopped")
 	shutdown := fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long a SIGTERM or SIGINT may take to drain requests, flush and close before the process exits anyway")
 	metricsAddr := metricsFlag(fs, devMetricsAddr)
+	consoleAddr := fs.String("console-addr", defaultConsoleAddr, "serve the web console on this address (off or empty: none)")
+	readyTimeout := fs.Duration("ready-timeout", defaultDevReadyTimeout, "at start, wait this long for every node to be ready (as /readyz) before saying so; 0: do not wait")
 	replicas := fs.Int("replicas", 1, "1: one broker; 2 to 5: a controller and a broker group of that many replicas, whose master is printed as it changes (stdin takes kill N, stop N, start N, status)")
 	tlsFlags := devTLSFlags(fs)
 	var flush, vip string
@@ -414,7 +416,7 @@ func runDev(args []string) int {
 	defer ops.close()
 	if *replicas != 1 {
 		return runDevGroup(devGroupOptions{replicas: *replicas, data: *data, nsAddr: *nsAddr, brokerAddr: cfg.Addr,
-			shutdown: *shutdown, set: flagsSet(fs), ops: ops}, cfg, logger)
+			shutdown: *shutdown, set: flagsSet(fs), ops: ops, readyTimeout: *readyTimeout, consoleAddr: *consoleAddr}, cfg, logger)
 	}
 	ns, err := startNamesrv(*nsAddr, logger, ops, nodeSecurity{})
 	if err != nil {
@@ -432,8 +434,17 @@ func runDev(args []string) int {
 	fmt.Printf("sluice dev: broker %s listening on %s%s (data %s, %s flush)\n", cfg.BrokerName, br.Addr(), vipNote(br),
 		filepath.Join(*data, cfg.BrokerName), cfg.FlushMode)
 	printOps(ops)
+	announceReady([]readyCheck{runtimeCheck("namesrv", ns), runtimeCheck(brokerNodeName(cfg), br)}, *readyTimeout, ops)
+	nodes := []stoppable{{rt: ns}, {rt: br, unregister: brokerUnregister(cfg, nodeSecurity{})}}
+	con, err := devConsole(*consoleAddr, flagsSet(fs)["console-addr"], ns.Addr().String(), logger)
+	if err != nil {
+		br.Stop()
+		ns.Stop()
+		fmt.Fprintln(os.Stderr, "sluice dev:", err)
+		return 1
+	}
 	fmt.Println("sluice dev: press Ctrl-C to stop")
-	return waitForStop(logger, *shutdown, stoppable{rt: ns}, stoppable{rt: br, unregister: brokerUnregister(cfg, nodeSecurity{})})
+	return waitForStop(logger, *shutdown, withConsole(nodes, con)...)
 }
 
 // startCPUProfile profiles the process into path; the returned func stops and closes it.
@@ -456,7 +467,7 @@ func runNamesrv(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 2
 	}
-	if err := setTransport(tlsFromFile(file)); err != nil {
+	if err := setTransport(transportFromFile(file)); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 2
 	}
@@ -556,7 +567,7 @@ func runBroker(args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
 	}
-	if err := setTransport(tlsFromFile(file)); err != nil {
+	if err := setTransport(transportFromFile(file)); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 2
 	}

@@ -3,7 +3,6 @@ package report
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,23 +12,10 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/sluicemq/sluice/internal/chromium"
 	"github.com/sluicemq/sluice/sim/checks"
 	"github.com/sluicemq/sluice/sim/cluster"
 )
-
-// chromium finds a Chromium binary: $SLUICE_CHROMIUM, else Debian's chromium on the PATH
-// (make deps installs it), else the other usual names.
-func chromium() (string, bool) {
-	if p := os.Getenv("SLUICE_CHROMIUM"); p != "" {
-		return p, true
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, true
-		}
-	}
-	return "", false
-}
 
 // TestShrunkReportInChromium produces the report of a shrunk planted failure (the catalogue's
 // ack-before-sync, on the single topology at the seed it is caught at) and opens it in
@@ -40,10 +26,7 @@ func TestShrunkReportInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the simulator and a browser")
 	}
-	bin, ok := chromium()
-	if !ok {
-		t.Skip("no Chromium binary found (chromium, chromium-browser, google-chrome or $SLUICE_CHROMIUM): 'make deps' installs Debian's chromium")
-	}
+	bin := chromium.Require(t)
 	plant, err := cluster.LookupPlant("ack-before-sync", cluster.SingleBroker)
 	if err != nil {
 		t.Fatal(err)
@@ -80,11 +63,7 @@ func TestShrunkReportInChromium(t *testing.T) {
 	}
 	t.Logf("report of seed %d (%d of %d faults): %s", cfg.Seed, len(small.Plan), len(rep.Plan), path)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.DisableGPU)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromium.Options(bin)...)
 	defer cancelAlloc()
 	var mu sync.Mutex
 	var outside []string
