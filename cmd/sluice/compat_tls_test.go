@@ -62,9 +62,7 @@ func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
 // broker, which registers over TLS), the official Go client with WithTls(true) sends and
 // consumes, and a plain connection is refused.
 func TestCompatTLSEnforcing(t *testing.T) {
-	// Not parallel: producer.WithTls(true) sets a process-wide default of the official client
-	// (see resetOfficialTLS), which would make the clients of tests running alongside dial TLS.
-	t.Cleanup(func() { resetOfficialTLS(t) })
+	t.Parallel()
 	cert, key := selfSignedCert(t, t.TempDir())
 	c := startCompat(t, "--tls-mode", "enforcing", "--tls-cert", cert, "--tls-key", key)
 
@@ -98,9 +96,7 @@ func TestCompatTLSEnforcing(t *testing.T) {
 
 // Permissive mode serves TLS and plain clients on the same port.
 func TestCompatTLSPermissive(t *testing.T) {
-	// Not parallel: producer.WithTls(true) sets a process-wide default of the official client
-	// (see resetOfficialTLS), which would make the clients of tests running alongside dial TLS.
-	t.Cleanup(func() { resetOfficialTLS(t) })
+	t.Parallel()
 	cert, key := selfSignedCert(t, t.TempDir())
 	c := startCompat(t, "--tls-mode", "permissive", "--tls-cert", cert, "--tls-key", key)
 	runTLSClient(t, c, uniqueName(t, "tls"), 5)
