@@ -37,6 +37,15 @@ type Client struct {
 	mu     sync.Mutex
 	conns  map[string]net.Conn
 	opaque int32
+	sign   func(*codec.Command) *codec.Command
+}
+
+// SetSigner makes the client sign every request with sign (package acl's Credentials.Sign),
+// for a cluster with aclEnable=true.
+func (c *Client) SetSigner(sign func(*codec.Command) *codec.Command) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sign = sign
 }
 
 // New returns a client of the cluster behind nameServers (literal ip:port each); every request
@@ -113,6 +122,9 @@ func (c *Client) conn(addr string) (net.Conn, error) {
 func (c *Client) roundTrip(conn net.Conn, req *codec.Command) (*codec.Command, error) {
 	c.opaque++
 	req.Opaque = c.opaque
+	if c.sign != nil {
+		req = c.sign(req)
+	}
 	frame, err := codec.Encode(req)
 	if err != nil {
 		return nil, err

@@ -123,7 +123,7 @@ func TestRocketMQBrokerConf(t *testing.T) {
 	}
 	wantIgnored := []string{"storePathCommitLog", "mapedFileSizeCommitLog", "mappedFileSizeCommitLog",
 		"autoCreateSubscriptionGroup", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
-		"useReentrantLockWhenPutMessage", "waitTimeMillsInSendQueue", "aclEnable"}
+		"useReentrantLockWhenPutMessage", "waitTimeMillsInSendQueue"}
 	if !slices.Equal(f.Ignored, wantIgnored) {
 		t.Errorf("ignored %v, want %v", f.Ignored, wantIgnored)
 	}
@@ -151,6 +151,8 @@ func TestRocketMQBrokerConf(t *testing.T) {
 		{f.Int(KeyTransactionCheckMax), int64(15)},
 		{f.Int(KeyTransactionCheckInterval), int64(60000)},
 		{f.Bool(KeyTraceTopicEnable), true},
+		{f.Has(KeyACLEnable), true},
+		{f.Bool(KeyACLEnable), false},
 		{f.Has(KeyControllerAddr), false},
 		{f.Line(KeyBrokerName), 5},
 	}

@@ -45,6 +45,13 @@ const (
 	// KeyMetricsAddr is Sluice's own: where Prometheus metrics, /healthz and /readyz are served.
 	KeyMetricsAddr = "metricsAddr"
 
+	// KeyACLEnable turns RocketMQ's ACL on (docs/security.md); KeyACLFile (Sluice's own:
+	// RocketMQ reads a fixed path) names its plain_acl.yml; KeyACLAccessKey and
+	// KeyACLSecretKey (Sluice's own) are the account a node signs its own requests with.
+	KeyACLEnable    = "aclEnable"
+	KeyACLFile      = "aclFile"
+	KeyACLAccessKey = "aclAccessKey"
+	KeyACLSecretKey = "aclSecretKey"
 	// TLS, under the names of RocketMQ's TlsSystemConfig (system properties there, keys here).
 	KeyTLSServerMode       = "tls.server.mode"
 	KeyTLSServerCertPath   = "tls.server.certPath"
@@ -150,6 +157,17 @@ var keys = []key{
 	{name: KeyMetricsAddr, roles: Broker | NameServer | Controller, kind: kindString,
 		own: "RocketMQ exports metrics through its own exporter; Sluice serves Prometheus metrics itself",
 		doc: "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this ip:port (unset: off)"},
+	{name: KeyACLEnable, roles: Broker | NameServer | Controller, kind: kindBool,
+		doc: "check every request against the ACL file's accounts and permissions (docs/security.md)"},
+	{name: KeyACLFile, roles: Broker | NameServer | Controller, kind: kindPath,
+		own: "RocketMQ reads its ACL file from a fixed path under its home directory",
+		doc: "the plain_acl.yml file (RocketMQ's format), reloaded when it changes"},
+	{name: KeyACLAccessKey, roles: Broker | NameServer | Controller, kind: kindString,
+		own: "RocketMQ's nodes do not sign their requests to each other",
+		doc: "the account this node signs its requests to name servers, controllers and brokers with (an admin account)"},
+	{name: KeyACLSecretKey, roles: Broker | NameServer | Controller, kind: kindString,
+		own: "RocketMQ's nodes do not sign their requests to each other",
+		doc: "the secret key of aclAccessKey"},
 	{name: KeyTLSServerMode, roles: allRoles, own: tlsOwn, kind: kindEnum, enum: []string{"disabled", "permissive", "enforcing"},
 		doc: "TLS on the listening port: disabled, permissive (plain and TLS on one port) or enforcing (TLS only); default disabled"},
 	{name: KeyTLSServerCertPath, roles: allRoles, own: tlsOwn, kind: kindPath, doc: "PEM certificate chain the port serves (re-read when the file changes)"},

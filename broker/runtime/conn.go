@@ -33,8 +33,8 @@ type conn struct {
 	r      *Runtime
 	id     node.ConnID
 	remote string
-	// inbound: the peer dialled the node; admitted: it counts against the guard's connection
-	// limits until shutdown. Set before the connection starts.
+	// inbound: the peer dialled the node (its requests pass Config.Gate); admitted: it counts
+	// against the guard's connection limits until shutdown. Set before the connection starts.
 	inbound, admitted bool
 
 	mu      sync.Mutex
@@ -233,6 +233,14 @@ func (c *conn) readLoop(nc net.Conn) {
 			c.lost(err)
 			return
 		}
+		if gate := c.r.cfg.Gate; gate != nil && c.inbound && !cmd.IsResponse() {
+			if refusal := gate(c.remote, cmd); refusal != nil {
+				if !c.refuse(cmd, refusal) {
+					return
+				}
+				continue
+			}
+		}
 		if !c.waitRoom() {
 			return
 		}
@@ -243,6 +251,27 @@ func (c *conn) readLoop(nc net.Conn) {
 		}
 	}
 }
+
+// refuse answers a request Config.Gate refused, from the reader goroutine (the node never
+// sees the request). It reports false if the connection was closed because its outbound
+// queue is over the limit (a client that sends refused requests and reads no answers).
+func (c *conn) refuse(req, answer *codec.Command) bool {
+	if req.Flag&codec.FlagOneway != 0 {
+		return true
+	}
+	n, err := c.enqueue(answer)
+	if err != nil {
+		c.r.log.Error("dropping a refusal that cannot be encoded", "conn", uint64(c.id), "remote", c.remote, "err", err)
+		return true
+	}
+	if n > c.r.cfg.MaxOutboundBytes {
+		c.lost(errOutboundOverLimit)
+		return false
+	}
+	return true
+}
+
+var errOutboundOverLimit = errors.New("outbound queue over limit")
 
 // lost reports that the connection ended on its own (peer close, I/O or protocol error).
 func (c *conn) lost(err error) {

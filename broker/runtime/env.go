@@ -54,6 +54,9 @@ func (e env) Send(id node.ConnID, cmd *codec.Command) {
 	if cmd.IsResponse() && !r.answered(c, cmd) {
 		return // the runtime answered this request for the node while shutting down
 	}
+	if r.cfg.Sign != nil && !cmd.IsResponse() {
+		cmd = r.cfg.Sign(cmd)
+	}
 	n, err := c.enqueue(cmd)
 	if err != nil {
 		r.log.Error("dropping a frame that cannot be encoded", "conn", uint64(id), "remote", c.remote, "code", cmd.Code, "err", err)

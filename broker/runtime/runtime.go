@@ -91,6 +91,15 @@ type Config struct {
 	// RequestKind names the kind of request a code is, for the request latency histogram
 	// ("send", "pull"); "" (or a nil RequestKind) leaves it untimed.
 	RequestKind func(code int16) string
+	// Gate, if set, vets every request arriving on an accepted connection before the node sees
+	// it, on the connection's reader goroutine: nil lets the request through; otherwise the
+	// request is dropped and the command returned is sent as its answer (none for a oneway
+	// request). An access check (package acl) goes here, at the edge, so that node code and
+	// the simulator never see it; nil costs nothing.
+	Gate func(remote string, req *codec.Command) *codec.Command
+	// Sign, if set, replaces every request the node sends with what it returns (package acl
+	// adds the node's signature); responses are sent as they are.
+	Sign func(req *codec.Command) *codec.Command
 	// WrapListener, if set, wraps each listener (ListenAddr's and ExtraListenAddrs') before it
 	// accepts: TLS (broker/tlsconf). Its error fails Start.
 	WrapListener func(net.Listener) (net.Listener, error)

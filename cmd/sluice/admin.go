@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluicemq/sluice/broker/acl"
 	"github.com/sluicemq/sluice/broker/adminclient"
 )
 
@@ -105,6 +106,14 @@ func addGlobalFlags(fs *flag.FlagSet) (ns *string, timeout *time.Duration, asJSO
 	return ns, timeout, asJSON, useTLS
 }
 
+// addACLFlags declares the flags that sign every request with an ACL account (a cluster with
+// aclEnable=true, docs/security.md).
+func addACLFlags(fs *flag.FlagSet) (accessKey, secretKey *string) {
+	accessKey = fs.String("access-key", "", "sign requests as this ACL account (admin commands need an admin account)")
+	secretKey = fs.String("secret-key", "", "the secret key of --access-key")
+	return accessKey, secretKey
+}
+
 // commandWords are the arguments that are not global flags or their values, in order: the
 // words that name the command come first among them.
 func commandWords(args []string) []string {
@@ -116,7 +125,7 @@ func commandWords(args []string) []string {
 			continue
 		}
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !hasValue && (name == "namesrv" || name == "n" || name == "timeout") {
+		if !hasValue && (name == "namesrv" || name == "n" || name == "timeout" || name == "access-key" || name == "secret-key") {
 			i++
 		}
 	}
@@ -159,6 +168,7 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("admin "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	ns, timeout, asJSON, useTLS := addGlobalFlags(fs)
+	accessKey, secretKey := addACLFlags(fs)
 	run := cmd.setup(fs)
 	pos, err := parseInterspersed(fs, withoutWords(args, words, n))
 	if errors.Is(err, flag.ErrHelp) {
@@ -172,9 +182,16 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice admin %s: %v\nrun 'sluice admin %s -h' for its flags\n", cmd.name, err, cmd.name)
 		return 2
 	}
+	if (*accessKey == "") != (*secretKey == "") {
+		fmt.Fprintf(stderr, "sluice admin %s: --access-key and --secret-key go together\n", cmd.name)
+		return 2
+	}
 	cli := adminclient.New(strings.Split(*ns, ";"), *timeout)
 	if *useTLS {
 		cli.WithTLS()
+	}
+	if *accessKey != "" {
+		cli.SetSigner(acl.Credentials{AccessKey: *accessKey, SecretKey: *secretKey}.Sign)
 	}
 	defer cli.Close()
 	out, err := run(&adminEnv{cli: cli, timeout: *timeout, stderr: stderr}, pos)
@@ -235,6 +252,8 @@ flags every command takes:
   --timeout D                 timeout of each request (default 5s)
   --json                      print the result as JSON, for scripts
   --tls                       dial the cluster with TLS (when its ports enforce it)
+  --access-key AK             sign requests as this ACL account (a cluster with aclEnable=true;
+  --secret-key SK             admin commands need an admin account), with its secret key
 
 run 'sluice admin <command> -h' for a command's own flags
 `)

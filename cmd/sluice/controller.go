@@ -107,7 +107,7 @@ var _ interface{ Failed() error } = (*controller.Controller)(nil)
 func controllerNodeName(id uint64) string { return "controller-" + strconv.FormatUint(id, 10) }
 
 // startController opens the member's data directory (DATA/controller-ID) and starts it.
-func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint) (*runtime.Runtime, string, error) {
+func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint, sec nodeSecurity) (*runtime.Runtime, string, error) {
 	cfg := controller.DefaultConfig(o.id, o.peers)
 	name := controllerNodeName(o.id)
 	rec := ops.recorder(name)
@@ -122,7 +122,7 @@ func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint)
 	if err != nil {
 		return nil, "", fmt.Errorf("open controller data directory %s: %w", dir, err)
 	}
-	rt := runtime.New(transport.apply(runtime.Config{ListenAddr: listen, Logger: logger, Metrics: rec}), disk,
+	rt := runtime.New(sec.apply(transport.apply(runtime.Config{ListenAddr: listen, Logger: logger, Metrics: rec})), disk,
 		func(env node.Env) (node.Handler, error) { return controller.New(env, cfg) })
 	if err := rt.Start(); err != nil {
 		return nil, "", fmt.Errorf("start controller member %d: %w", o.id, err)
@@ -180,6 +180,7 @@ func runController(args []string) int {
 		if *metricsAddr != "" { // unset: off, which the key cannot say
 			b.add(config.KeyMetricsAddr, *metricsAddr, "metrics-addr")
 		}
+		aclEffective(b, aclSettingsOf(file))
 		return printConfig(os.Stdout, "controller", b.out, file)
 	}
 	reportFile(logger, file)
@@ -193,7 +194,12 @@ func runController(args []string) int {
 		return 1
 	}
 	defer ops.close()
-	rt, dir, err := startController(o, logger, ops)
+	sec, err := startACL(aclSettingsOf(file), logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice controller:", err)
+		return 2
+	}
+	rt, dir, err := startController(o, logger, ops, sec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice controller:", err)
 		return 1

@@ -98,11 +98,11 @@ func runDevGroup(o devGroupOptions, base brokernode.Config, logger *slog.Logger)
 	if err := prepareDataDir(copts.dir()); err != nil {
 		return fail(1, err)
 	}
-	ns, err := startNamesrv(o.nsAddr, logger, o.ops)
+	ns, err := startNamesrv(o.nsAddr, logger, o.ops, nodeSecurity{})
 	if err != nil {
 		return fail(1, err)
 	}
-	ctl, ctlDir, err := startController(copts, logger, o.ops)
+	ctl, ctlDir, err := startController(copts, logger, o.ops, nodeSecurity{})
 	if err != nil {
 		ns.Stop()
 		return fail(1, err)
@@ -157,7 +157,7 @@ func splitPort(addr string) (string, int, error) {
 // start starts replica id (1-based).
 func (g *devGroup) start(id int) error {
 	c := g.cfgs[id-1]
-	rt, err := startBroker(c, g.dirs[id-1], g.logger, "off", g.ops)
+	rt, err := startBroker(c, g.dirs[id-1], g.logger, "off", g.ops, nodeSecurity{})
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (g *devGroup) shutdownAll(timeout time.Duration) error {
 		if rt == nil {
 			return
 		}
-		brokerUnregister(g.cfgs[id-1])()
+		brokerUnregister(g.cfgs[id-1], nodeSecurity{})()
 		if err := rt.Shutdown(timeout); err != nil {
 			errs[id-1] = fmt.Errorf("replica %d: %w", id, err)
 		}

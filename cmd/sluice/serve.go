@@ -35,11 +35,11 @@ func newLogger(level string) (*slog.Logger, error) {
 }
 
 // startNamesrv starts a name server runtime listening on addr, its metrics served by ops.
-func startNamesrv(addr string, logger *slog.Logger, ops *opsEndpoint) (*runtime.Runtime, error) {
+func startNamesrv(addr string, logger *slog.Logger, ops *opsEndpoint, sec nodeSecurity) (*runtime.Runtime, error) {
 	rec := ops.recorder("namesrv")
 	cfg := namesrv.DefaultConfig()
 	cfg.Metrics = rec
-	rt := runtime.New(transport.apply(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv"), Metrics: rec, RequestKind: namesrvRequestKind}), nil,
+	rt := runtime.New(sec.apply(transport.apply(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv"), Metrics: rec, RequestKind: namesrvRequestKind})), nil,
 		func(env node.Env) (node.Handler, error) { return namesrv.New(env, cfg), nil })
 	if err := rt.Start(); err != nil {
 		return nil, fmt.Errorf("start name server: %w", err)
@@ -79,7 +79,7 @@ func vipChannelAddr(addr string) (string, bool) {
 // and on the VIP channel: vip is an address, "off", or "auto" (listen port - 2, skipped with a
 // warning when it cannot be listened on, since nothing needs it but Java clients that enable
 // it). The VIP channel's connections go to the same node, which cannot tell them apart.
-func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip string, ops *opsEndpoint) (*runtime.Runtime, error) {
+func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip string, ops *opsEndpoint, sec nodeSecurity) (*runtime.Runtime, error) {
 	name := brokerNodeName(cfg)
 	rec := ops.recorder(name)
 	cfg.Metrics = rec
@@ -104,8 +104,8 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip str
 	var rt *runtime.Runtime
 	var b *brokernode.Broker // set and read on the runtime's loop only
 	newRuntime := func(extra []string) *runtime.Runtime {
-		return runtime.New(transport.apply(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger, Drain: brokerDrain,
-			Metrics: rec, RequestKind: brokerRequestKind}), disk, func(env node.Env) (node.Handler, error) {
+		return runtime.New(sec.apply(transport.apply(runtime.Config{ListenAddr: cfg.Addr, ExtraListenAddrs: extra, Logger: logger, Drain: brokerDrain,
+			Metrics: rec, RequestKind: brokerRequestKind})), disk, func(env node.Env) (node.Handler, error) {
 			c := cfg
 			if strings.HasSuffix(c.Addr, ":0") {
 				c.Addr = rt.Addr().String()
@@ -276,7 +276,7 @@ var brokerDrain = runtime.DrainPolicy{
 // brokerUnregister returns a func that takes the broker out of its name servers' routes
 // (UNREGISTER_BROKER), so clients stop choosing it while it drains. The name servers drop it
 // anyway when its connections close; this is the early notice.
-func brokerUnregister(cfg brokernode.Config) func() {
+func brokerUnregister(cfg brokernode.Config, sec nodeSecurity) func() {
 	return func() {
 		cli := adminclient.New(cfg.NameServers, 2*time.Second)
 		defer cli.Close()
@@ -285,7 +285,7 @@ func brokerUnregister(cfg brokernode.Config) func() {
 				"brokerName": cfg.BrokerName, "brokerAddr": cfg.Addr, "clusterName": cfg.ClusterName,
 				"brokerId": strconv.FormatInt(cfg.BrokerID, 10),
 			}, nil)
-			if _, err := cli.Call(ns, req); err != nil {
+			if _, err := cli.Call(ns, sec.signRequest(req)); err != nil {
 				slog.Default().Debug("unregister from name server", "namesrv", ns, "err", err)
 			}
 		}
@@ -422,13 +422,13 @@ func runDev(args []string) int {
 		return runDevGroup(devGroupOptions{replicas: *replicas, data: *data, nsAddr: *nsAddr, brokerAddr: cfg.Addr,
 			shutdown: *shutdown, set: flagsSet(fs), ops: ops, readyTimeout: *readyTimeout, consoleAddr: *consoleAddr}, cfg, logger)
 	}
-	ns, err := startNamesrv(*nsAddr, logger, ops)
+	ns, err := startNamesrv(*nsAddr, logger, ops, nodeSecurity{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
 		return 1
 	}
 	cfg.NameServers = []string{ns.Addr().String()}
-	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger, vip, ops)
+	br, err := startBroker(cfg, filepath.Join(*data, cfg.BrokerName), logger, vip, ops, nodeSecurity{})
 	if err != nil {
 		ns.Stop()
 		fmt.Fprintln(os.Stderr, "sluice dev:", err)
@@ -439,7 +439,7 @@ func runDev(args []string) int {
 		filepath.Join(*data, cfg.BrokerName), cfg.FlushMode)
 	printOps(ops)
 	announceReady([]readyCheck{runtimeCheck("namesrv", ns), runtimeCheck(brokerNodeName(cfg), br)}, *readyTimeout, ops)
-	nodes := []stoppable{{rt: ns}, {rt: br, unregister: brokerUnregister(cfg)}}
+	nodes := []stoppable{{rt: ns}, {rt: br, unregister: brokerUnregister(cfg, nodeSecurity{})}}
 	con, err := devConsole(*consoleAddr, flagsSet(fs)["console-addr"], ns.Addr().String(), logger)
 	if err != nil {
 		br.Stop()
@@ -522,6 +522,7 @@ func runNamesrv(args []string) int {
 		if withController {
 			controllerEffective(b, copts, "controller-")
 		}
+		aclEffective(b, aclSettingsOf(file))
 		return printConfig(os.Stdout, "namesrv", b.out, file)
 	}
 	reportFile(logger, file)
@@ -537,7 +538,12 @@ func runNamesrv(args []string) int {
 		return 1
 	}
 	defer ops.close()
-	ns, err := startNamesrv(addr, logger, ops)
+	sec, err := startACL(aclSettingsOf(file), logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
+		return 2
+	}
+	ns, err := startNamesrv(addr, logger, ops, sec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
 		return 1
@@ -547,7 +553,7 @@ func runNamesrv(args []string) int {
 		printOps(ops)
 		return waitForStop(logger, *shutdown, stoppable{rt: ns})
 	}
-	ctl, dir, err := startController(copts, logger, ops)
+	ctl, dir, err := startController(copts, logger, ops, sec)
 	if err != nil {
 		ns.Stop()
 		fmt.Fprintln(os.Stderr, "sluice namesrv:", err)
@@ -615,7 +621,9 @@ func runBroker(args []string) int {
 	}
 	cfg.NameServers = strings.Split(st.ns, ";")
 	if *printCfg {
-		return printConfig(os.Stdout, "broker", brokerEffective(file, set, cfg, st, dir), file)
+		b := &settingsBuilder{f: file, set: set, out: brokerEffective(file, set, cfg, st, dir)}
+		aclEffective(b, aclSettingsOf(file))
+		return printConfig(os.Stdout, "broker", b.out, file)
 	}
 	reportFile(logger, file)
 	if err := prepareDataDir(dir); err != nil {
@@ -628,7 +636,12 @@ func runBroker(args []string) int {
 		return 1
 	}
 	defer ops.close()
-	br, err := startBroker(cfg, dir, logger, st.vip, ops)
+	sec, err := startACL(aclSettingsOf(file), logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice broker:", err)
+		return 2
+	}
+	br, err := startBroker(cfg, dir, logger, st.vip, ops, sec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice broker:", err)
 		return 1
@@ -640,7 +653,7 @@ func runBroker(args []string) int {
 		fmt.Printf("sluice broker: %s listening on %s%s (data %s)\n", cfg.BrokerName, br.Addr(), vipNote(br), dir)
 	}
 	printOps(ops)
-	return waitForStop(logger, *shutdown, stoppable{rt: br, unregister: brokerUnregister(cfg)})
+	return waitForStop(logger, *shutdown, stoppable{rt: br, unregister: brokerUnregister(cfg, sec)})
 }
 
 // groupSettings are the broker-group flags of 'sluice broker'.
