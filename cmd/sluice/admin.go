@@ -324,3 +324,10 @@ func (t *table) write(w io.Writer) {
 	}
 	tw.Flush()
 }
+
+// stringFlag declares a string flag under its long name and mqadmin's short letter for it.
+func stringFlag(fs *flag.FlagSet, long, short, usage string) *string {
+	p := fs.String(long, "", usage)
+	fs.StringVar(p, short, "", usage+" (mqadmin's -"+short+")")
+	return p
+}

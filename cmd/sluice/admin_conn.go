@@ -20,8 +20,7 @@ var consumerConnectionCmd = adminCommand{
 	name: "consumerConnection", nargs: 0,
 	summary: "show a consumer group's connected clients, its subscriptions and how it consumes (-g GROUP)",
 	setup: func(fs *flag.FlagSet) adminRun {
-		group := fs.String("group", "", "the consumer group (required)")
-		fs.StringVar(group, "g", "", "the consumer group (mqadmin's -g)")
+		group := stringFlag(fs, "group", "g", "the consumer group (required)")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
 			if *group == "" {
 				return nil, usageError("--group is required")
@@ -63,10 +62,8 @@ var producerConnectionCmd = adminCommand{
 	name: "producerConnection", nargs: 0,
 	summary: "show a producer group's connected clients, from the brokers of a topic it sends to (-g GROUP -t TOPIC)",
 	setup: func(fs *flag.FlagSet) adminRun {
-		group := fs.String("group", "", "the producer group (required)")
-		fs.StringVar(group, "g", "", "the producer group (mqadmin's -g)")
-		topic := fs.String("topic", "", "a topic the group sends to (required)")
-		fs.StringVar(topic, "t", "", "the topic (mqadmin's -t)")
+		group := stringFlag(fs, "group", "g", "the producer group (required)")
+		topic := stringFlag(fs, "topic", "t", "a topic the group sends to (required)")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
 			if *group == "" || *topic == "" {
 				return nil, usageError("--group and --topic are required")
@@ -104,16 +101,12 @@ var resetOffsetByTimeCmd = adminCommand{
 	name: "resetOffsetByTime", nargs: 0,
 	summary: "move a consumer group's offsets on a topic back (or, forced, forward) to the first message stored at or after a time; its running consumers follow (-g GROUP -t TOPIC -s TIME)",
 	setup: func(fs *flag.FlagSet) adminRun {
-		group := fs.String("group", "", "the consumer group (required)")
-		fs.StringVar(group, "g", "", "the consumer group (mqadmin's -g)")
-		topic := fs.String("topic", "", "the topic (required)")
-		fs.StringVar(topic, "t", "", "the topic (mqadmin's -t)")
-		at := fs.String("timestamp", "", "the time: now, milliseconds since the epoch, yyyy-MM-dd#HH:mm:ss:SSS (local time, as mqadmin) or RFC 3339 (required)")
-		fs.StringVar(at, "s", "", "the time (mqadmin's -s)")
+		group := stringFlag(fs, "group", "g", "the consumer group (required)")
+		topic := stringFlag(fs, "topic", "t", "the topic (required)")
+		at := stringFlag(fs, "timestamp", "s", "the time: now, milliseconds since the epoch, yyyy-MM-dd#HH:mm:ss:SSS (local time, as mqadmin) or RFC 3339 (required)")
 		force := fs.String("force", "true", "true: every queue moves to the time; false: only queues past it move back")
 		fs.StringVar(force, "f", "true", "force (mqadmin's -f)")
-		broker := fs.String("broker", "", "only this broker group (its name or its master's address)")
-		fs.StringVar(broker, "b", "", "the broker (mqadmin's -b)")
+		broker := stringFlag(fs, "broker", "b", "only this broker group (its name or its master's address)")
 		queue := fs.Int("queue", -1, "only this queue")
 		fs.IntVar(queue, "q", -1, "the queue (mqadmin's -q)")
 		offset := fs.Int64("offset", -1, "with --queue: move it to this offset instead of the time's")

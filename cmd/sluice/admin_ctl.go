@@ -16,8 +16,7 @@ import (
 // looked for beside the first name server (its port + 2, where 'sluice dev' and RocketMQ's
 // quick start put it): the name servers do not know the controllers.
 func controllerAddrFlag(fs *flag.FlagSet) func(e *adminEnv) (string, error) {
-	addr := fs.String("controllerAddress", "", "a controller member's address (default: beside the name server, its port + 2)")
-	fs.StringVar(addr, "a", "", "the controller address (mqadmin's -a)")
+	addr := stringFlag(fs, "controllerAddress", "a", "a controller member's address (default: beside the name server, its port + 2)")
 	return func(e *adminEnv) (string, error) {
 		if a := strings.TrimSpace(strings.Split(*addr, ";")[0]); a != "" {
 			return a, nil
@@ -95,8 +94,7 @@ var getSyncStateSetCmd = adminCommand{
 			names = append(names, strings.Split(s, ",")...)
 			return nil
 		})
-		cluster := fs.String("clusterName", "", "every broker group of this cluster, as the name server lists them")
-		fs.StringVar(cluster, "c", "", "the cluster (mqadmin's -c)")
+		cluster := stringFlag(fs, "clusterName", "c", "every broker group of this cluster, as the name server lists them")
 		return func(e *adminEnv, pos []string) (adminOutput, error) {
 			names := append(slices.Clone(names), pos...)
 			if *cluster != "" {

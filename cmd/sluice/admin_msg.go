@@ -37,8 +37,7 @@ var queryMsgByKeyCmd = adminCommand{
 	name: "queryMsgByKey", aliases: []string{"msg key"}, args: "<key>", nargs: 1,
 	summary: "show the messages of topic --topic with this key (UNIQ_KEY, or a word of KEYS)",
 	setup: func(fs *flag.FlagSet) adminRun {
-		topic := fs.String("topic", "", "the topic to search (required)")
-		fs.StringVar(topic, "t", "", "the topic (mqadmin's -t)")
+		topic := stringFlag(fs, "topic", "t", "the topic to search (required)")
 		maxNum := fs.Int("max", 64, "at most this many messages per broker")
 		return func(e *adminEnv, pos []string) (adminOutput, error) {
 			if *topic == "" {
@@ -113,8 +112,7 @@ var queryMsgTraceByIdCmd = adminCommand{
 	name: "queryMsgTraceById", aliases: []string{"msg trace"}, args: "<msgId or key>", nargs: 1,
 	summary: "show the trace records (Pub, SubBefore, SubAfter) of the message with this id, or with --topic of the messages of that topic with this key",
 	setup: func(fs *flag.FlagSet) adminRun {
-		topic := fs.String("topic", "", "look the argument up as a key of this topic's messages")
-		fs.StringVar(topic, "t", "", "the topic (mqadmin's -t)")
+		topic := stringFlag(fs, "topic", "t", "look the argument up as a key of this topic's messages")
 		maxNum := fs.Int("max", 64, "at most this many messages per broker")
 		traceTopic := fs.String("trace-topic", adminclient.DefaultTraceTopic, "the topic traces are sent to")
 		return func(e *adminEnv, pos []string) (adminOutput, error) {
@@ -425,12 +423,9 @@ var sendMessageCmd = adminCommand{
 	summary: "send one message with body --body to topic --topic (to broker group --broker, its queue --queue, if given) and show where it was stored",
 	setup: func(fs *flag.FlagSet) adminRun {
 		q := queueFlags(fs)
-		body := fs.String("body", "", "the message body, as UTF-8 text (required)")
-		fs.StringVar(body, "p", "", "the body (mqadmin's -p)")
-		keys := fs.String("keys", "", "the message's keys, space-separated")
-		fs.StringVar(keys, "k", "", "the keys (mqadmin's -k)")
-		tags := fs.String("tags", "", "the message's tag")
-		fs.StringVar(tags, "c", "", "the tag (mqadmin's -c)")
+		body := stringFlag(fs, "body", "p", "the message body, as UTF-8 text (required)")
+		keys := stringFlag(fs, "keys", "k", "the message's keys, space-separated")
+		tags := stringFlag(fs, "tags", "c", "the message's tag")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
 			switch {
 			case *q.topic == "":
@@ -470,10 +465,8 @@ var consumeMessageCmd = adminCommand{
 	setup: func(fs *flag.FlagSet) adminRun {
 		q := queueFlags(fs)
 		offset := offsetFlag(fs, "start at this queue offset (needs --queue)")
-		begin := fs.String("begin", "", "only messages stored at or after this time (ms since the epoch, RFC 3339 or mqadmin's yyyy-MM-dd#HH:mm:ss:SSS)")
-		fs.StringVar(begin, "s", "", "the begin time (mqadmin's -s)")
-		end := fs.String("end", "", "only messages stored before this time")
-		fs.StringVar(end, "e", "", "the end time (mqadmin's -e)")
+		begin := stringFlag(fs, "begin", "s", "only messages stored at or after this time (ms since the epoch, RFC 3339 or mqadmin's yyyy-MM-dd#HH:mm:ss:SSS)")
+		end := stringFlag(fs, "end", "e", "only messages stored before this time")
 		count := fs.Int("count", 128, "at most this many messages in all")
 		fs.IntVar(count, "c", 128, "the message count (mqadmin's -c)")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {

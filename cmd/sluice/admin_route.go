@@ -16,8 +16,7 @@ var topicRouteCmd = adminCommand{
 	name: "topicRoute", args: "[<topic>]", nargs: -1,
 	summary: "show a topic's route (--topic, or the argument): its brokers and, per broker group, its queues and permission",
 	setup: func(fs *flag.FlagSet) adminRun {
-		topic := fs.String("topic", "", "the topic")
-		fs.StringVar(topic, "t", "", "the topic (mqadmin's -t)")
+		topic := stringFlag(fs, "topic", "t", "the topic")
 		return func(e *adminEnv, pos []string) (adminOutput, error) {
 			name, err := topicArg(*topic, pos)
 			if err != nil {

@@ -122,8 +122,7 @@ var topicStatusCmd = adminCommand{
 	name: "topicStatus", nargs: 0,
 	summary: "show each queue of topic -t: min and max offset, store time of its last message",
 	setup: func(fs *flag.FlagSet) adminRun {
-		topic := fs.String("topic", "", "the topic (required)")
-		fs.StringVar(topic, "t", "", "the topic (mqadmin's -t)")
+		topic := stringFlag(fs, "topic", "t", "the topic (required)")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
 			if *topic == "" {
 				return nil, usageError("--topic (-t) is required")
@@ -174,10 +173,8 @@ var consumerProgressCmd = adminCommand{
 	name: "consumerProgress", nargs: 0,
 	summary: "show group -g's offset and lag on each queue (-t: of one topic); without -g every group's totals",
 	setup: func(fs *flag.FlagSet) adminRun {
-		group := fs.String("group", "", "the consumer group")
-		fs.StringVar(group, "g", "", "the consumer group (mqadmin's -g)")
-		topic := fs.String("topic", "", "only this topic")
-		fs.StringVar(topic, "t", "", "only this topic (mqadmin's -t)")
+		group := stringFlag(fs, "group", "g", "the consumer group")
+		topic := stringFlag(fs, "topic", "t", "only this topic")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
 			if *group != "" {
 				s, err := e.cli.ConsumeStats(*group, *topic)
@@ -310,8 +307,7 @@ var updateSubGroupCmd = adminCommand{
 	summary: "create or change subscription group -g on broker -b or on cluster -c's masters (settings not given are kept)",
 	setup: func(fs *flag.FlagSet) adminRun {
 		broker, cluster := adminBrokerFlags(fs)
-		group := fs.String("group", "", "the subscription group (required)")
-		fs.StringVar(group, "g", "", "the group (mqadmin's -g)")
+		group := stringFlag(fs, "group", "g", "the subscription group (required)")
 		var consume, fromMin, broadcast, notify optBool
 		var retryQueues, retryMax, brokerID, slowly optInt
 		flagPair(fs, &consume, "consume-enable", "s", "true or false: whether the group may consume (its pulls are refused while false)")
@@ -404,8 +400,7 @@ var deleteSubGroupCmd = adminCommand{
 	summary: "remove subscription group -g from broker -b or from cluster -c's masters (-r true: its offsets too)",
 	setup: func(fs *flag.FlagSet) adminRun {
 		broker, cluster := adminBrokerFlags(fs)
-		group := fs.String("group", "", "the subscription group (required)")
-		fs.StringVar(group, "g", "", "the group (mqadmin's -g)")
+		group := stringFlag(fs, "group", "g", "the subscription group (required)")
 		var clean optBool
 		flagPair(fs, &clean, "remove-offset", "r", "true or false: also remove the group's consumer offsets")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
@@ -483,10 +478,8 @@ var updateBrokerConfigCmd = adminCommand{
 	summary: "set key -k to value -v on broker -b or cluster -c's brokers while they run (live keys only)",
 	setup: func(fs *flag.FlagSet) adminRun {
 		broker, cluster := adminBrokerFlags(fs)
-		key := fs.String("key", "", "the configuration key (required)")
-		fs.StringVar(key, "k", "", "the key (mqadmin's -k)")
-		value := fs.String("value", "", "its new value (required)")
-		fs.StringVar(value, "v", "", "the value (mqadmin's -v)")
+		key := stringFlag(fs, "key", "k", "the configuration key (required)")
+		value := stringFlag(fs, "value", "v", "its new value (required)")
 		return func(e *adminEnv, _ []string) (adminOutput, error) {
 			if *key == "" || *value == "" {
 				return nil, usageError("--key (-k) and --value (-v) are required")

@@ -140,8 +140,7 @@ var updateTopicCmd = adminCommand{
 	name: "updateTopic", aliases: []string{"topic create"}, args: "<topic>", nargs: 1,
 	summary: "create or update a topic (on --broker, else on the brokers hosting it, else on those hosting TBW102)",
 	setup: func(fs *flag.FlagSet) adminRun {
-		broker := fs.String("broker", "", "the broker address to create the topic on")
-		fs.StringVar(broker, "b", "", "the broker address (mqadmin's -b)")
+		broker := stringFlag(fs, "broker", "b", "the broker address to create the topic on")
 		queues := fs.Int("queues", 4, "read and write queue count")
 		return func(e *adminEnv, pos []string) (adminOutput, error) {
 			if *queues < 1 {
