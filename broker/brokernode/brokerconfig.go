@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,7 +161,7 @@ func (b *Broker) handleUpdateBrokerConfig(req *codec.Command) *codec.Command {
 // GET_BROKER_CONFIG's body.
 func (b *Broker) ConfigProperties() []codec.ConfigProperty {
 	c := b.cfg
-	host, port, _ := net.SplitHostPort(c.Addr)
+	host, port := b.storeHost.Addr().String(), strconv.Itoa(int(b.storeHost.Port())) // cfg.Addr, parsed by New
 	flush := "SYNC_FLUSH"
 	if c.FlushMode == AsyncFlush {
 		flush = "ASYNC_FLUSH"
