@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,8 +26,12 @@ import (
 )
 
 // The ACL file of the end-to-end test: the broker's own (admin) account, an application that
-// may publish and consume one topic with one group, and one that may only subscribe.
+// may publish and consume one topic with one group, one that may only subscribe, one that may
+// read topics but use no group, and one whose requests from 127.0.0.2 need no signature;
+// requests from 127.0.0.3 skip every check.
 const e2eACL = `
+globalWhiteRemoteAddresses:
+  - 127.0.0.3
 accounts:
   - accessKey: brokerNode1
     secretKey: brokerNodeSecret
@@ -45,6 +50,15 @@ accounts:
     defaultGroupPerm: SUB
     topicPerms:
       - %[1]s=%[3]s
+  - accessKey: noGroup01
+    secretKey: noGroupSecret
+    defaultTopicPerm: SUB
+    defaultGroupPerm: DENY
+  - accessKey: internal01
+    secretKey: internalSecret
+    whiteRemoteAddress: 127.0.0.2
+    defaultTopicPerm: DENY
+    defaultGroupPerm: DENY
 `
 
 // aclCluster is a name server and a broker, each its own process with aclEnable=true.
@@ -91,7 +105,14 @@ func startACLCluster(t *testing.T, dir, extra string) *aclCluster {
 // call sends one request on a fresh connection and returns the answer.
 func (c *aclCluster) call(t *testing.T, addr string, req *codec.Command) *codec.Command {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	return c.callFrom(t, "127.0.0.1", addr, req)
+}
+
+// callFrom is call from the loopback address src.
+func (c *aclCluster) callFrom(t *testing.T, src, addr string, req *codec.Command) *codec.Command {
+	t.Helper()
+	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +152,13 @@ func (c *aclCluster) producer(t *testing.T, creds primitive.Credentials, opts ..
 	}
 	t.Cleanup(func() { _ = p.Shutdown() })
 	return p
+}
+
+// ctx2 is a context for one call of the official client, cancelled when the test ends.
+func ctx2(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func send(p rocketmq.Producer, topic, body string) error {
@@ -265,6 +293,82 @@ func TestACLEndToEnd(t *testing.T) {
 		"no ACL account stranger1")
 	subOnly := c.producer(t, primitive.Credentials{AccessKey: "subOnly01", SecretKey: "subOnlySecret"})
 	wantNoPermission(t, "account without PUB", send(subOnly, c.topic, "x"), "lacks PUB on topic:"+c.topic)
+
+	// Pull and offset commit, allowed and denied: with the official pull consumer, an account
+	// with SUB on the topic and the group pulls and commits (the push consumer above stops
+	// first, so its own commits do not overwrite this one), and one without SUB on the group is
+	// refused the pull; its commit, signed and sent as the client would, is refused too and
+	// leaves the group's offset where it was. (The official client commits with a oneway
+	// request, whose answer it never reads, and only for the queues its rebalance gave it, which
+	// a refused heartbeat leaves empty: hence the raw request.)
+	_ = pc.Shutdown()
+	pullQueue := &primitive.MessageQueue{Topic: c.topic, BrokerName: "broker-a", QueueId: 0}
+	puller := func(creds primitive.Credentials, group string) rocketmq.PullConsumer {
+		pc, err := rocketmq.NewPullConsumer(consumer.WithNameServer([]string{c.ns}), consumer.WithInstance(uniqueName(t, "inst")),
+			consumer.WithGroupName(group), consumer.WithCredentials(creds))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pc.Subscribe(c.topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pc.Shutdown() })
+		return pc
+	}
+	adminCreds := acl.Credentials{AccessKey: "brokerNode1", SecretKey: "brokerNodeSecret"}
+	committed := func(group string) int64 {
+		q := codec.NewRequest(codec.ReqQueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": c.topic, "queueId": "0"}, nil)
+		r := c.call(t, c.broker, adminCreds.Sign(q))
+		if r.Code != codec.Success {
+			return -1
+		}
+		off, _ := strconv.ParseInt(r.ExtFields["offset"], 10, 64)
+		return off
+	}
+	allowed := puller(app, c.group)
+	if res, err := allowed.PullFrom(ctx2(t), pullQueue, 0, 4); err != nil || res.Status != primitive.PullFound {
+		t.Fatalf("pull with SUB on topic and group: %v %v", res, err)
+	}
+	waitFor(t, 20*time.Second, "the permitted commit to land", func() bool {
+		_ = allowed.UpdateOffset(pullQueue, 1)
+		_ = allowed.PersistOffset(ctx2(t), c.topic)
+		return committed(c.group) == 1
+	})
+	noGroup := primitive.Credentials{AccessKey: "noGroup01", SecretKey: "noGroupSecret"}
+	if _, err := puller(noGroup, c.group).PullFrom(ctx2(t), pullQueue, 0, 4); err == nil || !strings.Contains(err.Error(), "16") {
+		t.Fatalf("pull without SUB on the group: %v, want NO_PERMISSION", err)
+	}
+	commit := codec.NewRequest(codec.ReqUpdateConsumerOffset, map[string]string{"consumerGroup": c.group, "topic": c.topic,
+		"queueId": "0", "commitOffset": "3"}, nil)
+	if r := c.call(t, c.broker, acl.Credentials{AccessKey: "noGroup01", SecretKey: "noGroupSecret"}.Sign(commit)); r.Code != codec.NoPermission ||
+		!strings.Contains(r.Remark, c.group) {
+		t.Fatalf("UPDATE_CONSUMER_OFFSET without SUB on the group: code %d %q", r.Code, r.Remark)
+	}
+	if got := committed(c.group); got != 1 {
+		t.Fatalf("the group's offset is %d after a refused commit, want 1", got)
+	}
+
+	// Whitelists: internal01's requests from 127.0.0.2 need no valid signature; from another
+	// address they do. Requests from 127.0.0.3 (the global whitelist) need none at all.
+	maxOff := func() *codec.Command {
+		return codec.NewRequest(codec.ReqGetMaxOffset, map[string]string{"topic": c.topic, "queueId": "0"}, nil)
+	}
+	forged := acl.Credentials{AccessKey: "internal01", SecretKey: "not-the-secret"}
+	if r := c.callFrom(t, "127.0.0.2", c.broker, forged.Sign(maxOff())); r.Code != codec.Success {
+		t.Errorf("internal01 from its whitelisted address: code %d %q", r.Code, r.Remark)
+	}
+	if r := c.callFrom(t, "127.0.0.1", c.broker, forged.Sign(maxOff())); r.Code != codec.NoPermission {
+		t.Errorf("internal01 with a bad signature from outside its whitelist: code %d %q, want NO_PERMISSION", r.Code, r.Remark)
+	}
+	if r := c.callFrom(t, "127.0.0.3", c.broker, maxOff()); r.Code != codec.Success {
+		t.Errorf("unsigned from the global whitelist: code %d %q", r.Code, r.Remark)
+	}
+	if r := c.callFrom(t, "127.0.0.4", c.broker, maxOff()); r.Code != codec.NoPermission {
+		t.Errorf("unsigned from outside every whitelist: code %d %q, want NO_PERMISSION", r.Code, r.Remark)
+	}
 
 	// Reload: grant PUB, then revoke it, without a restart.
 	c.writeACL(t, "PUB|SUB")
