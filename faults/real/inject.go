@@ -36,7 +36,8 @@ func unsupported(k faults.Kind) string {
 	return "unknown kind"
 }
 
-// link is a directed link: from's frames to "to" are dropped.
+// link is a directed link: from's frames to "to" are dropped (a blackhole route in from's
+// namespace).
 type link struct{ from, to string }
 
 // injector applies faults to a cluster.
@@ -45,7 +46,7 @@ type injector struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	cuts    map[link]int
+	cuts    map[link]int // holds on each route
 	down    map[string]bool // crashed by a fault, restart pending
 	Applied map[faults.Kind]int
 	Skipped map[faults.Kind]int
@@ -110,45 +111,38 @@ func without(all, drop []string) []string {
 	return out
 }
 
-// setCut adds (d=1) or removes (d=-1) one hold on the directed link l, changing the route when
-// the count leaves or reaches zero. The clients have no namespace of their own: a cut from
-// the clients is made in the node's namespace (its replies to them are dropped).
+// setCut adds (d=1) or removes (d=-1) one hold on the directed link l. A link is a blackhole
+// route in one namespace, held while any fault holds it; the route is added when its count
+// leaves zero and removed when it reaches zero. The clients have no namespace of their own: a
+// cut from the clients is made in the node's namespace (its replies to them are dropped), so
+// both directions between a node and the clients share one route.
 func (in *injector) setCut(l link, d int) {
 	if l.from == l.to {
 		return
 	}
-	in.mu.Lock()
-	before := in.cuts[l]
-	in.cuts[l] = before + d
-	after := in.cuts[l]
-	in.mu.Unlock()
-	node, peer := l.from, l.to
-	if node == ClientNode {
-		node, peer = l.to, l.from
+	r := l
+	if r.from == ClientNode {
+		r = link{l.to, l.from}
 	}
+	in.mu.Lock()
+	before := in.cuts[r]
+	in.cuts[r] = before + d
+	after := in.cuts[r]
+	in.mu.Unlock()
 	addr := in.c.net.ClientAddr()
-	if peer != ClientNode {
-		addr = in.c.net.Addr(peer)
+	if r.to != ClientNode {
+		addr = in.c.net.Addr(r.to)
 	}
 	var err error
 	switch {
 	case before == 0 && after > 0:
-		err = in.c.net.Cut(node, addr)
+		err = in.c.net.Cut(r.from, addr)
 	case before > 0 && after == 0:
-		if l.from == ClientNode && in.cutCount(link{l.to, l.from}) > 0 {
-			return // the same route holds the reverse cut
-		}
-		err = in.c.net.Mend(node, addr)
+		err = in.c.net.Mend(r.from, addr)
 	}
 	if err != nil {
 		in.noteErr(err)
 	}
-}
-
-func (in *injector) cutCount(l link) int {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.cuts[l]
 }
 
 func (in *injector) noteErr(err error) {
