@@ -46,7 +46,7 @@ type injector struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	cuts    map[link]int // holds on each route
+	cuts    map[link]int    // holds on each route
 	down    map[string]bool // crashed by a fault, restart pending
 	Applied map[faults.Kind]int
 	Skipped map[faults.Kind]int
