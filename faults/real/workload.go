@@ -185,6 +185,11 @@ func (r *recorder) consume(cli *clientrt.Client, idx int, stop <-chan struct{}, 
 					if res.Status == codec.Success || res.NextBeginOffset > offset {
 						offset = res.NextBeginOffset
 					}
+					if res.Status != codec.Success {
+						// A slave, or a master without a lease, answers at once rather than
+						// holding the pull: do not spin on it.
+						time.Sleep(100 * time.Millisecond)
+					}
 				}
 			}()
 		}
