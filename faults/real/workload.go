@@ -14,6 +14,8 @@ package real
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -125,7 +127,13 @@ func newClient(nameServers []string, id string, log *slog.Logger) (*clientrt.Cli
 	cfg := client.DefaultConfig(nameServers...)
 	cfg.ClientID = id
 	cfg.RouteTTL = 2 * time.Second // follow a failover within seconds, as the simulator's clients do
-	return clientrt.Start(cfg, log.With("client", id))
+	// The clients' reconnection chatter drowns the harness's log under faults: kept only at
+	// debug level.
+	clog := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		clog = log.With("client", id)
+	}
+	return clientrt.Start(cfg, clog)
 }
 
 // produce runs senders goroutines on cli until stop closes.
