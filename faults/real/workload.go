@@ -15,8 +15,8 @@ package real
 import (
 	"bytes"
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
