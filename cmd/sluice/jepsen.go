@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/sluicemq/sluice/faults"
@@ -60,11 +62,29 @@ func runJepsen(args []string) int {
 			return 2
 		}
 	}
+	// A first SIGINT or SIGTERM ends the current run early (it still heals, checks and removes
+	// its namespaces and processes) and runs no more; the signal's default comes back for a
+	// second.
+	interrupt := make(chan struct{})
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		signal.Stop(sigs)
+		close(interrupt)
+	}()
 	failed, violations, errored := 0, 0, 0
 	applied, skipped, fail := map[faults.Kind]int{}, map[faults.Kind]int{}, map[string]int{}
 	for i := range *runs {
+		select {
+		case <-interrupt:
+			fmt.Println("interrupted")
+			return 1
+		default:
+		}
 		s := *seed + uint64(i)
-		cfg := real.Config{Binary: bin, Dir: filepath.Join(*dir, fmt.Sprintf("seed-%d", s)), Seed: s, Duration: *dur, Plant: *plant, Logger: logger}
+		cfg := real.Config{Binary: bin, Dir: filepath.Join(*dir, fmt.Sprintf("seed-%d", s)), Seed: s, Duration: *dur, Plant: *plant,
+			Logger: logger, Interrupt: interrupt}
 		sched := real.Draw(s, *dur)
 		sched.Print(os.Stdout)
 		rep, err := real.Run(cfg)

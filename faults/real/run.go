@@ -38,6 +38,9 @@ type Config struct {
 	// CheckTimeout bounds Porcupine's check (0: 2 minutes).
 	CheckTimeout time.Duration
 	Logger       *slog.Logger
+	// Interrupt, when it closes, cuts the workload short: the run heals, drains, checks and
+	// removes what it made as usual (nil: never).
+	Interrupt <-chan struct{}
 }
 
 // Report is what a run found.
@@ -122,7 +125,11 @@ func Run(cfg Config) (Report, error) {
 	stopPlay := make(chan struct{})
 	played := make(chan struct{})
 	go func() { in.play(rep.Schedule, rec.start, stopPlay); close(played) }()
-	time.Sleep(cfg.Duration)
+	select {
+	case <-time.After(cfg.Duration):
+	case <-cfg.Interrupt:
+		log.Warn("interrupted: healing, draining and checking what ran")
+	}
 	close(stopPlay)
 	<-played
 	close(stop)
