@@ -5,9 +5,11 @@ package real
 // run does; the run itself is not deterministic, but its schedule is, and --seed N replays it.
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/sluicemq/sluice/faults"
@@ -60,17 +62,8 @@ func Draw(seed uint64, d time.Duration) Schedule {
 		}
 	}
 	plan = append(plan, faults.MasterFailovers(rng, Groups, NameServers, span)...)
-	sortFaults(plan)
+	slices.SortStableFunc(plan, func(a, b faults.Fault) int { return cmp.Compare(a.At, b.At) })
 	return Schedule{Seed: seed, Duration: d, Faults: plan}
-}
-
-// sortFaults sorts by time, stably.
-func sortFaults(fs []faults.Fault) {
-	for i := 1; i < len(fs); i++ {
-		for j := i; j > 0 && fs[j].At < fs[j-1].At; j-- {
-			fs[j], fs[j-1] = fs[j-1], fs[j]
-		}
-	}
 }
 
 // Print writes the schedule, one fault a line.
