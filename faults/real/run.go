@@ -160,6 +160,7 @@ func Run(cfg Config) (Report, error) {
 	rep.Failovers = c.Failovers()
 	rep.Sends, rep.Pulls = rec.sends, rec.pulls
 	rep.Violations = append(rep.Violations, rec.vs...)
+	rep.Violations = append(rep.Violations, raceReports(c)...)
 	rep.Violations = append(rep.Violations, check(rec.h, drain, cfg, &rep)...)
 	rep.Elapsed = time.Since(began)
 	return rep, nil
@@ -182,6 +183,22 @@ func check(h linearizability.History, drain map[linearizability.QueueKey][]linea
 	}
 	for _, q := range res.Undecided() {
 		vs = append(vs, checks.Violation{Kind: "undecided", Queue: q, Message: fmt.Sprintf("Porcupine did not decide within %v; the queue is unchecked", cfg.CheckTimeout)})
+	}
+	return vs
+}
+
+// raceReports reports every node log that holds a data race report (a binary built with
+// -race writes them and goes on).
+func raceReports(c *Cluster) []checks.Violation {
+	var vs []checks.Violation
+	for _, node := range Nodes() {
+		b, err := os.ReadFile(c.procs[node].logPth)
+		if err != nil {
+			continue
+		}
+		if n := strings.Count(string(b), "WARNING: DATA RACE"); n > 0 {
+			vs = append(vs, checks.Violation{Kind: "data race", Message: fmt.Sprintf("%s: %d race reports (see %s)", node, n, c.procs[node].logPth)})
+		}
 	}
 	return vs
 }
