@@ -6,6 +6,7 @@ package real
 // watched all run long to count failovers and to aim faults at roles.
 
 import (
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,6 +60,8 @@ type Cluster struct {
 	net   *Net
 	procs map[string]*proc
 	log   *slog.Logger
+	// diskFaults: the binary was built with -tags faultinject, so disk faults can be struck.
+	diskFaults bool
 
 	mu      sync.Mutex
 	masters map[string]adminclient.GroupSyncState // by group, as last seen
@@ -78,17 +81,21 @@ func (c *Cluster) NameServerAddrs() []string { return c.nsAddrs(namesrvPort) }
 
 // startCluster builds the processes of the layout on n and starts them all.
 func startCluster(n *Net, bin, dir, plant string, log *slog.Logger) (*Cluster, error) {
-	c := &Cluster{net: n, procs: map[string]*proc{}, log: log, masters: map[string]adminclient.GroupSyncState{}, epochs: map[string][]int64{}}
-	var env []string
+	c := &Cluster{net: n, procs: map[string]*proc{}, log: log, masters: map[string]adminclient.GroupSyncState{}, epochs: map[string][]int64{},
+		diskFaults: builtWithTag(bin, "faultinject")}
+	var common []string
 	if plant != "" {
-		env = []string{"SLUICE_PLANT=" + plant}
+		common = []string{"SLUICE_PLANT=" + plant}
+	}
+	if !c.diskFaults {
+		log.Warn("disk faults off: the sluice binary was not built with -tags faultinject", "binary", bin)
 	}
 	var peers []string
 	for i, ns := range NameServers {
 		peers = append(peers, fmt.Sprintf("%d=%s:%s", i+1, n.Addr(ns), controllerPort))
 	}
 	for i, ns := range NameServers {
-		c.procs[ns] = &proc{name: ns, ns: n.Namespace(ns), bin: bin, env: env, logPth: filepath.Join(dir, ns+".log"),
+		c.procs[ns] = &proc{name: ns, ns: n.Namespace(ns), bin: bin, logPth: filepath.Join(dir, ns+".log"),
 			probe: n.Addr(ns) + ":" + namesrvPort,
 			args: []string{"namesrv", "--addr", n.Addr(ns) + ":" + namesrvPort, "--controller", "--controller-id", strconv.Itoa(i + 1),
 				"--controller-peers", strings.Join(peers, ","), "--controller-data", filepath.Join(dir, "data", ns), "--log-level", "info"}}
@@ -97,12 +104,16 @@ func startCluster(n *Net, bin, dir, plant string, log *slog.Logger) (*Cluster, e
 		for id := 1; id <= groupReplicas; id++ {
 			node := ReplicaNode(g, id)
 			addr := n.Addr(node) + ":" + brokerPort
-			c.procs[node] = &proc{name: node, ns: n.Namespace(node), bin: bin, env: env, logPth: filepath.Join(dir, node+".log"), probe: addr,
+			c.procs[node] = &proc{name: node, ns: n.Namespace(node), bin: bin, logPth: filepath.Join(dir, node+".log"), probe: addr,
 				args: []string{"broker", "--addr", addr, "--vip-addr", "off", "--namesrv", strings.Join(c.NameServerAddrs(), ";"),
 					"--controllers", strings.Join(c.nsAddrs(controllerPort), ";"), "--cluster", clusterName, "--group", g,
 					"--id", strconv.Itoa(id), "--replication", "sync", "--flush", "sync", "--min-insync", "2",
 					"--data", filepath.Join(dir, "data"), "--log-level", "info"}}
 		}
+	}
+	for node, p := range c.procs {
+		p.fsyncTrigger, p.fullTrigger = filepath.Join(dir, node+".fsync-eio"), filepath.Join(dir, node+".disk-full")
+		p.env = append(slices.Clone(common), "SLUICE_FAULT_FSYNC_TRIGGER="+p.fsyncTrigger, "SLUICE_FAULT_NOSPACE_TRIGGER="+p.fullTrigger)
 	}
 	// Name servers (and controllers) first, all at once; then the brokers.
 	if err := c.startAll(NameServers); err != nil {
@@ -120,6 +131,20 @@ func startCluster(n *Net, bin, dir, plant string, log *slog.Logger) (*Cluster, e
 		return nil, err
 	}
 	return c, nil
+}
+
+// builtWithTag reports whether the Go binary at path was built with build tag tag.
+func builtWithTag(path, tag string) bool {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-tags" && slices.Contains(strings.Split(s.Value, ","), tag) {
+			return true
+		}
+	}
+	return false
 }
 
 // startAll starts nodes concurrently.

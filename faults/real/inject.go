@@ -5,11 +5,13 @@ package real
 // are blackhole routes inside the namespaces, counted per directed link so overlapping faults
 // heal independently; a crash is kill -9 and a restart on the same data after the fault's
 // duration; a pause is SIGSTOP then SIGCONT. Kinds with no real counterpart here are skipped
-// with a logged reason (see unsupported).
+// with a logged reason (see unsupported). Disk faults (fsync EIO, a full disk) switch on the
+// trigger files of a binary built with -tags faultinject for the fault's duration.
 
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,18 +21,24 @@ import (
 	"github.com/sluicemq/sluice/faults"
 )
 
-// unsupported says why kind k is not injected on real processes ("" when it is).
-func unsupported(k faults.Kind) string {
+// unsupported says why kind k is not injected on real processes ("" when it is). Disk faults
+// need a binary built with -tags faultinject (package diskfile's trigger files).
+func (in *injector) unsupported(k faults.Kind) string {
 	switch k {
 	case faults.Crash, faults.Partition, faults.Split, faults.Bridge, faults.OneWay, faults.Pause:
 		return ""
+	case faults.DiskSyncEIO, faults.DiskFull:
+		if in.c.diskFaults {
+			return ""
+		}
+		return "the sluice binary was not built with -tags faultinject (package diskfile's trigger files)"
 	case faults.Delay:
 		return "no netem in this kernel: latency cannot be added to a link"
 	case faults.Reset, faults.GroupPartition:
 		return "not built for real processes yet"
-	case faults.ClockSkew, faults.ClockJump, faults.DiskWriteEIO, faults.DiskSyncEIO, faults.DiskFull, faults.SlowFsync, faults.BitFlip:
-		// Hook: these need test-only flags of the sluice binary (a clock offset, a faulty disk
-		// wrapper); when the binary has them, strike them here by restarting the node with them.
+	case faults.ClockSkew, faults.ClockJump, faults.DiskWriteEIO, faults.SlowFsync, faults.BitFlip:
+		// Hook: these need test-only flags of the sluice binary (a clock offset, a slow or
+		// corrupting disk); when the binary has them, strike them here.
 		return "needs a test-only clock or disk flag of the sluice binary, not used by this harness yet"
 	}
 	return "unknown kind"
@@ -184,7 +192,7 @@ func (in *injector) play(s Schedule, start time.Time, stop <-chan struct{}) {
 
 // strike applies f now and arranges its end.
 func (in *injector) strike(f faults.Fault, start time.Time) {
-	if why := unsupported(f.Kind); why != "" {
+	if why := in.unsupported(f.Kind); why != "" {
 		in.mu.Lock()
 		in.Skipped[f.Kind]++
 		in.mu.Unlock()
@@ -193,7 +201,7 @@ func (in *injector) strike(f faults.Fault, start time.Time) {
 	}
 	at := time.Since(start).Round(time.Millisecond)
 	switch f.Kind {
-	case faults.Crash, faults.Pause:
+	case faults.Crash, faults.Pause, faults.DiskSyncEIO, faults.DiskFull:
 		nodes := in.resolve(f.Nodes)
 		if f.Node != "" {
 			nodes = in.resolve([]string{f.Node})
@@ -282,6 +290,39 @@ func (in *injector) nodeFault(f faults.Fault, n string, at time.Duration) {
 		in.count(f.Kind)
 		in.log.Info("fault", "at", at, "kind", "pause (SIGSTOP)", "node", n, "for", f.Duration)
 		in.later(f.Duration, func() { p.resume() })
+	case faults.DiskSyncEIO, faults.DiskFull:
+		if !p.up() {
+			in.skip(f, n+" is down")
+			return
+		}
+		trigger := p.fsyncTrigger
+		if f.Kind == faults.DiskFull {
+			trigger = p.fullTrigger
+		}
+		if err := os.WriteFile(trigger, nil, 0o644); err != nil {
+			in.noteErr(fmt.Errorf("%s on %s: %w", f.Kind, n, err))
+			return
+		}
+		if f.Kind == faults.DiskSyncEIO {
+			// A broker or controller exits at its first failed fsync (its supervisor restarts
+			// it): an exit the harness caused, not a crash of the code.
+			p.expectExit()
+		}
+		in.count(f.Kind)
+		in.log.Info("fault", "at", at, "kind", f.Kind, "node", n, "for", f.Duration)
+		in.later(f.Duration, func() {
+			if err := os.Remove(trigger); err != nil {
+				in.noteErr(err)
+			}
+			in.mu.Lock()
+			pending := in.down[n]
+			in.mu.Unlock()
+			if !pending && !p.up() { // exited at the failed fsync: the supervisor's restart
+				if err := p.start(60 * time.Second); err != nil {
+					in.noteErr(fmt.Errorf("restart %s after %s: %w", n, f.Kind, err))
+				}
+			}
+		})
 	}
 }
 
@@ -313,6 +354,13 @@ func (in *injector) heal() []string {
 	in.wg.Wait()
 	if err := in.c.net.HealAll(); err != nil {
 		in.noteErr(err)
+	}
+	for _, p := range in.c.procs {
+		for _, trigger := range []string{p.fsyncTrigger, p.fullTrigger} {
+			if err := os.Remove(trigger); err != nil && !os.IsNotExist(err) {
+				in.noteErr(err)
+			}
+		}
 	}
 	var died []string
 	for _, n := range Nodes() {

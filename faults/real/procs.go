@@ -24,6 +24,9 @@ type proc struct {
 	env    []string
 	logPth string
 	probe  string // the address that accepts connections once it is up
+	// fsyncTrigger and fullTrigger are the files whose existence fails its fsyncs with EIO
+	// and its writes with ENOSPC (a binary built with -tags faultinject).
+	fsyncTrigger, fullTrigger string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -117,6 +120,13 @@ func (p *proc) kill() bool {
 	p.paused = false
 	p.mu.Unlock()
 	return true
+}
+
+// expectExit marks the running process's exit as one the harness caused.
+func (p *proc) expectExit() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.killed = true
 }
 
 // diedAlone reports whether the process is down though the harness never killed it.

@@ -62,6 +62,13 @@ func Draw(seed uint64, d time.Duration) Schedule {
 		}
 	}
 	plan = append(plan, faults.MasterFailovers(rng, Groups, NameServers, span)...)
+	// Disk faults last, so the schedules drawn before they were added stay as they were (a
+	// binary without -tags faultinject skips them).
+	disks := faults.Config{Targets: Nodes(), Rates: map[faults.Kind]faults.Rate{
+		faults.DiskSyncEIO: {MeanInterval: 400 * time.Second, MinDur: 200 * time.Millisecond, MaxDur: 3 * time.Second},
+		faults.DiskFull:    {MeanInterval: 300 * time.Second, MinDur: 500 * time.Millisecond, MaxDur: 5 * time.Second},
+	}}
+	plan = append(plan, faults.Plan(rng, disks, span)...)
 	slices.SortStableFunc(plan, func(a, b faults.Fault) int { return cmp.Compare(a.At, b.At) })
 	return Schedule{Seed: seed, Duration: d, Faults: plan}
 }
