@@ -89,8 +89,10 @@ sim:
 JEPSEN_RUNS ?= 20
 JEPSEN_DURATION ?= 2m
 JEPSEN_SEED ?= 1
-# JEPSEN_BUILD_FLAGS=-race runs the cluster from a -race build: a node's race report fails the run.
-JEPSEN_BUILD_FLAGS ?=
+# The build has disk faults on (-tags faultinject: package diskfile's trigger files); add -race
+# (JEPSEN_BUILD_FLAGS="-tags faultinject -race") to run the cluster from a -race build, where a
+# node's race report fails the run.
+JEPSEN_BUILD_FLAGS ?= -tags faultinject
 jepsen:
 	$(GO) build $(JEPSEN_BUILD_FLAGS) -o bin/sluice-jepsen ./cmd/sluice
 	./bin/sluice-jepsen jepsen --seed $(JEPSEN_SEED) --runs $(JEPSEN_RUNS) --duration $(JEPSEN_DURATION)

@@ -27,13 +27,13 @@ func needCluster(t *testing.T) {
 	}
 }
 
-// buildSluice builds the sluice binary the nodes run.
+// buildSluice builds the sluice binary the nodes run, with disk faults on (-tags faultinject).
 func buildSluice(t *testing.T) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	bin := filepath.Join(t.TempDir(), "sluice")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
+	cmd := exec.Command("go", "build", "-tags", "faultinject", "-o", bin, "./cmd/sluice")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build sluice: %v\n%s", err, out)
