@@ -217,7 +217,13 @@ func (in *injector) strike(f faults.Fault, start time.Time) {
 		if len(f.Nodes) == 0 && f.Node == "" {
 			a = nil
 		}
+		named := len(f.Nodes) > 0 || f.Node != ""
 		switch {
+		case named && len(a) == 0 || len(f.Peers) > 0 && len(b) == 0:
+			// A role nobody holds (a group without a master): an empty side would mean
+			// "everyone else" and cut what the fault never meant to.
+			in.skip(f, "a side names a role no node holds now")
+			return
 		case len(a) == 0 && len(b) == 0:
 			in.skip(f, "its sides resolved to no node")
 			return
