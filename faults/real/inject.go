@@ -206,6 +206,9 @@ func (in *injector) strike(f faults.Fault, start time.Time) {
 		if f.Node != "" {
 			nodes = in.resolve([]string{f.Node})
 		}
+		if len(nodes) == 0 {
+			in.skip(f, "it names a role no node holds now")
+		}
 		for _, n := range nodes {
 			in.nodeFault(f, n, at)
 		}
