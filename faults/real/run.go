@@ -45,17 +45,19 @@ type Config struct {
 
 // Report is what a run found.
 type Report struct {
-	Seed       uint64
-	Plant      string
-	Schedule   Schedule
-	Applied    map[faults.Kind]int
-	Skipped    map[faults.Kind]int
-	Failovers  map[string]int
-	Sends      map[linearizability.Outcome]int
-	Pulls      int
-	Drained    int
-	Verdict    linearizability.Verdict
-	Violations []checks.Violation
+	Seed      uint64
+	Plant     string
+	Schedule  Schedule
+	Applied   map[faults.Kind]int
+	Skipped   map[faults.Kind]int
+	Failovers map[string]int
+	Sends     map[linearizability.Outcome]int
+	// OfficialSends are the official Go client's sends (counted in Sends too).
+	OfficialSends map[linearizability.Outcome]int
+	Pulls         int
+	Drained       int
+	Verdict       linearizability.Verdict
+	Violations    []checks.Violation
 	// InjectErrors are faults that could not be applied or undone.
 	InjectErrors []string
 	Elapsed      time.Duration
@@ -93,7 +95,7 @@ func Run(cfg Config) (Report, error) {
 	}
 	log.Info("cluster up", "took", time.Since(began).Round(time.Millisecond))
 
-	rec := &recorder{start: time.Now(), sends: map[linearizability.Outcome]int{}}
+	rec := &recorder{start: time.Now(), sends: map[linearizability.Outcome]int{}, official: map[linearizability.Outcome]int{}}
 	stopWatch := make(chan struct{})
 	go c.watch(300*time.Millisecond, stopWatch)
 	defer close(stopWatch)
@@ -113,6 +115,11 @@ func Run(cfg Config) (Report, error) {
 		clients = append(clients, cli)
 		rec.produce(cli, i, 2, stop, &wg)
 	}
+	shutdown, err := rec.produceOfficial(c.NameServerAddrs(), stop, &wg)
+	if err != nil {
+		return rep, err
+	}
+	defer shutdown()
 	for i := range 2 {
 		cli, err := newClient(c.NameServerAddrs(), fmt.Sprintf("consumer-%d", i), log)
 		if err != nil {
@@ -158,7 +165,7 @@ func Run(cfg Config) (Report, error) {
 	}
 	rep.Applied, rep.Skipped, rep.InjectErrors = in.Applied, in.Skipped, in.Errors
 	rep.Failovers = c.Failovers()
-	rep.Sends, rep.Pulls = rec.sends, rec.pulls
+	rep.Sends, rep.OfficialSends, rep.Pulls = rec.sends, rec.official, rec.pulls
 	rep.Violations = append(rep.Violations, rec.vs...)
 	rep.Violations = append(rep.Violations, raceReports(c)...)
 	rep.Violations = append(rep.Violations, check(rec.h, drain, cfg, &rep)...)
@@ -247,6 +254,7 @@ func (r Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%s seed=%d%s took %v: sends %s, pulls %d, drained %d, log check %s\n", verdict, r.Seed, plant,
 		r.Elapsed.Round(time.Second), outcomes(r.Sends), r.Pulls, r.Drained, cmp.Or(string(r.Verdict), "not run"))
+	fmt.Fprintf(w, "  of the sends, the official Go client's: %s\n", outcomes(r.OfficialSends))
 	fmt.Fprintf(w, "  faults applied: %s; skipped: %s; failovers: %s\n", kinds(r.Applied), kinds(r.Skipped), failovers(r.Failovers))
 	for _, e := range r.InjectErrors {
 		fmt.Fprintf(w, "  injection error: %s\n", e)

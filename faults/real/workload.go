@@ -43,7 +43,9 @@ type recorder struct {
 	h     linearizability.History
 	vs    []checks.Violation
 	sends map[linearizability.Outcome]int
-	pulls int
+	// official counts the official Go client's sends (also in sends).
+	official map[linearizability.Outcome]int
+	pulls    int
 }
 
 func (r *recorder) now() int64 { return int64(time.Since(r.start)) }
