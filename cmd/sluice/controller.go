@@ -112,6 +112,7 @@ func startController(o controllerOptions, logger *slog.Logger, ops *opsEndpoint,
 	name := controllerNodeName(o.id)
 	rec := ops.recorder(name)
 	cfg.Metrics = rec
+	cfg.Bugs = planted
 	listen := o.listen
 	if listen == "" {
 		listen = o.peers[o.id]

@@ -18,6 +18,7 @@ commands:
   broker      a broker
   probe       GET a URL (a node's /readyz) and exit 0 on a 2xx answer, for health checks
   sim         run seeded simulations of a cluster under faults and check them
+  jepsen      run real processes in network namespaces under seeded faults and check them (root)
   bench       measure send and consume rates against a running cluster
   admin       RocketMQ mqadmin's commands: cluster, topics, groups, offsets, messages
   console     a web console of a running cluster: brokers, topics, consumer lag, message lookup
@@ -28,6 +29,10 @@ commands:
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err := readPlant(); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice: %v\n", err)
 		os.Exit(2)
 	}
 	var code int
@@ -52,6 +57,8 @@ func main() {
 		code = runSim(args)
 	case "bench":
 		code = runBench(args)
+	case "jepsen":
+		code = runJepsen(args)
 	case "admin":
 		code = runAdmin(args)
 	case "probe":

@@ -39,6 +39,7 @@ func startNamesrv(addr string, logger *slog.Logger, ops *opsEndpoint, sec nodeSe
 	rec := ops.recorder("namesrv")
 	cfg := namesrv.DefaultConfig()
 	cfg.Metrics = rec
+	cfg.Bugs = planted
 	rt := runtime.New(sec.apply(transport.apply(runtime.Config{ListenAddr: addr, Logger: logger.With("node", "namesrv"), Metrics: rec, RequestKind: namesrvRequestKind})), nil,
 		func(env node.Env) (node.Handler, error) { return namesrv.New(env, cfg), nil })
 	if err := rt.Start(); err != nil {
@@ -83,6 +84,7 @@ func startBroker(cfg brokernode.Config, dir string, logger *slog.Logger, vip str
 	name := brokerNodeName(cfg)
 	rec := ops.recorder(name)
 	cfg.Metrics = rec
+	cfg.Bugs = planted
 	logger = logger.With("node", name)
 	var extra []string
 	switch vip {
