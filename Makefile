@@ -12,12 +12,10 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
 
-# The binary built with the race detector, for real-process fault runs (make jepsen RACE=1 runs
-# its cluster from it; any race report fails the run). SLUICE_BIN names the binary such a run
-# uses: bin/sluice-race when RACE is set, else bin/sluice.
+# The binary built with the race detector, for running a cluster by hand under it (make jepsen
+# RACE=1 builds its own, with disk faults on too).
 RACE_BIN := bin/sluice-race
 RACE ?=
-SLUICE_BIN = $(if $(RACE),$(RACE_BIN),$(BIN))
 build-race:
 	$(GO) build -race -o $(RACE_BIN) ./cmd/sluice
 
