@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,54 +31,6 @@ const (
 	abuseRSSBoundBytes = 400 << 20
 	abuseMemLimit      = "256MiB"
 )
-
-// startProc starts the sluice binary with args (and env added to its environment), waits for a stdout line containing ready, and
-// stops it (SIGTERM, then SIGKILL) when the test ends.
-func startProc(t *testing.T, env []string, ready string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(sluiceBinary(t), args...)
-	cmd.Env = append(os.Environ(), env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &logBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	seen := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		found := false
-		for sc.Scan() {
-			if !found && strings.Contains(sc.Text(), ready) {
-				found = true
-				close(seen)
-			}
-		}
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	select {
-	case <-seen:
-	case <-exited:
-		t.Fatalf("sluice %v exited early:\n%s", args, stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sluice %v not ready after 30s:\n%s", args, stderr)
-	}
-	return cmd
-}
 
 // peakRSS is a process's peak resident set (VmHWM), in bytes.
 func peakRSS(t *testing.T, pid int) int64 {
@@ -131,8 +80,8 @@ func TestAbuseLeavesGoodClientsServed(t *testing.T) {
 	os.WriteFile(nsConf, []byte("bindAddress=127.0.0.1\nlistenPort="+nsPort+"\n"+limits), 0o644)
 	os.WriteFile(brConf, []byte("brokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort="+brPort+"\nnamesrvAddr="+nsAddr+
 		"\nstorePathRootDir="+filepath.Join(dir, "broker")+"\nserverChannelMaxIdleTimeSeconds=25\n"+limits), 0o644)
-	startProc(t, nil, "listening on", "namesrv", "--config", nsConf, "--log-level", "error")
-	br := startProc(t, []string{"GOMEMLIMIT=" + abuseMemLimit}, "listening on", "broker", "--config", brConf, "--log-level", "error")
+	startProcess(t, "listening on", "namesrv", "--config", nsConf, "--log-level", "error")
+	br := startProcessEnv(t, []string{"GOMEMLIMIT=" + abuseMemLimit}, "listening on", "broker", "--config", brConf, "--log-level", "error")
 	c := &compatCluster{NameServer: nsAddr, Broker: brAddr}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -255,7 +204,7 @@ func TestAbuseLeavesGoodClientsServed(t *testing.T) {
 	cancel()
 	wg.Wait()
 
-	rss := peakRSS(t, br.Process.Pid)
+	rss := peakRSS(t, br.cmd.Process.Pid)
 	t.Logf("%d messages sent and consumed during the abuse; idle connections: %d opened, %d refused at once, %d closed once idle; broker peak RSS %d MiB (bound %d MiB)",
 		len(sent), opened.Load(), refused.Load(), cut.Load(), rss>>20, abuseRSSBoundBytes>>20)
 	if refused.Load() == 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -20,7 +21,16 @@ import (
 // startProcess starts the sluice binary with args and waits until its stdout contains ready.
 func startProcess(t *testing.T, ready string, args ...string) *devProcess {
 	t.Helper()
+	return startProcessEnv(t, nil, ready, args...)
+}
+
+// startProcessEnv is startProcess with env added to the process's environment.
+func startProcessEnv(t *testing.T, env []string, ready string, args ...string) *devProcess {
+	t.Helper()
 	cmd := exec.Command(sluiceBinary(t), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
